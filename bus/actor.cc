@@ -1,0 +1,125 @@
+// Actor lifecycle, context and heartbeat (see actor.h).
+#include "bus/actor.h"
+
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+namespace vb::bus {
+namespace {
+
+int64_t CpuNs() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+int64_t RssKb() {
+  FILE* f = fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  long pages = 0, resident = 0;
+  if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+  fclose(f);
+  return resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+}  // namespace
+
+Context::Context(std::string kind, std::string name, Loop& loop, Node& node)
+    : kind_(std::move(kind)), name_(std::move(name)), loop_(loop), node_(node), start_ns_(MonoNs()) {
+  last_cpu_ns_ = CpuNs();
+  last_wall_ns_ = start_ns_;
+}
+
+int64_t Context::Get(const std::string& counter) const {
+  auto it = extra_.find(counter);
+  return it == extra_.end() ? 0 : it->second;
+}
+
+void Context::Stop(int code) {
+  exit_code_ = code;
+  loop_.Stop();
+}
+
+void Context::FillHeartbeat(v1::Heartbeat* hb, v1::Heartbeat::State state) {
+  hb->Clear();
+  hb->set_actor(name_);
+  hb->set_kind(kind_);
+  hb->set_state(state == v1::Heartbeat::ACTIVE && !detail_.empty() ? v1::Heartbeat::DEGRADED : state);
+  hb->set_detail(detail_);
+  hb->set_pid(getpid());
+  int64_t now = MonoNs();
+  hb->set_uptime_ms((now - start_ns_) / 1'000'000);
+  const auto& c = node_.counters();
+  auto* counters = hb->mutable_counters();
+  counters->set_msgs_in(c.msgs_in);
+  counters->set_msgs_out(c.msgs_out);
+  counters->set_drops(node_.seq_tracker().total_lost());
+  counters->set_malformed(c.malformed.total());
+  counters->set_errors(errors_ + c.handler_errors);
+  counters->set_dropped_inactive(c.dropped_inactive);
+  for (const auto& row : node_.seq_tracker().Rows()) {
+    if (row.entry.lost == 0) continue;
+    auto* d = hb->add_drops();
+    d->set_source(row.source);
+    d->set_topic(row.topic);
+    d->set_lost(row.entry.lost);
+  }
+  auto& h = node_.handler_us();
+  auto* t = hb->mutable_handler_us();
+  t->set_p50(h.Percentile(50));
+  t->set_p99(h.Percentile(99));
+  t->set_max(h.max());
+  t->set_count(h.count());
+  h.Reset();
+  for (size_t i = 0; i < c.malformed.by_reason.size(); ++i)
+    if (c.malformed.by_reason[i])
+      (*hb->mutable_extra())[std::string("malformed_") + MalformedName(Malformed(i))] = int64_t(c.malformed.by_reason[i]);
+  for (const auto& [k, v] : extra_) (*hb->mutable_extra())[k] = v;
+  hb->set_loop_wakeups(loop_.wakeups());
+  int64_t cpu = CpuNs();
+  if (now > last_wall_ns_) hb->set_cpu_percent(100.0 * double(cpu - last_cpu_ns_) / double(now - last_wall_ns_));
+  last_cpu_ns_ = cpu;
+  last_wall_ns_ = now;
+  hb->set_rss_kb(RssKb());
+}
+
+ActorHost::ActorHost(zmq::context_t& zctx, std::unique_ptr<Actor> actor, std::string kind,
+                     std::string name, std::string device, BusConfig bus)
+    : node_(zctx, loop_, name, std::move(device), bus),
+      ctx_(std::move(kind), std::move(name), loop_, node_),
+      actor_(std::move(actor)),
+      heartbeat_ms_(bus.heartbeat_ms) {}
+
+Status ActorHost::Start(config::Section& section) {
+  if (Status st = node_.Connect(); !st.ok()) return st;
+  heartbeat_ = node_.Advertise(topics::kHeartbeat);
+  if (Status st = actor_->Configure(ctx_); !st.ok()) return st;
+  node_.SetActive(true);
+  if (Status st = actor_->Activate(ctx_); !st.ok()) {
+    node_.SetActive(false);
+    return st;
+  }
+  // First heartbeat at once, so the launcher sees the actor up immediately.
+  Heartbeat(v1::Heartbeat::ACTIVE);
+  loop_.AddTimer(std::chrono::milliseconds(heartbeat_ms_), [this] { Heartbeat(v1::Heartbeat::ACTIVE); });
+  return Status::Ok();
+}
+
+void ActorHost::Heartbeat(v1::Heartbeat::State state) {
+  v1::Heartbeat hb;
+  ctx_.FillHeartbeat(&hb, state);
+  actor_->OnHeartbeat(ctx_, hb);
+  heartbeat_.Publish(hb);
+}
+
+int ActorHost::Run() {
+  loop_.Run();
+  Heartbeat(v1::Heartbeat::STOPPING);
+  actor_->Deactivate(ctx_);
+  node_.SetActive(false);
+  return ctx_.exit_code();
+}
+
+}  // namespace vb::bus

@@ -1,0 +1,47 @@
+// Broker: the bus's XSUB⇄XPUB proxy, one pair per plane (stream, control).
+// Stateless: it holds no messages beyond ZeroMQ's queues, so it can be
+// restarted at any time and publishers/subscribers reconnect on their own.
+// On tcp:// with CURVE configured it authenticates clients against an
+// allow-list of public keys (a ZAP handler on the same loop).
+//
+// Runs on a Loop; not thread-safe.
+#pragma once
+
+#include <zmq.hpp>
+
+#include <memory>
+#include <set>
+#include <string>
+
+#include "bus/bus_config.h"
+#include "bus/loop.h"
+#include "bus/status.h"
+
+namespace vb::bus {
+
+class Broker {
+ public:
+  Broker(zmq::context_t& ctx, Loop& loop, BusConfig config);
+  ~Broker();
+  Status Bind();
+
+  struct Counters {
+    uint64_t forwarded[2] = {0, 0};
+    uint64_t subscriptions = 0;
+    uint64_t auth_denied = 0;
+  };
+  const Counters& counters() const { return counters_; }
+
+ private:
+  void Forward(zmq::socket_t& from, zmq::socket_t& to, uint64_t* count);
+  void OnZap();
+
+  zmq::context_t& ctx_;
+  Loop& loop_;
+  BusConfig config_;
+  std::unique_ptr<zmq::socket_t> xsub_[2], xpub_[2], zap_;
+  std::set<std::string> allowed_;
+  Counters counters_;
+};
+
+}  // namespace vb::bus

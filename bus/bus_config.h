@@ -1,0 +1,62 @@
+// The `bus` section of the config, shared by the broker, every actor, the
+// sniffer and the launcher: where the broker is, high-water marks, limits and
+// CURVE keys for tcp://.
+//
+// One configured endpoint names four sockets — for each plane (stream,
+// control) the broker's XSUB ("in", publishers connect) and XPUB ("out",
+// subscribers connect):
+//   ipc:///run/vb/bus   → ipc:///run/vb/bus.stream.in, … .control.out
+//   tcp://10.0.0.2:5560 → ports 5560 (stream in), 5561 (stream out),
+//                         5562 (control in), 5563 (control out)
+//   inproc://name       → inproc://name.stream.in, … (tests, one process)
+#pragma once
+
+#include <array>
+#include <string>
+#include <vector>
+
+#include "bus/config.h"
+#include "bus/status.h"
+#include "bus/topics.h"
+#include "bus/wire.h"
+
+namespace vb::bus {
+
+struct PlaneEndpoints {
+  std::string in;   // broker XSUB: publishers connect here
+  std::string out;  // broker XPUB: subscribers connect here
+};
+using Endpoints = std::array<PlaneEndpoints, 2>;  // indexed by Plane
+
+Status DeriveEndpoints(const std::string& endpoint, Endpoints* out);
+// The default endpoint: ipc://$XDG_RUNTIME_DIR/voicebus, or /tmp/voicebus-<uid>.
+std::string DefaultEndpoint();
+
+struct CurveConfig {
+  // Broker: its key pair file; clients: the broker's public key (Z85).
+  std::string server_key_file;   // broker only: file written by `vb keygen`
+  std::string server_public_key; // clients: the broker's public key (Z85)
+  std::string client_key_file;   // clients: own key pair file
+  std::vector<std::string> allowed_clients;  // broker: client public keys (Z85)
+  bool enabled() const { return !server_key_file.empty() || !server_public_key.empty(); }
+};
+
+struct BusConfig {
+  std::string endpoint;
+  int stream_hwm = 100;
+  int control_hwm = 100000;
+  int heartbeat_ms = 1000;
+  WireLimits limits;
+  CurveConfig curve;
+
+  void Declare(config::Section& s);
+};
+
+// A key pair as written by `vb keygen`: YAML {public: Z85, secret: Z85}.
+struct KeyPair {
+  std::string public_key, secret_key;
+};
+Status LoadKeyPair(const std::string& path, KeyPair* out);
+Status GenerateKeyPair(KeyPair* out);
+
+}  // namespace vb::bus

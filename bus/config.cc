@@ -1,0 +1,304 @@
+// Implementation of validated configuration sections (see config.h).
+#include "bus/config.h"
+
+#include <cmath>
+#include <sstream>
+
+namespace vb::config {
+namespace {
+
+// Levenshtein distance, for "did you mean" hints on unknown keys.
+size_t Distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] != b[j - 1])});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string Quote(const std::string& s) {
+  if (s.empty()) return "\"\"";
+  for (char c : s)
+    if (c == ':' || c == '#' || c == ' ' || c == '{' || c == '[' || c == '"') return "\"" + s + "\"";
+  return s;
+}
+
+}  // namespace
+
+Section::Section(std::shared_ptr<Report> report, std::string path, YAML::Node node, int indent)
+    : report_(std::move(report)), path_(std::move(path)), node_(node), indent_(indent) {
+  if (report_->describe && indent_ == 0) report_->described += path_ + ":\n";
+  if (!report_->describe && node_.IsDefined() && !node_.IsNull() && !node_.IsMap()) {
+    report_->errors.push_back(Where(node_, "") + ": must be a mapping of keys to values");
+    node_ = YAML::Node();
+  }
+}
+
+std::string Section::Where(const YAML::Node& n, std::string_view key) const {
+  std::ostringstream out;
+  out << report_->file;
+  if (n.IsDefined() && n.Mark().line >= 0) out << ":" << n.Mark().line + 1 << ":" << n.Mark().column + 1;
+  out << ": " << path_;
+  if (!key.empty()) out << "." << key;
+  return out.str();
+}
+
+YAML::Node Section::Lookup(std::string_view key) {
+  declared_.emplace_back(key);
+  if (!node_.IsDefined() || !node_.IsMap()) return YAML::Node(YAML::NodeType::Undefined);
+  for (auto it = node_.begin(); it != node_.end(); ++it) {
+    if (it->first.Scalar() == key) return it->second;
+  }
+  return YAML::Node(YAML::NodeType::Undefined);
+}
+
+void Section::Describe(std::string_view key, const std::string& value, std::string_view doc) {
+  std::string pad(2 * (indent_ + 1), ' ');
+  report_->described += pad + "# " + std::string(doc) + "\n";
+  report_->described += pad + std::string(key) + ":" + (value.empty() ? "" : " " + value) + "\n";
+}
+
+std::string Section::FormatNumber(double v) {
+  std::ostringstream out;
+  if (std::floor(v) == v && std::fabs(v) < 1e15) out << static_cast<long long>(v);
+  else out << v;
+  return out.str();
+}
+
+bool Section::ReadNumber(std::string_view key, double* v, bool integral, Range range,
+                         std::string_view doc, const std::string& def_text) {
+  if (report_->describe) {
+    std::string d(doc);
+    if (std::isfinite(range.min) || std::isfinite(range.max))
+      d += " [" + (std::isfinite(range.min) ? FormatNumber(range.min) : std::string("…")) + ", " +
+           (std::isfinite(range.max) ? FormatNumber(range.max) : std::string("…")) + "]";
+    Describe(key, def_text, d);
+    return false;
+  }
+  YAML::Node n = Lookup(key);
+  if (!n.IsDefined() || n.IsNull()) return false;
+  if (!n.IsScalar()) {
+    report_->errors.push_back(Where(n, key) + ": expected a number");
+    return false;
+  }
+  const std::string& s = n.Scalar();
+  size_t used = 0;
+  double parsed = 0;
+  try {
+    parsed = std::stod(s, &used);
+  } catch (...) {
+    used = 0;
+  }
+  if (used == 0 || used != s.size()) {
+    report_->errors.push_back(Where(n, key) + ": expected a number, got '" + s + "'");
+    return false;
+  }
+  if (integral && std::floor(parsed) != parsed) {
+    report_->errors.push_back(Where(n, key) + ": expected an integer, got '" + s + "'");
+    return false;
+  }
+  if (parsed < range.min || parsed > range.max) {
+    report_->errors.push_back(Where(n, key) + ": " + s + " is out of range [" +
+                              FormatNumber(range.min) + ", " + FormatNumber(range.max) + "]");
+    return false;
+  }
+  *v = parsed;
+  return true;
+}
+
+void Section::Key(std::string_view key, bool* out, bool def, std::string_view doc) {
+  *out = def;
+  if (report_->describe) return Describe(key, def ? "true" : "false", doc);
+  YAML::Node n = Lookup(key);
+  if (!n.IsDefined() || n.IsNull()) return;
+  const std::string s = n.IsScalar() ? n.Scalar() : "";
+  if (s == "true" || s == "yes" || s == "on") *out = true;
+  else if (s == "false" || s == "no" || s == "off") *out = false;
+  else report_->errors.push_back(Where(n, key) + ": expected true or false, got '" + s + "'");
+}
+
+void Section::Key(std::string_view key, std::string* out, std::string def, std::string_view doc) {
+  *out = def;
+  if (report_->describe) return Describe(key, Quote(def), doc);
+  YAML::Node n = Lookup(key);
+  if (!n.IsDefined() || n.IsNull()) return;
+  if (!n.IsScalar()) {
+    report_->errors.push_back(Where(n, key) + ": expected a string");
+    return;
+  }
+  *out = n.Scalar();
+}
+
+void Section::Choice(std::string_view key, std::string* out, std::string def,
+                     std::vector<std::string> allowed, std::string_view doc) {
+  std::string list;
+  for (const auto& a : allowed) list += (list.empty() ? "" : "|") + a;
+  if (report_->describe) {
+    *out = def;
+    return Describe(key, Quote(def), std::string(doc) + " (" + list + ")");
+  }
+  YAML::Node n = Lookup(key);
+  Key(key, out, def, doc);
+  declared_.pop_back();  // Key() declared it again
+  if (!n.IsDefined() || n.IsNull()) return;
+  for (const auto& a : allowed)
+    if (*out == a) return;
+  report_->errors.push_back(Where(n, key) + ": '" + *out + "' is not one of " + list);
+  *out = def;
+}
+
+void Section::Key(std::string_view key, std::vector<std::string>* out, std::vector<std::string> def,
+                  std::string_view doc) {
+  *out = def;
+  if (report_->describe) {
+    std::string v = "[";
+    for (size_t i = 0; i < def.size(); ++i) v += (i ? ", " : "") + Quote(def[i]);
+    return Describe(key, v + "]", doc);
+  }
+  YAML::Node n = Lookup(key);
+  if (!n.IsDefined() || n.IsNull()) return;
+  if (!n.IsSequence()) {
+    report_->errors.push_back(Where(n, key) + ": expected a list of strings");
+    return;
+  }
+  out->clear();
+  for (const auto& item : n) {
+    if (!item.IsScalar()) {
+      report_->errors.push_back(Where(item, key) + ": list items must be strings");
+      continue;
+    }
+    out->push_back(item.Scalar());
+  }
+}
+
+void Section::Key(std::string_view key, std::vector<std::pair<std::string, std::string>>* out,
+                  std::string_view doc) {
+  out->clear();
+  if (report_->describe) return Describe(key, "{}", doc);
+  YAML::Node n = Lookup(key);
+  if (!n.IsDefined() || n.IsNull()) return;
+  if (!n.IsMap()) {
+    report_->errors.push_back(Where(n, key) + ": expected a mapping of strings");
+    return;
+  }
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    if (!it->second.IsScalar()) {
+      report_->errors.push_back(Where(it->second, key) + ": values must be strings");
+      continue;
+    }
+    out->emplace_back(it->first.Scalar(), it->second.Scalar());
+  }
+}
+
+Section Section::Sub(std::string_view key, std::string_view doc) {
+  if (report_->describe) {
+    Describe(key, "", doc);
+    return Section(report_, path_ + "." + std::string(key), YAML::Node(), indent_ + 1);
+  }
+  return Section(report_, path_ + "." + std::string(key), Lookup(key), indent_ + 1);
+}
+
+void Section::Finish() {
+  if (report_->describe || !node_.IsDefined() || !node_.IsMap()) return;
+  for (auto it = node_.begin(); it != node_.end(); ++it) {
+    const std::string k = it->first.Scalar();
+    bool known = false;
+    std::string best;
+    size_t best_d = 3;
+    for (const auto& d : declared_) {
+      if (d == k) known = true;
+      size_t dist = Distance(k, d);
+      if (dist < best_d) best_d = dist, best = d;
+    }
+    if (known) continue;
+    std::string msg = Where(it->first, k) + ": unknown key";
+    if (!best.empty()) msg += " (did you mean '" + best + "'?)";
+    report_->errors.push_back(msg);
+  }
+}
+
+void Section::Error(std::string_view key, std::string_view message) {
+  YAML::Node n = key.empty() ? node_ : YAML::Node(YAML::NodeType::Undefined);
+  if (!key.empty() && node_.IsDefined() && node_.IsMap())
+    for (auto it = node_.begin(); it != node_.end(); ++it)
+      if (it->first.Scalar() == key) n = it->second;
+  report_->errors.push_back(Where(n, key) + ": " + std::string(message));
+}
+
+Status File::Load(const std::string& path) {
+  path_ = path;
+  try {
+    root_ = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    return Status::Config(path + ": cannot read config file");
+  } catch (const YAML::ParserException& e) {
+    return Status::Config(path + ":" + std::to_string(e.mark.line + 1) + ":" +
+                          std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
+  }
+  if (root_.IsNull()) root_ = YAML::Node(YAML::NodeType::Map);
+  if (!root_.IsMap()) return Status::Config(path + ": the config must be a mapping of sections");
+  return Status::Ok();
+}
+
+Status File::LoadString(const std::string& text, const std::string& name) {
+  path_ = name;
+  try {
+    root_ = YAML::Load(text);
+  } catch (const YAML::ParserException& e) {
+    return Status::Config(name + ":" + std::to_string(e.mark.line + 1) + ":" +
+                          std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
+  }
+  if (root_.IsNull()) root_ = YAML::Node(YAML::NodeType::Map);
+  if (!root_.IsMap()) return Status::Config(name + ": the config must be a mapping of sections");
+  return Status::Ok();
+}
+
+std::shared_ptr<Report> File::NewReport() const {
+  auto r = std::make_shared<Report>();
+  r->file = path_;
+  return r;
+}
+
+Section File::Get(const std::string& key, std::shared_ptr<Report> report) const {
+  YAML::Node n(YAML::NodeType::Undefined);
+  for (auto it = root_.begin(); it != root_.end(); ++it)
+    if (it->first.Scalar() == key) n = it->second;
+  return Section(std::move(report), key, n);
+}
+
+std::vector<std::string> File::TopLevelKeys() const {
+  std::vector<std::string> keys;
+  for (auto it = root_.begin(); it != root_.end(); ++it) keys.push_back(it->first.Scalar());
+  return keys;
+}
+
+void File::CheckTopLevel(const std::vector<std::string>& known, Report* report) const {
+  for (auto it = root_.begin(); it != root_.end(); ++it) {
+    const std::string k = it->first.Scalar();
+    bool ok = false;
+    for (const auto& s : known) ok = ok || s == k;
+    if (!ok)
+      report->errors.push_back(path_ + ":" + std::to_string(it->first.Mark().line + 1) + ":" +
+                               std::to_string(it->first.Mark().column + 1) + ": " + k +
+                               ": unknown section (not an actor listed in launcher.actors, nor bus, devices, launcher)");
+  }
+}
+
+std::shared_ptr<Report> DescribeReport() {
+  auto r = std::make_shared<Report>();
+  r->describe = true;
+  return r;
+}
+
+Status ToStatus(const Report& report) {
+  if (report.errors.empty()) return Status::Ok();
+  std::string msg;
+  for (const auto& e : report.errors) msg += (msg.empty() ? "" : "\n") + e;
+  return Status::Config(msg);
+}
+
+}  // namespace vb::config

@@ -1,0 +1,52 @@
+// Logging to stderr, one line per event, prefixed with time and the process's
+// name. RateLimit keeps a flood of bad input from flooding the log: the first
+// occurrence is logged, then at most one line per interval with a count of
+// what was suppressed.
+#pragma once
+
+#include <cstdint>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+namespace vb {
+
+enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
+
+// Set once at start-up by main(); read by every log line.
+void SetLogIdentity(std::string name);
+void SetLogLevel(LogLevel level);
+LogLevel GetLogLevel();
+void LogLine(LogLevel level, std::string_view message);
+
+class LogStream {
+ public:
+  explicit LogStream(LogLevel level) : level_(level) {}
+  ~LogStream() { LogLine(level_, out_.str()); }
+  template <class T>
+  LogStream& operator<<(const T& v) {
+    out_ << v;
+    return *this;
+  }
+
+ private:
+  LogLevel level_;
+  std::ostringstream out_;
+};
+
+#define VB_LOG(level) \
+  if (::vb::LogLevel::level < ::vb::GetLogLevel()) {} else ::vb::LogStream(::vb::LogLevel::level)
+
+class RateLimit {
+ public:
+  explicit RateLimit(int64_t interval_ns = 1'000'000'000) : interval_ns_(interval_ns) {}
+  // True if a line may be logged now; *suppressed gets how many were not.
+  bool Allow(int64_t now_ns, uint64_t* suppressed);
+
+ private:
+  int64_t interval_ns_;
+  int64_t last_ns_ = INT64_MIN / 2;
+  uint64_t suppressed_ = 0;
+};
+
+}  // namespace vb

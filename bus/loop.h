@@ -1,0 +1,98 @@
+// Loop: the one event loop of an actor. A blocking zmq_poll over ZeroMQ
+// sockets and file descriptors (ALSA, libwebsockets, signalfd, eventfd) whose
+// timeout is the next timer: no busy waiting, and wake-ups are counted so a
+// test can prove it.
+//
+// Single-threaded: every method except Post() and Stop() must be called on
+// the loop's thread. Post() and Stop() are safe from any thread.
+#pragma once
+
+#include <poll.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <span>
+#include <vector>
+
+namespace vb::bus {
+
+using Clock = std::chrono::steady_clock;
+
+// CLOCK_MONOTONIC in nanoseconds (the time base of Header.mono_ns).
+int64_t MonoNs();
+
+class Loop {
+ public:
+  using Callback = std::function<void()>;
+  using TimerId = uint64_t;
+  using PollCallback = std::function<void(std::span<const pollfd>)>;
+  using GroupId = uint64_t;
+
+  Loop();
+  ~Loop();
+  Loop(const Loop&) = delete;
+  Loop& operator=(const Loop&) = delete;
+
+  // A ZeroMQ socket (raw handle) becomes readable: `fn` runs; it should
+  // drain what is available without blocking.
+  void AddZmqSocket(void* socket, Callback fn);
+  void RemoveZmqSocket(void* socket);
+
+  // A group of descriptors (e.g. ALSA's poll descriptors) polled together;
+  // `fn` gets the group with revents filled when any of them is ready.
+  GroupId AddPollGroup(std::vector<pollfd> fds, PollCallback fn);
+  void RemovePollGroup(GroupId id);
+  // One descriptor; fn(revents).
+  GroupId AddFd(int fd, short events, std::function<void(short)> fn);
+
+  // Timers. A periodic timer keeps its phase (no drift) but skips missed
+  // periods rather than firing in a burst.
+  TimerId AddTimer(std::chrono::nanoseconds period, Callback fn);
+  TimerId AddOneShot(std::chrono::nanoseconds delay, Callback fn);
+  void CancelTimer(TimerId id);
+
+  // Runs fn on the loop thread soon. Bounded: returns false (and drops fn)
+  // when kMaxPosted callbacks are already waiting.
+  bool Post(Callback fn);
+  static constexpr size_t kMaxPosted = 4096;
+
+  // Runs until Stop(). Returns the number of wake-ups.
+  void Run();
+  // Polls once, waiting at most `max_wait` (for tests and benchmarks).
+  void RunOnce(std::chrono::nanoseconds max_wait);
+  void Stop();
+  bool stopped() const { return stop_; }
+
+  uint64_t wakeups() const { return wakeups_; }
+
+ private:
+  struct Timer {
+    std::chrono::nanoseconds period{0};  // 0 = one-shot
+    Callback fn;
+  };
+  struct Group {
+    std::vector<pollfd> fds;
+    PollCallback fn;
+  };
+  void RunDue();
+  void Drain();
+
+  std::map<void*, Callback> sockets_;
+  std::map<GroupId, Group> groups_;
+  GroupId next_group_ = 1;
+  std::map<TimerId, Timer> timers_;
+  std::multimap<Clock::time_point, TimerId> due_;
+  TimerId next_timer_ = 1;
+  int wake_fd_ = -1;  // eventfd for Post()/Stop()
+  std::mutex posted_mu_;
+  std::deque<Callback> posted_;
+  std::atomic<bool> stop_{false};
+  uint64_t wakeups_ = 0;
+};
+
+}  // namespace vb::bus

@@ -1,0 +1,186 @@
+// Node: one process's connection to the bus. It owns a PUB and a SUB socket
+// per plane (stream, control), stamps every outgoing message with a Header
+// (type, per-topic seq, publish and origin times, source, device, turn), and
+// checks every incoming one: frame count, sizes, header, type against topic,
+// payload — malformed frames are counted per reason, logged at a limited
+// rate and dropped. Sequence gaps are counted per publisher and topic.
+//
+// Typed API: Advertise(topic) returns a Publisher<M> whose Publish() takes
+// exactly the topic's payload type; Subscribe(topic, fn) hands fn the parsed
+// M. Raw access (any topic, undecoded) exists for the sniffer.
+//
+// Not thread-safe: use from the thread that runs its Loop.
+#pragma once
+
+#include <zmq.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "bus/bus_config.h"
+#include "bus/log.h"
+#include "bus/loop.h"
+#include "bus/seq_tracker.h"
+#include "bus/stats.h"
+#include "bus/topics.h"
+#include "bus/wire.h"
+#include "vb/v1/header.pb.h"
+
+namespace vb::bus {
+
+struct PublishOptions {
+  int64_t origin_ns = 0;     // capture time of the audio this derives from
+  std::string_view turn_id;  // dialog turn (chat id)
+};
+
+template <class M>
+struct Received {
+  std::string_view topic;
+  std::string_view device;
+  const v1::Header& header;
+  const M& msg;
+};
+
+struct RawMessage {
+  std::string_view topic;
+  const v1::Header* header;  // null if the header frame did not parse
+  std::string_view header_bytes;
+  std::string_view payload;
+  size_t frames;
+};
+
+struct NodeCounters {
+  uint64_t msgs_in = 0;
+  uint64_t msgs_out = 0;
+  uint64_t dropped_inactive = 0;
+  uint64_t handler_errors = 0;
+  MalformedCounts malformed;
+};
+
+class Node;
+
+template <class M>
+class Publisher {
+ public:
+  Publisher() = default;
+  // Publishes msg on the topic; false if it was not sent (inactive node).
+  bool Publish(const M& msg, const PublishOptions& opts = {});
+  bool valid() const { return node_ != nullptr; }
+  const std::string& topic() const { return *topic_; }
+
+ private:
+  friend class Node;
+  Publisher(Node* node, Plane plane, const std::string* topic, uint64_t* seq)
+      : node_(node), plane_(plane), topic_(topic), seq_(seq) {}
+  Node* node_ = nullptr;
+  Plane plane_ = Plane::kControl;
+  const std::string* topic_ = nullptr;
+  uint64_t* seq_ = nullptr;
+};
+
+class Node {
+ public:
+  // `source` names this actor instance; `device` is its default device.
+  Node(zmq::context_t& ctx, Loop& loop, std::string source, std::string device, BusConfig config);
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // Connects the four sockets and registers them with the loop.
+  Status Connect();
+  // While inactive, publishes are dropped (one warning) and counted.
+  void SetActive(bool active) { active_ = active; }
+  bool active() const { return active_; }
+
+  // device "" = this node's device.
+  template <class M>
+  Publisher<M> Advertise(const Topic<M>& topic, std::string device = "") {
+    auto& slot = TopicSlot(FullTopic(topic.base, device));
+    return Publisher<M>(this, topic.plane, &slot.first, &slot.second);
+  }
+
+  // device "" = this node's device; "*" = every device.
+  template <class M>
+  void Subscribe(const Topic<M>& topic, std::function<void(const Received<M>&)> fn,
+                 std::string device = "") {
+    auto holder = std::make_shared<M>();
+    AddSubscription(topic.plane, topic.base, device, M::descriptor()->full_name(),
+                    [holder, fn = std::move(fn)](std::string_view t, std::string_view dev,
+                                                 const v1::Header& h, std::string_view payload) {
+                      holder->Clear();
+                      if (!holder->ParseFromArray(payload.data(), int(payload.size()))) return false;
+                      fn(Received<M>{t, dev, h, *holder});
+                      return true;
+                    });
+  }
+
+  // Every message on `plane` whose topic starts with `prefix`, undecoded,
+  // malformed ones included (the sniffer).
+  void SubscribeRaw(Plane plane, const std::string& prefix, std::function<void(const RawMessage&)> fn);
+
+  // Sends raw frames (tests: a rogue publisher; tools: replay).
+  bool SendRaw(Plane plane, const std::vector<std::string>& frames);
+
+  // Internal: used by Publisher<M>.
+  bool PublishEncoded(Plane plane, const std::string& topic, uint64_t* seq,
+                      const google::protobuf::Message& msg, const PublishOptions& opts);
+
+  const std::string& source() const { return source_; }
+  const std::string& device() const { return device_; }
+  const NodeCounters& counters() const { return counters_; }
+  const SeqTracker& seq_tracker() const { return seq_; }
+  Histogram& handler_us() { return handler_us_; }
+  const BusConfig& config() const { return config_; }
+
+ private:
+  using Dispatch = std::function<bool(std::string_view topic, std::string_view device,
+                                      const v1::Header&, std::string_view payload)>;
+  struct Sub {
+    Plane plane;
+    std::string base;
+    std::string device;  // "*" = any
+    std::string type;
+    Dispatch dispatch;
+  };
+  std::string FullTopic(std::string_view base, const std::string& device) const;
+  std::pair<std::string, uint64_t>& TopicSlot(const std::string& topic);
+  void AddSubscription(Plane plane, std::string_view base, const std::string& device,
+                       const std::string& type, Dispatch fn);
+  void OnReadable(Plane plane);
+  void HandleMessage(Plane plane, std::vector<zmq::message_t>& frames);
+  void Reject(Malformed why, std::string_view topic, const std::string& detail);
+  Status ApplyCurve(zmq::socket_t& s);
+
+  zmq::context_t& ctx_;
+  Loop& loop_;
+  std::string source_;
+  std::string device_;
+  BusConfig config_;
+  Endpoints endpoints_;
+  std::unique_ptr<zmq::socket_t> pub_[2];
+  std::unique_ptr<zmq::socket_t> sub_[2];
+  std::vector<Sub> subs_;
+  std::vector<std::pair<std::string, std::function<void(const RawMessage&)>>> raw_[2];
+  std::vector<std::unique_ptr<std::pair<std::string, uint64_t>>> topics_;  // stable addresses
+  bool active_ = false;
+  bool warned_inactive_ = false;
+  NodeCounters counters_;
+  SeqTracker seq_;
+  Histogram handler_us_;
+  RateLimit reject_log_;
+  v1::Header header_;         // reused for outgoing and incoming messages
+  std::string header_buf_, payload_buf_;
+  std::vector<zmq::message_t> frames_;
+};
+
+template <class M>
+bool Publisher<M>::Publish(const M& msg, const PublishOptions& opts) {
+  if (!node_) return false;
+  return node_->PublishEncoded(plane_, *topic_, seq_, msg, opts);
+}
+
+}  // namespace vb::bus

@@ -1,0 +1,30 @@
+# Shared build helpers: one generated main() per actor, one way to add tests.
+set(VB_CMAKE_DIR ${CMAKE_CURRENT_LIST_DIR})
+
+# vb_add_actor(NAME vb-capture KIND capture CLASS vb::capture::CaptureActor
+#              HEADER actors/capture/capture_actor.h LIBS vb_capture)
+# Generates the actor's main() from cmake/actor_main.cc.in: actors differ in
+# their class, never in copied boilerplate.
+function(vb_add_actor)
+  cmake_parse_arguments(A "" "NAME;KIND;CLASS;HEADER" "LIBS" ${ARGN})
+  set(VB_ACTOR_KIND ${A_KIND})
+  set(VB_ACTOR_CLASS ${A_CLASS})
+  set(VB_ACTOR_HEADER ${A_HEADER})
+  configure_file(${VB_CMAKE_DIR}/actor_main.cc.in
+                 ${CMAKE_CURRENT_BINARY_DIR}/${A_NAME}_main.cc @ONLY)
+  add_executable(${A_NAME} ${CMAKE_CURRENT_BINARY_DIR}/${A_NAME}_main.cc)
+  target_link_libraries(${A_NAME} PRIVATE vb_bus ${A_LIBS})
+endfunction()
+
+# vb_add_gtest(NAME unit_bus_topics SOURCES a.cc b.cc LIBS vb_bus [LABELS unit] [TIMEOUT 60])
+function(vb_add_gtest)
+  cmake_parse_arguments(T "" "NAME;TIMEOUT" "SOURCES;LIBS;LABELS" ${ARGN})
+  add_executable(${T_NAME} ${T_SOURCES})
+  target_link_libraries(${T_NAME} PRIVATE ${T_LIBS} GTest::gtest GTest::gtest_main GTest::gmock)
+  add_test(NAME ${T_NAME} COMMAND ${T_NAME})
+  if(NOT T_TIMEOUT)
+    set(T_TIMEOUT 120)
+  endif()
+  set_tests_properties(${T_NAME} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}"
+    ENVIRONMENT "VB_BIN_DIR=${CMAKE_BINARY_DIR}/bin;VB_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
+endfunction()

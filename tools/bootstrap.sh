@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Installs what voicebus needs from Debian's packages (idempotent; as root or
+# through sudo), installs the pinned npm test clients into a project-local
+# folder, then configures and builds with CMake into ./build.
+#
+#   tools/bootstrap.sh            install what is missing + build
+#   VB_SKIP_APT=1 tools/bootstrap.sh   build only
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+
+# One package per line: build tools, the fixed stack, test and speech tools.
+packages=(
+  build-essential cmake pkg-config ninja-build
+  libzmq3-dev cppzmq-dev libprotobuf-dev protobuf-compiler
+  libwebsockets-dev libssl-dev libopus-dev libasound2-dev
+  libspeexdsp-dev libyaml-cpp-dev nlohmann-json3-dev
+  libwebrtc-audio-processing-dev
+  libgtest-dev libgmock-dev libbenchmark-dev
+  pocketsphinx pocketsphinx-en-us libpocketsphinx-dev libsphinxbase-dev
+  espeak-ng libespeak-ng-dev sox libsox-fmt-base
+  pulseaudio pulseaudio-utils libasound2-plugins alsa-utils
+  chromium ca-certificates procps psmisc
+)
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@";
+  elif command -v sudo >/dev/null; then sudo "$@";
+  else echo "bootstrap: need root or sudo to install: $*" >&2; return 1; fi
+}
+
+if [ "${VB_SKIP_APT:-0}" != 1 ]; then
+  missing=()
+  for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  # Node.js: the machine's own if present, else Debian's.
+  command -v node >/dev/null || missing+=(nodejs)
+  command -v npm >/dev/null || missing+=(npm)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "bootstrap: installing ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  fi
+fi
+
+# Pinned npm clients for the conformance and dashboard tests (project-local).
+if [ -f tests/node/package.json ] && [ ! -d tests/node/node_modules ]; then
+  (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+generator=()
+command -v ninja >/dev/null && generator=(-G Ninja)
+if [ ! -f build/CMakeCache.txt ]; then
+  cmake -S . -B build "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+fi
+cmake --build build -j"$(nproc)"

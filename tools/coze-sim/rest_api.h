@@ -1,0 +1,76 @@
+// The Coze REST API (coze-protocol.md §7) over the shared Store: requests in,
+// complete responses out, no sockets. Streamed `/v3/chat` answers are built as
+// a whole SSE body (the agent answers at once; a client reading the stream
+// incrementally sees the same bytes). Also the simulator's own control
+// endpoints under /_sim/. Runs on the event loop thread.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <vector>
+#include <string>
+
+#include "tools/coze-sim/agent.h"
+#include "tools/coze-sim/faults.h"
+#include "tools/coze-sim/store.h"
+
+namespace vb::cozesim {
+
+struct HttpRequest {
+  std::string method;  // GET, POST
+  std::string path;    // without query
+  std::string query;   // raw, without '?'
+  std::string body;
+  std::string authorization;  // header value, may be empty
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+// Decides which tokens and bots are accepted (shared with the WS handshake).
+struct AccessPolicy {
+  std::vector<std::string> tokens;  // empty: any non-empty token
+  std::vector<std::string> bots;    // empty: any bot id
+  bool TokenOk(const std::string& bearer_header_value) const;
+  bool BotOk(const std::string& bot_id) const;
+};
+
+class RestApi {
+ public:
+  RestApi(Store* store, const Agent* agent, Faults* faults, const AccessPolicy* access, std::string logid_seed = "")
+      : store_(store), agent_(agent), faults_(faults), access_(access) {}
+  HttpResponse Handle(const HttpRequest& req);
+  // Statistics for /_sim/stats, set by the server.
+  std::function<Json()> stats;
+
+ private:
+  HttpResponse Envelope(int code, const std::string& msg, Json data, const std::string& logid, int status = 200);
+  HttpResponse CreateConversation(const Json& body, const std::string& logid);
+  HttpResponse RetrieveConversation(const std::string& query, const std::string& logid);
+  HttpResponse CreateMessage(const std::string& query, const Json& body, const std::string& logid);
+  HttpResponse ListMessages(const std::string& query, const Json& body, const std::string& logid);
+  HttpResponse ClearConversation(const std::string& id, const std::string& logid);
+  HttpResponse Chat(const std::string& query, const Json& body, const std::string& logid);
+  HttpResponse RetrieveChat(const std::string& query, const std::string& logid);
+  HttpResponse ChatMessages(const std::string& query, const std::string& logid);
+  HttpResponse CancelChat(const Json& body, const std::string& logid);
+  HttpResponse SubmitToolOutputs(const std::string& query, const Json& body, const std::string& logid);
+  HttpResponse Faults(const std::string& method, const std::string& body);
+
+  // Runs the agent for `user_text` in `chat`; appends SSE events to *sse.
+  void RunChat(Conversation& conv, vb::cozesim::Chat& chat, const std::string& user_text, std::string* sse);
+  void Answer(Conversation& conv, vb::cozesim::Chat& chat, const std::string& text, std::string* sse);
+
+  Store* store_;
+  const Agent* agent_;
+  vb::cozesim::Faults* faults_;
+  const AccessPolicy* access_;
+  struct PendingTool { ToolCall call; std::string tool_call_id; };
+  std::map<std::string, PendingTool> pending_tools_;  // by chat id; bounded by kMaxPending
+  static constexpr size_t kMaxPending = 1000;
+};
+
+}  // namespace vb::cozesim

@@ -1,0 +1,78 @@
+// Conversations, messages and chats for the server's life, shared by the REST
+// API and every WebSocket session (a conversation made over REST can be
+// continued over a voice session and vice versa). Bounded: the oldest
+// conversation is evicted past kMaxConversations, and a conversation keeps at
+// most kMaxMessages. Used from the event loop thread only; not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+namespace vb::cozesim {
+
+using Json = nlohmann::json;
+
+struct Message {
+  std::string id, conversation_id, bot_id, chat_id, section_id;
+  std::string role = "user";     // user | assistant
+  std::string type = "question"; // question | answer | function_call | tool_output | tool_response | verbose | follow_up
+  std::string content;
+  std::string content_type = "text";
+  int64_t created_at = 0, updated_at = 0;
+  Json meta_data = Json::object();
+  Json ToJson() const;
+};
+
+struct Chat {
+  std::string id, conversation_id, bot_id, section_id;
+  int64_t created_at = 0, completed_at = 0, failed_at = 0;
+  std::string status = "created";
+  Json last_error;       // {code,msg} when failed
+  Json required_action;  // when requires_action
+  int64_t input_tokens = 0, output_tokens = 0;
+  bool auto_save = true;
+  Json ToJson() const;
+  bool Running() const { return status == "created" || status == "in_progress" || status == "requires_action"; }
+};
+
+struct Conversation {
+  std::string id, bot_id, name, last_section_id;
+  int64_t created_at = 0;
+  Json meta_data = Json::object();
+  std::deque<Message> messages;  // oldest first
+  std::map<std::string, Chat> chats;
+  Json ToJson() const;
+};
+
+class Store {
+ public:
+  static constexpr size_t kMaxConversations = 10000;
+  static constexpr size_t kMaxMessages = 2000;
+  static constexpr size_t kMaxChats = 2000;
+
+  Conversation& CreateConversation(const std::string& bot_id, const Json& meta_data = Json::object());
+  Conversation* FindConversation(const std::string& id);
+  // Stores a copy with id, section and timestamps filled in; returns it.
+  Message& AddMessage(Conversation& conv, Message m);
+  Chat& CreateChat(Conversation& conv, const std::string& bot_id);
+  Chat* FindChat(const std::string& conversation_id, const std::string& chat_id);
+  // Messages of one chat (question excluded unless it carries the chat id).
+  std::vector<const Message*> ChatMessages(const Conversation& conv, const std::string& chat_id) const;
+  // A chat still running in the conversation, if any (Coze allows one).
+  Chat* RunningChat(Conversation& conv);
+  // Starts a new section; returns its id.
+  std::string Clear(Conversation& conv);
+  // User texts of the current section, oldest first (for recall).
+  std::vector<std::string> UserTexts(const Conversation& conv) const;
+  size_t size() const { return conversations_.size(); }
+
+ private:
+  std::map<std::string, Conversation> conversations_;
+  std::deque<std::string> order_;
+};
+
+}  // namespace vb::cozesim

@@ -1,0 +1,61 @@
+// Sniffer: reads every message on the bus (both planes), decodes it by
+// reflection from Header.type, and keeps per-topic statistics: type,
+// publishers, message and byte rates, sequence gaps per publisher, and
+// latency (now − origin_ns, now − mono_ns). The command front end
+// (sniff_main.cc) prints them; this class knows nothing of output.
+#pragma once
+
+#include <google/protobuf/message.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include "bus/node.h"
+#include "bus/seq_tracker.h"
+#include "bus/stats.h"
+
+namespace vb::sniff {
+
+struct TopicStats {
+  std::string type;
+  std::set<std::string> publishers;
+  uint64_t messages = 0, bytes = 0;             // since start
+  uint64_t window_messages = 0, window_bytes = 0;  // since last ResetWindow()
+  uint64_t malformed = 0;
+  bus::Histogram since_origin_us, since_publish_us;  // windowed
+};
+
+class Sniffer {
+ public:
+  // Called for each well-formed message with its decoded payload (null if
+  // the type is unknown or the payload does not parse).
+  using MessageFn = std::function<void(std::string_view topic, const v1::Header&,
+                                       const google::protobuf::Message* payload, size_t payload_bytes)>;
+
+  Sniffer(bus::Node& node, std::string prefix) : node_(node), prefix_(std::move(prefix)) {}
+  // Subscribes on both planes. decode=false skips payload parsing (hz, bw…).
+  void Start(bool decode, MessageFn fn = nullptr);
+
+  std::map<std::string, TopicStats>& topics() { return topics_; }
+  const bus::SeqTracker& seq() const { return seq_; }
+  uint64_t malformed() const { return malformed_; }
+  void ResetWindow();
+
+ private:
+  void OnRaw(const bus::RawMessage& m);
+  const google::protobuf::Message* Decode(const std::string& type, std::string_view payload);
+
+  bus::Node& node_;
+  std::string prefix_;
+  bool decode_ = true;
+  MessageFn fn_;
+  std::map<std::string, TopicStats> topics_;
+  bus::SeqTracker seq_;
+  uint64_t malformed_ = 0;
+  std::map<std::string, std::unique_ptr<google::protobuf::Message>> scratch_;
+};
+
+}  // namespace vb::sniff
