@@ -2,6 +2,7 @@
 #include "bus/config.h"
 
 #include <cmath>
+#include <cstdlib>
 #include <sstream>
 
 namespace vb::config {
@@ -121,6 +122,29 @@ void Section::Key(std::string_view key, bool* out, bool def, std::string_view do
   else report_->errors.push_back(Where(n, key) + ": expected true or false, got '" + s + "'");
 }
 
+bool Section::Expand(const YAML::Node& n, std::string_view key, std::string* value) {
+  std::string out;
+  size_t i = 0;
+  while (i < value->size()) {
+    size_t start = value->find("${", i);
+    if (start == std::string::npos) break;
+    size_t end = value->find('}', start);
+    if (end == std::string::npos) break;
+    out.append(*value, i, start - i);
+    std::string name = value->substr(start + 2, end - start - 2);
+    const char* env = std::getenv(name.c_str());
+    if (!env) {
+      report_->errors.push_back(Where(n, key) + ": environment variable " + name + " is not set");
+      return false;
+    }
+    out += env;
+    i = end + 1;
+  }
+  out.append(*value, i, std::string::npos);
+  *value = std::move(out);
+  return true;
+}
+
 void Section::Key(std::string_view key, std::string* out, std::string def, std::string_view doc) {
   *out = def;
   if (report_->describe) return Describe(key, Quote(def), doc);
@@ -130,7 +154,8 @@ void Section::Key(std::string_view key, std::string* out, std::string def, std::
     report_->errors.push_back(Where(n, key) + ": expected a string");
     return;
   }
-  *out = n.Scalar();
+  std::string v = n.Scalar();
+  if (Expand(n, key, &v)) *out = std::move(v);
 }
 
 void Section::Choice(std::string_view key, std::string* out, std::string def,

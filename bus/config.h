@@ -5,6 +5,11 @@
 // wrong types and out-of-range values naming file, line and key, and print
 // the documented default (`--print-default-config`).
 //
+// String values may name environment variables as ${NAME}; an unset one is an
+// error. The launcher uses this to hand actors run-time facts (the
+// simulator's port, the run directory). Secrets are read by the parts that
+// need them straight from the environment, never through the YAML.
+//
 // Not thread-safe; used once at start-up.
 #pragma once
 
@@ -77,6 +82,8 @@ class Section {
   std::shared_ptr<Report> report() const { return report_; }
 
  private:
+  // Expands ${NAME} from the environment; false (and an error) if unset.
+  bool Expand(const YAML::Node& n, std::string_view key, std::string* value);
   bool ReadNumber(std::string_view key, double* v, bool integral, Range range,
                   std::string_view doc, const std::string& def_text);
   static std::string FormatNumber(double v);

@@ -12,6 +12,7 @@ Node::Node(zmq::context_t& ctx, Loop& loop, std::string source, std::string devi
 Node::~Node() {
   for (int p = 0; p < 2; ++p) {
     if (sub_[p]) loop_.RemoveZmqSocket(sub_[p]->handle());
+    if (pub_[p]) loop_.RemoveZmqSocket(pub_[p]->handle());
   }
 }
 
@@ -32,11 +33,12 @@ Status Node::Connect() {
   try {
     for (int p = 0; p < 2; ++p) {
       int hwm = p == int(Plane::kStream) ? config_.stream_hwm : config_.control_hwm;
-      pub_[p] = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::pub);
+      pub_[p] = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::xpub);
       pub_[p]->set(zmq::sockopt::sndhwm, hwm);
       pub_[p]->set(zmq::sockopt::linger, 200);
       if (Status st = ApplyCurve(*pub_[p]); !st.ok()) return st;
       pub_[p]->connect(endpoints_[p].in);
+      loop_.AddZmqSocket(pub_[p]->handle(), [this, p] { OnSubscriptions(Plane(p)); });
       sub_[p] = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::sub);
       sub_[p]->set(zmq::sockopt::rcvhwm, hwm);
       sub_[p]->set(zmq::sockopt::linger, 0);
@@ -76,6 +78,33 @@ void Node::AddSubscription(Plane plane, std::string_view base, const std::string
     sub_[int(plane)]->set(zmq::sockopt::subscribe, prefix);
   }
   subs_.push_back(std::move(s));
+}
+
+void Node::OnSubscriptions(Plane plane) {
+  auto& list = subscribed_[int(plane)];
+  for (int budget = 0; budget < 256; ++budget) {
+    zmq::message_t m;
+    if (!pub_[int(plane)]->recv(m, zmq::recv_flags::dontwait)) return;
+    if (m.size() == 0) continue;
+    const char* d = static_cast<const char*>(m.data());
+    std::string prefix(d + 1, m.size() - 1);
+    if (d[0] == 1) {
+      list.push_back(std::move(prefix));
+    } else if (d[0] == 0) {
+      for (auto it = list.begin(); it != list.end(); ++it)
+        if (*it == prefix) {
+          list.erase(it);
+          break;
+        }
+    }
+  }
+}
+
+bool Node::HasSubscriber(std::string_view topic) const {
+  for (const auto& list : subscribed_)
+    for (const auto& prefix : list)
+      if (topic.substr(0, prefix.size()) == prefix) return true;
+  return false;
 }
 
 void Node::SubscribeRaw(Plane plane, const std::string& prefix, std::function<void(const RawMessage&)> fn) {

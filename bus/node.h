@@ -122,6 +122,11 @@ class Node {
   // malformed ones included (the sniffer).
   void SubscribeRaw(Plane plane, const std::string& prefix, std::function<void(const RawMessage&)> fn);
 
+  // True if some subscriber (through the broker) listens to `topic`
+  // ("<base>/<device>"). Publishers are XPUB sockets, so subscriptions are
+  // visible: one-shot senders wait for a listener instead of sleeping.
+  bool HasSubscriber(std::string_view topic) const;
+
   // Sends raw frames (tests: a rogue publisher; tools: replay).
   bool SendRaw(Plane plane, const std::vector<std::string>& frames);
 
@@ -151,6 +156,7 @@ class Node {
   void AddSubscription(Plane plane, std::string_view base, const std::string& device,
                        const std::string& type, Dispatch fn);
   void OnReadable(Plane plane);
+  void OnSubscriptions(Plane plane);
   void HandleMessage(Plane plane, std::vector<zmq::message_t>& frames);
   void Reject(Malformed why, std::string_view topic, const std::string& detail);
   Status ApplyCurve(zmq::socket_t& s);
@@ -166,6 +172,7 @@ class Node {
   std::vector<Sub> subs_;
   std::vector<std::pair<std::string, std::function<void(const RawMessage&)>>> raw_[2];
   std::vector<std::unique_ptr<std::pair<std::string, uint64_t>>> topics_;  // stable addresses
+  std::vector<std::string> subscribed_[2];  // prefixes someone subscribes to, per plane
   bool active_ = false;
   bool warned_inactive_ = false;
   NodeCounters counters_;

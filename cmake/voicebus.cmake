@@ -28,3 +28,17 @@ function(vb_add_gtest)
   set_tests_properties(${T_NAME} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}"
     ENVIRONMENT "VB_BIN_DIR=${CMAKE_BINARY_DIR}/bin;VB_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
 endfunction()
+
+# vb_add_parts(LIST): add_subdirectory() each folder of LIST that has a
+# CMakeLists.txt, honouring VB_ONLY.
+function(vb_add_parts parts)
+  foreach(part ${parts})
+    get_filename_component(name ${part} NAME)
+    if(VB_ONLY AND NOT name IN_LIST VB_ONLY)
+      continue()
+    endif()
+    if(EXISTS ${part}/CMakeLists.txt)
+      add_subdirectory(${part})
+    endif()
+  endforeach()
+endfunction()

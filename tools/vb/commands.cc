@@ -1,0 +1,279 @@
+// `vb` subcommands other than demo (see commands.h).
+#include "tools/vb/commands.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "bus/actor_main.h"
+#include "tools/vb/launcher.h"
+
+namespace vb::cli {
+
+std::string TakeOption(Args* args, const std::string& name, const std::string& def) {
+  for (size_t i = 0; i < args->size(); ++i) {
+    if ((*args)[i] == name && i + 1 < args->size()) {
+      std::string v = (*args)[i + 1];
+      args->erase(args->begin() + long(i), args->begin() + long(i) + 2);
+      return v;
+    }
+  }
+  return def;
+}
+
+namespace {
+
+// Blocks SIGINT/SIGTERM and returns a signalfd for them.
+int SignalFd() {
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  sigprocmask(SIG_BLOCK, &mask, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+  return signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+}
+
+void Say(const std::string& line) {
+  std::string l = "vb: " + line + "\n";
+  fwrite(l.data(), 1, l.size(), stdout);
+  fflush(stdout);
+}
+
+Status LoadBusOnly(const std::string& path, bus::BusConfig* bus, std::string* device) {
+  config::File file;
+  Status st = path.empty() ? file.LoadString("{}", "(defaults)") : file.Load(path);
+  if (!st.ok()) return st;
+  auto report = file.NewReport();
+  auto s = file.Get("bus", report);
+  bus->Declare(s);
+  s.Finish();
+  std::vector<std::string> devices;
+  auto d = file.Get("devices", report);
+  bus::DeclareDevices(d, &devices);
+  if (device->empty() && !devices.empty()) *device = devices.front();
+  return config::ToStatus(*report);
+}
+
+}  // namespace
+
+int Run(const Args& in) {
+  Args args = in;
+  if (args.size() != 1) {
+    std::cerr << "usage: vb run CONFIG\n";
+    return 64;
+  }
+  bus::BusConfig bus;
+  launcher::LauncherConfig lc;
+  if (Status st = launcher::LoadLaunchConfig(args[0], &bus, &lc); !st.ok()) {
+    std::cerr << "vb: config error:\n" << st.message() << "\n";
+    return kExitConfig;
+  }
+  SetLogIdentity("vb");
+  int sfd = SignalFd();
+  zmq::context_t zctx(1);
+  int rc = 0;
+  {
+    bus::Loop loop;
+    bus::Node node(zctx, loop, "vb-" + std::to_string(getpid()), "-", bus);
+    launcher::Launcher launcher(loop, node, args[0], lc, Say);
+    if (Status st = node.Connect(); !st.ok()) {
+      std::cerr << "vb: " << st.message() << "\n";
+      return 1;
+    }
+    bool stopping = false;
+    loop.AddFd(sfd, POLLIN, [&](short) {
+      signalfd_siginfo si;
+      while (read(sfd, &si, sizeof si) == sizeof si) {
+      }
+      if (stopping) return;
+      stopping = true;
+      Say("stopping…");
+      launcher.Stop([&] {
+        Say("all stopped");
+        loop.Stop();
+      });
+    });
+    if (Status st = launcher.Start(); !st.ok()) {
+      std::cerr << "vb: " << st.message() << "\n";
+      rc = 1;
+    } else {
+      loop.Run();
+    }
+  }
+  zctx.shutdown();
+  return rc;
+}
+
+int Keygen(const Args& args) {
+  if (args.size() != 1) {
+    std::cerr << "usage: vb keygen FILE   (writes the key pair to FILE, mode 0600)\n";
+    return 64;
+  }
+  bus::KeyPair kp;
+  if (Status st = bus::GenerateKeyPair(&kp); !st.ok()) {
+    std::cerr << "vb: " << st.message() << "\n";
+    return 1;
+  }
+  umask(077);
+  std::ofstream out(args[0]);
+  out << "# voicebus CURVE key pair — keep the secret key private\npublic: \"" << kp.public_key
+      << "\"\nsecret: \"" << kp.secret_key << "\"\n";
+  if (!out) {
+    std::cerr << "vb: cannot write " << args[0] << "\n";
+    return 1;
+  }
+  std::cout << kp.public_key << "\n";
+  return 0;
+}
+
+int ShowStatus(const Args& in) {
+  Args args = in;
+  std::string path = TakeOption(&args, "--config");
+  double seconds = std::atof(TakeOption(&args, "--duration", "1.5").c_str());
+  bus::BusConfig bus;
+  std::string device;
+  if (Status st = LoadBusOnly(path, &bus, &device); !st.ok()) {
+    std::cerr << "vb: config error:\n" << st.message() << "\n";
+    return kExitConfig;
+  }
+  zmq::context_t zctx(1);
+  std::map<std::string, v1::Heartbeat> seen;
+  {
+    bus::Loop loop;
+    bus::Node node(zctx, loop, "vb-status", "-", bus);
+    node.Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [&](const auto& m) { seen[m.msg.actor()] = m.msg; }, "*");
+    if (Status st = node.Connect(); !st.ok()) {
+      std::cerr << "vb: " << st.message() << "\n";
+      return 1;
+    }
+    loop.AddOneShot(std::chrono::nanoseconds(int64_t(seconds * 1e9)), [&] { loop.Stop(); });
+    loop.Run();
+  }
+  if (seen.empty()) {
+    std::cout << "no actor heartbeats on " << bus.endpoint << " (is `vb run` going?)\n";
+    return 1;
+  }
+  printf("%-12s %-9s %7s %8s %8s %6s %6s %6s %7s %s\n", "actor", "state", "pid", "in", "out", "drops", "bad", "cpu%", "rss MB", "detail");
+  for (const auto& [name, hb] : seen) {
+    printf("%-12s %-9s %7d %8lu %8lu %6lu %6lu %6.1f %7.1f %s\n", name.c_str(),
+           v1::Heartbeat::State_Name(hb.state()).c_str(), hb.pid(), (unsigned long)hb.counters().msgs_in(),
+           (unsigned long)hb.counters().msgs_out(), (unsigned long)hb.counters().drops(),
+           (unsigned long)hb.counters().malformed(), hb.cpu_percent(), double(hb.rss_kb()) / 1024.0,
+           hb.detail().c_str());
+  }
+  return 0;
+}
+
+int SendCommand(const std::string& verb, const Args& in) {
+  Args args = in;
+  std::string path = TakeOption(&args, "--config");
+  std::string device = TakeOption(&args, "--device");
+  v1::DialogCommand cmd;
+  if (verb == "ptt" && args.size() == 1 && (args[0] == "down" || args[0] == "up")) {
+    cmd.mutable_push_to_talk()->set_down(args[0] == "down");
+  } else if (verb == "say" && !args.empty()) {
+    std::string text;
+    for (const auto& a : args) text += (text.empty() ? "" : " ") + a;
+    cmd.mutable_text_input()->set_text(text);
+    cmd.mutable_text_input()->set_request_id("vb-" + std::to_string(getpid()));
+  } else if (verb == "mode" && args.size() == 1) {
+    v1::DialogMode m;
+    if (args[0] == "continuous") m = v1::MODE_CONTINUOUS;
+    else if (args[0] == "wake_word") m = v1::MODE_WAKE_WORD;
+    else if (args[0] == "push_to_talk") m = v1::MODE_PUSH_TO_TALK;
+    else {
+      std::cerr << "vb: mode must be continuous, wake_word or push_to_talk\n";
+      return 64;
+    }
+    cmd.mutable_set_mode()->set_mode(m);
+  } else if (verb == "interrupt" && args.empty()) {
+    cmd.mutable_interrupt()->set_reason(v1::Interrupt::USER_REQUEST);
+  } else {
+    std::cerr << "usage: vb ptt down|up | say TEXT | mode MODE | interrupt  [--config FILE] [--device NAME]\n";
+    return 64;
+  }
+  bus::BusConfig bus;
+  if (Status st = LoadBusOnly(path, &bus, &device); !st.ok()) {
+    std::cerr << "vb: config error:\n" << st.message() << "\n";
+    return kExitConfig;
+  }
+  zmq::context_t zctx(1);
+  bool sent = false;
+  {
+    bus::Loop loop;
+    bus::Node node(zctx, loop, "vb-cli", device, bus);
+    if (Status st = node.Connect(); !st.ok()) {
+      std::cerr << "vb: " << st.message() << "\n";
+      return 1;
+    }
+    node.SetActive(true);
+    auto pub = node.Advertise(bus::topics::kDialogCommand);
+    // Send as soon as someone listens (subscriptions are visible on XPUB);
+    // give up after 3 s rather than send into the void.
+    auto deadline = bus::Clock::now() + std::chrono::seconds(3);
+    while (!sent && bus::Clock::now() < deadline) {
+      if (node.HasSubscriber(pub.topic())) {
+        sent = pub.Publish(cmd);
+        break;
+      }
+      loop.RunOnce(std::chrono::milliseconds(100));
+    }
+  }
+  zctx.shutdown();  // linger: the message is flushed before the context ends
+  if (!sent) {
+    std::cerr << "vb: nobody listens to dialog.command on " << bus.endpoint << " (is `vb run` going?)\n";
+    return 1;
+  }
+  return 0;
+}
+
+int PrintDefaultConfig() {
+  auto report = config::DescribeReport();
+  {
+    config::Section s(report, "bus", YAML::Node());
+    bus::BusConfig b;
+    b.Declare(s);
+  }
+  {
+    config::Section s(report, "devices", YAML::Node());
+    std::vector<std::string> names;
+    bus::DeclareDevices(s, &names);
+  }
+  {
+    config::Section s(report, "launcher", YAML::Node());
+    launcher::LauncherConfig l;
+    l.Declare(s);
+  }
+  std::cout << "# voicebus — default configuration, every key documented\n" << report->described;
+  std::cout.flush();
+  // Each actor documents its own section.
+  std::string bin = launcher::BinDir();
+  std::vector<std::string> actors;
+  if (DIR* d = opendir(bin.c_str())) {
+    while (dirent* e = readdir(d)) {
+      std::string n = e->d_name;
+      static const std::vector<std::string> kNotActors = {"vb-broker", "vb-sniff", "vb-cozesim"};
+      if (n.rfind("vb-", 0) == 0 && std::find(kNotActors.begin(), kNotActors.end(), n) == kNotActors.end() &&
+          n.find('.') == std::string::npos && n != "vb-probe")
+        actors.push_back(n);
+    }
+    closedir(d);
+  }
+  std::sort(actors.begin(), actors.end());
+  for (const auto& a : actors) {
+    std::cout << "\n";
+    std::cout.flush();
+    std::string cmd = "'" + bin + "/" + a + "' --print-default-config";
+    if (system(cmd.c_str()) != 0) std::cerr << "vb: " << a << " could not print its section\n";
+  }
+  return 0;
+}
+
+}  // namespace vb::cli

@@ -1,0 +1,86 @@
+// Launcher: runs the Supervisor with real processes on an event loop.
+// Children are forked into their own process group (so a Ctrl-C at the
+// terminal reaches only `vb`, which then stops them in order), exits arrive
+// through a SIGCHLD signalfd, heartbeats through the bus. The simulator, when
+// configured, is started first on a free loopback port; actors start once it
+// has printed that it listens, and see the port as ${VB_SIM_PORT}.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "bus/actor_main.h"
+#include "bus/loop.h"
+#include "bus/node.h"
+#include "tools/vb/supervisor.h"
+
+namespace vb::launcher {
+
+// The `launcher` config section.
+struct LauncherConfig {
+  std::vector<std::string> actors;  // "name" or "name:kind"
+  bool broker = true;
+  bool simulator = false;
+  std::vector<std::string> simulator_args;
+  std::string log_dir;  // empty: children inherit our stderr
+  int restart_initial_ms = 1000, restart_max_ms = 32000, healthy_reset_s = 60, heartbeat_timeout_ms = 3000;
+  void Declare(config::Section& s);
+};
+
+struct ActorEntry {
+  std::string name, kind;
+};
+std::vector<ActorEntry> ParseActors(const std::vector<std::string>& list);
+
+// Loads a config file: bus, devices and launcher sections plus a check that
+// every other top-level section is a listed actor. Returns a config Status
+// with every error (file:line:col: key).
+Status LoadLaunchConfig(const std::string& path, bus::BusConfig* bus, LauncherConfig* launcher);
+
+// Directory of the running executable (where the other binaries are).
+std::string BinDir();
+
+class Launcher {
+ public:
+  using Display = std::function<void(const std::string& line)>;
+  Launcher(bus::Loop& loop, bus::Node& node, std::string config_path, LauncherConfig config, Display display);
+  ~Launcher();
+
+  // Starts the broker (and simulator) and then the actors. `ready` runs once
+  // every child has been spawned (after the simulator listens).
+  Status Start(std::function<void()> ready = nullptr);
+  // Orderly stop; `done` runs when every child has exited.
+  void Stop(std::function<void()> done);
+  Supervisor& supervisor() { return *supervisor_; }
+  int sim_port() const { return sim_port_; }
+  // True if any actor ended with a config error (the run cannot succeed).
+  bool config_failed() const { return config_failed_; }
+
+ private:
+  class Ops;
+  void OnSignal();
+  void Reschedule();
+  void StartActors();
+  void OnSimOutput();
+
+  bus::Loop& loop_;
+  bus::Node& node_;
+  std::string config_path_;
+  LauncherConfig config_;
+  Display display_;
+  std::unique_ptr<Ops> ops_;
+  std::unique_ptr<Supervisor> supervisor_;
+  int sigchld_fd_ = -1;
+  bus::Loop::TimerId tick_timer_ = 0;
+  int sim_port_ = 0;
+  int sim_out_fd_ = -1;
+  bus::Loop::GroupId sim_out_group_ = 0;
+  std::string sim_out_;
+  bool actors_started_ = false;
+  bool config_failed_ = false;
+  std::function<void()> ready_, done_;
+};
+
+}  // namespace vb::launcher
