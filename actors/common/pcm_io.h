@@ -1,0 +1,74 @@
+// PcmSource and PcmSink: the sound hardware behind two small interfaces, so
+// the capture and playback logic run the same against ALSA, WAV files,
+// silence and the fault-injecting fakes of the tests.
+//
+// Both are non-blocking and driven by the actor's loop: a device exposes poll
+// descriptors (PollFds/Ready), a file exposes none and is paced by a loop
+// timer. Samples are interleaved s16 in the format() reported after Open().
+//
+// Errors: a Status that is not ok from Read/Write means the device is gone
+// (unplugged, sound server stopped). The caller Close()s it, reports once, and
+// Open()s it again later. Overruns/underruns are recovered inside and counted
+// in xruns(): they lose samples but keep the stream.
+//
+// Not thread-safe: use from the loop's thread.
+#pragma once
+
+#include <poll.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "bus/status.h"
+
+namespace vb::audio {
+
+struct PcmFormat {
+  uint32_t sample_rate = 16000;
+  uint32_t channels = 1;
+};
+
+class PcmSource {
+ public:
+  virtual ~PcmSource() = default;
+  // Opens (or reopens after an error) and starts the stream.
+  virtual Status Open() = 0;
+  virtual void Close() = 0;
+  virtual bool is_open() const = 0;
+  virtual PcmFormat format() const = 0;
+  // Reads up to max_frames frames (per channel) into `out`; *frames = 0 when
+  // nothing is available yet. *delay_frames (optional): frames captured after
+  // the last one returned (still in the device), for capture timestamps.
+  virtual Status Read(int16_t* out, size_t max_frames, size_t* frames, int64_t* delay_frames) = 0;
+  // True once a finite source (a file without loop) has no more samples.
+  virtual bool at_end() const { return false; }
+  // Descriptors to poll; empty = pace with a timer.
+  virtual std::vector<pollfd> PollFds() { return {}; }
+  // Given the descriptors with revents, true if Read() may return data or
+  // an error now.
+  virtual bool Ready(std::span<const pollfd> fds) { return true; }
+  virtual uint64_t xruns() const { return 0; }
+};
+
+class PcmSink {
+ public:
+  virtual ~PcmSink() = default;
+  virtual Status Open() = 0;
+  virtual void Close() = 0;
+  virtual bool is_open() const = 0;
+  virtual PcmFormat format() const = 0;
+  // Frames that Write() accepts now without blocking.
+  virtual Status Avail(size_t* frames) = 0;
+  // Writes up to `frames` frames; *written may be less. *delay_frames
+  // (optional): frames queued ahead of the first one written, i.e. how long
+  // until it leaves the speaker.
+  virtual Status Write(const int16_t* in, size_t frames, size_t* written, int64_t* delay_frames) = 0;
+  virtual std::vector<pollfd> PollFds() { return {}; }
+  // Given the descriptors with revents, true if Avail()/Write() may progress.
+  virtual bool Ready(std::span<const pollfd> fds) { return true; }
+  virtual uint64_t xruns() const { return 0; }
+};
+
+}  // namespace vb::audio

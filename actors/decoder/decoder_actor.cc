@@ -1,0 +1,80 @@
+// The vb-decoder bus adapter (see decoder_actor.h).
+#include "actors/decoder/decoder_actor.h"
+
+namespace vb::decoder {
+
+void DecoderActor::DeclareConfig(config::Section& s) {
+  s.Key("output_rate", &output_rate_, 16000, {8000, 48000},
+        "audio.out sample rate in Hz (mono); must match playback.rate. Opus decodes natively at "
+        "8000/12000/16000/24000/48000, other rates are resampled");
+  s.Key("frame_ms", &frame_ms_, 20, {5, 100}, "audio.out frame length in ms");
+  s.Key("max_conceal_ms", &max_conceal_ms_, 120, {0, 1000},
+        "longest run of lost Opus packets filled by packet loss concealment; longer gaps are skipped");
+}
+
+Status DecoderActor::Configure(bus::Context& ctx) {
+  ctx_ = &ctx;
+  config_.output_rate = uint32_t(output_rate_);
+  config_.frame_ms = uint32_t(frame_ms_);
+  config_.max_conceal_ms = uint32_t(max_conceal_ms_);
+  if (Status st = decoder_.Init(config_, [this](const std::string& t, const DecodedFrame& f) { OnFrame(t, f); });
+      !st.ok())
+    return Status::Config(st.message());
+  out_ = ctx.bus().Advertise(bus::topics::kAudioOut);
+
+  ctx.bus().Subscribe<v1::EncodedAudio>(bus::topics::kSessionAudio, [this, &ctx](const auto& m) {
+    Status st = decoder_.OnPacket(m.msg, m.header.turn_id(), m.header.origin_ns());
+    if (!st.ok()) {
+      ctx.CountError();
+      uint64_t suppressed = 0;
+      if (bad_log_.Allow(bus::MonoNs(), &suppressed)) {
+        VB_LOG(kWarn) << "dropped a bad packet of turn '" << m.header.turn_id() << "': " << st.message()
+                      << (suppressed ? " (+" + std::to_string(suppressed) + " more)" : "");
+      }
+    }
+  });
+  ctx.bus().Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand, [this](const auto& m) {
+    if (m.msg.has_interrupt()) {
+      const std::string& id = m.msg.interrupt().turn_id();
+      VB_LOG(kInfo) << "interrupt: dropping turn '" << (id.empty() ? decoder_.current_turn() : id) << "'";
+      decoder_.CancelTurn(id);
+    }
+  });
+  ctx.bus().Subscribe<v1::SessionEvent>(bus::topics::kSessionEvent, [this](const auto& m) {
+    const std::string& id = m.header.turn_id();
+    if (m.msg.has_turn_ended()) {
+      if (m.msg.turn_ended().outcome() == v1::TurnEnded::CANCELLED) decoder_.CancelTurn(id);
+      else decoder_.EndTurn(id);
+    } else if (m.msg.has_agent_audio_end()) {
+      decoder_.EndTurn(id);
+    }
+  });
+  return Status::Ok();
+}
+
+void DecoderActor::OnFrame(const std::string& turn_id, const DecodedFrame& f) {
+  frame_.Clear();
+  frame_.set_sample_rate(config_.output_rate);
+  frame_.set_channels(1);
+  frame_.set_sample_index(f.sample_index);
+  frame_.set_play_ns(f.origin_ns);
+  frame_.set_end_of_turn(f.end_of_turn);
+  frame_.set_reference_channel(-1);
+  frame_.mutable_pcm()->assign(reinterpret_cast<const char*>(f.pcm.data()), f.pcm.size() * 2);
+  out_.Publish(frame_, {.origin_ns = f.origin_ns, .turn_id = turn_id});
+}
+
+void DecoderActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
+  const auto& c = decoder_.counters();
+  ctx.Set("packets_in", int64_t(c.packets));
+  ctx.Set("frames_out", int64_t(c.frames_out));
+  ctx.Set("concealed_packets", int64_t(c.concealed_packets));
+  ctx.Set("fec_decodes", int64_t(c.fec_decodes));
+  ctx.Set("skipped_gaps", int64_t(c.skipped_gaps));
+  ctx.Set("dropped_cancelled", int64_t(c.dropped_cancelled));
+  ctx.Set("dropped_late", int64_t(c.dropped_late));
+  ctx.Set("malformed", int64_t(c.malformed));
+  ctx.Set("turns", int64_t(c.turns));
+}
+
+}  // namespace vb::decoder
