@@ -1,0 +1,77 @@
+// FrontEnd: the whole acoustic front end for one microphone, without the bus.
+// Reference frames (what left the speaker, stamped) go into the aligner; each
+// microphone frame is split into 10 ms blocks, paired with its aligned
+// reference — or with a hardware reference channel carried in the mic frame
+// itself — and run through the configured backend. The actor, the tests and
+// the bench all drive this class.
+//
+// Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "actors/afe/echo_processor.h"
+#include "actors/afe/reference_aligner.h"
+#include "bus/status.h"
+
+namespace vb::afe {
+
+struct FrontEndConfig {
+  std::string backend = "speex";
+  // Where the reference comes from: "auto" (the mic frame's hardware
+  // reference channel if it has one, else audio.ref), "bus" (always
+  // audio.ref), "channel" (only the hardware channel; none = no AEC input).
+  std::string reference = "auto";
+  ProcessorConfig processor;
+  AlignerConfig aligner;
+};
+
+struct FrontEndCounters {
+  uint64_t mic_frames = 0;
+  uint64_t ref_frames = 0;
+  uint64_t bad_mic = 0;  // wrong rate/size/channels: dropped
+  uint64_t bad_ref = 0;
+  uint64_t blocks = 0;
+  uint64_t blocks_with_ref = 0;  // blocks that had some reference signal
+};
+
+// One frame of interleaved s16.
+struct PcmView {
+  const int16_t* samples = nullptr;
+  size_t frames = 0;  // per channel
+  int channels = 1;
+  int sample_rate = 16000;
+};
+
+class FrontEnd {
+ public:
+  static Status Create(const FrontEndConfig& config, std::unique_ptr<FrontEnd>* out);
+
+  // A reference frame whose first sample leaves the speaker at play_ns
+  // (several channels are mixed down). Invalid = wrong format, dropped.
+  Status PushReference(const PcmView& ref, int64_t play_ns);
+  // A microphone frame captured from capture_ns; `reference_channel` is the
+  // index of a hardware loopback channel in it or -1. Writes the cleaned mono
+  // frame (same length) to *out. Invalid = wrong format, nothing written.
+  Status ProcessMic(const PcmView& mic, int reference_channel, int64_t capture_ns,
+                    std::vector<int16_t>* out);
+  void Reset();
+
+  const char* backend() const { return processor_->name(); }
+  const FrontEndCounters& counters() const { return counters_; }
+  const AlignerCounters& aligner() const { return aligner_.counters(); }
+
+ private:
+  FrontEnd(const FrontEndConfig& config, std::unique_ptr<EchoProcessor> p);
+  FrontEndConfig config_;
+  std::unique_ptr<EchoProcessor> processor_;
+  ReferenceAligner aligner_;
+  size_t block_;
+  std::vector<int16_t> mono_, ref_, scratch_;
+  FrontEndCounters counters_;
+};
+
+}  // namespace vb::afe

@@ -1,0 +1,155 @@
+// FrontEnd: the timestamps are what make cancellation work. Playback stamps
+// each reference frame with the time it leaves the speaker and publishes it
+// long before that; the mic frame captured at t must meet the reference
+// played at t, whatever the publishing order.
+#include "actors/afe/front_end.h"
+
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "scene.h"
+
+namespace vb::afe {
+namespace {
+
+using testing::MakeScene;
+constexpr int64_t kMs = 1'000'000;
+constexpr int64_t kT0 = 5'000'000 * kMs;
+constexpr size_t kFrame = 320;  // 20 ms
+
+FrontEndConfig Config(const std::string& backend = "speex") {
+  FrontEndConfig c;
+  c.backend = backend;
+  c.processor.agc = false;
+  c.processor.noise_suppression = false;
+  return c;
+}
+
+struct Stamps {
+  int64_t output_latency_ms = 300;  // published this long before it plays
+  bool ref_stamp_accounts_latency = true;
+  int jitter_ms = 0;
+  int64_t* lead_us_midway = nullptr;  // the aligner's lead halfway through
+};
+
+// Drives a FrontEnd as the bus would: reference frame k (played at T0 + 20k
+// ms) arrives output_latency before mic frame k (captured at T0 + 20k ms).
+std::vector<float> Drive(FrontEnd& fe, const testing::Scene& s, const Stamps& st) {
+  auto mic = sim::ToS16(s.mic), far = sim::ToS16(s.far);
+  size_t frames = mic.size() / kFrame;
+  int64_t lead = st.output_latency_ms / 20;
+  std::mt19937 rng(1);
+  std::uniform_int_distribution<int> jit(-st.jitter_ms, st.jitter_ms);
+  std::vector<int16_t> out, all;
+  for (int64_t k = 0; k < int64_t(frames) + lead; ++k) {
+    if (k < int64_t(frames)) {
+      int64_t play = kT0 + k * 20 * kMs + jit(rng) * kMs;
+      if (!st.ref_stamp_accounts_latency) play -= st.output_latency_ms * kMs;
+      PcmView ref{&far[size_t(k) * kFrame], kFrame, 1, 16000};
+      EXPECT_TRUE(fe.PushReference(ref, play).ok());
+    }
+    int64_t m = k - lead;
+    if (m >= 0) {
+      PcmView v{&mic[size_t(m) * kFrame], kFrame, 1, 16000};
+      EXPECT_TRUE(fe.ProcessMic(v, -1, kT0 + m * 20 * kMs + jit(rng) * kMs, &out).ok());
+      all.insert(all.end(), out.begin(), out.end());
+      if (st.lead_us_midway && m == int64_t(frames) / 2) *st.lead_us_midway = fe.aligner().lead_us;
+    }
+  }
+  return sim::ToFloat(all);
+}
+
+double SteadyErle(const testing::Scene& s, const std::vector<float>& out) {
+  return sim::Erle(s.mic, out, s.echo, size_t(6 * s.rate), out.size(), -50);
+}
+
+TEST(FrontEnd, StampsAlignAReferencePublishedFarAhead) {
+  auto scene = MakeScene(12, 5, false);
+  std::unique_ptr<FrontEnd> fe;
+  ASSERT_TRUE(FrontEnd::Create(Config(), &fe).ok());
+  int64_t lead_us = 0;
+  auto out = Drive(*fe, scene, {.lead_us_midway = &lead_us});
+  EXPECT_GE(SteadyErle(scene, out), 20.0);
+  EXPECT_EQ(fe->aligner().ref_gap, 0u);
+  EXPECT_EQ(fe->aligner().ref_jumps, 0u);
+  // The reference on hand reaches 300 ms past the mic frame just read.
+  EXPECT_NEAR(double(lead_us), 300'000.0, 1000.0);
+}
+
+TEST(FrontEnd, WithoutTheSpeakerLatencyInTheStampsEchoStays) {
+  // The control experiment: stamps that ignore the output latency pair the
+  // mic with audio 300 ms in its future, which no canceller can use.
+  auto scene = MakeScene(12, 5, false);
+  std::unique_ptr<FrontEnd> fe;
+  ASSERT_TRUE(FrontEnd::Create(Config(), &fe).ok());
+  auto out = Drive(*fe, scene, {.ref_stamp_accounts_latency = false});
+  EXPECT_LT(SteadyErle(scene, out), 6.0);
+}
+
+TEST(FrontEnd, StampJitterIsAbsorbed) {
+  for (const char* backend : {"speex", "webrtc"}) {
+    auto scene = MakeScene(12, 5, false);
+    std::unique_ptr<FrontEnd> fe;
+    ASSERT_TRUE(FrontEnd::Create(Config(backend), &fe).ok());
+    auto out = Drive(*fe, scene, {.jitter_ms = 3});
+    EXPECT_GE(SteadyErle(scene, out), 18.0) << backend;
+    EXPECT_EQ(fe->aligner().ref_jumps, 0u) << backend;
+    EXPECT_EQ(fe->aligner().mic_jumps, 0u) << backend;
+  }
+}
+
+TEST(FrontEnd, HardwareReferenceChannelNeedsNoBusReference) {
+  auto scene = MakeScene(10, 5, false);
+  auto mic = sim::ToS16(scene.mic), far = sim::ToS16(scene.far);
+  std::unique_ptr<FrontEnd> fe;
+  ASSERT_TRUE(FrontEnd::Create(Config(), &fe).ok());
+  std::vector<int16_t> stereo(2 * kFrame), out, all;
+  for (size_t at = 0; at + kFrame <= mic.size(); at += kFrame) {
+    for (size_t i = 0; i < kFrame; ++i) {
+      stereo[2 * i] = far[at + i];  // loopback on channel 0, mic on 1
+      stereo[2 * i + 1] = mic[at + i];
+    }
+    ASSERT_TRUE(fe->ProcessMic({stereo.data(), kFrame, 2, 16000}, 0, kT0, &out).ok());
+    all.insert(all.end(), out.begin(), out.end());
+  }
+  EXPECT_GE(SteadyErle(scene, sim::ToFloat(all)), 20.0);
+}
+
+TEST(FrontEnd, MalformedFramesAreRefusedAndCounted) {
+  std::unique_ptr<FrontEnd> fe;
+  ASSERT_TRUE(FrontEnd::Create(Config(), &fe).ok());
+  std::vector<int16_t> pcm(480, 100), out;
+  EXPECT_FALSE(fe->ProcessMic({pcm.data(), 320, 1, 48000}, -1, kT0, &out).ok());
+  EXPECT_FALSE(fe->ProcessMic({pcm.data(), 240, 1, 16000}, -1, kT0, &out).ok());  // 15 ms
+  EXPECT_FALSE(fe->ProcessMic({pcm.data(), 0, 1, 16000}, -1, kT0, &out).ok());
+  EXPECT_FALSE(fe->PushReference({pcm.data(), 320, 1, 8000}, kT0).ok());
+  EXPECT_EQ(fe->counters().bad_mic, 3u);
+  EXPECT_EQ(fe->counters().bad_ref, 1u);
+  EXPECT_TRUE(out.empty());
+  // A good frame after bad ones is processed normally.
+  EXPECT_TRUE(fe->ProcessMic({pcm.data(), 160, 1, 16000}, -1, kT0, &out).ok());
+  EXPECT_EQ(out.size(), 160u);
+}
+
+TEST(FrontEnd, StereoReferenceIsMixedDown) {
+  std::unique_ptr<FrontEnd> fe;
+  ASSERT_TRUE(FrontEnd::Create(Config("bypass"), &fe).ok());
+  std::vector<int16_t> st(2 * kFrame);
+  for (size_t i = 0; i < kFrame; ++i) {
+    st[2 * i] = 1000;
+    st[2 * i + 1] = 3000;
+  }
+  ASSERT_TRUE(fe->PushReference({st.data(), kFrame, 2, 16000}, kT0).ok());
+  EXPECT_EQ(fe->aligner().ref_samples, kFrame);
+}
+
+TEST(FrontEnd, RejectsUnknownReferenceMode) {
+  FrontEndConfig c = Config();
+  c.reference = "psychic";
+  std::unique_ptr<FrontEnd> fe;
+  EXPECT_FALSE(FrontEnd::Create(c, &fe).ok());
+}
+
+}  // namespace
+}  // namespace vb::afe
