@@ -1,0 +1,69 @@
+// Test support: child processes the test owns (started with arguments,
+// output captured to a file, stopped by PID), temporary directories, and
+// waiting for a condition on an event loop without sleeping.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "bus/loop.h"
+
+namespace vb::testing {
+
+// A directory under $TMPDIR removed (recursively) on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::string& path() const { return path_; }
+  std::string File(const std::string& name) const { return path_ + "/" + name; }
+  void Write(const std::string& name, const std::string& text) const;
+
+ private:
+  std::string path_;
+};
+
+class Child {
+ public:
+  Child() = default;
+  ~Child();  // kills (SIGKILL) if still running
+  Child(Child&& o) noexcept;
+  Child& operator=(Child&& o) noexcept;
+
+  // Starts argv; stdout and stderr go to `log_path` (appended).
+  bool Start(const std::vector<std::string>& argv, const std::string& log_path,
+             const std::vector<std::string>& env = {});
+  int pid() const { return pid_; }
+  bool running();
+  // Sends `sig` and waits up to `timeout`; returns the exit code (or -signal),
+  // or INT_MIN if it did not exit in time.
+  int Stop(int sig, std::chrono::milliseconds timeout);
+  // Waits for exit without signalling.
+  int Wait(std::chrono::milliseconds timeout);
+  const std::string& log_path() const { return log_; }
+
+ private:
+  int pid_ = -1;
+  int status_ = 0;
+  bool exited_ = false;
+  std::string log_;
+};
+
+// Path of a built binary (VB_BIN_DIR from ctest, else ./).
+std::string Bin(const std::string& name);
+std::string ReadFile(const std::string& path);
+
+// Runs `loop` until pred() is true or `timeout` passes; returns pred().
+bool RunUntil(bus::Loop& loop, const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+
+// Waits (polling the file as it grows, ≤ 50 ms apart) until `path` contains
+// `needle`. For logs of processes we do not talk to over the bus.
+bool WaitForText(const std::string& path, const std::string& needle, std::chrono::milliseconds timeout);
+
+// Runs a command to completion, capturing stdout+stderr; returns exit code.
+int RunCommand(const std::vector<std::string>& argv, std::string* output,
+               std::chrono::milliseconds timeout = std::chrono::milliseconds(30000));
+
+}  // namespace vb::testing

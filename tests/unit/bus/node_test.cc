@@ -1,0 +1,174 @@
+// The bus inside one process: a broker and nodes over inproc://. Checks the
+// header every message carries, typed delivery, per-topic sequence numbers,
+// device scoping, gap counting and the malformed-frame reasons.
+#include <gtest/gtest.h>
+
+#include "bus/broker/broker.h"
+#include "bus/node.h"
+#include "tests/support/process.h"
+
+namespace vb::bus {
+namespace {
+
+using std::chrono::milliseconds;
+
+class NodeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    config_.endpoint = "inproc://nodetest";
+    ASSERT_TRUE(broker_.Bind().ok());
+    ASSERT_TRUE(pub_.Connect().ok());
+    ASSERT_TRUE(sub_.Connect().ok());
+    pub_.SetActive(true);
+  }
+  // Waits until pub_ sees a subscriber for `topic` (subscriptions travel
+  // through the broker asynchronously).
+  void AwaitSubscriber(const std::string& topic) {
+    ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return pub_.HasSubscriber(topic); }, milliseconds(3000)));
+  }
+  BusConfig config_;
+  zmq::context_t ctx_{1};
+  Loop loop_;
+  Broker broker_{ctx_, loop_, MakeConfig()};
+  Node pub_{ctx_, loop_, "pubber", "kitchen", MakeConfig()};
+  Node sub_{ctx_, loop_, "subber", "kitchen", MakeConfig()};
+  static BusConfig MakeConfig() {
+    BusConfig c;
+    c.endpoint = "inproc://nodetest";
+    c.limits.max_payload = 100000;
+    return c;
+  }
+};
+
+TEST_F(NodeTest, DeliversTypedMessageWithFullHeader) {
+  std::vector<v1::Header> headers;
+  std::vector<uint64_t> indices;
+  sub_.Subscribe<v1::AudioFrame>(topics::kAudioMic, [&](const Received<v1::AudioFrame>& m) {
+    headers.push_back(m.header);
+    indices.push_back(m.msg.sample_index());
+    EXPECT_EQ(m.topic, "audio.mic/kitchen");
+    EXPECT_EQ(m.device, "kitchen");
+  });
+  auto mic = pub_.Advertise(topics::kAudioMic);
+  AwaitSubscriber(mic.topic());
+  int64_t before = MonoNs();
+  for (int i = 0; i < 3; ++i) {
+    v1::AudioFrame f;
+    f.set_sample_index(uint64_t(i) * 320);
+    ASSERT_TRUE(mic.Publish(f, {.origin_ns = 42 + i, .turn_id = "chat-7"}));
+  }
+  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return headers.size() == 3; }, milliseconds(3000)));
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(headers[i].type(), "vb.v1.AudioFrame");
+    EXPECT_EQ(headers[i].seq(), uint64_t(i + 1));
+    EXPECT_EQ(headers[i].origin_ns(), 42 + i);
+    EXPECT_GE(headers[i].mono_ns(), before);
+    EXPECT_EQ(headers[i].source(), "pubber");
+    EXPECT_EQ(headers[i].device(), "kitchen");
+    EXPECT_EQ(headers[i].turn_id(), "chat-7");
+    EXPECT_EQ(indices[i], uint64_t(i) * 320);
+  }
+  EXPECT_EQ(sub_.seq_tracker().total_lost(), 0u);
+}
+
+TEST_F(NodeTest, SequenceNumbersArePerTopic) {
+  std::vector<uint64_t> mic_seqs, clean_seqs;
+  sub_.Subscribe<v1::AudioFrame>(topics::kAudioMic, [&](const auto& m) { mic_seqs.push_back(m.header.seq()); });
+  sub_.Subscribe<v1::AudioFrame>(topics::kAudioClean, [&](const auto& m) { clean_seqs.push_back(m.header.seq()); });
+  auto mic = pub_.Advertise(topics::kAudioMic);
+  auto clean = pub_.Advertise(topics::kAudioClean);
+  AwaitSubscriber(mic.topic());
+  AwaitSubscriber(clean.topic());
+  v1::AudioFrame f;
+  mic.Publish(f);
+  clean.Publish(f);
+  mic.Publish(f);
+  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return mic_seqs.size() == 2 && clean_seqs.size() == 1; }, milliseconds(3000)));
+  EXPECT_EQ(mic_seqs, (std::vector<uint64_t>{1, 2}));
+  EXPECT_EQ(clean_seqs, (std::vector<uint64_t>{1}));
+}
+
+TEST_F(NodeTest, DeviceScopingIsExactNotPrefix) {
+  int kitchen = 0, any = 0;
+  sub_.Subscribe<v1::VadEvent>(topics::kVoiceVad, [&](const auto&) { ++kitchen; });  // own device
+  Node other(ctx_, loop_, "other", "kitchen2", MakeConfig());
+  ASSERT_TRUE(other.Connect().ok());
+  other.SetActive(true);
+  other.Subscribe<v1::VadEvent>(topics::kVoiceVad, [&](const auto&) { ++any; }, "*");
+  auto vad2 = pub_.Advertise(topics::kVoiceVad, "kitchen2");
+  auto vad = pub_.Advertise(topics::kVoiceVad);
+  AwaitSubscriber(vad2.topic());
+  AwaitSubscriber(vad.topic());
+  vad2.Publish(v1::VadEvent());
+  vad.Publish(v1::VadEvent());
+  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return any == 2; }, milliseconds(3000)));
+  // "voice.vad/kitchen" is a prefix of "voice.vad/kitchen2" for ZeroMQ's
+  // filter; the node must still deliver only its own device.
+  EXPECT_EQ(kitchen, 1);
+}
+
+TEST_F(NodeTest, CountsSequenceGaps) {
+  uint64_t got = 0;
+  sub_.Subscribe<v1::VadEvent>(topics::kVoiceVad, [&](const auto&) { ++got; });
+  AwaitSubscriber("voice.vad/kitchen");
+  auto send = [&](uint64_t seq) {
+    v1::Header h;
+    h.set_type("vb.v1.VadEvent");
+    h.set_seq(seq);
+    h.set_source("rogue");
+    pub_.SendRaw(Plane::kControl, {"voice.vad/kitchen", h.SerializeAsString(), ""});
+  };
+  for (uint64_t s : {1, 2, 5, 6, 10}) send(s);  // 3,4 and 7,8,9 lost
+  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return got == 5; }, milliseconds(3000)));
+  EXPECT_EQ(sub_.seq_tracker().total_lost(), 5u);
+  send(1);  // publisher restarted: a restart, not a loss
+  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return got == 6; }, milliseconds(3000)));
+  EXPECT_EQ(sub_.seq_tracker().total_lost(), 5u);
+  ASSERT_EQ(sub_.seq_tracker().Rows().size(), 1u);
+  EXPECT_EQ(sub_.seq_tracker().Rows()[0].entry.restarts, 1u);
+}
+
+TEST_F(NodeTest, RejectsMalformedFramesByReasonAndKeepsServing) {
+  uint64_t good = 0;
+  sub_.Subscribe<v1::AudioFrame>(topics::kAudioMic, [&](const auto&) { ++good; });
+  AwaitSubscriber("audio.mic/kitchen");
+  v1::Header h;
+  h.set_type("vb.v1.AudioFrame");
+  h.set_seq(1);
+  std::string header = h.SerializeAsString();
+  v1::Header wrong = h;
+  wrong.set_type("vb.v1.VadEvent");
+  std::string big_header(5000, 'x');
+  std::string huge_payload(200000, '\0');
+  const std::string t = "audio.mic/kitchen";
+  pub_.SendRaw(Plane::kStream, {t});                                       // frame count
+  pub_.SendRaw(Plane::kStream, {t, header, "", "extra", "more"});          // frame count
+  pub_.SendRaw(Plane::kStream, {t, "\xff\xff\xff garbage", ""});           // header
+  pub_.SendRaw(Plane::kStream, {t, header.substr(0, header.size() - 3), ""});  // truncated header
+  pub_.SendRaw(Plane::kStream, {t, big_header, ""});                       // oversized header
+  pub_.SendRaw(Plane::kStream, {t, wrong.SerializeAsString(), ""});        // type mismatch
+  pub_.SendRaw(Plane::kStream, {t, header, "\x0a\xff\xff\xff\xff\x0f"});   // payload
+  pub_.SendRaw(Plane::kStream, {t, header, huge_payload});                 // oversized payload
+  pub_.SendRaw(Plane::kStream, {t + "no-slash-here", header, ""});         // still audio.mic/kitchen…: other device
+  auto mic = pub_.Advertise(topics::kAudioMic);
+  mic.Publish(v1::AudioFrame());
+  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return good == 1; }, milliseconds(3000)));
+  const auto& m = sub_.counters().malformed.by_reason;
+  EXPECT_EQ(m[size_t(Malformed::kFrameCount)], 2u);
+  EXPECT_EQ(m[size_t(Malformed::kHeader)], 3u);
+  EXPECT_EQ(m[size_t(Malformed::kTypeMismatch)], 1u);
+  EXPECT_EQ(m[size_t(Malformed::kPayload)], 1u);
+  EXPECT_EQ(m[size_t(Malformed::kOversized)], 1u);
+  EXPECT_EQ(sub_.counters().malformed.total(), 8u);
+}
+
+TEST_F(NodeTest, InactiveNodeDropsPublishesAndCountsThem) {
+  pub_.SetActive(false);
+  auto vad = pub_.Advertise(topics::kVoiceVad);
+  EXPECT_FALSE(vad.Publish(v1::VadEvent()));
+  EXPECT_FALSE(vad.Publish(v1::VadEvent()));
+  EXPECT_EQ(pub_.counters().dropped_inactive, 2u);
+}
+
+}  // namespace
+}  // namespace vb::bus
