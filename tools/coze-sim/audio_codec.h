@@ -7,6 +7,7 @@
 // only what it is about to send. Not thread-safe; one instance per session.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>

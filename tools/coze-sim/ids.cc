@@ -44,7 +44,7 @@ std::string NewNumericId() {
   // them unique and increasing (clients sort messages by id).
   static std::atomic<uint64_t> counter{0};
   static const uint64_t base =
-      7400000000000000000ULL + (static_cast<uint64_t>(NowEpochSeconds()) % 100000000ULL) * 10000000000ULL;
+      7300000000000000000ULL + (static_cast<uint64_t>(NowEpochSeconds()) % 10000000ULL) * 10000000000ULL;
   uint64_t n = base + (++counter) * 1000 + Random64() % 1000;
   return std::to_string(n);
 }

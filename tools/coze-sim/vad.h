@@ -6,6 +6,7 @@
 // `silence_duration_ms` of silence has followed speech. Not thread-safe.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <deque>
 #include <vector>

@@ -1,0 +1,163 @@
+// vb-cozesim: command-line front end of the simulator. Parses flags, loads
+// the agent script, starts the server and prints `listening HOST:PORT` as the
+// first line on stdout, so a test can start it with `--port 0` and read the
+// port without sleeping. Exits 0 on SIGINT/SIGTERM, 2 on bad usage.
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include "tools/coze-sim/agent.h"
+#include "tools/coze-sim/server.h"
+
+namespace {
+
+vb::cozesim::Server* g_server = nullptr;
+
+void OnSignal(int) {
+  if (g_server) g_server->Stop();
+}
+
+const char* kUsage = R"(usage: vb-cozesim [options]
+A local Coze server: WebSocket /v1/chat and the REST API on one port.
+  --port N              listen port (0 = pick a free one; default 0)
+  --host ADDR           listen address (default 127.0.0.1)
+  --token T             accepted token (repeatable; default: any non-empty token)
+  --token-file F        accepted token read from file F (first line)
+  --bot-id ID           accepted bot id (repeatable; default: any bot id)
+  --script FILE         agent rules (YAML); default: the built-in script
+  --print-script        print the built-in script and exit
+  --log-dir DIR         write each WS connection's received events as JSON lines
+  --recognizers N       recognition worker threads (default 2)
+  --model-dir DIR       pocketsphinx model (default /usr/share/pocketsphinx/model/en-us)
+  --no-grammar          recognize with the language model only
+  --wait-models         load speech models before printing `listening`
+  --verbose             libwebsockets notices on stderr
+faults (also at run time: POST /_sim/faults with the same names, snake_case):
+  --drop-after N        close each WS connection after N downstream events
+  --drop-probability P  close after any downstream event with probability P
+  --stall-after N       stop sending after N events (connection stays open)
+  --refuse-handshake S  answer WS handshakes with HTTP status S
+  --error-code C        answer turns and REST calls with Coze error code C (4008, 4009, 5000…)
+  --slow-audio F        deliver audio F times slower than real time
+  --fault-connections N apply the faults to the next N connections only
+)";
+
+bool ReadFile(const std::string& path, std::string* out) {
+  std::ifstream f(path);
+  if (!f) return false;
+  std::stringstream ss;
+  ss << f.rdbuf();
+  *out = ss.str();
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  vb::cozesim::ServerOptions opts;
+  std::string script_path;
+  bool wait_models = false, no_grammar = false;
+  nlohmann::json faults = nlohmann::json::object();
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&](const char* what) -> std::string {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "vb-cozesim: %s needs a value\n", what);
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    auto num = [&](const std::string& s, const char* what) -> double {
+      char* end = nullptr;
+      double v = std::strtod(s.c_str(), &end);
+      if (s.empty() || *end) {
+        std::fprintf(stderr, "vb-cozesim: %s must be a number\n", what);
+        std::exit(2);
+      }
+      return v;
+    };
+    if (a == "--port") opts.port = int(num(next("--port"), "--port"));
+    else if (a == "--host") opts.host = next("--host");
+    else if (a == "--token") opts.access.tokens.push_back(next("--token"));
+    else if (a == "--token-file") {
+      std::string text;
+      if (!ReadFile(next("--token-file"), &text)) {
+        std::fprintf(stderr, "vb-cozesim: cannot read the token file\n");
+        return 2;
+      }
+      text = text.substr(0, text.find_first_of("\r\n"));
+      opts.access.tokens.push_back(text);
+    } else if (a == "--bot-id") opts.access.bots.push_back(next("--bot-id"));
+    else if (a == "--script") script_path = next("--script");
+    else if (a == "--print-script") {
+      std::fputs(vb::cozesim::Agent::BuiltInScript(), stdout);
+      return 0;
+    } else if (a == "--log-dir") opts.log_dir = next("--log-dir");
+    else if (a == "--recognizers") opts.recognizer_threads = int(num(next("--recognizers"), "--recognizers"));
+    else if (a == "--model-dir") opts.recognizer.model_dir = next("--model-dir");
+    else if (a == "--no-grammar") no_grammar = true;
+    else if (a == "--wait-models") wait_models = true;
+    else if (a == "--verbose") opts.verbose = true;
+    else if (a == "--drop-after") faults["drop_after_events"] = int(num(next(a.c_str()), a.c_str()));
+    else if (a == "--drop-probability") faults["drop_probability"] = num(next(a.c_str()), a.c_str());
+    else if (a == "--stall-after") faults["stall_after_events"] = int(num(next(a.c_str()), a.c_str()));
+    else if (a == "--refuse-handshake") faults["refuse_handshake"] = int(num(next(a.c_str()), a.c_str()));
+    else if (a == "--error-code") faults["error_code"] = int(num(next(a.c_str()), a.c_str()));
+    else if (a == "--slow-audio") faults["slow_audio"] = num(next(a.c_str()), a.c_str());
+    else if (a == "--fault-connections") faults["remaining"] = int(num(next(a.c_str()), a.c_str()));
+    else if (a == "-h" || a == "--help") {
+      std::fputs(kUsage, stdout);
+      return 0;
+    } else {
+      std::fprintf(stderr, "vb-cozesim: unknown option %s\n%s", a.c_str(), kUsage);
+      return 2;
+    }
+  }
+  std::string err;
+  if (!opts.faults.Merge(faults, &err)) {
+    std::fprintf(stderr, "vb-cozesim: %s\n", err.c_str());
+    return 2;
+  }
+  if (opts.recognizer_threads < 1 || opts.recognizer_threads > 16) {
+    std::fprintf(stderr, "vb-cozesim: --recognizers must be 1-16\n");
+    return 2;
+  }
+  std::unique_ptr<vb::cozesim::Agent> agent;
+  if (!script_path.empty()) {
+    std::string text;
+    if (!ReadFile(script_path, &text)) {
+      std::fprintf(stderr, "vb-cozesim: cannot read %s\n", script_path.c_str());
+      return 2;
+    }
+    agent = vb::cozesim::Agent::FromYaml(text, &err);
+    if (!agent) {
+      std::fprintf(stderr, "vb-cozesim: %s: %s\n", script_path.c_str(), err.c_str());
+      return 2;
+    }
+  } else {
+    agent = vb::cozesim::Agent::BuiltIn();
+  }
+  opts.use_grammar = !no_grammar;
+  vb::cozesim::Server server(opts, std::move(agent));
+  if (!server.Start(&err)) {
+    std::fprintf(stderr, "vb-cozesim: %s\n", err.c_str());
+    return 1;
+  }
+  if (wait_models) {
+    std::string merr = server.WaitModels();
+    if (!merr.empty()) std::fprintf(stderr, "vb-cozesim: warning: %s\n", merr.c_str());
+  }
+  g_server = &server;
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+  std::signal(SIGPIPE, SIG_IGN);
+  std::printf("listening %s:%d\n", opts.host.c_str(), server.port());
+  std::fflush(stdout);
+  server.Run();
+  g_server = nullptr;
+  return 0;
+}
