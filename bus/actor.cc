@@ -101,8 +101,13 @@ Status ActorHost::Start(config::Section& section) {
     node_.SetActive(false);
     return st;
   }
-  // First heartbeat at once, so the launcher sees the actor up immediately.
+  // First heartbeat at once, and again the moment a heartbeat subscriber
+  // shows up (the first one is usually lost while the connection to the
+  // broker forms), so the launcher sees the actor up immediately.
   Heartbeat(v1::Heartbeat::ACTIVE);
+  node_.OnNewSubscriber([this](const std::string& prefix) {
+    if (heartbeat_.topic().rfind(prefix, 0) == 0) Heartbeat(v1::Heartbeat::ACTIVE);
+  });
   loop_.AddTimer(std::chrono::milliseconds(heartbeat_ms_), [this] { Heartbeat(v1::Heartbeat::ACTIVE); });
   return Status::Ok();
 }

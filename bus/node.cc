@@ -89,7 +89,8 @@ void Node::OnSubscriptions(Plane plane) {
     const char* d = static_cast<const char*>(m.data());
     std::string prefix(d + 1, m.size() - 1);
     if (d[0] == 1) {
-      list.push_back(std::move(prefix));
+      list.push_back(prefix);
+      if (on_subscribed_) on_subscribed_(prefix);
     } else if (d[0] == 0) {
       for (auto it = list.begin(); it != list.end(); ++it)
         if (*it == prefix) {

@@ -126,6 +126,9 @@ class Node {
   // ("<base>/<device>"). Publishers are XPUB sockets, so subscriptions are
   // visible: one-shot senders wait for a listener instead of sleeping.
   bool HasSubscriber(std::string_view topic) const;
+  // Called when a new subscription prefix appears (e.g. to greet late
+  // joiners with state at once instead of at the next heartbeat).
+  void OnNewSubscriber(std::function<void(const std::string& prefix)> fn) { on_subscribed_ = std::move(fn); }
 
   // Sends raw frames (tests: a rogue publisher; tools: replay).
   bool SendRaw(Plane plane, const std::vector<std::string>& frames);
@@ -173,6 +176,7 @@ class Node {
   std::vector<std::pair<std::string, std::function<void(const RawMessage&)>>> raw_[2];
   std::vector<std::unique_ptr<std::pair<std::string, uint64_t>>> topics_;  // stable addresses
   std::vector<std::string> subscribed_[2];  // prefixes someone subscribes to, per plane
+  std::function<void(const std::string&)> on_subscribed_;
   bool active_ = false;
   bool warned_inactive_ = false;
   NodeCounters counters_;

@@ -1,0 +1,432 @@
+// CozeClient on libwebsockets (see coze_client.h). All lws calls except
+// lws_cancel_service() happen on the lws thread; the loop thread only
+// queues work under mu_ and wakes it.
+#include "actors/session/coze_client.h"
+
+#include <libwebsockets.h>
+
+#include <cstring>
+
+#include "bus/log.h"
+#include "bus/loop.h"
+
+namespace vb::session {
+namespace {
+
+constexpr char kProtocol[] = "vb-coze";
+
+void LwsLog(int level, const char* line) {
+  std::string s(line);
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  VB_LOG(kWarn) << "lws: " << s;
+}
+
+int AddHeader(lws* wsi, const char* name, const std::string& value, void* in, size_t len) {
+  auto** p = static_cast<unsigned char**>(in);
+  unsigned char* end = *p + len;
+  return lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>(name),
+                                     reinterpret_cast<const unsigned char*>(value.data()), int(value.size()),
+                                     p, end);
+}
+
+int LwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t len) {
+  return CozeClient::Callback(wsi, int(reason), user, in, len);
+}
+
+}  // namespace
+
+bool Url::Parse(const std::string& text, Url* out) {
+  Url u;
+  size_t sep = text.find("://");
+  if (sep == std::string::npos) return false;
+  std::string scheme = text.substr(0, sep);
+  if (scheme == "wss" || scheme == "https") u.tls = true;
+  else if (scheme != "ws" && scheme != "http") return false;
+  std::string rest = text.substr(sep + 3);
+  size_t slash = rest.find('/');
+  std::string hostport = rest.substr(0, slash);
+  u.path = slash == std::string::npos ? "" : rest.substr(slash);
+  while (!u.path.empty() && u.path.back() == '/') u.path.pop_back();
+  if (hostport.empty() || hostport.find('@') != std::string::npos || u.path.find('?') != std::string::npos)
+    return false;
+  size_t colon = hostport.rfind(':');
+  if (colon != std::string::npos && hostport.find(']') == std::string::npos) {
+    std::string port = hostport.substr(colon + 1);
+    if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos) return false;
+    u.port = std::stoi(port);
+    if (u.port <= 0 || u.port > 65535) return false;
+    u.host = hostport.substr(0, colon);
+  } else {
+    u.host = hostport;
+    u.port = u.tls ? 443 : 80;
+  }
+  if (u.host.empty()) return false;
+  *out = u;
+  return true;
+}
+
+std::string Url::Display() const {
+  bool default_port = (tls && port == 443) || (!tls && port == 80);
+  return host + (default_port ? "" : ":" + std::to_string(port)) + path;
+}
+
+CozeClient::CozeClient(ClientOptions options, Post post, Callbacks callbacks)
+    : options_(std::move(options)), post_(std::move(post)), cb_(std::move(callbacks)),
+      auth_("Bearer " + options_.token) {}
+
+CozeClient::~CozeClient() { Stop(); }
+
+bool CozeClient::Start(std::string* error) {
+  static const lws_protocols kProtocols[] = {
+      {kProtocol, &LwsCallback, 0, 0, 0, nullptr, 0},
+      {nullptr, nullptr, 0, 0, 0, nullptr, 0}};
+  lws_set_log_level(LLL_ERR | LLL_WARN, LwsLog);
+  lws_context_creation_info info;
+  std::memset(&info, 0, sizeof info);
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  info.protocols = kProtocols;
+  info.gid = -1;
+  info.uid = -1;
+  info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+  if (!options_.ca_file.empty()) info.client_ssl_ca_filepath = options_.ca_file.c_str();
+  info.user = this;
+  context_ = lws_create_context(&info);
+  if (!context_) {
+    *error = "libwebsockets: cannot create a context";
+    return false;
+  }
+  stop_ = false;
+  thread_ = std::thread([this] { Run(); });
+  return true;
+}
+
+void CozeClient::Stop() {
+  if (!context_) return;
+  stop_ = true;
+  lws_cancel_service(context_);
+  if (thread_.joinable()) thread_.join();
+  lws_context_destroy(context_);  // closes what is open; reports are suppressed (stop_)
+  context_ = nullptr;
+  conns_.clear();
+  wsi_ = nullptr;
+  ws_ = nullptr;
+}
+
+void CozeClient::Run() {
+  while (!stop_) {
+    if (lws_service(context_, 0) < 0) break;
+  }
+}
+
+void CozeClient::Report(std::function<void()> fn) {
+  if (stop_) return;
+  if (!post_(std::move(fn))) ++dropped_posts_;
+}
+
+uint64_t CozeClient::Connect(const std::string& path_and_query) {
+  auto c = new Conn;
+  c->path = options_.ws.path + path_and_query;
+  uint64_t gen;
+  {
+    std::lock_guard lk(mu_);
+    gen = ++gen_;
+    c->gen = gen;
+    open_ = false;
+    outgoing_.clear();
+    pending_.push_back({Action::kConnect, c});
+  }
+  if (context_) lws_cancel_service(context_);
+  return gen;
+}
+
+void CozeClient::Close() {
+  {
+    std::lock_guard lk(mu_);
+    ++gen_;
+    open_ = false;
+    outgoing_.clear();
+    pending_.push_back({Action::kClose, nullptr});
+  }
+  if (context_) lws_cancel_service(context_);
+}
+
+bool CozeClient::Send(std::string text, int64_t origin_ns) {
+  {
+    std::lock_guard lk(mu_);
+    if (!open_ || outgoing_.size() >= options_.max_queued) return false;
+    outgoing_.push_back({std::move(text), origin_ns});
+  }
+  lws_cancel_service(context_);
+  return true;
+}
+
+void CozeClient::HttpPost(const std::string& path_and_query, std::string body, HttpDone done) {
+  auto c = new Conn;
+  c->http = true;
+  c->path = options_.api.path + path_and_query;
+  c->body = std::move(body);
+  c->done = std::move(done);
+  {
+    std::lock_guard lk(mu_);
+    pending_.push_back({Action::kHttp, c});
+  }
+  if (context_) lws_cancel_service(context_);
+}
+
+bus::Histogram CozeClient::TakeSendLatency() {
+  std::lock_guard lk(mu_);
+  bus::Histogram h = send_us_;
+  send_us_.Reset();
+  return h;
+}
+
+void CozeClient::Forget(Conn* c) { conns_.erase(c); }
+
+void CozeClient::ServicePending() {
+  std::deque<Pending> work;
+  bool want_write;
+  {
+    std::lock_guard lk(mu_);
+    work.swap(pending_);
+    want_write = !outgoing_.empty() && open_;
+  }
+  for (auto& p : work) {
+    switch (p.action) {
+      case Action::kClose:
+      case Action::kConnect:
+        if (wsi_) {
+          // The old connection goes; its reports carry its old generation.
+          lws_set_opaque_user_data(wsi_, nullptr);
+          if (ws_) {
+            ws_->finished = true;
+            Forget(ws_);
+          }
+          lws_set_timeout(wsi_, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+          wsi_ = nullptr;
+          ws_ = nullptr;
+        }
+        if (p.action == Action::kConnect) Open(p.conn);
+        break;
+      case Action::kHttp:
+        Open(p.conn);
+        break;
+    }
+  }
+  if (want_write && wsi_) lws_callback_on_writable(wsi_);
+}
+
+void CozeClient::Open(Conn* raw) {
+  conns_[raw] = std::unique_ptr<Conn>(raw);
+  const Url& url = raw->http ? options_.api : options_.ws;
+  lws_client_connect_info ci;
+  std::memset(&ci, 0, sizeof ci);
+  ci.context = context_;
+  ci.address = url.host.c_str();
+  ci.port = url.port;
+  ci.path = raw->path.c_str();
+  ci.host = url.host.c_str();
+  ci.origin = url.host.c_str();
+  ci.ssl_connection = url.tls ? LCCSCF_USE_SSL : 0;
+  ci.local_protocol_name = kProtocol;
+  ci.opaque_user_data = raw;
+  static lws_retry_bo_t retry;  // lws keeps the pointer; values fixed at first use
+  retry.secs_since_valid_ping = uint16_t(options_.ping_s);
+  retry.secs_since_valid_hangup = uint16_t(options_.hangup_s);
+  ci.retry_and_idle_policy = &retry;
+  lws* wsi = nullptr;
+  ci.pwsi = &wsi;
+  if (raw->http) {
+    ci.method = "POST";
+    ci.alpn = "http/1.1";
+  } else {
+    ws_ = raw;
+  }
+  bool http = raw->http;
+  lws* made = lws_client_connect_via_info(&ci);
+  // A synchronous failure may already have destroyed raw (WSI_DESTROY).
+  if (!http && made && ws_ == raw) wsi_ = made;
+  if (!made && conns_.count(raw)) {
+    // Failed before any callback could report it.
+    if (http) FinishHttp(raw, "cannot connect to " + url.Display());
+    else ReportClosed(raw, "cannot connect to " + url.Display(), 0);
+    if (ws_ == raw) ws_ = nullptr;
+    Forget(raw);
+  }
+}
+
+void CozeClient::ReportClosed(Conn* c, const std::string& reason, int status) {
+  if (c->finished) return;
+  c->finished = true;
+  uint64_t gen = c->gen;
+  {
+    std::lock_guard lk(mu_);
+    if (gen == gen_) {
+      open_ = false;
+      outgoing_.clear();
+    }
+  }
+  Report([this, gen, reason, status] {
+    if (cb_.closed) cb_.closed(gen, reason, status);
+  });
+}
+
+void CozeClient::FinishHttp(Conn* c, const std::string& error) {
+  if (c->finished) return;
+  c->finished = true;
+  Report([done = std::move(c->done), status = c->status, body = std::move(c->response), error]() mutable {
+    if (done) done(status, std::move(body), error);
+  });
+}
+
+int CozeClient::Callback(lws* wsi, int reason, void* user, void* in, size_t len) {
+  lws_context* ctx = lws_get_context(wsi);
+  auto* self = ctx ? static_cast<CozeClient*>(lws_context_user(ctx)) : nullptr;
+  if (!self) return 0;
+  if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
+    self->ServicePending();
+    return 0;
+  }
+  auto* c = static_cast<Conn*>(lws_get_opaque_user_data(wsi));
+  if (!c || !self->conns_.count(c)) {
+    // An abandoned connection: let lws finish closing it quietly.
+    return reason == LWS_CALLBACK_CLIENT_WRITEABLE || reason == LWS_CALLBACK_CLIENT_RECEIVE ? -1 : 0;
+  }
+  if (reason == LWS_CALLBACK_WSI_DESTROY) {
+    if (c->http) self->FinishHttp(c, "connection closed");
+    else self->ReportClosed(c, "connection closed", 0);
+    if (self->ws_ == c) {
+      self->ws_ = nullptr;
+      self->wsi_ = nullptr;
+    }
+    lws_set_opaque_user_data(wsi, nullptr);
+    self->Forget(c);
+    return 0;
+  }
+  return c->http ? self->OnHttp(wsi, c, reason, in, len) : self->OnWs(wsi, c, reason, in, len);
+}
+
+int CozeClient::OnWs(lws* wsi, Conn* c, int reason, void* in, size_t len) {
+  switch (reason) {
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+      return AddHeader(wsi, "authorization:", auth_, in, len) ? -1 : 0;
+    case LWS_CALLBACK_CLIENT_ESTABLISHED: {
+      uint64_t gen = c->gen;
+      bool current;
+      {
+        std::lock_guard lk(mu_);
+        current = gen == gen_;
+        if (current) open_ = true;
+      }
+      if (!current) return -1;
+      Report([this, gen] {
+        if (cb_.opened) cb_.opened(gen);
+      });
+      return 0;
+    }
+    case LWS_CALLBACK_CLIENT_RECEIVE: {
+      if (lws_is_first_fragment(wsi)) {
+        c->rx.clear();
+        c->rx_overflow = false;
+        c->rx_start_ns = bus::MonoNs();
+      }
+      if (c->rx.size() + len > options_.max_message_bytes) c->rx_overflow = true;
+      else c->rx.append(static_cast<const char*>(in), len);
+      if (lws_is_final_fragment(wsi) && lws_remaining_packet_payload(wsi) == 0) {
+        if (c->rx_overflow) {
+          ++oversized_;
+        } else {
+          uint64_t gen = c->gen;
+          int64_t t = c->rx_start_ns;
+          Report([this, gen, text = std::move(c->rx), t]() mutable {
+            if (cb_.text) cb_.text(gen, std::move(text), t);
+          });
+        }
+        c->rx.clear();
+      }
+      return 0;
+    }
+    case LWS_CALLBACK_CLIENT_WRITEABLE: {
+      Outgoing out;
+      bool more;
+      {
+        std::lock_guard lk(mu_);
+        if (c->gen != gen_ || outgoing_.empty()) return 0;
+        out = std::move(outgoing_.front());
+        outgoing_.pop_front();
+        more = !outgoing_.empty();
+      }
+      std::vector<unsigned char> buf(LWS_PRE + out.text.size());
+      std::memcpy(buf.data() + LWS_PRE, out.text.data(), out.text.size());
+      int n = lws_write(wsi, buf.data() + LWS_PRE, out.text.size(), LWS_WRITE_TEXT);
+      if (n < int(out.text.size())) return -1;
+      if (out.origin_ns) {
+        double us = double(bus::MonoNs() - out.origin_ns) / 1000.0;
+        std::lock_guard lk(mu_);
+        send_us_.Add(us);
+      }
+      if (more) lws_callback_on_writable(wsi);
+      return 0;
+    }
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
+      int status = wsi ? int(lws_http_client_http_response(wsi)) : 0;
+      std::string why = in && len == 0 ? std::string(static_cast<const char*>(in))
+                                       : in ? std::string(static_cast<const char*>(in), strnlen(static_cast<const char*>(in), len))
+                                            : "connection error";
+      ReportClosed(c, why, status);
+      return 0;
+    }
+    case LWS_CALLBACK_CLIENT_CLOSED:
+      ReportClosed(c, "closed by peer", 0);
+      return 0;
+    default:
+      return 0;
+  }
+}
+
+int CozeClient::OnHttp(lws* wsi, Conn* c, int reason, void* in, size_t len) {
+  switch (reason) {
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
+      if (AddHeader(wsi, "authorization:", auth_, in, len) ||
+          AddHeader(wsi, "content-type:", "application/json", in, len) ||
+          AddHeader(wsi, "content-length:", std::to_string(c->body.size()), in, len))
+        return -1;
+      lws_client_http_body_pending(wsi, 1);
+      lws_callback_on_writable(wsi);
+      return 0;
+    case LWS_CALLBACK_CLIENT_HTTP_WRITEABLE: {
+      std::vector<unsigned char> buf(LWS_PRE + c->body.size());
+      std::memcpy(buf.data() + LWS_PRE, c->body.data(), c->body.size());
+      lws_client_http_body_pending(wsi, 0);
+      if (lws_write(wsi, buf.data() + LWS_PRE, c->body.size(), LWS_WRITE_HTTP_FINAL) < int(c->body.size()))
+        return -1;
+      return 0;
+    }
+    case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
+      c->status = int(lws_http_client_http_response(wsi));
+      return 0;
+    case LWS_CALLBACK_RECEIVE_CLIENT_HTTP: {
+      char buffer[4096 + LWS_PRE];
+      char* p = buffer + LWS_PRE;
+      int n = int(sizeof buffer - LWS_PRE);
+      return lws_http_client_read(wsi, &p, &n) < 0 ? -1 : 0;
+    }
+    case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
+      if (c->response.size() + len > options_.max_message_bytes) return -1;
+      c->response.append(static_cast<const char*>(in), len);
+      return 0;
+    case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
+      FinishHttp(c, "");
+      return 0;
+    case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
+      FinishHttp(c, in ? std::string(static_cast<const char*>(in), strnlen(static_cast<const char*>(in), len ? len : 256))
+                       : "connection error");
+      return 0;
+    case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
+      FinishHttp(c, c->status ? "" : "connection closed");
+      return 0;
+    default:
+      return 0;
+  }
+}
+
+}  // namespace vb::session

@@ -1,0 +1,514 @@
+// Coze JSON ⇄ vendor-neutral bus messages (see coze_protocol.h). Parsing
+// uses nlohmann::json without exceptions: a field of the wrong type is a
+// counted problem, never a throw.
+#include "actors/session/coze_protocol.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <array>
+
+namespace vb::session {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string Dump(const Json& j) {
+  // Replace invalid UTF-8 rather than throw: text comes from users.
+  return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+// Reads data[key] as a string. Absent → "" and true; present but not a
+// string → false.
+bool GetString(const Json& obj, const char* key, std::string* out) {
+  out->clear();
+  if (!obj.is_object()) return true;
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return true;
+  if (!it->is_string()) return false;
+  *out = it->get<std::string>();
+  return true;
+}
+
+bool GetInt(const Json& obj, const char* key, int64_t* out) {
+  *out = 0;
+  if (!obj.is_object()) return true;
+  auto it = obj.find(key);
+  if (it == obj.end() || it->is_null()) return true;
+  if (it->is_number_integer() || it->is_number_unsigned()) {
+    *out = it->get<int64_t>();
+    return true;
+  }
+  if (it->is_number_float()) {
+    *out = int64_t(it->get<double>());
+    return true;
+  }
+  // Coze sends some integers as strings (respond_at, ids); accept digits.
+  if (it->is_string()) {
+    const std::string& s = it->get_ref<const std::string&>();
+    if (s.empty() || s.size() > 18 ||
+        !std::all_of(s.begin() + (s[0] == '-' ? 1 : 0), s.end(), [](char c) { return c >= '0' && c <= '9'; }))
+      return false;
+    *out = std::stoll(s);
+    return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+std::string Base64Encode(std::string_view in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t v = uint32_t(uint8_t(in[i])) << 16 | uint32_t(uint8_t(in[i + 1])) << 8 | uint8_t(in[i + 2]);
+    out += kAlphabet[v >> 18];
+    out += kAlphabet[(v >> 12) & 63];
+    out += kAlphabet[(v >> 6) & 63];
+    out += kAlphabet[v & 63];
+  }
+  if (i < in.size()) {
+    uint32_t v = uint32_t(uint8_t(in[i])) << 16;
+    if (i + 1 < in.size()) v |= uint32_t(uint8_t(in[i + 1])) << 8;
+    out += kAlphabet[v >> 18];
+    out += kAlphabet[(v >> 12) & 63];
+    out += i + 1 < in.size() ? kAlphabet[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+bool Base64Decode(std::string_view in, std::string* out) {
+  static const std::array<int8_t, 256> kValue = [] {
+    std::array<int8_t, 256> t{};
+    t.fill(-1);
+    for (int i = 0; i < 64; ++i) t[uint8_t(kAlphabet[i])] = int8_t(i);
+    return t;
+  }();
+  out->clear();
+  while (!in.empty() && in.back() == '=') in.remove_suffix(1);
+  if (in.size() % 4 == 1) return false;
+  out->reserve(in.size() * 3 / 4);
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v = kValue[uint8_t(c)];
+    if (v < 0) return false;
+    acc = (acc << 6) | uint32_t(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out->push_back(char((acc >> bits) & 0xff));
+    }
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------- uplink
+
+std::string CozeUplink::NextId() { return "vb-" + std::to_string(next_id_++); }
+
+std::string CozeUplink::ChatUpdate(const SessionSettings& s, v1::DialogMode mode,
+                                   const std::string& conversation_id) {
+  Json chat_config = Json::object();
+  if (!conversation_id.empty()) chat_config["conversation_id"] = conversation_id;
+  if (!s.user_id.empty()) chat_config["user_id"] = s.user_id;
+  if (!s.persona_prompt.empty()) chat_config["custom_variables"] = {{"persona_prompt", s.persona_prompt}};
+
+  Json input = {{"format", "pcm"}, {"codec", s.input_codec}, {"sample_rate", s.input_sample_rate},
+                {"channel", 1}, {"bit_depth", 16}};
+
+  Json codec_cfg = {{"sample_rate", s.output_sample_rate}, {"frame_size_ms", s.frame_size_ms}};
+  if (s.output_codec == "opus") {
+    codec_cfg["bitrate"] = s.opus_bitrate;
+    codec_cfg["use_cbr"] = false;
+  }
+  if (s.limit_period_s > 0 && s.limit_max_frames > 0)
+    codec_cfg["limit_config"] = {{"period", s.limit_period_s}, {"max_frame_num", s.limit_max_frames}};
+  Json output = {{"codec", s.output_codec}, {"speech_rate", s.speech_rate}};
+  output[s.output_codec == "opus" ? "opus_config" : "pcm_config"] = codec_cfg;
+  if (!s.voice_id.empty()) output["voice_id"] = s.voice_id;
+
+  Json data = {{"chat_config", chat_config}, {"input_audio", input}, {"output_audio", output}};
+  // Push-to-talk and wake word commit turns themselves (input_audio_buffer.complete);
+  // only the continuous mode lets the server's VAD decide.
+  if (mode == v1::MODE_CONTINUOUS || mode == v1::MODE_UNSPECIFIED) {
+    data["turn_detection"] = {{"type", "server_vad"},
+                              {"prefix_padding_ms", s.prefix_padding_ms},
+                              {"silence_duration_ms", s.silence_duration_ms}};
+  } else {
+    data["turn_detection"] = {{"type", "client_interrupt"}};
+  }
+  if (!s.event_subscriptions.empty()) data["event_subscriptions"] = s.event_subscriptions;
+  if (s.need_play_prologue) data["need_play_prologue"] = true;
+  return Dump({{"id", NextId()}, {"event_type", "chat.update"}, {"data", data}});
+}
+
+std::string CozeUplink::Append(std::string_view audio) {
+  // Built by hand: this runs 50 times a second and the payload is plain base64.
+  std::string out = "{\"id\":\"" + NextId() + "\",\"event_type\":\"input_audio_buffer.append\",\"data\":{\"delta\":\"";
+  out += Base64Encode(audio);
+  out += "\"}}";
+  return out;
+}
+
+std::string CozeUplink::Complete() {
+  return Dump({{"id", NextId()}, {"event_type", "input_audio_buffer.complete"}});
+}
+
+std::string CozeUplink::Clear() {
+  return Dump({{"id", NextId()}, {"event_type", "input_audio_buffer.clear"}});
+}
+
+std::string CozeUplink::Cancel() {
+  return Dump({{"id", NextId()}, {"event_type", "conversation.chat.cancel"}});
+}
+
+std::string CozeUplink::MessageCreate(const std::string& text) {
+  return Dump({{"id", NextId()},
+               {"event_type", "conversation.message.create"},
+               {"data", {{"role", "user"}, {"content_type", "text"}, {"content", text}}}});
+}
+
+std::string CozeUplink::SubmitToolOutputs(const std::string& chat_id, const std::string& call_id,
+                                          const std::string& output) {
+  return Dump({{"id", NextId()},
+               {"event_type", "conversation.chat.submit_tool_outputs"},
+               {"data", {{"chat_id", chat_id},
+                         {"tool_outputs", Json::array({{{"tool_call_id", call_id}, {"output", output}}})}}}});
+}
+
+// -------------------------------------------------------------- downlink
+
+void CozeDownlink::SetOutputFormat(const std::string& codec, int sample_rate, int frame_size_ms) {
+  out_codec_ = codec;
+  out_rate_ = sample_rate;
+  frame_ms_ = frame_size_ms;
+}
+
+void CozeDownlink::ExpectTextTurn(const std::string& request_id) {
+  if (pending_requests_.size() >= 16) pending_requests_.pop_front();
+  pending_requests_.push_back(request_id);
+}
+
+std::string CozeDownlink::MarkCancelled(const std::string& chat_id) {
+  std::string id = chat_id.empty() ? running_ : chat_id;
+  if (id.empty() || IsCancelled(id)) return id;
+  if (cancelled_.size() >= kCancelledKept) cancelled_.pop_front();
+  cancelled_.push_back(id);
+  return id;
+}
+
+std::string CozeDownlink::CancelByClient(const std::string& chat_id, std::vector<DownlinkOutput>* out) {
+  std::string id = MarkCancelled(chat_id);
+  if (id.empty() || id != running_) return id;
+  EndTurn(id);
+  auto& o = out->emplace_back();
+  o.turn_id = id;
+  auto& te = *o.event.mutable_turn_ended();
+  te.set_outcome(v1::TurnEnded::CANCELLED);
+  te.set_cancel_reason(v1::TurnEnded::CLIENT_CANCEL);
+  return id;
+}
+
+std::string CozeDownlink::AbandonRunning(std::vector<DownlinkOutput>* out) {
+  std::string id = running_;
+  tool_chat_.clear();
+  if (id.empty()) return id;
+  MarkCancelled(id);
+  EndTurn(id);
+  auto& o = out->emplace_back();
+  o.turn_id = id;
+  auto& te = *o.event.mutable_turn_ended();
+  te.set_outcome(v1::TurnEnded::FAILED);
+  te.set_error("connection lost");
+  return id;
+}
+
+bool CozeDownlink::IsCancelled(const std::string& chat_id) const {
+  return !chat_id.empty() && std::find(cancelled_.begin(), cancelled_.end(), chat_id) != cancelled_.end();
+}
+
+v1::Codec CozeDownlink::OutCodec() const {
+  if (out_codec_ == "opus") return v1::CODEC_OPUS;
+  if (out_codec_ == "g711a") return v1::CODEC_G711A;
+  if (out_codec_ == "g711u") return v1::CODEC_G711U;
+  return v1::CODEC_PCM_S16LE;
+}
+
+void CozeDownlink::EndTurn(const std::string& chat_id) {
+  if (chat_id == running_) running_.clear();
+  if (chat_id == tool_chat_) tool_chat_.clear();
+}
+
+void CozeDownlink::Feed(std::string_view text, std::vector<DownlinkOutput>* out, std::string* problem) {
+  problem->clear();
+  Json msg = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (msg.is_discarded() || !msg.is_object()) {
+    ++counters_.malformed;
+    *problem = "not a JSON object";
+    return;
+  }
+  std::string type;
+  if (!GetString(msg, "event_type", &type) || type.empty()) {
+    ++counters_.malformed;
+    *problem = "no event_type";
+    return;
+  }
+  ++counters_.events;
+  static const Json kEmpty = Json::object();
+  auto dit = msg.find("data");
+  const Json& data = dit != msg.end() && !dit->is_null() ? *dit : kEmpty;
+  if (!data.is_object()) {
+    ++counters_.wrong_type;
+    *problem = type + ": data is not an object";
+    return;
+  }
+  auto wrong = [&](const char* field) {
+    ++counters_.wrong_type;
+    *problem = type + ": wrong type for " + field;
+  };
+  auto emit = [&](const std::string& turn) -> v1::SessionEvent& {
+    out->emplace_back();
+    out->back().kind = DownlinkOutput::Kind::kEvent;
+    out->back().turn_id = turn;
+    return out->back().event;
+  };
+  // Message and chat objects carry the chat id in different fields.
+  std::string chat_id;
+
+  if (type == "chat.created") {
+    out->emplace_back().kind = DownlinkOutput::Kind::kSessionReady;
+  } else if (type == "chat.updated") {
+    // The effective configuration: follow the server's downlink format.
+    auto oit = data.find("output_audio");
+    if (oit != data.end() && oit->is_object()) {
+      std::string codec;
+      if (GetString(*oit, "codec", &codec) && !codec.empty()) {
+        const char* cfg_key = codec == "opus" ? "opus_config" : "pcm_config";
+        int64_t rate = 0, frame = 0;
+        auto cit = oit->find(cfg_key);
+        if (cit != oit->end() && cit->is_object()) {
+          GetInt(*cit, "sample_rate", &rate);
+          GetInt(*cit, "frame_size_ms", &frame);
+        }
+        SetOutputFormat(codec, rate > 0 ? int(rate) : (codec == "opus" || codec == "pcm" ? 24000 : 8000),
+                        frame > 0 ? int(frame) : (codec == "opus" ? 10 : 0));
+      }
+    }
+    out->emplace_back().kind = DownlinkOutput::Kind::kConfigApplied;
+  } else if (type == "conversation.chat.created") {
+    std::string conv;
+    if (!GetString(data, "id", &chat_id)) return wrong("id");
+    if (!GetString(data, "conversation_id", &conv)) return wrong("conversation_id");
+    if (chat_id.empty()) return wrong("id");
+    if (chat_id == running_) return;  // repeated (resumed after a tool call)
+    running_ = chat_id;
+    if (!conv.empty()) conversation_id_ = conv;
+    auto& ts = *emit(chat_id).mutable_turn_started();
+    ts.set_turn_id(chat_id);
+    ts.set_conversation_id(conv);
+    if (!pending_requests_.empty()) {
+      ts.set_input(v1::TurnStarted::TEXT);
+      ts.set_request_id(pending_requests_.front());
+      pending_requests_.pop_front();
+    } else {
+      ts.set_input(v1::TurnStarted::VOICE);
+    }
+  } else if (type == "conversation.chat.in_progress") {
+    if (!GetString(data, "id", &chat_id)) return wrong("id");
+    if (!chat_id.empty() && chat_id == tool_chat_) tool_chat_.clear();
+    ++counters_.ignored;
+  } else if (type == "conversation.message.delta" || type == "conversation.message.completed") {
+    std::string role, mtype, content, content_type, id;
+    if (!GetString(data, "chat_id", &chat_id)) return wrong("chat_id");
+    if (!GetString(data, "role", &role)) return wrong("role");
+    if (!GetString(data, "type", &mtype)) return wrong("type");
+    if (!GetString(data, "content", &content)) return wrong("content");
+    if (!GetString(data, "content_type", &content_type)) return wrong("content_type");
+    if (!GetString(data, "id", &id)) return wrong("id");
+    if (chat_id.empty()) chat_id = running_;
+    if (IsCancelled(chat_id)) {
+      ++counters_.late_audio_dropped;
+      return;
+    }
+    bool final = type == "conversation.message.completed";
+    if (role == "assistant" && mtype == "answer" && (content_type == "text" || content_type.empty())) {
+      auto& at = *emit(chat_id).mutable_agent_text();
+      at.set_text(content);
+      at.set_final(final);
+      at.set_message_id(id);
+    } else if (final && role == "assistant" && (mtype == "tool_response" || mtype == "tool_output")) {
+      emit(chat_id).mutable_tool_result()->set_output(content);
+    } else {
+      // The echoed question (its transcript came as audio_transcript), verbose
+      // and follow-up messages, function_call announcements (the call itself
+      // comes with requires_action).
+      ++counters_.ignored;
+    }
+  } else if (type == "conversation.audio.sentence_start") {
+    std::string caption;
+    if (!GetString(data, "text", &caption)) return wrong("text");
+    if (IsCancelled(running_)) {
+      ++counters_.late_audio_dropped;
+      return;
+    }
+    emit(running_).mutable_audio_caption()->set_text(caption);
+  } else if (type == "conversation.audio.delta") {
+    std::string content;
+    if (!GetString(data, "chat_id", &chat_id)) return wrong("chat_id");
+    if (!GetString(data, "content", &content)) return wrong("content");
+    if (chat_id.empty()) chat_id = running_;
+    if (IsCancelled(chat_id)) {
+      ++counters_.late_audio_dropped;
+      return;
+    }
+    DownlinkOutput o;
+    o.kind = DownlinkOutput::Kind::kAudio;
+    if (!Base64Decode(content, o.audio.mutable_data())) return wrong("content (base64)");
+    if (o.audio.data().empty()) {
+      ++counters_.ignored;
+      return;
+    }
+    if (chat_id != audio_chat_) {
+      audio_chat_ = chat_id;
+      packet_index_ = 0;
+    }
+    o.turn_id = chat_id;
+    o.audio.set_codec(OutCodec());
+    o.audio.set_sample_rate(uint32_t(out_rate_));
+    o.audio.set_channels(1);
+    if (OutCodec() == v1::CODEC_PCM_S16LE && out_rate_ > 0)
+      o.audio.set_duration_us(uint32_t(uint64_t(o.audio.data().size() / 2) * 1'000'000 / uint64_t(out_rate_)));
+    else if (OutCodec() == v1::CODEC_G711A || OutCodec() == v1::CODEC_G711U)
+      o.audio.set_duration_us(uint32_t(uint64_t(o.audio.data().size()) * 1'000'000 / 8000));
+    else
+      o.audio.set_duration_us(uint32_t(frame_ms_ * 1000));
+    o.audio.set_packet_index(packet_index_++);
+    ++counters_.audio_packets;
+    out->push_back(std::move(o));
+  } else if (type == "conversation.audio.completed") {
+    if (!GetString(data, "chat_id", &chat_id)) return wrong("chat_id");
+    if (chat_id.empty()) chat_id = running_;
+    if (IsCancelled(chat_id)) {
+      ++counters_.late_audio_dropped;
+      return;
+    }
+    uint64_t packets = chat_id == audio_chat_ ? packet_index_ : 0;
+    emit(chat_id).mutable_agent_audio_end()->set_packets(packets);
+  } else if (type == "conversation.audio_transcript.update" ||
+             type == "conversation.audio_transcript.completed") {
+    std::string content;
+    if (!GetString(data, "content", &content)) return wrong("content");
+    auto& ut = *emit(running_).mutable_user_transcript();
+    ut.set_text(content);
+    ut.set_final(type == "conversation.audio_transcript.completed");
+  } else if (type == "input_audio_buffer.speech_started" || type == "input_audio_buffer.speech_stopped") {
+    emit(running_).mutable_user_speech()->set_started(type == "input_audio_buffer.speech_started");
+  } else if (type == "conversation.chat.completed" || type == "conversation.chat.failed") {
+    if (!GetString(data, "id", &chat_id)) return wrong("id");
+    if (chat_id.empty()) chat_id = running_;
+    bool failed = type == "conversation.chat.failed";
+    std::string error;
+    auto eit = data.find("last_error");
+    if (eit != data.end() && eit->is_object()) {
+      int64_t code = 0;
+      if (!GetString(*eit, "msg", &error)) return wrong("last_error.msg");
+      if (!GetInt(*eit, "code", &code)) return wrong("last_error.code");
+      if (code == 0 && !failed) error.clear();
+      else if (code != 0) error = std::to_string(code) + (error.empty() ? "" : ": " + error);
+    }
+    int64_t in_tokens = 0, out_tokens = 0;
+    auto uit = data.find("usage");
+    if (uit != data.end() && uit->is_object()) {
+      if (!GetInt(*uit, "input_count", &in_tokens)) return wrong("usage.input_count");
+      if (!GetInt(*uit, "output_count", &out_tokens)) return wrong("usage.output_count");
+    }
+    bool reported = chat_id != running_ && chat_id != tool_chat_;
+    if (IsCancelled(chat_id) && reported) {
+      ++counters_.late_audio_dropped;  // its end was reported when it was cancelled
+      return;
+    }
+    bool cancelled = IsCancelled(chat_id);
+    EndTurn(chat_id);
+    auto& te = *emit(chat_id).mutable_turn_ended();
+    te.set_outcome(cancelled ? v1::TurnEnded::CANCELLED : failed ? v1::TurnEnded::FAILED : v1::TurnEnded::COMPLETED);
+    te.set_error(error);
+    te.set_input_tokens(uint32_t(std::max<int64_t>(0, in_tokens)));
+    te.set_output_tokens(uint32_t(std::max<int64_t>(0, out_tokens)));
+  } else if (type == "conversation.chat.requires_action") {
+    if (!GetString(data, "id", &chat_id)) return wrong("id");
+    if (chat_id.empty()) chat_id = running_;
+    auto rit = data.find("required_action");
+    if (rit == data.end() || !rit->is_object()) return wrong("required_action");
+    auto sit = rit->find("submit_tool_outputs");
+    if (sit == rit->end() || !sit->is_object()) return wrong("required_action.submit_tool_outputs");
+    auto cit = sit->find("tool_calls");
+    if (cit == sit->end() || !cit->is_array()) return wrong("tool_calls");
+    std::vector<v1::ToolCall> calls;
+    for (const auto& c : *cit) {
+      v1::ToolCall tc;
+      std::string id, name, args;
+      if (!c.is_object() || !GetString(c, "id", &id)) return wrong("tool_calls[].id");
+      auto fit = c.find("function");
+      if (fit != c.end() && fit->is_object()) {
+        if (!GetString(*fit, "name", &name)) return wrong("function.name");
+        auto ait = fit->find("arguments");
+        if (ait != fit->end() && ait->is_string()) args = ait->get<std::string>();
+        else if (ait != fit->end() && ait->is_object()) args = Dump(*ait);
+        else if (ait != fit->end() && !ait->is_null()) return wrong("function.arguments");
+      }
+      tc.set_call_id(id);
+      tc.set_name(name);
+      tc.set_arguments_json(args);
+      calls.push_back(std::move(tc));
+    }
+    if (IsCancelled(chat_id)) {
+      ++counters_.late_audio_dropped;
+      return;
+    }
+    tool_chat_ = chat_id;
+    for (auto& c : calls) *emit(chat_id).mutable_tool_call() = std::move(c);
+    emit(chat_id).mutable_turn_ended()->set_outcome(v1::TurnEnded::REQUIRES_ACTION);
+  } else if (type == "conversation.chat.canceled") {
+    int64_t code = 0;
+    std::string msg_text;
+    if (!GetInt(data, "code", &code)) return wrong("code");
+    if (!GetString(data, "msg", &msg_text)) return wrong("msg");
+    chat_id = running_;
+    if (chat_id.empty()) {
+      ++counters_.ignored;  // already reported (a client cancel) or nothing ran
+      return;
+    }
+    MarkCancelled(chat_id);
+    EndTurn(chat_id);
+    auto& te = *emit(chat_id).mutable_turn_ended();
+    te.set_outcome(v1::TurnEnded::CANCELLED);
+    te.set_cancel_reason(code == 1   ? v1::TurnEnded::USER_SPEECH_INTERRUPT
+                         : code == 2 ? v1::TurnEnded::CLIENT_CANCEL
+                         : code == 3 ? v1::TurnEnded::NEW_MESSAGE
+                                     : v1::TurnEnded::CANCEL_UNSPECIFIED);
+    te.set_error(msg_text);
+  } else if (type == "error") {
+    int64_t code = 0;
+    std::string msg_text;
+    if (!GetInt(data, "code", &code)) return wrong("code");
+    if (!GetString(data, "msg", &msg_text)) return wrong("msg");
+    auto& e = *emit(running_).mutable_error();
+    e.set_code(int32_t(code));
+    e.set_message(msg_text);
+    // Authentication, permission and an unpublished bot need a person to fix them.
+    e.set_fatal(code == 4100 || code == 4101 || code == 4015 || code == 4011);
+  } else if (type == "input_audio_buffer.completed" || type == "input_audio_buffer.cleared" ||
+             type == "conversation.cleared") {
+    ++counters_.ignored;
+  } else {
+    ++counters_.unknown;
+    *problem = "unknown event_type " + type.substr(0, 64);
+  }
+}
+
+}  // namespace vb::session

@@ -1,0 +1,141 @@
+// The Coze streaming-chat protocol (coze-protocol.md §2–§5), as pure data
+// mapping: bus commands and settings in → upstream JSON text out
+// (CozeUplink), downstream JSON text in → vendor-neutral bus messages out
+// (CozeDownlink). Nothing here touches a socket or the bus, so every rule is
+// unit-tested with recorded JSON. This is the only place that knows Coze's
+// JSON; a session actor for another service replaces this file, not the bus.
+//
+// Not thread-safe: one instance per connection, used on the actor's loop.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "vb/v1/audio.pb.h"
+#include "vb/v1/dialog.pb.h"
+
+namespace vb::session {
+
+// Everything chat.update says, from config and SessionConfig commands.
+struct SessionSettings {
+  std::string user_id;
+  // Uplink audio: "pcm" (s16le) or "opus" (one raw 20 ms packet per append).
+  std::string input_codec = "pcm";
+  int input_sample_rate = 16000;
+  int input_opus_bitrate = 24000;
+  // Downlink audio: "opus" or "pcm".
+  std::string output_codec = "opus";
+  int output_sample_rate = 16000;
+  int frame_size_ms = 60;
+  int opus_bitrate = 16000;
+  int limit_period_s = 1;    // limit_config.period; 0 = no limit_config
+  int limit_max_frames = 18;
+  int speech_rate = 0;
+  std::string voice_id;
+  int prefix_padding_ms = 600;
+  int silence_duration_ms = 500;
+  std::vector<std::string> event_subscriptions;  // empty = all
+  std::string persona_prompt;  // sent as chat_config.custom_variables.persona_prompt
+  bool need_play_prologue = false;
+};
+
+// Standard base64 (RFC 4648, with padding).
+std::string Base64Encode(std::string_view bytes);
+// False on characters outside the alphabet or bad length.
+bool Base64Decode(std::string_view text, std::string* out);
+
+// Builds upstream events. Event ids are "vb-<n>" (the server must not rely on them).
+class CozeUplink {
+ public:
+  std::string ChatUpdate(const SessionSettings& s, v1::DialogMode mode,
+                         const std::string& conversation_id);
+  std::string Append(std::string_view audio_bytes);
+  std::string Complete();
+  std::string Clear();
+  std::string Cancel();
+  std::string MessageCreate(const std::string& text);
+  std::string SubmitToolOutputs(const std::string& chat_id, const std::string& call_id,
+                                const std::string& output);
+
+ private:
+  std::string NextId();
+  uint64_t next_id_ = 1;
+};
+
+// One output of the downlink mapping, published by the caller.
+struct DownlinkOutput {
+  enum class Kind {
+    kEvent,         // publish `event` on session.event, Header.turn_id = turn_id
+    kAudio,         // publish `audio` on session.audio, Header.turn_id = turn_id
+    kSessionReady,  // chat.created: the connection is accepted
+    kConfigApplied, // chat.updated
+  };
+  Kind kind = Kind::kEvent;
+  std::string turn_id;
+  v1::SessionEvent event;
+  v1::EncodedAudio audio;
+};
+
+struct DownlinkCounters {
+  uint64_t events = 0;
+  uint64_t malformed = 0;      // not JSON, not an object, no event_type
+  uint64_t wrong_type = 0;     // a known event with a field of the wrong type
+  uint64_t unknown = 0;        // event_type we do not know
+  uint64_t late_audio_dropped = 0;  // audio/text of a cancelled chat
+  uint64_t audio_packets = 0;
+  uint64_t ignored = 0;        // known, nothing to publish (acks, verbose messages)
+};
+
+class CozeDownlink {
+ public:
+  // Nominal downlink format (updated by chat.updated if the server says otherwise).
+  void SetOutputFormat(const std::string& codec, int sample_rate, int frame_size_ms);
+  // The next chat the server creates answers this TextInput.
+  void ExpectTextTurn(const std::string& request_id);
+  // `chat_id` (or the running chat if empty) is being cancelled: its late
+  // audio and text are dropped from now on. Returns the chat id marked, "" if none.
+  std::string MarkCancelled(const std::string& chat_id);
+  // The client cancelled the chat (Interrupt): marks it and reports
+  // TurnEnded{CANCELLED, CLIENT_CANCEL} at once if it is the running chat, so
+  // the dialog does not wait for the server's confirmation (which is then
+  // not reported twice). Returns the chat id, "" if nothing was running.
+  std::string CancelByClient(const std::string& chat_id, std::vector<DownlinkOutput>* out);
+  // The connection was lost: the running chat will never finish. Reports
+  // TurnEnded{FAILED} for it; returns its id ("" if none).
+  std::string AbandonRunning(std::vector<DownlinkOutput>* out);
+
+  // Maps one downstream text frame. Never throws; a problem is counted and
+  // described in *problem (for rate-limited logging), and nothing is output.
+  void Feed(std::string_view text, std::vector<DownlinkOutput>* out, std::string* problem);
+
+  const std::string& running_chat() const { return running_; }
+  const std::string& conversation_id() const { return conversation_id_; }
+  const std::string& tool_chat() const { return tool_chat_; }
+  bool IsCancelled(const std::string& chat_id) const;
+  const DownlinkCounters& counters() const { return counters_; }
+
+  static constexpr size_t kCancelledKept = 64;
+
+ private:
+  v1::Codec OutCodec() const;
+  void EndTurn(const std::string& chat_id);
+
+  std::string out_codec_ = "opus";
+  int out_rate_ = 16000;
+  int frame_ms_ = 60;
+  std::string running_;          // chat id of the running chat, "" if none
+  std::string conversation_id_;  // as the server reported it
+  std::string tool_chat_;        // chat waiting for tool outputs
+  std::deque<std::string> pending_requests_;  // TextInput request ids, oldest first
+  std::deque<std::string> cancelled_;
+  std::string audio_chat_;       // chat whose packets are being counted
+  uint64_t packet_index_ = 0;
+  DownlinkCounters counters_;
+};
+
+}  // namespace vb::session

@@ -1,0 +1,386 @@
+// SessionActor (see session_actor.h).
+#include "actors/session/session_actor.h"
+
+#include <unistd.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "bus/topics.h"
+
+namespace vb::session {
+namespace {
+
+const std::vector<std::string> kDefaultSubscriptions = {
+    "chat.created",
+    "chat.updated",
+    "conversation.chat.created",
+    "conversation.chat.in_progress",
+    "conversation.chat.completed",
+    "conversation.chat.failed",
+    "conversation.chat.requires_action",
+    "conversation.chat.canceled",
+    "conversation.message.delta",
+    "conversation.message.completed",
+    "conversation.audio.sentence_start",
+    "conversation.audio.delta",
+    "conversation.audio.completed",
+    "conversation.audio_transcript.update",
+    "conversation.audio_transcript.completed",
+    "input_audio_buffer.speech_started",
+    "input_audio_buffer.speech_stopped",
+    "input_audio_buffer.completed",
+    "error",
+};
+
+v1::DialogMode ModeFromName(const std::string& m) {
+  if (m == "wake_word") return v1::MODE_WAKE_WORD;
+  if (m == "push_to_talk") return v1::MODE_PUSH_TO_TALK;
+  return v1::MODE_CONTINUOUS;
+}
+
+std::string Trim(std::string s) {
+  while (!s.empty() && isspace(uint8_t(s.back()))) s.pop_back();
+  size_t i = 0;
+  while (i < s.size() && isspace(uint8_t(s[i]))) ++i;
+  return s.substr(i);
+}
+
+// Query values here are ids (digits, letters); encode anything else.
+std::string UrlEncode(const std::string& v) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : v) {
+    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += char(c);
+    else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+SessionActor::SessionActor() = default;
+SessionActor::~SessionActor() = default;
+
+void SessionActor::DeclareConfig(config::Section& s) {
+  s.Key("bot_id", &bot_id_, std::string(), "Coze bot (agent) id; required");
+  s.Key("api_base", &api_base_, std::string("https://api.coze.cn"),
+        "REST base URL (https://api.coze.com international; http://127.0.0.1:PORT for vb-cozesim)");
+  s.Key("ws_base", &ws_base_, std::string("wss://ws.coze.cn"),
+        "WebSocket base URL; /v1/chat is appended (ws://127.0.0.1:PORT for vb-cozesim)");
+  s.Key("token_file", &token_file_, std::string(),
+        "file holding the Coze token; \"\" = environment variable COZE_API_TOKEN (never put the token here)");
+  s.Key("ca_file", &ca_file_, std::string(), "PEM CA bundle for TLS; \"\" = the system CAs");
+  s.Key("coze_device_id", &coze_device_id_, std::string(), "device_id query parameter (decimal int64); \"\" = none");
+  s.Key("user_id", &settings_.user_id, std::string(), "chat_config.user_id; \"\" = none");
+  s.Key("conversation_id", &fixed_conversation_, std::string(),
+        "use this conversation; \"\" = the persisted one, or a new one created over REST");
+  s.Key("state_dir", &state_dir_, std::string(),
+        "where session-<device>.json keeps the conversation id; \"\" = $XDG_STATE_HOME/voicebus");
+  s.Choice("mode", &mode_name_, "continuous", {"continuous", "wake_word", "push_to_talk"},
+           "dialog mode until a SetMode command (server_vad only in continuous)");
+  s.Choice("input_codec", &settings_.input_codec, "pcm", {"pcm", "opus"}, "uplink audio: pcm 16 kHz or opus 20 ms packets");
+  s.Key("input_opus_bitrate", &settings_.input_opus_bitrate, 24000, {6000, 128000}, "uplink Opus bitrate, bit/s");
+  s.Choice("output_codec", &settings_.output_codec, "opus", {"opus", "pcm"}, "downlink audio codec");
+  s.Key("output_sample_rate", &settings_.output_sample_rate, 16000, {8000, 48000}, "downlink sample rate, Hz");
+  s.Key("frame_size_ms", &settings_.frame_size_ms, 60, {0, 1000}, "downlink packet duration, ms (opus: 10/20/40/60)");
+  s.Key("opus_bitrate", &settings_.opus_bitrate, 16000, {6000, 128000}, "downlink Opus bitrate, bit/s");
+  s.Key("limit_period_s", &settings_.limit_period_s, 1, {0, 60}, "limit_config.period, s (0 = no pacing)");
+  s.Key("limit_max_frames", &settings_.limit_max_frames, 18, {0, 10000}, "limit_config.max_frame_num per period");
+  s.Key("speech_rate", &settings_.speech_rate, 0, {-50, 100}, "agent speech rate");
+  s.Key("voice_id", &settings_.voice_id, std::string(), "agent voice; \"\" = the bot's");
+  s.Key("prefix_padding_ms", &settings_.prefix_padding_ms, 600, {0, 10000}, "server_vad prefix padding, ms");
+  s.Key("silence_duration_ms", &settings_.silence_duration_ms, 500, {100, 10000}, "server_vad silence ending a turn, ms");
+  s.Key("event_subscriptions", &settings_.event_subscriptions, kDefaultSubscriptions,
+        "downstream events asked for (empty = all)");
+  s.Key("need_play_prologue", &settings_.need_play_prologue, false, "ask the bot to speak its prologue on connect");
+  s.Key("outage_buffer_ms", &outage_buffer_ms_, 5000, {0, 60000},
+        "mic audio kept while disconnected and sent after reconnecting, ms");
+  s.Key("reconnect_initial_ms", &reconnect_initial_ms_, 1000, {10, 600000}, "first reconnect delay, ms (doubles)");
+  s.Key("reconnect_max_ms", &reconnect_max_ms_, 32000, {10, 3600000}, "longest reconnect delay, ms");
+  s.Key("reconnect_jitter", &reconnect_jitter_, 0.25, {0, 1}, "± fraction of random jitter on each delay");
+  s.Key("ping_s", &ping_s_, 10, {1, 3600}, "WebSocket ping after this many idle seconds");
+  s.Key("hangup_s", &hangup_s_, 30, {2, 7200}, "drop the connection after this many seconds without traffic or pong");
+  s.Key("max_send_queue", &max_send_queue_, 1024, {16, 100000}, "upstream frames waiting for the socket");
+  if (s.report() && s.report()->describe) return;
+  if (bot_id_.empty()) s.Error("bot_id", "required: the Coze bot id");
+  if (!Url::Parse(api_base_, &api_url_) || api_url_.path.find("/v1") != std::string::npos ||
+      api_base_.rfind("ws", 0) == 0)
+    s.Error("api_base", "must be http(s)://host[:port] (got '" + api_base_ + "')");
+  if (!Url::Parse(ws_base_, &ws_url_) || ws_base_.rfind("http", 0) == 0)
+    s.Error("ws_base", "must be ws(s)://host[:port] (got '" + ws_base_ + "')");
+  if (!coze_device_id_.empty() && coze_device_id_.find_first_not_of("0123456789") != std::string::npos)
+    s.Error("coze_device_id", "must be a decimal number");
+  if (reconnect_max_ms_ < reconnect_initial_ms_) s.Error("reconnect_max_ms", "smaller than reconnect_initial_ms");
+  if (hangup_s_ <= ping_s_) s.Error("hangup_s", "must be larger than ping_s");
+  if (settings_.output_codec == "opus" && settings_.output_sample_rate != 8000 &&
+      settings_.output_sample_rate != 12000 && settings_.output_sample_rate != 16000 &&
+      settings_.output_sample_rate != 24000 && settings_.output_sample_rate != 48000)
+    s.Error("output_sample_rate", "opus needs 8000, 12000, 16000, 24000 or 48000");
+}
+
+Status SessionActor::Configure(bus::Context& ctx) {
+  ctx_ = &ctx;
+  std::string token;
+  if (!token_file_.empty()) {
+    std::ifstream in(token_file_);
+    if (!in) return Status::Config("session.token_file: cannot read " + token_file_);
+    std::stringstream b;
+    b << in.rdbuf();
+    token = Trim(b.str());
+  } else if (const char* env = getenv("COZE_API_TOKEN")) {
+    token = Trim(env);
+  }
+  if (token.empty())
+    return Status::Config("no Coze token: set COZE_API_TOKEN in the environment or session.token_file");
+
+  CoreOptions o;
+  o.settings = settings_;
+  o.mode = ModeFromName(mode_name_);
+  o.outage_buffer_ms = outage_buffer_ms_;
+  o.service = "coze " + ws_url_.Display();
+  core_ = std::make_unique<SessionCore>(o, static_cast<SessionPort*>(this));
+  std::string err;
+  if (!core_->Init(&err)) return Status::Config("session: " + err);
+  core_->on_bot_change = [this](const std::string& bot) { ChangeBot(bot); };
+
+  ClientOptions co;
+  co.ws = ws_url_;
+  co.api = api_url_;
+  co.token = std::move(token);
+  co.ca_file = ca_file_;
+  co.ping_s = ping_s_;
+  co.hangup_s = hangup_s_;
+  co.max_queued = size_t(max_send_queue_);
+  auto& loop = ctx.loop();
+  client_ = std::make_unique<CozeClient>(
+      std::move(co), [&loop](std::function<void()> fn) { return loop.Post(std::move(fn)); },
+      CozeClient::Callbacks{
+          .opened = [this](uint64_t gen) { OnOpened(gen); },
+          .text =
+              [this](uint64_t gen, std::string text, int64_t recv_ns) {
+                if (gen == gen_ && core_) core_->OnServerText(text, recv_ns);
+              },
+          .closed = [this](uint64_t gen, std::string reason, int status) { OnClosed(gen, reason, status); },
+      });
+
+  std::string dir = state_dir_.empty() ? StateStore::DefaultDir() : state_dir_;
+  store_ = std::make_unique<StateStore>(dir + "/session-" + ctx.device() + ".json");
+  backoff_ = std::make_unique<Backoff>(std::chrono::milliseconds(reconnect_initial_ms_),
+                                       std::chrono::milliseconds(reconnect_max_ms_), reconnect_jitter_,
+                                       uint64_t(bus::MonoNs()) ^ uint64_t(getpid()));
+
+  events_ = ctx.bus().Advertise(bus::topics::kSessionEvent);
+  audio_ = ctx.bus().Advertise(bus::topics::kSessionAudio);
+  ctx.bus().Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, [this](const bus::Received<v1::AudioFrame>& m) {
+    // origin: when the frame was published (the mic-to-wire clock starts there).
+    core_->OnAudio(m.msg, m.header.mono_ns());
+  });
+  ctx.bus().Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand,
+                                         [this](const bus::Received<v1::DialogCommand>& m) {
+                                           core_->OnCommand(m.msg);
+                                         });
+  return Status::Ok();
+}
+
+Status SessionActor::Activate(bus::Context& ctx) {
+  std::string err;
+  if (!client_->Start(&err)) return Status::Unavailable(err);
+  core_->PublishStatus();
+  FindConversation();
+  return Status::Ok();
+}
+
+void SessionActor::Deactivate(bus::Context& ctx) {
+  stopping_ = true;
+  if (retry_timer_) ctx.loop().CancelTimer(retry_timer_);
+  retry_timer_ = 0;
+  ++gen_;  // reports of the closing connection are stale now
+  if (core_) core_->OnDisconnected("stopping");
+  if (client_) client_->Stop();
+}
+
+void SessionActor::FindConversation() {
+  if (!fixed_conversation_.empty()) {
+    core_->SetConversation(fixed_conversation_);
+    return Connect();
+  }
+  SessionState st;
+  if (Status s = store_->Load(&st); !s.ok()) {
+    VB_LOG(kWarn) << "session state unreadable, starting a new conversation: " << s.message();
+  } else if (!st.conversation_id.empty() && st.bot_id == bot_id_ && st.service == api_url_.Display()) {
+    VB_LOG(kInfo) << "continuing conversation " << st.conversation_id << " (from " << store_->path() << ")";
+    core_->SetConversation(st.conversation_id);
+    return Connect();
+  }
+  CreateConversation();
+}
+
+void SessionActor::CreateConversation() {
+  if (creating_ || stopping_) return;
+  creating_ = true;
+  VB_LOG(kInfo) << "creating a conversation at " << api_url_.Display() << " for bot " << bot_id_;
+  std::string body = nlohmann::json{{"bot_id", bot_id_}}.dump();
+  client_->HttpPost("/v1/conversation/create", body,
+                    [this](int status, std::string resp, std::string error) { OnCreated(status, resp, error); });
+}
+
+void SessionActor::OnCreated(int status, const std::string& body, const std::string& error) {
+  creating_ = false;
+  if (stopping_) return;
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  std::string id;
+  int64_t code = -1;
+  std::string msg = error;
+  if (j.is_object()) {
+    if (auto c = j.find("code"); c != j.end() && c->is_number_integer()) code = c->get<int64_t>();
+    if (auto m = j.find("msg"); m != j.end() && m->is_string() && msg.empty()) msg = m->get<std::string>();
+    auto d = j.find("data");
+    if (code == 0 && d != j.end() && d->is_object()) {
+      auto i = d->find("id");
+      if (i != d->end() && i->is_string()) id = i->get<std::string>();
+      else if (i != d->end() && i->is_number_unsigned()) id = std::to_string(i->get<uint64_t>());
+    }
+  }
+  if (id.empty()) {
+    std::string what = "conversation/create failed (HTTP " + std::to_string(status) + ", code " +
+                       std::to_string(code) + (msg.empty() ? "" : ": " + msg.substr(0, 200)) + ")";
+    VB_LOG(kWarn) << what;
+    ctx_->CountError();
+    ctx_->Degraded(what);
+    bool auth = status == 401 || status == 403 || code == 4100 || code == 4101;
+    PublishError(int(code > 0 ? code : status), what, auth);
+    return ScheduleRetry(&SessionActor::CreateConversation);
+  }
+  VB_LOG(kInfo) << "new conversation " << id;
+  ctx_->Healthy();
+  core_->SetConversation(id);
+  Connect();
+}
+
+void SessionActor::Connect() {
+  if (stopping_) return;
+  std::string q = "/v1/chat?bot_id=" + UrlEncode(bot_id_);
+  if (!coze_device_id_.empty()) q += "&device_id=" + UrlEncode(coze_device_id_);
+  VB_LOG(kInfo) << "connecting to " << ws_url_.Display() << "/v1/chat (bot " << bot_id_ << ")";
+  gen_ = client_->Connect(q);
+}
+
+void SessionActor::ScheduleRetry(void (SessionActor::*step)()) {
+  if (stopping_) return;
+  if (retry_timer_) ctx_->loop().CancelTimer(retry_timer_);
+  auto delay = backoff_->Next();
+  ctx_->Count("retries");
+  retry_timer_ = ctx_->loop().AddOneShot(delay, [this, step] {
+    retry_timer_ = 0;
+    (this->*step)();
+  });
+}
+
+void SessionActor::OnOpened(uint64_t gen) {
+  if (gen != gen_ || stopping_) return;
+  VB_LOG(kInfo) << "connected to " << ws_url_.Display();
+  backoff_->Reset();
+  ctx_->Healthy();
+  core_->OnConnected();
+}
+
+void SessionActor::OnClosed(uint64_t gen, const std::string& reason, int http_status) {
+  if (gen != gen_ || stopping_) return;
+  uint64_t suppressed = 0;
+  if (close_log_.Allow(bus::MonoNs(), &suppressed))
+    VB_LOG(kWarn) << "connection to " << ws_url_.Display() << " lost: " << reason
+                  << (http_status ? " (HTTP " + std::to_string(http_status) + ")" : "")
+                  << (suppressed ? " (+" + std::to_string(suppressed) + " more)" : "");
+  ctx_->Count("disconnects");
+  ctx_->Degraded("disconnected: " + reason);
+  core_->OnDisconnected(reason);
+  if (http_status == 401 || http_status == 403)
+    PublishError(http_status, "the Coze server refused the token (HTTP " + std::to_string(http_status) + ")", true);
+  ScheduleRetry(&SessionActor::Connect);
+}
+
+void SessionActor::ChangeBot(const std::string& bot_id) {
+  if (bot_id == bot_id_) return;
+  VB_LOG(kInfo) << "switching to bot " << bot_id;
+  bot_id_ = bot_id;
+  ++gen_;
+  client_->Close();
+  core_->OnDisconnected("bot change");
+  core_->SetConversation("");
+  FindConversation();
+}
+
+void SessionActor::PublishError(int code, const std::string& message, bool fatal) {
+  v1::SessionEvent e;
+  e.mutable_error()->set_code(code);
+  e.mutable_error()->set_message(message);
+  e.mutable_error()->set_fatal(fatal);
+  events_.Publish(e);
+}
+
+bool SessionActor::SendText(std::string text, int64_t origin_ns) { return client_->Send(std::move(text), origin_ns); }
+
+void SessionActor::PublishEvent(const v1::SessionEvent& event, const std::string& turn_id) {
+  events_.Publish(event, {.turn_id = turn_id});
+}
+
+void SessionActor::PublishAudio(const v1::EncodedAudio& audio, const std::string& turn_id, int64_t origin_ns) {
+  audio_.Publish(audio, {.origin_ns = origin_ns, .turn_id = turn_id});
+  if (origin_ns > 0) downlink_us_.Add(double(bus::MonoNs() - origin_ns) / 1000.0);
+}
+
+void SessionActor::ConversationChanged(const std::string& conversation_id) {
+  if (conversation_id.empty() || !fixed_conversation_.empty()) return;
+  SessionState st{conversation_id, bot_id_, api_url_.Display()};
+  if (Status s = store_->Save(st); !s.ok()) {
+    ctx_->CountError();
+    VB_LOG(kWarn) << "cannot persist the conversation id: " << s.message();
+  }
+}
+
+void SessionActor::Problem(const std::string& what) {
+  ctx_->Count("protocol_problems");
+  uint64_t suppressed = 0;
+  if (problem_log_.Allow(bus::MonoNs(), &suppressed))
+    VB_LOG(kWarn) << what.substr(0, 200) << (suppressed ? " (+" + std::to_string(suppressed) + " suppressed)" : "");
+}
+
+void SessionActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
+  // Late joiners learn the session's state from the heartbeat-rate status.
+  core_->PublishStatus();
+  auto& x = *hb.mutable_extra();
+  const auto& c = core_->counters();
+  x["connected"] = core_->connected();
+  x["frames_in"] = int64_t(c.frames_in);
+  x["frames_sent"] = int64_t(c.frames_sent);
+  x["frames_buffered"] = int64_t(c.frames_buffered);
+  x["frames_replayed"] = int64_t(c.frames_replayed);
+  x["frames_dropped"] = int64_t(c.frames_dropped);
+  x["buffered_ms"] = core_->buffered_ms();
+  x["reconnects"] = int64_t(c.reconnects);
+  const auto& d = core_->downlink().counters();
+  x["downlink_events"] = int64_t(d.events);
+  x["downlink_malformed"] = int64_t(d.malformed);
+  x["downlink_wrong_type"] = int64_t(d.wrong_type);
+  x["downlink_unknown"] = int64_t(d.unknown);
+  x["late_dropped"] = int64_t(d.late_audio_dropped);
+  x["audio_packets"] = int64_t(d.audio_packets);
+  x["posts_dropped"] = int64_t(client_->dropped_posts());
+  x["oversized"] = int64_t(client_->oversized());
+  bus::Histogram up = client_->TakeSendLatency();
+  x["mic_to_wire_us_p50"] = int64_t(up.Percentile(50));
+  x["mic_to_wire_us_p99"] = int64_t(up.Percentile(99));
+  x["mic_to_wire_count"] = int64_t(up.count());
+  x["wire_to_bus_us_p50"] = int64_t(downlink_us_.Percentile(50));
+  x["wire_to_bus_us_p99"] = int64_t(downlink_us_.Percentile(99));
+  x["wire_to_bus_count"] = int64_t(downlink_us_.count());
+  downlink_us_.Reset();
+}
+
+}  // namespace vb::session

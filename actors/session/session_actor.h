@@ -1,0 +1,76 @@
+// SessionActor: vb-session's bus adapter. It reads its config and the token,
+// finds the conversation (configured, persisted, or created over REST),
+// keeps one WebSocket to Coze open with back-off and jitter, and wires
+// SessionCore between the bus (audio.clean, dialog.command in; session.event,
+// session.audio out) and CozeClient. SessionStatus goes out on connect,
+// disconnect and every heartbeat.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "actors/session/coze_client.h"
+#include "actors/session/session_core.h"
+#include "actors/session/state_store.h"
+#include "bus/actor.h"
+#include "bus/log.h"
+
+namespace vb::session {
+
+class SessionActor : public bus::Actor, private SessionPort {
+ public:
+  SessionActor();
+  ~SessionActor() override;
+  void DeclareConfig(config::Section& s) override;
+  Status Configure(bus::Context& ctx) override;
+  Status Activate(bus::Context& ctx) override;
+  void Deactivate(bus::Context& ctx) override;
+  void OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) override;
+
+ private:
+  // SessionPort
+  bool SendText(std::string text, int64_t origin_ns) override;
+  void PublishEvent(const v1::SessionEvent& event, const std::string& turn_id) override;
+  void PublishAudio(const v1::EncodedAudio& audio, const std::string& turn_id, int64_t origin_ns) override;
+  void ConversationChanged(const std::string& conversation_id) override;
+  void Problem(const std::string& what) override;
+
+  void FindConversation();
+  void CreateConversation();
+  void OnCreated(int status, const std::string& body, const std::string& error);
+  void Connect();
+  void ScheduleRetry(void (SessionActor::*step)());
+  void OnOpened(uint64_t gen);
+  void OnClosed(uint64_t gen, const std::string& reason, int http_status);
+  void ChangeBot(const std::string& bot_id);
+  void PublishError(int code, const std::string& message, bool fatal);
+
+  // Config.
+  std::string bot_id_, api_base_, ws_base_, token_file_, ca_file_, coze_device_id_;
+  std::string fixed_conversation_, state_dir_, mode_name_;
+  int outage_buffer_ms_ = 5000;
+  int reconnect_initial_ms_ = 1000, reconnect_max_ms_ = 32000;
+  double reconnect_jitter_ = 0.25;
+  int ping_s_ = 10, hangup_s_ = 30;
+  int max_send_queue_ = 1024;
+  SessionSettings settings_;
+  Url ws_url_, api_url_;
+
+  bus::Context* ctx_ = nullptr;
+  std::unique_ptr<SessionCore> core_;
+  std::unique_ptr<CozeClient> client_;
+  std::unique_ptr<StateStore> store_;
+  std::unique_ptr<Backoff> backoff_;
+  bus::Publisher<v1::SessionEvent> events_;
+  bus::Publisher<v1::EncodedAudio> audio_;
+  uint64_t gen_ = 0;
+  bus::Loop::TimerId retry_timer_ = 0;
+  bool creating_ = false;
+  bool stopping_ = false;
+  bus::Histogram downlink_us_;
+  RateLimit problem_log_;
+  RateLimit close_log_;
+};
+
+}  // namespace vb::session

@@ -1,0 +1,80 @@
+// StateStore (see state_store.h).
+#include "actors/session/state_store.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace vb::session {
+namespace {
+
+// mkdir -p, mode 0700: the file names a private conversation.
+bool MakeDirs(const std::string& dir) {
+  if (dir.empty()) return true;
+  std::string cur;
+  std::stringstream ss(dir);
+  std::string part;
+  if (dir[0] == '/') cur = "/";
+  while (std::getline(ss, part, '/')) {
+    if (part.empty()) continue;
+    cur += part + "/";
+    if (mkdir(cur.c_str(), 0700) != 0 && errno != EEXIST) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string StateStore::DefaultDir() {
+  const char* xdg = std::getenv("XDG_STATE_HOME");
+  if (xdg && *xdg) return std::string(xdg) + "/voicebus";
+  const char* home = std::getenv("HOME");
+  return std::string(home && *home ? home : "/tmp") + "/.local/state/voicebus";
+}
+
+Status StateStore::Load(SessionState* out) const {
+  *out = {};
+  std::ifstream in(path_);
+  if (!in) return errno == ENOENT ? Status::Ok() : Status::Io(path_ + ": " + std::strerror(errno));
+  std::stringstream buf;
+  buf << in.rdbuf();
+  auto j = nlohmann::json::parse(buf.str(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return Status::Invalid(path_ + ": not a JSON object");
+  auto str = [&](const char* k) {
+    auto it = j.find(k);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  out->conversation_id = str("conversation_id");
+  out->bot_id = str("bot_id");
+  out->service = str("service");
+  return Status::Ok();
+}
+
+Status StateStore::Save(const SessionState& s) const {
+  size_t slash = path_.rfind('/');
+  if (slash != std::string::npos && !MakeDirs(path_.substr(0, slash)))
+    return Status::Io(path_ + ": cannot create its directory: " + std::strerror(errno));
+  std::string text = nlohmann::json{{"conversation_id", s.conversation_id}, {"bot_id", s.bot_id},
+                                    {"service", s.service}}
+                         .dump(2) + "\n";
+  std::string tmp = path_ + ".tmp";
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return Status::Io(tmp + ": " + std::strerror(errno));
+  bool ok = write(fd, text.data(), text.size()) == ssize_t(text.size()) && fsync(fd) == 0;
+  int err = errno;
+  close(fd);
+  if (!ok || rename(tmp.c_str(), path_.c_str()) != 0) {
+    unlink(tmp.c_str());
+    return Status::Io(path_ + ": " + std::strerror(ok ? errno : err));
+  }
+  return Status::Ok();
+}
+
+}  // namespace vb::session

@@ -1,0 +1,279 @@
+// The bus with real processes: vb-broker, vb-probe actors, `vb run`, and
+// vb-sniff, talking over ipc:// in a private temp dir. What a user would
+// notice: messages arrive in order, a killed actor comes back by itself,
+// losses are counted, garbage on the bus does not stop an actor, config
+// mistakes are named, and Ctrl-C/SIGTERM stop things promptly.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <climits>
+#include <map>
+
+#include "bus/node.h"
+#include "tests/support/process.h"
+
+namespace vb::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class BusProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    endpoint_ = "ipc://" + dir_.File("bus");
+    bus::BusConfig c;
+    c.endpoint = endpoint_;
+    node_ = std::make_unique<bus::Node>(ctx_, loop_, "test", "local", c);
+    node_->Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [this](const auto& m) {
+      beats_[m.msg.actor()] = m.msg;
+      ++beat_count_[m.msg.actor()];
+    }, "*");
+  }
+  void TearDown() override {
+    node_.reset();
+    ctx_.shutdown();
+  }
+  std::string WriteConfig(const std::string& body, const std::string& name = "vb.yaml") {
+    dir_.Write(name, "bus:\n  endpoint: " + endpoint_ + "\n" + body);
+    return dir_.File(name);
+  }
+  void StartBroker(const std::string& config) {
+    ASSERT_TRUE(broker_.Start({Bin("vb-broker"), "--config", config}, dir_.File("broker.log")));
+  }
+  Child StartActor(const std::string& config, const std::string& name) {
+    Child c;
+    EXPECT_TRUE(c.Start({Bin("vb-probe"), "--config", config, "--name", name}, dir_.File(name + ".log")));
+    return c;
+  }
+  void Connect() { ASSERT_TRUE(node_->Connect().ok()); }
+  bool AwaitBeat(const std::string& actor, std::chrono::milliseconds timeout = 5000ms) {
+    return RunUntil(loop_, [&] { return beats_.count(actor) > 0; }, timeout);
+  }
+  // A heartbeat from this very process (not a late one from its predecessor).
+  bool AwaitBeatFrom(const std::string& actor, int pid, std::chrono::milliseconds timeout = 5000ms) {
+    return RunUntil(loop_, [&] { return beats_.count(actor) > 0 && beats_[actor].pid() == pid; }, timeout);
+  }
+
+  TempDir dir_;
+  std::string endpoint_;
+  zmq::context_t ctx_{1};
+  bus::Loop loop_;
+  std::unique_ptr<bus::Node> node_;
+  std::map<std::string, v1::Heartbeat> beats_;
+  std::map<std::string, int> beat_count_;
+  Child broker_;
+};
+
+TEST_F(BusProcessTest, MessagesFlowEndToEndThroughBrokerAndActors) {
+  auto cfg = WriteConfig("probe:\n  publish_hz: 200\nrelay:\n  relay: true\n");
+  StartBroker(cfg);
+  Child relay = StartActor(cfg, "relay");
+  std::vector<uint64_t> indices;
+  int64_t max_origin_age_ns = 0;
+  node_->Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, [&](const auto& m) {
+    indices.push_back(m.msg.sample_index());
+    EXPECT_EQ(m.header.source(), "relay");
+    EXPECT_GT(m.header.origin_ns(), 0) << "origin timestamp lost on the way";
+    max_origin_age_ns = std::max(max_origin_age_ns, bus::MonoNs() - m.header.origin_ns());
+  });
+  Connect();
+  ASSERT_TRUE(AwaitBeat("relay"));
+  Child probe = StartActor(cfg, "probe");
+  ASSERT_TRUE(RunUntil(loop_, [&] { return indices.size() >= 200; }, 10000ms)) << indices.size();
+  for (size_t i = 1; i < indices.size(); ++i) ASSERT_EQ(indices[i], indices[i - 1] + 320) << "at " << i;
+  EXPECT_EQ(node_->seq_tracker().total_lost(), 0u);
+  EXPECT_LT(max_origin_age_ns, 500'000'000) << "a frame took over 0.5 s through two hops";
+}
+
+TEST_F(BusProcessTest, LauncherRestartsKilledActorWhichResumes) {
+  auto cfg = WriteConfig("launcher:\n  actors: [probe, relay:probe]\nprobe:\n  publish_hz: 100\nrelay:\n  relay: true\n");
+  Child vb;
+  ASSERT_TRUE(vb.Start({Bin("vb"), "run", cfg}, dir_.File("vb.log")));
+  uint64_t clean = 0;
+  node_->Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, [&](const auto&) { ++clean; });
+  Connect();
+  ASSERT_TRUE(AwaitBeat("relay", 10000ms)) << ReadFile(dir_.File("vb.log"));
+  ASSERT_TRUE(RunUntil(loop_, [&] { return clean > 20; }, 5000ms));
+  int old_pid = beats_["relay"].pid();
+  ASSERT_GT(old_pid, 0);
+  ASSERT_EQ(kill(old_pid, SIGKILL), 0);
+  auto killed_at = bus::Clock::now();
+  ASSERT_TRUE(RunUntil(loop_, [&] { return beats_["relay"].pid() != old_pid; }, 5000ms))
+      << ReadFile(dir_.File("vb.log"));
+  double back_s = std::chrono::duration<double>(bus::Clock::now() - killed_at).count();
+  std::cout << "relay back and heartbeating " << back_s << " s after SIGKILL\n";
+  EXPECT_LT(back_s, 2.0);
+  uint64_t before = clean;
+  EXPECT_TRUE(RunUntil(loop_, [&] { return clean > before + 20; }, 5000ms)) << "relay did not resume";
+  // The restart shows in our sequence tracking as a restart, not as losses.
+  bool saw_restart = false;
+  for (const auto& r : node_->seq_tracker().Rows()) saw_restart = saw_restart || (r.source == "relay" && r.entry.restarts > 0);
+  EXPECT_TRUE(saw_restart);
+  EXPECT_EQ(vb.Stop(SIGINT, 5000ms), 0) << ReadFile(dir_.File("vb.log"));
+  std::string log = ReadFile(dir_.File("vb.log"));
+  EXPECT_NE(log.find("relay      killed by signal 9"), std::string::npos) << log;
+  EXPECT_NE(log.find("relay      restarting in 1.0 s"), std::string::npos) << log;
+  EXPECT_NE(log.find("all stopped"), std::string::npos) << log;
+}
+
+TEST_F(BusProcessTest, SlowSubscriberLossesAreCountedNotHidden) {
+  auto cfg = WriteConfig("probe:\n  publish_hz: 3000\nslow:\n  slow_us: 2000\n", "vb.yaml");
+  // Small stream high-water marks make the slow subscriber lose frames.
+  dir_.Write("vb.yaml", "bus:\n  endpoint: " + endpoint_ + "\n  stream_hwm: 20\n" + ReadFile(cfg).substr(ReadFile(cfg).find("probe:")));
+  StartBroker(cfg);
+  Child slow = StartActor(cfg, "slow");
+  Connect();
+  ASSERT_TRUE(AwaitBeat("slow"));
+  Child probe = StartActor(cfg, "probe");
+  ASSERT_TRUE(RunUntil(loop_, [&] { return beats_["slow"].counters().drops() > 100; }, 10000ms))
+      << "drops reported: " << beats_["slow"].counters().drops();
+  const auto& hb = beats_["slow"];
+  ASSERT_GT(hb.drops_size(), 0);
+  EXPECT_EQ(hb.drops(0).source(), "probe");
+  EXPECT_EQ(hb.drops(0).topic(), "audio.mic/local");
+  // What it handled plus what it lost accounts for what was published.
+  ASSERT_TRUE(RunUntil(loop_, [&] { return beats_.count("probe") > 0; }, 3000ms));
+  EXPECT_GT(hb.counters().drops(), hb.extra().at("heard") / 10) << "losses should be substantial at 6x overload";
+}
+
+TEST_F(BusProcessTest, RoguePublisherFramesAreCountedAndDropped) {
+  auto cfg = WriteConfig("relay:\n  relay: true\n");
+  StartBroker(cfg);
+  Child relay = StartActor(cfg, "relay");
+  uint64_t relayed = 0;
+  node_->Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, [&](const auto&) { ++relayed; });
+  Connect();
+  node_->SetActive(true);
+  ASSERT_TRUE(AwaitBeat("relay"));
+  ASSERT_TRUE(RunUntil(loop_, [&] { return node_->HasSubscriber("audio.mic/local"); }, 3000ms));
+  v1::Header h;
+  h.set_type("vb.v1.AudioFrame");
+  h.set_seq(1);
+  h.set_source("rogue");
+  std::string header = h.SerializeAsString();
+  v1::Header wrong = h;
+  wrong.set_type("vb.v1.Nonexistent");
+  const std::string t = "audio.mic/local";
+  std::string random(333, '\0');
+  for (size_t i = 0; i < random.size(); ++i) random[i] = char((i * 7919 + 13) & 0xff);
+  auto raw = [&](std::vector<std::string> f) { ASSERT_TRUE(node_->SendRaw(bus::Plane::kStream, f)); };
+  raw({t, random});                                  // random bytes, 2 frames
+  raw({t, random, random});                          // random header
+  raw({t, wrong.SerializeAsString(), ""});          // wrong type name
+  raw({t, header.substr(0, header.size() - 2), ""});  // truncated header
+  raw({t, std::string(8000, 'h'), ""});             // oversized header
+  raw({t, header, "", "x"});                         // 4 frames
+  auto mic = node_->Advertise(bus::topics::kAudioMic);
+  for (int i = 0; i < 5; ++i) mic.Publish(v1::AudioFrame());
+  ASSERT_TRUE(RunUntil(loop_, [&] { return relayed == 5; }, 5000ms)) << "relay stopped serving";
+  ASSERT_TRUE(RunUntil(loop_, [&] { return beats_["relay"].counters().malformed() == 6; }, 5000ms))
+      << "malformed counted: " << beats_["relay"].counters().malformed();
+  const auto& extra = beats_["relay"].extra();
+  EXPECT_EQ(extra.at("malformed_frame_count"), 2);
+  EXPECT_EQ(extra.at("malformed_header"), 3);
+  EXPECT_EQ(extra.at("malformed_type_mismatch"), 1);
+  EXPECT_TRUE(relay.running());
+  EXPECT_NE(ReadFile(dir_.File("relay.log")).find("dropped malformed message"), std::string::npos);
+}
+
+TEST_F(BusProcessTest, ConfigErrorsExit78NamingFileLineAndKey) {
+  auto cfg = WriteConfig("probe:\n  publish_hz: 50\n  relya: true\n");
+  std::string out;
+  EXPECT_EQ(RunCommand({Bin("vb-probe"), "--config", cfg}, &out), 78);
+  EXPECT_NE(out.find(cfg + ":5:3: probe.relya: unknown key (did you mean 'relay'?)"), std::string::npos) << out;
+
+  auto bad_range = WriteConfig("probe:\n  publish_hz: -5\n", "range.yaml");
+  EXPECT_EQ(RunCommand({Bin("vb-probe"), "--config", bad_range}, &out), 78);
+  EXPECT_NE(out.find(bad_range + ":4:15: probe.publish_hz: -5 is out of range [0, 100000]"), std::string::npos) << out;
+
+  auto bad_launcher = WriteConfig("launcher:\n  actors: [probe]\n  restart_initial_ms: soon\nmystery: {}\n", "l.yaml");
+  EXPECT_EQ(RunCommand({Bin("vb"), "run", bad_launcher}, &out), 78);
+  EXPECT_NE(out.find("launcher.restart_initial_ms: expected a number, got 'soon'"), std::string::npos) << out;
+  EXPECT_NE(out.find("mystery: unknown section"), std::string::npos) << out;
+}
+
+TEST_F(BusProcessTest, LauncherDoesNotRestartConfigErrors) {
+  auto cfg = WriteConfig("launcher:\n  actors: [probe]\nprobe:\n  publish_hz: fast\n");
+  Child vb;
+  ASSERT_TRUE(vb.Start({Bin("vb"), "run", cfg}, dir_.File("vb.log")));
+  ASSERT_TRUE(WaitForText(dir_.File("vb.log"), "probe      config error (exit 78): not restarted", 10000ms))
+      << ReadFile(dir_.File("vb.log"));
+  EXPECT_EQ(vb.Stop(SIGINT, 5000ms), 0);
+  std::string log = ReadFile(dir_.File("vb.log"));
+  EXPECT_EQ(log.find("probe      restarting"), std::string::npos) << log;
+  EXPECT_NE(log.find("probe.publish_hz: expected a number, got 'fast'"), std::string::npos) << log;
+}
+
+TEST_F(BusProcessTest, SigtermAndSigintStopActorsWithinTwoSeconds) {
+  auto cfg = WriteConfig("probe:\n  publish_hz: 100\n");
+  StartBroker(cfg);
+  Connect();
+  for (int sig : {SIGTERM, SIGINT}) {
+    Child probe = StartActor(cfg, "probe");
+    ASSERT_TRUE(AwaitBeatFrom("probe", probe.pid()));
+    auto t0 = bus::Clock::now();
+    EXPECT_EQ(probe.Stop(sig, 2000ms), 0) << "signal " << sig;
+    EXPECT_LT(bus::Clock::now() - t0, 2s);
+  }
+  EXPECT_EQ(broker_.Stop(SIGTERM, 2000ms), 0);
+}
+
+TEST_F(BusProcessTest, IdleActorDoesNotBusyWait) {
+  auto cfg = WriteConfig("probe:\n  publish_hz: 0\n");
+  StartBroker(cfg);
+  Connect();
+  Child probe = StartActor(cfg, "probe");
+  ASSERT_TRUE(AwaitBeat("probe"));
+  uint64_t w0 = beats_["probe"].loop_wakeups();
+  int n0 = beat_count_["probe"];
+  ASSERT_TRUE(RunUntil(loop_, [&] { return beat_count_["probe"] >= n0 + 3; }, 10000ms));
+  uint64_t per_beat = (beats_["probe"].loop_wakeups() - w0) / 3;
+  std::cout << "idle actor: " << per_beat << " loop wake-ups per heartbeat interval\n";
+  // One heartbeat timer; subscription traffic at start-up. A busy loop would
+  // show thousands.
+  EXPECT_LE(per_beat, 3u);
+}
+
+TEST_F(BusProcessTest, SnifferListsEchoesAndCountsDrops) {
+  auto cfg = WriteConfig("probe:\n  publish_hz: 100\n");
+  StartBroker(cfg);
+  Connect();
+  Child probe = StartActor(cfg, "probe");
+  ASSERT_TRUE(AwaitBeat("probe"));
+  std::string out;
+  ASSERT_EQ(RunCommand({Bin("vb-sniff"), "echo", "audio.mic", "--config", cfg, "--count", "5", "--json"}, &out, 10000ms), 0) << out;
+  int lines = 0;
+  for (size_t p = out.find("{\"topic\":\"audio.mic/local\""); p != std::string::npos; p = out.find("{\"topic\":\"audio.mic/local\"", p + 1)) ++lines;
+  EXPECT_EQ(lines, 5) << out;
+  EXPECT_NE(out.find("\"type\":\"vb.v1.AudioFrame\""), std::string::npos);
+  EXPECT_NE(out.find("\"pcm\":{\"bytes\":640}"), std::string::npos) << out;
+
+  ASSERT_EQ(RunCommand({Bin("vb-sniff"), "list", "--config", cfg, "--duration", "1.2"}, &out, 10000ms), 0) << out;
+  EXPECT_NE(out.find("audio.mic/local  vb.v1.AudioFrame"), std::string::npos) << out;
+  EXPECT_NE(out.find("[probe]"), std::string::npos) << out;
+  EXPECT_NE(out.find("actor.heartbeat/local  vb.v1.Heartbeat"), std::string::npos) << out;
+
+  ASSERT_EQ(RunCommand({Bin("vb"), "sniff", "hz", "audio.mic", "--config", cfg, "--duration", "2.5", "--json"}, &out, 10000ms), 0) << out;
+  auto at = out.rfind("\"hz\":");
+  ASSERT_NE(at, std::string::npos) << out;
+  double hz = std::atof(out.c_str() + at + 5);
+  EXPECT_GT(hz, 60);
+  EXPECT_LT(hz, 140);
+}
+
+TEST_F(BusProcessTest, DefaultConfigIsDocumentedAndLoads) {
+  std::string out;
+  ASSERT_EQ(RunCommand({Bin("vb"), "--print-default-config"}, &out), 0) << out;
+  EXPECT_NE(out.find("bus:\n  # broker endpoint"), std::string::npos) << out;
+  EXPECT_NE(out.find("launcher:\n"), std::string::npos);
+  dir_.Write("printed.yaml", out);
+  // The printed bus/devices/launcher sections are a valid configuration.
+  std::string sniff_out;
+  EXPECT_EQ(RunCommand({Bin("vb-sniff"), "list", "--config", dir_.File("printed.yaml"), "--duration", "0.1"}, &sniff_out), 0)
+      << sniff_out;
+  ASSERT_EQ(RunCommand({Bin("vb-probe"), "--print-default-config"}, &out), 0);
+  EXPECT_NE(out.find("  # audio.mic frames per second (0 = none) [0, 100000]\n  publish_hz: 0"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace vb::testing

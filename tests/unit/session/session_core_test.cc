@@ -1,0 +1,309 @@
+// SessionCore: the streaming rule per mode, commands → wire, outage buffering
+// and replay, cancel and late audio, Opus uplink, reconnect back-off.
+#include "actors/session/session_core.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+#include <opus/opus.h>
+
+namespace vb::session {
+namespace {
+
+using Json = nlohmann::json;
+
+struct FakePort : SessionPort {
+  std::vector<Json> sent;
+  std::vector<std::pair<v1::SessionEvent, std::string>> events;
+  std::vector<std::pair<v1::EncodedAudio, std::string>> audio;
+  std::vector<std::string> conversations;
+  std::vector<std::string> problems;
+  bool refuse = false;
+  bool SendText(std::string text, int64_t) override {
+    if (refuse) return false;
+    sent.push_back(Json::parse(text));
+    return true;
+  }
+  void PublishEvent(const v1::SessionEvent& e, const std::string& turn) override { events.emplace_back(e, turn); }
+  void PublishAudio(const v1::EncodedAudio& a, const std::string& turn, int64_t) override {
+    audio.emplace_back(a, turn);
+  }
+  void ConversationChanged(const std::string& id) override { conversations.push_back(id); }
+  void Problem(const std::string& what) override { problems.push_back(what); }
+
+  std::vector<Json> Sent(const std::string& type) const {
+    std::vector<Json> r;
+    for (const auto& j : sent)
+      if (j["event_type"] == type) r.push_back(j);
+    return r;
+  }
+  std::vector<const v1::SessionEvent*> Events(v1::SessionEvent::EventCase c) const {
+    std::vector<const v1::SessionEvent*> r;
+    for (const auto& [e, t] : events)
+      if (e.event_case() == c) r.push_back(&e);
+    return r;
+  }
+};
+
+v1::AudioFrame Frame(int16_t value, size_t samples = 320) {
+  v1::AudioFrame f;
+  f.set_sample_rate(16000);
+  f.set_channels(1);
+  std::string pcm(samples * 2, '\0');
+  for (size_t i = 0; i < samples; ++i) {
+    pcm[2 * i] = char(value & 0xff);
+    pcm[2 * i + 1] = char((value >> 8) & 0xff);
+  }
+  f.set_pcm(pcm);
+  return f;
+}
+
+std::string Delta(const Json& append) {
+  std::string raw;
+  EXPECT_TRUE(Base64Decode(append["data"]["delta"].get<std::string>(), &raw));
+  return raw;
+}
+
+std::string Ev(const std::string& type, Json data = nullptr) {
+  Json j = {{"id", "e"}, {"event_type", type}};
+  if (!data.is_null()) j["data"] = data;
+  return j.dump();
+}
+
+v1::DialogCommand Cmd(auto setter) {
+  v1::DialogCommand c;
+  setter(c);
+  return c;
+}
+
+struct CoreTest : ::testing::Test {
+  FakePort port;
+  std::unique_ptr<SessionCore> core;
+  void Make(v1::DialogMode mode, std::string codec = "pcm", int outage_ms = 5000) {
+    CoreOptions o;
+    o.mode = mode;
+    o.settings.input_codec = codec;
+    o.outage_buffer_ms = outage_ms;
+    o.service = "coze test";
+    core = std::make_unique<SessionCore>(o, &port);
+    std::string err;
+    ASSERT_TRUE(core->Init(&err)) << err;
+    core->SetConversation("conv-1");
+  }
+  void StartChat(const std::string& id) {
+    core->OnServerText(Ev("conversation.chat.created", {{"id", id}, {"conversation_id", "conv-1"}}), 1);
+  }
+};
+
+TEST_F(CoreTest, ConnectSendsChatUpdateWithTheConversationFirst) {
+  Make(v1::MODE_CONTINUOUS);
+  EXPECT_EQ(port.conversations, std::vector<std::string>{"conv-1"});
+  core->OnConnected();
+  ASSERT_FALSE(port.sent.empty());
+  EXPECT_EQ(port.sent[0]["event_type"], "chat.update");
+  EXPECT_EQ(port.sent[0]["data"]["chat_config"]["conversation_id"], "conv-1");
+  EXPECT_EQ(port.sent[0]["data"]["turn_detection"]["type"], "server_vad");
+  auto st = port.Events(v1::SessionEvent::kStatus);
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_TRUE(st[0]->status().connected());
+  EXPECT_EQ(st[0]->status().conversation_id(), "conv-1");
+}
+
+TEST_F(CoreTest, ContinuousModeStreamsWhileConnected) {
+  Make(v1::MODE_CONTINUOUS);
+  core->OnConnected();
+  core->OnAudio(Frame(1), 0);
+  core->OnAudio(Frame(2), 0);
+  auto appends = port.Sent("input_audio_buffer.append");
+  ASSERT_EQ(appends.size(), 2u);
+  EXPECT_EQ(Delta(appends[1]), Frame(2).pcm());
+}
+
+TEST_F(CoreTest, WakeWordModeStreamsOnlyBetweenStartAndStop) {
+  Make(v1::MODE_WAKE_WORD);
+  core->OnConnected();
+  core->OnAudio(Frame(1), 0);
+  EXPECT_TRUE(port.Sent("input_audio_buffer.append").empty());
+  core->OnCommand(Cmd([](auto& c) { c.mutable_start_listening()->set_preroll_pcm(Frame(9).pcm()); }));
+  core->OnAudio(Frame(2), 0);
+  core->OnCommand(Cmd([](auto& c) { c.mutable_stop_listening()->set_commit(true); }));
+  core->OnAudio(Frame(3), 0);
+  auto appends = port.Sent("input_audio_buffer.append");
+  ASSERT_EQ(appends.size(), 2u);
+  EXPECT_EQ(Delta(appends[0]), Frame(9).pcm());  // preroll first
+  EXPECT_EQ(Delta(appends[1]), Frame(2).pcm());
+  EXPECT_EQ(port.Sent("input_audio_buffer.complete").size(), 1u);
+  EXPECT_EQ(port.sent[0]["data"]["turn_detection"]["type"], "client_interrupt");
+}
+
+TEST_F(CoreTest, PushToTalkDownCancelsTheRunningReply) {
+  Make(v1::MODE_PUSH_TO_TALK);
+  core->OnConnected();
+  StartChat("chat-1");
+  core->OnCommand(Cmd([](auto& c) { c.mutable_start_listening(); }));
+  EXPECT_EQ(port.Sent("conversation.chat.cancel").size(), 1u);
+  auto ended = port.Events(v1::SessionEvent::kTurnEnded);
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0]->turn_ended().outcome(), v1::TurnEnded::CANCELLED);
+  core->OnServerText(Ev("conversation.audio.delta", {{"chat_id", "chat-1"}, {"content", "QUFB"}}), 2);
+  EXPECT_TRUE(port.audio.empty());
+}
+
+TEST_F(CoreTest, InterruptCancelsAndDropsLateAudio) {
+  Make(v1::MODE_CONTINUOUS);
+  core->OnConnected();
+  StartChat("chat-1");
+  core->OnServerText(Ev("conversation.audio.delta", {{"chat_id", "chat-1"}, {"content", "QUFB"}}), 2);
+  ASSERT_EQ(port.audio.size(), 1u);
+  EXPECT_EQ(port.audio[0].second, "chat-1");
+  core->OnCommand(Cmd([](auto& c) { c.mutable_interrupt()->set_turn_id("chat-1"); }));
+  EXPECT_EQ(port.Sent("conversation.chat.cancel").size(), 1u);
+  core->OnServerText(Ev("conversation.audio.delta", {{"chat_id", "chat-1"}, {"content", "QkJC"}}), 3);
+  core->OnServerText(Ev("conversation.chat.canceled", {{"code", 2}, {"msg", ""}}), 4);
+  EXPECT_EQ(port.audio.size(), 1u);
+  auto ended = port.Events(v1::SessionEvent::kTurnEnded);
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0]->turn_ended().cancel_reason(), v1::TurnEnded::CLIENT_CANCEL);
+  // An interrupt naming an old turn does not cancel the new one on the wire.
+  StartChat("chat-2");
+  core->OnCommand(Cmd([](auto& c) { c.mutable_interrupt()->set_turn_id("chat-1"); }));
+  EXPECT_EQ(port.Sent("conversation.chat.cancel").size(), 1u);
+}
+
+TEST_F(CoreTest, OutageAudioIsHeldAndDeliveredInOrderAfterReconnect) {
+  Make(v1::MODE_CONTINUOUS, "pcm", 100);  // 100 ms = 5 frames
+  core->OnConnected();
+  StartChat("chat-1");
+  core->OnDisconnected("peer closed");
+  auto ended = port.Events(v1::SessionEvent::kTurnEnded);
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0]->turn_ended().outcome(), v1::TurnEnded::FAILED);
+  for (int i = 1; i <= 7; ++i) core->OnAudio(Frame(int16_t(i)), 0);
+  EXPECT_EQ(core->buffered_ms(), 100u);
+  EXPECT_EQ(core->Status().status().buffered_audio_ms(), 100u);
+  EXPECT_FALSE(core->Status().status().connected());
+  EXPECT_EQ(core->counters().frames_dropped, 2u);  // the two oldest
+  port.sent.clear();
+  core->OnConnected();
+  ASSERT_FALSE(port.sent.empty());
+  EXPECT_EQ(port.sent[0]["event_type"], "chat.update");
+  EXPECT_EQ(port.sent[0]["data"]["chat_config"]["conversation_id"], "conv-1");
+  auto appends = port.Sent("input_audio_buffer.append");
+  ASSERT_EQ(appends.size(), 5u);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(Delta(appends[i]), Frame(int16_t(i + 3)).pcm());
+  EXPECT_EQ(core->buffered_ms(), 0u);
+  EXPECT_EQ(core->Status().status().reconnects(), 1u);
+}
+
+TEST_F(CoreTest, TextInputCreatesAMessageAndTheTurnCarriesItsRequestId) {
+  Make(v1::MODE_CONTINUOUS);
+  core->OnCommand(Cmd([](auto& c) { c.mutable_text_input()->set_text("hi"); }));
+  EXPECT_TRUE(port.Sent("conversation.message.create").empty());
+  ASSERT_EQ(port.Events(v1::SessionEvent::kError).size(), 1u);  // offline: said so
+  core->OnConnected();
+  core->OnCommand(Cmd([](auto& c) {
+    c.mutable_text_input()->set_text("what time is it");
+    c.mutable_text_input()->set_request_id("r7");
+  }));
+  auto m = port.Sent("conversation.message.create");
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0]["data"]["content"], "what time is it");
+  StartChat("chat-9");
+  auto st = port.Events(v1::SessionEvent::kTurnStarted);
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_EQ(st[0]->turn_started().request_id(), "r7");
+  EXPECT_EQ(st[0]->turn_started().input(), v1::TurnStarted::TEXT);
+}
+
+TEST_F(CoreTest, ToolOutputIsSubmittedToTheWaitingChat) {
+  Make(v1::MODE_CONTINUOUS);
+  core->OnConnected();
+  StartChat("chat-3");
+  core->OnServerText(
+      Ev("conversation.chat.requires_action",
+         {{"id", "chat-3"},
+          {"required_action",
+           {{"type", "submit_tool_outputs"},
+            {"submit_tool_outputs", {{"tool_calls", Json::array({{{"id", "call-1"}, {"function", {{"name", "f"}, {"arguments", "{}"}}}}})}}}}}}),
+      5);
+  core->OnCommand(Cmd([](auto& c) {
+    c.mutable_tool_output()->set_call_id("call-1");
+    c.mutable_tool_output()->set_output("{\"ok\":true}");
+  }));
+  auto s = port.Sent("conversation.chat.submit_tool_outputs");
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0]["data"]["chat_id"], "chat-3");
+  EXPECT_EQ(s[0]["data"]["tool_outputs"][0]["tool_call_id"], "call-1");
+  ASSERT_EQ(port.Events(v1::SessionEvent::kToolResult).size(), 1u);
+}
+
+TEST_F(CoreTest, SetModeAndSessionConfigResendChatUpdate) {
+  Make(v1::MODE_CONTINUOUS);
+  core->OnConnected();
+  core->OnCommand(Cmd([](auto& c) { c.mutable_set_mode()->set_mode(v1::MODE_PUSH_TO_TALK); }));
+  auto u = port.Sent("chat.update");
+  ASSERT_EQ(u.size(), 2u);
+  EXPECT_EQ(u[1]["data"]["turn_detection"]["type"], "client_interrupt");
+  // Push-to-talk: no audio until the key goes down.
+  core->OnAudio(Frame(1), 0);
+  EXPECT_TRUE(port.Sent("input_audio_buffer.append").empty());
+  std::string new_bot;
+  core->on_bot_change = [&](const std::string& b) { new_bot = b; };
+  core->OnCommand(Cmd([](auto& c) {
+    c.mutable_session_config()->set_voice_id("v2");
+    c.mutable_session_config()->set_speech_rate(-10);
+    c.mutable_session_config()->set_has_speech_rate(true);
+    c.mutable_session_config()->set_bot_id("bot-2");
+  }));
+  u = port.Sent("chat.update");
+  ASSERT_EQ(u.size(), 3u);
+  EXPECT_EQ(u[2]["data"]["output_audio"]["voice_id"], "v2");
+  EXPECT_EQ(u[2]["data"]["output_audio"]["speech_rate"], -10);
+  EXPECT_EQ(new_bot, "bot-2");
+}
+
+TEST_F(CoreTest, OpusUplinkSendsDecodable20msPackets) {
+  Make(v1::MODE_CONTINUOUS, "opus");
+  core->OnConnected();
+  // 30 ms frames: packets come out per whole 20 ms.
+  for (int i = 0; i < 4; ++i) core->OnAudio(Frame(int16_t(1000 * (i % 2 ? 1 : -1)), 480), 0);
+  auto appends = port.Sent("input_audio_buffer.append");
+  ASSERT_EQ(appends.size(), 6u);  // 120 ms
+  int err = 0;
+  OpusDecoder* dec = opus_decoder_create(16000, 1, &err);
+  ASSERT_EQ(err, OPUS_OK);
+  for (const auto& a : appends) {
+    std::string p = Delta(a);
+    int16_t pcm[960];
+    EXPECT_EQ(opus_decode(dec, reinterpret_cast<const unsigned char*>(p.data()), int(p.size()), pcm, 960, 0), 320);
+  }
+  opus_decoder_destroy(dec);
+}
+
+TEST_F(CoreTest, WrongAudioFormatIsCountedAndDropped) {
+  Make(v1::MODE_CONTINUOUS);
+  core->OnConnected();
+  auto f = Frame(1);
+  f.set_sample_rate(48000);
+  core->OnAudio(f, 0);
+  EXPECT_TRUE(port.Sent("input_audio_buffer.append").empty());
+  EXPECT_EQ(core->counters().frames_dropped, 1u);
+  EXPECT_EQ(port.problems.size(), 1u);
+}
+
+TEST(Backoff, DoublesFromOneSecondToThirtyTwoWithJitter) {
+  Backoff b(std::chrono::milliseconds(1000), std::chrono::milliseconds(32000), 0.2, 42);
+  double expected[] = {1000, 2000, 4000, 8000, 16000, 32000, 32000, 32000};
+  bool any_jitter = false;
+  for (double e : expected) {
+    auto d = double(b.Next().count());
+    EXPECT_GE(d, e * 0.8);
+    EXPECT_LE(d, e * 1.2);
+    any_jitter |= d != e;
+  }
+  EXPECT_TRUE(any_jitter);
+  b.Reset();
+  EXPECT_LE(b.Next().count(), 1200);
+}
+
+}  // namespace
+}  // namespace vb::session
