@@ -6,6 +6,22 @@
 #include <cerrno>
 
 namespace vb::audio {
+namespace {
+
+// libasound prints its own errors to stderr on every failed open (e.g. each
+// retry while a sound server is down). The caller reports failures once from
+// the returned Status, so its lines only go to the debug log.
+void QuietAlsaErrors(const char* file, int line, const char* function, int err, const char* fmt, ...) {}
+
+void InstallQuietErrorHandler() {
+  static bool done = [] {
+    snd_lib_error_set_handler(&QuietAlsaErrors);
+    return true;
+  }();
+  (void)done;
+}
+
+}  // namespace
 
 Status AlsaPcm::Fail(const char* what, int err) {
   std::string msg = std::string(capture_ ? "capture " : "playback ") + config_.device + ": " + what +
@@ -15,6 +31,7 @@ Status AlsaPcm::Fail(const char* what, int err) {
 }
 
 Status AlsaPcm::Open() {
+  InstallQuietErrorHandler();
   Close();
   int err = snd_pcm_open(&pcm_, config_.device.c_str(),
                          capture_ ? SND_PCM_STREAM_CAPTURE : SND_PCM_STREAM_PLAYBACK, SND_PCM_NONBLOCK);

@@ -61,7 +61,10 @@ void DecoderActor::OnFrame(const std::string& turn_id, const DecodedFrame& f) {
   frame_.set_end_of_turn(f.end_of_turn);
   frame_.set_reference_channel(-1);
   frame_.mutable_pcm()->assign(reinterpret_cast<const char*>(f.pcm.data()), f.pcm.size() * 2);
-  out_.Publish(frame_, {.origin_ns = f.origin_ns, .turn_id = turn_id});
+  bus::PublishOptions opts;
+  opts.origin_ns = f.origin_ns;
+  opts.turn_id = turn_id;
+  out_.Publish(frame_, opts);
 }
 
 void DecoderActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
