@@ -1,0 +1,148 @@
+// DashboardFeed: live figures for the dashboard (see dashboard_feed.h).
+#include "actors/gateway/dashboard_feed.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+
+namespace vb::gateway {
+namespace {
+
+double Dbfs(double amplitude) { return amplitude <= 0 ? -96.0 : std::max(-96.0, 20.0 * std::log10(amplitude / 32768.0)); }
+
+double Round1(double v) { return std::round(v * 10.0) / 10.0; }
+
+}  // namespace
+
+std::optional<Json> DashboardFeed::OnAudio(const v1::AudioFrame& f, int64_t now_ns) {
+  uint32_t ch = f.channels() ? f.channels() : 1;
+  size_t frames = f.pcm().size() / (2 * ch);
+  const char* p = f.pcm().data();
+  for (size_t i = 0; i < frames; ++i) {
+    int16_t s;
+    std::memcpy(&s, p + i * 2 * ch, 2);
+    sum_sq_ += double(s) * s;
+    peak_ = std::max(peak_, std::abs(int(s)));
+  }
+  samples_ += frames;
+  if (window_start_ns_ == 0) window_start_ns_ = now_ns;
+  if (now_ns - window_start_ns_ < options_.level_interval_ns || samples_ == 0) return std::nullopt;
+  level_ = Json{{"rms_db", Round1(Dbfs(std::sqrt(sum_sq_ / double(samples_))))}, {"peak_db", Round1(Dbfs(peak_))}};
+  sum_sq_ = 0;
+  peak_ = 0;
+  samples_ = 0;
+  window_start_ns_ = now_ns;
+  Json m = ServerMessage("mic_level");
+  m.update(level_);
+  m["speech"] = speech_;
+  return m;
+}
+
+Json DashboardFeed::OnDialogState(const v1::DialogState& s) {
+  std::string state = v1::DialogStateKind_Name(s.state());
+  std::string mode = v1::DialogMode_Name(s.mode());
+  if (state.rfind("STATE_", 0) == 0) state = state.substr(6);
+  if (mode.rfind("MODE_", 0) == 0) mode = mode.substr(5);
+  dialog_state_ = Json{{"state", state},
+                       {"mode", mode},
+                       {"conversation_id", s.conversation_id()},
+                       {"turn_id", s.turn_id()},
+                       {"reason", s.reason()},
+                       {"session_connected", s.session_connected()}};
+  Json m = ServerMessage("dialog_state");
+  m.update(dialog_state_);
+  return m;
+}
+
+Json DashboardFeed::OnVad(const v1::VadEvent& v) {
+  speech_ = v.kind() == v1::VadEvent::SPEECH_START;
+  Json m = ServerMessage("vad");
+  m["speech"] = speech_;
+  m["probability"] = Round1(v.probability() * 100) / 100;
+  m["detector"] = v.detector();
+  return m;
+}
+
+Json DashboardFeed::OnWake(const v1::WakeEvent& w) {
+  last_wake_ = Json{{"phrase", w.phrase()}, {"score", w.score()}, {"detector", w.detector()}};
+  Json m = ServerMessage("wake");
+  m.update(last_wake_);
+  return m;
+}
+
+Json DashboardFeed::OnPlayback(const v1::PlaybackEvent& e) {
+  std::string kind = v1::PlaybackEvent::Kind_Name(e.kind());
+  Json m = ServerMessage("playback");
+  m["kind"] = kind;
+  m["turn_id"] = e.turn_id();
+  m["detail"] = e.detail();
+  if (e.kind() == v1::PlaybackEvent::FLUSHED) {
+    m["flush_ms"] = Round1(double(e.latency_ns()) / 1e6);
+    playback_["flush_ms"] = m["flush_ms"];
+  }
+  playback_["last"] = kind;
+  return m;
+}
+
+Json DashboardFeed::Health(const v1::Heartbeat& hb, const Actor& a) const {
+  std::string state = v1::Heartbeat::State_Name(hb.state());
+  const auto& c = hb.counters();
+  return Json{{"actor", hb.actor()},
+              {"kind", hb.kind()},
+              {"state", a.stale ? std::string("STALE") : state},
+              {"detail", hb.detail()},
+              {"pid", hb.pid()},
+              {"uptime_ms", hb.uptime_ms()},
+              {"restarts", a.restarts},
+              {"cpu_percent", Round1(hb.cpu_percent())},
+              {"rss_kb", hb.rss_kb()},
+              {"msgs_in", c.msgs_in()},
+              {"msgs_out", c.msgs_out()},
+              {"drops", c.drops()},
+              {"errors", c.errors()},
+              {"handler_p99_us", Round1(hb.handler_us().p99())}};
+}
+
+std::optional<Json> DashboardFeed::OnHeartbeat(const v1::Heartbeat& hb, int64_t now_ns) {
+  auto it = actors_.find(hb.actor());
+  if (it == actors_.end()) {
+    if (actors_.size() >= options_.max_actors) return std::nullopt;
+    it = actors_.emplace(hb.actor(), Actor{}).first;
+    it->second.pid = hb.pid();
+  } else if (hb.pid() != it->second.pid || hb.uptime_ms() < it->second.uptime_ms) {
+    // A new process under the same name: the launcher restarted it.
+    ++it->second.restarts;
+  }
+  Actor& a = it->second;
+  a.pid = hb.pid();
+  a.uptime_ms = hb.uptime_ms();
+  a.last_ns = now_ns;
+  a.stale = false;
+  a.health = Health(hb, a);
+  Json m = ServerMessage("actor_health");
+  m.update(a.health);
+  return m;
+}
+
+std::vector<Json> DashboardFeed::CheckStale(int64_t now_ns) {
+  std::vector<Json> out;
+  for (auto& [name, a] : actors_) {
+    if (a.stale || now_ns - a.last_ns < options_.stale_after_ns) continue;
+    a.stale = true;
+    a.health["state"] = "STALE";
+    Json m = ServerMessage("actor_health");
+    m.update(a.health);
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+Json DashboardFeed::Snapshot() const {
+  Json actors = Json::array();
+  for (const auto& [name, a] : actors_) actors.push_back(a.health);
+  return Json{{"dialog_state", dialog_state_}, {"actors", actors},     {"mic_level", level_},
+              {"speech", speech_},             {"wake", last_wake_},   {"playback", playback_}};
+}
+
+}  // namespace vb::gateway

@@ -1,0 +1,73 @@
+// DashboardFeed: turns bus traffic into the dashboard's live figures — the
+// dialog state, a microphone level (computed here at a low rate: raw audio
+// never reaches the browser), VAD and wake indicators, actor health with
+// restarts and staleness, and playback events with flush latency. Each
+// On*() returns the JSON message to send to dashboard clients (or nothing);
+// Snapshot() is what a new dashboard client receives first.
+//
+// Pure logic, single-threaded; memory bounded by the number of actors seen
+// (capped).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "actors/gateway/protocol.h"
+#include "vb/v1/audio.pb.h"
+#include "vb/v1/dialog.pb.h"
+#include "vb/v1/health.pb.h"
+#include "vb/v1/voice.pb.h"
+
+namespace vb::gateway {
+
+class DashboardFeed {
+ public:
+  struct Options {
+    int64_t level_interval_ns = 100'000'000;  // one mic_level message per interval
+    int64_t stale_after_ns = 3'500'000'000;   // an actor silent this long is STALE
+    size_t max_actors = 64;
+  };
+  DashboardFeed() : DashboardFeed(Options{}) {}
+  explicit DashboardFeed(Options options) : options_(options) {}
+
+  // s16le PCM frame; channel 0 is measured. Returns mic_level once per interval.
+  std::optional<Json> OnAudio(const v1::AudioFrame& frame, int64_t now_ns);
+  Json OnDialogState(const v1::DialogState& state);
+  Json OnVad(const v1::VadEvent& vad);
+  Json OnWake(const v1::WakeEvent& wake);
+  Json OnPlayback(const v1::PlaybackEvent& event);
+  std::optional<Json> OnHeartbeat(const v1::Heartbeat& hb, int64_t now_ns);
+  // actor_health messages for actors that just went stale.
+  std::vector<Json> CheckStale(int64_t now_ns);
+
+  Json Snapshot() const;
+
+ private:
+  struct Actor {
+    Json health;
+    int32_t pid = 0;
+    int64_t uptime_ms = 0;
+    int64_t restarts = 0;
+    int64_t last_ns = 0;
+    bool stale = false;
+  };
+  Json Health(const v1::Heartbeat& hb, const Actor& a) const;
+
+  Options options_;
+  Json dialog_state_ = Json::object();
+  Json level_ = Json::object();
+  bool speech_ = false;
+  Json last_wake_ = Json::object();
+  Json playback_ = Json::object();
+  std::map<std::string, Actor> actors_;
+  double sum_sq_ = 0;
+  int peak_ = 0;
+  uint64_t samples_ = 0;
+  int64_t window_start_ns_ = 0;
+};
+
+}  // namespace vb::gateway

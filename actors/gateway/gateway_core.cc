@@ -1,0 +1,529 @@
+// GatewayCore: protocol state machine (see gateway_core.h).
+#include "actors/gateway/gateway_core.h"
+
+#include <algorithm>
+
+namespace vb::gateway {
+namespace {
+
+const char* OutcomeName(v1::TurnEnded::Outcome o) {
+  switch (o) {
+    case v1::TurnEnded::COMPLETED: return "completed";
+    case v1::TurnEnded::CANCELLED: return "cancelled";
+    case v1::TurnEnded::FAILED: return "failed";
+    default: return "ended";
+  }
+}
+
+}  // namespace
+
+GatewayCore::GatewayCore(CoreOptions options, const TokenSet& tokens, const AvatarLibrary& library,
+                         ClientTransport& transport, CommandSink& commands)
+    : options_(options), tokens_(tokens), library_(library), transport_(transport), commands_(commands) {}
+
+// ---- connections --------------------------------------------------------
+
+void GatewayCore::OnOpen(ConnId id, int64_t now_ns) {
+  Conn c;
+  c.connection_id = NewUuid();
+  c.last_rx_ns = now_ns;
+  conns_[id] = std::move(c);
+  ++counters_.connections;
+}
+
+void GatewayCore::OnClose(ConnId id) {
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  if (it->second.dashboard) --dashboards_;
+  conns_.erase(it);
+}
+
+void GatewayCore::Drop(ConnId id, std::string_view reason) {
+  transport_.Close(id, reason);
+  OnClose(id);
+}
+
+void GatewayCore::OnBadFrame(ConnId id, int code, std::string_view message, int64_t now_ns) {
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  it->second.last_rx_ns = now_ns;
+  ++counters_.bad_requests;
+  SendTo(id, ErrorMessage(it->second.authorized ? code : 401,
+                          it->second.authorized ? message : "not authorized: send authorize first"));
+}
+
+void GatewayCore::OnText(ConnId id, std::string_view text, int64_t now_ns) {
+  auto it = conns_.find(id);
+  if (it == conns_.end()) return;
+  Conn& conn = it->second;
+  conn.last_rx_ns = now_ns;
+  ClientMessage m;
+  ProtocolError e = ParseClientMessage(text, &m);
+  bool is_authorize = m.typed && m.type == ClientType::kAuthorize;
+  if (!conn.authorized && !is_authorize) {
+    ++counters_.bad_requests;
+    SendTo(id, ErrorMessage(401, "not authorized: send authorize first", m.id));
+    return;
+  }
+  if (!e.ok()) {
+    ++counters_.bad_requests;
+    SendTo(id, ErrorMessage(e.code, e.message, m.id));
+    return;
+  }
+  Handle(id, conn, m, now_ns);
+}
+
+void GatewayCore::Handle(ConnId id, Conn& conn, const ClientMessage& m, int64_t now_ns) {
+  auto reply = [&](std::string_view type) {
+    Json r = ServerMessage(type);
+    if (!m.id.empty()) r["reply_to"] = m.id;
+    return r;
+  };
+  switch (m.type) {
+    case ClientType::kAuthorize: {
+      if (tokens_.Check(m.token)) {
+        if (!conn.authorized) ++counters_.authorized;
+        conn.authorized = true;
+        Json r = reply("authorize_success");
+        r["connection_id"] = conn.connection_id;
+        SendTo(id, r);
+        return;
+      }
+      ++counters_.auth_failures;
+      if (conn.dashboard) --dashboards_;
+      conn.authorized = conn.dashboard = false;
+      Json r = reply("authorize_error");
+      r["error"] = "invalid token";
+      SendTo(id, r);
+      if (++conn.auth_failures >= options_.max_auth_failures) Drop(id, "too many failed authorizations");
+      return;
+    }
+    case ClientType::kPong:
+      return;
+    case ClientType::kChatMessage:
+      HandleChat(id, conn, m, now_ns);
+      return;
+    case ClientType::kInterruptStream:
+      HandleInterrupt(m);
+      return;
+    case ClientType::kFetchBackgrounds: {
+      std::vector<std::string> files;
+      if (Status st = library_.ListBackgrounds(&files); !st.ok()) {
+        SendTo(id, ErrorMessage(500, st.message(), m.id));
+        return;
+      }
+      Json r = reply("background_files");
+      r["files"] = files;
+      SendTo(id, r);
+      return;
+    }
+    case ClientType::kFetchAvatarConfigs: {
+      std::vector<AvatarEntry> entries;
+      if (Status st = library_.ListAvatars(&entries); !st.ok()) {
+        SendTo(id, ErrorMessage(500, st.message(), m.id));
+        return;
+      }
+      Json r = reply("avatar_config_files");
+      r["configs"] = Json::array();
+      for (const auto& e : entries) r["configs"].push_back({{"filename", e.filename}, {"name", e.name}});
+      SendTo(id, r);
+      return;
+    }
+    case ClientType::kSwitchAvatarConfig:
+      HandleSwitchAvatar(id, conn, m);
+      return;
+    case ClientType::kSubmitToolOutput: {
+      v1::DialogCommand cmd;
+      auto* t = cmd.mutable_tool_output();
+      t->set_turn_id(m.turn_id.empty() ? current_turn_ : m.turn_id);
+      t->set_call_id(m.call_id);
+      t->set_output(m.output);
+      if (!PublishCommand(cmd)) SendTo(id, ErrorMessage(500, "the gateway cannot reach the bus", m.id));
+      return;
+    }
+    case ClientType::kPushToTalk: {
+      v1::DialogCommand cmd;
+      cmd.mutable_push_to_talk()->set_down(m.down);
+      if (!m.down) NoteSpeechEnd(now_ns);
+      if (!PublishCommand(cmd)) SendTo(id, ErrorMessage(500, "the gateway cannot reach the bus", m.id));
+      return;
+    }
+    case ClientType::kSetMode: {
+      v1::DialogCommand cmd;
+      cmd.mutable_set_mode()->set_mode(m.mode == "continuous" ? v1::MODE_CONTINUOUS
+                                       : m.mode == "wake_word" ? v1::MODE_WAKE_WORD
+                                                               : v1::MODE_PUSH_TO_TALK);
+      if (!PublishCommand(cmd)) SendTo(id, ErrorMessage(500, "the gateway cannot reach the bus", m.id));
+      return;
+    }
+    case ClientType::kDashboardSubscribe: {
+      if (!conn.dashboard) ++dashboards_;
+      conn.dashboard = true;
+      Json r = snapshot_ ? snapshot_() : Json::object();
+      r.update(reply("dashboard_snapshot"));
+      r["latency"] = latency_;
+      r["conversation_id"] = conversation_id_;
+      SendTo(id, r);
+      return;
+    }
+  }
+}
+
+bool GatewayCore::PublishCommand(const v1::DialogCommand& cmd) {
+  if (commands_.Publish(cmd)) return true;
+  ++counters_.commands_failed;
+  return false;
+}
+
+void GatewayCore::HandleChat(ConnId id, Conn& conn, const ClientMessage& m, int64_t now_ns) {
+  if (pending_.size() >= options_.max_pending_requests) {
+    SendTo(id, ErrorMessage(500, "too many chat messages waiting for the session", m.id));
+    return;
+  }
+  std::string request_id = NewUuid();
+  v1::DialogCommand cmd;
+  cmd.mutable_text_input()->set_text(m.content);
+  cmd.mutable_text_input()->set_request_id(request_id);
+  if (!PublishCommand(cmd)) {
+    SendTo(id, ErrorMessage(500, "the gateway cannot reach the bus", m.id));
+    return;
+  }
+  ++counters_.chats;
+  pending_[request_id] = Pending{id, m.id, now_ns, false};
+}
+
+void GatewayCore::HandleInterrupt(const ClientMessage& m) {
+  ++counters_.interrupts;
+  v1::DialogCommand cmd;
+  cmd.mutable_interrupt()->set_reason(v1::Interrupt::USER_REQUEST);
+  cmd.mutable_interrupt()->set_turn_id(m.turn_id);
+  PublishCommand(cmd);
+  if (m.turn_id.empty()) {
+    std::vector<std::string> running;
+    for (const auto& [tid, t] : turns_) running.push_back(tid);
+    for (const auto& tid : running) EndTurn(tid, "interrupted", "");
+    // Chats not started yet are cancelled as soon as their turn appears.
+    for (auto& [rid, p] : pending_) p.cancelled = true;
+  } else {
+    EndTurn(m.turn_id, "interrupted", "");
+  }
+}
+
+void GatewayCore::HandleSwitchAvatar(ConnId id, Conn& conn, const ClientMessage& m) {
+  AvatarConfig c;
+  if (Status st = library_.Load(m.file, &c); !st.ok()) {
+    SendTo(id, ErrorMessage(st.code() == Status::Code::kInvalid ? 400 : 500, st.message(), m.id));
+    return;
+  }
+  v1::DialogCommand cmd;
+  auto* sc = cmd.mutable_session_config();
+  sc->set_bot_id(c.bot_id);
+  sc->set_voice_id(c.voice_id);
+  if (c.speech_rate) {
+    sc->set_speech_rate(*c.speech_rate);
+    sc->set_has_speech_rate(true);
+  }
+  sc->set_persona_prompt(c.persona_prompt);
+  if (!PublishCommand(cmd)) {
+    SendTo(id, ErrorMessage(500, "the gateway cannot reach the bus", m.id));
+    return;
+  }
+  Json switched = ServerMessage("avatar_config_switched");
+  switched["file"] = c.filename;
+  if (!m.id.empty()) switched["reply_to"] = m.id;
+  SendTo(id, switched);
+  Json conf = ServerMessage("set_model_and_conf");
+  conf["model_info"] = {{"model_path", c.model_path}, {"expressions", c.expressions}, {"motions", c.motions}};
+  conf["conf_name"] = c.name;
+  conf["conf_uid"] = c.conf_uid;
+  conf["client_uid"] = conn.connection_id;
+  conf["persona_prompt"] = c.persona_prompt;
+  SendTo(id, conf);
+  Json note = ServerMessage("avatar_switched");
+  note["file"] = c.filename;
+  note["name"] = c.name;
+  SendToDashboards(note);
+}
+
+// ---- session events ------------------------------------------------------
+
+void GatewayCore::OnDialogState(const v1::DialogState& state) {
+  if (!state.conversation_id().empty()) conversation_id_ = state.conversation_id();
+}
+
+void GatewayCore::OnSessionEvent(const v1::SessionEvent& ev, std::string_view header_turn_id, int64_t now_ns) {
+  std::string tid(header_turn_id);
+  auto turn_for_event = [&]() -> Turn* {
+    if (tid.empty()) tid = current_turn_;
+    if (tid.empty()) return nullptr;
+    if (Turn* t = FindTurn(tid)) return t;
+    if (std::find(retired_.begin(), retired_.end(), tid) != retired_.end()) return nullptr;
+    // A turn already running when we joined, or whose start we missed:
+    // show it to everyone from here on.
+    return StartTurn(tid, conversation_id_, true, "", now_ns);
+  };
+  switch (ev.event_case()) {
+    case v1::SessionEvent::kStatus: {
+      const auto& s = ev.status();
+      if (!s.conversation_id().empty()) conversation_id_ = s.conversation_id();
+      Json d = ServerMessage("session_status");
+      d["connected"] = s.connected();
+      d["conversation_id"] = s.conversation_id();
+      d["service"] = s.service();
+      d["reconnects"] = s.reconnects();
+      SendToDashboards(d);
+      return;
+    }
+    case v1::SessionEvent::kTurnStarted: {
+      const auto& ts = ev.turn_started();
+      if (!ts.turn_id().empty()) tid = ts.turn_id();
+      if (tid.empty() || FindTurn(tid) ||
+          std::find(retired_.begin(), retired_.end(), tid) != retired_.end())
+        return;
+      if (!ts.conversation_id().empty()) conversation_id_ = ts.conversation_id();
+      std::string rid = ts.request_id();
+      auto p = rid.empty() ? pending_.end() : pending_.find(rid);
+      if (p != pending_.end() && p->second.cancelled) {
+        pending_.erase(p);
+        v1::DialogCommand cmd;
+        cmd.mutable_interrupt()->set_reason(v1::Interrupt::USER_REQUEST);
+        cmd.mutable_interrupt()->set_turn_id(tid);
+        PublishCommand(cmd);
+        Retire(tid);
+        return;
+      }
+      StartTurn(tid, conversation_id_, p == pending_.end(), p == pending_.end() ? "" : rid, now_ns);
+      return;
+    }
+    case v1::SessionEvent::kUserTranscript: {
+      Json m = ServerMessage("user_transcript");
+      m["text"] = ev.user_transcript().text();
+      m["final"] = ev.user_transcript().final();
+      m["turn_id"] = tid;
+      SendToAuthorized(m);
+      return;
+    }
+    case v1::SessionEvent::kAgentText: {
+      const auto& a = ev.agent_text();
+      Turn* turn = turn_for_event();
+      if (!turn) return;
+      std::string& so_far = turn->message_text[a.message_id()];
+      if (!a.final()) {
+        so_far += a.text();
+        EmitText(*turn, a.text(), now_ns);
+      } else if (a.text().size() > so_far.size() && a.text().compare(0, so_far.size(), so_far) == 0) {
+        // The whole text: stream only what the deltas did not carry.
+        std::string rest = a.text().substr(so_far.size());
+        so_far = a.text();
+        EmitText(*turn, rest, now_ns);
+      }
+      return;
+    }
+    case v1::SessionEvent::kToolCall: {
+      Turn* turn = turn_for_event();
+      if (!turn) return;
+      Json m = ServerMessage("tool_call");
+      m["tool_name"] = ev.tool_call().name();
+      m["args"] = ev.tool_call().arguments_json();
+      m["call_id"] = ev.tool_call().call_id();
+      m["turn_id"] = turn->turn_id;
+      SendToAudience(*turn, m);
+      return;
+    }
+    case v1::SessionEvent::kToolResult: {
+      Turn* turn = turn_for_event();
+      if (!turn) return;
+      Json m = ServerMessage("tool_result");
+      m["result"] = ev.tool_result().output();
+      m["call_id"] = ev.tool_result().call_id();
+      m["turn_id"] = turn->turn_id;
+      SendToAudience(*turn, m);
+      return;
+    }
+    case v1::SessionEvent::kTurnEnded: {
+      const auto& te = ev.turn_ended();
+      if (te.outcome() == v1::TurnEnded::REQUIRES_ACTION) return;  // continues after tool outputs
+      if (tid.empty()) tid = current_turn_;
+      EndTurn(tid, OutcomeName(te.outcome()), te.error());
+      return;
+    }
+    case v1::SessionEvent::kError: {
+      const auto& e = ev.error();
+      Json d = ServerMessage("session_error");
+      d["code"] = e.code();
+      d["message"] = e.message();
+      d["fatal"] = e.fatal();
+      SendToDashboards(d);
+      if (e.fatal()) {
+        for (const auto& [rid, p] : pending_)
+          SendTo(p.conn, ErrorMessage(500, "session error: " + e.message(), p.reply_to));
+        pending_.clear();
+      }
+      return;
+    }
+    case v1::SessionEvent::kUserSpeech: {
+      if (!ev.user_speech().started()) NoteSpeechEnd(now_ns);
+      Json d = ServerMessage("user_speech");
+      d["started"] = ev.user_speech().started();
+      SendToDashboards(d);
+      return;
+    }
+    case v1::SessionEvent::kAudioCaption:
+    case v1::SessionEvent::kAgentAudioEnd:
+    case v1::SessionEvent::EVENT_NOT_SET:
+      return;
+  }
+}
+
+GatewayCore::Turn* GatewayCore::FindTurn(std::string_view turn_id) {
+  auto it = turns_.find(turn_id);
+  return it == turns_.end() ? nullptr : &it->second;
+}
+
+GatewayCore::Turn* GatewayCore::StartTurn(const std::string& turn_id, const std::string& conversation_id,
+                                          bool voice, const std::string& request_id, int64_t now_ns) {
+  if (turns_.size() >= options_.max_turns) EndTurn(turns_.begin()->first, "evicted", "too many running turns");
+  Turn& t = turns_.emplace(turn_id, Turn{}).first->second;
+  t.turn_id = turn_id;
+  t.session_id = conversation_id;
+  t.voice = voice;
+  t.segmenter = TtsSegmenter(options_.segmenter);
+  std::string reply_to;
+  ConnId asker = 0;
+  if (!voice) {
+    auto p = pending_.find(request_id);
+    asker = p->second.conn;
+    reply_to = p->second.reply_to;
+    t.origin_ns = p->second.sent_ns;
+    latency_["text_turn_start_ms"] = double(now_ns - p->second.sent_ns) / 1e6;
+    pending_.erase(p);
+  } else if (speech_end_ns_ > 0 && now_ns - speech_end_ns_ < 30'000'000'000) {
+    t.origin_ns = speech_end_ns_;
+    speech_end_ns_ = 0;
+  }
+  for (const auto& [id, c] : conns_) {
+    if (!c.authorized) continue;
+    if (voice || options_.mirror_text_turns || c.dashboard || id == asker) t.audience.push_back(id);
+  }
+  current_turn_ = turn_id;
+  ++counters_.turns;
+  Json m = ServerMessage("stream_start");
+  m["turn_id"] = turn_id;
+  m["session_id"] = conversation_id;
+  m["input"] = voice ? "voice" : "text";
+  if (!reply_to.empty()) m["reply_to"] = reply_to;
+  SendToAudience(t, m);
+  return &t;
+}
+
+void GatewayCore::EmitText(Turn& turn, const std::string& chunk, int64_t now_ns) {
+  if (chunk.empty()) return;
+  turn.content += chunk;
+  ++counters_.tokens;
+  Json m = ServerMessage("stream_token");
+  m["chunk"] = chunk;
+  m["turn_id"] = turn.turn_id;
+  SendToAudience(turn, m);
+  if (!turn.first_token) {
+    turn.first_token = true;
+    if (turn.origin_ns > 0) {
+      latency_[turn.voice ? "voice_first_token_ms" : "text_first_token_ms"] = double(now_ns - turn.origin_ns) / 1e6;
+      Json l = ServerMessage("latency");
+      l["figures"] = latency_;
+      SendToDashboards(l);
+    }
+  }
+  for (auto& unit : turn.segmenter.Push(chunk)) {
+    Json u = ServerMessage("tts_ready_chunk");
+    u["chunk"] = unit;
+    u["turn_id"] = turn.turn_id;
+    SendToAudience(turn, u);
+  }
+}
+
+void GatewayCore::EndTurn(std::string turn_id, std::string_view outcome, std::string_view error) {
+  Turn* t = FindTurn(turn_id);
+  if (!t) return;
+  bool interrupted = outcome == "interrupted";
+  if (!interrupted) {
+    for (auto& unit : t->segmenter.Flush()) {
+      Json u = ServerMessage("tts_ready_chunk");
+      u["chunk"] = unit;
+      u["turn_id"] = t->turn_id;
+      SendToAudience(*t, u);
+    }
+  }
+  Json m = ServerMessage("stream_end");
+  m["turn_id"] = t->turn_id;
+  m["session_id"] = t->session_id;
+  m["content"] = t->content;
+  m["outcome"] = outcome;
+  if (interrupted) m["interrupted"] = true;
+  if (!error.empty()) m["error"] = error;
+  SendToAudience(*t, m);
+  Retire(turn_id);
+}
+
+void GatewayCore::Retire(std::string turn_id) {
+  turns_.erase(turn_id);
+  if (current_turn_ == turn_id) current_turn_.clear();
+  retired_.push_back(std::move(turn_id));
+  while (retired_.size() > 256) retired_.pop_front();
+}
+
+// ---- time ----------------------------------------------------------------
+
+void GatewayCore::Tick(int64_t now_ns) {
+  if (now_ns >= next_ping_ns_) {
+    next_ping_ns_ = now_ns + options_.ping_interval_ns;
+    Frame ping = Serialize(ServerMessage("ping"));
+    for (const auto& [id, c] : conns_) transport_.Send(id, ping);
+  }
+  std::vector<ConnId> idle;
+  for (const auto& [id, c] : conns_)
+    if (now_ns - c.last_rx_ns > options_.idle_timeout_ns) idle.push_back(id);
+  for (ConnId id : idle) {
+    ++counters_.idle_closed;
+    Drop(id, "no pong within the idle timeout");
+  }
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (now_ns - it->second.sent_ns > options_.turn_start_timeout_ns) {
+      ++counters_.start_timeouts;
+      SendTo(it->second.conn, ErrorMessage(500, "the session did not answer the chat message in time", it->second.reply_to));
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// ---- output --------------------------------------------------------------
+
+void GatewayCore::SendTo(ConnId conn, const Json& message) { SendTo(conn, Serialize(message)); }
+
+void GatewayCore::SendTo(ConnId conn, const Frame& frame) {
+  if (conns_.count(conn)) transport_.Send(conn, frame);
+}
+
+void GatewayCore::SendToAudience(const Turn& turn, const Json& message) {
+  Frame f = Serialize(message);
+  for (ConnId id : turn.audience) {
+    auto it = conns_.find(id);
+    if (it != conns_.end() && it->second.authorized) transport_.Send(id, f);
+  }
+}
+
+void GatewayCore::SendToAuthorized(const Json& message) {
+  Frame f = Serialize(message);
+  for (const auto& [id, c] : conns_)
+    if (c.authorized) transport_.Send(id, f);
+}
+
+void GatewayCore::SendToDashboards(const Json& message) {
+  if (dashboards_ == 0) return;
+  Frame f = Serialize(message);
+  for (const auto& [id, c] : conns_)
+    if (c.dashboard && c.authorized) transport_.Send(id, f);
+}
+
+}  // namespace vb::gateway

@@ -1,0 +1,332 @@
+// GatewayCore: the protocol state machine against a recording transport and
+// command sink, driven by SessionEvents as vb-session would publish them.
+#include "actors/gateway/gateway_core.h"
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+namespace vb::gateway {
+namespace {
+
+class RecordingTransport : public ClientTransport {
+ public:
+  void Send(ConnId conn, Frame frame) override { sent[conn].push_back(Json::parse(*frame)); }
+  void Close(ConnId conn, std::string_view reason) override { closed[conn] = std::string(reason); }
+  // Messages of `type` sent to conn.
+  std::vector<Json> Of(ConnId conn, const std::string& type) {
+    std::vector<Json> out;
+    for (auto& m : sent[conn])
+      if (m["type"] == type) out.push_back(m);
+    return out;
+  }
+  std::map<ConnId, std::vector<Json>> sent;
+  std::map<ConnId, std::string> closed;
+};
+
+class RecordingSink : public CommandSink {
+ public:
+  bool Publish(const v1::DialogCommand& c) override {
+    commands.push_back(c);
+    return up;
+  }
+  std::vector<v1::DialogCommand> commands;
+  bool up = true;
+};
+
+constexpr int64_t kMs = 1'000'000;
+
+class CoreTest : public ::testing::Test {
+ protected:
+  CoreTest() : library_("", "") {
+    tokens_.AddList("test-token,second-token");
+    options_.ping_interval_ns = 1000 * kMs;
+    options_.idle_timeout_ns = 3000 * kMs;
+    options_.turn_start_timeout_ns = 5000 * kMs;
+    core_ = std::make_unique<GatewayCore>(options_, tokens_, library_, transport_, sink_);
+  }
+  void Open(ConnId c) { core_->OnOpen(c, now_); }
+  void Text(ConnId c, const Json& j) { core_->OnText(c, j.dump(), now_); }
+  void Authorize(ConnId c) {
+    Open(c);
+    Text(c, {{"type", "authorize"}, {"token", "test-token"}});
+    ASSERT_EQ(transport_.Of(c, "authorize_success").size(), 1u);
+  }
+  void Event(const v1::SessionEvent& e, const std::string& turn = "") { core_->OnSessionEvent(e, turn, now_); }
+  void Started(const std::string& turn, const std::string& request_id, const std::string& conv = "conv-1") {
+    v1::SessionEvent e;
+    e.mutable_turn_started()->set_turn_id(turn);
+    e.mutable_turn_started()->set_conversation_id(conv);
+    e.mutable_turn_started()->set_request_id(request_id);
+    Event(e, turn);
+  }
+  void Delta(const std::string& turn, const std::string& text, bool final = false) {
+    v1::SessionEvent e;
+    e.mutable_agent_text()->set_text(text);
+    e.mutable_agent_text()->set_final(final);
+    e.mutable_agent_text()->set_message_id("m1");
+    Event(e, turn);
+  }
+  void Ended(const std::string& turn, v1::TurnEnded::Outcome o = v1::TurnEnded::COMPLETED) {
+    v1::SessionEvent e;
+    e.mutable_turn_ended()->set_outcome(o);
+    Event(e, turn);
+  }
+  std::string LastRequestId() {
+    for (auto it = sink_.commands.rbegin(); it != sink_.commands.rend(); ++it)
+      if (it->has_text_input()) return it->text_input().request_id();
+    return "";
+  }
+  // Types of every message conn received, pings left out.
+  std::vector<std::string> Types(ConnId c) {
+    std::vector<std::string> t;
+    for (auto& m : transport_.sent[c])
+      if (m["type"] != "ping") t.push_back(m["type"]);
+    return t;
+  }
+
+  TokenSet tokens_;
+  AvatarLibrary library_;
+  CoreOptions options_;
+  RecordingTransport transport_;
+  RecordingSink sink_;
+  std::unique_ptr<GatewayCore> core_;
+  int64_t now_ = 1000 * kMs;
+};
+
+TEST_F(CoreTest, NothingButAuthorizeBeforeAuthorization) {
+  Open(1);
+  Text(1, {{"type", "chat_message"}, {"content", "hi"}, {"agent_id", "a"}, {"user_id", "u"}});
+  core_->OnText(1, "not json", now_);
+  Text(1, {{"type", "fetch_backgrounds"}});
+  auto errors = transport_.Of(1, "error");
+  ASSERT_EQ(errors.size(), 3u);
+  for (auto& e : errors) EXPECT_EQ(e["code"], 401);
+  EXPECT_TRUE(sink_.commands.empty());
+  Text(1, {{"type", "authorize"}, {"token", "wrong"}});
+  EXPECT_EQ(transport_.Of(1, "authorize_error").size(), 1u);
+  Text(1, {{"type", "authorize"}});  // missing token: a bad request, not a refusal
+  EXPECT_EQ(transport_.Of(1, "error").back()["code"], 400);
+  Text(1, {{"type", "authorize"}, {"token", "second-token"}});
+  auto ok = transport_.Of(1, "authorize_success");
+  ASSERT_EQ(ok.size(), 1u);
+  EXPECT_EQ(ok[0]["connection_id"].get<std::string>().size(), 36u);
+}
+
+TEST_F(CoreTest, RepeatedBadTokensCloseTheConnection) {
+  Open(1);
+  for (int i = 0; i < options_.max_auth_failures; ++i) Text(1, {{"type", "authorize"}, {"token", "x"}});
+  EXPECT_EQ(transport_.closed.count(1), 1u);
+}
+
+TEST_F(CoreTest, ChatMessageStreamsTheReplyToTheAsker) {
+  Authorize(1);
+  Authorize(2);
+  Text(1, {{"type", "chat_message"}, {"id", "q1"}, {"content", "Tell me"}, {"agent_id", "a"}, {"user_id", "u"}});
+  ASSERT_EQ(sink_.commands.size(), 1u);
+  ASSERT_TRUE(sink_.commands[0].has_text_input());
+  EXPECT_EQ(sink_.commands[0].text_input().text(), "Tell me");
+  std::string rid = LastRequestId();
+  ASSERT_FALSE(rid.empty());
+  Started("chat-1", rid);
+  Delta("chat-1", "Pi is 3");
+  Delta("chat-1", ".14. It");
+  Delta("chat-1", " is irrational.");
+  Delta("chat-1", "Pi is 3.14. It is irrational.", true);  // the whole text again: nothing new
+  Ended("chat-1");
+  EXPECT_EQ(Types(1), (std::vector<std::string>{"authorize_success", "stream_start", "stream_token", "stream_token",
+                                                "tts_ready_chunk", "stream_token", "tts_ready_chunk", "stream_end"}));
+  auto start = transport_.Of(1, "stream_start")[0];
+  EXPECT_EQ(start["turn_id"], "chat-1");
+  EXPECT_EQ(start["session_id"], "conv-1");
+  EXPECT_EQ(start["reply_to"], "q1");
+  std::string joined;
+  for (auto& t : transport_.Of(1, "stream_token")) joined += t["chunk"].get<std::string>();
+  auto end = transport_.Of(1, "stream_end")[0];
+  EXPECT_EQ(end["content"], joined);
+  EXPECT_EQ(end["content"], "Pi is 3.14. It is irrational.");
+  EXPECT_EQ(end["session_id"], "conv-1");
+  auto chunks = transport_.Of(1, "tts_ready_chunk");
+  EXPECT_EQ(chunks[0]["chunk"], "Pi is 3.14.");
+  EXPECT_EQ(chunks[1]["chunk"], "It is irrational.");
+  // The other client did not ask: it sees nothing of this turn.
+  EXPECT_EQ(Types(2), std::vector<std::string>{"authorize_success"});
+}
+
+TEST_F(CoreTest, FinalTextWithoutDeltasIsStreamedOnce) {
+  Authorize(1);
+  Text(1, {{"type", "chat_message"}, {"content", "x"}, {"agent_id", "a"}, {"user_id", "u"}});
+  Started("c", LastRequestId());
+  Delta("c", "Hello ");
+  Delta("c", "Hello world", true);
+  Ended("c");
+  EXPECT_EQ(transport_.Of(1, "stream_token").size(), 2u);
+  EXPECT_EQ(transport_.Of(1, "stream_end")[0]["content"], "Hello world");
+}
+
+TEST_F(CoreTest, VoiceTurnsAreMirroredToEveryAuthorizedClient) {
+  Authorize(1);
+  Authorize(2);
+  Open(3);  // not authorized: sees nothing
+  Started("voice-1", "");
+  v1::SessionEvent tool;
+  tool.mutable_tool_call()->set_call_id("call-1");
+  tool.mutable_tool_call()->set_name("get_weather");
+  tool.mutable_tool_call()->set_arguments_json("{\"city\":\"Paris\"}");
+  Event(tool, "voice-1");
+  v1::SessionEvent pause;
+  pause.mutable_turn_ended()->set_outcome(v1::TurnEnded::REQUIRES_ACTION);
+  Event(pause, "voice-1");
+  Text(2, {{"type", "submit_tool_output"}, {"call_id", "call-1"}, {"output", {{"temp", 21}}}});
+  ASSERT_TRUE(sink_.commands.back().has_tool_output());
+  EXPECT_EQ(sink_.commands.back().tool_output().turn_id(), "voice-1");
+  EXPECT_EQ(sink_.commands.back().tool_output().output(), "{\"temp\":21}");
+  v1::SessionEvent result;
+  result.mutable_tool_result()->set_call_id("call-1");
+  result.mutable_tool_result()->set_output("{\"temp\":21}");
+  Event(result, "voice-1");
+  Delta("voice-1", "It is 21 degrees.");
+  Ended("voice-1");
+  for (ConnId c : {1, 2}) {
+    EXPECT_EQ(Types(c), (std::vector<std::string>{"authorize_success", "stream_start", "tool_call", "tool_result",
+                                                  "stream_token", "tts_ready_chunk", "stream_end"}));
+    auto call = transport_.Of(c, "tool_call")[0];
+    EXPECT_EQ(call["tool_name"], "get_weather");
+    EXPECT_EQ(call["args"], "{\"city\":\"Paris\"}");
+    EXPECT_EQ(transport_.Of(c, "tool_result")[0]["result"], "{\"temp\":21}");
+    EXPECT_EQ(transport_.Of(c, "stream_start")[0]["input"], "voice");
+    EXPECT_EQ(transport_.Of(c, "stream_end")[0]["content"], "It is 21 degrees.");
+  }
+  EXPECT_TRUE(transport_.sent[3].empty());
+}
+
+TEST_F(CoreTest, TtsChunksAreFlushedBeforeStreamEnd) {
+  Authorize(1);
+  Started("v", "");
+  Delta("v", "No final period");
+  Ended("v");
+  EXPECT_EQ(Types(1), (std::vector<std::string>{"authorize_success", "stream_start", "stream_token", "tts_ready_chunk",
+                                                "stream_end"}));
+  EXPECT_EQ(transport_.Of(1, "tts_ready_chunk")[0]["chunk"], "No final period");
+}
+
+TEST_F(CoreTest, InterruptStopsTheTurnAndDropsLateTokens) {
+  Authorize(1);
+  Text(1, {{"type", "chat_message"}, {"content", "x"}, {"agent_id", "a"}, {"user_id", "u"}});
+  Started("c", LastRequestId());
+  Delta("c", "First part ");
+  Text(1, {{"type", "interrupt_stream"}, {"turn_id", "c"}});
+  ASSERT_TRUE(sink_.commands.back().has_interrupt());
+  EXPECT_EQ(sink_.commands.back().interrupt().reason(), v1::Interrupt::USER_REQUEST);
+  EXPECT_EQ(sink_.commands.back().interrupt().turn_id(), "c");
+  auto end = transport_.Of(1, "stream_end");
+  ASSERT_EQ(end.size(), 1u);
+  EXPECT_EQ(end[0]["interrupted"], true);
+  EXPECT_EQ(end[0]["content"], "First part ");
+  size_t before = transport_.sent[1].size();
+  Delta("c", "late token");
+  Ended("c", v1::TurnEnded::CANCELLED);
+  EXPECT_EQ(transport_.sent[1].size(), before);
+}
+
+TEST_F(CoreTest, InterruptWithoutTurnCancelsChatsNotYetStarted) {
+  Authorize(1);
+  Text(1, {{"type", "chat_message"}, {"content", "x"}, {"agent_id", "a"}, {"user_id", "u"}});
+  std::string rid = LastRequestId();
+  Text(1, {{"type", "interrupt_stream"}});
+  Started("c", rid);
+  Delta("c", "should not appear");
+  EXPECT_TRUE(transport_.Of(1, "stream_token").empty());
+  ASSERT_TRUE(sink_.commands.back().has_interrupt());
+  EXPECT_EQ(sink_.commands.back().interrupt().turn_id(), "c");
+}
+
+TEST_F(CoreTest, BadRequestsGetAnErrorAndTheConnectionKeepsWorking) {
+  Authorize(1);
+  core_->OnText(1, "{broken", now_);
+  Text(1, {{"type", "no_such_type"}});
+  Text(1, {{"type", "chat_message"}, {"content", 5}, {"agent_id", "a"}, {"user_id", "u"}});
+  Text(1, {{"type", "chat_message"}, {"content", "hi"}, {"user_id", "u"}});
+  Text(1, Json::array({1, 2}));
+  core_->OnBadFrame(1, 400, "frame too large", now_);
+  auto errors = transport_.Of(1, "error");
+  ASSERT_EQ(errors.size(), 6u);
+  for (auto& e : errors) EXPECT_EQ(e["code"], 400) << e.dump();
+  EXPECT_NE(errors[3]["error"].get<std::string>().find("agent_id"), std::string::npos);
+  EXPECT_TRUE(sink_.commands.empty());
+  Text(1, {{"type", "fetch_backgrounds"}});
+  EXPECT_EQ(transport_.Of(1, "background_files").size(), 1u);
+}
+
+TEST_F(CoreTest, PingsAndIdleTimeout) {
+  Authorize(1);
+  Authorize(2);
+  for (int i = 0; i < 6; ++i) {
+    now_ += 700 * kMs;
+    core_->Tick(now_);
+    Text(1, {{"type", "pong"}});
+  }
+  EXPECT_GE(transport_.Of(1, "ping").size(), 3u);
+  EXPECT_EQ(transport_.closed.count(1), 0u);
+  EXPECT_EQ(transport_.closed.count(2), 1u);  // silent for 4.2 s > 3 s
+  EXPECT_EQ(core_->connections(), 1u);
+}
+
+TEST_F(CoreTest, ChatWithoutASessionTimesOut) {
+  Authorize(1);
+  Text(1, {{"type", "chat_message"}, {"id", 7}, {"content", "x"}, {"agent_id", "a"}, {"user_id", "u"}});
+  for (int i = 0; i < 4; ++i) {  // 4 s: still waiting (the timeout is 5 s)
+    now_ += 1000 * kMs;
+    core_->Tick(now_);
+    Text(1, {{"type", "pong"}});
+  }
+  EXPECT_TRUE(transport_.Of(1, "error").empty());
+  now_ += 1500 * kMs;
+  core_->Tick(now_);
+  auto e = transport_.Of(1, "error");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0]["code"], 500);
+  EXPECT_EQ(e[0]["reply_to"], "7");
+}
+
+TEST_F(CoreTest, BusUnavailableIsAnInternalError) {
+  Authorize(1);
+  sink_.up = false;
+  Text(1, {{"type", "chat_message"}, {"content", "x"}, {"agent_id", "a"}, {"user_id", "u"}});
+  EXPECT_EQ(transport_.Of(1, "error")[0]["code"], 500);
+}
+
+TEST_F(CoreTest, DashboardSeesEveryTurnAndFeed) {
+  Authorize(1);
+  Authorize(2);
+  core_->SetDashboardSnapshot([] { return Json{{"actors", Json::array()}}; });
+  Text(2, {{"type", "dashboard_subscribe"}});
+  auto snap = transport_.Of(2, "dashboard_snapshot");
+  ASSERT_EQ(snap.size(), 1u);
+  EXPECT_TRUE(snap[0].contains("actors"));
+  Text(1, {{"type", "chat_message"}, {"content", "x"}, {"agent_id", "a"}, {"user_id", "u"}});
+  Started("c", LastRequestId());
+  Delta("c", "hi");
+  Ended("c");
+  EXPECT_EQ(transport_.Of(2, "stream_end").size(), 1u);
+  core_->SendToDashboards(Json{{"type", "mic_level"}});
+  EXPECT_EQ(transport_.Of(2, "mic_level").size(), 1u);
+  EXPECT_TRUE(transport_.Of(1, "mic_level").empty());
+  Text(2, {{"type", "push_to_talk"}, {"down", true}});
+  ASSERT_TRUE(sink_.commands.back().has_push_to_talk());
+  EXPECT_TRUE(sink_.commands.back().push_to_talk().down());
+}
+
+TEST_F(CoreTest, TurnWhoseStartWasMissedIsStillShown) {
+  Authorize(1);
+  Delta("late-turn", "Hello.");
+  Ended("late-turn");
+  EXPECT_EQ(Types(1), (std::vector<std::string>{"authorize_success", "stream_start", "stream_token",
+                                                "tts_ready_chunk", "stream_end"}));
+  EXPECT_EQ(transport_.Of(1, "stream_end")[0]["content"], "Hello.");
+}
+
+}  // namespace
+}  // namespace vb::gateway
