@@ -1,6 +1,10 @@
 // FrontEnd: format checks, channel extraction, block loop.
 #include "actors/afe/front_end.h"
 
+#include <algorithm>
+
+#include "actors/common/resampler.h"
+
 namespace vb::afe {
 
 Status FrontEnd::Create(const FrontEndConfig& config, std::unique_ptr<FrontEnd>* out) {
@@ -33,12 +37,8 @@ Status FrontEnd::PushReference(const PcmView& ref, int64_t play_ns) {
                            std::to_string(config_.processor.sample_rate) + " Hz, 1..8 channels");
   }
   ++counters_.ref_frames;
-  ref_.resize(ref.frames);
-  for (size_t i = 0; i < ref.frames; ++i) {
-    int sum = 0;
-    for (int c = 0; c < ref.channels; ++c) sum += ref.samples[i * ref.channels + c];
-    ref_[i] = int16_t(sum / ref.channels);
-  }
+  ref_.clear();  // MixToMono appends
+  audio::MixToMono(ref.samples, ref.frames, uint32_t(ref.channels), 0, uint32_t(ref.channels), &ref_);
   aligner_.Push(play_ns, ref_.data(), ref_.size());
   return Status::Ok();
 }
@@ -55,15 +55,15 @@ Status FrontEnd::ProcessMic(const PcmView& mic, int reference_channel, int64_t c
                 config_.reference != "bus";
   int mic_channel = (hw_ref && reference_channel == 0) ? 1 : 0;
   ++counters_.mic_frames;
-  mono_.resize(mic.frames);
+  mono_.clear();  // MixToMono appends
+  audio::MixToMono(mic.samples, mic.frames, uint32_t(mic.channels), uint32_t(mic_channel), 1, &mono_);
   ref_.resize(mic.frames);
-  for (size_t i = 0; i < mic.frames; ++i) mono_[i] = mic.samples[i * mic.channels + mic_channel];
   bool any_ref = false;
   if (hw_ref) {
-    for (size_t i = 0; i < mic.frames; ++i) {
-      ref_[i] = mic.samples[i * mic.channels + reference_channel];
-      any_ref |= ref_[i] != 0;
-    }
+    ref_.clear();
+    audio::MixToMono(mic.samples, mic.frames, uint32_t(mic.channels), uint32_t(reference_channel), 1,
+                     &ref_);
+    any_ref = std::any_of(ref_.begin(), ref_.end(), [](int16_t s) { return s != 0; });
   } else if (config_.reference == "channel") {
     std::fill(ref_.begin(), ref_.end(), 0);
   } else {

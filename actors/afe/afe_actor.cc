@@ -1,0 +1,141 @@
+// The vb-afe bus adapter (see afe_actor.h).
+#include "actors/afe/afe_actor.h"
+
+namespace vb::afe {
+namespace {
+
+// A frame's PCM as a view; false if the byte count does not fit the format.
+bool View(const v1::AudioFrame& f, PcmView* v) {
+  const std::string& pcm = f.pcm();
+  if (f.channels() < 1 || f.channels() > 8 || f.sample_rate() == 0) return false;
+  size_t bytes_per_frame = 2 * size_t(f.channels());
+  if (pcm.empty() || pcm.size() % bytes_per_frame != 0) return false;
+  v->samples = reinterpret_cast<const int16_t*>(pcm.data());
+  v->frames = pcm.size() / bytes_per_frame;
+  v->channels = int(f.channels());
+  v->sample_rate = int(f.sample_rate());
+  return true;
+}
+
+}  // namespace
+
+void AfeActor::DeclareConfig(config::Section& s) {
+  auto& p = config_.processor;
+  auto& a = config_.aligner;
+  s.Choice("backend", &config_.backend, "speex", BackendNames(),
+           "speex (speexdsp AEC + preprocessor), webrtc (webrtc-audio-processing), or bypass "
+           "(mic passed through untouched)");
+  s.Choice("reference", &config_.reference, "auto", {"auto", "bus", "channel"},
+           "echo reference: auto = the mic frame's hardware loopback channel if it has one, else "
+           "audio.ref; bus = always audio.ref; channel = only the hardware channel");
+  s.Key("bulk_delay_ms", &a.bulk_delay_ms, 0.0, {-500, 1000},
+        "speaker-to-mic delay not in the timestamps: the mic sample captured at t meets the "
+        "reference that left the speaker at t - bulk_delay_ms");
+  s.Key("align_tolerance_ms", &a.tolerance_ms, 4.0, {0, 50},
+        "timestamp jitter absorbed without re-aligning (larger steps re-anchor and are counted)");
+  s.Key("ref_buffer_ms", &a.capacity_ms, 2000, {200, 10000},
+        "reference kept, in ms: how far playback may publish ahead of the speaker");
+  s.Key("echo_cancel", &p.aec, true, "cancel the speaker's echo (off: noise suppression and AGC only)");
+  s.Key("tail_ms", &p.tail_ms, 300, {20, 1000},
+        "speex: echo path length covered (room reverberation + delay left after alignment); "
+        "webrtc's is fixed");
+  s.Choice("echo_suppression", &p.echo_suppression, "moderate", {"low", "moderate", "high"},
+           "residual echo suppression after the linear canceller");
+  s.Key("noise_suppression", &p.noise_suppression, true, "suppress stationary noise");
+  s.Choice("ns_level", &p.ns_level, "moderate", {"low", "moderate", "high", "very_high"},
+           "noise suppression strength (speex: -10/-18/-25/-35 dB)");
+  s.Key("agc", &p.agc, true, "automatic gain control towards agc_target_dbfs");
+  s.Key("agc_target_dbfs", &p.agc_target_dbfs, -18, {-31, 0}, "speech level the AGC aims for");
+  s.Key("agc_max_gain_db", &p.agc_max_gain_db, 20, {0, 90}, "most gain the AGC may apply");
+  s.Key("dereverb", &p.dereverb, false, "speex: dereverberation");
+  s.Key("high_pass", &p.high_pass, true, "webrtc: high-pass filter against DC and rumble");
+}
+
+Status AfeActor::Configure(bus::Context& ctx) {
+  if (Status st = FrontEnd::Create(config_, &fe_); !st.ok()) return Status::Config(st.message());
+  out_ = ctx.bus().Advertise(bus::topics::kAudioClean);
+  ctx.bus().Subscribe<v1::AudioFrame>(bus::topics::kAudioRef,
+                                      [this, &ctx](const auto& m) { OnRef(ctx, m); });
+  ctx.bus().Subscribe<v1::AudioFrame>(bus::topics::kAudioMic,
+                                      [this, &ctx](const auto& m) { OnMic(ctx, m); });
+  VB_LOG(kInfo) << "backend " << fe_->backend() << ", reference " << config_.reference
+                << ", bulk delay " << config_.aligner.bulk_delay_ms << " ms";
+  return Status::Ok();
+}
+
+void AfeActor::Drop(bus::Context& ctx, const char* counter, const std::string& why) {
+  ctx.Count(counter);
+  ctx.CountError();
+  uint64_t suppressed = 0;
+  if (bad_log_.Allow(bus::MonoNs(), &suppressed))
+    VB_LOG(kWarn) << "dropped: " << why
+                  << (suppressed ? " (+" + std::to_string(suppressed) + " more)" : "");
+}
+
+void AfeActor::OnRef(bus::Context& ctx, const bus::Received<v1::AudioFrame>& m) {
+  PcmView v;
+  if (!View(m.msg, &v)) return Drop(ctx, "bad_ref", "audio.ref frame with inconsistent PCM size");
+  if (m.msg.play_ns() <= 0) return Drop(ctx, "bad_ref", "audio.ref frame without play_ns");
+  const int rate = config_.processor.sample_rate;
+  if (v.sample_rate != rate) {
+    // The contract says 16 kHz; a playback at another rate is still usable.
+    if (ref_resampler_.in_rate() != uint32_t(v.sample_rate)) {
+      if (!ref_resampler_.Init(uint32_t(v.sample_rate), uint32_t(rate), 1).ok())
+        return Drop(ctx, "bad_ref", "audio.ref at an unusable rate");
+    }
+    mono_.clear();  // MixToMono appends
+    audio::MixToMono(v.samples, v.frames, uint32_t(v.channels), 0, uint32_t(v.channels), &mono_);
+    resampled_.clear();
+    ref_resampler_.Process(mono_.data(), mono_.size(), &resampled_);
+    if (resampled_.empty()) return;
+    v = PcmView{resampled_.data(), resampled_.size(), 1, rate};
+  }
+  if (Status st = fe_->PushReference(v, m.msg.play_ns()); !st.ok())
+    return Drop(ctx, "bad_ref", st.message());
+}
+
+void AfeActor::OnMic(bus::Context& ctx, const bus::Received<v1::AudioFrame>& m) {
+  PcmView v;
+  if (!View(m.msg, &v)) return Drop(ctx, "bad_mic", "audio.mic frame with inconsistent PCM size");
+  int64_t capture_ns = m.msg.play_ns() > 0 ? m.msg.play_ns() : m.header.origin_ns();
+  if (Status st = fe_->ProcessMic(v, m.msg.reference_channel(), capture_ns, &clean_); !st.ok())
+    return Drop(ctx, "bad_mic", st.message());
+  frame_.Clear();
+  frame_.set_sample_rate(uint32_t(config_.processor.sample_rate));
+  frame_.set_channels(1);
+  frame_.set_sample_index(m.msg.sample_index());
+  frame_.set_play_ns(capture_ns);
+  frame_.set_reference_channel(-1);
+  frame_.set_synthetic_silence(m.msg.synthetic_silence());
+  frame_.mutable_pcm()->assign(reinterpret_cast<const char*>(clean_.data()), clean_.size() * 2);
+  out_.Publish(frame_, {.origin_ns = m.header.origin_ns()});
+
+  // Re-alignments are worth a (rate-limited) line: they mean lost frames,
+  // xruns or drifting clocks, and each costs the canceller some echo.
+  const auto& a = fe_->aligner();
+  uint64_t jumps = a.ref_jumps + a.mic_jumps;
+  uint64_t suppressed = 0;
+  if (jumps != logged_jumps_ && align_log_.Allow(bus::MonoNs(), &suppressed)) {
+    VB_LOG(kInfo) << "re-aligned on timestamps (ref " << a.ref_jumps << ", mic " << a.mic_jumps
+                  << " so far; last errors ref " << a.last_ref_error_us << " us, mic "
+                  << a.last_mic_error_us << " us)";
+    logged_jumps_ = jumps;
+  }
+}
+
+void AfeActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
+  const auto& c = fe_->counters();
+  const auto& a = fe_->aligner();
+  ctx.Set("mic_frames", int64_t(c.mic_frames));
+  ctx.Set("ref_frames", int64_t(c.ref_frames));
+  ctx.Set("blocks_with_ref", int64_t(c.blocks_with_ref));
+  ctx.Set("ref_spans", int64_t(a.ref_spans));
+  ctx.Set("ref_jumps", int64_t(a.ref_jumps));
+  ctx.Set("mic_jumps", int64_t(a.mic_jumps));
+  ctx.Set("ref_late_samples", int64_t(a.ref_late));
+  ctx.Set("ref_gap_samples", int64_t(a.ref_gap));
+  ctx.Set("ref_overrun_samples", int64_t(a.ref_overrun));
+  ctx.Set("ref_lead_us", a.lead_us);
+}
+
+}  // namespace vb::afe
