@@ -1,0 +1,128 @@
+// Framing, detection, hysteresis, wake spotting and history for one stream.
+#include "actors/wakevad/voice_pipeline.h"
+
+#include <time.h>
+
+#include <algorithm>
+
+namespace vb::wakevad {
+namespace {
+uint64_t ThreadNs() {
+  timespec ts;
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
+}
+uint64_t MsToSamples(int ms) { return uint64_t(std::max(ms, 0)) * kSampleRate / 1000; }
+}  // namespace
+
+VoicePipeline::VoicePipeline() = default;
+
+Status VoicePipeline::Init(const PipelineOptions& options, VadFn on_vad, WakeFn on_wake) {
+  opt_ = options;
+  on_vad_ = std::move(on_vad);
+  on_wake_ = std::move(on_wake);
+  Status s = MakeDetector(opt_.detector, opt_.detector_options, &detector_);
+  if (!s.ok()) return s;
+  tracker_ = std::make_unique<VadTracker>(opt_.vad);
+  if (opt_.wake_enabled) {
+    spotter_ = std::make_unique<WakeSpotter>();
+    s = spotter_->Init(opt_.wake);
+    if (!s.ok()) return s;
+  }
+  // Enough for the longest thing handed out: the wake context with a phrase
+  // of a few seconds before it, or the pre-roll with its confirmation run.
+  const int keep_ms = std::max(opt_.context_ms + opt_.context_lead_ms + 4000,
+                               opt_.vad.preroll_ms + opt_.vad.min_speech_ms + 1000);
+  history_ = std::make_unique<PcmHistory>(MsToSamples(keep_ms));
+  pending_.reserve(kFrameSamples);
+  return Status::Ok();
+}
+
+void VoicePipeline::Resync(uint64_t first_sample) {
+  if (tracker_) {
+    if (auto d = tracker_->End(pending_start_ + pending_.size()); d && on_vad_)
+      on_vad_(VadOutput{*d, detector_->name(), {}, 0});
+  }
+  detector_->Reset();
+  if (spotter_) spotter_->Reset(first_sample);
+  history_->Reset(first_sample);
+  pending_.clear();
+  pending_start_ = first_sample;
+}
+
+void VoicePipeline::Feed(uint64_t first_sample, std::span<const int16_t> pcm) {
+  if (!detector_) return;
+  const uint64_t expected = pending_start_ + pending_.size();
+  if (!started_) {
+    started_ = true;
+    pending_start_ = first_sample;
+    history_->Reset(first_sample);
+    if (spotter_) spotter_->Reset(first_sample);
+  } else if (first_sample != expected) {
+    if (first_sample > expected && first_sample - expected <= MsToSamples(opt_.max_gap_ms)) {
+      ++counters_.gap_fills;
+      static const std::vector<int16_t> kZeros(kFrameSamples, 0);
+      uint64_t missing = first_sample - expected;
+      while (missing > 0) {
+        size_t n = size_t(std::min<uint64_t>(missing, kZeros.size()));
+        Feed(first_sample - missing, std::span<const int16_t>(kZeros.data(), n));
+        missing -= n;
+      }
+    } else {
+      ++counters_.resyncs;
+      Resync(first_sample);
+    }
+  }
+  while (!pcm.empty()) {
+    size_t take = std::min(pcm.size(), size_t(kFrameSamples) - pending_.size());
+    pending_.insert(pending_.end(), pcm.begin(), pcm.begin() + take);
+    pcm = pcm.subspan(take);
+    if (pending_.size() == size_t(kFrameSamples)) {
+      ProcessFrame(pending_start_, pending_);
+      pending_start_ += kFrameSamples;
+      pending_.clear();
+    }
+  }
+}
+
+void VoicePipeline::ProcessFrame(uint64_t first_sample, std::span<const int16_t> frame) {
+  ++counters_.frames;
+  history_->Append(frame);
+
+  uint64_t t0 = ThreadNs();
+  float p = detector_->Process(frame);
+  auto decision = tracker_->Push(first_sample, int(frame.size()), p);
+  uint64_t t1 = ThreadNs();
+  counters_.vad_ns += t1 - t0;
+  if (decision && on_vad_) {
+    VadOutput out{*decision, detector_->name(), {}, 0};
+    if (decision->start) {
+      uint64_t from = decision->sample_index - std::min<uint64_t>(decision->sample_index,
+                                                                  MsToSamples(opt_.vad.preroll_ms));
+      out.preroll_start = history_->CopySince(from, &out.preroll_pcm);
+    }
+    on_vad_(out);
+  }
+
+  if (!spotter_) return;
+  t0 = ThreadNs();
+  auto wake = spotter_->Process(first_sample, frame, tracker_->in_speech());
+  counters_.wake_ns += ThreadNs() - t0;
+  if (wake && on_wake_) {
+    WakeOutput out{*wake, {}, 0};
+    uint64_t now = wake->detected_at;
+    uint64_t from = std::min(now - std::min(now, MsToSamples(opt_.context_ms)),
+                             wake->start_sample - std::min(wake->start_sample,
+                                                           MsToSamples(opt_.context_lead_ms)));
+    out.context_start = history_->CopySince(from, &out.context_pcm);
+    on_wake_(out);
+  }
+}
+
+void VoicePipeline::Finish() {
+  if (!tracker_) return;
+  if (auto d = tracker_->End(pending_start_ + pending_.size()); d && on_vad_)
+    on_vad_(VadOutput{*d, detector_->name(), {}, 0});
+}
+
+}  // namespace vb::wakevad

@@ -1,0 +1,96 @@
+// VoicePipeline: the whole of vb-wakevad's logic for one audio stream. It
+// cuts incoming PCM (any chunk size) into 20 ms frames, runs the chosen voice
+// detector and the hysteresis, spots the wake phrase, keeps the recent audio,
+// and reports VAD and wake events carrying their pre-roll / context audio.
+// The actor adapter maps AudioFrames to Feed() and events to the bus; the
+// evaluation tool and the benchmark drive it straight from WAV files.
+//
+// Discontinuities: a gap of up to max_gap_ms is filled with silence (the
+// detectors keep their state); a larger gap or a rewind restarts the stream
+// (an open speech segment is ended where the audio stopped).
+//
+// Not thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "actors/wakevad/pcm_history.h"
+#include "actors/wakevad/vad_tracker.h"
+#include "actors/wakevad/voice_detector.h"
+#include "actors/wakevad/wake_spotter.h"
+#include "bus/status.h"
+
+namespace vb::wakevad {
+
+struct PipelineOptions {
+  std::string detector = "energy";
+  DetectorOptions detector_options;
+  VadOptions vad;
+  bool wake_enabled = true;
+  WakeOptions wake;
+  int context_ms = 2500;      // wake context: at least this much audio up to the detection
+  int context_lead_ms = 500;  // … and at least this much before the phrase began
+  int max_gap_ms = 1000;      // gaps up to this are filled with silence
+};
+
+struct VadOutput {
+  VadDecision decision;
+  std::string_view detector;
+  std::string preroll_pcm;  // SPEECH_START only: s16le from preroll_start
+  uint64_t preroll_start = 0;
+};
+
+struct WakeOutput {
+  WakeDetection detection;
+  std::string context_pcm;  // s16le from context_start to the detection
+  uint64_t context_start = 0;
+};
+
+struct PipelineCounters {
+  uint64_t frames = 0;
+  uint64_t gap_fills = 0;   // gaps filled with silence
+  uint64_t resyncs = 0;     // discontinuities that restarted the stream
+  uint64_t vad_ns = 0;      // time in the detector + hysteresis
+  uint64_t wake_ns = 0;     // time in the wake spotter
+};
+
+class VoicePipeline {
+ public:
+  using VadFn = std::function<void(const VadOutput&)>;
+  using WakeFn = std::function<void(const WakeOutput&)>;
+
+  VoicePipeline();
+  Status Init(const PipelineOptions& options, VadFn on_vad, WakeFn on_wake);
+  // Mono 16 kHz samples whose first one has stream index `first_sample`.
+  void Feed(uint64_t first_sample, std::span<const int16_t> pcm);
+  // Flushes nothing: partial frames wait for more audio. Ends open speech
+  // (end of a file, the actor stopping).
+  void Finish();
+
+  const PipelineCounters& counters() const { return counters_; }
+  bool in_speech() const { return tracker_ && tracker_->in_speech(); }
+  const PipelineOptions& options() const { return opt_; }
+
+ private:
+  void Resync(uint64_t first_sample);
+  void ProcessFrame(uint64_t first_sample, std::span<const int16_t> frame);
+
+  PipelineOptions opt_;
+  VadFn on_vad_;
+  WakeFn on_wake_;
+  std::unique_ptr<VoiceDetector> detector_;
+  std::unique_ptr<VadTracker> tracker_;
+  std::unique_ptr<WakeSpotter> spotter_;
+  std::unique_ptr<PcmHistory> history_;
+  std::vector<int16_t> pending_;  // < one frame, waiting for more
+  uint64_t pending_start_ = 0;
+  bool started_ = false;
+  PipelineCounters counters_;
+};
+
+}  // namespace vb::wakevad
