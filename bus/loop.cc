@@ -20,16 +20,26 @@ Loop::~Loop() {
   if (wake_fd_ >= 0) close(wake_fd_);
 }
 
-void Loop::AddZmqSocket(void* socket, Callback fn) { sockets_[socket] = std::move(fn); }
-void Loop::RemoveZmqSocket(void* socket) { sockets_.erase(socket); }
+void Loop::AddZmqSocket(void* socket, Callback fn) {
+  sockets_[socket] = std::move(fn);
+  dirty_ = true;
+}
+void Loop::RemoveZmqSocket(void* socket) {
+  sockets_.erase(socket);
+  dirty_ = true;
+}
 
 Loop::GroupId Loop::AddPollGroup(std::vector<pollfd> fds, PollCallback fn) {
   GroupId id = next_group_++;
   groups_[id] = Group{std::move(fds), std::move(fn)};
+  dirty_ = true;
   return id;
 }
 
-void Loop::RemovePollGroup(GroupId id) { groups_.erase(id); }
+void Loop::RemovePollGroup(GroupId id) {
+  groups_.erase(id);
+  dirty_ = true;
+}
 
 Loop::GroupId Loop::AddFd(int fd, short events, std::function<void(short)> fn) {
   return AddPollGroup({pollfd{fd, events, 0}},
@@ -102,46 +112,49 @@ void Loop::RunDue() {
   }
 }
 
-void Loop::RunOnce(std::chrono::nanoseconds max_wait) {
-  // Build the poll set: sockets, fd groups, the wake eventfd.
-  std::vector<zmq_pollitem_t> items;
-  std::vector<void*> socket_keys;
-  items.reserve(sockets_.size() + groups_.size() + 2);
-  for (auto& [s, fn] : sockets_) {
-    items.push_back({s, 0, ZMQ_POLLIN, 0});
-    socket_keys.push_back(s);
+void Loop::RebuildPollSet() {
+  items_.clear();
+  item_socket_fn_.clear();
+  group_at_.clear();
+  for (auto& [sock, fn] : sockets_) {
+    items_.push_back({sock, 0, ZMQ_POLLIN, 0});
+    item_socket_fn_.push_back(&fn);
   }
-  std::vector<std::pair<GroupId, size_t>> group_at;
   for (auto& [id, g] : groups_) {
-    group_at.emplace_back(id, items.size());
-    for (auto& p : g.fds) items.push_back({nullptr, p.fd, p.events, 0});
+    group_at_.emplace_back(id, items_.size());
+    for (auto& p : g.fds) items_.push_back({nullptr, p.fd, p.events, 0});
   }
-  items.push_back({nullptr, wake_fd_, ZMQ_POLLIN, 0});
+  items_.push_back({nullptr, wake_fd_, ZMQ_POLLIN, 0});
+  dirty_ = false;
+}
 
+void Loop::RunOnce(std::chrono::nanoseconds max_wait) {
+  if (dirty_) RebuildPollSet();
   long timeout_ms = std::chrono::ceil<std::chrono::milliseconds>(max_wait).count();
   if (!due_.empty()) {
     auto until = std::chrono::ceil<std::chrono::milliseconds>(due_.begin()->first - Clock::now()).count();
     timeout_ms = std::max(0L, std::min(timeout_ms, long(until)));
   }
-  int n = zmq_poll(items.data(), int(items.size()), timeout_ms);
+  int n = zmq_poll(items_.data(), int(items_.size()), timeout_ms);
   ++wakeups_;
   if (n > 0) {
-    for (size_t i = 0; i < socket_keys.size(); ++i) {
-      if (items[i].revents & ZMQ_POLLIN) {
-        auto it = sockets_.find(socket_keys[i]);
-        if (it != sockets_.end()) {
-          Callback fn = it->second;
-          fn();
-        }
+    // Callbacks may add or remove sockets and groups (dirty_): then the
+    // cached set is stale, and the rest is handled on the next wake-up.
+    const size_t sockets = item_socket_fn_.size();
+    for (size_t i = 0; i < sockets && !dirty_; ++i) {
+      if (items_[i].revents & ZMQ_POLLIN) {
+        Callback fn = *item_socket_fn_[i];  // copy: the callback may remove itself
+        fn();
       }
     }
-    for (auto& [id, at] : group_at) {
+    for (size_t k = 0; k < group_at_.size() && !dirty_; ++k) {
+      auto [id, at] = group_at_[k];
       auto it = groups_.find(id);
       if (it == groups_.end()) continue;
       bool any = false;
-      for (size_t k = 0; k < it->second.fds.size(); ++k) {
-        it->second.fds[k].revents = items[at + k].revents;
-        any = any || items[at + k].revents != 0;
+      for (size_t j = 0; j < it->second.fds.size(); ++j) {
+        it->second.fds[j].revents = items_[at + j].revents;
+        any = any || items_[at + j].revents != 0;
       }
       if (any) {
         PollCallback fn = it->second.fn;
@@ -149,7 +162,7 @@ void Loop::RunOnce(std::chrono::nanoseconds max_wait) {
         fn(fds);
       }
     }
-    if (items.back().revents & ZMQ_POLLIN) Drain();
+    if (items_.back().revents & ZMQ_POLLIN) Drain();
   }
   RunDue();
 }

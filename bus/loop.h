@@ -19,6 +19,8 @@
 #include <span>
 #include <vector>
 
+#include <zmq.h>
+
 namespace vb::bus {
 
 using Clock = std::chrono::steady_clock;
@@ -81,7 +83,14 @@ class Loop {
   };
   void RunDue();
   void Drain();
+  void RebuildPollSet();
 
+  // The poll set is rebuilt only when sockets or fd groups change, so a
+  // wake-up costs no allocation.
+  bool dirty_ = true;
+  std::vector<zmq_pollitem_t> items_;
+  std::vector<Callback*> item_socket_fn_;                   // per socket item
+  std::vector<std::pair<GroupId, size_t>> group_at_;        // first item of each group
   std::map<void*, Callback> sockets_;
   std::map<GroupId, Group> groups_;
   GroupId next_group_ = 1;

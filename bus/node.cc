@@ -139,8 +139,12 @@ bool Node::PublishEncoded(Plane plane, const std::string& topic, uint64_t* seq,
   header_.set_mono_ns(MonoNs());
   header_.set_origin_ns(opts.origin_ns);
   header_.set_source(source_);
-  std::string_view base, dev;
-  if (SplitTopic(topic, &base, &dev)) header_.set_device(std::string(dev));
+  if (topic != last_device_topic_) {
+    std::string_view base, dev;
+    last_device_topic_ = topic;
+    last_device_ = SplitTopic(topic, &base, &dev) ? std::string(dev) : std::string();
+  }
+  header_.set_device(last_device_);
   if (!opts.turn_id.empty()) header_.set_turn_id(std::string(opts.turn_id));
   header_.SerializeToString(&header_buf_);
   msg.SerializeToString(&payload_buf_);

@@ -175,6 +175,7 @@ class Node {
   std::vector<Sub> subs_;
   std::vector<std::pair<std::string, std::function<void(const RawMessage&)>>> raw_[2];
   std::vector<std::unique_ptr<std::pair<std::string, uint64_t>>> topics_;  // stable addresses
+  std::string last_device_topic_, last_device_;  // device of the last published topic
   std::vector<std::string> subscribed_[2];  // prefixes someone subscribes to, per plane
   std::function<void(const std::string&)> on_subscribed_;
   bool active_ = false;
