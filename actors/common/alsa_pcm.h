@@ -90,9 +90,11 @@ class AlsaSink : public PcmSink {
   void Close() override { pcm_.Close(); }
   bool is_open() const override { return pcm_.is_open(); }
   PcmFormat format() const override { return pcm_.format(); }
-  Status Avail(size_t* frames) override {
+  Status Avail(size_t* frames, int64_t* delay_frames = nullptr) override {
     int64_t delay;
-    return pcm_.AvailDelay(frames, &delay);
+    Status st = pcm_.AvailDelay(frames, &delay);
+    if (delay_frames) *delay_frames = delay;
+    return st;
   }
   Status Write(const int16_t* in, size_t frames, size_t* written, int64_t* delay_frames) override {
     return pcm_.Write(in, frames, written, delay_frames);

@@ -51,7 +51,8 @@ Status WavFileSink::Open() {
 
 void WavFileSink::Close() { writer_.Close(); }
 
-Status WavFileSink::Avail(size_t* frames) {
+Status WavFileSink::Avail(size_t* frames, int64_t* delay_frames) {
+  if (delay_frames) *delay_frames = 0;
   *frames = writer_.is_open() ? SIZE_MAX / 4 : 0;
   return writer_.is_open() ? Status::Ok() : Status::Unavailable(path_ + ": not open");
 }

@@ -56,7 +56,7 @@ class WavFileSink : public PcmSink {
   void Close() override;
   bool is_open() const override { return writer_.is_open(); }
   PcmFormat format() const override { return format_; }
-  Status Avail(size_t* frames) override;
+  Status Avail(size_t* frames, int64_t* delay_frames = nullptr) override;
   Status Write(const int16_t* in, size_t frames, size_t* written, int64_t* delay_frames) override;
   uint64_t frames_written() const { return writer_.frames_written(); }
 

@@ -59,8 +59,10 @@ class PcmSink {
   virtual void Close() = 0;
   virtual bool is_open() const = 0;
   virtual PcmFormat format() const = 0;
-  // Frames that Write() accepts now without blocking.
-  virtual Status Avail(size_t* frames) = 0;
+  // Frames that Write() accepts now without blocking; *delay_frames
+  // (optional): frames queued in the device, i.e. how long until the next
+  // frame written leaves the speaker.
+  virtual Status Avail(size_t* frames, int64_t* delay_frames = nullptr) = 0;
   // Writes up to `frames` frames; *written may be less. *delay_frames
   // (optional): frames queued ahead of the first one written, i.e. how long
   // until it leaves the speaker.

@@ -1,0 +1,369 @@
+// The vb-playback adapter: sinks, pacing, device recovery, bus mapping (see
+// playback_actor.h).
+#include "actors/playback/playback_actor.h"
+
+#include "actors/common/alsa_pcm.h"
+#include "actors/common/file_pcm.h"
+
+namespace vb::playback {
+namespace {
+constexpr int64_t kStallNs = 2'000'000'000;  // an open device that takes nothing this long is dead
+}
+
+void PlaybackActor::DeclareConfig(config::Section& s) {
+  s.Choice("sink", &sink_kind_, "alsa", {"alsa", "wav"}, "where the audio goes: an ALSA device or a WAV file");
+  s.Key("rate", &rate_, 16000, {8000, 48000}, "playback rate in Hz, mono; must equal decoder.output_rate "
+        "(frames at another rate are resampled)");
+  s.Key("period_ms", &period_ms_, 10, {2, 100}, "render granularity (and ALSA period)");
+  s.Key("target_ms", &target_ms_, 60, {0, 2000}, "jitter buffer: speech buffered before a turn starts or resumes after an underrun");
+  s.Key("max_buffer_ms", &max_buffer_ms_, 120000, {100, 600000}, "jitter buffer bound (replies arrive faster than real time)");
+  s.Key("fade_ms", &fade_ms_, 5, {1, 50}, "fade-out on Interrupt/Flush");
+  s.Key("drain_timeout_ms", &drain_timeout_ms_, 1000, {50, 60000},
+        "a turn starved this long without an end-of-turn marker counts as drained");
+  s.Key("prompt_gain", &prompt_gain_, 1.0, {0.0, 4.0}, "gain of prompt sounds mixed over speech");
+  s.Key("prompts", &prompt_files_, "extra prompt sounds: name → WAV file (built in: wake, error)");
+  s.Key("reopen_min_ms", &reopen_min_ms_, 250, {10, 60000}, "first retry after the device fails");
+  s.Key("reopen_max_ms", &reopen_max_ms_, 2000, {10, 600000}, "retry interval cap (doubling back-off)");
+  {
+    auto a = s.Sub("alsa", "ALSA playback (sink: alsa)");
+    a.Key("device", &alsa_device_, std::string("default"), "ALSA PCM, e.g. default, plughw:0, pulse (PULSE_SINK selects the sink)");
+    a.Key("channels", &alsa_channels_, 1, {1, 8}, "channels asked of the device (mono is copied to each)");
+    a.Key("buffer_ms", &alsa_buffer_ms_, 30, {4, 1000}, "device queue: bounds the flush latency; too small underruns");
+    if (alsa_buffer_ms_ < 2 * period_ms_) a.Error("buffer_ms", "must be at least two periods (period_ms)");
+    a.Finish();
+  }
+  {
+    auto w = s.Sub("wav", "WAV file as the speaker (sink: wav)");
+    w.Key("path", &wav_path_, std::string(""), "WAV file written with what would reach the speaker");
+    w.Key("realtime", &wav_realtime_, true, "pace in real time; false = write audio as soon as it arrives (offline)");
+    w.Key("keep_idle", &wav_keep_idle_, false, "real time: also write the silence between turns");
+    if (sink_kind_ == "wav" && wav_path_.empty()) w.Error("path", "sink: wav needs a file");
+    w.Finish();
+  }
+  if (reopen_max_ms_ < reopen_min_ms_) s.Error("reopen_max_ms", "must be >= reopen_min_ms");
+}
+
+Status PlaybackActor::Configure(bus::Context& ctx) {
+  ctx_ = &ctx;
+  EngineConfig ec;
+  ec.rate = uint32_t(rate_);
+  ec.target_ms = uint32_t(target_ms_);
+  ec.max_buffer_ms = uint32_t(max_buffer_ms_);
+  ec.fade_ms = uint32_t(fade_ms_);
+  ec.drain_timeout_ms = uint32_t(drain_timeout_ms_);
+  ec.prompt_gain = prompt_gain_;
+  ec.offline = sink_kind_ == "wav" && !wav_realtime_;
+  engine_ = std::make_unique<PlaybackEngine>(ec);
+  prompts_ = std::make_unique<PromptLibrary>(uint32_t(rate_));
+  for (const auto& [name, path] : prompt_files_)
+    if (Status st = prompts_->AddFile(name, path); !st.ok()) return Status::Config("prompts." + name + ": " + st.message());
+
+  if (is_device()) {
+    audio::AlsaConfig c;
+    c.device = alsa_device_;
+    c.sample_rate = uint32_t(rate_);
+    c.channels = uint32_t(alsa_channels_);
+    c.period_us = uint32_t(period_ms_) * 1000;
+    c.buffer_us = uint32_t(alsa_buffer_ms_) * 1000;
+    sink_ = std::make_unique<audio::AlsaSink>(c);
+  } else {
+    sink_ = std::make_unique<audio::WavFileSink>(wav_path_, audio::PcmFormat{uint32_t(rate_), 1});
+    if (Status st = sink_->Open(); !st.ok()) return Status::Config(st.message());
+  }
+  // audio.ref: 16 kHz mono 20 ms, stamped with the time it leaves the speaker.
+  if (Status st = ref_framer_.Init({uint32_t(rate_), 1}, audio::FramerConfig{},
+                                   [this](const v1::AudioFrame& f, int64_t) {
+                                     bus::PublishOptions o;
+                                     o.origin_ns = last_origin_ns_;
+                                     ref_.Publish(f, o);
+                                   });
+      !st.ok())
+    return Status::Config(st.message());
+
+  ref_ = ctx.bus().Advertise(bus::topics::kAudioRef);
+  events_ = ctx.bus().Advertise(bus::topics::kPlaybackEvent);
+  ctx.bus().Subscribe<v1::AudioFrame>(bus::topics::kAudioOut, [this](const auto& m) { OnAudio(m); });
+  ctx.bus().Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand, [this](const auto& m) { OnCommand(m.msg); });
+  ctx.bus().Subscribe<v1::SessionEvent>(bus::topics::kSessionEvent, [this](const auto& m) {
+    if (m.msg.has_turn_ended() && m.msg.turn_ended().outcome() == v1::TurnEnded::CANCELLED &&
+        !m.header.turn_id().empty()) {
+      engine_->Cancel(m.header.turn_id(), bus::MonoNs());
+      PublishEvents();
+    }
+  });
+  return Status::Ok();
+}
+
+Status PlaybackActor::Activate(bus::Context& ctx) {
+  reopen_ms_ = reopen_min_ms_;
+  if (is_device()) {
+    TryOpen();
+    watchdog_ = ctx.loop().AddTimer(std::chrono::milliseconds(250), [this] { Watchdog(); });
+  } else if (wav_realtime_) {
+    StartPacing();
+  }
+  VB_LOG(kInfo) << "sink " << sink_kind_ << (is_device() ? " " + alsa_device_ : " " + wav_path_) << ", " << rate_
+                << " Hz" << (sink_kind_ == "wav" ? (wav_realtime_ ? ", real time" : ", offline") : "");
+  return Status::Ok();
+}
+
+void PlaybackActor::Deactivate(bus::Context& ctx) {
+  if (group_) ctx.loop().RemovePollGroup(group_);
+  group_ = 0;
+  sink_->Close();
+}
+
+// ---- Bus ----------------------------------------------------------------
+
+void PlaybackActor::OnAudio(const bus::Received<v1::AudioFrame>& m) {
+  const auto& f = m.msg;
+  const int64_t now = bus::MonoNs();
+  const uint32_t ch = f.channels() ? f.channels() : 1;
+  if (f.pcm().size() % (2 * ch) != 0 || f.sample_rate() < 4000 || f.sample_rate() > 192000) {
+    ctx_->CountError();
+    ctx_->Count("malformed_frames");
+    return;
+  }
+  const size_t frames = f.pcm().size() / 2 / ch;
+  const auto* pcm = reinterpret_cast<const int16_t*>(f.pcm().data());
+  const int16_t* mono = pcm;
+  if (ch != 1) {
+    mono_.clear();
+    audio::MixToMono(pcm, frames, ch, 0, ch, &mono_);
+    mono = mono_.data();
+  }
+  size_t n = frames;
+  if (f.sample_rate() != uint32_t(rate_)) {
+    uint64_t suppressed = 0;
+    if (rate_log_.Allow(now, &suppressed)) {
+      VB_LOG(kWarn) << "audio.out at " << f.sample_rate() << " Hz, playback at " << rate_ << " Hz: resampling";
+    }
+    if (in_resampler_.in_rate() != f.sample_rate()) in_resampler_.Init(f.sample_rate(), uint32_t(rate_), 1);
+    resampled_.clear();
+    in_resampler_.Process(mono, frames, &resampled_);
+    mono = resampled_.data();
+    n = resampled_.size();
+  }
+  engine_->Push(m.header.turn_id(), mono, n, m.header.origin_ns(), f.end_of_turn(), now);
+  if (sink_kind_ == "wav" && !wav_realtime_) RenderOffline();
+}
+
+void PlaybackActor::OnCommand(const v1::DialogCommand& cmd) {
+  const int64_t now = bus::MonoNs();
+  if (cmd.has_interrupt()) {
+    VB_LOG(kInfo) << "interrupt: flushing turn '" << (cmd.interrupt().turn_id().empty() ? engine_->playing_turn() : cmd.interrupt().turn_id()) << "'";
+    engine_->Cancel(cmd.interrupt().turn_id(), now);
+  } else if (cmd.has_flush()) {
+    engine_->Flush(cmd.flush().turn_id(), now);
+  } else if (cmd.has_play_prompt()) {
+    const auto* p = prompts_->Find(cmd.play_prompt().name());
+    if (!p) {
+      ctx_->Count("unknown_prompts");
+      VB_LOG(kWarn) << "PlayPrompt: no prompt named '" << cmd.play_prompt().name() << "'";
+      return;
+    }
+    engine_->PlayPrompt(p);
+  } else {
+    return;
+  }
+  PublishEvents();
+  // Offline: the fade/prompt is rendered now; in real time, at the next period.
+  if (sink_kind_ == "wav" && !wav_realtime_) RenderOffline();
+}
+
+void PlaybackActor::PublishEvent(v1::PlaybackEvent::Kind kind, const std::string& turn, const std::string& detail,
+                                 int64_t latency) {
+  v1::PlaybackEvent e;
+  e.set_kind(kind);
+  e.set_turn_id(turn);
+  e.set_detail(detail);
+  e.set_latency_ns(latency);
+  bus::PublishOptions o;
+  o.turn_id = turn;
+  events_.Publish(e, o);
+  if (kind == v1::PlaybackEvent::FLUSHED) {
+    VB_LOG(kInfo) << "flushed turn '" << turn << "': silent after " << latency / 1000 << " us" << (detail.empty() ? "" : " (" + detail + ")");
+  }
+}
+
+void PlaybackActor::PublishEvents() {
+  for (const auto& e : engine_->TakeEvents()) PublishEvent(e.kind, e.turn_id, e.detail, e.latency_ns);
+}
+
+void PlaybackActor::RenderBlock(size_t n, int64_t now, int64_t play_ns, bool write) {
+  block_.resize(n);
+  RenderInfo info;
+  engine_->Render(block_.data(), n, now, play_ns, &info);
+  PublishEvents();
+  if (info.origin_ns) last_origin_ns_ = info.origin_ns;
+  if (!write) return;
+  if (sink_kind_ == "wav" && wav_realtime_ && !wav_keep_idle_ && !info.audible && !engine_->HasWork()) {
+    // Nothing playing: the WAV keeps only what was heard (and audio.ref
+    // still says silence).
+  } else if (sink_kind_ == "wav") {
+    size_t written = 0;
+    if (Status st = sink_->Write(block_.data(), n, &written, nullptr); !st.ok()) {
+      ctx_->CountError();
+      VB_LOG(kError) << "WAV sink: " << st.message();
+    }
+    frames_written_ += written;
+  }
+  // audio.ref: the framer takes "now" as the time just after the last sample.
+  ref_framer_.Push(block_.data(), n, play_ns + int64_t(double(n) * 1e9 / rate_), 0, !info.audible);
+}
+
+// ---- ALSA ----------------------------------------------------------------
+
+void PlaybackActor::TryOpen() {
+  Status st = sink_->Open();
+  if (!st.ok()) {
+    if (!lost_) {
+      lost_ = true;
+      lost_since_ns_ = bus::MonoNs();
+      ctx_->Count("device_lost");
+      ctx_->Degraded("playback device unavailable");
+      VB_LOG(kWarn) << "playback device unavailable: " << st.message() << "; retrying every ≤" << reopen_max_ms_ << " ms";
+      PublishEvent(v1::PlaybackEvent::DEVICE_ERROR, engine_->playing_turn(), st.message());
+      StartPacing();
+    }
+    ctx_->loop().AddOneShot(std::chrono::milliseconds(reopen_ms_), [this] { TryOpen(); });
+    reopen_ms_ = std::min(reopen_ms_ * 2, reopen_max_ms_);
+    return;
+  }
+  if (lost_) {
+    VB_LOG(kInfo) << "playback device back after " << (bus::MonoNs() - lost_since_ns_) / 1'000'000 << " ms";
+    ctx_->Count("device_back");
+    ctx_->Healthy();
+    PublishEvent(v1::PlaybackEvent::DEVICE_BACK, engine_->playing_turn(), alsa_device_);
+    lost_ = false;
+    StopPacing();
+  } else {
+    VB_LOG(kInfo) << "playback " << alsa_device_ << ": " << sink_->format().sample_rate << " Hz, "
+                  << sink_->format().channels << " ch";
+  }
+  ref_framer_.Discontinuity();
+  reopen_ms_ = reopen_min_ms_;
+  last_write_ns_ = bus::MonoNs();
+  xruns_seen_ = sink_->xruns();
+  group_ = ctx_->loop().AddPollGroup(sink_->PollFds(), [this](std::span<const pollfd> fds) { OnDeviceReady(fds); });
+  Service();
+}
+
+void PlaybackActor::OnDeviceReady(std::span<const pollfd> fds) {
+  if (sink_->Ready(fds)) Service();
+}
+
+void PlaybackActor::Service() {
+  if (!sink_->is_open()) return;
+  const size_t period = size_t(rate_) * size_t(period_ms_) / 1000;
+  const uint32_t ch = sink_->format().channels;
+  for (int i = 0; i < 16; ++i) {
+    size_t avail = 0;
+    int64_t delay = 0;
+    if (Status st = sink_->Avail(&avail, &delay); !st.ok()) return DeviceLost(st);
+    if (avail < period) break;
+    // The block leaves the speaker once what the device holds has played.
+    const int64_t now = bus::MonoNs();
+    const int64_t play_ns = now + delay * 1'000'000'000 / rate_;
+    block_.resize(period);
+    wide_.resize(period * ch);
+    RenderInfo info;
+    engine_->Render(block_.data(), period, now, play_ns, &info);
+    PublishEvents();
+    if (info.origin_ns) last_origin_ns_ = info.origin_ns;
+    for (size_t k = 0; k < period; ++k)
+      for (uint32_t c = 0; c < ch; ++c) wide_[k * ch + c] = block_[k];
+    size_t written = 0;
+    if (Status st = sink_->Write(wide_.data(), period, &written, nullptr); !st.ok()) return DeviceLost(st);
+    frames_written_ += written;
+    last_write_ns_ = now;
+    ref_framer_.Push(block_.data(), written, play_ns + int64_t(double(written) * 1e9 / rate_), 0, !info.audible);
+    if (written < period) break;
+  }
+  if (sink_->xruns() != xruns_seen_) {
+    ctx_->Count("xruns", int64_t(sink_->xruns() - xruns_seen_));
+    xruns_seen_ = sink_->xruns();
+    ref_framer_.Discontinuity();
+    uint64_t suppressed = 0;
+    if (xrun_log_.Allow(bus::MonoNs(), &suppressed)) {
+      VB_LOG(kWarn) << "playback device underrun (" << xruns_seen_ << " in total): recovered";
+    }
+  }
+}
+
+void PlaybackActor::DeviceLost(const Status& why) {
+  if (group_) ctx_->loop().RemovePollGroup(group_);
+  group_ = 0;
+  sink_->Close();
+  lost_ = true;
+  lost_since_ns_ = bus::MonoNs();
+  ctx_->Count("device_lost");
+  ctx_->Degraded("playback device lost");
+  VB_LOG(kWarn) << "playback device lost: " << why.message() << "; reopening with back-off up to " << reopen_max_ms_ << " ms";
+  PublishEvent(v1::PlaybackEvent::DEVICE_ERROR, engine_->playing_turn(), why.message());
+  StartPacing();
+  reopen_ms_ = reopen_min_ms_;
+  ctx_->loop().AddOneShot(std::chrono::milliseconds(reopen_ms_), [this] { TryOpen(); });
+}
+
+void PlaybackActor::Watchdog() {
+  if (!is_device() || lost_ || !sink_->is_open()) return;
+  Service();  // some plugins (pulse) signal nothing when their server dies
+  if (sink_->is_open() && bus::MonoNs() - last_write_ns_ > kStallNs)
+    DeviceLost(Status::Unavailable("device took nothing for " + std::to_string((bus::MonoNs() - last_write_ns_) / 1'000'000) + " ms"));
+}
+
+// ---- Timer pacing and offline rendering ----------------------------------
+
+void PlaybackActor::StartPacing() {
+  if (pace_timer_) return;
+  pace_start_ns_ = bus::MonoNs();
+  paced_frames_ = 0;
+  pace_timer_ = ctx_->loop().AddTimer(std::chrono::milliseconds(period_ms_), [this] { PacedTick(); });
+}
+
+void PlaybackActor::StopPacing() {
+  if (pace_timer_) ctx_->loop().CancelTimer(pace_timer_);
+  pace_timer_ = 0;
+}
+
+void PlaybackActor::PacedTick() {
+  const int64_t now = bus::MonoNs();
+  uint64_t due = uint64_t(double(now - pace_start_ns_) * rate_ / 1e9);
+  const size_t period = size_t(rate_) * size_t(period_ms_) / 1000;
+  // Whole periods only; a late tick catches up (at most 1 s).
+  size_t n = size_t(std::min<uint64_t>(due - paced_frames_, uint64_t(rate_))) / period * period;
+  for (size_t at = 0; at < n; at += period) {
+    int64_t play = pace_start_ns_ + int64_t(double(paced_frames_ + at) * 1e9 / rate_);
+    RenderBlock(period, now, play, /*write=*/!lost_);
+  }
+  paced_frames_ += n;
+}
+
+void PlaybackActor::RenderOffline() {
+  const size_t period = size_t(rate_) * size_t(period_ms_) / 1000;
+  while (engine_->HasWork()) {
+    const int64_t now = bus::MonoNs();
+    size_t n = std::min(period, std::max<size_t>(engine_->queued_samples(), 1));
+    if (engine_->queued_samples() == 0) n = period;  // a fade or a prompt: whole periods
+    RenderBlock(n, now, now, true);
+  }
+}
+
+void PlaybackActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
+  const auto& c = engine_->counters();
+  ctx.Set("frames_in", int64_t(c.frames_in));
+  ctx.Set("underruns", int64_t(c.underruns));
+  ctx.Set("dropped_cancelled", int64_t(c.dropped_cancelled));
+  ctx.Set("dropped_overflow", int64_t(c.dropped_overflow));
+  ctx.Set("flushes", int64_t(c.flushes));
+  ctx.Set("prompts", int64_t(c.prompts));
+  ctx.Set("turns_started", int64_t(c.turns_started));
+  ctx.Set("turns_drained", int64_t(c.turns_drained));
+  ctx.Set("queued_ms", int64_t(engine_->queued_samples() * 1000 / size_t(rate_)));
+  ctx.Set("frames_written", int64_t(frames_written_));
+  ctx.Set("xruns_total", int64_t(sink_ ? sink_->xruns() : 0));
+  ctx.Set("device_open", sink_ && sink_->is_open() ? 1 : 0);
+}
+
+}  // namespace vb::playback
