@@ -260,7 +260,8 @@ void SessionActor::OnCreated(int status, const std::string& body, const std::str
   VB_LOG(kInfo) << "new conversation " << id;
   ctx_->Healthy();
   core_->SetConversation(id);
-  Connect();
+  if (core_->connected()) core_->Reconfigure();  // the old conversation was gone
+  else Connect();
 }
 
 void SessionActor::Connect() {
@@ -328,6 +329,12 @@ bool SessionActor::SendText(std::string text, int64_t origin_ns) { return client
 
 void SessionActor::PublishEvent(const v1::SessionEvent& event, const std::string& turn_id) {
   events_.Publish(event, {.turn_id = turn_id});
+  // 4002: the conversation no longer exists (expired, or another server):
+  // start a new one rather than failing every turn.
+  if (event.has_error() && event.error().code() == 4002 && fixed_conversation_.empty() && !creating_) {
+    VB_LOG(kWarn) << "conversation " << core_->conversation_id() << " is unknown to the server; creating a new one";
+    CreateConversation();
+  }
 }
 
 void SessionActor::PublishAudio(const v1::EncodedAudio& audio, const std::string& turn_id, int64_t origin_ns) {

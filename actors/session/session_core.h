@@ -106,6 +106,10 @@ class SessionCore {
   void SetConversation(const std::string& conversation_id);
   const std::string& conversation_id() const { return conversation_id_; }
 
+  // Sends chat.update again (e.g. after the conversation changed), if connected.
+  void Reconfigure() {
+    if (connected_) SendChatUpdate();
+  }
   // The WebSocket is open: configure the session and deliver held audio.
   void OnConnected();
   // The WebSocket is gone; a running turn is reported FAILED.
