@@ -1,0 +1,206 @@
+// vb-control bus adapter (see control_actor.h).
+#include "actors/control/control_actor.h"
+
+#include <poll.h>
+
+#include "bus/log.h"
+
+namespace vb::control {
+
+void ControlActor::DeclareConfig(config::Section& s) {
+  s.Choice("mode", &mode_, "continuous", {"continuous", "wake_word", "push_to_talk"},
+           "dialog mode at start (the gateway and `vb mode` can change it)");
+  auto b = s.Sub("barge_in", "what interrupts the agent while it thinks or speaks");
+  b.Key("client_vad", &options_.barge_in_client_vad, true,
+        "local voice activity (only sensible with the echo canceller on)");
+  b.Key("server_vad", &options_.barge_in_server_vad, true, "the service's speech_started");
+  b.Key("wake_word", &options_.barge_in_wake_word, true, "the wake word");
+  b.Finish();
+  s.Key("listen_timeout_ms", &listen_timeout_ms_, 8000, {500, 120000},
+        "wake-word mode: back to idle if nobody speaks this long after the wake word");
+  s.Key("reply_timeout_ms", &reply_timeout_ms_, 30000, {1000, 600000},
+        "a committed turn with no reply for this long is given up (error tone)");
+  auto p = s.Sub("prompts", "prompt sounds");
+  p.Key("wake", &options_.wake_prompt, true, "chime when the wake word is heard");
+  p.Key("error", &options_.error_prompt, true, "tone on errors and when an actor goes down");
+  p.Finish();
+  auto h = s.Sub("health", "actor health from heartbeats");
+  h.Key("watch", &watch_, {"session", "decoder", "playback"}, "actors whose absence the dialog reports");
+  h.Key("timeout_ms", &health_timeout_ms_, 3000, {500, 60000}, "silent this long = down (3 missed heartbeats)");
+  h.Finish();
+  auto k = s.Sub("ptt", "push-to-talk key from a Linux input device");
+  k.Key("evdev_device", &evdev_path_, "", "e.g. /dev/input/by-id/…-event-kbd; empty = none");
+  k.Key("key", &ptt_key_, "KEY_SPACE", "key name (KEY_SPACE, KEY_F12, KEY_RECORD, …) or code");
+  k.Finish();
+  if (KeyCodeFromName(ptt_key_) < 0) k.Error("key", "unknown key '" + ptt_key_ + "'");
+}
+
+Status ControlActor::Configure(bus::Context& ctx) {
+  ctx_ = &ctx;
+  options_.mode = mode_ == "wake_word" ? v1::MODE_WAKE_WORD
+                  : mode_ == "push_to_talk" ? v1::MODE_PUSH_TO_TALK
+                                            : v1::MODE_CONTINUOUS;
+  options_.listen_timeout = std::chrono::milliseconds(listen_timeout_ms_);
+  options_.reply_timeout = std::chrono::milliseconds(reply_timeout_ms_);
+  dialog_ = std::make_unique<Dialog>(options_, *this);
+  auto& bus = ctx.bus();
+  state_pub_ = bus.Advertise(bus::topics::kDialogState);
+  command_pub_ = bus.Advertise(bus::topics::kDialogCommand);
+
+  bus.Subscribe<v1::SessionEvent>(bus::topics::kSessionEvent, [this](const auto& m) {
+    auto now = Clock::now();
+    const auto& e = m.msg;
+    const std::string& turn = m.header.turn_id();
+    switch (e.event_case()) {
+      case v1::SessionEvent::kStatus:
+        dialog_->SessionConnected(e.status().connected(), e.status().conversation_id(), now);
+        break;
+      case v1::SessionEvent::kTurnStarted:
+        dialog_->TurnStarted(e.turn_started().turn_id().empty() ? turn : e.turn_started().turn_id(), now);
+        break;
+      case v1::SessionEvent::kTurnEnded:
+        dialog_->TurnEnded(turn, e.turn_ended().outcome(), now);
+        break;
+      case v1::SessionEvent::kAgentAudioEnd:
+        dialog_->AgentAudioEnded(turn, e.agent_audio_end().packets(), now);
+        break;
+      case v1::SessionEvent::kUserSpeech:
+        dialog_->ServerSpeech(e.user_speech().started(), now);
+        break;
+      case v1::SessionEvent::kError:
+        VB_LOG(kWarn) << "session error " << e.error().code() << ": " << e.error().message();
+        dialog_->SessionError(e.error().message(), e.error().fatal(), now);
+        break;
+      default:
+        break;
+    }
+    Reschedule();
+  });
+  bus.Subscribe<v1::PlaybackEvent>(bus::topics::kPlaybackEvent, [this](const auto& m) {
+    auto now = Clock::now();
+    const auto& e = m.msg;
+    std::string turn = e.turn_id().empty() ? m.header.turn_id() : e.turn_id();
+    if (e.kind() == v1::PlaybackEvent::STARTED) dialog_->PlaybackStarted(turn, now);
+    else if (e.kind() == v1::PlaybackEvent::DRAINED) dialog_->PlaybackDrained(turn, now);
+    else if (e.kind() == v1::PlaybackEvent::DEVICE_ERROR) {
+      VB_LOG(kWarn) << "playback device error: " << e.detail();
+    }
+    Reschedule();
+  });
+  bus.Subscribe<v1::VadEvent>(bus::topics::kVoiceVad, [this](const auto& m) {
+    dialog_->ClientVad(m.msg.kind() == v1::VadEvent::SPEECH_START, Clock::now());
+    Reschedule();
+  });
+  bus.Subscribe<v1::WakeEvent>(bus::topics::kVoiceWake, [this](const auto& m) {
+    VB_LOG(kInfo) << "wake word '" << m.msg.phrase() << "' (score " << m.msg.score() << ")";
+    dialog_->Wake(m.msg, Clock::now());
+    Reschedule();
+  });
+  bus.Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand, [this](const auto& m) {
+    if (m.header.source() == ctx_->name()) return;  // our own commands
+    auto now = Clock::now();
+    const auto& c = m.msg;
+    if (c.has_push_to_talk()) dialog_->PushToTalk(c.push_to_talk().down(), now);
+    else if (c.has_set_mode()) dialog_->SetMode(c.set_mode().mode(), now);
+    else if (c.has_interrupt()) dialog_->InterruptObserved(c.interrupt().turn_id(), now);
+    Reschedule();
+  });
+  bus.Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [this](const auto& m) {
+    auto it = health_.find(m.msg.actor());
+    if (it == health_.end()) return;
+    Health& h = it->second;
+    h.last = Clock::now();
+    if (h.pid != 0 && h.pid != m.msg.pid()) ++h.restarts;
+    h.pid = m.msg.pid();
+    if (!h.alive && m.msg.state() != v1::Heartbeat::STOPPING) {
+      h.alive = true;
+      VB_LOG(kInfo) << m.msg.actor() << " is up (pid " << h.pid << ")";
+      dialog_->ActorHealth(m.msg.actor(), true, h.last);
+    }
+  });
+  for (const auto& w : watch_) health_[w].last = Clock::now();
+  ctx.loop().AddTimer(std::chrono::milliseconds(500), [this] { CheckHealth(); });
+
+  if (!evdev_path_.empty()) {
+    key_ = std::make_unique<EvdevKeySource>(evdev_path_, KeyCodeFromName(ptt_key_));
+    ReopenKey();
+    ctx.loop().AddTimer(std::chrono::seconds(2), [this] {
+      if (!key_->is_open()) ReopenKey();
+    });
+  }
+  return Status::Ok();
+}
+
+void ControlActor::ReopenKey() {
+  if (Status st = key_->Open(); !st.ok()) {
+    ctx_->Degraded("push-to-talk key device: " + st.message());
+    return;
+  }
+  ctx_->Healthy();
+  VB_LOG(kInfo) << "push-to-talk key on " << key_->path();
+  key_group_ = ctx_->loop().AddFd(key_->fd(), POLLIN, [this](short) { OnKey(); });
+}
+
+void ControlActor::OnKey() {
+  bool lost = false;
+  auto key = key_->Read(&lost);
+  if (key) {
+    dialog_->PushToTalk(*key, Clock::now());
+    Reschedule();
+  }
+  if (lost || !key_->is_open()) {
+    ctx_->loop().RemovePollGroup(key_group_);
+    if (lost) {
+      VB_LOG(kWarn) << "push-to-talk key device " << key_->path() << " is gone; will reopen when it is back";
+      ctx_->Count("key_device_lost");
+      ctx_->Degraded("push-to-talk key device gone");
+    }
+  }
+}
+
+void ControlActor::CheckHealth() {
+  auto now = Clock::now();
+  for (auto& [name, h] : health_) {
+    if (h.alive && now - h.last > std::chrono::milliseconds(health_timeout_ms_)) {
+      h.alive = false;
+      VB_LOG(kWarn) << name << " is down: no heartbeat for " << health_timeout_ms_ << " ms";
+      ctx_->Count("actor_down_" + name);
+      dialog_->ActorHealth(name, false, now);
+      Reschedule();
+    }
+  }
+}
+
+void ControlActor::Reschedule() {
+  if (dialog_timer_) ctx_->loop().CancelTimer(dialog_timer_);
+  dialog_timer_ = 0;
+  auto next = dialog_->NextDeadline();
+  if (!next) return;
+  auto delay = std::max(Clock::duration(0), *next - Clock::now()) + std::chrono::milliseconds(1);
+  dialog_timer_ = ctx_->loop().AddOneShot(delay, [this] {
+    dialog_timer_ = 0;
+    dialog_->Tick(Clock::now());
+    Reschedule();
+  });
+}
+
+void ControlActor::StateChanged(const v1::DialogState& state) {
+  VB_LOG(kInfo) << "state " << v1::DialogStateKind_Name(state.state()) << " (" << state.reason() << ")";
+  state_pub_.Publish(state, {.turn_id = state.turn_id()});
+}
+
+void ControlActor::Command(const v1::DialogCommand& cmd) {
+  std::string turn = cmd.has_interrupt() ? cmd.interrupt().turn_id() : dialog_->state().turn_id();
+  command_pub_.Publish(cmd, {.turn_id = turn});
+}
+
+void ControlActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
+  state_pub_.Publish(dialog_->state(), {.turn_id = dialog_->state().turn_id()});
+  (*hb.mutable_extra())["barge_ins"] = int64_t(dialog_->barge_ins());
+  for (const auto& [name, h] : health_) {
+    (*hb.mutable_extra())["alive_" + name] = h.alive ? 1 : 0;
+    (*hb.mutable_extra())["restarts_" + name] = int64_t(h.restarts);
+  }
+}
+
+}  // namespace vb::control

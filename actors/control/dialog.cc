@@ -1,0 +1,288 @@
+// The dialog state machine (see dialog.h).
+#include "actors/control/dialog.h"
+
+namespace vb::control {
+namespace {
+int64_t Ns(Clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+bool Busy(v1::DialogStateKind s) { return s == v1::STATE_THINKING || s == v1::STATE_SPEAKING; }
+}  // namespace
+
+Dialog::Dialog(DialogOptions options, DialogOutput& out) : options_(options), out_(out) {
+  state_.set_state(v1::STATE_OFFLINE);
+  state_.set_mode(options_.mode);
+  state_.set_reason("starting: session not connected yet");
+}
+
+v1::DialogStateKind Dialog::RestingState() const {
+  if (!connected_) return v1::STATE_OFFLINE;
+  return options_.mode == v1::MODE_CONTINUOUS ? v1::STATE_LISTENING : v1::STATE_IDLE;
+}
+
+void Dialog::Enter(v1::DialogStateKind s, const std::string& reason, Clock::time_point now) {
+  if (state_.state() == s && state_.reason() == reason) return;
+  bool changed = state_.state() != s;
+  state_.set_state(s);
+  state_.set_reason(reason);
+  if (changed) state_.set_since_mono_ns(Ns(now));
+  state_.set_session_connected(connected_);
+  state_.set_mode(options_.mode);
+  if (s != v1::STATE_THINKING) reply_deadline_.reset();
+  out_.StateChanged(state_);
+}
+
+void Dialog::Prompt(const std::string& name) {
+  v1::DialogCommand c;
+  c.mutable_play_prompt()->set_name(name);
+  out_.Command(c);
+}
+
+void Dialog::StartListening(const std::string& preroll, Clock::time_point now, const std::string& reason) {
+  v1::DialogCommand c;
+  c.mutable_start_listening()->set_preroll_pcm(preroll);
+  out_.Command(c);
+  streaming_ = true;
+  Enter(v1::STATE_LISTENING, reason, now);
+}
+
+void Dialog::StopListening(bool commit) {
+  v1::DialogCommand c;
+  c.mutable_stop_listening()->set_commit(commit);
+  out_.Command(c);
+  streaming_ = false;
+}
+
+void Dialog::Interrupt(v1::Interrupt::Reason reason, Clock::time_point now) {
+  v1::DialogCommand c;
+  c.mutable_interrupt()->set_reason(reason);
+  c.mutable_interrupt()->set_turn_id(state_.turn_id());
+  out_.Command(c);
+  ++barge_ins_;
+  if (!state_.turn_id().empty()) ended_turns_.insert(state_.turn_id());
+  state_.clear_turn_id();
+  audio_pending_ = false;
+  reply_done_ = false;
+  drain_deadline_.reset();
+}
+
+void Dialog::SessionConnected(bool connected, const std::string& conversation_id, Clock::time_point now) {
+  if (!conversation_id.empty()) state_.set_conversation_id(conversation_id);
+  if (connected == connected_) {
+    state_.set_session_connected(connected);
+    return;
+  }
+  connected_ = connected;
+  if (!connected) {
+    // Whatever was running is gone with the connection.
+    if (!state_.turn_id().empty()) ended_turns_.insert(state_.turn_id());
+    state_.clear_turn_id();
+    audio_pending_ = reply_done_ = false;
+    streaming_ = false;
+    listen_deadline_.reset();
+    drain_deadline_.reset();
+    Enter(v1::STATE_OFFLINE, "session disconnected", now);
+    return;
+  }
+  Enter(RestingState(), "session connected", now);
+}
+
+void Dialog::TurnStarted(const std::string& turn_id, Clock::time_point now) {
+  if (ended_turns_.count(turn_id)) return;
+  state_.set_turn_id(turn_id);
+  audio_pending_ = false;
+  reply_done_ = false;
+  listen_deadline_.reset();
+  if (state_.state() != v1::STATE_SPEAKING) {
+    Enter(v1::STATE_THINKING, "the agent is replying", now);
+    reply_deadline_ = now + options_.reply_timeout;
+  }
+}
+
+void Dialog::TurnFinished(Clock::time_point now, const std::string& reason) {
+  if (!state_.turn_id().empty()) ended_turns_.insert(state_.turn_id());
+  state_.clear_turn_id();
+  audio_pending_ = reply_done_ = false;
+  drain_deadline_.reset();
+  if (options_.mode != v1::MODE_CONTINUOUS && streaming_ && !ptt_down_) StopListening(false);
+  if (ptt_down_) {
+    Enter(v1::STATE_LISTENING, reason, now);
+    return;
+  }
+  Enter(RestingState(), reason, now);
+}
+
+void Dialog::TurnEnded(const std::string& turn_id, v1::TurnEnded::Outcome outcome, Clock::time_point now) {
+  if (turn_id != state_.turn_id() || ended_turns_.count(turn_id)) return;
+  switch (outcome) {
+    case v1::TurnEnded::REQUIRES_ACTION:
+      return;  // waiting for a tool: still the same turn
+    case v1::TurnEnded::COMPLETED:
+      reply_done_ = true;
+      if (audio_pending_) {
+        drain_deadline_ = now + options_.drain_timeout;
+        return;  // finish when playback has drained
+      }
+      return TurnFinished(now, "turn completed");
+    case v1::TurnEnded::CANCELLED:
+      return TurnFinished(now, "turn cancelled");
+    default:
+      if (options_.error_prompt) Prompt("error");
+      return TurnFinished(now, "turn failed");
+  }
+}
+
+void Dialog::AgentAudioEnded(const std::string& turn_id, uint64_t packets, Clock::time_point now) {
+  if (turn_id != state_.turn_id() || packets == 0) return;
+  if (state_.state() != v1::STATE_SPEAKING) audio_pending_ = true;  // audio on its way to the speaker
+}
+
+void Dialog::PlaybackStarted(const std::string& turn_id, Clock::time_point now) {
+  if (turn_id.empty() || turn_id != state_.turn_id() || ended_turns_.count(turn_id)) return;
+  audio_pending_ = true;
+  Enter(v1::STATE_SPEAKING, "the agent is speaking", now);
+}
+
+void Dialog::PlaybackDrained(const std::string& turn_id, Clock::time_point now) {
+  if (turn_id != state_.turn_id()) return;
+  audio_pending_ = false;
+  if (reply_done_) TurnFinished(now, "reply played");
+}
+
+void Dialog::ServerSpeech(bool started, Clock::time_point now) {
+  if (!connected_) return;
+  if (started) {
+    if (Busy(state_.state()) && options_.barge_in_server_vad) {
+      Interrupt(v1::Interrupt::SERVER_SPEECH, now);
+      Enter(v1::STATE_LISTENING, "barge-in: the service heard speech", now);
+    } else if (state_.state() == v1::STATE_LISTENING) {
+      listen_deadline_.reset();  // someone speaks: no timeout
+      Enter(v1::STATE_LISTENING, "user speaking", now);
+    }
+  } else if (state_.state() == v1::STATE_LISTENING && options_.mode != v1::MODE_PUSH_TO_TALK) {
+    Enter(v1::STATE_THINKING, "user turn ended (service VAD)", now);
+    reply_deadline_ = now + options_.reply_timeout;
+  }
+}
+
+void Dialog::ClientVad(bool speech_started, Clock::time_point now) {
+  if (!speech_started || !options_.barge_in_client_vad) return;
+  if (state_.state() == v1::STATE_SPEAKING) {
+    Interrupt(v1::Interrupt::USER_SPEECH, now);
+    if (options_.mode == v1::MODE_CONTINUOUS || streaming_) Enter(v1::STATE_LISTENING, "barge-in: user speech", now);
+    else if (options_.mode == v1::MODE_WAKE_WORD) StartListening("", now, "barge-in: user speech");
+    else TurnFinished(now, "barge-in: user speech");  // push-to-talk listens only on the key
+  } else if (state_.state() == v1::STATE_LISTENING) {
+    listen_deadline_.reset();
+  }
+}
+
+void Dialog::Wake(const v1::WakeEvent& wake, Clock::time_point now) {
+  if (!connected_) return;
+  if (Busy(state_.state())) {
+    if (!options_.barge_in_wake_word) return;
+    Interrupt(v1::Interrupt::WAKE_WORD, now);
+  }
+  if (options_.wake_prompt) Prompt("wake");
+  if (options_.mode == v1::MODE_CONTINUOUS) {
+    Enter(v1::STATE_LISTENING, "wake word", now);
+    return;
+  }
+  if (options_.mode != v1::MODE_WAKE_WORD) return;
+  // Send what was said from the wake phrase on, so a question spoken right
+  // after it is not cut.
+  std::string preroll;
+  const std::string& ctx = wake.context_pcm();
+  if (wake.start_sample() >= wake.context_start_sample()) {
+    uint64_t skip = (wake.start_sample() - wake.context_start_sample()) * 2;
+    if (skip < ctx.size()) preroll = ctx.substr(size_t(skip));
+  }
+  StartListening(preroll, now, "wake word: listening");
+  listen_deadline_ = now + options_.listen_timeout;
+}
+
+void Dialog::PushToTalk(bool down, Clock::time_point now) {
+  if (down == ptt_down_) return;
+  ptt_down_ = down;
+  if (!connected_) return;
+  if (down) {
+    if (Busy(state_.state())) Interrupt(v1::Interrupt::USER_REQUEST, now);
+    StartListening("", now, "push-to-talk: key down");
+    listen_deadline_.reset();
+  } else if (streaming_) {
+    StopListening(true);
+    Enter(v1::STATE_THINKING, "push-to-talk: key up", now);
+    reply_deadline_ = now + options_.reply_timeout;
+  }
+}
+
+void Dialog::SetMode(v1::DialogMode mode, Clock::time_point now) {
+  if (mode == v1::MODE_UNSPECIFIED || mode == options_.mode) return;
+  if (Busy(state_.state())) Interrupt(v1::Interrupt::USER_REQUEST, now);
+  if (streaming_) StopListening(false);
+  options_.mode = mode;
+  listen_deadline_.reset();
+  ptt_down_ = false;
+  Enter(RestingState(), "mode changed", now);
+}
+
+void Dialog::UserInterrupt(Clock::time_point now) {
+  if (!Busy(state_.state())) return;
+  Interrupt(v1::Interrupt::USER_REQUEST, now);
+  TurnFinished(now, "interrupted");
+}
+
+void Dialog::InterruptObserved(const std::string& turn_id, Clock::time_point now) {
+  if (!Busy(state_.state())) return;
+  if (!turn_id.empty() && turn_id != state_.turn_id()) return;
+  ++barge_ins_;
+  TurnFinished(now, "interrupted");
+}
+
+void Dialog::SessionError(const std::string& message, bool fatal, Clock::time_point now) {
+  if (options_.error_prompt) Prompt("error");
+  if (fatal) Enter(state_.state(), "session error: " + message, now);
+}
+
+void Dialog::ActorHealth(const std::string& actor, bool alive, Clock::time_point now) {
+  if (!alive) {
+    if (options_.error_prompt) Prompt("error");
+    if (actor == "session") return SessionConnected(false, "", now);
+    // Decoder or playback gone mid-reply: the reply cannot be heard; end the
+    // turn so the dialog does not wait for a drain that will never come.
+    if (Busy(state_.state()) && (actor == "playback" || actor == "decoder")) {
+      Interrupt(v1::Interrupt::USER_REQUEST, now);
+      TurnFinished(now, actor + " is down");
+    }
+  }
+}
+
+void Dialog::Tick(Clock::time_point now) {
+  if (listen_deadline_ && now >= *listen_deadline_) {
+    listen_deadline_.reset();
+    if (state_.state() == v1::STATE_LISTENING && options_.mode == v1::MODE_WAKE_WORD) {
+      StopListening(false);
+      Enter(v1::STATE_IDLE, "nobody spoke after the wake word", now);
+    }
+  }
+  if (drain_deadline_ && now >= *drain_deadline_) {
+    drain_deadline_.reset();
+    TurnFinished(now, "playback never reported the end of the reply");
+  }
+  if (reply_deadline_ && now >= *reply_deadline_) {
+    reply_deadline_.reset();
+    if (state_.state() == v1::STATE_THINKING) {
+      if (options_.error_prompt) Prompt("error");
+      TurnFinished(now, "no reply from the agent");
+    }
+  }
+}
+
+std::optional<Clock::time_point> Dialog::NextDeadline() const {
+  std::optional<Clock::time_point> next;
+  for (const auto& d : {listen_deadline_, drain_deadline_, reply_deadline_})
+    if (d && (!next || *d < *next)) next = d;
+  return next;
+}
+
+}  // namespace vb::control

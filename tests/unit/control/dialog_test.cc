@@ -1,0 +1,275 @@
+// The dialog state machine: the three modes, barge-in by every route,
+// timeouts, late events of finished turns, and actors going down.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/input.h>
+#include <unistd.h>
+
+#include "actors/control/dialog.h"
+#include "actors/control/key_source.h"
+#include "tests/support/process.h"
+
+namespace vb::control {
+namespace {
+
+using namespace std::chrono_literals;
+
+class Recorder : public DialogOutput {
+ public:
+  void StateChanged(const v1::DialogState& s) override { states.push_back(s.state()); }
+  void Command(const v1::DialogCommand& c) override { commands.push_back(c); }
+  std::string LastCommand() const {
+    if (commands.empty()) return "";
+    const auto& c = commands.back();
+    return c.command_case() == v1::DialogCommand::kInterrupt ? "interrupt"
+         : c.has_start_listening() ? "start"
+         : c.has_stop_listening() ? (c.stop_listening().commit() ? "commit" : "stop")
+         : c.has_play_prompt() ? "prompt:" + c.play_prompt().name()
+         : "other";
+  }
+  std::vector<std::string> Names() const {
+    std::vector<std::string> out;
+    for (size_t i = 0; i < commands.size(); ++i) {
+      Recorder r;
+      r.commands = {commands[i]};
+      out.push_back(r.LastCommand());
+    }
+    return out;
+  }
+  std::vector<v1::DialogStateKind> states;
+  std::vector<v1::DialogCommand> commands;
+};
+
+class DialogTest : public ::testing::Test {
+ protected:
+  void Make(v1::DialogMode mode) {
+    DialogOptions o;
+    o.mode = mode;
+    dialog_ = std::make_unique<Dialog>(o, rec_);
+    dialog_->SessionConnected(true, "conv-1", t_);
+  }
+  // A reply with audio: started → playback started → completed → drained.
+  void Reply(const std::string& turn) {
+    dialog_->TurnStarted(turn, t_);
+    EXPECT_EQ(dialog_->kind(), v1::STATE_THINKING);
+    dialog_->PlaybackStarted(turn, t_);
+    EXPECT_EQ(dialog_->kind(), v1::STATE_SPEAKING);
+    dialog_->AgentAudioEnded(turn, 50, t_);
+    dialog_->TurnEnded(turn, v1::TurnEnded::COMPLETED, t_);
+    EXPECT_EQ(dialog_->kind(), v1::STATE_SPEAKING) << "finished before the audio played";
+    dialog_->PlaybackDrained(turn, t_);
+  }
+  Recorder rec_;
+  std::unique_ptr<Dialog> dialog_;
+  Clock::time_point t_ = Clock::now();
+};
+
+TEST_F(DialogTest, StartsOfflineUntilSessionConnects) {
+  DialogOptions o;
+  Dialog d(o, rec_);
+  EXPECT_EQ(d.kind(), v1::STATE_OFFLINE);
+  d.SessionConnected(true, "c", t_);
+  EXPECT_EQ(d.kind(), v1::STATE_LISTENING);
+  EXPECT_EQ(d.state().conversation_id(), "c");
+}
+
+TEST_F(DialogTest, ContinuousTwoTurns) {
+  Make(v1::MODE_CONTINUOUS);
+  for (std::string turn : {"t1", "t2"}) {
+    dialog_->ServerSpeech(true, t_);
+    dialog_->ServerSpeech(false, t_);
+    EXPECT_EQ(dialog_->kind(), v1::STATE_THINKING);
+    Reply(turn);
+    EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+  }
+  EXPECT_TRUE(rec_.commands.empty()) << "continuous mode needs no commands";
+}
+
+TEST_F(DialogTest, TextOnlyReplyEndsWithoutPlayback) {
+  Make(v1::MODE_CONTINUOUS);
+  dialog_->TurnStarted("t1", t_);
+  dialog_->TurnEnded("t1", v1::TurnEnded::COMPLETED, t_);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+}
+
+TEST_F(DialogTest, ServerSpeechWhileSpeakingBargesIn) {
+  Make(v1::MODE_CONTINUOUS);
+  dialog_->TurnStarted("t1", t_);
+  dialog_->PlaybackStarted("t1", t_);
+  dialog_->ServerSpeech(true, t_);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+  ASSERT_EQ(rec_.LastCommand(), "interrupt");
+  EXPECT_EQ(rec_.commands.back().interrupt().reason(), v1::Interrupt::SERVER_SPEECH);
+  EXPECT_EQ(rec_.commands.back().interrupt().turn_id(), "t1");
+  // Late events of the cancelled turn change nothing.
+  dialog_->PlaybackStarted("t1", t_);
+  dialog_->TurnEnded("t1", v1::TurnEnded::CANCELLED, t_);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+  EXPECT_EQ(dialog_->barge_ins(), 1u);
+}
+
+TEST_F(DialogTest, ClientVadBargeInOnlyWhileSpeaking) {
+  Make(v1::MODE_CONTINUOUS);
+  dialog_->ClientVad(true, t_);
+  EXPECT_TRUE(rec_.commands.empty());
+  dialog_->TurnStarted("t1", t_);
+  dialog_->PlaybackStarted("t1", t_);
+  dialog_->ClientVad(true, t_);
+  EXPECT_EQ(rec_.LastCommand(), "interrupt");
+  EXPECT_EQ(rec_.commands.back().interrupt().reason(), v1::Interrupt::USER_SPEECH);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+}
+
+TEST_F(DialogTest, ClientVadBargeInCanBeOff) {
+  DialogOptions o;
+  o.barge_in_client_vad = false;  // no echo canceller: the agent would interrupt itself
+  Dialog d(o, rec_);
+  d.SessionConnected(true, "c", t_);
+  d.TurnStarted("t1", t_);
+  d.PlaybackStarted("t1", t_);
+  d.ClientVad(true, t_);
+  EXPECT_EQ(d.kind(), v1::STATE_SPEAKING);
+  EXPECT_TRUE(rec_.commands.empty());
+}
+
+TEST_F(DialogTest, WakeWordListensWithAudioFromThePhraseOn) {
+  Make(v1::MODE_WAKE_WORD);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_IDLE);
+  v1::WakeEvent w;
+  w.set_context_start_sample(1000);
+  w.set_start_sample(1100);
+  w.set_context_pcm(std::string(400, 'a') + std::string(600, 'b'));  // 500 samples
+  dialog_->Wake(w, t_);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+  EXPECT_EQ(rec_.Names(), (std::vector<std::string>{"prompt:wake", "start"}));
+  EXPECT_EQ(rec_.commands[1].start_listening().preroll_pcm(), std::string(200, 'a') + std::string(600, 'b'));
+  dialog_->ServerSpeech(true, t_);
+  dialog_->ServerSpeech(false, t_);
+  Reply("t1");
+  EXPECT_EQ(dialog_->kind(), v1::STATE_IDLE);
+  EXPECT_EQ(rec_.LastCommand(), "stop");
+}
+
+TEST_F(DialogTest, WakeWordTimesOutWhenNobodySpeaks) {
+  Make(v1::MODE_WAKE_WORD);
+  dialog_->Wake(v1::WakeEvent(), t_);
+  ASSERT_TRUE(dialog_->NextDeadline().has_value());
+  EXPECT_EQ(*dialog_->NextDeadline(), t_ + 8000ms);
+  dialog_->Tick(t_ + 7999ms);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+  dialog_->Tick(t_ + 8000ms);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_IDLE);
+  EXPECT_EQ(rec_.LastCommand(), "stop");
+}
+
+TEST_F(DialogTest, WakeWordWhileSpeakingInterrupts) {
+  Make(v1::MODE_WAKE_WORD);
+  dialog_->Wake(v1::WakeEvent(), t_);
+  dialog_->TurnStarted("t1", t_);
+  dialog_->PlaybackStarted("t1", t_);
+  dialog_->Wake(v1::WakeEvent(), t_);
+  EXPECT_EQ(rec_.Names()[2], "interrupt");
+  EXPECT_EQ(rec_.commands[2].interrupt().reason(), v1::Interrupt::WAKE_WORD);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+}
+
+TEST_F(DialogTest, PushToTalkDownInterruptsAndListensUpCommits) {
+  Make(v1::MODE_PUSH_TO_TALK);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_IDLE);
+  dialog_->PushToTalk(true, t_);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+  dialog_->PushToTalk(false, t_);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_THINKING);
+  EXPECT_EQ(rec_.Names(), (std::vector<std::string>{"start", "commit"}));
+  dialog_->TurnStarted("t1", t_);
+  dialog_->PlaybackStarted("t1", t_);
+  dialog_->PushToTalk(true, t_);  // talk over the agent
+  EXPECT_EQ(rec_.Names(), (std::vector<std::string>{"start", "commit", "interrupt", "start"}));
+  EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+}
+
+TEST_F(DialogTest, NoReplyGivesUpWithErrorTone) {
+  Make(v1::MODE_CONTINUOUS);
+  dialog_->ServerSpeech(true, t_);
+  dialog_->ServerSpeech(false, t_);
+  dialog_->Tick(t_ + 30001ms);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+  EXPECT_EQ(rec_.LastCommand(), "prompt:error");
+}
+
+TEST_F(DialogTest, SessionLossGoesOfflineAndRecovers) {
+  Make(v1::MODE_CONTINUOUS);
+  dialog_->TurnStarted("t1", t_);
+  dialog_->ActorHealth("session", false, t_);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_OFFLINE);
+  dialog_->TurnEnded("t1", v1::TurnEnded::COMPLETED, t_);  // stale
+  EXPECT_EQ(dialog_->kind(), v1::STATE_OFFLINE);
+  dialog_->SessionConnected(true, "conv-1", t_);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+  EXPECT_EQ(dialog_->state().conversation_id(), "conv-1");
+}
+
+TEST_F(DialogTest, PlaybackDownMidReplyEndsTheTurn) {
+  Make(v1::MODE_CONTINUOUS);
+  dialog_->TurnStarted("t1", t_);
+  dialog_->PlaybackStarted("t1", t_);
+  dialog_->ActorHealth("playback", false, t_);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+  EXPECT_EQ(rec_.Names(), (std::vector<std::string>{"prompt:error", "interrupt"}));
+}
+
+TEST_F(DialogTest, ModeChangeWhileSpeakingStopsTheReply) {
+  Make(v1::MODE_CONTINUOUS);
+  dialog_->TurnStarted("t1", t_);
+  dialog_->PlaybackStarted("t1", t_);
+  dialog_->SetMode(v1::MODE_PUSH_TO_TALK, t_);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_IDLE);
+  EXPECT_EQ(dialog_->state().mode(), v1::MODE_PUSH_TO_TALK);
+  EXPECT_EQ(rec_.LastCommand(), "interrupt");
+}
+
+TEST_F(DialogTest, ObservedInterruptFollowsWithoutResending) {
+  Make(v1::MODE_CONTINUOUS);
+  dialog_->TurnStarted("t1", t_);
+  dialog_->PlaybackStarted("t1", t_);
+  dialog_->InterruptObserved("", t_);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+  EXPECT_TRUE(rec_.commands.empty());
+}
+
+TEST(EvdevKeySourceTest, ReportsPressAndReleaseIgnoringRepeatAndOtherKeys) {
+  vb::testing::TempDir dir;
+  auto write_events = [&](std::vector<std::pair<int, int>> events) {
+    std::string bytes;
+    for (auto [code, value] : events) {
+      input_event ev{};
+      ev.type = EV_KEY;
+      ev.code = uint16_t(code);
+      ev.value = value;
+      bytes.append(reinterpret_cast<const char*>(&ev), sizeof ev);
+    }
+    dir.Write("events", bytes);
+  };
+  EXPECT_EQ(KeyCodeFromName("KEY_SPACE"), KEY_SPACE);
+  EXPECT_EQ(KeyCodeFromName("f12"), KEY_F12);
+  EXPECT_EQ(KeyCodeFromName("57"), 57);
+  EXPECT_EQ(KeyCodeFromName("KEY_NOPE"), -1);
+  write_events({{KEY_A, 1}, {KEY_SPACE, 1}, {KEY_SPACE, 2}, {KEY_A, 0}});
+  EvdevKeySource key(dir.File("events"), KEY_SPACE);
+  ASSERT_TRUE(key.Open().ok());
+  bool lost = true;
+  auto v = key.Read(&lost);
+  EXPECT_FALSE(lost);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_TRUE(*v);
+  write_events({{KEY_SPACE, 0}});
+  ASSERT_TRUE(key.Open().ok());
+  v = key.Read(&lost);
+  ASSERT_TRUE(v.has_value());
+  EXPECT_FALSE(*v);
+  EvdevKeySource missing(dir.File("nope"), KEY_SPACE);
+  EXPECT_FALSE(missing.Open().ok());
+}
+
+}  // namespace
+}  // namespace vb::control
