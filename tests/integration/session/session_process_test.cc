@@ -190,6 +190,19 @@ class SessionProcessTest : public ::testing::Test {
   std::string bus_bytes_;
 };
 
+// Speech made now with espeak-ng (16 kHz mono, 0.3 s lead-in, 1.5 s of
+// silence after), for publishing as audio.clean.
+audio::PcmBuffer Speech(const TempDir& dir, const std::string& sentence) {
+  std::string raw = dir.File("q.wav"), wav = dir.File("q16.wav");
+  std::string out;
+  audio::PcmBuffer pcm;
+  EXPECT_EQ(RunCommand({"/usr/bin/espeak-ng", "-v", "en-us", "-s", "150", "-w", raw, sentence}, &out), 0) << out;
+  EXPECT_EQ(RunCommand({"/usr/bin/sox", raw, "-r", "16000", "-c", "1", "-b", "16", wav, "pad", "0.3", "1.5"}, &out), 0)
+      << out;
+  EXPECT_TRUE(audio::ReadWav(wav, &pcm).ok());
+  return pcm;
+}
+
 TEST_F(SessionProcessTest, TextTurnStreamsTextAndAudioAndCompletes) {
   StartAll();
   ASSERT_FALSE(status_.conversation_id().empty());
@@ -226,12 +239,8 @@ TEST_F(SessionProcessTest, TextTurnStreamsTextAndAudioAndCompletes) {
 
 TEST_F(SessionProcessTest, VoiceTurnWithServerVad) {
   StartAll();
-  std::string raw = dir_.File("q.wav"), wav = dir_.File("q16.wav");
-  std::string out;
-  ASSERT_EQ(RunCommand({"/usr/bin/espeak-ng", "-v", "en-us", "-s", "150", "-w", raw, "what time is it"}, &out), 0) << out;
-  ASSERT_EQ(RunCommand({"/usr/bin/sox", raw, "-r", "16000", "-c", "1", "-b", "16", wav, "pad", "0.3", "1.5"}, &out), 0) << out;
-  audio::PcmBuffer pcm;
-  ASSERT_TRUE(audio::ReadWav(wav, &pcm).ok());
+  audio::PcmBuffer pcm = Speech(dir_, "what time is it");
+  ASSERT_FALSE(pcm.samples.empty());
   size_t from = events_.size();
   // Real time, 20 ms frames, as vb-afe publishes them.
   size_t pos = 0;
@@ -268,6 +277,57 @@ TEST_F(SessionProcessTest, VoiceTurnWithServerVad) {
   EXPECT_TRUE(final_transcript) << Dump(from);
   EXPECT_TRUE(voice_turn) << Dump(from);
   EXPECT_FALSE(AudioOf(events_[size_t(ended)].turn_id).empty());
+}
+
+// Push-to-talk: nothing is streamed until the key goes down; key up commits
+// the turn (input_audio_buffer.complete) without any server VAD.
+TEST_F(SessionProcessTest, PushToTalkStreamsOnlyWhileTheKeyIsDown) {
+  StartAll("  mode: push_to_talk\n");
+  audio::PcmBuffer pcm = Speech(dir_, "what is the date");
+  ASSERT_FALSE(pcm.samples.empty());
+  auto publish_all = [&] {
+    for (size_t pos = 0; pos < pcm.samples.size(); pos += 320) {
+      v1::AudioFrame f;
+      f.set_sample_rate(16000);
+      f.set_channels(1);
+      std::string bytes(640, '\0');
+      memcpy(bytes.data(), pcm.samples.data() + pos, std::min<size_t>(320, pcm.samples.size() - pos) * 2);
+      f.set_pcm(bytes);
+      clean_.Publish(f, {.origin_ns = bus::MonoNs()});
+      loop_.RunOnce(1ms);  // let the stream plane breathe (small HWM)
+    }
+  };
+  size_t from = events_.size();
+  publish_all();  // key up: must not start a turn
+  Send([](auto& c) { c.mutable_start_listening(); });
+  publish_all();
+  Send([](auto& c) { c.mutable_stop_listening()->set_commit(true); });
+  int ended = Await(from, Ended(v1::TurnEnded::COMPLETED), 30000ms);
+  ASSERT_GE(ended, 0) << Dump(from);
+  int turns = 0;
+  for (size_t i = from; i < events_.size(); ++i) {
+    const auto& e = events_[i].event;
+    turns += e.has_turn_started();
+    EXPECT_FALSE(e.has_user_speech()) << "server VAD events in push-to-talk";
+    if (e.has_user_transcript() && e.user_transcript().final())
+      EXPECT_NE(e.user_transcript().text().find("date"), std::string::npos) << e.user_transcript().text();
+  }
+  EXPECT_EQ(turns, 1) << Dump(from);
+}
+
+// A refused token is reported as a fatal SessionError (a person must fix
+// it); the session keeps retrying with back-off rather than exiting.
+TEST_F(SessionProcessTest, RefusedTokenIsReportedAsFatal) {
+  StartSim({"--refuse-handshake", "401"});
+  std::string cfg = Config();
+  ASSERT_TRUE(broker_.Start({Bin("vb-broker"), "--config", cfg}, dir_.File("broker.log")));
+  ASSERT_TRUE(session_.Start({Bin("vb-session"), "--config", cfg}, dir_.File("session.log"),
+                             {std::string("COZE_API_TOKEN=") + kToken}));
+  int err = Await(0, [](const Seen& s) { return s.event.has_error() && s.event.error().fatal(); }, 15000ms);
+  ASSERT_GE(err, 0) << Dump();
+  EXPECT_EQ(events_[size_t(err)].event.error().code(), 401);
+  EXPECT_FALSE(status_.connected());
+  EXPECT_TRUE(session_.running());
 }
 
 TEST_F(SessionProcessTest, InterruptCancelsTheTurnAndItsAudioStops) {
