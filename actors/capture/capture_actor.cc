@@ -38,7 +38,10 @@ void CaptureActor::DeclareConfig(config::Section& s) {
     auto w = s.Sub("wav", "WAV file as the microphone (source: wav)");
     w.Key("path", &wav_path_, std::string(""), "WAV file (any rate, channels, 8/16/24/32-bit or float)");
     w.Key("loop", &wav_loop_, false, "start again at the end");
-    w.Key("realtime", &wav_realtime_, true, "pace in real time; false = as fast as possible (offline runs)");
+    w.Key("realtime", &wav_realtime_, true, "pace in real time; false = offline runs at wav.speed");
+    w.Key("speed", &wav_speed_, 20.0, {0.0, 10000.0},
+          "offline (realtime: false): multiple of real time; 0 = as fast as the loop goes (a subscriber "
+          "that cannot keep up loses frames at the stream high-water mark)");
     w.Choice("at_end", &wav_at_end_, "silence", {"silence", "stop", "exit"},
              "after the end: publish synthetic-silence frames (real time), stop publishing, or exit 0");
     if (source_kind_ == "wav" && wav_path_.empty()) w.Error("path", "source: wav needs a file");
@@ -91,10 +94,25 @@ Status CaptureActor::Activate(bus::Context& ctx) {
   }
   VB_LOG(kInfo) << "source " << source_kind_ << (source_kind_ == "wav" ? " " + wav_path_ : "") << ": "
                 << source_->format().sample_rate << " Hz, " << source_->format().channels << " ch, "
-                << (wav_realtime_ || source_kind_ == "silence" ? "real time" : "as fast as possible");
+                << (wav_realtime_ || source_kind_ == "silence" ? std::string("real time") : "offline at " + std::to_string(wav_speed_) + "x");
   pace_start_ns_ = bus::MonoNs();
   if (source_kind_ == "wav" && !wav_realtime_) {
-    ctx.loop().Post([this] { FastBurst(); });
+    // Offline: what is published before anyone listens is lost, and the
+    // whole file may take less time than a subscription takes to arrive.
+    VB_LOG(kInfo) << "offline: waiting for a subscriber to " << mic_.topic();
+    pace_timer_ = ctx.loop().AddTimer(std::chrono::milliseconds(5), [this] {
+      if (!ctx_->bus().HasSubscriber(mic_.topic())) return;
+      ctx_->loop().CancelTimer(pace_timer_);
+      pace_timer_ = 0;
+      if (wav_speed_ <= 0) return FastBurst();
+      // A multiple of real time: the stream plane's high-water mark drops
+      // what a burst would pile up faster than the subscriber reads.
+      speed_ = wav_speed_;
+      pace_start_ns_ = bus::MonoNs();
+      auto period = std::chrono::nanoseconds(int64_t(frame_ms_ * 1e6 / speed_));
+      pace_timer_ = ctx_->loop().AddTimer(std::max<std::chrono::nanoseconds>(period, std::chrono::milliseconds(1)),
+                                          [this] { PacedTick(); });
+    });
   } else {
     pace_timer_ = ctx.loop().AddTimer(std::chrono::milliseconds(frame_ms_), [this] { PacedTick(); });
   }
@@ -245,9 +263,9 @@ void CaptureActor::PacedTick() {
   // Frames due since the start (a late or skipped tick catches up).
   const int64_t now = bus::MonoNs();
   const uint32_t rate = source_->format().sample_rate;
-  uint64_t due = uint64_t(double(now - pace_start_ns_) * rate / 1e9);
+  uint64_t due = uint64_t(double(now - pace_start_ns_) * speed_ * rate / 1e9);
   if (due <= paced_frames_) return;
-  size_t n = size_t(std::min<uint64_t>(due - paced_frames_, rate));  // at most 1 s at once
+  size_t n = size_t(std::min<uint64_t>(due - paced_frames_, rate));  // at most 1 s of audio at once
   paced_frames_ = due;
   if (!ReadFile(n, now) && source_->at_end()) AtEnd();
 }
@@ -275,6 +293,11 @@ void CaptureActor::AtEnd() {
     source_ = std::make_unique<audio::SilenceSource>(fmt);
     source_->Open();
     silence_after_end_ = true;
+    if (speed_ != 1.0 && pace_timer_) {
+      ctx_->loop().CancelTimer(pace_timer_);
+      pace_timer_ = 0;
+    }
+    speed_ = 1.0;
     if (!pace_timer_) {
       pace_start_ns_ = bus::MonoNs();
       paced_frames_ = 0;
@@ -284,10 +307,13 @@ void CaptureActor::AtEnd() {
 }
 
 void CaptureActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
-  ctx.Set("frames_out", int64_t(framer_.frames_out()));
-  ctx.Set("samples_skipped", int64_t(framer_.samples_skipped()));
-  ctx.Set("xruns_total", int64_t(source_ ? source_->xruns() : 0));
-  ctx.Set("device_open", source_ && source_->is_open() ? 1 : 0);
+  // Straight into this heartbeat: ctx.Set() here would show one beat late
+  // (the runtime fills the heartbeat before calling OnHeartbeat).
+  auto put = [&hb](const char* key, int64_t v) { (*hb.mutable_extra())[key] = v; };
+  put("frames_out", int64_t(framer_.frames_out()));
+  put("samples_skipped", int64_t(framer_.samples_skipped()));
+  put("xruns_total", int64_t(source_ ? source_->xruns() : 0));
+  put("device_open", source_ && source_->is_open() ? 1 : 0);
 }
 
 }  // namespace vb::capture

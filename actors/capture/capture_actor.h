@@ -48,6 +48,8 @@ class CaptureActor : public bus::Actor {
   int alsa_rate_ = 16000, alsa_channels_ = 1, alsa_period_ms_ = 10, alsa_buffer_ms_ = 100;
   std::string wav_path_;
   bool wav_loop_ = false, wav_realtime_ = true;
+  double wav_speed_ = 20.0;
+  double speed_ = 1.0;  // pacing: multiple of real time
   std::string wav_at_end_ = "silence";
   int silence_rate_ = 16000, silence_channels_ = 1;
   int reopen_min_ms_ = 250, reopen_max_ms_ = 2000;

@@ -26,6 +26,7 @@ Status PcmFramer::Init(const PcmFormat& in, const FramerConfig& config, Emit emi
 
 void PcmFramer::Discontinuity() {
   pending_.clear();
+  real_until_ = 0;
   anchored_ = false;
   resampler_.Reset();
 }
@@ -74,6 +75,8 @@ void PcmFramer::Push(const int16_t* in, size_t n, int64_t now_ns, int64_t delay_
     if (oc == 2) converted_[i * oc + 1] = f[config_.reference_channel];
   }
   resampler_.Process(converted_.data(), n, &pending_);
+  // A frame is synthetic only if none of its samples came from real input.
+  if (!synthetic_silence) real_until_ = out_index_ + pending_.size() / oc;
 
   const size_t frame_values = frame_samples_ * oc;
   size_t at = 0;
@@ -83,7 +86,7 @@ void PcmFramer::Push(const int16_t* in, size_t n, int64_t now_ns, int64_t delay_
     frame_.set_channels(oc);
     frame_.set_sample_index(out_index_);
     frame_.set_reference_channel(oc == 2 ? 1 : -1);
-    frame_.set_synthetic_silence(synthetic_silence);
+    frame_.set_synthetic_silence(synthetic_silence && out_index_ >= real_until_);
     int64_t origin = base_ns_ + int64_t(double(out_index_ - anchor_out_) * ns_per_out);
     frame_.set_play_ns(origin);
     frame_.mutable_pcm()->assign(reinterpret_cast<const char*>(pending_.data() + at), frame_values * 2);

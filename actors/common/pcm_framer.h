@@ -64,6 +64,7 @@ class PcmFramer {
   uint64_t dev_count_ = 0;       // device frames since the anchor
   uint64_t anchor_out_ = 0;      // output index at the anchor
   uint64_t out_index_ = 0;       // output index of pending_[0]
+  uint64_t real_until_ = 0;      // output index after the last sample of real (not synthetic) input
   uint64_t frames_out_ = 0, samples_skipped_ = 0;
   v1::AudioFrame frame_;
 };

@@ -333,10 +333,8 @@ void PlaybackActor::PacedTick() {
   const size_t period = size_t(rate_) * size_t(period_ms_) / 1000;
   // Whole periods only; a late tick catches up (at most 1 s).
   size_t n = size_t(std::min<uint64_t>(due - paced_frames_, uint64_t(rate_))) / period * period;
-  for (size_t at = 0; at < n; at += period) {
-    int64_t play = pace_start_ns_ + int64_t(double(paced_frames_ + at) * 1e9 / rate_);
-    RenderBlock(period, now, play, /*write=*/!lost_);
-  }
+  // Written now: the first block is heard now (a late tick plays late).
+  for (size_t at = 0; at < n; at += period) RenderBlock(period, now, now + int64_t(double(at) * 1e9 / rate_), !lost_);
   paced_frames_ += n;
 }
 
@@ -351,19 +349,22 @@ void PlaybackActor::RenderOffline() {
 }
 
 void PlaybackActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
+  // Straight into this heartbeat: ctx.Set() here would show one beat late
+  // (the runtime fills the heartbeat before calling OnHeartbeat).
+  auto put = [&hb](const char* key, int64_t v) { (*hb.mutable_extra())[key] = v; };
   const auto& c = engine_->counters();
-  ctx.Set("frames_in", int64_t(c.frames_in));
-  ctx.Set("underruns", int64_t(c.underruns));
-  ctx.Set("dropped_cancelled", int64_t(c.dropped_cancelled));
-  ctx.Set("dropped_overflow", int64_t(c.dropped_overflow));
-  ctx.Set("flushes", int64_t(c.flushes));
-  ctx.Set("prompts", int64_t(c.prompts));
-  ctx.Set("turns_started", int64_t(c.turns_started));
-  ctx.Set("turns_drained", int64_t(c.turns_drained));
-  ctx.Set("queued_ms", int64_t(engine_->queued_samples() * 1000 / size_t(rate_)));
-  ctx.Set("frames_written", int64_t(frames_written_));
-  ctx.Set("xruns_total", int64_t(sink_ ? sink_->xruns() : 0));
-  ctx.Set("device_open", sink_ && sink_->is_open() ? 1 : 0);
+  put("frames_in", int64_t(c.frames_in));
+  put("underruns", int64_t(c.underruns));
+  put("dropped_cancelled", int64_t(c.dropped_cancelled));
+  put("dropped_overflow", int64_t(c.dropped_overflow));
+  put("flushes", int64_t(c.flushes));
+  put("prompts", int64_t(c.prompts));
+  put("turns_started", int64_t(c.turns_started));
+  put("turns_drained", int64_t(c.turns_drained));
+  put("queued_ms", int64_t(engine_->queued_samples() * 1000 / size_t(rate_)));
+  put("frames_written", int64_t(frames_written_));
+  put("xruns_total", int64_t(sink_ ? sink_->xruns() : 0));
+  put("device_open", sink_ && sink_->is_open() ? 1 : 0);
 }
 
 }  // namespace vb::playback
