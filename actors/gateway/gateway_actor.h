@@ -1,0 +1,68 @@
+// vb-gateway: the local chat-stream WebSocket API (shared/spec/
+// gateway-protocol.md) and the live dashboard, on one port.
+//
+// A thin adapter: WsServer (libwebsockets on its own thread) carries frames,
+// GatewayCore runs the protocol, DashboardFeed turns bus traffic into live
+// figures; this class wires them to the bus on the actor's loop thread.
+//   in:  session.event, dialog.state, voice.vad, voice.wake, playback.event,
+//        actor.heartbeat (all actors), audio.clean or audio.mic (level only)
+//   out: dialog.command (TextInput, Interrupt, ToolOutput, SessionConfig,
+//        PushToTalk, SetMode)
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "actors/gateway/avatar_library.h"
+#include "actors/gateway/dashboard_feed.h"
+#include "actors/gateway/gateway_core.h"
+#include "actors/gateway/token_auth.h"
+#include "actors/gateway/ws_server.h"
+#include "bus/actor.h"
+
+namespace vb::gateway {
+
+class GatewayActor : public bus::Actor, private ClientTransport, private CommandSink {
+ public:
+  void DeclareConfig(config::Section& s) override;
+  Status Configure(bus::Context& ctx) override;
+  Status Activate(bus::Context& ctx) override;
+  void Deactivate(bus::Context& ctx) override;
+  void OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) override;
+
+ private:
+  // ClientTransport
+  void Send(ConnId conn, Frame frame) override { server_->Send(conn, std::move(frame)); }
+  void Close(ConnId conn, std::string_view reason) override { server_->Close(conn, reason); }
+  // CommandSink
+  bool Publish(const v1::DialogCommand& command) override { return command_.Publish(command); }
+
+  Status LoadTokens();
+  void DrainServer();
+  void Tick();
+
+  // Config
+  std::string host_ = "127.0.0.1";
+  int port_ = 5500;
+  std::string ws_path_ = "/v1/chat/stream";
+  std::string token_file_;
+  bool generate_token_ = true;
+  std::string avatar_dir_, backgrounds_dir_;
+  int ping_interval_ms_ = 20000, idle_timeout_ms_ = 60000, turn_start_timeout_ms_ = 15000;
+  int max_frame_bytes_ = 65536, max_clients_ = 128, max_queued_kb_ = 8192;
+  bool mirror_text_turns_ = false;
+  int clause_min_chars_ = 6, unit_max_chars_ = 200;
+  std::string level_source_ = "audio.clean";
+  int level_hz_ = 10;
+  bool dashboard_ = true;
+
+  bus::Context* ctx_ = nullptr;
+  TokenSet tokens_;
+  std::unique_ptr<AvatarLibrary> library_;
+  std::unique_ptr<WsServer> server_;
+  std::unique_ptr<GatewayCore> core_;
+  DashboardFeed feed_;
+  bus::Publisher<v1::DialogCommand> command_;
+};
+
+}  // namespace vb::gateway

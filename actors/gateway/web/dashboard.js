@@ -1,0 +1,220 @@
+// voicebus dashboard: speaks the gateway's WebSocket protocol (same port,
+// /v1/chat/stream) plus its dashboard extensions. The token comes from the
+// page URL (?token=…, then removed from the address bar) or the token box,
+// and is kept in sessionStorage for reloads of this tab only.
+'use strict';
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const params = new URLSearchParams(location.search);
+  if (params.has('token')) {
+    sessionStorage.setItem('vb-token', params.get('token'));
+    params.delete('token');
+    history.replaceState(null, '', location.pathname + (params.toString() ? '?' + params : ''));
+  }
+  let token = sessionStorage.getItem('vb-token') || '';
+  let ws = null;
+  let backoff = 500;
+  const turns = new Map();  // turn_id → transcript <li>
+
+  function setStatus(text, on) {
+    $('conn-status').textContent = text;
+    $('conn-status').className = 'badge ' + (on ? 'on' : 'off');
+  }
+  function send(obj) {
+    if (ws && ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(obj));
+  }
+  function addLine(cls, text, meta) {
+    const li = document.createElement('li');
+    li.className = cls;
+    li.textContent = text;
+    if (meta) {
+      const m = document.createElement('span');
+      m.className = 'meta';
+      m.textContent = meta;
+      li.appendChild(m);
+    }
+    $('transcript').appendChild(li);
+    $('transcript').scrollTop = $('transcript').scrollHeight;
+    return li;
+  }
+  function agentLine(turnId, input) {
+    let li = turns.get(turnId);
+    if (!li) {
+      li = addLine('agent streaming', '');
+      li.dataset.turn = turnId;
+      li.dataset.input = input || '';
+      li.dataset.text = '';
+      turns.set(turnId, li);
+      if (turns.size > 200) turns.delete(turns.keys().next().value);
+    }
+    return li;
+  }
+  function fmtMs(v) { return typeof v === 'number' ? v.toFixed(0) + ' ms' : '—'; }
+  function fmtUptime(ms) {
+    const s = Math.floor(ms / 1000);
+    return s < 120 ? s + ' s' : s < 7200 ? Math.floor(s / 60) + ' min' : Math.floor(s / 3600) + ' h';
+  }
+
+  const latency = {};
+  const latencyNames = {
+    text_turn_start_ms: 'chat → turn start', text_first_token_ms: 'chat → first token',
+    voice_first_token_ms: 'speech end → first token', flush_ms: 'interrupt → silence',
+  };
+  function showLatency(figures) {
+    Object.assign(latency, figures || {});
+    const body = $('latency').tBodies[0];
+    body.textContent = '';
+    for (const [k, v] of Object.entries(latency)) {
+      const tr = body.insertRow();
+      tr.dataset.key = k;
+      tr.insertCell().textContent = latencyNames[k] || k;
+      tr.insertCell().textContent = fmtMs(v);
+    }
+  }
+
+  function showState(s) {
+    if (!s || !s.state) return;
+    $('dialog-state').textContent = s.state;
+    $('dialog-state').className = 'state ' + s.state;
+    $('dialog-mode').textContent = s.mode || '—';
+    if (s.conversation_id) $('conversation-id').textContent = s.conversation_id;
+    $('dialog-reason').textContent = s.reason || '—';
+  }
+  function showLevel(m) {
+    if (typeof m.rms_db !== 'number') return;
+    const pct = Math.max(0, Math.min(100, (m.rms_db + 60) / 60 * 100));
+    $('mic-level-bar').style.width = pct.toFixed(0) + '%';
+    $('mic-level-db').textContent = m.rms_db.toFixed(1) + ' dBFS (peak ' + m.peak_db.toFixed(1) + ')';
+  }
+  function showVad(speech) { $('vad-indicator').classList.toggle('active', !!speech); }
+  let wakeTimer = null;
+  function showWake(m) {
+    $('wake-indicator').classList.add('active');
+    $('wake-phrase').textContent = m.phrase || '';
+    clearTimeout(wakeTimer);
+    wakeTimer = setTimeout(() => $('wake-indicator').classList.remove('active'), 2000);
+  }
+  function showActor(a) {
+    const body = $('actors').tBodies[0];
+    let tr = body.querySelector(`tr[data-actor="${CSS.escape(a.actor)}"]`);
+    if (!tr) {
+      tr = body.insertRow();
+      tr.dataset.actor = a.actor;
+      for (let i = 0; i < 12; i++) tr.insertCell();
+    }
+    const cells = [a.actor, a.kind, a.state + (a.detail ? ' (' + a.detail + ')' : ''), a.pid, fmtUptime(a.uptime_ms || 0),
+      a.restarts, a.cpu_percent, ((a.rss_kb || 0) / 1024).toFixed(1), `${a.msgs_in}/${a.msgs_out}`, a.drops, a.errors,
+      a.handler_p99_us];
+    cells.forEach((v, i) => { tr.cells[i].textContent = v === undefined ? '—' : String(v); });
+    tr.cells[2].className = 'state-' + a.state;
+  }
+
+  function onMessage(m) {
+    switch (m.type) {
+      case 'ping': send({ type: 'pong' }); break;
+      case 'authorize_success':
+        setStatus('connected', true);
+        backoff = 500;
+        $('token-form').hidden = true;
+        send({ type: 'dashboard_subscribe' });
+        break;
+      case 'authorize_error':
+        setStatus('bad token', false);
+        sessionStorage.removeItem('vb-token');
+        token = '';
+        $('token-form').hidden = false;
+        break;
+      case 'dashboard_snapshot':
+        showState(m.dialog_state);
+        (m.actors || []).forEach(showActor);
+        showLevel(m.mic_level || {});
+        showVad(m.speech);
+        showLatency(Object.assign({}, m.latency, m.playback && m.playback.flush_ms !== undefined ? { flush_ms: m.playback.flush_ms } : {}));
+        if (m.conversation_id) $('conversation-id').textContent = m.conversation_id;
+        break;
+      case 'dialog_state': showState(m); break;
+      case 'session_status':
+        $('session-status').textContent = (m.connected ? 'connected' : 'offline') + (m.service ? ' · ' + m.service : '');
+        if (m.conversation_id) $('conversation-id').textContent = m.conversation_id;
+        break;
+      case 'mic_level': showLevel(m); break;
+      case 'vad': showVad(m.speech); break;
+      case 'user_speech': showVad(m.started); break;
+      case 'wake': showWake(m); break;
+      case 'actor_health': showActor(m); break;
+      case 'latency': showLatency(m.figures); break;
+      case 'playback': if (m.flush_ms !== undefined) showLatency({ flush_ms: m.flush_ms }); break;
+      case 'user_transcript':
+        if (m.final) addLine('user voice', m.text, 'said');
+        break;
+      case 'stream_start': agentLine(m.turn_id, m.input); break;
+      case 'stream_token': {
+        const li = agentLine(m.turn_id);
+        li.dataset.text += m.chunk;
+        li.textContent = li.dataset.text;
+        break;
+      }
+      case 'tool_call': addLine('tool', `${m.tool_name}(${m.args})`, 'tool call'); break;
+      case 'tool_result': addLine('tool', m.result, 'tool result'); break;
+      case 'stream_end': {
+        const li = agentLine(m.turn_id);
+        li.classList.remove('streaming');
+        li.classList.add('done');
+        if (m.interrupted) li.classList.add('interrupted');
+        li.textContent = m.content;
+        const meta = document.createElement('span');
+        meta.className = 'meta';
+        meta.textContent = (li.dataset.input || 'agent') + ' · ' + (m.outcome || '') + (m.error ? ' · ' + m.error : '');
+        li.appendChild(meta);
+        break;
+      }
+      case 'error': addLine('tool', `error ${m.code}: ${m.error}`); break;
+      default: break;  // types this page does not show
+    }
+  }
+
+  function connect() {
+    if (!token) {
+      setStatus('token needed', false);
+      $('token-form').hidden = false;
+      return;
+    }
+    setStatus('connecting…', false);
+    ws = new WebSocket(`ws://${location.host}/v1/chat/stream`);
+    ws.onopen = () => send({ type: 'authorize', token });
+    ws.onmessage = (ev) => { try { onMessage(JSON.parse(ev.data)); } catch (e) { console.error(e); } };
+    ws.onclose = () => {
+      setStatus('disconnected', false);
+      ws = null;
+      if (token) setTimeout(connect, backoff);
+      backoff = Math.min(backoff * 2, 8000);
+    };
+  }
+
+  $('token-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    token = $('token-input').value.trim();
+    sessionStorage.setItem('vb-token', token);
+    connect();
+  });
+  let chatId = 0;
+  $('chat-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const text = $('chat-input').value.trim();
+    if (!text) return;
+    addLine('user text', text, 'typed');
+    send({ type: 'chat_message', id: 'dash-' + (++chatId), content: text, agent_id: 'dashboard', user_id: 'dashboard' });
+    $('chat-input').value = '';
+  });
+  let held = false;
+  function ptt(down) {
+    if (down === held) return;
+    held = down;
+    $('ptt').classList.toggle('held', down);
+    send({ type: 'push_to_talk', down });
+  }
+  $('ptt').addEventListener('pointerdown', (e) => { e.preventDefault(); ptt(true); });
+  for (const ev of ['pointerup', 'pointerleave', 'pointercancel']) $('ptt').addEventListener(ev, () => ptt(false));
+  $('interrupt').addEventListener('click', () => send({ type: 'interrupt_stream' }));
+  connect();
+})();
