@@ -133,9 +133,9 @@ std::string CozeUplink::ChatUpdate(const SessionSettings& s, v1::DialogMode mode
   if (!s.voice_id.empty()) output["voice_id"] = s.voice_id;
 
   Json data = {{"chat_config", chat_config}, {"input_audio", input}, {"output_audio", output}};
-  // Push-to-talk and wake word commit turns themselves (input_audio_buffer.complete);
-  // only the continuous mode lets the server's VAD decide.
-  if (mode == v1::MODE_CONTINUOUS || mode == v1::MODE_UNSPECIFIED) {
+  // Push-to-talk commits turns itself (input_audio_buffer.complete); the
+  // other modes let the server's VAD end the user's turn (as the ESP32 client).
+  if (mode != v1::MODE_PUSH_TO_TALK) {
     data["turn_detection"] = {{"type", "server_vad"},
                               {"prefix_padding_ms", s.prefix_padding_ms},
                               {"silence_duration_ms", s.silence_duration_ms}};

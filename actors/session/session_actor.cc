@@ -83,7 +83,7 @@ void SessionActor::DeclareConfig(config::Section& s) {
   s.Key("state_dir", &state_dir_, std::string(),
         "where session-<device>.json keeps the conversation id; \"\" = $XDG_STATE_HOME/voicebus");
   s.Choice("mode", &mode_name_, "continuous", {"continuous", "wake_word", "push_to_talk"},
-           "dialog mode until a SetMode command (server_vad only in continuous)");
+           "dialog mode until a SetMode command (server_vad unless push_to_talk)");
   s.Choice("input_codec", &settings_.input_codec, "pcm", {"pcm", "opus"}, "uplink audio: pcm 16 kHz or opus 20 ms packets");
   s.Key("input_opus_bitrate", &settings_.input_opus_bitrate, 24000, {6000, 128000}, "uplink Opus bitrate, bit/s");
   s.Choice("output_codec", &settings_.output_codec, "opus", {"opus", "pcm"}, "downlink audio codec");

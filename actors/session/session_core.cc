@@ -218,7 +218,8 @@ void SessionCore::OnCommand(const v1::DialogCommand& cmd) {
   ++counters_.commands;
   switch (cmd.command_case()) {
     case v1::DialogCommand::kStartListening: {
-      if (mode_ != v1::MODE_CONTINUOUS) {
+      if (mode_ == v1::MODE_PUSH_TO_TALK) {
+        // client_interrupt: a new utterance replaces whatever is running.
         if (!downlink_.running_chat().empty()) Cancel("");
         if (connected_) port_->SendText(uplink_.Clear(), 0);
       }

@@ -5,7 +5,10 @@
 // any process's output.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <climits>
 #include <filesystem>
@@ -328,6 +331,47 @@ TEST_F(SessionProcessTest, RefusedTokenIsReportedAsFatal) {
   EXPECT_EQ(events_[size_t(err)].event.error().code(), 401);
   EXPECT_FALSE(status_.connected());
   EXPECT_TRUE(session_.running());
+}
+
+// TLS is verified: a server whose certificate no trusted CA signed is refused
+// before any request (and so the token) is sent.
+TEST_F(SessionProcessTest, UntrustedTlsCertificateIsRefused) {
+  std::string out;
+  if (RunCommand({"/usr/bin/openssl", "version"}, &out) != 0) GTEST_SKIP() << "no openssl command";
+  ASSERT_EQ(RunCommand({"/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+                        dir_.File("k.pem"), "-out", dir_.File("c.pem"), "-days", "1", "-subj", "/CN=localhost",
+                        "-addext", "subjectAltName=DNS:localhost"},
+                       &out),
+            0)
+      << out;
+  // A free port: bind to 0, read it, release it for s_server.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  port_ = ntohs(a.sin_port);
+  close(fd);
+  Child tls;
+  ASSERT_TRUE(tls.Start({"/usr/bin/openssl", "s_server", "-accept", "127.0.0.1:" + std::to_string(port_), "-cert",
+                         dir_.File("c.pem"), "-key", dir_.File("k.pem"), "-www"},
+                        dir_.File("tls.log")));
+  ASSERT_TRUE(WaitForText(dir_.File("tls.log"), "ACCEPT", 10000ms)) << ReadFile(dir_.File("tls.log"));
+  std::string cfg = Config();
+  std::string text = ReadFile(cfg);
+  text = std::regex_replace(text, std::regex("http://127\\.0\\.0\\.1"), "https://localhost");
+  text = std::regex_replace(text, std::regex("ws://127\\.0\\.0\\.1"), "wss://localhost");
+  dir_.Write("vb.yaml", text);
+  ASSERT_TRUE(broker_.Start({Bin("vb-broker"), "--config", cfg}, dir_.File("broker.log")));
+  ASSERT_TRUE(session_.Start({Bin("vb-session"), "--config", cfg}, dir_.File("session.log"),
+                             {std::string("COZE_API_TOKEN=") + kToken}));
+  int err = Await(0, [](const Seen& s) { return s.event.has_error(); }, 15000ms);
+  ASSERT_GE(err, 0) << Dump();
+  EXPECT_NE(events_[size_t(err)].event.error().message().find("SSL"), std::string::npos) << Dump();
+  EXPECT_FALSE(status_.connected());
+  tls.Stop(SIGTERM, 3000ms);
 }
 
 TEST_F(SessionProcessTest, InterruptCancelsTheTurnAndItsAudioStops) {

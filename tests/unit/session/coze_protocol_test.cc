@@ -374,6 +374,9 @@ TEST(Uplink, ChatUpdateForPushToTalkAndPcmOutput) {
   EXPECT_EQ(d["output_audio"]["pcm_config"]["sample_rate"], 24000);
   EXPECT_FALSE(d["output_audio"]["pcm_config"].contains("limit_config"));
   EXPECT_FALSE(d.contains("event_subscriptions"));
+  // Only push-to-talk turns the server VAD off.
+  Json w = Json::parse(up.ChatUpdate(s, v1::MODE_WAKE_WORD, ""));
+  EXPECT_EQ(w["data"]["turn_detection"]["type"], "server_vad");
 }
 
 TEST(Uplink, CommandsBecomeCozeEvents) {

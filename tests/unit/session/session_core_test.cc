@@ -132,7 +132,8 @@ TEST_F(CoreTest, WakeWordModeStreamsOnlyBetweenStartAndStop) {
   EXPECT_EQ(Delta(appends[0]), Frame(9).pcm());  // preroll first
   EXPECT_EQ(Delta(appends[1]), Frame(2).pcm());
   EXPECT_EQ(port.Sent("input_audio_buffer.complete").size(), 1u);
-  EXPECT_EQ(port.sent[0]["data"]["turn_detection"]["type"], "client_interrupt");
+  // Wake word: the server's VAD still ends the user's turn.
+  EXPECT_EQ(port.sent[0]["data"]["turn_detection"]["type"], "server_vad");
 }
 
 TEST_F(CoreTest, PushToTalkDownCancelsTheRunningReply) {
