@@ -17,7 +17,7 @@ int SegmentOf(int v, const int* ends, int n) {
     if (v <= ends[i]) return i;
   return n;
 }
-const int kSegEnd[8] = {0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF, 0x3FFF, 0x7FFF};
+const int kSegAEnd[8] = {0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF};  // 13-bit input
 
 int16_t Clamp16(int v) { return int16_t(std::clamp(v, -32768, 32767)); }
 
@@ -34,7 +34,7 @@ uint8_t LinearToAlaw(int16_t pcm) {
     mask = 0x55;
     v = -v - 1;
   }
-  int seg = SegmentOf(v, kSegEnd, 8);
+  int seg = SegmentOf(v, kSegAEnd, 8);
   if (seg >= 8) return uint8_t(0x7F ^ mask);
   int aval = seg << 4;
   aval |= (seg < 2) ? (v >> 1) & 0x0F : (v >> seg) & 0x0F;

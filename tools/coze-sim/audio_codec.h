@@ -98,6 +98,9 @@ class OutputEncoder {
   // Queues speech at `rate`; it is resampled to the output rate at once.
   void Append(const std::vector<int16_t>& pcm, int rate);
   bool HasFrame() const { return pos_ < buf_.size(); }
+  // A whole frame is buffered (sentences are appended one by one; only the
+  // last one may end with a short frame).
+  bool HasFullFrame() const { return buf_.size() - pos_ >= size_t(frame_samples_); }
   // The next delta payload (raw bytes, not base64). Last frame is padded for
   // Opus (fixed frame size) and short for PCM/G.711.
   std::string NextFrame();

@@ -9,6 +9,7 @@ namespace vb::cozesim {
 namespace {
 constexpr const char* kLmSearch = "lm";
 constexpr const char* kGrammarSearch = "rules";
+constexpr const char* kPhoneSearch = "phones";
 }  // namespace
 
 std::unique_ptr<Recognizer> Recognizer::Create(const RecognizerOptions& opts, std::string* error) {
@@ -39,6 +40,11 @@ std::unique_ptr<Recognizer> Recognizer::Create(const RecognizerOptions& opts, st
       *error = "pocketsphinx: the agent's grammar does not compile (unknown words?)";
       return nullptr;
     }
+    std::string phone_lm = opts.model_dir + "/en-us-phone.lm.bin";
+    if (ps_set_allphone_file(ps, kPhoneSearch, phone_lm.c_str()) != 0) {
+      *error = "pocketsphinx: cannot load " + phone_lm;
+      return nullptr;
+    }
     r->has_grammar_ = true;
   }
   return r;
@@ -58,29 +64,26 @@ std::string Recognizer::Decode(const char* search, const std::vector<int16_t>& p
   ps_end_utt(ps_);
   int32 score = 0;
   const char* hyp = ps_get_hyp(ps_, &score);
-  for (ps_seg_t* seg = ps_seg_iter(ps_); seg; seg = ps_seg_next(seg)) {
-    int32 a = 0, l = 0, b = 0;
-    ps_seg_prob(seg, &a, &l, &b);
-    int sf = 0, ef = 0;
-    ps_seg_frames(seg, &sf, &ef);
-    *ascr += a;
-    *frames += ef - sf + 1;
-  }
+  *ascr = score;  // best path score (log base 1.0001)
+  *frames = ps_get_n_frames(ps_);
   return hyp ? std::string(hyp) : std::string();
 }
 
 RecognitionResult Recognizer::Recognize(const std::vector<int16_t>& pcm) {
   RecognitionResult r;
-  double lm_ascr = 0;
-  int lm_frames = 0;
-  r.lm_text = Decode(kLmSearch, pcm, &lm_ascr, &lm_frames);
+  double score = 0;
+  int frames = 0;
+  if (has_grammar_) {
+    // Confidence of the grammar path: how far its score falls below a free
+    // phone loop's (the best any word sequence could do), per frame.
+    double g_score = 0, p_score = 0;
+    r.grammar_text = Decode(kGrammarSearch, pcm, &g_score, &frames);
+    Decode(kPhoneSearch, pcm, &p_score, &frames);
+    r.gap_per_frame = (p_score - g_score) / std::max(1, frames);
+  }
+  r.lm_text = Decode(kLmSearch, pcm, &score, &frames);
   r.text = r.lm_text;
   if (!has_grammar_) return r;
-  double g_ascr = 0;
-  int g_frames = 0;
-  r.grammar_text = Decode(kGrammarSearch, pcm, &g_ascr, &g_frames);
-  int frames = std::max(1, std::max(lm_frames, g_frames));
-  r.gap_per_frame = (lm_ascr - g_ascr) / frames;
   if (!r.grammar_text.empty() && r.gap_per_frame <= opts_.max_gap_per_frame) {
     r.text = r.grammar_text;
     r.used_grammar = true;

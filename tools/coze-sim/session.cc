@@ -274,7 +274,7 @@ int64_t Session::Pump(int64_t now_ms, size_t max, std::vector<std::string>* out)
       it.pcm.shrink_to_fit();
       it.loaded = true;
     }
-    if (!encoder_->HasFrame()) {
+    if (!(it.final ? encoder_->HasFrame() : encoder_->HasFullFrame())) {
       stream_.pop_front();
       continue;
     }
@@ -838,7 +838,7 @@ void Session::OnSynthesized(uint64_t job, std::vector<int16_t> pcm, int rate) {
   std::string caption = s;
   while (!caption.empty() && std::isspace(uint8_t(caption.back()))) caption.pop_back();
   PushStream("conversation.audio.sentence_start", Json{{"text", caption}});
-  stream_.push_back({ItemKind::kAudio, {}, std::move(pcm), rate, false, run_->gen});
+  stream_.push_back({ItemKind::kAudio, {}, std::move(pcm), rate, false, run_->gen, last});
   if (last) {
     PushStream("conversation.audio.completed", MessageJson(run_->answer_id, "answer", "", "audio"));
     stream_.push_back({ItemKind::kChatCompleted, {}, {}, 0, false, run_->gen});

@@ -75,6 +75,7 @@ class Session {
     int rate = 0;
     bool loaded = false;
     uint64_t gen = 0;
+    bool final = false;  // kAudio: last sentence, flush the short last frame
   };
   // The reply being produced (at most one per session).
   struct Run {

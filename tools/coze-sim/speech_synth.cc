@@ -31,7 +31,6 @@ bool InitLocked(std::string* error) {
     return false;
   }
   espeak_SetSynthCallback(OnSamples);
-  espeak_SetVoiceByName("en-us");
   g_rate = rate;
   return true;
 }
@@ -48,12 +47,13 @@ int SpeechSynth::SampleRate() {
   return g_rate > 0 ? g_rate : 22050;
 }
 
-std::vector<int16_t> SpeechSynth::Speak(const std::string& text, int speech_rate) {
+std::vector<int16_t> SpeechSynth::Speak(const std::string& text, int speech_rate, const std::string& voice) {
   std::lock_guard lock(g_mutex);
   std::vector<int16_t> out;
   if (!InitLocked(nullptr) || text.empty()) return out;
   // Coze's speech_rate is a percentage change; espeak-ng wants words/minute.
   int wpm = std::clamp(175 * (100 + std::clamp(speech_rate, -50, 100)) / 100, 80, 450);
+  espeak_SetVoiceByName(voice.c_str());
   espeak_SetParameter(espeakRATE, wpm, 0);
   espeak_Synth(text.c_str(), text.size() + 1, 0, POS_CHARACTER, 0, espeakCHARS_UTF8, nullptr, &out);
   espeak_Synchronize();

@@ -16,7 +16,7 @@ class SpeechSynth {
   static bool Init(std::string* error);
   // Speaks `text` at the Coze `speech_rate` (−50…100, 0 = normal); returns
   // mono s16 at SampleRate(). Empty on failure.
-  static std::vector<int16_t> Speak(const std::string& text, int speech_rate);
+  static std::vector<int16_t> Speak(const std::string& text, int speech_rate, const std::string& voice = "en-us");
   static int SampleRate();
 };
 
