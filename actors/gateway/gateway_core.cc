@@ -163,6 +163,7 @@ void GatewayCore::Handle(ConnId id, Conn& conn, const ClientMessage& m, int64_t 
       r.update(reply("dashboard_snapshot"));
       r["latency"] = latency_;
       r["conversation_id"] = conversation_id_;
+      r["session_status"] = session_status_;
       SendTo(id, r);
       return;
     }
@@ -271,6 +272,7 @@ void GatewayCore::OnSessionEvent(const v1::SessionEvent& ev, std::string_view he
       d["conversation_id"] = s.conversation_id();
       d["service"] = s.service();
       d["reconnects"] = s.reconnects();
+      session_status_ = d;
       SendToDashboards(d);
       return;
     }

@@ -168,6 +168,7 @@ class GatewayCore {
   int64_t speech_end_ns_ = 0;
   std::function<Json()> snapshot_;
   Json latency_ = Json::object();
+  Json session_status_ = Json::object();  // last SessionStatus, for new dashboards
   CoreCounters counters_;
 };
 

@@ -165,6 +165,7 @@ class Stack {
     return c;
   }
   async stop() {
+    if (this.onStop) await this.onStop().catch((e) => console.log(`cleanup: ${e}`));
     if (this.probe) this.probe.close();
     for (const p of this.procs.slice().reverse()) {
       if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');

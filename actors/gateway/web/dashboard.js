@@ -72,13 +72,22 @@
     }
   }
 
+  let sessionSeen = false;
   function showState(s) {
     if (!s || !s.state) return;
+    if (!sessionSeen) $('session-status').textContent = s.session_connected ? 'connected' : 'offline';
     $('dialog-state').textContent = s.state;
     $('dialog-state').className = 'state ' + s.state;
     $('dialog-mode').textContent = s.mode || '—';
     if (s.conversation_id) $('conversation-id').textContent = s.conversation_id;
     $('dialog-reason').textContent = s.reason || '—';
+  }
+  function showSession(m) {
+    if (!m || m.connected === undefined) return;
+    sessionSeen = true;
+    $('session-status').textContent = (m.connected ? 'connected' : 'offline') + (m.service ? ' · ' + m.service : '') +
+      (m.reconnects ? ' · ' + m.reconnects + ' reconnects' : '');
+    if (m.conversation_id) $('conversation-id').textContent = m.conversation_id;
   }
   function showLevel(m) {
     if (typeof m.rms_db !== 'number') return;
@@ -131,12 +140,10 @@
         showVad(m.speech);
         showLatency(Object.assign({}, m.latency, m.playback && m.playback.flush_ms !== undefined ? { flush_ms: m.playback.flush_ms } : {}));
         if (m.conversation_id) $('conversation-id').textContent = m.conversation_id;
+        showSession(m.session_status);
         break;
       case 'dialog_state': showState(m); break;
-      case 'session_status':
-        $('session-status').textContent = (m.connected ? 'connected' : 'offline') + (m.service ? ' · ' + m.service : '');
-        if (m.conversation_id) $('conversation-id').textContent = m.conversation_id;
-        break;
+      case 'session_status': showSession(m); break;
       case 'mic_level': showLevel(m); break;
       case 'vad': showVad(m.speech); break;
       case 'user_speech': showVad(m.started); break;

@@ -53,16 +53,14 @@ class FakeSessionActor : public bus::Actor {
   }
 
   Status Activate(bus::Context& ctx) override {
-    v1::SessionEvent e;
-    e.mutable_status()->set_connected(true);
-    e.mutable_status()->set_conversation_id(conversation_);
-    e.mutable_status()->set_service("fake");
-    events_.Publish(e);
+    PublishStatus();
     PublishState(v1::STATE_IDLE, "started");
     return Status::Ok();
   }
 
   void OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) override {
+    // Republished for late joiners, as a state.
+    PublishStatus();
     PublishState(state_kind_, "heartbeat");
     ctx.Set("turns", turn_counter_);
   }
@@ -79,6 +77,14 @@ class FakeSessionActor : public bus::Actor {
     std::deque<Out> steps;
     std::deque<Out> after_tool;
   };
+
+  void PublishStatus() {
+    v1::SessionEvent e;
+    e.mutable_status()->set_connected(true);
+    e.mutable_status()->set_conversation_id(conversation_);
+    e.mutable_status()->set_service("fake");
+    events_.Publish(e);
+  }
 
   void PublishState(v1::DialogStateKind kind, const std::string& reason) {
     state_kind_ = kind;

@@ -1,0 +1,97 @@
+// The dashboard in headless Chromium (playwright-core, Debian's chromium):
+// the page served by vb-gateway connects with a token from its URL, shows
+// actor health and dialog state, a typed chat round trip, and a push-to-talk
+// voice turn (state LISTENING, mic level and VAD while held, the user's
+// transcript and the agent's reply after release). Saves a screenshot in
+// VB_TEST_DIR (the test's build directory).
+'use strict';
+const assert = require('assert/strict');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+const { chromium } = require('playwright-core');
+const { Stack, run, TOKEN } = require('./gateway_harness');
+
+const OUT = process.env.VB_TEST_DIR || os.tmpdir();
+const stack = new Stack('dashboard', { fake: { token_interval_ms: 20 } });
+let browser, page, profile;
+stack.onStop = async () => {
+  if (browser) await browser.close();
+  if (profile) fs.rmSync(profile, { recursive: true, force: true });
+};
+const pageErrors = [];
+
+async function text(sel) { return (await page.locator(sel).first().textContent()) || ''; }
+async function waitText(sel, re, timeout = 10000) {
+  await page.waitForFunction(([s, src]) => {
+    const el = document.querySelector(s);
+    return el && new RegExp(src).test(el.textContent);
+  }, [sel, re.source], { timeout });
+}
+
+run(stack, [
+  ['the page loads from the gateway and connects with the token from its URL', async (s) => {
+    profile = fs.mkdtempSync(path.join(os.tmpdir(), 'vb-gw-chromium-'));
+    // A fresh profile directory (--user-data-dir) per run.
+    browser = await chromium.launchPersistentContext(profile, {
+      executablePath: process.env.VB_CHROMIUM || '/usr/bin/chromium',
+      headless: true,
+      viewport: { width: 1200, height: 900 },
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+        '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    page = browser.pages()[0] || await browser.newPage();
+    page.on('pageerror', (e) => pageErrors.push(String(e)));
+    // Nothing but the gateway may be fetched: the page works offline.
+    const foreign = [];
+    page.on('request', (r) => { if (!r.url().startsWith(`http://127.0.0.1:${s.port}/`) && !r.url().startsWith(`ws://127.0.0.1:${s.port}/`)) foreign.push(r.url()); });
+    await page.goto(`http://127.0.0.1:${s.port}/?token=${TOKEN}`);
+    await waitText('#conn-status', /^connected$/);
+    assert.equal(new URL(page.url()).search, '', 'token removed from the address bar');
+    await page.waitForSelector('#actors tr[data-actor="fake_session"]', { timeout: 10000 });
+    await page.waitForSelector('#actors tr[data-actor="gateway"]', { timeout: 10000 });
+    assert.match(await text('#actors tr[data-actor="gateway"] td:nth-child(3)'), /ACTIVE/);
+    await waitText('#dialog-state', /^IDLE$/);
+    await waitText('#session-status', /^connected · fake/);
+    assert.equal(await text('#conversation-id'), 'conv-fake-1');
+    assert.deepEqual(foreign, []);
+  }],
+
+  ['a typed chat round trip appears on screen', async () => {
+    await page.fill('#chat-input', 'hello from the browser');
+    await page.click('#chat-send');
+    await page.waitForSelector('#transcript li.user', { timeout: 5000 });
+    assert.equal((await text('#transcript li.user')).replace(/typed$/, ''), 'hello from the browser');
+    // Tokens stream in (the reply is visible before it is complete).
+    await page.waitForSelector('#transcript li.agent.streaming', { timeout: 10000 });
+    await page.waitForSelector('#transcript li.agent.done', { timeout: 15000 });
+    assert.match(await text('#transcript li.agent.done'), /^You said: hello from the browser\. Sure\. Pi is about 3\.14/);
+    await page.waitForSelector('#latency tr[data-key="text_first_token_ms"]', { timeout: 5000 });
+  }],
+
+  ['push-to-talk: held → LISTENING with mic level and VAD; released → transcript and reply', async () => {
+    const ptt = page.locator('#ptt');
+    const box = await ptt.boundingBox();
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    await waitText('#dialog-state', /^LISTENING$/);
+    await page.waitForSelector('#vad-indicator.active', { timeout: 5000 });
+    // The fake front end sends a tone while the key is held: about -15 dBFS.
+    await page.waitForFunction(() => parseFloat(document.querySelector('#mic-level-bar').style.width) > 50, null, { timeout: 5000 });
+    await page.screenshot({ path: path.join(OUT, 'gateway_dashboard_ptt_held.png') });
+    await page.mouse.up();
+    await page.waitForSelector('#transcript li.user.voice', { timeout: 10000 });
+    assert.match(await text('#transcript li.user.voice'), /^what is the weather/);
+    await page.waitForFunction(() => [...document.querySelectorAll('#transcript li.agent.done')]
+      .some((li) => li.dataset.input === 'voice' && li.textContent.startsWith('It is sunny today.')), null, { timeout: 15000 });
+    assert.equal(await page.locator('#vad-indicator.active').count(), 0);
+    await waitText('#dialog-state', /^IDLE$/);
+    await page.waitForSelector('#latency tr[data-key="voice_first_token_ms"]', { timeout: 5000 });
+    const shot = path.join(OUT, 'gateway_dashboard.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    assert.ok(fs.statSync(shot).size > 10000, 'screenshot written');
+    console.log(`screenshot: ${shot}`);
+    assert.deepEqual(pageErrors, []);
+  }],
+
+]);
