@@ -6,6 +6,7 @@
 #include <sphinxbase/err.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <sstream>
 
@@ -94,7 +95,19 @@ std::optional<WakeDetection> WakeSpotter::Process(uint64_t first_sample,
   const uint64_t max_len = uint64_t(opt_.max_utterance_s) * kSampleRate;
   if (utt_len > 2 * max_len || (utt_len > max_len && !in_speech)) Restart(first_sample);
 
-  ps_process_raw(ps_, samples.data(), samples.size(), FALSE, FALSE);
+  const int16_t* feed = samples.data();
+  if (opt_.comfort_noise_dbfs < 0) {
+    // Uniform noise of the requested RMS (uniform on ±a has RMS a/√3).
+    const double a = 32768.0 * std::pow(10.0, opt_.comfort_noise_dbfs / 20) * std::sqrt(3.0);
+    buf_.resize(samples.size());
+    for (size_t i = 0; i < samples.size(); ++i) {
+      noise_state_ = noise_state_ * 1664525u + 1013904223u;  // LCG: cheap, deterministic
+      double n = (double(noise_state_ >> 8) / double(1u << 24) * 2 - 1) * a;
+      buf_[i] = int16_t(std::clamp(samples[i] + n, -32768.0, 32767.0));
+    }
+    feed = buf_.data();
+  }
+  ps_process_raw(ps_, feed, samples.size(), FALSE, FALSE);
   next_ = first_sample + samples.size();
   int32 score = 0;
   const char* hyp = ps_get_hyp(ps_, &score);

@@ -41,6 +41,10 @@ struct WakeOptions {
   int refractory_ms = 2000;
   int max_utterance_s = 30;
   int kws_delay_frames = 10;  // pocketsphinx waits this long for a better score
+  // Level (dBFS) of white noise added to what the decoder hears; 0 = none.
+  // pocketsphinx's live cepstral mean drifts in near-digital silence (as
+  // after noise suppression) and then misses the phrase that follows.
+  double comfort_noise_dbfs = -50;
 };
 
 struct WakeDetection {
@@ -81,6 +85,8 @@ class WakeSpotter {
   uint64_t utterances_ = 0;
   int reported_ = 0;  // detections of this utterance already reported
   std::optional<uint64_t> last_detection_;
+  std::vector<int16_t> buf_;  // input plus comfort noise
+  uint32_t noise_state_ = 12345;
 };
 
 }  // namespace vb::wakevad

@@ -13,8 +13,9 @@
 //
 // The corpus manifest (manifest.tsv) has one line per file:
 //   kind<TAB>phrase<TAB>condition<TAB>snr_db<TAB>mix.wav<TAB>clean.wav<TAB>labels.tsv
-// kind is pos (wake phrases, labels = phrase start/end samples) or neg (no
-// wake phrase: ordinary speech and near misses). Paths are relative to DIR.
+// kind is pos (wake phrases, labels = phrase start/end samples), neg (no
+// wake phrase: ordinary speech, for false accepts per hour) or near (near-miss
+// phrases, counted apart). Paths are relative to DIR.
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -273,28 +274,41 @@ int RunWake(const Args& a) {
   for (const auto& t : Split(a.Get("thresholds", "1e-10"), ',')) thresholds.push_back(std::stod(t));
   const double plp = std::stod(a.Get("phone-loop", "1e-10"));
   const double max_neg_s = std::stod(a.Get("max-neg-s", "1e12"));
+  const double comfort = std::stod(a.Get("comfort-noise-dbfs", "-50"));
+  const auto conditions = Split(a.Get("conditions", ""), ',');
+  auto wanted = [&](const Item& it) {
+    return conditions.empty() || std::find(conditions.begin(), conditions.end(), it.condition) != conditions.end();
+  };
   json out;
   out["what"] = "wake";
   out["phone_loop"] = plp;
+  out["comfort_noise_dbfs"] = comfort;
   for (const auto& phrase : phrases) {
     for (double th : thresholds) {
       WakeOptions w;
       w.phrase = phrase;
       w.threshold = th;
       w.phone_loop = plp;
+      w.comfort_noise_dbfs = comfort;
       struct Cond { int n = 0, hit = 0, extra = 0; std::vector<double> latency; };
       std::map<std::string, Cond> conds;
       Cond all;
       double neg_s = 0;
-      int neg_fa = 0;
-      json fa_list = json::array();
+      int neg_fa = 0, near_fa = 0;
+      json fa_list = json::array(), near_list = json::array();
       for (const auto& it : items) {
         if (it.kind == "pos" && it.phrase != phrase) continue;
-        if (it.kind != "pos" && it.kind != "neg") continue;
+        if (it.kind != "pos" && it.kind != "neg" && it.kind != "near") continue;
         if (it.kind == "neg" && neg_s >= max_neg_s) continue;
+        if (!wanted(it)) continue;
         std::vector<int16_t> mix;
         if (!Load(it.mix, &mix)) continue;
         auto found = SpotFile(w, mix);
+        if (it.kind == "near") {
+          near_fa += int(found.size());
+          for (auto& f : found) near_list.push_back({{"at_s", double(f.start) / kSampleRate}, {"score", f.score}});
+          continue;
+        }
         if (it.kind == "neg") {
           neg_s += double(mix.size()) / kSampleRate;
           neg_fa += int(found.size());
@@ -332,6 +346,8 @@ int RunWake(const Args& a) {
       j["false_accepts"] = neg_fa;
       j["false_accepts_per_hour"] = neg_s > 0 ? neg_fa / (neg_s / 3600) : NAN;
       j["false_accept_list"] = fa_list;
+      j["near_miss_accepts"] = near_fa;
+      j["near_miss_accept_list"] = near_list;
       char key[64];
       std::snprintf(key, sizeof key, "%g", th);
       out["phrases"][phrase][key] = j;
