@@ -106,6 +106,8 @@ void SessionActor::DeclareConfig(config::Section& s) {
   s.Key("reconnect_jitter", &reconnect_jitter_, 0.25, {0, 1}, "± fraction of random jitter on each delay");
   s.Key("ping_s", &ping_s_, 10, {1, 3600}, "WebSocket ping after this many idle seconds");
   s.Key("hangup_s", &hangup_s_, 30, {2, 7200}, "drop the connection after this many seconds without traffic or pong");
+  s.Key("stall_timeout_s", &stall_timeout_s_, 20, {1, 3600},
+        "a reply owed but no event from the server for this long → reconnect");
   s.Key("max_send_queue", &max_send_queue_, 1024, {16, 100000}, "upstream frames waiting for the socket");
   if (s.report() && s.report()->describe) return;
   if (bot_id_.empty()) s.Error("bot_id", "required: the Coze bot id");
@@ -193,13 +195,15 @@ Status SessionActor::Activate(bus::Context& ctx) {
   if (!client_->Start(&err)) return Status::Unavailable(err);
   core_->PublishStatus();
   FindConversation();
+  stall_timer_ = ctx.loop().AddTimer(std::chrono::seconds(1), [this] { CheckStall(); });
   return Status::Ok();
 }
 
 void SessionActor::Deactivate(bus::Context& ctx) {
   stopping_ = true;
   if (retry_timer_) ctx.loop().CancelTimer(retry_timer_);
-  retry_timer_ = 0;
+  if (stall_timer_) ctx.loop().CancelTimer(stall_timer_);
+  retry_timer_ = stall_timer_ = 0;
   ++gen_;  // reports of the closing connection are stale now
   if (core_) core_->OnDisconnected("stopping");
   if (client_) client_->Stop();
@@ -303,6 +307,16 @@ void SessionActor::OnClosed(uint64_t gen, const std::string& reason, int http_st
   core_->OnDisconnected(reason);
   if (http_status == 401 || http_status == 403)
     PublishError(http_status, "the Coze server refused the token (HTTP " + std::to_string(http_status) + ")", true);
+  ScheduleRetry(&SessionActor::Connect);
+}
+
+void SessionActor::CheckStall() {
+  if (stopping_ || !core_->Stalled(bus::MonoNs(), int64_t(stall_timeout_s_) * 1'000'000'000)) return;
+  VB_LOG(kWarn) << "no reply from " << ws_url_.Display() << " for " << stall_timeout_s_ << " s; reconnecting";
+  ctx_->Count("stalls");
+  ++gen_;  // the stuck connection's late reports are stale
+  client_->Close();
+  core_->OnDisconnected("stalled");
   ScheduleRetry(&SessionActor::Connect);
 }
 

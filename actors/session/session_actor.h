@@ -44,6 +44,7 @@ class SessionActor : public bus::Actor, private SessionPort {
   void OnOpened(uint64_t gen);
   void OnClosed(uint64_t gen, const std::string& reason, int http_status);
   void ChangeBot(const std::string& bot_id);
+  void CheckStall();
   void PublishError(int code, const std::string& message, bool fatal);
 
   // Config.
@@ -53,6 +54,7 @@ class SessionActor : public bus::Actor, private SessionPort {
   int reconnect_initial_ms_ = 1000, reconnect_max_ms_ = 32000;
   double reconnect_jitter_ = 0.25;
   int ping_s_ = 10, hangup_s_ = 30;
+  int stall_timeout_s_ = 20;
   int max_send_queue_ = 1024;
   SessionSettings settings_;
   Url ws_url_, api_url_;
@@ -66,6 +68,7 @@ class SessionActor : public bus::Actor, private SessionPort {
   bus::Publisher<v1::EncodedAudio> audio_;
   uint64_t gen_ = 0;
   bus::Loop::TimerId retry_timer_ = 0;
+  bus::Loop::TimerId stall_timer_ = 0;
   bool creating_ = false;
   bool stopping_ = false;
   bus::Histogram downlink_us_;

@@ -3,6 +3,8 @@
 
 #include <opus/opus.h>
 
+#include <time.h>
+
 #include <algorithm>
 #include <cmath>
 
@@ -67,6 +69,14 @@ void UplinkEncoder::Reset() {
 
 // ------------------------------------------------------------ SessionCore
 
+namespace {
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+}  // namespace
+
 SessionCore::SessionCore(CoreOptions options, SessionPort* port)
     : options_(std::move(options)), port_(port), mode_(options_.mode) {
   if (mode_ == v1::MODE_UNSPECIFIED) mode_ = v1::MODE_CONTINUOUS;
@@ -130,6 +140,7 @@ void SessionCore::OnConnected() {
 void SessionCore::OnDisconnected(const std::string& reason) {
   if (!connected_) return;
   connected_ = false;
+  owed_since_ns_ = 0;
   ++counters_.reconnects;
   outs_.clear();
   downlink_.AbandonRunning(&outs_);
@@ -137,7 +148,18 @@ void SessionCore::OnDisconnected(const std::string& reason) {
   PublishStatus();
 }
 
+bool SessionCore::Stalled(int64_t now_ns, int64_t timeout_ns) const {
+  if (!connected_) return false;
+  bool running = !downlink_.running_chat().empty();
+  // Waiting for our own tool output is not the server's silence.
+  if (!downlink_.tool_chat().empty() && !owed_since_ns_) return false;
+  if (!running && !owed_since_ns_) return false;
+  int64_t since = std::max(last_rx_ns_, owed_since_ns_);
+  return now_ns - since > timeout_ns;
+}
+
 void SessionCore::OnServerText(std::string_view text, int64_t recv_ns) {
+  last_rx_ns_ = recv_ns > 0 ? recv_ns : NowNs();
   outs_.clear();
   std::string problem;
   downlink_.Feed(text, &outs_, &problem);
@@ -149,6 +171,8 @@ void SessionCore::Deliver(const std::vector<DownlinkOutput>& outs, int64_t recv_
   for (const auto& o : outs) {
     switch (o.kind) {
       case DownlinkOutput::Kind::kEvent:
+        // The reply we owed has started (or ended, e.g. REQUIRES_ACTION).
+        if (o.event.has_turn_started() || o.event.has_turn_ended()) owed_since_ns_ = 0;
         if (o.event.has_turn_started() && !o.event.turn_started().conversation_id().empty() &&
             o.event.turn_started().conversation_id() != conversation_id_) {
           // The server chose another conversation (ours expired): follow it.
@@ -214,7 +238,9 @@ void SessionCore::Cancel(const std::string& turn_id) {
   Deliver(outs_, 0);
 }
 
-void SessionCore::OnCommand(const v1::DialogCommand& cmd) {
+void SessionCore::OnCommand(const v1::DialogCommand& cmd) { OnCommandAt(cmd, NowNs()); }
+
+void SessionCore::OnCommandAt(const v1::DialogCommand& cmd, int64_t now_ns) {
   ++counters_.commands;
   switch (cmd.command_case()) {
     case v1::DialogCommand::kStartListening: {
@@ -236,6 +262,7 @@ void SessionCore::OnCommand(const v1::DialogCommand& cmd) {
       listening_ = false;
       if (mode_ == v1::MODE_CONTINUOUS) break;  // the server's VAD commits
       if (!connected_) break;  // the held audio is stale by the time we are back
+      if (cmd.stop_listening().commit() && mode_ == v1::MODE_PUSH_TO_TALK) Owe(now_ns);
       port_->SendText(cmd.stop_listening().commit() ? uplink_.Complete() : uplink_.Clear(), 0);
       break;
     }
@@ -252,6 +279,7 @@ void SessionCore::OnCommand(const v1::DialogCommand& cmd) {
       // The server interrupts the running reply (canceled code 3): mute it now.
       downlink_.MarkCancelled("");
       downlink_.ExpectTextTurn(cmd.text_input().request_id());
+      Owe(now_ns);
       port_->SendText(uplink_.MessageCreate(cmd.text_input().text()), 0);
       break;
     }
@@ -262,6 +290,7 @@ void SessionCore::OnCommand(const v1::DialogCommand& cmd) {
         port_->Problem("tool output with no chat waiting for it");
         break;
       }
+      Owe(now_ns);
       port_->SendText(uplink_.SubmitToolOutputs(chat, t.call_id(), t.output()), 0);
       v1::SessionEvent e;
       e.mutable_tool_result()->set_call_id(t.call_id());

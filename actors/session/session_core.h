@@ -116,10 +116,17 @@ class SessionCore {
   void OnDisconnected(const std::string& reason);
   // One downstream text frame; `recv_ns` = when it came off the wire.
   void OnServerText(std::string_view text, int64_t recv_ns);
+  // A command arriving at `now_ns` (the stall clock); OnCommand uses the monotonic clock.
+  void OnCommandAt(const v1::DialogCommand& cmd, int64_t now_ns);
   // One audio.clean frame; `origin_ns` = its publish/capture time.
   void OnAudio(const v1::AudioFrame& frame, int64_t origin_ns);
   // One dialog.command.
   void OnCommand(const v1::DialogCommand& cmd);
+
+  // True when a reply is owed (a chat runs, or a request was sent) but the
+  // server has said nothing for `timeout_ns`: the connection is alive at
+  // the WebSocket level (pongs) yet stuck. The caller reconnects.
+  bool Stalled(int64_t now_ns, int64_t timeout_ns) const;
 
   // SessionStatus for connect/disconnect and every heartbeat.
   v1::SessionEvent Status() const;
@@ -145,6 +152,9 @@ class SessionCore {
   void Deliver(const std::vector<DownlinkOutput>& outs, int64_t recv_ns);
   void SendChatUpdate();
   void Cancel(const std::string& turn_id);
+  void Owe(int64_t now_ns) {
+    if (!owed_since_ns_) owed_since_ns_ = now_ns;
+  }
 
   CoreOptions options_;
   SessionPort* port_;
@@ -155,6 +165,8 @@ class SessionCore {
   std::string conversation_id_;
   bool connected_ = false;
   bool listening_ = false;   // between StartListening and StopListening
+  int64_t last_rx_ns_ = 0;   // last downstream frame
+  int64_t owed_since_ns_ = 0;  // a request awaiting its reply was sent (0 = none)
   std::deque<Held> held_;    // mic audio during an outage, bounded by outage_buffer_ms
   size_t held_bytes_ = 0;
   CoreCounters counters_;

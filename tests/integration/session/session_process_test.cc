@@ -440,6 +440,20 @@ TEST_F(SessionProcessTest, DroppedConnectionMidTurnRecoversInTheSameConversation
   EXPECT_EQ(events_[size_t(st)].event.turn_started().conversation_id(), conv);
 }
 
+// The server stops talking mid-reply but keeps the connection (and answers
+// pings): the session notices the silence, reconnects, and goes on.
+TEST_F(SessionProcessTest, StalledServerIsLeftForANewConnection) {
+  StartAll("  stall_timeout_s: 2\n", {"--stall-after", "12", "--fault-connections", "1"});
+  std::string conv = status_.conversation_id();
+  size_t from = events_.size();
+  Say("tell me a long story", "stuck");
+  int failed = Await(from, Ended(v1::TurnEnded::FAILED), 15000ms);
+  ASSERT_GE(failed, 0) << Dump(from);
+  ASSERT_TRUE(RunUntil(loop_, [&] { return status_.connected() && status_.reconnects() >= 1; }, 10000ms)) << Dump(from);
+  ASSERT_FALSE(TextTurn("what time is it", "unstuck").empty());
+  EXPECT_EQ(status_.conversation_id(), conv);
+}
+
 TEST_F(SessionProcessTest, KilledSessionComesBackToTheSameConversation) {
   StartAll();
   std::string conv = status_.conversation_id();

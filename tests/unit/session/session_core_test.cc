@@ -291,6 +291,24 @@ TEST_F(CoreTest, WrongAudioFormatIsCountedAndDropped) {
   EXPECT_EQ(port.problems.size(), 1u);
 }
 
+TEST_F(CoreTest, SilentServerWithAReplyOwedIsStalled) {
+  Make(v1::MODE_CONTINUOUS);
+  const int64_t s = 1'000'000'000;
+  EXPECT_FALSE(core->Stalled(100 * s, s));  // not connected
+  core->OnConnected();
+  EXPECT_FALSE(core->Stalled(100 * s, s));  // nothing owed
+  v1::DialogCommand c;
+  c.mutable_text_input()->set_text("hi");
+  core->OnCommandAt(c, 10 * s);
+  EXPECT_FALSE(core->Stalled(10 * s + s / 2, s));
+  EXPECT_TRUE(core->Stalled(12 * s, s));
+  core->OnServerText(Ev("conversation.chat.created", {{"id", "c1"}}), 12 * s);
+  EXPECT_FALSE(core->Stalled(12 * s + s / 2, s));
+  EXPECT_TRUE(core->Stalled(14 * s, s));  // the chat runs, the server went quiet
+  core->OnServerText(Ev("conversation.chat.completed", {{"id", "c1"}}), 14 * s);
+  EXPECT_FALSE(core->Stalled(100 * s, s));  // nothing owed any more
+}
+
 TEST(Backoff, DoublesFromOneSecondToThirtyTwoWithJitter) {
   Backoff b(std::chrono::milliseconds(1000), std::chrono::milliseconds(32000), 0.2, 42);
   double expected[] = {1000, 2000, 4000, 8000, 16000, 32000, 32000, 32000};
