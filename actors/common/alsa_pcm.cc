@@ -115,17 +115,20 @@ Status AlsaPcm::AvailDelay(size_t* avail, int64_t* delay) {
   *avail = 0;
   *delay = 0;
   if (!pcm_) return Status::Unavailable("device not open");
-  snd_pcm_sframes_t a = 0, d = 0;
-  int err = snd_pcm_avail_delay(pcm_, &a, &d);
-  if (err < 0) {
-    if (!Recover(err)) return Fail("avail", err);
-    err = snd_pcm_avail_delay(pcm_, &a, &d);
-    if (err < 0) return Fail("avail after recovery", err);
+  snd_pcm_sframes_t a = snd_pcm_avail_update(pcm_);
+  if (a < 0) {
+    if (!Recover(int(a))) return Fail("avail", int(a));
+    a = snd_pcm_avail_update(pcm_);
+    if (a < 0) return Fail("avail after recovery", int(a));
   }
   // A device that vanished while its state stays "running" (ioplug/pulse).
-  snd_pcm_state_t state = snd_pcm_state(pcm_);
-  if (state == SND_PCM_STATE_DISCONNECTED) return Fail("state", -ENODEV);
-  *avail = size_t(std::max<snd_pcm_sframes_t>(a, 0));
+  if (snd_pcm_state(pcm_) == SND_PCM_STATE_DISCONNECTED) return Fail("state", -ENODEV);
+  *avail = size_t(a);
+  // The delay is not an error source: some plugins (pulse) cannot tell it
+  // until the stream has timing information; estimate it from the fill.
+  snd_pcm_sframes_t d = 0;
+  if (snd_pcm_delay(pcm_, &d) < 0 || d < 0)
+    d = capture_ ? a : std::max<snd_pcm_sframes_t>(snd_pcm_sframes_t(buffer_frames_) - a, 0);
   *delay = d;
   return Status::Ok();
 }

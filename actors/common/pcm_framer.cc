@@ -47,12 +47,22 @@ void PcmFramer::Push(const int16_t* in, size_t n, int64_t now_ns, int64_t delay_
     }
     anchored_ = true;
     base_ns_ = first_ns;
+    window_min_[0] = window_min_[1] = first_ns;
+    window_start_ns_ = now_ns;
     dev_count_ = 0;
     anchor_out_ = out_index_;
   } else {
+    // Earliest measure of the last 1–2 s: late wake-ups only make a measure
+    // later, and a transient overestimate of the delay (a sound server
+    // settling its latency) ages out instead of biasing every stamp.
     int64_t measured = first_ns - int64_t(double(dev_count_) * ns_per_in);
-    if (measured < base_ns_) base_ns_ = measured;
-    else base_ns_ += (measured - base_ns_) / 256;  // follow drift, not wake-up jitter
+    if (now_ns - window_start_ns_ >= 1'000'000'000) {
+      window_min_[0] = window_min_[1];
+      window_min_[1] = measured;
+      window_start_ns_ = now_ns;
+    }
+    window_min_[1] = std::min(window_min_[1], measured);
+    base_ns_ = std::min(window_min_[0], window_min_[1]);
   }
   dev_count_ += n;
 

@@ -9,8 +9,8 @@
 //
 // Time: the framer keeps the time of the first device sample since the last
 // anchor; each Push measures it again as now − (samples so far + delay) and
-// keeps the earliest (a late wake-up only makes a measure later), letting it
-// creep forward slowly to follow clock drift. After a Discontinuity() (xrun,
+// uses the earliest measure of the last 1–2 s (a late wake-up only makes a
+// measure later; a window lets drift and transient delay errors age out). After a Discontinuity() (xrun,
 // device lost) the next Push re-anchors and sample_index jumps by the time
 // that passed, so receivers see the loss.
 //
@@ -61,6 +61,8 @@ class PcmFramer {
   std::vector<int16_t> converted_, resampled_, pending_;  // pending_: out_channels interleaved
   bool anchored_ = false;
   int64_t base_ns_ = 0;          // time of device sample 0 since the anchor
+  int64_t window_min_[2] = {0, 0};  // earliest base measured: previous and current second
+  int64_t window_start_ns_ = 0;
   uint64_t dev_count_ = 0;       // device frames since the anchor
   uint64_t anchor_out_ = 0;      // output index at the anchor
   uint64_t out_index_ = 0;       // output index of pending_[0]

@@ -14,7 +14,7 @@ void PlaybackActor::DeclareConfig(config::Section& s) {
   s.Choice("sink", &sink_kind_, "alsa", {"alsa", "wav"}, "where the audio goes: an ALSA device or a WAV file");
   s.Key("rate", &rate_, 16000, {8000, 48000}, "playback rate in Hz, mono; must equal decoder.output_rate "
         "(frames at another rate are resampled)");
-  s.Key("period_ms", &period_ms_, 10, {2, 100}, "render granularity (and ALSA period)");
+  s.Key("period_ms", &period_ms_, 5, {2, 100}, "render granularity (and ALSA period)");
   s.Key("target_ms", &target_ms_, 60, {0, 2000}, "jitter buffer: speech buffered before a turn starts or resumes after an underrun");
   s.Key("max_buffer_ms", &max_buffer_ms_, 120000, {100, 600000}, "jitter buffer bound (replies arrive faster than real time)");
   s.Key("fade_ms", &fade_ms_, 5, {1, 50}, "fade-out on Interrupt/Flush");
@@ -28,7 +28,8 @@ void PlaybackActor::DeclareConfig(config::Section& s) {
     auto a = s.Sub("alsa", "ALSA playback (sink: alsa)");
     a.Key("device", &alsa_device_, std::string("default"), "ALSA PCM, e.g. default, plughw:0, pulse (PULSE_SINK selects the sink)");
     a.Key("channels", &alsa_channels_, 1, {1, 8}, "channels asked of the device (mono is copied to each)");
-    a.Key("buffer_ms", &alsa_buffer_ms_, 30, {4, 1000}, "device queue: bounds the flush latency; too small underruns");
+    a.Key("buffer_ms", &alsa_buffer_ms_, 20, {4, 1000},
+          "device queue: bounds the flush latency (≈ buffer_ms + fade_ms + sound server); too small underruns");
     if (alsa_buffer_ms_ < 2 * period_ms_) a.Error("buffer_ms", "must be at least two periods (period_ms)");
     a.Finish();
   }

@@ -55,12 +55,12 @@ class PlaybackActor : public bus::Actor {
 
   // Config
   std::string sink_kind_ = "alsa";
-  int rate_ = 16000, period_ms_ = 10, target_ms_ = 60, max_buffer_ms_ = 120000, fade_ms_ = 5;
+  int rate_ = 16000, period_ms_ = 5, target_ms_ = 60, max_buffer_ms_ = 120000, fade_ms_ = 5;
   int drain_timeout_ms_ = 1000;
   double prompt_gain_ = 1.0;
   std::vector<std::pair<std::string, std::string>> prompt_files_;
   std::string alsa_device_ = "default";
-  int alsa_channels_ = 1, alsa_buffer_ms_ = 30;
+  int alsa_channels_ = 1, alsa_buffer_ms_ = 20;
   std::string wav_path_;
   bool wav_realtime_ = true, wav_keep_idle_ = false;
   int reopen_min_ms_ = 250, reopen_max_ms_ = 2000;

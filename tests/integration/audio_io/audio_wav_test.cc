@@ -153,7 +153,9 @@ TEST_F(AudioWavTest, CaptureWavSourceIsPacedInRealTimeThenSilence) {
   }
   // The tone (not its start, which a late subscription may miss), then silence.
   for (const auto& [f, origin] : frames) {
-    if (f.sample_index() == 20 * 320) EXPECT_GT(Rms(Pcm(f)), 4500);
+    if (f.sample_index() == 20 * 320) {
+      EXPECT_GT(Rms(Pcm(f)), 4500);
+    }
   }
   EXPECT_EQ(Rms(Pcm(frames.back().first)), 0);
 }

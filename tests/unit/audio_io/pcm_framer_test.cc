@@ -74,6 +74,22 @@ TEST_F(FramerTest, OriginIsTheCaptureTimeOfTheFirstSampleWithDelayAccounted) {
   }
 }
 
+TEST_F(FramerTest, ATransientDelayOverestimateHealsWithinTwoSeconds) {
+  // A sound server reporting 500 ms of delay for its first second (PulseAudio
+  // does while it settles its latency), then the truth: 10 ms.
+  Init({16000, 1});
+  std::vector<int16_t> in(160);
+  const int64_t t0 = 5'000'000'000;
+  for (int k = 0; k < 500; ++k) {  // 5 s
+    int64_t delay = k < 100 ? 8000 : 160;
+    int64_t now = t0 + int64_t(k + 1) * 10'000'000 + 160 * 62'500;  // truly 10 ms behind
+    framer_.Push(in.data(), 160, now, delay);
+  }
+  ASSERT_GE(got_.size(), 240u);
+  for (size_t i = 175; i < got_.size(); ++i)  // from 3.5 s on
+    EXPECT_NEAR(double(got_[i].origin), double(t0 + int64_t(i) * 20'000'000), 100'000) << i;
+}
+
 TEST_F(FramerTest, LossMakesTheSampleIndexJumpByTheTimeThatPassed) {
   Init({16000, 1});
   std::vector<int16_t> in(320);

@@ -1,0 +1,197 @@
+// Real ALSA without a sound card: a private PulseAudio with a null sink
+// (tests/tools/pulse_env.sh); vb-playback plays to ALSA device `pulse`, and
+// vb-capture records the sink's monitor through the same device, so the
+// microphone hears the speaker. What a user would notice: sustained real-time
+// audio without xruns, a flush that silences the speaker within 40 ms, and a
+// sound server that stops and comes back without anyone restarting the actors.
+#include <cmath>
+
+#include "tests/integration/audio_io/audio_fixture.h"
+
+namespace vb::testing {
+namespace {
+
+constexpr int kAmp = 10000;
+
+class AudioPulseTest : public AudioFixture {
+ protected:
+  void SetUp() override {
+    AudioFixture::SetUp();
+    pulse_ = std::make_unique<PulseServer>(dir_.File("pulse"));
+    ASSERT_TRUE(pulse_->Start());
+    // Playback with its defaults; capture wakes every 5 ms so that frame
+    // arrival times bound the flush latency tightly.
+    WriteConfig(
+        "capture:\n  source: alsa\n  alsa: {device: pulse, rate: 16000, channels: 1, period_ms: 5}\n"
+        "playback:\n  sink: alsa\n  alsa: {device: pulse}\n");
+    node_->Subscribe<v1::AudioFrame>(bus::topics::kAudioMic, [this](const auto& m) {
+      mic_.push_back({m.msg, m.header.origin_ns()});
+      mic_rx_.push_back(bus::MonoNs());
+    });
+    StartBroker();
+    Connect();
+    StartActor("capture", pulse_->env());
+    StartActor("playback", pulse_->env());
+    ASSERT_TRUE(AwaitBeat("capture") && AwaitBeat("playback"));
+  }
+  void TearDown() override {
+    AudioFixture::TearDown();
+    pulse_.reset();
+  }
+  // Publishes a continuous 440 Hz tone of `turn` on audio.out, 20 ms frames
+  // in real time, while the loop runs.
+  void StartTone(const std::string& turn) {
+    StopTone();
+    if (!out_.valid()) out_ = node_->Advertise(bus::topics::kAudioOut);
+    turn_ = turn;
+    tone_start_ns_ = bus::MonoNs();
+    tone_sent_ = 0;
+    tone_timer_ = loop_.AddTimer(std::chrono::milliseconds(10), [this] {
+      // Frames due by now plus 40 ms ahead (the jitter buffer absorbs our timer's jitter).
+      while (tone_sent_ * 20'000'000 < bus::MonoNs() - tone_start_ns_ + 40'000'000) {
+        v1::AudioFrame f;
+        f.set_sample_rate(16000);
+        f.set_channels(1);
+        f.set_sample_index(tone_sent_ * 320);
+        std::vector<int16_t> pcm(320);
+        for (size_t i = 0; i < 320; ++i)
+          pcm[i] = int16_t(kAmp * std::sin(2 * M_PI * 440 * double(tone_sent_ * 320 + i) / 16000));
+        f.set_pcm(std::string(reinterpret_cast<char*>(pcm.data()), 640));
+        bus::PublishOptions o;
+        o.turn_id = turn_;
+        o.origin_ns = bus::MonoNs();
+        out_.Publish(f, o);
+        ++tone_sent_;
+      }
+    });
+  }
+  void StopTone() {
+    if (tone_timer_) loop_.CancelTimer(tone_timer_);
+    tone_timer_ = 0;
+  }
+  // True once the microphone has heard the tone for `ms` in a row.
+  bool AwaitHeard(int ms, std::chrono::milliseconds timeout) {
+    size_t from = mic_.size();
+    return RunUntil(loop_, [&] {
+      int run = 0;
+      for (size_t i = from; i < mic_.size(); ++i) run = Rms(Pcm(mic_[i].first)) > kAmp / 4 ? run + 20 : 0;
+      return run >= ms;
+    }, timeout);
+  }
+  // When the microphone went silent after `after_ns`: the time of the sample
+  // after the last loud one, by capture's stamps (*stamped) and as an upper
+  // bound from when its frame reached us (*received: it cannot have been
+  // captured later than that, minus the samples after it in the frame).
+  void SilenceOnset(int64_t after_ns, int64_t* stamped, int64_t* received) {
+    *stamped = *received = 0;
+    for (size_t k = 0; k < mic_.size(); ++k) {
+      const auto& [f, origin] = mic_[k];
+      if (mic_rx_[k] < after_ns - 300'000'000) continue;
+      auto s = Pcm(f);
+      for (size_t i = 0; i < s.size(); ++i) {
+        if (std::abs(s[i]) <= 300) continue;
+        *stamped = origin + int64_t(i + 1) * 62'500;
+        *received = mic_rx_[k] - int64_t(s.size() - i - 1) * 62'500;
+      }
+    }
+  }
+
+  std::unique_ptr<PulseServer> pulse_;
+  std::vector<std::pair<v1::AudioFrame, int64_t>> mic_;
+  std::vector<int64_t> mic_rx_;  // when each mic frame reached the test
+  bus::Publisher<v1::AudioFrame> out_;
+  bus::Loop::TimerId tone_timer_ = 0;
+  std::string turn_;
+  int64_t tone_start_ns_ = 0;
+  int64_t tone_sent_ = 0;
+};
+
+TEST_F(AudioPulseTest, SustainedRealTimeLoopWithoutXruns) {
+  StartTone("t1");
+  // The first samples after a sound server starts take a moment.
+  ASSERT_TRUE(AwaitHeard(500, 15000ms)) << ReadFile(Log("capture")) << ReadFile(Log("playback"));
+  ASSERT_TRUE(FreshBeat("capture") && FreshBeat("playback"));
+  const int64_t cap0 = Extra("capture", "frames_out"), play0 = Extra("playback", "frames_written");
+  const size_t mic0 = mic_.size();
+  const int64_t t0 = bus::MonoNs();
+  RunUntil(loop_, [&] { return bus::MonoNs() - t0 > 10'000'000'000; }, 11000ms);
+  ASSERT_TRUE(FreshBeat("capture") && FreshBeat("playback"));
+  const double secs = double(bus::MonoNs() - t0) / 1e9;
+  const double cap_fps = double(Extra("capture", "frames_out") - cap0) / secs;
+  const double play_rate = double(Extra("playback", "frames_written") - play0) / secs;
+  size_t loud = 0;
+  for (size_t i = mic0; i < mic_.size(); ++i) loud += Rms(Pcm(mic_[i].first)) > kAmp / 4;
+  std::cout << "sustained " << secs << " s: capture " << cap_fps << " frames/s, playback " << play_rate
+            << " samples/s, capture xruns " << Extra("capture", "xruns_total") << ", playback xruns "
+            << Extra("playback", "xruns_total") << ", jitter underruns " << Extra("playback", "underruns")
+            << ", mic frames hearing the tone " << loud << "/" << mic_.size() - mic0 << "\n";
+  EXPECT_EQ(Extra("capture", "xruns_total"), 0);
+  EXPECT_EQ(Extra("playback", "xruns_total"), 0);
+  EXPECT_EQ(Extra("playback", "underruns"), 0);
+  EXPECT_EQ(Extra("capture", "device_lost"), 0);
+  EXPECT_NEAR(cap_fps, 50, 2);
+  EXPECT_NEAR(play_rate, 16000, 400);
+  EXPECT_GE(loud, (mic_.size() - mic0) * 98 / 100) << "the microphone lost the speaker";
+  // Contiguous capture: no sample_index jumps.
+  for (size_t i = mic0 + 1; i < mic_.size(); ++i)
+    ASSERT_EQ(mic_[i].first.sample_index(), mic_[i - 1].first.sample_index() + 320) << i;
+}
+
+TEST_F(AudioPulseTest, InterruptSilencesTheSpeakerWithin40ms) {
+  std::vector<double> measured, by_stamps, reported;
+  for (int round = 0; round < 3; ++round) {
+    const std::string turn = "f" + std::to_string(round);
+    StartTone(turn);
+    ASSERT_TRUE(AwaitHeard(600, 15000ms)) << "round " << round;
+    const int64_t t = bus::MonoNs();
+    Interrupt("");
+    StopTone();
+    ASSERT_TRUE(AwaitEvent(v1::PlaybackEvent::FLUSHED, turn, 2000ms));
+    // Let the microphone record well past the silence.
+    RunUntil(loop_, [&] { return !mic_.empty() && mic_.back().second > t + 300'000'000; }, 3000ms);
+    int64_t stamped = 0, received = 0;
+    SilenceOnset(t, &stamped, &received);
+    ASSERT_GT(received, 0);
+    measured.push_back(double(received - t) / 1e6);
+    by_stamps.push_back(double(stamped - t) / 1e6);
+    reported.push_back(double(FindEvent(v1::PlaybackEvent::FLUSHED, turn)->latency_ns()) / 1e6);
+    EXPECT_EQ(FindEvent(v1::PlaybackEvent::DRAINED, turn), nullptr);
+  }
+  std::cout << "flush → silence at the monitor, upper bound from frame arrival (ms):";
+  for (double m : measured) std::cout << " " << m;
+  std::cout << "; by capture stamps (ms):";
+  for (double m : by_stamps) std::cout << " " << m;
+  std::cout << "; playback's own FLUSHED latency (ms):";
+  for (double r : reported) std::cout << " " << r;
+  std::cout << "\n";
+  for (double m : measured) EXPECT_LE(m, 40.0);
+}
+
+TEST_F(AudioPulseTest, SoundServerRestartIsSurvived) {
+  StartTone("t1");
+  ASSERT_TRUE(AwaitHeard(300, 15000ms));
+  pulse_->Stop();
+  ASSERT_TRUE(RunUntil(loop_, [&] { return FindEvent(v1::PlaybackEvent::DEVICE_ERROR, "") != nullptr; }, 5000ms))
+      << ReadFile(Log("playback"));
+  ASSERT_TRUE(WaitForText(Log("capture"), "capture device lost", 5000ms)) << ReadFile(Log("capture"));
+  ASSERT_TRUE(pulse_->Start());
+  ASSERT_TRUE(RunUntil(loop_, [&] { return FindEvent(v1::PlaybackEvent::DEVICE_BACK, "") != nullptr; }, 10000ms))
+      << ReadFile(Log("playback"));
+  ASSERT_TRUE(WaitForText(Log("capture"), "capture device back", 10000ms)) << ReadFile(Log("capture"));
+  // The loop works again: the microphone hears the speaker.
+  StartTone("t2");
+  ASSERT_TRUE(AwaitHeard(300, 15000ms)) << ReadFile(Log("capture")) << ReadFile(Log("playback"));
+  ASSERT_TRUE(FreshBeat("capture") && FreshBeat("playback"));
+  // One outage: one line and one count each, not one per retry.
+  EXPECT_EQ(CountInLog("capture", "device lost"), 1u) << ReadFile(Log("capture"));
+  EXPECT_EQ(CountInLog("playback", "device lost"), 1u) << ReadFile(Log("playback"));
+  EXPECT_EQ(Extra("capture", "device_lost"), 1);
+  EXPECT_EQ(Extra("capture", "device_back"), 1);
+  EXPECT_EQ(Extra("playback", "device_lost"), 1);
+  EXPECT_EQ(Extra("playback", "device_back"), 1);
+  EXPECT_EQ(beats_["capture"].state(), v1::Heartbeat::ACTIVE);
+  EXPECT_EQ(beats_["playback"].pid(), actors_["playback"].pid()) << "restarted instead of recovering";
+}
+
+}  // namespace
+}  // namespace vb::testing
