@@ -5,7 +5,6 @@
 
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "bus/topics.h"
 
@@ -132,9 +131,8 @@ Status SessionActor::Configure(bus::Context& ctx) {
   if (!token_file_.empty()) {
     std::ifstream in(token_file_);
     if (!in) return Status::Config("session.token_file: cannot read " + token_file_);
-    std::stringstream b;
-    b << in.rdbuf();
-    token = Trim(b.str());
+    std::getline(in, token);  // first line, as vb-cozesim --token-file
+    token = Trim(token);
   } else if (const char* env = getenv("COZE_API_TOKEN")) {
     token = Trim(env);
   }
@@ -345,7 +343,12 @@ void SessionActor::PublishEvent(const v1::SessionEvent& event, const std::string
   events_.Publish(event, {.turn_id = turn_id});
   // 4002: the conversation no longer exists (expired, or another server):
   // start a new one rather than failing every turn.
-  if (event.has_error() && event.error().code() == 4002 && fixed_conversation_.empty() && !creating_) {
+  // At most one such restart per 10 s, so a server that rejects every new
+  // conversation does not turn this into a loop.
+  int64_t now = bus::MonoNs();
+  if (event.has_error() && event.error().code() == 4002 && fixed_conversation_.empty() && !creating_ &&
+      now - last_recreate_ns_ > 10'000'000'000) {
+    last_recreate_ns_ = now;
     VB_LOG(kWarn) << "conversation " << core_->conversation_id() << " is unknown to the server; creating a new one";
     CreateConversation();
   }

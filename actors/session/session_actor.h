@@ -70,6 +70,7 @@ class SessionActor : public bus::Actor, private SessionPort {
   bus::Loop::TimerId retry_timer_ = 0;
   bus::Loop::TimerId stall_timer_ = 0;
   bool creating_ = false;
+  int64_t last_recreate_ns_ = INT64_MIN / 2;
   bool stopping_ = false;
   bus::Histogram downlink_us_;
   RateLimit problem_log_;
