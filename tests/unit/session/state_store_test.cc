@@ -1,0 +1,65 @@
+// The persisted conversation (StateStore) and base-URL parsing (Url): what a
+// restart reads back, what a corrupt file does, what config may name.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "actors/session/coze_client.h"
+#include "actors/session/state_store.h"
+#include "tests/support/process.h"
+
+namespace vb::session {
+namespace {
+
+TEST(StateStore, SavesAndLoadsTheConversationCreatingDirectories) {
+  testing::TempDir dir;
+  StateStore store(dir.File("a/b/session-kitchen.json"));
+  SessionState st;
+  ASSERT_TRUE(store.Load(&st).ok());  // missing: empty, not an error
+  EXPECT_TRUE(st.conversation_id.empty());
+  ASSERT_TRUE(store.Save({"7355621520000001431", "bot-1", "api.coze.cn"}).ok());
+  SessionState back;
+  ASSERT_TRUE(StateStore(dir.File("a/b/session-kitchen.json")).Load(&back).ok());
+  EXPECT_EQ(back.conversation_id, "7355621520000001431");
+  EXPECT_EQ(back.bot_id, "bot-1");
+  EXPECT_EQ(back.service, "api.coze.cn");
+  // Replaced atomically: no temporary file is left behind.
+  EXPECT_FALSE(std::ifstream(dir.File("a/b/session-kitchen.json.tmp")).good());
+  ASSERT_TRUE(store.Save({"2", "bot-1", "api.coze.cn"}).ok());
+  ASSERT_TRUE(store.Load(&back).ok());
+  EXPECT_EQ(back.conversation_id, "2");
+}
+
+TEST(StateStore, CorruptFileIsAnErrorNotACrash) {
+  testing::TempDir dir;
+  dir.Write("s.json", "{\"conversation_id\": 12, trunc");
+  SessionState st;
+  EXPECT_FALSE(StateStore(dir.File("s.json")).Load(&st).ok());
+  dir.Write("t.json", "{\"conversation_id\": 12}");
+  ASSERT_TRUE(StateStore(dir.File("t.json")).Load(&st).ok());
+  EXPECT_TRUE(st.conversation_id.empty());  // wrong type: ignored
+}
+
+TEST(Url, ParsesTheBasesConfigMayName) {
+  Url u;
+  ASSERT_TRUE(Url::Parse("wss://ws.coze.cn", &u));
+  EXPECT_TRUE(u.tls);
+  EXPECT_EQ(u.host, "ws.coze.cn");
+  EXPECT_EQ(u.port, 443);
+  EXPECT_EQ(u.path, "");
+  EXPECT_EQ(u.Display(), "ws.coze.cn");
+  ASSERT_TRUE(Url::Parse("http://127.0.0.1:8080/prefix/", &u));
+  EXPECT_FALSE(u.tls);
+  EXPECT_EQ(u.port, 8080);
+  EXPECT_EQ(u.path, "/prefix");
+  EXPECT_EQ(u.Display(), "127.0.0.1:8080/prefix");
+  // Credentials or queries in a base URL would end up in logs: refused.
+  EXPECT_FALSE(Url::Parse("wss://user:secret@ws.coze.cn", &u));
+  EXPECT_FALSE(Url::Parse("wss://ws.coze.cn/v1?authorization=Bearer%20x", &u));
+  EXPECT_FALSE(Url::Parse("ftp://x", &u));
+  EXPECT_FALSE(Url::Parse("ws://host:99999", &u));
+  EXPECT_FALSE(Url::Parse("ws://:80", &u));
+}
+
+}  // namespace
+}  // namespace vb::session
