@@ -9,7 +9,6 @@ namespace vb::cozesim {
 namespace {
 constexpr const char* kLmSearch = "lm";
 constexpr const char* kGrammarSearch = "rules";
-constexpr const char* kPhoneSearch = "phones";
 }  // namespace
 
 std::unique_ptr<Recognizer> Recognizer::Create(const RecognizerOptions& opts, std::string* error) {
@@ -40,11 +39,6 @@ std::unique_ptr<Recognizer> Recognizer::Create(const RecognizerOptions& opts, st
       *error = "pocketsphinx: the agent's grammar does not compile (unknown words?)";
       return nullptr;
     }
-    std::string phone_lm = opts.model_dir + "/en-us-phone.lm.bin";
-    if (ps_set_allphone_file(ps, kPhoneSearch, phone_lm.c_str()) != 0) {
-      *error = "pocketsphinx: cannot load " + phone_lm;
-      return nullptr;
-    }
     r->has_grammar_ = true;
   }
   return r;
@@ -60,7 +54,9 @@ std::string Recognizer::Decode(const char* search, const std::vector<int16_t>& p
   *frames = 0;
   if (ps_set_search(ps_, search) != 0) return {};
   if (ps_start_utt(ps_) != 0) return {};
-  ps_process_raw(ps_, pcm.data(), pcm.size(), FALSE, TRUE);
+  // full_utt=FALSE on purpose: in batch mode (TRUE) the grammar search lost
+  // whole phrases of espeak-ng speech ("what time is it" → no hypothesis).
+  ps_process_raw(ps_, pcm.data(), pcm.size(), FALSE, FALSE);
   ps_end_utt(ps_);
   int32 score = 0;
   const char* hyp = ps_get_hyp(ps_, &score);
@@ -74,17 +70,27 @@ RecognitionResult Recognizer::Recognize(const std::vector<int16_t>& pcm) {
   double score = 0;
   int frames = 0;
   if (has_grammar_) {
-    // Confidence of the grammar path: how far its score falls below a free
-    // phone loop's (the best any word sequence could do), per frame.
-    double g_score = 0, p_score = 0;
+    double g_score = 0;
     r.grammar_text = Decode(kGrammarSearch, pcm, &g_score, &frames);
-    Decode(kPhoneSearch, pcm, &p_score, &frames);
-    r.gap_per_frame = (p_score - g_score) / std::max(1, frames);
+    r.gap_per_frame = g_score / std::max(1, frames);
   }
   r.lm_text = Decode(kLmSearch, pcm, &score, &frames);
   r.text = r.lm_text;
   if (!has_grammar_) return r;
-  if (!r.grammar_text.empty() && r.gap_per_frame <= opts_.max_gap_per_frame) {
+  // A grammar always forces some phrase; out-of-grammar speech comes out as
+  // a phrase much shorter than what was said (measured: "please turn on the
+  // lights" → "hi", while the LM hears four words). The LM's word count is a
+  // decent estimate of the spoken length even when its words are wrong.
+  auto words = [](const std::string& t) {
+    size_t n = 0;
+    bool in = false;
+    for (char c : t) {
+      if (c != ' ' && !in) ++n;
+      in = c != ' ';
+    }
+    return n;
+  };
+  if (!r.grammar_text.empty() && words(r.grammar_text) * 2 >= words(r.lm_text)) {
     r.text = r.grammar_text;
     r.used_grammar = true;
   }

@@ -2,8 +2,8 @@
 // decoded twice: with a small JSGF grammar derived from the agent's rules
 // (robust for the phrases the agent understands, also when spoken by
 // espeak-ng) and with the general en-us language model (anything else). The
-// grammar result wins when its acoustic score is close to the free decoding's;
-// otherwise the utterance was out of grammar and the LM text is used.
+// grammar result wins unless it is much shorter than what the LM heard (then
+// the utterance was out of grammar and the LM text is used).
 // Not thread-safe: one instance per worker thread (each holds its own model).
 #pragma once
 
@@ -19,9 +19,6 @@ namespace vb::cozesim {
 struct RecognizerOptions {
   std::string model_dir = "/usr/share/pocketsphinx/model/en-us";
   std::string jsgf;  // empty: LM only
-  // Per-frame acoustic score gap (LM minus grammar, log-1.0001 units) above
-  // which the grammar hypothesis is rejected as out of grammar.
-  double max_gap_per_frame = 350.0;
 };
 
 struct RecognitionResult {
@@ -29,7 +26,7 @@ struct RecognitionResult {
   std::string grammar_text;  // grammar hypothesis (may be empty)
   std::string lm_text;       // free LM hypothesis
   bool used_grammar = false;
-  double gap_per_frame = 0;
+  double gap_per_frame = 0;  // grammar path score per frame (diagnostic)
 };
 
 class Recognizer {
