@@ -170,6 +170,18 @@ class SessionProcessTest : public ::testing::Test {
       if (t == chat) r.push_back(&a);
     return r;
   }
+  // One 20 ms audio.clean frame of `n` ≤ 320 samples (zero-padded), as vb-afe publishes it.
+  void PublishFrame(const int16_t* samples, size_t n) {
+    v1::AudioFrame f;
+    f.set_sample_rate(16000);
+    f.set_channels(1);
+    f.set_sample_index(sample_index_);
+    std::string bytes(640, '\0');
+    if (n) memcpy(bytes.data(), samples, std::min<size_t>(n, 320) * 2);
+    f.set_pcm(bytes);
+    sample_index_ += 320;
+    clean_.Publish(f, {.origin_ns = bus::MonoNs()});
+  }
   std::string StateFileConversation() const {
     auto j = Json::parse(ReadFile(dir_.File("state/session-local.json")), nullptr, false);
     return j.is_object() ? j.value("conversation_id", "") : "";
@@ -190,6 +202,7 @@ class SessionProcessTest : public ::testing::Test {
   std::vector<Seen> events_;
   std::vector<std::pair<v1::EncodedAudio, std::string>> audio_;
   bool audio_origin_ok_ = true;
+  uint64_t sample_index_ = 0;
   std::string bus_bytes_;
 };
 
@@ -247,21 +260,10 @@ TEST_F(SessionProcessTest, VoiceTurnWithServerVad) {
   size_t from = events_.size();
   // Real time, 20 ms frames, as vb-afe publishes them.
   size_t pos = 0;
-  uint64_t index = 0;
   auto timer = loop_.AddTimer(20ms, [&] {
-    v1::AudioFrame f;
-    f.set_sample_rate(16000);
-    f.set_channels(1);
-    f.set_sample_index(index);
-    std::string bytes(640, '\0');
-    if (pos < pcm.samples.size()) {
-      size_t n = std::min<size_t>(320, pcm.samples.size() - pos);
-      memcpy(bytes.data(), pcm.samples.data() + pos, n * 2);
-      pos += 320;
-    }
-    f.set_pcm(bytes);
-    index += 320;
-    clean_.Publish(f, {.origin_ns = bus::MonoNs()});
+    size_t n = pos < pcm.samples.size() ? std::min<size_t>(320, pcm.samples.size() - pos) : 0;
+    PublishFrame(pcm.samples.data() + std::min(pos, pcm.samples.size()), n);
+    pos += 320;
   });
   int ended = Await(from, Ended(v1::TurnEnded::COMPLETED), 30000ms);
   loop_.CancelTimer(timer);
@@ -290,13 +292,7 @@ TEST_F(SessionProcessTest, PushToTalkStreamsOnlyWhileTheKeyIsDown) {
   ASSERT_FALSE(pcm.samples.empty());
   auto publish_all = [&] {
     for (size_t pos = 0; pos < pcm.samples.size(); pos += 320) {
-      v1::AudioFrame f;
-      f.set_sample_rate(16000);
-      f.set_channels(1);
-      std::string bytes(640, '\0');
-      memcpy(bytes.data(), pcm.samples.data() + pos, std::min<size_t>(320, pcm.samples.size() - pos) * 2);
-      f.set_pcm(bytes);
-      clean_.Publish(f, {.origin_ns = bus::MonoNs()});
+      PublishFrame(pcm.samples.data() + pos, std::min<size_t>(320, pcm.samples.size() - pos));
       loop_.RunOnce(1ms);  // let the stream plane breathe (small HWM)
     }
   };
@@ -480,11 +476,8 @@ TEST_F(SessionProcessTest, MicAudioDuringAnOutageIsDeliveredAfterReconnecting) {
   ASSERT_TRUE(RunUntil(loop_, [&] { return !status_.connected(); }, 10000ms));
   // 25 distinct frames (0.5 s) while nobody listens.
   for (int i = 1; i <= 25; ++i) {
-    v1::AudioFrame f;
-    f.set_sample_rate(16000);
-    f.set_channels(1);
-    f.set_pcm(std::string(640, char(i)));
-    clean_.Publish(f, {.origin_ns = bus::MonoNs()});
+    std::vector<int16_t> same(320, int16_t(i * 0x0101));  // every byte = i
+    PublishFrame(same.data(), same.size());
   }
   ASSERT_TRUE(RunUntil(loop_, [&] { return status_.buffered_audio_ms() >= 500; }, 5000ms)) << status_.ShortDebugString();
   StartSim({}, port);
