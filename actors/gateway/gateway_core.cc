@@ -26,7 +26,7 @@ GatewayCore::GatewayCore(CoreOptions options, const TokenSet& tokens, const Avat
 void GatewayCore::OnOpen(ConnId id, int64_t now_ns) {
   Conn c;
   c.connection_id = NewUuid();
-  c.last_rx_ns = now_ns;
+  c.last_rx_ns = c.opened_ns = now_ns;
   conns_[id] = std::move(c);
   ++counters_.connections;
 }
@@ -478,8 +478,11 @@ void GatewayCore::Retire(std::string turn_id) {
 void GatewayCore::Tick(int64_t now_ns) {
   if (now_ns >= next_ping_ns_) {
     next_ping_ns_ = now_ns + options_.ping_interval_ns;
+    // Only authorized clients are pinged: before that, a pong would be a
+    // message other than authorize (401), and auth_timeout bounds the wait.
     Frame ping = Serialize(ServerMessage("ping"));
-    for (const auto& [id, c] : conns_) transport_.Send(id, ping);
+    for (const auto& [id, c] : conns_)
+      if (c.authorized) transport_.Send(id, ping);
   }
   std::vector<ConnId> idle;
   for (const auto& [id, c] : conns_)
@@ -487,6 +490,13 @@ void GatewayCore::Tick(int64_t now_ns) {
   for (ConnId id : idle) {
     ++counters_.idle_closed;
     Drop(id, "no pong within the idle timeout");
+  }
+  std::vector<ConnId> unauthorized;
+  for (const auto& [id, c] : conns_)
+    if (!c.authorized && now_ns - c.opened_ns > options_.auth_timeout_ns) unauthorized.push_back(id);
+  for (ConnId id : unauthorized) {
+    ++counters_.auth_timeouts;
+    Drop(id, "not authorized in time");
   }
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (now_ns - it->second.sent_ns > options_.turn_start_timeout_ns) {

@@ -17,7 +17,8 @@
 //  - interrupt_stream → Interrupt{USER_REQUEST}; the turn ends at once for
 //    its clients (stream_end, interrupted) and later events of it are dropped.
 //  - Tick(): a ping every ping_interval; a connection silent for
-//    idle_timeout is closed; a chat whose turn never starts gets an error 500.
+//    idle_timeout, or not authorized within auth_timeout, is closed; a chat
+//    whose turn never starts gets an error 500.
 //  - Dashboard clients (extension) also get every turn and SendToDashboards().
 //
 // Single-threaded (the actor's loop thread). Every output is bounded by the
@@ -61,6 +62,7 @@ struct CoreOptions {
   int64_t ping_interval_ns = 20'000'000'000;
   int64_t idle_timeout_ns = 60'000'000'000;
   int64_t turn_start_timeout_ns = 15'000'000'000;
+  int64_t auth_timeout_ns = 10'000'000'000;  // a connection must authorize within this
   bool mirror_text_turns = false;
   int max_auth_failures = 5;
   size_t max_pending_requests = 256;
@@ -70,7 +72,7 @@ struct CoreOptions {
 
 struct CoreCounters {
   uint64_t connections = 0, authorized = 0, auth_failures = 0, bad_requests = 0;
-  uint64_t chats = 0, turns = 0, tokens = 0, interrupts = 0, idle_closed = 0, start_timeouts = 0;
+  uint64_t chats = 0, turns = 0, tokens = 0, interrupts = 0, idle_closed = 0, start_timeouts = 0, auth_timeouts = 0;
   uint64_t commands_failed = 0;
 };
 
@@ -114,6 +116,7 @@ class GatewayCore {
     bool dashboard = false;
     int auth_failures = 0;
     int64_t last_rx_ns = 0;
+    int64_t opened_ns = 0;
   };
   struct Pending {
     ConnId conn = 0;

@@ -91,7 +91,27 @@ run(stack, [
     await page.screenshot({ path: shot, fullPage: true });
     assert.ok(fs.statSync(shot).size > 10000, 'screenshot written');
     console.log(`screenshot: ${shot}`);
-    assert.deepEqual(pageErrors, []);
   }],
 
+  ['wake indicator lights on voice.wake', async () => {
+    await page.fill('#chat-input', '/wake');
+    await page.click('#chat-send');
+    await page.waitForSelector('#wake-indicator.active', { timeout: 5000 });
+    assert.equal(await text('#wake-phrase'), 'hey voicebus');
+  }],
+
+  ['a killed actor goes STALE; its restart is counted', async (s) => {
+    const old = s.procs[2];
+    const row = '#actors tr[data-actor="fake_session"]';
+    const pid = await text(`${row} td:nth-child(4)`);
+    old.kill('SIGKILL');
+    await old.exited;
+    await waitText(`${row} td:nth-child(3)`, /^STALE/);
+    s.spawn('vb-gw-fake-session', Object.assign({}, process.env, { VB_GATEWAY_TOKENS: TOKEN }));
+    await waitText(`${row} td:nth-child(3)`, /^ACTIVE/);
+    await waitText(`${row} td:nth-child(6)`, /^1$/);
+    assert.notEqual(await text(`${row} td:nth-child(4)`), pid);
+    await page.screenshot({ path: path.join(OUT, 'gateway_dashboard_restart.png'), fullPage: true });
+    assert.deepEqual(pageErrors, []);
+  }],
 ]);

@@ -9,6 +9,7 @@
 //                          ToolResult and the rest of the reply
 //                "/long N" a reply of N numbered words
 //                "/silent" no turn at all;  "/fail" a FAILED turn
+//                "/wake"   no turn: a voice.wake event instead
 //   PushToTalk → down: dialog.state LISTENING, voice.vad start, a tone on
 //                audio.clean; up: a voice turn nobody asked for (user
 //                transcript, TurnStarted VOICE, deltas, TurnEnded) with
@@ -45,6 +46,7 @@ class FakeSessionActor : public bus::Actor {
     events_ = ctx.bus().Advertise(bus::topics::kSessionEvent);
     state_ = ctx.bus().Advertise(bus::topics::kDialogState);
     vad_ = ctx.bus().Advertise(bus::topics::kVoiceVad);
+    wake_ = ctx.bus().Advertise(bus::topics::kVoiceWake);
     clean_ = ctx.bus().Advertise(bus::topics::kAudioClean);
     ctx.bus().Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand, [this](const auto& m) { OnCommand(m.msg); });
     ctx.loop().AddTimer(std::chrono::milliseconds(interval_ms_), [this] { Step(); });
@@ -163,6 +165,14 @@ class FakeSessionActor : public bus::Actor {
     if (c.has_text_input()) {
       const std::string& text = c.text_input().text();
       if (text == "/silent") return;
+      if (text == "/wake") {
+        v1::WakeEvent w;
+        w.set_phrase("hey voicebus");
+        w.set_score(0.8);
+        w.set_detector("fake");
+        wake_.Publish(w);
+        return;
+      }
       Job j = NewTurn(c.text_input().request_id(), false);
       if (text == "/stats") {
         AddText(j, j.steps, "interrupts=" + std::to_string(interrupts_) + " last_interrupt_turn=" + last_interrupt_turn_ +
@@ -300,6 +310,7 @@ class FakeSessionActor : public bus::Actor {
   bus::Publisher<v1::SessionEvent> events_;
   bus::Publisher<v1::DialogState> state_;
   bus::Publisher<v1::VadEvent> vad_;
+  bus::Publisher<v1::WakeEvent> wake_;
   bus::Publisher<v1::AudioFrame> clean_;
   std::deque<Job> queue_;
   Job running_;

@@ -274,6 +274,19 @@ TEST_F(CoreTest, PingsAndIdleTimeout) {
   EXPECT_EQ(core_->connections(), 1u);
 }
 
+TEST_F(CoreTest, ConnectionsThatNeverAuthorizeAreClosed) {
+  Open(1);
+  Authorize(2);
+  for (int i = 0; i < 11; ++i) {  // 11 s of pongs: alive, but never authorized
+    now_ += 1000 * kMs;
+    core_->Tick(now_);
+    Text(1, {{"type", "pong"}});
+    Text(2, {{"type", "pong"}});
+  }
+  EXPECT_EQ(transport_.closed.count(1), 1u);
+  EXPECT_EQ(transport_.closed.count(2), 0u);
+}
+
 TEST_F(CoreTest, ChatWithoutASessionTimesOut) {
   Authorize(1);
   Text(1, {{"type", "chat_message"}, {"id", 7}, {"content", "x"}, {"agent_id", "a"}, {"user_id", "u"}});
