@@ -114,8 +114,11 @@ Status ActorHost::Start(config::Section& section) {
 
 void ActorHost::Heartbeat(v1::Heartbeat::State state) {
   v1::Heartbeat hb;
+  actor_->OnHeartbeat(ctx_, hb);  // may update counters (ctx.Set) and add extras
+  v1::Heartbeat extras = hb;
   ctx_.FillHeartbeat(&hb, state);
-  actor_->OnHeartbeat(ctx_, hb);
+  for (const auto& [k, v] : extras.extra()) (*hb.mutable_extra())[k] = v;
+  if (!extras.detail().empty()) hb.set_detail(extras.detail());
   heartbeat_.Publish(hb);
 }
 

@@ -10,7 +10,8 @@
 //
 // The runtime publishes a heartbeat every bus.heartbeat_ms with the actor's
 // state, counters, drops per publisher, handler timing percentiles, loop
-// wake-ups, CPU and memory; OnHeartbeat() adds the actor's own figures and is
+// wake-ups, CPU and memory; OnHeartbeat() runs first and adds the actor's own
+// figures (ctx.Set/Count, or hb.extra and hb.detail directly), and is
 // the place to republish state topics for late joiners.
 //
 // Everything runs on the loop's thread. Handlers must not throw (a throw is

@@ -196,7 +196,8 @@ void Section::Key(std::string_view key, std::vector<std::string>* out, std::vect
       report_->errors.push_back(Where(item, key) + ": list items must be strings");
       continue;
     }
-    out->push_back(item.Scalar());
+    std::string v = item.Scalar();
+    if (Expand(item, key, &v)) out->push_back(std::move(v));
   }
 }
 

@@ -44,8 +44,13 @@ Status Node::Connect() {
       sub_[p]->set(zmq::sockopt::linger, 0);
       if (Status st = ApplyCurve(*sub_[p]); !st.ok()) return st;
       sub_[p]->connect(endpoints_[p].out);
-      loop_.AddZmqSocket(sub_[p]->handle(), [this, p] { OnReadable(Plane(p)); });
+      if (batch_.count() == 0) loop_.AddZmqSocket(sub_[p]->handle(), [this, p] { OnReadable(Plane(p)); });
     }
+    if (batch_.count() > 0)
+      loop_.AddTimer(batch_, [this] {
+        OnReadable(Plane::kStream, 1 << 20);
+        OnReadable(Plane::kControl, 1 << 20);
+      });
   } catch (const zmq::error_t& e) {
     return Status::Unavailable(std::string("bus: cannot connect to ") + config_.endpoint + ": " + e.what());
   }
@@ -158,10 +163,10 @@ bool Node::PublishEncoded(Plane plane, const std::string& topic, uint64_t* seq,
   return true;
 }
 
-void Node::OnReadable(Plane plane) {
+void Node::OnReadable(Plane plane, int budget) {
   auto& s = *sub_[int(plane)];
   // Drain what is there now, bounded so one busy socket cannot starve the loop.
-  for (int budget = 0; budget < 256; ++budget) {
+  for (int n = 0; n < budget; ++n) {
     frames_.clear();
     zmq::message_t m;
     if (!s.recv(m, zmq::recv_flags::dontwait)) return;

@@ -92,6 +92,10 @@ class Node {
 
   // Connects the four sockets and registers them with the loop.
   Status Connect();
+  // Before Connect(): instead of waking for every message, drain the
+  // subscriptions every `interval` (monitoring tools at high rates: far fewer
+  // wake-ups; receive times are then only good to `interval`).
+  void SetBatchInterval(std::chrono::milliseconds interval) { batch_ = interval; }
   // While inactive, publishes are dropped (one warning) and counted.
   void SetActive(bool active) { active_ = active; }
   bool active() const { return active_; }
@@ -158,7 +162,7 @@ class Node {
   std::pair<std::string, uint64_t>& TopicSlot(const std::string& topic);
   void AddSubscription(Plane plane, std::string_view base, const std::string& device,
                        const std::string& type, Dispatch fn);
-  void OnReadable(Plane plane);
+  void OnReadable(Plane plane, int budget = 256);
   void OnSubscriptions(Plane plane);
   void HandleMessage(Plane plane, std::vector<zmq::message_t>& frames);
   void Reject(Malformed why, std::string_view topic, const std::string& detail);
@@ -178,6 +182,7 @@ class Node {
   std::string last_device_topic_, last_device_;  // device of the last published topic
   std::vector<std::string> subscribed_[2];  // prefixes someone subscribes to, per plane
   std::function<void(const std::string&)> on_subscribed_;
+  std::chrono::milliseconds batch_{0};
   bool active_ = false;
   bool warned_inactive_ = false;
   NodeCounters counters_;

@@ -37,8 +37,11 @@ const pb::Message* Sniffer::Decode(const std::string& type, std::string_view pay
 
 void Sniffer::OnRaw(const bus::RawMessage& m) {
   int64_t now = bus::MonoNs();
-  std::string topic(m.topic);
-  TopicStats& s = topics_[topic];
+  if (!last_stats_ || m.topic != last_topic_) {
+    last_topic_.assign(m.topic);
+    last_stats_ = &topics_[last_topic_];
+  }
+  TopicStats& s = *last_stats_;
   if (m.frames != 3 || !m.header) {
     ++s.malformed;
     ++malformed_;
@@ -46,7 +49,7 @@ void Sniffer::OnRaw(const bus::RawMessage& m) {
   }
   const v1::Header& h = *m.header;
   if (s.type != h.type()) s.type = h.type();
-  if (s.publishers.size() < 64) s.publishers.insert(h.source());
+  if (s.publishers.size() < 64 && !s.publishers.count(h.source())) s.publishers.insert(h.source());
   ++s.messages;
   ++s.window_messages;
   s.bytes += m.payload.size();

@@ -52,7 +52,9 @@ class Sniffer {
   std::string prefix_;
   bool decode_ = true;
   MessageFn fn_;
-  std::map<std::string, TopicStats> topics_;
+  std::map<std::string, TopicStats> topics_;  // node-stable: pointers stay valid
+  std::string last_topic_;                     // cache: most messages repeat a topic
+  TopicStats* last_stats_ = nullptr;
   bus::SeqTracker seq_;
   uint64_t malformed_ = 0;
   std::map<std::string, std::unique_ptr<google::protobuf::Message>> scratch_;

@@ -4,7 +4,11 @@
 // losses are counted, garbage on the bus does not stop an actor, config
 // mistakes are named, and Ctrl-C/SIGTERM stop things promptly.
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <climits>
 #include <map>
@@ -16,6 +20,24 @@ namespace vb::testing {
 namespace {
 
 using namespace std::chrono_literals;
+
+// First of `n` consecutive loopback ports that are free right now.
+int FreePortBlock(int n) {
+  for (int base = 20000 + (getpid() * 13) % 30000; base < 60000; base += n) {
+    bool all = true;
+    for (int i = 0; i < n && all; ++i) {
+      int s = socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in a{};
+      a.sin_family = AF_INET;
+      a.sin_port = htons(uint16_t(base + i));
+      a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      all = bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+      close(s);
+    }
+    if (all) return base;
+  }
+  return -1;
+}
 
 class BusProcessTest : public ::testing::Test {
  protected:
@@ -259,6 +281,38 @@ TEST_F(BusProcessTest, SnifferListsEchoesAndCountsDrops) {
   double hz = std::atof(out.c_str() + at + 5);
   EXPECT_GT(hz, 60);
   EXPECT_LT(hz, 140);
+}
+
+TEST_F(BusProcessTest, CurveOnTcpAdmitsAllowedKeysOnly) {
+  std::string server_pub, client_pub, other_pub, out;
+  ASSERT_EQ(RunCommand({Bin("vb"), "keygen", dir_.File("server.key")}, &server_pub), 0);
+  ASSERT_EQ(RunCommand({Bin("vb"), "keygen", dir_.File("client.key")}, &client_pub), 0);
+  ASSERT_EQ(RunCommand({Bin("vb"), "keygen", dir_.File("other.key")}, &other_pub), 0);
+  for (auto* k : {&server_pub, &client_pub, &other_pub}) k->erase(k->find_last_not_of("\n") + 1);
+  ASSERT_EQ(client_pub.size(), 40u);
+  EXPECT_EQ(ReadFile(dir_.File("client.key")).find(client_pub) != std::string::npos, true);
+  int port = FreePortBlock(4);
+  ASSERT_GT(port, 0);
+  std::string ep = "tcp://127.0.0.1:" + std::to_string(port);
+  auto config = [&](const std::string& name, const std::string& key_file) {
+    dir_.Write(name, "bus:\n  endpoint: " + ep + "\n  curve:\n    server_key_file: " + dir_.File("server.key") +
+                         "\n    server_public_key: \"" + server_pub + "\"\n    client_key_file: " + key_file +
+                         "\n    allowed_clients: [\"" + client_pub + "\"]\nprobe:\n  publish_hz: 100\n");
+    return dir_.File(name);
+  };
+  std::string good = config("good.yaml", dir_.File("client.key"));
+  std::string bad = config("bad.yaml", dir_.File("other.key"));
+  StartBroker(good);
+  Child allowed = StartActor(good, "probe");
+  // Echo with the allowed key hears the allowed publisher.
+  ASSERT_EQ(RunCommand({Bin("vb-sniff"), "echo", "audio.mic", "--config", good, "--count", "3"}, &out, 10000ms), 0) << out;
+  EXPECT_NE(out.find("audio.mic/local #"), std::string::npos) << out;
+  // A client whose key is not allowed hears nothing, and the broker says why.
+  EXPECT_EQ(RunCommand({Bin("vb-sniff"), "echo", "audio.mic", "--config", bad, "--duration", "1.5"}, &out, 10000ms), 0);
+  EXPECT_EQ(out.find("audio.mic/local #"), std::string::npos) << out;
+  EXPECT_NE(ReadFile(dir_.File("broker.log")).find("refused a client whose CURVE key is not allowed: " + other_pub),
+            std::string::npos)
+      << ReadFile(dir_.File("broker.log"));
 }
 
 TEST_F(BusProcessTest, DefaultConfigIsDocumentedAndLoads) {
