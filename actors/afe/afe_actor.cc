@@ -22,7 +22,7 @@ bool View(const v1::AudioFrame& f, PcmView* v) {
 void AfeActor::DeclareConfig(config::Section& s) {
   auto& p = config_.processor;
   auto& a = config_.aligner;
-  s.Choice("backend", &config_.backend, "speex", BackendNames(),
+  s.Choice("backend", &config_.backend, "webrtc", BackendNames(),
            "speex (speexdsp AEC + preprocessor), webrtc (webrtc-audio-processing), or bypass "
            "(mic passed through untouched)");
   s.Choice("reference", &config_.reference, "auto", {"auto", "bus", "channel"},
@@ -31,8 +31,16 @@ void AfeActor::DeclareConfig(config::Section& s) {
   s.Key("bulk_delay_ms", &a.bulk_delay_ms, 0.0, {-500, 1000},
         "speaker-to-mic delay not in the timestamps: the mic sample captured at t meets the "
         "reference that left the speaker at t - bulk_delay_ms");
+  s.Key("delay_estimation", &config_.delay_estimation, true,
+        "measure where the echo really is (cross-correlation) and move the bulk delay when the "
+        "stamps put it before its reference or deep in the tail");
+  s.Key("delay_guard_ms", &config_.delay_guard_ms, 10.0, {0, 100},
+        "where the estimator puts the echo: this far after its paired reference");
   s.Key("align_tolerance_ms", &a.tolerance_ms, 4.0, {0, 50},
         "timestamp jitter absorbed without re-aligning (larger steps re-anchor and are counted)");
+  s.Key("ref_wait_ms", &ref_wait_ms_, 40, {0, 200},
+        "longest a mic frame is held for reference that playback has not published yet "
+        "(adds latency only while something plays and the reference is late)");
   s.Key("ref_buffer_ms", &a.capacity_ms, 2000, {200, 10000},
         "reference kept, in ms: how far playback may publish ahead of the speaker");
   s.Key("echo_cancel", &p.aec, true, "cancel the speaker's echo (off: noise suppression and AGC only)");
@@ -92,24 +100,71 @@ void AfeActor::OnRef(bus::Context& ctx, const bus::Received<v1::AudioFrame>& m) 
   }
   if (Status st = fe_->PushReference(v, m.msg.play_ns()); !st.ok())
     return Drop(ctx, "bad_ref", st.message());
+  Drain(ctx);
 }
 
 void AfeActor::OnMic(bus::Context& ctx, const bus::Received<v1::AudioFrame>& m) {
   PcmView v;
   if (!View(m.msg, &v)) return Drop(ctx, "bad_mic", "audio.mic frame with inconsistent PCM size");
-  int64_t capture_ns = m.msg.play_ns() > 0 ? m.msg.play_ns() : m.header.origin_ns();
-  if (Status st = fe_->ProcessMic(v, m.msg.reference_channel(), capture_ns, &clean_); !st.ok())
+  Pending p;
+  p.frame = m.msg;
+  p.origin_ns = m.header.origin_ns();
+  p.capture_ns = m.msg.play_ns() > 0 ? m.msg.play_ns() : m.header.origin_ns();
+  p.deadline_ns = bus::MonoNs() + int64_t(ref_wait_ms_) * 1'000'000;
+  pending_.push_back(std::move(p));
+  if (pending_.size() > kMaxPending) {
+    ctx.Count("ref_wait_overflow");
+    Process(ctx, pending_.front());
+    pending_.pop_front();
+  }
+  Drain(ctx);
+}
+
+void AfeActor::Drain(bus::Context& ctx) {
+  const int64_t now = bus::MonoNs();
+  while (!pending_.empty()) {
+    Pending& p = pending_.front();
+    PcmView v;
+    View(p.frame, &v);  // checked on arrival
+    bool ready = fe_->ReferenceReady(v, p.frame.reference_channel(), p.capture_ns);
+    if (!ready && now < p.deadline_ns) {
+      p.waited = true;
+      break;
+    }
+    if (p.waited) ctx.Count(ready ? "ref_waits" : "ref_wait_timeouts");
+    Process(ctx, p);
+    pending_.pop_front();
+  }
+  if (!pending_.empty() && wait_timer_ == 0) {
+    auto delay = std::chrono::nanoseconds(std::max<int64_t>(pending_.front().deadline_ns - now, 0));
+    wait_timer_ = ctx.loop().AddOneShot(delay, [this, &ctx] {
+      wait_timer_ = 0;
+      Drain(ctx);
+    });
+  }
+}
+
+void AfeActor::Process(bus::Context& ctx, const Pending& p) {
+  PcmView v;
+  View(p.frame, &v);
+  if (Status st = fe_->ProcessMic(v, p.frame.reference_channel(), p.capture_ns, &clean_); !st.ok())
     return Drop(ctx, "bad_mic", st.message());
   frame_.Clear();
   frame_.set_sample_rate(uint32_t(config_.processor.sample_rate));
   frame_.set_channels(1);
-  frame_.set_sample_index(m.msg.sample_index());
-  frame_.set_play_ns(capture_ns);
+  frame_.set_sample_index(p.frame.sample_index());
+  frame_.set_play_ns(p.capture_ns);
   frame_.set_reference_channel(-1);
-  frame_.set_synthetic_silence(m.msg.synthetic_silence());
+  frame_.set_synthetic_silence(p.frame.synthetic_silence());
   frame_.mutable_pcm()->assign(reinterpret_cast<const char*>(clean_.data()), clean_.size() * 2);
-  out_.Publish(frame_, {.origin_ns = m.header.origin_ns()});
+  out_.Publish(frame_, {.origin_ns = p.origin_ns});
 
+  if (fe_->counters().delay_changes != logged_delay_changes_) {
+    logged_delay_changes_ = fe_->counters().delay_changes;
+    VB_LOG(kInfo) << "echo found " << fe_->estimator().last_lag_ms()
+                  << " ms after its paired reference (correlation " << fe_->estimator().last_corr()
+                  << "): bulk delay now " << fe_->bulk_delay_ms() << " ms";
+  }
   // Re-alignments are worth a (rate-limited) line: they mean lost frames,
   // xruns or drifting clocks, and each costs the canceller some echo.
   const auto& a = fe_->aligner();
@@ -136,6 +191,11 @@ void AfeActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   ctx.Set("ref_gap_samples", int64_t(a.ref_gap));
   ctx.Set("ref_overrun_samples", int64_t(a.ref_overrun));
   ctx.Set("ref_lead_us", a.lead_us);
+  ctx.Set("bulk_delay_us", int64_t(fe_->bulk_delay_ms() * 1000));
+  ctx.Set("delay_changes", int64_t(c.delay_changes));
+  ctx.Set("delay_estimates", int64_t(fe_->estimator().estimates()));
+  ctx.Set("echo_lag_us", int64_t(fe_->estimator().last_lag_ms() * 1000));
+  ctx.Set("echo_corr_pct", int64_t(fe_->estimator().last_corr() * 100));
 }
 
 }  // namespace vb::afe

@@ -5,6 +5,7 @@
 // carries sample_index, capture time and origin_ns from mic to clean.
 #pragma once
 
+#include <deque>
 #include <memory>
 
 #include "actors/afe/front_end.h"
@@ -21,18 +22,31 @@ class AfeActor : public bus::Actor {
   void OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) override;
 
  private:
+  // A mic frame waiting (briefly) for its reference to arrive.
+  struct Pending {
+    v1::AudioFrame frame;
+    int64_t origin_ns = 0, capture_ns = 0, deadline_ns = 0;
+    bool waited = false;
+  };
   void OnMic(bus::Context& ctx, const bus::Received<v1::AudioFrame>& m);
+  // Processes the held frames whose reference is in (or overdue), in order.
+  void Drain(bus::Context& ctx);
+  void Process(bus::Context& ctx, const Pending& p);
   void OnRef(bus::Context& ctx, const bus::Received<v1::AudioFrame>& m);
   void Drop(bus::Context& ctx, const char* counter, const std::string& why);
 
   FrontEndConfig config_;
+  int ref_wait_ms_ = 40;
+  static constexpr size_t kMaxPending = 16;  // 320 ms of 20 ms frames
+  std::deque<Pending> pending_;
+  bus::Loop::TimerId wait_timer_ = 0;
   std::unique_ptr<FrontEnd> fe_;
   audio::Resampler ref_resampler_;  // for a reference not at 16 kHz
   std::vector<int16_t> mono_, resampled_, clean_;
   bus::Publisher<v1::AudioFrame> out_;
   v1::AudioFrame frame_;
   RateLimit bad_log_, align_log_;
-  uint64_t logged_jumps_ = 0;
+  uint64_t logged_jumps_ = 0, logged_delay_changes_ = 0;
 };
 
 }  // namespace vb::afe

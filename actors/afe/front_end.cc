@@ -2,6 +2,7 @@
 #include "actors/afe/front_end.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "actors/common/resampler.h"
 
@@ -10,8 +11,11 @@ namespace vb::afe {
 Status FrontEnd::Create(const FrontEndConfig& config, std::unique_ptr<FrontEnd>* out) {
   if (config.reference != "auto" && config.reference != "bus" && config.reference != "channel")
     return Status::Invalid("reference must be auto, bus or channel");
-  if (config.aligner.sample_rate != config.processor.sample_rate)
-    return Status::Invalid("aligner and processor rates differ");
+  if (config.aligner.sample_rate != config.processor.sample_rate ||
+      config.estimator.sample_rate != config.processor.sample_rate)
+    return Status::Invalid("aligner, estimator and processor rates differ");
+  if (config.delay_guard_ms < 0 || config.delay_guard_ms > config.processor.tail_ms / 2.0)
+    return Status::Invalid("delay_guard_ms must be between 0 and half of tail_ms");
   std::unique_ptr<EchoProcessor> p;
   if (Status s = MakeProcessor(config.backend, config.processor, &p); !s.ok()) return s;
   out->reset(new FrontEnd(config, std::move(p)));
@@ -22,11 +26,22 @@ FrontEnd::FrontEnd(const FrontEndConfig& config, std::unique_ptr<EchoProcessor> 
     : config_(config),
       processor_(std::move(p)),
       aligner_(config.aligner),
+      estimator_(config.estimator),
+      uses_reference_(config.processor.aec && std::string(processor_->name()) != "bypass" &&
+                      config.reference != "channel"),
+      estimate_(config.delay_estimation && uses_reference_),
       block_(processor_->block_samples()) {}
 
 void FrontEnd::Reset() {
   processor_->Reset();
   aligner_.Reset();
+}
+
+bool FrontEnd::ReferenceReady(const PcmView& mic, int reference_channel, int64_t capture_ns) const {
+  bool hw_ref = reference_channel >= 0 && reference_channel < mic.channels && mic.channels > 1 &&
+                config_.reference != "bus";
+  if (hw_ref || !uses_reference_) return true;
+  return aligner_.Covers(capture_ns, mic.frames, kLiveReferenceMs);
 }
 
 Status FrontEnd::PushReference(const PcmView& ref, int64_t play_ns) {
@@ -40,7 +55,25 @@ Status FrontEnd::PushReference(const PcmView& ref, int64_t play_ns) {
   ref_.clear();  // MixToMono appends
   audio::MixToMono(ref.samples, ref.frames, uint32_t(ref.channels), 0, uint32_t(ref.channels), &ref_);
   aligner_.Push(play_ns, ref_.data(), ref_.size());
+  if (estimate_) estimator_.AddReference(aligner_.last_push_pos(), ref_.data(), ref_.size());
   return Status::Ok();
+}
+
+void FrontEnd::Estimate() {
+  estimator_.AddMic(aligner_.last_fetch_pos(), mono_.data(), mono_.size());
+  double lag_ms = 0, corr = 0;
+  if (!estimator_.Poll(&lag_ms, &corr)) return;
+  // The echo trails its paired reference by lag_ms. Within the band the
+  // canceller copes (causal with some margin, not wasting half the tail)
+  // leave it: every move costs a re-convergence. Outside, aim for the guard.
+  const double guard = config_.delay_guard_ms;
+  if (lag_ms >= guard / 2 && lag_ms <= std::max(guard, config_.processor.tail_ms / 2.0)) return;
+  aligner_.SetBulkDelay(aligner_.bulk_delay_ms() + lag_ms - guard);
+  estimator_.RestartMic();
+  // What the canceller learnt sits at the wrong lag now; starting afresh
+  // converges sooner than unlearning it (webrtc's delay search especially).
+  processor_->Reset();
+  ++counters_.delay_changes;
 }
 
 Status FrontEnd::ProcessMic(const PcmView& mic, int reference_channel, int64_t capture_ns,
@@ -69,6 +102,7 @@ Status FrontEnd::ProcessMic(const PcmView& mic, int reference_channel, int64_t c
   } else {
     aligner_.Fetch(capture_ns, mic.frames, ref_.data());
     any_ref = aligner_.last_fetch_had_reference();
+    if (estimate_) Estimate();
   }
   out->resize(mic.frames);
   for (size_t off = 0; off < mic.frames; off += block_) {

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "actors/afe/delay_estimator.h"
 #include "actors/afe/echo_processor.h"
 #include "actors/afe/reference_aligner.h"
 #include "bus/status.h"
@@ -20,13 +21,18 @@
 namespace vb::afe {
 
 struct FrontEndConfig {
-  std::string backend = "speex";
+  std::string backend = "webrtc";  // chosen by measurement: see README
   // Where the reference comes from: "auto" (the mic frame's hardware
   // reference channel if it has one, else audio.ref), "bus" (always
   // audio.ref), "channel" (only the hardware channel; none = no AEC input).
   std::string reference = "auto";
   ProcessorConfig processor;
   AlignerConfig aligner;
+  // Measure where the echo really is and move the bulk delay to put it
+  // delay_guard_ms inside the canceller's tail (bus reference only).
+  bool delay_estimation = true;
+  double delay_guard_ms = 10;
+  DelayEstimatorConfig estimator;
 };
 
 struct FrontEndCounters {
@@ -36,6 +42,7 @@ struct FrontEndCounters {
   uint64_t bad_ref = 0;
   uint64_t blocks = 0;
   uint64_t blocks_with_ref = 0;  // blocks that had some reference signal
+  uint64_t delay_changes = 0;    // bulk delay moved by the estimator
 };
 
 // One frame of interleaved s16.
@@ -59,16 +66,29 @@ class FrontEnd {
   Status ProcessMic(const PcmView& mic, int reference_channel, int64_t capture_ns,
                     std::vector<int16_t>* out);
   void Reset();
+  // False while the reference for this mic frame is still expected (it is
+  // playing, but playback has not published it yet): a caller may hold the
+  // frame a little. Always true for a hardware reference channel.
+  bool ReferenceReady(const PcmView& mic, int reference_channel, int64_t capture_ns) const;
 
   const char* backend() const { return processor_->name(); }
   const FrontEndCounters& counters() const { return counters_; }
   const AlignerCounters& aligner() const { return aligner_.counters(); }
+  // The bulk delay in force (configured, or as moved by the estimator).
+  double bulk_delay_ms() const { return aligner_.bulk_delay_ms(); }
+  const DelayEstimator& estimator() const { return estimator_; }
 
  private:
   FrontEnd(const FrontEndConfig& config, std::unique_ptr<EchoProcessor> p);
+  void Estimate();
+  // Reference this close before a mic frame means playback is live.
+  static constexpr double kLiveReferenceMs = 500;
   FrontEndConfig config_;
   std::unique_ptr<EchoProcessor> processor_;
   ReferenceAligner aligner_;
+  DelayEstimator estimator_;
+  bool uses_reference_;  // an echo canceller that reads the bus reference
+  bool estimate_;
   size_t block_;
   std::vector<int16_t> mono_, ref_, scratch_;
   FrontEndCounters counters_;

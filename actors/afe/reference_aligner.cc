@@ -23,6 +23,22 @@ void ReferenceAligner::Reset() {
   counters_ = {};
 }
 
+bool ReferenceAligner::Covers(int64_t capture_ns, size_t n, double live_ms) const {
+  if (ref_high_ == INT64_MIN) return true;
+  // Where the Fetch would read (contiguous when within tolerance).
+  int64_t pos = GridPos(capture_ns - bulk_ns_);
+  if (have_mic_ && std::llabs(pos - mic_next_) <= tolerance_) pos = mic_next_;
+  int64_t end = pos + int64_t(n);
+  if (ref_high_ >= end) return true;
+  return ref_high_ < pos - int64_t(live_ms * config_.sample_rate / 1000.0);
+}
+
+void ReferenceAligner::SetBulkDelay(double ms) {
+  config_.bulk_delay_ms = ms;
+  bulk_ns_ = int64_t(ms * 1e6);
+  have_mic_ = false;
+}
+
 int64_t ReferenceAligner::GridPos(int64_t ns) const {
   // Rounded to the nearest sample; __int128 keeps ns × rate from overflowing.
   __int128 num = __int128(ns) * config_.sample_rate;
@@ -70,6 +86,7 @@ void ReferenceAligner::Push(int64_t play_ns, const int16_t* pcm, size_t n) {
     tag_[slot] = p;
   }
   counters_.ref_samples += n;
+  last_push_pos_ = pos;
   ref_next_ = pos + int64_t(n);
   ref_high_ = std::max(ref_high_, ref_next_);
 }
@@ -92,6 +109,7 @@ void ReferenceAligner::Fetch(int64_t capture_ns, size_t n, int16_t* out) {
       if (p >= span_start_ && p < ref_high_) ++counters_.ref_gap;
     }
   }
+  last_fetch_pos_ = pos;
   mic_next_ = pos + int64_t(n);
   consumed_ = std::max(consumed_, mic_next_);
   if (ref_high_ != INT64_MIN)

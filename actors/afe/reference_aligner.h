@@ -53,6 +53,19 @@ class ReferenceAligner {
   void Fetch(int64_t capture_ns, size_t n, int16_t* out);
   // True if any reference sample in the last Fetch was non-silent data.
   bool last_fetch_had_reference() const { return last_had_ref_; }
+  // Grid positions where the last Push wrote and the last Fetch read.
+  int64_t last_push_pos() const { return last_push_pos_; }
+  int64_t last_fetch_pos() const { return last_fetch_pos_; }
+
+  // Whether the reference for `n` mic samples captured from capture_ns has
+  // all arrived — or is not worth waiting for: nothing is playing (no
+  // reference within `live_ms` before them).
+  bool Covers(int64_t capture_ns, size_t n, double live_ms) const;
+
+  // Moves the pairing (the delay estimator found the echo elsewhere); the
+  // mic re-anchors on its next stamp without counting a jump.
+  void SetBulkDelay(double ms);
+  double bulk_delay_ms() const { return config_.bulk_delay_ms; }
 
   const AlignerCounters& counters() const { return counters_; }
   void Reset();
@@ -73,6 +86,7 @@ class ReferenceAligner {
   int64_t ref_high_ = INT64_MIN;  // highest grid position written + 1
   int64_t span_start_ = INT64_MIN;  // first position of the current playing span
   bool last_had_ref_ = false;
+  int64_t last_push_pos_ = 0, last_fetch_pos_ = 0;
   AlignerCounters counters_;
 };
 

@@ -90,7 +90,9 @@ class PulseLoopTest : public ::testing::Test {
                           "Good evening. Here is the news. The city council approved the new park "
                           "on the river bank, and work starts next spring. Trains will run every ten "
                           "minutes on weekdays. Tomorrow will be sunny with a light wind from the "
-                          "south, and temperatures reaching twenty degrees in the afternoon."},
+                          "south, and temperatures reaching twenty degrees in the afternoon. In sports, "
+                          "the home team won the final by two goals, and the fans celebrated late into "
+                          "the night."},
                          &out), 0) << out;
     ASSERT_EQ(RunCommand({"/usr/bin/env", "sox", "-q", raw, "-r", "16000", "-c", "1", "-b", "16", wav}, &out), 0)
         << out;
@@ -114,10 +116,10 @@ TEST_F(PulseLoopTest, SpeakerEchoHeardByTheMicIsCancelled) {
   const std::string endpoint = "ipc://" + dir_.File("bus");
   std::string cfg = "bus:\n  endpoint: " + endpoint + "\n" +
                     "capture:\n  source: alsa\n  alsa: {device: pulse, rate: 16000, channels: 1}\n"
-                    "playback:\n  sink: alsa\n  rate: 16000\n  alsa: {device: pulse}\n";
+                    "playback:\n  sink: alsa\n  rate: 16000\n  alsa: {device: pulse, buffer_ms: 80}\n";
   // AGC off: a gain change would read as echo loss (or gain).
   for (const char* b : kBackends)
-    cfg += std::string("afe_") + b + ":\n  backend: " + b + "\n  agc: false\n  bulk_delay_ms: -25\n";
+    cfg += std::string("afe_") + b + ":\n  backend: " + b + "\n  agc: false\n";
   dir_.Write("vb.yaml", cfg);
   const std::string config = dir_.File("vb.yaml");
 
@@ -189,6 +191,12 @@ TEST_F(PulseLoopTest, SpeakerEchoHeardByTheMicIsCancelled) {
   std::printf("{\"stamps_settled_after_s\":%.1f,\"mic_drift_ms_per_s\":%.2f,\"ref_drift_ms_per_s\":%.2f}\n",
               double(bus::MonoNs() - settle_start) / 1e9, mic_drift.Rate(), ref_drift.Rate());
 
+  // Device counters from here on: the sound server's start-up is not ours.
+  const auto xruns_before = [&](const char* actor) {
+    const auto& x = beats[actor].extra();
+    return x.count("xruns_total") ? x.at("xruns_total") : 0;
+  };
+  const int64_t capture_xruns0 = xruns_before("capture"), playback_xruns0 = xruns_before("playback");
   // Speak: 20 ms frames in real time, as the decoder would.
   const size_t frames = speech_.frames() / kFrame;
   size_t k = 0;
@@ -228,7 +236,9 @@ TEST_F(PulseLoopTest, SpeakerEchoHeardByTheMicIsCancelled) {
       break;
     }
   ASSERT_GT(echo_start, 0u) << "the microphone never heard the speaker\n" << logs();
-  const uint64_t steady_from = echo_start + 4 * 16000;  // after 4 s of speech
+  // Steady state: after 8 s of speech (the delay estimator needs about 3 s
+  // of echo to move the pairing, the canceller some more to converge).
+  const uint64_t steady_from = echo_start + 8 * 16000;
 
   std::map<std::string, double> erle;
   for (const char* b : kBackends) {
@@ -256,10 +266,13 @@ TEST_F(PulseLoopTest, SpeakerEchoHeardByTheMicIsCancelled) {
     auto get = [&](const char* key) { return x.count(key) ? x.at(key) : -1; };
     std::printf("{\"backend\":\"%s\",\"erle_db\":%.1f,\"frames\":%zu,\"missing_clean\":%zu,"
                 "\"latency_ms_median\":%.2f,\"ref_lead_us\":%lld,\"ref_jumps\":%lld,\"mic_jumps\":%lld,"
-                "\"ref_late_samples\":%lld,\"ref_gap_samples\":%lld}\n",
+                "\"ref_late_samples\":%lld,\"ref_gap_samples\":%lld,\"bulk_delay_us\":%lld,"
+                "\"delay_changes\":%lld,\"echo_lag_us\":%lld,\"echo_corr_pct\":%lld}\n",
                 b, erle[b], used, missing, lat.empty() ? -1.0 : lat[lat.size() / 2] / 1e6,
                 (long long)get("ref_lead_us"), (long long)get("ref_jumps"), (long long)get("mic_jumps"),
-                (long long)get("ref_late_samples"), (long long)get("ref_gap_samples"));
+                (long long)get("ref_late_samples"), (long long)get("ref_gap_samples"),
+                (long long)get("bulk_delay_us"), (long long)get("delay_changes"),
+                (long long)get("echo_lag_us"), (long long)get("echo_corr_pct"));
     RecordProperty(std::string("erle_db_") + b, std::to_string(erle[b]));
     EXPECT_GT(used, 200u) << b << ": too little echo to judge";
     EXPECT_EQ(missing, 0u) << b << ": mic frames without a clean frame";
@@ -274,8 +287,8 @@ TEST_F(PulseLoopTest, SpeakerEchoHeardByTheMicIsCancelled) {
     const auto& x = beats[actor].extra();
     return x.count(key) ? x.at(key) : 0;
   };
-  EXPECT_EQ(total("capture", "xruns_total"), 0) << logs();
-  EXPECT_EQ(total("playback", "xruns_total"), 0) << logs();
+  EXPECT_EQ(total("capture", "xruns_total") - capture_xruns0, 0) << logs();
+  EXPECT_EQ(total("playback", "xruns_total") - playback_xruns0, 0) << logs();
   uint64_t prev = 0;
   size_t holes = 0;
   for (const auto& [index, pcm] : mic) {

@@ -77,14 +77,23 @@ TEST(FrontEnd, StampsAlignAReferencePublishedFarAhead) {
   EXPECT_NEAR(double(lead_us), 300'000.0, 1000.0);
 }
 
-TEST(FrontEnd, WithoutTheSpeakerLatencyInTheStampsEchoStays) {
+TEST(FrontEnd, WithoutTheSpeakerLatencyInTheStampsOnlyTheEstimatorSavesIt) {
   // The control experiment: stamps that ignore the output latency pair the
-  // mic with audio 300 ms in its future, which no canceller can use.
+  // mic with audio 300 ms in its future, which no canceller can use…
   auto scene = MakeScene(12, 5, false);
+  FrontEndConfig c = Config();
+  c.delay_estimation = false;
   std::unique_ptr<FrontEnd> fe;
-  ASSERT_TRUE(FrontEnd::Create(Config(), &fe).ok());
+  ASSERT_TRUE(FrontEnd::Create(c, &fe).ok());
   auto out = Drive(*fe, scene, {.ref_stamp_accounts_latency = false});
   EXPECT_LT(SteadyErle(scene, out), 6.0);
+  // … unless the delay estimator finds the echo and moves the pairing.
+  ASSERT_TRUE(FrontEnd::Create(Config(), &fe).ok());
+  out = Drive(*fe, scene, {.ref_stamp_accounts_latency = false});
+  EXPECT_GE(SteadyErle(scene, out), 15.0);
+  EXPECT_EQ(fe->counters().delay_changes, 1u);
+  // 300 ms of stamp error + 5 ms of echo path, less the 10 ms guard.
+  EXPECT_NEAR(fe->bulk_delay_ms(), 300.0 + 5.0 - 10.0, 1.5);
 }
 
 TEST(FrontEnd, StampJitterIsAbsorbed) {
@@ -149,6 +158,82 @@ TEST(FrontEnd, RejectsUnknownReferenceMode) {
   c.reference = "psychic";
   std::unique_ptr<FrontEnd> fe;
   EXPECT_FALSE(FrontEnd::Create(c, &fe).ok());
+}
+
+}  // namespace
+}  // namespace vb::afe
+
+namespace vb::afe {
+namespace {
+
+// Stamps that put the echo before its reference (the PulseAudio loop does,
+// by about 9 ms): the canceller alone cannot use a reference that comes too
+// late; the delay estimator moves the pairing and the echo goes.
+TEST(FrontEnd, DelayEstimatorRescuesStampsThatLeadTheEcho) {
+  auto scene = MakeScene(14, 0, false);
+  // Mic stamps 12 ms early: the mic captured at t claims t - 12 ms.
+  auto run = [&](bool estimate, double* bulk_ms, uint64_t* changes) {
+    FrontEndConfig c = Config();
+    c.delay_estimation = estimate;
+    std::unique_ptr<FrontEnd> fe;
+    EXPECT_TRUE(FrontEnd::Create(c, &fe).ok());
+    auto mic = sim::ToS16(scene.mic), far = sim::ToS16(scene.far);
+    std::vector<int16_t> out, all;
+    const int64_t lead = 5;
+    for (int64_t k = 0; k < int64_t(mic.size() / kFrame) + lead; ++k) {
+      if (k < int64_t(mic.size() / kFrame))
+        fe->PushReference({&far[size_t(k) * kFrame], kFrame, 1, 16000}, kT0 + k * 20 * kMs);
+      int64_t m = k - lead;
+      if (m < 0) continue;
+      fe->ProcessMic({&mic[size_t(m) * kFrame], kFrame, 1, 16000}, -1, kT0 + m * 20 * kMs - 12 * kMs, &out);
+      all.insert(all.end(), out.begin(), out.end());
+    }
+    *bulk_ms = fe->bulk_delay_ms();
+    *changes = fe->counters().delay_changes;
+    return SteadyErle(scene, sim::ToFloat(all));
+  };
+  double bulk = 0;
+  uint64_t changes = 0;
+  EXPECT_LT(run(false, &bulk, &changes), 6.0);
+  EXPECT_GE(run(true, &bulk, &changes), 15.0);  // speex re-converging since the move
+  EXPECT_EQ(changes, 1u);
+  // Echo found 12 ms before the pairing; moved to sit 10 ms after it.
+  EXPECT_NEAR(bulk, -22.0, 1.5);
+}
+
+TEST(DelayEstimator, FindsTheEchoLagEitherSideOfThePairing) {
+  for (double lag_ms : {-40.0, 0.0, 25.0, 200.0}) {
+    auto far = sim::Babble(8 * 16000, 16000, 0.1, 21);
+    auto room = sim::RoomImpulse(16000, 0.3, 0.0, 22);
+    auto echo = sim::Convolve(far, room);
+    DelayEstimator e({});
+    auto f = sim::ToS16(far), m = sim::ToS16(echo);
+    const int64_t base = 1'000'000, shift = int64_t(lag_ms * 16);
+    bool found = false;
+    double got = 0, corr = 0;
+    for (size_t at = 0; at + kFrame <= f.size() && !found; at += kFrame) {
+      e.AddReference(base + int64_t(at), &f[at], kFrame);
+      // The mic sample that hears far[at] is paired with position at + lag.
+      e.AddMic(base + int64_t(at) + shift, &m[at], kFrame);
+      found = e.Poll(&got, &corr);
+    }
+    ASSERT_TRUE(found) << lag_ms;
+    EXPECT_NEAR(got, lag_ms, 1.0);
+    EXPECT_GT(corr, 0.35);
+  }
+}
+
+TEST(DelayEstimator, ReportsNothingWithoutEcho) {
+  auto far = sim::Babble(8 * 16000, 16000, 0.1, 21);
+  auto other = sim::Babble(8 * 16000, 16000, 0.1, 99);  // a talker unrelated to the speaker
+  DelayEstimator e({});
+  auto f = sim::ToS16(far), m = sim::ToS16(other);
+  double got = 0, corr = 0;
+  for (size_t at = 0; at + kFrame <= f.size(); at += kFrame) {
+    e.AddReference(int64_t(at), &f[at], kFrame);
+    e.AddMic(int64_t(at), &m[at], kFrame);
+    EXPECT_FALSE(e.Poll(&got, &corr));
+  }
 }
 
 }  // namespace
