@@ -27,6 +27,8 @@ void GatewayActor::DeclareConfig(config::Section& s) {
         "a client silent this long (no pong, nothing) is disconnected");
   s.Key("turn_start_timeout_ms", &turn_start_timeout_ms_, 15000, {100, 600000},
         "a chat_message whose turn the session has not started by then gets error 500");
+  s.Key("turn_idle_timeout_ms", &turn_idle_timeout_ms_, 120000, {1000, 3600000},
+        "a running turn with no session event this long ends (stream_end outcome failed)");
   s.Key("auth_timeout_ms", &auth_timeout_ms_, 10000, {100, 600000},
         "a connection that has not authorized by then is closed");
   s.Key("max_frame_bytes", &max_frame_bytes_, 65536, {256, 16 << 20}, "largest client message accepted");
@@ -86,6 +88,7 @@ Status GatewayActor::Configure(bus::Context& ctx) {
   co.idle_timeout_ns = int64_t(idle_timeout_ms_) * 1'000'000;
   co.turn_start_timeout_ns = int64_t(turn_start_timeout_ms_) * 1'000'000;
   co.auth_timeout_ns = int64_t(auth_timeout_ms_) * 1'000'000;
+  co.turn_idle_timeout_ns = int64_t(turn_idle_timeout_ms_) * 1'000'000;
   co.mirror_text_turns = mirror_text_turns_;
   co.segmenter.min_clause_chars = size_t(clause_min_chars_);
   co.segmenter.max_unit_chars = size_t(unit_max_chars_);
@@ -182,6 +185,7 @@ void GatewayActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   ctx.Set("idle_closed", int64_t(c.idle_closed));
   ctx.Set("start_timeouts", int64_t(c.start_timeouts));
   ctx.Set("auth_timeouts", int64_t(c.auth_timeouts));
+  ctx.Set("turns_timed_out", int64_t(c.turns_timed_out));
   auto s = server_->stats();
   ctx.Set("slow_closed", int64_t(s.slow_closed));
   ctx.Set("ws_refused", int64_t(s.refused));

@@ -49,7 +49,7 @@ class GatewayActor : public bus::Actor, private ClientTransport, private Command
   bool generate_token_ = true;
   std::string avatar_dir_, backgrounds_dir_;
   int ping_interval_ms_ = 20000, idle_timeout_ms_ = 60000, turn_start_timeout_ms_ = 15000;
-  int auth_timeout_ms_ = 10000;
+  int auth_timeout_ms_ = 10000, turn_idle_timeout_ms_ = 120000;
   int max_frame_bytes_ = 65536, max_clients_ = 128, max_queued_kb_ = 8192;
   bool mirror_text_turns_ = false;
   int clause_min_chars_ = 6, unit_max_chars_ = 200;

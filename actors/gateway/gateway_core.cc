@@ -257,7 +257,10 @@ void GatewayCore::OnSessionEvent(const v1::SessionEvent& ev, std::string_view he
   auto turn_for_event = [&]() -> Turn* {
     if (tid.empty()) tid = current_turn_;
     if (tid.empty()) return nullptr;
-    if (Turn* t = FindTurn(tid)) return t;
+    if (Turn* t = FindTurn(tid)) {
+      t->last_event_ns = now_ns;
+      return t;
+    }
     if (std::find(retired_.begin(), retired_.end(), tid) != retired_.end()) return nullptr;
     // A turn already running when we joined, or whose start we missed:
     // show it to everyone from here on.
@@ -389,6 +392,7 @@ GatewayCore::Turn* GatewayCore::StartTurn(const std::string& turn_id, const std:
   t.turn_id = turn_id;
   t.session_id = conversation_id;
   t.voice = voice;
+  t.last_event_ns = now_ns;
   t.segmenter = TtsSegmenter(options_.segmenter);
   std::string reply_to;
   ConnId asker = 0;
@@ -497,6 +501,13 @@ void GatewayCore::Tick(int64_t now_ns) {
   for (ConnId id : unauthorized) {
     ++counters_.auth_timeouts;
     Drop(id, "not authorized in time");
+  }
+  std::vector<std::string> silent;
+  for (const auto& [tid, t] : turns_)
+    if (now_ns - t.last_event_ns > options_.turn_idle_timeout_ns) silent.push_back(tid);
+  for (const auto& tid : silent) {
+    ++counters_.turns_timed_out;
+    EndTurn(tid, "failed", "no event from the session in time");
   }
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (now_ns - it->second.sent_ns > options_.turn_start_timeout_ns) {

@@ -18,7 +18,8 @@
 //    its clients (stream_end, interrupted) and later events of it are dropped.
 //  - Tick(): a ping every ping_interval; a connection silent for
 //    idle_timeout, or not authorized within auth_timeout, is closed; a chat
-//    whose turn never starts gets an error 500.
+//    whose turn never starts gets an error 500; a turn the session stops
+//    talking about (e.g. it crashed) ends as failed after turn_idle_timeout.
 //  - Dashboard clients (extension) also get every turn and SendToDashboards().
 //
 // Single-threaded (the actor's loop thread). Every output is bounded by the
@@ -63,6 +64,7 @@ struct CoreOptions {
   int64_t idle_timeout_ns = 60'000'000'000;
   int64_t turn_start_timeout_ns = 15'000'000'000;
   int64_t auth_timeout_ns = 10'000'000'000;  // a connection must authorize within this
+  int64_t turn_idle_timeout_ns = 120'000'000'000;  // a turn with no event this long ends as failed
   bool mirror_text_turns = false;
   int max_auth_failures = 5;
   size_t max_pending_requests = 256;
@@ -72,7 +74,7 @@ struct CoreOptions {
 
 struct CoreCounters {
   uint64_t connections = 0, authorized = 0, auth_failures = 0, bad_requests = 0;
-  uint64_t chats = 0, turns = 0, tokens = 0, interrupts = 0, idle_closed = 0, start_timeouts = 0, auth_timeouts = 0;
+  uint64_t chats = 0, turns = 0, tokens = 0, interrupts = 0, idle_closed = 0, start_timeouts = 0, auth_timeouts = 0, turns_timed_out = 0;
   uint64_t commands_failed = 0;
 };
 
@@ -132,6 +134,7 @@ class GatewayCore {
     std::map<std::string, std::string> message_text;  // per message id, to reconcile final texts
     TtsSegmenter segmenter;
     int64_t origin_ns = 0;  // request sent / speech ended (0 = unknown)
+    int64_t last_event_ns = 0;
     bool first_token = false;
   };
 

@@ -287,6 +287,31 @@ TEST_F(CoreTest, ConnectionsThatNeverAuthorizeAreClosed) {
   EXPECT_EQ(transport_.closed.count(2), 0u);
 }
 
+TEST_F(CoreTest, ATurnTheSessionAbandonsEndsAsFailed) {
+  options_.turn_idle_timeout_ns = 5000 * kMs;
+  core_ = std::make_unique<GatewayCore>(options_, tokens_, library_, transport_, sink_);
+  Authorize(1);
+  Started("v", "");
+  Delta("v", "Half a sen");
+  for (int i = 0; i < 4; ++i) {
+    now_ += 1000 * kMs;
+    core_->Tick(now_);
+    Text(1, {{"type", "pong"}});
+  }
+  EXPECT_TRUE(transport_.Of(1, "stream_end").empty());
+  Delta("v", "tence");  // still alive: the clock restarts
+  for (int i = 0; i < 6; ++i) {
+    now_ += 1000 * kMs;
+    core_->Tick(now_);
+    Text(1, {{"type", "pong"}});
+  }
+  auto end = transport_.Of(1, "stream_end");
+  ASSERT_EQ(end.size(), 1u);
+  EXPECT_EQ(end[0]["outcome"], "failed");
+  EXPECT_EQ(end[0]["content"], "Half a sentence");
+  EXPECT_EQ(core_->running_turns(), 0u);
+}
+
 TEST_F(CoreTest, ChatWithoutASessionTimesOut) {
   Authorize(1);
   Text(1, {{"type", "chat_message"}, {"id", 7}, {"content", "x"}, {"agent_id", "a"}, {"user_id", "u"}});
