@@ -3,6 +3,7 @@
 
 #include "actors/common/alsa_pcm.h"
 #include "actors/common/file_pcm.h"
+#include "actors/common/realtime.h"
 
 namespace vb::capture {
 namespace {
@@ -21,6 +22,9 @@ void CaptureActor::DeclareConfig(config::Section& s) {
   s.Key("reference_channel", &reference_channel_, -1, {-1, 31},
         "device channel carrying a hardware loopback reference (sent as channel 1 of audio.mic); -1 = none");
   s.Key("resample_quality", &resample_quality_, 5, {0, 10}, "speexdsp resampler quality when the source is not 16 kHz");
+  s.Key("rt_priority", &rt_priority_, 0, {0, 99},
+        "SCHED_FIFO priority of the loop (1–99) so a busy machine does not cause xruns; 0 = normal "
+        "scheduling. Needs root, CAP_SYS_NICE or an rtprio limit; without it, one warning");
   s.Key("reopen_min_ms", &reopen_min_ms_, 250, {10, 60000}, "first retry after the device fails");
   s.Key("reopen_max_ms", &reopen_max_ms_, 2000, {10, 600000}, "retry interval cap (doubling back-off)");
   {
@@ -87,6 +91,9 @@ Status CaptureActor::Configure(bus::Context& ctx) {
 
 Status CaptureActor::Activate(bus::Context& ctx) {
   reopen_ms_ = reopen_min_ms_;
+  if (Status st = audio::SetRealtimePriority(rt_priority_); !st.ok()) {
+    VB_LOG(kWarn) << "real-time scheduling not granted (" << st.message() << "): running at normal priority";
+  }
   if (is_device()) {
     TryOpen();
     watchdog_ = ctx.loop().AddTimer(std::chrono::milliseconds(250), [this] { Watchdog(); });

@@ -52,6 +52,7 @@ class CaptureActor : public bus::Actor {
   double speed_ = 1.0;  // pacing: multiple of real time
   std::string wav_at_end_ = "silence";
   int silence_rate_ = 16000, silence_channels_ = 1;
+  int rt_priority_ = 0;
   int reopen_min_ms_ = 250, reopen_max_ms_ = 2000;
 
   bus::Context* ctx_ = nullptr;

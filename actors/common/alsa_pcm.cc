@@ -173,4 +173,12 @@ Status AlsaPcm::Write(const int16_t* in, size_t frames, size_t* written, int64_t
   return Status::Ok();
 }
 
+Status AlsaPcm::Drop() {
+  if (!pcm_) return Status::Unavailable("device not open");
+  int err = snd_pcm_drop(pcm_);
+  if (err < 0) return Fail("drop", err);
+  if ((err = snd_pcm_prepare(pcm_)) < 0) return Fail("prepare after drop", err);
+  return Status::Ok();
+}
+
 }  // namespace vb::audio

@@ -51,6 +51,8 @@ class AlsaPcm {
   Status AvailDelay(size_t* avail, int64_t* delay);
   Status Read(int16_t* out, size_t max_frames, size_t* frames, int64_t* delay_frames);
   Status Write(const int16_t* in, size_t frames, size_t* written, int64_t* delay_frames);
+  // Playback: discards the queued frames (snd_pcm_drop) and prepares again.
+  Status Drop();
 
  private:
   Status Fail(const char* what, int err);
@@ -99,6 +101,7 @@ class AlsaSink : public PcmSink {
   Status Write(const int16_t* in, size_t frames, size_t* written, int64_t* delay_frames) override {
     return pcm_.Write(in, frames, written, delay_frames);
   }
+  Status Drop() override { return pcm_.Drop(); }
   std::vector<pollfd> PollFds() override { return pcm_.PollFds(); }
   bool Ready(std::span<const pollfd> fds) override { return pcm_.Ready(fds); }
   uint64_t xruns() const override { return pcm_.xruns(); }

@@ -67,6 +67,10 @@ class PcmSink {
   // (optional): frames queued ahead of the first one written, i.e. how long
   // until it leaves the speaker.
   virtual Status Write(const int16_t* in, size_t frames, size_t* written, int64_t* delay_frames) = 0;
+  // Discards what is queued in the device and not yet played, staying ready
+  // for Write() (a flush that must not wait for the queue to play out).
+  // Not every sink can: the default says so.
+  virtual Status Drop() { return Status::Unavailable("sink cannot drop its queue"); }
   virtual std::vector<pollfd> PollFds() { return {}; }
   // Given the descriptors with revents, true if Avail()/Write() may progress.
   virtual bool Ready(std::span<const pollfd> fds) { return true; }

@@ -4,6 +4,7 @@
 
 #include "actors/common/alsa_pcm.h"
 #include "actors/common/file_pcm.h"
+#include "actors/common/realtime.h"
 
 namespace vb::playback {
 namespace {
@@ -22,6 +23,9 @@ void PlaybackActor::DeclareConfig(config::Section& s) {
         "a turn starved this long without an end-of-turn marker counts as drained");
   s.Key("prompt_gain", &prompt_gain_, 1.0, {0.0, 4.0}, "gain of prompt sounds mixed over speech");
   s.Key("prompts", &prompt_files_, "extra prompt sounds: name → WAV file (built in: wake, error)");
+  s.Key("rt_priority", &rt_priority_, 0, {0, 99},
+        "SCHED_FIFO priority of the loop (1–99) so a busy machine does not cause xruns; 0 = normal "
+        "scheduling. Needs root, CAP_SYS_NICE or an rtprio limit; without it, one warning");
   s.Key("reopen_min_ms", &reopen_min_ms_, 250, {10, 60000}, "first retry after the device fails");
   s.Key("reopen_max_ms", &reopen_max_ms_, 2000, {10, 600000}, "retry interval cap (doubling back-off)");
   {
@@ -29,7 +33,11 @@ void PlaybackActor::DeclareConfig(config::Section& s) {
     a.Key("device", &alsa_device_, std::string("default"), "ALSA PCM, e.g. default, plughw:0, pulse (PULSE_SINK selects the sink)");
     a.Key("channels", &alsa_channels_, 1, {1, 8}, "channels asked of the device (mono is copied to each)");
     a.Key("buffer_ms", &alsa_buffer_ms_, 20, {4, 1000},
-          "device queue: bounds the flush latency (≈ buffer_ms + fade_ms + sound server); too small underruns");
+          "device queue: a flush waits for it to play out (≈ buffer_ms + fade_ms + sound server); too small "
+          "underruns on a busy machine (see rt_priority)");
+    a.Key("drop_on_flush", &alsa_drop_on_flush_, false,
+          "on a flush, drop the device queue and fade from its first unplayed sample (fast with any buffer_ms; "
+          "clean only where the device reports its delay exactly: hardware, not PulseAudio)");
     if (alsa_buffer_ms_ < 2 * period_ms_) a.Error("buffer_ms", "must be at least two periods (period_ms)");
     a.Finish();
   }
@@ -97,6 +105,9 @@ Status PlaybackActor::Configure(bus::Context& ctx) {
 
 Status PlaybackActor::Activate(bus::Context& ctx) {
   reopen_ms_ = reopen_min_ms_;
+  if (Status st = audio::SetRealtimePriority(rt_priority_); !st.ok()) {
+    VB_LOG(kWarn) << "real-time scheduling not granted (" << st.message() << "): running at normal priority";
+  }
   if (is_device()) {
     TryOpen();
     watchdog_ = ctx.loop().AddTimer(std::chrono::milliseconds(250), [this] { Watchdog(); });
@@ -151,11 +162,31 @@ void PlaybackActor::OnAudio(const bus::Received<v1::AudioFrame>& m) {
 
 void PlaybackActor::OnCommand(const v1::DialogCommand& cmd) {
   const int64_t now = bus::MonoNs();
-  if (cmd.has_interrupt()) {
-    VB_LOG(kInfo) << "interrupt: flushing turn '" << (cmd.interrupt().turn_id().empty() ? engine_->playing_turn() : cmd.interrupt().turn_id()) << "'";
-    engine_->Cancel(cmd.interrupt().turn_id(), now);
-  } else if (cmd.has_flush()) {
-    engine_->Flush(cmd.flush().turn_id(), now);
+  if (cmd.has_interrupt() || cmd.has_flush()) {
+    const bool cancel = cmd.has_interrupt();
+    const std::string& turn = cancel ? cmd.interrupt().turn_id() : cmd.flush().turn_id();
+    if (cancel) {
+      VB_LOG(kInfo) << "interrupt: flushing turn '" << (turn.empty() ? engine_->playing_turn() : turn) << "'";
+    }
+    // Either the device's queue plays out (≤ buffer_ms) and the fade follows
+    // it, or (drop_on_flush) the queue is dropped and the fade starts from
+    // its first unplayed sample — exact only if the device's delay is.
+    std::vector<int16_t> unplayed;
+    if (alsa_drop_on_flush_ && is_device() && !lost_ && sink_->is_open() && engine_->FlushHitsPlaying(turn))
+      UnplayedTail(&unplayed);
+    if (!unplayed.empty()) {
+      if (Status st = sink_->Drop(); !st.ok()) {
+        unplayed.clear();
+        if (sink_->is_open() == false) DeviceLost(st);
+      } else {
+        ctx_->Count("device_queue_drops");
+        ref_framer_.Discontinuity();
+      }
+    }
+    if (cancel) engine_->Cancel(turn, now, unplayed);
+    else engine_->Flush(turn, now, unplayed);
+    PublishEvents();
+    if (!unplayed.empty()) Service();  // the fade goes out at once
   } else if (cmd.has_play_prompt()) {
     const auto* p = prompts_->Find(cmd.play_prompt().name());
     if (!p) {
@@ -243,6 +274,8 @@ void PlaybackActor::TryOpen() {
                   << sink_->format().channels << " ch";
   }
   ref_framer_.Discontinuity();
+  history_.clear();
+  history_cap_ = size_t(rate_) * size_t(alsa_buffer_ms_) / 1000 * 4;
   reopen_ms_ = reopen_min_ms_;
   last_write_ns_ = bus::MonoNs();
   xruns_seen_ = sink_->xruns();
@@ -278,6 +311,8 @@ void PlaybackActor::Service() {
     if (Status st = sink_->Write(wide_.data(), period, &written, nullptr); !st.ok()) return DeviceLost(st);
     frames_written_ += written;
     last_write_ns_ = now;
+    history_.insert(history_.end(), block_.begin(), block_.begin() + ptrdiff_t(written));
+    if (history_.size() > history_cap_) history_.erase(history_.begin(), history_.end() - ptrdiff_t(history_cap_));
     ref_framer_.Push(block_.data(), written, play_ns + int64_t(double(written) * 1e9 / rate_), 0, !info.audible);
     if (written < period) break;
   }
@@ -290,6 +325,17 @@ void PlaybackActor::Service() {
       VB_LOG(kWarn) << "playback device underrun (" << xruns_seen_ << " in total): recovered";
     }
   }
+}
+
+void PlaybackActor::UnplayedTail(std::vector<int16_t>* out) {
+  size_t avail = 0;
+  int64_t delay = 0;
+  if (!sink_->Avail(&avail, &delay).ok() || delay <= 0) return;
+  size_t n = std::min(size_t(delay), history_.size());
+  out->assign(history_.end() - ptrdiff_t(n), history_.end());
+  bool audible = false;
+  for (int16_t v : *out) audible = audible || v != 0;
+  if (!audible) out->clear();
 }
 
 void PlaybackActor::DeviceLost(const Status& why) {

@@ -46,6 +46,9 @@ class PlaybackActor : public bus::Actor {
   void OnDeviceReady(std::span<const pollfd> fds);
   void Service();
   void DeviceLost(const Status& why);
+  // The samples still queued in the device (from what we wrote), if any is
+  // not silence.
+  void UnplayedTail(std::vector<int16_t>* out);
   void Watchdog();
   // Timer-paced: WAV real time, or a lost device.
   void PacedTick();
@@ -61,8 +64,10 @@ class PlaybackActor : public bus::Actor {
   std::vector<std::pair<std::string, std::string>> prompt_files_;
   std::string alsa_device_ = "default";
   int alsa_channels_ = 1, alsa_buffer_ms_ = 20;
+  bool alsa_drop_on_flush_ = false;
   std::string wav_path_;
   bool wav_realtime_ = true, wav_keep_idle_ = false;
+  int rt_priority_ = 0;
   int reopen_min_ms_ = 250, reopen_max_ms_ = 2000;
 
   bus::Context* ctx_ = nullptr;
@@ -85,6 +90,8 @@ class PlaybackActor : public bus::Actor {
   uint64_t xruns_seen_ = 0;
   uint64_t frames_written_ = 0;
   int64_t last_origin_ns_ = 0;
+  std::vector<int16_t> history_;  // the last samples written to the device (mono)
+  size_t history_cap_ = 0;
   RateLimit rate_log_, xrun_log_;
 };
 

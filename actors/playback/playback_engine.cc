@@ -41,13 +41,20 @@ bool PlaybackEngine::Push(const std::string& turn_id, const int16_t* pcm, size_t
   return true;
 }
 
-void PlaybackEngine::Flush(const std::string& turn_id, int64_t now_ns) {
+void PlaybackEngine::Flush(const std::string& turn_id, int64_t now_ns, std::span<const int16_t> unplayed) {
   ++counters_.flushes;
   const bool front_hit = !queue_.empty() && (turn_id.empty() || queue_.front().turn_id == turn_id);
-  const bool audible_now = front_hit && state_ == State::kPlaying;
-  if (audible_now && fade_.empty()) {
+  const bool audible_now = (front_hit && state_ == State::kPlaying) || !unplayed.empty();
+  const size_t len = size_t(config_.fade_ms) * config_.rate / 1000;
+  bool made = false;
+  if (!unplayed.empty()) {
+    made = true;
+    // The device's queue is gone: fade from what the listener hears next.
+    fade_.assign(unplayed.begin(), unplayed.begin() + ptrdiff_t(std::min(len, unplayed.size())));
+    fade_pos_ = 0;
+  } else if (audible_now && fade_.empty()) {
+    made = true;
     // The next fade_ms of speech, faded out; everything after it is dropped.
-    size_t len = size_t(config_.fade_ms) * config_.rate / 1000;
     fade_.clear();
     fade_pos_ = 0;
     for (const Chunk& c : queue_) {
@@ -55,6 +62,8 @@ void PlaybackEngine::Flush(const std::string& turn_id, int64_t now_ns) {
       for (size_t i = c.pos; i < c.pcm.size() && fade_.size() < len; ++i) fade_.push_back(c.pcm[i]);
       if (fade_.size() >= len) break;
     }
+  }
+  if (made) {
     for (size_t i = 0; i < fade_.size(); ++i) {
       double g = 0.5 + 0.5 * std::cos(M_PI * double(i + 1) / double(len + 1));
       fade_[i] = int16_t(std::lround(fade_[i] * g));
@@ -80,7 +89,7 @@ void PlaybackEngine::Flush(const std::string& turn_id, int64_t now_ns) {
   else Event(v1::PlaybackEvent::FLUSHED, flushed, audible_now ? "" : "nothing was playing", 0);
 }
 
-void PlaybackEngine::Cancel(const std::string& turn_id, int64_t now_ns) {
+void PlaybackEngine::Cancel(const std::string& turn_id, int64_t now_ns, std::span<const int16_t> unplayed) {
   auto remember = [this](const std::string& id) {
     if (!IsCancelled(id)) cancelled_.push_back(id);
     while (cancelled_.size() > config_.remember_cancelled) cancelled_.pop_front();
@@ -91,7 +100,7 @@ void PlaybackEngine::Cancel(const std::string& turn_id, int64_t now_ns) {
   } else {
     remember(turn_id);
   }
-  Flush(turn_id, now_ns);
+  Flush(turn_id, now_ns, unplayed);
 }
 
 void PlaybackEngine::PlayPrompt(const std::vector<int16_t>* pcm) {

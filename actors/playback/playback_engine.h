@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -64,11 +65,17 @@ class PlaybackEngine {
   bool Push(const std::string& turn_id, const int16_t* pcm, size_t n, int64_t origin_ns, bool end_of_turn,
             int64_t now_ns);
   // Fades out and drops the queued speech of turn_id ("" = all). Later
-  // frames of that turn still play.
-  void Flush(const std::string& turn_id, int64_t now_ns);
+  // frames of that turn still play. `unplayed`: when the caller discards its
+  // device's queue, the samples that queue held (the fade starts from them,
+  // as that is what the listener hears next).
+  void Flush(const std::string& turn_id, int64_t now_ns, std::span<const int16_t> unplayed = {});
   // Flush, and drop every later frame of the turn ("" = the playing turn and
   // every queued one).
-  void Cancel(const std::string& turn_id, int64_t now_ns);
+  void Cancel(const std::string& turn_id, int64_t now_ns, std::span<const int16_t> unplayed = {});
+  // Would Flush(turn_id) silence the speech being heard now?
+  bool FlushHitsPlaying(const std::string& turn_id) const {
+    return (turn_id.empty() || turn_id == turn_) && (state_ == State::kPlaying || state_ == State::kStarved || !fade_.empty());
+  }
   void PlayPrompt(const std::vector<int16_t>* pcm);
 
   // Renders n samples whose first leaves the speaker at play_ns.

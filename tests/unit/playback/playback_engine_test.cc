@@ -132,6 +132,23 @@ TEST_F(EngineTest, FlushFadesOutWithoutAClickAndReportsTheLatency) {
   EXPECT_EQ(engine_->queued_samples(), 0u);
 }
 
+TEST_F(EngineTest, FlushFadesFromTheDevicesUnplayedSamplesWhenTheCallerDropsThem) {
+  Make();
+  PushSine("t1", 50);
+  Play(100);
+  Kinds();
+  // The device held 20 ms the listener had not heard yet: those continue, faded.
+  auto unplayed = Sine(320, 440, 10000, 1000);
+  engine_->Cancel("", now_, unplayed);
+  auto after = Play(30);
+  EXPECT_NEAR(after[0], unplayed[0], 600);
+  for (size_t i = 1; i < 90; ++i) EXPECT_LE(std::abs(after[i] - after[i - 1]), 1750) << i;
+  EXPECT_EQ(Rms(after, 80, after.size()), 0);
+  auto k = Kinds();
+  ASSERT_EQ(k, (std::vector<Kind::Kind>{Kind::FLUSHED}));
+  EXPECT_EQ(last_.back().latency_ns, 30 * kMs + 5 * kMs);
+}
+
 TEST_F(EngineTest, CancelDropsTheTurnsLateFramesButNotTheNextTurn) {
   Make();
   PushSine("a", 10);
