@@ -25,7 +25,12 @@ function connect(port = sim.port) {
     ws.on('error', () => {});
   });
   ws.on('message', (m) => log.push(JSON.parse(m.toString())));
-  return { ws, log, closed, status, send: (e) => ws.send(JSON.stringify(e)) };
+  // Sends queue until the socket is open ('open' listeners run in order).
+  const send = (e) => {
+    if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(e));
+    else ws.once('open', () => ws.send(JSON.stringify(e)));
+  };
+  return { ws, log, closed, status, send };
 }
 
 async function faults(body, port = sim.port) {

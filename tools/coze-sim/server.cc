@@ -344,7 +344,8 @@ int Server::ConfirmUpgrade(lws* wsi) {
   }
   if (opts_.faults.refuse_handshake) {
     ++refused_;
-    lws_return_http_status(wsi, unsigned(opts_.faults.refuse_handshake), "refused (injected fault)");
+    Faults f = TakeFaults();  // a refused handshake uses up one connection
+    lws_return_http_status(wsi, unsigned(f.refuse_handshake), "refused (injected fault)");
     return 1;
   }
   // Either form of the token is enough; a present but wrong one refuses.
@@ -359,6 +360,12 @@ int Server::ConfirmUpgrade(lws* wsi) {
   return 0;
 }
 
+Faults Server::TakeFaults() {
+  Faults f = opts_.faults;
+  if (opts_.faults.remaining > 0 && --opts_.faults.remaining == 0) opts_.faults = Faults{};
+  return f;
+}
+
 int Server::OnEstablished(lws* wsi, WsConn*& wc) {
   std::string query = QueryString(wsi);
   std::string bot = QueryValue(query, "bot_id").value_or("");
@@ -366,14 +373,7 @@ int Server::OnEstablished(lws* wsi, WsConn*& wc) {
   wc->wsi = wsi;
   wc->id = next_conn_id_++;
   ++total_connections_;
-  if (opts_.faults.remaining != 0) {
-    wc->faults = opts_.faults;
-    if (opts_.faults.remaining > 0 && --opts_.faults.remaining == 0) {
-      Faults cleared;
-      cleared.remaining = -1;
-      opts_.faults = cleared;
-    }
-  }
+  wc->faults = TakeFaults();
   wc->faults.refuse_handshake = 0;
   std::string logid = NewLogId();
   SessionContext ctx{&store_, agent_.get(), worker_.get(), &wc->faults};

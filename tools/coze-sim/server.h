@@ -66,6 +66,8 @@ class Server {
   int OnReceive(lws* wsi, WsConn* wc, const char* in, size_t len);
   int OnWritable(lws* wsi, WsConn* wc);
   void DrainWorker();
+  // The faults for a new connection; counts down `remaining`.
+  Faults TakeFaults();
   void LogReceived(WsConn* wc, const std::string& text);
   Json Stats() const;
 
