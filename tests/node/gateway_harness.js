@@ -40,6 +40,7 @@ class Client {
       this.ws.once('error', reject);
       this.ws.on('message', (data, isBinary) => {
         const msg = JSON.parse(data.toString());
+        msg.received_at = Date.now() / 1000;  // for delivery-latency figures
         this.messages.push(msg);
         if (msg.type === 'ping' && this.autoPong) this.send({ type: 'pong' });
         this.check();
@@ -76,7 +77,16 @@ class Client {
   }
   // The first message of `type` (after index `from`) matching `filter`.
   next(type, filter = () => true, timeoutMs = 10000, from = 0) {
-    return this.until((ms) => ms.slice(from).find((m) => m.type === type && filter(m)), type, timeoutMs);
+    // Scans each message once (a waiter over thousands of tokens must not
+    // rescan the whole history on every arrival).
+    let pos = from;
+    return this.until((ms) => {
+      for (; pos < ms.length; ++pos) {
+        const m = ms[pos];
+        if (m.type === type && filter(m)) return m;
+      }
+      return undefined;
+    }, type, timeoutMs);
   }
   of(type, filter = () => true) { return this.messages.filter((m) => m.type === type && filter(m)); }
   async authorize(token = TOKEN) {

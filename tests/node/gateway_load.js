@@ -29,6 +29,14 @@ run(stack, [
       assert.equal(ends[i].content, expected.join(''));
       assert.equal(c.of('tts_ready_chunk', (m) => m.turn_id === start.turn_id).length, WORDS / 10);
     }
+    // Gateway → client delivery: the gateway stamps each frame (wall clock,
+    // ms) when it serialises it; the client stamps it on arrival.
+    const lat = [];
+    for (const c of clients)
+      for (const m of c.of('stream_token', (x) => x.turn_id === start.turn_id)) lat.push((m.received_at - m.timestamp) * 1000);
+    lat.sort((a, b) => a - b);
+    figures.delivery_ms_p50 = Math.round(lat[Math.floor(lat.length * 0.5)]);
+    figures.delivery_ms_p99 = Math.round(lat[Math.floor(lat.length * 0.99)]);
     figures.frames_delivered = CLIENTS * (WORDS + WORDS / 10 + 2);
     figures.frames_per_s = Math.round(figures.frames_delivered / (figures.stream_ms / 1000));
     clients.forEach((c) => c.close());
