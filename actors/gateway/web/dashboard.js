@@ -89,8 +89,15 @@
       (m.reconnects ? ' · ' + m.reconnects + ' reconnects' : '');
     if (m.conversation_id) $('conversation-id').textContent = m.conversation_id;
   }
+  // No level for a second (no audio on the bus): the meter falls to empty.
+  let levelTimer = null;
   function showLevel(m) {
     if (typeof m.rms_db !== 'number') return;
+    clearTimeout(levelTimer);
+    levelTimer = setTimeout(() => {
+      $('mic-level-bar').style.width = '0%';
+      $('mic-level-db').textContent = 'no audio';
+    }, 1000);
     const pct = Math.max(0, Math.min(100, (m.rms_db + 60) / 60 * 100));
     $('mic-level-bar').style.width = pct.toFixed(0) + '%';
     $('mic-level-db').textContent = m.rms_db.toFixed(1) + ' dBFS (peak ' + m.peak_db.toFixed(1) + ')';
