@@ -3,7 +3,10 @@
 // that speaks only bus messages (tests/integration/gateway).
 'use strict';
 const assert = require('assert/strict');
+const { spawn } = require('child_process');
+const fs = require('fs');
 const http = require('http');
+const path = require('path');
 const { Stack, run, TOKEN } = require('./gateway_harness');
 
 const stack = new Stack('protocol', {
@@ -20,6 +23,21 @@ async function turnOf(c, id, timeoutMs = 10000) {
   const start = await c.next('stream_start', (m) => m.reply_to === id, timeoutMs);
   await c.next('stream_end', (m) => m.turn_id === start.turn_id, timeoutMs);
   return c.messages.filter((m) => m.turn_id === start.turn_id || (m.type === 'tts_ready_chunk' && m.turn_id === start.turn_id));
+}
+
+// Runs vb-gateway on a config text; resolves with its exit code and output.
+function gatewayExit(s, name, yaml, env = {}) {
+  const cfg = path.join(s.dir, name);
+  fs.writeFileSync(cfg, yaml);
+  return new Promise((resolve, reject) => {
+    const p = spawn(path.join(process.env.VB_BIN_DIR, 'vb-gateway'), ['--config', cfg],
+      { env: Object.assign({}, process.env, { VB_GATEWAY_TOKENS: '' }, env) });
+    let out = '';
+    p.stdout.on('data', (d) => { out += d; });
+    p.stderr.on('data', (d) => { out += d; });
+    const t = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`${name}: vb-gateway did not exit: ${out}`)); }, 10000);
+    p.on('exit', (code) => { clearTimeout(t); resolve({ code, out }); });
+  });
 }
 
 function get(port, p) {
@@ -208,6 +226,24 @@ run(stack, [
     live.send({ type: 'fetch_backgrounds' });
     await live.next('background_files');
     live.close();
+  }],
+
+  ['config errors exit 78 naming the key; a taken port is refused', async (s) => {
+    const bus = `bus: {endpoint: "ipc://${s.dir}/other-bus"}\n`;
+    let r = await gatewayExit(s, 'notoken.yaml', `${bus}gateway:\n  port: ${s.port + 1}\n  generate_token: false\n`);
+    assert.equal(r.code, 78, r.out);
+    assert.match(r.out, /token/);
+    r = await gatewayExit(s, 'timeouts.yaml', `${bus}gateway:\n  ping_interval_ms: 2000\n  idle_timeout_ms: 1000\n`,
+      { VB_GATEWAY_TOKENS: TOKEN });
+    assert.equal(r.code, 78, r.out);
+    assert.match(r.out, /timeouts\.yaml:\d+.*idle_timeout_ms/);
+    r = await gatewayExit(s, 'typo.yaml', `${bus}gateway:\n  prot: 5500\n`, { VB_GATEWAY_TOKENS: TOKEN });
+    assert.equal(r.code, 78, r.out);
+    assert.match(r.out, /prot/);
+    // The running gateway holds s.port: a second one cannot listen there.
+    r = await gatewayExit(s, 'taken.yaml', `${bus}gateway:\n  port: ${s.port}\n`, { VB_GATEWAY_TOKENS: TOKEN });
+    assert.notEqual(r.code, 0);
+    assert.match(r.out, /cannot listen/);
   }],
 
   ['the dashboard and a 404 over HTTP on the same port', async (s) => {
