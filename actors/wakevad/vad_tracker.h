@@ -15,7 +15,7 @@ namespace vb::wakevad {
 
 struct VadOptions {
   double threshold = 0.5;    // probability at or above which a frame is speech
-  int min_speech_ms = 60;    // consecutive speech before SPEECH_START
+  int min_speech_ms = 40;    // consecutive speech before SPEECH_START
   int min_silence_ms = 500;  // consecutive non-speech before SPEECH_END
   int preroll_ms = 300;      // audio kept before the backdated start
 };

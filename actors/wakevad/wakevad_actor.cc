@@ -15,7 +15,7 @@ void WakeVadActor::DeclareConfig(config::Section& s) {
     v.Choice("detector", &opt_.detector, "energy", DetectorNames(),
              "frame detector: energy (own), speex (speexdsp preprocessor), webrtc (WebRTC VAD)");
     v.Key("threshold", &opt_.vad.threshold, 0.5, {0, 1}, "frame probability counted as speech");
-    v.Key("min_speech_ms", &opt_.vad.min_speech_ms, 60, {0, 2000},
+    v.Key("min_speech_ms", &opt_.vad.min_speech_ms, 40, {0, 2000},
           "consecutive speech before SPEECH_START (the start is backdated to its first frame)");
     v.Key("min_silence_ms", &opt_.vad.min_silence_ms, 500, {20, 10000},
           "consecutive non-speech before SPEECH_END");

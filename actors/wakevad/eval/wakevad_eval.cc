@@ -106,16 +106,19 @@ json Stats(const std::vector<double>& v) {
               {"max", Percentile(v, 1.0)}};
 }
 
-// Speech segments of a clean track: 20 ms frames above -50 dBFS, gaps under
-// 300 ms closed (pauses between words are speech to a listener).
-std::vector<std::pair<uint64_t, uint64_t>> SpeechLabels(const std::vector<int16_t>& clean) {
+// Speech segments of a clean track: 20 ms frames above -50 dBFS, gaps
+// shorter than the tracker's min_silence_ms closed (by definition a pause
+// that short does not end a segment: the labels are what a perfect frame
+// detector with the same hysteresis would report).
+std::vector<std::pair<uint64_t, uint64_t>> SpeechLabels(const std::vector<int16_t>& clean,
+                                                        int min_silence_ms) {
   std::vector<std::pair<uint64_t, uint64_t>> segs;
   for (size_t i = 0; i + kFrameSamples <= clean.size(); i += kFrameSamples) {
     double sum = 0;
     for (int k = 0; k < kFrameSamples; ++k) sum += double(clean[i + k]) * clean[i + k];
     double db = 10 * std::log10(sum / kFrameSamples / (32768.0 * 32768.0) + 1e-12);
     if (db < -50) continue;
-    if (!segs.empty() && i - segs.back().second < 300 * 16)
+    if (!segs.empty() && i - segs.back().second < uint64_t(min_silence_ms) * 16)
       segs.back().second = i + kFrameSamples;
     else
       segs.push_back({i, i + kFrameSamples});
@@ -146,7 +149,7 @@ void EvalVadFile(const std::string& detector, const PipelineOptions& base,
   }
   p.Feed(0, mix);
   p.Finish();
-  auto labels = SpeechLabels(clean);
+  auto labels = SpeechLabels(clean, o.vad.min_silence_ms);
   // Frame states from the events (speech between start and end sample).
   const size_t nframes = mix.size() / kFrameSamples;
   std::vector<uint8_t> det(nframes, 0), ref(nframes, 0);
@@ -200,16 +203,27 @@ int RunVad(const Args& a) {
   std::vector<Item> items;
   if (!LoadManifest(a.Get("corpus"), &items)) return std::cerr << "no manifest in --corpus\n", 2;
   auto detectors = Split(a.Get("detectors", "energy,speex,webrtc"), ',');
+  const auto conditions = Split(a.Get("conditions", ""), ',');
   PipelineOptions base;
+  // Knobs to tune with (defaults: the actor's).
+  base.vad.threshold = std::stod(a.Get("threshold", std::to_string(base.vad.threshold)));
+  base.vad.min_speech_ms = std::stoi(a.Get("min-speech-ms", std::to_string(base.vad.min_speech_ms)));
+  base.vad.min_silence_ms = std::stoi(a.Get("min-silence-ms", std::to_string(base.vad.min_silence_ms)));
+  auto& d = base.detector_options;
+  d.energy_margin_db = std::stod(a.Get("energy-margin-db", std::to_string(d.energy_margin_db)));
+  d.webrtc_likelihood = std::stoi(a.Get("webrtc-likelihood", std::to_string(d.webrtc_likelihood)));
   json out;
   out["what"] = "vad";
   out["options"] = {{"threshold", base.vad.threshold}, {"min_speech_ms", base.vad.min_speech_ms},
-                    {"min_silence_ms", base.vad.min_silence_ms}};
+                    {"min_silence_ms", base.vad.min_silence_ms}, {"energy_margin_db", d.energy_margin_db},
+                    {"webrtc_likelihood", d.webrtc_likelihood}};
   for (const auto& det : detectors) {
     std::map<std::string, VadTally> by_cond;
     VadTally all;
     for (const auto& it : items) {
       if (it.kind != "pos" && it.kind != "vad") continue;
+      if (!conditions.empty() && std::find(conditions.begin(), conditions.end(), it.condition) == conditions.end())
+        continue;
       std::vector<int16_t> mix, clean;
       if (!Load(it.mix, &mix) || !Load(it.clean, &clean)) continue;
       EvalVadFile(det, base, mix, clean, &by_cond[it.condition]);
