@@ -15,7 +15,11 @@ std::unique_ptr<Recognizer> Recognizer::Create(const RecognizerOptions& opts, st
   std::string hmm = opts.model_dir + "/en-us";
   std::string dict = opts.model_dir + "/cmudict-en-us.dict";
   std::string lm = opts.model_dir + "/en-us.lm.bin";
+  // One forward pass only (no fwdflat/bestpath rescoring): about half the
+  // CPU per utterance, which bounds how many sessions one machine serves;
+  // the grammar, not the LM's exact words, decides most turns.
   cmd_ln_t* config = cmd_ln_init(nullptr, ps_args(), TRUE, "-hmm", hmm.c_str(), "-dict", dict.c_str(),
+                                 "-fwdflat", "no", "-bestpath", "no", "-maxhmmpf", "5000",
                                  "-logfn", "/dev/null", nullptr);
   if (!config) {
     *error = "pocketsphinx: bad configuration (model under " + opts.model_dir + "?)";

@@ -10,6 +10,10 @@
 namespace vb::cozesim {
 namespace {
 
+// The `verbose` message Coze sends when an answer is complete (recorded).
+const char* const kVerboseFinish =
+    R"({"msg_type":"generate_answer_finish","data":"{\"finish_reason\":0,\"FinData\":\"\"}","from_module":null,"from_unit":null})";
+
 const std::set<std::string> kInFormats = {"pcm", "wav", "ogg"};
 const std::set<std::string> kInCodecs = {"pcm", "opus", "g711a", "g711u"};
 const std::set<int> kRates = {8000, 16000, 22050, 24000, 32000, 44100, 48000};
@@ -799,7 +803,7 @@ void Session::BeginAnswer(const std::string& text, bool tts_only) {
       stream_.push_back({ItemKind::kAnswerCompleted, {}, {}, 0, false, run_->gen});
       PushStream("conversation.message.completed",
                  MessageJson(NewNumericId(), "verbose",
-                             R"({"msg_type":"generate_answer_finish","data":"{\"finish_reason\":0,\"FinData\":\"\"}","from_module":null,"from_unit":null})",
+                             kVerboseFinish,
                              "text"));
     }
     if (run_->with_audio) PushStream("conversation.audio.completed", MessageJson(run_->answer_id, "answer", "", "audio"));
@@ -832,7 +836,7 @@ void Session::OnSynthesized(uint64_t job, std::vector<int16_t> pcm, int rate) {
     stream_.push_back({ItemKind::kAnswerCompleted, {}, {}, 0, false, run_->gen});
     PushStream("conversation.message.completed",
                MessageJson(NewNumericId(), "verbose",
-                           R"({"msg_type":"generate_answer_finish","data":"{\"finish_reason\":0,\"FinData\":\"\"}","from_module":null,"from_unit":null})",
+                           kVerboseFinish,
                            "text"));
   }
   std::string caption = s;
