@@ -70,9 +70,11 @@ case "$cmd" in
     if ! running_pid >/dev/null; then
       rm -f "$pidfile" "$rt/native"
       # --system=false: we run as root in CI; -n: no default.pa (nothing but
-      # what we load); anonymous auth: clients need no cookie in their HOME.
+      # what we load); anonymous auth: clients need no cookie in their HOME;
+      # real-time threads where allowed (root in CI), so a busy machine does
+      # not starve the sound server into underruns.
       XDG_RUNTIME_DIR=$dir PULSE_RUNTIME_PATH=$rt HOME=$dir \
-        pulseaudio -D --system=false --exit-idle-time=-1 --disallow-exit -n \
+        pulseaudio -D --system=false --exit-idle-time=-1 --disallow-exit -n --high-priority=yes --realtime=yes \
         --use-pid-file=yes --log-target="file:$dir/pulse.log" \
         --load="module-null-sink sink_name=vb_null rate=$rate channels=$channels" \
         --load="module-native-protocol-unix auth-anonymous=1" \
