@@ -101,7 +101,8 @@ Json DashboardFeed::Health(const v1::Heartbeat& hb, const Actor& a) const {
               {"msgs_out", c.msgs_out()},
               {"drops", c.drops()},
               {"errors", c.errors()},
-              {"handler_p99_us", Round1(hb.handler_us().p99())}};
+              {"handler_p99_us", Round1(hb.handler_us().p99())},
+              {"extra", Json(std::map<std::string, int64_t>(hb.extra().begin(), hb.extra().end()))}};
 }
 
 std::optional<Json> DashboardFeed::OnHeartbeat(const v1::Heartbeat& hb, int64_t now_ns) {

@@ -258,14 +258,16 @@ void TtsSegmenter::Scan(bool at_end, std::vector<std::string>* out) {
 }
 
 void TtsSegmenter::ForceCutIfTooLong(std::vector<std::string>* out) {
-  while (CodePointsBefore(buf_.size()) > options_.max_unit_chars) {
+  // Linear in the pending text: counted once, then per cut only what is cut.
+  size_t n = CodePointsBefore(buf_.size());
+  while (n > options_.max_unit_chars) {
     // Byte offset just past max_unit_chars code points.
-    size_t limit = 0, n = 0;
-    while (limit < buf_.size() && n < options_.max_unit_chars) {
+    size_t limit = 0, k = 0;
+    while (limit < buf_.size() && k < options_.max_unit_chars) {
       size_t len = 0;
       if (Decode(buf_, limit, &len) == kIncomplete) break;
       limit += len;
-      ++n;
+      ++k;
     }
     size_t space = buf_.rfind(' ', limit);
     size_t cut = (space != std::string::npos && space > 0) ? space + 1 : limit;
@@ -276,11 +278,13 @@ void TtsSegmenter::ForceCutIfTooLong(std::vector<std::string>* out) {
              std::isalnum(static_cast<unsigned char>(buf_[cut])))
         --cut;
       if (cut <= 1) {
-        if (CodePointsBefore(buf_.size()) <= 4 * options_.max_unit_chars) return;
+        if (n <= 4 * options_.max_unit_chars) return;
         cut = limit;
       }
     }
+    size_t removed = CodePointsBefore(cut);
     Cut(cut, out);
+    n -= std::min(n, removed);
   }
 }
 

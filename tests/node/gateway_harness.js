@@ -70,7 +70,7 @@ class Client {
       w.timer = setTimeout(() => {
         this.waiters = this.waiters.filter((x) => x !== w);
         reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; got: ` +
-          JSON.stringify(this.messages.filter((m) => m.type !== 'ping').slice(-8))));
+          JSON.stringify(this.messages.filter((m) => m.type !== 'ping').slice(-8)).slice(0, 2000)));
       }, timeoutMs);
       this.waiters.push(w);
     });

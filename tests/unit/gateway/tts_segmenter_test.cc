@@ -120,6 +120,21 @@ TEST(TtsSegmenter, LongRunOnTextIsCutAtSpaces) {
   EXPECT_EQ(u.back(), "12345678901234567890123");  // a number is never cut
 }
 
+TEST(TtsSegmenter, HugeTokensWithoutSpacesAreCutToBoundedUnits) {
+  // e.g. a pasted blob: 400 deltas of 6 kB, no boundary anywhere.
+  TtsSegmenter s;
+  std::string block(6000, 'x');
+  size_t emitted = 0;
+  for (int i = 0; i < 400; ++i)
+    for (auto& u : s.Push(block)) {
+      EXPECT_LE(u.size(), 200u);
+      emitted += u.size();
+    }
+  EXPECT_LE(s.pending().size(), 800u);  // bounded: at most 4x the unit limit waits
+  for (auto& u : s.Flush()) emitted += u.size();
+  EXPECT_EQ(emitted, 400u * 6000u);
+}
+
 TEST(TtsSegmenter, DropsUnspeakableUnitsAndResets) {
   EXPECT_EQ(Segment({"... \n\n**\nHi."}), (Units{"Hi."}));
   EXPECT_EQ(Segment({"\n\n**\nHi."}), (Units{"Hi."}));
