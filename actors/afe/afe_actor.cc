@@ -22,7 +22,7 @@ bool View(const v1::AudioFrame& f, PcmView* v) {
 void AfeActor::DeclareConfig(config::Section& s) {
   auto& p = config_.processor;
   auto& a = config_.aligner;
-  s.Choice("backend", &config_.backend, "webrtc", BackendNames(),
+  s.Choice("backend", &config_.backend, "speex", BackendNames(),
            "speex (speexdsp AEC + preprocessor), webrtc (webrtc-audio-processing), or bypass "
            "(mic passed through untouched)");
   s.Choice("reference", &config_.reference, "auto", {"auto", "bus", "channel"},

@@ -34,7 +34,7 @@ bool OneOf(const std::string& v, std::initializer_list<const char*> allowed) {
 }  // namespace
 
 const std::vector<std::string>& BackendNames() {
-  static const std::vector<std::string> kNames = {"webrtc", "speex", "bypass"};
+  static const std::vector<std::string> kNames = {"speex", "webrtc", "bypass"};
   return kNames;
 }
 

@@ -21,7 +21,7 @@
 namespace vb::afe {
 
 struct FrontEndConfig {
-  std::string backend = "webrtc";  // chosen by measurement: see README
+  std::string backend = "speex";  // chosen by measurement: see README
   // Where the reference comes from: "auto" (the mic frame's hardware
   // reference channel if it has one, else audio.ref), "bus" (always
   // audio.ref), "channel" (only the hardware channel; none = no AEC input).
