@@ -57,6 +57,8 @@ void AfeActor::DeclareConfig(config::Section& s) {
   s.Key("agc_max_gain_db", &p.agc_max_gain_db, 20, {0, 90}, "most gain the AGC may apply");
   s.Key("dereverb", &p.dereverb, false, "speex: dereverberation");
   s.Key("high_pass", &p.high_pass, true, "webrtc: high-pass filter against DC and rumble");
+  if (config_.delay_guard_ms > p.tail_ms / 2.0)
+    s.Error("delay_guard_ms", "must be at most half of tail_ms (" + std::to_string(p.tail_ms) + ")");
 }
 
 Status AfeActor::Configure(bus::Context& ctx) {
