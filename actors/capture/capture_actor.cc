@@ -256,13 +256,13 @@ void CaptureActor::Watchdog() {
 
 // ---- Files and silence ---------------------------------------------------
 
-bool CaptureActor::ReadFile(size_t frames, int64_t now_ns) {
+size_t CaptureActor::ReadFile(size_t frames, int64_t now_ns) {
   const auto fmt = source_->format();
   buf_.resize(frames * fmt.channels);
   size_t got = 0;
   source_->Read(buf_.data(), frames, &got, nullptr);
   framer_.Push(buf_.data(), got, now_ns, 0, source_kind_ == "silence" || silence_after_end_);
-  return got == frames;
+  return got;
 }
 
 void CaptureActor::PacedTick() {
@@ -274,14 +274,23 @@ void CaptureActor::PacedTick() {
   if (due <= paced_frames_) return;
   size_t n = size_t(std::min<uint64_t>(due - paced_frames_, rate));  // at most 1 s of audio at once
   paced_frames_ = due;
-  if (!ReadFile(n, now) && source_->at_end()) AtEnd();
+  // A file's clock is the pacing clock itself: stamps stay exactly one frame
+  // apart whatever the timer's jitter.
+  const int64_t clock_ns = pace_start_ns_ + int64_t(double(due) * 1e9 / (double(rate) * speed_));
+  const size_t got = ReadFile(n, std::min(now, clock_ns));
+  if (got < n && source_->at_end()) {
+    AtEnd();
+    // The silence that follows fills the rest of this tick: no gap in time.
+    if (silence_after_end_) ReadFile(n - got, std::min(now, clock_ns));
+  }
 }
 
 void CaptureActor::FastBurst() {
   if (ended_ || ctx_->loop().stopped()) return;
   const uint32_t rate = source_->format().sample_rate;
   for (int i = 0; i < 5; ++i) {
-    if (!ReadFile(rate * uint32_t(frame_ms_) / 1000, bus::MonoNs()) && source_->at_end()) return AtEnd();
+    const size_t n = rate * uint32_t(frame_ms_) / 1000;
+    if (ReadFile(n, bus::MonoNs()) < n && source_->at_end()) return AtEnd();
   }
   ctx_->loop().Post([this] { FastBurst(); });
 }

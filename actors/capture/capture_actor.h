@@ -35,7 +35,7 @@ class CaptureActor : public bus::Actor {
   // Files and silence
   void PacedTick();
   void FastBurst();
-  bool ReadFile(size_t frames, int64_t now_ns);
+  size_t ReadFile(size_t frames, int64_t now_ns);  // frames read
   void AtEnd();
 
   // Config

@@ -112,8 +112,11 @@ class AudioFixture : public ::testing::Test {
       if (e.kind() == kind && (turn.empty() || e.turn_id() == turn)) return &e;
     return nullptr;
   }
+  // Sends a command once someone listens (a publish before the broker has
+  // passed on the subscription would be lost).
   void Command(const v1::DialogCommand& cmd) {
     if (!command_.valid()) command_ = node_->Advertise(bus::topics::kDialogCommand);
+    EXPECT_TRUE(RunUntil(loop_, [&] { return node_->HasSubscriber(command_.topic()); }, 5000ms));
     command_.Publish(cmd);
   }
   void Interrupt(const std::string& turn) {

@@ -33,6 +33,7 @@ class AudioWavTest : public AudioFixture {
  protected:
   void SendPackets(const std::string& turn, const std::vector<std::string>& packets, bool end) {
     if (!audio_.valid()) audio_ = node_->Advertise(bus::topics::kSessionAudio);
+    ASSERT_TRUE(RunUntil(loop_, [&] { return node_->HasSubscriber(audio_.topic()); }, 5000ms));
     for (size_t i = 0; i < packets.size(); ++i) {
       v1::EncodedAudio p;
       p.set_codec(v1::CODEC_OPUS);
@@ -114,6 +115,43 @@ TEST_F(AudioWavTest, RealTimeWavSinkFlushesWithinAFadeOnInterrupt) {
   size_t n = wav.samples.size();
   EXPECT_LT(std::abs(wav.samples[n - 1]), 200);
   EXPECT_GT(Rms(wav.samples, 1600, n - 320), 5000);
+}
+
+TEST_F(AudioWavTest, PromptsAreMixedOverSpeechAndAudioRefSaysWhatWasPlayed) {
+  const std::string out = dir_.File("reply.wav");
+  WriteConfig("playback:\n  sink: wav\n  wav: {path: " + out + ", realtime: true}\n");
+  StartBroker();
+  StartActor("playback");
+  std::vector<std::pair<v1::AudioFrame, int64_t>> ref;
+  node_->Subscribe<v1::AudioFrame>(bus::topics::kAudioRef, [&](const auto& m) { ref.push_back({m.msg, bus::MonoNs()}); });
+  Connect();
+  ASSERT_TRUE(AwaitBeat("playback"));
+  v1::DialogCommand c;
+  c.mutable_play_prompt()->set_name("wake");
+  Command(c);
+  c.mutable_play_prompt()->set_name("no-such-prompt");
+  Command(c);
+  ASSERT_TRUE(RunUntil(loop_, [&] { return FreshBeat("playback") && Extra("playback", "prompts") == 1; }, 3000ms));
+  EXPECT_EQ(Extra("playback", "unknown_prompts"), 1);
+  // audio.ref carries the chime, stamped with when it plays, 16 kHz mono 20 ms.
+  ASSERT_TRUE(RunUntil(loop_, [&] {
+    for (auto& [f, at] : ref)
+      if (!f.synthetic_silence() && Rms(Pcm(f)) > 2000) return true;
+    return false;
+  }, 3000ms));
+  for (auto& [f, at] : ref) {
+    EXPECT_EQ(f.sample_rate(), 16000u);
+    EXPECT_EQ(f.channels(), 1u);
+    EXPECT_EQ(f.pcm().size(), 640u);
+    EXPECT_LT(std::abs(f.play_ns() - at), 100'000'000) << "play_ns far from now for a WAV sink";
+  }
+  actors_["playback"].Stop(SIGTERM, 5000ms);
+  audio::PcmBuffer wav;
+  ASSERT_TRUE(audio::ReadWav(out, &wav).ok());
+  // The WAV holds the chime (about a quarter second), not idle silence.
+  EXPECT_GT(wav.frames(), 16000u / 5);
+  EXPECT_LT(wav.frames(), 16000u / 2);
+  EXPECT_GT(Rms(wav.samples), 2000);
 }
 
 TEST_F(AudioWavTest, CaptureWavSourceIsPacedInRealTimeThenSilence) {
