@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   std::string err;
   RecognizerOptions opts;
   opts.jsgf = agent->Grammar();
+  opts.always_lm = true;  // to report the LM alone as well
   auto rec = Recognizer::Create(opts, &err);
   if (!rec) {
     std::fprintf(stderr, "%s\n", err.c_str());
@@ -73,7 +74,7 @@ int main(int argc, char** argv) {
         (pass == 0 ? in_ok : out_ok) += right;
         out["phrases"].push_back({{"voice", voice}, {"phrase", phrase}, {"in_grammar", pass == 0},
                                   {"vad_segments", stops}, {"lm", r.lm_text}, {"grammar", r.grammar_text},
-                                  {"gap_per_frame", r.gap_per_frame}, {"chosen", r.text}, {"right", right}});
+                                  {"speech_seconds", r.speech_seconds}, {"chosen", r.text}, {"right", right}});
       }
     }
   }

@@ -3,6 +3,8 @@
 
 #include <pocketsphinx.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 namespace vb::cozesim {
@@ -69,35 +71,48 @@ std::string Recognizer::Decode(const char* search, const std::vector<int16_t>& p
   return hyp ? std::string(hyp) : std::string();
 }
 
+// Seconds of voiced audio: 10 ms frames louder than a tenth of the loud end
+// of the utterance. Inter-word gaps are not counted.
+double SpeechSeconds(const std::vector<int16_t>& pcm) {
+  std::vector<double> rms;
+  for (size_t i = 0; i + 160 <= pcm.size(); i += 160) {
+    double s = 0;
+    for (size_t k = 0; k < 160; ++k) s += double(pcm[i + k]) * pcm[i + k];
+    rms.push_back(std::sqrt(s / 160));
+  }
+  if (rms.empty()) return 0;
+  std::vector<double> sorted = rms;
+  std::sort(sorted.begin(), sorted.end());
+  double loud = sorted[sorted.size() * 95 / 100];
+  double thr = std::max(100.0, loud / 10);
+  size_t n = 0;
+  for (double r : rms) n += r > thr;
+  return double(n) / 100.0;
+}
+
+size_t Words(const std::string& t) {
+  size_t n = 0;
+  bool in = false;
+  for (char c : t) {
+    if (c != ' ' && !in) ++n;
+    in = c != ' ';
+  }
+  return n;
+}
+
 RecognitionResult Recognizer::Recognize(const std::vector<int16_t>& pcm) {
   RecognitionResult r;
   double score = 0;
   int frames = 0;
+  r.speech_seconds = SpeechSeconds(pcm);
   if (has_grammar_) {
-    double g_score = 0;
-    r.grammar_text = Decode(kGrammarSearch, pcm, &g_score, &frames);
-    r.gap_per_frame = g_score / std::max(1, frames);
+    r.grammar_text = Decode(kGrammarSearch, pcm, &score, &frames);
+    r.gap_per_frame = score / std::max(1, frames);
+    r.used_grammar = !r.grammar_text.empty() &&
+                     double(Words(r.grammar_text)) >= opts_.min_words_per_speech_second * r.speech_seconds;
   }
-  r.lm_text = Decode(kLmSearch, pcm, &score, &frames);
-  r.text = r.lm_text;
-  if (!has_grammar_) return r;
-  // A grammar always forces some phrase; out-of-grammar speech comes out as
-  // a phrase much shorter than what was said (measured: "please turn on the
-  // lights" → "hi", while the LM hears four words). The LM's word count is a
-  // decent estimate of the spoken length even when its words are wrong.
-  auto words = [](const std::string& t) {
-    size_t n = 0;
-    bool in = false;
-    for (char c : t) {
-      if (c != ' ' && !in) ++n;
-      in = c != ' ';
-    }
-    return n;
-  };
-  if (!r.grammar_text.empty() && words(r.grammar_text) * 2 >= words(r.lm_text)) {
-    r.text = r.grammar_text;
-    r.used_grammar = true;
-  }
+  if (!r.used_grammar || opts_.always_lm) r.lm_text = Decode(kLmSearch, pcm, &score, &frames);
+  r.text = r.used_grammar ? r.grammar_text : r.lm_text;
   return r;
 }
 
