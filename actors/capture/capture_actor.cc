@@ -90,12 +90,10 @@ Status CaptureActor::Configure(bus::Context& ctx) {
 }
 
 Status CaptureActor::Activate(bus::Context& ctx) {
-  reopen_ms_ = reopen_min_ms_;
-  if (Status st = audio::SetRealtimePriority(rt_priority_); !st.ok()) {
-    VB_LOG(kWarn) << "real-time scheduling not granted (" << st.message() << "): running at normal priority";
-  }
+  audio::RequestRealtimePriority(rt_priority_);
   if (is_device()) {
-    TryOpen();
+    guard_ = std::make_unique<audio::DeviceGuard>("capture device", reopen_min_ms_, reopen_max_ms_);
+    guard_->Start(ctx, {.open = [this] { return OpenDevice(); }, .on_open = [this] { OnOpened(); }, .on_lost = {}, .on_back = {}});
     watchdog_ = ctx.loop().AddTimer(std::chrono::milliseconds(250), [this] { Watchdog(); });
     return Status::Ok();
   }
@@ -140,44 +138,29 @@ void CaptureActor::Publish(const v1::AudioFrame& frame, int64_t origin_ns) {
 
 // ---- ALSA ----------------------------------------------------------------
 
-void CaptureActor::TryOpen() {
-  reopen_timer_ = 0;
-  Status st = source_->Open();
-  if (st.ok() && !framer_ready_) {
+Status CaptureActor::OpenDevice() {
+  if (Status st = source_->Open(); !st.ok()) return st;
+  if (!framer_ready_) {
     audio::FramerConfig fc{16000, uint32_t(frame_ms_), mic_channel_, reference_channel_, resample_quality_};
-    st = framer_.Init(source_->format(), fc, [this](const auto& f, int64_t o) { Publish(f, o); });
-    if (!st.ok()) {
+    if (Status st = framer_.Init(source_->format(), fc, [this](const auto& f, int64_t o) { Publish(f, o); }); !st.ok()) {
       // The device cannot serve this configuration: nothing to retry.
       VB_LOG(kError) << "capture: " << st.message();
       ctx_->Stop(kExitConfig);
-      return;
+      return Status::Ok();
     }
     framer_ready_ = true;
   }
-  if (!st.ok()) {
-    if (!lost_) {
-      lost_ = true;
-      lost_since_ns_ = bus::MonoNs();
-      ctx_->Count("device_lost");
-      ctx_->Degraded("capture device unavailable");
-      VB_LOG(kWarn) << "capture device unavailable: " << st.message() << "; retrying every ≤" << reopen_max_ms_ << " ms";
-    }
-    reopen_timer_ = ctx_->loop().AddOneShot(std::chrono::milliseconds(reopen_ms_), [this] { TryOpen(); });
-    reopen_ms_ = std::min(reopen_ms_ * 2, reopen_max_ms_);
-    return;
-  }
-  auto fmt = source_->format();
-  if (lost_) {
-    VB_LOG(kInfo) << "capture device back after " << (bus::MonoNs() - lost_since_ns_) / 1'000'000 << " ms";
-    ctx_->Count("device_back");
-    ctx_->Healthy();
-    lost_ = false;
-  } else {
+  return Status::Ok();
+}
+
+void CaptureActor::OnOpened() {
+  if (!opened_once_) {
+    auto fmt = source_->format();
     VB_LOG(kInfo) << "capture " << alsa_device_ << ": " << fmt.sample_rate << " Hz, " << fmt.channels << " ch"
                   << (fmt.sample_rate != 16000 || fmt.channels != 1 ? " (converted to 16 kHz mono)" : "");
+    opened_once_ = true;
   }
   framer_.Discontinuity();
-  reopen_ms_ = reopen_min_ms_;
   last_data_ns_ = bus::MonoNs();
   got_data_ = false;
   xruns_seen_ = source_->xruns();
@@ -237,17 +220,11 @@ void CaptureActor::DeviceLost(const Status& why) {
   group_ = 0;
   source_->Close();
   framer_.Discontinuity();
-  lost_ = true;
-  lost_since_ns_ = bus::MonoNs();
-  ctx_->Count("device_lost");
-  ctx_->Degraded("capture device lost");
-  VB_LOG(kWarn) << "capture device lost: " << why.message() << "; reopening with back-off up to " << reopen_max_ms_ << " ms";
-  reopen_ms_ = reopen_min_ms_;
-  reopen_timer_ = ctx_->loop().AddOneShot(std::chrono::milliseconds(reopen_ms_), [this] { TryOpen(); });
+  guard_->Lost(why);
 }
 
 void CaptureActor::Watchdog() {
-  if (!source_->is_open() || lost_) return;
+  if (!source_->is_open() || guard_->lost()) return;
   // Some plugins (pulse) signal nothing when their server dies: probe.
   Drain();
   if (source_->is_open() && bus::MonoNs() - last_data_ns_ > (got_data_ ? kStallNs : kFirstDataNs))

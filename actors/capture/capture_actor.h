@@ -8,6 +8,7 @@
 
 #include <memory>
 
+#include "actors/common/device_guard.h"
 #include "actors/common/pcm_framer.h"
 #include "actors/common/pcm_io.h"
 #include "bus/actor.h"
@@ -27,7 +28,8 @@ class CaptureActor : public bus::Actor {
   void Publish(const v1::AudioFrame& frame, int64_t origin_ns);
   bool is_device() const { return source_kind_ == "alsa"; }
   // ALSA
-  void TryOpen();
+  Status OpenDevice();
+  void OnOpened();
   void OnDeviceReady(std::span<const pollfd> fds);
   void Drain();
   void DeviceLost(const Status& why);
@@ -62,10 +64,9 @@ class CaptureActor : public bus::Actor {
   std::vector<int16_t> buf_;
   bool framer_ready_ = false;
   bus::Loop::GroupId group_ = 0;
-  bus::Loop::TimerId pace_timer_ = 0, watchdog_ = 0, reopen_timer_ = 0;
-  int reopen_ms_ = 0;
-  bool lost_ = false;
-  int64_t lost_since_ns_ = 0;
+  bus::Loop::TimerId pace_timer_ = 0, watchdog_ = 0;
+  std::unique_ptr<audio::DeviceGuard> guard_;
+  bool opened_once_ = false;
   int64_t last_data_ns_ = 0;
   bool got_data_ = false;
   int idle_wakeups_ = 0;

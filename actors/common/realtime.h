@@ -11,5 +11,7 @@ namespace vb::audio {
 // priority 1–99: SCHED_FIFO at that priority for the calling thread;
 // 0: nothing.
 Status SetRealtimePriority(int priority);
+// The same, logging one warning when it is not granted (actors' Activate).
+void RequestRealtimePriority(int priority);
 
 }  // namespace vb::audio

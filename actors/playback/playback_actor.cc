@@ -104,12 +104,22 @@ Status PlaybackActor::Configure(bus::Context& ctx) {
 }
 
 Status PlaybackActor::Activate(bus::Context& ctx) {
-  reopen_ms_ = reopen_min_ms_;
-  if (Status st = audio::SetRealtimePriority(rt_priority_); !st.ok()) {
-    VB_LOG(kWarn) << "real-time scheduling not granted (" << st.message() << "): running at normal priority";
-  }
+  audio::RequestRealtimePriority(rt_priority_);
   if (is_device()) {
-    TryOpen();
+    // While the device is gone a timer renders into nothing, so turns still
+    // end on time and the queue does not pile up.
+    guard_ = std::make_unique<audio::DeviceGuard>("playback device", reopen_min_ms_, reopen_max_ms_);
+    guard_->Start(ctx, {.open = [this] { return sink_->Open(); },
+                        .on_open = [this] { OnOpened(); },
+                        .on_lost =
+                            [this](const std::string& why) {
+                              PublishEvent(v1::PlaybackEvent::DEVICE_ERROR, engine_->playing_turn(), why);
+                              StartPacing();
+                            },
+                        .on_back =
+                            [this](int64_t) {
+                              PublishEvent(v1::PlaybackEvent::DEVICE_BACK, engine_->playing_turn(), alsa_device_);
+                            }});
     watchdog_ = ctx.loop().AddTimer(std::chrono::milliseconds(250), [this] { Watchdog(); });
   } else if (wav_realtime_) {
     StartPacing();
@@ -172,7 +182,7 @@ void PlaybackActor::OnCommand(const v1::DialogCommand& cmd) {
     // it, or (drop_on_flush) the queue is dropped and the fade starts from
     // its first unplayed sample — exact only if the device's delay is.
     std::vector<int16_t> unplayed;
-    if (alsa_drop_on_flush_ && is_device() && !lost_ && sink_->is_open() && engine_->FlushHitsPlaying(turn))
+    if (alsa_drop_on_flush_ && is_device() && !device_lost() && sink_->is_open() && engine_->FlushHitsPlaying(turn))
       UnplayedTail(&unplayed);
     if (!unplayed.empty()) {
       if (Status st = sink_->Drop(); !st.ok()) {
@@ -246,37 +256,16 @@ void PlaybackActor::RenderBlock(size_t n, int64_t now, int64_t play_ns, bool wri
 
 // ---- ALSA ----------------------------------------------------------------
 
-void PlaybackActor::TryOpen() {
-  Status st = sink_->Open();
-  if (!st.ok()) {
-    if (!lost_) {
-      lost_ = true;
-      lost_since_ns_ = bus::MonoNs();
-      ctx_->Count("device_lost");
-      ctx_->Degraded("playback device unavailable");
-      VB_LOG(kWarn) << "playback device unavailable: " << st.message() << "; retrying every ≤" << reopen_max_ms_ << " ms";
-      PublishEvent(v1::PlaybackEvent::DEVICE_ERROR, engine_->playing_turn(), st.message());
-      StartPacing();
-    }
-    ctx_->loop().AddOneShot(std::chrono::milliseconds(reopen_ms_), [this] { TryOpen(); });
-    reopen_ms_ = std::min(reopen_ms_ * 2, reopen_max_ms_);
-    return;
-  }
-  if (lost_) {
-    VB_LOG(kInfo) << "playback device back after " << (bus::MonoNs() - lost_since_ns_) / 1'000'000 << " ms";
-    ctx_->Count("device_back");
-    ctx_->Healthy();
-    PublishEvent(v1::PlaybackEvent::DEVICE_BACK, engine_->playing_turn(), alsa_device_);
-    lost_ = false;
-    StopPacing();
-  } else {
+void PlaybackActor::OnOpened() {
+  if (!opened_once_) {
     VB_LOG(kInfo) << "playback " << alsa_device_ << ": " << sink_->format().sample_rate << " Hz, "
                   << sink_->format().channels << " ch";
+    opened_once_ = true;
   }
+  StopPacing();
   ref_framer_.Discontinuity();
   history_.clear();
   history_cap_ = size_t(rate_) * size_t(alsa_buffer_ms_) / 1000 * 4;
-  reopen_ms_ = reopen_min_ms_;
   last_write_ns_ = bus::MonoNs();
   xruns_seen_ = sink_->xruns();
   group_ = ctx_->loop().AddPollGroup(sink_->PollFds(), [this](std::span<const pollfd> fds) { OnDeviceReady(fds); });
@@ -342,19 +331,11 @@ void PlaybackActor::DeviceLost(const Status& why) {
   if (group_) ctx_->loop().RemovePollGroup(group_);
   group_ = 0;
   sink_->Close();
-  lost_ = true;
-  lost_since_ns_ = bus::MonoNs();
-  ctx_->Count("device_lost");
-  ctx_->Degraded("playback device lost");
-  VB_LOG(kWarn) << "playback device lost: " << why.message() << "; reopening with back-off up to " << reopen_max_ms_ << " ms";
-  PublishEvent(v1::PlaybackEvent::DEVICE_ERROR, engine_->playing_turn(), why.message());
-  StartPacing();
-  reopen_ms_ = reopen_min_ms_;
-  ctx_->loop().AddOneShot(std::chrono::milliseconds(reopen_ms_), [this] { TryOpen(); });
+  guard_->Lost(why);
 }
 
 void PlaybackActor::Watchdog() {
-  if (!is_device() || lost_ || !sink_->is_open()) return;
+  if (!is_device() || device_lost() || !sink_->is_open()) return;
   Service();  // some plugins (pulse) signal nothing when their server dies
   if (sink_->is_open() && bus::MonoNs() - last_write_ns_ > kStallNs)
     DeviceLost(Status::Unavailable("device took nothing for " + std::to_string((bus::MonoNs() - last_write_ns_) / 1'000'000) + " ms"));
@@ -381,7 +362,7 @@ void PlaybackActor::PacedTick() {
   // Whole periods only; a late tick catches up (at most 1 s).
   size_t n = size_t(std::min<uint64_t>(due - paced_frames_, uint64_t(rate_))) / period * period;
   // Written now: the first block is heard now (a late tick plays late).
-  for (size_t at = 0; at < n; at += period) RenderBlock(period, now, now + int64_t(double(at) * 1e9 / rate_), !lost_);
+  for (size_t at = 0; at < n; at += period) RenderBlock(period, now, now + int64_t(double(at) * 1e9 / rate_), !device_lost());
   paced_frames_ += n;
 }
 

@@ -13,6 +13,7 @@
 
 #include <memory>
 
+#include "actors/common/device_guard.h"
 #include "actors/common/pcm_framer.h"
 #include "actors/common/pcm_io.h"
 #include "actors/common/resampler.h"
@@ -42,7 +43,8 @@ class PlaybackActor : public bus::Actor {
   void PublishEvent(v1::PlaybackEvent::Kind kind, const std::string& turn, const std::string& detail,
                     int64_t latency = 0);
   // ALSA
-  void TryOpen();
+  void OnOpened();
+  bool device_lost() const { return guard_ && guard_->lost(); }
   void OnDeviceReady(std::span<const pollfd> fds);
   void Service();
   void DeviceLost(const Status& why);
@@ -84,9 +86,9 @@ class PlaybackActor : public bus::Actor {
   bus::Loop::TimerId pace_timer_ = 0, watchdog_ = 0;
   int64_t pace_start_ns_ = 0;
   uint64_t paced_frames_ = 0;
-  int reopen_ms_ = 0;
-  bool lost_ = false;
-  int64_t lost_since_ns_ = 0, last_write_ns_ = 0;
+  std::unique_ptr<audio::DeviceGuard> guard_;
+  bool opened_once_ = false;
+  int64_t last_write_ns_ = 0;
   uint64_t xruns_seen_ = 0;
   uint64_t frames_written_ = 0;
   int64_t last_origin_ns_ = 0;
