@@ -2,6 +2,7 @@
 // the agent script, starts the server and prints `listening HOST:PORT` as the
 // first line on stdout, so a test can start it with `--port 0` and read the
 // port without sleeping. Exits 0 on SIGINT/SIGTERM, 2 on bad usage.
+#include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -9,6 +10,7 @@
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "tools/coze-sim/agent.h"
 #include "tools/coze-sim/server.h"
@@ -159,5 +161,12 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
   server.Run();
   g_server = nullptr;
+  // Shutdown joins the worker threads (a recognizer may still be loading its
+  // model). A stuck join must not keep a test's peer alive: exit regardless
+  // after a grace period. (Seen once with an early build, not reproduced.)
+  std::thread([] {
+    std::this_thread::sleep_for(std::chrono::seconds(10));
+    std::_Exit(0);
+  }).detach();
   return 0;
 }
