@@ -182,7 +182,7 @@ void BM_Throughput(benchmark::State& state) {
       fsub.connect(ep[0].out);
       fsub.set(zmq::sockopt::subscribe, "audio.mic/");
     }
-    std::atomic<bool> go{false};
+    std::atomic<bool> go{false}, consumed{false};
     std::thread producer([&] {
       Loop ploop;
       Node pub(ctx, ploop, "tp-pub", "local", cfg);
@@ -195,6 +195,9 @@ void BM_Throughput(benchmark::State& state) {
       f.mutable_pcm()->assign(640, '\x01');
       if (runtime) {
         for (int i = 0; i < kFrames; ++i) mic.Publish(f);
+        // Stay connected until the consumer is done: closing the socket
+        // would discard what is still queued (linger).
+        while (!consumed) ploop.RunOnce(std::chrono::milliseconds(20));
       } else {
         zmq::socket_t fpub(ctx, zmq::socket_type::pub);
         fpub.set(zmq::sockopt::sndhwm, 1000000);
@@ -211,7 +214,7 @@ void BM_Throughput(benchmark::State& state) {
     auto t0 = Clock::now();
     auto last = t0;
     uint64_t floor_received = 0;
-    while (Clock::now() - last < std::chrono::milliseconds(500)) {
+    while (Clock::now() - last < std::chrono::milliseconds(2000)) {
       uint64_t before = runtime ? received : floor_received;
       if (runtime) {
         loop.RunOnce(std::chrono::milliseconds(50));
@@ -232,9 +235,15 @@ void BM_Throughput(benchmark::State& state) {
     }
     double secs = std::chrono::duration<double>(last - t0).count();
     uint64_t n = runtime ? received : floor_received;
+    consumed = true;
     producer.join();
     state.counters["frames_per_s"] = double(n) / secs;
     state.counters["delivered_fraction"] = double(n) / kFrames;
+    if (runtime) {
+      state.counters["seq_lost"] = double(sub.seq_tracker().total_lost());
+      state.counters["malformed"] = double(sub.counters().malformed.total());
+      state.counters["msgs_in"] = double(sub.counters().msgs_in);
+    }
   }
   state.SetLabel(std::string(kTransport[transport]) + (runtime ? "/runtime" : "/floor"));
 }
