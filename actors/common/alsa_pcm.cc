@@ -4,6 +4,7 @@
 #include <alsa/asoundlib.h>
 
 #include <cerrno>
+#include <vector>
 
 namespace vb::audio {
 namespace {
@@ -138,6 +139,22 @@ Status AlsaPcm::Read(int16_t* out, size_t max_frames, size_t* frames, int64_t* d
   size_t avail;
   int64_t delay;
   if (Status st = AvailDelay(&avail, &delay); !st.ok()) return st;
+  if (capture_ && buffer_frames_ > 0 && avail + 1 >= buffer_frames_ && !dropping_) {
+    // A full buffer is an overrun even where the plugin (pulse) keeps
+    // buffering behind it instead of saying so (it shows buffer - 1 frames
+    // available, again and again): that backlog is stale. Drop it, across
+    // reads, until what is queued fits the buffer again.
+    ++xruns_;
+    dropping_ = true;
+  }
+  if (dropping_) {
+    std::vector<int16_t> scratch(std::max<size_t>(avail, 1) * format_.channels);
+    if (avail > 0 && snd_pcm_readi(pcm_, scratch.data(), avail) < 0) return Fail("read", -EIO);
+    snd_pcm_sframes_t d = 0;
+    if (snd_pcm_delay(pcm_, &d) < 0 || d <= int64_t(buffer_frames_) / 2) dropping_ = false;
+    if (delay_frames) *delay_frames = 0;
+    return Status::Ok();
+  }
   size_t want = std::min(avail, max_frames);
   if (want == 0) {
     if (delay_frames) *delay_frames = delay;

@@ -64,6 +64,7 @@ class AlsaPcm {
   PcmFormat format_;
   size_t period_frames_ = 0, buffer_frames_ = 0;
   uint64_t xruns_ = 0;
+  bool dropping_ = false;  // capture: discarding a stale backlog after an overrun
 };
 
 class AlsaSource : public PcmSource {

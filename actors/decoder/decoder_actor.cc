@@ -81,6 +81,8 @@ void DecoderActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   put("dropped_late", int64_t(c.dropped_late));
   put("malformed", int64_t(c.malformed));
   put("turns", int64_t(c.turns));
+  // Frames published with nobody listening are lost: say whether anyone is.
+  put("audio_out_listeners", ctx.bus().HasSubscriber(out_.topic()) ? 1 : 0);
 }
 
 }  // namespace vb::decoder

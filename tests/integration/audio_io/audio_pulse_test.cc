@@ -4,6 +4,8 @@
 // microphone hears the speaker. What a user would notice: sustained real-time
 // audio without xruns, a flush that silences the speaker within 40 ms, and a
 // sound server that stops and comes back without anyone restarting the actors.
+#include <signal.h>
+
 #include <cmath>
 
 #include "tests/integration/audio_io/audio_fixture.h"
@@ -228,6 +230,35 @@ TEST_F(AudioPulseTest, SoundServerRestartIsSurvived) {
   EXPECT_EQ(Extra("playback", "device_back"), 1);
   EXPECT_EQ(beats_["capture"].state(), v1::Heartbeat::ACTIVE);
   EXPECT_EQ(beats_["playback"].pid(), actors_["playback"].pid()) << "restarted instead of recovering";
+}
+
+}  // namespace
+}  // namespace vb::testing
+
+namespace vb::testing {
+namespace {
+
+TEST_F(AudioPulseTest, CaptureOverrunIsRecoveredAndTheLossShowsInTheIndex) {
+  StartTone("t1");
+  ASSERT_TRUE(AwaitHeard(300, 15000ms));
+  ASSERT_TRUE(AwaitCaptureSettled(10000ms));
+  // Freeze capture for 400 ms: far longer than its 100 ms ALSA buffer.
+  const size_t before = mic_.size();
+  ASSERT_EQ(kill(actors_["capture"].pid(), SIGSTOP), 0);
+  RunUntil(loop_, [] { return false; }, 400ms);
+  ASSERT_EQ(kill(actors_["capture"].pid(), SIGCONT), 0);
+  ASSERT_TRUE(WaitForText(Log("capture"), "capture overrun", 5000ms)) << ReadFile(Log("capture"));
+  ASSERT_TRUE(AwaitHeard(300, 5000ms)) << "capture did not resume";
+  ASSERT_TRUE(FreshBeat("capture"));
+  EXPECT_GE(Extra("capture", "xruns_total"), 1);
+  EXPECT_EQ(Extra("capture", "device_lost"), 0);
+  // The samples lost show as one jump of sample_index of about the freeze.
+  uint64_t jump = 0;
+  for (size_t i = std::max<size_t>(before, 1); i < mic_.size(); ++i)
+    jump = std::max<uint64_t>(jump, mic_[i].first.sample_index() - mic_[i - 1].first.sample_index() - 320);
+  std::cout << "capture frozen 400 ms: sample_index jumped " << jump / 16 << " ms, samples_skipped " << Extra("capture", "samples_skipped") << ", xruns " << Extra("capture", "xruns_total") << ", frames " << mic_.size() - before << "\n";
+  EXPECT_GT(jump, 16u * 200);
+  EXPECT_LT(jump, 16u * 1000);
 }
 
 }  // namespace

@@ -60,6 +60,8 @@ TEST_F(AudioWavTest, ReplyPacketsEndUpInTheWavFileAndCancelledTurnsDoNot) {
   StartActor("playback");
   Connect();
   ASSERT_TRUE(AwaitBeat("decoder") && AwaitBeat("playback"));
+  // Playback's subscription has reached the decoder (else its first frames are lost).
+  ASSERT_TRUE(RunUntil(loop_, [&] { return FreshBeat("decoder") && Extra("decoder", "audio_out_listeners") == 1; }, 5000ms));
   // Subscriptions reach the broker before the heartbeat: packets published now arrive.
   SendPackets("t1", OpusSine(50), true);  // 1 s
   ASSERT_TRUE(AwaitEvent(v1::PlaybackEvent::DRAINED, "t1", 5000ms)) << ReadFile(Log("playback"));
@@ -93,6 +95,8 @@ TEST_F(AudioWavTest, RealTimeWavSinkFlushesWithinAFadeOnInterrupt) {
   StartActor("playback");
   Connect();
   ASSERT_TRUE(AwaitBeat("decoder") && AwaitBeat("playback"));
+  // Playback's subscription has reached the decoder (else its first frames are lost).
+  ASSERT_TRUE(RunUntil(loop_, [&] { return FreshBeat("decoder") && Extra("decoder", "audio_out_listeners") == 1; }, 5000ms));
   SendPackets("t1", OpusSine(90), false);  // 1.8 s, arriving at once as agents send
   ASSERT_TRUE(AwaitEvent(v1::PlaybackEvent::STARTED, "t1", 5000ms));
   int64_t started = bus::MonoNs();
