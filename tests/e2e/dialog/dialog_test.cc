@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <regex>
 
 #include "tests/e2e/dialog/dialog_harness.h"
 
@@ -321,9 +322,7 @@ TEST_F(Dialog, KilledActorsAreRestartedAndTheDialogGoesOn) {
   EXPECT_TRUE(Until([&] { return states_.back().state.state() == v1::STATE_LISTENING; }, 5000ms)) << Dump();
   std::string vb_log = testing::ReadFile(dir_.File("vb.log"));
   for (const char* a : {"session", "decoder", "playback"})
-    EXPECT_NE(vb_log.find(std::string(a) + std::string(10 - std::string(a).size(), ' ') + "killed by signal 9"),
-              std::string::npos)
-        << a << "\n" << vb_log;
+    EXPECT_TRUE(std::regex_search(vb_log, std::regex(std::string(a) + " +killed by signal 9"))) << a << "\n" << vb_log;
 }
 
 }  // namespace
