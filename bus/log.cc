@@ -30,7 +30,7 @@ void LogLine(LogLevel level, std::string_view message) {
   std::string line;
   line.reserve(message.size() + 64);
   line += buf;
-  char ms[8];
+  char ms[24];
   snprintf(ms, sizeof ms, ".%03ld", ts.tv_nsec / 1000000);
   line += ms;
   line += ' ';

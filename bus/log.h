@@ -34,8 +34,11 @@ class LogStream {
   std::ostringstream out_;
 };
 
-#define VB_LOG(level) \
-  if (::vb::LogLevel::level < ::vb::GetLogLevel()) {} else ::vb::LogStream(::vb::LogLevel::level)
+// A one-pass for, not an if: safe inside an unbraced if/else of the caller.
+#define VB_LOG(level)                                                                         \
+  for (bool vb_log_once_ = ::vb::LogLevel::level >= ::vb::GetLogLevel(); vb_log_once_; \
+       vb_log_once_ = false)                                                                  \
+  ::vb::LogStream(::vb::LogLevel::level)
 
 class RateLimit {
  public:
