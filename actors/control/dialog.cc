@@ -189,12 +189,13 @@ void Dialog::Wake(const v1::WakeEvent& wake, Clock::time_point now) {
     return;
   }
   if (options_.mode != v1::MODE_WAKE_WORD) return;
-  // Send what was said from the wake phrase on, so a question spoken right
-  // after it is not cut.
+  // Send what was said after the wake phrase (up to its detection), so a
+  // question spoken right after it is not cut. Not the phrase itself: the
+  // service would take "ok voice bus" + a pause for a turn of its own.
   std::string preroll;
   const std::string& ctx = wake.context_pcm();
-  if (wake.start_sample() >= wake.context_start_sample()) {
-    uint64_t skip = (wake.start_sample() - wake.context_start_sample()) * 2;
+  if (wake.end_sample() >= wake.context_start_sample()) {
+    uint64_t skip = (wake.end_sample() - wake.context_start_sample()) * 2;
     if (skip < ctx.size()) preroll = ctx.substr(size_t(skip));
   }
   StartListening(preroll, now, "wake word: listening");

@@ -132,17 +132,19 @@ TEST_F(DialogTest, ClientVadBargeInCanBeOff) {
   EXPECT_TRUE(rec_.commands.empty());
 }
 
-TEST_F(DialogTest, WakeWordListensWithAudioFromThePhraseOn) {
+TEST_F(DialogTest, WakeWordListensWithAudioAfterThePhrase) {
   Make(v1::MODE_WAKE_WORD);
   EXPECT_EQ(dialog_->kind(), v1::STATE_IDLE);
   v1::WakeEvent w;
   w.set_context_start_sample(1000);
-  w.set_start_sample(1100);
+  w.set_start_sample(1050);  // the phrase: samples 1050..1200
+  w.set_end_sample(1200);
   w.set_context_pcm(std::string(400, 'a') + std::string(600, 'b'));  // 500 samples
   dialog_->Wake(w, t_);
   EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
   EXPECT_EQ(rec_.Names(), (std::vector<std::string>{"prompt:wake", "start"}));
-  EXPECT_EQ(rec_.commands[1].start_listening().preroll_pcm(), std::string(200, 'a') + std::string(600, 'b'));
+  // What followed the phrase, not the phrase.
+  EXPECT_EQ(rec_.commands[1].start_listening().preroll_pcm(), std::string(600, 'b'));
   dialog_->ServerSpeech(true, t_);
   dialog_->ServerSpeech(false, t_);
   Reply("t1");
