@@ -1,0 +1,265 @@
+// vb-e2e-bench: latency and cost of the whole pipeline, as `vb run` starts it
+// against vb-cozesim. The microphone is a WAV file of espeak-ng questions
+// (after a quiet stretch), the speaker ALSA `pulse` on a private PulseAudio
+// null sink (or a WAV file with --wav-speaker). Measured from the bus:
+//
+//   mic_to_wire    capture → audio.clean publish (Header.origin_ns is the
+//                  capture time of the frame's first sample, so one frame
+//                  time is included) + vb-session's own audio.clean → socket
+//                  write (heartbeat mic_to_wire_us_p50/p99);
+//   wire_to_speaker  WebSocket receive (session.audio Header.origin_ns) →
+//                  the sample leaving the speaker (audio.ref play_ns; the
+//                  decoder and playback carry origin_ns through), for the
+//                  first frame of each reply (the agent sends faster than
+//                  real time, so later frames wait in the jitter buffer by
+//                  design) and for every frame; stages on the way:
+//                  wire→session.audio, wire→audio.out;
+//   cpu/rss        heartbeats of every actor (cpu_percent of one core,
+//                  rss_kb), by dialog state: listening vs speaking.
+//
+// Barge-in latency is measured by the e2e test (ctest -R BargeIn -V prints
+// its JSON line). Prints one JSON object; run by hand, not in ctest:
+//   build/bin/vb-e2e-bench [--wav-speaker] [--speak-s 15] [--out FILE]
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <set>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "actors/common/wav.h"
+#include "bus/node.h"
+#include "tests/support/process.h"
+
+namespace {
+
+using namespace std::chrono_literals;
+using Json = nlohmann::json;
+using vb::testing::Child;
+using vb::testing::RunCommand;
+
+double Pct(std::vector<double> v, double p) {
+  if (v.empty()) return NAN;
+  std::sort(v.begin(), v.end());
+  size_t i = std::min(v.size() - 1, size_t(p / 100.0 * double(v.size())));
+  return v[i];
+}
+
+Json Summary(const std::vector<double>& v) {
+  if (v.empty()) return Json{{"count", 0}};
+  return Json{{"count", v.size()}, {"p50", Pct(v, 50)}, {"p99", Pct(v, 99)}, {"max", Pct(v, 100)}};
+}
+
+double Dbfs(const std::string& pcm) {
+  const auto* s = reinterpret_cast<const int16_t*>(pcm.data());
+  size_t n = pcm.size() / 2;
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += double(s[i]) * s[i];
+  double rms = n ? std::sqrt(sum / double(n)) / 32768.0 : 0;
+  return rms > 1e-6 ? 20 * std::log10(rms) : -120;
+}
+
+bool AppendSpeech(const vb::testing::TempDir& dir, const std::string& text, vb::audio::PcmBuffer* mic) {
+  std::string raw = dir.File("raw.wav"), wav = dir.File("s16k.wav"), out;
+  if (RunCommand({"/usr/bin/env", "espeak-ng", "-v", "en-us", "-s", "150", "-w", raw, text}, &out) != 0) return false;
+  if (RunCommand({"/usr/bin/env", "sox", "-q", raw, "-r", "16000", "-c", "1", "-b", "16", wav}, &out) != 0)
+    return false;
+  vb::audio::PcmBuffer b;
+  if (!vb::audio::ReadWav(wav, &b).ok()) return false;
+  mic->samples.insert(mic->samples.end(), b.samples.begin(), b.samples.end());
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool wav_speaker = false;
+  double speak_s = 15;
+  std::string out_path;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--wav-speaker") wav_speaker = true;
+    else if (a == "--speak-s" && i + 1 < argc) speak_s = std::atof(argv[++i]);
+    else if (a == "--out" && i + 1 < argc) out_path = argv[++i];
+    else {
+      std::fprintf(stderr, "usage: vb-e2e-bench [--wav-speaker] [--speak-s S] [--out FILE]\n");
+      return 2;
+    }
+  }
+  const std::string bin = vb::testing::Bin("vb");
+  const std::string source = std::getenv("VB_SOURCE_DIR") ? std::getenv("VB_SOURCE_DIR") : VB_SOURCE_DIR_DEFAULT;
+  vb::testing::TempDir dir;
+  const std::string d = dir.path();
+  dir.Write("sim-token", "bench-token\n");
+  mkdir(dir.File("sim").c_str(), 0700);
+
+  // The microphone: 10 s quiet (listening), then three questions.
+  vb::audio::PcmBuffer mic;
+  auto silence = [&](double s) { mic.samples.insert(mic.samples.end(), size_t(s * 16000), 0); };
+  silence(10);
+  const double listen_end_s = 10;
+  bool ok = AppendSpeech(dir, "What time is it?", &mic);
+  silence(7);
+  ok = ok && AppendSpeech(dir, "What is the date?", &mic);
+  silence(7);
+  ok = ok && AppendSpeech(dir, "Tell me a story.", &mic);
+  silence(1);
+  if (!ok || !vb::audio::WriteWav(dir.File("mic.wav"), mic).ok()) {
+    std::fprintf(stderr, "vb-e2e-bench: cannot make the microphone file (espeak-ng, sox)\n");
+    return 1;
+  }
+
+  std::vector<std::string> env;
+  bool pulse = false;
+  if (!wav_speaker) {
+    std::string out;
+    if (RunCommand({"/bin/bash", source + "/tests/tools/pulse_env.sh", "start", d}, &out, 20000ms) != 0) {
+      std::fprintf(stderr, "vb-e2e-bench: PulseAudio did not start (use --wav-speaker):\n%s\n", out.c_str());
+      return 1;
+    }
+    pulse = true;
+    std::istringstream lines(out);
+    for (std::string line; std::getline(lines, line);)
+      if (line.rfind("export ", 0) == 0) env.push_back(line.substr(7));
+  }
+
+  const std::string endpoint = "ipc://" + dir.File("bus");
+  std::string cfg = "bus:\n  endpoint: " + endpoint +
+                    "\ndevices:\n  names: [local]\n"
+                    "launcher:\n  actors: [control, session, decoder, playback, afe, wakevad, capture]\n"
+                    "  simulator: true\n  simulator_args: [--token-file, \"" + d + "/sim-token\", --log-dir, \"" + d +
+                    "/sim\", --wait-models]\n  log_dir: " + d + "/logs\n"
+                    "capture:\n  source: wav\n  wav: {path: " + d + "/mic.wav, realtime: true, at_end: silence}\n"
+                    "afe:\n  backend: webrtc\n"
+                    "session:\n  bot_id: \"7000000000000000001\"\n"
+                    "  api_base: http://127.0.0.1:${VB_SIM_PORT}\n  ws_base: ws://127.0.0.1:${VB_SIM_PORT}\n"
+                    "  token_file: " + d + "/sim-token\n  state_dir: " + d + "/state\n"
+                    "decoder:\n  output_rate: 16000\n"
+                    "control:\n  mode: continuous\n  barge_in: {client_vad: false}\n";
+  cfg += wav_speaker ? "playback:\n  sink: wav\n  wav: {path: " + d + "/reply.wav, realtime: true}\n"
+                     : std::string("playback:\n  sink: alsa\n  alsa: {device: pulse, buffer_ms: 20}\n");
+  dir.Write("vb.yaml", cfg);
+
+  zmq::context_t ctx(1);
+  vb::bus::Loop loop;
+  vb::bus::BusConfig bc;
+  bc.endpoint = endpoint;
+  vb::bus::Node node(ctx, loop, "e2e-bench", "local", bc);
+  vb::v1::DialogStateKind state = vb::v1::STATE_UNSPECIFIED;
+  std::string speaking_turn;
+  int64_t story_speaking_since = 0;
+  int turns_spoken = 0;
+  std::map<std::string, std::map<std::string, std::vector<double>>> cpu;  // phase → actor → cpu%
+  std::map<std::string, int64_t> rss_max;
+  std::map<std::string, int> pids;
+  std::vector<double> capture_to_clean_ms, session_up_p50_ms, session_up_p99_ms, wire_to_bus_ms, wire_to_out_ms,
+      wire_to_speaker_ms, first_wire_to_speaker_ms;
+  std::map<std::string, int64_t> first_origin;   // turn → origin of its first packet
+  std::set<int64_t> first_origins;
+  uint64_t mic_samples = 0;
+
+  node.Subscribe<vb::v1::DialogState>(vb::bus::topics::kDialogState, [&](const auto& m) {
+    if (m.msg.state() == vb::v1::STATE_SPEAKING && m.msg.turn_id() != speaking_turn) {
+      speaking_turn = m.msg.turn_id();
+      ++turns_spoken;
+      if (turns_spoken == 3) story_speaking_since = vb::bus::MonoNs();
+    }
+    state = m.msg.state();
+  });
+  node.Subscribe<vb::v1::Heartbeat>(vb::bus::topics::kHeartbeat, [&](const auto& m) {
+    const auto& hb = m.msg;
+    pids[hb.actor()] = hb.pid();
+    rss_max[hb.actor()] = std::max(rss_max[hb.actor()], hb.rss_kb());
+    double listening_s = double(mic_samples) / 16000.0;
+    std::string phase = state == vb::v1::STATE_SPEAKING                                ? "speaking"
+                        : state == vb::v1::STATE_LISTENING && listening_s > 3 && listening_s < listen_end_s ? "listening"
+                                                                                        : "";
+    if (!phase.empty() && hb.uptime_ms() > 3000) cpu[phase][hb.actor()].push_back(hb.cpu_percent());
+    if (hb.actor() == "session" && hb.extra().count("mic_to_wire_count") && hb.extra().at("mic_to_wire_count") > 0) {
+      session_up_p50_ms.push_back(double(hb.extra().at("mic_to_wire_us_p50")) / 1000.0);
+      session_up_p99_ms.push_back(double(hb.extra().at("mic_to_wire_us_p99")) / 1000.0);
+    }
+  }, "*");
+  node.Subscribe<vb::v1::AudioFrame>(vb::bus::topics::kAudioMic, [&](const auto& m) {
+    mic_samples = m.msg.sample_index() + m.msg.pcm().size() / 2;
+  });
+  node.Subscribe<vb::v1::AudioFrame>(vb::bus::topics::kAudioClean, [&](const auto& m) {
+    if (m.header.origin_ns() > 0) capture_to_clean_ms.push_back(double(m.header.mono_ns() - m.header.origin_ns()) / 1e6);
+  });
+  node.Subscribe<vb::v1::EncodedAudio>(vb::bus::topics::kSessionAudio, [&](const auto& m) {
+    if (m.header.origin_ns() <= 0) return;
+    wire_to_bus_ms.push_back(double(m.header.mono_ns() - m.header.origin_ns()) / 1e6);
+    std::string turn(m.header.turn_id());
+    if (!first_origin.count(turn)) {
+      first_origin[turn] = m.header.origin_ns();
+      first_origins.insert(m.header.origin_ns());
+    }
+  });
+  node.Subscribe<vb::v1::AudioFrame>(vb::bus::topics::kAudioOut, [&](const auto& m) {
+    if (m.header.origin_ns() > 0) wire_to_out_ms.push_back(double(m.header.mono_ns() - m.header.origin_ns()) / 1e6);
+  });
+  node.Subscribe<vb::v1::AudioFrame>(vb::bus::topics::kAudioRef, [&](const auto& m) {
+    if (m.header.origin_ns() <= 0 || m.msg.synthetic_silence() || m.msg.play_ns() <= 0) return;
+    double ms = double(m.msg.play_ns() - m.header.origin_ns()) / 1e6;
+    wire_to_speaker_ms.push_back(ms);
+    if (first_origins.erase(m.header.origin_ns())) first_wire_to_speaker_ms.push_back(ms);
+  });
+  if (!node.Connect().ok()) return 1;
+  node.SetActive(true);
+
+  Child vb;
+  if (!vb.Start({bin, "run", dir.File("vb.yaml")}, dir.File("vb.log"), env)) return 1;
+  bool done = vb::testing::RunUntil(loop, [&] {
+    return story_speaking_since && vb::bus::MonoNs() - story_speaking_since > int64_t(speak_s * 1e9);
+  }, 150000ms);
+  vb.Stop(SIGTERM, 15000ms);
+  if (pulse) RunCommand({"/bin/bash", source + "/tests/tools/pulse_env.sh", "stop", d}, nullptr, 10000ms);
+
+  Json r;
+  r["completed"] = done;
+  r["speaker"] = wav_speaker ? "wav" : "alsa pulse (null sink)";
+  r["turns_spoken"] = turns_spoken;
+  r["mic_to_wire_ms"] = {{"capture_to_clean", Summary(capture_to_clean_ms)},
+                         {"session_clean_to_socket_p50_per_s", Summary(session_up_p50_ms)},
+                         {"session_clean_to_socket_p99_per_s", Summary(session_up_p99_ms)},
+                         {"frame_ms", 20},
+                         {"note", "capture_to_clean includes the 20 ms frame (origin = first sample)"}};
+  r["wire_to_speaker_ms"] = {{"wire_to_session_audio", Summary(wire_to_bus_ms)},
+                             {"wire_to_audio_out", Summary(wire_to_out_ms)},
+                             {"first_frame_of_reply", Summary(first_wire_to_speaker_ms)},
+                             {"all_frames", Summary(wire_to_speaker_ms)},
+                             {"jitter_target_ms", 60},
+                             {"note", "play_ns - origin: includes jitter buffer, device queue; all_frames also the "
+                                      "agent's faster-than-real-time lead"}};
+  for (const auto& [phase, actors] : cpu) {
+    double total = 0;
+    Json per;
+    for (const auto& [actor, v] : actors) {
+      double med = Pct(v, 50);
+      per[actor] = med;
+      total += med;
+    }
+    r["cpu_percent_median"][phase] = {{"per_actor", per}, {"all_actors", total}};
+  }
+  int64_t rss_total = 0;
+  for (const auto& [a, kb] : rss_max) {
+    r["rss_kb_max"][a] = kb;
+    rss_total += kb;
+  }
+  r["rss_kb_max"]["all"] = rss_total;
+  std::string text = r.dump(2);
+  std::printf("%s\n", text.c_str());
+  if (!out_path.empty()) {
+    FILE* f = std::fopen(out_path.c_str(), "w");
+    if (f) {
+      std::fputs(text.c_str(), f);
+      std::fclose(f);
+    }
+  }
+  return done ? 0 : 1;
+}
