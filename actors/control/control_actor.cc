@@ -15,6 +15,8 @@ void ControlActor::DeclareConfig(config::Section& s) {
         "local voice activity (only sensible with the echo canceller on)");
   b.Key("server_vad", &options_.barge_in_server_vad, true, "the service's speech_started");
   b.Key("wake_word", &options_.barge_in_wake_word, true, "the wake word");
+  b.Key("client_vad_holdoff_ms", &holdoff_ms_, 2500, {0, 30000},
+        "client VAD is ignored this long after the agent starts speaking (echo canceller converging)");
   b.Finish();
   s.Key("listen_timeout_ms", &listen_timeout_ms_, 8000, {500, 120000},
         "wake-word mode: back to idle if nobody speaks this long after the wake word");
@@ -41,6 +43,7 @@ Status ControlActor::Configure(bus::Context& ctx) {
                   : mode_ == "push_to_talk" ? v1::MODE_PUSH_TO_TALK
                                             : v1::MODE_CONTINUOUS;
   options_.listen_timeout = std::chrono::milliseconds(listen_timeout_ms_);
+  options_.client_vad_holdoff = std::chrono::milliseconds(holdoff_ms_);
   options_.reply_timeout = std::chrono::milliseconds(reply_timeout_ms_);
   dialog_ = std::make_unique<Dialog>(options_, *this);
   auto& bus = ctx.bus();
@@ -197,6 +200,7 @@ void ControlActor::Command(const v1::DialogCommand& cmd) {
 void ControlActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   state_pub_.Publish(dialog_->state(), {.turn_id = dialog_->state().turn_id()});
   (*hb.mutable_extra())["barge_ins"] = int64_t(dialog_->barge_ins());
+  (*hb.mutable_extra())["client_vad_held_off"] = int64_t(dialog_->vad_held_off());
   for (const auto& [name, h] : health_) {
     (*hb.mutable_extra())["alive_" + name] = h.alive ? 1 : 0;
     (*hb.mutable_extra())["restarts_" + name] = int64_t(h.restarts);

@@ -34,6 +34,7 @@ class ControlActor : public bus::Actor, public DialogOutput {
   bus::Context* ctx_ = nullptr;
   std::string mode_;
   DialogOptions options_;
+  int holdoff_ms_ = 2500;
   int listen_timeout_ms_ = 8000, reply_timeout_ms_ = 30000, health_timeout_ms_ = 3000;
   std::vector<std::string> watch_;
   std::string evdev_path_, ptt_key_;

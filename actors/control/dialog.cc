@@ -140,6 +140,7 @@ void Dialog::AgentAudioEnded(const std::string& turn_id, uint64_t packets, Clock
 void Dialog::PlaybackStarted(const std::string& turn_id, Clock::time_point now) {
   if (turn_id.empty() || turn_id != state_.turn_id() || ended_turns_.count(turn_id)) return;
   audio_pending_ = true;
+  if (state_.state() != v1::STATE_SPEAKING) speaking_since_ = now;
   Enter(v1::STATE_SPEAKING, "the agent is speaking", now);
 }
 
@@ -168,6 +169,10 @@ void Dialog::ServerSpeech(bool started, Clock::time_point now) {
 void Dialog::ClientVad(bool speech_started, Clock::time_point now) {
   if (!speech_started || !options_.barge_in_client_vad) return;
   if (state_.state() == v1::STATE_SPEAKING) {
+    if (now - speaking_since_ < options_.client_vad_holdoff) {
+      ++vad_held_off_;
+      return;
+    }
     Interrupt(v1::Interrupt::USER_SPEECH, now);
     if (options_.mode == v1::MODE_CONTINUOUS || streaming_) Enter(v1::STATE_LISTENING, "barge-in: user speech", now);
     else if (options_.mode == v1::MODE_WAKE_WORD) StartListening("", now, "barge-in: user speech");

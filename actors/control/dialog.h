@@ -43,6 +43,10 @@ struct DialogOptions {
   bool barge_in_client_vad = true;   // only sensible with the AEC on
   bool barge_in_server_vad = true;
   bool barge_in_wake_word = true;
+  // Client VAD is not trusted for this long after the agent starts speaking:
+  // the echo canceller is still converging on the new echo and its residue
+  // reads as speech (the service's VAD and the wake word still interrupt).
+  std::chrono::milliseconds client_vad_holdoff{2500};
   std::chrono::milliseconds listen_timeout{8000};     // wake word: nobody speaks
   std::chrono::milliseconds drain_timeout{120000};    // agent audio never reported drained
   std::chrono::milliseconds reply_timeout{30000};     // committed turn, no reply
@@ -104,6 +108,11 @@ class Dialog {
   std::set<std::string> ended_turns_;  // late events of these are ignored
   std::optional<Clock::time_point> listen_deadline_, drain_deadline_, reply_deadline_;
   uint64_t barge_ins_ = 0;
+  Clock::time_point speaking_since_{};
+  uint64_t vad_held_off_ = 0;
+
+ public:
+  uint64_t vad_held_off() const { return vad_held_off_; }
 };
 
 }  // namespace vb::control

@@ -114,9 +114,21 @@ TEST_F(DialogTest, ClientVadBargeInOnlyWhileSpeaking) {
   EXPECT_TRUE(rec_.commands.empty());
   dialog_->TurnStarted("t1", t_);
   dialog_->PlaybackStarted("t1", t_);
-  dialog_->ClientVad(true, t_);
+  dialog_->ClientVad(true, t_ + 2600ms);
   EXPECT_EQ(rec_.LastCommand(), "interrupt");
   EXPECT_EQ(rec_.commands.back().interrupt().reason(), v1::Interrupt::USER_SPEECH);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+}
+
+TEST_F(DialogTest, ClientVadIgnoredWhileTheEchoCancellerConverges) {
+  Make(v1::MODE_CONTINUOUS);
+  dialog_->TurnStarted("t1", t_);
+  dialog_->PlaybackStarted("t1", t_);
+  dialog_->ClientVad(true, t_ + 100ms);  // echo residue at the reply's onset
+  dialog_->ClientVad(true, t_ + 2400ms);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_SPEAKING);
+  EXPECT_EQ(dialog_->vad_held_off(), 2u);
+  dialog_->ServerSpeech(true, t_ + 200ms);  // the service's VAD still interrupts at once
   EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
 }
 
