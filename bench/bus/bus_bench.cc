@@ -70,9 +70,10 @@ void BM_Hop(benchmark::State& state) {
   DeriveEndpoints(cfg.endpoint, &ep);
   Plane plane = audio ? Plane::kStream : Plane::kControl;
 
-  // Runtime path.
-  Loop loop;
-  Node pub(ctx, loop, "bench-pub", "local", cfg), sub(ctx, loop, "bench-sub", "local", cfg);
+  // Runtime path: publisher and subscriber each on their own loop, as in
+  // two actor processes (the subscriber's loop polls only its own sockets).
+  Loop loop, pub_loop;
+  Node pub(ctx, pub_loop, "bench-pub", "local", cfg), sub(ctx, loop, "bench-sub", "local", cfg);
   bool got = false;
   sub.Subscribe<v1::AudioFrame>(topics::kAudioMic, [&](const auto&) { got = true; });
   sub.Subscribe<v1::VadEvent>(topics::kVoiceVad, [&](const auto&) { got = true; });
@@ -96,7 +97,10 @@ void BM_Hop(benchmark::State& state) {
   };
   const std::string& topic = audio ? mic.topic() : vad.topic();
   auto deadline = Clock::now() + std::chrono::seconds(5);
-  while (!pub.HasSubscriber(topic) && Clock::now() < deadline) loop.RunOnce(std::chrono::milliseconds(10));
+  while (!pub.HasSubscriber(topic) && Clock::now() < deadline) {
+    pub_loop.RunOnce(std::chrono::milliseconds(5));
+    loop.RunOnce(std::chrono::milliseconds(5));
+  }
 
   // Floor path: the same three frames of the same sizes, bare PUB/SUB.
   zmq::socket_t fpub(ctx, zmq::socket_type::pub), fsub(ctx, zmq::socket_type::sub);
