@@ -138,7 +138,8 @@ void DialogHarness::Start(const PipelineOptions& o) {
   else
     cfg += "capture:\n  source: alsa\n  alsa: {device: pulse, rate: 16000, channels: 1}\n";
   cfg += "afe:\n  backend: " + o.afe_backend + "\n";
-  cfg += std::string("wakevad:\n  wake: {enabled: ") + (o.wake_word ? "true" : "false") + "}\n";
+  cfg += std::string("wakevad:\n  wake: {enabled: ") + (o.wake_word ? "true" : "false") + ", phrase: \"" +
+         o.wake_phrase + "\"}\n";
   cfg += "session:\n  bot_id: \"7000000000000000001\"\n"
          "  api_base: http://127.0.0.1:${VB_SIM_PORT}\n"
          "  ws_base: ws://127.0.0.1:${VB_SIM_PORT}\n"

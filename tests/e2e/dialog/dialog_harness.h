@@ -84,6 +84,7 @@ struct PipelineOptions {
   std::string afe_backend = "webrtc";
   bool client_vad_barge_in = false;
   bool wake_word = true;                      // wakevad spots the wake phrase
+  std::string wake_phrase = "ok voice bus";   // wakevad's default, set explicitly
   std::vector<std::string> sim_args;          // extra vb-cozesim flags
   std::string extra_yaml;                     // appended sections / keys
   std::vector<std::string> env;               // extra environment for vb (PULSE_*)

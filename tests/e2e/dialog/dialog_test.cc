@@ -102,14 +102,15 @@ TEST_F(Dialog, TwoTurnsInContinuousModeShareOneConversation) {
   EXPECT_GT(loud, LoudOut(t1) / 2 + LoudOut(t2) / 2) << "reply.wav: " << loud << " loud frames in " << seconds << " s";
 }
 
-// Wake-word mode: a question without the wake phrase is ignored; "hey
-// computer" opens the microphone and the question after it is answered.
+// Wake-word mode: a question without the wake phrase is ignored; "OK voice
+// bus" (wakevad's default phrase) opens the microphone and the question
+// after it is answered.
 TEST_F(Dialog, WakeWordOpensTheMicrophone) {
   MicScript mic(dir_);
   mic.Silence(2.0);
   mic.Say("What is the date?");
   mic.Silence(4.0);
-  mic.Say("Hey computer, what time is it?");
+  mic.Say("OK voice bus, what time is it?");
   mic.Silence(1.0);
   RunWakeWordDialog(mic);
 }
@@ -121,7 +122,7 @@ TEST_F(Dialog, WakeWordThenAPauseThenTheQuestion) {
   mic.Silence(2.0);
   mic.Say("What is the date?");
   mic.Silence(4.0);
-  mic.Say("Hey computer.");
+  mic.Say("OK voice bus.");
   mic.Silence(0.3);
   mic.Say("What time is it?");
   mic.Silence(1.0);
@@ -143,7 +144,7 @@ void Dialog::RunWakeWordDialog(const MicScript& mic) {
       << "not idle again after the reply\n" << Dump();
 
   ASSERT_FALSE(wakes_.empty()) << Dump();
-  EXPECT_EQ(wakes_.front().second.phrase(), "hey computer");
+  EXPECT_EQ(wakes_.front().second.phrase(), "ok voice bus");
   // The wake came with the phrase, not with the first question.
   double wake_at = double(wakes_.front().second.start_sample()) / 16000.0;
   EXPECT_NEAR(wake_at, mic.start_s(1), 0.6) << "wake phrase found at " << wake_at << " s";
