@@ -132,7 +132,7 @@ void DialogHarness::Start(const PipelineOptions& o) {
                     "  simulator_args: [--token-file, \"" + d + "/sim-token\", --bot-id, \"7000000000000000001\", "
                     "--log-dir, \"" + d + "/sim\", --wait-models";
   for (const auto& a : o.sim_args) cfg += ", \"" + a + "\"";
-  cfg += "]\n  log_dir: " + d + "/logs\n";
+  cfg += "]\n  log_dir: " + d + "/logs\n  heartbeat_timeout_ms: " + std::to_string(o.heartbeat_timeout_ms) + "\n";
   if (o.mic == "wav")
     cfg += "capture:\n  source: wav\n  wav: {path: " + d + "/mic.wav, realtime: true, at_end: silence}\n";
   else
@@ -295,6 +295,12 @@ std::string DialogHarness::Dump(size_t from) const {
     s += std::to_string(t / 1000000) + " " + shown.ShortDebugString() + "\n";
   }
   s += "--- voice: " + std::to_string(vad_.size()) + " vad, " + std::to_string(wakes_.size()) + " wake events\n";
+  s += "--- last heartbeat extras:\n";
+  for (const auto& [actor, hb] : beats_) {
+    s += actor + ":";
+    for (const auto& [k, v] : hb.extra()) s += " " + k + "=" + std::to_string(v);
+    s += "\n";
+  }
   s += "--- vb:\n" + ReadFile(dir_.File("vb.log"));
   return s;
 }

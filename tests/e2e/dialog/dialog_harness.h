@@ -87,6 +87,7 @@ struct PipelineOptions {
   std::string wake_phrase = "ok voice bus";   // wakevad's default, set explicitly
   std::vector<std::string> sim_args;          // extra vb-cozesim flags
   std::string extra_yaml;                     // appended sections / keys
+  int heartbeat_timeout_ms = 3000;            // launcher: silent this long = hung, killed
   std::vector<std::string> env;               // extra environment for vb (PULSE_*)
 };
 
