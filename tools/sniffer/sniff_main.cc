@@ -117,6 +117,8 @@ int main(int argc, char** argv) {
     bool decode = o.command == "echo";
     sniffer.Start(decode, [&](std::string_view topic, const v1::Header& h,
                               const google::protobuf::Message* payload, size_t bytes) {
+      // Batched reads deliver several messages at once: stop at --count exactly.
+      if (o.count && seen >= o.count) return;
       ++seen;
       if (o.command == "echo") {
         line.clear();
