@@ -4,6 +4,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <cstring>
 
 namespace vb::wakevad {
 namespace {
@@ -28,6 +29,11 @@ Status VoicePipeline::Init(const PipelineOptions& options, VadFn on_vad, WakeFn 
     spotter_ = std::make_unique<WakeSpotter>();
     s = spotter_->Init(opt_.wake);
     if (!s.ok()) return s;
+    if (opt_.wake.verify) {
+      verifier_ = std::make_unique<WakeVerifier>();
+      s = verifier_->Init(opt_.wake);
+      if (!s.ok()) return s;
+    }
   }
   // Enough for the longest thing handed out: the wake context with a phrase
   // of a few seconds before it, or the pre-roll with its confirmation run.
@@ -107,9 +113,25 @@ void VoicePipeline::ProcessFrame(uint64_t first_sample, std::span<const int16_t>
   if (!spotter_) return;
   t0 = ThreadNs();
   auto wake = spotter_->Process(first_sample, frame, tracker_->in_speech());
+  bool verified = true;
+  if (wake && verifier_) {
+    // The spotter fires kws_delay + lag frames after the phrase end, so the
+    // history already holds the pad after it (up to ~150 ms).
+    const uint64_t pad = MsToSamples(opt_.wake.verify_pad_ms);
+    std::string bytes;
+    uint64_t from = wake->start_sample - std::min(wake->start_sample, pad);
+    history_->CopySince(from, &bytes);
+    const size_t want = size_t(std::min<uint64_t>(wake->end_sample + pad, history_->end_index()) -
+                               std::min(from, wake->end_sample + pad));
+    std::vector<int16_t> pcm(std::min(bytes.size() / 2, want));
+    std::memcpy(pcm.data(), bytes.data(), pcm.size() * 2);
+    wake->verify_score = verifier_->Score(pcm, wake->end_sample - wake->start_sample);
+    verified = wake->verify_score >= opt_.wake.verify_margin;  // NaN: rejected
+    if (!verified) ++counters_.wakes_rejected;
+  }
   counters_.wake_ns += ThreadNs() - t0;
-  if (wake && on_wake_) {
-    WakeOutput out{*wake, {}, 0};
+  if (wake && on_wake_ && (verified || opt_.report_rejected)) {
+    WakeOutput out{*wake, verified, {}, 0};
     uint64_t now = wake->detected_at;
     uint64_t from = std::min(now - std::min(now, MsToSamples(opt_.context_ms)),
                              wake->start_sample - std::min(wake->start_sample,

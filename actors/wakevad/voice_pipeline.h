@@ -23,6 +23,7 @@
 #include "actors/wakevad/vad_tracker.h"
 #include "actors/wakevad/voice_detector.h"
 #include "actors/wakevad/wake_spotter.h"
+#include "actors/wakevad/wake_verifier.h"
 #include "bus/status.h"
 
 namespace vb::wakevad {
@@ -36,6 +37,9 @@ struct PipelineOptions {
   int context_ms = 2500;      // wake context: at least this much audio up to the detection
   int context_lead_ms = 500;  // … and at least this much before the phrase began
   int max_gap_ms = 1000;      // gaps up to this are filled with silence
+  // Also hand rejected detections to on_wake (verified = false): for the
+  // evaluation, which sweeps the margin over one run.
+  bool report_rejected = false;
 };
 
 struct VadOutput {
@@ -47,6 +51,7 @@ struct VadOutput {
 
 struct WakeOutput {
   WakeDetection detection;
+  bool verified = true;  // false: the verifier turned it down (only reported with report_rejected)
   std::string context_pcm;  // s16le from context_start to the detection
   uint64_t context_start = 0;
 };
@@ -56,7 +61,8 @@ struct PipelineCounters {
   uint64_t gap_fills = 0;   // gaps filled with silence
   uint64_t resyncs = 0;     // discontinuities that restarted the stream
   uint64_t vad_ns = 0;      // time in the detector + hysteresis
-  uint64_t wake_ns = 0;     // time in the wake spotter
+  uint64_t wake_ns = 0;     // time in the wake spotter and verifier
+  uint64_t wakes_rejected = 0;  // spotter detections the verifier turned down
 };
 
 class VoicePipeline {
@@ -86,6 +92,7 @@ class VoicePipeline {
   std::unique_ptr<VoiceDetector> detector_;
   std::unique_ptr<VadTracker> tracker_;
   std::unique_ptr<WakeSpotter> spotter_;
+  std::unique_ptr<WakeVerifier> verifier_;  // null unless wake.verify
   std::unique_ptr<PcmHistory> history_;
   std::vector<int16_t> pending_;  // < one frame, waiting for more
   uint64_t pending_start_ = 0;

@@ -19,6 +19,20 @@ constexpr const char* kSearch = "wake";
 constexpr int kFrontEndLagFrames = 5;
 }  // namespace
 
+Status AddPronunciations(ps_decoder_s* ps, const std::vector<std::string>& lines) {
+  for (const auto& line : lines) {
+    std::istringstream in(line);
+    std::string word, phone, phones;
+    in >> word;
+    while (in >> phone) phones += (phones.empty() ? "" : " ") + phone;
+    if (word.empty() || phones.empty())
+      return Status::Invalid("pronunciation '" + line + "' is not 'WORD PH ON ES'");
+    if (ps_add_word(ps, word.c_str(), phones.c_str(), FALSE) < 0)
+      return Status::Invalid("pronunciation '" + line + "' has unknown phones");
+  }
+  return Status::Ok();
+}
+
 WakeSpotter::WakeSpotter() = default;
 
 WakeSpotter::~WakeSpotter() {
@@ -44,16 +58,7 @@ Status WakeSpotter::Init(const WakeOptions& options) {
   ps_ = ps_init(config);
   cmd_ln_free_r(config);
   if (!ps_) return Status::Unavailable("pocketsphinx model did not load from " + opt_.model_dir);
-  for (const auto& line : opt_.pronunciations) {
-    std::istringstream in(line);
-    std::string word, phone, phones;
-    in >> word;
-    while (in >> phone) phones += (phones.empty() ? "" : " ") + phone;
-    if (word.empty() || phones.empty())
-      return Status::Invalid("pronunciation '" + line + "' is not 'WORD PH ON ES'");
-    if (ps_add_word(ps_, word.c_str(), phones.c_str(), FALSE) < 0)
-      return Status::Invalid("pronunciation '" + line + "' has unknown phones");
-  }
+  if (Status s = AddPronunciations(ps_, opt_.pronunciations); !s.ok()) return s;
   std::istringstream words(opt_.phrase);
   std::string w;
   int count = 0;

@@ -45,6 +45,13 @@ struct WakeOptions {
   // pocketsphinx's live cepstral mean drifts in near-digital silence (as
   // after noise suppression) and then misses the phrase that follows.
   double comfort_noise_dbfs = -50;
+  // Second stage (WakeVerifier): re-decode the audio around each detection,
+  // phrase against a free phone loop, and keep it only if the phrase gains at
+  // least verify_margin per frame (log base 1.0001). Chosen by measurement.
+  bool verify = false;  // off until a margin is measured to help (README)
+  double verify_margin = 0;
+  int verify_pad_ms = 100;
+  std::string phone_lm = "/usr/share/pocketsphinx/model/en-us/en-us-phone.lm.bin";  // audio before the phrase's estimated start and after its end
 };
 
 struct WakeDetection {
@@ -53,7 +60,11 @@ struct WakeDetection {
   uint64_t start_sample;  // where the phrase began
   uint64_t end_sample;    // where it ended
   uint64_t detected_at;   // stream position when the detection was made
+  double verify_score = 0;  // WakeVerifier score (NaN: no path; 0 if not verified)
 };
+
+// Adds 'WORD PH ON ES' lines to a decoder's dictionary (spotter and verifier).
+Status AddPronunciations(ps_decoder_s* ps, const std::vector<std::string>& lines);
 
 class WakeSpotter {
  public:

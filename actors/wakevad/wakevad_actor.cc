@@ -49,6 +49,12 @@ void WakeVadActor::DeclareConfig(config::Section& s) {
           "extra pronunciations, 'WORD PH ON ES' (CMU phones), e.g. 'voicebus V OY S B AH S'");
     w.Key("comfort_noise_dbfs", &o.comfort_noise_dbfs, -50.0, {-120, 0},
           "white noise added to what the decoder hears (0 = none): keeps it steady after silence");
+    w.Key("verify", &o.verify, false,
+          "second stage: re-decode the audio around each detection, phrase vs free phone loop");
+    w.Key("verify_margin", &o.verify_margin, 0.0, {-1e6, 1e6},
+          "verify: the phrase must beat the phone loop by this much per 10 ms frame (log base 1.0001)");
+    w.Key("verify_pad_ms", &o.verify_pad_ms, 100, {0, 1000},
+          "verify: audio re-decoded before the phrase's estimated start and after its end");
     w.Key("refractory_ms", &o.refractory_ms, 2000, {0, 60000},
           "after a detection, ignore the phrase for this long");
     w.Key("max_utterance_s", &o.max_utterance_s, 30, {2, 3600},
@@ -61,6 +67,8 @@ void WakeVadActor::DeclareConfig(config::Section& s) {
           "pocketsphinx acoustic model directory");
     w.Key("dict", &o.dict, "/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict",
           "pocketsphinx pronunciation dictionary");
+    w.Key("phone_lm", &o.phone_lm, "/usr/share/pocketsphinx/model/en-us/en-us-phone.lm.bin",
+          "verify: phone bigram of the free phone recogniser the phrase must beat");
     w.Finish();
   }
 }
@@ -140,7 +148,8 @@ void WakeVadActor::PublishWake(bus::Context& ctx, const WakeOutput& o) {
   e.set_context_start_sample(o.context_start);
   ctx.Count("wakes");
   VB_LOG(kInfo) << "wakevad: '" << o.detection.phrase << "' at sample " << o.detection.start_sample
-                << "…" << o.detection.end_sample << " score " << o.detection.score;
+                << "…" << o.detection.end_sample << " score " << o.detection.score
+                << " verify " << o.detection.verify_score;
   wake_pub_.Publish(e, {.origin_ns = origin_ns_, .turn_id = {}});
 }
 
@@ -150,6 +159,7 @@ void WakeVadActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   ctx.Set("gap_fills", int64_t(c.gap_fills));
   ctx.Set("resyncs", int64_t(c.resyncs));
   ctx.Set("in_speech", pipeline_.in_speech() ? 1 : 0);
+  ctx.Set("wakes_rejected", int64_t(c.wakes_rejected));
   if (c.frames > 0) {
     ctx.Set("vad_ns_per_frame", int64_t(c.vad_ns / c.frames));
     ctx.Set("wake_ns_per_frame", int64_t(c.wake_ns / c.frames));

@@ -256,17 +256,20 @@ int RunVad(const Args& a) {
 
 struct Spotted {
   uint64_t start, end, at;
-  double score;
+  double score, verify_score;
 };
 
+// Every first-stage detection with its verifier score (when verifying), so
+// one pass over the corpus serves a whole sweep of margins.
 std::vector<Spotted> SpotFile(const WakeOptions& w, const std::vector<int16_t>& pcm) {
   PipelineOptions o;
   o.wake = w;
+  o.report_rejected = true;
   std::vector<Spotted> out;
   VoicePipeline p;
   Status s = p.Init(o, nullptr, [&](const WakeOutput& x) {
     out.push_back({x.detection.start_sample, x.detection.end_sample, x.detection.detected_at,
-                   x.detection.score});
+                   x.detection.score, x.detection.verify_score});
   });
   if (!s.ok()) {
     std::cerr << s.message() << "\n";
@@ -291,6 +294,15 @@ int RunWake(const Args& a) {
   const double plp = std::stod(a.Get("phone-loop", "1e-10"));
   const double max_neg_s = std::stod(a.Get("max-neg-s", "1e12"));
   const double comfort = std::stod(a.Get("comfort-noise-dbfs", "-50"));
+  // Second stage: --verify 0 turns it off; --verify-margins sweeps its margin
+  // (default: the actor's) over the same first-stage detections.
+  const WakeOptions defaults;
+  const bool verify = a.Get("verify", defaults.verify ? "1" : "0") == "1";
+  const int pad_ms = std::stoi(a.Get("verify-pad-ms", std::to_string(defaults.verify_pad_ms)));
+  std::vector<double> margins;
+  for (const auto& m : Split(a.Get("verify-margins", std::to_string(defaults.verify_margin)), ','))
+    margins.push_back(std::stod(m));
+  if (!verify) margins = {0};
   const auto conditions = Split(a.Get("conditions", ""), ',');
   // Conditions of the negatives, if not those of the positives.
   std::set<std::string> neg_conditions;
@@ -303,6 +315,8 @@ int RunWake(const Args& a) {
   out["what"] = "wake";
   out["phone_loop"] = plp;
   out["comfort_noise_dbfs"] = comfort;
+  out["verify"] = verify;
+  out["verify_pad_ms"] = pad_ms;
   for (const auto& phrase : phrases) {
     for (double th : thresholds) {
       WakeOptions w;
@@ -310,12 +324,16 @@ int RunWake(const Args& a) {
       w.threshold = th;
       w.phone_loop = plp;
       w.comfort_noise_dbfs = comfort;
-      struct Cond { int n = 0, hit = 0, extra = 0; std::vector<double> latency; };
-      std::map<std::string, Cond> conds;
-      Cond all;
+      w.verify = verify;
+      w.verify_pad_ms = pad_ms;
+      w.verify_margin = -1e300;  // everything reported; margins applied below
+      struct FileResult {
+        const Item* item;
+        double seconds;
+        std::vector<Spotted> found;
+      };
+      std::vector<FileResult> results;
       double neg_s = 0;
-      int neg_fa = 0, near_fa = 0;
-      json fa_list = json::array(), near_list = json::array();
       for (const auto& it : items) {
         if (it.kind == "pos" && it.phrase != phrase) continue;
         if (it.kind != "pos" && it.kind != "neg" && it.kind != "near") continue;
@@ -325,56 +343,85 @@ int RunWake(const Args& a) {
         if (!Load(it.mix, &mix)) continue;
         if (it.kind == "neg" && mix.size() > (max_neg_s - neg_s) * kSampleRate)
           mix.resize(size_t((max_neg_s - neg_s) * kSampleRate));
-        auto found = SpotFile(w, mix);
-        if (it.kind == "near") {
-          near_fa += int(found.size());
-          for (auto& f : found) near_list.push_back({{"at_s", double(f.start) / kSampleRate}, {"score", f.score}});
-          continue;
-        }
-        if (it.kind == "neg") {
-          neg_s += double(mix.size()) / kSampleRate;
-          neg_fa += int(found.size());
-          for (auto& f : found)
-            fa_list.push_back({{"file", it.mix}, {"at_s", double(f.start) / kSampleRate}, {"score", f.score}});
-          continue;
-        }
-        auto labels = LoadLabels(it.labels);
-        Cond& c = conds[it.condition];
-        std::vector<bool> used(found.size(), false);
-        for (auto [s, e] : labels) {
-          ++c.n, ++all.n;
-          for (size_t i = 0; i < found.size(); ++i) {
-            // A hit ends after the phrase began and is reported within 1.5 s of its end.
-            if (used[i] || found[i].end < s || found[i].at > e + 24000) continue;
-            used[i] = true;
-            ++c.hit, ++all.hit;
-            double lat = (double(found[i].at) - double(e)) / 16;
-            c.latency.push_back(lat);
-            all.latency.push_back(lat);
-            break;
-          }
-        }
-        for (bool u : used) if (!u) ++c.extra, ++all.extra;
+        const double secs = double(mix.size()) / kSampleRate;
+        if (it.kind == "neg") neg_s += secs;
+        results.push_back({&it, secs, SpotFile(w, mix)});
       }
+      struct Cond { int n = 0, hit = 0, extra = 0; std::vector<double> latency; };
       auto render = [](const Cond& c) {
         return json{{"phrases", c.n}, {"detected", c.hit},
                     {"detection_rate", c.n ? double(c.hit) / c.n : NAN},
                     {"false_accepts_in_positives", c.extra},
                     {"latency_after_phrase_end_ms", Stats(c.latency)}};
       };
-      json j = render(all);
-      for (auto& [cond, c] : conds) j["by_condition"][cond] = render(c);
-      j["negative_hours"] = neg_s / 3600;
-      j["false_accepts"] = neg_fa;
-      j["false_accepts_per_hour"] = neg_s > 0 ? neg_fa / (neg_s / 3600) : NAN;
-      j["false_accept_list"] = fa_list;
-      j["near_miss_accepts"] = near_fa;
-      j["near_miss_accept_list"] = near_list;
-      char key[64];
-      std::snprintf(key, sizeof key, "%g", th);
-      out["phrases"][phrase][key] = j;
-      std::cerr << "wake '" << phrase << "' threshold " << key << ": rate " << j["detection_rate"]
-                << ", FA/h " << j["false_accepts_per_hour"] << "\n";
+      json scores = {{"pos", json::array()}, {"neg", json::array()}, {"near", json::array()}};
+      for (double margin : margins) {
+        std::map<std::string, Cond> conds;
+        Cond all;
+        int neg_fa = 0, near_fa = 0;
+        json fa_list = json::array(), near_list = json::array();
+        const bool first = margin == margins.front();
+        for (const auto& r : results) {
+          std::vector<Spotted> found;
+          for (const auto& f : r.found)
+            if (!verify || f.verify_score >= margin) found.push_back(f);
+          const Item& it = *r.item;
+          if (it.kind == "near" || it.kind == "neg") {
+            auto& n = it.kind == "near" ? near_fa : neg_fa;
+            auto& list = it.kind == "near" ? near_list : fa_list;
+            n += int(found.size());
+            for (auto& f : found)
+              list.push_back({{"file", it.mix}, {"at_s", double(f.start) / kSampleRate}, {"score", f.score},
+                              {"verify_score", f.verify_score}});
+            if (first)
+              for (auto& f : r.found) scores[it.kind].push_back(f.verify_score);
+            continue;
+          }
+          auto labels = LoadLabels(it.labels);
+          Cond& c = conds[it.condition];
+          std::vector<bool> used(found.size(), false);
+          for (auto [s, e] : labels) {
+            ++c.n, ++all.n;
+            for (size_t i = 0; i < found.size(); ++i) {
+              // A hit ends after the phrase began and is reported within 1.5 s of its end.
+              if (used[i] || found[i].end < s || found[i].at > e + 24000) continue;
+              used[i] = true;
+              ++c.hit, ++all.hit;
+              double lat = (double(found[i].at) - double(e)) / 16;
+              c.latency.push_back(lat);
+              all.latency.push_back(lat);
+              break;
+            }
+          }
+          for (bool u : used) if (!u) ++c.extra, ++all.extra;
+          if (first)
+            for (auto& f : r.found) scores["pos"].push_back(f.verify_score);
+        }
+        json j = render(all);
+        for (auto& [cond, c] : conds) j["by_condition"][cond] = render(c);
+        j["negative_hours"] = neg_s / 3600;
+        j["false_accepts"] = neg_fa;
+        j["false_accepts_per_hour"] = neg_s > 0 ? neg_fa / (neg_s / 3600) : NAN;
+        j["false_accept_list"] = fa_list;
+        j["near_miss_accepts"] = near_fa;
+        j["near_miss_accept_list"] = near_list;
+        char key[64];
+        std::snprintf(key, sizeof key, "%g", th);
+        std::string mkey = key;
+        if (verify) {
+          char mk[64];
+          std::snprintf(mk, sizeof mk, "%g", margin);
+          mkey += std::string(" verify_margin ") + mk;
+        }
+        out["phrases"][phrase][mkey] = j;
+        std::cerr << "wake '" << phrase << "' threshold " << mkey << ": rate " << j["detection_rate"]
+                  << ", FA/h " << j["false_accepts_per_hour"] << ", near " << near_fa << "\n";
+      }
+      if (verify) {
+        char key[64];
+        std::snprintf(key, sizeof key, "%g", th);
+        out["verify_scores"][phrase][key] = scores;
+      }
     }
   }
   std::cout << out.dump(2) << "\n";
@@ -388,10 +435,13 @@ int RunSpot(const Args& a) {
   w.phrase = a.Get("phrase", w.phrase);
   w.threshold = std::stod(a.Get("threshold", "1e-10"));
   w.phone_loop = std::stod(a.Get("phone-loop", "1e-10"));
+  w.verify = a.Get("verify", w.verify ? "1" : "0") == "1";
+  w.verify_margin = -1e300;
   json out = json::array();
   for (auto& f : SpotFile(w, pcm))
     out.push_back({{"start_s", double(f.start) / kSampleRate}, {"end_s", double(f.end) / kSampleRate},
-                   {"detected_s", double(f.at) / kSampleRate}, {"score", f.score}});
+                   {"detected_s", double(f.at) / kSampleRate}, {"score", f.score},
+                   {"verify_score", f.verify_score}});
   std::cout << out.dump(2) << "\n";
   return 0;
 }
