@@ -300,8 +300,6 @@ void CaptureActor::AtEnd() {
 }
 
 void CaptureActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
-  // Straight into this heartbeat: ctx.Set() here would show one beat late
-  // (the runtime fills the heartbeat before calling OnHeartbeat).
   auto put = [&hb](const char* key, int64_t v) { (*hb.mutable_extra())[key] = v; };
   put("frames_out", int64_t(framer_.frames_out()));
   put("samples_skipped", int64_t(framer_.samples_skipped()));

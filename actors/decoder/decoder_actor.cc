@@ -68,8 +68,6 @@ void DecoderActor::OnFrame(const std::string& turn_id, const DecodedFrame& f) {
 }
 
 void DecoderActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
-  // Straight into this heartbeat: ctx.Set() here would show one beat late
-  // (the runtime fills the heartbeat before calling OnHeartbeat).
   auto put = [&hb](const char* key, int64_t v) { (*hb.mutable_extra())[key] = v; };
   const auto& c = decoder_.counters();
   put("packets_in", int64_t(c.packets));

@@ -377,8 +377,6 @@ void PlaybackActor::RenderOffline() {
 }
 
 void PlaybackActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
-  // Straight into this heartbeat: ctx.Set() here would show one beat late
-  // (the runtime fills the heartbeat before calling OnHeartbeat).
   auto put = [&hb](const char* key, int64_t v) { (*hb.mutable_extra())[key] = v; };
   const auto& c = engine_->counters();
   put("frames_in", int64_t(c.frames_in));
