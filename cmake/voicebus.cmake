@@ -14,6 +14,17 @@ function(vb_add_actor)
                  ${CMAKE_CURRENT_BINARY_DIR}/${A_NAME}_main.cc @ONLY)
   add_executable(${A_NAME} ${CMAKE_CURRENT_BINARY_DIR}/${A_NAME}_main.cc)
   target_link_libraries(${A_NAME} PRIVATE vb_bus ${A_LIBS})
+  set_property(GLOBAL APPEND PROPERTY VB_ACTOR_BINARIES ${A_NAME})
+endfunction()
+
+# vb_write_actor_list(): bin/vb-actors.list names every actor binary built
+# here, one per line; `vb --print-default-config` asks exactly these for their
+# sections (other vb-* binaries are tools and benches).
+function(vb_write_actor_list)
+  get_property(actors GLOBAL PROPERTY VB_ACTOR_BINARIES)
+  list(SORT actors)
+  list(JOIN actors "\n" body)
+  file(GENERATE OUTPUT ${CMAKE_BINARY_DIR}/bin/vb-actors.list CONTENT "${body}\n")
 endfunction()
 
 # vb_add_gtest(NAME unit_bus_topics SOURCES a.cc b.cc LIBS vb_bus [LABELS unit] [TIMEOUT 60])

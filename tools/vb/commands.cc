@@ -1,7 +1,7 @@
 // `vb` subcommands other than demo (see commands.h).
 #include "tools/vb/commands.h"
 
-#include <dirent.h>
+#include <algorithm>
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
@@ -255,17 +255,16 @@ int PrintDefaultConfig() {
   std::cout.flush();
   // Each actor documents its own section.
   std::string bin = launcher::BinDir();
+  // The build lists its actors (cmake: vb_write_actor_list); other vb-*
+  // binaries are tools and benches with command lines of their own.
   std::vector<std::string> actors;
-  if (DIR* d = opendir(bin.c_str())) {
-    while (dirent* e = readdir(d)) {
-      std::string n = e->d_name;
-      static const std::vector<std::string> kNotActors = {"vb-broker", "vb-sniff", "vb-cozesim"};
-      if (n.rfind("vb-", 0) == 0 && std::find(kNotActors.begin(), kNotActors.end(), n) == kNotActors.end() &&
-          n.find('.') == std::string::npos && n != "vb-probe")
-        actors.push_back(n);
-    }
-    closedir(d);
+  std::ifstream list(bin + "/vb-actors.list");
+  if (!list) {
+    std::cerr << "vb: " << bin << "/vb-actors.list not found: cannot list the actors' sections\n";
+    return 1;
   }
+  for (std::string n; std::getline(list, n);)
+    if (!n.empty()) actors.push_back(n);
   std::sort(actors.begin(), actors.end());
   for (const auto& a : actors) {
     std::cout << "\n";
