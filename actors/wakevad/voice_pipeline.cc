@@ -14,6 +14,7 @@ uint64_t ThreadNs() {
   return uint64_t(ts.tv_sec) * 1'000'000'000ull + uint64_t(ts.tv_nsec);
 }
 uint64_t MsToSamples(int ms) { return uint64_t(std::max(ms, 0)) * kSampleRate / 1000; }
+constexpr int kFrameMs = kFrameSamples * 1000 / kSampleRate;
 }  // namespace
 
 VoicePipeline::VoicePipeline() = default;
@@ -45,6 +46,8 @@ Status VoicePipeline::Init(const PipelineOptions& options, VadFn on_vad, WakeFn 
 }
 
 void VoicePipeline::Resync(uint64_t first_sample) {
+  SettleWake(true);
+  recent_.clear();
   if (tracker_) {
     if (auto d = tracker_->End(pending_start_ + pending_.size()); d && on_vad_)
       on_vad_(VadOutput{*d, detector_->name(), {}, 0});
@@ -97,6 +100,8 @@ void VoicePipeline::ProcessFrame(uint64_t first_sample, std::span<const int16_t>
 
   uint64_t t0 = ThreadNs();
   float p = detector_->Process(frame);
+  if (recent_.size() >= 100) recent_.erase(recent_.begin(), recent_.begin() + 50);
+  recent_.push_back({first_sample, p >= opt_.vad.threshold});
   auto decision = tracker_->Push(first_sample, int(frame.size()), p);
   uint64_t t1 = ThreadNs();
   counters_.vad_ns += t1 - t0;
@@ -131,17 +136,54 @@ void VoicePipeline::ProcessFrame(uint64_t first_sample, std::span<const int16_t>
   }
   counters_.wake_ns += ThreadNs() - t0;
   if (wake && on_wake_ && (verified || opt_.report_rejected)) {
-    WakeOutput out{*wake, verified, {}, 0};
-    uint64_t now = wake->detected_at;
-    uint64_t from = std::min(now - std::min(now, MsToSamples(opt_.context_ms)),
-                             wake->start_sample - std::min(wake->start_sample,
-                                                           MsToSamples(opt_.context_lead_ms)));
-    out.context_start = history_->CopySince(from, &out.context_pcm);
-    on_wake_(out);
+    SettleWake(true);  // a refractory period shorter than the settle time
+    held_wake_ = WakeOutput{*wake, verified, {}, 0};
   }
+  SettleWake(false);
+}
+
+void VoicePipeline::SettleWake(bool force) {
+  if (!held_wake_) return;
+  WakeOutput& out = *held_wake_;
+  WakeDetection& d = out.detection;
+  const uint64_t now = history_->end_index();
+  if (opt_.wake_end_settle_ms > 0 && !force) {
+    // The first run of quiet frames at or after the estimated end.
+    const int need = std::max(1, (opt_.wake_end_quiet_ms + kFrameMs - 1) / kFrameMs);
+    int run = 0;
+    uint64_t run_start = 0;
+    std::optional<uint64_t> end;
+    for (const auto& f : recent_) {
+      if (f.first_sample + kFrameSamples <= d.end_sample) continue;
+      if (f.speech) {
+        run = 0;
+        continue;
+      }
+      if (run++ == 0) run_start = f.first_sample;
+      if (run >= need) {
+        end = std::max(run_start, d.end_sample);
+        break;
+      }
+    }
+    if (end) {
+      if (*end > d.end_sample) ++counters_.wake_ends_moved;
+      d.end_sample = *end;
+    } else if (now < d.detected_at + MsToSamples(opt_.wake_end_settle_ms)) {
+      return;  // still speaking: wait
+    } else {
+      ++counters_.wake_ends_unsettled;
+    }
+  }
+  uint64_t from = std::min(now - std::min(now, MsToSamples(opt_.context_ms)),
+                           d.start_sample - std::min(d.start_sample, MsToSamples(opt_.context_lead_ms)));
+  out.context_start = history_->CopySince(from, &out.context_pcm);
+  WakeOutput ready = std::move(out);
+  held_wake_.reset();
+  on_wake_(ready);
 }
 
 void VoicePipeline::Finish() {
+  SettleWake(true);
   if (!tracker_) return;
   if (auto d = tracker_->End(pending_start_ + pending_.size()); d && on_vad_)
     on_vad_(VadOutput{*d, detector_->name(), {}, 0});

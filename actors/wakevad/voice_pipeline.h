@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -37,6 +38,14 @@ struct PipelineOptions {
   int context_ms = 2500;      // wake context: at least this much audio up to the detection
   int context_lead_ms = 500;  // … and at least this much before the phrase began
   int max_gap_ms = 1000;      // gaps up to this are filled with silence
+  // The spotter can fire before the phrase has ended (seen: 60 ms into the
+  // final "s" of "bus") and its end estimate runs early, so the phrase's
+  // tail would open the question. The wake is held until end_quiet_ms of
+  // non-speech frames follow the estimated end (the phrase end is then where
+  // that quiet began), or for at most end_settle_ms after the detection
+  // (someone running straight into the question). 0 = report at once.
+  int wake_end_settle_ms = 300;
+  int wake_end_quiet_ms = 60;
   // Also hand rejected detections to on_wake (verified = false): for the
   // evaluation, which sweeps the margin over one run.
   bool report_rejected = false;
@@ -50,9 +59,9 @@ struct VadOutput {
 };
 
 struct WakeOutput {
-  WakeDetection detection;
+  WakeDetection detection;  // end_sample refined, see wake_end_settle_ms
   bool verified = true;  // false: the verifier turned it down (only reported with report_rejected)
-  std::string context_pcm;  // s16le from context_start to the detection
+  std::string context_pcm;  // s16le from context_start to the report (≥ the detection)
   uint64_t context_start = 0;
 };
 
@@ -63,6 +72,8 @@ struct PipelineCounters {
   uint64_t vad_ns = 0;      // time in the detector + hysteresis
   uint64_t wake_ns = 0;     // time in the wake spotter and verifier
   uint64_t wakes_rejected = 0;  // spotter detections the verifier turned down
+  uint64_t wake_ends_moved = 0;  // wakes whose phrase end was moved later by the quiet search
+  uint64_t wake_ends_unsettled = 0;  // wakes reported at end_settle_ms without a quiet run
 };
 
 class VoicePipeline {
@@ -85,6 +96,8 @@ class VoicePipeline {
  private:
   void Resync(uint64_t first_sample);
   void ProcessFrame(uint64_t first_sample, std::span<const int16_t> frame);
+  // Reports the held wake if its phrase has ended (or `force`).
+  void SettleWake(bool force);
 
   PipelineOptions opt_;
   VadFn on_vad_;
@@ -94,6 +107,12 @@ class VoicePipeline {
   std::unique_ptr<WakeSpotter> spotter_;
   std::unique_ptr<WakeVerifier> verifier_;  // null unless wake.verify
   std::unique_ptr<PcmHistory> history_;
+  struct FrameVoice {
+    uint64_t first_sample;
+    bool speech;
+  };
+  std::vector<FrameVoice> recent_;       // per-frame speech decisions, the last ~2 s
+  std::optional<WakeOutput> held_wake_;  // detected, waiting for the phrase to end
   std::vector<int16_t> pending_;  // < one frame, waiting for more
   uint64_t pending_start_ = 0;
   bool started_ = false;

@@ -63,6 +63,11 @@ void WakeVadActor::DeclareConfig(config::Section& s) {
           "audio up to the detection carried in WakeEvent.context_pcm");
     w.Key("context_lead_ms", &opt_.context_lead_ms, 500, {0, 5000},
           "context_pcm reaches at least this far before the phrase began");
+    w.Key("end_settle_ms", &opt_.wake_end_settle_ms, 300, {0, 2000},
+          "hold the wake event up to this long after the detection until the phrase has ended "
+          "(the spotter can fire before its last sound; 0 = at once)");
+    w.Key("end_quiet_ms", &opt_.wake_end_quiet_ms, 60, {20, 1000},
+          "non-speech after the phrase that marks its end (end_sample = where the quiet began)");
     w.Key("model_dir", &o.model_dir, "/usr/share/pocketsphinx/model/en-us/en-us",
           "pocketsphinx acoustic model directory");
     w.Key("dict", &o.dict, "/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict",
@@ -160,6 +165,8 @@ void WakeVadActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   ctx.Set("resyncs", int64_t(c.resyncs));
   ctx.Set("in_speech", pipeline_.in_speech() ? 1 : 0);
   ctx.Set("wakes_rejected", int64_t(c.wakes_rejected));
+  ctx.Set("wake_ends_moved", int64_t(c.wake_ends_moved));
+  ctx.Set("wake_ends_unsettled", int64_t(c.wake_ends_unsettled));
   if (c.frames > 0) {
     ctx.Set("vad_ns_per_frame", int64_t(c.vad_ns / c.frames));
     ctx.Set("wake_ns_per_frame", int64_t(c.wake_ns / c.frames));

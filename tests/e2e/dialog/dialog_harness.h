@@ -81,7 +81,7 @@ struct PipelineOptions {
   std::string mode = "continuous";           // control + session mode
   std::string mic = "wav";                    // wav | alsa
   std::string speaker = "wav";                // wav | alsa
-  std::string afe_backend = "webrtc";
+  std::string afe_backend = "speex";  // the product default (config/default.yaml)
   bool client_vad_barge_in = false;
   bool wake_word = true;                      // wakevad spots the wake phrase
   std::string wake_phrase = "ok voice bus";   // wakevad's default, set explicitly

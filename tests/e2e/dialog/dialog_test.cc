@@ -54,7 +54,7 @@ TEST_F(Dialog, TwoTurnsInContinuousModeShareOneConversation) {
   mic.Silence(2.0);
   mic.Say("Hello.");
   mic.Silence(9.0);
-  mic.Say("What did I say?");
+  mic.Say("What did I say before?");
   mic.Silence(1.0);
   mic.Write(dir_.File("mic.wav"));
   ASSERT_NO_FATAL_FAILURE(Start({}));
@@ -245,7 +245,7 @@ TEST_F(Dialog, DroppedConnectionMidTurnThenTheNextTurnWorks) {
   mic.Silence(2.0);
   mic.Say("Tell me a story.");
   mic.Silence(9.0);
-  mic.Say("What did I say?");
+  mic.Say("What did I say before?");
   mic.Silence(1.0);
   mic.Write(dir_.File("mic.wav"));
   PipelineOptions o;
@@ -282,7 +282,7 @@ TEST_F(Dialog, KilledActorsAreRestartedAndTheDialogGoesOn) {
   mic.Silence(2.0);
   mic.Say("What time is it?");
   mic.Silence(11.0);
-  mic.Say("What did I say?");
+  mic.Say("What did I say before?");
   mic.Silence(1.0);
   mic.Write(dir_.File("mic.wav"));
   ASSERT_NO_FATAL_FAILURE(Start({}));

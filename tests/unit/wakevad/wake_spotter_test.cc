@@ -130,9 +130,43 @@ TEST(VoicePipeline, WakeContextCoversThePhraseAndWhatFollows) {
   ASSERT_EQ(wakes.size(), 1u);
   const auto& w = wakes[0];
   const uint64_t context_end = w.context_start + w.context_pcm.size() / 2;
-  EXPECT_EQ(context_end, w.detection.detected_at);
+  // Held until the phrase has ended (a quiet run) — "turn on" follows right
+  // after, so at most end_settle_ms later.
+  EXPECT_GE(context_end, w.detection.detected_at);
+  EXPECT_LE(context_end, w.detection.detected_at + uint64_t(o.wake_end_settle_ms) * 16 + kFrameSamples);
   EXPECT_GE(w.context_pcm.size() / 2, 2u * 16000);
   EXPECT_LE(w.context_start + 500 * 16, w.detection.start_sample);
+}
+
+// The spotter fires before the last sound of "ok voice bus" ends; the event
+// waits for the phrase to end, so the audio after end_sample (what control
+// sends to the service as the start of the question) holds no phrase tail.
+TEST(VoicePipeline, WakeEndIsAfterThePhrasesLastSound) {
+  PipelineOptions o;
+  o.wake.phrase = "ok voice bus";
+  std::vector<WakeOutput> wakes;
+  VoicePipeline p;
+  ASSERT_TRUE(p.Init(o, nullptr, [&](const WakeOutput& w) { wakes.push_back(w); }).ok());
+  std::vector<int16_t> pcm = Noise(2000, -70);
+  auto phrase = Speak("OK voice bus.");
+  const size_t phrase_end = pcm.size() + Extent(phrase).second;
+  Append(&pcm, phrase);
+  Append(&pcm, Noise(300, -70, 2));
+  Append(&pcm, Speak("what time is it"));
+  Append(&pcm, Silence(1000));
+  p.Feed(0, pcm);
+  ASSERT_EQ(wakes.size(), 1u);
+  const auto& w = wakes[0];
+  EXPECT_GE(w.detection.end_sample + 10 * 16, phrase_end) << "the phrase's tail would open the question";
+  EXPECT_LT(w.detection.end_sample, phrase_end + 200 * 16);
+  // What follows end_sample in the context is quiet, not the phrase's tail.
+  const size_t skip = size_t(w.detection.end_sample - w.context_start) * 2;
+  ASSERT_LT(skip, w.context_pcm.size());
+  const auto* after = reinterpret_cast<const int16_t*>(w.context_pcm.data() + skip);
+  const size_t n = std::min<size_t>((w.context_pcm.size() - skip) / 2, 100 * 16);
+  int peak = 0;
+  for (size_t i = 0; i < n; ++i) peak = std::max(peak, std::abs(int(after[i])));
+  EXPECT_LT(peak, 300) << "loud audio right after the phrase end";
 }
 
 }  // namespace
