@@ -49,6 +49,16 @@ void AfeActor::DeclareConfig(config::Section& s) {
         "webrtc's is fixed");
   s.Choice("echo_suppression", &p.echo_suppression, "moderate", {"low", "moderate", "high"},
            "residual echo suppression after the linear canceller");
+  s.Key("echo_gate", &config_.echo_gate, true,
+        "attenuate echo residue: while the speaker is audible, a 10 ms block from which the "
+        "canceller removed at least gate_erle_db of what the mic heard (near-end speech is not "
+        "removed, so it passes)");
+  s.Key("gate_erle_db", &config_.gate_erle_db, 10.0, {1, 60},
+        "echo_gate: cancellation (mic level - output level) that marks a block as echo residue");
+  s.Key("gate_depth_db", &config_.gate_depth_db, 30.0, {0, 120}, "echo_gate: attenuation of a residue block");
+  s.Key("gate_far_dbfs", &config_.gate_far_dbfs, -55.0, {-120, 0},
+        "echo_gate: the speaker counts as audible while its reference (peak, decaying 2 dB per 10 ms) "
+        "is above this");
   s.Key("noise_suppression", &p.noise_suppression, true, "suppress stationary noise");
   s.Choice("ns_level", &p.ns_level, "moderate", {"low", "moderate", "high", "very_high"},
            "noise suppression strength (speex: -10/-18/-25/-35 dB)");
@@ -195,6 +205,7 @@ void AfeActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   ctx.Set("ref_lead_us", a.lead_us);
   ctx.Set("bulk_delay_us", int64_t(fe_->bulk_delay_ms() * 1000));
   ctx.Set("delay_changes", int64_t(c.delay_changes));
+  ctx.Set("gated_blocks", int64_t(c.gated_blocks));
   ctx.Set("delay_estimates", int64_t(fe_->estimator().estimates()));
   ctx.Set("echo_lag_us", int64_t(fe_->estimator().last_lag_ms() * 1000));
   ctx.Set("echo_corr_pct", int64_t(fe_->estimator().last_corr() * 100));

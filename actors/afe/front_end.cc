@@ -30,11 +30,45 @@ FrontEnd::FrontEnd(const FrontEndConfig& config, std::unique_ptr<EchoProcessor> 
       uses_reference_(config.processor.aec && std::string(processor_->name()) != "bypass" &&
                       config.reference != "channel"),
       estimate_(config.delay_estimation && uses_reference_),
+      gate_(config.echo_gate && config.processor.aec && std::string(processor_->name()) != "bypass"),
       block_(processor_->block_samples()) {}
 
 void FrontEnd::Reset() {
   processor_->Reset();
   aligner_.Reset();
+  ref_env_db_ = mic_env_db_ = -120;
+  gate_gain_ = 1;
+}
+
+namespace {
+double BlockDbfs(const int16_t* x, size_t n) {
+  double sum = 0;
+  for (size_t i = 0; i < n; ++i) sum += double(x[i]) * x[i];
+  return 10 * std::log10(sum / double(std::max<size_t>(n, 1)) + 1e-3) - 90.309;
+}
+}  // namespace
+
+void FrontEnd::Gate(const int16_t* mic, const int16_t* ref, const int16_t* ref_next, int16_t* out) {
+  constexpr double kDecayDbPerBlock = 2;  // a 300 ms echo tail falls 60 dB
+  // The echo can reach the mic a few ms before its reference's stamp: look
+  // one block ahead for the speaker starting.
+  double ref_db = BlockDbfs(ref, block_);
+  if (ref_next) ref_db = std::max(ref_db, BlockDbfs(ref_next, block_));
+  ref_env_db_ = std::max(ref_db, ref_env_db_ - kDecayDbPerBlock);
+  // What the mic heard lately: in the gaps between words the mic falls
+  // faster than the canceller's residue (and the AGC lifts the residue).
+  mic_env_db_ = std::max(BlockDbfs(mic, block_), mic_env_db_ - kDecayDbPerBlock);
+  const bool residue = ref_env_db_ > config_.gate_far_dbfs &&
+                       BlockDbfs(out, block_) < mic_env_db_ - config_.gate_erle_db;
+  const float target = residue ? float(std::pow(10.0, -config_.gate_depth_db / 20)) : 1.0f;
+  if (residue) ++counters_.gated_blocks;
+  if (target == 1.0f && gate_gain_ == 1.0f) return;
+  const float step = (target - gate_gain_) / float(block_);
+  for (size_t i = 0; i < block_; ++i) {
+    gate_gain_ += step;
+    out[i] = int16_t(std::lround(std::clamp(float(out[i]) * gate_gain_, -32768.0f, 32767.0f)));
+  }
+  gate_gain_ = target;
 }
 
 bool FrontEnd::ReferenceReady(const PcmView& mic, int reference_channel, int64_t capture_ns) const {
@@ -107,6 +141,9 @@ Status FrontEnd::ProcessMic(const PcmView& mic, int reference_channel, int64_t c
   out->resize(mic.frames);
   for (size_t off = 0; off < mic.frames; off += block_) {
     processor_->Process(mono_.data() + off, ref_.data() + off, out->data() + off);
+    if (gate_)
+      Gate(mono_.data() + off, ref_.data() + off,
+           off + 2 * block_ <= mic.frames ? ref_.data() + off + block_ : nullptr, out->data() + off);
     ++counters_.blocks;
     if (any_ref) ++counters_.blocks_with_ref;
   }

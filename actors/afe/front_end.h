@@ -33,6 +33,19 @@ struct FrontEndConfig {
   bool delay_estimation = true;
   double delay_guard_ms = 10;
   DelayEstimatorConfig estimator;
+  // Residual echo gate, after the backend: while the speaker is audible
+  // (the aligned reference's envelope, decaying 2 dB per 10 ms, above
+  // gate_far_dbfs), a block whose output is gate_erle_db or more below what
+  // the mic heard lately (its envelope, decaying alike) is echo residue — it is attenuated by
+  // gate_depth_db (gain ramped over the block, no click). Near-end speech
+  // over the echo is not cancelled, so it stays within gate_erle_db of the
+  // mic and passes. Against the first reply on a fresh device: before the
+  // canceller converges its residue (-45…-65 dBFS) reads as speech to a
+  // server's VAD, and the agent interrupts itself.
+  bool echo_gate = true;
+  double gate_erle_db = 10;
+  double gate_depth_db = 30;
+  double gate_far_dbfs = -55;
 };
 
 struct FrontEndCounters {
@@ -43,6 +56,7 @@ struct FrontEndCounters {
   uint64_t blocks = 0;
   uint64_t blocks_with_ref = 0;  // blocks that had some reference signal
   uint64_t delay_changes = 0;    // bulk delay moved by the estimator
+  uint64_t gated_blocks = 0;     // blocks attenuated by the residual echo gate
 };
 
 // One frame of interleaved s16.
@@ -81,6 +95,9 @@ class FrontEnd {
  private:
   FrontEnd(const FrontEndConfig& config, std::unique_ptr<EchoProcessor> p);
   void Estimate();
+  // The residual echo gate on one block (see FrontEndConfig::echo_gate).
+  // ref_next: the next block's reference (null at the end of the frame).
+  void Gate(const int16_t* mic, const int16_t* ref, const int16_t* ref_next, int16_t* out);
   // Reference this close before a mic frame means playback is live.
   static constexpr double kLiveReferenceMs = 500;
   FrontEndConfig config_;
@@ -89,8 +106,12 @@ class FrontEnd {
   DelayEstimator estimator_;
   bool uses_reference_;  // an echo canceller that reads the bus reference
   bool estimate_;
+  bool gate_;  // echo_gate with an echo canceller
   size_t block_;
   std::vector<int16_t> mono_, ref_, scratch_;
+  double ref_env_db_ = -120;  // decaying peak of the reference level
+  double mic_env_db_ = -120;  // … and of the mic level
+  float gate_gain_ = 1;       // gain at the end of the last block
   FrontEndCounters counters_;
 };
 

@@ -131,6 +131,12 @@ class BargeIn : public DialogHarness {
     EXPECT_GE(*started, 0) << Dump() << Logs({"playback", "decoder"});
     return story;
   }
+  // When the first interrupt command was seen (0: none).
+  int64_t FirstInterrupt() const {
+    for (const auto& [at, c] : commands_seen_)
+      if (c.has_interrupt()) return at;
+    return 0;
+  }
   int InterruptsBefore(int64_t t) const {
     int n = 0;
     for (const auto& [at, c] : commands_seen_) n += c.has_interrupt() && at < t;
@@ -169,7 +175,9 @@ TEST_F(BargeIn, FirstReplyIsNotCutByItsOwnEcho) {
   const int64_t from = playback_[size_t(started)].t_ns;
   ASSERT_TRUE(Until([&] { return LoudRef(from) >= 300 || InterruptsBefore(INT64_MAX) > 0; }, 20000ms)) << Dump();
   EXPECT_EQ(InterruptsBefore(INT64_MAX), 0) << "the agent interrupted itself on its own echo\n"
-                                            << EnergyTimeline(FirstSound(from) - 100000000, 25) << Dump();
+                                            << EnergyTimeline(FirstSound(from) - 100000000, 25)
+                                            << "… and before the interrupt:\n"
+                                            << EnergyTimeline(FirstInterrupt() - 1500000000, 75) << Dump();
 }
 
 // Barge-in by the client VAD on real ALSA, timed at the devices: the story

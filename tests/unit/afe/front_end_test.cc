@@ -201,6 +201,53 @@ TEST(FrontEnd, DelayEstimatorRescuesStampsThatLeadTheEcho) {
   EXPECT_NEAR(bulk, -22.0, 1.5);
 }
 
+// The residual echo gate: on a fresh device the canceller has not converged
+// when the first reply starts, and its residue reads as speech to a VAD.
+double Power(const std::vector<float>& x, double from_s, double to_s) {
+  return sim::PowerDb(x, size_t(from_s * 16000), std::min(x.size(), size_t(to_s * 16000)));
+}
+
+std::vector<float> RunGate(const testing::Scene& scene, bool gate, const std::string& backend) {
+  FrontEndConfig c = Config(backend);
+  c.echo_gate = gate;
+  std::unique_ptr<FrontEnd> fe;
+  EXPECT_TRUE(FrontEnd::Create(c, &fe).ok());
+  return Drive(*fe, scene, {});
+}
+
+// 20 ms frames a VAD would take for speech (above -50 dBFS) although the
+// canceller had removed most of what the mic heard (≥ 12 dB): echo residue.
+int LoudResidueFrames(const std::vector<float>& mic, const std::vector<float>& out) {
+  int n = 0;
+  for (size_t f = 0; f + 320 <= std::min(mic.size(), out.size()); f += 320) {
+    double m = sim::PowerDb(mic, f, f + 320), o = sim::PowerDb(out, f, f + 320);
+    n += o > -50 && o < m - 12;
+  }
+  return n;
+}
+
+TEST(FrontEnd, EchoGateSilencesTheResidueWhileTheCancellerConverges) {
+  auto scene = MakeScene(4, 40, false);
+  for (const char* backend : {"speex", "webrtc"}) {
+    auto open = RunGate(scene, false, backend), gated = RunGate(scene, true, backend);
+    const int before = LoudResidueFrames(scene.mic, open), after = LoudResidueFrames(scene.mic, gated);
+    EXPECT_LE(after * 5, before) << backend << ": " << before << " residue frames without the gate, " << after
+                                 << " with it";
+    if (std::string(backend) == "speex") EXPECT_GE(before, 10) << "the scene no longer leaves residue";
+    EXPECT_LE(Power(gated, 0, 4), Power(open, 0, 4)) << backend;
+  }
+}
+
+TEST(FrontEnd, EchoGateKeepsTheNearEndTalker) {
+  // Near-end babble as loud as the echo, from the start (double talk).
+  auto scene = MakeScene(8, 40, true);
+  for (const char* backend : {"speex", "webrtc"}) {
+    auto open = RunGate(scene, false, backend), gated = RunGate(scene, true, backend);
+    EXPECT_GT(Power(gated, 4, 8), Power(open, 4, 8) - 3) << backend << ": the talker was gated";
+    EXPECT_GT(Power(gated, 4, 8), Power(scene.near, 4, 8) - 6) << backend;
+  }
+}
+
 TEST(DelayEstimator, FindsTheEchoLagEitherSideOfThePairing) {
   for (double lag_ms : {-40.0, 0.0, 25.0, 200.0}) {
     auto far = sim::Babble(8 * 16000, 16000, 0.1, 21);
