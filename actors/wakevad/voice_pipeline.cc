@@ -118,28 +118,31 @@ void VoicePipeline::ProcessFrame(uint64_t first_sample, std::span<const int16_t>
   if (!spotter_) return;
   t0 = ThreadNs();
   auto wake = spotter_->Process(first_sample, frame, tracker_->in_speech());
-  bool verified = true;
-  if (wake && verifier_) {
-    // The spotter fires kws_delay + lag frames after the phrase end, so the
-    // history already holds the pad after it (up to ~150 ms).
-    const uint64_t pad = MsToSamples(opt_.wake.verify_pad_ms);
-    std::string bytes;
-    uint64_t from = wake->start_sample - std::min(wake->start_sample, pad);
-    history_->CopySince(from, &bytes);
-    const size_t want = size_t(std::min<uint64_t>(wake->end_sample + pad, history_->end_index()) -
-                               std::min(from, wake->end_sample + pad));
-    std::vector<int16_t> pcm(std::min(bytes.size() / 2, want));
-    std::memcpy(pcm.data(), bytes.data(), pcm.size() * 2);
-    wake->verify_score = verifier_->Score(pcm, wake->end_sample - wake->start_sample);
-    verified = wake->verify_score >= opt_.wake.verify_margin;  // NaN: rejected
-    if (!verified) ++counters_.wakes_rejected;
-  }
   counters_.wake_ns += ThreadNs() - t0;
-  if (wake && on_wake_ && (verified || opt_.report_rejected)) {
+  if (wake && on_wake_) {
     SettleWake(true);  // a refractory period shorter than the settle time
-    held_wake_ = WakeOutput{*wake, verified, {}, 0};
+    held_wake_ = WakeOutput{*wake, true, {}, 0};
   }
   SettleWake(false);
+}
+
+// The verifier re-decodes [start - pad, end + pad]: it runs once the phrase
+// end is known, since the spotter fires before the last word is over.
+bool VoicePipeline::Verify(WakeDetection* d) {
+  const uint64_t t0 = ThreadNs();
+  const uint64_t pad = MsToSamples(opt_.wake.verify_pad_ms);
+  std::string bytes;
+  uint64_t from = d->start_sample - std::min(d->start_sample, pad);
+  history_->CopySince(from, &bytes);
+  const size_t want = size_t(std::min<uint64_t>(d->end_sample + pad, history_->end_index()) -
+                             std::min(from, d->end_sample + pad));
+  std::vector<int16_t> pcm(std::min(bytes.size() / 2, want));
+  std::memcpy(pcm.data(), bytes.data(), pcm.size() * 2);
+  d->verify_score = verifier_->Score(pcm, d->end_sample - d->start_sample);
+  const bool verified = d->verify_score >= opt_.wake.verify_margin;  // NaN: rejected
+  if (!verified) ++counters_.wakes_rejected;
+  counters_.wake_ns += ThreadNs() - t0;
+  return verified;
 }
 
 void VoicePipeline::SettleWake(bool force) {
@@ -168,11 +171,19 @@ void VoicePipeline::SettleWake(bool force) {
     if (end) {
       if (*end > d.end_sample) ++counters_.wake_ends_moved;
       d.end_sample = *end;
+      if (verifier_ && now < d.end_sample + MsToSamples(opt_.wake.verify_pad_ms) &&
+          now < d.detected_at + MsToSamples(opt_.wake_end_settle_ms))
+        return;  // the verifier's pad after the phrase is still to come
     } else if (now < d.detected_at + MsToSamples(opt_.wake_end_settle_ms)) {
       return;  // still speaking: wait
     } else {
       ++counters_.wake_ends_unsettled;
     }
+  }
+  if (verifier_) out.verified = Verify(&d);
+  if (!out.verified && !opt_.report_rejected) {
+    held_wake_.reset();
+    return;
   }
   uint64_t from = std::min(now - std::min(now, MsToSamples(opt_.context_ms)),
                            d.start_sample - std::min(d.start_sample, MsToSamples(opt_.context_lead_ms)));

@@ -98,6 +98,8 @@ class VoicePipeline {
   void ProcessFrame(uint64_t first_sample, std::span<const int16_t> frame);
   // Reports the held wake if its phrase has ended (or `force`).
   void SettleWake(bool force);
+  // Runs the verifier on the audio around *d; sets verify_score.
+  bool Verify(WakeDetection* d);
 
   PipelineOptions opt_;
   VadFn on_vad_;
