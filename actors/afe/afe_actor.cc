@@ -122,7 +122,13 @@ void AfeActor::OnMic(bus::Context& ctx, const bus::Received<v1::AudioFrame>& m) 
   p.frame = m.msg;
   p.origin_ns = m.header.origin_ns();
   p.capture_ns = m.msg.play_ns() > 0 ? m.msg.play_ns() : m.header.origin_ns();
-  p.deadline_ns = bus::MonoNs() + int64_t(ref_wait_ms_) * 1'000'000;
+  const int64_t now = bus::MonoNs();
+  if (ref_behind_) {
+    PcmView pv;
+    View(p.frame, &pv);
+    if (fe_->ReferenceReady(pv, p.frame.reference_channel(), p.capture_ns)) ref_behind_ = false;
+  }
+  p.deadline_ns = ref_behind_ ? now : now + int64_t(ref_wait_ms_) * 1'000'000;
   pending_.push_back(std::move(p));
   if (pending_.size() > kMaxPending) {
     ctx.Count("ref_wait_overflow");
@@ -144,6 +150,8 @@ void AfeActor::Drain(bus::Context& ctx) {
       break;
     }
     if (p.waited) ctx.Count(ready ? "ref_waits" : "ref_wait_timeouts");
+    if (p.waited && !ready) ref_behind_ = true;
+    if (!p.waited && !ready) ctx.Count("ref_not_waited");  // reference behind: not held again
     Process(ctx, p);
     pending_.pop_front();
   }

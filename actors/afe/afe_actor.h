@@ -37,6 +37,10 @@ class AfeActor : public bus::Actor {
 
   FrontEndConfig config_;
   int ref_wait_ms_ = 40;
+  // A wait timed out: the reference is behind the mic (stamps off, playback
+  // stalled). Later frames do not wait again until one finds its reference
+  // ready on arrival — one frame pays ref_wait_ms per episode, not each.
+  bool ref_behind_ = false;
   static constexpr size_t kMaxPending = 16;  // 320 ms of 20 ms frames
   std::deque<Pending> pending_;
   bus::Loop::TimerId wait_timer_ = 0;
