@@ -48,6 +48,8 @@ Status VoicePipeline::Init(const PipelineOptions& options, VadFn on_vad, WakeFn 
 void VoicePipeline::Resync(uint64_t first_sample) {
   SettleWake(true);
   recent_.clear();
+  spotting_ = false;
+  spot_until_ = 0;
   if (tracker_) {
     if (auto d = tracker_->End(pending_start_ + pending_.size()); d && on_vad_)
       on_vad_(VadOutput{*d, detector_->name(), {}, 0});
@@ -117,7 +119,37 @@ void VoicePipeline::ProcessFrame(uint64_t first_sample, std::span<const int16_t>
 
   if (!spotter_) return;
   t0 = ThreadNs();
-  auto wake = spotter_->Process(first_sample, frame, tracker_->in_speech());
+  std::optional<WakeDetection> wake;
+  const uint64_t frame_end = first_sample + frame.size();
+  if (opt_.spot_all) {
+    wake = spotter_->Process(first_sample, frame, tracker_->in_speech());
+    ++counters_.spot_frames;
+  } else {
+    if (p >= opt_.spot_threshold) spot_until_ = frame_end + MsToSamples(opt_.spot_hangover_ms);
+    if (frame_end <= spot_until_ || held_wake_) {
+      if (!spotting_) {
+        // Speech begins: decode from a little before it (the history holds
+        // this frame already), as a new utterance of the spotter.
+        std::string lead;
+        const uint64_t from = history_->CopySince(
+            frame_end - std::min<uint64_t>(frame_end, MsToSamples(opt_.spot_lead_ms) + frame.size()), &lead);
+        const auto* pcm = reinterpret_cast<const int16_t*>(lead.data());
+        const size_t n = lead.size() / 2;
+        // Whole frames ending with this one (the history may hold less lead).
+        for (size_t off = n % kFrameSamples; off + kFrameSamples <= n && !wake; off += kFrameSamples) {
+          wake = spotter_->Process(from + off, std::span<const int16_t>(pcm + off, kFrameSamples),
+                                   tracker_->in_speech());
+          ++counters_.spot_frames;
+        }
+        spotting_ = true;
+      } else {
+        wake = spotter_->Process(first_sample, frame, tracker_->in_speech());
+        ++counters_.spot_frames;
+      }
+    } else {
+      spotting_ = false;
+    }
+  }
   counters_.wake_ns += ThreadNs() - t0;
   if (wake && on_wake_) {
     SettleWake(true);  // a refractory period shorter than the settle time

@@ -45,6 +45,15 @@ struct PipelineOptions {
   // that quiet began), or for at most end_settle_ms after the detection
   // (someone running straight into the question). 0 = report at once.
   int wake_end_settle_ms = 300;
+  // The spotter decodes only around speech: from spot_lead_ms before a
+  // frame whose speech probability reaches spot_threshold (below the VAD's
+  // threshold: in loud noise speech barely rises above the floor) until
+  // spot_hangover_ms after the last one. Silence — and
+  // the agent's echo, once cancelled — costs no decoding. 0 = decode all.
+  double spot_threshold = 0.05;  // detector probability that keeps the spotter decoding
+  int spot_lead_ms = 400;
+  int spot_hangover_ms = 600;
+  bool spot_all = false;
   int wake_end_quiet_ms = 60;
   // Also hand rejected detections to on_wake (verified = false): for the
   // evaluation, which sweeps the margin over one run.
@@ -74,6 +83,7 @@ struct PipelineCounters {
   uint64_t wakes_rejected = 0;  // spotter detections the verifier turned down
   uint64_t wake_ends_moved = 0;  // wakes whose phrase end was moved later by the quiet search
   uint64_t wake_ends_unsettled = 0;  // wakes reported at end_settle_ms without a quiet run
+  uint64_t spot_frames = 0;  // frames the spotter decoded (lead-ins included)
 };
 
 class VoicePipeline {
@@ -115,6 +125,8 @@ class VoicePipeline {
   };
   std::vector<FrameVoice> recent_;       // per-frame speech decisions, the last ~2 s
   std::optional<WakeOutput> held_wake_;  // detected, waiting for the phrase to end
+  uint64_t spot_until_ = 0;   // decode up to this sample (hangover after speech)
+  bool spotting_ = false;     // the spotter is following the stream
   std::vector<int16_t> pending_;  // < one frame, waiting for more
   uint64_t pending_start_ = 0;
   bool started_ = false;

@@ -66,6 +66,15 @@ void WakeVadActor::DeclareConfig(config::Section& s) {
     w.Key("end_settle_ms", &opt_.wake_end_settle_ms, 300, {0, 2000},
           "hold the wake event up to this long after the detection until the phrase has ended "
           "(the spotter can fire before its last sound; 0 = at once)");
+    w.Key("spot_all", &opt_.spot_all, false,
+          "decode every frame for the wake phrase (false: only around speech, see spot_lead_ms)");
+    w.Key("spot_threshold", &opt_.spot_threshold, 0.05, {0, 1},
+          "speech probability of a frame that keeps the spotter decoding (below vad.threshold: "
+          "in loud noise speech barely rises above the floor)");
+    w.Key("spot_lead_ms", &opt_.spot_lead_ms, 400, {0, 2000},
+          "when speech begins, the spotter also decodes this much audio before it");
+    w.Key("spot_hangover_ms", &opt_.spot_hangover_ms, 600, {0, 10000},
+          "the spotter keeps decoding this long after the last speech frame");
     w.Key("end_quiet_ms", &opt_.wake_end_quiet_ms, 60, {20, 1000},
           "non-speech after the phrase that marks its end (end_sample = where the quiet began)");
     w.Key("model_dir", &o.model_dir, "/usr/share/pocketsphinx/model/en-us/en-us",
@@ -166,6 +175,7 @@ void WakeVadActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   ctx.Set("in_speech", pipeline_.in_speech() ? 1 : 0);
   ctx.Set("wakes_rejected", int64_t(c.wakes_rejected));
   ctx.Set("wake_ends_moved", int64_t(c.wake_ends_moved));
+  ctx.Set("spot_frames", int64_t(c.spot_frames));
   ctx.Set("wake_ends_unsettled", int64_t(c.wake_ends_unsettled));
   if (c.frames > 0) {
     ctx.Set("vad_ns_per_frame", int64_t(c.vad_ns / c.frames));

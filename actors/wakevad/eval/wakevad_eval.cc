@@ -6,7 +6,7 @@
 //       detector and SNR (labels come from each file's clean speech track)
 //   vb-wakevad-eval wake --corpus DIR [--phrases "hey computer,…"]
 //       [--thresholds 1e-20,1e-10,…] [--phone-loop 1e-10] [--max-neg-s N]
-//       [--conditions pink10,…] [--neg-conditions clean,…] [--comfort-noise-dbfs -50]
+//       [--conditions pink10,…] [--neg-conditions clean,…] [--comfort-noise-dbfs -50] [--spot-all 1]
 //       detection rate per SNR, false accepts per hour on the non-wake
 //       speech, detection latency, per phrase and threshold
 //   vb-wakevad-eval spot --wav FILE [--phrase P] [--threshold T] …
@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -261,9 +262,11 @@ struct Spotted {
 
 // Every first-stage detection with its verifier score (when verifying), so
 // one pass over the corpus serves a whole sweep of margins.
-std::vector<Spotted> SpotFile(const WakeOptions& w, const std::vector<int16_t>& pcm) {
+std::vector<Spotted> SpotFile(const WakeOptions& w, const std::vector<int16_t>& pcm, bool spot_all) {
   PipelineOptions o;
   o.wake = w;
+  o.spot_all = spot_all;
+  if (const char* t = std::getenv("VB_SPOT_THRESHOLD")) o.spot_threshold = std::stod(t);
   o.report_rejected = true;
   std::vector<Spotted> out;
   VoicePipeline p;
@@ -294,6 +297,8 @@ int RunWake(const Args& a) {
   const double plp = std::stod(a.Get("phone-loop", "1e-10"));
   const double max_neg_s = std::stod(a.Get("max-neg-s", "1e12"));
   const double comfort = std::stod(a.Get("comfort-noise-dbfs", "-50"));
+  // --spot-all 1: the spotter decodes every frame (default: only around speech).
+  const bool spot_all = a.Get("spot-all", "0") == "1";
   // Second stage: --verify 0 turns it off; --verify-margins sweeps its margin
   // (default: the actor's) over the same first-stage detections.
   const WakeOptions defaults;
@@ -316,6 +321,7 @@ int RunWake(const Args& a) {
   out["phone_loop"] = plp;
   out["comfort_noise_dbfs"] = comfort;
   out["verify"] = verify;
+  out["spot_all"] = spot_all;
   out["verify_pad_ms"] = pad_ms;
   for (const auto& phrase : phrases) {
     for (double th : thresholds) {
@@ -345,7 +351,7 @@ int RunWake(const Args& a) {
           mix.resize(size_t((max_neg_s - neg_s) * kSampleRate));
         const double secs = double(mix.size()) / kSampleRate;
         if (it.kind == "neg") neg_s += secs;
-        results.push_back({&it, secs, SpotFile(w, mix)});
+        results.push_back({&it, secs, SpotFile(w, mix, spot_all)});
       }
       struct Cond { int n = 0, hit = 0, extra = 0; std::vector<double> latency; };
       auto render = [](const Cond& c) {
@@ -438,7 +444,7 @@ int RunSpot(const Args& a) {
   w.verify = a.Get("verify", w.verify ? "1" : "0") == "1";
   w.verify_margin = -1e300;
   json out = json::array();
-  for (auto& f : SpotFile(w, pcm))
+  for (auto& f : SpotFile(w, pcm, a.Get("spot-all", "0") == "1"))
     out.push_back({{"start_s", double(f.start) / kSampleRate}, {"end_s", double(f.end) / kSampleRate},
                    {"detected_s", double(f.at) / kSampleRate}, {"score", f.score},
                    {"verify_score", f.verify_score}});
