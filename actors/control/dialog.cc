@@ -38,9 +38,11 @@ void Dialog::Prompt(const std::string& name) {
   out_.Command(c);
 }
 
-void Dialog::StartListening(const std::string& preroll, Clock::time_point now, const std::string& reason) {
+void Dialog::StartListening(const std::string& preroll, Clock::time_point now, const std::string& reason,
+                            uint64_t preroll_end_sample) {
   v1::DialogCommand c;
   c.mutable_start_listening()->set_preroll_pcm(preroll);
+  c.mutable_start_listening()->set_preroll_end_sample(preroll_end_sample);
   out_.Command(c);
   streaming_ = true;
   Enter(v1::STATE_LISTENING, reason, now);
@@ -203,7 +205,7 @@ void Dialog::Wake(const v1::WakeEvent& wake, Clock::time_point now) {
     uint64_t skip = (wake.end_sample() - wake.context_start_sample()) * 2;
     if (skip < ctx.size()) preroll = ctx.substr(size_t(skip));
   }
-  StartListening(preroll, now, "wake word: listening");
+  StartListening(preroll, now, "wake word: listening", wake.context_start_sample() + ctx.size() / 2);
   listen_deadline_ = now + options_.listen_timeout;
 }
 

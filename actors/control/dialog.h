@@ -91,7 +91,9 @@ class Dialog {
  private:
   void Enter(v1::DialogStateKind s, const std::string& reason, Clock::time_point now);
   void Interrupt(v1::Interrupt::Reason reason, Clock::time_point now);
-  void StartListening(const std::string& preroll, Clock::time_point now, const std::string& reason);
+  // preroll_end_sample: audio.clean index just after the preroll (0: unknown).
+  void StartListening(const std::string& preroll, Clock::time_point now, const std::string& reason,
+                      uint64_t preroll_end_sample = 0);
   void StopListening(bool commit);
   void TurnFinished(Clock::time_point now, const std::string& reason);
   v1::DialogStateKind RestingState() const;

@@ -218,7 +218,16 @@ void SessionCore::SendAudio(std::string_view pcm, int64_t origin_ns) {
 
 void SessionCore::OnAudio(const v1::AudioFrame& frame, int64_t origin_ns) {
   ++counters_.frames_in;
-  if (!streaming()) return;
+  const bool format_ok = !(frame.channels() > 1 ||
+                           (frame.sample_rate() != 0 && int(frame.sample_rate()) != options_.settings.input_sample_rate) ||
+                           frame.pcm().size() % 2 != 0);
+  if (!streaming()) {
+    if (format_ok) {
+      if (recent_.size() >= kRecentFrames) recent_.pop_front();
+      recent_.push_back({frame.sample_index(), frame.pcm()});
+    }
+    return;
+  }
   if (frame.channels() > 1 || (frame.sample_rate() != 0 && int(frame.sample_rate()) != options_.settings.input_sample_rate) ||
       frame.pcm().size() % 2 != 0) {
     ++counters_.frames_dropped;
@@ -256,6 +265,21 @@ void SessionCore::OnCommandAt(const v1::DialogCommand& cmd, int64_t now_ns) {
         if (connected_) SendAudio(pre, 0);
         else Hold(pre, 0);
       }
+      // What was captured after the preroll, before this command arrived.
+      if (const uint64_t end = cmd.start_listening().preroll_end_sample(); end > 0) {
+        for (const auto& r : recent_) {
+          const uint64_t n = r.pcm.size() / 2;
+          if (r.sample_index + n <= end) continue;
+          const size_t skip = r.sample_index < end ? size_t(end - r.sample_index) * 2 : 0;
+          std::string_view pcm(r.pcm);
+          pcm.remove_prefix(skip);
+          // origin 0: late by design, not a sample of mic-to-wire latency.
+          if (connected_) SendAudio(pcm, 0);
+          else Hold(std::string(pcm), 0);
+          ++counters_.frames_bridged;
+        }
+      }
+      recent_.clear();
       break;
     }
     case v1::DialogCommand::kStopListening: {

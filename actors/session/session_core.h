@@ -89,6 +89,7 @@ struct CoreCounters {
   uint64_t frames_sent = 0;      // appended to the wire
   uint64_t frames_buffered = 0;  // held during an outage
   uint64_t frames_replayed = 0;  // delivered after reconnecting
+  uint64_t frames_bridged = 0;   // recent frames sent after a preroll (see StartListening)
   uint64_t frames_dropped = 0;   // outage buffer full, or send queue refused
   uint64_t send_refused = 0;
   uint64_t commands = 0;
@@ -168,6 +169,14 @@ class SessionCore {
   int64_t last_rx_ns_ = 0;   // last downstream frame
   int64_t owed_since_ns_ = 0;  // a request awaiting its reply was sent (0 = none)
   std::deque<Held> held_;    // mic audio during an outage, bounded by outage_buffer_ms
+  struct Recent {
+    uint64_t sample_index;
+    std::string pcm;
+  };
+  // audio.clean while not streaming, the last second: bridges a preroll to
+  // the live frames (StartListening.preroll_end_sample).
+  std::deque<Recent> recent_;
+  static constexpr size_t kRecentFrames = 50;
   size_t held_bytes_ = 0;
   CoreCounters counters_;
   std::vector<DownlinkOutput> outs_;  // reused

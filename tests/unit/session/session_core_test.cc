@@ -136,6 +136,34 @@ TEST_F(CoreTest, WakeWordModeStreamsOnlyBetweenStartAndStop) {
   EXPECT_EQ(port.sent[0]["data"]["turn_detection"]["type"], "server_vad");
 }
 
+// Wake word: the preroll ends where the wake was reported; the frames captured
+// after it, before start_listening arrived, are sent next (from the exact
+// sample), so the start of a question said right after the phrase is kept.
+TEST_F(CoreTest, StartListeningBridgesThePrerollToTheLiveFrames) {
+  Make(v1::MODE_WAKE_WORD);
+  core->OnConnected();
+  for (int i = 0; i < 4; ++i) {
+    auto f = Frame(int16_t(10 + i));
+    f.set_sample_index(uint64_t(1000 + 320 * i));
+    core->OnAudio(f, 0);
+  }
+  EXPECT_TRUE(port.Sent("input_audio_buffer.append").empty());
+  // The preroll ended 100 samples into the second frame (index 1320).
+  core->OnCommand(Cmd([](auto& c) {
+    c.mutable_start_listening()->set_preroll_pcm(Frame(9).pcm());
+    c.mutable_start_listening()->set_preroll_end_sample(1420);
+  }));
+  auto live = Frame(14);
+  live.set_sample_index(1000 + 320 * 4);
+  core->OnAudio(live, 0);
+  std::string sent;
+  for (const auto& a : port.Sent("input_audio_buffer.append")) sent += Delta(a);
+  const std::string expected = Frame(9).pcm() + Frame(11, 220).pcm() + Frame(12).pcm() + Frame(13).pcm() + Frame(14).pcm();
+  EXPECT_EQ(sent.size(), expected.size());
+  EXPECT_EQ(sent, expected) << "preroll, the rest of the frame it ended in, the frames after, then live";
+  EXPECT_EQ(core->counters().frames_bridged, 3u);
+}
+
 TEST_F(CoreTest, PushToTalkDownCancelsTheRunningReply) {
   Make(v1::MODE_PUSH_TO_TALK);
   core->OnConnected();
