@@ -51,6 +51,11 @@ class Recognizer {
   RecognizerOptions opts_;
   ps_decoder_s* ps_ = nullptr;
   bool has_grammar_ = false;
+  // The cepstral mean as loaded. Live CMN carries over from one utterance to
+  // the next, so the same audio was recognised differently depending on
+  // which worker's decoder got it (seen: "what time is it" vs "hi"); every
+  // utterance now starts from this mean.
+  std::vector<float> initial_cmn_;
 };
 
 }  // namespace vb::cozesim

@@ -150,7 +150,7 @@ void Dialog::RunWakeWordDialog(const MicScript& mic) {
   EXPECT_NEAR(wake_at, mic.start_s(1), 0.6) << "wake phrase found at " << wake_at << " s";
   EXPECT_EQ(StartedTurns(), std::vector<std::string>{turn}) << "the question before the wake word was answered\n"
                                                             << Dump();
-  EXPECT_NE(Lower(AgentText(turn)).find("it is"), std::string::npos) << AgentText(turn);
+  EXPECT_NE(Lower(AgentText(turn)).find("it is"), std::string::npos) << AgentText(turn) << Dump();
   EXPECT_EQ(Lower(AgentText(turn)).find("today is"), std::string::npos) << AgentText(turn);
   EXPECT_GT(LoudOut(turn), 10);
   // IDLE → LISTENING (wake) → … → SPEAKING → IDLE.
