@@ -31,6 +31,7 @@ FrontEnd::FrontEnd(const FrontEndConfig& config, std::unique_ptr<EchoProcessor> 
                       config.reference != "channel"),
       estimate_(config.delay_estimation && uses_reference_),
       gate_(config.echo_gate && config.processor.aec && std::string(processor_->name()) != "bypass"),
+      gate_floor_(float(std::pow(10.0, -config.gate_depth_db / 20))),
       block_(processor_->block_samples()) {}
 
 void FrontEnd::Reset() {
@@ -60,7 +61,7 @@ void FrontEnd::Gate(const int16_t* mic, const int16_t* ref, const int16_t* ref_n
   mic_env_db_ = std::max(BlockDbfs(mic, block_), mic_env_db_ - kDecayDbPerBlock);
   const bool residue = ref_env_db_ > config_.gate_far_dbfs &&
                        BlockDbfs(out, block_) < mic_env_db_ - config_.gate_erle_db;
-  const float target = residue ? float(std::pow(10.0, -config_.gate_depth_db / 20)) : 1.0f;
+  const float target = residue ? gate_floor_ : 1.0f;
   if (residue) ++counters_.gated_blocks;
   if (target == 1.0f && gate_gain_ == 1.0f) return;
   const float step = (target - gate_gain_) / float(block_);

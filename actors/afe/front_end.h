@@ -107,6 +107,7 @@ class FrontEnd {
   bool uses_reference_;  // an echo canceller that reads the bus reference
   bool estimate_;
   bool gate_;  // echo_gate with an echo canceller
+  float gate_floor_;  // gain of a residue block (gate_depth_db)
   size_t block_;
   std::vector<int16_t> mono_, ref_, scratch_;
   double ref_env_db_ = -120;  // decaying peak of the reference level

@@ -228,8 +228,7 @@ void SessionCore::OnAudio(const v1::AudioFrame& frame, int64_t origin_ns) {
     }
     return;
   }
-  if (frame.channels() > 1 || (frame.sample_rate() != 0 && int(frame.sample_rate()) != options_.settings.input_sample_rate) ||
-      frame.pcm().size() % 2 != 0) {
+  if (!format_ok) {
     ++counters_.frames_dropped;
     port_->Problem("audio.clean frame in an unexpected format (rate " + std::to_string(frame.sample_rate()) +
                    ", channels " + std::to_string(frame.channels()) + ")");
