@@ -20,6 +20,8 @@
 // Barge-in latency is measured by the e2e test (ctest -R BargeIn -V prints
 // its JSON line). Prints one JSON object; run by hand, not in ctest:
 //   build/bin/vb-e2e-bench [--wav-speaker] [--speak-s 15] [--out FILE]
+//                          [--afe-backend speex|webrtc|bypass (default: speex, the product's)]
+//                          [--alsa 'KEY: V, …' (more playback.alsa keys)]
 #include <signal.h>
 #include <sys/stat.h>
 
@@ -80,14 +82,18 @@ bool AppendSpeech(const vb::testing::TempDir& dir, const std::string& text, vb::
 int main(int argc, char** argv) {
   bool wav_speaker = false;
   double speak_s = 15;
-  std::string out_path;
+  std::string out_path, afe_backend = "speex", alsa_extra;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--wav-speaker") wav_speaker = true;
     else if (a == "--speak-s" && i + 1 < argc) speak_s = std::atof(argv[++i]);
     else if (a == "--out" && i + 1 < argc) out_path = argv[++i];
+    else if (a == "--afe-backend" && i + 1 < argc) afe_backend = argv[++i];
+    else if (a == "--alsa" && i + 1 < argc) alsa_extra = std::string(", ") + argv[++i];
     else {
-      std::fprintf(stderr, "usage: vb-e2e-bench [--wav-speaker] [--speak-s S] [--out FILE]\n");
+      std::fprintf(stderr,
+                   "usage: vb-e2e-bench [--wav-speaker] [--speak-s S] [--out FILE] [--afe-backend B]\n"
+                   "                    [--alsa 'KEY: V, …' (more playback.alsa keys)]\n");
       return 2;
     }
   }
@@ -135,14 +141,14 @@ int main(int argc, char** argv) {
                     "  simulator: true\n  simulator_args: [--token-file, \"" + d + "/sim-token\", --log-dir, \"" + d +
                     "/sim\", --wait-models]\n  log_dir: " + d + "/logs\n"
                     "capture:\n  source: wav\n  wav: {path: " + d + "/mic.wav, realtime: true, at_end: silence}\n"
-                    "afe:\n  backend: webrtc\n"
+                    "afe:\n  backend: " + afe_backend + "\n"
                     "session:\n  bot_id: \"7000000000000000001\"\n"
                     "  api_base: http://127.0.0.1:${VB_SIM_PORT}\n  ws_base: ws://127.0.0.1:${VB_SIM_PORT}\n"
                     "  token_file: " + d + "/sim-token\n  state_dir: " + d + "/state\n"
                     "decoder:\n  output_rate: 16000\n"
                     "control:\n  mode: continuous\n  barge_in: {client_vad: false}\n";
   cfg += wav_speaker ? "playback:\n  sink: wav\n  wav: {path: " + d + "/reply.wav, realtime: true}\n"
-                     : std::string("playback:\n  sink: alsa\n  alsa: {device: pulse, buffer_ms: 20}\n");
+                     : "playback:\n  sink: alsa\n  alsa: {device: pulse, buffer_ms: 20" + alsa_extra + "}\n";
   dir.Write("vb.yaml", cfg);
 
   zmq::context_t ctx(1);
@@ -157,6 +163,11 @@ int main(int argc, char** argv) {
   std::map<std::string, std::map<std::string, std::vector<double>>> cpu;  // phase → actor → cpu%
   std::map<std::string, int64_t> rss_max;
   std::map<std::string, int> pids;
+  // capture→clean split by whether the speaker was audible (an audible
+  // audio.ref frame seen in the last 100 ms): the AFE waits for reference
+  // only then.
+  std::vector<double> clean_speaking_ms, clean_quiet_ms;
+  int64_t last_audible_ref_ns = 0;
   std::vector<double> capture_to_clean_ms, session_up_p50_ms, session_up_p99_ms, wire_to_bus_ms, wire_to_out_ms,
       wire_to_speaker_ms, first_wire_to_speaker_ms;
   std::map<std::string, int64_t> first_origin;   // turn → origin of its first packet
@@ -189,7 +200,10 @@ int main(int argc, char** argv) {
     mic_samples = m.msg.sample_index() + m.msg.pcm().size() / 2;
   });
   node.Subscribe<vb::v1::AudioFrame>(vb::bus::topics::kAudioClean, [&](const auto& m) {
-    if (m.header.origin_ns() > 0) capture_to_clean_ms.push_back(double(m.header.mono_ns() - m.header.origin_ns()) / 1e6);
+    if (m.header.origin_ns() <= 0) return;
+    const double ms = double(m.header.mono_ns() - m.header.origin_ns()) / 1e6;
+    capture_to_clean_ms.push_back(ms);
+    (m.header.mono_ns() - last_audible_ref_ns < 100'000'000 ? clean_speaking_ms : clean_quiet_ms).push_back(ms);
   });
   node.Subscribe<vb::v1::EncodedAudio>(vb::bus::topics::kSessionAudio, [&](const auto& m) {
     if (m.header.origin_ns() <= 0) return;
@@ -205,6 +219,7 @@ int main(int argc, char** argv) {
   });
   node.Subscribe<vb::v1::AudioFrame>(vb::bus::topics::kAudioRef, [&](const auto& m) {
     if (m.header.origin_ns() <= 0 || m.msg.synthetic_silence() || m.msg.play_ns() <= 0) return;
+    last_audible_ref_ns = m.header.mono_ns();
     double ms = double(m.msg.play_ns() - m.header.origin_ns()) / 1e6;
     wire_to_speaker_ms.push_back(ms);
     if (first_origins.erase(m.header.origin_ns())) first_wire_to_speaker_ms.push_back(ms);
@@ -225,6 +240,8 @@ int main(int argc, char** argv) {
   r["speaker"] = wav_speaker ? "wav" : "alsa pulse (null sink)";
   r["turns_spoken"] = turns_spoken;
   r["mic_to_wire_ms"] = {{"capture_to_clean", Summary(capture_to_clean_ms)},
+                         {"capture_to_clean_speaker_audible", Summary(clean_speaking_ms)},
+                         {"capture_to_clean_speaker_quiet", Summary(clean_quiet_ms)},
                          {"session_clean_to_socket_p50_per_s", Summary(session_up_p50_ms)},
                          {"session_clean_to_socket_p99_per_s", Summary(session_up_p99_ms)},
                          {"frame_ms", 20},
