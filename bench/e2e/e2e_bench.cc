@@ -29,7 +29,11 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
 #include <map>
+#include <unordered_map>
 #include <set>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -50,6 +54,30 @@ double Pct(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   size_t i = std::min(v.size() - 1, size_t(p / 100.0 * double(v.size())));
   return v[i];
+}
+
+std::string Base64Decode(const std::string& in) {
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : in) {
+    int v = c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26 : c >= '0' && c <= '9' ? c - '0' + 52
+            : c == '+' ? 62 : c == '/' ? 63 : -1;
+    if (v < 0) continue;
+    acc = (acc << 6) | uint32_t(v);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out.push_back(char((acc >> bits) & 0xff));
+    }
+  }
+  return out;
+}
+
+int64_t ClockNs(clockid_t id) {
+  timespec ts{};
+  clock_gettime(id, &ts);
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 
 Json Summary(const std::vector<double>& v) {
@@ -167,6 +195,11 @@ int main(int argc, char** argv) {
   // audio.ref frame seen in the last 100 ms): the AFE waits for reference
   // only then.
   std::vector<double> clean_speaking_ms, clean_quiet_ms, clean_dialog_ms;
+  // Capture → WebSocket send, per frame: each audio.clean frame's PCM (by
+  // content; frames whose PCM repeats, like digital silence, are skipped) is
+  // found in the simulator's log of what it received (t_ms: wall clock, ms).
+  std::unordered_map<std::string, std::pair<int64_t, int>> clean_by_pcm;  // pcm → (origin, count)
+  const int64_t wall_minus_mono_ns = ClockNs(CLOCK_REALTIME) - ClockNs(CLOCK_MONOTONIC);
   nlohmann::json clean_slow = nlohmann::json::array();  // frames over 30 ms: when, in which state
   int64_t first_clean_ns = 0;
   int64_t last_audible_ref_ns = 0;
@@ -207,6 +240,9 @@ int main(int argc, char** argv) {
     capture_to_clean_ms.push_back(ms);
     (m.header.mono_ns() - last_audible_ref_ns < 100'000'000 ? clean_speaking_ms : clean_quiet_ms).push_back(ms);
     if (!first_clean_ns) first_clean_ns = m.header.mono_ns();
+    auto& seen = clean_by_pcm[m.msg.pcm()];
+    seen.first = m.header.origin_ns();
+    ++seen.second;
     // The dialog: after the quiet first stretch, in which the other actors
     // and the simulator are still loading their models (measured: the
     // frames over 30 ms cluster in the first 6 s).
@@ -246,6 +282,24 @@ int main(int argc, char** argv) {
   vb.Stop(SIGTERM, 15000ms);
   if (pulse) RunCommand({"/bin/bash", source + "/tests/tools/pulse_env.sh", "stop", d}, nullptr, 10000ms);
 
+  // What the simulator received, matched to the capture time of its audio.
+  std::vector<double> capture_to_wire_ms;
+  size_t appends = 0;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(dir.File("sim"), ec)) {
+    std::ifstream in(e.path());
+    for (std::string line; std::getline(in, line);) {
+      if (line.find("input_audio_buffer.append") == std::string::npos) continue;
+      Json j = Json::parse(line, nullptr, false);
+      if (j.is_discarded() || !j.contains("t_ms") || !j["event"].contains("data")) continue;
+      ++appends;
+      auto it = clean_by_pcm.find(Base64Decode(j["event"]["data"].value("delta", "")));
+      if (it == clean_by_pcm.end() || it->second.second != 1 || it->second.first <= 0) continue;
+      const double recv_mono_ms = double(j["t_ms"].get<int64_t>()) - double(wall_minus_mono_ns) / 1e6;
+      capture_to_wire_ms.push_back(recv_mono_ms - double(it->second.first) / 1e6);
+    }
+  }
+
   Json r;
   r["completed"] = done;
   r["speaker"] = wav_speaker ? "wav" : "alsa pulse (null sink)";
@@ -254,12 +308,16 @@ int main(int argc, char** argv) {
                          {"capture_to_clean_speaker_audible", Summary(clean_speaking_ms)},
                          {"capture_to_clean_speaker_quiet", Summary(clean_quiet_ms)},
                          {"capture_to_clean_dialog", Summary(clean_dialog_ms)},
+                         {"capture_to_simulator_receive", Summary(capture_to_wire_ms)},
+                         {"simulator_appends", appends},
                          {"capture_to_clean_over_30ms", clean_slow},
                          {"session_clean_to_socket_p50_per_s", Summary(session_up_p50_ms)},
                          {"session_clean_to_socket_p99_per_s", Summary(session_up_p99_ms)},
                          {"frame_ms", 20},
                          {"note", "capture_to_clean includes the 20 ms frame (origin = first sample); _dialog: from the end of the first quiet "
-                                  "stretch (startup excluded); over_30ms: when such frames came"}};
+                                  "stretch (startup excluded); over_30ms: when such frames came; capture_to_simulator_receive: "
+                                  "capture → the simulator's receive time of the same PCM (ms resolution, one loopback "
+                                  "hop more than the socket write), frames with unique PCM (speech, not digital silence)"}};
   r["wire_to_speaker_ms"] = {{"wire_to_session_audio", Summary(wire_to_bus_ms)},
                              {"wire_to_audio_out", Summary(wire_to_out_ms)},
                              {"first_frame_of_reply", Summary(first_wire_to_speaker_ms)},
