@@ -123,6 +123,15 @@ bool RunUntil(bus::Loop& loop, const std::function<bool()>& pred, std::chrono::m
   return true;
 }
 
+bool AwaitSubscribers(bus::Loop& loop, bus::Node& node, std::initializer_list<std::string> topics,
+                      std::chrono::milliseconds timeout) {
+  return RunUntil(loop, [&] {
+    for (const auto& t : topics)
+      if (!node.HasSubscriber(t)) return false;
+    return true;
+  }, timeout);
+}
+
 bool WaitForText(const std::string& path, const std::string& needle, std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (ReadFile(path).find(needle) == std::string::npos) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "bus/loop.h"
+#include "bus/node.h"
 
 namespace vb::testing {
 
@@ -57,6 +58,12 @@ std::string ReadFile(const std::string& path);
 
 // Runs `loop` until pred() is true or `timeout` passes; returns pred().
 bool RunUntil(bus::Loop& loop, const std::function<bool()>& pred, std::chrono::milliseconds timeout);
+
+// Runs `loop` until every topic has a subscriber visible to `node`'s
+// publishers. A PUB with no connected peer drops silently, and a test's own
+// publisher can connect to the broker after the actor's status reached it.
+bool AwaitSubscribers(bus::Loop& loop, bus::Node& node, std::initializer_list<std::string> topics,
+                      std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 // Waits (polling the file as it grows, ≤ 50 ms apart) until `path` contains
 // `needle`. For logs of processes we do not talk to over the bus.

@@ -267,8 +267,7 @@ int DialogHarness::LoudOut(const std::string& turn, double dbfs) const {
 void DialogHarness::Send(const std::function<void(v1::DialogCommand&)>& fill) {
   v1::DialogCommand c;
   fill(c);
-  // A PUB with no connected peer drops silently: wait for the listener.
-  ASSERT_TRUE(Until([&] { return node_->HasSubscriber(commands_.topic()); }, 10000ms))
+  ASSERT_TRUE(testing::AwaitSubscribers(loop_, *node_, {commands_.topic()}))
       << "no subscriber to " << commands_.topic();
   ASSERT_TRUE(commands_.Publish(c));
 }

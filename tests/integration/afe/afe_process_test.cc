@@ -53,11 +53,8 @@ class AfeProcessTest : public ::testing::Test {
     ASSERT_TRUE(node_->Connect().ok());
     node_->SetActive(true);
     ASSERT_TRUE(RunUntil(loop_, [&] { return beats_.count("afe") > 0; }, 10s)) << ReadFile(afe_.log_path());
-    // Our stream publishers connect on their own: frames sent before vb-afe's
-    // subscriptions are visible here would be dropped.
-    ASSERT_TRUE(RunUntil(loop_, [&] {
-      return node_->HasSubscriber(mic_.topic()) && node_->HasSubscriber(ref_.topic());
-    }, 10s)) << "vb-afe's subscriptions never reached the test's publishers";
+    ASSERT_TRUE(testing::AwaitSubscribers(loop_, *node_, {mic_.topic(), ref_.topic()}))
+        << "vb-afe's subscriptions never reached the test's publishers";
   }
   static v1::AudioFrame Frame(const int16_t* pcm, size_t n, uint64_t index, int64_t t) {
     v1::AudioFrame f;

@@ -123,10 +123,7 @@ class SessionProcessTest : public ::testing::Test {
   void Send(auto setter) {
     v1::DialogCommand c;
     setter(c);
-    // Our publisher's own connection to the broker may come up after the
-    // session's status reached us (a PUB with no peer drops silently): wait
-    // until the session's subscription is visible here.
-    ASSERT_TRUE(RunUntil(loop_, [&] { return node_->HasSubscriber(commands_.topic()); }, 10000ms))
+    ASSERT_TRUE(testing::AwaitSubscribers(loop_, *node_, {commands_.topic()}))
         << "no subscriber to " << commands_.topic();
     ASSERT_TRUE(commands_.Publish(c));
   }
@@ -177,11 +174,8 @@ class SessionProcessTest : public ::testing::Test {
   }
   // One 20 ms audio.clean frame of `n` ≤ 320 samples (zero-padded), as vb-afe publishes it.
   void PublishFrame(const int16_t* samples, size_t n) {
-    // The stream plane's publisher connects on its own: frames sent before
-    // the session's subscription is visible here would be dropped.
-    if (!node_->HasSubscriber(clean_.topic()))
-      ASSERT_TRUE(RunUntil(loop_, [&] { return node_->HasSubscriber(clean_.topic()); }, 10000ms))
-          << "no subscriber to " << clean_.topic();
+    ASSERT_TRUE(testing::AwaitSubscribers(loop_, *node_, {clean_.topic()}))
+        << "no subscriber to " << clean_.topic();
     v1::AudioFrame f;
     f.set_sample_rate(16000);
     f.set_channels(1);
