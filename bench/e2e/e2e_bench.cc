@@ -39,6 +39,7 @@
 #include <sstream>
 
 #include "actors/common/wav.h"
+#include "actors/session/coze_protocol.h"
 #include "bus/node.h"
 #include "tests/support/process.h"
 
@@ -54,24 +55,6 @@ double Pct(std::vector<double> v, double p) {
   std::sort(v.begin(), v.end());
   size_t i = std::min(v.size() - 1, size_t(p / 100.0 * double(v.size())));
   return v[i];
-}
-
-std::string Base64Decode(const std::string& in) {
-  std::string out;
-  uint32_t acc = 0;
-  int bits = 0;
-  for (char c : in) {
-    int v = c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26 : c >= '0' && c <= '9' ? c - '0' + 52
-            : c == '+' ? 62 : c == '/' ? 63 : -1;
-    if (v < 0) continue;
-    acc = (acc << 6) | uint32_t(v);
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(char((acc >> bits) & 0xff));
-    }
-  }
-  return out;
 }
 
 int64_t ClockNs(clockid_t id) {
@@ -293,7 +276,9 @@ int main(int argc, char** argv) {
       Json j = Json::parse(line, nullptr, false);
       if (j.is_discarded() || !j.contains("t_ms") || !j["event"].contains("data")) continue;
       ++appends;
-      auto it = clean_by_pcm.find(Base64Decode(j["event"]["data"].value("delta", "")));
+      std::string pcm;
+      if (!vb::session::Base64Decode(j["event"]["data"].value("delta", ""), &pcm)) continue;
+      auto it = clean_by_pcm.find(pcm);
       if (it == clean_by_pcm.end() || it->second.second != 1 || it->second.first <= 0) continue;
       const double recv_mono_ms = double(j["t_ms"].get<int64_t>()) - double(wall_minus_mono_ns) / 1e6;
       capture_to_wire_ms.push_back(recv_mono_ms - double(it->second.first) / 1e6);
