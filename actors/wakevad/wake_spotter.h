@@ -45,13 +45,14 @@ struct WakeOptions {
   // pocketsphinx's live cepstral mean drifts in near-digital silence (as
   // after noise suppression) and then misses the phrase that follows.
   double comfort_noise_dbfs = -50;
-  // Second stage (WakeVerifier): re-decode the audio around each detection,
-  // phrase against a free phone loop, and keep it only if the phrase gains at
-  // least verify_margin per frame (log base 1.0001). Chosen by measurement.
-  bool verify = false;  // off until a margin is measured to help (README)
-  double verify_margin = 0;
-  int verify_pad_ms = 100;
-  std::string phone_lm = "/usr/share/pocketsphinx/model/en-us/en-us-phone.lm.bin";  // audio before the phrase's estimated start and after its end
+  // Second stage (WakeVerifier): re-decode the audio around each detection
+  // with the whole phrase forced; keep the detection only if a path through
+  // the phrase survives the word beam and scores at least verify_margin per
+  // 10 ms frame of the phrase (pocketsphinx log domain). Chosen by measurement.
+  bool verify = true;
+  double verify_margin = -80;
+  int verify_pad_ms = 300;  // audio before the phrase's estimated start and after its end
+  double verify_word_beam = 1e-48;
 };
 
 struct WakeDetection {

@@ -1,15 +1,20 @@
 // WakeVerifier: a second opinion on each keyphrase detection. The spotter's
-// kws search compares the phrase with a crude phone loop frame by frame and
-// fires on sound-alikes in ordinary speech; the verifier re-decodes the audio
-// around the detection (from PcmHistory) twice with full Viterbi search and
-// batch cepstral normalisation: once with a grammar that forces the phrase
-// (silence and noise fillers allowed around it), once with pocketsphinx's
-// phone recogniser (allphone search, phone bigram). The score is the
-// log-likelihood gain of the phrase path over the free phone path, per frame
-// of the phrase; a detection is kept only if the score reaches the margin.
+// kws search compares the phrase with a crude phone loop frame by frame, on a
+// live cepstral mean, and fires on stretches of ordinary speech that only
+// partly sound like the phrase. The verifier re-decodes the audio around the
+// detection (from PcmHistory) as one utterance with batch cepstral
+// normalisation, against a grammar that forces the whole phrase (silence and
+// noise fillers allowed around it). It fails when no path through the whole
+// phrase survives the decoder's word beam — the audio never completes the
+// phrase — or when the path's acoustic score per 10 ms frame of the phrase is
+// below the margin.
 //
-// Runs only when the spotter fires, so its cost (a few ms per detection) does
-// not add to the per-frame cost. Not thread-safe.
+// Measured (README): on 1.13 h of ordinary speech it turns down both false
+// accepts of the spotter and keeps every real phrase the spotter found at
+// 10 dB SNR. A free phone recogniser as the competitor (allphone search) was
+// tried first: ~12 s of CPU per wake and no better separation.
+//
+// Runs only when the spotter fires. Not thread-safe.
 #pragma once
 
 #include <cstdint>
@@ -33,14 +38,13 @@ class WakeVerifier {
 
   // Same model, dictionary, pronunciations and phrase as the spotter.
   Status Init(const WakeOptions& options);
-  // Score of `pcm` (16 kHz mono: the phrase with a little audio around it);
-  // `phrase_samples` is the spotter's estimate of the phrase length, used to
-  // normalise. NaN if the decoder produced no path.
+  // Score of `pcm` (16 kHz mono: the phrase with a little audio around it):
+  // the phrase path's score (pocketsphinx log domain) per 10 ms frame of
+  // `phrase_samples`, the spotter's estimate of the phrase length. NaN if no
+  // path through the whole phrase survived.
   double Score(std::span<const int16_t> pcm, uint64_t phrase_samples);
 
  private:
-  int32_t Decode(const char* search, std::span<const int16_t> pcm, bool* ok);
-
   ps_decoder_s* ps_ = nullptr;
 };
 

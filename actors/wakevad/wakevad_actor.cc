@@ -49,12 +49,15 @@ void WakeVadActor::DeclareConfig(config::Section& s) {
           "extra pronunciations, 'WORD PH ON ES' (CMU phones), e.g. 'voicebus V OY S B AH S'");
     w.Key("comfort_noise_dbfs", &o.comfort_noise_dbfs, -50.0, {-120, 0},
           "white noise added to what the decoder hears (0 = none): keeps it steady after silence");
-    w.Key("verify", &o.verify, false,
-          "second stage: re-decode the audio around each detection, phrase vs free phone loop");
-    w.Key("verify_margin", &o.verify_margin, 0.0, {-1e6, 1e6},
-          "verify: the phrase must beat the phone loop by this much per 10 ms frame (log base 1.0001)");
-    w.Key("verify_pad_ms", &o.verify_pad_ms, 100, {0, 1000},
+    w.Key("verify", &o.verify, true,
+          "second stage: re-decode the audio around each detection with the whole phrase forced");
+    w.Key("verify_margin", &o.verify_margin, -80.0, {-1e6, 1e6},
+          "verify: least score of the forced phrase per 10 ms frame (pocketsphinx log domain)");
+    w.Key("verify_pad_ms", &o.verify_pad_ms, 300, {0, 1000},
           "verify: audio re-decoded before the phrase's estimated start and after its end");
+    w.Key("verify_word_beam", &o.verify_word_beam, 1e-48, {1e-300, 1},
+          "verify: pocketsphinx -wbeam; a narrower beam (larger value) prunes the end of real "
+          "phrases in loud noise");
     w.Key("refractory_ms", &o.refractory_ms, 2000, {0, 60000},
           "after a detection, ignore the phrase for this long");
     w.Key("max_utterance_s", &o.max_utterance_s, 30, {2, 3600},
@@ -63,7 +66,7 @@ void WakeVadActor::DeclareConfig(config::Section& s) {
           "audio up to the detection carried in WakeEvent.context_pcm");
     w.Key("context_lead_ms", &opt_.context_lead_ms, 500, {0, 5000},
           "context_pcm reaches at least this far before the phrase began");
-    w.Key("end_settle_ms", &opt_.wake_end_settle_ms, 300, {0, 2000},
+    w.Key("end_settle_ms", &opt_.wake_end_settle_ms, 600, {0, 2000},
           "hold the wake event up to this long after the detection until the phrase has ended "
           "(the spotter can fire before its last sound; 0 = at once)");
     w.Key("spot_all", &opt_.spot_all, false,
@@ -81,8 +84,6 @@ void WakeVadActor::DeclareConfig(config::Section& s) {
           "pocketsphinx acoustic model directory");
     w.Key("dict", &o.dict, "/usr/share/pocketsphinx/model/en-us/cmudict-en-us.dict",
           "pocketsphinx pronunciation dictionary");
-    w.Key("phone_lm", &o.phone_lm, "/usr/share/pocketsphinx/model/en-us/en-us-phone.lm.bin",
-          "verify: phone bigram of the free phone recogniser the phrase must beat");
     w.Finish();
   }
 }

@@ -7,8 +7,11 @@
 //   vb-wakevad-eval wake --corpus DIR [--phrases "hey computer,…"]
 //       [--thresholds 1e-20,1e-10,…] [--phone-loop 1e-10] [--max-neg-s N]
 //       [--conditions pink10,…] [--neg-conditions clean,…] [--comfort-noise-dbfs -50] [--spot-all 1]
+//       [--verify 0|1] [--verify-margins -1e9,-80,…] [--verify-pad-ms 300]
+//       [--verify-word-beam 1e-48] [--end-settle-ms 600]
 //       detection rate per SNR, false accepts per hour on the non-wake
-//       speech, detection latency, per phrase and threshold
+//       speech, detection latency (the spotter's, and when the event goes
+//       out), per phrase, threshold and verifier margin
 //   vb-wakevad-eval spot --wav FILE [--phrase P] [--threshold T] …
 //       detections in one file (for listening to what fired)
 //
@@ -50,6 +53,10 @@ struct Args {
   std::string Get(const std::string& k, const std::string& def = "") const {
     auto it = kv.find(k);
     return it == kv.end() ? def : it->second;
+  }
+  double Num(const std::string& k, double def) const {
+    auto it = kv.find(k);
+    return it == kv.end() ? def : std::stod(it->second);
   }
 };
 
@@ -256,23 +263,26 @@ int RunVad(const Args& a) {
 // ---- wake ---------------------------------------------------------------
 
 struct Spotted {
-  uint64_t start, end, at;
+  uint64_t start, end, at, reported;
   double score, verify_score;
 };
 
 // Every first-stage detection with its verifier score (when verifying), so
 // one pass over the corpus serves a whole sweep of margins.
-std::vector<Spotted> SpotFile(const WakeOptions& w, const std::vector<int16_t>& pcm, bool spot_all) {
+std::vector<Spotted> SpotFile(const WakeOptions& w, const std::vector<int16_t>& pcm, bool spot_all,
+                              int end_settle_ms) {
   PipelineOptions o;
   o.wake = w;
   o.spot_all = spot_all;
+  if (end_settle_ms >= 0) o.wake_end_settle_ms = end_settle_ms;
   if (const char* t = std::getenv("VB_SPOT_THRESHOLD")) o.spot_threshold = std::stod(t);
   o.report_rejected = true;
   std::vector<Spotted> out;
   VoicePipeline p;
   Status s = p.Init(o, nullptr, [&](const WakeOutput& x) {
+    // The report point: where the context audio ends (the event goes out then).
     out.push_back({x.detection.start_sample, x.detection.end_sample, x.detection.detected_at,
-                   x.detection.score, x.detection.verify_score});
+                   x.context_start + x.context_pcm.size() / 2, x.detection.score, x.detection.verify_score});
   });
   if (!s.ok()) {
     std::cerr << s.message() << "\n";
@@ -299,6 +309,7 @@ int RunWake(const Args& a) {
   const double comfort = std::stod(a.Get("comfort-noise-dbfs", "-50"));
   // --spot-all 1: the spotter decodes every frame (default: only around speech).
   const bool spot_all = a.Get("spot-all", "0") == "1";
+  const int settle_ms = int(a.Num("end-settle-ms", -1));  // -1: the actor's default
   // Second stage: --verify 0 turns it off; --verify-margins sweeps its margin
   // (default: the actor's) over the same first-stage detections.
   const WakeOptions defaults;
@@ -323,6 +334,7 @@ int RunWake(const Args& a) {
   out["verify"] = verify;
   out["spot_all"] = spot_all;
   out["verify_pad_ms"] = pad_ms;
+  out["end_settle_ms"] = settle_ms;
   for (const auto& phrase : phrases) {
     for (double th : thresholds) {
       WakeOptions w;
@@ -332,6 +344,7 @@ int RunWake(const Args& a) {
       w.comfort_noise_dbfs = comfort;
       w.verify = verify;
       w.verify_pad_ms = pad_ms;
+      w.verify_word_beam = a.Num("verify-word-beam", w.verify_word_beam);
       w.verify_margin = -1e300;  // everything reported; margins applied below
       struct FileResult {
         const Item* item;
@@ -351,14 +364,15 @@ int RunWake(const Args& a) {
           mix.resize(size_t((max_neg_s - neg_s) * kSampleRate));
         const double secs = double(mix.size()) / kSampleRate;
         if (it.kind == "neg") neg_s += secs;
-        results.push_back({&it, secs, SpotFile(w, mix, spot_all)});
+        results.push_back({&it, secs, SpotFile(w, mix, spot_all, settle_ms)});
       }
-      struct Cond { int n = 0, hit = 0, extra = 0; std::vector<double> latency; };
+      struct Cond { int n = 0, hit = 0, extra = 0; std::vector<double> latency, report; json hits = json::array(); };
       auto render = [](const Cond& c) {
         return json{{"phrases", c.n}, {"detected", c.hit},
                     {"detection_rate", c.n ? double(c.hit) / c.n : NAN},
                     {"false_accepts_in_positives", c.extra},
-                    {"latency_after_phrase_end_ms", Stats(c.latency)}};
+                    {"latency_after_phrase_end_ms", Stats(c.latency)},
+                    {"event_after_phrase_end_ms", Stats(c.report)}, {"hits", c.hits}};
       };
       json scores = {{"pos", json::array()}, {"neg", json::array()}, {"near", json::array()}};
       for (double margin : margins) {
@@ -377,7 +391,8 @@ int RunWake(const Args& a) {
             auto& list = it.kind == "near" ? near_list : fa_list;
             n += int(found.size());
             for (auto& f : found)
-              list.push_back({{"file", it.mix}, {"at_s", double(f.start) / kSampleRate}, {"score", f.score},
+              list.push_back({{"file", it.mix}, {"at_s", double(f.start) / kSampleRate},
+                              {"len_ms", double(f.end - f.start) / 16}, {"score", f.score},
                               {"verify_score", f.verify_score}});
             if (first)
               for (auto& f : r.found) scores[it.kind].push_back(f.verify_score);
@@ -393,9 +408,15 @@ int RunWake(const Args& a) {
               if (used[i] || found[i].end < s || found[i].at > e + 24000) continue;
               used[i] = true;
               ++c.hit, ++all.hit;
+              c.hits.push_back({{"at_s", double(found[i].start) / kSampleRate},
+                                {"len_ms", double(found[i].end - found[i].start) / 16},
+                                {"score", found[i].score}, {"verify_score", found[i].verify_score}});
               double lat = (double(found[i].at) - double(e)) / 16;
               c.latency.push_back(lat);
               all.latency.push_back(lat);
+              const double rep = (double(found[i].reported) - double(e)) / 16;
+              c.report.push_back(rep);
+              all.report.push_back(rep);
               break;
             }
           }
@@ -442,9 +463,11 @@ int RunSpot(const Args& a) {
   w.threshold = std::stod(a.Get("threshold", "1e-10"));
   w.phone_loop = std::stod(a.Get("phone-loop", "1e-10"));
   w.verify = a.Get("verify", w.verify ? "1" : "0") == "1";
+  w.verify_word_beam = a.Num("verify-word-beam", w.verify_word_beam);
+  w.verify_pad_ms = std::stoi(a.Get("verify-pad-ms", std::to_string(w.verify_pad_ms)));
   w.verify_margin = -1e300;
   json out = json::array();
-  for (auto& f : SpotFile(w, pcm, a.Get("spot-all", "0") == "1"))
+  for (auto& f : SpotFile(w, pcm, a.Get("spot-all", "0") == "1", int(a.Num("end-settle-ms", -1))))
     out.push_back({{"start_s", double(f.start) / kSampleRate}, {"end_s", double(f.end) / kSampleRate},
                    {"detected_s", double(f.at) / kSampleRate}, {"score", f.score},
                    {"verify_score", f.verify_score}});
