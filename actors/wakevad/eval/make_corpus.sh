@@ -3,10 +3,13 @@
 # (several voices, rates and pitches) and sox (noise and music-like
 # interference mixed at several SNRs). Deterministic: same tools, same corpus.
 #
-#   make_corpus.sh OUT_DIR [NEG_MINUTES] [PHRASES]
+#   make_corpus.sh OUT_DIR [NEG_MINUTES] [PHRASES] [NEG_TEXT...]
 #     NEG_MINUTES  minutes of non-wake speech (default 65: FA/hour needs ≥ 1 h)
 #     PHRASES      candidate wake phrases, comma-separated
 #                  (default "hey computer,ok voice bus,hello jarvis,hey assistant")
+#     NEG_TEXT     text files the non-wake speech is read from (default: the
+#                  licences in /usr/share/common-licenses); another text makes
+#                  a held-out set for settings tuned on the default one
 #
 # Writes OUT_DIR/manifest.tsv (format: see wakevad_eval.cc) and:
 #   pos/<slug>/clean.wav   every rendition of "<phrase> <question>", 2 s apart
@@ -18,9 +21,13 @@
 # Never commit the output; put it in a build directory.
 set -euo pipefail
 
-out=${1:?usage: make_corpus.sh OUT_DIR [NEG_MINUTES] [PHRASES]}
+out=${1:?usage: make_corpus.sh OUT_DIR [NEG_MINUTES] [PHRASES] [NEG_TEXT...]}
 neg_minutes=${2:-65}
 IFS=',' read -r -a phrases <<< "${3:-hey computer,ok voice bus,hello jarvis,hey assistant}"
+neg_text=("${@:4}")
+if (( ${#neg_text[@]} == 0 )); then
+  neg_text=(/usr/share/common-licenses/{GPL-3,Apache-2.0,MPL-2.0,LGPL-2.1,GFDL-1.3,Artistic,GPL-2,MPL-1.1})
+fi
 
 voices=(en-us en-us+f3 en-us+m7 en-gb+m3 en-gb-x-rp+f4 en-029+m2)
 rates=(130 165 200)
@@ -138,10 +145,10 @@ for phrase in "${phrases[@]}"; do
   echo "pos '$phrase': $k renditions, ${secs%.*} s" >&2
 done
 
-# Negatives: licence texts read aloud, a voice/rate/pitch per chunk of ~400
-# words, until NEG_MINUTES.
+# Negatives: NEG_TEXT (default the licences) read aloud, a voice/rate/pitch
+# per chunk of ~400 words, until NEG_MINUTES.
 mkdir -p "$out/neg"
-cat /usr/share/common-licenses/{GPL-3,Apache-2.0,MPL-2.0,LGPL-2.1,GFDL-1.3,Artistic,GPL-2,MPL-1.1} |
+cat "${neg_text[@]}" |
   tr -s '[:space:]' ' ' | tr -cd '[:alnum:] .,;:()?!-' > "$tmp/text.txt"
 read -r -a words < "$tmp/text.txt" || true  # no final newline
 neg_parts=() total=0 chunk=0 i=0

@@ -9,6 +9,7 @@
 //       [--conditions pink10,…] [--neg-conditions clean,…] [--comfort-noise-dbfs -50] [--spot-all 1]
 //       [--verify 0|1] [--verify-margins -1e9,-80,…] [--verify-pad-ms 300]
 //       [--verify-word-beam 1e-48] [--end-settle-ms 600]
+//       [--afe speex|webrtc [--afe-agc 0] [--afe-ns 0]]
 //       detection rate per SNR, false accepts per hour on the non-wake
 //       speech, detection latency (the spotter's, and when the event goes
 //       out), per phrase, threshold and verifier margin
@@ -35,6 +36,7 @@
 #include <vector>
 
 #include "actors/common/wav.h"
+#include "actors/afe/front_end.h"
 #include "actors/wakevad/voice_pipeline.h"
 
 namespace vb::wakevad {
@@ -262,6 +264,40 @@ int RunVad(const Args& a) {
 
 // ---- wake ---------------------------------------------------------------
 
+// The product's wakevad hears audio.clean: what vb-afe makes of the mic
+// (noise suppression, AGC; no far end here, so no echo to cancel). --afe
+// BACKEND puts each file through a fresh FrontEnd with the actor's defaults
+// first ("" = the raw mix); --afe-agc 0 / --afe-ns 0 turn those stages off.
+struct AfeChoice {
+  std::string backend;
+  bool agc = true, ns = true;
+};
+
+AfeChoice AfeFrom(const Args& a) {
+  return {a.Get("afe", ""), a.Get("afe-agc", "1") != "0", a.Get("afe-ns", "1") != "0"};
+}
+
+bool ThroughAfe(const AfeChoice& choice, std::vector<int16_t>* pcm) {
+  if (choice.backend.empty()) return true;
+  afe::FrontEndConfig config;
+  config.backend = choice.backend;
+  config.processor.agc = choice.agc;
+  config.processor.noise_suppression = choice.ns;
+  std::unique_ptr<afe::FrontEnd> fe;
+  if (Status s = afe::FrontEnd::Create(config, &fe); !s.ok()) {
+    std::cerr << "afe: " << s.message() << "\n";
+    return false;
+  }
+  std::vector<int16_t> out;
+  for (size_t i = 0; i + kFrameSamples <= pcm->size(); i += kFrameSamples) {
+    afe::PcmView v{pcm->data() + i, size_t(kFrameSamples), 1, kSampleRate};
+    if (!fe->ProcessMic(v, -1, int64_t(i) * 62500, &out).ok()) return false;  // 62500 ns per sample
+    std::copy(out.begin(), out.end(), pcm->begin() + i);
+  }
+  pcm->resize(pcm->size() / kFrameSamples * kFrameSamples);
+  return true;
+}
+
 struct Spotted {
   uint64_t start, end, at, reported;
   double score, verify_score;
@@ -310,6 +346,7 @@ int RunWake(const Args& a) {
   // --spot-all 1: the spotter decodes every frame (default: only around speech).
   const bool spot_all = a.Get("spot-all", "0") == "1";
   const int settle_ms = int(a.Num("end-settle-ms", -1));  // -1: the actor's default
+  const AfeChoice afe_choice = AfeFrom(a);
   // Second stage: --verify 0 turns it off; --verify-margins sweeps its margin
   // (default: the actor's) over the same first-stage detections.
   const WakeOptions defaults;
@@ -335,6 +372,7 @@ int RunWake(const Args& a) {
   out["spot_all"] = spot_all;
   out["verify_pad_ms"] = pad_ms;
   out["end_settle_ms"] = settle_ms;
+  out["afe"] = {{"backend", afe_choice.backend}, {"agc", afe_choice.agc}, {"ns", afe_choice.ns}};
   for (const auto& phrase : phrases) {
     for (double th : thresholds) {
       WakeOptions w;
@@ -360,6 +398,7 @@ int RunWake(const Args& a) {
         if (!wanted(it) && !(it.kind != "pos" && neg_conditions.count(it.condition))) continue;
         std::vector<int16_t> mix;
         if (!Load(it.mix, &mix)) continue;
+        if (!ThroughAfe(afe_choice, &mix)) return 1;
         if (it.kind == "neg" && mix.size() > (max_neg_s - neg_s) * kSampleRate)
           mix.resize(size_t((max_neg_s - neg_s) * kSampleRate));
         const double secs = double(mix.size()) / kSampleRate;
@@ -458,6 +497,7 @@ int RunWake(const Args& a) {
 int RunSpot(const Args& a) {
   std::vector<int16_t> pcm;
   if (!Load(a.Get("wav"), &pcm)) return 2;
+  if (!ThroughAfe(AfeFrom(a), &pcm)) return 1;
   WakeOptions w;
   w.phrase = a.Get("phrase", w.phrase);
   w.threshold = std::stod(a.Get("threshold", "1e-10"));
