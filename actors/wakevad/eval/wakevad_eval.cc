@@ -371,7 +371,7 @@ int RunWake(const Args& a) {
   out["verify"] = verify;
   out["spot_all"] = spot_all;
   out["verify_pad_ms"] = pad_ms;
-  out["end_settle_ms"] = settle_ms;
+  out["end_settle_ms"] = settle_ms >= 0 ? settle_ms : PipelineOptions{}.wake_end_settle_ms;
   out["afe"] = {{"backend", afe_choice.backend}, {"agc", afe_choice.agc}, {"ns", afe_choice.ns}};
   for (const auto& phrase : phrases) {
     for (double th : thresholds) {
@@ -407,11 +407,13 @@ int RunWake(const Args& a) {
       }
       struct Cond { int n = 0, hit = 0, extra = 0; std::vector<double> latency, report; json hits = json::array(); };
       auto render = [](const Cond& c) {
-        return json{{"phrases", c.n}, {"detected", c.hit},
-                    {"detection_rate", c.n ? double(c.hit) / c.n : NAN},
-                    {"false_accepts_in_positives", c.extra},
-                    {"latency_after_phrase_end_ms", Stats(c.latency)},
-                    {"event_after_phrase_end_ms", Stats(c.report)}, {"hits", c.hits}};
+        json j{{"phrases", c.n}, {"detected", c.hit},
+               {"detection_rate", c.n ? double(c.hit) / c.n : NAN},
+               {"false_accepts_in_positives", c.extra},
+               {"latency_after_phrase_end_ms", Stats(c.latency)},
+               {"event_after_phrase_end_ms", Stats(c.report)}};
+        if (!c.hits.empty()) j["hits"] = c.hits;  // per condition only
+        return j;
       };
       json scores = {{"pos", json::array()}, {"neg", json::array()}, {"near", json::array()}};
       for (double margin : margins) {
