@@ -63,6 +63,23 @@ class BargeIn : public DialogHarness {
     }
     return s;
   }
+  // What reached the microphone and the cleaned stream since `from_ns`, and
+  // what paplay said: tells a voice that never got into the room from one
+  // the front end or the VAD lost.
+  std::string HeardSince(int64_t from_ns) const {
+    auto loudest = [&](const std::vector<FrameSeen>& v, size_t* n) {
+      double m = -120;
+      for (const auto& f : v)
+        if (f.play_ns >= from_ns) m = std::max(m, f.dbfs), ++*n;
+      return m;
+    };
+    size_t n_mic = 0, n_clean = 0;
+    const double mic = loudest(mic_, &n_mic), clean = loudest(clean_, &n_clean);
+    char line[160];
+    std::snprintf(line, sizeof line, "since the user began: %zu mic frames, loudest %.1f dBFS; %zu clean frames, loudest %.1f dBFS\n",
+                  n_mic, mic, n_clean, clean);
+    return line + ("paplay: " + ReadFile(dir_.File("paplay.log")) + "\n");
+  }
   // Starts the pipeline in the room (ALSA `pulse` both ways, webrtc AEC,
   // client-VAD barge-in on) and waits until the stamps of the microphone and
   // of the speaker keep time, as on a device whose sound server has been
@@ -222,7 +239,7 @@ TEST_F(BargeIn, UserSpeechStopsTheStoryWithin250ms) {
   const int64_t talk_ns = bus::MonoNs();
   ASSERT_TRUE(user_.Start({"/usr/bin/env", "paplay", "--device=vb_user", user_wav}, dir_.File("paplay.log"), env_));
   int cancelled = AwaitEnded(0, v1::TurnEnded::CANCELLED, story, 10000ms);
-  ASSERT_GE(cancelled, 0) << "the story was not cancelled\n" << Dump();
+  ASSERT_GE(cancelled, 0) << "the story was not cancelled\n" << HeardSince(talk_ns) << Dump();
   int flushed = AwaitPlayback(0, v1::PlaybackEvent::FLUSHED, story, 5000ms);
   EXPECT_GE(flushed, 0) << Dump();
   // What the user said is answered next; the story stays quiet until then.
