@@ -38,6 +38,7 @@ void FrontEnd::Reset() {
   processor_->Reset();
   aligner_.Reset();
   ref_env_db_ = mic_env_db_ = -120;
+  erl_db_ = 20;
   gate_gain_ = 1;
 }
 
@@ -58,9 +59,25 @@ void FrontEnd::Gate(const int16_t* mic, const int16_t* ref, const int16_t* ref_n
   ref_env_db_ = std::max(ref_db, ref_env_db_ - kDecayDbPerBlock);
   // What the mic heard lately: in the gaps between words the mic falls
   // faster than the canceller's residue (and the AGC lifts the residue).
-  mic_env_db_ = std::max(BlockDbfs(mic, block_), mic_env_db_ - kDecayDbPerBlock);
-  const bool residue = ref_env_db_ > config_.gate_far_dbfs &&
-                       BlockDbfs(out, block_) < mic_env_db_ - config_.gate_erle_db;
+  const double mic_db = BlockDbfs(mic, block_);
+  mic_env_db_ = std::max(mic_db, mic_env_db_ - kDecayDbPerBlock);
+  const bool far = ref_env_db_ > config_.gate_far_dbfs;
+  // How loud the echo is against its reference (the echo return): a slow
+  // low tracker of mic - reference while the far end plays. A fresh device
+  // assumes a loud echo (+20 dB) and learns down at 0.5 dB per block; it
+  // rises back at 0.05 dB per block. A mic far louder than that echo is
+  // the near end talking, and the gate must not touch it: with no echo path
+  // (a headset, or a room the user speaks into from a second source) the
+  // backend may still cut the near end by 10 dB or more in double talk,
+  // and the gate then took 30 dB more — the user's voice was gone (seen:
+  // mic -14 dBFS, cleaned -52 dBFS, no barge-in).
+  constexpr double kErlDownDbPerBlock = 0.5, kErlUpDbPerBlock = 0.05, kNearEndMarginDb = 20;
+  const double erl_now = mic_env_db_ - ref_env_db_;
+  if (far)
+    erl_db_ = erl_now < erl_db_ ? std::max(erl_now, erl_db_ - kErlDownDbPerBlock)
+                                : std::min(erl_now, erl_db_ + kErlUpDbPerBlock);
+  const bool near_end = erl_now > erl_db_ + kNearEndMarginDb;
+  const bool residue = far && !near_end && BlockDbfs(out, block_) < mic_env_db_ - config_.gate_erle_db;
   const float target = residue ? gate_floor_ : 1.0f;
   if (residue) ++counters_.gated_blocks;
   if (target == 1.0f && gate_gain_ == 1.0f) return;

@@ -112,6 +112,7 @@ class FrontEnd {
   std::vector<int16_t> mono_, ref_, scratch_;
   double ref_env_db_ = -120;  // decaying peak of the reference level
   double mic_env_db_ = -120;  // … and of the mic level
+  double erl_db_ = 20;        // learned echo return: mic - reference while the far end plays
   float gate_gain_ = 1;       // gain at the end of the last block
   FrontEndCounters counters_;
 };
