@@ -73,7 +73,10 @@ void FrontEnd::Gate(const int16_t* mic, const int16_t* ref, const int16_t* ref_n
   // mic -14 dBFS, cleaned -52 dBFS, no barge-in).
   constexpr double kErlDownDbPerBlock = 0.5, kErlUpDbPerBlock = 0.05, kNearEndMarginDb = 20;
   const double erl_now = mic_env_db_ - ref_env_db_;
-  if (far)
+  // Learned only while the speaker plays loud now (not in the envelope's
+  // decay over a pause, where the mic has only the room's noise and would
+  // teach a far too low echo return).
+  if (ref_db > config_.gate_far_dbfs + 15)
     erl_db_ = erl_now < erl_db_ ? std::max(erl_now, erl_db_ - kErlDownDbPerBlock)
                                 : std::min(erl_now, erl_db_ + kErlUpDbPerBlock);
   const bool near_end = erl_now > erl_db_ + kNearEndMarginDb;
