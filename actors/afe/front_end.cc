@@ -59,8 +59,7 @@ void FrontEnd::Gate(const int16_t* mic, const int16_t* ref, const int16_t* ref_n
   ref_env_db_ = std::max(ref_db, ref_env_db_ - kDecayDbPerBlock);
   // What the mic heard lately: in the gaps between words the mic falls
   // faster than the canceller's residue (and the AGC lifts the residue).
-  const double mic_db = BlockDbfs(mic, block_);
-  mic_env_db_ = std::max(mic_db, mic_env_db_ - kDecayDbPerBlock);
+  mic_env_db_ = std::max(BlockDbfs(mic, block_), mic_env_db_ - kDecayDbPerBlock);
   const bool far = ref_env_db_ > config_.gate_far_dbfs;
   // How loud the echo is against its reference (the echo return): a slow
   // low tracker of mic - reference while the far end plays. A fresh device
