@@ -64,7 +64,10 @@ class AudioFixture : public ::testing::Test {
     bus::BusConfig c;
     c.endpoint = endpoint_;
     node_ = std::make_unique<bus::Node>(ctx_, loop_, "test", "local", c);
-    node_->Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [this](const auto& m) { beats_[m.msg.actor()] = m.msg; }, "*");
+    node_->Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [this](const auto& m) {
+      beats_[m.msg.actor()] = m.msg;
+      beat_ns_[m.msg.actor()] = m.header.mono_ns();
+    }, "*");
     node_->Subscribe<v1::PlaybackEvent>(bus::topics::kPlaybackEvent, [this](const auto& m) {
       events_.push_back({m.msg, bus::MonoNs()});
     });
@@ -99,10 +102,14 @@ class AudioFixture : public ::testing::Test {
     auto e = it->second.extra().find(key);
     return e == it->second.extra().end() ? 0 : e->second;
   }
+  // When the actor sent its last heartbeat (its counters are of that moment).
+  int64_t BeatNs(const std::string& actor) { return beat_ns_.count(actor) ? beat_ns_[actor] : 0; }
   // Waits for a heartbeat sent after now (fresh counters).
+  // One already queued for us when this is called was sent before, so the
+  // actor's own send stamp decides, not when it reaches the test.
   bool FreshBeat(const std::string& actor, std::chrono::milliseconds timeout = 3000ms) {
-    beats_.erase(actor);
-    return AwaitBeat(actor, timeout);
+    const int64_t now = bus::MonoNs();
+    return RunUntil(loop_, [&] { return BeatNs(actor) > now; }, timeout);
   }
   bool AwaitEvent(v1::PlaybackEvent::Kind kind, const std::string& turn, std::chrono::milliseconds timeout) {
     return RunUntil(loop_, [&] { return FindEvent(kind, turn) != nullptr; }, timeout);
@@ -138,6 +145,7 @@ class AudioFixture : public ::testing::Test {
   bus::Loop loop_;
   std::unique_ptr<bus::Node> node_;
   std::map<std::string, v1::Heartbeat> beats_;
+  std::map<std::string, int64_t> beat_ns_;
   std::vector<std::pair<v1::PlaybackEvent, int64_t>> events_;
   std::map<std::string, Child> actors_;
   Child broker_;

@@ -128,7 +128,11 @@ TEST_F(AudioPulseTest, SustainedRealTimeLoopWithoutXruns) {
   ASSERT_TRUE(AwaitHeard(500, 15000ms)) << ReadFile(Log("capture")) << ReadFile(Log("playback"));
   ASSERT_TRUE(AwaitCaptureSettled(10000ms));
   ASSERT_TRUE(FreshBeat("capture") && FreshBeat("playback"));
+  // Rates are the actors' own counters over the time between the heartbeats
+  // that carried them (stamped when sent): how late a heartbeat reaches the
+  // test on a busy machine does not enter.
   const int64_t cap0 = Extra("capture", "frames_out"), play0 = Extra("playback", "frames_written");
+  const int64_t cap_t0 = BeatNs("capture"), play_t0 = BeatNs("playback");
   const int64_t cap_x0 = Extra("capture", "xruns_total"), play_x0 = Extra("playback", "xruns_total");
   const int64_t under0 = Extra("playback", "underruns");
   const size_t mic0 = mic_.size();
@@ -136,8 +140,9 @@ TEST_F(AudioPulseTest, SustainedRealTimeLoopWithoutXruns) {
   RunUntil(loop_, [&] { return bus::MonoNs() - t0 > 10'000'000'000; }, 11000ms);
   ASSERT_TRUE(FreshBeat("capture") && FreshBeat("playback"));
   const double secs = double(bus::MonoNs() - t0) / 1e9;
-  const double cap_fps = double(Extra("capture", "frames_out") - cap0) / secs;
-  const double play_rate = double(Extra("playback", "frames_written") - play0) / secs;
+  const double cap_fps = double(Extra("capture", "frames_out") - cap0) * 1e9 / double(BeatNs("capture") - cap_t0);
+  const double play_rate =
+      double(Extra("playback", "frames_written") - play0) * 1e9 / double(BeatNs("playback") - play_t0);
   size_t loud = 0;
   for (size_t i = mic0; i < mic_.size(); ++i) loud += Rms(Pcm(mic_[i].first)) > kAmp / 4;
   const int64_t cap_x = Extra("capture", "xruns_total") - cap_x0, play_x = Extra("playback", "xruns_total") - play_x0;

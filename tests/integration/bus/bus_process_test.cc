@@ -162,12 +162,24 @@ TEST_F(BusProcessTest, RoguePublisherFramesAreCountedAndDropped) {
   auto cfg = WriteConfig("relay:\n  relay: true\n");
   StartBroker(cfg);
   Child relay = StartActor(cfg, "relay");
-  uint64_t relayed = 0;
-  node_->Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, [&](const auto&) { ++relayed; });
+  // Frames numbered from 1 are the ones sent after the rogue frames; 0 is
+  // the warm-up below.
+  uint64_t relayed = 0, warm = 0;
+  node_->Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, [&](const auto& m) {
+    ++(m.msg.sample_index() > 0 ? relayed : warm);
+  });
   Connect();
   node_->SetActive(true);
   ASSERT_TRUE(AwaitBeat("relay"));
   ASSERT_TRUE(RunUntil(loop_, [&] { return node_->HasSubscriber("audio.mic/local"); }, 3000ms));
+  // The relay hears us; that our subscription to audio.clean has reached the
+  // relay (the stream plane, not the heartbeats' control plane) shows only
+  // when a relayed frame comes back. Until then the relay's publishes would
+  // be dropped and "relay stopped serving" would be a false alarm.
+  auto mic = node_->Advertise(bus::topics::kAudioMic);
+  auto warm_up = loop_.AddTimer(20ms, [&] { mic.Publish(v1::AudioFrame()); });
+  ASSERT_TRUE(RunUntil(loop_, [&] { return warm > 0; }, 5000ms)) << "the relay never relayed a well-formed frame";
+  loop_.CancelTimer(warm_up);
   v1::Header h;
   h.set_type("vb.v1.AudioFrame");
   h.set_seq(1);
@@ -185,9 +197,13 @@ TEST_F(BusProcessTest, RoguePublisherFramesAreCountedAndDropped) {
   raw({t, header.substr(0, header.size() - 2), ""});  // truncated header
   raw({t, std::string(8000, 'h'), ""});             // oversized header
   raw({t, header, "", "x"});                         // 4 frames
-  auto mic = node_->Advertise(bus::topics::kAudioMic);
-  for (int i = 0; i < 5; ++i) mic.Publish(v1::AudioFrame());
-  ASSERT_TRUE(RunUntil(loop_, [&] { return relayed == 5; }, 5000ms)) << "relay stopped serving";
+  for (int i = 1; i <= 5; ++i) {
+    v1::AudioFrame f;
+    f.set_sample_index(i * 320);
+    mic.Publish(f);
+  }
+  ASSERT_TRUE(RunUntil(loop_, [&] { return relayed == 5; }, 5000ms))
+      << "relay stopped serving: " << relayed << " of 5 frames after the rogue ones came back";
   ASSERT_TRUE(RunUntil(loop_, [&] { return beats_["relay"].counters().malformed() == 6; }, 5000ms))
       << "malformed counted: " << beats_["relay"].counters().malformed();
   const auto& extra = beats_["relay"].extra();
