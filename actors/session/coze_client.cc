@@ -217,6 +217,7 @@ void CozeClient::ServicePending() {
 
 void CozeClient::Open(Conn* raw) {
   conns_[raw] = std::unique_ptr<Conn>(raw);
+  raw->opened_ns = bus::MonoNs();
   const Url& url = raw->http ? options_.api : options_.ws;
   lws_client_connect_info ci;
   std::memset(&ci, 0, sizeof ci);
@@ -270,6 +271,14 @@ void CozeClient::ReportClosed(Conn* c, const std::string& reason, int status) {
   });
 }
 
+std::string CozeClient::NoReply(const Conn& c) {
+  char buf[128];
+  double s = double(bus::MonoNs() - c.opened_ns) / 1e9;
+  if (c.sent) snprintf(buf, sizeof buf, "connection closed with no reply %.1f s after the request was sent", s);
+  else snprintf(buf, sizeof buf, "connection closed after %.1f s before the request could be sent", s);
+  return buf;
+}
+
 void CozeClient::FinishHttp(Conn* c, const std::string& error) {
   if (c->finished) return;
   c->finished = true;
@@ -292,7 +301,7 @@ int CozeClient::Callback(lws* wsi, int reason, void* user, void* in, size_t len)
     return reason == LWS_CALLBACK_CLIENT_WRITEABLE || reason == LWS_CALLBACK_CLIENT_RECEIVE ? -1 : 0;
   }
   if (reason == LWS_CALLBACK_WSI_DESTROY) {
-    if (c->http) self->FinishHttp(c, "connection closed");
+    if (c->http) self->FinishHttp(c, NoReply(*c));
     else self->ReportClosed(c, "connection closed", 0);
     if (self->ws_ == c) {
       self->ws_ = nullptr;
@@ -399,6 +408,7 @@ int CozeClient::OnHttp(lws* wsi, Conn* c, int reason, void* in, size_t len) {
       lws_client_http_body_pending(wsi, 0);
       if (lws_write(wsi, buf.data() + LWS_PRE, c->body.size(), LWS_WRITE_HTTP_FINAL) < int(c->body.size()))
         return -1;
+      c->sent = true;
       return 0;
     }
     case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
@@ -422,7 +432,7 @@ int CozeClient::OnHttp(lws* wsi, Conn* c, int reason, void* in, size_t len) {
                        : "connection error");
       return 0;
     case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
-      FinishHttp(c, c->status ? "" : "connection closed");
+      FinishHttp(c, c->status ? "" : NoReply(*c));
       return 0;
     default:
       return 0;

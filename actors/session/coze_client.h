@@ -111,6 +111,8 @@ class CozeClient {
     std::string rx;          // ws: message being reassembled
     int64_t rx_start_ns = 0;
     bool rx_overflow = false;
+    int64_t opened_ns = 0;   // http: when the request was started
+    bool sent = false;       // http: the whole request went out
   };
   enum class Action { kConnect, kClose, kHttp };
   struct Pending {
@@ -124,6 +126,9 @@ class CozeClient {
   void ServicePending();  // lws thread
   void Open(Conn* c);     // lws thread
   void FinishHttp(Conn* c, const std::string& error);
+  // Why a request ended without a reply, naming the stage and the time taken
+  // (a server that never answers and one that never accepts look alike).
+  static std::string NoReply(const Conn& c);
   void ReportClosed(Conn* c, const std::string& reason, int status);
   void Report(std::function<void()> fn);
   void Forget(Conn* c);

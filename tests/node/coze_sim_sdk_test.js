@@ -276,7 +276,7 @@ test('REST: conversation create/retrieve, streamed /v3/chat, shared with WebSock
 });
 
 test('received events are logged per connection, without the token', async () => {
-  const files = fs.readdirSync(logDir).filter((f) => f.endsWith('.jsonl'));
+  const files = fs.readdirSync(logDir).filter((f) => f.startsWith('conn-') && f.endsWith('.jsonl'));
   assert.ok(files.length >= 6, 'one log per connection');
   let sawAppend = false;
   for (const f of files) {
@@ -289,4 +289,9 @@ test('received events are logged per connection, without the token', async () =>
     }
   }
   assert.ok(sawAppend);
+  // REST requests: one line each, without the token.
+  const rest = fs.readFileSync(path.join(logDir, 'rest.jsonl'), 'utf8');
+  assert.ok(!rest.includes(TOKEN), 'the token is never logged');
+  const paths = rest.split('\n').filter(Boolean).map((l) => JSON.parse(l)).map((j) => `${j.method} ${j.path} ${j.status}`);
+  assert.ok(paths.includes('POST /v1/conversation/create 200'), paths.join('; '));
 });

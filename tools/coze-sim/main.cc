@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -32,7 +33,8 @@ A local Coze server: WebSocket /v1/chat and the REST API on one port.
   --bot-id ID           accepted bot id (repeatable; default: any bot id)
   --script FILE         agent rules (YAML); default: the built-in script
   --print-script        print the built-in script and exit
-  --log-dir DIR         write each WS connection's received events as JSON lines
+  --log-dir DIR         write each WS connection's received events as JSON lines,
+                        and each REST request to rest.jsonl
   --recognizers N       recognition worker threads (default 2)
   --model-dir DIR       pocketsphinx model (default /usr/share/pocketsphinx/model/en-us)
   --no-grammar          recognize with the language model only
@@ -127,6 +129,15 @@ int main(int argc, char** argv) {
   if (opts.recognizer_threads < 1 || opts.recognizer_threads > 16) {
     std::fprintf(stderr, "vb-cozesim: --recognizers must be 1-16\n");
     return 2;
+  }
+  if (!opts.log_dir.empty()) {
+    // Created here: without it every log file would fail to open, silently.
+    std::error_code ec;
+    std::filesystem::create_directories(opts.log_dir, ec);
+    if (ec) {
+      std::fprintf(stderr, "vb-cozesim: --log-dir %s: %s\n", opts.log_dir.c_str(), ec.message().c_str());
+      return 2;
+    }
   }
   std::unique_ptr<vb::cozesim::Agent> agent;
   if (!script_path.empty()) {

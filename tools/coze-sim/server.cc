@@ -121,6 +121,7 @@ Server::Server(ServerOptions opts, std::unique_ptr<Agent> agent) : opts_(std::mo
 Server::~Server() {
   worker_.reset();  // threads first: they may wake the context
   if (context_) lws_context_destroy(context_);
+  if (rest_log_) std::fclose(rest_log_);
 }
 
 bool Server::Start(std::string* error) {
@@ -284,6 +285,7 @@ int Server::FinishHttp(lws* wsi, HttpConn* hc) {
   } else {
     hc->resp = rest_->Handle(hc->req);
   }
+  LogRest(hc->req, hc->resp.status);
   lws_callback_on_writable(wsi);
   return 0;
 }
@@ -397,6 +399,18 @@ int Server::OnEstablished(lws* wsi, WsConn*& wc) {
   }
   lws_callback_on_writable(wsi);
   return 0;
+}
+
+void Server::LogRest(const HttpRequest& r, int status) {
+  if (opts_.log_dir.empty()) return;
+  if (!rest_log_) rest_log_ = std::fopen((opts_.log_dir + "/rest.jsonl").c_str(), "a");
+  if (!rest_log_) return;
+  // Never the authorization header: it carries the token.
+  Json line = {{"t_ms", NowEpochMs()}, {"method", r.method}, {"path", r.path}, {"status", status}};
+  std::string s = line.dump(-1, ' ', false, Json::error_handler_t::replace);
+  std::fwrite(s.data(), 1, s.size(), rest_log_);
+  std::fputc('\n', rest_log_);
+  std::fflush(rest_log_);
 }
 
 void Server::LogReceived(WsConn* wc, const std::string& text) {

@@ -2,13 +2,14 @@
 // 127.0.0.1, one protocol whose callback serves both the REST API (HTTP) and
 // `/v1/chat` (WebSocket) on the same port. Everything protocol-related lives
 // in Session and RestApi; this file maps lws callbacks onto them, paces
-// writes, injects faults, and writes each connection's upstream events to
-// `--log-dir`. One event loop thread; worker results arrive through
+// writes, injects faults, and writes each connection's upstream events and the REST requests
+// to `--log-dir`. One event loop thread; worker results arrive through
 // lws_cancel_service.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -69,6 +70,9 @@ class Server {
   // The faults for a new connection; counts down `remaining`.
   Faults TakeFaults();
   void LogReceived(WsConn* wc, const std::string& text);
+  // One line per REST request to `--log-dir`/rest.jsonl: when it was
+  // complete, what it asked, the status given.
+  void LogRest(const HttpRequest& r, int status);
   Json Stats() const;
 
   ServerOptions opts_;
@@ -78,6 +82,7 @@ class Server {
   std::unique_ptr<Worker> worker_;
   lws_context* context_ = nullptr;
   int port_ = 0;
+  std::FILE* rest_log_ = nullptr;
   std::atomic<bool> stop_{false};
   uint64_t next_conn_id_ = 1;
   std::unordered_map<uint64_t, WsConn*> conns_;

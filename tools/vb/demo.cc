@@ -19,7 +19,9 @@
 
 #include <climits>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <iostream>
 #include <random>
 
@@ -35,6 +37,32 @@ void Line(const std::string& s) {
   std::string l = s + "\n";
   fwrite(l.data(), 1, l.size(), stdout);
   fflush(stdout);
+}
+
+std::string ReadSmall(const std::string& path) {
+  std::ifstream f(path);
+  std::string s;
+  std::getline(f, s, '\0');
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+// What each thread of a process is doing, from /proc: state letter and the
+// kernel function it waits in, counted ("S do_epoll_wait ×1, S futex_wait ×3").
+// For a demo that timed out: a hung process and a stopped one look different.
+std::string ThreadStates(int pid) {
+  std::map<std::string, int> seen;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::string stat = ReadSmall(e.path().string() + "/stat");
+    size_t close = stat.rfind(')');
+    std::string state = close != std::string::npos && close + 2 < stat.size() ? stat.substr(close + 2, 1) : "?";
+    std::string wchan = ReadSmall(e.path().string() + "/wchan");
+    ++seen[state + " " + (wchan.empty() || wchan == "0" ? "running" : wchan)];
+  }
+  std::string out;
+  for (const auto& [what, n] : seen) out += (out.empty() ? "" : ", ") + what + " ×" + std::to_string(n);
+  return out.empty() ? "gone" : out;
 }
 
 std::string Absolute(const std::string& p) {
@@ -171,8 +199,12 @@ int Demo(const Args& in) {
       }
       finish(130, "interrupted");
     });
-    loop.AddOneShot(std::chrono::nanoseconds(int64_t(timeout_s * 1e9)),
-                    [&] { finish(1, "no reply was played within " + std::to_string(int(timeout_s)) + " s"); });
+    loop.AddOneShot(std::chrono::nanoseconds(int64_t(timeout_s * 1e9)), [&] {
+      // Before stopping them: what every process was doing.
+      for (const auto& c : launcher.supervisor().children())
+        if (c.pid > 0) Line("  " + c.spec.name + " threads: " + ThreadStates(c.pid));
+      finish(1, "no reply was played within " + std::to_string(int(timeout_s)) + " s");
+    });
     // An actor with a config error cannot come back: give up at once.
     loop.AddTimer(std::chrono::milliseconds(200), [&] {
       if (launcher.config_failed()) finish(kExitConfig, "an actor has a config error (see above)");
