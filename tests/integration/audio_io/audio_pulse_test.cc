@@ -206,9 +206,10 @@ TEST_F(AudioPulseTest, InterruptSilencesTheSpeakerWithin40ms) {
   // On capture's timeline (the sound server's delay accounted, checked above
   // to agree with arrival times): within 40 ms. The arrival-time bound adds
   // capture's and the bus's own latency, and this test process is not
-  // real-time on a busy machine: it only guards the stamps.
+  // real-time on a busy machine: it only guards the stamps against a gross
+  // error (CI measures ~30 ms; a scheduling stall of the test must not fail it).
   for (double m : by_stamps) EXPECT_LE(m, 40.0);
-  for (double m : measured) EXPECT_LE(m, 60.0);
+  for (double m : measured) EXPECT_LE(m, 150.0);
 }
 
 TEST_F(AudioPulseTest, SoundServerRestartIsSurvived) {
