@@ -3,11 +3,13 @@
 
 #include <pocketsphinx.h>
 #include <sphinxbase/cmn.h>
+#include <sphinxbase/err.h>
 #include <sphinxbase/feat.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <mutex>
 
 namespace vb::cozesim {
 namespace {
@@ -16,6 +18,16 @@ constexpr const char* kGrammarSearch = "rules";
 }  // namespace
 
 std::unique_ptr<Recognizer> Recognizer::Create(const RecognizerOptions& opts, std::string* error) {
+  // pocketsphinx's set-up is not thread-safe: its log file is one process-wide
+  // FILE* that every ps_init with -logfn opened anew and fclose()d the old one
+  // of, so two recognizer threads loading at once could close the same FILE
+  // twice or write to a closed one. That corrupted the heap and hung the
+  // simulator now and then (a test's simulator never said `listening`, or
+  // stopped answering REST). Logging is switched off once, here, for the
+  // whole process, and the loading is done one recognizer at a time.
+  static std::mutex init_mutex;
+  std::lock_guard lock(init_mutex);
+  err_set_logfp(nullptr);
   std::string hmm = opts.model_dir + "/en-us";
   std::string dict = opts.model_dir + "/cmudict-en-us.dict";
   std::string lm = opts.model_dir + "/en-us.lm.bin";
@@ -28,8 +40,7 @@ std::unique_ptr<Recognizer> Recognizer::Create(const RecognizerOptions& opts, st
   // e2e wake-word test's received audio: 6 of 8 right with, 4 of 8 without).
   cmd_ln_t* config = cmd_ln_init(nullptr, ps_args(), TRUE, "-hmm", hmm.c_str(), "-dict", dict.c_str(),
                                  "-fwdflat", "no", "-bestpath", "no", "-maxhmmpf", "5000",
-                                 "-dither", "yes", "-seed", "7",
-                                 "-logfn", "/dev/null", nullptr);
+                                 "-dither", "yes", "-seed", "7", nullptr);
   if (!config) {
     *error = "pocketsphinx: bad configuration (model under " + opts.model_dir + "?)";
     return nullptr;

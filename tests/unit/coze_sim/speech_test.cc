@@ -3,6 +3,11 @@
 // out-of-grammar speech falls back to the language model.
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <future>
+
 #include "tools/coze-sim/agent.h"
 #include "tools/coze-sim/audio_codec.h"
 #include "tools/coze-sim/recognizer.h"
@@ -37,6 +42,33 @@ TEST(Recognizer, RulePhrasesSpokenByEspeak) {
   for (const char* phrase : {"what time is it", "tell me a story", "what did i say before", "hello"}) {
     auto r = rec->Recognize(Speech16k(phrase));
     EXPECT_EQ(r.text, phrase) << "lm=" << r.lm_text << " grammar=" << r.grammar_text << " gap=" << r.gap_per_frame;
+  }
+}
+
+// The simulator loads one recognizer per worker thread, all at once.
+// pocketsphinx's set-up shares process-wide state (its log FILE*): loading
+// in parallel deadlocked glibc's stdio within a few rounds (3 threads) before
+// Create() serialized it. Each must load, and work, without hanging.
+TEST(Recognizer, SeveralLoadingAtOnceDoNotHang) {
+  RecognizerOptions opts;
+  opts.jsgf = Agent::BuiltIn()->Grammar();
+  const auto question = Speech16k("what time is it");
+  for (int round = 0; round < 2; ++round) {
+    std::vector<std::future<std::string>> loads;
+    for (int t = 0; t < 3; ++t)
+      loads.push_back(std::async(std::launch::async, [&] {
+        std::string err;
+        auto rec = Recognizer::Create(opts, &err);
+        return rec ? rec->Recognize(question).text : "load failed: " + err;
+      }));
+    for (auto& f : loads) {
+      if (f.wait_for(std::chrono::seconds(120)) != std::future_status::ready) {
+        // A deadlocked thread cannot be joined: fail loudly instead of hanging.
+        std::fprintf(stderr, "Recognizer::Create deadlocked with 3 loading at once (round %d)\n", round);
+        std::_Exit(1);
+      }
+      EXPECT_EQ(f.get(), "what time is it") << "round " << round;
+    }
   }
 }
 
