@@ -37,7 +37,7 @@ FrontEnd::FrontEnd(const FrontEndConfig& config, std::unique_ptr<EchoProcessor> 
 void FrontEnd::Reset() {
   processor_->Reset();
   aligner_.Reset();
-  ref_env_db_ = mic_env_db_ = -120;
+  ref_env_db_ = mic_env_db_ = far_peak_db_ = -120;
   erl_db_ = 20;
   gate_gain_ = 1;
 }
@@ -50,13 +50,27 @@ double BlockDbfs(const int16_t* x, size_t n) {
 }
 }  // namespace
 
-void FrontEnd::Gate(const int16_t* mic, const int16_t* ref, const int16_t* ref_next, int16_t* out) {
+void FrontEnd::Gate(const int16_t* mic, const int16_t* ref, const int16_t* ref_next, bool ref_late, int16_t* out) {
   constexpr double kDecayDbPerBlock = 2;  // a 300 ms echo tail falls 60 dB
-  // The echo can reach the mic a few ms before its reference's stamp: look
-  // one block ahead for the speaker starting.
-  double ref_db = BlockDbfs(ref, block_);
-  if (ref_next) ref_db = std::max(ref_db, BlockDbfs(ref_next, block_));
-  ref_env_db_ = std::max(ref_db, ref_env_db_ - kDecayDbPerBlock);
+  // The speaker has been playing and this block's reference has not come (a
+  // loaded machine delayed playback's audio.ref): the canceller was given
+  // silence, so any echo passed through it whole — the agent would hear
+  // itself and interrupt. The far end is taken to be as loud as it was
+  // lately (its slow peak: it may resume after a pause while we cannot see
+  // it), and only a near end clearly above that echo passes.
+  constexpr double kPeakDecayDbPerBlock = 0.05;  // 5 dB/s
+  const bool blind = ref_late && far_peak_db_ > config_.gate_far_dbfs;
+  double ref_db;
+  if (blind) {
+    ref_db = ref_env_db_ = std::max(ref_env_db_, far_peak_db_);
+  } else {
+    // The echo can reach the mic a few ms before its reference's stamp: look
+    // one block ahead for the speaker starting.
+    ref_db = BlockDbfs(ref, block_);
+    if (ref_next) ref_db = std::max(ref_db, BlockDbfs(ref_next, block_));
+    ref_env_db_ = std::max(ref_db, ref_env_db_ - kDecayDbPerBlock);
+    far_peak_db_ = std::max(ref_db, far_peak_db_ - kPeakDecayDbPerBlock);
+  }
   // What the mic heard lately: in the gaps between words the mic falls
   // faster than the canceller's residue (and the AGC lifts the residue).
   mic_env_db_ = std::max(BlockDbfs(mic, block_), mic_env_db_ - kDecayDbPerBlock);
@@ -75,13 +89,14 @@ void FrontEnd::Gate(const int16_t* mic, const int16_t* ref, const int16_t* ref_n
   // Learned only while the speaker plays loud now (not in the envelope's
   // decay over a pause, where the mic has only the room's noise and would
   // teach a far too low echo return).
-  if (ref_db > config_.gate_far_dbfs + 15)
+  if (!blind && ref_db > config_.gate_far_dbfs + 15)
     erl_db_ = erl_now < erl_db_ ? std::max(erl_now, erl_db_ - kErlDownDbPerBlock)
                                 : std::min(erl_now, erl_db_ + kErlUpDbPerBlock);
   const bool near_end = erl_now > erl_db_ + kNearEndMarginDb;
-  const bool residue = far && !near_end && BlockDbfs(out, block_) < mic_env_db_ - config_.gate_erle_db;
+  const bool residue = far && !near_end && (blind || BlockDbfs(out, block_) < mic_env_db_ - config_.gate_erle_db);
   const float target = residue ? gate_floor_ : 1.0f;
   if (residue) ++counters_.gated_blocks;
+  if (residue && blind) ++counters_.late_ref_gated_blocks;
   if (target == 1.0f && gate_gain_ == 1.0f) return;
   const float step = (target - gate_gain_) / float(block_);
   for (size_t i = 0; i < block_; ++i) {
@@ -146,6 +161,7 @@ Status FrontEnd::ProcessMic(const PcmView& mic, int reference_channel, int64_t c
   audio::MixToMono(mic.samples, mic.frames, uint32_t(mic.channels), uint32_t(mic_channel), 1, &mono_);
   ref_.resize(mic.frames);
   bool any_ref = false;
+  size_t late_from = mic.frames;  // first sample whose reference came too late
   if (hw_ref) {
     ref_.clear();
     audio::MixToMono(mic.samples, mic.frames, uint32_t(mic.channels), uint32_t(reference_channel), 1,
@@ -156,6 +172,7 @@ Status FrontEnd::ProcessMic(const PcmView& mic, int reference_channel, int64_t c
   } else {
     aligner_.Fetch(capture_ns, mic.frames, ref_.data());
     any_ref = aligner_.last_fetch_had_reference();
+    late_from = aligner_.last_fetch_late_from(kLiveReferenceMs);
     if (estimate_) Estimate();
   }
   out->resize(mic.frames);
@@ -163,7 +180,8 @@ Status FrontEnd::ProcessMic(const PcmView& mic, int reference_channel, int64_t c
     processor_->Process(mono_.data() + off, ref_.data() + off, out->data() + off);
     if (gate_)
       Gate(mono_.data() + off, ref_.data() + off,
-           off + 2 * block_ <= mic.frames ? ref_.data() + off + block_ : nullptr, out->data() + off);
+           off + 2 * block_ <= mic.frames ? ref_.data() + off + block_ : nullptr, off + block_ > late_from,
+           out->data() + off);
     ++counters_.blocks;
     if (any_ref) ++counters_.blocks_with_ref;
   }

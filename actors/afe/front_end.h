@@ -57,6 +57,7 @@ struct FrontEndCounters {
   uint64_t blocks_with_ref = 0;  // blocks that had some reference signal
   uint64_t delay_changes = 0;    // bulk delay moved by the estimator
   uint64_t gated_blocks = 0;     // blocks attenuated by the residual echo gate
+  uint64_t late_ref_gated_blocks = 0;  // of those: the speaker played, its reference came too late
 };
 
 // One frame of interleaved s16.
@@ -97,7 +98,8 @@ class FrontEnd {
   void Estimate();
   // The residual echo gate on one block (see FrontEndConfig::echo_gate).
   // ref_next: the next block's reference (null at the end of the frame).
-  void Gate(const int16_t* mic, const int16_t* ref, const int16_t* ref_next, int16_t* out);
+  // ref_late: this block's reference had not arrived (the canceller saw silence).
+  void Gate(const int16_t* mic, const int16_t* ref, const int16_t* ref_next, bool ref_late, int16_t* out);
   // Reference this close before a mic frame means playback is live.
   static constexpr double kLiveReferenceMs = 500;
   FrontEndConfig config_;
@@ -114,6 +116,7 @@ class FrontEnd {
   double mic_env_db_ = -120;  // … and of the mic level
   double erl_db_ = 20;        // learned echo return: mic - reference while the far end plays
   float gate_gain_ = 1;       // gain at the end of the last block
+  double far_peak_db_ = -120;  // the speaker's recent peak level (slow decay), for blocks with late reference
   FrontEndCounters counters_;
 };
 

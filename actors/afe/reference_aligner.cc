@@ -110,10 +110,19 @@ void ReferenceAligner::Fetch(int64_t capture_ns, size_t n, int16_t* out) {
     }
   }
   last_fetch_pos_ = pos;
+  last_fetch_n_ = n;
   mic_next_ = pos + int64_t(n);
   consumed_ = std::max(consumed_, mic_next_);
   if (ref_high_ != INT64_MIN)
     counters_.lead_us = (ref_high_ - mic_next_) * 1'000'000 / config_.sample_rate;
+}
+
+size_t ReferenceAligner::last_fetch_late_from(double live_ms) const {
+  if (ref_high_ == INT64_MIN) return last_fetch_n_;
+  const int64_t live = int64_t(live_ms * config_.sample_rate / 1000.0);
+  if (ref_high_ < last_fetch_pos_ - live) return last_fetch_n_;  // playback stopped: silence
+  if (ref_high_ >= last_fetch_pos_ + int64_t(last_fetch_n_)) return last_fetch_n_;
+  return size_t(std::max<int64_t>(ref_high_ - last_fetch_pos_, 0));
 }
 
 }  // namespace vb::afe
