@@ -80,12 +80,15 @@ void DialogHarness::SetUp() {
     states_.push_back({now(), m.msg});
   });
   node_->Subscribe<v1::PlaybackEvent>(bus::topics::kPlaybackEvent,
-                                      [this, now](const auto& m) { playback_.push_back({now(), m.msg}); });
+                                      [this, now](const auto& m) { playback_.push_back({now(), m.msg, m.header.mono_ns()}); });
   node_->Subscribe<v1::VadEvent>(bus::topics::kVoiceVad, [this, now](const auto& m) { vad_.emplace_back(now(), m.msg); });
   node_->Subscribe<v1::WakeEvent>(bus::topics::kVoiceWake,
                                   [this, now](const auto& m) { wakes_.emplace_back(now(), m.msg); });
   node_->Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand,
-                                      [this, now](const auto& m) { commands_seen_.emplace_back(now(), m.msg); });
+                                      [this, now](const auto& m) {
+    commands_seen_.emplace_back(now(), m.msg);
+    commands_sent_ns_.push_back(m.header.mono_ns());
+  });
   node_->Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [this](const auto& m) {
     beats_[m.msg.actor()] = m.msg;
     beat_log_[m.msg.actor()].push_back(m.msg);

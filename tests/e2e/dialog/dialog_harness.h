@@ -62,8 +62,9 @@ struct StateSeen {
   v1::DialogState state;
 };
 struct PlaybackSeen {
-  int64_t t_ns;
+  int64_t t_ns;      // when this Node received it
   v1::PlaybackEvent event;
+  int64_t mono_ns;   // Header.mono_ns (publish time)
 };
 // One audio frame's summary (the PCM itself is not kept).
 struct FrameSeen {
@@ -149,6 +150,7 @@ class DialogHarness : public ::testing::Test {
   std::vector<std::pair<int64_t, v1::VadEvent>> vad_;
   std::vector<std::pair<int64_t, v1::WakeEvent>> wakes_;
   std::vector<std::pair<int64_t, v1::DialogCommand>> commands_seen_;
+  std::vector<int64_t> commands_sent_ns_;  // Header.mono_ns of each in commands_seen_
   std::map<std::string, v1::Heartbeat> beats_;
   std::map<std::string, std::vector<v1::Heartbeat>> beat_log_;
   std::vector<FrameSeen> mic_, clean_, ref_, out_;
