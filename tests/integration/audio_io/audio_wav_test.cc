@@ -105,7 +105,9 @@ TEST_F(AudioWavTest, RealTimeWavSinkFlushesWithinAFadeOnInterrupt) {
   ASSERT_TRUE(AwaitEvent(v1::PlaybackEvent::FLUSHED, "t1", 2000ms));
   const auto* flushed = FindEvent(v1::PlaybackEvent::FLUSHED, "t1");
   std::cout << "FLUSHED latency (WAV sink, real time): " << flushed->latency_ns() / 1e6 << " ms\n";
-  EXPECT_LE(flushed->latency_ns(), 20'000'000) << "fade 5 ms + one 10 ms period";
+  // Fade 5 ms + one 10 ms period ≈ 15 ms; the bound is the product's 40 ms
+  // (a normal-priority timer on a busy machine may tick a period late).
+  EXPECT_LE(flushed->latency_ns(), 40'000'000);
   EXPECT_EQ(FindEvent(v1::PlaybackEvent::DRAINED, "t1"), nullptr);
 
   actors_["playback"].Stop(SIGTERM, 5000ms);
