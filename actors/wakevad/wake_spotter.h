@@ -28,7 +28,7 @@ namespace vb::wakevad {
 struct WakeOptions {
   std::string phrase = "ok voice bus";  // chosen by measurement (README)
   // pocketsphinx kws_threshold: higher = fewer false accepts, more misses.
-  double threshold = 1e-10;
+  double threshold = 1e-12;
   // pocketsphinx kws_plp, the phone loop probability that competes with the
   // phrase: higher = fewer false accepts, more misses. pocketsphinx's own
   // default (0.1) misses espeak's phrases entirely.

@@ -41,7 +41,7 @@ void WakeVadActor::DeclareConfig(config::Section& s) {
     auto& o = opt_.wake;
     w.Key("enabled", &opt_.wake_enabled, true, "spot the wake phrase (false: VAD only)");
     w.Key("phrase", &o.phrase, "ok voice bus", "the wake phrase (words of the dictionary or pronunciations)");
-    w.Key("threshold", &o.threshold, 1e-10, {1e-80, 1e10},
+    w.Key("threshold", &o.threshold, 1e-12, {1e-80, 1e10},
           "pocketsphinx kws_threshold: larger = fewer false accepts, more misses");
     w.Key("phone_loop", &o.phone_loop, 1e-10, {1e-80, 1},
           "pocketsphinx kws_plp (phone loop probability): larger = fewer false accepts, more misses");

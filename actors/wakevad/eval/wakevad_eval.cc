@@ -5,7 +5,7 @@
 //       frame accuracy, onset/offset latency, misses and false starts per
 //       detector and SNR (labels come from each file's clean speech track)
 //   vb-wakevad-eval wake --corpus DIR [--phrases "hey computer,…"]
-//       [--thresholds 1e-20,1e-10,…] [--phone-loop 1e-10] [--max-neg-s N]
+//       [--thresholds 1e-20,1e-12,…] [--phone-loop 1e-10] [--max-neg-s N]
 //       [--conditions pink10,…] [--neg-conditions clean,…] [--comfort-noise-dbfs -50] [--spot-all 1]
 //       [--verify 0|1] [--verify-margins -1e9,-80,…] [--verify-pad-ms 300]
 //       [--verify-word-beam 1e-48] [--end-settle-ms 600]
@@ -339,7 +339,9 @@ int RunWake(const Args& a) {
       if (it.kind == "pos" && std::find(phrases.begin(), phrases.end(), it.phrase) == phrases.end())
         phrases.push_back(it.phrase);
   std::vector<double> thresholds;
-  for (const auto& t : Split(a.Get("thresholds", "1e-10"), ',')) thresholds.push_back(std::stod(t));
+  char default_threshold[32];  // the actor's default
+  snprintf(default_threshold, sizeof default_threshold, "%g", WakeOptions().threshold);
+  for (const auto& t : Split(a.Get("thresholds", default_threshold), ',')) thresholds.push_back(std::stod(t));
   const double plp = std::stod(a.Get("phone-loop", "1e-10"));
   const double max_neg_s = std::stod(a.Get("max-neg-s", "1e12"));
   const double comfort = std::stod(a.Get("comfort-noise-dbfs", "-50"));
@@ -502,7 +504,7 @@ int RunSpot(const Args& a) {
   if (!ThroughAfe(AfeFrom(a), &pcm)) return 1;
   WakeOptions w;
   w.phrase = a.Get("phrase", w.phrase);
-  w.threshold = std::stod(a.Get("threshold", "1e-10"));
+  w.threshold = a.Num("threshold", w.threshold);
   w.phone_loop = std::stod(a.Get("phone-loop", "1e-10"));
   w.verify = a.Get("verify", w.verify ? "1" : "0") == "1";
   w.verify_word_beam = a.Num("verify-word-beam", w.verify_word_beam);
