@@ -4,6 +4,7 @@
 #include <libwebsockets.h>
 
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
 #include <deque>
 #include <random>
@@ -102,6 +103,14 @@ std::string QueryString(lws* wsi) {
   return out;
 }
 
+// One JSON value per line, flushed: a log read while the simulator runs.
+void WriteJsonLine(std::FILE* f, const Json& line) {
+  std::string s = line.dump(-1, ' ', false, Json::error_handler_t::replace);
+  s += '\n';
+  std::fwrite(s.data(), 1, s.size(), f);
+  std::fflush(f);
+}
+
 std::mt19937& Rng() {
   static std::mt19937 rng{std::random_device{}()};
   return rng;
@@ -147,6 +156,14 @@ bool Server::Start(std::string* error) {
   if (port_ <= 0) {
     *error = "cannot determine the listening port";
     return false;
+  }
+  if (!opts_.log_dir.empty()) {
+    const std::string path = opts_.log_dir + "/rest.jsonl";
+    rest_log_ = std::fopen(path.c_str(), "a");
+    if (!rest_log_) {
+      *error = "cannot write " + path + ": " + std::strerror(errno);
+      return false;
+    }
   }
   return true;
 }
@@ -402,15 +419,9 @@ int Server::OnEstablished(lws* wsi, WsConn*& wc) {
 }
 
 void Server::LogRest(const HttpRequest& r, int status) {
-  if (opts_.log_dir.empty()) return;
-  if (!rest_log_) rest_log_ = std::fopen((opts_.log_dir + "/rest.jsonl").c_str(), "a");
-  if (!rest_log_) return;
   // Never the authorization header: it carries the token.
-  Json line = {{"t_ms", NowEpochMs()}, {"method", r.method}, {"path", r.path}, {"status", status}};
-  std::string s = line.dump(-1, ' ', false, Json::error_handler_t::replace);
-  std::fwrite(s.data(), 1, s.size(), rest_log_);
-  std::fputc('\n', rest_log_);
-  std::fflush(rest_log_);
+  if (rest_log_)
+    WriteJsonLine(rest_log_, {{"t_ms", NowEpochMs()}, {"method", r.method}, {"path", r.path}, {"status", status}});
 }
 
 void Server::LogReceived(WsConn* wc, const std::string& text) {
@@ -419,10 +430,7 @@ void Server::LogReceived(WsConn* wc, const std::string& text) {
   Json line = {{"t_ms", NowEpochMs()}};
   if (j.is_discarded()) line["raw"] = text;
   else line["event"] = j;
-  std::string s = line.dump(-1, ' ', false, Json::error_handler_t::replace);
-  std::fwrite(s.data(), 1, s.size(), wc->log);
-  std::fputc('\n', wc->log);
-  std::fflush(wc->log);
+  WriteJsonLine(wc->log, line);
 }
 
 int Server::OnReceive(lws* wsi, WsConn* wc, const char* in, size_t len) {
