@@ -339,9 +339,8 @@ int RunWake(const Args& a) {
       if (it.kind == "pos" && std::find(phrases.begin(), phrases.end(), it.phrase) == phrases.end())
         phrases.push_back(it.phrase);
   std::vector<double> thresholds;
-  char default_threshold[32];  // the actor's default
-  snprintf(default_threshold, sizeof default_threshold, "%g", WakeOptions().threshold);
-  for (const auto& t : Split(a.Get("thresholds", default_threshold), ',')) thresholds.push_back(std::stod(t));
+  for (const auto& t : Split(a.Get("thresholds", ""), ',')) thresholds.push_back(std::stod(t));
+  if (thresholds.empty()) thresholds.push_back(WakeOptions().threshold);  // the actor's default
   const double plp = std::stod(a.Get("phone-loop", "1e-10"));
   const double max_neg_s = std::stod(a.Get("max-neg-s", "1e12"));
   const double comfort = std::stod(a.Get("comfort-noise-dbfs", "-50"));
