@@ -8,7 +8,7 @@
 //
 // Sets for the config: ${VB_RUN_DIR} (the output directory, absolute),
 // ${VB_SIM_PORT} (when the launcher starts the simulator). The question is
-// synthesised with espeak-ng into $VB_RUN_DIR/question.wav; a random token for
+// synthesised with espeak-ng into $VB_RUN_DIR/question.wav (after 1 s of silence); a random token for
 // the simulator is written to $VB_RUN_DIR/sim-token.
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -128,6 +128,22 @@ int Demo(const Args& in) {
   if (Exec({"espeak-ng", "-v", "en-us", "-s", "150", "-w", out + "/question.wav", question}) != 0) {
     std::cerr << "vb demo: espeak-ng could not synthesise the question (is it installed? tools/bootstrap.sh)\n";
     return 1;
+  }
+  {
+    // The speaker waits a second, as a person would: espeak-ng starts within
+    // 2 ms, and capture plays the file from the moment vb-afe listens, while
+    // the actors after it may still be joining the bus (once seen: "what
+    // time is it" heard as "ta eat").
+    audio::PcmBuffer q;
+    if (Status st = audio::ReadWav(out + "/question.wav", &q); !st.ok()) {
+      std::cerr << "vb demo: " << st.message() << "\n";
+      return 1;
+    }
+    q.samples.insert(q.samples.begin(), size_t(q.sample_rate) * q.channels, int16_t(0));
+    if (Status st = audio::WriteWav(out + "/question.wav", q); !st.ok()) {
+      std::cerr << "vb demo: " << st.message() << "\n";
+      return 1;
+    }
   }
 
   bus::BusConfig bus;
