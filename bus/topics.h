@@ -41,14 +41,15 @@ inline constexpr Topic<v1::VadEvent> kVoiceVad{"voice.vad", Plane::kControl};
 inline constexpr Topic<v1::WakeEvent> kVoiceWake{"voice.wake", Plane::kControl};
 inline constexpr Topic<v1::DialogState> kDialogState{"dialog.state", Plane::kControl};
 inline constexpr Topic<v1::DialogCommand> kDialogCommand{"dialog.command", Plane::kControl};
+inline constexpr Topic<v1::CommandAck> kDialogAck{"dialog.ack", Plane::kControl};
 inline constexpr Topic<v1::PlaybackEvent> kPlaybackEvent{"playback.event", Plane::kControl};
 inline constexpr Topic<v1::Heartbeat> kHeartbeat{"actor.heartbeat", Plane::kControl};
 
 // All bases, for the compile-time checks below and for tools.
-inline constexpr std::array<std::string_view, 12> kAllBases = {
+inline constexpr std::array<std::string_view, 13> kAllBases = {
     kAudioMic.base,     kAudioClean.base,   kAudioRef.base,     kAudioOut.base,
     kSessionAudio.base, kSessionEvent.base, kVoiceVad.base,     kVoiceWake.base,
-    kDialogState.base,  kDialogCommand.base, kPlaybackEvent.base, kHeartbeat.base};
+    kDialogState.base,  kDialogCommand.base, kPlaybackEvent.base, kHeartbeat.base, kDialogAck.base};
 }  // namespace topics
 
 namespace detail {
