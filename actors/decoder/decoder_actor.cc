@@ -22,26 +22,30 @@ Status DecoderActor::Configure(bus::Context& ctx) {
     return Status::Config(st.message());
   out_ = ctx.bus().Advertise(bus::topics::kAudioOut);
 
+  // Handlers copy what they need of the incoming header before anything
+  // publishes: a publish must not be able to change the turn a packet
+  // belongs to (issue 12: every later reply carried a dead turn's id).
   ctx.bus().Subscribe<v1::EncodedAudio>(bus::topics::kSessionAudio, [this, &ctx](const auto& m) {
-    Status st = decoder_.OnPacket(m.msg, m.header.turn_id(), m.header.origin_ns());
+    const std::string turn = m.header.turn_id();
+    Status st = decoder_.OnPacket(m.msg, turn, m.header.origin_ns());
     if (!st.ok()) {
       ctx.CountError();
       uint64_t suppressed = 0;
       if (bad_log_.Allow(bus::MonoNs(), &suppressed)) {
-        VB_LOG(kWarn) << "dropped a bad packet of turn '" << m.header.turn_id() << "': " << st.message()
+        VB_LOG(kWarn) << "dropped a bad packet of turn '" << turn << "': " << st.message()
                       << (suppressed ? " (+" + std::to_string(suppressed) + " more)" : "");
       }
     }
   });
   ctx.bus().Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand, [this](const auto& m) {
     if (m.msg.has_interrupt()) {
-      const std::string& id = m.msg.interrupt().turn_id();
+      const std::string id = m.msg.interrupt().turn_id();
       VB_LOG(kInfo) << "interrupt: dropping turn '" << (id.empty() ? decoder_.current_turn() : id) << "'";
       decoder_.CancelTurn(id);
     }
   });
   ctx.bus().Subscribe<v1::SessionEvent>(bus::topics::kSessionEvent, [this](const auto& m) {
-    const std::string& id = m.header.turn_id();
+    const std::string id = m.header.turn_id();
     if (m.msg.has_turn_ended()) {
       if (m.msg.turn_ended().outcome() == v1::TurnEnded::CANCELLED) decoder_.CancelTurn(id);
       else decoder_.EndTurn(id);
@@ -80,7 +84,7 @@ void DecoderActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   put("malformed", int64_t(c.malformed));
   put("turns", int64_t(c.turns));
   // Frames published with nobody listening are lost: say whether anyone is.
-  put("audio_out_listeners", ctx.bus().HasSubscriber(out_.topic()) ? 1 : 0);
+  put("audio_out_listeners", ctx.bus().HasSubscriber(out_) ? 1 : 0);
 }
 
 }  // namespace vb::decoder

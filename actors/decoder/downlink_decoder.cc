@@ -68,8 +68,11 @@ void DownlinkDecoder::EndTurn(const std::string& turn_id) {
 }
 
 void DownlinkDecoder::StartTurn(const std::string& turn_id) {
+  // Copied first: FinishTurn() emits, and an emitter that publishes may
+  // reuse the storage turn_id refers to (issue 12: the bus header did).
+  std::string id = turn_id;
   if (in_turn_) FinishTurn();
-  turn_ = turn_id;
+  turn_ = std::move(id);
   in_turn_ = true;
   has_last_index_ = false;
   last_packet_samples_ = 0;

@@ -173,6 +173,36 @@ TEST_F(DecoderTest, ANewTurnEndsThePreviousOne) {
   EXPECT_EQ(out_[2].frame.sample_index, 0u);
 }
 
+// Issue 12: the bus reused one header for incoming and outgoing messages,
+// and the decoder passed the incoming turn id by reference; publishing the
+// previous turn's last frame overwrote it, so every later frame carried the
+// dead turn's id. The emitter here reuses the caller's string the same way.
+TEST(DecoderAliasing, ANewTurnKeepsItsIdWhenEmittingOverwritesTheCallersString) {
+  std::string shared;  // plays the bus's one header
+  std::vector<Out> out;
+  DownlinkDecoder dec;
+  DecoderConfig c;
+  ASSERT_TRUE(dec.Init(c, [&](const std::string& t, const DecodedFrame& f) {
+                    out.push_back({t, f});
+                    shared = t;  // an outgoing publish writes its turn id into the shared header
+                  }).ok());
+  auto enc = EncodeSine(16000, 10, 6);
+  for (int i = 0; i < 3; ++i) {
+    shared = "dead";
+    dec.OnPacket(Opus(enc[size_t(i)], uint64_t(i), 16000, 10), shared, 0);
+  }
+  for (int i = 0; i < 3; ++i) {
+    shared = "next";
+    dec.OnPacket(Opus(enc[size_t(3 + i)], uint64_t(i), 16000, 10), shared, 0);
+  }
+  EXPECT_EQ(dec.current_turn(), "next");
+  EXPECT_EQ(dec.counters().turns, 2u);  // not a new turn per packet
+  int ends = 0;
+  for (const auto& o : out) ends += o.frame.end_of_turn;
+  EXPECT_EQ(ends, 1);  // only "dead" ended
+  EXPECT_EQ(out.back().turn, "next");
+}
+
 TEST_F(DecoderTest, EndOfTurnAudioFlagEndsTheTurn) {
   Init();
   auto enc = EncodeSine(16000, 20, 2);
