@@ -44,12 +44,17 @@ inline constexpr Topic<v1::DialogCommand> kDialogCommand{"dialog.command", Plane
 inline constexpr Topic<v1::CommandAck> kDialogAck{"dialog.ack", Plane::kControl};
 inline constexpr Topic<v1::PlaybackEvent> kPlaybackEvent{"playback.event", Plane::kControl};
 inline constexpr Topic<v1::Heartbeat> kHeartbeat{"actor.heartbeat", Plane::kControl};
+// Backfill: a restarted session asks (control plane) for the audio.clean it
+// missed; the holder of the ring answers with the frames (stream plane).
+inline constexpr Topic<v1::BackfillRequest> kSessionBackfill{"session.backfill", Plane::kControl};
+inline constexpr Topic<v1::AudioBackfill> kAudioBackfill{"audio.backfill", Plane::kStream};
 
 // All bases, for the compile-time checks below and for tools.
-inline constexpr std::array<std::string_view, 13> kAllBases = {
+inline constexpr std::array<std::string_view, 15> kAllBases = {
     kAudioMic.base,     kAudioClean.base,   kAudioRef.base,     kAudioOut.base,
     kSessionAudio.base, kSessionEvent.base, kVoiceVad.base,     kVoiceWake.base,
-    kDialogState.base,  kDialogCommand.base, kPlaybackEvent.base, kHeartbeat.base, kDialogAck.base};
+    kDialogState.base,  kDialogCommand.base, kPlaybackEvent.base, kHeartbeat.base, kDialogAck.base,
+    kSessionBackfill.base, kAudioBackfill.base};
 }  // namespace topics
 
 namespace detail {
