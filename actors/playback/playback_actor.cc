@@ -96,7 +96,8 @@ Status PlaybackActor::Configure(bus::Context& ctx) {
   ctx.bus().Subscribe<v1::SessionEvent>(bus::topics::kSessionEvent, [this](const auto& m) {
     if (m.msg.has_turn_ended() && m.msg.turn_ended().outcome() == v1::TurnEnded::CANCELLED &&
         !m.header.turn_id().empty()) {
-      engine_->Cancel(m.header.turn_id(), bus::MonoNs());
+      const std::string turn = m.header.turn_id();  // a copy: PublishEvents() publishes
+      engine_->Cancel(turn, bus::MonoNs());
       PublishEvents();
     }
   });
@@ -387,6 +388,10 @@ void PlaybackActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   put("prompts", int64_t(c.prompts));
   put("turns_started", int64_t(c.turns_started));
   put("turns_drained", int64_t(c.turns_drained));
+  put("events_suppressed", int64_t(c.events_suppressed));
+  // vb-control reads this: a restarted control learns the agent is speaking,
+  // and a SPEAKING dialog whose DRAINED was lost learns it is over.
+  put("speaking", engine_->speaking() ? 1 : 0);
   put("queued_ms", int64_t(engine_->queued_samples() * 1000 / size_t(rate_)));
   put("frames_written", int64_t(frames_written_));
   put("xruns_total", int64_t(sink_ ? sink_->xruns() : 0));

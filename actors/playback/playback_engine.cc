@@ -15,6 +15,23 @@ void PlaybackEngine::Event(v1::PlaybackEvent::Kind kind, const std::string& turn
   events_.push_back({kind, turn, std::move(detail), latency});
 }
 
+bool PlaybackEngine::Announced(const std::deque<std::string>& seen, const std::string& turn) {
+  return std::find(seen.begin(), seen.end(), turn) != seen.end();
+}
+
+void PlaybackEngine::Announce(v1::PlaybackEvent::Kind kind, std::deque<std::string>& seen, const std::string& turn,
+                              std::string detail) {
+  if (Announced(seen, turn)) {
+    ++counters_.events_suppressed;
+    return;
+  }
+  seen.push_back(turn);
+  while (seen.size() > config_.remember_announced) seen.pop_front();
+  if (kind == v1::PlaybackEvent::STARTED) ++counters_.turns_started;
+  else ++counters_.turns_drained;
+  Event(kind, turn, std::move(detail));
+}
+
 bool PlaybackEngine::IsCancelled(const std::string& turn_id) const {
   return std::find(cancelled_.begin(), cancelled_.end(), turn_id) != cancelled_.end();
 }
@@ -129,8 +146,7 @@ void PlaybackEngine::UpdateState(int64_t now_ns) {
       if (ReadyToPlay(now_ns)) {
         state_ = State::kPlaying;
       } else if (queue_.empty() && now_ns - since_ns_ >= int64_t(config_.drain_timeout_ms) * 1'000'000) {
-        ++counters_.turns_drained;
-        Event(v1::PlaybackEvent::DRAINED, turn_, "no end-of-turn marker");
+        Announce(v1::PlaybackEvent::DRAINED, drained_, turn_, "no end-of-turn marker");
         state_ = State::kIdle;
       }
       break;
@@ -183,8 +199,7 @@ void PlaybackEngine::Render(int16_t* out, size_t n, int64_t now_ns, int64_t play
     }
     if (!turn_started_) {
       turn_started_ = true;
-      ++counters_.turns_started;
-      Event(v1::PlaybackEvent::STARTED, turn_);
+      Announce(v1::PlaybackEvent::STARTED, started_, turn_);
     }
     if (!info->audible || info->origin_ns == 0) {
       info->origin_ns = c.origin_ns;
@@ -200,8 +215,7 @@ void PlaybackEngine::Render(int16_t* out, size_t n, int64_t now_ns, int64_t play
       bool end = c.end_of_turn;
       queue_.pop_front();
       if (end) {
-        ++counters_.turns_drained;
-        Event(v1::PlaybackEvent::DRAINED, turn_);
+        Announce(v1::PlaybackEvent::DRAINED, drained_, turn_);
         state_ = queue_.empty() ? State::kIdle : State::kBuffering;
         since_ns_ = now_ns;
         if (!queue_.empty()) {

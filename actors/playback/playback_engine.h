@@ -30,6 +30,10 @@ struct EngineConfig {
   double prompt_gain = 1.0;
   bool offline = false;              // as fast as possible: no prebuffer, no underruns
   size_t remember_cancelled = 64;
+  // Turns whose STARTED / DRAINED were already sent: a turn is announced at
+  // most once each, whatever its audio does (a restarted playback joining a
+  // reply midway, bursts, late frames), so playback.event cannot flood.
+  size_t remember_announced = 64;
 };
 
 struct EngineEvent {
@@ -54,6 +58,7 @@ struct EngineCounters {
   uint64_t prompts = 0;
   uint64_t turns_started = 0;
   uint64_t turns_drained = 0;
+  uint64_t events_suppressed = 0;  // repeated STARTED/DRAINED of a turn, not sent
 };
 
 class PlaybackEngine {
@@ -86,6 +91,9 @@ class PlaybackEngine {
   bool IsCancelled(const std::string& turn_id) const;
   size_t queued_samples() const { return queued_; }
   const std::string& playing_turn() const { return turn_; }
+  // A turn's speech is under way at the speaker: STARTED sent and neither
+  // DRAINED nor flushed yet (buffering again after an underrun counts).
+  bool speaking() const { return turn_started_ && state_ != State::kIdle && !Announced(drained_, turn_); }
   std::vector<EngineEvent> TakeEvents() { return std::exchange(events_, {}); }
   const EngineCounters& counters() const { return counters_; }
 
@@ -105,6 +113,10 @@ class PlaybackEngine {
   void UpdateState(int64_t now_ns);
   bool ReadyToPlay(int64_t now_ns) const;
   void Event(v1::PlaybackEvent::Kind kind, const std::string& turn, std::string detail = "", int64_t latency = 0);
+  static bool Announced(const std::deque<std::string>& seen, const std::string& turn);
+  // Sends STARTED/DRAINED of `turn` unless already sent (then counted).
+  void Announce(v1::PlaybackEvent::Kind kind, std::deque<std::string>& seen, const std::string& turn,
+                std::string detail = "");
 
   EngineConfig config_;
   std::deque<Chunk> queue_;
@@ -118,6 +130,7 @@ class PlaybackEngine {
   std::vector<std::pair<std::string, int64_t>> flushes_;  // (turn, command time) awaiting silence
   std::vector<Prompt> prompts_;
   std::deque<std::string> cancelled_;
+  std::deque<std::string> started_, drained_;  // turns announced (bounded)
   std::vector<EngineEvent> events_;
   EngineCounters counters_;
 };

@@ -108,6 +108,51 @@ TEST_F(EngineTest, ATurnWithoutEndMarkerDrainsAfterTheTimeout) {
   EXPECT_EQ(last_[2].detail, "no end-of-turn marker");
 }
 
+// Issue 12: a restarted vb-playback joined a reply midway and sent 77
+// alternating STARTED/DRAINED events. Whatever the audio of a turn does —
+// bursts with gaps past the drain timeout, frames after its end marker, a
+// turn coming back after another — each turn is announced once.
+TEST_F(EngineTest, ATurnIsAnnouncedStartedAndDrainedAtMostOnce) {
+  EngineConfig c;
+  c.drain_timeout_ms = 100;
+  Make(c);
+  for (int burst = 0; burst < 10; ++burst) {
+    PushSine("t1", 4, /*end=*/burst % 3 == 2);
+    Play(300);  // plays the burst, then starves past the drain timeout
+  }
+  PushSine("t2", 4, true);
+  Play(200);
+  PushSine("t1", 4, true);  // t1 again, after another turn
+  Play(200);
+  int started_t1 = 0, drained_t1 = 0, started_t2 = 0;
+  Kinds();
+  for (const auto& e : last_) {
+    started_t1 += e.kind == Kind::STARTED && e.turn_id == "t1";
+    drained_t1 += e.kind == Kind::DRAINED && e.turn_id == "t1";
+    started_t2 += e.kind == Kind::STARTED && e.turn_id == "t2";
+  }
+  EXPECT_EQ(started_t1, 1);
+  EXPECT_EQ(drained_t1, 1);
+  EXPECT_EQ(started_t2, 1);
+  EXPECT_GT(engine_->counters().events_suppressed, 0u);
+  EXPECT_FALSE(engine_->speaking());
+}
+
+TEST_F(EngineTest, SpeakingFromTheFirstSampleToTheDrain) {
+  Make();
+  EXPECT_FALSE(engine_->speaking());
+  PushSine("t1", 2);  // 40 ms, below the 60 ms jitter target
+  Play(20);
+  EXPECT_FALSE(engine_->speaking());  // still prebuffering: nothing heard yet
+  Play(60);
+  EXPECT_TRUE(engine_->speaking());
+  Play(200);  // starved, not yet drained: the reply is still under way
+  EXPECT_TRUE(engine_->speaking());
+  PushSine("t1", 2, true);
+  Play(200);
+  EXPECT_FALSE(engine_->speaking());
+}
+
 TEST_F(EngineTest, FlushFadesOutWithoutAClickAndReportsTheLatency) {
   Make();  // fade 5 ms = 80 samples
   PushSine("t1", 50);
