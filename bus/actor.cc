@@ -59,8 +59,13 @@ void Context::FillHeartbeat(v1::Heartbeat* hb, v1::Heartbeat::State state) {
   counters->set_malformed(c.malformed.total());
   counters->set_errors(errors_ + c.handler_errors);
   counters->set_dropped_inactive(c.dropped_inactive);
-  for (const auto& row : node_.seq_tracker().Rows()) {
+  // At most kMaxDropRows publishers with losses, most recently seen first:
+  // the heartbeat stays small however many (fake) publishers there are.
+  constexpr int kMaxDropRows = 32;
+  const auto& seq = node_.seq_tracker();
+  for (const auto& row : seq.Rows()) {
     if (row.entry.lost == 0) continue;
+    if (hb->drops_size() >= kMaxDropRows) break;
     auto* d = hb->add_drops();
     d->set_source(row.source);
     d->set_topic(row.topic);
@@ -76,7 +81,12 @@ void Context::FillHeartbeat(v1::Heartbeat* hb, v1::Heartbeat::State state) {
   for (size_t i = 0; i < c.malformed.by_reason.size(); ++i)
     if (c.malformed.by_reason[i])
       (*hb->mutable_extra())[std::string("malformed_") + MalformedName(Malformed(i))] = int64_t(c.malformed.by_reason[i]);
-  for (const auto& [k, v] : extra_) (*hb->mutable_extra())[k] = v;
+  auto& extra = *hb->mutable_extra();
+  extra["seq_publishers"] = int64_t(seq.size());
+  extra["seq_evicted"] = int64_t(seq.evictions());
+  extra["seq_restarts"] = int64_t(seq.total_restarts());
+  if (uint64_t n = LogLinesSuppressed()) extra["log_suppressed"] = int64_t(n);
+  for (const auto& [k, v] : extra_) extra[k] = v;
   hb->set_loop_wakeups(loop_.wakeups());
   int64_t cpu = CpuNs();
   if (now > last_wall_ns_) hb->set_cpu_percent(100.0 * double(cpu - last_cpu_ns_) / double(now - last_wall_ns_));

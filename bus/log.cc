@@ -4,7 +4,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <google/protobuf/stubs/logging.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <mutex>
 
 namespace vb {
 namespace {
@@ -13,7 +17,77 @@ std::string& Identity() {
   return id;
 }
 LogLevel g_level = LogLevel::kInfo;
+
+// The process-wide line budget (see log.h).
+struct Budget {
+  std::mutex mu;
+  double tokens = kLogBurst;
+  int64_t last_ns = 0;
+  uint64_t suppressed_since = 0;  // since the last line written
+  uint64_t suppressed_total = 0;
+};
+Budget& LineBudget() {
+  static Budget b;
+  return b;
+}
+
+int64_t NowNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// True if a line may be written; *suppressed gets how many were not since
+// the last one that was.
+bool TakeLine(uint64_t* suppressed) {
+  Budget& b = LineBudget();
+  std::lock_guard lock(b.mu);
+  int64_t now = NowNs();
+  if (b.last_ns != 0) b.tokens = std::min<double>(kLogBurst, b.tokens + double(now - b.last_ns) * kLogPerSecond / 1e9);
+  b.last_ns = now;
+  if (b.tokens < 1) {
+    ++b.suppressed_since;
+    ++b.suppressed_total;
+    return false;
+  }
+  b.tokens -= 1;
+  *suppressed = b.suppressed_since;
+  b.suppressed_since = 0;
+  return true;
+}
+
+void ProtobufLog(google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {
+  if (level == google::protobuf::LOGLEVEL_FATAL) {
+    LogLine(LogLevel::kError, std::string("protobuf fatal: ") + message);
+    return;
+  }
+  // Protobuf logs one line per bad string field it parses; a header flood
+  // would be a log flood. One line a second at most, with the count.
+  static std::mutex mu;
+  static RateLimit limit;
+  uint64_t suppressed = 0;
+  {
+    std::lock_guard lock(mu);
+    if (!limit.Allow(NowNs(), &suppressed)) return;
+  }
+  std::string text = "protobuf: " + message.substr(0, 300);
+  if (suppressed) text += " (" + std::to_string(suppressed) + " more protobuf lines not logged)";
+  LogLine(level >= google::protobuf::LOGLEVEL_ERROR ? LogLevel::kWarn : LogLevel::kDebug, text);
+  (void)file;
+  (void)line;
+}
 }  // namespace
+
+uint64_t LogLinesSuppressed() {
+  Budget& b = LineBudget();
+  std::lock_guard lock(b.mu);
+  return b.suppressed_total;
+}
+
+void InstallProtobufLogHandler() {
+  static std::once_flag once;
+  std::call_once(once, [] { google::protobuf::SetLogHandler(&ProtobufLog); });
+}
 
 void SetLogIdentity(std::string name) { Identity() = std::move(name); }
 void SetLogLevel(LogLevel level) { g_level = level; }
@@ -21,6 +95,8 @@ LogLevel GetLogLevel() { return g_level; }
 
 void LogLine(LogLevel level, std::string_view message) {
   static const char* kNames[] = {"debug", "info", "warn", "error"};
+  uint64_t suppressed = 0;
+  if (!TakeLine(&suppressed)) return;
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   tm t;
@@ -39,6 +115,7 @@ void LogLine(LogLevel level, std::string_view message) {
   line += kNames[int(level)];
   line += ": ";
   line += message;
+  if (suppressed) line += " [" + std::to_string(suppressed) + " log lines suppressed before this one]";
   line += '\n';
   (void)!write(STDERR_FILENO, line.data(), line.size());  // one write: lines never interleave
 }

@@ -2,6 +2,13 @@
 // name. RateLimit keeps a flood of bad input from flooding the log: the first
 // occurrence is logged, then at most one line per interval with a count of
 // what was suppressed.
+//
+// Every line, whatever its source, also passes one process-wide budget (a
+// token bucket: a burst of kLogBurst lines, then kLogPerSecond a second);
+// lines beyond it are counted and the count is written with the next line
+// that passes. So no path — a forgotten VB_LOG in a handler, or protobuf's
+// own error lines, which InstallProtobufLogHandler() routes here — can let a
+// hostile publisher fill the disk.
 #pragma once
 
 #include <cstdint>
@@ -17,7 +24,17 @@ enum class LogLevel { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
 void SetLogIdentity(std::string name);
 void SetLogLevel(LogLevel level);
 LogLevel GetLogLevel();
+// Thread-safe (one write per line; the budget is shared by all threads).
 void LogLine(LogLevel level, std::string_view message);
+inline constexpr int kLogBurst = 200;
+inline constexpr int kLogPerSecond = 20;
+// Lines dropped by the process-wide budget so far.
+uint64_t LogLinesSuppressed();
+
+// Routes libprotobuf's log (parse errors, invalid UTF-8 in string fields)
+// through LogLine, with its own rate limit. Idempotent; called by every
+// bus::Node, so every bus process has it. Fatal lines always pass.
+void InstallProtobufLogHandler();
 
 class LogStream {
  public:

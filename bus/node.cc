@@ -7,7 +7,11 @@ namespace vb::bus {
 
 Node::Node(zmq::context_t& ctx, Loop& loop, std::string source, std::string device, BusConfig config)
     : ctx_(ctx), loop_(loop), source_(std::move(source)), device_(std::move(device)),
-      config_(std::move(config)) {}
+      config_(std::move(config)) {
+  // Every bus process makes a Node: protobuf's own log lines (one per
+  // invalid UTF-8 string a hostile header carries) go through our rate limit.
+  InstallProtobufLogHandler();
+}
 
 Node::~Node() {
   for (int p = 0; p < 2; ++p) {
@@ -68,11 +72,17 @@ std::string Node::FullTopic(std::string_view base, const std::string& device) co
   return std::string(base) + "/" + (device.empty() ? device_ : device);
 }
 
-std::pair<std::string, uint64_t>& Node::TopicSlot(const std::string& topic) {
+Node::Advertised& Node::TopicSlot(const std::string& topic, Plane plane) {
   for (auto& t : topics_)
-    if (t->first == topic) return *t;
-  topics_.push_back(std::make_unique<std::pair<std::string, uint64_t>>(topic, 0));
+    if (t->topic == topic) return *t;
+  topics_.push_back(std::make_unique<Advertised>(Advertised{topic, 0, plane}));
   return *topics_.back();
+}
+
+Plane Node::AdvertisedPlane(std::string_view topic) const {
+  for (const auto& t : topics_)
+    if (t->topic == topic) return t->plane;
+  return Plane::kControl;
 }
 
 void Node::AddSubscription(Plane plane, std::string_view base, const std::string& device,
@@ -106,10 +116,9 @@ void Node::OnSubscriptions(Plane plane) {
   }
 }
 
-bool Node::HasSubscriber(std::string_view topic) const {
-  for (const auto& list : subscribed_)
-    for (const auto& prefix : list)
-      if (topic.substr(0, prefix.size()) == prefix) return true;
+bool Node::HasSubscriber(Plane plane, std::string_view topic) const {
+  for (const auto& prefix : subscribed_[int(plane)])
+    if (topic.substr(0, prefix.size()) == prefix) return true;
   return false;
 }
 
@@ -138,20 +147,23 @@ bool Node::PublishEncoded(Plane plane, const std::string& topic, uint64_t* seq,
     }
     return false;
   }
-  header_.Clear();
-  header_.set_type(msg.GetDescriptor()->full_name());
-  header_.set_seq(++*seq);  // counted even if the socket drops it: receivers see the gap
-  header_.set_mono_ns(MonoNs());
-  header_.set_origin_ns(opts.origin_ns);
-  header_.set_source(source_);
+  // out_header_ only: the handler that may be publishing right now reads
+  // in_header_, which this must never touch.
+  v1::Header& h = out_header_;
+  h.Clear();
+  h.set_type(msg.GetDescriptor()->full_name());
+  h.set_seq(++*seq);  // counted even if the socket drops it: receivers see the gap
+  h.set_mono_ns(MonoNs());
+  h.set_origin_ns(opts.origin_ns);
+  h.set_source(source_);
   if (topic != last_device_topic_) {
     std::string_view base, dev;
     last_device_topic_ = topic;
     last_device_ = SplitTopic(topic, &base, &dev) ? std::string(dev) : std::string();
   }
-  header_.set_device(last_device_);
-  if (!opts.turn_id.empty()) header_.set_turn_id(std::string(opts.turn_id));
-  header_.SerializeToString(&header_buf_);
+  h.set_device(last_device_);
+  if (!opts.turn_id.empty()) h.set_turn_id(opts.turn_id.data(), opts.turn_id.size());
+  h.SerializeToString(&header_buf_);
   msg.SerializeToString(&payload_buf_);
   auto& s = *pub_[int(plane)];
   // PUB never blocks: at the high-water mark ZeroMQ drops, and the seq gap
@@ -165,22 +177,28 @@ bool Node::PublishEncoded(Plane plane, const std::string& topic, uint64_t* seq,
 
 void Node::OnReadable(Plane plane, int budget) {
   auto& s = *sub_[int(plane)];
-  // Drain what is there now, bounded so one busy socket cannot starve the loop.
+  // Drain what is there now, bounded so one busy socket cannot starve the
+  // loop. Every receive is non-blocking: a multipart message arrives whole,
+  // so after its first frame the others are already queued; if one is not
+  // (it cannot happen with libzmq, but a blocking wait here would freeze
+  // the process), what we have is judged as it is.
   for (int n = 0; n < budget; ++n) {
+    zmq::message_t first;
+    if (!s.recv(first, zmq::recv_flags::dontwait)) return;
+    bool more = first.more();
     frames_.clear();
-    zmq::message_t m;
-    if (!s.recv(m, zmq::recv_flags::dontwait)) return;
-    frames_.push_back(std::move(m));
-    while (frames_.back().more() && frames_.size() < 16) {
+    frames_.push_back(std::move(first));
+    size_t count = 1;
+    while (more) {
       zmq::message_t next;
-      if (!s.recv(next, zmq::recv_flags::none)) break;
-      frames_.push_back(std::move(next));
+      if (!s.recv(next, zmq::recv_flags::dontwait)) break;
+      more = next.more();
+      ++count;
+      // Only the first three frames matter (a well-formed message has three);
+      // the rest of an absurd one is counted and released as it comes.
+      if (frames_.size() < 3) frames_.push_back(std::move(next));
     }
-    while (frames_.back().more()) {  // absurd frame count: drain and drop
-      zmq::message_t rest;
-      if (!s.recv(rest, zmq::recv_flags::none)) break;
-    }
-    HandleMessage(plane, frames_);
+    HandleMessage(plane, frames_, count);
   }
 }
 
@@ -193,46 +211,66 @@ void Node::Reject(Malformed why, std::string_view topic, const std::string& deta
                   << (suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : "");
 }
 
-void Node::HandleMessage(Plane plane, std::vector<zmq::message_t>& frames) {
-  std::string_view topic(static_cast<const char*>(frames[0].data()), frames[0].size());
-  bool header_ok = false;
-  if (frames.size() >= 2 && frames[1].size() <= config_.limits.max_header) {
-    header_.Clear();
-    header_ok = header_.ParseFromArray(frames[1].data(), int(frames[1].size()));
+void Node::HandleMessage(Plane plane, std::vector<zmq::message_t>& frames, size_t count) {
+  // The outermost delivery parses into the reused in_header_; a delivery
+  // nested inside a handler (one that runs the loop) gets its own header,
+  // so the outer handler's header does not change under it either.
+  ++dispatch_depth_;
+  if (dispatch_depth_ == 1) {
+    Deliver(plane, frames, count, in_header_);
+  } else {
+    v1::Header nested;
+    Deliver(plane, frames, count, nested);
   }
+  --dispatch_depth_;
+}
+
+void Node::Deliver(Plane plane, std::vector<zmq::message_t>& frames, size_t count, v1::Header& header) {
+  auto frame = [&](size_t i) {
+    return i < frames.size() ? std::string_view(static_cast<const char*>(frames[i].data()), frames[i].size())
+                             : std::string_view();
+  };
+  std::string_view topic = frame(0);
+  bool header_ok = false;
+  header.Clear();
+  if (frames.size() >= 2 && frames[1].size() <= config_.limits.max_header)
+    header_ok = header.ParseFromArray(frames[1].data(), int(frames[1].size()));
   // Raw listeners see everything that matches their prefix, malformed included.
   for (const auto& [prefix, fn] : raw_[int(plane)]) {
     if (topic.substr(0, prefix.size()) != prefix) continue;
-    RawMessage raw{topic, header_ok ? &header_ : nullptr,
-                   frames.size() >= 2 ? std::string_view(static_cast<const char*>(frames[1].data()), frames[1].size()) : std::string_view(),
-                   frames.size() >= 3 ? std::string_view(static_cast<const char*>(frames[2].data()), frames[2].size()) : std::string_view(),
-                   frames.size()};
-    fn(raw);
+    RawMessage raw{topic, header_ok ? &header : nullptr, frame(1), frame(2), count};
+    try {
+      fn(raw);
+    } catch (const std::exception& e) {
+      ++counters_.handler_errors;
+      VB_LOG(kError) << "raw handler for " << std::string(topic.substr(0, 64)) << " threw: " << e.what();
+    }
   }
   if (subs_.empty()) return;
   ++counters_.msgs_in;
-  if (frames.size() != 3) return Reject(Malformed::kFrameCount, topic, std::to_string(frames.size()) + " frames");
+  if (count != 3) return Reject(Malformed::kFrameCount, topic, std::to_string(count) + " frames");
   std::string_view base, device;
   if (topic.size() > config_.limits.max_topic || !SplitTopic(topic, &base, &device))
     return Reject(Malformed::kTopic, topic, "not <base>/<device>");
   if (!header_ok) return Reject(Malformed::kHeader, topic, "header frame of " + std::to_string(frames[1].size()) + " bytes does not parse");
+  if (header.source().size() > kMaxSourceBytes)
+    return Reject(Malformed::kHeader, topic, "source name of " + std::to_string(header.source().size()) + " bytes");
   if (frames[2].size() > config_.limits.max_payload)
     return Reject(Malformed::kOversized, topic, std::to_string(frames[2].size()) + " bytes");
-  std::string_view payload(static_cast<const char*>(frames[2].data()), frames[2].size());
-  bool matched = false, counted = false;
+  std::string_view payload = frame(2);
+  bool counted = false;
   for (auto& s : subs_) {
     if (s.plane != plane || s.base != base || (s.device != "*" && s.device != device)) continue;
-    matched = true;
-    if (header_.type() != s.type)
-      return Reject(Malformed::kTypeMismatch, topic, "type '" + header_.type().substr(0, 64) + "', expected '" + s.type + "'");
+    if (header.type() != s.type)
+      return Reject(Malformed::kTypeMismatch, topic, "type '" + header.type().substr(0, 64) + "', expected '" + s.type + "'");
     if (!counted) {
-      seq_.Observe(header_.source(), topic, header_.seq());
+      seq_.Observe(header.source(), topic, header.seq());
       counted = true;
     }
     auto t0 = Clock::now();
     bool parsed = false;
     try {
-      parsed = s.dispatch(topic, device, header_, payload);
+      parsed = s.dispatch(topic, device, header, payload);
     } catch (const std::exception& e) {
       ++counters_.handler_errors;
       VB_LOG(kError) << "handler for " << std::string(topic) << " threw: " << e.what();
@@ -241,7 +279,8 @@ void Node::HandleMessage(Plane plane, std::vector<zmq::message_t>& frames) {
     handler_us_.Add(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
     if (!parsed) return Reject(Malformed::kPayload, topic, "payload does not parse as " + s.type);
   }
-  (void)matched;  // prefix overlap with another device: not ours, not an error
+  // No subscription matched: a prefix overlap with another device; not ours,
+  // not an error.
 }
 
 }  // namespace vb::bus

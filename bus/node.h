@@ -5,6 +5,17 @@
 // payload — malformed frames are counted per reason, logged at a limited
 // rate and dropped. Sequence gaps are counted per publisher and topic.
 //
+// Hostile input never blocks or grows it: every receive is non-blocking
+// (ZeroMQ delivers a multipart message whole, so once its first frame is
+// here the rest is too), frames past the third are counted and discarded as
+// they arrive, and per-publisher state is bounded (SeqTracker).
+//
+// Headers: the incoming header a handler sees (Received::header) and the
+// header stamped on outgoing messages are different objects, so a handler
+// may publish and still read its incoming header (and pass references into
+// it) for the whole call. Both Received::header and Received::msg are valid
+// only during the handler call: copy what must outlive it.
+//
 // Typed API: Advertise(topic) returns a Publisher<M> whose Publish() takes
 // exactly the topic's payload type; Subscribe(topic, fn) hands fn the parsed
 // M. Raw access (any topic, undecoded) exists for the sniffer.
@@ -71,6 +82,7 @@ class Publisher {
   bool Publish(const M& msg, const PublishOptions& opts = {});
   bool valid() const { return node_ != nullptr; }
   const std::string& topic() const { return *topic_; }
+  Plane plane() const { return plane_; }
 
  private:
   friend class Node;
@@ -103,8 +115,8 @@ class Node {
   // device "" = this node's device.
   template <class M>
   Publisher<M> Advertise(const Topic<M>& topic, std::string device = "") {
-    auto& slot = TopicSlot(FullTopic(topic.base, device));
-    return Publisher<M>(this, topic.plane, &slot.first, &slot.second);
+    auto& slot = TopicSlot(FullTopic(topic.base, device), topic.plane);
+    return Publisher<M>(this, topic.plane, &slot.topic, &slot.seq);
   }
 
   // device "" = this node's device; "*" = every device.
@@ -127,9 +139,19 @@ class Node {
   void SubscribeRaw(Plane plane, const std::string& prefix, std::function<void(const RawMessage&)> fn);
 
   // True if some subscriber (through the broker) listens to `topic`
-  // ("<base>/<device>"). Publishers are XPUB sockets, so subscriptions are
-  // visible: one-shot senders wait for a listener instead of sleeping.
-  bool HasSubscriber(std::string_view topic) const;
+  // ("<base>/<device>") on `plane`. Publishers are XPUB sockets, so
+  // subscriptions are visible: one-shot senders wait for a listener instead
+  // of sleeping. Per plane because each plane has its own sockets: a
+  // subscription seen on the stream plane says nothing about whether this
+  // node's control socket is connected yet.
+  bool HasSubscriber(Plane plane, std::string_view topic) const;
+  template <class M>
+  bool HasSubscriber(const Publisher<M>& pub) const {
+    return pub.valid() && HasSubscriber(pub.plane(), pub.topic());
+  }
+  // The plane this node advertised `topic` on (kControl if it did not:
+  // callers that only hold a topic name, e.g. test helpers).
+  Plane AdvertisedPlane(std::string_view topic) const;
   // Called when a new subscription prefix appears (e.g. to greet late
   // joiners with state at once instead of at the next heartbeat).
   void OnNewSubscriber(std::function<void(const std::string& prefix)> fn) { on_subscribed_ = std::move(fn); }
@@ -158,13 +180,20 @@ class Node {
     std::string type;
     Dispatch dispatch;
   };
+  struct Advertised {
+    std::string topic;
+    uint64_t seq = 0;
+    Plane plane = Plane::kControl;
+  };
   std::string FullTopic(std::string_view base, const std::string& device) const;
-  std::pair<std::string, uint64_t>& TopicSlot(const std::string& topic);
+  Advertised& TopicSlot(const std::string& topic, Plane plane);
   void AddSubscription(Plane plane, std::string_view base, const std::string& device,
                        const std::string& type, Dispatch fn);
   void OnReadable(Plane plane, int budget = 256);
   void OnSubscriptions(Plane plane);
-  void HandleMessage(Plane plane, std::vector<zmq::message_t>& frames);
+  // frames: the first (up to) three frames; count: how many the message had.
+  void HandleMessage(Plane plane, std::vector<zmq::message_t>& frames, size_t count);
+  void Deliver(Plane plane, std::vector<zmq::message_t>& frames, size_t count, v1::Header& header);
   void Reject(Malformed why, std::string_view topic, const std::string& detail);
   Status ApplyCurve(zmq::socket_t& s);
 
@@ -178,7 +207,7 @@ class Node {
   std::unique_ptr<zmq::socket_t> sub_[2];
   std::vector<Sub> subs_;
   std::vector<std::pair<std::string, std::function<void(const RawMessage&)>>> raw_[2];
-  std::vector<std::unique_ptr<std::pair<std::string, uint64_t>>> topics_;  // stable addresses
+  std::vector<std::unique_ptr<Advertised>> topics_;  // stable addresses
   std::string last_device_topic_, last_device_;  // device of the last published topic
   std::vector<std::string> subscribed_[2];  // prefixes someone subscribes to, per plane
   std::function<void(const std::string&)> on_subscribed_;
@@ -189,7 +218,13 @@ class Node {
   SeqTracker seq_;
   Histogram handler_us_;
   RateLimit reject_log_;
-  v1::Header header_;         // reused for outgoing and incoming messages
+  // Separate on purpose: a handler that publishes must not see its incoming
+  // header change (issue 12: the decoder relabelled replies with a dead
+  // turn id). in_header_ serves the outermost dispatch; a nested one (a
+  // handler that runs the loop) parses into its own.
+  v1::Header in_header_;
+  v1::Header out_header_;
+  int dispatch_depth_ = 0;
   std::string header_buf_, payload_buf_;
   std::vector<zmq::message_t> frames_;
 };

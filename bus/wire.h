@@ -25,6 +25,10 @@ enum class Malformed : uint8_t {
 };
 const char* MalformedName(Malformed m);
 
+// A publisher names itself in Header.source; longer names are malformed
+// (they would only cost memory in every receiver's per-publisher state).
+inline constexpr size_t kMaxSourceBytes = 128;
+
 struct WireLimits {
   size_t max_topic = 256;
   size_t max_header = 4096;

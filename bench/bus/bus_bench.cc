@@ -97,7 +97,7 @@ void BM_Hop(benchmark::State& state) {
   };
   const std::string& topic = audio ? mic.topic() : vad.topic();
   auto deadline = Clock::now() + std::chrono::seconds(5);
-  while (!pub.HasSubscriber(topic) && Clock::now() < deadline) {
+  while (!pub.HasSubscriber(audio ? Plane::kStream : Plane::kControl, topic) && Clock::now() < deadline) {
     pub_loop.RunOnce(std::chrono::milliseconds(5));
     loop.RunOnce(std::chrono::milliseconds(5));
   }
@@ -193,7 +193,7 @@ void BM_Throughput(benchmark::State& state) {
       (void)pub.Connect();
       pub.SetActive(true);
       auto mic = pub.Advertise(topics::kAudioMic);
-      while (!pub.HasSubscriber(mic.topic())) ploop.RunOnce(std::chrono::milliseconds(10));
+      while (!pub.HasSubscriber(mic)) ploop.RunOnce(std::chrono::milliseconds(10));
       go = true;
       v1::AudioFrame f;
       f.mutable_pcm()->assign(640, '\x01');

@@ -127,7 +127,7 @@ bool AwaitSubscribers(bus::Loop& loop, bus::Node& node, std::initializer_list<st
                       std::chrono::milliseconds timeout) {
   return RunUntil(loop, [&] {
     for (const auto& t : topics)
-      if (!node.HasSubscriber(t)) return false;
+      if (!node.HasSubscriber(node.AdvertisedPlane(t), t)) return false;
     return true;
   }, timeout);
 }

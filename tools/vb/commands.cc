@@ -219,7 +219,7 @@ int SendCommand(const std::string& verb, const Args& in) {
     // give up after 3 s rather than send into the void.
     auto deadline = bus::Clock::now() + std::chrono::seconds(3);
     while (!sent && bus::Clock::now() < deadline) {
-      if (node.HasSubscriber(pub.topic())) {
+      if (node.HasSubscriber(pub)) {
         sent = pub.Publish(cmd);
         break;
       }

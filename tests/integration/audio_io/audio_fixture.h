@@ -123,7 +123,7 @@ class AudioFixture : public ::testing::Test {
   // passed on the subscription would be lost).
   void Command(const v1::DialogCommand& cmd) {
     if (!command_.valid()) command_ = node_->Advertise(bus::topics::kDialogCommand);
-    EXPECT_TRUE(RunUntil(loop_, [&] { return node_->HasSubscriber(command_.topic()); }, 5000ms));
+    EXPECT_TRUE(RunUntil(loop_, [&] { return node_->HasSubscriber(command_); }, 5000ms));
     command_.Publish(cmd);
   }
   void Interrupt(const std::string& turn) {

@@ -46,7 +46,7 @@ class AudioPulseTest : public AudioFixture {
   void StartTone(const std::string& turn) {
     StopTone();
     if (!out_.valid()) out_ = node_->Advertise(bus::topics::kAudioOut);
-    ASSERT_TRUE(RunUntil(loop_, [&] { return node_->HasSubscriber(out_.topic()); }, 5000ms));
+    ASSERT_TRUE(RunUntil(loop_, [&] { return node_->HasSubscriber(out_); }, 5000ms));
     turn_ = turn;
     tone_start_ns_ = bus::MonoNs();
     tone_sent_ = 0;

@@ -33,7 +33,7 @@ class AudioWavTest : public AudioFixture {
  protected:
   void SendPackets(const std::string& turn, const std::vector<std::string>& packets, bool end) {
     if (!audio_.valid()) audio_ = node_->Advertise(bus::topics::kSessionAudio);
-    ASSERT_TRUE(RunUntil(loop_, [&] { return node_->HasSubscriber(audio_.topic()); }, 5000ms));
+    ASSERT_TRUE(RunUntil(loop_, [&] { return node_->HasSubscriber(audio_); }, 5000ms));
     for (size_t i = 0; i < packets.size(); ++i) {
       v1::EncodedAudio p;
       p.set_codec(v1::CODEC_OPUS);

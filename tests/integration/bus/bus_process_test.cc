@@ -171,7 +171,7 @@ TEST_F(BusProcessTest, RoguePublisherFramesAreCountedAndDropped) {
   Connect();
   node_->SetActive(true);
   ASSERT_TRUE(AwaitBeat("relay"));
-  ASSERT_TRUE(RunUntil(loop_, [&] { return node_->HasSubscriber("audio.mic/local"); }, 3000ms));
+  ASSERT_TRUE(RunUntil(loop_, [&] { return node_->HasSubscriber(bus::Plane::kStream, "audio.mic/local"); }, 3000ms));
   // The relay hears us; that our subscription to audio.clean has reached the
   // relay (the stream plane, not the heartbeats' control plane) shows only
   // when a relayed frame comes back. Until then the relay's publishes would

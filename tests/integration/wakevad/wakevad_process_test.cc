@@ -94,7 +94,7 @@ TEST_F(WakeVadProcessTest, WakePhraseThenQuestionGivesWakeAndSpeechEvents) {
   });
   ASSERT_TRUE(node_->Connect().ok());
   node_->SetActive(true);
-  ASSERT_TRUE(RunUntil(loop_, [&] { return node_->HasSubscriber("audio.clean/local"); }, 10000ms))
+  ASSERT_TRUE(RunUntil(loop_, [&] { return node_->HasSubscriber(bus::Plane::kStream, "audio.clean/local"); }, 10000ms))
       << ReadFile(dir_.File("wakevad.log"));
 
   // Real time: one 20 ms frame per timer tick, as vb-afe would send them.

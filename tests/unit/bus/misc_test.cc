@@ -65,5 +65,36 @@ TEST(TopicsTest, TableIsSoundAndSplitWorks) {
   EXPECT_FALSE(SplitTopic("/x", &base, &dev));
 }
 
+// Issue 12: a spoofed seq far ahead is a restart, not billions of drops.
+TEST(SeqTrackerTest, ImplausibleJumpIsARestartNotALoss) {
+  SeqTracker t;
+  t.Observe("a", "voice.vad/x", 1);
+  t.Observe("a", "voice.vad/x", 5);  // 3 lost: a real gap
+  EXPECT_EQ(t.Observe("a", "voice.vad/x", 999'999'999'999), 0u);
+  EXPECT_EQ(t.Observe("a", "voice.vad/x", 1'000'000'000'001), 1u);  // counting resumes from there
+  EXPECT_EQ(t.total_lost(), 4u);
+  EXPECT_EQ(t.total_restarts(), 1u);
+  EXPECT_EQ(t.Observe("a", "voice.vad/x", 1), 0u);  // back to 1: restarted for real
+  EXPECT_EQ(t.total_restarts(), 2u);
+}
+
+// Issue 12: 100,000 fake publisher names cost a fixed amount, evictions are
+// counted, and a live publisher seen often keeps its entry.
+TEST(SeqTrackerTest, BoundedByCapacityLeastRecentlySeenEvicted) {
+  SeqTracker t(100);
+  uint64_t live_seq = 0;
+  for (int i = 0; i < 100000; ++i) {
+    t.Observe("fake-" + std::to_string(i), "actor.heartbeat/x", 1);
+    if (i % 50 == 0) t.Observe("live", "actor.heartbeat/x", ++live_seq);
+  }
+  EXPECT_EQ(t.size(), 100u);
+  EXPECT_EQ(t.evictions(), 100000u + 1u - 100u);
+  bool live_kept = false;
+  for (const auto& r : t.Rows())
+    if (r.source == "live") live_kept = r.entry.received == live_seq && r.entry.lost == 0;
+  EXPECT_TRUE(live_kept);
+  EXPECT_EQ(t.Rows().front().source, "fake-99999");  // most recently seen first
+}
+
 }  // namespace
 }  // namespace vb::bus

@@ -23,9 +23,22 @@ class NodeTest : public ::testing::Test {
   }
   // Waits until pub_ sees a subscriber for `topic` (subscriptions travel
   // through the broker asynchronously).
-  void AwaitSubscriber(const std::string& topic) {
-    ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return pub_.HasSubscriber(topic); }, milliseconds(3000)));
+  void AwaitSubscriber(const std::string& topic, Plane plane) {
+    ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return pub_.HasSubscriber(plane, topic); }, milliseconds(3000)));
   }
+  template <class M>
+  void AwaitSubscriber(const Publisher<M>& p) { AwaitSubscriber(p.topic(), p.plane()); }
+  // sub_ counts the well-formed voice.vad/kitchen messages it gets in
+  // good_vad_; returns a VadEvent header (seq 1) for raw sends.
+  v1::Header ListenForVad() {
+    sub_.Subscribe<v1::VadEvent>(topics::kVoiceVad, [this](const auto&) { ++good_vad_; });
+    AwaitSubscriber("voice.vad/kitchen", Plane::kControl);
+    v1::Header h;
+    h.set_type("vb.v1.VadEvent");
+    h.set_seq(1);
+    return h;
+  }
+  uint64_t good_vad_ = 0;
   BusConfig config_;
   zmq::context_t ctx_{1};
   Loop loop_;
@@ -50,7 +63,7 @@ TEST_F(NodeTest, DeliversTypedMessageWithFullHeader) {
     EXPECT_EQ(m.device, "kitchen");
   });
   auto mic = pub_.Advertise(topics::kAudioMic);
-  AwaitSubscriber(mic.topic());
+  AwaitSubscriber(mic);
   int64_t before = MonoNs();
   for (int i = 0; i < 3; ++i) {
     v1::AudioFrame f;
@@ -77,8 +90,8 @@ TEST_F(NodeTest, SequenceNumbersArePerTopic) {
   sub_.Subscribe<v1::AudioFrame>(topics::kAudioClean, [&](const auto& m) { clean_seqs.push_back(m.header.seq()); });
   auto mic = pub_.Advertise(topics::kAudioMic);
   auto clean = pub_.Advertise(topics::kAudioClean);
-  AwaitSubscriber(mic.topic());
-  AwaitSubscriber(clean.topic());
+  AwaitSubscriber(mic);
+  AwaitSubscriber(clean);
   v1::AudioFrame f;
   mic.Publish(f);
   clean.Publish(f);
@@ -97,8 +110,8 @@ TEST_F(NodeTest, DeviceScopingIsExactNotPrefix) {
   other.Subscribe<v1::VadEvent>(topics::kVoiceVad, [&](const auto&) { ++any; }, "*");
   auto vad2 = pub_.Advertise(topics::kVoiceVad, "kitchen2");
   auto vad = pub_.Advertise(topics::kVoiceVad);
-  AwaitSubscriber(vad2.topic());
-  AwaitSubscriber(vad.topic());
+  AwaitSubscriber(vad2);
+  AwaitSubscriber(vad);
   vad2.Publish(v1::VadEvent());
   vad.Publish(v1::VadEvent());
   ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return any == 2; }, milliseconds(3000)));
@@ -110,7 +123,7 @@ TEST_F(NodeTest, DeviceScopingIsExactNotPrefix) {
 TEST_F(NodeTest, CountsSequenceGaps) {
   uint64_t got = 0;
   sub_.Subscribe<v1::VadEvent>(topics::kVoiceVad, [&](const auto&) { ++got; });
-  AwaitSubscriber("voice.vad/kitchen");
+  AwaitSubscriber("voice.vad/kitchen", Plane::kControl);
   auto send = [&](uint64_t seq) {
     v1::Header h;
     h.set_type("vb.v1.VadEvent");
@@ -131,7 +144,7 @@ TEST_F(NodeTest, CountsSequenceGaps) {
 TEST_F(NodeTest, RejectsMalformedFramesByReasonAndKeepsServing) {
   uint64_t good = 0;
   sub_.Subscribe<v1::AudioFrame>(topics::kAudioMic, [&](const auto&) { ++good; });
-  AwaitSubscriber("audio.mic/kitchen");
+  AwaitSubscriber("audio.mic/kitchen", Plane::kStream);
   v1::Header h;
   h.set_type("vb.v1.AudioFrame");
   h.set_seq(1);
@@ -160,6 +173,78 @@ TEST_F(NodeTest, RejectsMalformedFramesByReasonAndKeepsServing) {
   EXPECT_EQ(m[size_t(Malformed::kPayload)], 1u);
   EXPECT_EQ(m[size_t(Malformed::kOversized)], 1u);
   EXPECT_EQ(sub_.counters().malformed.total(), 8u);
+}
+
+// Issue 12: the decoder passed m.header.turn_id() by reference into code that
+// published (the tail of the previous turn) before copying it, and every
+// later reply carried the dead turn's id, because incoming and outgoing
+// headers were one object. A handler that publishes must still read its own
+// incoming header afterwards.
+TEST_F(NodeTest, Issue12HandlerThatPublishesKeepsItsIncomingHeader) {
+  std::vector<std::string> labels;
+  auto out = sub_.Advertise(topics::kAudioOut);
+  sub_.SetActive(true);
+  auto start_turn = [&](const std::string& turn_id) {
+    v1::AudioFrame tail;
+    out.Publish(tail, {.turn_id = "dead-turn"});  // finishes the previous turn first
+    labels.push_back(turn_id);                    // …then copies the new turn's id
+  };
+  sub_.Subscribe<v1::EncodedAudio>(topics::kSessionAudio, [&](const Received<v1::EncodedAudio>& m) {
+    start_turn(m.header.turn_id());
+    EXPECT_EQ(m.header.source(), "pubber");
+    EXPECT_EQ(m.header.type(), "vb.v1.EncodedAudio");
+  });
+  auto audio = pub_.Advertise(topics::kSessionAudio);
+  AwaitSubscriber(audio);
+  audio.Publish(v1::EncodedAudio(), {.turn_id = "turn-1"});
+  audio.Publish(v1::EncodedAudio(), {.turn_id = "turn-2"});
+  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return labels.size() == 2; }, milliseconds(3000)));
+  EXPECT_EQ(labels, (std::vector<std::string>{"turn-1", "turn-2"}));
+}
+
+// Issue 12: a message of 17 or more frames froze the subscriber for good
+// (a blocking receive in a drain loop whose condition never changed). Any
+// frame count is counted and dropped, and the next message goes through.
+TEST_F(NodeTest, Issue12AnyFrameCountIsDroppedWithoutBlocking) {
+  v1::Header h = ListenForVad();
+  const std::string t = "voice.vad/kitchen";
+  for (size_t n : {4, 16, 17, 18, 1000}) {
+    std::vector<std::string> frames{t, h.SerializeAsString()};
+    while (frames.size() < n) frames.push_back("x");
+    ASSERT_TRUE(pub_.SendRaw(Plane::kControl, frames));
+  }
+  auto vad = pub_.Advertise(topics::kVoiceVad);
+  vad.Publish(v1::VadEvent());
+  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return good_vad_ == 1; }, milliseconds(3000)))
+      << "the subscriber stopped serving after an absurd frame count";
+  EXPECT_EQ(sub_.counters().malformed.by_reason[size_t(Malformed::kFrameCount)], 5u);
+}
+
+// Headers whose strings are not UTF-8 (protobuf refuses them and logs) and
+// absurd publisher names are counted as malformed headers, not delivered.
+TEST_F(NodeTest, InvalidUtf8AndOversizedSourceAreMalformedHeaders) {
+  v1::Header h = ListenForVad();
+  h.set_source(std::string("bad\xff\xfe", 5));
+  ASSERT_TRUE(pub_.SendRaw(Plane::kControl, {"voice.vad/kitchen", h.SerializePartialAsString(), ""}));
+  h.set_source(std::string(kMaxSourceBytes + 1, 'n'));
+  ASSERT_TRUE(pub_.SendRaw(Plane::kControl, {"voice.vad/kitchen", h.SerializeAsString(), ""}));
+  auto vad = pub_.Advertise(topics::kVoiceVad);
+  vad.Publish(v1::VadEvent());
+  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return good_vad_ == 1; }, milliseconds(3000)));
+  EXPECT_EQ(sub_.counters().malformed.by_reason[size_t(Malformed::kHeader)], 2u);
+}
+
+// Issue 12: HasSubscriber answered for either plane, so a one-shot sender on
+// the control plane was satisfied by a stream-plane subscription.
+TEST_F(NodeTest, Issue12HasSubscriberIsPerPlane) {
+  sub_.SubscribeRaw(Plane::kStream, "", [](const RawMessage&) {});  // a sniffer on the stream plane
+  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return pub_.HasSubscriber(Plane::kStream, "dialog.command/kitchen"); },
+                                    milliseconds(3000)));
+  auto cmd = pub_.Advertise(topics::kDialogCommand);
+  EXPECT_FALSE(pub_.HasSubscriber(cmd));
+  sub_.Subscribe<v1::DialogCommand>(topics::kDialogCommand, [](const auto&) {});
+  AwaitSubscriber(cmd);
+  EXPECT_TRUE(pub_.HasSubscriber(cmd));
 }
 
 TEST_F(NodeTest, InactiveNodeDropsPublishesAndCountsThem) {
