@@ -33,6 +33,7 @@ A local Coze server: WebSocket /v1/chat and the REST API on one port.
   --bot-id ID           accepted bot id (repeatable; default: any bot id)
   --script FILE         agent rules (YAML); default: the built-in script
   --print-script        print the built-in script and exit
+  --state-file F        keep conversations and messages in F across restarts
   --log-dir DIR         write each WS connection's received events as JSON lines,
                         and each REST request to rest.jsonl
   --recognizers N       recognition worker threads (default 2)
@@ -101,6 +102,7 @@ int main(int argc, char** argv) {
       std::fputs(vb::cozesim::Agent::BuiltInScript(), stdout);
       return 0;
     } else if (a == "--log-dir") opts.log_dir = next("--log-dir");
+    else if (a == "--state-file") opts.state_file = next("--state-file");
     else if (a == "--recognizers") opts.recognizer_threads = int(num(next("--recognizers"), "--recognizers"));
     else if (a == "--model-dir") opts.recognizer.model_dir = next("--model-dir");
     else if (a == "--no-grammar") no_grammar = true;

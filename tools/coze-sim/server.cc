@@ -3,6 +3,7 @@
 
 #include <libwebsockets.h>
 
+#include <chrono>
 #include <cstdio>
 #include <cerrno>
 #include <cstring>
@@ -128,6 +129,8 @@ Server::Server(ServerOptions opts, std::unique_ptr<Agent> agent) : opts_(std::mo
 }
 
 Server::~Server() {
+  stop_ = true;
+  if (flush_ticker_.joinable()) flush_ticker_.join();
   worker_.reset();  // threads first: they may wake the context
   if (context_) lws_context_destroy(context_);
   if (rest_log_) std::fclose(rest_log_);
@@ -157,6 +160,15 @@ bool Server::Start(std::string* error) {
     *error = "cannot determine the listening port";
     return false;
   }
+  if (!opts_.state_file.empty()) {
+    if (!store_.Open(opts_.state_file, error)) return false;
+    flush_ticker_ = std::thread([this] {
+      while (!stop_.load()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(Store::kSaveIntervalMs));
+        if (flush_wanted_.load() && context_) lws_cancel_service(context_);
+      }
+    });
+  }
   if (!opts_.log_dir.empty()) {
     const std::string path = opts_.log_dir + "/rest.jsonl";
     rest_log_ = std::fopen(path.c_str(), "a");
@@ -171,7 +183,10 @@ bool Server::Start(std::string* error) {
 void Server::Run() {
   while (!stop_.load()) {
     if (lws_service(context_, 0) < 0) break;
+    store_.Flush();
+    flush_wanted_ = store_.dirty();
   }
+  store_.Flush(true);
 }
 
 void Server::Stop() {

@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <memory>
 #include <string>
+#include <thread>
 #include <unordered_map>
 
 #include "tools/coze-sim/agent.h"
@@ -29,6 +30,7 @@ struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 0;  // 0: the kernel picks a free port
   std::string log_dir;
+  std::string state_file;  // conversations kept across restarts; "" = in memory only
   AccessPolicy access;
   Faults faults;
   int recognizer_threads = 2;
@@ -84,6 +86,10 @@ class Server {
   int port_ = 0;
   std::FILE* rest_log_ = nullptr;
   std::atomic<bool> stop_{false};
+  // Wakes the event loop now and then while the store has unsaved changes
+  // (lws_service may otherwise sleep with them until the next connection event).
+  std::thread flush_ticker_;
+  std::atomic<bool> flush_wanted_{false};
   uint64_t next_conn_id_ = 1;
   std::unordered_map<uint64_t, WsConn*> conns_;
   uint64_t total_connections_ = 0, refused_ = 0, events_sent_ = 0, events_received_ = 0;

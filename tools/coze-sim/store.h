@@ -3,6 +3,13 @@
 // continued over a voice session and vice versa). Bounded: the oldest
 // conversation is evicted past kMaxConversations, and a conversation keeps at
 // most kMaxMessages. Used from the event loop thread only; not thread-safe.
+//
+// Optionally kept in a state file (`--state-file`), as the real service keeps
+// its conversations: a simulator restarted with the same file still knows
+// every conversation id and its history, so a client's conversation id does
+// not change because the server restarted. A new conversation is written at
+// once (a client may hold its id the next moment); other changes at most
+// every kSaveIntervalMs. Writes are atomic (temporary file + rename).
 #pragma once
 
 #include <cstdint>
@@ -70,9 +77,29 @@ class Store {
   std::vector<std::string> UserTexts(const Conversation& conv) const;
   size_t size() const { return conversations_.size(); }
 
+  static constexpr int64_t kSaveIntervalMs = 200;
+  // Reads `path` if it exists (chats that were running when the server died
+  // are marked failed) and keeps it up to date from then on. False with
+  // *error if the file exists but cannot be read.
+  bool Open(const std::string& path, std::string* error);
+  // Writes the file if something changed and the last write is older than
+  // kSaveIntervalMs (or `force`). No-op without a state file. Call after
+  // each turn of the event loop and at shutdown.
+  void Flush(bool force = false);
+  uint64_t save_errors() const { return save_errors_; }
+  bool dirty() const { return dirty_; }
+
  private:
+  Json ToStateJson() const;
+  void FromStateJson(const Json& j);
+  void Touch() { dirty_ = true; }
+
   std::map<std::string, Conversation> conversations_;
   std::deque<std::string> order_;
+  std::string path_;            // "" = not persisted
+  bool dirty_ = false;
+  int64_t last_save_ms_ = 0;
+  uint64_t save_errors_ = 0;
 };
 
 }  // namespace vb::cozesim
