@@ -6,6 +6,11 @@
 #include "bus/log.h"
 
 namespace vb::control {
+namespace {
+// SessionError.code of the error vb-control publishes when a reply was cut
+// (HTTP's "service unavailable": a stage of the pipeline went away).
+constexpr int kReplyCutCode = 503;
+}  // namespace
 
 void ControlActor::DeclareConfig(config::Section& s) {
   s.Choice("mode", &mode_, "continuous", {"continuous", "wake_word", "push_to_talk"},
@@ -29,6 +34,9 @@ void ControlActor::DeclareConfig(config::Section& s) {
   auto h = s.Sub("health", "actor health from heartbeats");
   h.Key("watch", &watch_, {"session", "decoder", "playback"}, "actors whose absence the dialog reports");
   h.Key("timeout_ms", &health_timeout_ms_, 3000, {500, 60000}, "silent this long = down (3 missed heartbeats)");
+  h.Key("busy_timeout_ms", &busy_timeout_ms_, 2200, {500, 60000},
+        "while the agent thinks or speaks: silent this long = down, so a turn whose session, decoder or "
+        "playback died ends within 3 s");
   h.Finish();
   auto k = s.Sub("ptt", "push-to-talk key from a Linux input device");
   k.Key("evdev_device", &evdev_path_, "", "e.g. /dev/input/by-id/…-event-kbd; empty = none");
@@ -46,17 +54,23 @@ Status ControlActor::Configure(bus::Context& ctx) {
   options_.client_vad_holdoff = std::chrono::milliseconds(holdoff_ms_);
   options_.reply_timeout = std::chrono::milliseconds(reply_timeout_ms_);
   dialog_ = std::make_unique<Dialog>(options_, *this);
+  dialog_->Start(Clock::now());  // a restart must not assume nothing is under way
   auto& bus = ctx.bus();
   state_pub_ = bus.Advertise(bus::topics::kDialogState);
   command_pub_ = bus.Advertise(bus::topics::kDialogCommand);
+  ack_pub_ = bus.Advertise(bus::topics::kDialogAck);
+  session_pub_ = bus.Advertise(bus::topics::kSessionEvent);
+  Reschedule();
 
   bus.Subscribe<v1::SessionEvent>(bus::topics::kSessionEvent, [this](const auto& m) {
+    if (m.header.source() == ctx_->name()) return;  // what we said on the session's behalf
     auto now = Clock::now();
     const auto& e = m.msg;
-    const std::string& turn = m.header.turn_id();
+    // A copy: the handlers below publish.
+    const std::string turn = m.header.turn_id();
     switch (e.event_case()) {
       case v1::SessionEvent::kStatus:
-        dialog_->SessionConnected(e.status().connected(), e.status().conversation_id(), now);
+        dialog_->SessionStatus(e.status(), now);
         break;
       case v1::SessionEvent::kTurnStarted:
         dialog_->TurnStarted(e.turn_started().turn_id().empty() ? turn : e.turn_started().turn_id(), now);
@@ -102,27 +116,40 @@ Status ControlActor::Configure(bus::Context& ctx) {
   bus.Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand, [this](const auto& m) {
     if (m.header.source() == ctx_->name()) return;  // our own commands
     auto now = Clock::now();
-    const auto& c = m.msg;
-    if (c.has_push_to_talk()) dialog_->PushToTalk(c.push_to_talk().down(), now);
-    else if (c.has_set_mode()) dialog_->SetMode(c.set_mode().mode(), now);
-    else if (c.has_interrupt()) dialog_->InterruptObserved(c.interrupt().turn_id(), now);
+    const v1::DialogCommand c = m.msg;  // a copy: the dialog publishes before we ack
+    if (c.has_push_to_talk()) Ack(c, dialog_->PushToTalk(c.push_to_talk().down(), now));
+    else if (c.has_set_mode()) Ack(c, dialog_->SetMode(c.set_mode().mode(), now));
+    else if (c.has_interrupt()) Ack(c, dialog_->InterruptObserved(c.interrupt().turn_id(), now));
     Reschedule();
   });
   bus.Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [this](const auto& m) {
     auto it = health_.find(m.msg.actor());
     if (it == health_.end()) return;
+    const std::string name = it->first;
     Health& h = it->second;
-    h.last = Clock::now();
-    if (h.pid != 0 && h.pid != m.msg.pid()) ++h.restarts;
+    const auto now = Clock::now();
+    h.last = now;
+    const bool restarted = h.pid != 0 && h.pid != m.msg.pid();
+    if (restarted) ++h.restarts;
     h.pid = m.msg.pid();
     if (!h.alive && m.msg.state() != v1::Heartbeat::STOPPING) {
       h.alive = true;
-      VB_LOG(kInfo) << m.msg.actor() << " is up (pid " << h.pid << ")";
-      dialog_->ActorHealth(m.msg.actor(), true, h.last);
+      VB_LOG(kInfo) << name << " is up (pid " << h.pid << ")";
+      dialog_->ActorHealth(name, true, now);
     }
+    if (restarted) {
+      VB_LOG(kWarn) << name << " restarted (pid " << h.pid << ")";
+      ctx_->Count("actor_restart_" + name);
+      dialog_->ActorRestarted(name, now);
+    }
+    if (name == "playback") {
+      auto s = m.msg.extra().find("speaking");
+      if (s != m.msg.extra().end()) dialog_->PlaybackSpeaking(s->second != 0, now);
+    }
+    Reschedule();
   });
   for (const auto& w : watch_) health_[w].last = Clock::now();
-  ctx.loop().AddTimer(std::chrono::milliseconds(500), [this] { CheckHealth(); });
+  ctx.loop().AddTimer(std::chrono::milliseconds(250), [this] { CheckHealth(); });
 
   if (!evdev_path_.empty()) {
     key_ = std::make_unique<EvdevKeySource>(evdev_path_, KeyCodeFromName(ptt_key_));
@@ -163,10 +190,13 @@ void ControlActor::OnKey() {
 
 void ControlActor::CheckHealth() {
   auto now = Clock::now();
+  const v1::DialogStateKind k = dialog_->kind();
+  const int timeout = k == v1::STATE_THINKING || k == v1::STATE_SPEAKING ? std::min(busy_timeout_ms_, health_timeout_ms_)
+                                                                         : health_timeout_ms_;
   for (auto& [name, h] : health_) {
-    if (h.alive && now - h.last > std::chrono::milliseconds(health_timeout_ms_)) {
+    if (h.alive && now - h.last > std::chrono::milliseconds(timeout)) {
       h.alive = false;
-      VB_LOG(kWarn) << name << " is down: no heartbeat for " << health_timeout_ms_ << " ms";
+      VB_LOG(kWarn) << name << " is down: no heartbeat for " << timeout << " ms";
       ctx_->Count("actor_down_" + name);
       dialog_->ActorHealth(name, false, now);
       Reschedule();
@@ -197,10 +227,41 @@ void ControlActor::Command(const v1::DialogCommand& cmd) {
   command_pub_.Publish(cmd, {.turn_id = turn});
 }
 
+void ControlActor::Ack(const v1::DialogCommand& cmd, const Verdict& verdict) {
+  if (cmd.command_id().empty()) return;
+  v1::CommandAck a;
+  a.set_command_id(cmd.command_id());
+  a.set_result(verdict.result);
+  a.set_reason(verdict.reason);
+  a.set_receiver(ctx_->name());
+  ack_pub_.Publish(a);
+  if (verdict.result == v1::CommandAck::REFUSED) VB_LOG(kInfo) << "refused a command: " << verdict.reason;
+}
+
+void ControlActor::TurnAbandoned(const std::string& turn_id, const std::string& why) {
+  VB_LOG(kWarn) << "turn '" << turn_id << "' failed: " << why;
+  ctx_->Count("turns_abandoned");
+  v1::SessionEvent e;
+  e.mutable_turn_ended()->set_outcome(v1::TurnEnded::FAILED);
+  e.mutable_turn_ended()->set_error(why);
+  session_pub_.Publish(e, {.turn_id = turn_id});
+}
+
+void ControlActor::ReplyCut(const std::string& turn_id, const std::string& why) {
+  VB_LOG(kWarn) << "turn '" << turn_id << "': " << why;
+  ctx_->Count("replies_cut");
+  v1::SessionEvent e;
+  e.mutable_error()->set_code(kReplyCutCode);
+  e.mutable_error()->set_message(why);
+  e.mutable_error()->set_fatal(false);
+  session_pub_.Publish(e, {.turn_id = turn_id});
+}
+
 void ControlActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   state_pub_.Publish(dialog_->state(), {.turn_id = dialog_->state().turn_id()});
   (*hb.mutable_extra())["barge_ins"] = int64_t(dialog_->barge_ins());
   (*hb.mutable_extra())["client_vad_held_off"] = int64_t(dialog_->vad_held_off());
+  (*hb.mutable_extra())["recovering"] = dialog_->recovering() ? 1 : 0;
   for (const auto& [name, h] : health_) {
     (*hb.mutable_extra())["alive_" + name] = h.alive ? 1 : 0;
     (*hb.mutable_extra())["restarts_" + name] = int64_t(h.restarts);

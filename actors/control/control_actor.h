@@ -4,6 +4,14 @@
 // reported down, and back when it heartbeats again); publishes dialog.state
 // (on change and with every heartbeat, for late joiners) and the commands
 // the dialog decides on. A push-to-talk key can come from an evdev device.
+//
+// Issue 12 duties: answers push_to_talk, set_mode and interrupt that carry a
+// command_id on dialog.ack; publishes on session.event, on the session's
+// behalf, the TurnEnded FAILED of a turn the session can no longer end and
+// a SessionError when a reply was cut (README: "Every turn ends"); notices a
+// watched actor's restart by its heartbeat's pid; and, restarted itself,
+// re-derives the dialog from the session's status and the playback's
+// heartbeat (Dialog::Start).
 #pragma once
 
 #include <map>
@@ -24,18 +32,21 @@ class ControlActor : public bus::Actor, public DialogOutput {
   // DialogOutput.
   void StateChanged(const v1::DialogState& state) override;
   void Command(const v1::DialogCommand& cmd) override;
+  void TurnAbandoned(const std::string& turn_id, const std::string& why) override;
+  void ReplyCut(const std::string& turn_id, const std::string& why) override;
 
  private:
   void Reschedule();
   void CheckHealth();
   void OnKey();
   void ReopenKey();
+  void Ack(const v1::DialogCommand& cmd, const Verdict& verdict);
 
   bus::Context* ctx_ = nullptr;
   std::string mode_;
   DialogOptions options_;
   int holdoff_ms_ = 2500;
-  int listen_timeout_ms_ = 8000, reply_timeout_ms_ = 30000, health_timeout_ms_ = 3000;
+  int listen_timeout_ms_ = 8000, reply_timeout_ms_ = 30000, health_timeout_ms_ = 3000, busy_timeout_ms_ = 2200;
   std::vector<std::string> watch_;
   std::string evdev_path_, ptt_key_;
   std::unique_ptr<Dialog> dialog_;
@@ -43,6 +54,8 @@ class ControlActor : public bus::Actor, public DialogOutput {
   bus::Loop::GroupId key_group_ = 0;
   bus::Publisher<v1::DialogState> state_pub_;
   bus::Publisher<v1::DialogCommand> command_pub_;
+  bus::Publisher<v1::CommandAck> ack_pub_;
+  bus::Publisher<v1::SessionEvent> session_pub_;  // only for turns the session cannot end
   bus::Loop::TimerId dialog_timer_ = 0;
   struct Health {
     Clock::time_point last;
@@ -50,6 +63,8 @@ class ControlActor : public bus::Actor, public DialogOutput {
     int pid = 0;
     uint64_t restarts = 0;
   };
+  // Keyed by the configured watch list only: heartbeats of other names
+  // (any number a publisher invents) are not kept.
   std::map<std::string, Health> health_;
 };
 

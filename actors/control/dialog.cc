@@ -1,6 +1,9 @@
 // The dialog state machine (see dialog.h).
 #include "actors/control/dialog.h"
 
+#include <algorithm>
+#include <utility>
+
 namespace vb::control {
 namespace {
 int64_t Ns(Clock::time_point t) {
@@ -13,6 +16,75 @@ Dialog::Dialog(DialogOptions options, DialogOutput& out) : options_(options), ou
   state_.set_state(v1::STATE_OFFLINE);
   state_.set_mode(options_.mode);
   state_.set_reason("starting: session not connected yet");
+}
+
+bool Dialog::Ended(const std::string& turn_id) const {
+  return std::find(ended_turns_.begin(), ended_turns_.end(), turn_id) != ended_turns_.end();
+}
+
+void Dialog::RememberEnded(const std::string& turn_id) {
+  if (turn_id.empty() || Ended(turn_id)) return;
+  ended_turns_.push_back(turn_id);
+  while (ended_turns_.size() > kRememberEnded) ended_turns_.pop_front();
+}
+
+void Dialog::Start(Clock::time_point now) {
+  recovering_ = true;
+  recover_deadline_ = now + options_.recover_timeout;
+  state_.set_reason("starting: asking the session and the playback what is under way");
+}
+
+void Dialog::Settle(Clock::time_point now) {
+  recovering_ = false;
+  recover_deadline_.reset();
+  if (!connected_) return Enter(v1::STATE_OFFLINE, "session not connected", now);
+  if (state_.state() != v1::STATE_OFFLINE) return;  // events already moved the dialog on
+  if (!session_turn_.empty() && !Ended(session_turn_)) {
+    // A reply is under way: resume it rather than listen over it.
+    state_.set_turn_id(session_turn_);
+    audio_pending_ = playback_speaking_;
+    reply_done_ = false;
+    if (playback_speaking_) {
+      speaking_since_ = now;
+      return Enter(v1::STATE_SPEAKING, "recovered: the agent is speaking", now);
+    }
+    Enter(v1::STATE_THINKING, "recovered: the agent is replying", now);
+    reply_deadline_ = now + options_.reply_timeout;
+    return;
+  }
+  if (playback_speaking_) {
+    // The session is done with the turn but its audio still plays: speak
+    // until the playback drains (whichever turn it names) or falls idle.
+    adopt_playback_turn_ = true;
+    audio_pending_ = reply_done_ = true;
+    speaking_since_ = now;
+    drain_deadline_ = now + options_.drain_timeout;
+    return Enter(v1::STATE_SPEAKING, "recovered: the agent is speaking", now);
+  }
+  Enter(RestingState(), "recovered: nothing under way", now);
+}
+
+void Dialog::SessionStatus(const v1::SessionStatus& status, Clock::time_point now) {
+  const std::string& turn = status.turn_id();
+  if (!turn.empty()) session_names_turns_ = true;
+  session_turn_ = turn;
+  if (recovering_) {
+    session_heard_ = true;
+    if (!status.conversation_id().empty()) state_.set_conversation_id(status.conversation_id());
+    connected_ = status.connected();
+    state_.set_session_connected(connected_);
+    if (playback_heard_) Settle(now);
+    return;
+  }
+  SessionConnected(status.connected(), status.conversation_id(), now);
+  // The session is up and reports no longer running our turn, and never
+  // ended it (its TurnEnded was lost, or it forgot the turn): end it. Only
+  // once it has shown it names its turns: an older session leaves turn_id
+  // empty. Status and TurnStarted travel in order on one topic, so a status
+  // after TurnStarted that names another turn is not a race.
+  if (connected_ && session_names_turns_ && !state_.turn_id().empty() && !reply_done_ &&
+      turn != state_.turn_id() && Busy(state_.state()))
+    Abandon("the session no longer runs this turn", now);
 }
 
 v1::DialogStateKind Dialog::RestingState() const {
@@ -61,7 +133,7 @@ void Dialog::Interrupt(v1::Interrupt::Reason reason, Clock::time_point now) {
   c.mutable_interrupt()->set_turn_id(state_.turn_id());
   out_.Command(c);
   ++barge_ins_;
-  if (!state_.turn_id().empty()) ended_turns_.insert(state_.turn_id());
+  RememberEnded(state_.turn_id());
   state_.clear_turn_id();
   audio_pending_ = false;
   reply_done_ = false;
@@ -70,14 +142,24 @@ void Dialog::Interrupt(v1::Interrupt::Reason reason, Clock::time_point now) {
 
 void Dialog::SessionConnected(bool connected, const std::string& conversation_id, Clock::time_point now) {
   if (!conversation_id.empty()) state_.set_conversation_id(conversation_id);
+  if (recovering_) {
+    connected_ = connected;
+    state_.set_session_connected(connected);
+    return;
+  }
   if (connected == connected_) {
     state_.set_session_connected(connected);
     return;
   }
   connected_ = connected;
   if (!connected) {
-    // Whatever was running is gone with the connection.
-    if (!state_.turn_id().empty()) ended_turns_.insert(state_.turn_id());
+    // Whatever was running is gone with the connection; say so if the
+    // session did not.
+    if (!state_.turn_id().empty() && !reply_done_) {
+      ++turns_abandoned_;
+      out_.TurnAbandoned(state_.turn_id(), "the session lost its connection");
+    }
+    RememberEnded(state_.turn_id());
     state_.clear_turn_id();
     audio_pending_ = reply_done_ = false;
     streaming_ = false;
@@ -90,7 +172,7 @@ void Dialog::SessionConnected(bool connected, const std::string& conversation_id
 }
 
 void Dialog::TurnStarted(const std::string& turn_id, Clock::time_point now) {
-  if (ended_turns_.count(turn_id)) return;
+  if (Ended(turn_id)) return;
   state_.set_turn_id(turn_id);
   audio_pending_ = false;
   reply_done_ = false;
@@ -102,7 +184,9 @@ void Dialog::TurnStarted(const std::string& turn_id, Clock::time_point now) {
 }
 
 void Dialog::TurnFinished(Clock::time_point now, const std::string& reason) {
-  if (!state_.turn_id().empty()) ended_turns_.insert(state_.turn_id());
+  RememberEnded(state_.turn_id());
+  adopt_playback_turn_ = false;
+  playback_idle_reports_ = 0;
   state_.clear_turn_id();
   audio_pending_ = reply_done_ = false;
   drain_deadline_.reset();
@@ -115,7 +199,7 @@ void Dialog::TurnFinished(Clock::time_point now, const std::string& reason) {
 }
 
 void Dialog::TurnEnded(const std::string& turn_id, v1::TurnEnded::Outcome outcome, Clock::time_point now) {
-  if (turn_id != state_.turn_id() || ended_turns_.count(turn_id)) return;
+  if (turn_id != state_.turn_id() || Ended(turn_id)) return;
   switch (outcome) {
     case v1::TurnEnded::REQUIRES_ACTION:
       return;  // waiting for a tool: still the same turn
@@ -139,14 +223,31 @@ void Dialog::AgentAudioEnded(const std::string& turn_id, uint64_t packets, Clock
   if (state_.state() != v1::STATE_SPEAKING) audio_pending_ = true;  // audio on its way to the speaker
 }
 
+void Dialog::PlaybackSpeaking(bool speaking, Clock::time_point now) {
+  playback_speaking_ = speaking;
+  if (recovering_) {
+    playback_heard_ = true;
+    if (session_heard_) Settle(now);
+    return;
+  }
+  // A lost DRAINED: the session has finished the turn and the playback has
+  // said twice (a heartbeat apart) that nothing plays.
+  if (speaking || state_.state() != v1::STATE_SPEAKING || !reply_done_) {
+    playback_idle_reports_ = 0;
+    return;
+  }
+  if (++playback_idle_reports_ >= 2) TurnFinished(now, "reply played (the playback is idle)");
+}
+
 void Dialog::PlaybackStarted(const std::string& turn_id, Clock::time_point now) {
-  if (turn_id.empty() || turn_id != state_.turn_id() || ended_turns_.count(turn_id)) return;
+  if (turn_id.empty() || turn_id != state_.turn_id() || Ended(turn_id)) return;
   audio_pending_ = true;
   if (state_.state() != v1::STATE_SPEAKING) speaking_since_ = now;
   Enter(v1::STATE_SPEAKING, "the agent is speaking", now);
 }
 
 void Dialog::PlaybackDrained(const std::string& turn_id, Clock::time_point now) {
+  if (adopt_playback_turn_ && state_.turn_id().empty() && !Ended(turn_id)) state_.set_turn_id(turn_id);
   if (turn_id != state_.turn_id()) return;
   audio_pending_ = false;
   if (reply_done_) TurnFinished(now, "reply played");
@@ -209,10 +310,10 @@ void Dialog::Wake(const v1::WakeEvent& wake, Clock::time_point now) {
   listen_deadline_ = now + options_.listen_timeout;
 }
 
-void Dialog::PushToTalk(bool down, Clock::time_point now) {
-  if (down == ptt_down_) return;
+Verdict Dialog::PushToTalk(bool down, Clock::time_point now) {
+  if (down == ptt_down_) return {v1::CommandAck::ACCEPTED, down ? "the key was already down" : "the key was already up"};
   ptt_down_ = down;
-  if (!connected_) return;
+  if (!connected_) return {v1::CommandAck::REFUSED, "the session is not connected"};
   if (down) {
     if (Busy(state_.state())) Interrupt(v1::Interrupt::USER_REQUEST, now);
     StartListening("", now, "push-to-talk: key down");
@@ -222,16 +323,19 @@ void Dialog::PushToTalk(bool down, Clock::time_point now) {
     Enter(v1::STATE_THINKING, "push-to-talk: key up", now);
     reply_deadline_ = now + options_.reply_timeout;
   }
+  return {};
 }
 
-void Dialog::SetMode(v1::DialogMode mode, Clock::time_point now) {
-  if (mode == v1::MODE_UNSPECIFIED || mode == options_.mode) return;
+Verdict Dialog::SetMode(v1::DialogMode mode, Clock::time_point now) {
+  if (mode == v1::MODE_UNSPECIFIED) return {v1::CommandAck::REFUSED, "no mode given"};
+  if (mode == options_.mode) return {v1::CommandAck::ACCEPTED, "already in that mode"};
   if (Busy(state_.state())) Interrupt(v1::Interrupt::USER_REQUEST, now);
   if (streaming_) StopListening(false);
   options_.mode = mode;
   listen_deadline_.reset();
   ptt_down_ = false;
   Enter(RestingState(), "mode changed", now);
+  return {};
 }
 
 void Dialog::UserInterrupt(Clock::time_point now) {
@@ -240,11 +344,14 @@ void Dialog::UserInterrupt(Clock::time_point now) {
   TurnFinished(now, "interrupted");
 }
 
-void Dialog::InterruptObserved(const std::string& turn_id, Clock::time_point now) {
-  if (!Busy(state_.state())) return;
-  if (!turn_id.empty() && turn_id != state_.turn_id()) return;
+Verdict Dialog::InterruptObserved(const std::string& turn_id, Clock::time_point now) {
+  // The playback, decoder and session act on the Interrupt itself; it
+  // reached them as it reached us.
+  if (!Busy(state_.state())) return {v1::CommandAck::ACCEPTED, "nothing was under way"};
+  if (!turn_id.empty() && turn_id != state_.turn_id()) return {v1::CommandAck::ACCEPTED, "not the turn under way"};
   ++barge_ins_;
   TurnFinished(now, "interrupted");
+  return {};
 }
 
 void Dialog::SessionError(const std::string& message, bool fatal, Clock::time_point now) {
@@ -252,20 +359,62 @@ void Dialog::SessionError(const std::string& message, bool fatal, Clock::time_po
   if (fatal) Enter(state_.state(), "session error: " + message, now);
 }
 
+void Dialog::Abandon(const std::string& why, Clock::time_point now) {
+  const std::string turn = state_.turn_id();
+  ++turns_abandoned_;
+  out_.TurnAbandoned(turn, why);
+  // What of it is still queued would be a reply without an end: flush it
+  // (not Interrupt: the session has nothing of this turn left to cancel).
+  v1::DialogCommand c;
+  c.mutable_flush()->set_turn_id(turn);
+  out_.Command(c);
+  if (options_.error_prompt) Prompt("error");
+  TurnFinished(now, "turn failed: " + why);
+}
+
+void Dialog::CutReply(const std::string& actor, Clock::time_point now) {
+  if (!Busy(state_.state())) return;
+  const std::string turn = state_.turn_id();
+  const std::string why = actor + " died mid-reply: the reply was cut";
+  ++replies_cut_;
+  out_.ReplyCut(turn, why);
+  Interrupt(v1::Interrupt::USER_REQUEST, now);  // the rest would play with a hole in it
+  TurnFinished(now, why);
+}
+
 void Dialog::ActorHealth(const std::string& actor, bool alive, Clock::time_point now) {
-  if (!alive) {
-    if (options_.error_prompt) Prompt("error");
-    if (actor == "session") return SessionConnected(false, "", now);
-    // Decoder or playback gone mid-reply: the reply cannot be heard; end the
-    // turn so the dialog does not wait for a drain that will never come.
-    if (Busy(state_.state()) && (actor == "playback" || actor == "decoder")) {
-      Interrupt(v1::Interrupt::USER_REQUEST, now);
-      TurnFinished(now, actor + " is down");
-    }
+  if (alive) {
+    // The tone sent while the playback was down was never heard.
+    if (actor == "playback" && std::exchange(prompt_when_playback_back_, false) && options_.error_prompt)
+      Prompt("error");
+    return;
+  }
+  if (options_.error_prompt) Prompt("error");
+  if (actor == "playback") prompt_when_playback_back_ = true;
+  if (actor == "session") {
+    if (recovering_) return Settle(now);  // nothing to wait for
+    return SessionConnected(false, "", now);
+  }
+  // Decoder or playback gone mid-reply: the reply cannot be heard; end the
+  // turn so the dialog does not wait for a drain that will never come.
+  if (actor == "playback" || actor == "decoder") CutReply(actor, now);
+}
+
+void Dialog::ActorRestarted(const std::string& actor, Clock::time_point now) {
+  if (actor == "session") {
+    // Its chat died with it (a restarted session ends it too, but maybe
+    // not in time, or not at all if it is an older one).
+    if (!state_.turn_id().empty() && !reply_done_ && Busy(state_.state())) Abandon("the session restarted", now);
+    return;
+  }
+  if (actor == "playback" || actor == "decoder") {
+    if (Busy(state_.state()) && options_.error_prompt) Prompt("error");  // the new playback plays it
+    CutReply(actor, now);
   }
 }
 
 void Dialog::Tick(Clock::time_point now) {
+  if (recover_deadline_ && now >= *recover_deadline_) Settle(now);
   if (listen_deadline_ && now >= *listen_deadline_) {
     listen_deadline_.reset();
     if (state_.state() == v1::STATE_LISTENING && options_.mode == v1::MODE_WAKE_WORD) {
@@ -288,7 +437,7 @@ void Dialog::Tick(Clock::time_point now) {
 
 std::optional<Clock::time_point> Dialog::NextDeadline() const {
   std::optional<Clock::time_point> next;
-  for (const auto& d : {listen_deadline_, drain_deadline_, reply_deadline_})
+  for (const auto& d : {listen_deadline_, drain_deadline_, reply_deadline_, recover_deadline_})
     if (d && (!next || *d < *next)) next = d;
   return next;
 }

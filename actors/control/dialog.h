@@ -14,6 +14,21 @@
 // client VAD (only with the echo canceller on), or the wake word → Interrupt
 // (playback flushes, decoder and session drop the turn).
 //
+// Every turn ends (issue 12): when the session restarts, goes silent or
+// stops naming the turn under way, the dialog gives the turn up itself
+// (TurnAbandoned: vb-control publishes the TurnEnded FAILED the session
+// could not); when the playback or the decoder dies mid-reply, the reply is
+// interrupted and the user told (ReplyCut, error tone — replayed once the
+// playback is back if it was down).
+//
+// A restarted vb-control (Start() called) does not assume LISTENING: it
+// waits (≤ recover_timeout) to hear the session's status (its turn_id) and
+// the playback's heartbeat (speaking or not) and resumes THINKING or
+// SPEAKING when a reply is under way.
+//
+// Commands from others (push-to-talk, mode, interrupt) return a verdict for
+// dialog.ack.
+//
 // Inputs are method calls with the current time; outputs go to DialogOutput.
 // Not thread-safe.
 #pragma once
@@ -21,7 +36,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
-#include <set>
+#include <deque>
 #include <string>
 
 #include "vb/v1/dialog.pb.h"
@@ -36,6 +51,18 @@ class DialogOutput {
   virtual ~DialogOutput() = default;
   virtual void StateChanged(const v1::DialogState& state) = 0;
   virtual void Command(const v1::DialogCommand& cmd) = 0;
+  // The session cannot end turn_id any more (gone, restarted, lost it): the
+  // others must hear it ended, FAILED, with `why`.
+  virtual void TurnAbandoned(const std::string& turn_id, const std::string& why) {}
+  // The spoken reply of turn_id was cut (playback or decoder died): say so
+  // where people look (the gateway's clients, the dashboard).
+  virtual void ReplyCut(const std::string& turn_id, const std::string& why) {}
+};
+
+// The answer to a command someone sent (dialog.ack).
+struct Verdict {
+  v1::CommandAck::Result result = v1::CommandAck::ACCEPTED;
+  std::string reason;
 };
 
 struct DialogOptions {
@@ -52,13 +79,24 @@ struct DialogOptions {
   std::chrono::milliseconds reply_timeout{30000};     // committed turn, no reply
   bool wake_prompt = true;   // chime on wake
   bool error_prompt = true;  // tone on errors
+  // A restarted control waits this long at most for the session's status
+  // and the playback's heartbeat before choosing a state.
+  std::chrono::milliseconds recover_timeout{2500};
 };
 
 class Dialog {
  public:
   Dialog(DialogOptions options, DialogOutput& out);
 
+  // A fresh vb-control: re-derive the state from what the others report
+  // (see above) instead of starting at rest. Without it (unit tests of the
+  // plain flow) the first SessionConnected decides at once.
+  void Start(Clock::time_point now);
+  bool recovering() const { return recovering_; }
+
   // Session.
+  // SessionStatus (heartbeat rate): connection, conversation, turn under way.
+  void SessionStatus(const v1::SessionStatus& status, Clock::time_point now);
   void SessionConnected(bool connected, const std::string& conversation_id, Clock::time_point now);
   void TurnStarted(const std::string& turn_id, Clock::time_point now);
   void TurnEnded(const std::string& turn_id, v1::TurnEnded::Outcome outcome, Clock::time_point now);
@@ -66,20 +104,25 @@ class Dialog {
   void ServerSpeech(bool started, Clock::time_point now);
   void SessionError(const std::string& message, bool fatal, Clock::time_point now);
   // Playback.
+  // From the playback's heartbeat: is a reply being heard right now?
+  void PlaybackSpeaking(bool speaking, Clock::time_point now);
   void PlaybackStarted(const std::string& turn_id, Clock::time_point now);
   void PlaybackDrained(const std::string& turn_id, Clock::time_point now);
   // Voice.
   void ClientVad(bool speech_started, Clock::time_point now);
   void Wake(const v1::WakeEvent& wake, Clock::time_point now);
   // User commands.
-  void PushToTalk(bool down, Clock::time_point now);
-  void SetMode(v1::DialogMode mode, Clock::time_point now);
+  Verdict PushToTalk(bool down, Clock::time_point now);
+  Verdict SetMode(v1::DialogMode mode, Clock::time_point now);
   void UserInterrupt(Clock::time_point now);
   // Someone else (gateway, `vb interrupt`) sent an Interrupt: playback,
   // decoder and session act on it; the dialog only follows.
-  void InterruptObserved(const std::string& turn_id, Clock::time_point now);
+  Verdict InterruptObserved(const std::string& turn_id, Clock::time_point now);
   // A watched actor went down / came back.
   void ActorHealth(const std::string& actor, bool alive, Clock::time_point now);
+  // A watched actor heartbeats with a new pid: it died and is back; what it
+  // held (the session's turn, the playback's queue) is gone.
+  void ActorRestarted(const std::string& actor, Clock::time_point now);
   // Timers: call at NextDeadline().
   void Tick(Clock::time_point now);
   std::optional<Clock::time_point> NextDeadline() const;
@@ -98,6 +141,12 @@ class Dialog {
   void TurnFinished(Clock::time_point now, const std::string& reason);
   v1::DialogStateKind RestingState() const;
   void Prompt(const std::string& name);
+  // The session will never end the open turn: end it for everyone.
+  void Abandon(const std::string& why, Clock::time_point now);
+  // The reply cannot be heard any more (playback/decoder died).
+  void CutReply(const std::string& actor, Clock::time_point now);
+  // Recovery: choose the state from what was heard (or not) of the others.
+  void Settle(Clock::time_point now);
 
   DialogOptions options_;
   DialogOutput& out_;
@@ -107,14 +156,34 @@ class Dialog {
   bool reply_done_ = false;      // TurnEnded seen for the current turn
   bool ptt_down_ = false;
   bool streaming_ = false;       // StartListening sent without StopListening
-  std::set<std::string> ended_turns_;  // late events of these are ignored
+  // Late events of these turns are ignored. Bounded (the last kRememberEnded):
+  // turn ids come from the bus, and a publisher may invent any number.
+  static constexpr size_t kRememberEnded = 256;
+  std::deque<std::string> ended_turns_;
+  bool Ended(const std::string& turn_id) const;
+  void RememberEnded(const std::string& turn_id);
   std::optional<Clock::time_point> listen_deadline_, drain_deadline_, reply_deadline_;
   uint64_t barge_ins_ = 0;
   Clock::time_point speaking_since_{};
   uint64_t vad_held_off_ = 0;
+  // Recovery after a restart of vb-control.
+  bool recovering_ = false;
+  std::optional<Clock::time_point> recover_deadline_;
+  bool session_heard_ = false, playback_heard_ = false;
+  std::string session_turn_;        // SessionStatus.turn_id last heard
+  bool session_names_turns_ = false; // the session fills SessionStatus.turn_id
+  bool playback_speaking_ = false;
+  int playback_idle_reports_ = 0;    // consecutive "not speaking" while SPEAKING
+  bool adopt_playback_turn_ = false; // recovered SPEAKING without knowing the turn
+  bool prompt_when_playback_back_ = false;
 
  public:
   uint64_t vad_held_off() const { return vad_held_off_; }
+  uint64_t turns_abandoned() const { return turns_abandoned_; }
+  uint64_t replies_cut() const { return replies_cut_; }
+
+ private:
+  uint64_t turns_abandoned_ = 0, replies_cut_ = 0;
 };
 
 }  // namespace vb::control
