@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <map>
 #include <sstream>
 
 namespace vb::config {
@@ -247,12 +248,25 @@ void Section::Finish() {
   }
 }
 
-void Section::Error(std::string_view key, std::string_view message) {
+std::string Section::Located(std::string_view key, std::string_view message, int item) const {
   YAML::Node n = key.empty() ? node_ : YAML::Node(YAML::NodeType::Undefined);
   if (!key.empty() && node_.IsDefined() && node_.IsMap())
     for (auto it = node_.begin(); it != node_.end(); ++it)
       if (it->first.Scalar() == key) n = it->second;
-  report_->errors.push_back(Where(n, key) + ": " + std::string(message));
+  std::string k(key);
+  if (item >= 0) {
+    if (n.IsSequence() && size_t(item) < n.size()) n = n[size_t(item)];
+    k += "[" + std::to_string(item) + "]";
+  }
+  return Where(n, k) + ": " + std::string(message);
+}
+
+void Section::Error(std::string_view key, std::string_view message, int item) {
+  report_->errors.push_back(Located(key, message, item));
+}
+
+Status Section::ErrorAt(std::string_view key, std::string_view message, int item) const {
+  return Status::Config(Located(key, message, item));
 }
 
 Status File::Load(const std::string& path) {
@@ -265,9 +279,7 @@ Status File::Load(const std::string& path) {
     return Status::Config(path + ":" + std::to_string(e.mark.line + 1) + ":" +
                           std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
   }
-  if (root_.IsNull()) root_ = YAML::Node(YAML::NodeType::Map);
-  if (!root_.IsMap()) return Status::Config(path + ": the config must be a mapping of sections");
-  return Status::Ok();
+  return Check(path);
 }
 
 Status File::LoadString(const std::string& text, const std::string& name) {
@@ -278,9 +290,44 @@ Status File::LoadString(const std::string& text, const std::string& name) {
     return Status::Config(name + ":" + std::to_string(e.mark.line + 1) + ":" +
                           std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
   }
+  return Check(name);
+}
+
+namespace {
+
+// yaml-cpp keeps every pair of a mapping, duplicates included, and lookups
+// then see only one of them: walk the whole tree and name each repeat with
+// the line of its first occurrence. `path` is the dotted key path so far.
+void FindDuplicates(const std::string& file, const YAML::Node& n, const std::string& path,
+                    std::vector<std::string>* errors) {
+  if (n.IsSequence()) {
+    for (size_t i = 0; i < n.size(); ++i) FindDuplicates(file, n[i], path + "[" + std::to_string(i) + "]", errors);
+    return;
+  }
+  if (!n.IsMap()) return;
+  std::map<std::string, YAML::Mark> seen;
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    const std::string k = it->first.IsScalar() ? it->first.Scalar() : "";
+    const std::string here = path.empty() ? k : path + "." + k;
+    const YAML::Mark m = it->first.Mark();
+    if (auto first = seen.find(k); first != seen.end())
+      errors->push_back(file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": " + here +
+                        ": duplicate " + (path.empty() ? "section" : "key") + " (first at line " +
+                        std::to_string(first->second.line + 1) + ")");
+    else
+      seen.emplace(k, m);
+    FindDuplicates(file, it->second, here, errors);
+  }
+}
+
+}  // namespace
+
+Status File::Check(const std::string& name) {
   if (root_.IsNull()) root_ = YAML::Node(YAML::NodeType::Map);
   if (!root_.IsMap()) return Status::Config(name + ": the config must be a mapping of sections");
-  return Status::Ok();
+  Report report;
+  FindDuplicates(name, root_, "", &report.errors);
+  return ToStatus(report);
 }
 
 std::shared_ptr<Report> File::NewReport() const {

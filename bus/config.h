@@ -73,9 +73,18 @@ class Section {
   // every Key() of this section.
   void Finish();
 
-  // Adds an error located at `key` (or at the section if key is empty), for
-  // checks across keys done by the part itself.
-  void Error(std::string_view key, std::string_view message);
+  // Adds an error located at `key` (or at the section if key is empty; at
+  // item `item` of a list key if item ≥ 0), for checks across keys done by
+  // the part itself.
+  void Error(std::string_view key, std::string_view message, int item = -1);
+
+  // The same located error (file:line:col: section.key: message), returned
+  // as a config Status instead of added to the report: for what a part can
+  // only find once it runs, e.g. a file named by `key` that does not open.
+  // Keep a copy of the Section from DeclareConfig and return this from
+  // Configure(); the actor exits 78 with the message. Sections are cheap to
+  // copy (the document is shared).
+  Status ErrorAt(std::string_view key, std::string_view message, int item = -1) const;
 
   bool present() const { return node_.IsDefined() && !node_.IsNull(); }
   const std::string& path() const { return path_; }
@@ -90,6 +99,8 @@ class Section {
   void Describe(std::string_view key, const std::string& value, std::string_view doc);
   YAML::Node Lookup(std::string_view key);
   std::string Where(const YAML::Node& n, std::string_view key) const;
+  // Where(key's value, or its item) + ": " + message.
+  std::string Located(std::string_view key, std::string_view message, int item) const;
 
   std::shared_ptr<Report> report_;
   std::string path_;
@@ -98,7 +109,9 @@ class Section {
   std::vector<std::string> declared_;
 };
 
-// A loaded config file. Load() reports YAML syntax errors with line numbers.
+// A loaded config file. Load() reports YAML syntax errors with line numbers,
+// and duplicate keys (a section or a key written twice in one mapping) with
+// the line of each: yaml-cpp would silently keep one of them.
 class File {
  public:
   Status Load(const std::string& path);
@@ -114,6 +127,9 @@ class File {
   const std::string& path() const { return path_; }
 
  private:
+  // Loaded root → ok, or a config Status naming every duplicate key.
+  Status Check(const std::string& name);
+
   std::string path_;
   YAML::Node root_;
 };

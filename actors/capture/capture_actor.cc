@@ -50,6 +50,7 @@ void CaptureActor::DeclareConfig(config::Section& s) {
              "after the end: publish synthetic-silence frames (real time), stop publishing, or exit 0");
     if (source_kind_ == "wav" && wav_path_.empty()) w.Error("path", "source: wav needs a file");
     w.Finish();
+    wav_section_.emplace(w);  // Configure() names wav.path's line if the file does not open
   }
   {
     auto z = s.Sub("silence", "silence as the microphone (source: silence)");
@@ -72,7 +73,7 @@ Status CaptureActor::Configure(bus::Context& ctx) {
     source_ = std::make_unique<audio::AlsaSource>(c);
   } else if (source_kind_ == "wav") {
     source_ = std::make_unique<audio::WavFileSource>(wav_path_, wav_loop_);
-    if (Status st = source_->Open(); !st.ok()) return Status::Config(st.message());
+    if (Status st = source_->Open(); !st.ok()) return wav_section_->ErrorAt("path", st.message());
   } else {
     source_ = std::make_unique<audio::SilenceSource>(
         audio::PcmFormat{uint32_t(silence_rate_), uint32_t(silence_channels_)});
@@ -82,7 +83,7 @@ Status CaptureActor::Configure(bus::Context& ctx) {
     audio::FramerConfig fc{16000, uint32_t(frame_ms_), mic_channel_, reference_channel_, resample_quality_};
     if (Status st = framer_.Init(source_->format(), fc, [this](const auto& f, int64_t o) { Publish(f, o); });
         !st.ok())
-      return Status::Config(st.message());
+      return source_kind_ == "wav" ? wav_section_->ErrorAt("path", st.message()) : Status::Config(st.message());
     framer_ready_ = true;
   }
   mic_ = ctx.bus().Advertise(bus::topics::kAudioMic);

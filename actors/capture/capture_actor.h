@@ -7,6 +7,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 
 #include "actors/common/device_guard.h"
 #include "actors/common/pcm_framer.h"
@@ -49,6 +50,7 @@ class CaptureActor : public bus::Actor {
   std::string alsa_device_ = "default";
   int alsa_rate_ = 16000, alsa_channels_ = 1, alsa_period_ms_ = 10, alsa_buffer_ms_ = 100;
   std::string wav_path_;
+  std::optional<config::Section> wav_section_;  // where wav.path is written, for errors found at Configure
   bool wav_loop_ = false, wav_realtime_ = true;
   double wav_speed_ = 20.0;
   double speed_ = 1.0;  // pacing: multiple of real time

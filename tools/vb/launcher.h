@@ -1,13 +1,30 @@
 // Launcher: runs the Supervisor with real processes on an event loop.
 // Children are forked into their own process group (so a Ctrl-C at the
 // terminal reaches only `vb`, which then stops them in order), exits arrive
-// through a SIGCHLD signalfd, heartbeats through the bus. The simulator, when
-// configured, is started first on a free loopback port; actors start once it
-// has printed that it listens, and see the port as ${VB_SIM_PORT}.
+// through a SIGCHLD signalfd. The simulator, when configured, is started
+// first on a free loopback port; actors start once it has printed that it
+// listens, and see the port as ${VB_SIM_PORT}.
+//
+// The bus never runs on the caller's loop. Heartbeats are received (and the
+// launcher's own heartbeat published and heard back, the Supervisor's
+// evidence that the bus works) by a BusWatch thread with its own ZeroMQ
+// context; it hands the latest beat per known child to the caller's loop,
+// coalesced into one posted callback. So whatever the bus does — floods,
+// malformed frames, a frozen broker — the caller's loop keeps serving
+// signals, child exits and supervision timers, each with bounded work per
+// wake-up, and `vb run` answers SIGTERM.
+//
+// Children see only the secrets they need: COZE_API_TOKEN reaches vb-session
+// alone, VB_GATEWAY_TOKENS vb-gateway alone (see ChildEnvironment).
+//
+// Threading: construct, use and destroy on the caller's loop thread; the
+// caller must block SIGINT/SIGTERM before constructing (the BusWatch thread
+// inherits the mask, so signals reach only the caller's signalfd).
 #pragma once
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -25,7 +42,9 @@ struct LauncherConfig {
   bool simulator = false;
   std::vector<std::string> simulator_args;
   std::string log_dir;  // empty: children inherit our stderr
-  int restart_initial_ms = 1000, restart_max_ms = 32000, healthy_reset_s = 60, heartbeat_timeout_ms = 3000;
+  int restart_initial_ms = 1000, restart_max_ms = 32000, crash_window_ms = 3000, heartbeat_timeout_ms = 3000;
+  // Declares the keys; also checks that every actor's kind has a binary
+  // (BinDir()/vb-KIND) and that instance names are unique.
   void Declare(config::Section& s);
 };
 
@@ -42,9 +61,21 @@ Status LoadLaunchConfig(const std::string& path, bus::BusConfig* bus, LauncherCo
 // Directory of the running executable (where the other binaries are).
 std::string BinDir();
 
+// The environment for a child of binary role `kind`: `env` (NAME=VALUE
+// entries) without the secrets that kind does not need.
+std::vector<std::string> ChildEnvironment(const std::vector<std::string>& env, const std::string& kind);
+
+// The last config error an actor wrote to its log (the lines from its last
+// "config error" on), at most `max_lines` lines; empty if none.
+std::string LastConfigError(const std::string& log_path, size_t max_lines = 12);
+
+class BusWatch;
+
 class Launcher {
  public:
   using Display = std::function<void(const std::string& line)>;
+  // `node` is the caller's bus node; the launcher does not subscribe on it
+  // (see the file comment) and uses its bus config for its own thread.
   Launcher(bus::Loop& loop, bus::Node& node, std::string config_path, LauncherConfig config, Display display);
   ~Launcher();
 
@@ -61,17 +92,19 @@ class Launcher {
  private:
   class Ops;
   void OnSignal();
+  void OnBusNews();
   void Reschedule();
   void StartActors();
   void OnSimOutput();
+  void Show(const SupervisorEvent& e);
 
   bus::Loop& loop_;
-  bus::Node& node_;
   std::string config_path_;
   LauncherConfig config_;
   Display display_;
   std::unique_ptr<Ops> ops_;
   std::unique_ptr<Supervisor> supervisor_;
+  std::unique_ptr<BusWatch> watch_;
   int sigchld_fd_ = -1;
   bus::Loop::TimerId tick_timer_ = 0;
   int sim_port_ = 0;

@@ -26,7 +26,9 @@ Supervisor::Supervisor(ProcessOps& ops, SupervisorPolicy policy, std::function<v
 void Supervisor::Add(ChildSpec spec) {
   ChildStatus c;
   c.spec = std::move(spec);
-  c.backoff = bus::Backoff(policy_.initial, policy_.max, policy_.healthy_reset);
+  // Only crash loops back off, and a run longer than crash_window ends one
+  // (OnExit resets it), so the back-off itself never needs a time-based reset.
+  c.backoff = bus::Backoff(policy_.initial, policy_.max, Ms::max());
   children_.push_back(std::move(c));
 }
 
@@ -40,26 +42,64 @@ void Supervisor::Emit(SupervisorEvent::Kind kind, const ChildStatus& c, int code
   if (on_event_) on_event_(SupervisorEvent{kind, c.spec.name, c.pid, code, delay});
 }
 
+void Supervisor::EmitBus(SupervisorEvent::Kind kind) {
+  if (on_event_) on_event_(SupervisorEvent{kind, "bus", -1, 0, Ms(0)});
+}
+
+bool Supervisor::BusVerified(TimePoint now) const {
+  return !broker_down_ && echo_seen_ && now - last_echo_ <= policy_.echo_timeout;
+}
+
+void Supervisor::NoteBusState(TimePoint now) {
+  bool verified = BusVerified(now);
+  if (verified == reported_verified_) return;
+  reported_verified_ = verified;
+  // The first verification at start-up is no news; a loss and its end are.
+  if (!verified) EmitBus(SupervisorEvent::kBusLost);
+  else if (ever_lost_) EmitBus(SupervisorEvent::kBusBack);
+  if (!verified) ever_lost_ = true;
+}
+
 void Supervisor::Start(ChildStatus& c, TimePoint now) {
   c.pid = ops_.Spawn(c.spec);
   c.started = now;
   c.last_heartbeat = now;
+  c.killed_by_us = false;
+  c.ever_up = !c.spec.heartbeats;
   if (c.pid < 0) {
-    // Could not even start (binary missing?): treat like a crash, with back-off.
+    // Could not even start (fork failed, binary gone): retrying at once
+    // cannot help, so this always backs off.
     Emit(SupervisorEvent::kSpawnFailed, c);
+    ++c.quick_deaths;
     Ms d = c.backoff.Failed(Ms(0));
     c.state = ChildState::kWaitingRestart;
     c.restart_at = now + d;
     Emit(SupervisorEvent::kRestartScheduled, c, 0, d);
     return;
   }
+  if (c.spec.is_broker) broker_down_ = false;  // up, but verified only by the next echo
   c.state = c.spec.heartbeats ? ChildState::kStarting : ChildState::kUp;
   Emit(SupervisorEvent::kStarted, c);
 }
 
 void Supervisor::StartAll(TimePoint now) {
+  if (!any_started_) {
+    any_started_ = true;
+    first_start_ = now;
+  }
   for (auto& c : children_)
     if (c.state == ChildState::kPending) Start(c, now);
+}
+
+void Supervisor::ScheduleRestart(ChildStatus& c, TimePoint now, Ms delay, int code) {
+  Emit(SupervisorEvent::kRestartScheduled, c, code, delay);
+  if (delay.count() == 0) {
+    ++c.restarts;
+    Start(c, now);
+    return;
+  }
+  c.state = ChildState::kWaitingRestart;
+  c.restart_at = now + delay;
 }
 
 void Supervisor::OnExit(int pid, int code, TimePoint now) {
@@ -67,33 +107,59 @@ void Supervisor::OnExit(int pid, int code, TimePoint now) {
     if (c.pid != pid) continue;
     c.pid = -1;
     c.last_exit = code;
+    if (c.spec.is_broker) {
+      // Every heartbeat is lost until a new broker runs and our echo is back.
+      broker_down_ = true;
+      echo_seen_ = false;
+    }
     if (stopping_ || c.state == ChildState::kStopping) {
       c.state = ChildState::kStopped;
       Emit(SupervisorEvent::kStopped, c, code);
       return;
     }
     Emit(SupervisorEvent::kExited, c, code);
+    NoteBusState(now);
     if (code == kExitConfig) {
       c.state = ChildState::kConfigError;
       Emit(SupervisorEvent::kConfigError, c, code);
       return;
     }
-    Ms d = c.backoff.Failed(std::chrono::duration_cast<Ms>(now - c.started));
-    c.state = ChildState::kWaitingRestart;
-    c.restart_at = now + d;
-    Emit(SupervisorEvent::kRestartScheduled, c, code, d);
+    const bool outside_kill = code == -SIGKILL && !c.killed_by_us;
+    const bool quick = now - c.started < policy_.crash_window || (c.killed_by_us && !c.ever_up);
+    Ms delay(0);
+    if (outside_kill || !quick) {
+      c.quick_deaths = 0;
+      c.backoff.Reset();
+    } else if (++c.quick_deaths > 1) {
+      delay = c.backoff.Failed(Ms(0));  // a crash loop: the second quick death on waits
+    }
+    ScheduleRestart(c, now, delay, code);
     return;
   }
 }
 
-void Supervisor::OnHeartbeat(const std::string& name, TimePoint now) {
+void Supervisor::OnHeartbeat(const std::string& name, TimePoint now, int pid) {
   ChildStatus* c = Find(name);
-  if (!c || c->pid < 0) return;
+  if (!c || c->pid < 0 || (pid != 0 && pid != c->pid)) return;
   c->last_heartbeat = now;
+  c->ever_up = true;
   if (c->state == ChildState::kStarting) {
     c->state = ChildState::kUp;
     Emit(SupervisorEvent::kUp, *c);
   }
+}
+
+void Supervisor::OnBusEcho(TimePoint now) {
+  if (!BusVerified(now)) bus_ok_since_ = now;  // the bus is back: silence counts from here
+  echo_seen_ = true;
+  echo_ever_ = true;
+  last_echo_ = now;
+  NoteBusState(now);
+}
+
+TimePoint Supervisor::SilenceDeadline(const ChildStatus& c) const {
+  TimePoint from = std::max(c.last_heartbeat, bus_ok_since_);
+  return from + (c.ever_up ? policy_.heartbeat_timeout : policy_.startup_timeout);
 }
 
 void Supervisor::Tick(TimePoint now) {
@@ -103,16 +169,23 @@ void Supervisor::Tick(TimePoint now) {
         if (c.pid > 0) ops_.Signal(c.pid, SIGKILL);
     return;
   }
+  NoteBusState(now);
+  if (!echo_ever_ && !warned_no_echo_ && any_started_ && now >= first_start_ + policy_.startup_timeout) {
+    warned_no_echo_ = true;  // our own bus link is broken: say why nobody is judged
+    EmitBus(SupervisorEvent::kBusLost);
+  }
+  const bool verified = BusVerified(now);
   for (auto& c : children_) {
     if (c.state == ChildState::kWaitingRestart && now >= c.restart_at) {
       ++c.restarts;
       Start(c, now);
-    } else if (c.spec.heartbeats && c.pid > 0 && now - c.last_heartbeat >= policy_.heartbeat_timeout &&
-               (c.state == ChildState::kUp || now - c.started >= 3 * policy_.heartbeat_timeout)) {
-      // Alive but silent (hung, or never came up): kill it; OnExit restarts it.
+    } else if (verified && c.spec.heartbeats && c.pid > 0 && !c.killed_by_us &&
+               (c.state == ChildState::kStarting || c.state == ChildState::kUp) && now >= SilenceDeadline(c)) {
+      // Alive but silent while the bus demonstrably works: hung. Kill it;
+      // OnExit restarts it.
       Emit(SupervisorEvent::kHung, c);
       ops_.Signal(c.pid, SIGKILL);
-      c.last_heartbeat = now;  // one kill per timeout
+      c.killed_by_us = true;
     }
   }
 }
@@ -126,9 +199,20 @@ std::optional<TimePoint> Supervisor::NextDeadline() const {
     if (!AllStopped()) consider(kill_at_);
     return next;
   }
-  for (const auto& c : children_) {
+  for (const auto& c : children_)
     if (c.state == ChildState::kWaitingRestart) consider(c.restart_at);
-    if (c.spec.heartbeats && c.pid > 0) consider(c.last_heartbeat + policy_.heartbeat_timeout);
+  if (!echo_ever_ && !warned_no_echo_ && any_started_) consider(first_start_ + policy_.startup_timeout);
+  if (!broker_down_ && echo_seen_) {
+    // Silence is judged only while the echo is fresh; a deadline past that
+    // waits for the next echo, which reschedules.
+    const TimePoint fresh_until = last_echo_ + policy_.echo_timeout;
+    for (const auto& c : children_) {
+      if (!c.spec.heartbeats || c.pid <= 0 || c.killed_by_us) continue;
+      if (c.state != ChildState::kStarting && c.state != ChildState::kUp) continue;
+      TimePoint t = SilenceDeadline(c);
+      if (t <= fresh_until) consider(t);
+    }
+    if (reported_verified_) consider(fresh_until + Ms(1));  // to report the loss
   }
   return next;
 }

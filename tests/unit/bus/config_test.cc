@@ -155,5 +155,51 @@ TEST(EndpointsTest, DerivesFourSocketsPerScheme) {
   EXPECT_FALSE(bus::DeriveEndpoints("ipc://", &e).ok());
 }
 
+// Issue 12: yaml-cpp keeps duplicate pairs and lookups see one of them, so a
+// repeated key or section silently lost a value.
+TEST(ConfigTest, DuplicateKeyIsAnErrorWithBothLines) {
+  File f;
+  Status st = f.LoadString("capture:\n  rate: 16000\n  gain: 2\n  rate: 48000\n", "dup.yaml");
+  ASSERT_FALSE(st.ok());
+  EXPECT_EQ(st.code(), Status::Code::kConfig);
+  EXPECT_NE(st.message().find("dup.yaml:4:3: capture.rate: duplicate key (first at line 2)"), std::string::npos)
+      << st.message();
+}
+
+TEST(ConfigTest, DuplicateSectionAndNestedKeysAreErrors) {
+  File f;
+  Status st = f.LoadString(
+      "capture:\n  opus: {bitrate: 1, bitrate: 2}\nplayback: {}\ncapture:\n  rate: 8000\n"
+      "list:\n  - {a: 1, a: 2}\n",
+      "dup.yaml");
+  ASSERT_FALSE(st.ok());
+  const std::string& m = st.message();
+  EXPECT_NE(m.find("dup.yaml:2:22: capture.opus.bitrate: duplicate key (first at line 2)"), std::string::npos) << m;
+  EXPECT_NE(m.find("dup.yaml:4:1: capture: duplicate section (first at line 1)"), std::string::npos) << m;
+  EXPECT_NE(m.find("list[0].a: duplicate key"), std::string::npos) << m;
+}
+
+TEST(ConfigTest, SameKeyInDifferentSectionsIsFine) {
+  File f;
+  EXPECT_TRUE(f.LoadString("capture: {rate: 1}\nplayback: {rate: 2}\n", "ok.yaml").ok());
+}
+
+// Actors find some errors only when they run (a file that does not open):
+// ErrorAt names the key's file:line like a declaration error.
+TEST(ConfigTest, ErrorAtLocatesKeyAndListItem) {
+  File f;
+  ASSERT_TRUE(f.LoadString("capture:\n  wav:\n    path: /nowhere.wav\n  list: [a, b, c]\n", "t.yaml").ok());
+  auto report = f.NewReport();
+  auto s = f.Get("capture", report);
+  auto w = s.Sub("wav", "");
+  Status st = w.ErrorAt("path", "cannot open /nowhere.wav");
+  EXPECT_EQ(st.code(), Status::Code::kConfig);
+  EXPECT_EQ(st.message(), "t.yaml:3:11: capture.wav.path: cannot open /nowhere.wav");
+  EXPECT_TRUE(report->errors.empty());  // returned, not reported
+  s.Error("list", "bad item", 2);
+  ASSERT_EQ(report->errors.size(), 1u);
+  EXPECT_EQ(report->errors[0], "t.yaml:4:16: capture.list[2]: bad item");
+}
+
 }  // namespace
 }  // namespace vb::config
