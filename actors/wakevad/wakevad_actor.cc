@@ -1,6 +1,7 @@
 // vb-wakevad adapter: config, audio.clean in, voice.vad / voice.wake out.
 #include "actors/wakevad/wakevad_actor.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace vb::wakevad {
@@ -10,6 +11,8 @@ void WakeVadActor::DeclareConfig(config::Section& s) {
         "device whose audio.clean to follow (empty: this actor's device)");
   s.Key("max_gap_ms", &opt_.max_gap_ms, 1000, {0, 60000},
         "sample_index gaps up to this are filled with silence; larger ones restart the stream");
+  s.Key("backfill_ms", &backfill_ms_, 10000, {0, 60000},
+        "audio.clean kept for a restarted vb-session's backfill request (0 = none)");
   {
     auto v = s.Sub("vad", "voice activity: frame detector and hysteresis");
     v.Choice("detector", &opt_.detector, "energy", DetectorNames(),
@@ -98,6 +101,14 @@ Status WakeVadActor::Configure(bus::Context& ctx) {
   wake_pub_ = ctx.bus().Advertise(bus::topics::kVoiceWake);
   ctx.bus().Subscribe<v1::AudioFrame>(
       bus::topics::kAudioClean, [this, &ctx](const auto& m) { OnAudio(ctx, m); }, input_device_);
+  if (backfill_ms_ > 0) {
+    ring_ = std::make_unique<BackfillRing>(uint64_t(backfill_ms_) * kSampleRate / 1000);
+    // The session of the device whose audio this is asks; the answer goes to it.
+    backfill_pub_ = ctx.bus().Advertise(bus::topics::kAudioBackfill, input_device_);
+    ctx.bus().Subscribe<v1::BackfillRequest>(
+        bus::topics::kSessionBackfill, [this, &ctx](const auto& m) { OnBackfillRequest(ctx, m.msg); },
+        input_device_);
+  }
   VB_LOG(kInfo) << "wakevad: detector " << opt_.detector << ", wake "
                 << (opt_.wake_enabled ? "'" + opt_.wake.phrase + "'" : std::string("off"));
   return Status::Ok();
@@ -133,8 +144,42 @@ void WakeVadActor::OnAudio(bus::Context& ctx, const bus::Received<v1::AudioFrame
     mono_[i] = int16_t(uint16_t(s[0]) | uint16_t(s[1]) << 8);
   }
   ctx.Count("frames_in");
+  if (ring_) {
+    ring_->Append({.sample_index = f.sample_index(), .sample_rate = f.sample_rate(), .channels = ch,
+                   .origin_ns = m.header.mono_ns(), .pcm = f.pcm()});
+  }
   origin_ns_ = m.header.origin_ns();
   pipeline_.Feed(f.sample_index(), mono_);
+}
+
+void WakeVadActor::OnBackfillRequest(bus::Context& ctx, const v1::BackfillRequest& req) {
+  // The session repeats its request until answered (it may have published
+  // before its socket was connected): answer each id once.
+  if (std::find(answered_.begin(), answered_.end(), req.request_id()) != answered_.end()) return;
+  answered_.push_back(req.request_id());
+  if (answered_.size() > 8) answered_.pop_front();
+  ctx.Count("backfill_requests");
+  v1::AudioBackfill out;
+  out.set_request_id(req.request_id());
+  uint64_t frames = 0;
+  const uint64_t end = ring_->Since(req.from_sample(), req.max_samples(), kSampleRate, [&](const BackfillRing::Frame& f) {
+    auto& af = *out.mutable_frame();
+    af.set_sample_index(f.sample_index);
+    af.set_sample_rate(f.sample_rate);
+    af.set_channels(f.channels);
+    af.set_pcm(f.pcm);
+    backfill_pub_.Publish(out, {.origin_ns = f.origin_ns});
+    ++frames;
+  });
+  out.clear_frame();
+  out.set_last(true);
+  out.set_end_sample(end);
+  out.set_oldest_held(ring_->oldest());
+  backfill_pub_.Publish(out);
+  ctx.Count("backfill_samples", int64_t(end - std::min(end, std::max(req.from_sample(), ring_->oldest()))));
+  VB_LOG(kInfo) << "backfill " << req.request_id() << ": samples from " << req.from_sample() << " (ring holds "
+                << ring_->oldest() << "…" << ring_->newest_end() << ") sent up to " << end << " in " << frames
+                << " chunks";
 }
 
 void WakeVadActor::PublishVad(bus::Context& ctx, const VadOutput& o) {

@@ -1,12 +1,17 @@
 // WakeVadActor: the thin adapter of vb-wakevad. It feeds audio.clean frames
 // to a VoicePipeline (see voice_pipeline.h) and publishes what it decides on
 // voice.vad and voice.wake, stamped with the origin time of the frame that
-// triggered the decision. Config keys and topics: README.md beside this file.
+// triggered the decision. It also keeps the last seconds of audio.clean in a
+// BackfillRing and answers a restarted vb-session's BackfillRequest with
+// them. Config keys and topics: README.md beside this file.
 #pragma once
 
+#include <deque>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "actors/wakevad/backfill_ring.h"
 #include "actors/wakevad/voice_pipeline.h"
 #include "bus/actor.h"
 #include "bus/log.h"
@@ -26,6 +31,7 @@ class WakeVadActor : public bus::Actor {
   void PublishVad(bus::Context& ctx, const VadOutput& out);
   void PublishWake(bus::Context& ctx, const WakeOutput& out);
   void Reject(bus::Context& ctx, const std::string& why);
+  void OnBackfillRequest(bus::Context& ctx, const v1::BackfillRequest& req);
 
   PipelineOptions opt_;
   std::string input_device_;
@@ -35,6 +41,10 @@ class WakeVadActor : public bus::Actor {
   int64_t origin_ns_ = 0;  // of the frame being processed
   std::vector<int16_t> mono_;
   RateLimit reject_log_;
+  int backfill_ms_ = 10000;
+  std::unique_ptr<BackfillRing> ring_;
+  bus::Publisher<v1::AudioBackfill> backfill_pub_;
+  std::deque<std::string> answered_;  // recent request ids: a repeated request is answered once
 };
 
 }  // namespace vb::wakevad
