@@ -190,7 +190,7 @@ class BusWatch {
     loop_.Stop();
     // A healthy thread ends at once; one stuck in a ZeroMQ call is released
     // by shutting its context down (calls then fail with ETERM).
-    if (done_.valid() && done_.wait_for(std::chrono::seconds(1)) != std::future_status::ready) ctx_.shutdown();
+    if (done_.valid() && done_.wait_for(std::chrono::milliseconds(300)) != std::future_status::ready) ctx_.shutdown();
     if (thread_.joinable()) thread_.join();
   }
 
@@ -385,8 +385,8 @@ void Launcher::Show(const SupervisorEvent& e) {
       // The child's own words (file:line: key) are in its log when there is
       // one; a user watching `vb run` must see them here.
       std::string why = config_.log_dir.empty() ? "" : LastConfigError(config_.log_dir + "/" + e.name + ".log");
-      std::string text = e.name + ": config error (exit 78), not restarted; the run goes on WITHOUT " + e.name +
-                         " — fix " + config_path_ + " and start vb run again";
+      snprintf(buf, sizeof buf, "%-10s config error (exit 78): not restarted; the run goes on WITHOUT %s", n, n);
+      std::string text = std::string(buf) + " (fix " + config_path_ + " and start again)";
       if (!why.empty()) {
         size_t at = 0;
         while (at <= why.size()) {
