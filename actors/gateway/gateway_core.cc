@@ -359,6 +359,14 @@ void GatewayCore::OnSessionEvent(const v1::SessionEvent& ev, std::string_view he
       d["message"] = e.message();
       d["fatal"] = e.fatal();
       SendToDashboards(d);
+      if (!e.fatal() && !tid.empty()) {
+        // About one turn (e.g. vb-control: its spoken reply was cut because
+        // the playback died): the people in that conversation see it.
+        Json err = ErrorMessage(e.code() > 0 ? e.code() : 500, e.message());
+        err["turn_id"] = tid;
+        if (Turn* t = FindTurn(tid)) SendToAudience(*t, err);
+        else SendToAuthorized(err);
+      }
       if (e.fatal()) {
         for (const auto& [rid, p] : pending_)
           SendTo(p.conn, ErrorMessage(500, "session error: " + e.message(), p.reply_to));

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "bus/actor_main.h"
 #include "tools/vb/launcher.h"
@@ -171,10 +172,23 @@ int ShowStatus(const Args& in) {
   return 0;
 }
 
+namespace {
+
+// Who answers a command (dialog.proto, CommandAck): the session takes text,
+// vb-control the rest.
+std::string Receiver(const v1::DialogCommand& cmd) { return cmd.has_text_input() ? "vb-session" : "vb-control"; }
+
+// Exit codes of `vb ptt/say/mode/interrupt`.
+constexpr int kExitRefused = 1;       // the receiver answered REFUSED
+constexpr int kExitNotDelivered = 69; // EX_UNAVAILABLE: nobody listens, or no answer in time
+
+}  // namespace
+
 int SendCommand(const std::string& verb, const Args& in) {
   Args args = in;
   std::string path = TakeOption(&args, "--config");
   std::string device = TakeOption(&args, "--device");
+  const double timeout_s = std::atof(TakeOption(&args, "--timeout", "3").c_str());
   v1::DialogCommand cmd;
   if (verb == "ptt" && args.size() == 1 && (args[0] == "down" || args[0] == "up")) {
     cmd.mutable_push_to_talk()->set_down(args[0] == "down");
@@ -196,7 +210,12 @@ int SendCommand(const std::string& verb, const Args& in) {
   } else if (verb == "interrupt" && args.empty()) {
     cmd.mutable_interrupt()->set_reason(v1::Interrupt::USER_REQUEST);
   } else {
-    std::cerr << "usage: vb ptt down|up | say TEXT | mode MODE | interrupt  [--config FILE] [--device NAME]\n";
+    std::cerr << "usage: vb ptt down|up | say TEXT | mode MODE | interrupt  [--config FILE] [--device NAME] "
+                 "[--timeout SECONDS (for the receiver's answer, default 3)]\n";
+    return 64;
+  }
+  if (!(timeout_s > 0 && timeout_s <= 600)) {
+    std::cerr << "vb: --timeout must be a number of seconds in (0, 600]\n";
     return 64;
   }
   bus::BusConfig bus;
@@ -204,34 +223,80 @@ int SendCommand(const std::string& verb, const Args& in) {
     std::cerr << "vb: config error:\n" << st.message() << "\n";
     return kExitConfig;
   }
+  // The receiver answers on dialog.ack with this id (a sender may reuse
+  // neither: pid + time).
+  const std::string id = "vb-" + std::to_string(getpid()) + "-" + std::to_string(bus::MonoNs());
+  const std::string probe = id + "-probe";
+  cmd.set_command_id(id);
+  const auto timeout = std::chrono::nanoseconds(int64_t(timeout_s * 1e9));
+  const std::string receiver = Receiver(cmd);
   zmq::context_t zctx(1);
-  bool sent = false;
+  bool sent = false, listening = false;
+  std::optional<v1::CommandAck> ack;
   {
     bus::Loop loop;
     bus::Node node(zctx, loop, "vb-cli", device, bus);
+    node.Subscribe<v1::CommandAck>(
+        bus::topics::kDialogAck,
+        [&](const auto& m) {
+          if (m.msg.command_id() == probe) listening = true;
+          else if (m.msg.command_id() == id) ack = m.msg;
+        },
+        "*");
     if (Status st = node.Connect(); !st.ok()) {
       std::cerr << "vb: " << st.message() << "\n";
       return 1;
     }
     node.SetActive(true);
     auto pub = node.Advertise(bus::topics::kDialogCommand);
-    // Send as soon as someone listens (subscriptions are visible on XPUB);
-    // give up after 3 s rather than send into the void.
-    auto deadline = bus::Clock::now() + std::chrono::seconds(3);
+    auto acks = node.Advertise(bus::topics::kDialogAck);
+    // Send as soon as someone listens (subscriptions are visible on XPUB)
+    // and our own dialog.ack subscription has reached the broker (a probe
+    // ack comes back to us), so the answer cannot pass us by.
+    auto deadline = bus::Clock::now() + timeout;
+    bus::Clock::time_point next_probe{};
     while (!sent && bus::Clock::now() < deadline) {
-      if (node.HasSubscriber(pub)) {
+      if (!listening && bus::Clock::now() >= next_probe) {
+        v1::CommandAck p;
+        p.set_command_id(probe);
+        p.set_receiver("vb-cli");
+        acks.Publish(p);
+        next_probe = bus::Clock::now() + std::chrono::milliseconds(20);
+      }
+      if (listening && node.HasSubscriber(pub)) {
         sent = pub.Publish(cmd);
         break;
       }
-      loop.RunOnce(std::chrono::milliseconds(100));
+      loop.RunOnce(std::chrono::milliseconds(10));
     }
+    deadline = bus::Clock::now() + timeout;
+    while (sent && !ack && bus::Clock::now() < deadline) loop.RunOnce(std::chrono::milliseconds(50));
   }
   zctx.shutdown();  // linger: the message is flushed before the context ends
+  char secs[32];
+  snprintf(secs, sizeof secs, "%g", timeout_s);
   if (!sent) {
-    std::cerr << "vb: nobody listens to dialog.command on " << bus.endpoint << " (is `vb run` going?)\n";
-    return 1;
+    std::cerr << "vb: not delivered: nobody listens to dialog.command on " << bus.endpoint
+              << " (is `vb run` going?)\n";
+    return kExitNotDelivered;
   }
-  return 0;
+  if (!ack) {
+    std::cerr << "vb: not delivered: no answer from " << receiver << " within " << secs << " s\n";
+    return kExitNotDelivered;
+  }
+  const std::string who = ack->receiver().empty() ? receiver : ack->receiver();
+  const std::string why = ack->reason().empty() ? "" : ": " + ack->reason();
+  switch (ack->result()) {
+    case v1::CommandAck::ACCEPTED:
+      std::cout << "vb: accepted by " << who << why << "\n";
+      return 0;
+    case v1::CommandAck::QUEUED:
+      std::cout << "vb: queued by " << who << why << "\n";
+      return 0;
+    default:
+      std::cerr << "vb: refused by " << who << (why.empty() ? ": no reason given" : why) << "\n";
+      return kExitRefused;
+  }
 }
 
 int PrintDefaultConfig() {

@@ -312,6 +312,34 @@ TEST_F(CoreTest, ATurnTheSessionAbandonsEndsAsFailed) {
   EXPECT_EQ(core_->running_turns(), 0u);
 }
 
+// Issue 12: vb-control ends a turn whose session died (TurnEnded FAILED on
+// the session's behalf); the session's own late TurnEnded of it changes
+// nothing; a cut reply is an error the turn's people see.
+TEST_F(CoreTest, ATurnEndedOnTheSessionsBehalfEndsOnceAndACutReplyIsAnError) {
+  Authorize(1);
+  Started("v", "");
+  Delta("v", "Once upon");
+  v1::SessionEvent cut;
+  cut.mutable_error()->set_code(503);
+  cut.mutable_error()->set_message("playback died mid-reply: the reply was cut");
+  Event(cut, "v");
+  auto errors = transport_.Of(1, "error");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0]["code"], 503);
+  EXPECT_EQ(errors[0]["turn_id"], "v");
+  v1::SessionEvent failed;
+  failed.mutable_turn_ended()->set_outcome(v1::TurnEnded::FAILED);
+  failed.mutable_turn_ended()->set_error("the session restarted");
+  Event(failed, "v");
+  Event(failed, "v");  // the restarted session says it too
+  auto end = transport_.Of(1, "stream_end");
+  ASSERT_EQ(end.size(), 1u);
+  EXPECT_EQ(end[0]["outcome"], "failed");
+  EXPECT_EQ(end[0]["error"], "the session restarted");
+  Event(cut, "v");  // after the end: still shown
+  EXPECT_EQ(transport_.Of(1, "error").size(), 2u);
+}
+
 TEST_F(CoreTest, ChatWithoutASessionTimesOut) {
   Authorize(1);
   Text(1, {{"type", "chat_message"}, {"id", 7}, {"content", "x"}, {"agent_id", "a"}, {"user_id", "u"}});
