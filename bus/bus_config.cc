@@ -55,6 +55,9 @@ void BusConfig::Declare(config::Section& s) {
   s.Key("max_message_bytes", &max_payload, size_t(4 << 20), {1024, 256 << 20},
         "largest payload accepted; bigger frames are counted as malformed and dropped");
   limits.max_payload = max_payload;
+  s.Key("insecure", &insecure, false,
+        "allow tcp:// without CURVE (anyone reaching the ports can read and inject); "
+        "without it such a bus refuses to start");
   auto c = s.Sub("curve", "CURVE authentication and encryption for tcp:// endpoints");
   c.Key("server_key_file", &curve.server_key_file, std::string(""),
         "broker: its key pair file (from `vb keygen`)");
@@ -68,11 +71,25 @@ void BusConfig::Declare(config::Section& s) {
   if (endpoint.empty()) endpoint = DefaultEndpoint();
   Endpoints e;
   if (Status st = DeriveEndpoints(endpoint, &e); !st.ok()) s.Error("endpoint", st.message());
+  if (Status st = CheckTransportSecurity(*this); !st.ok()) s.Error("endpoint", st.message());
   if (!curve.server_public_key.empty() && curve.server_public_key.size() != 40)
     c.Error("server_public_key", "must be a 40-character Z85 key");
   for (const auto& k : curve.allowed_clients)
     if (k.size() != 40) c.Error("allowed_clients", "'" + k + "' is not a 40-character Z85 key");
 }
+
+namespace {
+bool IsTcp(const BusConfig& c) { return c.endpoint.rfind("tcp://", 0) == 0; }
+}  // namespace
+
+Status CheckTransportSecurity(const BusConfig& c) {
+  if (!IsTcp(c) || c.curve.enabled() || c.insecure) return Status::Ok();
+  return Status::Config("bus.endpoint: '" + c.endpoint +
+                        "' is tcp:// without CURVE: anyone who reaches it can listen and inject commands. "
+                        "Configure bus.curve (keys from `vb keygen`), or set bus.insecure: true to run it open");
+}
+
+bool RunsInsecure(const BusConfig& c) { return IsTcp(c) && !c.curve.enabled(); }
 
 Status LoadKeyPair(const std::string& path, KeyPair* out) {
   try {

@@ -43,6 +43,10 @@ struct CurveConfig {
 
 struct BusConfig {
   std::string endpoint;
+  // tcp:// without CURVE is refused unless this is set (then every process
+  // warns at start): an open tcp bus lets anyone who can reach the port
+  // read the conversation and inject commands.
+  bool insecure = false;
   int stream_hwm = 100;
   int control_hwm = 100000;
   int heartbeat_ms = 1000;
@@ -51,6 +55,14 @@ struct BusConfig {
 
   void Declare(config::Section& s);
 };
+
+// Config error if `c` is tcp:// without CURVE and not explicitly insecure.
+// Checked by Declare (config files) and again by Node::Connect and
+// Broker::Bind (endpoints set on the command line or in code).
+Status CheckTransportSecurity(const BusConfig& c);
+// True if `c` is a tcp:// bus running without CURVE by explicit choice
+// (bus.insecure): the caller warns at every start.
+bool RunsInsecure(const BusConfig& c);
 
 // A key pair as written by `vb keygen`: YAML {public: Z85, secret: Z85}.
 struct KeyPair {

@@ -34,6 +34,10 @@ Status Node::ApplyCurve(zmq::socket_t& s) {
 
 Status Node::Connect() {
   if (Status st = DeriveEndpoints(config_.endpoint, &endpoints_); !st.ok()) return st;
+  if (Status st = CheckTransportSecurity(config_); !st.ok()) return st;
+  if (RunsInsecure(config_))
+    VB_LOG(kWarn) << "bus " << config_.endpoint
+                  << " runs without CURVE (bus.insecure: true): anyone who reaches it can listen and inject";
   try {
     for (int p = 0; p < 2; ++p) {
       int hwm = p == int(Plane::kStream) ? config_.stream_hwm : config_.control_hwm;
@@ -199,6 +203,9 @@ void Node::OnReadable(Plane plane, int budget) {
       if (frames_.size() < 3) frames_.push_back(std::move(next));
     }
     HandleMessage(plane, frames_, count);
+    // Release the frames now, not at the next message: a 64 MiB payload
+    // would otherwise stay resident until this plane hears something else.
+    frames_.clear();
   }
 }
 

@@ -54,6 +54,7 @@ class BrokerThread {
 BusConfig Config(int transport, int hwm = 1000) {
   BusConfig c;
   c.endpoint = Endpoint(transport);
+  c.insecure = true;  // loopback only: measures the bare transport
   c.stream_hwm = hwm;
   c.control_hwm = hwm;
   return c;

@@ -1,9 +1,47 @@
 // XSUB⇄XPUB forwarding and CURVE allow-list (see broker.h).
 #include "bus/broker/broker.h"
 
+#include <errno.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
 #include "bus/log.h"
 
 namespace vb::bus {
+namespace {
+
+// Is something accepting connections on the Unix socket `path` right now?
+// ZeroMQ's ipc bind silently unlinks an existing socket file, so a second
+// broker would take the bus from a live one; a plain connect() tells a live
+// listener (accepted) from a stale file left by a dead one (ECONNREFUSED).
+bool IpcListenerAlive(const std::string& path) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof addr.sun_path) return false;
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return false;
+  bool alive = connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 || errno == EAGAIN;
+  close(fd);
+  return alive;
+}
+
+}  // namespace
+
+Status RefuseLiveBroker(const Endpoints& ep) {
+  for (const auto& plane : ep)
+    for (const auto* e : {&plane.in, &plane.out}) {
+      if (e->rfind("ipc://", 0) != 0) continue;
+      std::string path = e->substr(6);
+      if (access(path.c_str(), F_OK) == 0 && IpcListenerAlive(path))
+        return Status::Unavailable("broker: another broker is serving " + *e +
+                                   " (it accepts connections); stop it first or use another bus.endpoint");
+    }
+  return Status::Ok();
+}
 
 Broker::Broker(zmq::context_t& ctx, Loop& loop, BusConfig config)
     : ctx_(ctx), loop_(loop), config_(std::move(config)) {}
@@ -19,6 +57,11 @@ Broker::~Broker() {
 Status Broker::Bind() {
   Endpoints ep;
   if (Status st = DeriveEndpoints(config_.endpoint, &ep); !st.ok()) return st;
+  if (Status st = CheckTransportSecurity(config_); !st.ok()) return st;
+  if (RunsInsecure(config_))
+    VB_LOG(kWarn) << "serving " << config_.endpoint
+                  << " without CURVE (bus.insecure: true): anyone who reaches it can listen and inject";
+  if (Status st = RefuseLiveBroker(ep); !st.ok()) return st;
   bool curve = config_.curve.enabled() && config_.endpoint.rfind("tcp://", 0) == 0;
   KeyPair server;
   if (curve) {

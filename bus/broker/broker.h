@@ -2,7 +2,9 @@
 // Stateless: it holds no messages beyond ZeroMQ's queues, so it can be
 // restarted at any time and publishers/subscribers reconnect on their own.
 // On tcp:// with CURVE configured it authenticates clients against an
-// allow-list of public keys (a ZAP handler on the same loop).
+// allow-list of public keys (a ZAP handler on the same loop); tcp:// without
+// CURVE is refused unless bus.insecure says so. It never takes over an
+// ipc:// endpoint another live broker serves.
 //
 // Runs on a Loop; not thread-safe.
 #pragma once
@@ -18,6 +20,10 @@
 #include "bus/status.h"
 
 namespace vb::bus {
+
+// Unavailable if a live broker already serves one of `ep`'s ipc:// paths
+// (a stale socket file from a dead broker is fine: bind replaces it).
+Status RefuseLiveBroker(const Endpoints& ep);
 
 class Broker {
  public:

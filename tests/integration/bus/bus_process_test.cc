@@ -331,6 +331,59 @@ TEST_F(BusProcessTest, CurveOnTcpAdmitsAllowedKeysOnly) {
       << ReadFile(dir_.File("broker.log"));
 }
 
+// Issue 12: tcp:// without CURVE is a config error for every process unless
+// bus.insecure says so; then it starts, and says so at every start.
+TEST_F(BusProcessTest, TcpWithoutCurveRefusedUnlessInsecure) {
+  int port = FreePortBlock(4);
+  ASSERT_GT(port, 0);
+  std::string ep = "tcp://127.0.0.1:" + std::to_string(port);
+  dir_.Write("open.yaml", "bus:\n  endpoint: " + ep + "\n");
+  std::string out;
+  EXPECT_EQ(RunCommand({Bin("vb-broker"), "--config", dir_.File("open.yaml")}, &out, 10000ms), 78) << out;
+  EXPECT_NE(out.find("without CURVE"), std::string::npos) << out;
+  EXPECT_NE(out.find("bus.insecure"), std::string::npos) << out;
+  EXPECT_EQ(RunCommand({Bin("vb-probe"), "--config", dir_.File("open.yaml")}, &out, 10000ms), 78) << out;
+  EXPECT_EQ(RunCommand({Bin("vb-broker"), "--endpoint", ep}, &out, 10000ms), 78) << out;  // no config at all
+  dir_.Write("insecure.yaml", "bus:\n  endpoint: " + ep + "\n  insecure: true\nprobe:\n  publish_hz: 50\n");
+  StartBroker(dir_.File("insecure.yaml"));
+  Child probe = StartActor(dir_.File("insecure.yaml"), "probe");
+  ASSERT_EQ(RunCommand({Bin("vb-sniff"), "echo", "audio.mic", "--config", dir_.File("insecure.yaml"), "--count", "3"},
+                       &out, 10000ms), 0) << out;
+  EXPECT_NE(out.find("audio.mic/local #"), std::string::npos) << out;
+  EXPECT_NE(out.find("without CURVE"), std::string::npos) << "the sniffer did not warn:\n" << out;
+  EXPECT_NE(ReadFile(dir_.File("broker.log")).find("without CURVE"), std::string::npos) << ReadFile(dir_.File("broker.log"));
+  EXPECT_NE(ReadFile(dir_.File("probe.log")).find("without CURVE"), std::string::npos) << ReadFile(dir_.File("probe.log"));
+}
+
+// Issue 12: ZeroMQ's ipc bind unlinks a live broker's socket; a second
+// broker must refuse instead, and the first keeps serving. A stale socket
+// file from a killed broker is no obstacle to its replacement.
+TEST_F(BusProcessTest, SecondBrokerRefusedOnLiveIpcButReplacesADeadOne) {
+  auto cfg = WriteConfig("probe:\n  publish_hz: 50\n");
+  StartBroker(cfg);
+  Connect();
+  Child probe = StartActor(cfg, "probe");
+  ASSERT_TRUE(AwaitBeat("probe"));
+  std::string out;
+  EXPECT_EQ(RunCommand({Bin("vb-broker"), "--config", cfg}, &out, 10000ms), 1) << out;
+  EXPECT_NE(out.find("another broker is serving"), std::string::npos) << out;
+  // The first broker still carries the bus: a heartbeat published after the
+  // refusal arrives (judged by the publisher's stamp).
+  int64_t after = bus::MonoNs();
+  int64_t stamp = 0;
+  node_->Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [&](const auto& m) {
+    if (m.msg.actor() == "probe") stamp = m.header.mono_ns();
+  }, "*");
+  ASSERT_TRUE(RunUntil(loop_, [&] { return stamp > after; }, 5000ms)) << "the live broker lost its endpoint";
+  // Killed: its socket files stay behind; a new broker replaces them.
+  ASSERT_EQ(broker_.Stop(SIGKILL, 5000ms), -SIGKILL);
+  Child second;
+  ASSERT_TRUE(second.Start({Bin("vb-broker"), "--config", cfg}, dir_.File("broker2.log")));
+  after = bus::MonoNs();
+  ASSERT_TRUE(RunUntil(loop_, [&] { return stamp > after; }, 10000ms)) << ReadFile(dir_.File("broker2.log"));
+  EXPECT_TRUE(second.running());
+}
+
 TEST_F(BusProcessTest, DefaultConfigIsDocumentedAndLoads) {
   std::string out;
   ASSERT_EQ(RunCommand({Bin("vb"), "--print-default-config"}, &out), 0) << out;
