@@ -3,6 +3,10 @@
 
 #include <unistd.h>
 
+#include <time.h>
+
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -38,6 +42,25 @@ v1::DialogMode ModeFromName(const std::string& m) {
   if (m == "push_to_talk") return v1::MODE_PUSH_TO_TALK;
   return v1::MODE_CONTINUOUS;
 }
+
+std::string ModeName(v1::DialogMode m) {
+  switch (m) {
+    case v1::MODE_WAKE_WORD: return "wake_word";
+    case v1::MODE_PUSH_TO_TALK: return "push_to_talk";
+    case v1::MODE_CONTINUOUS: return "continuous";
+    default: return "";
+  }
+}
+
+int64_t WallMs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
+// The resume point is written when it changes, and at least this often so
+// its age says whether the process that wrote it died just now.
+constexpr int64_t kResumeRefreshMs = 10'000;
 
 std::string Trim(std::string s) {
   while (!s.empty() && isspace(uint8_t(s.back()))) s.pop_back();
@@ -98,8 +121,17 @@ void SessionActor::DeclareConfig(config::Section& s) {
   s.Key("event_subscriptions", &settings_.event_subscriptions, kDefaultSubscriptions,
         "downstream events asked for (empty = all)");
   s.Key("need_play_prologue", &settings_.need_play_prologue, false, "ask the bot to speak its prologue on connect");
-  s.Key("outage_buffer_ms", &outage_buffer_ms_, 5000, {0, 60000},
+  s.Key("outage_buffer_ms", &outage_buffer_ms_, 10000, {0, 60000},
         "mic audio kept while disconnected and sent after reconnecting, ms");
+  s.Key("text_queue", &text_queue_, 8, {0, 1000},
+        "text inputs kept while disconnected and sent on reconnect (beyond: refused; 0 = refuse all)");
+  s.Key("text_queue_max_age_s", &text_queue_max_age_s_, 60, {1, 86400},
+        "a queued text not sent within this long is dropped and reported");
+  s.Key("resume_max_age_s", &resume_max_age_s_, 30, {1, 3600},
+        "after a restart, carry on the mode, listening state and missed audio of a process that died "
+        "less than this long ago");
+  s.Key("backfill_wait_ms", &backfill_wait_ms_, 2500, {0, 60000},
+        "after a restart, wait this long for vb-wakevad's missed audio before streaming live audio (0 = do not ask)");
   s.Key("reconnect_initial_ms", &reconnect_initial_ms_, 1000, {10, 600000}, "first reconnect delay, ms (doubles)");
   s.Key("reconnect_max_ms", &reconnect_max_ms_, 32000, {10, 3600000}, "longest reconnect delay, ms");
   s.Key("reconnect_jitter", &reconnect_jitter_, 0.25, {0, 1}, "± fraction of random jitter on each delay");
@@ -109,6 +141,7 @@ void SessionActor::DeclareConfig(config::Section& s) {
         "a reply owed but no event from the server for this long → reconnect");
   s.Key("max_send_queue", &max_send_queue_, 1024, {16, 100000}, "upstream frames waiting for the socket");
   if (s.report() && s.report()->describe) return;
+  section_.emplace(s);  // Configure() names token_file's line if the file does not open
   if (bot_id_.empty()) s.Error("bot_id", "required: the Coze bot id");
   if (!Url::Parse(api_base_, &api_url_) || api_url_.path.find("/v1") != std::string::npos ||
       api_base_.rfind("ws", 0) == 0)
@@ -130,7 +163,7 @@ Status SessionActor::Configure(bus::Context& ctx) {
   std::string token;
   if (!token_file_.empty()) {
     std::ifstream in(token_file_);
-    if (!in) return Status::Config("session.token_file: cannot read " + token_file_);
+    if (!in) return section_->ErrorAt("token_file", "cannot read " + token_file_ + ": " + std::strerror(errno));
     std::getline(in, token);  // first line, as vb-cozesim --token-file
     token = Trim(token);
   } else if (const char* env = getenv("COZE_API_TOKEN")) {
@@ -143,6 +176,8 @@ Status SessionActor::Configure(bus::Context& ctx) {
   o.settings = settings_;
   o.mode = ModeFromName(mode_name_);
   o.outage_buffer_ms = outage_buffer_ms_;
+  o.text_queue = text_queue_;
+  o.text_queue_max_age_ms = text_queue_max_age_s_ * 1000;
   o.service = "coze " + ws_url_.Display();
   core_ = std::make_unique<SessionCore>(o, static_cast<SessionPort*>(this));
   std::string err;
@@ -177,6 +212,18 @@ Status SessionActor::Configure(bus::Context& ctx) {
 
   events_ = ctx.bus().Advertise(bus::topics::kSessionEvent);
   audio_ = ctx.bus().Advertise(bus::topics::kSessionAudio);
+  acks_ = ctx.bus().Advertise(bus::topics::kDialogAck);
+  backfill_req_ = ctx.bus().Advertise(bus::topics::kSessionBackfill);
+  ctx.bus().Subscribe<v1::AudioBackfill>(bus::topics::kAudioBackfill, [this](const bus::Received<v1::AudioBackfill>& m) {
+    if (backfill_id_.empty() || m.msg.request_id() != backfill_id_) return;  // an older attempt's answer
+    if (m.msg.has_frame()) core_->OnBackfill(m.msg.frame(), m.header.origin_ns());
+    if (!m.msg.last()) return;
+    VB_LOG(kInfo) << "backfill: got samples " << backfill_from_ << "…" << m.msg.end_sample() << " (ring held from "
+                  << m.msg.oldest_held() << ")";
+    backfill_id_.clear();
+    core_->EndBackfill();
+    SaveResume(false);
+  });
   ctx.bus().Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, [this](const bus::Received<v1::AudioFrame>& m) {
     // origin: when the frame was published (the mic-to-wire clock starts there).
     core_->OnAudio(m.msg, m.header.mono_ns());
@@ -191,17 +238,124 @@ Status SessionActor::Configure(bus::Context& ctx) {
 Status SessionActor::Activate(bus::Context& ctx) {
   std::string err;
   if (!client_->Start(&err)) return Status::Unavailable(err);
+  started_ns_ = bus::MonoNs();
+  if (Status s = store_->Load(&state_); !s.ok()) {
+    VB_LOG(kWarn) << "session state unreadable, starting a new conversation: " << s.message();
+    state_ = {};
+  }
+  Resume(state_);
   core_->PublishStatus();
   FindConversation();
   stall_timer_ = ctx.loop().AddTimer(std::chrono::seconds(1), [this] { CheckStall(); });
+  persist_timer_ = ctx.loop().AddTimer(std::chrono::milliseconds(500), [this] {
+    core_->Tick(bus::MonoNs());
+    SaveResume(false);
+  });
+  StartupStep();
   return Status::Ok();
+}
+
+void SessionActor::Resume(const SessionState& st) {
+  if (!st.turn_id.empty()) orphan_turn_ = st.turn_id;
+  const int64_t age_ms = WallMs() - st.saved_at_ms;
+  if (st.bot_id != bot_id_ || st.service != api_url_.Display() || st.saved_at_ms == 0 || age_ms < 0 ||
+      age_ms > int64_t(resume_max_age_s_) * 1000)
+    return;
+  ResumePoint p;
+  p.mode = st.mode.empty() ? v1::MODE_UNSPECIFIED : ModeFromName(st.mode);
+  p.listening = st.listening;
+  core_->Restore(p);
+  const bool backfill = st.streaming && st.has_samples && backfill_wait_ms_ > 0;
+  VB_LOG(kInfo) << "resuming after a restart (state " << age_ms << " ms old): mode " << ModeName(core_->mode())
+                << (st.listening ? ", listening" : "")
+                << (backfill ? ", asking for the audio from sample " + std::to_string(st.resend_from) : "");
+  if (!backfill) return;
+  backfill_from_ = st.resend_from;
+  core_->BeginBackfill();
+}
+
+// Runs every 50 ms after a restart until the dead turn is ended and the
+// missed audio fetched. Both wait until someone subscribes: a message
+// published before the broker has passed on any subscription is lost.
+void SessionActor::StartupStep() {
+  startup_timer_ = 0;
+  if (stopping_) return;
+  const int64_t now = bus::MonoNs();
+  const int64_t elapsed_ms = (now - started_ns_) / 1'000'000;
+  if (!orphan_turn_.empty() && (ctx_->bus().HasSubscriber(events_) || elapsed_ms > 2000)) {
+    VB_LOG(kInfo) << "turn " << orphan_turn_ << " died with the previous process: ending it (FAILED)";
+    core_->EndTurnAfterRestart(orphan_turn_);
+    orphan_turn_.clear();
+    SaveResume(false);
+  }
+  if (core_->backfilling()) {
+    if (elapsed_ms > backfill_wait_ms_) {
+      VB_LOG(kWarn) << "backfill: no answer within " << backfill_wait_ms_ << " ms (is vb-wakevad running?); "
+                    << "streaming live audio";
+      ctx_->Count("backfill_timeouts");
+      backfill_id_.clear();
+      core_->EndBackfill();
+    } else if (ctx_->bus().HasSubscriber(backfill_req_) &&
+               (backfill_id_.empty() || now - backfill_sent_ns_ > 400'000'000)) {
+      // A fresh id per attempt: an answer to a lost attempt is not mixed in.
+      backfill_id_ = ctx_->name() + "-" + std::to_string(getpid()) + "-" + std::to_string(++backfill_attempt_);
+      backfill_sent_ns_ = now;
+      v1::BackfillRequest req;
+      req.set_request_id(backfill_id_);
+      req.set_from_sample(backfill_from_);
+      req.set_max_samples(uint64_t(outage_buffer_ms_) * uint64_t(settings_.input_sample_rate) / 1000);
+      backfill_req_.Publish(req);
+    }
+  }
+  if (!orphan_turn_.empty() || core_->backfilling())
+    startup_timer_ = ctx_->loop().AddOneShot(std::chrono::milliseconds(50), [this] { StartupStep(); });
+}
+
+void SessionActor::SaveResume(bool durable) {
+  if (!store_ || !fixed_conversation_.empty()) return;
+  ResumePoint p = core_->Resume();
+  SessionState st = state_;
+  if (st.bot_id != bot_id_ || st.service != api_url_.Display()) {
+    st = {};  // not yet (or no longer) this bot's conversation
+    st.bot_id = bot_id_;
+    st.service = api_url_.Display();
+  }
+  st.turn_id = !p.turn_id.empty() ? p.turn_id : orphan_turn_;
+  st.mode = ModeName(p.mode);
+  st.listening = p.listening;
+  // Until the missed audio has started to arrive, the old point still stands.
+  if (!core_->backfilling() || p.has_samples) {
+    st.streaming = p.streaming;
+    st.has_samples = p.has_samples;
+    st.resend_from = p.resend_from;
+  }
+  const int64_t now = WallMs();
+  const bool changed = st.turn_id != state_.turn_id || st.mode != state_.mode || st.listening != state_.listening ||
+                       st.streaming != state_.streaming || st.has_samples != state_.has_samples ||
+                       st.resend_from != state_.resend_from;
+  if (!changed && now - state_.saved_at_ms < kResumeRefreshMs) return;
+  st.saved_at_ms = now;
+  if (Status s = store_->Save(st, durable); !s.ok()) {
+    ctx_->CountError();
+    uint64_t suppressed = 0;
+    if (problem_log_.Allow(bus::MonoNs(), &suppressed)) VB_LOG(kWarn) << "cannot persist the session state: " << s.message();
+    return;
+  }
+  state_ = std::move(st);
+}
+
+void SessionActor::ResumeChanged(bool urgent) {
+  // A kill -9 needs no fsync: the rename alone survives the process.
+  if (urgent) SaveResume(false);
 }
 
 void SessionActor::Deactivate(bus::Context& ctx) {
   stopping_ = true;
   if (retry_timer_) ctx.loop().CancelTimer(retry_timer_);
   if (stall_timer_) ctx.loop().CancelTimer(stall_timer_);
-  retry_timer_ = stall_timer_ = 0;
+  if (persist_timer_) ctx.loop().CancelTimer(persist_timer_);
+  if (startup_timer_) ctx.loop().CancelTimer(startup_timer_);
+  retry_timer_ = stall_timer_ = persist_timer_ = startup_timer_ = 0;
   ++gen_;  // reports of the closing connection are stale now
   if (core_) core_->OnDisconnected("stopping");
   if (client_) client_->Stop();
@@ -212,10 +366,8 @@ void SessionActor::FindConversation() {
     core_->SetConversation(fixed_conversation_);
     return Connect();
   }
-  SessionState st;
-  if (Status s = store_->Load(&st); !s.ok()) {
-    VB_LOG(kWarn) << "session state unreadable, starting a new conversation: " << s.message();
-  } else if (!st.conversation_id.empty() && st.bot_id == bot_id_ && st.service == api_url_.Display()) {
+  const SessionState& st = state_;  // loaded at Activate
+  if (!st.conversation_id.empty() && st.bot_id == bot_id_ && st.service == api_url_.Display()) {
     VB_LOG(kInfo) << "continuing conversation " << st.conversation_id << " (from " << store_->path() << ")";
     core_->SetConversation(st.conversation_id);
     return Connect();
@@ -361,11 +513,26 @@ void SessionActor::PublishAudio(const v1::EncodedAudio& audio, const std::string
 
 void SessionActor::ConversationChanged(const std::string& conversation_id) {
   if (conversation_id.empty() || !fixed_conversation_.empty()) return;
-  SessionState st{conversation_id, bot_id_, api_url_.Display()};
+  SessionState st = state_;
+  if (st.bot_id != bot_id_ || st.service != api_url_.Display()) st = {};  // another bot's resume point means nothing here
+  st.conversation_id = conversation_id;
+  st.bot_id = bot_id_;
+  st.service = api_url_.Display();
   if (Status s = store_->Save(st); !s.ok()) {
     ctx_->CountError();
     VB_LOG(kWarn) << "cannot persist the conversation id: " << s.message();
+    return;
   }
+  state_ = std::move(st);
+}
+
+void SessionActor::Ack(const std::string& command_id, v1::CommandAck::Result result, const std::string& reason) {
+  v1::CommandAck a;
+  a.set_command_id(command_id);
+  a.set_result(result);
+  a.set_reason(reason);
+  a.set_receiver(ctx_->name());
+  acks_.Publish(a);
 }
 
 void SessionActor::Problem(const std::string& what) {
@@ -389,6 +556,12 @@ void SessionActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   x["frames_dropped"] = int64_t(c.frames_dropped);
   x["buffered_ms"] = core_->buffered_ms();
   x["reconnects"] = int64_t(c.reconnects);
+  x["texts_queued"] = int64_t(c.texts_queued);
+  x["texts_refused"] = int64_t(c.texts_refused);
+  x["texts_expired"] = int64_t(c.texts_expired);
+  x["queued_texts"] = int64_t(core_->queued_texts());
+  x["frames_backfilled"] = int64_t(c.frames_backfilled);
+  x["frames_requeued"] = int64_t(c.frames_requeued);
   const auto& d = core_->downlink().counters();
   x["downlink_events"] = int64_t(d.events);
   x["downlink_malformed"] = int64_t(d.malformed);

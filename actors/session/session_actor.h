@@ -3,11 +3,16 @@
 // keeps one WebSocket to Coze open with back-off and jitter, and wires
 // SessionCore between the bus (audio.clean, dialog.command in; session.event,
 // session.audio out) and CozeClient. SessionStatus goes out on connect,
-// disconnect and every heartbeat.
+// disconnect and every heartbeat. It answers commands that carry a
+// command_id on dialog.ack, persists the core's ResumePoint, and after a
+// restart ends the turn that died with the previous process and asks
+// vb-wakevad (session.backfill → audio.backfill) for the audio it missed.
 #pragma once
 
 #include <memory>
 #include <optional>
+
+#include "bus/config.h"
 #include <string>
 
 #include "actors/session/coze_client.h"
@@ -34,6 +39,8 @@ class SessionActor : public bus::Actor, private SessionPort {
   void PublishEvent(const v1::SessionEvent& event, const std::string& turn_id) override;
   void PublishAudio(const v1::EncodedAudio& audio, const std::string& turn_id, int64_t origin_ns) override;
   void ConversationChanged(const std::string& conversation_id) override;
+  void Ack(const std::string& command_id, v1::CommandAck::Result result, const std::string& reason) override;
+  void ResumeChanged(bool urgent) override;
   void Problem(const std::string& what) override;
 
   void FindConversation();
@@ -46,11 +53,19 @@ class SessionActor : public bus::Actor, private SessionPort {
   void ChangeBot(const std::string& bot_id);
   void CheckStall();
   void PublishError(int code, const std::string& message, bool fatal);
+  // Restart continuity (see the file comment).
+  void Resume(const SessionState& st);
+  void StartupStep();
+  void SaveResume(bool durable);
 
   // Config.
   std::string bot_id_, api_base_, ws_base_, token_file_, ca_file_, coze_device_id_;
   std::string fixed_conversation_, state_dir_, mode_name_;
-  int outage_buffer_ms_ = 5000;
+  int outage_buffer_ms_ = 10000;
+  int text_queue_ = 8, text_queue_max_age_s_ = 60;
+  int resume_max_age_s_ = 30;
+  int backfill_wait_ms_ = 2500;
+  std::optional<config::Section> section_;  // where keys are written, for errors found at Configure
   int reconnect_initial_ms_ = 1000, reconnect_max_ms_ = 32000;
   double reconnect_jitter_ = 0.25;
   int ping_s_ = 10, hangup_s_ = 30;
@@ -66,6 +81,18 @@ class SessionActor : public bus::Actor, private SessionPort {
   std::unique_ptr<Backoff> backoff_;
   bus::Publisher<v1::SessionEvent> events_;
   bus::Publisher<v1::EncodedAudio> audio_;
+  bus::Publisher<v1::CommandAck> acks_;
+  bus::Publisher<v1::BackfillRequest> backfill_req_;
+  bus::Loop::TimerId persist_timer_ = 0;
+  bus::Loop::TimerId startup_timer_ = 0;
+  int64_t started_ns_ = 0;
+  SessionState state_;            // as last written
+  std::string orphan_turn_;       // the previous process's turn, until TurnEnded is out
+  // Backfill after a restart: the request under way ("" = none).
+  std::string backfill_id_;
+  uint64_t backfill_from_ = 0;
+  int backfill_attempt_ = 0;
+  int64_t backfill_sent_ns_ = 0;
   uint64_t gen_ = 0;
   bus::Loop::TimerId retry_timer_ = 0;
   bus::Loop::TimerId stall_timer_ = 0;

@@ -110,6 +110,8 @@ v1::SessionEvent SessionCore::Status() const {
   st.set_service(options_.service);
   st.set_reconnects(uint32_t(counters_.reconnects));
   st.set_buffered_audio_ms(buffered_ms());
+  st.set_turn_id(downlink_.running_chat());
+  st.set_queued_texts(uint32_t(texts_.size()));
   return e;
 }
 
@@ -122,29 +124,72 @@ void SessionCore::SendChatUpdate() {
 void SessionCore::OnConnected() {
   if (connected_) return;
   connected_ = true;
-  SendChatUpdate();
-  // Audio held during the outage goes first, in order, then whatever the
-  // outage interrupted (a push-to-talk release).
+  ready_ = false;
+  in_speech_ = false;  // a new connection: the server's VAD starts afresh
+  connected_ns_ = NowNs();
   encoder_.Reset();
+  // Held audio and texts wait for chat.updated: if the server refuses our
+  // conversation (4002), the actor replaces it and they go to the new one.
+  SendChatUpdate();
+  PublishStatus();
+}
+
+void SessionCore::MarkReady() {
+  if (!connected_ || ready_) return;
+  ready_ = true;
+  // Audio held during the outage goes first, in order, then whatever the
+  // outage interrupted (a push-to-talk release), then the queued texts.
   while (!held_.empty()) {
     Held h = std::move(held_.front());
     held_.pop_front();
     held_bytes_ -= h.pcm.size();
     ++counters_.frames_replayed;
     SendAudio(h.pcm, h.origin_ns);
+    if (!h.end_sample) continue;
+    NoteSent(h.end_sample);
+    sent_tail_bytes_ += h.pcm.size();
+    sent_tail_.push_back(std::move(h));
   }
   held_bytes_ = 0;
+  if (pending_complete_) {
+    pending_complete_ = false;
+    Owe(NowNs());
+    port_->SendText(uplink_.Complete(), 0);
+    resend_from_ = std::max(resend_from_, sent_end_);
+    port_->ResumeChanged(true);
+  }
+  SendQueuedText(NowNs());
   PublishStatus();
 }
 
 void SessionCore::OnDisconnected(const std::string& reason) {
   if (!connected_) return;
   connected_ = false;
+  ready_ = false;
+  in_speech_ = false;
+  text_turn_pending_ = false;
   owed_since_ns_ = 0;
   ++counters_.reconnects;
+  // The server forgets an utterance it has not finished with its
+  // connection: what was sent since the resend point goes again, first.
+  while (!sent_tail_.empty()) {
+    Held h = std::move(sent_tail_.back());
+    sent_tail_.pop_back();
+    if (h.end_sample <= resend_from_) continue;
+    held_bytes_ += h.pcm.size();
+    held_.push_front(std::move(h));
+    ++counters_.frames_requeued;
+  }
+  sent_tail_bytes_ = 0;
+  while (held_bytes_ > HoldLimitBytes() && !held_.empty()) {
+    held_bytes_ -= held_.front().pcm.size();
+    held_.pop_front();
+    ++counters_.frames_dropped;
+  }
   outs_.clear();
   downlink_.AbandonRunning(&outs_);
   Deliver(outs_, 0);
+  port_->ResumeChanged(true);
   PublishStatus();
 }
 
@@ -173,27 +218,42 @@ void SessionCore::Deliver(const std::vector<DownlinkOutput>& outs, int64_t recv_
       case DownlinkOutput::Kind::kEvent:
         // The reply we owed has started (or ended, e.g. REQUIRES_ACTION).
         if (o.event.has_turn_started() || o.event.has_turn_ended()) owed_since_ns_ = 0;
+        if (o.event.has_user_speech()) {
+          in_speech_ = o.event.user_speech().started();
+          if (!in_speech_) {
+            // The server closed the utterance: what it heard is its turn now.
+            resend_from_ = std::max(resend_from_, sent_end_);
+            port_->ResumeChanged(true);
+          }
+        }
         if (o.event.has_turn_started() && !o.event.turn_started().conversation_id().empty() &&
             o.event.turn_started().conversation_id() != conversation_id_) {
           // The server chose another conversation (ours expired): follow it.
           SetConversation(o.event.turn_started().conversation_id());
         }
         port_->PublishEvent(o.event, o.turn_id);
+        if (o.event.has_turn_started() || o.event.has_turn_ended()) port_->ResumeChanged(true);
+        if (o.event.has_turn_ended() && o.event.turn_ended().outcome() != v1::TurnEnded::REQUIRES_ACTION) {
+          text_turn_pending_ = false;
+          SendQueuedText(NowNs());
+        }
         break;
       case DownlinkOutput::Kind::kAudio:
         port_->PublishAudio(o.audio, o.turn_id, recv_ns);
         break;
-      case DownlinkOutput::Kind::kSessionReady:
       case DownlinkOutput::Kind::kConfigApplied:
+        MarkReady();
+        break;
+      case DownlinkOutput::Kind::kSessionReady:
         break;
     }
   }
 }
 
-void SessionCore::Hold(std::string pcm, int64_t origin_ns) {
-  size_t limit = size_t(options_.outage_buffer_ms) * size_t(options_.settings.input_sample_rate / 1000 * 2);
+void SessionCore::Hold(std::string pcm, int64_t origin_ns, uint64_t end_sample) {
+  const size_t limit = HoldLimitBytes();
   held_bytes_ += pcm.size();
-  held_.push_back({std::move(pcm), origin_ns});
+  held_.push_back({std::move(pcm), origin_ns, end_sample});
   ++counters_.frames_buffered;
   // Oldest audio goes first: what the user says last matters most.
   while (held_bytes_ > limit && !held_.empty()) {
@@ -216,6 +276,138 @@ void SessionCore::SendAudio(std::string_view pcm, int64_t origin_ns) {
   }
 }
 
+void SessionCore::NoteSent(uint64_t end_sample) { sent_end_ = std::max(sent_end_, end_sample); }
+
+void SessionCore::Stream(std::string_view pcm, int64_t origin_ns, uint64_t first_sample, bool indexed) {
+  uint64_t end = 0;
+  if (indexed) {
+    end = first_sample + pcm.size() / 2;
+    if (!has_samples_ || first_sample < stream_end_) {
+      // The first audio, or a new stream upstream (or a new utterance's
+      // preroll): nothing before it is owed to the server.
+      has_samples_ = true;
+      resend_from_ = first_sample;
+      sent_end_ = first_sample;
+      sent_tail_.clear();
+      sent_tail_bytes_ = 0;
+    }
+    stream_end_ = end;
+  }
+  if (!ready()) return Hold(std::string(pcm), origin_ns, end);
+  SendAudio(pcm, origin_ns);
+  if (!end) return;
+  NoteSent(end);
+  sent_tail_.push_back({std::string(pcm), origin_ns, end});
+  sent_tail_bytes_ += pcm.size();
+  while (sent_tail_bytes_ > HoldLimitBytes() && !sent_tail_.empty()) {
+    sent_tail_bytes_ -= sent_tail_.front().pcm.size();
+    sent_tail_.pop_front();
+  }
+}
+
+ResumePoint SessionCore::Resume() {
+  if (streaming() && has_samples_ && ServerVad() && !in_speech_) {
+    // Silence the server has surely heard as silence: a new connection need
+    // not hear it again. The margin covers its VAD's prefix padding and the
+    // delay of its speech_started.
+    const uint64_t margin = uint64_t(options_.settings.prefix_padding_ms + 1000) * SamplesPerMs();
+    if (sent_end_ > margin) resend_from_ = std::max(resend_from_, sent_end_ - margin);
+  }
+  while (!sent_tail_.empty() && sent_tail_.front().end_sample <= resend_from_) {
+    sent_tail_bytes_ -= sent_tail_.front().pcm.size();
+    sent_tail_.pop_front();
+  }
+  ResumePoint p;
+  p.turn_id = downlink_.running_chat();
+  p.mode = mode_;
+  p.listening = listening_;
+  p.streaming = streaming();
+  p.has_samples = has_samples_;
+  p.resend_from = resend_from_;
+  return p;
+}
+
+void SessionCore::Restore(const ResumePoint& p) {
+  if (p.mode != v1::MODE_UNSPECIFIED) mode_ = p.mode;
+  listening_ = p.listening && mode_ != v1::MODE_CONTINUOUS;
+}
+
+void SessionCore::EndTurnAfterRestart(const std::string& turn_id) {
+  if (turn_id.empty()) return;
+  v1::SessionEvent e;
+  e.mutable_turn_ended()->set_outcome(v1::TurnEnded::FAILED);
+  e.mutable_turn_ended()->set_error("session restarted");
+  port_->PublishEvent(e, turn_id);
+}
+
+void SessionCore::BeginBackfill() {
+  backfilling_ = true;
+  live_wait_.clear();
+}
+
+void SessionCore::OnBackfill(const v1::AudioFrame& frame, int64_t origin_ns) {
+  if (!backfilling_ || frame.channels() > 1 || frame.pcm().size() % 2 != 0 ||
+      (frame.sample_rate() != 0 && int(frame.sample_rate()) != options_.settings.input_sample_rate))
+    return;
+  ++counters_.frames_backfilled;
+  // origin 0: late by design, not a sample of mic-to-wire latency.
+  Stream(frame.pcm(), 0, frame.sample_index(), true);
+}
+
+void SessionCore::EndBackfill() {
+  if (!backfilling_) return;
+  backfilling_ = false;
+  // Live frames the backfill already covered are not sent twice.
+  for (auto& l : live_wait_) {
+    const uint64_t n = l.pcm.size() / 2;
+    uint64_t skip = 0;
+    if (has_samples_ && l.sample_index < stream_end_) skip = std::min<uint64_t>(n, stream_end_ - l.sample_index);
+    if (skip == n) continue;
+    Stream(std::string_view(l.pcm).substr(size_t(skip) * 2), l.origin_ns, l.sample_index + skip, true);
+  }
+  live_wait_.clear();
+}
+
+void SessionCore::Tick(int64_t now_ns) {
+  if (connected_ && !ready_ && now_ns - connected_ns_ > int64_t(options_.config_wait_ms) * 1'000'000) {
+    port_->Problem("no chat.updated from the server: sending the held audio and texts anyway");
+    MarkReady();
+  }
+  SendQueuedText(now_ns);
+}
+
+void SessionCore::Ack(const v1::DialogCommand& cmd, v1::CommandAck::Result r, const std::string& reason) {
+  if (!cmd.command_id().empty()) port_->Ack(cmd.command_id(), r, reason);
+}
+
+void SessionCore::SendText(const QueuedText& t, int64_t now_ns) {
+  // The server interrupts the running reply (canceled code 3): mute it now.
+  downlink_.MarkCancelled("");
+  downlink_.ExpectTextTurn(t.request_id);
+  Owe(now_ns);
+  port_->SendText(uplink_.MessageCreate(t.text), 0);
+}
+
+void SessionCore::SendQueuedText(int64_t now_ns) {
+  const int64_t max_age = int64_t(options_.text_queue_max_age_ms) * 1'000'000;
+  while (!texts_.empty() && now_ns - texts_.front().queued_ns > max_age) {
+    const QueuedText& t = texts_.front();
+    ++counters_.texts_expired;
+    const std::string why = "text input not sent: the session was offline for more than " +
+                            std::to_string(options_.text_queue_max_age_ms / 1000) + " s";
+    v1::SessionEvent e;
+    e.mutable_error()->set_message(why);
+    port_->PublishEvent(e, "");
+    if (!t.command_id.empty()) port_->Ack(t.command_id, v1::CommandAck::REFUSED, why);
+    texts_.pop_front();
+  }
+  if (!ready() || text_turn_pending_ || texts_.empty()) return;
+  QueuedText t = std::move(texts_.front());
+  texts_.pop_front();
+  SendText(t, now_ns);
+  text_turn_pending_ = true;  // the next one waits for this one's reply
+}
+
 void SessionCore::OnAudio(const v1::AudioFrame& frame, int64_t origin_ns) {
   ++counters_.frames_in;
   const bool format_ok = !(frame.channels() > 1 ||
@@ -234,8 +426,15 @@ void SessionCore::OnAudio(const v1::AudioFrame& frame, int64_t origin_ns) {
                    ", channels " + std::to_string(frame.channels()) + ")");
     return;
   }
-  if (connected_) SendAudio(frame.pcm(), origin_ns);
-  else Hold(frame.pcm(), origin_ns);
+  if (backfilling_) {
+    if (live_wait_.size() >= kLiveWaitFrames) {
+      live_wait_.pop_front();
+      ++counters_.frames_dropped;
+    }
+    live_wait_.push_back({frame.sample_index(), frame.pcm(), origin_ns});
+    return;
+  }
+  Stream(frame.pcm(), origin_ns, frame.sample_index(), true);
 }
 
 void SessionCore::Cancel(const std::string& turn_id) {
@@ -260,12 +459,13 @@ void SessionCore::OnCommandAt(const v1::DialogCommand& cmd, int64_t now_ns) {
       listening_ = true;
       encoder_.Reset();
       const std::string& pre = cmd.start_listening().preroll_pcm();
-      if (!pre.empty()) {
-        if (connected_) SendAudio(pre, 0);
-        else Hold(pre, 0);
-      }
+      const uint64_t end = cmd.start_listening().preroll_end_sample();
+      // Indexed, the preroll starts the utterance a restarted session would
+      // send again (in continuous mode it repeats what already streamed).
+      const bool indexed = end >= pre.size() / 2 && end > 0 && mode_ != v1::MODE_CONTINUOUS;
+      if (!pre.empty()) Stream(pre, 0, indexed ? end - pre.size() / 2 : 0, indexed);
       // What was captured after the preroll, before this command arrived.
-      if (const uint64_t end = cmd.start_listening().preroll_end_sample(); end > 0) {
+      if (end > 0) {
         for (const auto& r : recent_) {
           const uint64_t n = r.pcm.size() / 2;
           if (r.sample_index + n <= end) continue;
@@ -273,37 +473,58 @@ void SessionCore::OnCommandAt(const v1::DialogCommand& cmd, int64_t now_ns) {
           std::string_view pcm(r.pcm);
           pcm.remove_prefix(skip);
           // origin 0: late by design, not a sample of mic-to-wire latency.
-          if (connected_) SendAudio(pcm, 0);
-          else Hold(std::string(pcm), 0);
+          Stream(pcm, 0, r.sample_index + skip / 2, indexed);
           ++counters_.frames_bridged;
         }
       }
       recent_.clear();
+      port_->ResumeChanged(true);
       break;
     }
     case v1::DialogCommand::kStopListening: {
+      const bool was_listening = listening_;
       listening_ = false;
       if (mode_ == v1::MODE_CONTINUOUS) break;  // the server's VAD commits
-      if (!connected_) break;  // the held audio is stale by the time we are back
+      port_->ResumeChanged(true);
+      if (!ready()) {
+        // A push-to-talk release during a short outage: commit what is held
+        // once it has been sent. Without a commit the held audio is cleared.
+        if (cmd.stop_listening().commit() && mode_ == v1::MODE_PUSH_TO_TALK && was_listening && !held_.empty())
+          pending_complete_ = true;
+        break;
+      }
       if (cmd.stop_listening().commit() && mode_ == v1::MODE_PUSH_TO_TALK) Owe(now_ns);
       port_->SendText(cmd.stop_listening().commit() ? uplink_.Complete() : uplink_.Clear(), 0);
+      resend_from_ = std::max(resend_from_, sent_end_);  // committed or cleared: not owed again
       break;
     }
     case v1::DialogCommand::kInterrupt:
       Cancel(cmd.interrupt().turn_id());
       break;
     case v1::DialogCommand::kTextInput: {
-      if (!connected_) {
-        v1::SessionEvent e;
-        e.mutable_error()->set_message("session offline: text input not sent");
-        port_->PublishEvent(e, "");
+      QueuedText t{cmd.text_input().text(), cmd.text_input().request_id(), cmd.command_id(), now_ns};
+      if (ready() && texts_.empty() && !text_turn_pending_) {
+        SendText(t, now_ns);
+        Ack(cmd, v1::CommandAck::ACCEPTED, "");
         break;
       }
-      // The server interrupts the running reply (canceled code 3): mute it now.
-      downlink_.MarkCancelled("");
-      downlink_.ExpectTextTurn(cmd.text_input().request_id());
-      Owe(now_ns);
-      port_->SendText(uplink_.MessageCreate(cmd.text_input().text()), 0);
+      const size_t cap = size_t(std::max(0, options_.text_queue));
+      if (texts_.size() >= cap) {
+        ++counters_.texts_refused;
+        std::string why = cap == 0 ? "session offline: text input not sent"
+                                   : "text input not sent: " + std::to_string(cap) +
+                                         " texts already wait for the session to reconnect";
+        v1::SessionEvent e;
+        e.mutable_error()->set_message(why);
+        port_->PublishEvent(e, "");
+        Ack(cmd, v1::CommandAck::REFUSED, why);
+        break;
+      }
+      texts_.push_back(std::move(t));
+      ++counters_.texts_queued;
+      Ack(cmd, v1::CommandAck::QUEUED,
+          ready() ? "sent after the reply to the text before it" : "session offline: sent when it reconnects");
+      SendQueuedText(now_ns);
       break;
     }
     case v1::DialogCommand::kToolOutput: {
@@ -311,8 +532,11 @@ void SessionCore::OnCommandAt(const v1::DialogCommand& cmd, int64_t now_ns) {
       std::string chat = !t.turn_id().empty() ? t.turn_id() : downlink_.tool_chat();
       if (chat.empty() || !connected_) {
         port_->Problem("tool output with no chat waiting for it");
+        Ack(cmd, v1::CommandAck::REFUSED,
+            !connected_ ? "session offline: tool output not sent" : "no chat is waiting for a tool output");
         break;
       }
+      Ack(cmd, v1::CommandAck::ACCEPTED, "");
       Owe(now_ns);
       port_->SendText(uplink_.SubmitToolOutputs(chat, t.call_id(), t.output()), 0);
       v1::SessionEvent e;
@@ -337,6 +561,8 @@ void SessionCore::OnCommandAt(const v1::DialogCommand& cmd, int64_t now_ns) {
       if (!c.persona_prompt().empty()) s.persona_prompt = c.persona_prompt();
       if (!c.bot_id().empty() && on_bot_change) on_bot_change(c.bot_id());
       if (connected_) SendChatUpdate();
+      if (connected_) Ack(cmd, v1::CommandAck::ACCEPTED, "");
+      else Ack(cmd, v1::CommandAck::QUEUED, "session offline: applied when it reconnects");
       break;
     }
     default:

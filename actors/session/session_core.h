@@ -5,6 +5,14 @@
 // captured during a short outage to deliver it after reconnecting. The actor
 // wires it to the bus and to CozeClient; tests drive it directly.
 //
+// Nothing said is lost around the session: audio and text inputs that arrive
+// while the WebSocket is down are held (bounded) and go out only once the
+// server has applied our chat.update (chat.updated), so a conversation that
+// had to be replaced is replaced first. The core also keeps a ResumePoint —
+// the turn under way and the first audio sample the server has not yet
+// turned into a turn — which the actor persists, so a restarted session ends
+// the dead turn and asks vb-wakevad's ring for the audio it missed.
+//
 // Not thread-safe: everything runs on the actor's loop thread.
 #pragma once
 
@@ -73,6 +81,12 @@ class SessionPort {
   virtual void PublishAudio(const v1::EncodedAudio& audio, const std::string& turn_id, int64_t origin_ns) = 0;
   // The conversation id changed (new or confirmed): persist it.
   virtual void ConversationChanged(const std::string& conversation_id) {}
+  // Answer to a command that carried a command_id (dialog.ack).
+  virtual void Ack(const std::string& command_id, v1::CommandAck::Result result, const std::string& reason) {}
+  // The ResumePoint changed; `urgent` (a turn began or ended, listening
+  // started or stopped, the server closed an utterance): persist it now,
+  // else at the actor's bounded rate.
+  virtual void ResumeChanged(bool urgent) {}
   // Problems worth a (rate-limited) log line.
   virtual void Problem(const std::string& what) {}
 };
@@ -80,7 +94,12 @@ class SessionPort {
 struct CoreOptions {
   SessionSettings settings;
   v1::DialogMode mode = v1::MODE_CONTINUOUS;
-  int outage_buffer_ms = 5000;   // mic audio kept while disconnected
+  int outage_buffer_ms = 10000;  // mic audio kept while disconnected
+  int text_queue = 8;            // text inputs kept while disconnected (0 = refuse them)
+  int text_queue_max_age_ms = 60000;  // older queued texts are dropped, reported
+  // Held audio and texts wait for chat.updated after connecting at most this
+  // long (a server that never confirms must not keep them forever).
+  int config_wait_ms = 5000;
   std::string service;           // SessionStatus.service, e.g. "coze ws.coze.cn"
 };
 
@@ -94,6 +113,24 @@ struct CoreCounters {
   uint64_t send_refused = 0;
   uint64_t commands = 0;
   uint64_t reconnects = 0;
+  uint64_t texts_queued = 0;     // held during an outage, acked QUEUED
+  uint64_t texts_refused = 0;    // queue full or session offline without a queue
+  uint64_t texts_expired = 0;    // queued longer than text_queue_max_age_ms
+  uint64_t frames_backfilled = 0;  // chunks of missed audio received after a restart
+  uint64_t frames_requeued = 0;  // sent before a disconnect, sent again after it
+};
+
+// What a restarted session needs to carry on: persisted by the actor.
+struct ResumePoint {
+  std::string turn_id;        // the chat under way ("" = none)
+  v1::DialogMode mode = v1::MODE_UNSPECIFIED;
+  bool listening = false;     // between StartListening and StopListening
+  bool streaming = false;     // mic audio was going to the server
+  bool has_samples = false;   // resend_from is meaningful
+  // First audio.clean sample the server has not yet made into a turn (or
+  // judged silence): what a new connection must be sent again.
+  uint64_t resend_from = 0;
+  bool operator==(const ResumePoint&) const = default;
 };
 
 class SessionCore {
@@ -129,6 +166,28 @@ class SessionCore {
   // the WebSocket level (pongs) yet stuck. The caller reconnects.
   bool Stalled(int64_t now_ns, int64_t timeout_ns) const;
 
+  // ---- restart and outage continuity (see the file comment)
+  // Advances the resend point over silence the server has surely consumed and
+  // returns what to persist. Called at the actor's bounded rate.
+  ResumePoint Resume();
+  // After a restart: carry on in the mode and listening state of before.
+  void Restore(const ResumePoint& p);
+  // The turn `turn_id` was under way when the previous process died:
+  // TurnEnded{FAILED, "session restarted"} for it.
+  void EndTurnAfterRestart(const std::string& turn_id);
+  // Missed audio is being fetched: live audio.clean waits behind it.
+  void BeginBackfill();
+  bool backfilling() const { return backfilling_; }
+  // One chunk of the missed audio, oldest first.
+  void OnBackfill(const v1::AudioFrame& frame, int64_t origin_ns);
+  // The answer is complete, or none came in time: the waiting live audio
+  // follows, without what the backfill already covered.
+  void EndBackfill();
+  // Expires queued texts; releases held audio if chat.updated never came.
+  void Tick(int64_t now_ns);
+  size_t queued_texts() const { return texts_.size(); }
+  bool ready() const { return connected_ && ready_; }
+
   // SessionStatus for connect/disconnect and every heartbeat.
   v1::SessionEvent Status() const;
   void PublishStatus();
@@ -147,9 +206,23 @@ class SessionCore {
   struct Held {
     std::string pcm;
     int64_t origin_ns;
+    uint64_t end_sample = 0;  // after its last sample (0 = not from audio.clean, e.g. a preroll)
+  };
+  struct QueuedText {
+    std::string text, request_id, command_id;
+    int64_t queued_ns;
   };
   void SendAudio(std::string_view pcm, int64_t origin_ns);
-  void Hold(std::string pcm, int64_t origin_ns);
+  void Hold(std::string pcm, int64_t origin_ns, uint64_t end_sample = 0);
+  // Sends now or holds, by whether the server is ready; tracks the samples.
+  void Stream(std::string_view pcm, int64_t origin_ns, uint64_t first_sample, bool indexed);
+  void NoteSent(uint64_t end_sample);
+  void MarkReady();
+  void SendQueuedText(int64_t now_ns);
+  void SendText(const QueuedText& t, int64_t now_ns);
+  void Ack(const v1::DialogCommand& cmd, v1::CommandAck::Result r, const std::string& reason);
+  bool ServerVad() const { return mode_ != v1::MODE_PUSH_TO_TALK; }
+  uint64_t SamplesPerMs() const { return uint64_t(options_.settings.input_sample_rate / 1000); }
   void Deliver(const std::vector<DownlinkOutput>& outs, int64_t recv_ns);
   void SendChatUpdate();
   void Cancel(const std::string& turn_id);
@@ -165,7 +238,30 @@ class SessionCore {
   v1::DialogMode mode_;
   std::string conversation_id_;
   bool connected_ = false;
+  bool ready_ = false;       // chat.updated came on this connection (or config_wait_ms passed)
+  int64_t connected_ns_ = 0;
   bool listening_ = false;   // between StartListening and StopListening
+  bool pending_complete_ = false;  // a push-to-talk release during an outage, sent after the held audio
+  bool in_speech_ = false;   // the server's VAD heard speech start and not yet stop
+  bool text_turn_pending_ = false;  // a queued text was sent; the next waits for its turn to end
+  std::deque<QueuedText> texts_;
+  // Sample accounting for the resend point (audio.clean sample indices).
+  bool has_samples_ = false;
+  uint64_t resend_from_ = 0;
+  uint64_t stream_end_ = 0;  // after the last sample streamed (sent or held)
+  uint64_t sent_end_ = 0;    // after the last sample written to the wire
+  // Audio written since resend_from_: sent again after a disconnect (the
+  // server forgets an unfinished utterance with its connection).
+  std::deque<Held> sent_tail_;
+  size_t sent_tail_bytes_ = 0;
+  bool backfilling_ = false;
+  struct Live {
+    uint64_t sample_index;
+    std::string pcm;
+    int64_t origin_ns;
+  };
+  std::deque<Live> live_wait_;  // live audio.clean while the backfill is under way
+  static constexpr size_t kLiveWaitFrames = 250;  // 5 s of 20 ms frames
   int64_t last_rx_ns_ = 0;   // last downstream frame
   int64_t owed_since_ns_ = 0;  // a request awaiting its reply was sent (0 = none)
   std::deque<Held> held_;    // mic audio during an outage, bounded by outage_buffer_ms
@@ -178,6 +274,7 @@ class SessionCore {
   std::deque<Recent> recent_;
   static constexpr size_t kRecentFrames = 50;
   size_t held_bytes_ = 0;
+  size_t HoldLimitBytes() const { return size_t(options_.outage_buffer_ms) * SamplesPerMs() * 2; }
   CoreCounters counters_;
   std::vector<DownlinkOutput> outs_;  // reused
   std::vector<std::string> packets_;  // reused

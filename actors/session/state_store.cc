@@ -54,20 +54,39 @@ Status StateStore::Load(SessionState* out) const {
   out->conversation_id = str("conversation_id");
   out->bot_id = str("bot_id");
   out->service = str("service");
+  out->turn_id = str("turn_id");
+  out->mode = str("mode");
+  auto flag = [&](const char* k) {
+    auto it = j.find(k);
+    return it != j.end() && it->is_boolean() && it->get<bool>();
+  };
+  out->listening = flag("listening");
+  out->streaming = flag("streaming");
+  out->has_samples = flag("has_samples");
+  if (auto it = j.find("resend_from"); it != j.end() && it->is_number_unsigned()) out->resend_from = it->get<uint64_t>();
+  if (auto it = j.find("saved_at_ms"); it != j.end() && it->is_number_integer()) out->saved_at_ms = it->get<int64_t>();
   return Status::Ok();
 }
 
-Status StateStore::Save(const SessionState& s) const {
+Status StateStore::Save(const SessionState& s, bool durable) const {
   size_t slash = path_.rfind('/');
   if (slash != std::string::npos && !MakeDirs(path_.substr(0, slash)))
     return Status::Io(path_ + ": cannot create its directory: " + std::strerror(errno));
-  std::string text = nlohmann::json{{"conversation_id", s.conversation_id}, {"bot_id", s.bot_id},
-                                    {"service", s.service}}
+  std::string text = nlohmann::json{{"conversation_id", s.conversation_id},
+                                    {"bot_id", s.bot_id},
+                                    {"service", s.service},
+                                    {"turn_id", s.turn_id},
+                                    {"mode", s.mode},
+                                    {"listening", s.listening},
+                                    {"streaming", s.streaming},
+                                    {"has_samples", s.has_samples},
+                                    {"resend_from", s.resend_from},
+                                    {"saved_at_ms", s.saved_at_ms}}
                          .dump(2) + "\n";
   std::string tmp = path_ + ".tmp";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::Io(tmp + ": " + std::strerror(errno));
-  bool ok = write(fd, text.data(), text.size()) == ssize_t(text.size()) && fsync(fd) == 0;
+  bool ok = write(fd, text.data(), text.size()) == ssize_t(text.size()) && (!durable || fsync(fd) == 0);
   int err = errno;
   close(fd);
   if (!ok || rename(tmp.c_str(), path_.c_str()) != 0) {

@@ -3,11 +3,15 @@
 // $XDG_STATE_HOME/voicebus/session-<device>.json), written atomically
 // (temporary file, fsync, rename) so a crash at any moment leaves either the
 // old or the new content, never a torn file. This is what lets a restarted
-// vb-session continue the same conversation.
+// vb-session continue the same conversation, end the turn that died with the
+// previous process and fetch the audio it missed (the resume fields, written
+// whenever they change, at most twice a second except on turn and listening
+// changes).
 //
 // Not thread-safe; used on the actor's loop.
 #pragma once
 
+#include <cstdint>
 #include <string>
 
 #include "bus/status.h"
@@ -18,6 +22,14 @@ struct SessionState {
   std::string conversation_id;
   std::string bot_id;    // the conversation belongs to this bot…
   std::string service;   // …on this REST host
+  // Resume point (session_core.h ResumePoint), as of saved_at_ms.
+  std::string turn_id;   // chat under way when this was written
+  std::string mode;      // continuous | wake_word | push_to_talk ("" = unknown)
+  bool listening = false;
+  bool streaming = false;
+  bool has_samples = false;
+  uint64_t resend_from = 0;
+  int64_t saved_at_ms = 0;  // wall clock (CLOCK_REALTIME), ms: how stale it is after a restart
 };
 
 class StateStore {
@@ -28,7 +40,9 @@ class StateStore {
   // Missing file → ok with an empty state; unreadable or corrupt → error
   // (the caller starts a new conversation and overwrites it).
   Status Load(SessionState* out) const;
-  Status Save(const SessionState& state) const;
+  // `durable`: fsync before the rename (the conversation id); the resume
+  // fields change often and only need to survive the process (kill -9).
+  Status Save(const SessionState& state, bool durable = true) const;
   const std::string& path() const { return path_; }
 
  private:

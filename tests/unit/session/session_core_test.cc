@@ -29,6 +29,17 @@ struct FakePort : SessionPort {
   }
   void ConversationChanged(const std::string& id) override { conversations.push_back(id); }
   void Problem(const std::string& what) override { problems.push_back(what); }
+  struct AckRec {
+    std::string id;
+    v1::CommandAck::Result result;
+    std::string reason;
+  };
+  std::vector<AckRec> acks;
+  int urgent_saves = 0;
+  void Ack(const std::string& id, v1::CommandAck::Result r, const std::string& reason) override {
+    acks.push_back({id, r, reason});
+  }
+  void ResumeChanged(bool urgent) override { urgent_saves += urgent; }
 
   std::vector<Json> Sent(const std::string& type) const {
     std::vector<Json> r;
@@ -44,8 +55,9 @@ struct FakePort : SessionPort {
   }
 };
 
-v1::AudioFrame Frame(int16_t value, size_t samples = 320) {
+v1::AudioFrame Frame(int16_t value, size_t samples = 320, uint64_t sample_index = 0) {
   v1::AudioFrame f;
+  f.set_sample_index(sample_index);
   f.set_sample_rate(16000);
   f.set_channels(1);
   std::string pcm(samples * 2, '\0');
@@ -89,6 +101,12 @@ struct CoreTest : ::testing::Test {
     ASSERT_TRUE(core->Init(&err)) << err;
     core->SetConversation("conv-1");
   }
+  // Connected, and the server has applied our chat.update: held audio and
+  // queued texts go out only then.
+  void Connect() {
+    core->OnConnected();
+    core->OnServerText(Ev("chat.updated", Json::object()), 1);
+  }
   void StartChat(const std::string& id) {
     core->OnServerText(Ev("conversation.chat.created", {{"id", id}, {"conversation_id", "conv-1"}}), 1);
   }
@@ -110,7 +128,7 @@ TEST_F(CoreTest, ConnectSendsChatUpdateWithTheConversationFirst) {
 
 TEST_F(CoreTest, ContinuousModeStreamsWhileConnected) {
   Make(v1::MODE_CONTINUOUS);
-  core->OnConnected();
+  Connect();
   core->OnAudio(Frame(1), 0);
   core->OnAudio(Frame(2), 0);
   auto appends = port.Sent("input_audio_buffer.append");
@@ -120,7 +138,7 @@ TEST_F(CoreTest, ContinuousModeStreamsWhileConnected) {
 
 TEST_F(CoreTest, WakeWordModeStreamsOnlyBetweenStartAndStop) {
   Make(v1::MODE_WAKE_WORD);
-  core->OnConnected();
+  Connect();
   core->OnAudio(Frame(1), 0);
   EXPECT_TRUE(port.Sent("input_audio_buffer.append").empty());
   core->OnCommand(Cmd([](auto& c) { c.mutable_start_listening()->set_preroll_pcm(Frame(9).pcm()); }));
@@ -141,7 +159,7 @@ TEST_F(CoreTest, WakeWordModeStreamsOnlyBetweenStartAndStop) {
 // sample), so the start of a question said right after the phrase is kept.
 TEST_F(CoreTest, StartListeningBridgesThePrerollToTheLiveFrames) {
   Make(v1::MODE_WAKE_WORD);
-  core->OnConnected();
+  Connect();
   for (int i = 0; i < 4; ++i) {
     auto f = Frame(int16_t(10 + i));
     f.set_sample_index(uint64_t(1000 + 320 * i));
@@ -166,7 +184,7 @@ TEST_F(CoreTest, StartListeningBridgesThePrerollToTheLiveFrames) {
 
 TEST_F(CoreTest, PushToTalkDownCancelsTheRunningReply) {
   Make(v1::MODE_PUSH_TO_TALK);
-  core->OnConnected();
+  Connect();
   StartChat("chat-1");
   core->OnCommand(Cmd([](auto& c) { c.mutable_start_listening(); }));
   EXPECT_EQ(port.Sent("conversation.chat.cancel").size(), 1u);
@@ -179,7 +197,7 @@ TEST_F(CoreTest, PushToTalkDownCancelsTheRunningReply) {
 
 TEST_F(CoreTest, InterruptCancelsAndDropsLateAudio) {
   Make(v1::MODE_CONTINUOUS);
-  core->OnConnected();
+  Connect();
   StartChat("chat-1");
   core->OnServerText(Ev("conversation.audio.delta", {{"chat_id", "chat-1"}, {"content", "QUFB"}}), 2);
   ASSERT_EQ(port.audio.size(), 1u);
@@ -200,7 +218,7 @@ TEST_F(CoreTest, InterruptCancelsAndDropsLateAudio) {
 
 TEST_F(CoreTest, OutageAudioIsHeldAndDeliveredInOrderAfterReconnect) {
   Make(v1::MODE_CONTINUOUS, "pcm", 100);  // 100 ms = 5 frames
-  core->OnConnected();
+  Connect();
   StartChat("chat-1");
   core->OnDisconnected("peer closed");
   auto ended = port.Events(v1::SessionEvent::kTurnEnded);
@@ -212,7 +230,7 @@ TEST_F(CoreTest, OutageAudioIsHeldAndDeliveredInOrderAfterReconnect) {
   EXPECT_FALSE(core->Status().status().connected());
   EXPECT_EQ(core->counters().frames_dropped, 2u);  // the two oldest
   port.sent.clear();
-  core->OnConnected();
+  Connect();
   ASSERT_FALSE(port.sent.empty());
   EXPECT_EQ(port.sent[0]["event_type"], "chat.update");
   EXPECT_EQ(port.sent[0]["data"]["chat_config"]["conversation_id"], "conv-1");
@@ -225,10 +243,7 @@ TEST_F(CoreTest, OutageAudioIsHeldAndDeliveredInOrderAfterReconnect) {
 
 TEST_F(CoreTest, TextInputCreatesAMessageAndTheTurnCarriesItsRequestId) {
   Make(v1::MODE_CONTINUOUS);
-  core->OnCommand(Cmd([](auto& c) { c.mutable_text_input()->set_text("hi"); }));
-  EXPECT_TRUE(port.Sent("conversation.message.create").empty());
-  ASSERT_EQ(port.Events(v1::SessionEvent::kError).size(), 1u);  // offline: said so
-  core->OnConnected();
+  Connect();
   core->OnCommand(Cmd([](auto& c) {
     c.mutable_text_input()->set_text("what time is it");
     c.mutable_text_input()->set_request_id("r7");
@@ -245,7 +260,7 @@ TEST_F(CoreTest, TextInputCreatesAMessageAndTheTurnCarriesItsRequestId) {
 
 TEST_F(CoreTest, ToolOutputIsSubmittedToTheWaitingChat) {
   Make(v1::MODE_CONTINUOUS);
-  core->OnConnected();
+  Connect();
   StartChat("chat-3");
   core->OnServerText(
       Ev("conversation.chat.requires_action",
@@ -267,7 +282,7 @@ TEST_F(CoreTest, ToolOutputIsSubmittedToTheWaitingChat) {
 
 TEST_F(CoreTest, SetModeAndSessionConfigResendChatUpdate) {
   Make(v1::MODE_CONTINUOUS);
-  core->OnConnected();
+  Connect();
   core->OnCommand(Cmd([](auto& c) { c.mutable_set_mode()->set_mode(v1::MODE_PUSH_TO_TALK); }));
   auto u = port.Sent("chat.update");
   ASSERT_EQ(u.size(), 2u);
@@ -292,7 +307,7 @@ TEST_F(CoreTest, SetModeAndSessionConfigResendChatUpdate) {
 
 TEST_F(CoreTest, OpusUplinkSendsDecodable20msPackets) {
   Make(v1::MODE_CONTINUOUS, "opus");
-  core->OnConnected();
+  Connect();
   // 30 ms frames: packets come out per whole 20 ms.
   for (int i = 0; i < 4; ++i) core->OnAudio(Frame(int16_t(1000 * (i % 2 ? 1 : -1)), 480), 0);
   auto appends = port.Sent("input_audio_buffer.append");
@@ -310,7 +325,7 @@ TEST_F(CoreTest, OpusUplinkSendsDecodable20msPackets) {
 
 TEST_F(CoreTest, WrongAudioFormatIsCountedAndDropped) {
   Make(v1::MODE_CONTINUOUS);
-  core->OnConnected();
+  Connect();
   auto f = Frame(1);
   f.set_sample_rate(48000);
   core->OnAudio(f, 0);
@@ -323,7 +338,7 @@ TEST_F(CoreTest, SilentServerWithAReplyOwedIsStalled) {
   Make(v1::MODE_CONTINUOUS);
   const int64_t s = 1'000'000'000;
   EXPECT_FALSE(core->Stalled(100 * s, s));  // not connected
-  core->OnConnected();
+  Connect();
   EXPECT_FALSE(core->Stalled(100 * s, s));  // nothing owed
   v1::DialogCommand c;
   c.mutable_text_input()->set_text("hi");
@@ -350,6 +365,220 @@ TEST(Backoff, DoublesFromOneSecondToThirtyTwoWithJitter) {
   EXPECT_TRUE(any_jitter);
   b.Reset();
   EXPECT_LE(b.Next().count(), 1200);
+}
+
+// ---- issue 12: nothing said is lost around the session
+
+v1::DialogCommand Text(const std::string& text, const std::string& command_id) {
+  return Cmd([&](auto& c) {
+    c.mutable_text_input()->set_text(text);
+    c.set_command_id(command_id);
+  });
+}
+
+TEST_F(CoreTest, HeldAudioWaitsUntilTheServerHasAppliedTheConversation) {
+  Make(v1::MODE_CONTINUOUS);
+  for (int i = 1; i <= 3; ++i) core->OnAudio(Frame(int16_t(i), 320, uint64_t(i) * 320), 0);
+  core->OnConnected();
+  // The conversation is gone on the server: the speech must not go into it.
+  core->OnServerText(Ev("error", {{"code", 4002}, {"msg", "conversation not found"}}), 1);
+  EXPECT_TRUE(port.Sent("input_audio_buffer.append").empty());
+  EXPECT_FALSE(core->ready());
+  core->SetConversation("conv-2");  // the actor made a new one over REST
+  port.sent.clear();
+  core->Reconfigure();
+  ASSERT_EQ(port.sent.size(), 1u);
+  EXPECT_EQ(port.sent[0]["data"]["chat_config"]["conversation_id"], "conv-2");
+  core->OnServerText(Ev("chat.updated", Json::object()), 2);
+  auto appends = port.Sent("input_audio_buffer.append");
+  ASSERT_EQ(appends.size(), 3u);  // replaced first, then the speech
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Delta(appends[i]), Frame(int16_t(i + 1)).pcm());
+}
+
+TEST_F(CoreTest, AServerThatNeverConfirmsGetsTheHeldAudioAfterConfigWait) {
+  Make(v1::MODE_CONTINUOUS);
+  core->OnAudio(Frame(1, 320, 320), 0);
+  core->OnConnected();
+  core->Tick(1);  // long before config_wait_ms
+  EXPECT_TRUE(port.Sent("input_audio_buffer.append").empty());
+  core->Tick(INT64_MAX / 2);
+  EXPECT_EQ(port.Sent("input_audio_buffer.append").size(), 1u);
+  EXPECT_FALSE(port.problems.empty());
+}
+
+TEST_F(CoreTest, TextsDuringAnOutageAreQueuedAckedAndSentOneTurnAtATime) {
+  CoreOptions o;
+  o.text_queue = 2;
+  o.service = "coze test";
+  core = std::make_unique<SessionCore>(o, &port);
+  std::string err;
+  ASSERT_TRUE(core->Init(&err)) << err;
+  core->OnCommand(Text("what time is it", "c1"));
+  core->OnCommand(Text("hello", "c2"));
+  core->OnCommand(Text("one too many", "c3"));
+  core->OnCommand(Cmd([](auto& c) { c.mutable_text_input()->set_text("no ack wanted"); }));
+  ASSERT_EQ(port.acks.size(), 3u);  // none for the command without an id
+  EXPECT_EQ(port.acks[0].result, v1::CommandAck::QUEUED);
+  EXPECT_EQ(port.acks[1].result, v1::CommandAck::QUEUED);
+  EXPECT_EQ(port.acks[2].result, v1::CommandAck::REFUSED);
+  EXPECT_NE(port.acks[2].reason.find("2 texts already wait"), std::string::npos) << port.acks[2].reason;
+  EXPECT_EQ(port.Events(v1::SessionEvent::kError).size(), 2u);  // the refused ones, visibly
+  EXPECT_EQ(core->Status().status().queued_texts(), 2u);
+  EXPECT_TRUE(port.Sent("conversation.message.create").empty());
+  Connect();
+  auto m = port.Sent("conversation.message.create");
+  ASSERT_EQ(m.size(), 1u);  // the second would cancel the first one's reply
+  EXPECT_EQ(m[0]["data"]["content"], "what time is it");
+  StartChat("chat-1");
+  EXPECT_EQ(core->Status().status().turn_id(), "chat-1");
+  EXPECT_EQ(core->Status().status().queued_texts(), 1u);
+  core->OnServerText(Ev("conversation.chat.completed", {{"id", "chat-1"}, {"conversation_id", "conv-1"}}), 3);
+  m = port.Sent("conversation.message.create");
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[1]["data"]["content"], "hello");
+  EXPECT_EQ(core->Status().status().queued_texts(), 0u);
+  // Connected and nothing waiting: sent at once, ACCEPTED.
+  core->OnServerText(Ev("conversation.chat.created", {{"id", "chat-2"}, {"conversation_id", "conv-1"}}), 4);
+  core->OnServerText(Ev("conversation.chat.completed", {{"id", "chat-2"}, {"conversation_id", "conv-1"}}), 5);
+  core->OnCommand(Text("and now", "c4"));
+  EXPECT_EQ(port.acks.back().id, "c4");
+  EXPECT_EQ(port.acks.back().result, v1::CommandAck::ACCEPTED);
+  EXPECT_EQ(port.Sent("conversation.message.create").size(), 3u);
+}
+
+TEST_F(CoreTest, AQueuedTextTooOldIsDroppedAndReported) {
+  CoreOptions o;
+  o.text_queue_max_age_ms = 1000;
+  core = std::make_unique<SessionCore>(o, &port);
+  std::string err;
+  ASSERT_TRUE(core->Init(&err)) << err;
+  core->OnCommandAt(Text("stale", "c1"), 1'000'000'000);
+  core->Tick(1'500'000'000);
+  EXPECT_EQ(core->queued_texts(), 1u);
+  core->Tick(2'100'000'000);
+  EXPECT_EQ(core->queued_texts(), 0u);
+  ASSERT_EQ(port.acks.size(), 2u);
+  EXPECT_EQ(port.acks[1].result, v1::CommandAck::REFUSED);
+  EXPECT_EQ(core->counters().texts_expired, 1u);
+}
+
+TEST_F(CoreTest, ToolOutputAndSessionConfigAreAcknowledged) {
+  Make(v1::MODE_CONTINUOUS);
+  auto tool = Cmd([](auto& c) {
+    c.mutable_tool_output()->set_call_id("call-1");
+    c.set_command_id("t1");
+  });
+  core->OnCommand(tool);
+  auto cfg = Cmd([](auto& c) {
+    c.mutable_session_config()->set_voice_id("v2");
+    c.set_command_id("s1");
+  });
+  core->OnCommand(cfg);
+  Connect();
+  core->OnCommand(tool);  // connected, but no chat waits for tools
+  ASSERT_EQ(port.acks.size(), 3u);
+  EXPECT_EQ(port.acks[0].result, v1::CommandAck::REFUSED);
+  EXPECT_NE(port.acks[0].reason.find("offline"), std::string::npos);
+  EXPECT_EQ(port.acks[1].result, v1::CommandAck::QUEUED);
+  EXPECT_EQ(port.acks[2].result, v1::CommandAck::REFUSED);
+  EXPECT_NE(port.acks[2].reason.find("no chat"), std::string::npos);
+}
+
+TEST_F(CoreTest, ATurnThatDiedWithThePreviousProcessEndsFailed) {
+  Make(v1::MODE_CONTINUOUS);
+  core->EndTurnAfterRestart("chat-dead");
+  auto ended = port.Events(v1::SessionEvent::kTurnEnded);
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0]->turn_ended().outcome(), v1::TurnEnded::FAILED);
+  EXPECT_EQ(ended[0]->turn_ended().error(), "session restarted");
+  EXPECT_EQ(port.events.back().second, "chat-dead");  // Header.turn_id
+}
+
+TEST_F(CoreTest, TheResendPointFollowsWhatTheServerHasMadeIntoATurn) {
+  Make(v1::MODE_CONTINUOUS);
+  Connect();
+  // 3 s of audio: the point trails the wire by prefix padding + 1 s.
+  for (uint64_t i = 0; i < 150; ++i) core->OnAudio(Frame(1, 320, 1000 + i * 320), 0);
+  ResumePoint p = core->Resume();
+  EXPECT_TRUE(p.streaming);
+  EXPECT_TRUE(p.has_samples);
+  EXPECT_EQ(p.resend_from, 1000 + 150 * 320 - (600 + 1000) * 16);
+  // Speech under way: the point stays where it was.
+  core->OnServerText(Ev("input_audio_buffer.speech_started", Json::object()), 2);
+  for (uint64_t i = 150; i < 250; ++i) core->OnAudio(Frame(1, 320, 1000 + i * 320), 0);
+  EXPECT_EQ(core->Resume().resend_from, p.resend_from);
+  // The server closed the utterance: all that was sent is its turn now.
+  const int before = port.urgent_saves;
+  core->OnServerText(Ev("input_audio_buffer.speech_stopped", Json::object()), 3);
+  EXPECT_GT(port.urgent_saves, before);
+  EXPECT_EQ(core->Resume().resend_from, 1000 + 250 * 320);
+}
+
+TEST_F(CoreTest, PushToTalkResendsTheWholeUtteranceFromItsPreroll) {
+  Make(v1::MODE_PUSH_TO_TALK);
+  Connect();
+  core->OnCommand(Cmd([](auto& c) {
+    c.mutable_start_listening()->set_preroll_pcm(std::string(3200, '\1'));  // 100 ms
+    c.mutable_start_listening()->set_preroll_end_sample(16000);
+  }));
+  for (uint64_t i = 0; i < 100; ++i) core->OnAudio(Frame(1, 320, 16000 + i * 320), 0);
+  ResumePoint p = core->Resume();
+  EXPECT_TRUE(p.listening);
+  EXPECT_EQ(p.resend_from, 16000u - 1600);  // nothing committed until the key is released
+  core->OnCommand(Cmd([](auto& c) { c.mutable_stop_listening()->set_commit(true); }));
+  p = core->Resume();
+  EXPECT_FALSE(p.streaming);
+  EXPECT_EQ(p.resend_from, 16000u + 100 * 320);
+}
+
+TEST_F(CoreTest, AnUtteranceCutByADisconnectIsSentAgainWhole) {
+  Make(v1::MODE_CONTINUOUS, "pcm", 10000);
+  Connect();
+  core->OnServerText(Ev("input_audio_buffer.speech_started", Json::object()), 2);
+  for (int i = 1; i <= 10; ++i) core->OnAudio(Frame(int16_t(i), 320, uint64_t(i) * 320), 0);
+  core->OnDisconnected("network");
+  for (int i = 11; i <= 20; ++i) core->OnAudio(Frame(int16_t(i), 320, uint64_t(i) * 320), 0);
+  port.sent.clear();
+  Connect();
+  auto appends = port.Sent("input_audio_buffer.append");
+  ASSERT_EQ(appends.size(), 20u);  // the first half went into the lost connection
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(Delta(appends[i]), Frame(int16_t(i + 1)).pcm()) << i;
+  EXPECT_EQ(core->counters().frames_requeued, 10u);
+}
+
+TEST_F(CoreTest, BackfillComesBeforeLiveAudioWithoutOverlap) {
+  Make(v1::MODE_CONTINUOUS);
+  core->BeginBackfill();
+  // Live frames arrive while the answer is on its way: 40..44 (× 320).
+  for (int i = 40; i < 45; ++i) core->OnAudio(Frame(int16_t(i), 320, uint64_t(i) * 320), 0);
+  // The answer: 30..41, in one chunk.
+  v1::AudioFrame chunk;
+  chunk.set_sample_rate(16000);
+  chunk.set_channels(1);
+  chunk.set_sample_index(30 * 320);
+  for (int i = 30; i < 42; ++i) chunk.mutable_pcm()->append(Frame(int16_t(i)).pcm());
+  core->OnBackfill(chunk, 0);
+  core->EndBackfill();
+  EXPECT_FALSE(core->backfilling());
+  EXPECT_EQ(core->Resume().resend_from, 30u * 320);
+  Connect();
+  std::string sent;
+  for (const auto& a : port.Sent("input_audio_buffer.append")) sent += Delta(a);
+  std::string expected;
+  for (int i = 30; i < 45; ++i) expected += Frame(int16_t(i)).pcm();
+  EXPECT_EQ(sent.size(), expected.size());
+  EXPECT_TRUE(sent == expected);
+  EXPECT_EQ(core->counters().frames_backfilled, 1u);
+}
+
+TEST_F(CoreTest, RestoreCarriesOnListening) {
+  Make(v1::MODE_CONTINUOUS);
+  ResumePoint p;
+  p.mode = v1::MODE_WAKE_WORD;
+  p.listening = true;
+  core->Restore(p);
+  EXPECT_EQ(core->mode(), v1::MODE_WAKE_WORD);
+  EXPECT_TRUE(core->streaming());
 }
 
 }  // namespace

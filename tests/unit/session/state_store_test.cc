@@ -30,6 +30,25 @@ TEST(StateStore, SavesAndLoadsTheConversationCreatingDirectories) {
   EXPECT_EQ(back.conversation_id, "2");
 }
 
+TEST(StateStore, KeepsTheResumePoint) {
+  testing::TempDir dir;
+  StateStore store(dir.File("s.json"));
+  SessionState st{"7355621520000001431", "bot-1", "api.coze.cn"};
+  st.turn_id = "7355621520000009999";
+  st.mode = "wake_word";
+  st.listening = st.streaming = st.has_samples = true;
+  st.resend_from = 123456789012ull;
+  st.saved_at_ms = 1796313868123;
+  ASSERT_TRUE(store.Save(st, /*durable=*/false).ok());
+  SessionState back;
+  ASSERT_TRUE(store.Load(&back).ok());
+  EXPECT_EQ(back.turn_id, st.turn_id);
+  EXPECT_EQ(back.mode, "wake_word");
+  EXPECT_TRUE(back.listening && back.streaming && back.has_samples);
+  EXPECT_EQ(back.resend_from, st.resend_from);
+  EXPECT_EQ(back.saved_at_ms, st.saved_at_ms);
+}
+
 TEST(StateStore, CorruptFileIsAnErrorNotACrash) {
   testing::TempDir dir;
   dir.Write("s.json", "{\"conversation_id\": 12, trunc");
