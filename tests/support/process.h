@@ -69,6 +69,11 @@ bool AwaitSubscribers(bus::Loop& loop, bus::Node& node, std::initializer_list<st
 // `needle`. For logs of processes we do not talk to over the bus.
 bool WaitForText(const std::string& path, const std::string& needle, std::chrono::milliseconds timeout);
 
+// A loopback TCP port that is free right now (bound to port 0, then
+// released). Another process may take it before the caller binds it: use it
+// for servers that report a bind failure clearly.
+int FreeTcpPort();
+
 // Runs a command to completion, capturing stdout+stderr; returns exit code.
 int RunCommand(const std::vector<std::string>& argv, std::string* output,
                std::chrono::milliseconds timeout = std::chrono::milliseconds(30000));
