@@ -70,14 +70,14 @@ void DialogHarness::SetUp() {
       status_ = m.msg.status();
       return;
     }
-    events_.push_back({now(), std::string(m.header.turn_id()), m.msg});
+    events_.push_back({now(), std::string(m.header.turn_id()), m.msg, m.header.mono_ns(), std::string(m.header.source())});
   });
   node_->Subscribe<v1::DialogState>(bus::topics::kDialogState, [this, now](const auto& m) {
     // Republished with every heartbeat: keep changes only.
     if (!states_.empty() && states_.back().state.state() == m.msg.state() &&
         states_.back().state.turn_id() == m.msg.turn_id() && states_.back().state.reason() == m.msg.reason())
       return;
-    states_.push_back({now(), m.msg});
+    states_.push_back({now(), m.msg, m.header.mono_ns()});
   });
   node_->Subscribe<v1::PlaybackEvent>(bus::topics::kPlaybackEvent,
                                       [this, now](const auto& m) { playback_.push_back({now(), m.msg, m.header.mono_ns()}); });
@@ -127,45 +127,58 @@ void DialogHarness::TearDown() {
 
 void DialogHarness::Start(const PipelineOptions& o) {
   const std::string d = dir_.path();
+  const bool with_session = std::count(o.actors.begin(), o.actors.end(), "session") > 0;
+  std::string list;
+  for (const auto& a : o.actors) list += (list.empty() ? "" : ", ") + a;
   std::string cfg = "bus:\n  endpoint: " + endpoint_ +
                     "\ndevices:\n  names: [local]\n"
                     "launcher:\n"
-                    "  actors: [control, session, decoder, playback, afe, wakevad, capture]\n"
-                    "  simulator: true\n"
+                    "  actors: [" + list + "]\n"
+                    "  simulator: " + (with_session ? "true" : "false") + "\n"
                     "  simulator_args: [--token-file, \"" + d + "/sim-token\", --bot-id, \"7000000000000000001\", "
                     "--log-dir, \"" + d + "/sim\", --wait-models";
   for (const auto& a : o.sim_args) cfg += ", \"" + a + "\"";
   cfg += "]\n  log_dir: " + d + "/logs\n  heartbeat_timeout_ms: " + std::to_string(o.heartbeat_timeout_ms) + "\n";
-  if (o.mic == "wav")
-    cfg += "capture:\n  source: wav\n  wav: {path: " + d + "/mic.wav, realtime: true, at_end: silence}\n";
-  else
-    cfg += "capture:\n  source: alsa\n  alsa: {device: pulse, rate: 16000, channels: 1}\n";
-  cfg += "afe:\n  backend: " + o.afe_backend + "\n";
-  cfg += std::string("wakevad:\n  wake: {enabled: ") + (o.wake_word ? "true" : "false") + ", phrase: \"" +
-         o.wake_phrase + "\"}\n";
-  cfg += "session:\n  bot_id: \"7000000000000000001\"\n"
-         "  api_base: http://127.0.0.1:${VB_SIM_PORT}\n"
-         "  ws_base: ws://127.0.0.1:${VB_SIM_PORT}\n"
-         "  token_file: " + d + "/sim-token\n"
-         "  state_dir: " + d + "/state\n"
-         "  mode: " + o.mode + "\n"
-         "  reconnect_initial_ms: 200\n  reconnect_max_ms: 1000\n";
-  cfg += "decoder:\n  output_rate: 16000\n";
-  if (o.speaker == "wav")
-    cfg += "playback:\n  sink: wav\n  rate: 16000\n  wav: {path: " + d + "/reply.wav, realtime: true}\n";
-  else
-    cfg += "playback:\n  sink: alsa\n  rate: 16000\n  alsa: {device: pulse, buffer_ms: 20}\n";
-  cfg += "control:\n  mode: " + o.mode + "\n  barge_in: {client_vad: " +
-         (o.client_vad_barge_in ? "true" : "false") + "}\n";
+  // A section for each actor started (vb run refuses sections of others).
+  auto has = [&](const char* a) { return std::count(o.actors.begin(), o.actors.end(), a) > 0; };
+  if (has("capture")) {
+    if (o.mic == "wav")
+      cfg += "capture:\n  source: wav\n  wav: {path: " + d + "/mic.wav, realtime: true, at_end: silence}\n";
+    else
+      cfg += "capture:\n  source: alsa\n  alsa: {device: pulse, rate: 16000, channels: 1}\n";
+  }
+  if (has("afe")) cfg += "afe:\n  backend: " + o.afe_backend + "\n";
+  if (has("wakevad"))
+    cfg += std::string("wakevad:\n  wake: {enabled: ") + (o.wake_word ? "true" : "false") + ", phrase: \"" +
+           o.wake_phrase + "\"}\n";
+  if (has("session"))
+    cfg += "session:\n  bot_id: \"7000000000000000001\"\n"
+           "  api_base: http://127.0.0.1:${VB_SIM_PORT}\n"
+           "  ws_base: ws://127.0.0.1:${VB_SIM_PORT}\n"
+           "  token_file: " + d + "/sim-token\n"
+           "  state_dir: " + d + "/state\n"
+           "  mode: " + o.mode + "\n"
+           "  reconnect_initial_ms: 200\n  reconnect_max_ms: 1000\n";
+  if (has("decoder")) cfg += "decoder:\n  output_rate: 16000\n";
+  if (has("playback")) {
+    if (o.speaker == "wav")
+      cfg += "playback:\n  sink: wav\n  rate: 16000\n  wav: {path: " + d + "/reply.wav, realtime: true}\n";
+    else
+      cfg += "playback:\n  sink: alsa\n  rate: 16000\n  alsa: {device: pulse, buffer_ms: 20}\n";
+  }
+  if (has("control"))
+    cfg += "control:\n  mode: " + o.mode + "\n  barge_in: {client_vad: " +
+           (o.client_vad_barge_in ? "true" : "false") + "}\n";
   cfg += o.extra_yaml;
   dir_.Write("vb.yaml", cfg);
   config_ = dir_.File("vb.yaml");
   ASSERT_TRUE(vb_.Start({Bin("vb"), "run", config_}, dir_.File("vb.log"), o.env));
   vb_running_ = true;
-  const std::vector<std::string> actors = {"control", "session", "decoder", "playback", "afe", "wakevad", "capture"};
+  const std::vector<std::string>& actors = o.actors;
   bool up = Until([&] {
     for (const auto& a : actors)
       if (!beats_.count(a)) return false;
+    if (!with_session) return !states_.empty();
     return status_.connected() && !states_.empty() && states_.back().state.state() != v1::STATE_OFFLINE;
   }, 40000ms);
   ASSERT_TRUE(up) << "pipeline not up; vb said:\n" << ReadFile(dir_.File("vb.log")) << Logs(actors);

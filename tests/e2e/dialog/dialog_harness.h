@@ -56,10 +56,13 @@ struct SessionSeen {
   int64_t t_ns;
   std::string turn_id;
   v1::SessionEvent event;
+  int64_t mono_ns = 0;   // Header.mono_ns (publish time)
+  std::string source;    // Header.source (vb-control speaks for a dead session)
 };
 struct StateSeen {
   int64_t t_ns;
   v1::DialogState state;
+  int64_t mono_ns = 0;   // Header.mono_ns (publish time)
 };
 struct PlaybackSeen {
   int64_t t_ns;      // when this Node received it
@@ -90,6 +93,9 @@ struct PipelineOptions {
   std::string extra_yaml;                     // appended sections / keys
   int heartbeat_timeout_ms = 3000;            // launcher: silent this long = hung, killed
   std::vector<std::string> env;               // extra environment for vb (PULSE_*)
+  // The actors `vb run` starts; without "session", Start() waits for no
+  // connection and no simulator runs.
+  std::vector<std::string> actors = {"control", "session", "decoder", "playback", "afe", "wakevad", "capture"};
 };
 
 class DialogHarness : public ::testing::Test {
