@@ -35,6 +35,13 @@ struct WireLimits {
   size_t max_payload = 4 << 20;
 };
 
+// The largest frame a well-formed message can have (the broker refuses
+// bigger ones at the door).
+inline size_t MaxFrameBytes(const WireLimits& l) {
+  size_t m = l.max_payload > l.max_header ? l.max_payload : l.max_header;
+  return m > l.max_topic ? m : l.max_topic;
+}
+
 // Splits "<base>/<device>"; false if there is no '/'.
 bool SplitTopic(std::string_view topic, std::string_view* base, std::string_view* device);
 

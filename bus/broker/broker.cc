@@ -83,6 +83,12 @@ Status Broker::Bind() {
       xpub_[p]->set(zmq::sockopt::sndhwm, hwm);
       xsub_[p]->set(zmq::sockopt::linger, 0);
       xpub_[p]->set(zmq::sockopt::linger, 0);
+      // No frame bigger than any receiver would accept is forwarded: a
+      // publisher that sends one is disconnected by ZeroMQ (it reconnects),
+      // so a 64 MiB payload costs no subscriber anything and cannot sit in
+      // HWM-deep queues here. Subscription frames are a topic prefix.
+      xsub_[p]->set(zmq::sockopt::maxmsgsize, int64_t(MaxFrameBytes(config_.limits)));
+      xpub_[p]->set(zmq::sockopt::maxmsgsize, int64_t(config_.limits.max_topic + 64));
       for (auto* s : {xsub_[p].get(), xpub_[p].get()}) {
         if (!curve) continue;
         s->set(zmq::sockopt::curve_server, 1);

@@ -26,20 +26,33 @@ const pb::Message* Sniffer::Decode(const std::string& type, std::string_view pay
   if (it == scratch_.end()) {
     const pb::Descriptor* d = pb::DescriptorPool::generated_pool()->FindMessageTypeByName(type);
     std::unique_ptr<pb::Message> m;
-    if (d) m.reset(pb::MessageFactory::generated_factory()->GetPrototype(d)->New());
+    // Unknown types are not remembered: a publisher inventing type names
+    // must not grow this map (the known ones are a fixed set).
+    if (!d) return nullptr;
+    m.reset(pb::MessageFactory::generated_factory()->GetPrototype(d)->New());
     it = scratch_.emplace(type, std::move(m)).first;
   }
-  if (!it->second) return nullptr;
   it->second->Clear();
   if (!it->second->ParseFromArray(payload.data(), int(payload.size()))) return nullptr;
   return it->second.get();
 }
 
+TopicStats& Sniffer::Stats(std::string_view topic) {
+  // Bounded whatever publishers send: absurd topic names and topics beyond
+  // kMaxTopics share one row each, so a flood of invented names cannot grow
+  // the sniffer (each row holds two histograms).
+  if (topic.size() > kMaxTopicBytes) return topics_[kOversizedTopicRow];
+  auto it = topics_.find(std::string(topic));
+  if (it != topics_.end()) return it->second;
+  if (topics_.size() >= kMaxTopics) return topics_[kOtherTopicsRow];  // its counts say how much
+  return topics_[std::string(topic)];
+}
+
 void Sniffer::OnRaw(const bus::RawMessage& m) {
   int64_t now = bus::MonoNs();
   if (!last_stats_ || m.topic != last_topic_) {
-    last_topic_.assign(m.topic);
-    last_stats_ = &topics_[last_topic_];
+    last_topic_.assign(m.topic.substr(0, kMaxTopicBytes + 1));
+    last_stats_ = &Stats(m.topic);
   }
   TopicStats& s = *last_stats_;
   if (m.frames != 3 || !m.header) {

@@ -3,6 +3,11 @@
 // publishers, message and byte rates, sequence gaps per publisher, and
 // latency (now − origin_ns, now − mono_ns). The command front end
 // (sniff_main.cc) prints them; this class knows nothing of output.
+//
+// Memory is bounded whatever the bus carries: at most kMaxTopics rows (then
+// one "(other topics)" row), topics longer than kMaxTopicBytes share one row,
+// unknown payload types are not cached, publishers per topic are capped and
+// the sequence tracker is LRU-bounded.
 #pragma once
 
 #include <google/protobuf/message.h>
@@ -42,10 +47,15 @@ class Sniffer {
   std::map<std::string, TopicStats>& topics() { return topics_; }
   const bus::SeqTracker& seq() const { return seq_; }
   uint64_t malformed() const { return malformed_; }
+  static constexpr size_t kMaxTopics = 512;  // a row holds two histograms (~17 KB)
+  static constexpr size_t kMaxTopicBytes = 256;
+  static constexpr const char* kOtherTopicsRow = "(other topics)";
+  static constexpr const char* kOversizedTopicRow = "(oversized topic names)";
   void ResetWindow();
 
  private:
   void OnRaw(const bus::RawMessage& m);
+  TopicStats& Stats(std::string_view topic);
   const google::protobuf::Message* Decode(const std::string& type, std::string_view payload);
 
   bus::Node& node_;
