@@ -40,6 +40,16 @@ Section::Section(std::shared_ptr<Report> report, std::string path, YAML::Node no
   }
 }
 
+Section& Section::operator=(const Section& o) {
+  if (this == &o) return *this;
+  report_ = o.report_;
+  path_ = o.path_;
+  node_.reset(o.node_);
+  indent_ = o.indent_;
+  declared_ = o.declared_;
+  return *this;
+}
+
 std::string Section::Where(const YAML::Node& n, std::string_view key) const {
   std::ostringstream out;
   out << report_->file;

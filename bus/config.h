@@ -44,6 +44,10 @@ class Section {
  public:
   // `node` may be undefined (section absent: every key takes its default).
   Section(std::shared_ptr<Report> report, std::string path, YAML::Node node, int indent = 0);
+  Section(const Section&) = default;
+  // Rebinds to o's node: YAML::Node's own operator= would overwrite the
+  // document's value instead (keeping a Section for ErrorAt must not edit it).
+  Section& operator=(const Section& o);
 
   // Arithmetic keys (int, unsigned, int64, double …), range-checked.
   template <class T>

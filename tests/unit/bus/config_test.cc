@@ -201,5 +201,21 @@ TEST(ConfigTest, ErrorAtLocatesKeyAndListItem) {
   EXPECT_EQ(report->errors[0], "t.yaml:4:16: capture.list[2]: bad item");
 }
 
+// An actor keeps a Section from DeclareConfig for ErrorAt; assigning one
+// must rebind, never write into the document (YAML::Node's operator= does).
+TEST(ConfigTest, AssigningASectionRebindsWithoutEditingTheDocument) {
+  File f;
+  ASSERT_TRUE(f.LoadString("capture:\n  wav: {path: a.wav}\nplayback:\n  wav: {path: b.wav}\n", "t.yaml").ok());
+  auto report = f.NewReport();
+  auto cap = f.Get("capture", report).Sub("wav", "");
+  auto play = f.Get("playback", report).Sub("wav", "");
+  cap = play;
+  EXPECT_EQ(cap.ErrorAt("path", "x").message(), "t.yaml:4:15: playback.wav.path: x");
+  std::string path;
+  auto again = f.Get("capture", report).Sub("wav", "");
+  again.Key("path", &path, "", "");
+  EXPECT_EQ(path, "a.wav");
+}
+
 }  // namespace
 }  // namespace vb::config
