@@ -363,10 +363,12 @@ void Dialog::Abandon(const std::string& why, Clock::time_point now) {
   const std::string turn = state_.turn_id();
   ++turns_abandoned_;
   out_.TurnAbandoned(turn, why);
-  // What of it is still queued would be a reply without an end: flush it
-  // (not Interrupt: the session has nothing of this turn left to cancel).
+  // What of it is still queued, or still comes (a hung session that
+  // resumes), would be a reply nobody waits for: the playback and the
+  // decoder drop the turn, a session that still runs it cancels it (one
+  // that does not only mutes it). Not a barge-in: no reason of the user's.
   v1::DialogCommand c;
-  c.mutable_flush()->set_turn_id(turn);
+  c.mutable_interrupt()->set_turn_id(turn);
   out_.Command(c);
   if (options_.error_prompt) Prompt("error");
   TurnFinished(now, "turn failed: " + why);
@@ -389,12 +391,16 @@ void Dialog::ActorHealth(const std::string& actor, bool alive, Clock::time_point
       Prompt("error");
     return;
   }
-  if (options_.error_prompt) Prompt("error");
   if (actor == "playback") prompt_when_playback_back_ = true;
   if (actor == "session") {
     if (recovering_) return Settle(now);  // nothing to wait for
+    // Dead or hung: its turn will not end by itself (a hung one that
+    // resumes must not go on with it either). Abandon plays the tone.
+    if (!state_.turn_id().empty() && !reply_done_ && Busy(state_.state())) Abandon("the session stopped answering", now);
+    else if (options_.error_prompt) Prompt("error");
     return SessionConnected(false, "", now);
   }
+  if (options_.error_prompt) Prompt("error");
   // Decoder or playback gone mid-reply: the reply cannot be heard; end the
   // turn so the dialog does not wait for a drain that will never come.
   if (actor == "playback" || actor == "decoder") CutReply(actor, now);

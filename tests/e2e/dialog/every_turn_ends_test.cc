@@ -163,6 +163,61 @@ TEST_F(EveryTurnEnds, PlaybackKilledMidReplyNoFloodTheUserIsToldAndTheNextComple
          double(DialogLeft(story, killed) - killed) / 1e6);
 }
 
+// A session that hangs (SIGSTOP: alive, silent) mid-reply: vb-control's
+// busy timeout ends the turn within 3 s; the launcher replaces the session.
+TEST_F(EveryTurnEnds, SessionHungMidReplyTheTurnEndsWithin3s) {
+  ASSERT_NO_FATAL_FAILURE(StartPaced());
+  const std::string story = StorySpeaking();
+  ASSERT_FALSE(story.empty()) << Dump();
+  const int pid = beats_["session"].pid();
+  const int64_t stopped = bus::MonoNs();
+  ASSERT_EQ(kill(pid, SIGSTOP), 0);
+  int end = EndOf(story, 6000ms);
+  kill(pid, SIGCONT);  // whatever the launcher does with it next
+  ASSERT_GE(end, 0) << "the turn never ended\n" << Dump();
+  const SessionSeen& e = events_[size_t(end)];
+  EXPECT_EQ(e.event.turn_ended().outcome(), v1::TurnEnded::FAILED) << Dump();
+  EXPECT_EQ(e.source, "control");
+  EXPECT_LT(e.mono_ns - stopped, 3 * kSec) << (e.mono_ns - stopped) / 1e6 << " ms";
+  ASSERT_TRUE(Until([&] { return DialogLeft(story, stopped) != 0; }, 5000ms)) << Dump();
+  EXPECT_LT(DialogLeft(story, stopped) - stopped, 3 * kSec) << Dump();
+  printf("session hung → TurnEnded by %s after %.0f ms\n", e.source.c_str(), double(e.mono_ns - stopped) / 1e6);
+  // Resumed (or replaced by the launcher): the story it resumes is muted.
+  const int64_t resumed = bus::MonoNs();
+  ASSERT_TRUE(Until([&] { return status_.connected() && beats_["session"].uptime_ms() > 0; }, 20000ms)) << Dump();
+  ASSERT_TRUE(Until([&] { return bus::MonoNs() - resumed > 2 * kSec; }, 3000ms));
+  int late = 0;
+  for (const auto& f : out_) late += f.turn_id == story && f.mono_ns > resumed + 300'000'000;
+  EXPECT_EQ(late, 0) << "the decoder went on with the abandoned story" << [&] {
+    std::string f;
+    for (const auto& fr : out_)
+      if (fr.turn_id == story && fr.mono_ns > resumed) f += std::to_string((fr.mono_ns - stopped) / 1000000) + " ";
+    return "\nframes (ms after the stop): " + f + "\n" + Dump();
+  }();
+  ASSERT_NO_FATAL_FAILURE(NextTurnCompletes());
+}
+
+// The decoder killed mid-reply: the reply is cut and the user told, the
+// turn ends within 3 s, the next turn completes.
+TEST_F(EveryTurnEnds, DecoderKilledMidReplyTheUserIsToldAndTheNextCompletes) {
+  ASSERT_NO_FATAL_FAILURE(StartPaced());
+  const std::string story = StorySpeaking();
+  ASSERT_FALSE(story.empty()) << Dump();
+  const int pid = beats_["decoder"].pid();
+  const int64_t killed = bus::MonoNs();
+  ASSERT_EQ(kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(Until([&] { return DialogLeft(story, killed) != 0; }, 6000ms)) << Dump();
+  EXPECT_LT(DialogLeft(story, killed) - killed, 3 * kSec) << Dump();
+  int told = AwaitEvent(0, [&](const SessionSeen& s) {
+    return s.event.has_error() && s.turn_id == story && s.event.error().code() == 503;
+  }, 3000ms);
+  ASSERT_GE(told, 0) << Dump();
+  EXPECT_GE(EndOf(story, 5000ms), 0) << Dump();
+  printf("decoder kill: dialog left the turn after %.0f ms\n", double(DialogLeft(story, killed) - killed) / 1e6);
+  ASSERT_GT(Restarted("decoder", pid), 0);
+  ASSERT_NO_FATAL_FAILURE(NextTurnCompletes());
+}
+
 TEST_F(EveryTurnEnds, ControlKilledMidReplyComesBackSpeakingNotListening) {
   ASSERT_NO_FATAL_FAILURE(StartPaced());
   const std::string story = StorySpeaking();

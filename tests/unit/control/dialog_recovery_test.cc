@@ -66,7 +66,9 @@ TEST_F(DialogRecoveryTest, SessionRestartMidReplyEndsTheTurnFailedForEveryone) {
   dialog_->ActorRestarted("session", t_ + 1s);
   EXPECT_EQ(rec_.abandoned, std::vector<std::string>{"t1"});
   EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
-  EXPECT_EQ(rec_.Count(v1::DialogCommand::kFlush), 1);
+  EXPECT_EQ(rec_.Count(v1::DialogCommand::kInterrupt), 1);
+  EXPECT_EQ(rec_.commands[0].interrupt().turn_id(), "t1");
+  EXPECT_EQ(dialog_->barge_ins(), 0u);
   EXPECT_EQ(rec_.Count(v1::DialogCommand::kPlayPrompt, "error"), 1);
   EXPECT_EQ(dialog_->turns_abandoned(), 1u);
   // The restarted session's own TurnEnded of it comes late: ignored.
@@ -97,6 +99,9 @@ TEST_F(DialogRecoveryTest, SessionSilentMidTurnEndsItFailed) {
   dialog_->ActorHealth("session", false, t_ + 2s);
   EXPECT_EQ(rec_.abandoned, std::vector<std::string>{"t1"});
   EXPECT_EQ(dialog_->kind(), v1::STATE_OFFLINE);
+  // A hung session that resumes must not go on with it: interrupted.
+  EXPECT_EQ(rec_.Count(v1::DialogCommand::kInterrupt), 1);
+  EXPECT_EQ(rec_.Count(v1::DialogCommand::kPlayPrompt, "error"), 1);  // one tone, not two
 }
 
 TEST_F(DialogRecoveryTest, AStatusNamingAnotherTurnEndsOursOnlyIfTheSessionNamesTurns) {
