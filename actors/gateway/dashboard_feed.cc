@@ -108,7 +108,16 @@ Json DashboardFeed::Health(const v1::Heartbeat& hb, const Actor& a) const {
 std::optional<Json> DashboardFeed::OnHeartbeat(const v1::Heartbeat& hb, int64_t now_ns) {
   auto it = actors_.find(hb.actor());
   if (it == actors_.end()) {
-    if (actors_.size() >= options_.max_actors) return std::nullopt;
+    if (actors_.size() >= options_.max_actors) {
+      // Full: the actor silent longest makes room if it is stale, so a
+      // burst of invented names cannot lock real actors out for good.
+      auto oldest = actors_.begin();
+      for (auto j = actors_.begin(); j != actors_.end(); ++j)
+        if (j->second.last_ns < oldest->second.last_ns) oldest = j;
+      if (now_ns - oldest->second.last_ns < options_.stale_after_ns) return std::nullopt;
+      actors_.erase(oldest);
+      ++evicted_;
+    }
     it = actors_.emplace(hb.actor(), Actor{}).first;
     it->second.pid = hb.pid();
   } else if (hb.pid() != it->second.pid || hb.uptime_ms() < it->second.uptime_ms) {

@@ -6,7 +6,8 @@
 // Snapshot() is what a new dashboard client receives first.
 //
 // Pure logic, single-threaded; memory bounded by the number of actors seen
-// (capped).
+// (capped at max_actors; when full, the stalest actor that is STALE makes
+// room for a new one, counted in evicted()).
 #pragma once
 
 #include <cstdint>
@@ -45,6 +46,8 @@ class DashboardFeed {
   std::vector<Json> CheckStale(int64_t now_ns);
 
   Json Snapshot() const;
+  // Actors dropped to make room (a flood of names, or many restarts).
+  uint64_t evicted() const { return evicted_; }
 
  private:
   struct Actor {
@@ -64,6 +67,7 @@ class DashboardFeed {
   Json last_wake_ = Json::object();
   Json playback_ = Json::object();
   std::map<std::string, Actor> actors_;
+  uint64_t evicted_ = 0;
   double sum_sq_ = 0;
   int peak_ = 0;
   uint64_t samples_ = 0;

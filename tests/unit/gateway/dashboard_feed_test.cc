@@ -78,5 +78,23 @@ TEST(DashboardFeed, DialogStateNames) {
   EXPECT_EQ(feed.Snapshot()["dialog_state"]["state"], "LISTENING");
 }
 
+// Issue 12: a flood of invented actor names fills the table, but once they
+// are stale a real actor that starts later still gets a row.
+TEST(DashboardFeed, InventedActorNamesCannotLockRealOnesOut) {
+  DashboardFeed feed;
+  v1::Heartbeat hb;
+  hb.set_state(v1::Heartbeat::ACTIVE);
+  for (int i = 0; i < 100000; ++i) {
+    hb.set_actor("fake-" + std::to_string(i));
+    feed.OnHeartbeat(hb, 1000 * kMs);
+  }
+  EXPECT_EQ(feed.Snapshot()["actors"].size(), 64u);
+  hb.set_actor("session");
+  EXPECT_FALSE(feed.OnHeartbeat(hb, 2000 * kMs)) << "the fakes are not stale yet";
+  EXPECT_TRUE(feed.OnHeartbeat(hb, 6000 * kMs));
+  EXPECT_EQ(feed.Snapshot()["actors"].size(), 64u);
+  EXPECT_EQ(feed.evicted(), 1u);
+}
+
 }  // namespace
 }  // namespace vb::gateway
