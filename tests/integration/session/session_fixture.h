@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <climits>
+#include <cstdio>
 #include <filesystem>
 #include <sstream>
 #include <fstream>
