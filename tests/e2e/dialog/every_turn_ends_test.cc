@@ -102,7 +102,7 @@ TEST_F(EveryTurnEnds, SessionKilledMidReplyTheTurnEndsWithin3sAndTheNextComplete
 
   int end = EndOf(story, 6000ms);
   ASSERT_GE(end, 0) << "the turn never ended\n" << Dump();
-  const SessionSeen& e = events_[size_t(end)];
+  const SessionSeen e = events_[size_t(end)];  // a copy: events_ grows while we wait
   EXPECT_NE(e.event.turn_ended().outcome(), v1::TurnEnded::COMPLETED) << Dump();
   EXPECT_LT(e.mono_ns - killed, 3 * kSec) << "ended by " << e.source << " after " << (e.mono_ns - killed) / 1e6 << " ms";
   ASSERT_TRUE(Until([&] { return DialogLeft(story, killed) != 0; }, 5000ms)) << Dump();
@@ -175,7 +175,7 @@ TEST_F(EveryTurnEnds, SessionHungMidReplyTheTurnEndsWithin3s) {
   int end = EndOf(story, 6000ms);
   kill(pid, SIGCONT);  // whatever the launcher does with it next
   ASSERT_GE(end, 0) << "the turn never ended\n" << Dump();
-  const SessionSeen& e = events_[size_t(end)];
+  const SessionSeen e = events_[size_t(end)];  // a copy: events_ grows while we wait
   EXPECT_EQ(e.event.turn_ended().outcome(), v1::TurnEnded::FAILED) << Dump();
   EXPECT_EQ(e.source, "control");
   EXPECT_LT(e.mono_ns - stopped, 3 * kSec) << (e.mono_ns - stopped) / 1e6 << " ms";
@@ -234,7 +234,8 @@ TEST_F(EveryTurnEnds, ControlKilledMidReplyComesBackSpeakingNotListening) {
     return nullptr;
   };
   ASSERT_TRUE(Until([&] { return choice() != nullptr; }, 8000ms)) << Dump();
-  const StateSeen* c = choice();
+  const StateSeen chosen = *choice();  // a copy: states_ grows while we wait
+  const StateSeen* c = &chosen;
   EXPECT_EQ(c->state.state(), v1::STATE_SPEAKING) << Dump();
   EXPECT_EQ(c->state.turn_id(), story) << Dump();
   EXPECT_LT(EndOf(story, 0ms), 0) << "the story was not under way any more: the test proves nothing\n" << Dump();
@@ -264,6 +265,8 @@ TEST_F(EveryTurnEnds, VbPttDownIsAcceptedByControl) {
   const int64_t sent = bus::MonoNs();
   ASSERT_EQ(Vb({"ptt", "down"}, &out), 0) << out;
   EXPECT_NE(out.find("accepted by control"), std::string::npos) << out;
+  printf("vb ptt down: %s → exit 0 after %.0f ms (process start to ack)\n", out.substr(0, out.find('\n')).c_str(),
+         double(bus::MonoNs() - sent) / 1e6);
   ASSERT_TRUE(Until([&] {
     for (const auto& s : states_)
       if (s.mono_ns > sent && s.state.state() == v1::STATE_LISTENING) return true;
@@ -271,6 +274,24 @@ TEST_F(EveryTurnEnds, VbPttDownIsAcceptedByControl) {
   }, 3000ms)) << Dump();
   ASSERT_EQ(Vb({"ptt", "up"}, &out), 0) << out;
   EXPECT_EQ(Vb({"mode", "bogus"}, &out), 64) << out;
+}
+
+// `vb say` is answered by vb-session (accepted, or queued during an
+// outage) and the text makes a turn.
+TEST_F(EveryTurnEnds, VbSayIsAcknowledgedByTheSessionAndMakesATurn) {
+  MicScript mic(dir_);
+  mic.Silence(1.0);
+  mic.Write(dir_.File("mic.wav"));
+  ASSERT_NO_FATAL_FAILURE(Start({}));
+  std::string out;
+  const size_t from = events_.size();
+  ASSERT_EQ(Vb({"say", "what", "time", "is", "it"}, &out), 0) << out;
+  EXPECT_TRUE(out.find("accepted by session") != std::string::npos || out.find("queued by session") != std::string::npos)
+      << out;
+  int st = AwaitEvent(from, [](const SessionSeen& s) { return s.event.has_turn_started(); }, 20000ms);
+  ASSERT_GE(st, 0) << Dump();
+  const std::string turn = events_[size_t(st)].turn_id;  // a copy: events_ grows while we wait
+  EXPECT_GE(AwaitEnded(size_t(st), v1::TurnEnded::COMPLETED, turn, 30000ms), 0) << Dump();
 }
 
 TEST_F(EveryTurnEnds, VbSayWithNoSessionRunningFailsWithAReason) {
