@@ -212,6 +212,13 @@ TEST_F(HostileTest, HostilePublisherWedgesNobodyAndCostsBoundedMemory) {
     h.set_mono_ns(bus::MonoNs());
     return h.SerializePartialAsString();  // partial: lets invalid UTF-8 through
   };
+  // The rogue's own sockets see every target's subscribers first (XPUB
+  // drops what nobody subscribed to yet: the attack would prove nothing).
+  ASSERT_TRUE(RunUntil(loop_, [&] {
+    for (const auto& [plane, topic] : targets)
+      if (!rogue_->HasSubscriber(plane, topic)) return false;
+    return true;
+  }, 10000ms));
   // 1. Absurd frame counts.
   for (const auto& [plane, topic] : targets)
     for (size_t n : {17, 18, 1000}) {
