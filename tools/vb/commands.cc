@@ -66,6 +66,13 @@ Status LoadBusOnly(const std::string& path, bus::BusConfig* bus, std::string* de
 
 int Run(const Args& in) {
   Args args = in;
+  if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
+    std::cout << "usage: vb run CONFIG\n"
+                 "  Starts the broker (and the simulator), then the actors of launcher.actors; restarts a\n"
+                 "  crashed one at once (back-off only for a crash loop), never one that exited 78.\n"
+                 "  Ctrl-C/SIGTERM stops everything. Exits 78 if an actor had a config error.\n";
+    return 0;
+  }
   if (args.size() != 1) {
     std::cerr << "usage: vb run CONFIG\n";
     return 64;
@@ -106,6 +113,8 @@ int Run(const Args& in) {
       rc = 1;
     } else {
       loop.Run();
+      // The run went on without that actor; its exit says it was incomplete.
+      if (launcher.config_failed()) rc = kExitConfig;
     }
   }
   zctx.shutdown();

@@ -22,7 +22,9 @@ int Usage() {
                "       vb sniff list|echo|hz|bw|drops|latency [TOPIC] [--config FILE] …\n"
                "       vb status [--config FILE]\n"
                "       vb ptt down|up | say TEXT | mode continuous|wake_word|push_to_talk | interrupt\n"
-               "          [--config FILE] [--device NAME]\n"
+               "          [--config FILE] [--device NAME] [--timeout SEC]\n"
+               "          (waits for the receiver's answer: exit 0 accepted or queued, 1 refused,\n"
+               "           69 not delivered)\n"
                "       vb keygen FILE\n"
                "       vb --print-default-config\n";
   return 64;
