@@ -16,10 +16,7 @@
 // dialog.command subscriber (this test answers each with a CommandAck, as
 // vb-control and vb-session do).
 #include <gtest/gtest.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -37,21 +34,6 @@ namespace vb::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-// A loopback TCP port that is free now (the kernel picks it).
-int FreePort() {
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  int port = -1;
-  if (bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      getsockname(s, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-    port = ntohs(a.sin_port);
-  close(s);
-  return port;
-}
 
 // Resident set of a process in KiB (0 if gone).
 int64_t RssKb(int pid) {
@@ -138,7 +120,7 @@ class HostileTest : public ::testing::Test {
 
 TEST_F(HostileTest, HostilePublisherWedgesNobodyAndCostsBoundedMemory) {
   const std::set<std::string> actors = {"control", "decoder", "gateway", "relay"};
-  int port = FreePort();
+  int port = vb::testing::FreeTcpPort();
   ASSERT_GT(port, 0);
   dir_.Write("vb.yaml", "bus:\n  endpoint: " + endpoint_ +
                             "\nlauncher:\n  actors: [control, decoder, gateway, relay:probe]\n  log_dir: " +
