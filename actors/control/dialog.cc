@@ -22,10 +22,20 @@ bool Dialog::Ended(const std::string& turn_id) const {
   return std::find(ended_turns_.begin(), ended_turns_.end(), turn_id) != ended_turns_.end();
 }
 
-void Dialog::RememberEnded(const std::string& turn_id) {
+void Dialog::RememberEnded(const std::string& turn_id, Clock::time_point now) {
   if (turn_id.empty() || Ended(turn_id)) return;
   ended_turns_.push_back(turn_id);
   while (ended_turns_.size() > kRememberEnded) ended_turns_.pop_front();
+  for (auto& u : unconfirmed_)
+    if (u.turn_id == turn_id && !u.deadline) u.deadline = now + kUnconfirmedGrace;
+}
+
+void Dialog::Confirmed(const std::string& turn_id) {
+  for (auto it = unconfirmed_.begin(); it != unconfirmed_.end(); ++it)
+    if (it->turn_id == turn_id) {
+      unconfirmed_.erase(it);
+      return;
+    }
 }
 
 void Dialog::Start(Clock::time_point now) {
@@ -133,7 +143,7 @@ void Dialog::Interrupt(v1::Interrupt::Reason reason, Clock::time_point now) {
   c.mutable_interrupt()->set_turn_id(state_.turn_id());
   out_.Command(c);
   ++barge_ins_;
-  RememberEnded(state_.turn_id());
+  RememberEnded(state_.turn_id(), now);
   state_.clear_turn_id();
   audio_pending_ = false;
   reply_done_ = false;
@@ -158,8 +168,9 @@ void Dialog::SessionConnected(bool connected, const std::string& conversation_id
     if (!state_.turn_id().empty() && !reply_done_) {
       ++turns_abandoned_;
       out_.TurnAbandoned(state_.turn_id(), "the session lost its connection");
+      Confirmed(state_.turn_id());
     }
-    RememberEnded(state_.turn_id());
+    RememberEnded(state_.turn_id(), now);
     state_.clear_turn_id();
     audio_pending_ = reply_done_ = false;
     streaming_ = false;
@@ -172,6 +183,16 @@ void Dialog::SessionConnected(bool connected, const std::string& conversation_id
 }
 
 void Dialog::TurnStarted(const std::string& turn_id, Clock::time_point now) {
+  if (!turn_id.empty()) {
+    bool known = false;
+    for (const auto& u : unconfirmed_) known = known || u.turn_id == turn_id;
+    if (!known) {
+      // A turn control already let go of (interrupted before it started)
+      // gets its grace now.
+      unconfirmed_.push_back({turn_id, Ended(turn_id) ? std::optional(now + kUnconfirmedGrace) : std::nullopt});
+      while (unconfirmed_.size() > kMaxUnconfirmed) unconfirmed_.pop_front();
+    }
+  }
   if (Ended(turn_id)) return;
   state_.set_turn_id(turn_id);
   audio_pending_ = false;
@@ -184,7 +205,7 @@ void Dialog::TurnStarted(const std::string& turn_id, Clock::time_point now) {
 }
 
 void Dialog::TurnFinished(Clock::time_point now, const std::string& reason) {
-  RememberEnded(state_.turn_id());
+  RememberEnded(state_.turn_id(), now);
   adopt_playback_turn_ = false;
   playback_idle_reports_ = 0;
   state_.clear_turn_id();
@@ -199,6 +220,7 @@ void Dialog::TurnFinished(Clock::time_point now, const std::string& reason) {
 }
 
 void Dialog::TurnEnded(const std::string& turn_id, v1::TurnEnded::Outcome outcome, Clock::time_point now) {
+  if (outcome != v1::TurnEnded::REQUIRES_ACTION) Confirmed(turn_id);
   if (turn_id != state_.turn_id() || Ended(turn_id)) return;
   switch (outcome) {
     case v1::TurnEnded::REQUIRES_ACTION:
@@ -363,6 +385,7 @@ void Dialog::Abandon(const std::string& why, Clock::time_point now) {
   const std::string turn = state_.turn_id();
   ++turns_abandoned_;
   out_.TurnAbandoned(turn, why);
+  Confirmed(turn);
   // What of it is still queued, or still comes (a hung session that
   // resumes), would be a reply nobody waits for: the playback and the
   // decoder drop the turn, a session that still runs it cancels it (one
@@ -421,6 +444,15 @@ void Dialog::ActorRestarted(const std::string& actor, Clock::time_point now) {
 
 void Dialog::Tick(Clock::time_point now) {
   if (recover_deadline_ && now >= *recover_deadline_) Settle(now);
+  for (auto it = unconfirmed_.begin(); it != unconfirmed_.end();) {
+    if (it->deadline && now >= *it->deadline) {
+      ++turns_abandoned_;
+      out_.TurnAbandoned(it->turn_id, "the session never ended this turn");
+      it = unconfirmed_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   if (listen_deadline_ && now >= *listen_deadline_) {
     listen_deadline_.reset();
     if (state_.state() == v1::STATE_LISTENING && options_.mode == v1::MODE_WAKE_WORD) {
@@ -445,6 +477,8 @@ std::optional<Clock::time_point> Dialog::NextDeadline() const {
   std::optional<Clock::time_point> next;
   for (const auto& d : {listen_deadline_, drain_deadline_, reply_deadline_, recover_deadline_})
     if (d && (!next || *d < *next)) next = d;
+  for (const auto& u : unconfirmed_)
+    if (u.deadline && (!next || *u.deadline < *next)) next = u.deadline;
   return next;
 }
 

@@ -161,7 +161,21 @@ class Dialog {
   static constexpr size_t kRememberEnded = 256;
   std::deque<std::string> ended_turns_;
   bool Ended(const std::string& turn_id) const;
-  void RememberEnded(const std::string& turn_id);
+  void RememberEnded(const std::string& turn_id, Clock::time_point now);
+  // Turns the session started and has not ended (TurnEnded) yet. Once
+  // control lets go of one (finished, interrupted, session gone), whoever
+  // runs it has kUnconfirmedGrace to end it; a session that died before it
+  // could (killed between a cancel and its confirmation) or that forgot it
+  // never will, so control ends it on its behalf: no turn stays open for
+  // gateway clients and the dashboard. Bounded like ended_turns_.
+  struct Unconfirmed {
+    std::string turn_id;
+    std::optional<Clock::time_point> deadline;  // unset while control runs it
+  };
+  static constexpr auto kUnconfirmedGrace = std::chrono::seconds(3);
+  static constexpr size_t kMaxUnconfirmed = 64;
+  std::deque<Unconfirmed> unconfirmed_;
+  void Confirmed(const std::string& turn_id);
   std::optional<Clock::time_point> listen_deadline_, drain_deadline_, reply_deadline_;
   uint64_t barge_ins_ = 0;
   Clock::time_point speaking_since_{};

@@ -250,5 +250,41 @@ TEST_F(DialogRecoveryTest, EndedTurnsAreRememberedBoundedly) {
   EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
 }
 
+// chaos run, 500 kills: a text turn started, vb-control interrupted it when
+// the decoder died, and vb-session was killed before it confirmed the
+// cancel; nobody ended the turn and its gateway client waited 45 s.
+TEST_F(DialogRecoveryTest, ATurnLetGoThatTheSessionNeverEndsIsEndedAfterTheGrace) {
+  Make();
+  Speaking("t1");
+  dialog_->ActorRestarted("decoder", t_ + 1s);  // reply cut: interrupted
+  ASSERT_TRUE(rec_.abandoned.empty());
+  dialog_->Tick(t_ + 3500ms);
+  EXPECT_TRUE(rec_.abandoned.empty()) << "within the grace the session may still end it";
+  ASSERT_TRUE(dialog_->NextDeadline().has_value());
+  EXPECT_LE(*dialog_->NextDeadline(), t_ + 4s);
+  dialog_->Tick(t_ + 4s);
+  EXPECT_EQ(rec_.abandoned, std::vector<std::string>{"t1"});
+  EXPECT_EQ(dialog_->turns_abandoned(), 1u);
+  dialog_->Tick(t_ + 10s);
+  EXPECT_EQ(rec_.abandoned.size(), 1u) << "ended once";
+}
+
+TEST_F(DialogRecoveryTest, ATurnTheSessionEndsIsNotEndedAgain) {
+  Make();
+  // Completed normally, cancelled by a barge-in, waiting for a tool: the
+  // session's own TurnEnded (or the running tool call) leaves nothing to do.
+  Speaking("t1");
+  dialog_->AgentAudioEnded("t1", 10, t_);
+  dialog_->TurnEnded("t1", v1::TurnEnded::COMPLETED, t_);
+  dialog_->PlaybackDrained("t1", t_ + 1s);
+  Speaking("t2");
+  dialog_->ServerSpeech(true, t_ + 2s);
+  dialog_->TurnEnded("t2", v1::TurnEnded::CANCELLED, t_ + 2100ms);
+  dialog_->TurnStarted("t3", t_ + 3s);
+  dialog_->TurnEnded("t3", v1::TurnEnded::REQUIRES_ACTION, t_ + 3s);
+  dialog_->Tick(t_ + 60s);
+  EXPECT_TRUE(rec_.abandoned.empty());
+}
+
 }  // namespace
 }  // namespace vb::control
