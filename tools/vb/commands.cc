@@ -122,7 +122,13 @@ int Run(const Args& in) {
 }
 
 int Keygen(const Args& args) {
-  if (args.size() != 1) {
+  // An option is never taken for the file name (`vb keygen --help` wrote a
+  // secret key to a file named --help).
+  if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
+    std::cout << "usage: vb keygen FILE   (writes the key pair to FILE, mode 0600)\n";
+    return 0;
+  }
+  if (args.size() != 1 || args[0].rfind("-", 0) == 0) {
     std::cerr << "usage: vb keygen FILE   (writes the key pair to FILE, mode 0600)\n";
     return 64;
   }
@@ -195,6 +201,12 @@ constexpr int kExitNotDelivered = 69; // EX_UNAVAILABLE: nobody listens, or no a
 
 int SendCommand(const std::string& verb, const Args& in) {
   Args args = in;
+  if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
+    std::cout << "usage: vb ptt down|up | say TEXT | mode MODE | interrupt  [--config FILE] [--device NAME]\n"
+                 "          [--timeout SEC]   waits for the receiver's answer: exit 0 accepted or queued,\n"
+                 "          1 refused, 69 not delivered\n";
+    return 0;
+  }
   std::string path = TakeOption(&args, "--config");
   std::string device = TakeOption(&args, "--device");
   const double timeout_s = std::atof(TakeOption(&args, "--timeout", "3").c_str());
