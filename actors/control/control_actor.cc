@@ -10,6 +10,13 @@ namespace {
 // SessionError.code of the error vb-control publishes when a reply was cut
 // (HTTP's "service unavailable": a stage of the pipeline went away).
 constexpr int kReplyCutCode = 503;
+
+// The person may be speaking to the device now: it listens, or it waits
+// for the wake word (which it must hear). Push-to-talk at rest listens only
+// after the key, which moves the dialog to LISTENING.
+bool ListensOrWould(const v1::DialogState& s) {
+  return s.state() == v1::STATE_LISTENING || (s.state() == v1::STATE_IDLE && s.mode() == v1::MODE_WAKE_WORD);
+}
 }  // namespace
 
 void ControlActor::DeclareConfig(config::Section& s) {
@@ -38,6 +45,21 @@ void ControlActor::DeclareConfig(config::Section& s) {
         "while the agent thinks or speaks: silent this long = down, so a turn whose session, decoder or "
         "playback died ends within 3 s");
   h.Finish();
+  auto hr = s.Sub("hearing", "tell the person when the device does not hear (no audio.clean frames)");
+  hr.Key("deaf_after_ms", &deaf_after_ms_, 400, {0, 60000},
+         "no microphone audio this long = not hearing (dialog.state deaf); 0 = never judged (no microphone)");
+  hr.Key("start_grace_ms", &start_grace_ms_, 5000, {100, 120000},
+         "at start, before the first audio: not hearing only after this long (a sound server may take seconds)");
+  hr.Key("resume_after_ms", &resume_after_ms_, 100, {0, 5000},
+         "hearing again once audio has flowed this long without a gap");
+  hr.Key("cue_after_ms", &cue_after_ms_, 1000, {0, 60000},
+         "a deaf stretch this long while listening (or waiting for the wake word) may have swallowed speech: "
+         "the cue asks the person to repeat when hearing is back");
+  hr.Key("cue_min_gap_ms", &cue_min_gap_ms_, 5000, {0, 600000}, "at most one repeat cue per this long");
+  hr.Key("cue", &cue_, "error",
+         "prompt played as the repeat cue (playback's built-in wake/error, or one of playback.prompts); "
+         "empty = none");
+  hr.Finish();
   auto k = s.Sub("ptt", "push-to-talk key from a Linux input device");
   k.Key("evdev_device", &evdev_path_, "", "e.g. /dev/input/by-id/…-event-kbd; empty = none");
   k.Key("key", &ptt_key_, "KEY_SPACE", "key name (KEY_SPACE, KEY_F12, KEY_RECORD, …) or code");
@@ -55,6 +77,14 @@ Status ControlActor::Configure(bus::Context& ctx) {
   options_.reply_timeout = std::chrono::milliseconds(reply_timeout_ms_);
   dialog_ = std::make_unique<Dialog>(options_, *this);
   dialog_->Start(Clock::now());  // a restart must not assume nothing is under way
+  hearing_options_.deaf_after = std::chrono::milliseconds(deaf_after_ms_);
+  hearing_options_.start_grace = std::chrono::milliseconds(start_grace_ms_);
+  hearing_options_.resume_after = std::chrono::milliseconds(resume_after_ms_);
+  hearing_options_.cue_after = std::chrono::milliseconds(cue_after_ms_);
+  hearing_options_.cue_min_gap = std::chrono::milliseconds(cue_min_gap_ms_);
+  hearing_ = std::make_unique<HearingWatch>(hearing_options_, *this);
+  hearing_->Start(Clock::now());
+  hearing_->Listening(ListensOrWould(dialog_->state()), Clock::now());
   auto& bus = ctx.bus();
   state_pub_ = bus.Advertise(bus::topics::kDialogState);
   command_pub_ = bus.Advertise(bus::topics::kDialogCommand);
@@ -122,7 +152,15 @@ Status ControlActor::Configure(bus::Context& ctx) {
     else if (c.has_interrupt()) Ack(c, dialog_->InterruptObserved(c.interrupt().turn_id(), now));
     Reschedule();
   });
+  if (hearing_->enabled()) {
+    bus.Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, [this](const auto&) {
+      hearing_->Frame(Clock::now());
+      RescheduleHearing();
+    });
+  }
   bus.Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [this](const auto& m) {
+    if (m.msg.actor() == "capture" || m.msg.actor() == "afe")
+      hearing_->StageBeat(m.msg.actor(), m.msg.pid(), m.msg.state() == v1::Heartbeat::DEGRADED, Clock::now());
     auto it = health_.find(m.msg.actor());
     if (it == health_.end()) return;
     const std::string name = it->first;
@@ -150,6 +188,7 @@ Status ControlActor::Configure(bus::Context& ctx) {
   });
   for (const auto& w : watch_) health_[w].last = Clock::now();
   ctx.loop().AddTimer(std::chrono::milliseconds(250), [this] { CheckHealth(); });
+  RescheduleHearing();
 
   if (!evdev_path_.empty()) {
     key_ = std::make_unique<EvdevKeySource>(evdev_path_, KeyCodeFromName(ptt_key_));
@@ -217,9 +256,61 @@ void ControlActor::Reschedule() {
   });
 }
 
+// One timer for the hearing deadline. Frames move the deadline on 50 times
+// a second; the timer is not re-armed for each: when it fires early it is
+// set again for the deadline of the moment.
+void ControlActor::RescheduleHearing() {
+  auto next = hearing_->NextDeadline();
+  if (hearing_timer_ && next && hearing_timer_at_ && *hearing_timer_at_ <= *next) return;
+  if (hearing_timer_) ctx_->loop().CancelTimer(hearing_timer_);
+  hearing_timer_ = 0;
+  hearing_timer_at_.reset();
+  if (!next) return;
+  auto delay = std::max(Clock::duration(0), *next - Clock::now()) + std::chrono::milliseconds(1);
+  hearing_timer_at_ = *next;
+  hearing_timer_ = ctx_->loop().AddOneShot(delay, [this] {
+    hearing_timer_ = 0;
+    hearing_timer_at_.reset();
+    hearing_->Tick(Clock::now());
+    RescheduleHearing();
+  });
+}
+
+void ControlActor::PublishState(const v1::DialogState& state) {
+  v1::DialogState s = state;
+  if (!hearing_->hearing()) {
+    s.set_deaf(true);
+    s.set_deaf_reason(hearing_->reason());
+    s.set_deaf_since_mono_ns(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(hearing_->deaf_since().time_since_epoch()).count());
+  }
+  state_pub_.Publish(s, {.turn_id = s.turn_id()});
+}
+
 void ControlActor::StateChanged(const v1::DialogState& state) {
   VB_LOG(kInfo) << "state " << v1::DialogStateKind_Name(state.state()) << " (" << state.reason() << ")";
-  state_pub_.Publish(state, {.turn_id = state.turn_id()});
+  hearing_->Listening(ListensOrWould(state), Clock::now());
+  PublishState(state);
+}
+
+void ControlActor::HearingChanged(bool hearing, const std::string& reason) {
+  if (hearing) {
+    VB_LOG(kInfo) << "hearing again";
+  } else {
+    VB_LOG(kWarn) << reason;
+    ctx_->Count("deaf_reports");
+  }
+  PublishState(dialog_->state());
+  RescheduleHearing();
+}
+
+void ControlActor::RepeatCue(std::chrono::milliseconds deaf_for) {
+  VB_LOG(kInfo) << "deaf for " << deaf_for.count() << " ms while listening: asking the person to repeat";
+  ctx_->Count("repeat_cues");
+  if (cue_.empty()) return;
+  v1::DialogCommand c;
+  c.mutable_play_prompt()->set_name(cue_);
+  Command(c);
 }
 
 void ControlActor::Command(const v1::DialogCommand& cmd) {
@@ -258,7 +349,9 @@ void ControlActor::ReplyCut(const std::string& turn_id, const std::string& why) 
 }
 
 void ControlActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
-  state_pub_.Publish(dialog_->state(), {.turn_id = dialog_->state().turn_id()});
+  PublishState(dialog_->state());
+  (*hb.mutable_extra())["hearing"] = hearing_->hearing() ? 1 : 0;
+  (*hb.mutable_extra())["longest_deaf_ms"] = hearing_->longest_deaf_ms();
   (*hb.mutable_extra())["barge_ins"] = int64_t(dialog_->barge_ins());
   (*hb.mutable_extra())["client_vad_held_off"] = int64_t(dialog_->vad_held_off());
   (*hb.mutable_extra())["recovering"] = dialog_->recovering() ? 1 : 0;

@@ -11,19 +11,22 @@
 // a SessionError when a reply was cut (README: "Every turn ends"); notices a
 // watched actor's restart by its heartbeat's pid; and, restarted itself,
 // re-derives the dialog from the session's status and the playback's
-// heartbeat (Dialog::Start).
+// heartbeat (Dialog::Start); and tells the person when the device is deaf:
+// audio.clean frames feed a HearingWatch (hearing.h), whose verdict rides
+// on dialog.state (deaf, deaf_reason) and whose repeat cue is a PlayPrompt.
 #pragma once
 
 #include <map>
 #include <memory>
 
 #include "actors/control/dialog.h"
+#include "actors/control/hearing.h"
 #include "actors/control/key_source.h"
 #include "bus/actor.h"
 
 namespace vb::control {
 
-class ControlActor : public bus::Actor, public DialogOutput {
+class ControlActor : public bus::Actor, public DialogOutput, public HearingOutput {
  public:
   void DeclareConfig(config::Section& s) override;
   Status Configure(bus::Context& ctx) override;
@@ -35,8 +38,15 @@ class ControlActor : public bus::Actor, public DialogOutput {
   void TurnAbandoned(const std::string& turn_id, const std::string& why) override;
   void ReplyCut(const std::string& turn_id, const std::string& why) override;
 
+  // HearingOutput.
+  void HearingChanged(bool hearing, const std::string& reason) override;
+  void RepeatCue(std::chrono::milliseconds deaf_for) override;
+
  private:
   void Reschedule();
+  void RescheduleHearing();
+  // dialog.state: the dialog's state with the hearing verdict.
+  void PublishState(const v1::DialogState& state);
   void CheckHealth();
   void OnKey();
   void ReopenKey();
@@ -50,6 +60,13 @@ class ControlActor : public bus::Actor, public DialogOutput {
   std::vector<std::string> watch_;
   std::string evdev_path_, ptt_key_;
   std::unique_ptr<Dialog> dialog_;
+  HearingOptions hearing_options_;
+  int deaf_after_ms_ = 400, start_grace_ms_ = 5000, resume_after_ms_ = 100, cue_after_ms_ = 1000,
+      cue_min_gap_ms_ = 5000;
+  std::string cue_;
+  std::unique_ptr<HearingWatch> hearing_;
+  bus::Loop::TimerId hearing_timer_ = 0;
+  std::optional<Clock::time_point> hearing_timer_at_;
   std::unique_ptr<EvdevKeySource> key_;
   bus::Loop::GroupId key_group_ = 0;
   bus::Publisher<v1::DialogState> state_pub_;
