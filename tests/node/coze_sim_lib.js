@@ -80,4 +80,30 @@ function sendPcm(send, pcm, rate, chunkMs = 20) {
   }
 }
 
-module.exports = { startSim, speak, silence, EventLog, sendPcm, simBinary };
+// Opens an official-SDK chat socket (client.websockets.chat.create) and
+// resolves {ws, log, send} once `chat.created` arrived.
+async function openSdkChat(client, query) {
+  const ws = await client.websockets.chat.create(query, { maxRetries: 0 });
+  const log = new EventLog();
+  ws.onmessage = (data) => log.push(data);
+  ws.onerror = (err) => log.push({ event_type: '_socket_error', data: err.data });
+  await log.waitFor(log.type('chat.created'), 10000, 'chat.created');
+  return { ws, log, send: (e) => ws.send(e) };
+}
+
+// Sends chat.update; resolves with the `chat.updated` that answers it.
+function updateChat(s, data) {
+  const n = s.log.events.length;
+  s.send({ id: 'u' + n, event_type: 'chat.update', data });
+  return s.log.waitFor((e) => e.event_type === 'chat.updated' && s.log.events.indexOf(e) >= n, 10000, 'chat.updated');
+}
+
+// Sets simulator faults at run time (POST /_sim/faults); resolves with the
+// faults now in force. `base` is http(s)://host:port.
+async function setFaults(base, body) {
+  const res = await fetch(`${base}/_sim/faults`, { method: 'POST', body: JSON.stringify(body) });
+  if (res.status !== 200) throw new Error(`faults ${JSON.stringify(body)}: ${res.status} ${await res.text()}`);
+  return res.json();
+}
+
+module.exports = { startSim, speak, silence, EventLog, sendPcm, simBinary, openSdkChat, updateChat, setFaults };

@@ -10,7 +10,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { CozeAPI } = require('@coze/api');
-const { startSim, speak, silence, EventLog, sendPcm } = require('./coze_sim_lib');
+const { startSim, speak, silence, EventLog, sendPcm, openSdkChat, updateChat } = require('./coze_sim_lib');
 
 const TOKEN = 'test-token';
 const BOT = '7000000000000000001';
@@ -35,20 +35,8 @@ test.after(async () => {
 });
 
 // Opens an SDK socket; resolves once `chat.created` arrived.
-async function open(query = {}) {
-  const ws = await client.websockets.chat.create({ bot_id: BOT, device_id: '1234567', ...query }, { maxRetries: 0 });
-  const log = new EventLog();
-  ws.onmessage = (data) => log.push(data);
-  ws.onerror = (err) => log.push({ event_type: '_socket_error', data: err.data });
-  await log.waitFor(log.type('chat.created'), 10000, 'chat.created');
-  return { ws, log, send: (e) => ws.send(e) };
-}
-
-async function update(s, data) {
-  const n = s.log.events.length;
-  s.send({ id: 'u' + n, event_type: 'chat.update', data });
-  return s.log.waitFor((e, i) => e.event_type === 'chat.updated' && s.log.events.indexOf(e) >= n, 10000, 'chat.updated');
-}
+const open = (query = {}) => openSdkChat(client, { bot_id: BOT, device_id: '1234567', ...query });
+const update = updateChat;
 
 function checkEnvelopes(events) {
   const logids = new Set();

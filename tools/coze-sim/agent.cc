@@ -14,6 +14,8 @@ const char* Agent::BuiltInScript() {
 # lowercased, without punctuation. Templates: {text} user text, {1}.. regex
 # groups, {time} {date} now (UTC), {recall} the previous user turn of this
 # conversation, {first} its first user turn, {output} a tool's output.
+# `fail: {code, msg, after}` ends the chat conversation.chat.failed with
+# last_error {code, msg} after `after` sentences of `reply` (default 0).
 prologue: "Hello, I am the voicebus simulator. Ask me the time, the date, the weather, or for a story."
 cities: [paris, london, tokyo, berlin, beijing, shanghai, madrid, rome, new york, san francisco]
 fallback: "You said: {text}."
@@ -52,6 +54,10 @@ rules:
       the harbour. The villagers never forgot that night. They say that on
       foggy evenings you can still see a warm light in the tower, and that is
       why the children of the village sleep so well. The end.
+  - name: failure
+    match: ['\bsimulate an? (failure|error)\b']
+    grammar: ['simulate a failure']
+    fail: {code: 4013, msg: "model error (scripted failure)"}
   - name: weather
     match: ['\bweather\b.*\bin ([a-z ]+)$', '\bweather\b']
     grammar: ['what is the weather [like] in <city>', 'how is the weather in <city>']
@@ -110,9 +116,23 @@ std::unique_ptr<Agent> Agent::FromYaml(const std::string& yaml_text, std::string
         t.resume_template = n["tool"]["resume"] ? n["tool"]["resume"].as<std::string>() : "{output}";
         r.tool = t;
       }
-      if (r.match.empty() || (r.reply.empty() && !r.tool)) {
+      if (n["fail"]) {
+        const YAML::Node& f = n["fail"];
+        TurnFault t;
+        t.kind = TurnFault::kChatFailed;
+        t.code = f["code"] ? f["code"].as<int>() : 5000;
+        t.msg = f["msg"] ? f["msg"].as<std::string>() : CozeErrorMessage(t.code);
+        t.after_sentences = f["after"] ? f["after"].as<int>() : 0;
+        if (t.code <= 0 || t.after_sentences < 0 || (t.after_sentences > 0 && r.reply.empty())) {
+          *error = "script line " + std::to_string(f.Mark().line + 1) + ": rule " + r.name +
+                   ": fail needs a positive code, and a reply when after > 0";
+          return nullptr;
+        }
+        r.failure = t;
+      }
+      if (r.match.empty() || (r.reply.empty() && !r.tool && !r.failure)) {
         *error = "script line " + std::to_string(n.Mark().line + 1) + ": rule " + r.name +
-                 " needs match and reply or tool";
+                 " needs match and reply, tool or fail";
         return nullptr;
       }
       agent->rules_.push_back(std::move(r));
@@ -190,6 +210,7 @@ AgentReply Agent::Respond(const std::string& user_text, const std::vector<std::s
         reply.tool = t;
       } else {
         reply.text = Expand(r.reply, user_text, &m, earlier);
+        reply.failure = r.failure;
       }
       return reply;
     }

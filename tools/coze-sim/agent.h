@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "tools/coze-sim/faults.h"
+
 namespace vb::cozesim {
 
 struct ToolCall {
@@ -24,6 +26,9 @@ struct AgentReply {
   std::string rule;  // which rule answered
   std::string text;  // empty when `tool` is set
   std::optional<ToolCall> tool;
+  // A rule with `fail`: the chat ends conversation.chat.failed (kChatFailed)
+  // after `after_sentences` sentences of `text`.
+  std::optional<TurnFault> failure;
 };
 
 class Agent {
@@ -50,6 +55,7 @@ class Agent {
     std::vector<std::string> grammar;
     std::string reply;
     std::optional<ToolCall> tool;
+    std::optional<TurnFault> failure;
   };
   std::string Expand(const std::string& tmpl, const std::string& text, const std::smatch* m,
                      const std::vector<std::string>& earlier) const;

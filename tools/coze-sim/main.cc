@@ -49,6 +49,11 @@ faults (also at run time: POST /_sim/faults with the same names, snake_case):
   --error-code C        answer turns and REST calls with Coze error code C (4008, 4009, 5000…)
   --slow-audio F        deliver audio F times slower than real time
   --fault-connections N apply the faults to the next N connections only
+  --chat-failed C       end turns with conversation.chat.failed, last_error {code: C}
+                        (WebSocket and REST /v3/chat; also on open connections)
+  --chat-failed-after N ... after N sentences of the answer (text and audio)
+  --turn-error C        answer turns with an `error` event of code C (REST: envelope code C)
+  --turn-faults N       apply --chat-failed/--turn-error to the next N turns only
 )";
 
 bool ReadFile(const std::string& path, std::string* out) {
@@ -115,6 +120,10 @@ int main(int argc, char** argv) {
     else if (a == "--error-code") faults["error_code"] = int(num(next(a.c_str()), a.c_str()));
     else if (a == "--slow-audio") faults["slow_audio"] = num(next(a.c_str()), a.c_str());
     else if (a == "--fault-connections") faults["remaining"] = int(num(next(a.c_str()), a.c_str()));
+    else if (a == "--chat-failed") faults["chat_failed"] = int(num(next(a.c_str()), a.c_str()));
+    else if (a == "--chat-failed-after") faults["chat_failed_after"] = int(num(next(a.c_str()), a.c_str()));
+    else if (a == "--turn-error") faults["turn_error"] = int(num(next(a.c_str()), a.c_str()));
+    else if (a == "--turn-faults") faults["turn_faults_remaining"] = int(num(next(a.c_str()), a.c_str()));
     else if (a == "-h" || a == "--help") {
       std::fputs(kUsage, stdout);
       return 0;

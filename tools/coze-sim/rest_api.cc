@@ -81,7 +81,7 @@ HttpResponse RestApi::Handle(const HttpRequest& req) {
   if (!access_->TokenOk(req.authorization))
     return Envelope(4100, "authentication is invalid", nullptr, logid, 401);
   if (faults_ && faults_->error_code)
-    return Envelope(faults_->error_code, "injected fault", nullptr, logid);
+    return Envelope(faults_->error_code, CozeErrorMessage(faults_->error_code) + " (injected fault)", nullptr, logid);
   Json body = Json::object();
   if (!req.body.empty()) {
     body = Json::parse(req.body, nullptr, false);
@@ -261,10 +261,48 @@ void RestApi::Answer(Conversation& conv, vb::cozesim::Chat& chat, const std::str
   if (sse) *sse += Sse("conversation.chat.completed", chat.ToJson());
 }
 
-void RestApi::RunChat(Conversation& conv, vb::cozesim::Chat& chat, const std::string& user_text, std::string* sse) {
+void RestApi::Fail(vb::cozesim::Chat& chat, const std::string& text, const TurnFault& f, std::string* sse) {
+  if (sse && f.after_sentences > 0) {
+    // The sentences answered before the failure, as deltas of one message.
+    Message d;
+    d.id = NewNumericId();
+    d.conversation_id = chat.conversation_id;
+    d.bot_id = chat.bot_id;
+    d.chat_id = chat.id;
+    d.section_id = chat.section_id;
+    d.role = "assistant";
+    d.type = "answer";
+    int sentences = 0;
+    size_t start = 0;
+    for (size_t i = 0; i < text.size() && sentences < f.after_sentences; ++i) {
+      bool end = (text[i] == '.' || text[i] == '!' || text[i] == '?') && (i + 1 == text.size() || text[i + 1] == ' ');
+      if (!end) continue;
+      d.content = text.substr(start, i + 1 - start);
+      *sse += Sse("conversation.message.delta", d.ToJson());
+      start = i + 1;
+      ++sentences;
+    }
+  }
+  chat.status = "failed";
+  chat.failed_at = NowEpochSeconds();
+  chat.last_error = {{"code", f.code}, {"msg", f.msg}};
+  chat.required_action = nullptr;
+  if (sse) *sse += Sse("conversation.chat.failed", chat.ToJson());
+}
+
+void RestApi::RunChat(Conversation& conv, vb::cozesim::Chat& chat, const std::string& user_text, std::string* sse,
+                      const TurnFault& fault) {
   std::vector<std::string> earlier = store_->UserTexts(conv);
   if (!earlier.empty() && earlier.back() == user_text) earlier.pop_back();  // the question itself
   AgentReply reply = agent_->Respond(user_text, earlier);
+  if (fault.kind == TurnFault::kChatFailed) {
+    reply.tool.reset();
+    reply.failure = fault;
+  }
+  if (reply.failure) {
+    Fail(chat, reply.text, *reply.failure, sse);
+    return;
+  }
   if (reply.tool) {
     std::string call_id = NewNumericId();
     Message fc;
@@ -312,6 +350,8 @@ HttpResponse RestApi::Chat(const std::string& query, const Json& body, const std
   bool stream = body.value("stream", false);
   bool save = body.value("auto_save_history", true);
   if (!stream && !save) return Envelope(4007, "auto_save_history must be true when stream is false", nullptr, logid);
+  TurnFault fault = faults_ ? faults_->TakeTurnFault() : TurnFault{};
+  if (fault.kind == TurnFault::kError) return Envelope(fault.code, fault.msg, nullptr, logid);
   Conversation* conv = nullptr;
   if (auto cid = QueryValue(query, "conversation_id"); cid && !cid->empty()) {
     conv = store_->FindConversation(*cid);
@@ -342,7 +382,7 @@ HttpResponse RestApi::Chat(const std::string& query, const Json& body, const std
     sse += Sse("conversation.chat.created", created);
     sse += Sse("conversation.chat.in_progress", in_progress);
   }
-  RunChat(*conv, chat, user_text, stream ? &sse : nullptr);
+  RunChat(*conv, chat, user_text, stream ? &sse : nullptr, fault);
   if (stream) {
     sse += "event:done\ndata:\"[DONE]\"\n\n";
     return {200, "text/event-stream", sse};

@@ -61,7 +61,12 @@ class RestApi {
   HttpResponse Faults(const std::string& method, const std::string& body);
 
   // Runs the agent for `user_text` in `chat`; appends SSE events to *sse.
-  void RunChat(Conversation& conv, vb::cozesim::Chat& chat, const std::string& user_text, std::string* sse);
+  // An injected `fault` (kChatFailed) makes the chat fail as a `fail` rule does.
+  void RunChat(Conversation& conv, vb::cozesim::Chat& chat, const std::string& user_text, std::string* sse,
+               const TurnFault& fault);
+  // The first `after_sentences` sentences of `text` as deltas, then the chat
+  // fails with last_error (SSE `conversation.chat.failed`).
+  void Fail(vb::cozesim::Chat& chat, const std::string& text, const TurnFault& f, std::string* sse);
   void Answer(Conversation& conv, vb::cozesim::Chat& chat, const std::string& text, std::string* sse);
 
   Store* store_;

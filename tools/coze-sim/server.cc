@@ -396,7 +396,15 @@ int Server::ConfirmUpgrade(lws* wsi) {
 
 Faults Server::TakeFaults() {
   Faults f = opts_.faults;
-  if (opts_.faults.remaining > 0 && --opts_.faults.remaining == 0) opts_.faults = Faults{};
+  if (opts_.faults.remaining > 0 && --opts_.faults.remaining == 0) {
+    // The connection faults are used up; the turn faults have their own count.
+    Faults rest;
+    rest.chat_failed = opts_.faults.chat_failed;
+    rest.chat_failed_after = opts_.faults.chat_failed_after;
+    rest.turn_error = opts_.faults.turn_error;
+    rest.turn_faults_remaining = opts_.faults.turn_faults_remaining;
+    opts_.faults = rest;
+  }
   return f;
 }
 
@@ -410,7 +418,7 @@ int Server::OnEstablished(lws* wsi, WsConn*& wc) {
   wc->faults = TakeFaults();
   wc->faults.refuse_handshake = 0;
   std::string logid = NewLogId();
-  SessionContext ctx{&store_, agent_.get(), worker_.get(), &wc->faults};
+  SessionContext ctx{&store_, agent_.get(), worker_.get(), &wc->faults, &opts_.faults};
   wc->session = std::make_unique<Session>(wc->id, ctx, bot, logid);
   conns_[wc->id] = wc;
   if (!opts_.log_dir.empty()) {

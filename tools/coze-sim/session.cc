@@ -271,6 +271,16 @@ int64_t Session::Pump(int64_t now_ms, size_t max, std::vector<std::string>* out)
       run_.reset();
       continue;
     }
+    if (it.kind == ItemKind::kChatFailed) {
+      if (run_ && run_->failure) {
+        TurnFault failure = *run_->failure;
+        stream_.pop_front();
+        FailRun(failure);  // queues conversation.chat.failed as an immediate event
+        continue;
+      }
+      stream_.pop_front();
+      continue;
+    }
     // Audio: encode lazily, one frame per delta, paced.
     if (!it.loaded) {
       encoder_->Append(it.pcm, it.rate);
@@ -709,12 +719,29 @@ void Session::CancelRun(int code, const char* msg) {
   Emit("conversation.chat.canceled", Json{{"code", code}, {"msg", msg}});
 }
 
+void Session::FailRun(const TurnFault& f) {
+  if (Chat* c = CurrentChat()) {
+    c->status = "failed";
+    c->failed_at = NowEpochSeconds();
+    c->last_error = {{"code", f.code}, {"msg", f.msg}};
+    c->required_action = nullptr;
+    Emit("conversation.chat.failed", c->ToJson());
+  }
+  ++gen_;
+  run_.reset();
+  stream_.clear();
+  encoder_->Clear();
+}
+
 void Session::StartTurn(const std::string& user_text, bool interrupt_code3) {
   if (RunActive()) CancelRun(interrupt_code3 ? 3 : 1, interrupt_code3 ? "interrupted by a new message" : "interrupted by user speech");
   if (ctx_.faults && ctx_.faults->error_code) {
-    EmitError(ctx_.faults->error_code, ctx_.faults->error_code == 4008 ? "rate limited (injected fault)"
-                                       : ctx_.faults->error_code == 4009 ? "server busy (injected fault)"
-                                                                         : "internal error (injected fault)", "");
+    EmitError(ctx_.faults->error_code, CozeErrorMessage(ctx_.faults->error_code) + " (injected fault)", "");
+    return;
+  }
+  TurnFault fault = ctx_.live ? ctx_.live->TakeTurnFault() : TurnFault{};
+  if (fault.kind == TurnFault::kError) {
+    EmitError(fault.code, fault.msg, "");
     return;
   }
   Conversation& conv = EnsureConversation();
@@ -747,6 +774,17 @@ void Session::StartTurn(const std::string& user_text, bool interrupt_code3) {
   Emit("conversation.chat.in_progress", chat.ToJson());
 
   AgentReply reply = ctx_.agent->Respond(user_text, earlier);
+  if (fault.kind == TurnFault::kChatFailed) {
+    reply.tool.reset();  // the injected failure wins over the rule
+    reply.failure = fault;
+  }
+  if (reply.failure) {
+    run_->failure = reply.failure;
+    if (reply.failure->after_sentences == 0 || reply.text.empty()) {
+      FailRun(*reply.failure);
+      return;
+    }
+  }
   if (reply.tool) {
     run_->tool = reply.tool;
     run_->tool_call_id = NewNumericId();
@@ -791,6 +829,12 @@ void Session::BeginAnswer(const std::string& text, bool tts_only) {
   run_->full_text = text;
   run_->sentences = SplitSentences(text);
   run_->next_synth = 0;
+  // A failing chat answers its first `after_sentences` sentences, then fails
+  // [inferred: deltas and audio so far, no answer message.completed, then
+  // conversation.chat.failed as the chat's last event].
+  const bool failing = run_->failure.has_value();
+  if (failing && run_->sentences.size() > size_t(run_->failure->after_sentences))
+    run_->sentences.resize(size_t(run_->failure->after_sentences));
   // No audio wanted (not subscribed) or not producible: text only, at once.
   run_->with_audio = Subscribed("conversation.audio.delta") && encoder_->ok();
   if (!run_->with_audio || run_->sentences.empty()) {
@@ -798,6 +842,10 @@ void Session::BeginAnswer(const std::string& text, bool tts_only) {
       for (const auto& s : run_->sentences)
         for (const auto& f : SplitFragments(s))
           PushStream("conversation.message.delta", MessageJson(run_->answer_id, "answer", f, "text"));
+    if (failing) {
+      stream_.push_back({ItemKind::kChatFailed, {}, {}, 0, false, run_->gen});
+      return;
+    }
     if (!tts_only) {
       PushStream("conversation.message.completed", MessageJson(run_->answer_id, "answer", text, "text"));
       stream_.push_back({ItemKind::kAnswerCompleted, {}, {}, 0, false, run_->gen});
@@ -830,7 +878,8 @@ void Session::OnSynthesized(uint64_t job, std::vector<int16_t> pcm, int rate) {
   if (!run_->tts_only)
     for (const auto& f : SplitFragments(s))
       PushStream("conversation.message.delta", MessageJson(run_->answer_id, "answer", f, "text"));
-  if (last && !run_->tts_only) {
+  const bool failing = run_->failure.has_value();
+  if (last && !run_->tts_only && !failing) {
     // Recorded order: the answer and verbose complete before the last audio.
     PushStream("conversation.message.completed", MessageJson(run_->answer_id, "answer", run_->full_text, "text"));
     stream_.push_back({ItemKind::kAnswerCompleted, {}, {}, 0, false, run_->gen});
@@ -843,7 +892,9 @@ void Session::OnSynthesized(uint64_t job, std::vector<int16_t> pcm, int rate) {
   while (!caption.empty() && std::isspace(uint8_t(caption.back()))) caption.pop_back();
   PushStream("conversation.audio.sentence_start", Json{{"text", caption}});
   stream_.push_back({ItemKind::kAudio, {}, std::move(pcm), rate, false, run_->gen, last});
-  if (last) {
+  if (last && failing) {
+    stream_.push_back({ItemKind::kChatFailed, {}, {}, 0, false, run_->gen});
+  } else if (last) {
     PushStream("conversation.audio.completed", MessageJson(run_->answer_id, "answer", "", "audio"));
     stream_.push_back({ItemKind::kChatCompleted, {}, {}, 0, false, run_->gen});
   } else {

@@ -32,7 +32,8 @@ struct SessionContext {
   Store* store;
   const Agent* agent;
   Services* services;
-  const Faults* faults;  // live faults (error_code, slow_audio); may be null
+  const Faults* faults;  // the connection's faults (error_code, slow_audio); may be null
+  Faults* live = nullptr;  // the server's current faults: turn faults are taken from here
 };
 
 class Session {
@@ -67,7 +68,7 @@ class Session {
     Json data;              // null: no data field
     std::string origin;     // error events: offending input
   };
-  enum class ItemKind { kEvent, kAudio, kChatCompleted, kAnswerCompleted };
+  enum class ItemKind { kEvent, kAudio, kChatCompleted, kAnswerCompleted, kChatFailed };
   struct Item {
     ItemKind kind;
     Out out;                     // kEvent
@@ -91,6 +92,7 @@ class Session {
     bool with_audio = true;
     bool awaiting_tool = false;
     bool text_only_flushed = false;
+    std::optional<TurnFault> failure;  // the chat fails after failure->after_sentences
   };
 
   // Upstream handlers.
@@ -110,6 +112,8 @@ class Session {
   void BeginAnswer(const std::string& text, bool tts_only);
   void SubmitNextSentence();
   void CancelRun(int code, const char* msg);
+  // Ends the running chat `conversation.chat.failed` with last_error.
+  void FailRun(const TurnFault& f);
   bool RunActive() const { return run_.has_value(); }
   void OnAudioFeed(const std::vector<int16_t>& pcm16k);
   void Recognize(std::vector<int16_t> utterance, bool barge_in_check);

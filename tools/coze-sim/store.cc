@@ -35,13 +35,13 @@ Json Chat::ToJson() const {
             {"section_id", section_id}};
   if (completed_at) j["completed_at"] = completed_at;
   if (failed_at) j["failed_at"] = failed_at;
-  if (!last_error.is_null()) j["last_error"] = last_error;
+  // As seed 003 shows them: last_error and usage on every chat object
+  // ({code: 0, msg: ""} and zero counts until the chat fails or completes).
+  j["last_error"] = last_error.is_object() ? last_error : Json{{"code", 0}, {"msg", ""}};
   if (!required_action.is_null()) j["required_action"] = required_action;
-  if (status == "completed") {
-    j["usage"] = {{"token_count", input_tokens + output_tokens},
-                  {"output_count", output_tokens},
-                  {"input_count", input_tokens}};
-  }
+  j["usage"] = {{"token_count", input_tokens + output_tokens},
+                {"output_count", output_tokens},
+                {"input_count", input_tokens}};
   return j;
 }
 

@@ -22,7 +22,7 @@ class SessionTest : public ::testing::Test {
   void SetUp() override {
     agent_ = Agent::BuiltIn();
     ASSERT_TRUE(agent_);
-    session_ = std::make_unique<Session>(7, SessionContext{&store_, agent_.get(), &services_, &faults_}, "7000000000000000001",
+    session_ = std::make_unique<Session>(7, SessionContext{&store_, agent_.get(), &services_, &faults_, &live_}, "7000000000000000001",
                                          "LOGID123");
     session_->Start();
   }
@@ -81,6 +81,7 @@ class SessionTest : public ::testing::Test {
   std::unique_ptr<Agent> agent_;
   FakeServices services_;
   Faults faults_;
+  Faults live_;  // the server's live faults (turn faults)
   std::unique_ptr<Session> session_;
   int64_t now_ = 1000000;
   std::vector<Json> all_;
@@ -429,6 +430,51 @@ TEST_F(SessionTest, InjectedErrorCodeAnswersTurns) {
   ASSERT_NE(e, nullptr);
   EXPECT_EQ((*e)["data"]["code"], 4009);
   EXPECT_EQ(Count(ev, "conversation.chat.created"), 0);
+}
+
+TEST_F(SessionTest, ChatFailedFaultMidReplyThenUsedUp) {
+  live_.chat_failed = 5000;
+  live_.chat_failed_after = 1;
+  live_.turn_faults_remaining = 1;
+  Drain();
+  Say("hello");  // "Hello! I am the voicebus simulator. How can I help you?"
+  FinishSynth();
+  auto ev = Drain();
+  ASSERT_FALSE(ev.empty());
+  const Json& last = ev.back();
+  EXPECT_EQ(last["event_type"], "conversation.chat.failed");
+  EXPECT_EQ(last["data"]["status"], "failed");
+  EXPECT_EQ(last["data"]["last_error"]["code"], 5000);
+  EXPECT_GT(last["data"]["failed_at"].get<int64_t>(), 0);
+  std::string text;
+  for (auto& e : ev)
+    if (e["event_type"] == "conversation.message.delta") text += e["data"]["content"].get<std::string>();
+  EXPECT_EQ(text, "Hello! ");
+  EXPECT_GT(Count(ev, "conversation.audio.delta"), 0);
+  EXPECT_EQ(Count(ev, "conversation.chat.completed"), 0);
+  EXPECT_EQ(live_.chat_failed, 0) << "one turn only";
+  Say("hello");
+  FinishSynth();
+  ev = Drain();
+  ASSERT_FALSE(ev.empty());
+  EXPECT_EQ(ev.back()["event_type"], "conversation.chat.completed");
+  EXPECT_EQ(ev.back()["data"]["last_error"]["code"], 0);
+}
+
+TEST_F(SessionTest, TurnErrorFaultAndFailRuleBeforeAnyAnswer) {
+  live_.turn_error = 4008;
+  live_.turn_faults_remaining = 1;
+  Drain();  // chat.created
+  Say("hello");
+  auto ev = Drain();
+  ASSERT_EQ(ev.size(), 1u);
+  EXPECT_EQ(ev[0]["data"]["code"], 4008);
+  Say("simulate a failure");
+  ev = Drain();
+  EXPECT_EQ(Types(ev), (std::vector<std::string>{"conversation.message.completed", "conversation.chat.created",
+                                                 "conversation.chat.in_progress", "conversation.chat.failed"}));
+  EXPECT_EQ(ev.back()["data"]["last_error"]["code"], 4013);
+  EXPECT_TRUE(services_.jobs.empty()) << "nothing is synthesized for a chat that fails at once";
 }
 
 TEST_F(SessionTest, UnknownConversationIdIsRefused) {
