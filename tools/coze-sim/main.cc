@@ -41,6 +41,8 @@ A local Coze server: WebSocket /v1/chat and the REST API on one port.
   --no-grammar          recognize with the language model only
   --wait-models         load speech models before printing `listening`
   --verbose             libwebsockets notices on stderr
+  --tls-cert F          serve https:// and wss:// (TLS) with the PEM certificate F
+  --tls-key F           ... and its PEM private key F (both needed; see make-test-ca.sh)
 faults (also at run time: POST /_sim/faults with the same names, snake_case):
   --drop-after N        close each WS connection after N downstream events
   --drop-probability P  close after any downstream event with probability P
@@ -113,6 +115,8 @@ int main(int argc, char** argv) {
     else if (a == "--no-grammar") no_grammar = true;
     else if (a == "--wait-models") wait_models = true;
     else if (a == "--verbose") opts.verbose = true;
+    else if (a == "--tls-cert") opts.tls_cert = next("--tls-cert");
+    else if (a == "--tls-key") opts.tls_key = next("--tls-key");
     else if (a == "--drop-after") faults["drop_after_events"] = int(num(next(a.c_str()), a.c_str()));
     else if (a == "--drop-probability") faults["drop_probability"] = num(next(a.c_str()), a.c_str());
     else if (a == "--stall-after") faults["stall_after_events"] = int(num(next(a.c_str()), a.c_str()));
@@ -133,6 +137,10 @@ int main(int argc, char** argv) {
     }
   }
   std::string err;
+  if (opts.tls_cert.empty() != opts.tls_key.empty()) {
+    std::fprintf(stderr, "vb-cozesim: --tls-cert and --tls-key go together\n");
+    return 2;
+  }
   if (!opts.faults.Merge(faults, &err)) {
     std::fprintf(stderr, "vb-cozesim: %s\n", err.c_str());
     return 2;

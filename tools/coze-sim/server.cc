@@ -149,9 +149,30 @@ bool Server::Start(std::string* error) {
   info.max_http_header_data = 8192;
   info.timeout_secs = 30;
   info.ka_time = 0;
+  if (!opts_.tls_cert.empty() || !opts_.tls_key.empty()) {
+    if (opts_.tls_cert.empty() || opts_.tls_key.empty()) {
+      *error = "TLS needs both a certificate and a key";
+      return false;
+    }
+    for (const std::string* f : {&opts_.tls_cert, &opts_.tls_key}) {
+      if (std::FILE* fp = std::fopen(f->c_str(), "r")) {
+        std::fclose(fp);
+      } else {
+        *error = "cannot read " + *f + ": " + std::strerror(errno);
+        return false;
+      }
+    }
+    info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+    info.ssl_cert_filepath = opts_.tls_cert.c_str();
+    info.ssl_private_key_filepath = opts_.tls_key.c_str();
+  }
   context_ = lws_create_context(&info);
   if (!context_) {
-    *error = "cannot listen on " + opts_.host + ":" + std::to_string(opts_.port);
+    *error = opts_.tls_cert.empty()
+                 ? "cannot listen on " + opts_.host + ":" + std::to_string(opts_.port)
+                 : "cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) +
+                       " with TLS (is " + opts_.tls_cert + " a PEM certificate and " + opts_.tls_key +
+                       " its key?)";
     return false;
   }
   lws_vhost* vh = lws_get_vhost_by_name(context_, "default");

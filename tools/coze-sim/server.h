@@ -37,6 +37,9 @@ struct ServerOptions {
   RecognizerOptions recognizer;
   bool use_grammar = true;  // derive a JSGF grammar from the agent's rules
   bool verbose = false;
+  // TLS (https:// and wss:// on the one port) when both are set: PEM files of
+  // the server certificate (with any intermediates after it) and its key.
+  std::string tls_cert, tls_key;
 };
 
 class Server {
