@@ -19,7 +19,7 @@ ReferenceAligner::ReferenceAligner(const AlignerConfig& config) : config_(config
 void ReferenceAligner::Reset() {
   std::fill(tag_.begin(), tag_.end(), -1);
   have_ref_ = have_mic_ = false;
-  consumed_ = ref_high_ = span_start_ = INT64_MIN;
+  consumed_ = ref_high_ = span_start_ = prev_span_end_ = INT64_MIN;
   counters_ = {};
 }
 
@@ -64,6 +64,7 @@ void ReferenceAligner::Push(int64_t play_ns, const int16_t* pcm, size_t n) {
   if (!have_ref_ || (ref_next_ <= consumed_ && stamped > ref_next_)) {
     // First frame, or playback resuming after it ran dry: a new span, not a
     // misalignment.
+    if (have_ref_) prev_span_end_ = ref_next_;
     have_ref_ = true;
     pos = stamped;
     span_start_ = pos;
@@ -96,6 +97,7 @@ void ReferenceAligner::Fetch(int64_t capture_ns, size_t n, int16_t* out) {
                        &counters_.mic_jumps, &counters_.last_mic_error_us);
   const int64_t cap = int64_t(ring_.size());
   last_had_ref_ = false;
+  last_fetch_hole_from_ = last_fetch_dry_from_ = n;
   for (size_t i = 0; i < n; ++i) {
     int64_t p = pos + int64_t(i);
     size_t slot = size_t(((p % cap) + cap) % cap);
@@ -106,7 +108,12 @@ void ReferenceAligner::Fetch(int64_t capture_ns, size_t n, int16_t* out) {
       out[i] = 0;
       // Silence is expected while nothing plays; a hole inside a span the
       // reference has already covered (or is about to) means lost frames.
-      if (p >= span_start_ && p < ref_high_) ++counters_.ref_gap;
+      if (p >= span_start_ && p < ref_high_) {
+        ++counters_.ref_gap;
+        last_fetch_hole_from_ = std::min(last_fetch_hole_from_, i);
+      } else if (p >= prev_span_end_ && p < span_start_) {
+        last_fetch_dry_from_ = std::min(last_fetch_dry_from_, i);
+      }
     }
   }
   last_fetch_pos_ = pos;
@@ -121,8 +128,15 @@ size_t ReferenceAligner::last_fetch_late_from(double live_ms) const {
   if (ref_high_ == INT64_MIN) return last_fetch_n_;
   const int64_t live = int64_t(live_ms * config_.sample_rate / 1000.0);
   if (ref_high_ < last_fetch_pos_ - live) return last_fetch_n_;  // playback stopped: silence
-  if (ref_high_ >= last_fetch_pos_ + int64_t(last_fetch_n_)) return last_fetch_n_;
-  return size_t(std::max<int64_t>(ref_high_ - last_fetch_pos_, 0));
+  // A hole inside the playing span: the speaker played something there that
+  // never reached us (lost frames, a jump of its stamps). A dry stretch
+  // between two spans shorter than `live` is the same: playback publishes
+  // silence too, so its stream does not pause for that short.
+  size_t unknown = last_fetch_hole_from_;
+  if (prev_span_end_ != INT64_MIN && span_start_ - prev_span_end_ <= live)
+    unknown = std::min(unknown, last_fetch_dry_from_);
+  if (ref_high_ >= last_fetch_pos_ + int64_t(last_fetch_n_)) return unknown;
+  return std::min(unknown, size_t(std::max<int64_t>(ref_high_ - last_fetch_pos_, 0)));
 }
 
 }  // namespace vb::afe

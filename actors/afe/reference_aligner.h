@@ -53,9 +53,10 @@ class ReferenceAligner {
   void Fetch(int64_t capture_ns, size_t n, int16_t* out);
   // True if any reference sample in the last Fetch was non-silent data.
   bool last_fetch_had_reference() const { return last_had_ref_; }
-  // Of the last Fetch, the index of the first sample whose reference had not
-  // arrived yet although the reference was live (its stream had reached
-  // within `live_ms` of those samples): late, not silence. n if none.
+  // Of the last Fetch, the index of the first sample whose reference is
+  // unknown although the reference was live (its stream had reached within
+  // `live_ms` of those samples): not arrived yet (late), or a hole inside a
+  // playing span (lost) — not silence. n if none.
   size_t last_fetch_late_from(double live_ms) const;
   // Grid positions where the last Push wrote and the last Fetch read.
   int64_t last_push_pos() const { return last_push_pos_; }
@@ -89,8 +90,11 @@ class ReferenceAligner {
   int64_t consumed_ = INT64_MIN;  // highest grid position read so far + 1
   int64_t ref_high_ = INT64_MIN;  // highest grid position written + 1
   int64_t span_start_ = INT64_MIN;  // first position of the current playing span
+  int64_t prev_span_end_ = INT64_MIN;  // where the span before it ran dry
   bool last_had_ref_ = false;
   size_t last_fetch_n_ = 0;
+  size_t last_fetch_hole_from_ = 0;  // first hole inside a playing span in the last Fetch
+  size_t last_fetch_dry_from_ = 0;   // first sample between the last two spans in it
   int64_t last_push_pos_ = 0, last_fetch_pos_ = 0;
   AlignerCounters counters_;
 };

@@ -194,7 +194,8 @@ TEST_F(BargeIn, FirstReplyIsNotCutByItsOwnEcho) {
   EXPECT_EQ(InterruptsBefore(INT64_MAX), 0) << "the agent interrupted itself on its own echo\n"
                                             << EnergyTimeline(FirstSound(from) - 100000000, 25)
                                             << "… and before the interrupt:\n"
-                                            << EnergyTimeline(FirstInterrupt() - 1500000000, 75) << Dump();
+                                            << EnergyTimeline(FirstInterrupt() - 1500000000, 75) << Dump()
+                                            << Logs({"afe", "playback"});
 }
 
 // Barge-in by the client VAD on real ALSA, timed at the devices: the story
