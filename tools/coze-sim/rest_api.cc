@@ -8,9 +8,6 @@
 namespace vb::cozesim {
 namespace {
 
-std::string Sse(const std::string& event, const Json& data) {
-  return "event:" + event + "\ndata:" + data.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n\n";
-}
 
 const char* kVerbose =
     R"({"msg_type":"generate_answer_finish","data":"{\"finish_reason\":0,\"FinData\":\"\"}","from_module":null,"from_unit":null})";
@@ -50,6 +47,25 @@ std::string CheckMeta(const Json& j) {
 }
 
 }  // namespace
+
+void SseStream::Event(const std::string& name, const Json& data, int64_t gap_ms) {
+  at_ms += gap_ms;
+  body += "event:" + name + "\ndata:" + data.dump(-1, ' ', false, Json::error_handler_t::replace) + "\n\n";
+  if (!pieces.empty() && pieces.back().at_ms == at_ms) pieces.back().end = body.size();
+  else pieces.push_back({body.size(), at_ms});
+}
+
+void SseStream::Done() {
+  body += "event:done\ndata:\"[DONE]\"\n\n";
+  if (!pieces.empty() && pieces.back().at_ms == at_ms) pieces.back().end = body.size();
+  else pieces.push_back({body.size(), at_ms});
+}
+
+HttpResponse SseStream::Response() const {
+  HttpResponse r{200, "text/event-stream", body, {}};
+  r.pieces = pieces;
+  return r;
+}
 
 bool AccessPolicy::TokenOk(const std::string& header) const {
   const std::string prefix = "Bearer ";
@@ -216,7 +232,7 @@ HttpResponse RestApi::ClearConversation(const std::string& id, const std::string
   return Envelope(0, "", Json{{"id", section}, {"conversation_id", conv->id}}, logid);
 }
 
-void RestApi::Answer(Conversation& conv, vb::cozesim::Chat& chat, const std::string& text, std::string* sse) {
+void RestApi::Answer(Conversation& conv, vb::cozesim::Chat& chat, const std::string& text, SseStream* sse) {
   Message a;
   a.chat_id = chat.id;
   a.role = "assistant";
@@ -226,42 +242,39 @@ void RestApi::Answer(Conversation& conv, vb::cozesim::Chat& chat, const std::str
   a.id = NewNumericId();
   a.conversation_id = conv.id;
   a.section_id = conv.last_section_id;
+  a.created_at = NowEpochSeconds();
   if (sse) {
-    // Deltas of about three words, like the WebSocket's message.delta.
+    // Deltas of about three words, like the WebSocket's message.delta,
+    // produced as a streaming model would (SseStream's pacing).
     size_t start = 0;
     int words = 0;
-    for (size_t i = 0; i < text.size(); ++i) {
-      if (text[i] == ' ' && ++words == 3) {
-        Message d = a;
-        d.content = text.substr(start, i + 1 - start);
-        *sse += Sse("conversation.message.delta", d.ToJson());
-        start = i + 1;
-        words = 0;
-      }
-    }
-    if (start < text.size()) {
+    auto delta = [&](size_t end) {
       Message d = a;
-      d.content = text.substr(start);
-      *sse += Sse("conversation.message.delta", d.ToJson());
-    }
+      d.content = text.substr(start, end - start);
+      sse->Event("conversation.message.delta", d.ToJson(), start == 0 ? SseStream::kFirstDeltaMs : SseStream::kDeltaMs);
+      start = end;
+      words = 0;
+    };
+    for (size_t i = 0; i < text.size(); ++i)
+      if (text[i] == ' ' && ++words == 3) delta(i + 1);
+    if (start < text.size()) delta(text.size());
   }
-  a.created_at = NowEpochSeconds();
   Message stored = chat.auto_save ? store_->AddMessage(conv, a) : a;
-  if (sse) *sse += Sse("conversation.message.completed", stored.ToJson());
+  if (sse) sse->Event("conversation.message.completed", stored.ToJson());
   Message v = a;
   v.id = NewNumericId();
   v.type = "verbose";
   v.content = kVerbose;
   Message vstored = chat.auto_save ? store_->AddMessage(conv, v) : v;
-  if (sse) *sse += Sse("conversation.message.completed", vstored.ToJson());
+  if (sse) sse->Event("conversation.message.completed", vstored.ToJson());
   chat.status = "completed";
   chat.completed_at = NowEpochSeconds();
   chat.input_tokens = 20;
   chat.output_tokens = int64_t(text.size() / 4 + 1);
-  if (sse) *sse += Sse("conversation.chat.completed", chat.ToJson());
+  if (sse) sse->Event("conversation.chat.completed", chat.ToJson());
 }
 
-void RestApi::Fail(vb::cozesim::Chat& chat, const std::string& text, const TurnFault& f, std::string* sse) {
+void RestApi::Fail(vb::cozesim::Chat& chat, const std::string& text, const TurnFault& f, SseStream* sse) {
   if (sse && f.after_sentences > 0) {
     // The sentences answered before the failure, as deltas of one message.
     Message d;
@@ -272,13 +285,14 @@ void RestApi::Fail(vb::cozesim::Chat& chat, const std::string& text, const TurnF
     d.section_id = chat.section_id;
     d.role = "assistant";
     d.type = "answer";
+    d.created_at = NowEpochSeconds();
     int sentences = 0;
     size_t start = 0;
     for (size_t i = 0; i < text.size() && sentences < f.after_sentences; ++i) {
       bool end = (text[i] == '.' || text[i] == '!' || text[i] == '?') && (i + 1 == text.size() || text[i + 1] == ' ');
       if (!end) continue;
       d.content = text.substr(start, i + 1 - start);
-      *sse += Sse("conversation.message.delta", d.ToJson());
+      sse->Event("conversation.message.delta", d.ToJson(), sentences == 0 ? SseStream::kFirstDeltaMs : SseStream::kDeltaMs);
       start = i + 1;
       ++sentences;
     }
@@ -287,10 +301,10 @@ void RestApi::Fail(vb::cozesim::Chat& chat, const std::string& text, const TurnF
   chat.failed_at = NowEpochSeconds();
   chat.last_error = {{"code", f.code}, {"msg", f.msg}};
   chat.required_action = nullptr;
-  if (sse) *sse += Sse("conversation.chat.failed", chat.ToJson());
+  if (sse) sse->Event("conversation.chat.failed", chat.ToJson());
 }
 
-void RestApi::RunChat(Conversation& conv, vb::cozesim::Chat& chat, const std::string& user_text, std::string* sse,
+void RestApi::RunChat(Conversation& conv, vb::cozesim::Chat& chat, const std::string& user_text, SseStream* sse,
                       const TurnFault& fault) {
   std::vector<std::string> earlier = store_->UserTexts(conv);
   if (!earlier.empty() && earlier.back() == user_text) earlier.pop_back();  // the question itself
@@ -314,7 +328,7 @@ void RestApi::RunChat(Conversation& conv, vb::cozesim::Chat& chat, const std::st
                       {"plugin_id", "0"}, {"plugin_name", reply.tool->name}, {"api_id", "0"},
                       {"api_name", reply.tool->name}}.dump();
     Message stored = store_->AddMessage(conv, fc);
-    if (sse) *sse += Sse("conversation.message.completed", stored.ToJson());
+    if (sse) sse->Event("conversation.message.completed", stored.ToJson());
     chat.status = "requires_action";
     chat.required_action = {
         {"type", "submit_tool_outputs"},
@@ -324,7 +338,7 @@ void RestApi::RunChat(Conversation& conv, vb::cozesim::Chat& chat, const std::st
                                        {"function", {{"name", reply.tool->name}, {"arguments", reply.tool->arguments_json}}}}})}}}};
     if (pending_tools_.size() >= kMaxPending) pending_tools_.erase(pending_tools_.begin());
     pending_tools_[chat.id] = {*reply.tool, call_id};
-    if (sse) *sse += Sse("conversation.chat.requires_action", chat.ToJson());
+    if (sse) sse->Event("conversation.chat.requires_action", chat.ToJson());
     return;
   }
   Answer(conv, chat, reply.text, sse);
@@ -374,18 +388,18 @@ HttpResponse RestApi::Chat(const std::string& query, const Json& body, const std
     if (msg.role == "user") user_text = MessageText(m);
     if (save) store_->AddMessage(*conv, msg);
   }
-  std::string sse;
+  SseStream sse;
   Json created = chat.ToJson();
   chat.status = "in_progress";
   Json in_progress = chat.ToJson();
   if (stream) {
-    sse += Sse("conversation.chat.created", created);
-    sse += Sse("conversation.chat.in_progress", in_progress);
+    sse.Event("conversation.chat.created", created);
+    sse.Event("conversation.chat.in_progress", in_progress);
   }
   RunChat(*conv, chat, user_text, stream ? &sse : nullptr, fault);
   if (stream) {
-    sse += "event:done\ndata:\"[DONE]\"\n\n";
-    return {200, "text/event-stream", sse};
+    sse.Done();
+    return sse.Response();
   }
   // Non-streaming: the chat is reported in progress; retrieve shows it done.
   return Envelope(0, "", in_progress, logid);
@@ -460,12 +474,12 @@ HttpResponse RestApi::SubmitToolOutputs(const std::string& query, const Json& bo
   chat->status = "in_progress";
   chat->required_action = nullptr;
   Json in_progress = chat->ToJson();
-  std::string sse;
-  if (stream) sse += Sse("conversation.chat.in_progress", in_progress);
+  SseStream sse;
+  if (stream) sse.Event("conversation.chat.in_progress", in_progress);
   Answer(*conv, *chat, agent_->ResumeAfterTool(call, output), stream ? &sse : nullptr);
   if (stream) {
-    sse += "event:done\ndata:\"[DONE]\"\n\n";
-    return {200, "text/event-stream", sse};
+    sse.Done();
+    return sse.Response();
   }
   return Envelope(0, "", in_progress, logid);
 }

@@ -1,7 +1,7 @@
 // The Coze REST API (coze-protocol.md §7) over the shared Store: requests in,
 // complete responses out, no sockets. Streamed `/v3/chat` answers are built as
-// a whole SSE body (the agent answers at once; a client reading the stream
-// incrementally sees the same bytes). Also the simulator's own control
+// a whole SSE body (the agent answers at once) whose events carry the time a
+// model would produce them; the server sends them paced (HttpResponse::pieces). Also the simulator's own control
 // endpoints under /_sim/. Runs on the event loop thread.
 #pragma once
 
@@ -28,6 +28,29 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "application/json";
   std::string body;
+  // Pacing of a streamed body (SSE): body[0, end) may be sent `at_ms` after
+  // the request; empty = all at once.
+  struct Piece {
+    size_t end;
+    int64_t at_ms;
+  };
+  std::vector<Piece> pieces;
+};
+
+// An SSE body built event by event, each stamped with when it is produced
+// (ms after the request), so the server sends it paced as a model would.
+struct SseStream {
+  // Time to the first answer delta, and between deltas (about three words:
+  // ~50 words per second, a fast streaming model).
+  static constexpr int64_t kFirstDeltaMs = 250;
+  static constexpr int64_t kDeltaMs = 60;
+  std::string body;
+  std::vector<HttpResponse::Piece> pieces;
+  int64_t at_ms = 0;
+  // Appends `event:NAME\ndata:JSON\n\n`, produced `gap_ms` after the previous one.
+  void Event(const std::string& name, const nlohmann::json& data, int64_t gap_ms = 0);
+  void Done();
+  HttpResponse Response() const;
 };
 
 // Decides which tokens and bots are accepted (shared with the WS handshake).
@@ -62,12 +85,12 @@ class RestApi {
 
   // Runs the agent for `user_text` in `chat`; appends SSE events to *sse.
   // An injected `fault` (kChatFailed) makes the chat fail as a `fail` rule does.
-  void RunChat(Conversation& conv, vb::cozesim::Chat& chat, const std::string& user_text, std::string* sse,
+  void RunChat(Conversation& conv, vb::cozesim::Chat& chat, const std::string& user_text, SseStream* sse,
                const TurnFault& fault);
   // The first `after_sentences` sentences of `text` as deltas, then the chat
   // fails with last_error (SSE `conversation.chat.failed`).
-  void Fail(vb::cozesim::Chat& chat, const std::string& text, const TurnFault& f, std::string* sse);
-  void Answer(Conversation& conv, vb::cozesim::Chat& chat, const std::string& text, std::string* sse);
+  void Fail(vb::cozesim::Chat& chat, const std::string& text, const TurnFault& f, SseStream* sse);
+  void Answer(Conversation& conv, vb::cozesim::Chat& chat, const std::string& text, SseStream* sse);
 
   Store* store_;
   const Agent* agent_;

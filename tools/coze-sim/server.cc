@@ -30,6 +30,7 @@ struct Server::HttpConn : ConnBase {
   bool headers_sent = false;
   size_t body_pos = 0;
   bool body_too_big = false;
+  int64_t answered_ms = 0;  // monotonic: when the response was ready (SSE pacing)
 };
 
 struct Server::WsConn : ConnBase {
@@ -338,6 +339,7 @@ int Server::FinishHttp(lws* wsi, HttpConn* hc) {
   } else {
     hc->resp = rest_->Handle(hc->req);
   }
+  hc->answered_ms = NowMonoMs();
   LogRest(hc->req, hc->resp.status);
   lws_callback_on_writable(wsi);
   return 0;
@@ -374,7 +376,23 @@ int Server::WriteHttp(lws* wsi, HttpConn* hc) {
     return 0;
   }
   constexpr size_t kChunk = 16 * 1024;
-  size_t n = std::min(kChunk, hc->resp.body.size() - hc->body_pos);
+  // A paced body (SSE): only what is "produced" by now; wake up for the rest.
+  size_t allowed = hc->resp.body.size();
+  if (!hc->resp.pieces.empty()) {
+    const int64_t elapsed = NowMonoMs() - hc->answered_ms;
+    allowed = 0;
+    for (const auto& piece : hc->resp.pieces) {
+      if (piece.at_ms > elapsed) {
+        if (hc->body_pos >= allowed) {
+          lws_set_timer_usecs(wsi, (piece.at_ms - elapsed) * 1000);
+          return 0;
+        }
+        break;
+      }
+      allowed = piece.end;
+    }
+  }
+  size_t n = std::min(kChunk, allowed - hc->body_pos);
   std::vector<unsigned char> buf(LWS_PRE + n);
   std::memcpy(buf.data() + LWS_PRE, hc->resp.body.data() + hc->body_pos, n);
   hc->body_pos += n;

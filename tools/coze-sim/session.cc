@@ -85,6 +85,14 @@ std::string ValidateChatUpdate(const Json& d) {
     if (!(e = CheckIntIn(o, "loudness_rate", "output_audio.", -50, 100)).empty()) return e;
     if (o.contains("voice_id") && !o["voice_id"].is_string() && !o["voice_id"].is_null())
       return "output_audio.voice_id must be a string";
+    if (!(e = CheckObject(o, "emotion_config", "output_audio.")).empty()) return e;
+    if (o.contains("emotion_config") && o["emotion_config"].is_object()) {
+      const Json& ec = o["emotion_config"];
+      if (ec.contains("emotion") && !ec["emotion"].is_string()) return "output_audio.emotion_config.emotion must be a string";
+      if (ec.contains("emotion_scale") &&
+          (!ec["emotion_scale"].is_number() || ec["emotion_scale"].get<double>() < 1 || ec["emotion_scale"].get<double>() > 5))
+        return "output_audio.emotion_config.emotion_scale must be a number in 1-5";
+    }
     for (const char* k : {"pcm_config", "opus_config", "mp3_config"}) {
       if (!(e = CheckObject(o, k, "output_audio.")).empty()) return e;
       if (!o.contains(k) || !o[k].is_object()) continue;
@@ -213,7 +221,7 @@ Json Session::MessageJson(const std::string& id, const std::string& type, const 
   Json m = {{"id", id}, {"conversation_id", run_ ? run_->conversation_id : conversation_id_},
             {"bot_id", bot_id_}, {"chat_id", run_ ? run_->chat_id : ""},
             {"section_id", run_ ? run_->section_id : ""}, {"role", role}, {"type", type},
-            {"content", content}, {"content_type", content_type}};
+            {"content", content}, {"content_type", content_type}, {"meta_data", Json::object()}};
   if (run_ && run_->tts_only) {
     m["id"] = m["conversation_id"] = m["chat_id"] = m["section_id"] = "0";  // recorded: ids are "0"
   }
@@ -350,17 +358,33 @@ void Session::OnText(std::string_view text) {
 }
 
 Json Session::EffectiveConfig() const {
+  // The full effective configuration: every field of the SDK's
+  // Required<ChatConfig/AudioConfig/OutputAudio>, the defaults of
+  // coze-protocol.md §3 where the client set nothing.
   Json cc = chat_config_;
   cc["conversation_id"] = conversation_id_;
-  if (!user_id_.empty()) cc["user_id"] = user_id_;
+  cc["user_id"] = user_id_;
   if (!cc.contains("auto_save_history")) cc["auto_save_history"] = true;
+  for (const char* k : {"meta_data", "custom_variables", "extra_params", "parameters"})
+    if (!cc.contains(k) || !cc[k].is_object()) cc[k] = Json::object();
   Json in = {{"format", in_cfg_.format}, {"codec", in_cfg_.codec}, {"sample_rate", in_cfg_.sample_rate},
              {"channel", in_cfg_.channel}, {"bit_depth", in_cfg_.bit_depth}};
   Json out = {{"codec", out_codec_requested_}, {"speech_rate", speech_rate_}};
-  if (last_update_.contains("output_audio") && last_update_["output_audio"].is_object()) {
-    for (auto& [k, v] : last_update_["output_audio"].items())
-      if (!out.contains(k)) out[k] = v;
-  }
+  Json asked = last_update_.contains("output_audio") && last_update_["output_audio"].is_object()
+                   ? last_update_["output_audio"] : Json::object();
+  for (auto& [k, v] : asked.items())
+    if (!out.contains(k)) out[k] = v;
+  // Each codec's settings as they apply: what was asked over the defaults.
+  auto merged = [&](const char* key, Json defaults) {
+    if (asked.contains(key) && asked[key].is_object())
+      for (auto& [k, v] : asked[key].items()) defaults[k] = v;
+    return defaults;
+  };
+  out["pcm_config"] = merged("pcm_config", {{"sample_rate", 24000}});
+  out["opus_config"] = merged("opus_config", {{"sample_rate", 24000}, {"bitrate", 48000}, {"use_cbr", false},
+                                              {"frame_size_ms", 10}});
+  if (!out.contains("emotion_config") || !out["emotion_config"].is_object()) out["emotion_config"] = Json::object();
+  if (!out.contains("loudness_rate")) out["loudness_rate"] = 0;
   if (!out.contains("voice_id")) out["voice_id"] = "sim-espeak-en-us";
   Json td = {{"type", turn_type_}};
   if (turn_type_ != "client_interrupt") {
@@ -372,8 +396,10 @@ Json Session::EffectiveConfig() const {
   Json d = {{"chat_config", cc}, {"input_audio", in}, {"output_audio", out}, {"turn_detection", td}};
   d["event_subscriptions"] = Json::array();
   for (const auto& s : subscriptions_) d["event_subscriptions"].push_back(s);
-  for (const char* k : {"need_play_prologue", "prologue_content", "asr_config"})
+  for (const char* k : {"need_play_prologue", "prologue_content", "asr_config", "voice_print_config",
+                        "voice_processing_config"})
     if (last_update_.contains(k)) d[k] = last_update_[k];
+  if (!d.contains("need_play_prologue")) d["need_play_prologue"] = false;
   return d;
 }
 

@@ -20,9 +20,12 @@ Json Message::ToJson() const {
             {"bot_id", bot_id},   {"chat_id", chat_id},
             {"section_id", section_id}, {"role", role},
             {"type", type},       {"content", content},
-            {"content_type", content_type}, {"meta_data", meta_data}};
-  if (created_at) j["created_at"] = created_at;
-  if (updated_at) j["updated_at"] = updated_at;
+            {"content_type", content_type}, {"meta_data", meta_data},
+            {"created_at", created_at},
+            // A string, as seed 003's message/create shows it (the SDK's
+            // types say number; its code does not read it).
+            {"updated_at", std::to_string(updated_at ? updated_at : created_at)},
+            {"reasoning_content", ""}};
   return j;
 }
 
