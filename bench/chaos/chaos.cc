@@ -10,16 +10,19 @@
 // Every turn is classified, by what the person would notice:
 //   completed        TurnEnded COMPLETED with the agent's answer
 //   reported         the person was told: TurnEnded FAILED/CANCELLED, or
-//                    `vb say` exited non-zero with a reason
-//   unheard          a voice question that never became a turn while a
-//                    stage of the microphone path (capture, afe, wakevad,
-//                    session, broker) was being killed or restarted
-//   lost             anything else: no outcome in time, or a turn no kill
-//                    touched that did not complete
+//                    `vb say` exited non-zero with a reason, or — a voice
+//                    question that never became a turn — vb-control showed
+//                    the device deaf (dialog.state deaf) during the question
+//   lost             anything else: no outcome in time, a turn no kill
+//                    touched that did not complete, or a voice question
+//                    unheard while nothing said the device was deaf
 // Restart time per actor is the kill (CLOCK_MONOTONIC) to the first
 // heartbeat of the new process by its own publish stamp; the broker's is
 // the kill to the first message through the new broker (arrival time). The
-// deaf stretch is the longest gap in audio.clean by the front end's stamps.
+// deaf stretch is the longest gap in audio.clean by the front end's stamps;
+// deaf reports are vb-control's dialog.state deaf stretches, by its stamps,
+// and gaps in audio.clean of 1 s or more that no report overlapped are
+// listed (deaf_unreported: control itself being restarted, say).
 //
 // With --kills 0 it is a soak: RSS (heartbeats) and open descriptors
 // (/proc/PID/fd) of every process, first minutes against last minutes.
@@ -68,6 +71,8 @@ const std::vector<std::string> kActors = {"control", "session", "decoder", "play
                                           "afe",     "wakevad", "capture", "gateway"};
 // Stages without which a spoken question cannot become a turn.
 const std::set<std::string> kMicPath = {"capture", "afe", "wakevad", "session", "broker"};
+// Stages whose death stops audio.clean: what vb-control reports as deaf.
+const std::set<std::string> kHearingPath = {"capture", "afe", "broker"};
 
 struct Options {
   double duration_s = 200;
@@ -122,6 +127,12 @@ struct Turn {
   std::string say_output;
   std::vector<std::string> touched_by;  // kills between t0 - 1 s and the outcome
   double report_after_kill_ms = NAN;
+};
+
+// A stretch vb-control reported the device deaf (its publish stamps).
+struct Deaf {
+  int64_t from_ns = 0, to_ns = 0;  // to_ns 0: still deaf
+  std::string reason;
 };
 
 class Chaos {
@@ -182,6 +193,14 @@ class Chaos {
   };
   std::vector<Event> events_;
   int64_t last_clean_ns_ = 0;
+  std::vector<std::pair<int64_t, int64_t>> clean_gaps_;  // audio.clean gaps >= 1 s (stamps)
+  std::vector<Deaf> deaf_;
+  // The deaf report overlapping [from_ns, to_ns], if any.
+  const Deaf* DeafDuring(int64_t from_ns, int64_t to_ns) const {
+    for (const auto& d : deaf_)
+      if (d.from_ns <= to_ns && (d.to_ns == 0 || d.to_ns >= from_ns)) return &d;
+    return nullptr;
+  }
   double deaf_max_ms_ = 0;
   int64_t deaf_at_ns_ = 0;
   std::vector<double> wedged_;  // heartbeat silences > 6 s not explained by a kill
@@ -282,10 +301,14 @@ bool Chaos::Subscribe() {
   });
   node_->Subscribe<v1::DialogState>(bus::topics::kDialogState, [this](const auto& m) {
     state_ = m.msg.state();
+    const bool open = !deaf_.empty() && deaf_.back().to_ns == 0;
+    if (m.msg.deaf() && !open) deaf_.push_back({m.header.mono_ns(), 0, m.msg.deaf_reason()});
+    else if (!m.msg.deaf() && open) deaf_.back().to_ns = m.header.mono_ns();
     if (!m.msg.conversation_id().empty()) conversations_.insert(m.msg.conversation_id());
   });
   node_->Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, [this](const auto& m) {
     const int64_t t = m.header.mono_ns();
+    if (last_clean_ns_ && t - last_clean_ns_ >= 1'000'000'000LL) clean_gaps_.emplace_back(last_clean_ns_, t);
     if (last_clean_ns_ && t > last_clean_ns_ && double(t - last_clean_ns_) / 1e6 > deaf_max_ms_) {
       deaf_max_ms_ = double(t - last_clean_ns_) / 1e6;
       deaf_at_ns_ = t;
@@ -466,8 +489,29 @@ void Chaos::RunTurn(int index) {
       last_kill = std::max(last_kill, k.t_ns);
       if (kMicPath.count(k.target) && k.t_ns <= t.t_input_end_ns + 3'000'000'000LL) mic_path_hit = true;
     }
+  if (t.outcome == "unheard") {
+    // The person was told only if the device showed itself deaf while they
+    // spoke, and a kill on the microphone path explains it (the kill may
+    // precede the question: a restarted stage takes a while to hear again).
+    const Deaf* d = DeafDuring(t.t0_ns, t.t_input_end_ns);
+    const Kill* cause = nullptr;
+    for (const auto& k : kills_)
+      if (d && kHearingPath.count(k.target) && k.t_ns <= d->from_ns) cause = &k;
+    if (d && cause) {
+      t.outcome = "reported";
+      t.detail = "unheard; dialog.state said '" + d->reason + "'";
+      t.t_outcome_ns = d->from_ns;
+      last_kill = cause->t_ns;
+      if (std::find(t.touched_by.begin(), t.touched_by.end(), cause->target) == t.touched_by.end())
+        t.touched_by.push_back(cause->target);
+    } else {
+      t.outcome = "lost";
+      t.detail = d ? "unheard; deaf reported with no microphone-path kill before it"
+                   : std::string("unheard, and nothing said the device was deaf") +
+                         (mic_path_hit ? "" : " (no microphone-path kill)");
+    }
+  }
   if (t.outcome == "reported" && last_kill) t.report_after_kill_ms = double(t.t_outcome_ns - last_kill) / 1e6;
-  if (t.outcome == "unheard" && !mic_path_hit) t.outcome = "lost";
   if (t.touched_by.empty() && t.outcome != "completed") {
     t.detail += " (no kill touched this turn)";
     t.outcome = "lost";
@@ -515,6 +559,15 @@ Json Chaos::Report() {
   j["bad_turns"] = bad;
   j["conversation_ids"] = conversations_;
   j["longest_deaf_ms"] = deaf_max_ms_;
+  std::vector<double> reported_ms;
+  for (const auto& d : deaf_)
+    if (d.to_ns) reported_ms.push_back(double(d.to_ns - d.from_ns) / 1e6);
+  j["deaf_reports"] = deaf_.size();
+  j["deaf_reported_ms"] = Summary(reported_ms);
+  Json unreported = Json::array();
+  for (const auto& [a, b] : clean_gaps_)
+    if (!DeafDuring(a, b)) unreported.push_back(Json{{"at_s", double(a - start_ns_) / 1e9}, {"ms", double(b - a) / 1e6}});
+  j["deaf_unreported"] = unreported;
   j["longest_deaf_at_s"] = deaf_at_ns_ ? double(deaf_at_ns_ - start_ns_) / 1e9 : 0.0;
   j["unexplained_heartbeat_silences_ms"] = wedged_;
   j["vb_stop_ms"] = stop_ms_;
