@@ -12,6 +12,7 @@
 #include "vb/v1/audio.pb.h"
 #include "vb/v1/dialog.pb.h"
 #include "vb/v1/health.pb.h"
+#include "vb/v1/tools.pb.h"
 #include "vb/v1/voice.pb.h"
 
 namespace vb::bus {
@@ -48,13 +49,23 @@ inline constexpr Topic<v1::Heartbeat> kHeartbeat{"actor.heartbeat", Plane::kCont
 // missed; the holder of the ring answers with the frames (stream plane).
 inline constexpr Topic<v1::BackfillRequest> kSessionBackfill{"session.backfill", Plane::kControl};
 inline constexpr Topic<v1::AudioBackfill> kAudioBackfill{"audio.backfill", Plane::kStream};
+// Tools (proto/vb/v1/tools.proto): providers offer tools, the registry
+// (vb-tools) invokes them and publishes what it can answer.
+inline constexpr Topic<v1::ToolOffer> kToolOffer{"tool.offer", Plane::kControl};
+inline constexpr Topic<v1::ToolInvocation> kToolInvoke{"tool.invoke", Plane::kControl};
+inline constexpr Topic<v1::ToolAnswer> kToolAnswer{"tool.answer", Plane::kControl};
+inline constexpr Topic<v1::ToolCatalog> kToolCatalog{"tool.catalog", Plane::kControl};
+// Speaker volume: commands to vb-playback, and its level.
+inline constexpr Topic<v1::VolumeCommand> kPlaybackVolume{"playback.volume", Plane::kControl};
+inline constexpr Topic<v1::VolumeLevel> kPlaybackLevel{"playback.level", Plane::kControl};
 
 // All bases, for the compile-time checks below and for tools.
-inline constexpr std::array<std::string_view, 15> kAllBases = {
+inline constexpr std::array<std::string_view, 21> kAllBases = {
     kAudioMic.base,     kAudioClean.base,   kAudioRef.base,     kAudioOut.base,
     kSessionAudio.base, kSessionEvent.base, kVoiceVad.base,     kVoiceWake.base,
     kDialogState.base,  kDialogCommand.base, kPlaybackEvent.base, kHeartbeat.base, kDialogAck.base,
-    kSessionBackfill.base, kAudioBackfill.base};
+    kSessionBackfill.base, kAudioBackfill.base,
+    kToolOffer.base, kToolInvoke.base, kToolAnswer.base, kToolCatalog.base, kPlaybackVolume.base, kPlaybackLevel.base};
 }  // namespace topics
 
 namespace detail {

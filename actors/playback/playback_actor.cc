@@ -2,6 +2,9 @@
 // playback_actor.h).
 #include "actors/playback/playback_actor.h"
 
+#include <algorithm>
+#include <cmath>
+
 #include "actors/common/alsa_pcm.h"
 #include "actors/common/file_pcm.h"
 #include "actors/common/realtime.h"
@@ -22,6 +25,7 @@ void PlaybackActor::DeclareConfig(config::Section& s) {
   s.Key("drain_timeout_ms", &drain_timeout_ms_, 1000, {50, 60000},
         "a turn starved this long without an end-of-turn marker counts as drained");
   s.Key("prompt_gain", &prompt_gain_, 1.0, {0.0, 4.0}, "gain of prompt sounds mixed over speech");
+  s.Key("volume", &volume_, 100, {0, 100}, "speaker volume at start, percent (playback.volume changes it)");
   s.Key("prompts", &prompt_files_, "extra prompt sounds: name → WAV file (built in: wake, error)");
   s.Key("rt_priority", &rt_priority_, 0, {0, 99},
         "SCHED_FIFO priority of the loop (1–99) so a busy machine does not cause xruns; 0 = normal "
@@ -93,6 +97,8 @@ Status PlaybackActor::Configure(bus::Context& ctx) {
   events_ = ctx.bus().Advertise(bus::topics::kPlaybackEvent);
   ctx.bus().Subscribe<v1::AudioFrame>(bus::topics::kAudioOut, [this](const auto& m) { OnAudio(m); });
   ctx.bus().Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand, [this](const auto& m) { OnCommand(m.msg); });
+  level_ = ctx.bus().Advertise(bus::topics::kPlaybackLevel);
+  ctx.bus().Subscribe<v1::VolumeCommand>(bus::topics::kPlaybackVolume, [this](const auto& m) { OnVolume(m.msg); });
   ctx.bus().Subscribe<v1::SessionEvent>(bus::topics::kSessionEvent, [this](const auto& m) {
     if (m.msg.has_turn_ended() && m.msg.turn_ended().outcome() == v1::TurnEnded::CANCELLED &&
         !m.header.turn_id().empty()) {
@@ -237,6 +243,7 @@ void PlaybackActor::RenderBlock(size_t n, int64_t now, int64_t play_ns, bool wri
   block_.resize(n);
   RenderInfo info;
   engine_->Render(block_.data(), n, now, play_ns, &info);
+  ApplyVolume(block_.data(), n);
   PublishEvents();
   if (info.origin_ns) last_origin_ns_ = info.origin_ns;
   if (!write) return;
@@ -293,6 +300,7 @@ void PlaybackActor::Service() {
     wide_.resize(period * ch);
     RenderInfo info;
     engine_->Render(block_.data(), period, now, play_ns, &info);
+    ApplyVolume(block_.data(), period);
     PublishEvents();
     if (info.origin_ns) last_origin_ns_ = info.origin_ns;
     for (size_t k = 0; k < period; ++k)
@@ -377,8 +385,31 @@ void PlaybackActor::RenderOffline() {
   }
 }
 
+void PlaybackActor::OnVolume(const v1::VolumeCommand& cmd) {
+  if (cmd.has_set_percent()) volume_ = int(std::min<uint32_t>(cmd.set_percent(), 100));
+  else if (cmd.has_step_percent()) volume_ = std::clamp(volume_ + std::clamp(cmd.step_percent(), -100, 100), 0, 100);
+  VB_LOG(kInfo) << "volume " << volume_ << " %";
+  v1::VolumeLevel l;
+  l.set_percent(uint32_t(volume_));
+  l.set_command_id(cmd.command_id());
+  level_.Publish(l);
+}
+
+void PlaybackActor::ApplyVolume(int16_t* pcm, size_t n) const {
+  if (volume_ >= 100) return;
+  // Perceived loudness: a cubic curve (50 % ≈ −18 dB), silence at 0.
+  const double v = volume_ / 100.0, gain = v * v * v;
+  for (size_t i = 0; i < n; ++i) pcm[i] = int16_t(std::lround(pcm[i] * gain));
+}
+
 void PlaybackActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   auto put = [&hb](const char* key, int64_t v) { (*hb.mutable_extra())[key] = v; };
+  put("volume", volume_);
+  {
+    v1::VolumeLevel l;  // late joiners
+    l.set_percent(uint32_t(volume_));
+    level_.Publish(l);
+  }
   const auto& c = engine_->counters();
   put("frames_in", int64_t(c.frames_in));
   put("underruns", int64_t(c.underruns));

@@ -2,7 +2,8 @@
 // PlaybackEngine; publishes audio.ref (what really reached the speaker, 16 kHz
 // mono, stamped with when it leaves it) and playback.event. Reacts to
 // Interrupt, Flush and PlayPrompt on dialog.command and to cancelled turns on
-// session.event.
+// session.event; sets its volume by playback.volume and reports it on
+// playback.level.
 //
 // Pacing: ALSA by its poll descriptors (the device's queue is kept at
 // alsa.buffer_ms, which bounds the flush latency); a WAV sink by a loop timer
@@ -39,6 +40,9 @@ class PlaybackActor : public bus::Actor {
   // Renders n frames that leave the speaker at play_ns and writes them (or
   // discards them when `write` is false); publishes audio.ref and events.
   void RenderBlock(size_t n, int64_t now, int64_t play_ns, bool write);
+  // Speaker volume (playback.volume): scales what is written, and so audio.ref.
+  void OnVolume(const v1::VolumeCommand& cmd);
+  void ApplyVolume(int16_t* pcm, size_t n) const;
   void PublishEvents();
   void PublishEvent(v1::PlaybackEvent::Kind kind, const std::string& turn, const std::string& detail,
                     int64_t latency = 0);
@@ -63,6 +67,7 @@ class PlaybackActor : public bus::Actor {
   int rate_ = 16000, period_ms_ = 5, target_ms_ = 60, max_buffer_ms_ = 120000, fade_ms_ = 5;
   int drain_timeout_ms_ = 1000;
   double prompt_gain_ = 1.0;
+  int volume_ = 100;  // percent
   std::vector<std::pair<std::string, std::string>> prompt_files_;
   std::string alsa_device_ = "default";
   int alsa_channels_ = 1, alsa_buffer_ms_ = 20;
@@ -81,6 +86,7 @@ class PlaybackActor : public bus::Actor {
   std::vector<int16_t> mono_, resampled_, block_, wide_;
   bus::Publisher<v1::AudioFrame> ref_;
   bus::Publisher<v1::PlaybackEvent> events_;
+  bus::Publisher<v1::VolumeLevel> level_;
 
   bus::Loop::GroupId group_ = 0;
   bus::Loop::TimerId pace_timer_ = 0, watchdog_ = 0;
