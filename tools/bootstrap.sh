@@ -17,7 +17,7 @@ packages=(
   libspeexdsp-dev libyaml-cpp-dev nlohmann-json3-dev
   libwebrtc-audio-processing-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  pocketsphinx pocketsphinx-en-us libpocketsphinx-dev libsphinxbase-dev
+  pocketsphinx pocketsphinx-en-us libpocketsphinx-dev libsphinxbase-dev pocketsphinx-testdata
   espeak-ng libespeak-ng-dev sox libsox-fmt-base
   pulseaudio pulseaudio-utils libasound2-plugins alsa-utils
   chromium ca-certificates procps psmisc

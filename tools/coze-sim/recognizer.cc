@@ -134,7 +134,20 @@ RecognitionResult Recognizer::Recognize(const std::vector<int16_t>& pcm) {
     r.used_grammar = !r.grammar_text.empty() &&
                      double(Words(r.grammar_text)) >= opts_.min_words_per_speech_second * r.speech_seconds;
   }
-  if (!r.used_grammar || opts_.always_lm) r.lm_text = Decode(kLmSearch, pcm, &score, &frames);
+  const bool lm_check = opts_.min_grammar_gain > 0 || opts_.max_lm_extra_words > 0;
+  if (!r.used_grammar || opts_.always_lm || lm_check) {
+    r.lm_text = Decode(kLmSearch, pcm, &score, &frames);
+    r.lm_per_frame = score / std::max(1, frames);
+  }
+  if (r.used_grammar && lm_check) {
+    const bool forced = opts_.min_grammar_gain > 0 && r.gap_per_frame - r.lm_per_frame < opts_.min_grammar_gain;
+    const bool more_words = opts_.max_lm_extra_words > 0 &&
+                            Words(r.lm_text) >= Words(r.grammar_text) + size_t(opts_.max_lm_extra_words);
+    if (forced || more_words) {
+      r.used_grammar = false;
+      r.rejected_by_lm = true;
+    }
+  }
   r.text = r.used_grammar ? r.grammar_text : r.lm_text;
   return r;
 }

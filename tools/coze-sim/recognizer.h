@@ -2,10 +2,10 @@
 // decoded twice: with a small JSGF grammar derived from the agent's rules
 // (robust for the phrases the agent understands, also when spoken by
 // espeak-ng) and with the general en-us language model (anything else). The
-// grammar is decoded first; its result wins unless it has far fewer words
-// than the length of the speech implies (then the speech was out of grammar,
-// e.g. "please turn on the lights" forced into "hi", and the general LM
-// decodes it). Decoding the LM only for those halves the CPU of a turn.
+// grammar's result wins unless it has far fewer words than the length of the
+// speech implies ("please turn on the lights" forced into "hi"), or the LM
+// check below finds it forced (real speech outside the rules); then the
+// LM's transcript is reported.
 // Not thread-safe: one instance per worker thread (each holds its own model).
 #pragma once
 
@@ -25,6 +25,18 @@ struct RecognizerOptions {
   // (measured: espeak-ng rule phrases have 1.5-6 words per voiced second).
   double min_words_per_speech_second = 1.5;
   bool always_lm = false;  // decode the LM too (for measurements)
+  // Confirm a grammar hypothesis with the general LM (decoded as well): the
+  // grammar forces any speech onto some phrase, so real speech outside the
+  // rules ("he was not an ill disposed young man") came out as a rule
+  // phrase ("what did i ask earlier"). It is rejected when the grammar path
+  // scores less than `min_grammar_gain` per frame better than the LM's (a
+  // forced fit), or when the LM heard `max_lm_extra_words` more words.
+  // Measured on pocketsphinx-testdata's recordings and espeak-ng phrases:
+  // rule phrases gain 8-31 per frame, forced real speech -6…+3 and twice 14
+  // (see speech_test.cc); espeak-ng phrases' LM junk had up to 3 extra words,
+  // a forced card list 4. 0 disables a check.
+  double min_grammar_gain = 6;
+  int max_lm_extra_words = 4;
 };
 
 struct RecognitionResult {
@@ -33,6 +45,8 @@ struct RecognitionResult {
   std::string lm_text;       // free LM hypothesis
   bool used_grammar = false;
   double gap_per_frame = 0;  // grammar path score per frame (diagnostic)
+  double lm_per_frame = 0;   // LM path score per frame (0 when the LM was not decoded)
+  bool rejected_by_lm = false;  // a grammar hypothesis the LM check turned down
   double speech_seconds = 0; // voiced audio in the utterance
 };
 
