@@ -4,6 +4,8 @@
 #include "actors/session/coze_client.h"
 
 #include <libwebsockets.h>
+#include <openssl/x509.h>
+#include <openssl/x509_vfy.h>
 
 #include <cstring>
 
@@ -311,7 +313,54 @@ int CozeClient::Callback(lws* wsi, int reason, void* user, void* in, size_t len)
     self->Forget(c);
     return 0;
   }
+  if (reason == LWS_CALLBACK_OPENSSL_PERFORM_SERVER_CERT_VERIFICATION) {
+    // user = the X509_STORE_CTX, len = OpenSSL's preverify_ok. Only noted:
+    // the verdict stays OpenSSL's (0 = keep it).
+    if (!len && user) {
+      int err = X509_STORE_CTX_get_error(static_cast<X509_STORE_CTX*>(user));
+      if (err != X509_V_OK && !c->tls_error) c->tls_error = err;
+    }
+    return 0;
+  }
+  if (reason == LWS_CALLBACK_CLIENT_CONNECTION_ERROR && c->tls_error) {
+    // "connect SSL err 1: error:00000001:lib(0)::reason(1)" says nothing to
+    // a person: say which check failed.
+    std::string why = self->TlsFailure(*c, c->http ? self->options_.api : self->options_.ws);
+    if (c->http) self->FinishHttp(c, why);
+    else self->ReportClosed(c, why, 0);
+    return 0;
+  }
   return c->http ? self->OnHttp(wsi, c, reason, in, len) : self->OnWs(wsi, c, reason, in, len);
+}
+
+std::string CozeClient::TlsFailure(const Conn& c, const Url& url) const {
+  const std::string where = "TLS to " + url.Display() + ": ";
+  const std::string ca = options_.ca_file.empty()
+                             ? "session.ca_file is not set, so only the system CAs are trusted"
+                             : "session.ca_file is " + options_.ca_file;
+  switch (c.tls_error) {
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
+    case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
+    case X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN:
+    case X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT:
+    case X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE:
+      return where + "the server's certificate is signed by an unknown CA (" +
+             X509_verify_cert_error_string(c.tls_error) + "); " + ca +
+             ". To trust a private CA, set session.ca_file to its PEM file.";
+    case X509_V_ERR_HOSTNAME_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+      return where + "the server's certificate is not valid for the host name '" + url.host +
+             "' (wrong host in session.api_base/ws_base, or the server presents another name's certificate); " +
+             "the CA itself was trusted (" + ca + ")";
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+      return where + "the server's certificate " +
+             (c.tls_error == X509_V_ERR_CERT_HAS_EXPIRED ? "has expired" : "is not valid yet") +
+             " (check the clock of this device)";
+    default:
+      return where + "the server's certificate was refused: " + X509_verify_cert_error_string(c.tls_error) +
+             " (" + ca + ")";
+  }
 }
 
 int CozeClient::OnWs(lws* wsi, Conn* c, int reason, void* in, size_t len) {

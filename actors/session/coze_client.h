@@ -113,7 +113,12 @@ class CozeClient {
     bool rx_overflow = false;
     int64_t opened_ns = 0;   // http: when the request was started
     bool sent = false;       // http: the whole request went out
+    int tls_error = 0;       // OpenSSL's verify error of the server's certificate (0 = none seen)
   };
+  // What a person reads when the TLS handshake failed on certificate
+  // verification: which check failed, naming session.ca_file; "" if `c` saw
+  // no verification error (the library's own text is used then).
+  std::string TlsFailure(const Conn& c, const Url& url) const;
   enum class Action { kConnect, kClose, kHttp };
   struct Pending {
     Action action;

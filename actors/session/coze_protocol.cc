@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 
 namespace vb::session {
 namespace {
@@ -58,6 +59,44 @@ bool GetInt(const Json& obj, const char* key, int64_t* out) {
 }
 
 }  // namespace
+
+std::string CozeErrorText(int64_t code, const std::string& msg) {
+  const char* meaning = "";
+  switch (code) {
+    case 4000: meaning = "bad request parameter"; break;
+    case 4001: meaning = "invalid chat"; break;
+    case 4002: meaning = "the conversation does not exist"; break;
+    case 4003: meaning = "meta_data over its limit"; break;
+    case 4004: meaning = "too many additional messages"; break;
+    case 4005: meaning = "invalid message"; break;
+    case 4006: meaning = "invalid bot"; break;
+    case 4008: meaning = "rate limited: too many requests from this user"; break;
+    case 4009: meaning = "the service is busy"; break;
+    case 4010: meaning = "the prompt is too long"; break;
+    case 4011: meaning = "the Coze account balance is used up"; break;
+    case 4013: meaning = "model error"; break;
+    case 4015: meaning = "the bot is not published as an API service"; break;
+    case 4016: meaning = "a chat is already running in this conversation"; break;
+    case 4100: meaning = "authentication failed: check the token"; break;
+    case 4101: meaning = "the token has no permission for this bot"; break;
+    case 4102: meaning = "refused by risk control"; break;
+    case 4104: meaning = "the chat cannot be cancelled"; break;
+    case 4105: meaning = "sensitive content"; break;
+    case 4200: meaning = "not found"; break;
+    case 5000: meaning = "internal error of the service"; break;
+    default: break;
+  }
+  std::string m = msg.substr(0, 300);
+  if (m.empty()) return std::to_string(code) + ": " + (*meaning ? meaning : "error");
+  auto lower = [](std::string t) {
+    for (auto& c : t) c = char(std::tolower(uint8_t(c)));
+    return t;
+  };
+  if (!*meaning || lower(m).find(lower(meaning)) != std::string::npos) return std::to_string(code) + ": " + m;
+  return std::to_string(code) + ": " + m + " (" + meaning + ")";
+}
+
+bool CozeErrorFatal(int64_t code) { return code == 4100 || code == 4101 || code == 4015 || code == 4011; }
 
 std::string Base64Encode(std::string_view in) {
   std::string out;
@@ -113,13 +152,26 @@ std::string CozeUplink::NextId() { return "vb-" + std::to_string(next_id_++); }
 
 std::string CozeUplink::ChatUpdate(const SessionSettings& s, v1::DialogMode mode,
                                    const std::string& conversation_id) {
+  auto object = [](const StringMap& m) {
+    Json o = Json::object();
+    for (const auto& [k, v] : m) o[k] = v;
+    return o;
+  };
   Json chat_config = Json::object();
   if (!conversation_id.empty()) chat_config["conversation_id"] = conversation_id;
   if (!s.user_id.empty()) chat_config["user_id"] = s.user_id;
-  if (!s.persona_prompt.empty()) chat_config["custom_variables"] = {{"persona_prompt", s.persona_prompt}};
+  if (!s.meta_data.empty()) chat_config["meta_data"] = object(s.meta_data);
+  Json vars = object(s.custom_variables);
+  if (!s.persona_prompt.empty()) vars["persona_prompt"] = s.persona_prompt;
+  if (!vars.empty()) chat_config["custom_variables"] = vars;
+  if (!s.parameters.empty()) chat_config["parameters"] = object(s.parameters);
+  if (!s.latitude.empty() || !s.longitude.empty())
+    chat_config["extra_params"] = {{"latitude", s.latitude}, {"longitude", s.longitude}};
 
-  Json input = {{"format", "pcm"}, {"codec", s.input_codec}, {"sample_rate", s.input_sample_rate},
-                {"channel", 1}, {"bit_depth", 16}};
+  // The docs define format as the container and codec as the encoding:
+  // Opus travels in Ogg pages (format "ogg"), PCM raw (format "pcm").
+  Json input = {{"format", s.input_codec == "opus" ? "ogg" : "pcm"}, {"codec", s.input_codec},
+                {"sample_rate", s.input_sample_rate}, {"channel", 1}, {"bit_depth", 16}};
 
   Json codec_cfg = {{"sample_rate", s.output_sample_rate}, {"frame_size_ms", s.frame_size_ms}};
   if (s.output_codec == "opus") {
@@ -136,14 +188,27 @@ std::string CozeUplink::ChatUpdate(const SessionSettings& s, v1::DialogMode mode
   // Push-to-talk commits turns itself (input_audio_buffer.complete); the
   // other modes let the server's VAD end the user's turn (as the ESP32 client).
   if (mode != v1::MODE_PUSH_TO_TALK) {
-    data["turn_detection"] = {{"type", "server_vad"},
-                              {"prefix_padding_ms", s.prefix_padding_ms},
-                              {"silence_duration_ms", s.silence_duration_ms}};
+    Json td = {{"type", s.vad_type}, {"prefix_padding_ms", s.prefix_padding_ms},
+               {"silence_duration_ms", s.silence_duration_ms}};
+    if (s.vad_type == "semantic_vad")
+      td["semantic_vad_config"] = {{"silence_threshold_ms", s.semantic_silence_threshold_ms},
+                                   {"semantic_unfinished_wait_time_ms", s.semantic_unfinished_wait_ms}};
+    if (!s.interrupt_mode.empty() && !s.interrupt_keywords.empty())
+      td["interrupt_config"] = {{"mode", s.interrupt_mode}, {"keywords", s.interrupt_keywords}};
+    data["turn_detection"] = td;
   } else {
     data["turn_detection"] = {{"type", "client_interrupt"}};
   }
+  if (!s.hot_words.empty() || !s.asr_context.empty() || !s.user_language.empty()) {
+    Json asr = Json::object();
+    if (!s.hot_words.empty()) asr["hot_words"] = s.hot_words;
+    if (!s.asr_context.empty()) asr["context"] = s.asr_context;
+    if (!s.user_language.empty()) asr["user_language"] = s.user_language;
+    data["asr_config"] = asr;
+  }
   if (!s.event_subscriptions.empty()) data["event_subscriptions"] = s.event_subscriptions;
   if (s.need_play_prologue) data["need_play_prologue"] = true;
+  if (!s.prologue_content.empty()) data["prologue_content"] = s.prologue_content;
   return Dump({{"id", NextId()}, {"event_type", "chat.update"}, {"data", data}});
 }
 
@@ -171,6 +236,15 @@ std::string CozeUplink::MessageCreate(const std::string& text) {
   return Dump({{"id", NextId()},
                {"event_type", "conversation.message.create"},
                {"data", {{"role", "user"}, {"content_type", "text"}, {"content", text}}}});
+}
+
+std::string CozeUplink::ConversationClear() {
+  return Dump({{"id", NextId()}, {"event_type", "conversation.clear"}});
+}
+
+std::string CozeUplink::GenerateAudio(const std::string& text) {
+  return Dump({{"id", NextId()}, {"event_type", "input_text.generate_audio"},
+               {"data", {{"mode", "text"}, {"text", text}}}});
 }
 
 std::string CozeUplink::SubmitToolOutputs(const std::string& chat_id, const std::string& call_id,
@@ -228,6 +302,11 @@ std::string CozeDownlink::AbandonRunning(std::vector<DownlinkOutput>* out) {
   return id;
 }
 
+void CozeDownlink::BeginSpeech(const std::string& turn_id) {
+  speech_ = turn_id;
+  running_ = turn_id;
+}
+
 bool CozeDownlink::IsCancelled(const std::string& chat_id) const {
   return !chat_id.empty() && std::find(cancelled_.begin(), cancelled_.end(), chat_id) != cancelled_.end();
 }
@@ -241,6 +320,7 @@ v1::Codec CozeDownlink::OutCodec() const {
 
 void CozeDownlink::EndTurn(const std::string& chat_id) {
   if (chat_id == running_) running_.clear();
+  if (chat_id == speech_) speech_.clear();
   if (chat_id == tool_chat_) tool_chat_.clear();
 }
 
@@ -306,6 +386,13 @@ void CozeDownlink::Feed(std::string_view text, std::vector<DownlinkOutput>* out,
     if (!GetString(data, "conversation_id", &conv)) return wrong("conversation_id");
     if (chat_id.empty()) return wrong("id");
     if (chat_id == running_) return;  // repeated (resumed after a tool call)
+    if (!speech_.empty()) {
+      // A reply replaces a speech that had not finished: that turn is over.
+      const std::string speech = speech_;
+      MarkCancelled(speech);
+      EndTurn(speech);
+      emit(speech).mutable_turn_ended()->set_outcome(v1::TurnEnded::CANCELLED);
+    }
     running_ = chat_id;
     if (!conv.empty()) conversation_id_ = conv;
     auto& ts = *emit(chat_id).mutable_turn_started();
@@ -361,7 +448,8 @@ void CozeDownlink::Feed(std::string_view text, std::vector<DownlinkOutput>* out,
     std::string content;
     if (!GetString(data, "chat_id", &chat_id)) return wrong("chat_id");
     if (!GetString(data, "content", &content)) return wrong("content");
-    if (chat_id.empty()) chat_id = running_;
+    // generate_audio's audio has no chat (id "0"): it is the speech turn's.
+    if (chat_id.empty() || (chat_id == "0" && !speech_.empty())) chat_id = running_;
     if (IsCancelled(chat_id)) {
       ++counters_.late_audio_dropped;
       return;
@@ -392,13 +480,18 @@ void CozeDownlink::Feed(std::string_view text, std::vector<DownlinkOutput>* out,
     out->push_back(std::move(o));
   } else if (type == "conversation.audio.completed") {
     if (!GetString(data, "chat_id", &chat_id)) return wrong("chat_id");
-    if (chat_id.empty()) chat_id = running_;
+    if (chat_id.empty() || (chat_id == "0" && !speech_.empty())) chat_id = running_;
     if (IsCancelled(chat_id)) {
       ++counters_.late_audio_dropped;
       return;
     }
     uint64_t packets = chat_id == audio_chat_ ? packet_index_ : 0;
     emit(chat_id).mutable_agent_audio_end()->set_packets(packets);
+    if (!speech_.empty() && chat_id == speech_) {
+      // The speech is all there is of its turn: no chat.completed follows.
+      EndTurn(chat_id);
+      emit(chat_id).mutable_turn_ended()->set_outcome(v1::TurnEnded::COMPLETED);
+    }
   } else if (type == "conversation.audio_transcript.update" ||
              type == "conversation.audio_transcript.completed") {
     std::string content;
@@ -419,8 +512,9 @@ void CozeDownlink::Feed(std::string_view text, std::vector<DownlinkOutput>* out,
       if (!GetString(*eit, "msg", &error)) return wrong("last_error.msg");
       if (!GetInt(*eit, "code", &code)) return wrong("last_error.code");
       if (code == 0 && !failed) error.clear();
-      else if (code != 0) error = std::to_string(code) + (error.empty() ? "" : ": " + error);
+      else if (code != 0) error = CozeErrorText(code, error);
     }
+    if (failed && error.empty()) error = "the chat failed (no last_error)";
     int64_t in_tokens = 0, out_tokens = 0;
     auto uit = data.find("usage");
     if (uit != data.end() && uit->is_object()) {
@@ -497,11 +591,26 @@ void CozeDownlink::Feed(std::string_view text, std::vector<DownlinkOutput>* out,
     std::string msg_text;
     if (!GetInt(data, "code", &code)) return wrong("code");
     if (!GetString(data, "msg", &msg_text)) return wrong("msg");
-    auto& e = *emit(running_).mutable_error();
+    const bool fatal = CozeErrorFatal(code);
+    // The error ends the chat under way (the server does not say which
+    // request it answers; a running chat is what the person waits for):
+    // TurnEnded FAILED with the reason, and its late output is dropped.
+    const std::string chat = running_;
+    if (!chat.empty()) {
+      MarkCancelled(chat);
+      EndTurn(chat);
+      auto& te = *emit(chat).mutable_turn_ended();
+      te.set_outcome(v1::TurnEnded::FAILED);
+      te.set_error(CozeErrorText(code, msg_text));
+    }
+    // A SessionError too when no turn carries it, when a person must act
+    // (fatal), or when the session must (4002: a new conversation).
+    if (!chat.empty() && !fatal && code != 4002) return;
+    auto& e = *emit(chat).mutable_error();
     e.set_code(int32_t(code));
-    e.set_message(msg_text);
+    e.set_message(CozeErrorText(code, msg_text));
     // Authentication, permission and an unpublished bot need a person to fix them.
-    e.set_fatal(code == 4100 || code == 4101 || code == 4015 || code == 4011);
+    e.set_fatal(fatal);
   } else if (type == "input_audio_buffer.completed" || type == "input_audio_buffer.cleared" ||
              type == "conversation.cleared") {
     ++counters_.ignored;

@@ -21,10 +21,27 @@
 
 namespace vb::session {
 
-// Everything chat.update says, from config and SessionConfig commands.
+using StringMap = std::vector<std::pair<std::string, std::string>>;
+
+// Everything chat.update says, from config and SessionConfig commands
+// (coze-protocol.md §3; every field of seed 000's session). Empty = not sent.
 struct SessionSettings {
   std::string user_id;
-  // Uplink audio: "pcm" (s16le) or "opus" (one raw 20 ms packet per append).
+  StringMap meta_data;          // chat_config.meta_data
+  StringMap custom_variables;   // chat_config.custom_variables (persona_prompt joins them)
+  StringMap parameters;         // chat_config.parameters (chat-flow inputs)
+  std::string latitude, longitude;  // chat_config.extra_params
+  // asr_config
+  std::vector<std::string> hot_words;
+  std::string asr_context, user_language;
+  // turn_detection: "server_vad" or "semantic_vad" outside push-to-talk.
+  std::string vad_type = "server_vad";
+  int semantic_silence_threshold_ms = 300;
+  int semantic_unfinished_wait_ms = 500;
+  std::string interrupt_mode;   // "", keyword_contains, keyword_prefix
+  std::vector<std::string> interrupt_keywords;  // ≤ 5
+  std::string prologue_content;
+  // Uplink audio: "pcm" (s16le) or "opus" (Ogg Opus pages, format "ogg").
   std::string input_codec = "pcm";
   int input_sample_rate = 16000;
   int input_opus_bitrate = 24000;
@@ -44,6 +61,14 @@ struct SessionSettings {
   bool need_play_prologue = false;
 };
 
+// What a person reads for a Coze error: "CODE: msg (meaning)" with the
+// meaning of every code coze-protocol.md §7 lists ("CODE: meaning" without a
+// message; the meaning is left out when the message already says it).
+std::string CozeErrorText(int64_t code, const std::string& msg);
+// True for the codes a person must fix (token, permission, balance, bot not
+// published): the session cannot go on without that.
+bool CozeErrorFatal(int64_t code);
+
 // Standard base64 (RFC 4648, with padding).
 std::string Base64Encode(std::string_view bytes);
 // False on characters outside the alphabet or bad length.
@@ -59,6 +84,9 @@ class CozeUplink {
   std::string Clear();
   std::string Cancel();
   std::string MessageCreate(const std::string& text);
+  std::string ConversationClear();
+  // input_text.generate_audio {mode: text, text}.
+  std::string GenerateAudio(const std::string& text);
   std::string SubmitToolOutputs(const std::string& chat_id, const std::string& call_id,
                                 const std::string& output);
 
@@ -108,6 +136,15 @@ class CozeDownlink {
   // The connection was lost: the running chat will never finish. Reports
   // TurnEnded{FAILED} for it; returns its id ("" if none).
   std::string AbandonRunning(std::vector<DownlinkOutput>* out);
+  // input_text.generate_audio was sent: its audio (chat id "0" or none)
+  // belongs to the turn `turn_id`, which runs until audio.completed.
+  void BeginSpeech(const std::string& turn_id);
+  bool speaking() const { return !speech_.empty() && speech_ == running_; }
+  // A request that was to start a chat (a text) failed before any chat was
+  // created: the next chat is not its answer.
+  void ForgetExpectedText() {
+    if (!pending_requests_.empty()) pending_requests_.pop_front();
+  }
 
   // Maps one downstream text frame. Never throws; a problem is counted and
   // described in *problem (for rate-limited logging), and nothing is output.
@@ -133,6 +170,7 @@ class CozeDownlink {
   std::string tool_chat_;        // chat waiting for tool outputs
   std::deque<std::string> pending_requests_;  // TextInput request ids, oldest first
   std::deque<std::string> cancelled_;
+  std::string speech_;           // the generate_audio turn under way ("" = none)
   std::string audio_chat_;       // chat whose packets are being counted
   uint64_t packet_index_ = 0;
   DownlinkCounters counters_;

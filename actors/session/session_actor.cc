@@ -58,6 +58,33 @@ int64_t WallMs() {
   return int64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
 }
 
+// A device id Coze accepts (decimal int64) that stays the same for this
+// machine and device name: a hash of /etc/machine-id (else the host name)
+// and the device, so the machine id itself is not disclosed.
+std::string DefaultDeviceId(const std::string& device) {
+  std::string seed;
+  for (const char* path : {"/etc/machine-id", "/var/lib/dbus/machine-id"}) {
+    std::ifstream in(path);
+    if (in && std::getline(in, seed) && !seed.empty()) break;
+  }
+  if (seed.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    seed = host;
+  }
+  uint64_t h = 1469598103934665603ull;  // FNV-1a 64
+  for (unsigned char c : seed + "/" + device) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  h &= 0x7fffffffffffffffull;
+  return std::to_string(h ? h : 1);
+}
+
+// SessionError.code for a refused server certificate (nginx's "SSL
+// certificate error"; Coze has no code for it).
+constexpr int kTlsErrorCode = 495;
+
 // The resume point is written when it changes, and at least this often so
 // its age says whether the process that wrote it died just now.
 constexpr int64_t kResumeRefreshMs = 10'000;
@@ -98,8 +125,60 @@ void SessionActor::DeclareConfig(config::Section& s) {
   s.Key("token_file", &token_file_, std::string(),
         "file holding the Coze token; \"\" = environment variable COZE_API_TOKEN (never put the token here)");
   s.Key("ca_file", &ca_file_, std::string(), "PEM CA bundle for TLS; \"\" = the system CAs");
-  s.Key("coze_device_id", &coze_device_id_, std::string(), "device_id query parameter (decimal int64); \"\" = none");
-  s.Key("user_id", &settings_.user_id, std::string(), "chat_config.user_id; \"\" = none");
+  s.Key("coze_device_id", &coze_device_id_, std::string(),
+        "device_id query parameter (decimal int64); \"\" = derived from /etc/machine-id and the device name "
+        "(stable per device)");
+  s.Key("user_id", &settings_.user_id, std::string(),
+        "chat_config.user_id (whose conversation and memory); \"\" = \"vb-\" + the device id (stable per device)");
+  s.Key("meta_data", &settings_.meta_data, "chat_config.meta_data: name → value (≤ 16, names 1–64, values 1–512 chars)");
+  s.Key("custom_variables", &settings_.custom_variables, "chat_config.custom_variables: name → value (the bot's prompt variables)");
+  s.Key("parameters", &settings_.parameters, "chat_config.parameters: name → value (chat-flow inputs)");
+  {
+    auto e = s.Sub("extra_params", "chat_config.extra_params: where the device is");
+    e.Key("latitude", &settings_.latitude, std::string(), "decimal degrees, e.g. \"48.8566\"; \"\" = not sent");
+    e.Key("longitude", &settings_.longitude, std::string(), "decimal degrees, e.g. \"2.3522\"; \"\" = not sent");
+    auto degrees = [&](const char* key, const std::string& v, double limit) {
+      if (v.empty()) return;
+      char* end = nullptr;
+      double d = std::strtod(v.c_str(), &end);
+      if (!end || *end || d < -limit || d > limit)
+        e.Error(key, "must be decimal degrees within ±" + std::to_string(int(limit)) + " (got '" + v + "')");
+    };
+    degrees("latitude", settings_.latitude, 90);
+    degrees("longitude", settings_.longitude, 180);
+    if (settings_.latitude.empty() != settings_.longitude.empty())
+      e.Error(settings_.latitude.empty() ? "latitude" : "longitude", "latitude and longitude go together");
+    e.Finish();
+  }
+  {
+    auto a = s.Sub("asr_config", "speech recognition hints (asr_config)");
+    a.Key("hot_words", &settings_.hot_words, std::vector<std::string>{}, "words the recogniser should prefer");
+    a.Key("context", &settings_.asr_context, std::string(), "text that tells the recogniser what the talk is about");
+    a.Key("user_language", &settings_.user_language, std::string(), "the speaker's language, e.g. en, zh; \"\" = the service's choice");
+    a.Finish();
+  }
+  s.Choice("vad", &settings_.vad_type, "server_vad", {"server_vad", "semantic_vad"},
+           "turn detection outside push-to-talk: server_vad (silence ends a turn) or semantic_vad "
+           "(the service also judges whether the sentence is finished; enterprise accounts)");
+  {
+    auto v = s.Sub("semantic_vad", "semantic_vad_config (vad: semantic_vad)");
+    v.Key("silence_threshold_ms", &settings_.semantic_silence_threshold_ms, 300, {0, 10000}, "silence before judging, ms");
+    v.Key("unfinished_wait_ms", &settings_.semantic_unfinished_wait_ms, 500, {0, 10000},
+          "extra wait when the sentence seems unfinished, ms");
+    v.Finish();
+  }
+  {
+    auto i = s.Sub("interrupt_config", "which speech may interrupt the agent (server VAD only); no keywords = any speech");
+    i.Choice("mode", &settings_.interrupt_mode, "keyword_contains", {"keyword_contains", "keyword_prefix"},
+             "keyword_contains: the speech contains a keyword; keyword_prefix: starts with one");
+    i.Key("keywords", &settings_.interrupt_keywords, std::vector<std::string>{}, "at most 5 keywords");
+    if (settings_.interrupt_keywords.size() > 5) i.Error("keywords", "at most 5 keywords", 5);
+    for (size_t k = 0; k < settings_.interrupt_keywords.size(); ++k)
+      if (settings_.interrupt_keywords[k].empty()) i.Error("keywords", "a keyword cannot be empty", int(k));
+    i.Finish();
+  }
+  s.Key("prologue_content", &settings_.prologue_content, std::string(),
+        "what the bot says first when need_play_prologue is true; \"\" = the bot's own prologue");
   s.Key("conversation_id", &fixed_conversation_, std::string(),
         "use this conversation; \"\" = the persisted one, or a new one created over REST");
   s.Key("state_dir", &state_dir_, std::string(),
@@ -143,6 +222,12 @@ void SessionActor::DeclareConfig(config::Section& s) {
   if (s.report() && s.report()->describe) return;
   section_.emplace(s);  // Configure() names token_file's line if the file does not open
   if (bot_id_.empty()) s.Error("bot_id", "required: the Coze bot id");
+  if (settings_.meta_data.size() > 16) s.Error("meta_data", "at most 16 pairs (has " + std::to_string(settings_.meta_data.size()) + ")");
+  for (size_t i = 0; i < settings_.meta_data.size(); ++i) {
+    const auto& [k, v] = settings_.meta_data[i];
+    if (k.empty() || k.size() > 64 || v.empty() || v.size() > 512)
+      s.Error("meta_data", "'" + k.substr(0, 64) + "': names have 1–64 characters, values 1–512", int(i));
+  }
   if (!Url::Parse(api_base_, &api_url_) || api_url_.path.find("/v1") != std::string::npos ||
       api_base_.rfind("ws", 0) == 0)
     s.Error("api_base", "must be http(s)://host[:port] (got '" + api_base_ + "')");
@@ -172,6 +257,9 @@ Status SessionActor::Configure(bus::Context& ctx) {
   if (token.empty())
     return Status::Config("no Coze token: set COZE_API_TOKEN in the environment or session.token_file");
 
+  if (coze_device_id_.empty()) coze_device_id_ = DefaultDeviceId(ctx.device());
+  if (settings_.user_id.empty()) settings_.user_id = "vb-" + coze_device_id_;
+  VB_LOG(kInfo) << "device_id " << coze_device_id_ << ", user_id " << settings_.user_id;
   CoreOptions o;
   o.settings = settings_;
   o.mode = ModeFromName(mode_name_);
@@ -402,13 +490,16 @@ void SessionActor::OnCreated(int status, const std::string& body, const std::str
     }
   }
   if (id.empty()) {
-    std::string what = "conversation/create failed (HTTP " + std::to_string(status) + ", code " +
-                       std::to_string(code) + (msg.empty() ? "" : ": " + msg.substr(0, 200)) + ")";
+    const bool tls = error.rfind("TLS to ", 0) == 0;  // a certificate refused: a person must fix it
+    std::string what = tls ? "conversation/create failed: " + error
+                           : "conversation/create failed (HTTP " + std::to_string(status) + ", code " +
+                                 std::to_string(code) + (msg.empty() ? "" : ": " + msg.substr(0, 200)) + ")";
     VB_LOG(kWarn) << what;
     ctx_->CountError();
     ctx_->Degraded(what);
     bool auth = status == 401 || status == 403 || code == 4100 || code == 4101;
-    PublishError(int(code > 0 ? code : status), what, auth);
+    if (!(tls && what == last_tls_error_)) PublishError(tls ? kTlsErrorCode : int(code > 0 ? code : status), what, auth || tls);
+    if (tls) last_tls_error_ = what;
     return ScheduleRetry(&SessionActor::CreateConversation);
   }
   VB_LOG(kInfo) << "new conversation " << id;
@@ -440,6 +531,7 @@ void SessionActor::ScheduleRetry(void (SessionActor::*step)()) {
 void SessionActor::OnOpened(uint64_t gen) {
   if (gen != gen_ || stopping_) return;
   VB_LOG(kInfo) << "connected to " << ws_url_.Display();
+  last_tls_error_.clear();
   backoff_->Reset();
   ctx_->Healthy();
   core_->OnConnected();
@@ -455,6 +547,11 @@ void SessionActor::OnClosed(uint64_t gen, const std::string& reason, int http_st
   ctx_->Count("disconnects");
   ctx_->Degraded("disconnected: " + reason);
   core_->OnDisconnected(reason);
+  if (reason.rfind("TLS to ", 0) == 0 && reason != last_tls_error_) {
+    // Said once (not at every retry): it needs a person (session.ca_file, the host name).
+    last_tls_error_ = reason;
+    PublishError(kTlsErrorCode, reason, true);
+  }
   if (http_status == 401 || http_status == 403)
     PublishError(http_status, "the Coze server refused the token (HTTP " + std::to_string(http_status) + ")", true);
   ScheduleRetry(&SessionActor::Connect);

@@ -100,6 +100,7 @@ class SessionActor : public bus::Actor, private SessionPort {
   int64_t last_recreate_ns_ = INT64_MIN / 2;
   bool stopping_ = false;
   bus::Histogram downlink_us_;
+  std::string last_tls_error_;  // said once until a connection opens
   RateLimit problem_log_;
   RateLimit close_log_;
 };

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 
 namespace vb::session {
@@ -32,6 +33,7 @@ UplinkEncoder::~UplinkEncoder() {
 
 bool UplinkEncoder::Init(const std::string& codec, int sample_rate, int opus_bitrate, std::string* error) {
   codec_ = codec;
+  sample_rate_ = sample_rate;
   frame_bytes_ = sample_rate / 50 * 2;  // 20 ms mono s16
   if (codec != "opus") return codec == "pcm" || (*error = "unknown input codec " + codec, false);
   int err = 0;
@@ -42,7 +44,50 @@ bool UplinkEncoder::Init(const std::string& codec, int sample_rate, int opus_bit
     return false;
   }
   opus_encoder_ctl(opus_, OPUS_SET_BITRATE(opus_bitrate));
+  opus_int32 lookahead = 0;
+  opus_encoder_ctl(opus_, OPUS_GET_LOOKAHEAD(&lookahead));
+  pre_skip_ = int(lookahead) * (48000 / sample_rate);
   return true;
+}
+
+namespace {
+// Ogg's CRC-32: polynomial 0x04c11db7, no reflection, initial value 0.
+uint32_t OggCrc(std::string_view data) {
+  static const std::array<uint32_t, 256> kTable = [] {
+    std::array<uint32_t, 256> t{};
+    for (uint32_t i = 0; i < 256; ++i) {
+      uint32_t r = i << 24;
+      for (int k = 0; k < 8; ++k) r = r & 0x80000000u ? (r << 1) ^ 0x04c11db7u : r << 1;
+      t[i] = r;
+    }
+    return t;
+  }();
+  uint32_t crc = 0;
+  for (unsigned char c : data) crc = (crc << 8) ^ kTable[((crc >> 24) ^ c) & 0xff];
+  return crc;
+}
+void PutLe(std::string* s, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) s->push_back(char((v >> (8 * i)) & 0xff));
+}
+}  // namespace
+
+std::string UplinkEncoder::OggPage(std::string_view packet, uint8_t flags, uint64_t granule) {
+  std::string page = "OggS";
+  page.push_back('\0');  // version
+  page.push_back(char(flags));
+  PutLe(&page, granule, 8);
+  PutLe(&page, serial_, 4);
+  PutLe(&page, page_seq_++, 4);
+  PutLe(&page, 0, 4);  // CRC, filled below
+  // Lacing: 255-byte segments, then the remainder (0 if it divides evenly).
+  const size_t segments = packet.size() / 255 + 1;
+  page.push_back(char(segments));
+  for (size_t i = 0; i + 1 < segments; ++i) page.push_back(char(255));
+  page.push_back(char(packet.size() % 255));
+  page.append(packet);
+  const uint32_t crc = OggCrc(page);
+  for (int i = 0; i < 4; ++i) page[22 + size_t(i)] = char((crc >> (8 * i)) & 0xff);
+  return page;
 }
 
 void UplinkEncoder::Encode(std::string_view pcm, std::vector<std::string>* out) {
@@ -56,8 +101,28 @@ void UplinkEncoder::Encode(std::string_view pcm, std::vector<std::string>* out) 
   while (pending_.size() - pos >= size_t(frame_bytes_)) {
     const auto* samples = reinterpret_cast<const opus_int16*>(pending_.data() + pos);
     int n = opus_encode(opus_, samples, frame_bytes_ / 2, packet, sizeof packet);
-    if (n > 0) out->emplace_back(reinterpret_cast<const char*>(packet), size_t(n));
     pos += size_t(frame_bytes_);
+    if (n <= 0) continue;
+    std::string payload;
+    if (!headers_sent_) {
+      headers_sent_ = true;
+      std::string head = "OpusHead";
+      head.push_back(1);  // version
+      head.push_back(1);  // channels
+      PutLe(&head, uint64_t(pre_skip_), 2);
+      PutLe(&head, uint64_t(sample_rate_), 4);
+      PutLe(&head, 0, 2);  // output gain
+      head.push_back(0);   // channel mapping family
+      std::string tags = "OpusTags";
+      const std::string vendor = "voicebus";
+      PutLe(&tags, vendor.size(), 4);
+      tags += vendor;
+      PutLe(&tags, 0, 4);  // no user comments
+      payload = OggPage(head, 0x02, 0) + OggPage(tags, 0, 0);
+    }
+    granule_ += 960;  // 20 ms at 48 kHz, whatever the input rate
+    payload += OggPage(std::string_view(reinterpret_cast<const char*>(packet), size_t(n)), 0, granule_);
+    out->push_back(std::move(payload));
   }
   pending_.erase(0, pos);
 }
@@ -65,6 +130,14 @@ void UplinkEncoder::Encode(std::string_view pcm, std::vector<std::string>* out) 
 void UplinkEncoder::Reset() {
   pending_.clear();
   if (opus_) opus_encoder_ctl(opus_, OPUS_RESET_STATE);
+}
+
+void UplinkEncoder::NewStream() {
+  Reset();
+  if (headers_sent_) ++serial_;
+  headers_sent_ = false;
+  page_seq_ = 0;
+  granule_ = 0;
 }
 
 // ------------------------------------------------------------ SessionCore
@@ -118,6 +191,8 @@ v1::SessionEvent SessionCore::Status() const {
 void SessionCore::PublishStatus() { port_->PublishEvent(Status(), downlink_.running_chat()); }
 
 void SessionCore::SendChatUpdate() {
+  // The server restarts its input decoder with every chat.update.
+  encoder_.NewStream();
   port_->SendText(uplink_.ChatUpdate(options_.settings, mode_, conversation_id_), 0);
 }
 
@@ -157,6 +232,10 @@ void SessionCore::MarkReady() {
     port_->SendText(uplink_.Complete(), 0);
     resend_from_ = std::max(resend_from_, sent_end_);
     port_->ResumeChanged(true);
+  }
+  if (clear_pending_) {
+    clear_pending_ = false;
+    port_->SendText(uplink_.ConversationClear(), 0);
   }
   SendQueuedText(NowNs());
   PublishStatus();
@@ -213,7 +292,22 @@ void SessionCore::OnServerText(std::string_view text, int64_t recv_ns) {
 }
 
 void SessionCore::Deliver(const std::vector<DownlinkOutput>& outs, int64_t recv_ns) {
-  for (const auto& o : outs) {
+  for (const auto& o0 : outs) {
+    const DownlinkOutput* op = &o0;
+    DownlinkOutput failed;
+    if (o0.kind == DownlinkOutput::Kind::kEvent && o0.event.has_error() && o0.turn_id.empty() && owed_since_ns_ &&
+        !o0.event.error().fatal() && o0.event.error().code() != 4002) {
+      // An error answers what we are owed (a text, a committed utterance, a
+      // tool output) before any chat ran: that turn has failed. TurnEnded
+      // FAILED with no chat id ends the wait of whoever waits (vb-control's
+      // THINKING, a gateway request) and the person hears the error prompt.
+      failed.turn_id = "";
+      failed.event.mutable_turn_ended()->set_outcome(v1::TurnEnded::FAILED);
+      failed.event.mutable_turn_ended()->set_error(o0.event.error().message());
+      downlink_.ForgetExpectedText();
+      op = &failed;
+    }
+    const DownlinkOutput& o = *op;
     switch (o.kind) {
       case DownlinkOutput::Kind::kEvent:
         // The reply we owed has started (or ended, e.g. REQUIRES_ACTION).
@@ -439,9 +533,12 @@ void SessionCore::OnAudio(const v1::AudioFrame& frame, int64_t origin_ns) {
 
 void SessionCore::Cancel(const std::string& turn_id) {
   outs_.clear();
+  // A speech (generate_audio) is no chat: there is nothing to cancel on the
+  // wire, its late audio is muted.
+  const bool speech = downlink_.speaking();
   downlink_.CancelByClient(turn_id, &outs_);
   // Cancel on the wire only what is running there; an older turn is just muted.
-  if (connected_ && !outs_.empty()) port_->SendText(uplink_.Cancel(), 0);
+  if (connected_ && !outs_.empty() && !speech) port_->SendText(uplink_.Cancel(), 0);
   Deliver(outs_, 0);
 }
 
@@ -563,6 +660,45 @@ void SessionCore::OnCommandAt(const v1::DialogCommand& cmd, int64_t now_ns) {
       if (connected_) SendChatUpdate();
       if (connected_) Ack(cmd, v1::CommandAck::ACCEPTED, "");
       else Ack(cmd, v1::CommandAck::QUEUED, "session offline: applied when it reconnects");
+      break;
+    }
+    case v1::DialogCommand::kSpeak: {
+      const std::string& text = cmd.speak().text();
+      if (text.empty() || text.size() > 1023) {
+        Ack(cmd, v1::CommandAck::REFUSED, "speak: the text must have 1 to 1023 bytes (has " +
+                                              std::to_string(text.size()) + ")");
+        break;
+      }
+      if (!ready()) {
+        // An announcement is about now: not held for later.
+        Ack(cmd, v1::CommandAck::REFUSED, "session offline: nothing was spoken");
+        break;
+      }
+      // It interrupts what the agent says: that turn ends (CANCELLED) first.
+      if (!downlink_.running_chat().empty()) Cancel("");
+      const std::string turn = "speak-" + std::to_string(++speeches_) + "-" + std::to_string(now_ns);
+      downlink_.BeginSpeech(turn);
+      v1::SessionEvent e;
+      auto& ts = *e.mutable_turn_started();
+      ts.set_turn_id(turn);
+      ts.set_conversation_id(conversation_id_);
+      ts.set_input(v1::TurnStarted::TEXT);
+      ts.set_request_id(cmd.command_id());
+      port_->PublishEvent(e, turn);
+      Owe(now_ns);
+      port_->SendText(uplink_.GenerateAudio(text), 0);
+      Ack(cmd, v1::CommandAck::ACCEPTED, "");
+      break;
+    }
+    case v1::DialogCommand::kNewConversation: {
+      if (!downlink_.running_chat().empty()) Cancel("");
+      if (!ready()) {
+        clear_pending_ = true;
+        Ack(cmd, v1::CommandAck::QUEUED, "session offline: the conversation is cleared when it reconnects");
+        break;
+      }
+      port_->SendText(uplink_.ConversationClear(), 0);
+      Ack(cmd, v1::CommandAck::ACCEPTED, "");
       break;
     }
     default:

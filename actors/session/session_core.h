@@ -51,7 +51,10 @@ class Backoff {
 };
 
 // Mic PCM (16 kHz mono s16) → what goes into `input_audio_buffer.append`:
-// PCM as it is, or one raw Opus packet per 20 ms (libopus).
+// PCM as it is, or Opus (libopus, 20 ms packets) in Ogg pages — the
+// documented framing (input_audio format "ogg", codec "opus"): the first
+// payload of a stream carries the OpusHead and OpusTags pages, then one page
+// per packet.
 class UplinkEncoder {
  public:
   ~UplinkEncoder();
@@ -59,13 +62,25 @@ class UplinkEncoder {
   bool Init(const std::string& codec, int sample_rate, int opus_bitrate, std::string* error);
   // Appends zero or more payloads for `pcm` (any length) to *out.
   void Encode(std::string_view pcm, std::vector<std::string>* out);
+  // A new utterance: the encoder forgets its past (the Ogg stream goes on).
   void Reset();
+  // A new Ogg stream (after every chat.update, which restarts the server's
+  // decoder): the next payload starts with the headers again.
+  void NewStream();
 
  private:
+  std::string OggPage(std::string_view packet, uint8_t flags, uint64_t granule);
   std::string codec_ = "pcm";
+  int sample_rate_ = 16000;
   int frame_bytes_ = 640;
   OpusEncoder* opus_ = nullptr;
   std::string pending_;  // PCM not yet a whole Opus frame
+  // Ogg stream state.
+  bool headers_sent_ = false;
+  uint32_t serial_ = 0x766230;  // "vb0"; +1 per stream
+  uint32_t page_seq_ = 0;
+  uint64_t granule_ = 0;        // 48 kHz samples so far
+  int pre_skip_ = 0;            // 48 kHz samples
 };
 
 // What the core tells the outside world. Implemented by the actor (bus +
@@ -244,6 +259,8 @@ class SessionCore {
   bool pending_complete_ = false;  // a push-to-talk release during an outage, sent after the held audio
   bool in_speech_ = false;   // the server's VAD heard speech start and not yet stop
   bool text_turn_pending_ = false;  // a queued text was sent; the next waits for its turn to end
+  bool clear_pending_ = false;  // a NewConversation during an outage: conversation.clear once ready
+  uint64_t speeches_ = 0;       // Speak commands sent (part of their turn ids)
   std::deque<QueuedText> texts_;
   // Sample accounting for the resend point (audio.clean sample indices).
   bool has_samples_ = false;

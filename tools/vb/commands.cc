@@ -191,7 +191,9 @@ namespace {
 
 // Who answers a command (dialog.proto, CommandAck): the session takes text,
 // vb-control the rest.
-std::string Receiver(const v1::DialogCommand& cmd) { return cmd.has_text_input() ? "vb-session" : "vb-control"; }
+std::string Receiver(const v1::DialogCommand& cmd) {
+  return cmd.has_text_input() || cmd.has_speak() || cmd.has_new_conversation() ? "vb-session" : "vb-control";
+}
 
 // Exit codes of `vb ptt/say/mode/interrupt`.
 constexpr int kExitRefused = 1;       // the receiver answered REFUSED
@@ -202,9 +204,20 @@ constexpr int kExitNotDelivered = 69; // EX_UNAVAILABLE: nobody listens, or no a
 int SendCommand(const std::string& verb, const Args& in) {
   Args args = in;
   if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
-    std::cout << "usage: vb ptt down|up | say TEXT | mode MODE | interrupt  [--config FILE] [--device NAME]\n"
-                 "          [--timeout SEC]   waits for the receiver's answer: exit 0 accepted or queued,\n"
-                 "          1 refused, 69 not delivered\n";
+    if (verb == "speak")
+      std::cout << "usage: vb speak TEXT [--config FILE] [--device NAME] [--timeout SEC]\n"
+                   "  The agent's voice says TEXT (1-1023 bytes; an announcement): no reply from the agent,\n"
+                   "  and what it was saying stops. Waits for vb-session's answer: exit 0 accepted,\n"
+                   "  1 refused (e.g. offline), 69 not delivered.\n";
+    else if (verb == "new-conversation")
+      std::cout << "usage: vb new-conversation [--config FILE] [--device NAME] [--timeout SEC]\n"
+                   "  Starts a new conversation: the agent no longer sees what was said before\n"
+                   "  (Coze conversation.clear). Waits for vb-session's answer: exit 0 accepted or\n"
+                   "  queued (offline: cleared on reconnect), 1 refused, 69 not delivered.\n";
+    else
+      std::cout << "usage: vb ptt down|up | say TEXT | mode MODE | interrupt  [--config FILE] [--device NAME]\n"
+                   "          [--timeout SEC]   waits for the receiver's answer: exit 0 accepted or queued,\n"
+                   "          1 refused, 69 not delivered\n";
     return 0;
   }
   std::string path = TakeOption(&args, "--config");
@@ -218,6 +231,12 @@ int SendCommand(const std::string& verb, const Args& in) {
     for (const auto& a : args) text += (text.empty() ? "" : " ") + a;
     cmd.mutable_text_input()->set_text(text);
     cmd.mutable_text_input()->set_request_id("vb-" + std::to_string(getpid()));
+  } else if (verb == "speak" && !args.empty()) {
+    std::string text;
+    for (const auto& a : args) text += (text.empty() ? "" : " ") + a;
+    cmd.mutable_speak()->set_text(text);
+  } else if (verb == "new-conversation" && args.empty()) {
+    cmd.mutable_new_conversation();
   } else if (verb == "mode" && args.size() == 1) {
     v1::DialogMode m;
     if (args[0] == "continuous") m = v1::MODE_CONTINUOUS;
@@ -231,7 +250,8 @@ int SendCommand(const std::string& verb, const Args& in) {
   } else if (verb == "interrupt" && args.empty()) {
     cmd.mutable_interrupt()->set_reason(v1::Interrupt::USER_REQUEST);
   } else {
-    std::cerr << "usage: vb ptt down|up | say TEXT | mode MODE | interrupt  [--config FILE] [--device NAME] "
+    std::cerr << "usage: vb ptt down|up | say TEXT | speak TEXT | new-conversation | mode MODE | interrupt\n"
+                 "          [--config FILE] [--device NAME] "
                  "[--timeout SECONDS (for the receiver's answer, default 3)]\n";
     return 64;
   }

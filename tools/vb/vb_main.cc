@@ -5,6 +5,7 @@
 //   vb sniff COMMAND …            the bus sniffer (vb-sniff)
 //   vb status [--config FILE]     actor health from heartbeats
 //   vb ptt down|up, vb say TEXT, vb mode MODE, vb interrupt   [--config FILE] [--device D]
+//   vb speak TEXT, vb new-conversation                        (answered by vb-session)
 //   vb keygen FILE                CURVE key pair for tcp:// buses
 //   vb --print-default-config     every section, documented
 #include <unistd.h>
@@ -22,6 +23,7 @@ int Usage() {
                "       vb sniff list|echo|hz|bw|drops|latency [TOPIC] [--config FILE] …\n"
                "       vb status [--config FILE]\n"
                "       vb ptt down|up | say TEXT | mode continuous|wake_word|push_to_talk | interrupt\n"
+               "          | speak TEXT (the agent's voice says TEXT) | new-conversation\n"
                "          [--config FILE] [--device NAME] [--timeout SEC]\n"
                "          (waits for the receiver's answer: exit 0 accepted or queued, 1 refused,\n"
                "           69 not delivered)\n"
@@ -41,7 +43,9 @@ int main(int argc, char** argv) {
   if (cmd == "demo") return Demo(args);
   if (cmd == "keygen") return Keygen(args);
   if (cmd == "status") return ShowStatus(args);
-  if (cmd == "ptt" || cmd == "say" || cmd == "mode" || cmd == "interrupt") return SendCommand(cmd, args);
+  if (cmd == "ptt" || cmd == "say" || cmd == "mode" || cmd == "interrupt" || cmd == "speak" ||
+      cmd == "new-conversation")
+    return SendCommand(cmd, args);
   if (cmd == "--print-default-config") return PrintDefaultConfig();
   if (cmd == "sniff") {
     std::string sniff = vb::launcher::BinDir() + "/vb-sniff";

@@ -153,7 +153,9 @@ TEST_F(SessionProcessTest, UntrustedTlsCertificateIsRefused) {
                              {std::string("COZE_API_TOKEN=") + kToken}));
   int err = Await(0, [](const Seen& s) { return s.event.has_error(); }, 15000ms);
   ASSERT_GE(err, 0) << Dump();
-  EXPECT_NE(events_[size_t(err)].event.error().message().find("SSL"), std::string::npos) << Dump();
+  // Said so a person knows what to do (issue 13): the CA, and session.ca_file.
+  EXPECT_NE(events_[size_t(err)].event.error().message().find("unknown CA"), std::string::npos) << Dump();
+  EXPECT_NE(events_[size_t(err)].event.error().message().find("session.ca_file"), std::string::npos) << Dump();
   EXPECT_FALSE(status_.connected());
   tls.Stop(SIGTERM, 3000ms);
 }

@@ -275,6 +275,52 @@ TEST(Downlink, FailedChatAndErrorsCarryTheMessage) {
   EXPECT_TRUE(err[0]->event.error().fatal());
 }
 
+// Issue 13: every error code of coze-protocol.md §7 ends the chat under way
+// FAILED with a reason a person can read; its late output is dropped; only
+// the codes a person or the session must act on are a SessionError too.
+TEST(Downlink, EveryListedErrorCodeEndsTheRunningChatWithAReadableReason) {
+  const std::vector<int> codes = {4000, 4001, 4002, 4003, 4004, 4005, 4006, 4008, 4009, 4010, 4011,
+                                  4013, 4015, 4016, 4100, 4101, 4102, 4104, 4105, 4200, 5000};
+  for (int code : codes) {
+    Feeder f;
+    f.Feed(Ev("conversation.chat.created", ChatObj("created")));
+    f.Feed(Ev("error", {{"code", code}, {"msg", "m"}}));
+    auto ended = f.Events(v1::SessionEvent::kTurnEnded);
+    ASSERT_EQ(ended.size(), 1u) << code;
+    EXPECT_EQ(ended[0]->turn_id, kChat);
+    EXPECT_EQ(ended[0]->event.turn_ended().outcome(), v1::TurnEnded::FAILED);
+    const std::string& why = ended[0]->event.turn_ended().error();
+    EXPECT_EQ(why.rfind(std::to_string(code) + ": m (", 0), 0u) << why;  // the code, the message, its meaning
+    EXPECT_TRUE(f.down.running_chat().empty());
+    f.Feed(Ev("conversation.audio.delta", Msg("answer", Base64Encode("late"), "audio")));
+    EXPECT_TRUE(f.Audio().empty()) << code;
+    const bool must_act = code == 4100 || code == 4101 || code == 4011 || code == 4015 || code == 4002;
+    EXPECT_EQ(f.Events(v1::SessionEvent::kError).size(), must_act ? 1u : 0u) << code;
+  }
+  EXPECT_EQ(CozeErrorText(4008, ""), "4008: rate limited: too many requests from this user");
+  EXPECT_EQ(CozeErrorText(4013, "Model Error"), "4013: Model Error");
+  EXPECT_EQ(CozeErrorText(4321, "odd"), "4321: odd");
+}
+
+TEST(Downlink, ChatFailedCarriesLastErrorOrSaysThereWasNone) {
+  Feeder f;
+  f.Feed(Ev("conversation.chat.created", ChatObj("created")));
+  Json chat = ChatObj("failed");
+  chat["last_error"] = {{"code", 4009}, {"msg", "busy now"}};
+  f.Feed(Ev("conversation.chat.failed", chat));
+  Json bare = ChatObj("failed");
+  bare["id"] = "7382159487131697999";
+  bare.erase("last_error");
+  f.Feed(Ev("conversation.chat.created", bare));
+  f.Feed(Ev("conversation.chat.failed", bare));
+  auto ended = f.Events(v1::SessionEvent::kTurnEnded);
+  ASSERT_EQ(ended.size(), 2u);
+  EXPECT_EQ(ended[0]->event.turn_ended().error(), "4009: busy now (the service is busy)");
+  EXPECT_EQ(ended[1]->event.turn_ended().outcome(), v1::TurnEnded::FAILED);
+  EXPECT_FALSE(ended[1]->event.turn_ended().error().empty());
+  EXPECT_TRUE(f.Events(v1::SessionEvent::kError).empty()) << "one failure, one error prompt";
+}
+
 TEST(Downlink, ConnectionLossFailsTheRunningTurnAndMutesIt) {
   Feeder f;
   f.Feed(Ev("conversation.chat.created", ChatObj("created")));
@@ -327,6 +373,93 @@ TEST(Downlink, MutatedRecordedEventsNeverCrash) {
     }
   }
   EXPECT_GT(f.down.counters().malformed, 0u);
+}
+
+// Issue 13: chat.update carries every field of the session's configuration
+// (seed 000 / coze-protocol.md §3) when configured, and nothing it was not.
+TEST(Uplink, ChatUpdateCarriesEveryConfiguredField) {
+  CozeUplink up;
+  SessionSettings s;
+  s.user_id = "vb-42";
+  s.meta_data = {{"room", "kitchen"}};
+  s.custom_variables = {{"name", "Ada"}};
+  s.persona_prompt = "be brief";
+  s.parameters = {{"city", "Paris"}};
+  s.latitude = "48.8566";
+  s.longitude = "2.3522";
+  s.hot_words = {"voicebus"};
+  s.asr_context = "a kitchen assistant";
+  s.user_language = "en";
+  s.interrupt_mode = "keyword_prefix";
+  s.interrupt_keywords = {"stop", "wait"};
+  s.prologue_content = "Hi there";
+  s.need_play_prologue = true;
+  s.vad_type = "semantic_vad";
+  s.input_codec = "opus";
+  Json d = Json::parse(up.ChatUpdate(s, v1::MODE_CONTINUOUS, "c1"))["data"];
+  const Json& cc = d["chat_config"];
+  EXPECT_EQ(cc["user_id"], "vb-42");
+  EXPECT_EQ(cc["meta_data"], Json({{"room", "kitchen"}}));
+  EXPECT_EQ(cc["custom_variables"], Json({{"name", "Ada"}, {"persona_prompt", "be brief"}}));
+  EXPECT_EQ(cc["parameters"], Json({{"city", "Paris"}}));
+  EXPECT_EQ(cc["extra_params"], Json({{"latitude", "48.8566"}, {"longitude", "2.3522"}}));
+  EXPECT_EQ(d["asr_config"], Json({{"hot_words", {"voicebus"}}, {"context", "a kitchen assistant"}, {"user_language", "en"}}));
+  EXPECT_EQ(d["turn_detection"]["type"], "semantic_vad");
+  EXPECT_EQ(d["turn_detection"]["semantic_vad_config"]["silence_threshold_ms"], 300);
+  EXPECT_EQ(d["turn_detection"]["semantic_vad_config"]["semantic_unfinished_wait_time_ms"], 500);
+  EXPECT_EQ(d["turn_detection"]["interrupt_config"], Json({{"mode", "keyword_prefix"}, {"keywords", {"stop", "wait"}}}));
+  EXPECT_EQ(d["prologue_content"], "Hi there");
+  EXPECT_EQ(d["need_play_prologue"], true);
+  EXPECT_EQ(d["input_audio"]["format"], "ogg");
+  EXPECT_EQ(d["input_audio"]["codec"], "opus");
+  // Push-to-talk: the client ends turns, no VAD settings.
+  Json p = Json::parse(up.ChatUpdate(s, v1::MODE_PUSH_TO_TALK, "c1"))["data"];
+  EXPECT_EQ(p["turn_detection"], Json({{"type", "client_interrupt"}}));
+  // Nothing configured: nothing sent.
+  Json bare = Json::parse(up.ChatUpdate(SessionSettings{}, v1::MODE_CONTINUOUS, ""))["data"];
+  EXPECT_EQ(bare["chat_config"], Json::object());
+  EXPECT_FALSE(bare.contains("asr_config"));
+  EXPECT_FALSE(bare["turn_detection"].contains("interrupt_config"));
+  EXPECT_EQ(bare["input_audio"]["format"], "pcm");
+}
+
+TEST(Uplink, ClearAndGenerateAudio) {
+  CozeUplink up;
+  EXPECT_EQ(Json::parse(up.ConversationClear())["event_type"], "conversation.clear");
+  Json g = Json::parse(up.GenerateAudio("Dinner is ready"));
+  EXPECT_EQ(g["event_type"], "input_text.generate_audio");
+  EXPECT_EQ(g["data"], Json({{"mode", "text"}, {"text", "Dinner is ready"}}));
+}
+
+// generate_audio's recorded reply: sentence_start, audio deltas and
+// audio.completed with ids "0", no chat events: one turn of its own.
+TEST(Downlink, SpeechIsATurnOfItsOwnEndedByItsAudio) {
+  Feeder f;
+  f.down.BeginSpeech("speak-1");
+  Json zero = Msg("answer", Base64Encode("OPUS"), "audio");
+  zero["chat_id"] = "0";
+  f.Feed(Ev("conversation.audio.sentence_start", {{"text", "Dinner is ready"}}));
+  f.Feed(Ev("conversation.audio.delta", zero));
+  zero["content"] = "";
+  f.Feed(Ev("conversation.audio.completed", zero));
+  ASSERT_EQ(f.Audio().size(), 1u);
+  EXPECT_EQ(f.Audio()[0]->turn_id, "speak-1");
+  auto end = f.Events(v1::SessionEvent::kAgentAudioEnd);
+  ASSERT_EQ(end.size(), 1u);
+  EXPECT_EQ(end[0]->event.agent_audio_end().packets(), 1u);
+  auto ended = f.Events(v1::SessionEvent::kTurnEnded);
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0]->turn_id, "speak-1");
+  EXPECT_EQ(ended[0]->event.turn_ended().outcome(), v1::TurnEnded::COMPLETED);
+  EXPECT_TRUE(f.down.running_chat().empty());
+  // A reply that starts while a speech runs ends the speech (cancelled).
+  f.down.BeginSpeech("speak-2");
+  f.Feed(Ev("conversation.chat.created", ChatObj("created")));
+  ended = f.Events(v1::SessionEvent::kTurnEnded);
+  ASSERT_EQ(ended.size(), 2u);
+  EXPECT_EQ(ended[1]->turn_id, "speak-2");
+  EXPECT_EQ(ended[1]->event.turn_ended().outcome(), v1::TurnEnded::CANCELLED);
+  EXPECT_EQ(f.down.running_chat(), kChat);
 }
 
 TEST(Uplink, ChatUpdateForContinuousMode) {

@@ -258,6 +258,89 @@ TEST_F(CoreTest, TextInputCreatesAMessageAndTheTurnCarriesItsRequestId) {
   EXPECT_EQ(st[0]->turn_started().input(), v1::TurnStarted::TEXT);
 }
 
+// Issue 13: an error that answers a text before any chat ran ends that turn
+// (TurnEnded FAILED, no chat id): the dialog stops waiting, the person hears
+// the error prompt once, and the next chat is not taken for the failed text.
+TEST_F(CoreTest, AnErrorInsteadOfAReplyEndsTheTurnItAnswers) {
+  Make(v1::MODE_CONTINUOUS);
+  Connect();
+  core->OnCommand(Cmd([](auto& c) {
+    c.mutable_text_input()->set_text("hi");
+    c.mutable_text_input()->set_request_id("r1");
+  }));
+  core->OnServerText(Ev("error", {{"code", 4009}, {"msg", "busy"}}), 1);
+  auto ended = port.Events(v1::SessionEvent::kTurnEnded);
+  ASSERT_EQ(ended.size(), 1u);
+  EXPECT_EQ(ended[0]->turn_ended().outcome(), v1::TurnEnded::FAILED);
+  EXPECT_EQ(ended[0]->turn_ended().error(), "4009: busy (the service is busy)");
+  EXPECT_TRUE(port.Events(v1::SessionEvent::kError).empty());
+  EXPECT_FALSE(core->Stalled(int64_t(1) << 60, 1)) << "nothing is owed any more";
+  // Nothing owed: an error is a SessionError (vb-control plays the prompt).
+  core->OnServerText(Ev("error", {{"code", 4000}, {"msg", "bad field"}}), 1);
+  ASSERT_EQ(port.Events(v1::SessionEvent::kError).size(), 1u);
+  // A voice turn after it is not the failed text's answer.
+  StartChat("chat-9");
+  auto started = port.Events(v1::SessionEvent::kTurnStarted);
+  ASSERT_EQ(started.size(), 1u);
+  EXPECT_EQ(started[0]->turn_started().input(), v1::TurnStarted::VOICE);
+}
+
+// vb speak: the running reply is cancelled, the speech is a turn of its own
+// (TurnStarted at once, carrying the command id), acked; offline it is refused.
+TEST_F(CoreTest, SpeakCancelsTheReplyAndSpeaksAsATurnOfItsOwn) {
+  Make(v1::MODE_CONTINUOUS);
+  core->OnCommand(Cmd([](auto& c) {
+    c.mutable_speak()->set_text("hello");
+    c.set_command_id("s0");
+  }));
+  ASSERT_EQ(port.acks.size(), 1u);
+  EXPECT_EQ(port.acks[0].result, v1::CommandAck::REFUSED);
+  Connect();
+  StartChat("chat-1");
+  core->OnCommand(Cmd([](auto& c) {
+    c.mutable_speak()->set_text("Dinner is ready");
+    c.set_command_id("s1");
+  }));
+  EXPECT_EQ(port.Sent("conversation.chat.cancel").size(), 1u);
+  auto gen = port.Sent("input_text.generate_audio");
+  ASSERT_EQ(gen.size(), 1u);
+  EXPECT_EQ(gen[0]["data"]["text"], "Dinner is ready");
+  auto started = port.Events(v1::SessionEvent::kTurnStarted);
+  ASSERT_EQ(started.size(), 2u);
+  EXPECT_EQ(started[1]->turn_started().request_id(), "s1");
+  const std::string turn = started[1]->turn_started().turn_id();
+  EXPECT_EQ(core->Status().status().turn_id(), turn);
+  EXPECT_EQ(port.acks.back().result, v1::CommandAck::ACCEPTED);
+  // Interrupting a speech mutes it; there is no chat to cancel on the wire.
+  core->OnCommand(Cmd([](auto& c) { c.mutable_interrupt(); }));
+  EXPECT_EQ(port.Sent("conversation.chat.cancel").size(), 1u);
+  auto ended = port.Events(v1::SessionEvent::kTurnEnded);
+  ASSERT_FALSE(ended.empty());
+  EXPECT_EQ(ended.back()->turn_ended().outcome(), v1::TurnEnded::CANCELLED);
+  core->OnCommand(Cmd([](auto& c) { c.mutable_speak()->set_text(std::string(1024, 'a')); }));
+  EXPECT_EQ(port.Sent("input_text.generate_audio").size(), 1u) << "over 1023 bytes: refused";
+}
+
+TEST_F(CoreTest, NewConversationClearsNowOrOnceReconnected) {
+  Make(v1::MODE_CONTINUOUS);
+  Connect();
+  core->OnCommand(Cmd([](auto& c) {
+    c.mutable_new_conversation();
+    c.set_command_id("n1");
+  }));
+  EXPECT_EQ(port.Sent("conversation.clear").size(), 1u);
+  EXPECT_EQ(port.acks.back().result, v1::CommandAck::ACCEPTED);
+  core->OnDisconnected("test");
+  core->OnCommand(Cmd([](auto& c) {
+    c.mutable_new_conversation();
+    c.set_command_id("n2");
+  }));
+  EXPECT_EQ(port.acks.back().result, v1::CommandAck::QUEUED);
+  EXPECT_EQ(port.Sent("conversation.clear").size(), 1u);
+  Connect();
+  EXPECT_EQ(port.Sent("conversation.clear").size(), 2u);
+}
+
 TEST_F(CoreTest, ToolOutputIsSubmittedToTheWaitingChat) {
   Make(v1::MODE_CONTINUOUS);
   Connect();
@@ -305,22 +388,81 @@ TEST_F(CoreTest, SetModeAndSessionConfigResendChatUpdate) {
   EXPECT_EQ(new_bot, "bot-2");
 }
 
-TEST_F(CoreTest, OpusUplinkSendsDecodable20msPackets) {
+// Ogg pages out of an append: {packet bytes, granule}; checks each page's
+// capture pattern and CRC (Ogg's CRC-32, polynomial 0x04c11db7).
+struct OggPacket {
+  std::string data;
+  uint64_t granule;
+  uint32_t serial;
+};
+std::vector<OggPacket> OggPackets(const std::string& bytes) {
+  auto crc = [](std::string page) {
+    for (int i = 22; i < 26; ++i) page[size_t(i)] = 0;
+    uint32_t c = 0;
+    for (unsigned char b : page) {
+      c ^= uint32_t(b) << 24;
+      for (int k = 0; k < 8; ++k) c = c & 0x80000000u ? (c << 1) ^ 0x04c11db7u : c << 1;
+    }
+    return c;
+  };
+  std::vector<OggPacket> out;
+  size_t pos = 0;
+  while (pos < bytes.size()) {
+    EXPECT_EQ(bytes.compare(pos, 4, "OggS"), 0);
+    if (bytes.compare(pos, 4, "OggS") != 0 || bytes.size() < pos + 27) return out;
+    const auto* p = reinterpret_cast<const uint8_t*>(bytes.data() + pos);
+    uint64_t granule = 0;
+    for (int i = 7; i >= 0; --i) granule = granule << 8 | p[6 + i];
+    uint32_t serial = p[14] | p[15] << 8 | p[16] << 16 | uint32_t(p[17]) << 24;
+    uint32_t stored = p[22] | p[23] << 8 | p[24] << 16 | uint32_t(p[25]) << 24;
+    size_t nseg = p[26], body = 0;
+    for (size_t i = 0; i < nseg; ++i) body += p[27 + i];
+    std::string page = bytes.substr(pos, 27 + nseg + body);
+    EXPECT_EQ(crc(page), stored);
+    out.push_back({page.substr(27 + nseg), granule, serial});
+    pos += page.size();
+  }
+  return out;
+}
+
+// Opus travels as Coze's docs define it: format "ogg", codec "opus" — an Ogg
+// stream (OpusHead, OpusTags, then one 20 ms packet per page), decodable.
+TEST_F(CoreTest, OpusUplinkSendsAnOggOpusStreamOfDecodable20msPackets) {
   Make(v1::MODE_CONTINUOUS, "opus");
   Connect();
+  auto update = port.Sent("chat.update");
+  ASSERT_EQ(update.size(), 1u);
+  EXPECT_EQ(update[0]["data"]["input_audio"]["format"], "ogg");
+  EXPECT_EQ(update[0]["data"]["input_audio"]["codec"], "opus");
   // 30 ms frames: packets come out per whole 20 ms.
   for (int i = 0; i < 4; ++i) core->OnAudio(Frame(int16_t(1000 * (i % 2 ? 1 : -1)), 480), 0);
   auto appends = port.Sent("input_audio_buffer.append");
   ASSERT_EQ(appends.size(), 6u);  // 120 ms
+  std::vector<OggPacket> packets;
+  for (const auto& a : appends)
+    for (auto& p : OggPackets(Delta(a))) packets.push_back(p);
+  ASSERT_EQ(packets.size(), 8u);  // headers + 6 audio packets
+  EXPECT_EQ(packets[0].data.substr(0, 8), "OpusHead");
+  EXPECT_EQ(uint8_t(packets[0].data[9]), 1u);  // mono
+  EXPECT_EQ(packets[1].data.substr(0, 8), "OpusTags");
   int err = 0;
   OpusDecoder* dec = opus_decoder_create(16000, 1, &err);
   ASSERT_EQ(err, OPUS_OK);
-  for (const auto& a : appends) {
-    std::string p = Delta(a);
+  for (size_t i = 2; i < packets.size(); ++i) {
+    const std::string& p = packets[i].data;
     int16_t pcm[960];
     EXPECT_EQ(opus_decode(dec, reinterpret_cast<const unsigned char*>(p.data()), int(p.size()), pcm, 960, 0), 320);
+    EXPECT_EQ(packets[i].granule, 960u * (i - 1));  // 48 kHz samples so far
   }
   opus_decoder_destroy(dec);
+  // A chat.update restarts the server's decoder: a new stream, headers again.
+  core->OnCommand(Cmd([](auto& c) { c.mutable_set_mode()->set_mode(v1::MODE_WAKE_WORD); }));
+  core->OnCommand(Cmd([](auto& c) { c.mutable_start_listening(); }));
+  core->OnAudio(Frame(5, 320), 0);
+  auto again = OggPackets(Delta(port.Sent("input_audio_buffer.append").back()));
+  ASSERT_EQ(again.size(), 3u);
+  EXPECT_EQ(again[0].data.substr(0, 8), "OpusHead");
+  EXPECT_NE(again[0].serial, packets[0].serial);
 }
 
 TEST_F(CoreTest, WrongAudioFormatIsCountedAndDropped) {
