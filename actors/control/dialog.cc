@@ -50,8 +50,11 @@ void Dialog::Settle(Clock::time_point now) {
   if (!connected_) return Enter(v1::STATE_OFFLINE, "session not connected", now);
   if (state_.state() != v1::STATE_OFFLINE) return;  // events already moved the dialog on
   if (!session_turn_.empty() && !Ended(session_turn_)) {
-    // A reply is under way: resume it rather than listen over it.
+    // A reply is under way: resume it rather than listen over it. Held as
+    // if its TurnStarted had been heard: if control lets go of it (no reply
+    // in time) and the session never ends it, control ends it (issue 12).
     state_.set_turn_id(session_turn_);
+    TrackTurn(session_turn_, now);
     audio_pending_ = playback_speaking_;
     reply_done_ = false;
     if (playback_speaking_) {
@@ -182,17 +185,18 @@ void Dialog::SessionConnected(bool connected, const std::string& conversation_id
   Enter(RestingState(), "session connected", now);
 }
 
+void Dialog::TrackTurn(const std::string& turn_id, Clock::time_point now) {
+  if (turn_id.empty()) return;
+  for (const auto& u : unconfirmed_)
+    if (u.turn_id == turn_id) return;
+  // A turn control already let go of (interrupted before it started) gets
+  // its grace now.
+  unconfirmed_.push_back({turn_id, Ended(turn_id) ? std::optional(now + kUnconfirmedGrace) : std::nullopt});
+  while (unconfirmed_.size() > kMaxUnconfirmed) unconfirmed_.pop_front();
+}
+
 void Dialog::TurnStarted(const std::string& turn_id, Clock::time_point now) {
-  if (!turn_id.empty()) {
-    bool known = false;
-    for (const auto& u : unconfirmed_) known = known || u.turn_id == turn_id;
-    if (!known) {
-      // A turn control already let go of (interrupted before it started)
-      // gets its grace now.
-      unconfirmed_.push_back({turn_id, Ended(turn_id) ? std::optional(now + kUnconfirmedGrace) : std::nullopt});
-      while (unconfirmed_.size() > kMaxUnconfirmed) unconfirmed_.pop_front();
-    }
-  }
+  TrackTurn(turn_id, now);
   if (Ended(turn_id)) return;
   state_.set_turn_id(turn_id);
   audio_pending_ = false;

@@ -176,6 +176,8 @@ class Dialog {
   static constexpr size_t kMaxUnconfirmed = 64;
   std::deque<Unconfirmed> unconfirmed_;
   void Confirmed(const std::string& turn_id);
+  // Track a turn the session runs (TurnStarted, or resumed after a restart).
+  void TrackTurn(const std::string& turn_id, Clock::time_point now);
   std::optional<Clock::time_point> listen_deadline_, drain_deadline_, reply_deadline_;
   uint64_t barge_ins_ = 0;
   Clock::time_point speaking_since_{};

@@ -175,6 +175,19 @@ TEST_F(DialogRecoveryTest, RestartedControlResumesThinking) {
   EXPECT_EQ(dialog_->kind(), v1::STATE_SPEAKING);
 }
 
+TEST_F(DialogRecoveryTest, RestartedControlEndsTheResumedTurnTheSessionNeverEnds) {
+  Make(true);
+  dialog_->PlaybackSpeaking(false, t_ + 100ms);
+  dialog_->SessionStatus(Status(true, "t7"), t_ + 300ms);
+  ASSERT_EQ(dialog_->kind(), v1::STATE_THINKING);
+  dialog_->Tick(t_ + 300ms + 30s);  // reply_timeout: control gives it up
+  EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+  EXPECT_EQ(rec_.Count(v1::DialogCommand::kPlayPrompt, "error"), 1);
+  EXPECT_TRUE(rec_.abandoned.empty()) << "within the grace the session may still end it";
+  dialog_->Tick(t_ + 300ms + 33s);
+  EXPECT_EQ(rec_.abandoned, std::vector<std::string>{"t7"}) << "nobody else will end it for gateway clients";
+}
+
 TEST_F(DialogRecoveryTest, RestartedControlAdoptsTheTurnStillPlayingAfterTheSessionFinishedIt) {
   Make(true);
   dialog_->SessionStatus(Status(true, ""), t_ + 300ms);
