@@ -68,15 +68,6 @@ Json Summary(const std::vector<double>& v) {
   return Json{{"count", v.size()}, {"p50", Pct(v, 50)}, {"p99", Pct(v, 99)}, {"max", Pct(v, 100)}};
 }
 
-double Dbfs(const std::string& pcm) {
-  const auto* s = reinterpret_cast<const int16_t*>(pcm.data());
-  size_t n = pcm.size() / 2;
-  double sum = 0;
-  for (size_t i = 0; i < n; ++i) sum += double(s[i]) * s[i];
-  double rms = n ? std::sqrt(sum / double(n)) / 32768.0 : 0;
-  return rms > 1e-6 ? 20 * std::log10(rms) : -120;
-}
-
 bool AppendSpeech(const vb::testing::TempDir& dir, const std::string& text, vb::audio::PcmBuffer* mic) {
   std::string raw = dir.File("raw.wav"), wav = dir.File("s16k.wav"), out;
   if (RunCommand({"/usr/bin/env", "espeak-ng", "-v", "en-us", "-s", "150", "-w", raw, text}, &out) != 0) return false;

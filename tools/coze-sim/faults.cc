@@ -68,7 +68,9 @@ bool Faults::Merge(const nlohmann::json& j, std::string* error) {
     return false;
   }
   Faults next = *this;
-  for (auto& [k, v] : j.items()) {
+  for (const auto& item : j.items()) {
+    const std::string& k = item.key();  // not a structured binding: clang 14 cannot capture one
+    const nlohmann::json& v = item.value();
     auto want_int = [&](int* dst, int lo, int hi) {
       if (!v.is_number_integer() || v.get<int64_t>() < lo || v.get<int64_t>() > hi) {
         *error = k + " must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]";

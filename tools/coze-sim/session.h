@@ -80,6 +80,7 @@ class Session {
   };
   // The reply being produced (at most one per session).
   struct Run {
+    Run() {}  // user-provided: clang checks std::optional<Run> before Session is complete
     uint64_t gen = 0;
     bool tts_only = false;  // input_text.generate_audio
     std::string chat_id, conversation_id, section_id, answer_id;

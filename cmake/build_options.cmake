@@ -1,0 +1,50 @@
+# Build options: warnings (and warnings as errors), sanitizers, fuzzing, and
+# the product-only build. Included by the top-level CMakeLists.txt before any
+# part, so every target of the tree gets the same flags.
+#
+#   -DVB_WERROR=ON                     warnings are errors (tools/bootstrap.sh, so CI)
+#   -DVB_SANITIZE=address,undefined    ASan + UBSan (build-asan); "thread" = TSan
+#   -DVB_FUZZ=ON                       libFuzzer targets in tests/fuzz (clang only;
+#                                      implies ASan + UBSan on every target)
+#   -DVB_BUILD_TESTS=OFF               product only: no tests, no benches, and
+#                                      neither GTest nor Google Benchmark needed
+option(VB_WERROR "treat compiler warnings as errors" OFF)
+option(VB_BUILD_TESTS "build tests and benchmarks (needs GTest and Google Benchmark)" ON)
+option(VB_FUZZ "build the libFuzzer targets of tests/fuzz (needs clang)" OFF)
+set(VB_SANITIZE "" CACHE STRING "sanitizers for every target: address,undefined | thread | empty")
+
+# Designated initializers ({.origin_ns = t}) leave the other fields to their
+# defaults on purpose: no warning for that.
+add_compile_options(-Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-missing-field-initializers)
+if(VB_WERROR)
+  add_compile_options(-Werror)
+endif()
+
+if(VB_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "VB_FUZZ needs clang (libFuzzer): configure with "
+                        "-DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++")
+  endif()
+  if(NOT VB_SANITIZE)
+    set(VB_SANITIZE address,undefined)
+  endif()
+  # Every library a fuzz target links is instrumented for coverage; the
+  # fuzz executables add -fsanitize=fuzzer (libFuzzer's main) themselves.
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
+
+if(VB_SANITIZE)
+  if(VB_SANITIZE MATCHES "thread" AND VB_SANITIZE MATCHES "address")
+    message(FATAL_ERROR "VB_SANITIZE: thread and address cannot be combined")
+  endif()
+  # Any undefined behaviour stops the process (so a test fails), instead of a
+  # line in a log nobody reads. Frame pointers keep the reports' stacks whole.
+  set(vb_san -fsanitize=${VB_SANITIZE} -fno-omit-frame-pointer)
+  if(VB_SANITIZE MATCHES "undefined")
+    list(APPEND vb_san -fno-sanitize-recover=undefined)
+  endif()
+  add_compile_options(${vb_san})
+  add_link_options(${vb_san})
+  # The build type's own flags stay (RelWithDebInfo for a developer); CI's
+  # sanitizer tree asks for -O1 -g0 through CMAKE_CXX_FLAGS_RELWITHDEBINFO.
+endif()

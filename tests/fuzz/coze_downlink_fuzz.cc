@@ -1,0 +1,50 @@
+// Fuzzes the Coze downlink mapping (actors/session/coze_protocol.h): every
+// text frame a Coze server — or anything that answers on its address — may
+// send. One input is a connection: one frame per line through one
+// CozeDownlink, with the client's own moves between frames (lines starting
+// with '!': cancel, abandon, expect a text turn, mark a chat cancelled), so
+// the per-chat state (running chat, cancelled chats, tool calls) is reached.
+// Whatever comes in, Feed must not crash and must not output from a frame it
+// counted as malformed.
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "actors/session/coze_protocol.h"
+#include "tests/fuzz/fuzz_input.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  vb::session::CozeDownlink down;
+  down.SetOutputFormat("opus", 16000, 60);
+  std::vector<vb::session::DownlinkOutput> out;
+  std::string problem;
+  for (std::string_view line : vb::fuzz::Lines(vb::fuzz::AsView(data, size))) {
+    out.clear();
+    if (line.starts_with("!cancel ")) {
+      down.CancelByClient(std::string(line.substr(8)), &out);
+    } else if (line.starts_with("!mark ")) {
+      down.MarkCancelled(std::string(line.substr(6)));
+    } else if (line.starts_with("!text ")) {
+      down.ExpectTextTurn(std::string(line.substr(6)));
+    } else if (line == "!abandon") {
+      down.AbandonRunning(&out);
+    } else if (line.starts_with("!format ")) {
+      down.SetOutputFormat(line.substr(8, 4) == "opus" ? "opus" : "pcm", 24000, 20);
+    } else {
+      uint64_t malformed = down.counters().malformed;
+      down.Feed(line, &out, &problem);
+      // A frame counted as malformed publishes nothing.
+      if (down.counters().malformed != malformed && !out.empty()) std::abort();
+    }
+    for (const auto& o : out) {
+      // What the adapter would publish must serialize.
+      std::string wire;
+      if (o.kind == vb::session::DownlinkOutput::Kind::kAudio)
+        o.audio.SerializeToString(&wire);
+      else
+        o.event.SerializeToString(&wire);
+    }
+  }
+  (void)down.IsCancelled(down.running_chat());
+  return 0;
+}
