@@ -177,7 +177,10 @@ int main(int argc, char** argv) {
   vb::cozesim::Server server(opts, std::move(agent));
   if (!server.Start(&err)) {
     std::fprintf(stderr, "vb-cozesim: %s\n", err.c_str());
-    return 1;
+    std::fflush(stderr);
+    // At once: returning would join the worker threads, which first finish
+    // loading their speech models (seen taking over 20 s on a loaded machine).
+    std::_Exit(1);
   }
   if (wait_models) {
     std::string merr = server.WaitModels();

@@ -150,6 +150,11 @@ bool Server::Start(std::string* error) {
   info.max_http_header_data = 8192;
   info.timeout_secs = 30;
   info.ka_time = 0;
+  // An idle keep-alive connection is closed by the server after this long.
+  // lws's default, 5 s, is also Node's agent's: the server sometimes closed
+  // a connection just as the client reused it ("socket hang up" seen under
+  // load), so the server waits well past any client's own idle timeout.
+  info.keepalive_timeout = 65;
   if (!opts_.tls_cert.empty() || !opts_.tls_key.empty()) {
     if (opts_.tls_cert.empty() || opts_.tls_key.empty()) {
       *error = "TLS needs both a certificate and a key";
