@@ -66,7 +66,7 @@ Status ReadWav(const std::string& path, PcmBuffer* out) {
       if (size == 0 || size == 0xFFFFFFFF) pcm_bytes = avail;
       break;
     }
-    pos += 8 + size + (size & 1);
+    pos += 8 + size_t(size) + (size & 1);  // in size_t: a size near 4 GiB must not wrap to 0
   }
   if (!pcm || channels == 0 || rate == 0) return Status::Invalid(path + ": no fmt or data chunk");
   if (!((format == 1 && (bits == 8 || bits == 16 || bits == 24 || bits == 32)) || (format == 3 && bits == 32)))

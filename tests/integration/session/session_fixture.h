@@ -222,7 +222,7 @@ class SessionProcessTest : public ::testing::Test {
 
 // Speech made now with espeak-ng (16 kHz mono, 0.3 s lead-in, 1.5 s of
 // silence after), for publishing as audio.clean.
-audio::PcmBuffer Speech(const TempDir& dir, const std::string& sentence) {
+[[maybe_unused]] audio::PcmBuffer Speech(const TempDir& dir, const std::string& sentence) {
   std::string raw = dir.File("q.wav"), wav = dir.File("q16.wav");
   std::string out;
   audio::PcmBuffer pcm;
