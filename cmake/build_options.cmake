@@ -17,7 +17,9 @@ set(VB_SANITIZE "" CACHE STRING "sanitizers for every target: address,undefined 
 # defaults on purpose: no warning for that.
 add_compile_options(-Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-missing-field-initializers)
 if(VB_WERROR)
-  add_compile_options(-Werror)
+  # -Wshadow stays a warning until a whole-tree build shows none (the tests,
+  # tools/vb and bench/ were not yet checked with it: issue 18).
+  add_compile_options(-Werror -Wno-error=shadow)
 endif()
 
 if(VB_FUZZ)

@@ -21,6 +21,7 @@ packages=(
   espeak-ng libespeak-ng-dev sox libsox-fmt-base
   pulseaudio pulseaudio-utils libasound2-plugins alsa-utils
   chromium ca-certificates procps psmisc
+  clang libclang-rt-14-dev
 )
 
 as_root() {
@@ -54,4 +55,7 @@ command -v ninja >/dev/null && generator=(-G Ninja)
 if [ ! -f build/CMakeCache.txt ]; then
   cmake -S . -B build "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 fi
+# Warnings are errors; ctest entries for the ASan+UBSan and fuzz trees (cmake/check_trees.cmake).
+cmake -S . -B build -DVB_WERROR=ON -DVB_CHECK_TREES=ON
 cmake --build build -j"$(nproc)"
+cmake --build build --target vb_check_trees
