@@ -247,6 +247,14 @@ std::string CozeUplink::GenerateAudio(const std::string& text) {
                {"data", {{"mode", "text"}, {"text", text}}}});
 }
 
+std::string CozeUplink::SubmitToolOutputs(const std::string& chat_id, const StringMap& outputs) {
+  Json list = Json::array();
+  for (const auto& [call, output] : outputs) list.push_back({{"tool_call_id", call}, {"output", output}});
+  return Dump({{"id", NextId()},
+               {"event_type", "conversation.chat.submit_tool_outputs"},
+               {"data", {{"chat_id", chat_id}, {"tool_outputs", list}}}});
+}
+
 std::string CozeUplink::SubmitToolOutputs(const std::string& chat_id, const std::string& call_id,
                                           const std::string& output) {
   return Dump({{"id", NextId()},
@@ -565,6 +573,8 @@ void CozeDownlink::Feed(std::string_view text, std::vector<DownlinkOutput>* out,
       return;
     }
     tool_chat_ = chat_id;
+    tool_calls_.clear();
+    for (const auto& c : calls) tool_calls_.push_back(c.call_id());
     for (auto& c : calls) *emit(chat_id).mutable_tool_call() = std::move(c);
     emit(chat_id).mutable_turn_ended()->set_outcome(v1::TurnEnded::REQUIRES_ACTION);
   } else if (type == "conversation.chat.canceled") {

@@ -87,6 +87,9 @@ class CozeUplink {
   std::string ConversationClear();
   // input_text.generate_audio {mode: text, text}.
   std::string GenerateAudio(const std::string& text);
+  // Every output of a chat's tool calls in one event (Coze resumes the chat
+  // once it has them all): {call_id, output} pairs.
+  std::string SubmitToolOutputs(const std::string& chat_id, const StringMap& outputs);
   std::string SubmitToolOutputs(const std::string& chat_id, const std::string& call_id,
                                 const std::string& output);
 
@@ -153,6 +156,8 @@ class CozeDownlink {
   const std::string& running_chat() const { return running_; }
   const std::string& conversation_id() const { return conversation_id_; }
   const std::string& tool_chat() const { return tool_chat_; }
+  // The call ids tool_chat() waits for (its last requires_action).
+  const std::vector<std::string>& tool_calls() const { return tool_calls_; }
   bool IsCancelled(const std::string& chat_id) const;
   const DownlinkCounters& counters() const { return counters_; }
 
@@ -168,6 +173,7 @@ class CozeDownlink {
   std::string running_;          // chat id of the running chat, "" if none
   std::string conversation_id_;  // as the server reported it
   std::string tool_chat_;        // chat waiting for tool outputs
+  std::vector<std::string> tool_calls_;  // the calls it waits for
   std::deque<std::string> pending_requests_;  // TextInput request ids, oldest first
   std::deque<std::string> cancelled_;
   std::string speech_;           // the generate_audio turn under way ("" = none)

@@ -633,9 +633,32 @@ void SessionCore::OnCommandAt(const v1::DialogCommand& cmd, int64_t now_ns) {
             !connected_ ? "session offline: tool output not sent" : "no chat is waiting for a tool output");
         break;
       }
-      Ack(cmd, v1::CommandAck::ACCEPTED, "");
-      Owe(now_ns);
-      port_->SendText(uplink_.SubmitToolOutputs(chat, t.call_id(), t.output()), 0);
+      const auto& calls = downlink_.tool_calls();
+      if (chat == downlink_.tool_chat() && calls.size() > 1 &&
+          std::find(calls.begin(), calls.end(), t.call_id()) != calls.end()) {
+        // Several calls at once: Coze resumes the chat on one
+        // submit_tool_outputs carrying every output, so they are gathered.
+        if (tool_outputs_chat_ != chat) {
+          tool_outputs_chat_ = chat;
+          tool_outputs_.clear();
+        }
+        bool known = false;
+        for (auto& [id, out] : tool_outputs_) known = known || id == t.call_id();
+        if (!known) tool_outputs_.emplace_back(t.call_id(), t.output());
+        const size_t missing = calls.size() - tool_outputs_.size();
+        Ack(cmd, v1::CommandAck::ACCEPTED,
+            missing ? "held until the other " + std::to_string(missing) + " tool output(s) of the chat arrive" : "");
+        if (missing == 0) {
+          Owe(now_ns);
+          port_->SendText(uplink_.SubmitToolOutputs(chat, tool_outputs_), 0);
+          tool_outputs_.clear();
+          tool_outputs_chat_.clear();
+        }
+      } else {
+        Ack(cmd, v1::CommandAck::ACCEPTED, "");
+        Owe(now_ns);
+        port_->SendText(uplink_.SubmitToolOutputs(chat, t.call_id(), t.output()), 0);
+      }
       v1::SessionEvent e;
       e.mutable_tool_result()->set_call_id(t.call_id());
       e.mutable_tool_result()->set_output(t.output());

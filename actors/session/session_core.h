@@ -259,6 +259,8 @@ class SessionCore {
   bool pending_complete_ = false;  // a push-to-talk release during an outage, sent after the held audio
   bool in_speech_ = false;   // the server's VAD heard speech start and not yet stop
   bool text_turn_pending_ = false;  // a queued text was sent; the next waits for its turn to end
+  StringMap tool_outputs_;       // outputs gathered for a chat that called several tools
+  std::string tool_outputs_chat_;
   bool clear_pending_ = false;  // a NewConversation during an outage: conversation.clear once ready
   uint64_t speeches_ = 0;       // Speak commands sent (part of their turn ids)
   std::deque<QueuedText> texts_;

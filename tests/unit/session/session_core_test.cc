@@ -341,6 +341,37 @@ TEST_F(CoreTest, NewConversationClearsNowOrOnceReconnected) {
   EXPECT_EQ(port.Sent("conversation.clear").size(), 2u);
 }
 
+// Coze resumes a chat that called several tools once it has every output,
+// in one submit_tool_outputs: the session gathers them (each acked).
+TEST_F(CoreTest, OutputsOfSeveralToolCallsGoUpTogether) {
+  Make(v1::MODE_CONTINUOUS);
+  Connect();
+  StartChat("chat-5");
+  Json calls = Json::array({{{"id", "c1"}, {"type", "function"}, {"function", {{"name", "a"}, {"arguments", "{}"}}}},
+                            {{"id", "c2"}, {"type", "function"}, {"function", {{"name", "b"}, {"arguments", "{}"}}}}});
+  core->OnServerText(Ev("conversation.chat.requires_action",
+                        {{"id", "chat-5"},
+                         {"required_action", {{"type", "submit_tool_outputs"}, {"submit_tool_outputs", {{"tool_calls", calls}}}}}}),
+                     1);
+  auto output = [&](const char* call, const char* out) {
+    core->OnCommand(Cmd([&](auto& c) {
+      c.mutable_tool_output()->set_call_id(call);
+      c.mutable_tool_output()->set_output(out);
+      c.set_command_id(call);
+    }));
+  };
+  output("c2", "two");
+  EXPECT_TRUE(port.Sent("conversation.chat.submit_tool_outputs").empty());
+  EXPECT_EQ(port.acks.back().result, v1::CommandAck::ACCEPTED);
+  output("c1", "one");
+  auto s = port.Sent("conversation.chat.submit_tool_outputs");
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0]["data"]["chat_id"], "chat-5");
+  EXPECT_EQ(s[0]["data"]["tool_outputs"],
+            Json::array({{{"tool_call_id", "c2"}, {"output", "two"}}, {{"tool_call_id", "c1"}, {"output", "one"}}}));
+  EXPECT_EQ(port.Events(v1::SessionEvent::kToolResult).size(), 2u);
+}
+
 TEST_F(CoreTest, ToolOutputIsSubmittedToTheWaitingChat) {
   Make(v1::MODE_CONTINUOUS);
   Connect();
