@@ -15,6 +15,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -54,6 +56,12 @@ class Section {
     requires std::is_arithmetic_v<T> && (!std::is_same_v<T, bool>)
   void Key(std::string_view key, T* out, T def, Range range, std::string_view doc) {
     double v = static_cast<double>(def);
+    if constexpr (std::is_integral_v<T>) {
+      // A value T cannot hold is a range error, not undefined behaviour in
+      // the cast below (found by tests/fuzz/config_yaml_fuzz: `big: -5e21`).
+      range.min = std::max(range.min, static_cast<double>(std::numeric_limits<T>::lowest()));
+      range.max = std::min(range.max, std::nextafter(static_cast<double>(std::numeric_limits<T>::max()), 0.0));
+    }
     if (ReadNumber(key, &v, std::is_integral_v<T>, range, doc, FormatNumber(static_cast<double>(def))))
       *out = static_cast<T>(v);
     else
