@@ -199,7 +199,8 @@ bool InputDecoder::FeedPcm(const std::string& bytes, std::vector<int16_t>* out, 
         found = true;
         break;
       }
-      pos += 8 + len + (len & 1);
+      // In size_t: in 32 bits a length near 4 GiB wrapped to 0 and the walk never moved.
+      pos += size_t(8) + size_t(len) + size_t(len & 1);
     }
     if (!found) {
       *error = "wav header without data chunk";

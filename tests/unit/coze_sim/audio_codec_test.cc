@@ -63,6 +63,18 @@ TEST(InputDecoder, SkipsWavHeader) {
   EXPECT_NEAR(double(out.size()), 1600, 40);
 }
 
+// Found by fuzz_audio_input: a chunk length near 4 GiB wrapped the chunk
+// walk to the same place and the simulator spun for ever on 92 bytes.
+TEST(InputDecoder, WavChunkLengthNear4GiBIsAnErrorNotAHang) {
+  InputAudioConfig cfg;
+  InputDecoder dec(cfg);
+  std::string wav = std::string("RIFF\x24\x00\x00\x00WAVEfmt ", 16) + std::string("\xf8\xff\xff\xff", 4) + std::string(16, '\x01');
+  std::vector<int16_t> out;
+  std::string err;
+  EXPECT_FALSE(dec.Feed(wav, &out, &err));
+  EXPECT_NE(err.find("data chunk"), std::string::npos) << err;
+}
+
 TEST(InputDecoder, G711AtEightKilohertz) {
   for (const char* codec : {"g711a", "g711u"}) {
     InputAudioConfig cfg;
