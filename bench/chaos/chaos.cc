@@ -501,7 +501,12 @@ void Chaos::RunTurn(int index) {
       t.outcome = "reported";
       t.detail = "unheard; dialog.state said '" + d->reason + "'";
       t.t_outcome_ns = d->from_ns;
-      last_kill = cause->t_ns;
+      // Told when the deaf report came, counted from the kill or from the
+      // start of the question, whichever was later: a device already shown
+      // deaf when the person began told them at once, and a microphone that
+      // stalls long after a restart is reported from the stall (~400 ms),
+      // not blamed on a kill seconds before.
+      last_kill = std::min(std::max(cause->t_ns, t.t0_ns), d->from_ns);
       if (std::find(t.touched_by.begin(), t.touched_by.end(), cause->target) == t.touched_by.end())
         t.touched_by.push_back(cause->target);
     } else {
