@@ -498,8 +498,14 @@ void SessionActor::OnCreated(int status, const std::string& body, const std::str
     ctx_->CountError();
     ctx_->Degraded(what);
     bool auth = status == 401 || status == 403 || code == 4100 || code == 4101;
-    if (!(tls && what == last_tls_error_)) PublishError(tls ? kTlsErrorCode : int(code > 0 ? code : status), what, auth || tls);
-    if (tls) last_tls_error_ = what;
+    // A TLS refusal is said once, and again every 10 s while it lasts (see OnClosed).
+    const int64_t now = bus::MonoNs();
+    if (!(tls && what == last_tls_error_ && now - last_tls_error_ns_ < 10'000'000'000LL))
+      PublishError(tls ? kTlsErrorCode : int(code > 0 ? code : status), what, auth || tls);
+    if (tls && (what != last_tls_error_ || now - last_tls_error_ns_ >= 10'000'000'000LL)) {
+      last_tls_error_ = what;
+      last_tls_error_ns_ = now;
+    }
     return ScheduleRetry(&SessionActor::CreateConversation);
   }
   VB_LOG(kInfo) << "new conversation " << id;
@@ -547,9 +553,15 @@ void SessionActor::OnClosed(uint64_t gen, const std::string& reason, int http_st
   ctx_->Count("disconnects");
   ctx_->Degraded("disconnected: " + reason);
   core_->OnDisconnected(reason);
-  if (reason.rfind("TLS to ", 0) == 0 && reason != last_tls_error_) {
-    // Said once (not at every retry): it needs a person (session.ca_file, the host name).
+  const int64_t now = bus::MonoNs();
+  if (reason.rfind("TLS to ", 0) == 0 &&
+      (reason != last_tls_error_ || now - last_tls_error_ns_ >= 10'000'000'000LL)) {
+    // Said once, not at every retry: it needs a person (session.ca_file, the
+    // host name). Said again every 10 s while it lasts: the first failure
+    // comes milliseconds after start, before this process's publisher has
+    // reached the broker, and late joiners (the dashboard) need it too.
     last_tls_error_ = reason;
+    last_tls_error_ns_ = now;
     PublishError(kTlsErrorCode, reason, true);
   }
   if (http_status == 401 || http_status == 403)

@@ -101,6 +101,7 @@ class SessionActor : public bus::Actor, private SessionPort {
   bool stopping_ = false;
   bus::Histogram downlink_us_;
   std::string last_tls_error_;  // said once until a connection opens
+  int64_t last_tls_error_ns_ = 0;  // when it was last said
   RateLimit problem_log_;
   RateLimit close_log_;
 };
