@@ -14,7 +14,7 @@ packages=(
   build-essential cmake pkg-config ninja-build
   libzmq3-dev cppzmq-dev libprotobuf-dev protobuf-compiler
   libwebsockets-dev libssl-dev libopus-dev libasound2-dev
-  libspeexdsp-dev libyaml-cpp-dev nlohmann-json3-dev
+  libspeexdsp-dev libyaml-cpp-dev nlohmann-json3-dev libzstd-dev
   libwebrtc-audio-processing-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   pocketsphinx pocketsphinx-en-us libpocketsphinx-dev libsphinxbase-dev pocketsphinx-testdata
