@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "vb/v1/audio.pb.h"
+#include "vb/v1/chat.pb.h"
 #include "vb/v1/dialog.pb.h"
 #include "vb/v1/health.pb.h"
 #include "vb/v1/tools.pb.h"
@@ -58,14 +59,19 @@ inline constexpr Topic<v1::ToolCatalog> kToolCatalog{"tool.catalog", Plane::kCon
 // Speaker volume: commands to vb-playback, and its level.
 inline constexpr Topic<v1::VolumeCommand> kPlaybackVolume{"playback.volume", Plane::kControl};
 inline constexpr Topic<v1::VolumeLevel> kPlaybackLevel{"playback.level", Plane::kControl};
+// Text chats (proto/vb/v1/chat.proto): a client asks vb-session for a chat in
+// its own conversation; the chat's events come back correlated by request_id.
+inline constexpr Topic<v1::TextChatRequest> kChatRequest{"chat.request", Plane::kControl};
+inline constexpr Topic<v1::TextChatEvent> kChatEvent{"chat.event", Plane::kControl};
 
 // All bases, for the compile-time checks below and for tools.
-inline constexpr std::array<std::string_view, 21> kAllBases = {
+inline constexpr std::array<std::string_view, 23> kAllBases = {
     kAudioMic.base,     kAudioClean.base,   kAudioRef.base,     kAudioOut.base,
     kSessionAudio.base, kSessionEvent.base, kVoiceVad.base,     kVoiceWake.base,
     kDialogState.base,  kDialogCommand.base, kPlaybackEvent.base, kHeartbeat.base, kDialogAck.base,
     kSessionBackfill.base, kAudioBackfill.base,
-    kToolOffer.base, kToolInvoke.base, kToolAnswer.base, kToolCatalog.base, kPlaybackVolume.base, kPlaybackLevel.base};
+    kToolOffer.base, kToolInvoke.base, kToolAnswer.base, kToolCatalog.base, kPlaybackVolume.base, kPlaybackLevel.base,
+    kChatRequest.base, kChatEvent.base};
 }  // namespace topics
 
 namespace detail {

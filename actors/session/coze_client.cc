@@ -175,6 +175,32 @@ void CozeClient::HttpPost(const std::string& path_and_query, std::string body, H
   if (context_) lws_cancel_service(context_);
 }
 
+uint64_t CozeClient::HttpPostStream(const std::string& path_and_query, std::string body, HttpChunk chunk,
+                                    HttpDone done) {
+  auto c = new Conn;
+  c->http = true;
+  c->path = options_.api.path + path_and_query;
+  c->body = std::move(body);
+  c->done = std::move(done);
+  c->chunk = std::move(chunk);
+  uint64_t id;
+  {
+    std::lock_guard lk(mu_);
+    id = c->http_id = ++next_http_id_;
+    pending_.push_back({Action::kHttp, c});
+  }
+  if (context_) lws_cancel_service(context_);
+  return id;
+}
+
+void CozeClient::AbortHttp(uint64_t id) {
+  {
+    std::lock_guard lk(mu_);
+    pending_.push_back({Action::kAbortHttp, nullptr, id});
+  }
+  if (context_) lws_cancel_service(context_);
+}
+
 bus::Histogram CozeClient::TakeSendLatency() {
   std::lock_guard lk(mu_);
   bus::Histogram h = send_us_;
@@ -212,6 +238,18 @@ void CozeClient::ServicePending() {
       case Action::kHttp:
         Open(p.conn);
         break;
+      case Action::kAbortHttp:
+        for (auto& [raw, conn] : conns_) {
+          if (!conn->http || conn->http_id != p.http_id) continue;
+          conn->finished = true;  // no report
+          if (conn->wsi) {
+            lws_set_opaque_user_data(conn->wsi, nullptr);
+            lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_ASYNC);
+          }
+          Forget(raw);
+          break;
+        }
+        break;
     }
   }
   if (want_write && wsi_) lws_callback_on_writable(wsi_);
@@ -248,6 +286,7 @@ void CozeClient::Open(Conn* raw) {
   lws* made = lws_client_connect_via_info(&ci);
   // A synchronous failure may already have destroyed raw (WSI_DESTROY).
   if (!http && made && ws_ == raw) wsi_ = made;
+  if (http && made && conns_.count(raw)) raw->wsi = made;
   if (!made && conns_.count(raw)) {
     // Failed before any callback could report it.
     if (http) FinishHttp(raw, "cannot connect to " + url.Display());
@@ -300,7 +339,10 @@ int CozeClient::Callback(lws* wsi, int reason, void* user, void* in, size_t len)
   auto* c = static_cast<Conn*>(lws_get_opaque_user_data(wsi));
   if (!c || !self->conns_.count(c)) {
     // An abandoned connection: let lws finish closing it quietly.
-    return reason == LWS_CALLBACK_CLIENT_WRITEABLE || reason == LWS_CALLBACK_CLIENT_RECEIVE ? -1 : 0;
+    return reason == LWS_CALLBACK_CLIENT_WRITEABLE || reason == LWS_CALLBACK_CLIENT_RECEIVE ||
+                   reason == LWS_CALLBACK_RECEIVE_CLIENT_HTTP || reason == LWS_CALLBACK_CLIENT_HTTP_WRITEABLE
+               ? -1
+               : 0;
   }
   if (reason == LWS_CALLBACK_WSI_DESTROY) {
     if (c->http) self->FinishHttp(c, NoReply(*c));
@@ -470,7 +512,14 @@ int CozeClient::OnHttp(lws* wsi, Conn* c, int reason, void* in, size_t len) {
       return lws_http_client_read(wsi, &p, &n) < 0 ? -1 : 0;
     }
     case LWS_CALLBACK_RECEIVE_CLIENT_HTTP_READ:
-      if (c->response.size() + len > options_.max_message_bytes) return -1;
+      if (c->received + len > options_.max_message_bytes) return -1;
+      c->received += len;
+      if (c->chunk) {
+        Report([fn = c->chunk, piece = std::string(static_cast<const char*>(in), len)]() mutable {
+          fn(std::move(piece));
+        });
+        return 0;
+      }
       c->response.append(static_cast<const char*>(in), len);
       return 0;
     case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:

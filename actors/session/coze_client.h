@@ -63,6 +63,8 @@ class CozeClient {
     std::function<void(uint64_t gen, std::string reason, int http_status)> closed;
   };
   using HttpDone = std::function<void(int http_status, std::string body, std::string error)>;
+  // A piece of a streamed response body (SSE), in order.
+  using HttpChunk = std::function<void(std::string chunk)>;
 
   CozeClient(ClientOptions options, Post post, Callbacks callbacks);
   ~CozeClient();
@@ -83,6 +85,14 @@ class CozeClient {
   bool Send(std::string text, int64_t origin_ns);
   // POSTs JSON to the REST base; `done` runs on the loop.
   void HttpPost(const std::string& path_and_query, std::string body, HttpDone done);
+  // POSTs JSON and hands the response body to `chunk` as it arrives (an SSE
+  // stream); `done` runs once at the end with an empty body. Both run on the
+  // loop. Returns an id for AbortHttp. Any number may run at once (text
+  // chats run beside the WebSocket and each other).
+  uint64_t HttpPostStream(const std::string& path_and_query, std::string body, HttpChunk chunk, HttpDone done);
+  // Drops a request under way (its connection is closed); neither callback
+  // is called for it again, except ones already handed to the loop.
+  void AbortHttp(uint64_t id);
 
   // Latency from origin_ns to the frame being written to the socket (µs);
   // copies and resets.
@@ -105,6 +115,10 @@ class CozeClient {
     uint64_t gen = 0;
     std::string path, body;
     HttpDone done;
+    HttpChunk chunk;          // http: streamed (body handed on as it comes)
+    uint64_t http_id = 0;     // http: for AbortHttp
+    lws* wsi = nullptr;       // http: its connection (lws thread)
+    size_t received = 0;      // http: body bytes so far
     int status = 0;
     std::string response;
     bool finished = false;   // http: done reported / ws: closed reported
@@ -119,10 +133,11 @@ class CozeClient {
   // verification: which check failed, naming session.ca_file; "" if `c` saw
   // no verification error (the library's own text is used then).
   std::string TlsFailure(const Conn& c, const Url& url) const;
-  enum class Action { kConnect, kClose, kHttp };
+  enum class Action { kConnect, kClose, kHttp, kAbortHttp };
   struct Pending {
     Action action;
     Conn* conn = nullptr;
+    uint64_t http_id = 0;   // kAbortHttp
   };
 
   int OnWs(lws* wsi, Conn* c, int reason, void* in, size_t len);
@@ -152,6 +167,7 @@ class CozeClient {
   std::deque<Outgoing> outgoing_;
   bool open_ = false;     // the current connection is established
   uint64_t gen_ = 0;      // current connection generation
+  uint64_t next_http_id_ = 0;
   bus::Histogram send_us_;
 
   // lws thread only.

@@ -219,6 +219,15 @@ void SessionActor::DeclareConfig(config::Section& s) {
   s.Key("stall_timeout_s", &stall_timeout_s_, 20, {1, 3600},
         "a reply owed but no event from the server for this long → reconnect");
   s.Key("max_send_queue", &max_send_queue_, 1024, {16, 100000}, "upstream frames waiting for the socket");
+  {
+    auto t = s.Sub("text_chats", "text chats for bus clients (chat.request → chat.event): REST v3 streaming, each "
+                                 "client in its own conversation, beside the voice dialog");
+    t.Key("max_running", &text_max_running_, 32, {1, 1024}, "text chats running at once (more are refused)");
+    t.Key("tool_timeout_ms", &text_tool_timeout_ms_, 10000, {100, 120000},
+          "a tool call of a text chat with no output this long is answered with an error output (vb-tools "
+          "usually answers first, within its own timeout)");
+    t.Finish();
+  }
   if (s.report() && s.report()->describe) return;
   section_.emplace(s);  // Configure() names token_file's line if the file does not open
   if (bot_id_.empty()) s.Error("bot_id", "required: the Coze bot id");
@@ -316,8 +325,35 @@ Status SessionActor::Configure(bus::Context& ctx) {
     // origin: when the frame was published (the mic-to-wire clock starts there).
     core_->OnAudio(m.msg, m.header.mono_ns());
   });
+  chat_events_ = ctx.bus().Advertise(bus::topics::kChatEvent);
+  TextChatOptions to;
+  to.bot_id = bot_id_;
+  to.default_user_id = settings_.user_id;
+  to.tool_timeout_ns = int64_t(text_tool_timeout_ms_) * 1'000'000;
+  to.stall_timeout_ns = int64_t(stall_timeout_s_) * 1'000'000'000;
+  to.max_chats = size_t(text_max_running_);
+  text_chats_ = std::make_unique<TextChats>(to, static_cast<TextChatPort*>(this), [] { return bus::MonoNs(); });
+  ctx.bus().Subscribe<v1::TextChatRequest>(bus::topics::kChatRequest, [this](const bus::Received<v1::TextChatRequest>& m) {
+    const v1::TextChatRequest r = m.msg;  // a copy: handling publishes
+    text_chats_->OnRequest(r, bus::MonoNs());
+  });
   ctx.bus().Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand,
                                          [this](const bus::Received<v1::DialogCommand>& m) {
+                                           if (m.msg.has_tool_output()) {
+                                             // A tool output for a text chat goes to that chat.
+                                             const v1::DialogCommand cmd = m.msg;
+                                             std::string refusal;
+                                             if (text_chats_->OnToolOutput(cmd.tool_output().turn_id(),
+                                                                           cmd.tool_output().call_id(),
+                                                                           cmd.tool_output().output(), bus::MonoNs(),
+                                                                           &refusal)) {
+                                               if (!cmd.command_id().empty())
+                                                 Ack(cmd.command_id(),
+                                                     refusal.empty() ? v1::CommandAck::ACCEPTED : v1::CommandAck::REFUSED,
+                                                     refusal);
+                                               return;
+                                             }
+                                           }
                                            core_->OnCommand(m.msg);
                                          });
   return Status::Ok();
@@ -337,6 +373,7 @@ Status SessionActor::Activate(bus::Context& ctx) {
   stall_timer_ = ctx.loop().AddTimer(std::chrono::seconds(1), [this] { CheckStall(); });
   persist_timer_ = ctx.loop().AddTimer(std::chrono::milliseconds(500), [this] {
     core_->Tick(bus::MonoNs());
+    text_chats_->Tick(bus::MonoNs());
     SaveResume(false);
   });
   StartupStep();
@@ -583,6 +620,7 @@ void SessionActor::ChangeBot(const std::string& bot_id) {
   if (bot_id == bot_id_) return;
   VB_LOG(kInfo) << "switching to bot " << bot_id;
   bot_id_ = bot_id;
+  text_chats_->set_bot_id(bot_id);
   ++gen_;
   client_->Close();
   core_->OnDisconnected("bot change");
@@ -644,6 +682,27 @@ void SessionActor::Ack(const std::string& command_id, v1::CommandAck::Result res
   acks_.Publish(a);
 }
 
+uint64_t SessionActor::PostStream(const std::string& path, std::string body, TextChatPort::Chunk chunk,
+                                  TextChatPort::Done done) {
+  return client_->HttpPostStream(path, std::move(body), std::move(chunk), std::move(done));
+}
+
+void SessionActor::Post(const std::string& path, std::string body, TextChatPort::Done done) {
+  client_->HttpPost(path, std::move(body), std::move(done));
+}
+
+void SessionActor::Abort(uint64_t stream) { client_->AbortHttp(stream); }
+
+void SessionActor::PublishChatEvent(const v1::TextChatEvent& event) {
+  chat_events_.Publish(event, {.turn_id = event.chat_id()});
+}
+
+void SessionActor::PublishToolCall(const v1::ToolCall& call, const std::string& chat_id) {
+  v1::SessionEvent e;
+  *e.mutable_tool_call() = call;
+  events_.Publish(e, {.turn_id = chat_id});
+}
+
 void SessionActor::Problem(const std::string& what) {
   ctx_->Count("protocol_problems");
   uint64_t suppressed = 0;
@@ -657,6 +716,16 @@ void SessionActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   auto& x = *hb.mutable_extra();
   const auto& c = core_->counters();
   x["connected"] = core_->connected();
+  const auto& tc = text_chats_->counters();
+  x["text_chats_running"] = int64_t(text_chats_->running());
+  x["text_chats_started"] = int64_t(tc.started);
+  x["text_chats_completed"] = int64_t(tc.completed);
+  x["text_chats_failed"] = int64_t(tc.failed);
+  x["text_chats_cancelled"] = int64_t(tc.cancelled);
+  x["text_chats_refused"] = int64_t(tc.refused);
+  x["text_chat_tool_calls"] = int64_t(tc.tool_calls);
+  x["text_chat_tool_timeouts"] = int64_t(tc.tool_timeouts);
+  x["text_conversations_created"] = int64_t(tc.conversations_created);
   x["frames_in"] = int64_t(c.frames_in);
   x["frames_sent"] = int64_t(c.frames_sent);
   x["frames_buffered"] = int64_t(c.frames_buffered);

@@ -18,12 +18,13 @@
 #include "actors/session/coze_client.h"
 #include "actors/session/session_core.h"
 #include "actors/session/state_store.h"
+#include "actors/session/text_chats.h"
 #include "bus/actor.h"
 #include "bus/log.h"
 
 namespace vb::session {
 
-class SessionActor : public bus::Actor, private SessionPort {
+class SessionActor : public bus::Actor, private SessionPort, private TextChatPort {
  public:
   SessionActor();
   ~SessionActor() override;
@@ -41,7 +42,14 @@ class SessionActor : public bus::Actor, private SessionPort {
   void ConversationChanged(const std::string& conversation_id) override;
   void Ack(const std::string& command_id, v1::CommandAck::Result result, const std::string& reason) override;
   void ResumeChanged(bool urgent) override;
-  void Problem(const std::string& what) override;
+  void Problem(const std::string& what) override;  // SessionPort and TextChatPort
+  // TextChatPort
+  uint64_t PostStream(const std::string& path, std::string body, TextChatPort::Chunk chunk,
+                      TextChatPort::Done done) override;
+  void Post(const std::string& path, std::string body, TextChatPort::Done done) override;
+  void Abort(uint64_t stream) override;
+  void PublishChatEvent(const v1::TextChatEvent& event) override;
+  void PublishToolCall(const v1::ToolCall& call, const std::string& chat_id) override;
 
   void FindConversation();
   void CreateConversation();
@@ -71,6 +79,7 @@ class SessionActor : public bus::Actor, private SessionPort {
   int ping_s_ = 10, hangup_s_ = 30;
   int stall_timeout_s_ = 20;
   int max_send_queue_ = 1024;
+  int text_max_running_ = 32, text_tool_timeout_ms_ = 10000;
   SessionSettings settings_;
   Url ws_url_, api_url_;
 
@@ -79,6 +88,8 @@ class SessionActor : public bus::Actor, private SessionPort {
   std::unique_ptr<CozeClient> client_;
   std::unique_ptr<StateStore> store_;
   std::unique_ptr<Backoff> backoff_;
+  std::unique_ptr<TextChats> text_chats_;
+  bus::Publisher<v1::TextChatEvent> chat_events_;
   bus::Publisher<v1::SessionEvent> events_;
   bus::Publisher<v1::EncodedAudio> audio_;
   bus::Publisher<v1::CommandAck> acks_;
