@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <map>
+#include <optional>
 #include <sstream>
 
 namespace vb::config {
@@ -97,7 +98,9 @@ bool Section::ReadNumber(std::string_view key, double* v, bool integral, Range r
     report_->errors.push_back(Where(n, key) + ": expected a number");
     return false;
   }
-  const std::string& s = n.Scalar();
+  // A number may come from the environment too (`port: ${VB_GATEWAY_PORT:-5500}`).
+  std::string s = n.Scalar();
+  if (s.find("${") != std::string::npos && !Expand(n, key, &s)) return false;
   size_t used = 0;
   double parsed = 0;
   try {
@@ -143,7 +146,14 @@ bool Section::Expand(const YAML::Node& n, std::string_view key, std::string* val
     if (end == std::string::npos) break;
     out.append(*value, i, start - i);
     std::string name = value->substr(start + 2, end - start - 2);
+    // ${NAME:-DEFAULT}: DEFAULT when NAME is unset or empty (as in sh).
+    std::optional<std::string> fallback;
+    if (size_t dash = name.find(":-"); dash != std::string::npos) {
+      fallback = name.substr(dash + 2);
+      name.resize(dash);
+    }
     const char* env = std::getenv(name.c_str());
+    if (fallback && (!env || !*env)) env = fallback->c_str();
     if (!env) {
       report_->errors.push_back(Where(n, key) + ": environment variable " + name + " is not set");
       return false;

@@ -5,8 +5,8 @@
 // wrong types and out-of-range values naming file, line and key, and print
 // the documented default (`--print-default-config`).
 //
-// String values may name environment variables as ${NAME}; an unset one is an
-// error. The launcher uses this to hand actors run-time facts (the
+// String and number values may name environment variables as ${NAME}; an
+// unset one is an error (${NAME:-DEFAULT} takes DEFAULT instead). The launcher uses this to hand actors run-time facts (the
 // simulator's port, the run directory). Secrets are read by the parts that
 // need them straight from the environment, never through the YAML.
 //

@@ -11,22 +11,16 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <set>
 
 #include "bus/actor_main.h"
+#include "tools/vb/dialog_view.h"
+#include "tools/vb/first_run.h"
+#include "tools/vb/help.h"
 #include "tools/vb/launcher.h"
+#include "tools/vb/sd_notify.h"
 
 namespace vb::cli {
-
-std::string TakeOption(Args* args, const std::string& name, const std::string& def) {
-  for (size_t i = 0; i < args->size(); ++i) {
-    if ((*args)[i] == name && i + 1 < args->size()) {
-      std::string v = (*args)[i + 1];
-      args->erase(args->begin() + long(i), args->begin() + long(i) + 2);
-      return v;
-    }
-  }
-  return def;
-}
 
 namespace {
 
@@ -65,32 +59,94 @@ Status LoadBusOnly(const std::string& path, bus::BusConfig* bus, std::string* de
 }  // namespace
 
 int Run(const Args& in) {
-  Args args = in;
-  if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
-    std::cout << "usage: vb run CONFIG\n"
-                 "  Starts the broker (and the simulator), then the actors of launcher.actors; restarts a\n"
-                 "  crashed one at once (back-off only for a crash loop), never one that exited 78.\n"
-                 "  Ctrl-C/SIGTERM stops everything. Exits 78 if an actor had a config error.\n";
-    return 0;
+  if (WantsHelp(in)) return PrintHelp("run");
+  // First: NOTIFY_SOCKET and WATCHDOG_* are ours alone, not the children's.
+  SdNotifier notifier;
+  std::map<std::string, std::string> opt;
+  Args rest;
+  std::string error;
+  if (!ParseArgs(in, {{"--quiet", false}, {"--config", true}}, &opt, &rest, &error)) return UsageError("run", error);
+  if (opt.count("--config")) rest.insert(rest.begin(), opt["--config"]);
+  if (rest.size() > 1) return UsageError("run", "one CONFIG only ('" + rest[1] + "' is one too many)");
+  const bool quiet = opt.count("--quiet") > 0;
+  std::string config, run_dir;
+  if (Status st = ResolveConfig(rest.empty() ? "config/demo.yaml" : rest[0], &config); !st.ok()) {
+    std::cerr << "vb: config error:\n" << st.message() << "\n";
+    return kExitConfig;
   }
-  if (args.size() != 1) {
-    std::cerr << "usage: vb run CONFIG\n";
-    return 64;
+  if (Status st = RuntimeDir(&run_dir); !st.ok()) {
+    std::cerr << "vb: " << st.message() << "\n";
+    return kExitConfig;
   }
+  ExportConfigDir(config);
   bus::BusConfig bus;
   launcher::LauncherConfig lc;
-  if (Status st = launcher::LoadLaunchConfig(args[0], &bus, &lc); !st.ok()) {
+  if (Status st = launcher::LoadLaunchConfig(config, &bus, &lc); !st.ok()) {
     std::cerr << "vb: config error:\n" << st.message() << "\n";
+    return kExitConfig;
+  }
+  // Everything missing, in one list, before anything starts.
+  std::vector<std::string> made, missing;
+  if (Status st = PrepareSimulatorFiles(config, lc, run_dir, &made); !st.ok()) missing.push_back(st.message());
+  for (const auto& m : made) Say(m);
+  for (auto& m : Preflight(config, lc)) missing.push_back(std::move(m));
+  if (!missing.empty()) {
+    std::string text = "vb: cannot start " + config + ": " + std::to_string(missing.size()) +
+                       (missing.size() == 1 ? " thing is" : " things are") + " missing:\n";
+    for (const auto& m : missing) text += "  - " + m + "\n";
+    std::cerr << text << "Nothing was started (exit 78). `vb help config` explains the file.\n";
     return kExitConfig;
   }
   SetLogIdentity("vb");
   int sfd = SignalFd();
+  const bool live = !quiet && isatty(STDOUT_FILENO);
+  Say("runtime folder " + run_dir + (lc.log_dir.empty() ? "" : "; actor logs in " + lc.log_dir));
+  if (Dashboard d = FindDashboard(config, lc); !d.url.empty())
+    Say("dashboard " + d.url + " (its token: " + d.token_file + ")");
   zmq::context_t zctx(1);
   int rc = 0;
   {
     bus::Loop loop;
     bus::Node node(zctx, loop, "vb-" + std::to_string(getpid()), "-", bus);
-    launcher::Launcher launcher(loop, node, args[0], lc, Say);
+    launcher::Launcher launcher(loop, node, config, lc, Say);
+    // systemd (Type=notify): READY once every actor has beaten once, STATUS
+    // with the progress and then the dialog state, WATCHDOG from this loop.
+    std::set<std::string> actors, up;
+    for (const auto& a : launcher::ParseActors(lc.actors)) actors.insert(a.name);
+    bool ready = false;
+    std::string dialog = "waiting for the dialog state";
+    auto status = [&] {
+      if (!notifier.enabled()) return;
+      if (!ready) {
+        std::string waiting;
+        for (const auto& a : actors)
+          if (!up.count(a)) waiting += (waiting.empty() ? "" : " ") + a;
+        notifier.Notify("STATUS=starting: " + std::to_string(up.size()) + " of " + std::to_string(actors.size()) +
+                        " actors up; waiting for " + waiting);
+      } else {
+        notifier.Notify("STATUS=" + std::to_string(actors.size()) + " actors up; dialog " + dialog);
+      }
+    };
+    launcher.OnEvent([&](const launcher::SupervisorEvent& e) {
+      if (e.kind != launcher::SupervisorEvent::kUp || !actors.count(e.name) || !up.insert(e.name).second) return;
+      if (!ready && up.size() == actors.size()) {
+        ready = true;
+        Say("all " + std::to_string(actors.size()) + " actors up");
+        notifier.Notify("READY=1");
+      }
+      status();
+    });
+    DialogView view(node, live, [](const std::string& l) {
+      const std::string text = l + "\n";
+      fwrite(text.data(), 1, text.size(), stdout);
+      fflush(stdout);
+    }, [&](const std::string& state) {
+      dialog = state;
+      if (ready) status();
+    });
+    if (notifier.watchdog().count() > 0)
+      loop.AddTimer(std::chrono::duration_cast<std::chrono::nanoseconds>(notifier.watchdog() / 2),
+                    [&] { notifier.Notify("WATCHDOG=1"); });
     if (Status st = node.Connect(); !st.ok()) {
       std::cerr << "vb: " << st.message() << "\n";
       return 1;
@@ -103,11 +159,13 @@ int Run(const Args& in) {
       if (stopping) return;
       stopping = true;
       Say("stopping…");
+      notifier.Notify("STOPPING=1\nSTATUS=stopping");
       launcher.Stop([&] {
         Say("all stopped");
         loop.Stop();
       });
     });
+    status();
     if (Status st = launcher.Start(); !st.ok()) {
       std::cerr << "vb: " << st.message() << "\n";
       rc = 1;
@@ -121,17 +179,15 @@ int Run(const Args& in) {
   return rc;
 }
 
-int Keygen(const Args& args) {
+int Keygen(const Args& in) {
   // An option is never taken for the file name (`vb keygen --help` wrote a
   // secret key to a file named --help).
-  if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
-    std::cout << "usage: vb keygen FILE   (writes the key pair to FILE, mode 0600)\n";
-    return 0;
-  }
-  if (args.size() != 1 || args[0].rfind("-", 0) == 0) {
-    std::cerr << "usage: vb keygen FILE   (writes the key pair to FILE, mode 0600)\n";
-    return 64;
-  }
+  if (WantsHelp(in)) return PrintHelp("keygen");
+  std::map<std::string, std::string> opt;
+  Args args;
+  std::string error;
+  if (!ParseArgs(in, {}, &opt, &args, &error)) return UsageError("keygen", error);
+  if (args.size() != 1) return UsageError("keygen", "needs exactly one FILE");
   bus::KeyPair kp;
   if (Status st = bus::GenerateKeyPair(&kp); !st.ok()) {
     std::cerr << "vb: " << st.message() << "\n";
@@ -150,9 +206,22 @@ int Keygen(const Args& args) {
 }
 
 int ShowStatus(const Args& in) {
-  Args args = in;
-  std::string path = TakeOption(&args, "--config");
-  double seconds = std::atof(TakeOption(&args, "--duration", "1.5").c_str());
+  if (WantsHelp(in)) return PrintHelp("status");
+  std::map<std::string, std::string> opt;
+  Args rest;
+  std::string error;
+  if (!ParseArgs(in, {{"--config", true}, {"--duration", true}}, &opt, &rest, &error))
+    return UsageError("status", error);
+  if (!rest.empty()) return UsageError("status", "unexpected argument '" + rest[0] + "'");
+  std::string path = opt["--config"];
+  if (!path.empty()) {
+    if (Status st = ResolveConfig(path, &path); !st.ok()) {
+      std::cerr << "vb: config error:\n" << st.message() << "\n";
+      return kExitConfig;
+    }
+  }
+  const double seconds = std::atof(opt.count("--duration") ? opt["--duration"].c_str() : "1.5");
+  if (!(seconds > 0 && seconds <= 3600)) return UsageError("status", "--duration must be seconds in (0, 3600]");
   bus::BusConfig bus;
   std::string device;
   if (Status st = LoadBusOnly(path, &bus, &device); !st.ok()) {
@@ -202,27 +271,21 @@ constexpr int kExitNotDelivered = 69; // EX_UNAVAILABLE: nobody listens, or no a
 }  // namespace
 
 int SendCommand(const std::string& verb, const Args& in) {
-  Args args = in;
-  if (args.size() == 1 && (args[0] == "--help" || args[0] == "-h")) {
-    if (verb == "speak")
-      std::cout << "usage: vb speak TEXT [--config FILE] [--device NAME] [--timeout SEC]\n"
-                   "  The agent's voice says TEXT (1-1023 bytes; an announcement): no reply from the agent,\n"
-                   "  and what it was saying stops. Waits for vb-session's answer: exit 0 accepted,\n"
-                   "  1 refused (e.g. offline), 69 not delivered.\n";
-    else if (verb == "new-conversation")
-      std::cout << "usage: vb new-conversation [--config FILE] [--device NAME] [--timeout SEC]\n"
-                   "  Starts a new conversation: the agent no longer sees what was said before\n"
-                   "  (Coze conversation.clear). Waits for vb-session's answer: exit 0 accepted or\n"
-                   "  queued (offline: cleared on reconnect), 1 refused, 69 not delivered.\n";
-    else
-      std::cout << "usage: vb ptt down|up | say TEXT | mode MODE | interrupt  [--config FILE] [--device NAME]\n"
-                   "          [--timeout SEC]   waits for the receiver's answer: exit 0 accepted or queued,\n"
-                   "          1 refused, 69 not delivered\n";
-    return 0;
+  if (WantsHelp(in)) return PrintHelp(verb);
+  std::map<std::string, std::string> opt;
+  Args args;
+  std::string error;
+  if (!ParseArgs(in, {{"--config", true}, {"--device", true}, {"--timeout", true}}, &opt, &args, &error))
+    return UsageError(verb, error);
+  std::string path = opt["--config"];
+  if (!path.empty()) {
+    if (Status st = ResolveConfig(path, &path); !st.ok()) {
+      std::cerr << "vb: config error:\n" << st.message() << "\n";
+      return kExitConfig;
+    }
   }
-  std::string path = TakeOption(&args, "--config");
-  std::string device = TakeOption(&args, "--device");
-  const double timeout_s = std::atof(TakeOption(&args, "--timeout", "3").c_str());
+  std::string device = opt["--device"];
+  const double timeout_s = std::atof(opt.count("--timeout") ? opt["--timeout"].c_str() : "3");
   v1::DialogCommand cmd;
   if (verb == "ptt" && args.size() == 1 && (args[0] == "down" || args[0] == "up")) {
     cmd.mutable_push_to_talk()->set_down(args[0] == "down");
@@ -243,21 +306,16 @@ int SendCommand(const std::string& verb, const Args& in) {
     else if (args[0] == "wake_word") m = v1::MODE_WAKE_WORD;
     else if (args[0] == "push_to_talk") m = v1::MODE_PUSH_TO_TALK;
     else {
-      std::cerr << "vb: mode must be continuous, wake_word or push_to_talk\n";
-      return 64;
+      return UsageError("mode", "MODE must be continuous, wake_word or push_to_talk");
     }
     cmd.mutable_set_mode()->set_mode(m);
   } else if (verb == "interrupt" && args.empty()) {
     cmd.mutable_interrupt()->set_reason(v1::Interrupt::USER_REQUEST);
   } else {
-    std::cerr << "usage: vb ptt down|up | say TEXT | speak TEXT | new-conversation | mode MODE | interrupt\n"
-                 "          [--config FILE] [--device NAME] "
-                 "[--timeout SECONDS (for the receiver's answer, default 3)]\n";
-    return 64;
+    return UsageError(verb, args.empty() ? "missing argument" : "unexpected argument '" + args.back() + "'");
   }
   if (!(timeout_s > 0 && timeout_s <= 600)) {
-    std::cerr << "vb: --timeout must be a number of seconds in (0, 600]\n";
-    return 64;
+    return UsageError(verb, "--timeout must be a number of seconds in (0, 600]");
   }
   bus::BusConfig bus;
   if (Status st = LoadBusOnly(path, &bus, &device); !st.ok()) {

@@ -1,4 +1,5 @@
-// The `vb` subcommands, one function each (vb_main.cc dispatches).
+// The `vb` subcommands, one function each (vb_main.cc dispatches). Each
+// answers --help with its topic of help.h and refuses unknown options.
 #pragma once
 
 #include <string>
@@ -8,15 +9,11 @@ namespace vb::cli {
 
 using Args = std::vector<std::string>;
 
-int Run(const Args& args);          // vb run CONFIG
+int Run(const Args& args);          // vb run [CONFIG] [--quiet]
 int Demo(const Args& args);         // vb demo [--config FILE] [--say TEXT] [--out DIR]
 int Keygen(const Args& args);       // vb keygen FILE
-int ShowStatus(const Args& args);      // vb status [--config FILE]
-int SendCommand(const std::string& verb, const Args& args);  // ptt, say, mode, interrupt
+int ShowStatus(const Args& args);   // vb status [--config FILE]
+int SendCommand(const std::string& verb, const Args& args);  // ptt, say, speak, mode, interrupt, new-conversation
 int PrintDefaultConfig();
-
-// Parses "--config FILE" out of args (default: config/demo.yaml next to the
-// sources, or ./config.yaml); the remaining positional args stay in *rest.
-std::string TakeOption(Args* args, const std::string& name, const std::string& def = "");
 
 }  // namespace vb::cli

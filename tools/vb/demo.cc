@@ -28,6 +28,9 @@
 #include "actors/common/wav.h"
 #include "bus/actor_main.h"
 #include "tools/vb/commands.h"
+#include "tools/vb/dialog_view.h"
+#include "tools/vb/first_run.h"
+#include "tools/vb/help.h"
 #include "tools/vb/launcher.h"
 
 namespace vb::cli {
@@ -65,85 +68,48 @@ std::string ThreadStates(int pid) {
   return out.empty() ? "gone" : out;
 }
 
-std::string Absolute(const std::string& p) {
-  if (!p.empty() && p[0] == '/') return p;
-  char cwd[PATH_MAX];
-  return std::string(getcwd(cwd, sizeof cwd) ? cwd : ".") + "/" + p;
-}
-
-// Runs a program to completion; returns its exit code.
-int Exec(const std::vector<std::string>& argv) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    std::vector<char*> av;
-    for (const auto& a : argv) av.push_back(const_cast<char*>(a.c_str()));
-    av.push_back(nullptr);
-    int null = open("/dev/null", O_WRONLY);
-    if (null >= 0) dup2(null, STDOUT_FILENO);
-    execvp(av[0], av.data());
-    _exit(127);
-  }
-  int status = 0;
-  waitpid(pid, &status, 0);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
-const char* StateWord(v1::DialogStateKind s) {
-  switch (s) {
-    case v1::STATE_IDLE: return "idle";
-    case v1::STATE_LISTENING: return "listening";
-    case v1::STATE_THINKING: return "thinking";
-    case v1::STATE_SPEAKING: return "speaking";
-    case v1::STATE_OFFLINE: return "offline";
-    default: return "?";
-  }
-}
-
 }  // namespace
 
 int Demo(const Args& in) {
-  Args args = in;
-  std::string config = TakeOption(&args, "--config", "config/demo.yaml");
-  std::string question = TakeOption(&args, "--say", "What time is it?");
-  std::string out = Absolute(TakeOption(&args, "--out", "vb-demo-out"));
-  double timeout_s = std::atof(TakeOption(&args, "--timeout", "120").c_str());
-  int turns_wanted = std::atoi(TakeOption(&args, "--turns", "1").c_str());
-  if (!args.empty()) {
-    std::cerr << "usage: vb demo [--config FILE] [--say TEXT] [--out DIR] [--timeout SEC] [--turns N]\n";
-    return 64;
+  if (WantsHelp(in)) return PrintHelp("demo");
+  std::map<std::string, std::string> opt;
+  Args rest;
+  std::string error;
+  if (!ParseArgs(in,
+                 {{"--config", true}, {"--say", true}, {"--out", true}, {"--timeout", true}, {"--turns", true}},
+                 &opt, &rest, &error))
+    return UsageError("demo", error);
+  if (!rest.empty()) return UsageError("demo", "unexpected argument '" + rest[0] + "'");
+  auto get = [&](const char* k, const char* def) { return opt.count(k) ? opt[k] : std::string(def); };
+  std::string config;
+  if (Status st = ResolveConfig(get("--config", "config/demo.yaml"), &config); !st.ok()) {
+    std::cerr << "vb demo: config error:\n" << st.message() << "\n";
+    return kExitConfig;
   }
+  const std::string question = get("--say", "What time is it?");
+  char cwd[PATH_MAX];
+  std::string out = get("--out", "vb-demo-out");
+  if (out[0] != '/') out = std::string(getcwd(cwd, sizeof cwd) ? cwd : ".") + "/" + out;
+  const double timeout_s = std::atof(get("--timeout", "120").c_str());
+  const int turns_wanted = std::atoi(get("--turns", "1").c_str());
+  if (!(timeout_s > 0) || turns_wanted < 1)
+    return UsageError("demo", "--timeout needs a number of seconds > 0 and --turns a count ≥ 1");
   mkdir(out.c_str(), 0755);
   setenv("VB_RUN_DIR", out.c_str(), 1);
+  ExportConfigDir(config);
+  // Each demo's dashboard on a port of its own unless told: demos (and
+  // their tests) may run side by side.
+  if (!getenv("VB_GATEWAY_PORT")) setenv("VB_GATEWAY_PORT", std::to_string(launcher::FreeLoopbackPort()).c_str(), 1);
   unlink((out + "/reply.wav").c_str());
 
   // A throwaway token for the local simulator (never a real one).
-  {
-    std::random_device rd;
-    char token[40];
-    snprintf(token, sizeof token, "demo-%08x%08x", rd(), rd());
-    umask(077);
-    std::ofstream(out + "/sim-token") << token << "\n";
-    umask(022);
-  }
-  if (Exec({"espeak-ng", "-v", "en-us", "-s", "150", "-w", out + "/question.wav", question}) != 0) {
-    std::cerr << "vb demo: espeak-ng could not synthesise the question (is it installed? tools/bootstrap.sh)\n";
+  if (Status st = WriteSimulatorToken(out + "/sim-token"); !st.ok()) {
+    std::cerr << "vb demo: " << st.message() << "\n";
     return 1;
   }
-  {
-    // The speaker waits a second, as a person would: espeak-ng starts within
-    // 2 ms, and capture plays the file from the moment vb-afe listens, while
-    // the actors after it may still be joining the bus (once seen: "what
-    // time is it" heard as "ta eat").
-    audio::PcmBuffer q;
-    if (Status st = audio::ReadWav(out + "/question.wav", &q); !st.ok()) {
-      std::cerr << "vb demo: " << st.message() << "\n";
-      return 1;
-    }
-    q.samples.insert(q.samples.begin(), size_t(q.sample_rate) * q.channels, int16_t(0));
-    if (Status st = audio::WriteWav(out + "/question.wav", q); !st.ok()) {
-      std::cerr << "vb demo: " << st.message() << "\n";
-      return 1;
-    }
+  if (Status st = SpeakQuestion(question, out + "/question.wav"); !st.ok()) {
+    std::cerr << "vb demo: " << st.message() << "\n";
+    return 1;
   }
 
   bus::BusConfig bus;
@@ -171,8 +137,6 @@ int Demo(const Args& in) {
     launcher::Launcher launcher(loop, node, config, lc, [](const std::string& l) { Line("  " + l); });
     bool stopping = false;
     int turns_done = 0;
-    std::string agent_text;
-    v1::DialogStateKind last_state = v1::STATE_UNSPECIFIED;
     auto finish = [&](int code, const std::string& why) {
       if (stopping) return;
       stopping = true;
@@ -180,27 +144,7 @@ int Demo(const Args& in) {
       failure = why;
       launcher.Stop([&] { loop.Stop(); });
     };
-    node.Subscribe<v1::DialogState>(bus::topics::kDialogState, [&](const auto& m) {
-      if (m.msg.state() == last_state) return;
-      last_state = m.msg.state();
-      Line(std::string("  [") + StateWord(m.msg.state()) + "] " + m.msg.reason());
-    }, "*");
-    node.Subscribe<v1::SessionEvent>(bus::topics::kSessionEvent, [&](const auto& m) {
-      const auto& e = m.msg;
-      if (e.has_user_transcript() && e.user_transcript().final()) Line("you:   " + e.user_transcript().text());
-      if (e.has_agent_text()) {
-        if (e.agent_text().final()) {
-          Line("agent: " + e.agent_text().text());
-          agent_text.clear();
-        } else {
-          agent_text += e.agent_text().text();
-        }
-      }
-      if (e.has_tool_call()) Line("agent calls " + e.tool_call().name() + "(" + e.tool_call().arguments_json() + ")");
-      if (e.has_error()) Line("session error " + std::to_string(e.error().code()) + ": " + e.error().message());
-      if (e.has_turn_ended() && e.turn_ended().outcome() == v1::TurnEnded::FAILED)
-        Line("turn failed: " + e.turn_ended().error());
-    }, "*");
+    DialogView view(node, true, Line);
     node.Subscribe<v1::PlaybackEvent>(bus::topics::kPlaybackEvent, [&](const auto& m) {
       if (m.msg.kind() != v1::PlaybackEvent::DRAINED) return;
       if (++turns_done >= turns_wanted) finish(0, "");

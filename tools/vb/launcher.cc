@@ -100,8 +100,6 @@ std::string BinDir() {
   return p.substr(0, p.rfind('/'));
 }
 
-namespace {
-
 int FreeLoopbackPort() {
   int s = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -115,6 +113,8 @@ int FreeLoopbackPort() {
   close(s);
   return port;
 }
+
+namespace {
 
 // Secrets and the one binary role that needs each. The simulator reads its
 // own token from a file (--token-file), so it gets none.
@@ -367,6 +367,11 @@ Launcher::~Launcher() {
 }
 
 void Launcher::Show(const SupervisorEvent& e) {
+  Print(e);
+  if (observer_) observer_(e);
+}
+
+void Launcher::Print(const SupervisorEvent& e) {
   char buf[256];
   const char* n = e.name.c_str();
   switch (e.kind) {

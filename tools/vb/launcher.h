@@ -61,6 +61,9 @@ Status LoadLaunchConfig(const std::string& path, bus::BusConfig* bus, LauncherCo
 // Directory of the running executable (where the other binaries are).
 std::string BinDir();
 
+// A TCP port free on 127.0.0.1 right now (0 if none).
+int FreeLoopbackPort();
+
 // The environment for a child of binary role `kind`: `env` (NAME=VALUE
 // entries) without the secrets that kind does not need.
 std::vector<std::string> ChildEnvironment(const std::vector<std::string>& env, const std::string& kind);
@@ -88,6 +91,9 @@ class Launcher {
   int sim_port() const { return sim_port_; }
   // True if any actor ended with a config error (the run cannot succeed).
   bool config_failed() const { return config_failed_; }
+  // Hears every supervisor event after it is displayed (e.g. `vb run`
+  // counts first heartbeats for systemd's READY=1).
+  void OnEvent(std::function<void(const SupervisorEvent&)> observer) { observer_ = std::move(observer); }
 
  private:
   class Ops;
@@ -97,6 +103,7 @@ class Launcher {
   void StartActors();
   void OnSimOutput();
   void Show(const SupervisorEvent& e);
+  void Print(const SupervisorEvent& e);
 
   bus::Loop& loop_;
   std::string config_path_;
@@ -114,6 +121,7 @@ class Launcher {
   bool actors_started_ = false;
   bool config_failed_ = false;
   std::function<void()> ready_, done_;
+  std::function<void(const SupervisorEvent&)> observer_;
 };
 
 }  // namespace vb::launcher
