@@ -3,14 +3,25 @@
 
 #include <google/protobuf/descriptor.h>
 
+#include <algorithm>
+
 namespace vb::sniff {
 namespace pb = google::protobuf;
 
-void Sniffer::Start(bool decode, MessageFn fn) {
+Sniffer::Sniffer(bus::Node& node, std::vector<std::string> prefixes) : node_(node) {
+  if (prefixes.empty()) prefixes.emplace_back();
+  std::sort(prefixes.begin(), prefixes.end());  // a covering prefix sorts before what it covers
+  for (auto& p : prefixes)
+    if (prefixes_.empty() || p.rfind(prefixes_.back(), 0) != 0) prefixes_.push_back(std::move(p));
+}
+
+void Sniffer::Start(bool decode, MessageFn fn, RawFn raw) {
   decode_ = decode;
   fn_ = std::move(fn);
+  raw_ = std::move(raw);
   for (auto plane : {bus::Plane::kStream, bus::Plane::kControl})
-    node_.SubscribeRaw(plane, prefix_, [this](const bus::RawMessage& m) { OnRaw(m); });
+    for (const auto& prefix : prefixes_)
+      node_.SubscribeRaw(plane, prefix, [this, plane](const bus::RawMessage& m) { OnRaw(plane, m); });
 }
 
 void Sniffer::ResetWindow() {
@@ -48,8 +59,10 @@ TopicStats& Sniffer::Stats(std::string_view topic) {
   return topics_[std::string(topic)];
 }
 
-void Sniffer::OnRaw(const bus::RawMessage& m) {
+void Sniffer::OnRaw(bus::Plane plane, const bus::RawMessage& m) {
   int64_t now = bus::MonoNs();
+  ++heard_;
+  if (raw_) raw_(plane, m, now);
   if (!last_stats_ || m.topic != last_topic_) {
     last_topic_.assign(m.topic.substr(0, kMaxTopicBytes + 1));
     last_stats_ = &Stats(m.topic);

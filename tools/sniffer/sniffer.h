@@ -17,6 +17,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "bus/node.h"
 #include "bus/seq_tracker.h"
@@ -40,9 +41,18 @@ class Sniffer {
   using MessageFn = std::function<void(std::string_view topic, const v1::Header&,
                                        const google::protobuf::Message* payload, size_t payload_bytes)>;
 
-  Sniffer(bus::Node& node, std::string prefix) : node_(node), prefix_(std::move(prefix)) {}
+  // Called for every message (malformed ones included) with its plane and
+  // arrival time, before any decoding (the recorder).
+  using RawFn = std::function<void(bus::Plane, const bus::RawMessage&, int64_t receive_mono_ns)>;
+
+  // prefixes: topics to hear (none, or "", = every topic). A prefix that
+  // another one covers is dropped, so no message is delivered twice.
+  Sniffer(bus::Node& node, std::vector<std::string> prefixes);
   // Subscribes on both planes. decode=false skips payload parsing (hz, bw…).
-  void Start(bool decode, MessageFn fn = nullptr);
+  void Start(bool decode, MessageFn fn = nullptr, RawFn raw = nullptr);
+  const std::vector<std::string>& prefixes() const { return prefixes_; }
+  // Messages heard (well-formed or not) since start.
+  uint64_t heard() const { return heard_; }
 
   std::map<std::string, TopicStats>& topics() { return topics_; }
   const bus::SeqTracker& seq() const { return seq_; }
@@ -54,14 +64,16 @@ class Sniffer {
   void ResetWindow();
 
  private:
-  void OnRaw(const bus::RawMessage& m);
+  void OnRaw(bus::Plane plane, const bus::RawMessage& m);
   TopicStats& Stats(std::string_view topic);
   const google::protobuf::Message* Decode(const std::string& type, std::string_view payload);
 
   bus::Node& node_;
-  std::string prefix_;
+  std::vector<std::string> prefixes_;
   bool decode_ = true;
   MessageFn fn_;
+  RawFn raw_;
+  uint64_t heard_ = 0;
   std::map<std::string, TopicStats> topics_;  // node-stable: pointers stay valid
   std::string last_topic_;                     // cache: most messages repeat a topic
   TopicStats* last_stats_ = nullptr;
