@@ -5,6 +5,8 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 #include <regex>
@@ -12,9 +14,23 @@
 namespace vb::bus {
 namespace {
 
-void Usage(const char* kind) {
-  std::cerr << "usage: vb-" << kind << " --config FILE [--name NAME] [--log-level LEVEL]\n"
-            << "       vb-" << kind << " --print-default-config\n";
+void Usage(const char* kind, std::ostream& out = std::cerr) {
+  out << "usage: vb-" << kind << " --config FILE [--name NAME] [--log-level debug|info|warn|error]\n"
+      << "       vb-" << kind << " --print-default-config\n";
+}
+
+// --help: the usage and where the rest is documented (also the man page's text).
+void Help(const char* kind) {
+  Usage(kind, std::cout);
+  std::cout << "\nThe voicebus " << kind << " actor: one stage of the assistant, a process on the bus.\n"
+            << "Usually started and watched by `vb run` (launcher.actors), or by systemd as\n"
+            << "voicebus-actor@NAME.service.\n\n"
+            << "  --config FILE            the voicebus config; this actor reads bus, devices and its own section\n"
+            << "  --name NAME              instance name = its config section and bus identity (default " << kind << ")\n"
+            << "  --log-level LEVEL        debug, info (default), warn or error; logs go to stderr\n"
+            << "  --print-default-config   its section's keys, defaults and meaning\n\n"
+            << "Exit: 0 stopped (SIGTERM/SIGINT), 1 failed at start, 64 bad command line, 78 config\n"
+            << "error (file:line:key on stderr; not restarted by vb run). See vb(1), `vb help config`.\n";
 }
 
 }  // namespace
@@ -39,8 +55,9 @@ int ActorMain(int argc, char** argv, const char* kind, ActorFactory factory) {
   bool print_default = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
+    // An option's value is never another option (`--config --help`).
     auto value = [&](std::string* out) {
-      if (i + 1 >= argc) return false;
+      if (i + 1 >= argc || std::string(argv[i + 1]).rfind("--", 0) == 0) return false;
       *out = argv[++i];
       return true;
     };
@@ -48,8 +65,11 @@ int ActorMain(int argc, char** argv, const char* kind, ActorFactory factory) {
     if (a == "--name" && value(&name)) continue;
     if (a == "--log-level" && value(&log_level)) continue;
     if (a == "--print-default-config") { print_default = true; continue; }
-    if (a == "-h" || a == "--help") { Usage(kind); return 0; }
-    std::cerr << "vb-" << kind << ": unknown argument '" << a << "'\n";
+    if (a == "-h" || a == "--help") { Help(kind); return 0; }
+    if (a == "--config" || a == "--name" || a == "--log-level")
+      std::cerr << "vb-" << kind << ": " << a << " needs a value\n";
+    else
+      std::cerr << "vb-" << kind << ": unknown argument '" << a << "'\n";
     Usage(kind);
     return 64;
   }
@@ -57,6 +77,10 @@ int ActorMain(int argc, char** argv, const char* kind, ActorFactory factory) {
   if (log_level == "debug") SetLogLevel(LogLevel::kDebug);
   else if (log_level == "warn") SetLogLevel(LogLevel::kWarn);
   else if (log_level == "error") SetLogLevel(LogLevel::kError);
+  else if (log_level != "info") {
+    std::cerr << "vb-" << kind << ": --log-level must be debug, info, warn or error\n";
+    return 64;
+  }
 
   std::unique_ptr<Actor> actor = factory();
   if (print_default) {
@@ -73,6 +97,15 @@ int ActorMain(int argc, char** argv, const char* kind, ActorFactory factory) {
     return 64;
   }
 
+  // ${VB_CONFIG_DIR}: the config file's folder, as `vb run` sets it, also
+  // when systemd starts the actor alone (voicebus-actor@.service).
+  if (!std::getenv("VB_CONFIG_DIR")) {
+    char real[PATH_MAX];
+    if (realpath(config_path.c_str(), real)) {
+      std::string dir = real;
+      setenv("VB_CONFIG_DIR", dir.substr(0, std::max<size_t>(1, dir.rfind('/'))).c_str(), 1);
+    }
+  }
   config::File file;
   if (Status st = file.Load(config_path); !st.ok()) {
     std::cerr << "vb-" << kind << ": config error: " << st.message() << "\n";

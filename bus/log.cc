@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 
 namespace vb {
@@ -105,6 +106,11 @@ void LogLine(LogLevel level, std::string_view message) {
   strftime(buf, sizeof buf, "%H:%M:%S", &t);
   std::string line;
   line.reserve(message.size() + 64);
+  // Under systemd (stderr to the journal) a "<N>" syslog prefix gives the
+  // line its level: journalctl -p warning shows warnings and errors.
+  static const bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
+  static const char* kPrefix[] = {"<7>", "<6>", "<4>", "<3>"};
+  if (journal) line += kPrefix[int(level)];
   line += buf;
   char ms[24];
   snprintf(ms, sizeof ms, ".%03ld", ts.tv_nsec / 1000000);

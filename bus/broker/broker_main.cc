@@ -17,8 +17,17 @@ int main(int argc, char** argv) {
   std::string config_path, endpoint;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--config" && i + 1 < argc) config_path = argv[++i];
-    else if (a == "--endpoint" && i + 1 < argc) endpoint = argv[++i];
+    const bool has_value = i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0;
+    if (a == "--help" || a == "-h") {
+      std::cout << "usage: vb-broker --config FILE | --endpoint ENDPOINT\n"
+                   "       vb-broker --print-default-config\n\n"
+                   "The voicebus bus broker (XSUB/XPUB proxy, CURVE on tcp://): binds the endpoints of\n"
+                   "the config's bus section (or ENDPOINT) and forwards until SIGTERM. Stateless: `vb run`\n"
+                   "restarts it at once. Exit 78 on a config error. See vb(1), `vb help config`.\n";
+      return 0;
+    }
+    if (a == "--config" && has_value) config_path = argv[++i];
+    else if (a == "--endpoint" && has_value) endpoint = argv[++i];
     else if (a == "--print-default-config") {
       auto report = config::DescribeReport();
       config::Section s(report, "bus", YAML::Node());

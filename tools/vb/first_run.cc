@@ -72,6 +72,15 @@ std::string ReadKey(const config::File& file, const std::string& section, const 
   return report->errors.empty() ? v : "";
 }
 
+// "file:line:col: section.key: message" (the section's place if the key is absent).
+std::string Located(const config::File& file, const std::string& section, const std::string& sub,
+                    const std::string& key, const std::string& message) {
+  auto report = file.NewReport();
+  auto s = file.Get(section, report);
+  if (sub.empty()) return s.ErrorAt(key, message).message();
+  return s.Sub(sub, "").ErrorAt(key, message).message();
+}
+
 int ReadPort(const config::File& file, const std::string& section, int def) {
   auto report = file.NewReport();
   auto s = file.Get(section, report);
@@ -101,12 +110,14 @@ std::string OpenAlsa(const std::string& device, snd_pcm_stream_t stream) {
   return snd_strerror(err);
 }
 
-std::string AlsaMissing(const std::string& name, const std::string& device, bool capture) {
+std::string AlsaMissing(const config::File& file, const std::string& name, bool capture) {
+  const std::string device = ReadKey(file, name, "alsa", "device", "default");
   const std::string why = OpenAlsa(device, capture ? SND_PCM_STREAM_CAPTURE : SND_PCM_STREAM_PLAYBACK);
   if (why.empty()) return "";
   const std::string what = capture ? "microphone" : "speaker";
   const std::string list = capture ? "arecord -L" : "aplay -L";
-  std::string line = "no " + what + " for " + name + ": ALSA device '" + device + "' does not open (" + why + ")";
+  std::string line = "no " + what + " for " + name + ": " +
+                     Located(file, name, "alsa", "device", "ALSA device '" + device + "' does not open (" + why + ")");
   if (!HasSoundCard()) line += "; this machine has no sound card";
   line += ".\n      Plug one in (and add this user to the audio group), or set " + name + ".alsa.device to one of `" +
           list + "`, or use " + name + (capture ? ".source: wav" : ".sink: wav") +
@@ -225,7 +236,8 @@ std::vector<std::string> Preflight(const std::string& config_path, const launche
       bool unset = false;
       const std::string bot = ReadKey(file, e.name, "", "bot_id", "", &unset);
       if (bot.empty())
-        missing.push_back(std::string("no Coze bot id") + (unset ? " (" + e.name + ".bot_id names an unset variable)" : "") +
+        missing.push_back("no Coze bot id: " +
+                          Located(file, e.name, "", "bot_id", unset ? "names an unset variable" : "is empty") +
                           ".\n      export COZE_BOT_ID=<your bot's id: the number in its coze.cn page's address>, "
                           "or set " + e.name + ".bot_id in " + config_path + ".");
       const std::string token_file = ReadKey(file, e.name, "", "token_file", "", &unset);
@@ -247,15 +259,16 @@ std::vector<std::string> Preflight(const std::string& config_path, const launche
                             "Personal Access Tokens>, or name a file holding it in " + e.name + ".token_file.");
       }
     } else if (e.kind == "capture" && ReadKey(file, e.name, "", "source", "alsa") == "alsa") {
-      std::string line = AlsaMissing(e.name, ReadKey(file, e.name, "alsa", "device", "default"), true);
+      std::string line = AlsaMissing(file, e.name, true);
       if (!line.empty()) missing.push_back(line);
     } else if (e.kind == "playback" && ReadKey(file, e.name, "", "sink", "alsa") == "alsa") {
-      std::string line = AlsaMissing(e.name, ReadKey(file, e.name, "alsa", "device", "default"), false);
+      std::string line = AlsaMissing(file, e.name, false);
       if (!line.empty()) missing.push_back(line);
     } else if (e.kind == "capture" && ReadKey(file, e.name, "", "source", "alsa") == "wav") {
       const std::string wav = ReadKey(file, e.name, "wav", "path", "");
       if (!wav.empty() && !Exists(wav))
-        missing.push_back("no WAV file for " + e.name + "'s microphone: " + wav + " does not exist.");
+        missing.push_back("no WAV file for " + e.name + "'s microphone: " +
+                          Located(file, e.name, "wav", "path", wav + " does not exist") + ".");
     }
   }
   return missing;
