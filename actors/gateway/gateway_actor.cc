@@ -37,6 +37,10 @@ void GatewayActor::DeclareConfig(config::Section& s) {
         "unsent data per client beyond which the client is dropped as too slow");
   s.Key("mirror_text_turns", &mirror_text_turns_, false,
         "send the reply to a chat_message to every client, not just the asker");
+  s.Key("per_client_conversations", &per_client_conversations_, true,
+        "each client (user_id + session_id, else its connection) chats in its own Coze conversation, run by "
+        "vb-session over REST beside the voice dialog (chat.request); false: chat_message is a text turn of "
+        "the voice dialog's one conversation (TextInput), as a session actor without chat.request needs");
   s.Key("clause_min_chars", &clause_min_chars_, 6, {1, 1000},
         "tts_ready_chunk: a clause mark (, ， :) ends a unit only after this many characters");
   s.Key("unit_max_chars", &unit_max_chars_, 200, {20, 10000}, "tts_ready_chunk: longest unit without a boundary");
@@ -90,6 +94,7 @@ Status GatewayActor::Configure(bus::Context& ctx) {
   co.auth_timeout_ns = int64_t(auth_timeout_ms_) * 1'000'000;
   co.turn_idle_timeout_ns = int64_t(turn_idle_timeout_ms_) * 1'000'000;
   co.mirror_text_turns = mirror_text_turns_;
+  co.per_client_conversations = per_client_conversations_;
   co.segmenter.min_clause_chars = size_t(clause_min_chars_);
   co.segmenter.max_unit_chars = size_t(unit_max_chars_);
   core_ = std::make_unique<GatewayCore>(co, tokens_, *library_, static_cast<ClientTransport&>(*this),
@@ -101,9 +106,21 @@ Status GatewayActor::Configure(bus::Context& ctx) {
   core_->SetDashboardSnapshot([this] { return feed_.Snapshot(); });
 
   command_ = ctx.bus().Advertise(bus::topics::kDialogCommand);
+  chat_ = ctx.bus().Advertise(bus::topics::kChatRequest);
   auto& bus = ctx.bus();
+  bus.Subscribe<v1::TextChatEvent>(bus::topics::kChatEvent, [this](const auto& m) {
+    ctx_->Count("chat_events");
+    const v1::TextChatEvent e = m.msg;  // a copy: handling publishes
+    core_->OnChatEvent(e, bus::MonoNs());
+  });
   bus.Subscribe<v1::SessionEvent>(bus::topics::kSessionEvent, [this](const auto& m) {
     ctx_->Count("session_events");
+    if (m.msg.has_status()) {
+      const auto& st = m.msg.status();
+      session_ = Json{{"connected", st.connected()}, {"conversation_id", st.conversation_id()},
+                      {"service", st.service()}, {"reconnects", st.reconnects()}, {"turn_id", st.turn_id()},
+                      {"heard_ms_ago", 0}, {"at_ns", bus::MonoNs()}};
+    }
     core_->OnSessionEvent(m.msg, m.header.turn_id(), bus::MonoNs());
   });
   bus.Subscribe<v1::DialogState>(bus::topics::kDialogState, [this](const auto& m) {
@@ -140,7 +157,48 @@ Status GatewayActor::Configure(bus::Context& ctx) {
   return Status::Ok();
 }
 
+std::string GatewayActor::Health(int64_t now_ns) const {
+  Json actors = Json::array();
+  bool all_alive = true;
+  const Json snapshot = feed_.Snapshot();  // kept: the loop below walks into it
+  for (const auto& a : snapshot["actors"]) {
+    const std::string state = a.value("state", "");
+    const bool alive = state != "STALE";
+    all_alive = all_alive && alive;
+    actors.push_back({{"name", a.value("actor", "")},
+                      {"kind", a.value("kind", "")},
+                      {"pid", a.value("pid", 0)},
+                      {"alive", alive},
+                      {"state", alive ? "alive" : "stale"},
+                      {"health", state},
+                      {"restarts", a.value("restarts", 0)},
+                      {"uptime_ms", a.value("uptime_ms", 0)}});
+  }
+  Json session = Json{{"known", false}, {"connected", false}, {"conversation_id", core_->conversation_id()}};
+  if (!session_.empty()) {
+    session = session_;
+    session["known"] = true;
+    session["heard_ms_ago"] = (now_ns - session_.value("at_ns", now_ns)) / 1'000'000;
+    session.erase("at_ns");
+    if (session["conversation_id"].get<std::string>().empty()) session["conversation_id"] = core_->conversation_id();
+  }
+  const bool ok = all_alive && session.value("connected", false);
+  Json h = {{"status", ok ? "ok" : "degraded"},
+            {"uptime_s", double((now_ns - started_ns_) / 1'000'000) / 1000.0},
+            {"actors", actors},
+            {"session", session},
+            {"gateway",
+             {{"clients", core_->connections()},
+              {"running_turns", core_->running_turns()},
+              {"text_chats", core_->running_text_chats()},
+              {"client_conversations", core_->client_conversations()},
+              {"per_client_conversations", per_client_conversations_}}}};
+  return h.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
 Status GatewayActor::Activate(bus::Context& ctx) {
+  started_ns_ = bus::MonoNs();
+  server_->SetHealth(Health(started_ns_));
   // The service thread pokes the loop only when its event queue becomes
   // non-empty, so at most about one drain is waiting at a time.
   server_->Start([this] {
@@ -170,6 +228,7 @@ void GatewayActor::Tick() {
   int64_t now = bus::MonoNs();
   core_->Tick(now);
   for (auto& j : feed_.CheckStale(now)) core_->SendToDashboards(j);
+  server_->SetHealth(Health(now));
 }
 
 void GatewayActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
@@ -186,6 +245,9 @@ void GatewayActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   ctx.Set("start_timeouts", int64_t(c.start_timeouts));
   ctx.Set("auth_timeouts", int64_t(c.auth_timeouts));
   ctx.Set("turns_timed_out", int64_t(c.turns_timed_out));
+  ctx.Set("text_chats", int64_t(c.text_chats));
+  ctx.Set("new_conversations", int64_t(c.new_conversations));
+  ctx.Set("logs_suppressed", int64_t(c.logs_suppressed));
   auto s = server_->stats();
   ctx.Set("slow_closed", int64_t(s.slow_closed));
   ctx.Set("ws_refused", int64_t(s.refused));

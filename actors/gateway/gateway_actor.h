@@ -6,8 +6,10 @@
 // figures; this class wires them to the bus on the actor's loop thread.
 //   in:  session.event, dialog.state, voice.vad, voice.wake, playback.event,
 //        actor.heartbeat (all actors), audio.clean or audio.mic (level only)
+//        chat.event (the text chats it asked for)
 //   out: dialog.command (TextInput, Interrupt, ToolOutput, SessionConfig,
-//        PushToTalk, SetMode)
+//        PushToTalk, SetMode, NewConversation), chat.request (per-client
+//        text chats); GET /health on the same port
 #pragma once
 
 #include <memory>
@@ -36,10 +38,13 @@ class GatewayActor : public bus::Actor, private ClientTransport, private Command
   void Close(ConnId conn, std::string_view reason) override { server_->Close(conn, reason); }
   // CommandSink
   bool Publish(const v1::DialogCommand& command) override { return command_.Publish(command); }
+  bool PublishChat(const v1::TextChatRequest& request) override { return chat_.Publish(request); }
 
   Status LoadTokens();
   void DrainServer();
   void Tick();
+  // GET /health's JSON: actors (heartbeats), session, uptime.
+  std::string Health(int64_t now_ns) const;
 
   // Config
   std::string host_ = "127.0.0.1";
@@ -52,6 +57,7 @@ class GatewayActor : public bus::Actor, private ClientTransport, private Command
   int auth_timeout_ms_ = 10000, turn_idle_timeout_ms_ = 120000;
   int max_frame_bytes_ = 65536, max_clients_ = 128, max_queued_kb_ = 8192;
   bool mirror_text_turns_ = false;
+  bool per_client_conversations_ = true;
   int clause_min_chars_ = 6, unit_max_chars_ = 200;
   std::string level_source_ = "audio.clean";
   int level_hz_ = 10;
@@ -64,6 +70,9 @@ class GatewayActor : public bus::Actor, private ClientTransport, private Command
   std::unique_ptr<GatewayCore> core_;
   DashboardFeed feed_;
   bus::Publisher<v1::DialogCommand> command_;
+  bus::Publisher<v1::TextChatRequest> chat_;
+  int64_t started_ns_ = 0;
+  Json session_ = Json::object();  // the last SessionStatus, for /health
 };
 
 }  // namespace vb::gateway

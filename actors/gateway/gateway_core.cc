@@ -3,6 +3,8 @@
 
 #include <algorithm>
 
+#include "bus/log.h"
+
 namespace vb::gateway {
 namespace {
 
@@ -16,6 +18,33 @@ const char* OutcomeName(v1::TurnEnded::Outcome o) {
 }
 
 }  // namespace
+
+bool LogLimiter::Allow(int64_t now_ns, uint64_t* suppressed) {
+  if (now_ns - window_start_ns_ >= window_ns_) {
+    window_start_ns_ = now_ns;
+    used_ = 0;
+  }
+  if (used_ >= burst_) {
+    ++suppressed_;
+    return false;
+  }
+  ++used_;
+  *suppressed = suppressed_;
+  suppressed_ = 0;
+  return true;
+}
+
+void GatewayCore::LogRejected(const Conn& conn, int code, std::string_view why, int64_t now_ns) {
+  uint64_t suppressed = 0;
+  if (!log_limit_.Allow(now_ns, &suppressed)) {
+    ++counters_.logs_suppressed;
+    return;
+  }
+  // Never the frame itself (an authorize carries a token): only what was wrong.
+  VB_LOG(kWarn) << (code == 401 ? "refused (not authorized) " : "rejected ") << code << " from connection "
+                << conn.connection_id << ": " << std::string(why.substr(0, 160))
+                << (suppressed ? " (" + std::to_string(suppressed) + " similar lines suppressed)" : "");
+}
 
 GatewayCore::GatewayCore(CoreOptions options, const TokenSet& tokens, const AvatarLibrary& library,
                          ClientTransport& transport, CommandSink& commands)
@@ -48,6 +77,7 @@ void GatewayCore::OnBadFrame(ConnId id, int code, std::string_view message, int6
   if (it == conns_.end()) return;
   it->second.last_rx_ns = now_ns;
   ++counters_.bad_requests;
+  LogRejected(it->second, it->second.authorized ? code : 401, message, now_ns);
   SendTo(id, ErrorMessage(it->second.authorized ? code : 401,
                           it->second.authorized ? message : "not authorized: send authorize first"));
 }
@@ -62,11 +92,13 @@ void GatewayCore::OnText(ConnId id, std::string_view text, int64_t now_ns) {
   bool is_authorize = m.typed && m.type == ClientType::kAuthorize;
   if (!conn.authorized && !is_authorize) {
     ++counters_.bad_requests;
+    LogRejected(conn, 401, "a message before authorize", now_ns);
     SendTo(id, ErrorMessage(401, "not authorized: send authorize first", m.id));
     return;
   }
   if (!e.ok()) {
     ++counters_.bad_requests;
+    LogRejected(conn, e.code, e.message, now_ns);
     SendTo(id, ErrorMessage(e.code, e.message, m.id));
     return;
   }
@@ -90,6 +122,8 @@ void GatewayCore::Handle(ConnId id, Conn& conn, const ClientMessage& m, int64_t 
         return;
       }
       ++counters_.auth_failures;
+      LogRejected(conn, 401, "authorize with an invalid token (" + std::to_string(conn.auth_failures + 1) +
+                                 " on this connection)", now_ns);
       if (conn.dashboard) --dashboards_;
       conn.authorized = conn.dashboard = false;
       Json r = reply("authorize_error");
@@ -104,7 +138,10 @@ void GatewayCore::Handle(ConnId id, Conn& conn, const ClientMessage& m, int64_t 
       HandleChat(id, conn, m, now_ns);
       return;
     case ClientType::kInterruptStream:
-      HandleInterrupt(m);
+      HandleInterrupt(id, conn, m);
+      return;
+    case ClientType::kNewConversation:
+      HandleNewConversation(id, conn, m);
       return;
     case ClientType::kFetchBackgrounds: {
       std::vector<std::string> files;
@@ -135,7 +172,14 @@ void GatewayCore::Handle(ConnId id, Conn& conn, const ClientMessage& m, int64_t 
     case ClientType::kSubmitToolOutput: {
       v1::DialogCommand cmd;
       auto* t = cmd.mutable_tool_output();
-      t->set_turn_id(m.turn_id.empty() ? current_turn_ : m.turn_id);
+      std::string turn = m.turn_id;
+      if (turn.empty()) {
+        // The asker's own text chat waiting for tools, else the voice turn.
+        for (const auto& [tid, tr] : turns_)
+          if (tr.text_chat && tr.owner == id) turn = tid;
+        if (turn.empty()) turn = current_turn_;
+      }
+      t->set_turn_id(turn);
       t->set_call_id(m.call_id);
       t->set_output(m.output);
       if (!PublishCommand(cmd)) SendTo(id, ErrorMessage(500, "the gateway cannot reach the bus", m.id));
@@ -182,6 +226,37 @@ void GatewayCore::HandleChat(ConnId id, Conn& conn, const ClientMessage& m, int6
     return;
   }
   std::string request_id = NewUuid();
+  if (options_.per_client_conversations) {
+    const std::string key = ClientKey(conn, m);
+    conn.client_key = key;
+    ClientConversation& cc = Conversation(key);
+    cc.user_id = m.user_id;
+    if (cc.conversation_id.empty() && !m.session_id.empty()) {
+      // A session_id this gateway gave the same user (stream_start.session_id) continues that conversation.
+      auto it = issued_.find(m.session_id);
+      if (it != issued_.end() && it->second == m.user_id) cc.conversation_id = m.session_id;
+    }
+    v1::TextChatRequest r;
+    r.set_request_id(request_id);
+    auto* st = r.mutable_start();
+    st->set_text(m.content);
+    st->set_conversation_id(cc.conversation_id);
+    st->set_conversation_key("gateway:" + key + "#" + std::to_string(cc.generation));
+    st->set_user_id(m.user_id);
+    if (!commands_.PublishChat(r)) {
+      ++counters_.commands_failed;
+      SendTo(id, ErrorMessage(500, "the gateway cannot reach the bus", m.id));
+      return;
+    }
+    ++counters_.chats;
+    ++counters_.text_chats;
+    Pending p{id, m.id, now_ns, false};
+    p.text_chat = true;
+    p.client_key = key;
+    p.generation = cc.generation;
+    pending_[request_id] = p;
+    return;
+  }
   v1::DialogCommand cmd;
   cmd.mutable_text_input()->set_text(m.content);
   cmd.mutable_text_input()->set_request_id(request_id);
@@ -193,20 +268,183 @@ void GatewayCore::HandleChat(ConnId id, Conn& conn, const ClientMessage& m, int6
   pending_[request_id] = Pending{id, m.id, now_ns, false};
 }
 
-void GatewayCore::HandleInterrupt(const ClientMessage& m) {
+void GatewayCore::HandleInterrupt(ConnId id, Conn& conn, const ClientMessage& m) {
   ++counters_.interrupts;
-  v1::DialogCommand cmd;
-  cmd.mutable_interrupt()->set_reason(v1::Interrupt::USER_REQUEST);
-  cmd.mutable_interrupt()->set_turn_id(m.turn_id);
-  PublishCommand(cmd);
-  if (m.turn_id.empty()) {
-    std::vector<std::string> running;
-    for (const auto& [tid, t] : turns_) running.push_back(tid);
-    for (const auto& tid : running) EndTurn(tid, "interrupted", "");
-    // Chats not started yet are cancelled as soon as their turn appears.
-    for (auto& [rid, p] : pending_) p.cancelled = true;
+  std::vector<std::string> ended;
+  bool cancelled_pending = false;
+  auto mine = [&](const Turn& t) { return t.owner == id || (!conn.client_key.empty() && t.client_key == conn.client_key); };
+  if (!m.turn_id.empty()) {
+    Turn* t = FindTurn(m.turn_id);
+    if (t && t->text_chat && !mine(*t)) {
+      SendTo(id, ErrorMessage(403, "turn " + m.turn_id + " is another client's chat", m.id));
+      return;
+    }
+    if (t && t->text_chat) {
+      CancelChat(t->request_id);
+    } else if (t || !options_.per_client_conversations) {
+      v1::DialogCommand cmd;
+      cmd.mutable_interrupt()->set_reason(v1::Interrupt::USER_REQUEST);
+      cmd.mutable_interrupt()->set_turn_id(m.turn_id);
+      PublishCommand(cmd);
+    }
+    if (t) {
+      ended.push_back(m.turn_id);
+      EndTurn(m.turn_id, "interrupted", "");
+    }
   } else {
-    EndTurn(m.turn_id, "interrupted", "");
+    bool voice_running = false;
+    for (const auto& [tid, t] : turns_) {
+      if (t.text_chat && !mine(t)) continue;  // another client's chat: never touched
+      if (t.text_chat) CancelChat(t.request_id);
+      else voice_running = true;
+      ended.push_back(tid);
+    }
+    if (voice_running || !options_.per_client_conversations) {
+      v1::DialogCommand cmd;
+      cmd.mutable_interrupt()->set_reason(v1::Interrupt::USER_REQUEST);
+      cmd.mutable_interrupt()->set_turn_id("");
+      PublishCommand(cmd);
+    }
+    for (const auto& tid : ended) EndTurn(tid, "interrupted", "");
+    // Chats not started yet are cancelled as soon as their turn appears
+    // (the asker's only, when each client has its own conversation).
+    for (auto& [rid, p] : pending_) {
+      if (options_.per_client_conversations && p.conn != id) continue;
+      p.cancelled = true;
+      cancelled_pending = true;
+      if (p.text_chat) CancelChat(rid);
+    }
+  }
+  Json ack = ServerMessage("interrupt_ack");
+  if (!m.id.empty()) ack["reply_to"] = m.id;
+  ack["turn_ids"] = ended;
+  ack["outcome"] = ended.empty() && !cancelled_pending ? "nothing_running" : "interrupted";
+  SendTo(id, ack);
+}
+
+void GatewayCore::HandleNewConversation(ConnId id, Conn& conn, const ClientMessage& m) {
+  ++counters_.new_conversations;
+  Json r = ServerMessage("new_conversation_started");
+  if (!m.id.empty()) r["reply_to"] = m.id;
+  if (!options_.per_client_conversations) {
+    // One shared conversation: the voice dialog's (conversation.clear).
+    v1::DialogCommand cmd;
+    cmd.mutable_new_conversation();
+    if (!PublishCommand(cmd)) {
+      SendTo(id, ErrorMessage(500, "the gateway cannot reach the bus", m.id));
+      return;
+    }
+    SendTo(id, r);
+    return;
+  }
+  std::string key = !m.user_id.empty() || !m.session_id.empty() ? ClientKey(conn, m) : conn.client_key;
+  if (!key.empty()) {
+    ClientConversation& cc = Conversation(key);
+    ++cc.generation;  // the next chat_message gets a new conversation
+    cc.conversation_id.clear();
+  }
+  SendTo(id, r);
+}
+
+std::string GatewayCore::ClientKey(const Conn& conn, const ClientMessage& m) const {
+  // user_id first: two users never share a conversation, whatever session_id they send.
+  return m.user_id + "\x1f" + (m.session_id.empty() ? "conn:" + conn.connection_id : m.session_id);
+}
+
+GatewayCore::ClientConversation& GatewayCore::Conversation(const std::string& key) {
+  auto it = client_convs_.find(key);
+  if (it != client_convs_.end()) return it->second;
+  while (client_convs_.size() >= options_.max_client_conversations && !client_order_.empty()) {
+    client_convs_.erase(client_order_.front());
+    client_order_.pop_front();
+  }
+  client_order_.push_back(key);
+  return client_convs_[key];
+}
+
+void GatewayCore::CancelChat(const std::string& request_id) {
+  v1::TextChatRequest r;
+  r.set_request_id(request_id);
+  r.mutable_cancel();
+  if (!commands_.PublishChat(r)) ++counters_.commands_failed;
+}
+
+size_t GatewayCore::running_text_chats() const {
+  size_t n = 0;
+  for (const auto& [tid, t] : turns_) n += t.text_chat;
+  for (const auto& [rid, p] : pending_) n += p.text_chat;
+  return n;
+}
+
+void GatewayCore::OnChatEvent(const v1::TextChatEvent& ev, int64_t now_ns) {
+  const std::string& rid = ev.request_id();
+  const std::string& tid = ev.chat_id();
+  switch (ev.event_case()) {
+    case v1::TextChatEvent::kStarted: {
+      auto p = pending_.find(rid);
+      if (p == pending_.end() || !p->second.text_chat) return;  // not ours, or given up (start timeout)
+      if (tid.empty() || FindTurn(tid)) return;
+      if (p->second.cancelled) {
+        pending_.erase(p);
+        CancelChat(rid);
+        Retire(tid);
+        return;
+      }
+      const std::string key = p->second.client_key;
+      const ConnId owner = p->second.conn;
+      auto cc = client_convs_.find(key);
+      if (cc != client_convs_.end() && cc->second.generation == p->second.generation &&
+          !ev.conversation_id().empty()) {
+        cc->second.conversation_id = ev.conversation_id();
+        if (issued_.size() >= options_.max_client_conversations) issued_.erase(issued_.begin());
+        issued_[ev.conversation_id()] = cc->second.user_id;
+      }
+      Turn* t = StartTurn(tid, ev.conversation_id(), false, rid, now_ns, true);
+      t->text_chat = true;
+      t->request_id = rid;
+      t->owner = owner;
+      t->client_key = key;
+      return;
+    }
+    case v1::TextChatEvent::kText: {
+      Turn* t = FindTurn(tid);
+      if (!t || !t->text_chat) return;
+      t->last_event_ns = now_ns;
+      OnAgentText(*t, ev.text(), now_ns);
+      return;
+    }
+    case v1::TextChatEvent::kToolCall: {
+      Turn* t = FindTurn(tid);
+      if (!t || !t->text_chat) return;
+      t->last_event_ns = now_ns;
+      SendToolCall(*t, ev.tool_call());
+      return;
+    }
+    case v1::TextChatEvent::kToolResult: {
+      Turn* t = FindTurn(tid);
+      if (!t || !t->text_chat) return;
+      t->last_event_ns = now_ns;
+      SendToolResult(*t, ev.tool_result());
+      return;
+    }
+    case v1::TextChatEvent::kEnded: {
+      const auto& te = ev.ended();
+      if (te.outcome() == v1::TurnEnded::REQUIRES_ACTION) return;
+      if (Turn* t = FindTurn(tid); t && t->text_chat) {
+        EndTurn(tid, OutcomeName(te.outcome()), te.error());
+        return;
+      }
+      // Ended before it started: the asker hears why.
+      auto p = pending_.find(rid);
+      if (p == pending_.end() || !p->second.text_chat) return;
+      if (!p->second.cancelled)
+        SendTo(p->second.conn, ErrorMessage(500, "the chat could not run: " + (te.error().empty() ? std::string(OutcomeName(te.outcome())) : te.error()),
+                                            p->second.reply_to));
+      pending_.erase(p);
+      return;
+    }
+    case v1::TextChatEvent::EVENT_NOT_SET:
+      return;
   }
 }
 
@@ -309,46 +547,29 @@ void GatewayCore::OnSessionEvent(const v1::SessionEvent& ev, std::string_view he
       return;
     }
     case v1::SessionEvent::kAgentText: {
-      const auto& a = ev.agent_text();
       Turn* turn = turn_for_event();
-      if (!turn) return;
-      std::string& so_far = turn->message_text[a.message_id()];
-      if (!a.final()) {
-        so_far += a.text();
-        EmitText(*turn, a.text(), now_ns);
-      } else if (a.text().size() > so_far.size() && a.text().compare(0, so_far.size(), so_far) == 0) {
-        // The whole text: stream only what the deltas did not carry.
-        std::string rest = a.text().substr(so_far.size());
-        so_far = a.text();
-        EmitText(*turn, rest, now_ns);
-      }
+      if (!turn || turn->text_chat) return;
+      OnAgentText(*turn, ev.agent_text(), now_ns);
       return;
     }
     case v1::SessionEvent::kToolCall: {
+      // A text chat's calls are also here (for vb-tools); its client hears them from chat.event.
       Turn* turn = turn_for_event();
-      if (!turn) return;
-      Json m = ServerMessage("tool_call");
-      m["tool_name"] = ev.tool_call().name();
-      m["args"] = ev.tool_call().arguments_json();
-      m["call_id"] = ev.tool_call().call_id();
-      m["turn_id"] = turn->turn_id;
-      SendToAudience(*turn, m);
+      if (!turn || turn->text_chat) return;
+      SendToolCall(*turn, ev.tool_call());
       return;
     }
     case v1::SessionEvent::kToolResult: {
       Turn* turn = turn_for_event();
-      if (!turn) return;
-      Json m = ServerMessage("tool_result");
-      m["result"] = ev.tool_result().output();
-      m["call_id"] = ev.tool_result().call_id();
-      m["turn_id"] = turn->turn_id;
-      SendToAudience(*turn, m);
+      if (!turn || turn->text_chat) return;
+      SendToolResult(*turn, ev.tool_result());
       return;
     }
     case v1::SessionEvent::kTurnEnded: {
       const auto& te = ev.turn_ended();
       if (te.outcome() == v1::TurnEnded::REQUIRES_ACTION) return;  // continues after tool outputs
       if (tid.empty()) tid = current_turn_;
+      if (Turn* t = FindTurn(tid); t && t->text_chat) return;
       EndTurn(tid, OutcomeName(te.outcome()), te.error());
       return;
     }
@@ -388,13 +609,44 @@ void GatewayCore::OnSessionEvent(const v1::SessionEvent& ev, std::string_view he
   }
 }
 
+void GatewayCore::OnAgentText(Turn& turn, const v1::AgentText& a, int64_t now_ns) {
+  std::string& so_far = turn.message_text[a.message_id()];
+  if (!a.final()) {
+    so_far += a.text();
+    EmitText(turn, a.text(), now_ns);
+  } else if (a.text().size() > so_far.size() && a.text().compare(0, so_far.size(), so_far) == 0) {
+    // The whole text: stream only what the deltas did not carry.
+    std::string rest = a.text().substr(so_far.size());
+    so_far = a.text();
+    EmitText(turn, rest, now_ns);
+  }
+}
+
+void GatewayCore::SendToolCall(const Turn& turn, const v1::ToolCall& call) {
+  Json m = ServerMessage("tool_call");
+  m["tool_name"] = call.name();
+  m["args"] = call.arguments_json();
+  m["call_id"] = call.call_id();
+  m["turn_id"] = turn.turn_id;
+  SendToAudience(turn, m);
+}
+
+void GatewayCore::SendToolResult(const Turn& turn, const v1::ToolResult& result) {
+  Json m = ServerMessage("tool_result");
+  m["result"] = result.output();
+  m["call_id"] = result.call_id();
+  m["turn_id"] = turn.turn_id;
+  SendToAudience(turn, m);
+}
+
 GatewayCore::Turn* GatewayCore::FindTurn(std::string_view turn_id) {
   auto it = turns_.find(turn_id);
   return it == turns_.end() ? nullptr : &it->second;
 }
 
 GatewayCore::Turn* GatewayCore::StartTurn(const std::string& turn_id, const std::string& conversation_id,
-                                          bool voice, const std::string& request_id, int64_t now_ns) {
+                                          bool voice, const std::string& request_id, int64_t now_ns,
+                                          bool text_chat) {
   if (turns_.size() >= options_.max_turns) EndTurn(turns_.begin()->first, "evicted", "too many running turns");
   Turn& t = turns_.emplace(turn_id, Turn{}).first->second;
   t.turn_id = turn_id;
@@ -419,7 +671,7 @@ GatewayCore::Turn* GatewayCore::StartTurn(const std::string& turn_id, const std:
     if (!c.authorized) continue;
     if (voice || options_.mirror_text_turns || c.dashboard || id == asker) t.audience.push_back(id);
   }
-  current_turn_ = turn_id;
+  if (!text_chat) current_turn_ = turn_id;  // events without a turn id are the voice dialog's
   ++counters_.turns;
   Json m = ServerMessage("stream_start");
   m["turn_id"] = turn_id;
@@ -521,6 +773,7 @@ void GatewayCore::Tick(int64_t now_ns) {
     if (now_ns - it->second.sent_ns > options_.turn_start_timeout_ns) {
       ++counters_.start_timeouts;
       SendTo(it->second.conn, ErrorMessage(500, "the session did not answer the chat message in time", it->second.reply_to));
+      if (it->second.text_chat) CancelChat(it->first);  // if it starts after all, it is not left running
       it = pending_.erase(it);
     } else {
       ++it;

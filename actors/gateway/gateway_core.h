@@ -14,8 +14,18 @@
 //    client. Each turn streams stream_start, stream_token per AgentText delta,
 //    tool_call/tool_result, tts_ready_chunk per speakable unit, stream_end
 //    whose content is the concatenated tokens.
-//  - interrupt_stream → Interrupt{USER_REQUEST}; the turn ends at once for
-//    its clients (stream_end, interrupted) and later events of it are dropped.
+//  - per_client_conversations (the actor's default): chat_message → a text
+//    chat of vb-session (chat.request → chat.event) in the client's own
+//    conversation, keyed by user_id and session_id (else the connection),
+//    with its user_id; chats of different clients run at once and never
+//    share history. `new_conversation` gives the client a fresh one.
+//  - interrupt_stream → the asker's own text chats are cancelled, and a
+//    running voice turn gets Interrupt{USER_REQUEST}; another client's chat
+//    is never touched. The turn ends at once for its clients (stream_end,
+//    interrupted), later events of it are dropped, and the asker always gets
+//    `interrupt_ack {turn_ids, outcome: interrupted | nothing_running}`.
+//  - Auth failures and refused messages are logged, at most 5 lines per
+//    10 s (then a count of the suppressed), never with the token.
 //  - Tick(): a ping every ping_interval; a connection silent for
 //    idle_timeout, or not authorized within auth_timeout, is closed; a chat
 //    whose turn never starts gets an error 500; a turn the session stops
@@ -38,6 +48,7 @@
 #include "actors/gateway/protocol.h"
 #include "actors/gateway/token_auth.h"
 #include "actors/gateway/tts_segmenter.h"
+#include "vb/v1/chat.pb.h"
 #include "vb/v1/dialog.pb.h"
 
 namespace vb::gateway {
@@ -57,6 +68,24 @@ class CommandSink {
   virtual ~CommandSink() = default;
   // False if the command could not be sent (e.g. the actor is not active).
   virtual bool Publish(const v1::DialogCommand& command) = 0;
+  // chat.request (per-client conversations); false if not sent.
+  virtual bool PublishChat(const v1::TextChatRequest& /*request*/) { return false; }
+};
+
+// Logs at most `burst` lines per `window_ns`, then says how many it
+// suppressed: a flood of bad clients cannot flood the log.
+class LogLimiter {
+ public:
+  LogLimiter(int burst = 5, int64_t window_ns = 10'000'000'000) : burst_(burst), window_ns_(window_ns) {}
+  // True if a line may be logged now; *suppressed = lines dropped since the last one allowed.
+  bool Allow(int64_t now_ns, uint64_t* suppressed);
+
+ private:
+  int burst_;
+  int64_t window_ns_;
+  int64_t window_start_ns_ = INT64_MIN / 2;
+  int used_ = 0;
+  uint64_t suppressed_ = 0;
 };
 
 struct CoreOptions {
@@ -66,6 +95,10 @@ struct CoreOptions {
   int64_t auth_timeout_ns = 10'000'000'000;  // a connection must authorize within this
   int64_t turn_idle_timeout_ns = 120'000'000'000;  // a turn with no event this long ends as failed
   bool mirror_text_turns = false;
+  // chat_message as a text chat in the client's own conversation (vb-session's
+  // chat.request); false: a TextInput into the voice dialog's one conversation.
+  bool per_client_conversations = false;
+  size_t max_client_conversations = 4096;  // remembered client → conversation (oldest forgotten)
   int max_auth_failures = 5;
   size_t max_pending_requests = 256;
   size_t max_turns = 64;
@@ -76,6 +109,7 @@ struct CoreCounters {
   uint64_t connections = 0, authorized = 0, auth_failures = 0, bad_requests = 0;
   uint64_t chats = 0, turns = 0, tokens = 0, interrupts = 0, idle_closed = 0, start_timeouts = 0, auth_timeouts = 0, turns_timed_out = 0;
   uint64_t commands_failed = 0;
+  uint64_t text_chats = 0, new_conversations = 0, logs_suppressed = 0;
 };
 
 class GatewayCore {
@@ -92,6 +126,8 @@ class GatewayCore {
   // session.event; header_turn_id = Header.turn_id.
   void OnSessionEvent(const v1::SessionEvent& event, std::string_view header_turn_id, int64_t now_ns);
   void OnDialogState(const v1::DialogState& state);
+  // chat.event: the text chats this gateway asked for.
+  void OnChatEvent(const v1::TextChatEvent& event, int64_t now_ns);
   // The user stopped speaking (VAD end, push-to-talk up): start of a voice
   // turn's response latency.
   void NoteSpeechEnd(int64_t now_ns) { speech_end_ns_ = now_ns; }
@@ -108,12 +144,15 @@ class GatewayCore {
   size_t connections() const { return conns_.size(); }
   size_t running_turns() const { return turns_.size(); }
   const std::string& conversation_id() const { return conversation_id_; }
+  size_t client_conversations() const { return client_convs_.size(); }
+  size_t running_text_chats() const;
   // Latest latency figures (ms, -1 = none yet), for the dashboard snapshot.
   Json Latency() const { return latency_; }
 
  private:
   struct Conn {
     std::string connection_id;
+    std::string client_key;  // the conversation it chatted in last ("" = none yet)
     bool authorized = false;
     bool dashboard = false;
     int auth_failures = 0;
@@ -125,6 +164,15 @@ class GatewayCore {
     std::string reply_to;
     int64_t sent_ns = 0;
     bool cancelled = false;
+    bool text_chat = false;  // per-client: a chat.request, not a TextInput
+    std::string client_key;
+    int generation = 0;
+  };
+  // A client's conversation: user_id + session_id (else its connection).
+  struct ClientConversation {
+    std::string conversation_id;  // "" until vb-session made one
+    std::string user_id;
+    int generation = 0;           // new_conversation bumps it
   };
   struct Turn {
     std::string turn_id, session_id;
@@ -136,16 +184,28 @@ class GatewayCore {
     int64_t origin_ns = 0;  // request sent / speech ended (0 = unknown)
     int64_t last_event_ns = 0;
     bool first_token = false;
+    bool text_chat = false;  // per-client text chat: events come on chat.event
+    std::string request_id;
+    ConnId owner = 0;
+    std::string client_key;
   };
 
   void Handle(ConnId id, Conn& conn, const ClientMessage& m, int64_t now_ns);
   void HandleChat(ConnId id, Conn& conn, const ClientMessage& m, int64_t now_ns);
-  void HandleInterrupt(const ClientMessage& m);
+  void HandleInterrupt(ConnId id, Conn& conn, const ClientMessage& m);
+  void HandleNewConversation(ConnId id, Conn& conn, const ClientMessage& m);
+  std::string ClientKey(const Conn& conn, const ClientMessage& m) const;
+  ClientConversation& Conversation(const std::string& key);
+  void CancelChat(const std::string& request_id);
+  void OnAgentText(Turn& turn, const v1::AgentText& a, int64_t now_ns);
+  void SendToolCall(const Turn& turn, const v1::ToolCall& call);
+  void SendToolResult(const Turn& turn, const v1::ToolResult& result);
+  void LogRejected(const Conn& conn, int code, std::string_view why, int64_t now_ns);
   void HandleSwitchAvatar(ConnId id, Conn& conn, const ClientMessage& m);
   bool PublishCommand(const v1::DialogCommand& cmd);
 
   Turn* StartTurn(const std::string& turn_id, const std::string& conversation_id, bool voice,
-                  const std::string& request_id, int64_t now_ns);
+                  const std::string& request_id, int64_t now_ns, bool text_chat = false);
   Turn* FindTurn(std::string_view turn_id);
   void EmitText(Turn& turn, const std::string& chunk, int64_t now_ns);
   void EndTurn(std::string turn_id, std::string_view outcome, std::string_view error);
@@ -167,6 +227,10 @@ class GatewayCore {
   size_t dashboards_ = 0;
   std::map<std::string, Pending> pending_;  // by request_id
   std::map<std::string, Turn, std::less<>> turns_;
+  std::map<std::string, ClientConversation> client_convs_;  // by client key
+  std::deque<std::string> client_order_;                    // oldest first
+  std::map<std::string, std::string> issued_;               // conversation id → user_id it was made for
+  LogLimiter log_limit_;
   std::deque<std::string> retired_;  // ended turns whose late events are dropped
   std::string current_turn_;         // for events that carry no turn id
   std::string conversation_id_;

@@ -23,6 +23,7 @@ const std::map<std::string, ClientType, std::less<>>& Types() {
       {"push_to_talk", ClientType::kPushToTalk},
       {"set_mode", ClientType::kSetMode},
       {"dashboard_subscribe", ClientType::kDashboardSubscribe},
+      {"new_conversation", ClientType::kNewConversation},
   };
   return kTypes;
 }
@@ -123,6 +124,11 @@ ProtocolError ParseClientMessage(std::string_view text, ClientMessage* out) {
       if (!(e = String(j, "mode", true, &out->mode)).ok()) break;
       if (out->mode != "continuous" && out->mode != "wake_word" && out->mode != "push_to_talk")
         e = Bad("field 'mode' must be continuous, wake_word or push_to_talk");
+      break;
+    case ClientType::kNewConversation:
+      // Optional: whose conversation (default: the one this connection chatted in last).
+      if (!(e = String(j, "user_id", false, &out->user_id)).ok()) break;
+      e = String(j, "session_id", false, &out->session_id);
       break;
     case ClientType::kPong:
     case ClientType::kFetchBackgrounds:

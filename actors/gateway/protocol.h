@@ -32,6 +32,7 @@ enum class ClientType {
   kPushToTalk,
   kSetMode,
   kDashboardSubscribe,
+  kNewConversation,
 };
 
 struct ClientMessage {

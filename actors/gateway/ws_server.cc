@@ -280,6 +280,18 @@ int WsServer::Callback(lws* wsi, int reason_int, void* user, void* in, size_t le
       const WebAsset* asset = nullptr;
       for (const auto& a : options_.assets)
         if (a.path == path) asset = &a;
+      if (path == "/health") {
+        // Health needs no token: actor names, pids, states and the conversation
+        // id, nothing secret (and the port is loopback by default).
+        auto d = std::make_unique<DynamicBody>();
+        {
+          std::lock_guard<std::mutex> lock(mu_);
+          d->body = health_;
+        }
+        d->asset = WebAsset{"/health", "application/json", d->body};
+        asset = &d->asset;
+        dynamic_[wsi] = std::move(d);
+      }
       if (!asset) {
         lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, nullptr);
         return -1;
@@ -314,11 +326,21 @@ int WsServer::Callback(lws* wsi, int reason_int, void* user, void* in, size_t le
         return 0;
       }
       pss->asset = nullptr;
+      dynamic_.erase(wsi);
       return lws_http_transaction_completed(wsi) ? -1 : 0;
     }
+    case LWS_CALLBACK_CLOSED_HTTP:
+      if (pss) pss->asset = nullptr;
+      dynamic_.erase(wsi);
+      return lws_callback_http_dummy(wsi, reason, user, in, len);
     default:
       return lws_callback_http_dummy(wsi, reason, user, in, len);
   }
+}
+
+void WsServer::SetHealth(std::string json) {
+  std::lock_guard<std::mutex> lock(mu_);
+  health_ = std::move(json);
 }
 
 }  // namespace vb::gateway

@@ -82,6 +82,8 @@ class WsServer {
   void Close(ConnId conn, std::string_view reason);
   std::vector<Event> TakeEvents();
   Stats stats() const;
+  // The body of `GET /health` (JSON) from now on; the loop refreshes it.
+  void SetHealth(std::string json);
 
   // Internal: the libwebsockets callback.
   int Callback(lws* wsi, int reason, void* user, void* in, size_t len);
@@ -104,6 +106,12 @@ class WsServer {
 
   // Service thread only.
   std::unordered_map<ConnId, Session*> sessions_;
+  // A generated body (GET /health) while it is written, per HTTP connection.
+  struct DynamicBody {
+    std::string body;
+    WebAsset asset;
+  };
+  std::unordered_map<lws*, std::unique_ptr<DynamicBody>> dynamic_;
   ConnId next_id_ = 1;
   std::vector<unsigned char> write_buf_;
 
@@ -112,6 +120,7 @@ class WsServer {
   std::vector<Event> events_;
   std::vector<Outgoing> outgoing_;
   Stats stats_;
+  std::string health_ = "{}";
   static constexpr size_t kMaxEvents = 16384;
   static constexpr size_t kMaxOutgoing = 1 << 20;
 };

@@ -123,7 +123,12 @@ class Stack {
       fs.writeFileSync(path.join(av, 'shizuku.yml'), 'name: Shizuku\nbot_id: "7400000000000000002"\n');
     }
     const yaml = (obj) => Object.entries(obj).map(([k, v]) => `  ${k}: ${JSON.stringify(v)}`).join('\n');
-    const gw = Object.assign({ port: this.port, avatar_dir: av, backgrounds_dir: bg, generate_token: false }, this.gatewayConf);
+    // The fake session stands for the voice dialog (TextInput); it serves no
+    // chat.request, so chat_message goes into the dialog's one conversation
+    // (per-client conversations are tested with the real vb-session:
+    // gateway_conversations_e2e.js).
+    const gw = Object.assign({ port: this.port, avatar_dir: av, backgrounds_dir: bg, generate_token: false,
+      per_client_conversations: false }, this.gatewayConf);
     this.config = path.join(this.dir, 'voicebus.yaml');
     fs.writeFileSync(this.config, [
       'bus:', `  endpoint: ipc://${this.dir}/bus`, '  heartbeat_ms: 200',
@@ -211,4 +216,25 @@ async function run(stack, tests) {
   process.exit(failed ? 1 : 0);
 }
 
-module.exports = { Client, Stack, run, TOKEN, freePort };
+// Starts build/bin/<bin> with its output split into lines for `onLine`
+// (echoed with VB_VERBOSE); `p.exited` resolves when it exits.
+function spawnLines(bin, args, env, onLine, label = bin) {
+  const p = spawn(path.join(BIN, bin), args, { env: Object.assign({}, process.env, env), stdio: ['ignore', 'pipe', 'pipe'] });
+  p.exited = new Promise((resolve) => p.on('exit', resolve));
+  let buf = '';
+  const feed = (d) => {
+    buf += d;
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, i);
+      buf = buf.slice(i + 1);
+      if (process.env.VB_VERBOSE) console.log(`[${label}] ${line}`);
+      if (onLine) onLine(line);
+    }
+  };
+  p.stdout.on('data', feed);
+  p.stderr.on('data', feed);
+  return p;
+}
+
+module.exports = { Client, Stack, run, TOKEN, freePort, spawnLines };
