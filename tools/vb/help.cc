@@ -60,8 +60,9 @@ const std::vector<HelpTopic> kTopics = {
      "\n"
      "Listens to heartbeats for SEC seconds (default 1.5) and prints one line per actor: state,\n"
      "pid, messages in/out, drops, malformed input, CPU, memory. Exit 1 if nobody beats.\n"},
-    {"sniff", "the bus sniffer (vb-sniff): list, echo, hz, bw, drops, latency",
+    {"sniff", "the bus sniffer (vb-sniff): list, echo, hz, bw, drops, latency, record, replay, info, recover",
      "usage: vb sniff list|echo|hz|bw|drops|latency [TOPIC] [--config FILE] [--json] …\n"
+     "       vb sniff record FILE.mcap [TOPIC…] | replay FILE.mcap | info FILE.mcap | recover IN OUT\n"
      "\n"
      "Runs vb-sniff with the same arguments; `vb sniff --help` prints all of its options.\n"},
     {"ptt", "push to talk: key down / key up",
