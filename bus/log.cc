@@ -1,6 +1,7 @@
 // stderr logging (see log.h).
 #include "bus/log.h"
 
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,6 +58,17 @@ bool TakeLine(uint64_t* suppressed) {
   return true;
 }
 
+// True if stderr is the journal stream systemd gave us: JOURNAL_STREAM is
+// "DEV:INODE" of that stream, and is inherited by children whose stderr
+// may be a log file instead.
+bool StderrIsJournal() {
+  const char* js = std::getenv("JOURNAL_STREAM");
+  unsigned long long dev = 0, ino = 0;
+  struct stat st {};
+  return js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
+         st.st_dev == dev_t(dev) && st.st_ino == ino_t(ino);
+}
+
 void ProtobufLog(google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {
   if (level == google::protobuf::LOGLEVEL_FATAL) {
     LogLine(LogLevel::kError, std::string("protobuf fatal: ") + message);
@@ -108,7 +120,7 @@ void LogLine(LogLevel level, std::string_view message) {
   line.reserve(message.size() + 64);
   // Under systemd (stderr to the journal) a "<N>" syslog prefix gives the
   // line its level: journalctl -p warning shows warnings and errors.
-  static const bool journal = std::getenv("JOURNAL_STREAM") != nullptr;
+  static const bool journal = StderrIsJournal();
   static const char* kPrefix[] = {"<7>", "<6>", "<4>", "<3>"};
   if (journal) line += kPrefix[int(level)];
   line += buf;

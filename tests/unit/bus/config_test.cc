@@ -114,6 +114,31 @@ TEST(ConfigTest, ExpandsEnvironmentAndReportsUnset) {
   EXPECT_EQ(e[0], "test.yaml:2:9: capture.path: environment variable VB_TEST_UNSET is not set");
 }
 
+// Issue 17: config/demo.yaml's `port: ${VB_GATEWAY_PORT:-5500}`.
+TEST(ConfigTest, Issue17_DefaultsForUnsetVariablesAndNumbersFromTheEnvironment) {
+  unsetenv("VB_TEST_UNSET");
+  setenv("VB_TEST_EMPTY", "", 1);
+  setenv("VB_TEST_RATE", "22050", 1);
+  Sample s;
+  EXPECT_TRUE(Errors("capture:\n  path: ${VB_TEST_UNSET:-/run}/a.wav\n  rate: ${VB_TEST_UNSET:-44100}\n", &s).empty());
+  EXPECT_EQ(s.path, "/run/a.wav");
+  EXPECT_EQ(s.rate, 44100);
+  EXPECT_TRUE(Errors("capture:\n  path: ${VB_TEST_EMPTY:-x}\n  rate: ${VB_TEST_RATE:-44100}\n", &s).empty());
+  EXPECT_EQ(s.path, "x");  // empty counts as unset, as in sh
+  EXPECT_EQ(s.rate, 22050);
+  // A number from the environment is still checked: type and range, with its place.
+  setenv("VB_TEST_RATE", "fast", 1);
+  auto e = Errors("capture:\n  rate: ${VB_TEST_RATE}\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0], "test.yaml:2:9: capture.rate: expected a number, got 'fast'");
+  e = Errors("capture:\n  rate: ${VB_TEST_UNSET:-100}\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_NE(e[0].find("capture.rate: 100 is out of range"), std::string::npos) << e[0];
+  e = Errors("capture:\n  rate: ${VB_TEST_UNSET}\n");
+  ASSERT_EQ(e.size(), 1u);
+  EXPECT_EQ(e[0], "test.yaml:2:9: capture.rate: environment variable VB_TEST_UNSET is not set");
+}
+
 TEST(ConfigTest, DescribedDefaultIsValidAndDocumented) {
   auto report = DescribeReport();
   Section s(report, "capture", YAML::Node());
