@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -32,7 +33,12 @@ class RecordingSink : public CommandSink {
     commands.push_back(c);
     return up;
   }
+  bool PublishChat(const v1::TextChatRequest& r) override {
+    chats.push_back(r);
+    return up;
+  }
   std::vector<v1::DialogCommand> commands;
+  std::vector<v1::TextChatRequest> chats;
   bool up = true;
 };
 
@@ -392,6 +398,172 @@ TEST_F(CoreTest, TurnWhoseStartWasMissedIsStillShown) {
   EXPECT_EQ(Types(1), (std::vector<std::string>{"authorize_success", "stream_start", "stream_token",
                                                 "tts_ready_chunk", "stream_end"}));
   EXPECT_EQ(transport_.Of(1, "stream_end")[0]["content"], "Hello.");
+}
+
+// ---- one conversation per client (issue 13 item 5) ----------------------
+
+class PerClientTest : public CoreTest {
+ protected:
+  PerClientTest() {
+    options_.per_client_conversations = true;
+    core_ = std::make_unique<GatewayCore>(options_, tokens_, library_, transport_, sink_);
+  }
+  // The chat.request the last chat_message of conn became.
+  v1::TextChatRequest Chat(ConnId c, const std::string& user, const std::string& id, const std::string& session = "") {
+    Json m = {{"type", "chat_message"}, {"id", id}, {"content", "hi " + user}, {"agent_id", "a"}, {"user_id", user}};
+    if (!session.empty()) m["session_id"] = session;
+    Text(c, m);
+    return sink_.chats.back();
+  }
+  void ChatEvent(const std::string& rid, const std::string& chat, const std::string& conv,
+                 const std::function<void(v1::TextChatEvent&)>& fill) {
+    v1::TextChatEvent e;
+    e.set_request_id(rid);
+    e.set_chat_id(chat);
+    e.set_conversation_id(conv);
+    fill(e);
+    core_->OnChatEvent(e, now_);
+  }
+  void ChatStarted(const std::string& rid, const std::string& chat, const std::string& conv) {
+    ChatEvent(rid, chat, conv, [&](v1::TextChatEvent& e) { e.mutable_started()->set_turn_id(chat); });
+  }
+  void ChatText(const std::string& rid, const std::string& chat, const std::string& text) {
+    ChatEvent(rid, chat, "", [&](v1::TextChatEvent& e) { e.mutable_text()->set_text(text); });
+  }
+  void ChatEnded(const std::string& rid, const std::string& chat, v1::TurnEnded::Outcome o = v1::TurnEnded::COMPLETED) {
+    ChatEvent(rid, chat, "", [&](v1::TextChatEvent& e) { e.mutable_ended()->set_outcome(o); });
+  }
+};
+
+TEST_F(PerClientTest, EachClientChatsInItsOwnConversationAndOnlyItHearsTheReply) {
+  Authorize(1);
+  Authorize(2);
+  auto ra = Chat(1, "alice", "a1");
+  auto rb = Chat(2, "bob", "b1");
+  EXPECT_TRUE(sink_.commands.empty());  // no TextInput into the voice dialog
+  EXPECT_EQ(ra.start().user_id(), "alice");
+  EXPECT_EQ(rb.start().user_id(), "bob");
+  EXPECT_NE(ra.start().conversation_key(), rb.start().conversation_key());
+  EXPECT_EQ(ra.start().conversation_id(), "");
+  ChatStarted(ra.request_id(), "chat-a", "conv-a");
+  ChatStarted(rb.request_id(), "chat-b", "conv-b");
+  ChatText(ra.request_id(), "chat-a", "Hello alice.");
+  ChatText(rb.request_id(), "chat-b", "Hello bob.");
+  ChatEnded(rb.request_id(), "chat-b");
+  ChatEnded(ra.request_id(), "chat-a");
+  auto sa = transport_.Of(1, "stream_start");
+  ASSERT_EQ(sa.size(), 1u);
+  EXPECT_EQ(sa[0]["reply_to"], "a1");
+  EXPECT_EQ(sa[0]["session_id"], "conv-a");
+  EXPECT_EQ(transport_.Of(1, "stream_end")[0]["content"], "Hello alice.");
+  EXPECT_EQ(transport_.Of(1, "stream_end")[0]["outcome"], "completed");
+  EXPECT_EQ(transport_.Of(2, "stream_end")[0]["content"], "Hello bob.");
+  EXPECT_EQ(transport_.Of(1, "stream_start").size(), 1u);  // bob's turn never reached alice
+  EXPECT_EQ(transport_.Of(2, "stream_start").size(), 1u);
+  // Alice's next chat continues conv-a.
+  EXPECT_EQ(Chat(1, "alice", "a2").start().conversation_id(), "conv-a");
+}
+
+TEST_F(PerClientTest, TheSameSessionIdAfterAReconnectContinuesButNotForAnotherUser) {
+  Authorize(1);
+  auto r = Chat(1, "carol", "c1", "phone");
+  ChatStarted(r.request_id(), "chat-1", "conv-c");
+  ChatEnded(r.request_id(), "chat-1");
+  core_->OnClose(1);
+  Authorize(2);
+  EXPECT_EQ(Chat(2, "carol", "c2", "phone").start().conversation_id(), "conv-c");
+  EXPECT_EQ(Chat(2, "mallory", "m1", "phone").start().conversation_id(), "");
+  // The conversation id itself, given back by the same user, continues it too.
+  Authorize(3);
+  EXPECT_EQ(Chat(3, "carol", "c3", "conv-c").start().conversation_id(), "conv-c");
+  EXPECT_EQ(Chat(3, "mallory", "m2", "conv-c").start().conversation_id(), "");
+}
+
+TEST_F(PerClientTest, InterruptStopsOnlyTheAskersChatAndIsAlwaysAnswered) {
+  Authorize(1);
+  Authorize(2);
+  auto ra = Chat(1, "alice", "a1");
+  auto rb = Chat(2, "bob", "b1");
+  ChatStarted(ra.request_id(), "chat-a", "conv-a");
+  ChatStarted(rb.request_id(), "chat-b", "conv-b");
+  Text(1, {{"type", "interrupt_stream"}, {"id", "stop"}});
+  ASSERT_EQ(sink_.chats.back().request_id(), ra.request_id());
+  EXPECT_TRUE(sink_.chats.back().has_cancel());
+  EXPECT_TRUE(sink_.commands.empty());  // no voice turn ran: the dialog is not interrupted
+  auto ack = transport_.Of(1, "interrupt_ack");
+  ASSERT_EQ(ack.size(), 1u);
+  EXPECT_EQ(ack[0]["outcome"], "interrupted");
+  EXPECT_EQ(ack[0]["turn_ids"], Json::array({"chat-a"}));
+  EXPECT_EQ(transport_.Of(1, "stream_end")[0]["interrupted"], true);
+  // Bob's reply goes on.
+  ChatText(rb.request_id(), "chat-b", "Still here.");
+  ChatEnded(rb.request_id(), "chat-b");
+  EXPECT_EQ(transport_.Of(2, "stream_end")[0]["content"], "Still here.");
+  EXPECT_EQ(transport_.Of(2, "stream_end")[0]["outcome"], "completed");
+  // Bob cannot stop a chat of alice by naming it.
+  auto ra2 = Chat(1, "alice", "a2");
+  ChatStarted(ra2.request_id(), "chat-a2", "conv-a");
+  size_t requests = sink_.chats.size();
+  Text(2, {{"type", "interrupt_stream"}, {"id", "x"}, {"turn_id", "chat-a2"}});
+  EXPECT_EQ(transport_.Of(2, "error").back()["code"], 403);
+  EXPECT_EQ(sink_.chats.size(), requests);
+  // Nothing running for bob: answered all the same.
+  Text(2, {{"type", "interrupt_stream"}, {"id", "idle"}});
+  EXPECT_EQ(transport_.Of(2, "interrupt_ack").back()["outcome"], "nothing_running");
+  EXPECT_EQ(transport_.Of(2, "interrupt_ack").back()["reply_to"], "idle");
+}
+
+TEST_F(PerClientTest, AVoiceTurnIsStillEveryonesToStop) {
+  Authorize(1);
+  Started("voice-1", "");  // a turn nobody here asked for
+  Text(1, {{"type", "interrupt_stream"}});
+  ASSERT_EQ(sink_.commands.size(), 1u);
+  EXPECT_TRUE(sink_.commands[0].has_interrupt());
+  EXPECT_EQ(transport_.Of(1, "interrupt_ack")[0]["turn_ids"], Json::array({"voice-1"}));
+}
+
+TEST_F(PerClientTest, NewConversationGivesTheClientAFreshOne) {
+  Authorize(1);
+  auto r = Chat(1, "alice", "a1");
+  ChatStarted(r.request_id(), "chat-a", "conv-a");
+  ChatEnded(r.request_id(), "chat-a");
+  Text(1, {{"type", "new_conversation"}, {"id", "n"}});
+  EXPECT_EQ(transport_.Of(1, "new_conversation_started")[0]["reply_to"], "n");
+  auto next = Chat(1, "alice", "a2");
+  EXPECT_EQ(next.start().conversation_id(), "");
+  EXPECT_NE(next.start().conversation_key(), r.start().conversation_key());
+  // A chat of the old conversation that starts after new_conversation does
+  // not bring that conversation back.
+  auto old = Chat(1, "alice", "a3");
+  Text(1, {{"type", "new_conversation"}});
+  ChatStarted(old.request_id(), "chat-old", "conv-old");
+  EXPECT_EQ(Chat(1, "alice", "a4").start().conversation_id(), "");
+}
+
+TEST_F(PerClientTest, AChatThatEndsBeforeStartingIsAnErrorToTheAsker) {
+  Authorize(1);
+  auto r = Chat(1, "alice", "a1");
+  ChatEvent(r.request_id(), "", "", [](v1::TextChatEvent& e) {
+    e.mutable_ended()->set_outcome(v1::TurnEnded::FAILED);
+    e.mutable_ended()->set_error("cannot create a conversation: 4100: bad token");
+  });
+  auto err = transport_.Of(1, "error");
+  ASSERT_EQ(err.size(), 1u);
+  EXPECT_EQ(err[0]["reply_to"], "a1");
+  EXPECT_NE(err[0]["error"].get<std::string>().find("4100"), std::string::npos);
+  // A chat.event for a request this gateway never made is ignored.
+  ChatStarted("someone-else", "chat-x", "conv-x");
+  EXPECT_TRUE(transport_.Of(1, "stream_start").empty());
+}
+
+TEST(LogLimiter, FiveLinesPerWindowThenTheSuppressedCount) {
+  LogLimiter l(5, 10'000'000'000);
+  uint64_t suppressed = 0;
+  int allowed = 0;
+  for (int i = 0; i < 20; ++i) allowed += l.Allow(1'000'000'000 + i, &suppressed);
+  EXPECT_EQ(allowed, 5);
+  EXPECT_TRUE(l.Allow(11'000'000'001, &suppressed));
+  EXPECT_EQ(suppressed, 15u);
 }
 
 }  // namespace
