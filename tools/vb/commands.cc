@@ -42,6 +42,11 @@ void Say(const std::string& line) {
 }
 
 Status LoadBusOnly(const std::string& path, bus::BusConfig* bus, std::string* device) {
+  // The same runtime folder as `vb run` (a config's ${VB_RUN_DIR}): `vb say
+  // --config config/demo.yaml …` reaches the `vb run config/demo.yaml` going.
+  std::string run_dir;
+  if (!path.empty())
+    if (Status st = RuntimeDir(&run_dir); !st.ok()) return st;
   config::File file;
   Status st = path.empty() ? file.LoadString("{}", "(defaults)") : file.Load(path);
   if (!st.ok()) return st;

@@ -2,6 +2,9 @@
 #include "tools/vb/first_run.h"
 
 #include <alsa/asoundlib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -87,6 +90,24 @@ int ReadPort(const config::File& file, const std::string& section, int def) {
   int port = def;
   s.Key("port", &port, def, {1, 65535}, "");
   return report->errors.empty() ? port : def;
+}
+
+// True if host:port can be bound now (the gateway will bind it). An
+// address that does not parse is the gateway's to report.
+bool PortFree(const std::string& host, int port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(uint16_t(port));
+  if (inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1) return true;
+  int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return true;
+  int one = 1;
+  setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);  // as servers do: TIME_WAIT is not "taken"
+  const bool ok = bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  const int err = errno;
+  close(s);
+  errno = err;
+  return ok;
 }
 
 bool HasSoundCard() {
@@ -232,7 +253,17 @@ std::vector<std::string> Preflight(const std::string& config_path, const launche
   config::File file;
   if (Status st = file.Load(config_path); !st.ok()) return {st.message()};
   for (const auto& e : launcher::ParseActors(lc.actors)) {
-    if (e.kind == "session") {
+    if (e.kind == "gateway") {
+      const int port = ReadPort(file, e.name, 5500);
+      const std::string host = ReadKey(file, e.name, "", "host", "127.0.0.1");
+      if (!PortFree(host, port)) {
+        const std::string why = strerror(errno);
+        missing.push_back("no free port for the dashboard: " +
+                          Located(file, e.name, "", "port", host + ":" + std::to_string(port) + " is taken (" + why + ")") +
+                          ".\n      Stop what uses it, or choose another: " + e.name +
+                          ".port (config/demo.yaml: VB_GATEWAY_PORT=N).");
+      }
+    } else if (e.kind == "session") {
       bool unset = false;
       const std::string bot = ReadKey(file, e.name, "", "bot_id", "", &unset);
       if (bot.empty())

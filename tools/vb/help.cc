@@ -24,8 +24,8 @@ const std::vector<HelpTopic> kTopics = {
      "from any folder.\n"
      "\n"
      "Before anything starts, everything the config needs is checked (the Coze token and bot id,\n"
-     "the sound cards of ALSA capture and playback) and ONE summary of what is missing, with what\n"
-     "to do, is printed (exit 78). With the simulator, its throwaway token is made on the spot,\n"
+     "the sound cards of ALSA capture and playback, the dashboard's port) and ONE summary of what\n"
+     "is missing, with what to do, is printed (exit 78). With the simulator, its throwaway token is made on the spot,\n"
      "and a missing WAV microphone inside the runtime folder is spoken with espeak-ng.\n"
      "\n"
      "On a terminal the dialog is shown live (state, what was heard, what the agent says) and\n"
@@ -76,6 +76,8 @@ const std::vector<HelpTopic> kTopics = {
      "\n"
      "Sends TEXT as the user's turn; the reply is spoken. Waits for vb-session's answer: exit 0\n"
      "accepted or queued (offline: sent on reconnect), 1 refused, 69 not delivered.\n"
+     "With --config, the runtime folder is vb run's (`vb help files`), so `vb say --config\n"
+     "config/demo.yaml hi` reaches `vb run config/demo.yaml` from any folder.\n"
      "Use `vb say -- -TEXT` for a text that starts with a dash.\n"},
     {"speak", "the agent's voice says a text (an announcement)",
      "usage: vb speak TEXT… [--config FILE] [--device NAME] [--timeout SEC]\n"

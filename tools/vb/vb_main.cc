@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "tools/vb/commands.h"
+#include "tools/vb/first_run.h"
 #include "tools/vb/help.h"
 #include "tools/vb/launcher.h"
 
@@ -36,6 +37,8 @@ int main(int argc, char** argv) {
   }
   if (cmd == "help" || cmd == "-h" || cmd == "--help") return Help(args);
   if (cmd == "sniff") {
+    std::string run_dir;
+    (void)RuntimeDir(&run_dir);  // vb run's ${VB_RUN_DIR}, for --config config/demo.yaml
     std::string sniff = vb::launcher::BinDir() + "/vb-sniff";
     std::vector<char*> av = {const_cast<char*>(sniff.c_str())};
     for (int i = 2; i < argc; ++i) av.push_back(argv[i]);

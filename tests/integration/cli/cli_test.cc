@@ -281,6 +281,15 @@ TEST(FirstRun, DemoConfigFromAnEmptyFolderOnATerminal) {
   // The dashboard is served where vb run said.
   EXPECT_NE(vb.out().find("dashboard http://127.0.0.1:" + std::to_string(port) + "/"), std::string::npos) << vb.out();
   EXPECT_EQ(HttpStatus(port).substr(9, 3), "200") << HttpStatus(port);
+  // The other commands find the same runtime folder: a typed question from another folder is taken.
+  TempDir elsewhere;
+  std::string said;
+  EXPECT_EQ(RunIn(elsewhere.path(), {"/usr/bin/env", "-u", "VB_RUN_DIR", xdg_env, Bin("vb"), "say", "--config",
+                                     "config/demo.yaml", "tell me a story"},
+                  &said),
+            0)
+      << said;
+  EXPECT_NE(said.find("accepted by session"), std::string::npos) << said;
   const std::string token = ReadFile(run_dir + "/sim-token");
   ASSERT_GT(token.size(), 5u);
   EXPECT_EQ(vb.out().find(token.substr(0, token.size() - 1)), std::string::npos) << "the simulator's token was shown";
@@ -292,6 +301,28 @@ TEST(FirstRun, DemoConfigFromAnEmptyFolderOnATerminal) {
   while (dirent* e = readdir(d)) files += e->d_name[0] != '.';
   closedir(d);
   EXPECT_EQ(files, 0);
+}
+
+TEST(FirstRun, DashboardPortTakenIsSaidBeforeAnythingStarts) {
+  TempDir dir;
+  int s = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(s, 1), 0);
+  ASSERT_EQ(getsockname(s, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  const int port = ntohs(a.sin_port);
+  std::string out;
+  const int code = RunCommand({"/usr/bin/env", "VB_RUN_DIR=" + dir.File("run"), "VB_GATEWAY_PORT=" + std::to_string(port),
+                               Bin("vb"), "run", SourceDir() + "/config/demo.yaml"},
+                              &out, 20000ms);
+  close(s);
+  EXPECT_EQ(code, 78) << out;
+  EXPECT_NE(out.find("no free port for the dashboard: "), std::string::npos) << out;
+  EXPECT_NE(out.find("gateway.port: 127.0.0.1:" + std::to_string(port) + " is taken"), std::string::npos) << out;
+  EXPECT_EQ(out.find("started (pid"), std::string::npos) << out;
 }
 
 TEST(FirstRun, RealConfigMissingThingsIsOneSummary) {
