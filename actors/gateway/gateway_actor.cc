@@ -107,6 +107,12 @@ Status GatewayActor::Configure(bus::Context& ctx) {
 
   command_ = ctx.bus().Advertise(bus::topics::kDialogCommand);
   chat_ = ctx.bus().Advertise(bus::topics::kChatRequest);
+  tool_offer_ = ctx.bus().Advertise(bus::topics::kToolOffer);
+  tool_answer_ = ctx.bus().Advertise(bus::topics::kToolAnswer);
+  ctx.bus().Subscribe<v1::ToolInvocation>(bus::topics::kToolInvoke, [this](const auto& m) {
+    const v1::ToolInvocation inv = m.msg;  // a copy: handling publishes
+    core_->OnToolInvocation(inv, bus::MonoNs());
+  });
   auto& bus = ctx.bus();
   bus.Subscribe<v1::TextChatEvent>(bus::topics::kChatEvent, [this](const auto& m) {
     ctx_->Count("chat_events");
@@ -248,6 +254,8 @@ void GatewayActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   ctx.Set("text_chats", int64_t(c.text_chats));
   ctx.Set("new_conversations", int64_t(c.new_conversations));
   ctx.Set("logs_suppressed", int64_t(c.logs_suppressed));
+  ctx.Set("tool_invocations", int64_t(c.tool_invocations));
+  ctx.Set("tool_answers", int64_t(c.tool_answers));
   auto s = server_->stats();
   ctx.Set("slow_closed", int64_t(s.slow_closed));
   ctx.Set("ws_refused", int64_t(s.refused));

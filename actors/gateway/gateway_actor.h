@@ -6,10 +6,10 @@
 // figures; this class wires them to the bus on the actor's loop thread.
 //   in:  session.event, dialog.state, voice.vad, voice.wake, playback.event,
 //        actor.heartbeat (all actors), audio.clean or audio.mic (level only)
-//        chat.event (the text chats it asked for)
+//        chat.event (the text chats it asked for), tool.invoke (tools its clients serve)
 //   out: dialog.command (TextInput, Interrupt, ToolOutput, SessionConfig,
 //        PushToTalk, SetMode, NewConversation), chat.request (per-client
-//        text chats); GET /health on the same port
+//        text chats), tool.offer / tool.answer (register_tools); GET /health
 #pragma once
 
 #include <memory>
@@ -39,6 +39,8 @@ class GatewayActor : public bus::Actor, private ClientTransport, private Command
   // CommandSink
   bool Publish(const v1::DialogCommand& command) override { return command_.Publish(command); }
   bool PublishChat(const v1::TextChatRequest& request) override { return chat_.Publish(request); }
+  bool PublishToolOffer(const v1::ToolOffer& offer) override { return tool_offer_.Publish(offer); }
+  bool PublishToolAnswer(const v1::ToolAnswer& answer) override { return tool_answer_.Publish(answer); }
 
   Status LoadTokens();
   void DrainServer();
@@ -71,6 +73,8 @@ class GatewayActor : public bus::Actor, private ClientTransport, private Command
   DashboardFeed feed_;
   bus::Publisher<v1::DialogCommand> command_;
   bus::Publisher<v1::TextChatRequest> chat_;
+  bus::Publisher<v1::ToolOffer> tool_offer_;
+  bus::Publisher<v1::ToolAnswer> tool_answer_;
   int64_t started_ns_ = 0;
   Json session_ = Json::object();  // the last SessionStatus, for /health
 };

@@ -64,6 +64,10 @@ void GatewayCore::OnClose(ConnId id) {
   auto it = conns_.find(id);
   if (it == conns_.end()) return;
   if (it->second.dashboard) --dashboards_;
+  if (!it->second.tools.empty()) {
+    it->second.tools.clear();
+    OfferTools(it->second);  // an empty offer withdraws them
+  }
   conns_.erase(it);
 }
 
@@ -143,6 +147,25 @@ void GatewayCore::Handle(ConnId id, Conn& conn, const ClientMessage& m, int64_t 
     case ClientType::kNewConversation:
       HandleNewConversation(id, conn, m);
       return;
+    case ClientType::kRegisterTools: {
+      conn.tools.clear();
+      Json names = Json::array();
+      for (const auto& t : m.tools) {
+        v1::ToolSpec spec;
+        spec.set_name(t.name);
+        spec.set_description(t.description);
+        spec.set_parameters_json(t.parameters_json.empty() ? R"({"type":"object","properties":{}})" : t.parameters_json);
+        spec.set_timeout_ms(t.timeout_ms);
+        conn.tools.push_back(std::move(spec));
+        names.push_back(t.name);
+      }
+      OfferTools(conn);
+      Json r = reply("tools_registered");
+      r["tools"] = names;
+      r["provider"] = "gateway:" + conn.connection_id;
+      SendTo(id, r);
+      return;
+    }
     case ClientType::kFetchBackgrounds: {
       std::vector<std::string> files;
       if (Status st = library_.ListBackgrounds(&files); !st.ok()) {
@@ -170,6 +193,17 @@ void GatewayCore::Handle(ConnId id, Conn& conn, const ClientMessage& m, int64_t 
       HandleSwitchAvatar(id, conn, m);
       return;
     case ClientType::kSubmitToolOutput: {
+      if (auto inv = invocations_.find(m.call_id); inv != invocations_.end() && inv->second.conn == id) {
+        // A call of a tool this client registered: the answer goes to the registry.
+        v1::ToolAnswer a;
+        a.set_call_id(m.call_id);
+        a.set_provider(inv->second.provider);
+        a.set_output(m.output);
+        invocations_.erase(inv);
+        ++counters_.tool_answers;
+        if (!commands_.PublishToolAnswer(a)) SendTo(id, ErrorMessage(500, "the gateway cannot reach the bus", m.id));
+        return;
+      }
       v1::DialogCommand cmd;
       auto* t = cmd.mutable_tool_output();
       std::string turn = m.turn_id;
@@ -628,7 +662,54 @@ void GatewayCore::SendToolCall(const Turn& turn, const v1::ToolCall& call) {
   m["args"] = call.arguments_json();
   m["call_id"] = call.call_id();
   m["turn_id"] = turn.turn_id;
-  SendToAudience(turn, m);
+  Frame f = Serialize(m);
+  for (ConnId id : turn.audience) {
+    auto it = conns_.find(id);
+    if (it != conns_.end() && it->second.authorized && FirstCallTo(id, call.call_id())) transport_.Send(id, f);
+  }
+}
+
+bool GatewayCore::FirstCallTo(ConnId conn, const std::string& call_id) {
+  for (const auto& [c, id] : calls_sent_)
+    if (c == conn && id == call_id) return false;
+  calls_sent_.emplace_back(conn, call_id);
+  while (calls_sent_.size() > 512) calls_sent_.pop_front();
+  return true;
+}
+
+void GatewayCore::OfferTools(const Conn& conn) {
+  v1::ToolOffer o;
+  o.set_provider("gateway:" + conn.connection_id);
+  for (const auto& t : conn.tools) *o.add_tools() = t;
+  o.set_ttl_ms(5000);
+  if (!commands_.PublishToolOffer(o)) ++counters_.commands_failed;
+}
+
+void GatewayCore::OnToolInvocation(const v1::ToolInvocation& inv, int64_t now_ns) {
+  const std::string prefix = "gateway:";
+  if (inv.provider().rfind(prefix, 0) != 0) return;
+  const std::string cid = inv.provider().substr(prefix.size());
+  for (auto& [id, c] : conns_) {
+    if (c.connection_id != cid) continue;
+    ++counters_.tool_invocations;
+    if (invocations_.size() >= 256) invocations_.erase(invocations_.begin());
+    int64_t timeout = int64_t(inv.timeout_ms() ? inv.timeout_ms() : 8000) * 1'000'000;
+    invocations_[inv.call_id()] = {id, inv.provider(), now_ns + timeout + 1'000'000'000};
+    if (!FirstCallTo(id, inv.call_id())) return;  // it already has this call as its turn's tool_call
+    Json m = ServerMessage("tool_call");
+    m["tool_name"] = inv.name();
+    m["args"] = inv.arguments_json();
+    m["call_id"] = inv.call_id();
+    m["turn_id"] = inv.turn_id();
+    SendTo(id, m);
+    return;
+  }
+  // The client left: the registry hears so at once rather than at its timeout.
+  v1::ToolAnswer a;
+  a.set_call_id(inv.call_id());
+  a.set_provider(inv.provider());
+  a.set_error("the gateway client serving " + inv.name() + " has disconnected");
+  commands_.PublishToolAnswer(a);
 }
 
 void GatewayCore::SendToolResult(const Turn& turn, const v1::ToolResult& result) {
@@ -740,6 +821,14 @@ void GatewayCore::Retire(std::string turn_id) {
 // ---- time ----------------------------------------------------------------
 
 void GatewayCore::Tick(int64_t now_ns) {
+  if (now_ns >= next_offer_ns_) {
+    // Offers live ttl_ms (5 s): renewed well within it.
+    next_offer_ns_ = now_ns + 1'500'000'000;
+    for (const auto& [id, c] : conns_)
+      if (!c.tools.empty()) OfferTools(c);
+  }
+  for (auto it = invocations_.begin(); it != invocations_.end();)
+    it = now_ns > it->second.deadline_ns ? invocations_.erase(it) : std::next(it);
   if (now_ns >= next_ping_ns_) {
     next_ping_ns_ = now_ns + options_.ping_interval_ns;
     // Only authorized clients are pinged: before that, a pong would be a

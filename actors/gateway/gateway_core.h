@@ -50,6 +50,7 @@
 #include "actors/gateway/tts_segmenter.h"
 #include "vb/v1/chat.pb.h"
 #include "vb/v1/dialog.pb.h"
+#include "vb/v1/tools.pb.h"
 
 namespace vb::gateway {
 
@@ -70,6 +71,9 @@ class CommandSink {
   virtual bool Publish(const v1::DialogCommand& command) = 0;
   // chat.request (per-client conversations); false if not sent.
   virtual bool PublishChat(const v1::TextChatRequest& /*request*/) { return false; }
+  // tool.offer / tool.answer (tools clients serve: register_tools).
+  virtual bool PublishToolOffer(const v1::ToolOffer& /*offer*/) { return false; }
+  virtual bool PublishToolAnswer(const v1::ToolAnswer& /*answer*/) { return false; }
 };
 
 // Logs at most `burst` lines per `window_ns`, then says how many it
@@ -109,7 +113,7 @@ struct CoreCounters {
   uint64_t connections = 0, authorized = 0, auth_failures = 0, bad_requests = 0;
   uint64_t chats = 0, turns = 0, tokens = 0, interrupts = 0, idle_closed = 0, start_timeouts = 0, auth_timeouts = 0, turns_timed_out = 0;
   uint64_t commands_failed = 0;
-  uint64_t text_chats = 0, new_conversations = 0, logs_suppressed = 0;
+  uint64_t text_chats = 0, new_conversations = 0, logs_suppressed = 0, tool_invocations = 0, tool_answers = 0;
 };
 
 class GatewayCore {
@@ -128,6 +132,8 @@ class GatewayCore {
   void OnDialogState(const v1::DialogState& state);
   // chat.event: the text chats this gateway asked for.
   void OnChatEvent(const v1::TextChatEvent& event, int64_t now_ns);
+  // tool.invoke: a call of a tool a client registered (provider "gateway:<connection_id>").
+  void OnToolInvocation(const v1::ToolInvocation& invocation, int64_t now_ns);
   // The user stopped speaking (VAD end, push-to-talk up): start of a voice
   // turn's response latency.
   void NoteSpeechEnd(int64_t now_ns) { speech_end_ns_ = now_ns; }
@@ -153,6 +159,7 @@ class GatewayCore {
   struct Conn {
     std::string connection_id;
     std::string client_key;  // the conversation it chatted in last ("" = none yet)
+    std::vector<v1::ToolSpec> tools;  // register_tools: offered as provider "gateway:<connection_id>"
     bool authorized = false;
     bool dashboard = false;
     int auth_failures = 0;
@@ -201,6 +208,10 @@ class GatewayCore {
   void SendToolCall(const Turn& turn, const v1::ToolCall& call);
   void SendToolResult(const Turn& turn, const v1::ToolResult& result);
   void LogRejected(const Conn& conn, int code, std::string_view why, int64_t now_ns);
+  void OfferTools(const Conn& conn);
+  // True the first time call_id goes to conn (a registered tool's call may
+  // come both as the turn's tool_call and as an invocation).
+  bool FirstCallTo(ConnId conn, const std::string& call_id);
   void HandleSwitchAvatar(ConnId id, Conn& conn, const ClientMessage& m);
   bool PublishCommand(const v1::DialogCommand& cmd);
 
@@ -231,6 +242,14 @@ class GatewayCore {
   std::deque<std::string> client_order_;                    // oldest first
   std::map<std::string, std::string> issued_;               // conversation id → user_id it was made for
   LogLimiter log_limit_;
+  struct Invocation {
+    ConnId conn = 0;
+    std::string provider;
+    int64_t deadline_ns = 0;
+  };
+  std::map<std::string, Invocation> invocations_;          // by call id
+  std::deque<std::pair<ConnId, std::string>> calls_sent_;  // recent (conn, call id)
+  int64_t next_offer_ns_ = 0;
   std::deque<std::string> retired_;  // ended turns whose late events are dropped
   std::string current_turn_;         // for events that carry no turn id
   std::string conversation_id_;

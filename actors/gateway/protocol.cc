@@ -24,6 +24,7 @@ const std::map<std::string, ClientType, std::less<>>& Types() {
       {"set_mode", ClientType::kSetMode},
       {"dashboard_subscribe", ClientType::kDashboardSubscribe},
       {"new_conversation", ClientType::kNewConversation},
+      {"register_tools", ClientType::kRegisterTools},
   };
   return kTypes;
 }
@@ -130,6 +131,46 @@ ProtocolError ParseClientMessage(std::string_view text, ClientMessage* out) {
       if (!(e = String(j, "user_id", false, &out->user_id)).ok()) break;
       e = String(j, "session_id", false, &out->session_id);
       break;
+    case ClientType::kRegisterTools: {
+      auto it = j.find("tools");
+      if (it == j.end() || !it->is_array()) {
+        e = Bad("field 'tools' must be an array (empty withdraws them)");
+        break;
+      }
+      if (it->size() > 64) {
+        e = Bad("at most 64 tools");
+        break;
+      }
+      for (const auto& t : *it) {
+        ClientTool tool;
+        if (!t.is_object()) {
+          e = Bad("each tool must be an object");
+          break;
+        }
+        if (!(e = String(t, "name", true, &tool.name)).ok()) break;
+        if (tool.name.empty() || tool.name.size() > 64) {
+          e = Bad("a tool name must have 1 to 64 characters");
+          break;
+        }
+        if (!(e = String(t, "description", false, &tool.description)).ok()) break;
+        if (auto p = t.find("parameters"); p != t.end() && !p->is_null()) {
+          if (!p->is_object()) {
+            e = Bad("field 'parameters' must be a JSON Schema object");
+            break;
+          }
+          tool.parameters_json = p->dump(-1, ' ', false, Json::error_handler_t::replace);
+        }
+        if (auto to = t.find("timeout_ms"); to != t.end() && !to->is_null()) {
+          if (!to->is_number_integer() || to->get<int64_t>() < 0 || to->get<int64_t>() > 60000) {
+            e = Bad("field 'timeout_ms' must be an integer from 0 to 60000");
+            break;
+          }
+          tool.timeout_ms = uint32_t(to->get<int64_t>());
+        }
+        out->tools.push_back(std::move(tool));
+      }
+      break;
+    }
     case ClientType::kPong:
     case ClientType::kFetchBackgrounds:
     case ClientType::kFetchAvatarConfigs:

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace vb::gateway {
 
@@ -33,6 +34,13 @@ enum class ClientType {
   kSetMode,
   kDashboardSubscribe,
   kNewConversation,
+  kRegisterTools,
+};
+
+// register_tools: one tool a client serves.
+struct ClientTool {
+  std::string name, description, parameters_json;
+  uint32_t timeout_ms = 0;
 };
 
 struct ClientMessage {
@@ -54,6 +62,8 @@ struct ClientMessage {
   bool down = false;
   // set_mode: continuous | wake_word | push_to_talk
   std::string mode;
+  // register_tools
+  std::vector<ClientTool> tools;
 };
 
 struct ProtocolError {

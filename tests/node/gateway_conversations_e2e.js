@@ -301,6 +301,28 @@ async function main() {
       assert.ok(e.content.includes(out.date), e.content);
     });
 
+    await test('a tool the client registers is called through vb-tools: one tool_call, its answer completes the turn', async () => {
+      const watch = await connect();
+      watch.send({ type: 'dashboard_subscribe' });
+      a.send({ type: 'register_tools', id: 'reg', tools: [{ name: 'lookup_order', description: 'an order\'s state', timeout_ms: 5000 }] });
+      const reg = await a.next('tools_registered', (m) => m.reply_to === 'reg');
+      assert.deepEqual(reg.tools, ['lookup_order']);
+      // vb-tools has taken the offer when its heartbeat counts a provider.
+      await watch.next('actor_health', (m) => m.actor === 'tools' && m.extra && m.extra.providers >= 1, 15000);
+      const t0 = chat(a, 'alice', 'look up my order');
+      const s = await a.next('stream_start', (m) => m.reply_to === t0, 30000);
+      const call = await a.next('tool_call', (m) => m.turn_id === s.turn_id, 30000);
+      assert.equal(call.tool_name, 'lookup_order');
+      a.send({ type: 'submit_tool_output', call_id: call.call_id, output: 'delivered' });
+      const res = await a.next('tool_result', (m) => m.call_id === call.call_id, 15000);
+      assert.equal(res.result, 'delivered');
+      const e = await a.next('stream_end', (m) => m.turn_id === s.turn_id, 30000);
+      assert.equal(e.outcome, 'completed');
+      assert.match(e.content, /delivered/);
+      assert.equal(a.of('tool_call', (m) => m.call_id === call.call_id).length, 1, 'the call reached the client once');
+      a.send({ type: 'register_tools', tools: [] });  // withdrawn
+    });
+
     await test('refused tokens are logged at a limited rate, never the token', async () => {
       const secret = 'wrong-token-9f8e7d';
       const before = logs['vb-gateway'].length;

@@ -37,8 +37,18 @@ class RecordingSink : public CommandSink {
     chats.push_back(r);
     return up;
   }
+  bool PublishToolOffer(const v1::ToolOffer& o) override {
+    offers.push_back(o);
+    return up;
+  }
+  bool PublishToolAnswer(const v1::ToolAnswer& a) override {
+    answers.push_back(a);
+    return up;
+  }
   std::vector<v1::DialogCommand> commands;
   std::vector<v1::TextChatRequest> chats;
+  std::vector<v1::ToolOffer> offers;
+  std::vector<v1::ToolAnswer> answers;
   bool up = true;
 };
 
@@ -554,6 +564,46 @@ TEST_F(PerClientTest, AChatThatEndsBeforeStartingIsAnErrorToTheAsker) {
   // A chat.event for a request this gateway never made is ignored.
   ChatStarted("someone-else", "chat-x", "conv-x");
   EXPECT_TRUE(transport_.Of(1, "stream_start").empty());
+}
+
+TEST_F(CoreTest, ToolsAClientRegistersAreOfferedCalledAnsweredAndWithdrawn) {
+  Authorize(1);
+  Text(1, {{"type", "register_tools"}, {"id", "r"},
+           {"tools", {{{"name", "lookup_order"}, {"parameters", {{"type", "object"}}}, {"timeout_ms", 3000}}}}});
+  auto reg = transport_.Of(1, "tools_registered");
+  ASSERT_EQ(reg.size(), 1u);
+  ASSERT_EQ(sink_.offers.size(), 1u);
+  const std::string provider = sink_.offers[0].provider();
+  EXPECT_EQ(reg[0]["provider"], provider);
+  EXPECT_EQ(sink_.offers[0].tools(0).name(), "lookup_order");
+  EXPECT_EQ(sink_.offers[0].tools(0).timeout_ms(), 3000u);
+  now_ += 2000 * kMs;
+  core_->Tick(now_);
+  EXPECT_GE(sink_.offers.size(), 2u);  // renewed within its ttl
+  v1::ToolInvocation inv;
+  inv.set_call_id("call-1");
+  inv.set_turn_id("chat-1");
+  inv.set_name("lookup_order");
+  inv.set_arguments_json(R"({"order":"42"})");
+  inv.set_provider(provider);
+  core_->OnToolInvocation(inv, now_);
+  auto calls = transport_.Of(1, "tool_call");
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0]["call_id"], "call-1");
+  Text(1, {{"type", "submit_tool_output"}, {"call_id", "call-1"}, {"output", "shipped"}});
+  ASSERT_EQ(sink_.answers.size(), 1u);
+  EXPECT_EQ(sink_.answers[0].output(), "shipped");
+  EXPECT_EQ(sink_.answers[0].provider(), provider);
+  EXPECT_TRUE(sink_.commands.empty());  // not a ToolOutput: the registry submits it
+  Text(1, {{"type", "register_tools"}, {"tools", Json::array({{{"name", ""}}})}});
+  EXPECT_EQ(transport_.Of(1, "error").back()["code"], 400);
+  core_->OnClose(1);
+  EXPECT_EQ(sink_.offers.back().tools_size(), 0);  // withdrawn
+  // A call for a client that left is answered with an error at once.
+  inv.set_call_id("call-2");
+  core_->OnToolInvocation(inv, now_);
+  ASSERT_EQ(sink_.answers.size(), 2u);
+  EXPECT_NE(sink_.answers[1].error(), "");
 }
 
 TEST(LogLimiter, FiveLinesPerWindowThenTheSuppressedCount) {
