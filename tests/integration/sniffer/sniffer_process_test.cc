@@ -299,15 +299,16 @@ TEST_F(SnifferProcessTest, ReplayKeepsThePublishersPacingAndRestampsHeaders) {
   for (size_t i = 0; i < got.seqs.size(); ++i) ASSERT_EQ(got.seqs[i], i + 1) << "seq restamped from 1";
   double span = double(got.stamps.back() - got.stamps.front()) / 1e9;
   EXPECT_NEAR(span, original_span, 0.05 * original_span + 0.06) << "original pacing";
-  // Frame by frame: the replayed gaps follow the recorded ones (median error).
+  // Frame by frame: each replayed frame is sent when the recorded one was
+  // published, relative to the first (median lateness or earliness). Both the
+  // recording and the replay may run on a loaded machine: a few ms each; an
+  // unpaced replay would be off by up to the whole span.
   std::vector<double> err;
   for (size_t i = 1; i < got.stamps.size(); ++i)
-    err.push_back(std::abs(double(got.stamps[i] - got.stamps[i - 1]) -
-                           double(original.stamps[i] - original.stamps[i - 1])) / 1e6);
+    err.push_back(std::abs(double(got.stamps[i] - got.stamps[0]) - double(original.stamps[i] - original.stamps[0])) /
+                  1e6);
   std::nth_element(err.begin(), err.begin() + err.size() / 2, err.end());
-  // Both the recording and the replay ran on a loaded machine: a few ms of
-  // jitter each; an unpaced replay would be off by ~20 ms (a whole frame).
-  EXPECT_LT(err[err.size() / 2], 8.0) << "median per-frame pacing error, ms";
+  EXPECT_LT(err[err.size() / 2], 10.0) << "median pacing error, ms";
   std::cout << "[ measured ] replay span " << span << " s of " << original_span << " s recorded; median frame error "
             << err[err.size() / 2] << " ms\n";
   EXPECT_EQ(heartbeats, 0) << "--topics audio.mic replayed nothing else";
