@@ -132,7 +132,25 @@ int Run(const Args& in) {
         notifier.Notify("STATUS=" + std::to_string(actors.size()) + " actors up; dialog " + dialog);
       }
     };
+    bool stopping = false;
+    auto stop = [&](const std::string& why) {
+      if (stopping) return;
+      stopping = true;
+      Say(why);
+      notifier.Notify("STOPPING=1\nSTATUS=" + why);
+      launcher.Stop([&] {
+        Say("all stopped");
+        loop.Stop();
+      });
+    };
     launcher.OnEvent([&](const launcher::SupervisorEvent& e) {
+      // Under systemd a start that cannot complete fails at once (exit 78,
+      // not restarted: RestartPreventExitStatus) instead of waiting for
+      // TimeoutStartSec; on a terminal the run goes on without the actor.
+      if (e.kind == launcher::SupervisorEvent::kConfigError && notifier.enabled() && !ready) {
+        stop("stopping: " + e.name + " has a config error, the assistant cannot start (see its log)");
+        return;
+      }
       if (e.kind != launcher::SupervisorEvent::kUp || !actors.count(e.name) || !up.insert(e.name).second) return;
       if (!ready && up.size() == actors.size()) {
         ready = true;
@@ -156,19 +174,11 @@ int Run(const Args& in) {
       std::cerr << "vb: " << st.message() << "\n";
       return 1;
     }
-    bool stopping = false;
     loop.AddFd(sfd, POLLIN, [&](short) {
       signalfd_siginfo si;
       while (read(sfd, &si, sizeof si) == sizeof si) {
       }
-      if (stopping) return;
-      stopping = true;
-      Say("stopping…");
-      notifier.Notify("STOPPING=1\nSTATUS=stopping");
-      launcher.Stop([&] {
-        Say("all stopped");
-        loop.Stop();
-      });
+      stop("stopping…");
     });
     status();
     if (Status st = launcher.Start(); !st.ok()) {

@@ -7,7 +7,8 @@
 //     STATUS= before it counts actors up);
 //   - WATCHDOG=1 comes periodically, at about half WATCHDOG_USEC;
 //   - STATUS= follows the dialog (listening → thinking → speaking);
-//   - SIGTERM brings STOPPING=1 and exit 0.
+//   - SIGTERM brings STOPPING=1 and exit 0;
+//   - an actor's config error before READY fails the start at once (78).
 // Every wait is bounded (poll with a deadline); vb is stopped by pid.
 #include <gtest/gtest.h>
 #include <poll.h>
@@ -133,6 +134,30 @@ TEST(VbRunNotify, ReadyAfterEveryHeartbeatWatchdogAndDialogStatus) {
     EXPECT_TRUE(d.text.rfind("STATUS=", 0) == 0 || d.text == "READY=1" || d.text == "WATCHDOG=1" ||
                 d.text.rfind("STOPPING=1", 0) == 0)
         << d.text;
+}
+
+// Under a service manager, an actor's config error before READY ends the
+// start at once with 78 (systemd does not restart it) instead of a start
+// timeout; READY never comes.
+TEST(VbRunNotify, ConfigErrorBeforeReadyFailsTheStartWith78) {
+  TempDir dir;
+  NotifySocket sock(dir.File("notify"));
+  ASSERT_TRUE(sock.ok()) << strerror(errno);
+  std::string demo = ReadFile(std::string(std::getenv("VB_SOURCE_DIR")) + "/config/demo.yaml");
+  const std::string good = "decoder:\n  output_rate: 16000\n";
+  ASSERT_NE(demo.find(good), std::string::npos);
+  demo.replace(demo.find(good), good.size(), "decoder:\n  output_rate: fast\n");
+  dir.Write("broken.yaml", demo);
+  Child vb;
+  ASSERT_TRUE(vb.Start({Bin("vb"), "run", "--quiet", dir.File("broken.yaml")}, dir.File("vb.log"),
+                       {"NOTIFY_SOCKET=" + dir.File("notify"), "VB_RUN_DIR=" + dir.File("run"),
+                        "VB_GATEWAY_PORT=" + std::to_string(FreeTcpPort())}));
+  ASSERT_TRUE(sock.WaitFor("STOPPING=1", 60000ms)) << sock.Dump() << "\n--- vb:\n" << ReadFile(dir.File("vb.log"));
+  EXPECT_NE(sock.all().back().text.find("decoder has a config error"), std::string::npos) << sock.Dump();
+  EXPECT_EQ(vb.Wait(15000ms), 78) << ReadFile(dir.File("vb.log"));
+  EXPECT_EQ(sock.Dump().find("READY=1"), std::string::npos) << sock.Dump();
+  EXPECT_NE(ReadFile(dir.File("vb.log")).find("decoder.output_rate: expected a number, got 'fast'"), std::string::npos)
+      << ReadFile(dir.File("vb.log"));
 }
 
 }  // namespace
