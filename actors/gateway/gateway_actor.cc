@@ -95,6 +95,7 @@ Status GatewayActor::Configure(bus::Context& ctx) {
   co.turn_idle_timeout_ns = int64_t(turn_idle_timeout_ms_) * 1'000'000;
   co.mirror_text_turns = mirror_text_turns_;
   co.per_client_conversations = per_client_conversations_;
+  co.tool_provider = ctx.name();
   co.segmenter.min_clause_chars = size_t(clause_min_chars_);
   co.segmenter.max_unit_chars = size_t(unit_max_chars_);
   core_ = std::make_unique<GatewayCore>(co, tokens_, *library_, static_cast<ClientTransport&>(*this),

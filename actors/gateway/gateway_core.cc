@@ -162,7 +162,7 @@ void GatewayCore::Handle(ConnId id, Conn& conn, const ClientMessage& m, int64_t 
       OfferTools(conn);
       Json r = reply("tools_registered");
       r["tools"] = names;
-      r["provider"] = "gateway:" + conn.connection_id;
+      r["provider"] = options_.tool_provider + ":" + conn.connection_id;
       SendTo(id, r);
       return;
     }
@@ -679,15 +679,15 @@ bool GatewayCore::FirstCallTo(ConnId conn, const std::string& call_id) {
 
 void GatewayCore::OfferTools(const Conn& conn) {
   v1::ToolOffer o;
-  o.set_provider("gateway:" + conn.connection_id);
+  o.set_provider(options_.tool_provider + ":" + conn.connection_id);
   for (const auto& t : conn.tools) *o.add_tools() = t;
   o.set_ttl_ms(5000);
   if (!commands_.PublishToolOffer(o)) ++counters_.commands_failed;
 }
 
 void GatewayCore::OnToolInvocation(const v1::ToolInvocation& inv, int64_t now_ns) {
-  const std::string prefix = "gateway:";
-  if (inv.provider().rfind(prefix, 0) != 0) return;
+  const std::string prefix = options_.tool_provider + ":";
+  if (inv.provider().rfind(prefix, 0) != 0) return;  // another provider's (or another gateway's) call
   const std::string cid = inv.provider().substr(prefix.size());
   for (auto& [id, c] : conns_) {
     if (c.connection_id != cid) continue;

@@ -103,6 +103,9 @@ struct CoreOptions {
   // chat.request); false: a TextInput into the voice dialog's one conversation.
   bool per_client_conversations = false;
   size_t max_client_conversations = 4096;  // remembered client → conversation (oldest forgotten)
+  // Tools clients register are offered as provider "<tool_provider>:<connection_id>";
+  // the actor's instance name, so two gateways never answer each other's calls.
+  std::string tool_provider = "gateway";
   int max_auth_failures = 5;
   size_t max_pending_requests = 256;
   size_t max_turns = 64;
@@ -132,7 +135,7 @@ class GatewayCore {
   void OnDialogState(const v1::DialogState& state);
   // chat.event: the text chats this gateway asked for.
   void OnChatEvent(const v1::TextChatEvent& event, int64_t now_ns);
-  // tool.invoke: a call of a tool a client registered (provider "gateway:<connection_id>").
+  // tool.invoke: a call of a tool a client registered (provider "<tool_provider>:<connection_id>").
   void OnToolInvocation(const v1::ToolInvocation& invocation, int64_t now_ns);
   // The user stopped speaking (VAD end, push-to-talk up): start of a voice
   // turn's response latency.
@@ -159,7 +162,7 @@ class GatewayCore {
   struct Conn {
     std::string connection_id;
     std::string client_key;  // the conversation it chatted in last ("" = none yet)
-    std::vector<v1::ToolSpec> tools;  // register_tools: offered as provider "gateway:<connection_id>"
+    std::vector<v1::ToolSpec> tools;  // register_tools: offered as provider "<tool_provider>:<connection_id>"
     bool authorized = false;
     bool dashboard = false;
     int auth_failures = 0;
