@@ -59,6 +59,7 @@ Status McapReader::Read(const MessageFn& fn, McapReadReport* r) {
 
 bool McapReader::Records(std::string_view bytes, bool in_chunk, const MessageFn& fn, McapReadReport* r) {
   Cursor c{bytes};
+  bool after_data_end = false;
   while (c.at < bytes.size()) {
     size_t record_at = c.at;
     uint8_t op = c.Get<uint8_t>();
@@ -77,6 +78,9 @@ bool McapReader::Records(std::string_view bytes, bool in_chunk, const MessageFn&
       return true;
     }
     Cursor b{body};
+    // After DataEnd only the summary follows: nothing in it is read but the
+    // footer (a damaged summary must not pass for data).
+    if (after_data_end && op != kFooter) continue;
     switch (op) {
       case kSchema: {
         McapSchema s;
@@ -159,6 +163,9 @@ bool McapReader::Records(std::string_view bytes, bool in_chunk, const MessageFn&
         if (!Records(records, true, fn, r)) return false;
         break;
       }
+      case kDataEnd:
+        if (!in_chunk) after_data_end = true;
+        break;
       case kFooter:
         r->has_footer = true;
         break;
