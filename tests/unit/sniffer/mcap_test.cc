@@ -315,9 +315,9 @@ TEST(Recording, SplitsIntoNumberedFilesBySize) {
   EXPECT_EQ(rec.files()[1], dir.File("r-001.mcap"));
   size_t total = 0;
   uint32_t next_seq = 1;
-  for (const auto& f : rec.files()) {
-    Read r = ReadAll(f);
-    EXPECT_TRUE(r.report.has_footer) << f;
+  for (const auto& path : rec.files()) {
+    Read r = ReadAll(path);
+    EXPECT_TRUE(r.report.has_footer) << path;
     for (size_t i = 0; i < r.messages.size(); ++i) EXPECT_EQ(r.messages[i].sequence, next_seq++);
     total += r.messages.size();
   }
