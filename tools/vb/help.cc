@@ -140,12 +140,13 @@ const std::vector<HelpTopic> kTopics = {
      "usage: VB_RUN_DIR=DIR vb run CONFIG\n"
      "\n"
      "The runtime folder is VB_RUN_DIR if set, else $XDG_RUNTIME_DIR/voicebus, else\n"
-     "/tmp/voicebus-UID; vb creates it with mode 0700 and refuses one owned by someone else or\n"
-     "open to others. config/demo.yaml keeps there: the bus sockets, the simulator's throwaway\n"
+     "/tmp/voicebus-UID; vb creates it with mode 0700 and refuses one owned by someone else (or a\n"
+     "VB_RUN_DIR others may write into). config/demo.yaml keeps there: the bus sockets, the simulator's throwaway\n"
      "token (sim-token), the WAV microphone (question.wav) and speaker (reply.wav), logs/ (one log\n"
      "per actor), the gateway's token (gateway-token) and the session's state.\n"
-     "Installed: /usr/bin/vb and vb-*, /usr/share/voicebus/config/*.yaml, man pages, units in\n"
-     "/lib/systemd/system.\n"},
+     "A relative config is looked up in the current folder, then PREFIX/share/voicebus (installed),\n"
+     "then the source tree. `cmake --install` puts man pages in share/man/man1, the systemd units\n"
+     "in lib/systemd/system and the voicebus user's entry in lib/sysusers.d.\n"},
     {"systemd", "running under systemd",
      "usage: systemctl enable --now voicebus.service\n"
      "\n"
