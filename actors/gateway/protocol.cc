@@ -141,26 +141,26 @@ ProtocolError ParseClientMessage(std::string_view text, ClientMessage* out) {
         e = Bad("at most 64 tools");
         break;
       }
-      for (const auto& t : *it) {
+      for (const auto& item : *it) {
         ClientTool tool;
-        if (!t.is_object()) {
+        if (!item.is_object()) {
           e = Bad("each tool must be an object");
           break;
         }
-        if (!(e = String(t, "name", true, &tool.name)).ok()) break;
+        if (!(e = String(item, "name", true, &tool.name)).ok()) break;
         if (tool.name.empty() || tool.name.size() > 64) {
           e = Bad("a tool name must have 1 to 64 characters");
           break;
         }
-        if (!(e = String(t, "description", false, &tool.description)).ok()) break;
-        if (auto p = t.find("parameters"); p != t.end() && !p->is_null()) {
+        if (!(e = String(item, "description", false, &tool.description)).ok()) break;
+        if (auto p = item.find("parameters"); p != item.end() && !p->is_null()) {
           if (!p->is_object()) {
             e = Bad("field 'parameters' must be a JSON Schema object");
             break;
           }
           tool.parameters_json = p->dump(-1, ' ', false, Json::error_handler_t::replace);
         }
-        if (auto to = t.find("timeout_ms"); to != t.end() && !to->is_null()) {
+        if (auto to = item.find("timeout_ms"); to != item.end() && !to->is_null()) {
           if (!to->is_number_integer() || to->get<int64_t>() < 0 || to->get<int64_t>() > 60000) {
             e = Bad("field 'timeout_ms' must be an integer from 0 to 60000");
             break;
