@@ -1,16 +1,16 @@
 # Script mode: writes the man page OUT of program BIN (called NAME) from the
 # text its --help prints, so the page and --help cannot disagree. `vb` writes
 # its own page (`vb help --man`: every help topic). Used by man_pages.cmake.
-#   cmake -DBIN=… -DNAME=… -DOUT=… -DVERSION=… -P help2man.cmake
+#   cmake -DBIN=… -DNAME=… -DOUT=… -DVERSION=… [-DEMULATOR=qemu-…] -P help2man.cmake
 if(NAME STREQUAL "vb")
-  execute_process(COMMAND ${BIN} help --man OUTPUT_VARIABLE page RESULT_VARIABLE rc)
+  execute_process(COMMAND ${EMULATOR} ${BIN} help --man OUTPUT_VARIABLE page RESULT_VARIABLE rc)
   if(NOT rc EQUAL 0)
     message(FATAL_ERROR "vb help --man exited ${rc}")
   endif()
   file(WRITE ${OUT} "${page}")
   return()
 endif()
-execute_process(COMMAND ${BIN} --help OUTPUT_VARIABLE text ERROR_VARIABLE err RESULT_VARIABLE rc)
+execute_process(COMMAND ${EMULATOR} ${BIN} --help OUTPUT_VARIABLE text ERROR_VARIABLE err RESULT_VARIABLE rc)
 if(NOT rc EQUAL 0)
   message(FATAL_ERROR "${NAME} --help exited ${rc}: every voicebus program answers --help with 0")
 endif()
