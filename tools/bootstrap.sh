@@ -22,6 +22,7 @@ packages=(
   pulseaudio pulseaudio-utils libasound2-plugins alsa-utils
   chromium ca-certificates procps psmisc
   clang libclang-rt-14-dev
+  systemd
 )
 
 as_root() {
