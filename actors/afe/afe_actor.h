@@ -6,6 +6,7 @@
 #pragma once
 
 #include <deque>
+#include <optional>
 #include <memory>
 
 #include "actors/afe/front_end.h"
@@ -39,8 +40,12 @@ class AfeActor : public bus::Actor {
   int ref_wait_ms_ = 40;
   // A wait timed out: the reference is behind the mic (stamps off, playback
   // stalled). Later frames do not wait again until one finds its reference
-  // ready on arrival — one frame pays ref_wait_ms per episode, not each.
+  // ready on arrival, or the reference catches up with the last frame
+  // processed (a sink that publishes each frame as it plays is always a
+  // little behind a frame's arrival, never behind by a whole wait) — one
+  // frame pays ref_wait_ms per episode, not each.
   bool ref_behind_ = false;
+  std::optional<Pending> last_processed_;  // while ref_behind_
   static constexpr size_t kMaxPending = 16;  // 320 ms of 20 ms frames
   std::deque<Pending> pending_;
   bus::Loop::TimerId wait_timer_ = 0;

@@ -317,7 +317,8 @@ TEST_F(Dialog, KilledActorsAreRestartedAndTheDialogGoesOn) {
   ASSERT_GE(AwaitPlayback(0, v1::PlaybackEvent::DRAINED, t2), 0) << Dump();
   ASSERT_NE(Started(t2), nullptr);
   EXPECT_EQ(Started(t2)->event.turn_started().conversation_id(), conversation);
-  EXPECT_NE(Lower(AgentText(t2)).find("you said: what time is it"), std::string::npos) << AgentText(t2);
+  EXPECT_NE(Lower(AgentText(t2)).find("you said: what time is it"), std::string::npos)
+      << AgentText(t2) << "\n" << Dump() << Logs({"session", "afe", "wakevad"});
   EXPECT_GT(LoudOut(t2), 25);
   EXPECT_GE(StateOf(states_, 0, v1::STATE_SPEAKING, t2), 0) << Dump();
   EXPECT_TRUE(Until([&] { return states_.back().state.state() == v1::STATE_LISTENING; }, 5000ms)) << Dump();

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <cmath>
 #include <map>
 
 #include "actors/afe/echo_sim.h"
@@ -135,6 +136,58 @@ TEST_F(AfeProcessTest, CancelsTheSpeakerEchoUsingTheReferenceStamps) {
   EXPECT_EQ(x.at("ref_gap_samples"), 0);
   EXPECT_EQ(x.at("ref_late_samples"), 0);
   EXPECT_EQ(x.at("ref_jumps"), 0);
+}
+
+// Regression (CI, e2e KilledActors): after vb-playback restarted, its
+// reference came a moment after each mic frame; one wait timed out and the
+// front end never waited again, so every block was processed without its
+// reference and gated as possible echo: the user's next question reached the
+// service 40 dB down and was heard as "the". Once the reference catches up
+// with the mic, the front end waits for it again and the near end passes.
+TEST_F(AfeProcessTest, AReferenceThatFallsBehindAndCatchesUpDoesNotMuteTheUser) {
+  Start("  backend: speex\n  agc: false\n  noise_suppression: false\n");
+  const size_t loud = 100, stall = 10, talk = 150, frames = loud + stall + talk;
+  const size_t n = frames * kFrame;
+  auto far = sim::ToS16(sim::Babble(n, 16000, 0.2, 21));
+  auto echo = sim::Delay(sim::Convolve(sim::Babble(n, 16000, 0.2, 21), sim::RoomImpulse(16000, 0.2, 3, 22)), 80);
+  auto user = sim::Babble(n, 16000, 0.1, 23);
+  std::vector<float> micf(n, 0.0f);
+  for (size_t i = 0; i < n; ++i) micf[i] = i < loud * kFrame ? 0.5f * echo[i] : (i >= (loud + stall) * kFrame ? user[i] : 0.0f);
+  auto mic = sim::ToS16(micf);
+  std::vector<int16_t> quiet(kFrame, 0);
+  const int64_t t0 = bus::MonoNs();
+  size_t k = 0;
+  auto mic_frame = [&](size_t m) { mic_.Publish(Frame(&mic[m * kFrame], kFrame, m * kFrame, t0 + int64_t(m) * kFrameNs), {.origin_ns = t0}); };
+  // 1. The agent speaks: reference 10 frames ahead, as a sound card's queue.
+  bus::Loop::TimerId timer = loop_.AddTimer(2ms, [&] {
+    if (k < loud) ref_.Publish(Frame(&far[k * kFrame], kFrame, k * kFrame, t0 + int64_t(k) * kFrameNs));
+    if (k >= 10 && k - 10 < loud) mic_frame(k - 10);
+    ++k;
+  });
+  ASSERT_TRUE(RunUntil(loop_, [&] { return clean_index_.size() >= loud; }, 20s)) << ReadFile(afe_.log_path());
+  loop_.CancelTimer(timer);
+  // 2. The playback dies: mic frames in real time, no reference (a wait times out).
+  // 3. A new playback: its (silent) reference comes just after each mic frame.
+  k = loud;
+  timer = loop_.AddTimer(20ms, [&] {
+    if (k >= frames) return;
+    mic_frame(k);
+    if (k >= loud + stall) ref_.Publish(Frame(quiet.data(), kFrame, (k - loud - stall) * kFrame, t0 + int64_t(k) * kFrameNs));
+    ++k;
+  });
+  ASSERT_TRUE(RunUntil(loop_, [&] { return clean_index_.size() >= frames; }, 30s)) << ReadFile(afe_.log_path());
+  loop_.CancelTimer(timer);
+  // The user's voice over the last 2 s: the cleaned level follows the mic's.
+  const size_t from = (frames - 100) * kFrame, to = frames * kFrame;
+  std::vector<float> in(micf.begin() + long(from), micf.begin() + long(to)), out;
+  for (size_t i = from; i < to; ++i) out.push_back(float(clean_[i]) / 32768.0f);
+  const double in_db = 20 * std::log10(sim::Rms(in)), out_db = 20 * std::log10(sim::Rms(out) + 1e-9);
+  ASSERT_TRUE(RunUntil(loop_, [&] { return beats_["afe"].extra().count("mic_frames") &&
+                                          beats_["afe"].extra().at("mic_frames") >= int64_t(frames); }, 5s));
+  const auto& x = beats_["afe"].extra();
+  EXPECT_GT(out_db, in_db - 10) << "the user's voice was gated: mic " << in_db << " dBFS, cleaned " << out_db
+                                << " dBFS; ref_wait_timeouts " << (x.count("ref_wait_timeouts") ? x.at("ref_wait_timeouts") : -1);
+  EXPECT_GE(x.count("ref_caught_up") ? x.at("ref_caught_up") : 0, 1);
 }
 
 TEST_F(AfeProcessTest, MalformedFramesAreCountedAndTheStreamGoesOn) {
