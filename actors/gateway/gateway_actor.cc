@@ -145,6 +145,14 @@ Status GatewayActor::Configure(bus::Context& ctx) {
   bus.Subscribe<v1::Heartbeat>(
       bus::topics::kHeartbeat,
       [this](const auto& m) {
+        if (m.msg.kind() == "session") {
+          // A restarted session has lost the text chats it ran: they end now.
+          auto [it, fresh] = session_pids_.emplace(m.msg.actor(), m.msg.pid());
+          if (!fresh && it->second != m.msg.pid()) {
+            it->second = m.msg.pid();
+            core_->FailTextChats("the session restarted; the chat was lost (ask again)");
+          }
+        }
         if (auto j = feed_.OnHeartbeat(m.msg, bus::MonoNs())) core_->SendToDashboards(*j);
       },
       "*");
@@ -234,7 +242,11 @@ void GatewayActor::Tick() {
   DrainServer();  // in case a Post was refused under load
   int64_t now = bus::MonoNs();
   core_->Tick(now);
-  for (auto& j : feed_.CheckStale(now)) core_->SendToDashboards(j);
+  for (auto& j : feed_.CheckStale(now)) {
+    if (j.value("kind", "") == "session" && core_->running_text_chats() > 0)
+      core_->FailTextChats("the session stopped answering (no heartbeat); the chat was lost");
+    core_->SendToDashboards(j);
+  }
   server_->SetHealth(Health(now));
 }
 

@@ -12,6 +12,7 @@
 //        text chats), tool.offer / tool.answer (register_tools); GET /health
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -76,6 +77,7 @@ class GatewayActor : public bus::Actor, private ClientTransport, private Command
   bus::Publisher<v1::ToolOffer> tool_offer_;
   bus::Publisher<v1::ToolAnswer> tool_answer_;
   int64_t started_ns_ = 0;
+  std::map<std::string, int32_t> session_pids_;  // session actors by name → pid (a change = it restarted)
   Json session_ = Json::object();  // the last SessionStatus, for /health
 };
 

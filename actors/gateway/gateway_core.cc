@@ -403,6 +403,21 @@ void GatewayCore::CancelChat(const std::string& request_id) {
   if (!commands_.PublishChat(r)) ++counters_.commands_failed;
 }
 
+void GatewayCore::FailTextChats(const std::string& reason) {
+  std::vector<std::string> running;
+  for (const auto& [tid, t] : turns_)
+    if (t.text_chat) running.push_back(tid);
+  for (const auto& tid : running) EndTurn(tid, "failed", reason);
+  for (auto it = pending_.begin(); it != pending_.end();) {
+    if (!it->second.text_chat) {
+      ++it;
+      continue;
+    }
+    if (!it->second.cancelled) SendTo(it->second.conn, ErrorMessage(500, reason, it->second.reply_to));
+    it = pending_.erase(it);
+  }
+}
+
 size_t GatewayCore::running_text_chats() const {
   size_t n = 0;
   for (const auto& [tid, t] : turns_) n += t.text_chat;

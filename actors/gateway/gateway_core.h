@@ -135,6 +135,10 @@ class GatewayCore {
   void OnDialogState(const v1::DialogState& state);
   // chat.event: the text chats this gateway asked for.
   void OnChatEvent(const v1::TextChatEvent& event, int64_t now_ns);
+  // The session that ran the text chats died (restarted or silent): every
+  // running or requested text chat ends now, failed with `reason`, instead
+  // of at turn_idle_timeout.
+  void FailTextChats(const std::string& reason);
   // tool.invoke: a call of a tool a client registered (provider "<tool_provider>:<connection_id>").
   void OnToolInvocation(const v1::ToolInvocation& invocation, int64_t now_ns);
   // The user stopped speaking (VAD end, push-to-talk up): start of a voice

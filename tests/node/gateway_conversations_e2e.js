@@ -104,7 +104,7 @@ async function main() {
       'voicegw:', `  port: ${voicePort}`, '  generate_token: false', '  level_source: none', '  per_client_conversations: false',
       'tools:', '  timeout_ms: 4000', ''].join('\n'));
     start('vb-broker', ['--config', config]);
-    start('vb-session', ['--config', config], { COZE_API_TOKEN: COZE_TOKEN });
+    let session = start('vb-session', ['--config', config], { COZE_API_TOKEN: COZE_TOKEN });
     start('vb-gateway', ['--config', config], { VB_GATEWAY_TOKENS: TOKEN });
     start('vb-gateway', ['--config', config, '--name', 'voicegw'], { VB_GATEWAY_TOKENS: TOKEN }, 'voicegw');
     const url = `ws://127.0.0.1:${port}/v1/chat/stream`;
@@ -321,6 +321,29 @@ async function main() {
       assert.match(e.content, /delivered/);
       assert.equal(a.of('tool_call', (m) => m.call_id === call.call_id).length, 1, 'the call reached the client once');
       a.send({ type: 'register_tools', tools: [] });  // withdrawn
+    });
+
+    await test('a text chat whose session dies ends (failed) at once, and chats work after its restart', async () => {
+      const t0 = chat(a, 'alice', 'tell me a story');
+      const s = await a.next('stream_start', (m) => m.reply_to === t0, 30000);
+      await a.next('stream_token', (m) => m.turn_id === s.turn_id, 30000);
+      const killed = Date.now();
+      session.kill('SIGKILL');
+      await session.exited;
+      session = start('vb-session', ['--config', config], { COZE_API_TOKEN: COZE_TOKEN });
+      const e = await a.next('stream_end', (m) => m.turn_id === s.turn_id, 15000);
+      assert.equal(e.outcome, 'failed');
+      assert.match(e.error, /session/);
+      console.log(`     ended ${Date.now() - killed} ms after the kill: ${e.error}`);
+      // Connected, as said by the new process (a status heard after the kill).
+      await waitFor(async () => {
+        const h = (await health()).json;
+        const actor = h.actors.find((x) => x.name === 'session');
+        return actor && actor.pid === session.pid && h.session.connected && h.session.heard_ms_ago < Date.now() - killed;
+      }, 'the restarted session to connect', 30000);
+      const again = await turnOf(a, chat(a, 'alice', 'what did I say before?'));
+      assert.equal(again.end.outcome, 'completed');
+      assert.match(again.end.content, /story/, 'the same conversation goes on');
     });
 
     await test('refused tokens are logged at a limited rate, never the token', async () => {
