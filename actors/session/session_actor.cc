@@ -731,6 +731,8 @@ void SessionActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   x["frames_buffered"] = int64_t(c.frames_buffered);
   x["frames_replayed"] = int64_t(c.frames_replayed);
   x["frames_bridged"] = int64_t(c.frames_bridged);
+  x["frames_guarded"] = int64_t(c.frames_guarded);
+  x["frames_guard_cut"] = int64_t(c.frames_guard_cut);
   x["frames_dropped"] = int64_t(c.frames_dropped);
   x["buffered_ms"] = core_->buffered_ms();
   x["reconnects"] = int64_t(c.reconnects);

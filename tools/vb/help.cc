@@ -65,6 +65,10 @@ const std::vector<HelpTopic> kTopics = {
      "       vb sniff record FILE.mcap [TOPIC…] | replay FILE.mcap | info FILE.mcap | recover IN OUT\n"
      "\n"
      "Runs vb-sniff with the same arguments; `vb sniff --help` prints all of its options.\n"},
+    {"tune", "offline tuning: a recording's mic + reference through vb-afe and vb-wakevad, two configs side by side",
+     "usage: vb tune afe RECORDING.mcap [--set SECTION.KEY=VALUE …] [--config FILE] [--out DIR] [--json]\n"
+     "\n"
+     "Runs vb-tune with the same arguments; `vb tune --help` says what it prints.\n"},
     {"ptt", "push to talk: key down / key up",
      "usage: vb ptt down|up [--config FILE] [--device NAME] [--timeout SEC]\n"
      "\n"

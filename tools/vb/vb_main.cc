@@ -4,6 +4,7 @@
 //   vb run [CONFIG]               start broker + actors, watch and restart them
 //   vb demo [--config FILE]       the main job: talk to the (simulated) agent, WAV in/out
 //   vb sniff COMMAND …            the bus sniffer (vb-sniff)
+//   vb tune afe RECORDING …       offline tuning of vb-afe/vb-wakevad (vb-tune)
 //   vb status, ptt, say, speak, mode, interrupt, new-conversation, keygen
 //   vb help [TOPIC], vb --print-default-config
 #include <unistd.h>
@@ -36,10 +37,10 @@ int main(int argc, char** argv) {
     return PrintDefaultConfig();
   }
   if (cmd == "help" || cmd == "-h" || cmd == "--help") return Help(args);
-  if (cmd == "sniff") {
+  if (cmd == "sniff" || cmd == "tune") {  // vb-sniff, vb-tune (offline tuning on a recording)
     std::string run_dir;
     (void)RuntimeDir(&run_dir);  // vb run's ${VB_RUN_DIR}, for --config config/demo.yaml
-    std::string sniff = vb::launcher::BinDir() + "/vb-sniff";
+    std::string sniff = vb::launcher::BinDir() + "/vb-" + cmd;
     std::vector<char*> av = {const_cast<char*>(sniff.c_str())};
     for (int i = 2; i < argc; ++i) av.push_back(argv[i]);
     av.push_back(nullptr);
