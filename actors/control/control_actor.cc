@@ -27,6 +27,10 @@ void ControlActor::DeclareConfig(config::Section& s) {
         "local voice activity (only sensible with the echo canceller on)");
   b.Key("server_vad", &options_.barge_in_server_vad, true, "the service's speech_started");
   b.Key("wake_word", &options_.barge_in_wake_word, true, "the wake word");
+  b.Key("wake_guard_ms", &wake_guard_ms_, 2500, {0, 5000},
+        "with a wake word spotted, while the agent thinks or speaks the audio to the service runs this far "
+        "behind, so a wake phrase said over the reply is cut out before the service hears it (it would "
+        "become a turn); other speech over the agent reaches the service this much later. 0 = off");
   b.Key("client_vad_holdoff_ms", &holdoff_ms_, 2500, {0, 30000},
         "client VAD is ignored this long after the agent starts speaking (echo canceller converging)");
   b.Finish();
@@ -74,6 +78,7 @@ Status ControlActor::Configure(bus::Context& ctx) {
                                             : v1::MODE_CONTINUOUS;
   options_.listen_timeout = std::chrono::milliseconds(listen_timeout_ms_);
   options_.client_vad_holdoff = std::chrono::milliseconds(holdoff_ms_);
+  options_.wake_guard = std::chrono::milliseconds(wake_guard_ms_);
   options_.reply_timeout = std::chrono::milliseconds(reply_timeout_ms_);
   dialog_ = std::make_unique<Dialog>(options_, *this);
   dialog_->Start(Clock::now());  // a restart must not assume nothing is under way
@@ -159,6 +164,12 @@ Status ControlActor::Configure(bus::Context& ctx) {
     });
   }
   bus.Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [this](const auto& m) {
+    if (m.msg.kind() == "wakevad") {
+      auto w = m.msg.extra().find("wake_spotting");
+      wakevad_seen_ = Clock::now();
+      dialog_->WakeSpotting(w != m.msg.extra().end() && w->second != 0 && m.msg.state() != v1::Heartbeat::STOPPING,
+                            Clock::now());
+    }
     if (m.msg.actor() == "capture" || m.msg.actor() == "afe")
       hearing_->StageBeat(m.msg.actor(), m.msg.pid(), m.msg.state() == v1::Heartbeat::DEGRADED, Clock::now());
     auto it = health_.find(m.msg.actor());
@@ -229,6 +240,11 @@ void ControlActor::OnKey() {
 
 void ControlActor::CheckHealth() {
   auto now = Clock::now();
+  if (wakevad_seen_ && now - *wakevad_seen_ > std::chrono::milliseconds(health_timeout_ms_)) {
+    wakevad_seen_.reset();  // a silent spotter cannot wake: nothing to hold the uplink for
+    dialog_->WakeSpotting(false, now);
+    Reschedule();
+  }
   const v1::DialogStateKind k = dialog_->kind();
   const int timeout = k == v1::STATE_THINKING || k == v1::STATE_SPEAKING ? std::min(busy_timeout_ms_, health_timeout_ms_)
                                                                          : health_timeout_ms_;
@@ -355,6 +371,8 @@ void ControlActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   (*hb.mutable_extra())["barge_ins"] = int64_t(dialog_->barge_ins());
   (*hb.mutable_extra())["client_vad_held_off"] = int64_t(dialog_->vad_held_off());
   (*hb.mutable_extra())["recovering"] = dialog_->recovering() ? 1 : 0;
+  (*hb.mutable_extra())["wake_cuts"] = int64_t(dialog_->wake_cuts());
+  (*hb.mutable_extra())["uplink_guard"] = dialog_->guard_on() ? 1 : 0;
   for (const auto& [name, h] : health_) {
     (*hb.mutable_extra())["alive_" + name] = h.alive ? 1 : 0;
     (*hb.mutable_extra())["restarts_" + name] = int64_t(h.restarts);

@@ -18,6 +18,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 
 #include "actors/control/dialog.h"
 #include "actors/control/hearing.h"
@@ -56,6 +57,8 @@ class ControlActor : public bus::Actor, public DialogOutput, public HearingOutpu
   std::string mode_;
   DialogOptions options_;
   int holdoff_ms_ = 2500;
+  int wake_guard_ms_ = 2500;
+  std::optional<Clock::time_point> wakevad_seen_;  // its last heartbeat (wake spotting)
   int listen_timeout_ms_ = 8000, reply_timeout_ms_ = 30000, health_timeout_ms_ = 3000, busy_timeout_ms_ = 2200;
   std::vector<std::string> watch_;
   std::string evdev_path_, ptt_key_;

@@ -115,6 +115,49 @@ void Dialog::Enter(v1::DialogStateKind s, const std::string& reason, Clock::time
   state_.set_mode(options_.mode);
   if (s != v1::STATE_THINKING) reply_deadline_.reset();
   out_.StateChanged(state_);
+  UpdateGuard(now);
+}
+
+void Dialog::UpdateGuard(Clock::time_point now) {
+  const bool wanted = Busy(state_.state()) && options_.barge_in_wake_word && options_.wake_guard.count() > 0 &&
+                      wake_spotting_ && options_.mode != v1::MODE_PUSH_TO_TALK;
+  if (wanted) {
+    guard_release_.reset();
+    if (!guard_on_) HoldUplink(now);
+    return;
+  }
+  if (!guard_on_) return;
+  // Push-to-talk or no spotter: nothing to cut. Otherwise a phrase begun as
+  // the reply ended may still be in the line.
+  if (options_.mode == v1::MODE_PUSH_TO_TALK || !wake_spotting_ || !options_.barge_in_wake_word)
+    ReleaseGuard(0);
+  else if (!guard_release_)
+    guard_release_ = now + options_.wake_guard;
+}
+
+void Dialog::HoldUplink(Clock::time_point now) {
+  v1::DialogCommand c;
+  c.mutable_uplink_guard()->set_hold(true);
+  c.mutable_uplink_guard()->set_delay_ms(uint32_t(options_.wake_guard.count()));
+  out_.Command(c);
+  guard_on_ = true;
+  guard_renew_ = now + kGuardRenew;
+}
+
+void Dialog::ReleaseGuard(uint64_t cut_before_sample) {
+  v1::DialogCommand c;
+  c.mutable_uplink_guard()->set_hold(false);
+  c.mutable_uplink_guard()->set_cut_before_sample(cut_before_sample);
+  out_.Command(c);
+  guard_on_ = false;
+  guard_release_.reset();
+  guard_renew_.reset();
+}
+
+void Dialog::WakeSpotting(bool on, Clock::time_point now) {
+  if (on == wake_spotting_) return;
+  wake_spotting_ = on;
+  UpdateGuard(now);
 }
 
 void Dialog::Prompt(const std::string& name) {
@@ -312,6 +355,13 @@ void Dialog::ClientVad(bool speech_started, Clock::time_point now) {
 }
 
 void Dialog::Wake(const v1::WakeEvent& wake, Clock::time_point now) {
+  // The phrase is still in the held-back uplink: cut it out, so the service
+  // never makes it a turn (or the start of the question).
+  const bool cut = guard_on_;
+  if (cut) {
+    ++wake_cuts_;
+    ReleaseGuard(wake.end_sample());
+  }
   if (!connected_) return;
   if (Busy(state_.state())) {
     if (!options_.barge_in_wake_word) return;
@@ -323,6 +373,14 @@ void Dialog::Wake(const v1::WakeEvent& wake, Clock::time_point now) {
     return;
   }
   if (options_.mode != v1::MODE_WAKE_WORD) return;
+  if (cut && streaming_) {
+    // Already streaming (speech over the reply began it): what follows the
+    // phrase flows once the cut is made; a second StartListening would send
+    // it twice.
+    Enter(v1::STATE_LISTENING, "wake word: listening", now);
+    listen_deadline_ = now + options_.listen_timeout;
+    return;
+  }
   // Send what was said after the wake phrase (up to its detection), so a
   // question spoken right after it is not cut. Not the phrase itself: the
   // service would take "ok voice bus" + a pause for a turn of its own.
@@ -435,6 +493,7 @@ void Dialog::ActorHealth(const std::string& actor, bool alive, Clock::time_point
 
 void Dialog::ActorRestarted(const std::string& actor, Clock::time_point now) {
   if (actor == "session") {
+    if (guard_on_) HoldUplink(now);  // the new process holds nothing yet
     // Its chat died with it (a restarted session ends it too, but maybe
     // not in time, or not at all if it is an older one).
     if (!state_.turn_id().empty() && !reply_done_ && Busy(state_.state())) Abandon("the session restarted", now);
@@ -448,6 +507,8 @@ void Dialog::ActorRestarted(const std::string& actor, Clock::time_point now) {
 
 void Dialog::Tick(Clock::time_point now) {
   if (recover_deadline_ && now >= *recover_deadline_) Settle(now);
+  if (guard_release_ && now >= *guard_release_) ReleaseGuard(0);
+  if (guard_on_ && guard_renew_ && now >= *guard_renew_) HoldUplink(now);
   for (auto it = unconfirmed_.begin(); it != unconfirmed_.end();) {
     if (it->deadline && now >= *it->deadline) {
       ++turns_abandoned_;
@@ -479,7 +540,7 @@ void Dialog::Tick(Clock::time_point now) {
 
 std::optional<Clock::time_point> Dialog::NextDeadline() const {
   std::optional<Clock::time_point> next;
-  for (const auto& d : {listen_deadline_, drain_deadline_, reply_deadline_, recover_deadline_})
+  for (const auto& d : {listen_deadline_, drain_deadline_, reply_deadline_, recover_deadline_, guard_release_, guard_renew_})
     if (d && (!next || *d < *next)) next = d;
   for (const auto& u : unconfirmed_)
     if (u.deadline && (!next || *u.deadline < *next)) next = u.deadline;

@@ -77,6 +77,11 @@ struct DialogOptions {
   std::chrono::milliseconds listen_timeout{8000};     // wake word: nobody speaks
   std::chrono::milliseconds drain_timeout{120000};    // agent audio never reported drained
   std::chrono::milliseconds reply_timeout{30000};     // committed turn, no reply
+  // With a wake word spotted (WakeSpotting), while the agent thinks or
+  // speaks the audio to the service runs this far behind (UplinkGuard), so a
+  // wake phrase said over the reply is cut out before the service hears it;
+  // other speech over the agent reaches the service this much later. 0 = off.
+  std::chrono::milliseconds wake_guard{2500};
   bool wake_prompt = true;   // chime on wake
   bool error_prompt = true;  // tone on errors
   // A restarted control waits this long at most for the session's status
@@ -111,6 +116,8 @@ class Dialog {
   // Voice.
   void ClientVad(bool speech_started, Clock::time_point now);
   void Wake(const v1::WakeEvent& wake, Clock::time_point now);
+  // Whether a wake word is being spotted (vb-wakevad's heartbeat says so).
+  void WakeSpotting(bool on, Clock::time_point now);
   // User commands.
   Verdict PushToTalk(bool down, Clock::time_point now);
   Verdict SetMode(v1::DialogMode mode, Clock::time_point now);
@@ -138,6 +145,11 @@ class Dialog {
   void StartListening(const std::string& preroll, Clock::time_point now, const std::string& reason,
                       uint64_t preroll_end_sample = 0);
   void StopListening(bool commit);
+  // The uplink guard follows the state: on while busy, released wake_guard
+  // after (a phrase said as the reply ends is still cut), or at a wake.
+  void UpdateGuard(Clock::time_point now);
+  void HoldUplink(Clock::time_point now);
+  void ReleaseGuard(uint64_t cut_before_sample);
   void TurnFinished(Clock::time_point now, const std::string& reason);
   v1::DialogStateKind RestingState() const;
   void Prompt(const std::string& name);
@@ -179,6 +191,10 @@ class Dialog {
   // Track a turn the session runs (TurnStarted, or resumed after a restart).
   void TrackTurn(const std::string& turn_id, Clock::time_point now);
   std::optional<Clock::time_point> listen_deadline_, drain_deadline_, reply_deadline_;
+  bool wake_spotting_ = false;
+  bool guard_on_ = false;
+  std::optional<Clock::time_point> guard_release_, guard_renew_;
+  uint64_t wake_cuts_ = 0;
   uint64_t barge_ins_ = 0;
   Clock::time_point speaking_since_{};
   uint64_t vad_held_off_ = 0;
@@ -195,6 +211,11 @@ class Dialog {
 
  public:
   uint64_t vad_held_off() const { return vad_held_off_; }
+  uint64_t wake_cuts() const { return wake_cuts_; }
+  bool guard_on() const { return guard_on_; }
+  // The session lets a hold not renewed this long go (a control that died
+  // while holding must not leave the uplink behind for good).
+  static constexpr auto kGuardRenew = std::chrono::seconds(2);
   uint64_t turns_abandoned() const { return turns_abandoned_; }
   uint64_t replies_cut() const { return replies_cut_; }
 

@@ -528,7 +528,44 @@ void SessionCore::OnAudio(const v1::AudioFrame& frame, int64_t origin_ns) {
     live_wait_.push_back({frame.sample_index(), frame.pcm(), origin_ns});
     return;
   }
+  if (guard_on_ && NowNs() - guard_renewed_ns_ > kGuardExpiryNs) ReleaseGuard(0);  // its control is gone
+  if (guard_on_) {
+    Guard(frame, origin_ns);
+    return;
+  }
   Stream(frame.pcm(), origin_ns, frame.sample_index(), true);
+}
+
+void SessionCore::Guard(const v1::AudioFrame& frame, int64_t origin_ns) {
+  ++counters_.frames_guarded;
+  guard_.push_back({frame.sample_index(), frame.pcm(), origin_ns});
+  const uint64_t newest = frame.sample_index() + frame.pcm().size() / 2;
+  // By sample count, not the clock: a burst (a backlog after a stall) moves
+  // the line as far as the audio it carries.
+  while (!guard_.empty() && guard_.front().sample_index + guard_.front().pcm.size() / 2 + guard_delay_samples_ <= newest) {
+    Guarded& g = guard_.front();
+    Stream(g.pcm, g.origin_ns, g.sample_index, true);
+    guard_.pop_front();
+  }
+}
+
+void SessionCore::ReleaseGuard(uint64_t cut) {
+  guard_on_ = false;
+  for (auto& g : guard_) {
+    const uint64_t n = g.pcm.size() / 2;
+    if (g.sample_index + n <= cut) {
+      ++counters_.frames_guard_cut;
+      continue;
+    }
+    std::string_view pcm(g.pcm);
+    uint64_t first = g.sample_index;
+    if (first < cut) {
+      pcm.remove_prefix(size_t(cut - first) * 2);
+      first = cut;
+    }
+    Stream(pcm, g.origin_ns, first, true);
+  }
+  guard_.clear();
 }
 
 void SessionCore::Cancel(const std::string& turn_id) {
@@ -579,6 +616,12 @@ void SessionCore::OnCommandAt(const v1::DialogCommand& cmd, int64_t now_ns) {
       break;
     }
     case v1::DialogCommand::kStopListening: {
+      // What was captured while listening goes out first, guard or not.
+      if (!guard_.empty()) {
+        const bool on = guard_on_;
+        ReleaseGuard(0);
+        guard_on_ = on;
+      }
       const bool was_listening = listening_;
       listening_ = false;
       if (mode_ == v1::MODE_CONTINUOUS) break;  // the server's VAD commits
@@ -597,6 +640,15 @@ void SessionCore::OnCommandAt(const v1::DialogCommand& cmd, int64_t now_ns) {
     }
     case v1::DialogCommand::kInterrupt:
       Cancel(cmd.interrupt().turn_id());
+      break;
+    case v1::DialogCommand::kUplinkGuard:
+      if (cmd.uplink_guard().hold()) {
+        guard_on_ = true;
+        guard_renewed_ns_ = now_ns;
+        guard_delay_samples_ = uint64_t(std::min<uint32_t>(cmd.uplink_guard().delay_ms(), 10000)) * SamplesPerMs();
+      } else {
+        ReleaseGuard(cmd.uplink_guard().cut_before_sample());
+      }
       break;
     case v1::DialogCommand::kTextInput: {
       QueuedText t{cmd.text_input().text(), cmd.text_input().request_id(), cmd.command_id(), now_ns};

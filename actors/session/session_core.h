@@ -133,6 +133,8 @@ struct CoreCounters {
   uint64_t texts_expired = 0;    // queued longer than text_queue_max_age_ms
   uint64_t frames_backfilled = 0;  // chunks of missed audio received after a restart
   uint64_t frames_requeued = 0;  // sent before a disconnect, sent again after it
+  uint64_t frames_guarded = 0;   // held behind by an UplinkGuard (then sent or cut)
+  uint64_t frames_guard_cut = 0; // cut out by an UplinkGuard's end (a wake phrase)
 };
 
 // What a restarted session needs to carry on: persisted by the actor.
@@ -232,6 +234,9 @@ class SessionCore {
   // Sends now or holds, by whether the server is ready; tracks the samples.
   void Stream(std::string_view pcm, int64_t origin_ns, uint64_t first_sample, bool indexed);
   void NoteSent(uint64_t end_sample);
+  // UplinkGuard: frames wait in guard_ until delay_samples behind the newest.
+  void Guard(const v1::AudioFrame& frame, int64_t origin_ns);
+  void ReleaseGuard(uint64_t cut_before_sample);
   void MarkReady();
   void SendQueuedText(int64_t now_ns);
   void SendText(const QueuedText& t, int64_t now_ns);
@@ -294,6 +299,16 @@ class SessionCore {
   static constexpr size_t kRecentFrames = 50;
   size_t held_bytes_ = 0;
   size_t HoldLimitBytes() const { return size_t(options_.outage_buffer_ms) * SamplesPerMs() * 2; }
+  struct Guarded {
+    uint64_t sample_index;
+    std::string pcm;
+    int64_t origin_ns;
+  };
+  bool guard_on_ = false;
+  int64_t guard_renewed_ns_ = 0;  // a hold not renewed for kGuardExpiryNs lapses
+  static constexpr int64_t kGuardExpiryNs = 5'000'000'000;
+  uint64_t guard_delay_samples_ = 0;
+  std::deque<Guarded> guard_;
   CoreCounters counters_;
   std::vector<DownlinkOutput> outs_;  // reused
   std::vector<std::string> packets_;  // reused

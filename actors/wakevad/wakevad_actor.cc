@@ -219,6 +219,7 @@ void WakeVadActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   ctx.Set("gap_fills", int64_t(c.gap_fills));
   ctx.Set("resyncs", int64_t(c.resyncs));
   ctx.Set("in_speech", pipeline_.in_speech() ? 1 : 0);
+  ctx.Set("wake_spotting", opt_.wake_enabled ? 1 : 0);  // vb-control holds the uplink back for a wake barge-in
   ctx.Set("wakes_rejected", int64_t(c.wakes_rejected));
   ctx.Set("wake_ends_moved", int64_t(c.wake_ends_moved));
   ctx.Set("spot_frames", int64_t(c.spot_frames));

@@ -305,5 +305,65 @@ TEST_F(BargeIn, UserSpeechStopsTheStoryWithin250ms) {
   EXPECT_EQ(loud_after, 0);
 }
 
+// Issue 13 item 7: the wake word said over the agent, on the real audio
+// path, in continuous mode. The reply stops, the question after the phrase
+// is answered, and the phrase never reaches the service: no turn of its own
+// ("oh cute lose was" before vb-control held the uplink back while the agent
+// spoke), no part of the question's transcript.
+TEST_F(BargeIn, WakeWordOverTheReplyOpensANewQuestionWithoutThePhrase) {
+  MicScript voice(dir_);
+  voice.Say("OK voice bus.");
+  voice.Silence(0.6);  // long enough for the service's VAD to end a turn (500 ms)
+  voice.Say("What time is it?");
+  voice.Silence(0.5);
+  voice.Write(dir_.File("user.wav"));
+  std::string out;
+  std::vector<std::string> pactl = {"/usr/bin/env"};
+  for (const auto& e : env_) pactl.push_back(e);
+  for (const char* a : {"pactl", "load-module", "module-null-sink", "sink_name=vb_user"}) pactl.push_back(a);
+  ASSERT_EQ(RunCommand(pactl, &out), 0) << out;
+  for (auto& e : env_)
+    if (e.rfind("PULSE_SOURCE=", 0) == 0) e = "PULSE_SOURCE=vb_user.monitor";
+  ASSERT_NO_FATAL_FAILURE(StartRoom("continuous", true));
+  int started = -1;
+  const std::string story = PlayStory(&started);
+  ASSERT_GE(started, 0);
+  const int64_t echo_from = playback_[size_t(started)].t_ns;
+  ASSERT_TRUE(Until([&] { return LoudRef(echo_from) >= 150 || InterruptsBefore(INT64_MAX) > 0; }, 20000ms))
+      << "the story did not play\n" << Dump();
+  ASSERT_EQ(InterruptsBefore(INT64_MAX), 0) << "the agent interrupted itself\n" << Dump();
+  const size_t events_before = events_.size();
+
+  const int64_t talk_ns = bus::MonoNs();
+  ASSERT_TRUE(user_.Start({"/usr/bin/env", "paplay", "--device=vb_user", dir_.File("user.wav")}, dir_.File("paplay.log"), env_));
+  ASSERT_GE(AwaitEnded(0, v1::TurnEnded::CANCELLED, story, 10000ms), 0)
+      << "the story was not stopped\n" << HeardSince(talk_ns) << Dump();
+  int answer_end = AwaitEnded(events_before, v1::TurnEnded::COMPLETED, "", 30000ms);
+  ASSERT_GE(answer_end, 0) << HeardSince(talk_ns) << Dump() << Logs({"control", "session", "wakevad"});
+  const std::string answer = events_[size_t(answer_end)].turn_id;
+  ASSERT_GE(AwaitPlayback(0, v1::PlaybackEvent::DRAINED, answer, 20000ms), 0) << Dump();
+
+  ASSERT_FALSE(wakes_.empty()) << "the wake word was not heard\n" << HeardSince(talk_ns) << Dump();
+  EXPECT_EQ(wakes_.front().second.phrase(), "ok voice bus");
+  // Every turn the service started after the user began: only the question.
+  std::vector<std::string> transcripts, turns;
+  for (size_t i = events_before; i < events_.size(); ++i) {
+    const auto& e = events_[i].event;
+    if (e.has_user_transcript() && e.user_transcript().final()) transcripts.push_back(e.user_transcript().text());
+    if (e.has_turn_started()) turns.push_back(events_[i].turn_id);
+  }
+  std::string all;
+  for (const auto& t : transcripts) all += "[" + t + "] ";
+  EXPECT_EQ(turns.size(), 1u) << "turns after the wake: " << turns.size() << "; transcripts " << all << "\n" << Dump();
+  ASSERT_EQ(transcripts.size(), 1u) << all << "\n" << Dump();
+  EXPECT_EQ(transcripts[0], "what time is it") << all;
+  EXPECT_EQ(AgentText(answer).rfind("It is ", 0), 0u) << AgentText(answer);
+  EXPECT_GT(LoudOut(answer), 25);
+  // vb-control cut the phrase out of the held-back uplink.
+  ASSERT_TRUE(Until([&] { return beats_["control"].extra().count("wake_cuts") && beats_["control"].extra().at("wake_cuts") >= 1; },
+                    3000ms))
+      << Dump();
+}
+
 }  // namespace
 }  // namespace vb::e2e

@@ -285,5 +285,108 @@ TEST(EvdevKeySourceTest, ReportsPressAndReleaseIgnoringRepeatAndOtherKeys) {
   EXPECT_FALSE(missing.Open().ok());
 }
 
+// Issue 13 item 7: with a wake word spotted, the uplink is held back while
+// the agent is busy, and a wake cuts its phrase out before it reaches the
+// service: it never becomes a turn of its own or the start of the question.
+TEST_F(DialogTest, WakeOverTheReplyCutsThePhraseFromTheHeldBackUplink) {
+  Make(v1::MODE_CONTINUOUS);
+  dialog_->WakeSpotting(true, t_);
+  dialog_->ServerSpeech(true, t_);
+  dialog_->ServerSpeech(false, t_);
+  dialog_->TurnStarted("t1", t_);
+  ASSERT_TRUE(dialog_->guard_on());
+  const auto& hold = rec_.commands.back();
+  ASSERT_TRUE(hold.has_uplink_guard());
+  EXPECT_TRUE(hold.uplink_guard().hold());
+  EXPECT_EQ(hold.uplink_guard().delay_ms(), 2500u);
+  dialog_->PlaybackStarted("t1", t_);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_SPEAKING);
+  // Renewed while it lasts (the session lets an unrenewed hold lapse).
+  const size_t before = rec_.commands.size();
+  dialog_->Tick(t_ + Dialog::kGuardRenew);
+  ASSERT_EQ(rec_.commands.size(), before + 1);
+  EXPECT_TRUE(rec_.commands.back().uplink_guard().hold());
+
+  v1::WakeEvent w;
+  w.set_end_sample(48000);
+  dialog_->Wake(w, t_);
+  ASSERT_GE(rec_.commands.size(), before + 3);
+  const auto& release = rec_.commands[before + 1];
+  ASSERT_TRUE(release.has_uplink_guard()) << "the cut comes before anything else";
+  EXPECT_FALSE(release.uplink_guard().hold());
+  EXPECT_EQ(release.uplink_guard().cut_before_sample(), 48000u);
+  EXPECT_TRUE(rec_.commands[before + 2].has_interrupt());
+  EXPECT_EQ(rec_.commands[before + 2].interrupt().reason(), v1::Interrupt::WAKE_WORD);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+  EXPECT_FALSE(dialog_->guard_on());
+  EXPECT_EQ(dialog_->wake_cuts(), 1u);
+}
+
+// Without a wake: the hold outlives the reply by wake_guard (a phrase begun
+// as the reply ended is still cut), then everything held goes out.
+TEST_F(DialogTest, UplinkHoldEndsAfterTheReplyWithNothingCut) {
+  Make(v1::MODE_CONTINUOUS);
+  dialog_->WakeSpotting(true, t_);
+  dialog_->ServerSpeech(true, t_);
+  dialog_->ServerSpeech(false, t_);
+  Reply("t1");
+  EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+  EXPECT_TRUE(dialog_->guard_on());
+  ASSERT_TRUE(dialog_->NextDeadline().has_value());
+  dialog_->Tick(t_ + 2500ms);
+  EXPECT_FALSE(dialog_->guard_on());
+  ASSERT_TRUE(rec_.commands.back().has_uplink_guard());
+  EXPECT_FALSE(rec_.commands.back().uplink_guard().hold());
+  EXPECT_EQ(rec_.commands.back().uplink_guard().cut_before_sample(), 0u);
+}
+
+// No spotter (wake word off, or vb-wakevad silent), or push-to-talk: nothing
+// is held, so speech over the agent reaches the service at once.
+TEST_F(DialogTest, NoUplinkHoldWithoutAWakeWordOrInPushToTalk) {
+  Make(v1::MODE_CONTINUOUS);
+  Reply("t1");
+  for (const auto& c : rec_.commands) EXPECT_FALSE(c.has_uplink_guard());
+  dialog_->WakeSpotting(true, t_);
+  dialog_->TurnStarted("t2", t_);
+  EXPECT_TRUE(dialog_->guard_on());
+  dialog_->WakeSpotting(false, t_);  // the spotter went silent: let go at once
+  EXPECT_FALSE(dialog_->guard_on());
+  Make(v1::MODE_PUSH_TO_TALK);
+  rec_.commands.clear();
+  dialog_->WakeSpotting(true, t_);
+  dialog_->PushToTalk(true, t_);
+  dialog_->PushToTalk(false, t_);
+  Reply("t3");
+  for (const auto& c : rec_.commands) EXPECT_FALSE(c.has_uplink_guard());
+}
+
+// Wake-word mode: speech over the reply (client VAD) opens the stream at once
+// to stop the speaker; the wake that follows cuts the phrase and does not
+// open a second stream.
+TEST_F(DialogTest, WakeWordModeVoiceBargeInThenWakeCutsWithoutASecondStart) {
+  Make(v1::MODE_WAKE_WORD);
+  dialog_->WakeSpotting(true, t_);
+  v1::WakeEvent w0;
+  w0.set_end_sample(100);
+  dialog_->Wake(w0, t_);
+  dialog_->ServerSpeech(true, t_);
+  dialog_->ServerSpeech(false, t_);
+  dialog_->TurnStarted("t1", t_);
+  dialog_->PlaybackStarted("t1", t_);
+  ASSERT_TRUE(dialog_->guard_on());
+  dialog_->ClientVad(true, t_ + 3s);  // past the hold-off
+  EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+  const size_t before = rec_.commands.size();
+  v1::WakeEvent w;
+  w.set_end_sample(96000);
+  dialog_->Wake(w, t_ + 4s);
+  int starts = 0;
+  for (size_t i = before; i < rec_.commands.size(); ++i) starts += rec_.commands[i].has_start_listening();
+  EXPECT_EQ(starts, 0);
+  ASSERT_TRUE(rec_.commands[before].has_uplink_guard());
+  EXPECT_EQ(rec_.commands[before].uplink_guard().cut_before_sample(), 96000u);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+}
+
 }  // namespace
 }  // namespace vb::control

@@ -754,5 +754,53 @@ TEST_F(CoreTest, RestoreCarriesOnListening) {
   EXPECT_TRUE(core->streaming());
 }
 
+// Issue 13 item 7: a wake phrase said over the reply must not reach the
+// service (under server_vad, input_audio_buffer.clear does nothing). While
+// vb-control holds the uplink, frames go out delay_ms behind; at the wake,
+// what came before the phrase's end is cut and the rest sent at once.
+TEST_F(CoreTest, UplinkGuardDelaysThenCutsTheWakePhrase) {
+  Make(v1::MODE_CONTINUOUS);
+  Connect();
+  auto frame = [](int16_t v, uint64_t i) { return Frame(v, 320, i * 320); };
+  core->OnAudio(frame(1, 0), 0);
+  ASSERT_EQ(port.Sent("input_audio_buffer.append").size(), 1u);
+  core->OnCommand(Cmd([](auto& c) {
+    c.mutable_uplink_guard()->set_hold(true);
+    c.mutable_uplink_guard()->set_delay_ms(100);  // 5 frames
+  }));
+  for (uint64_t i = 1; i <= 5; ++i) core->OnAudio(frame(int16_t(10 + i), i), 0);
+  EXPECT_EQ(port.Sent("input_audio_buffer.append").size(), 1u) << "held back";
+  core->OnAudio(frame(16, 6), 0);  // frame 1 is now 100 ms behind the newest
+  auto appends = port.Sent("input_audio_buffer.append");
+  ASSERT_EQ(appends.size(), 2u);
+  EXPECT_EQ(Delta(appends[1]), frame(11, 1).pcm());
+  // The phrase ended 100 samples into frame 4: frames 2, 3 and the start of 4 are cut.
+  core->OnCommand(Cmd([](auto& c) {
+    c.mutable_uplink_guard()->set_hold(false);
+    c.mutable_uplink_guard()->set_cut_before_sample(4 * 320 + 100);
+  }));
+  core->OnAudio(frame(17, 7), 0);  // live again
+  std::string sent;
+  appends = port.Sent("input_audio_buffer.append");
+  for (size_t i = 2; i < appends.size(); ++i) sent += Delta(appends[i]);
+  EXPECT_EQ(sent, Frame(14, 220).pcm() + frame(15, 5).pcm() + frame(16, 6).pcm() + frame(17, 7).pcm());
+  EXPECT_EQ(core->counters().frames_guard_cut, 2u);
+}
+
+// A hold nobody renews (its vb-control died) lapses: nothing is held for good.
+TEST_F(CoreTest, AnUplinkGuardNotRenewedLapses) {
+  Make(v1::MODE_CONTINUOUS);
+  Connect();
+  core->OnCommandAt(Cmd([](auto& c) {
+    c.mutable_uplink_guard()->set_hold(true);
+    c.mutable_uplink_guard()->set_delay_ms(1000);
+  }), 1);  // long ago on the monotonic clock
+  core->OnAudio(Frame(5, 320, 0), 0);
+  core->OnAudio(Frame(6, 320, 320), 0);
+  auto appends = port.Sent("input_audio_buffer.append");
+  ASSERT_EQ(appends.size(), 2u) << "the lapsed hold let the frames through";
+  EXPECT_EQ(Delta(appends[0]), Frame(5).pcm());
+}
+
 }  // namespace
 }  // namespace vb::session
