@@ -703,6 +703,13 @@ void SessionActor::PublishToolCall(const v1::ToolCall& call, const std::string& 
   events_.Publish(e, {.turn_id = chat_id});
 }
 
+void SessionActor::PublishTurnEndedWithTools(const v1::TurnEnded& ended, const std::string& chat_id) {
+  // vb-control ignores a turn it does not know; vb-tools forgets its calls.
+  v1::SessionEvent e;
+  *e.mutable_turn_ended() = ended;
+  events_.Publish(e, {.turn_id = chat_id});
+}
+
 void SessionActor::Problem(const std::string& what) {
   ctx_->Count("protocol_problems");
   uint64_t suppressed = 0;

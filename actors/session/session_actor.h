@@ -50,6 +50,7 @@ class SessionActor : public bus::Actor, private SessionPort, private TextChatPor
   void Abort(uint64_t stream) override;
   void PublishChatEvent(const v1::TextChatEvent& event) override;
   void PublishToolCall(const v1::ToolCall& call, const std::string& chat_id) override;
+  void PublishTurnEndedWithTools(const v1::TurnEnded& ended, const std::string& chat_id) override;
 
   void FindConversation();
   void CreateConversation();

@@ -472,6 +472,8 @@ void TextChats::End(const std::string& rid, v1::TurnEnded::Outcome outcome, cons
   te->set_input_tokens(in_tokens);
   te->set_output_tokens(out_tokens);
   const std::string conv = c->conversation_id;
+  const bool tools_outstanding = c->phase == Phase::kTools && !c->chat_id.empty();
+  const std::string chat_id = c->chat_id;
   chats_.erase(rid);
   switch (outcome) {
     case v1::TurnEnded::COMPLETED: ++counters_.completed; break;
@@ -479,6 +481,7 @@ void TextChats::End(const std::string& rid, v1::TurnEnded::Outcome outcome, cons
     default: ++counters_.failed; break;
   }
   port_->PublishChatEvent(ev);
+  if (tools_outstanding) port_->PublishTurnEndedWithTools(ev.ended(), chat_id);
   if (!conv.empty() && !cancelling_.count(conv)) StartWaiting(conv, now_());
 }
 

@@ -68,6 +68,10 @@ class TextChatPort {
   virtual void PublishChatEvent(const v1::TextChatEvent& event) = 0;
   // The call also goes on session.event (Header.turn_id = chat id): vb-tools answers it.
   virtual void PublishToolCall(const v1::ToolCall& call, const std::string& chat_id) = 0;
+  // A chat that ended while its tool calls were outstanding: also said on
+  // session.event (Header.turn_id = chat id), so vb-tools drops those calls
+  // rather than timing them out (and playing its fallback) later.
+  virtual void PublishTurnEndedWithTools(const v1::TurnEnded& /*ended*/, const std::string& /*chat_id*/) {}
   virtual void Problem(const std::string& what) = 0;
 };
 

@@ -67,6 +67,9 @@ class FakePort : public TextChatPort {
     bus_calls.emplace_back(chat_id, call.call_id());
   }
   void Problem(const std::string& what) override { problems.push_back(what); }
+  void PublishTurnEndedWithTools(const v1::TurnEnded& ended, const std::string& chat_id) override {
+    bus_ends.emplace_back(chat_id, ended.outcome());
+  }
 
   Request& Last(const std::string& path_prefix) {
     for (auto it = requests.rbegin(); it != requests.rend(); ++it)
@@ -83,6 +86,7 @@ class FakePort : public TextChatPort {
   std::vector<v1::TextChatEvent> events;
   std::vector<std::pair<std::string, std::string>> bus_calls;
   std::vector<std::string> problems;
+  std::vector<std::pair<std::string, v1::TurnEnded::Outcome>> bus_ends;
 };
 
 std::string Sse(const std::string& name, const Json& data) { return "event:" + name + "\ndata:" + data.dump() + "\n\n"; }
@@ -239,6 +243,23 @@ TEST_F(TextChatsTest, ToolCallsAreAnsweredTogetherAndUnansweredOnesTimeOut) {
   EXPECT_EQ(chats_->counters().tool_timeouts, 1u);
   submit.chunk(Sse("conversation.chat.in_progress", {{"id", "ch"}}) + Sse("conversation.chat.completed", {{"id", "ch"}}));
   EXPECT_EQ(Ended("r").outcome(), v1::TurnEnded::COMPLETED);
+}
+
+TEST_F(TextChatsTest, AChatCancelledWhileItsToolsAreOutstandingTellsTheRegistry) {
+  Start("r", "weather", "k", "c1");
+  port_.requests.back().chunk(
+      Sse("conversation.chat.created", {{"id", "ch"}, {"conversation_id", "c1"}}) +
+      Sse("conversation.chat.requires_action", Json::parse(R"({"id": "ch", "required_action": {"submit_tool_outputs":
+          {"tool_calls": [{"id": "t1", "function": {"name": "get_weather", "arguments": "{}"}}]}}})")));
+  EXPECT_TRUE(port_.bus_ends.empty());
+  CancelReq("r");
+  ASSERT_EQ(port_.bus_ends.size(), 1u);
+  EXPECT_EQ(port_.bus_ends[0].first, "ch");
+  EXPECT_EQ(port_.bus_ends[0].second, v1::TurnEnded::CANCELLED);
+  // A chat that ends without outstanding calls says nothing on session.event.
+  Start("r2", "hello", "k2", "c2");
+  port_.requests.back().chunk(Sse("conversation.chat.created", {{"id", "ch2"}}) + Sse("conversation.chat.completed", {{"id", "ch2"}}));
+  EXPECT_EQ(port_.bus_ends.size(), 1u);
 }
 
 TEST_F(TextChatsTest, FailuresEndTheChatWithAReason) {
