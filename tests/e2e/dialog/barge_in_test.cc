@@ -148,6 +148,17 @@ class BargeIn : public DialogHarness {
     EXPECT_GE(*started, 0) << Dump() << Logs({"playback", "decoder"});
     return story;
   }
+  // The user speaks into a second null sink whose monitor is the microphone
+  // (a headset, or a perfectly cancelled room: the echo path is tested apart).
+  void UserSink() {
+    std::string out;
+    std::vector<std::string> pactl = {"/usr/bin/env"};
+    for (const auto& e : env_) pactl.push_back(e);
+    for (const char* a : {"pactl", "load-module", "module-null-sink", "sink_name=vb_user"}) pactl.push_back(a);
+    ASSERT_EQ(RunCommand(pactl, &out), 0) << out;
+    for (auto& e : env_)
+      if (e.rfind("PULSE_SOURCE=", 0) == 0) e = "PULSE_SOURCE=vb_user.monitor";
+  }
   // When the first interrupt command was seen (0: none).
   int64_t FirstInterrupt() const {
     for (const auto& [at, c] : commands_seen_)
@@ -206,13 +217,7 @@ TEST_F(BargeIn, UserSpeechStopsTheStoryWithin250ms) {
   MicScript voice(dir_);
   int says = voice.Say("What time is it?");
   const std::string user_wav = voice.WriteUtterance(says, "user.wav");
-  std::string out;
-  std::vector<std::string> pactl = {"/usr/bin/env"};
-  for (const auto& e : env_) pactl.push_back(e);
-  for (const char* a : {"pactl", "load-module", "module-null-sink", "sink_name=vb_user"}) pactl.push_back(a);
-  ASSERT_EQ(RunCommand(pactl, &out), 0) << out;
-  for (auto& e : env_)
-    if (e.rfind("PULSE_SOURCE=", 0) == 0) e = "PULSE_SOURCE=vb_user.monitor";
+  ASSERT_NO_FATAL_FAILURE(UserSink());
   ASSERT_NO_FATAL_FAILURE(StartRoom("continuous", false));
   int started = -1;
   const std::string story = PlayStory(&started);
@@ -317,13 +322,7 @@ TEST_F(BargeIn, WakeWordOverTheReplyOpensANewQuestionWithoutThePhrase) {
   voice.Say("What time is it?");
   voice.Silence(0.5);
   voice.Write(dir_.File("user.wav"));
-  std::string out;
-  std::vector<std::string> pactl = {"/usr/bin/env"};
-  for (const auto& e : env_) pactl.push_back(e);
-  for (const char* a : {"pactl", "load-module", "module-null-sink", "sink_name=vb_user"}) pactl.push_back(a);
-  ASSERT_EQ(RunCommand(pactl, &out), 0) << out;
-  for (auto& e : env_)
-    if (e.rfind("PULSE_SOURCE=", 0) == 0) e = "PULSE_SOURCE=vb_user.monitor";
+  ASSERT_NO_FATAL_FAILURE(UserSink());
   ASSERT_NO_FATAL_FAILURE(StartRoom("continuous", true));
   int started = -1;
   const std::string story = PlayStory(&started);
