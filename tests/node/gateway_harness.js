@@ -220,7 +220,15 @@ async function run(stack, tests) {
 // (echoed with VB_VERBOSE); `p.exited` resolves when it exits.
 function spawnLines(bin, args, env, onLine, label = bin) {
   const p = spawn(path.join(BIN, bin), args, { env: Object.assign({}, process.env, env), stdio: ['ignore', 'pipe', 'pipe'] });
-  p.exited = new Promise((resolve) => p.on('exit', resolve));
+  // A binary that cannot be started is reported like an exit, so the test
+  // fails and still stops the processes it did start.
+  p.exited = new Promise((resolve) => {
+    p.on('exit', resolve);
+    p.on('error', (e) => {
+      console.log(`cannot start ${bin}: ${e.message}`);
+      resolve(null);
+    });
+  });
   let buf = '';
   const feed = (d) => {
     buf += d;
