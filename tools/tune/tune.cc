@@ -145,6 +145,14 @@ Status RunTune(const RecordedAudio& audio, const TuneConfig& config, TuneResult*
 
   const uint64_t wait_ns = uint64_t(std::max(0, config.ref_wait_ms)) * 1'000'000;
   size_t next_ref = 0;
+  // The level of each reference frame given to the front end, by play time:
+  // a mic frame is "while the agent plays" when the reference playing during
+  // it is above afe.gate_far_dbfs (the front end's own "speaker audible").
+  struct RefLevel {
+    int64_t start_ns, end_ns;
+    double dbfs;
+  };
+  std::vector<RefLevel> ref_levels;
   std::vector<int16_t> clean;
   std::vector<double> speaking_db, playing_db;
   double mic_sq_playing = 0, clean_sq_playing = 0;
@@ -153,17 +161,28 @@ Status RunTune(const RecordedAudio& audio, const TuneConfig& config, TuneResult*
     for (; next_ref < audio.ref.size() && audio.ref[next_ref].log_ns <= m.log_ns + wait_ns; ++next_ref) {
       const RecordedFrame& r = audio.ref[next_ref];
       afe::PcmView rv{r.pcm.data(), r.pcm.size() / size_t(r.channels), r.channels, r.sample_rate};
-      if (fe->PushReference(rv, r.stamp_ns).ok()) ++out->ref_frames;
-      else ++out->bad_frames;
+      if (!fe->PushReference(rv, r.stamp_ns).ok()) {
+        ++out->bad_frames;
+        continue;
+      }
+      ++out->ref_frames;
+      double sq = 0;
+      for (int16_t x : r.pcm) sq += double(x) * x;
+      ref_levels.push_back({r.stamp_ns, r.stamp_ns + int64_t(rv.frames) * 1'000'000'000 / r.sample_rate,
+                            PowerDb(sq, r.pcm.size())});
     }
     afe::PcmView mv{m.pcm.data(), m.pcm.size() / size_t(m.channels), m.channels, m.sample_rate};
-    const uint64_t with_ref_before = fe->counters().blocks_with_ref;
     if (!fe->ProcessMic(mv, m.reference_channel, m.stamp_ns, &clean).ok()) {
       ++out->bad_frames;
       continue;
     }
     ++out->mic_frames;
-    const bool playing = fe->counters().blocks_with_ref != with_ref_before;
+    const int64_t mic_end_ns = m.stamp_ns + int64_t(mv.frames) * 1'000'000'000 / kRate;
+    bool playing = false;
+    for (auto it = ref_levels.rbegin(); it != ref_levels.rend() && !playing; ++it) {
+      if (it->end_ns + 1'000'000'000 < m.stamp_ns) break;  // pushed in play order, give or take a second
+      playing = it->start_ns < mic_end_ns && it->end_ns > m.stamp_ns && it->dbfs > config.afe.gate_far_dbfs;
+    }
     // The mic channel as vb-afe takes it: channel 0, or the first that is not the reference.
     const int mic_ch = m.reference_channel == 0 && m.channels > 1 ? 1 : 0;
     double mic_sq = 0, clean_sq = 0;
@@ -187,8 +206,9 @@ Status RunTune(const RecordedAudio& audio, const TuneConfig& config, TuneResult*
   out->bad_frames += audio.bad_frames;
   out->clean_samples = out->clean.size();
   out->clean_hash = HashPcm(out->clean);
-  out->erle_db = clean_sq_playing > 0 ? 10 * std::log10(mic_sq_playing / clean_sq_playing)
-                 : mic_sq_playing > 0 ? 120 : 0;
+  out->erle_db = mic_sq_playing <= 0 ? std::nan("")  // no echo on the mic: nothing to measure
+                 : clean_sq_playing > 0 ? 10 * std::log10(mic_sq_playing / clean_sq_playing)
+                                        : 120;
   out->clean_speaking = Percentiles(std::move(speaking_db));
   out->clean_agent_playing = Percentiles(std::move(playing_db));
   out->gated_blocks = fe->counters().gated_blocks;

@@ -68,8 +68,9 @@ struct TuneResult {
   uint64_t mic_frames = 0, ref_frames = 0, bad_frames = 0;
   uint64_t clean_samples = 0;
   std::string clean_hash;  // FNV-1a 64 of audio.clean's s16le bytes, hex
-  double erle_db = 0;      // mic power / clean power where the reference plays
-  uint64_t ref_frames_playing = 0;  // mic frames with some reference in them
+  // Mic frames during which the reference playing is above afe.gate_far_dbfs.
+  uint64_t ref_frames_playing = 0;
+  double erle_db = 0;  // mic power / clean power over those frames (NaN: the mic was silent)
   Levels clean_speaking, clean_agent_playing;
   uint64_t gated_blocks = 0, late_ref_gated_blocks = 0, delay_changes = 0;
   double bulk_delay_ms = 0;

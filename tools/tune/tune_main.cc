@@ -4,6 +4,7 @@
 // with --set overrides, and prints the figures that matter side by side.
 #include <sys/stat.h>
 
+#include <cmath>
 #include <cstring>
 #include <iomanip>
 #include <iostream>
@@ -78,7 +79,7 @@ nlohmann::json ToJson(const vb::tune::TuneResult& r) {
       {"bad_frames", r.bad_frames},
       {"clean_samples", r.clean_samples},
       {"clean_hash", r.clean_hash},
-      {"erle_db", r.erle_db},
+      {"erle_db", std::isnan(r.erle_db) ? nlohmann::json() : nlohmann::json(r.erle_db)},
       {"frames_agent_playing", r.ref_frames_playing},
       {"clean_speaking_dbfs", {{"p50", r.clean_speaking.p50}, {"p95", r.clean_speaking.p95}, {"frames", r.clean_speaking.frames}}},
       {"clean_agent_playing_dbfs",
@@ -109,7 +110,7 @@ void PrintTable(const std::string& path, const vb::tune::RecordedAudio& audio,
     size_t i = 0;
     rows[i++].second.push_back(r.backend);
     rows[i++].second.push_back(r.clean_hash);
-    rows[i++].second.push_back(r.ref_frames_playing ? Fixed(r.erle_db) : "-");
+    rows[i++].second.push_back(std::isnan(r.erle_db) ? "- (mic silent)" : r.ref_frames_playing ? Fixed(r.erle_db) : "-");
     rows[i++].second.push_back(std::to_string(r.ref_frames_playing));
     rows[i++].second.push_back(r.clean_speaking.frames ? Fixed(r.clean_speaking.p50) + " / " + Fixed(r.clean_speaking.p95) : "-");
     rows[i++].second.push_back(r.clean_agent_playing.frames
