@@ -79,10 +79,20 @@ Status ReadRecordedAudio(const std::string& path, const std::string& device, Rec
         std::string base, d;
         if (!SplitTopic(channel.topic, &base, &d)) return true;
         const bool mic = base == "audio.mic";
-        if (!mic && base != "audio.ref") return true;
+        if (!mic && base != "audio.ref" && base != "audio.clean") return true;
         if (dev.empty() && mic) dev = d;
         if (d != dev) return true;
         RecordedFrame f;
+        if (base == "audio.clean") {
+          if (!DecodeFrame(m.data, m.log_time, true, &f) || f.sample_rate != kRate) {
+            ++out->bad_frames;
+            return true;
+          }
+          auto& mono = out->live_clean[f.sample_index];
+          mono.resize(f.pcm.size() / size_t(f.channels));
+          for (size_t i = 0; i < mono.size(); ++i) mono[i] = f.pcm[i * size_t(f.channels)];
+          return true;
+        }
         if (!DecodeFrame(m.data, m.log_time, mic, &f)) {
           ++out->bad_frames;
           return true;
@@ -119,11 +129,12 @@ std::string HashPcm(const std::vector<int16_t>& pcm) {
   return buf;
 }
 
-Status RunTune(const RecordedAudio& audio, const TuneConfig& config, TuneResult* out) {
+Status RunTune(const RecordedAudio& audio, const TuneConfig& config, TuneResult* out, CleanSource source) {
   *out = {};
   std::unique_ptr<afe::FrontEnd> fe;
   if (Status st = afe::FrontEnd::Create(config.afe, &fe); !st.ok()) return st;
-  out->backend = fe->backend();
+  out->live = source == CleanSource::kLive;
+  out->backend = out->live ? "live vb-afe" : fe->backend();
   const uint64_t first_sample = audio.mic.front().sample_index;
   std::vector<VadSegment>& vad = out->vad;
   wakevad::VoicePipeline pipeline;
@@ -176,6 +187,14 @@ Status RunTune(const RecordedAudio& audio, const TuneConfig& config, TuneResult*
       ++out->bad_frames;
       continue;
     }
+    if (out->live) {
+      auto it = audio.live_clean.find(m.sample_index);
+      if (it == audio.live_clean.end() || it->second.size() != clean.size()) {
+        ++out->live_missing;
+        continue;
+      }
+      clean = it->second;
+    }
     ++out->mic_frames;
     const int64_t mic_end_ns = m.stamp_ns + int64_t(mv.frames) * 1'000'000'000 / kRate;
     bool playing = false;
@@ -211,10 +230,12 @@ Status RunTune(const RecordedAudio& audio, const TuneConfig& config, TuneResult*
                                         : 120;
   out->clean_speaking = Percentiles(std::move(speaking_db));
   out->clean_agent_playing = Percentiles(std::move(playing_db));
-  out->gated_blocks = fe->counters().gated_blocks;
-  out->late_ref_gated_blocks = fe->counters().late_ref_gated_blocks;
-  out->delay_changes = fe->counters().delay_changes;
-  out->bulk_delay_ms = fe->bulk_delay_ms();
+  if (!out->live) {
+    out->gated_blocks = fe->counters().gated_blocks;
+    out->late_ref_gated_blocks = fe->counters().late_ref_gated_blocks;
+    out->delay_changes = fe->counters().delay_changes;
+    out->bulk_delay_ms = fe->bulk_delay_ms();
+  }
   return Status::Ok();
 }
 

@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -43,6 +44,9 @@ struct RecordedFrame {
 struct RecordedAudio {
   std::string device;
   std::vector<RecordedFrame> mic, ref;  // each in log_time order
+  // What the live vb-afe published (audio.clean/<device>, first channel), by
+  // sample_index (= its mic frame's): empty if not recorded.
+  std::map<uint64_t, std::vector<int16_t>> live_clean;
   uint64_t bad_frames = 0;              // undecodable or inconsistent, skipped
   std::string problems;                 // the reader's, for humans
 };
@@ -65,6 +69,8 @@ struct Levels {
 };
 struct TuneResult {
   std::string backend;
+  bool live = false;          // figures of the recorded audio.clean (CleanSource::kLive)
+  uint64_t live_missing = 0;  // kLive: mic frames with no recorded audio.clean
   uint64_t mic_frames = 0, ref_frames = 0, bad_frames = 0;
   uint64_t clean_samples = 0;
   std::string clean_hash;  // FNV-1a 64 of audio.clean's s16le bytes, hex
@@ -80,7 +86,12 @@ struct TuneResult {
 };
 
 // Runs the front end and the voice pipeline over `audio` with `config`.
-Status RunTune(const RecordedAudio& audio, const TuneConfig& config, TuneResult* out);
+// kLive: the voice pipeline hears the recorded audio.clean instead (what the
+// live front end made), mic frames without one are skipped; the front end's
+// own counters (gated blocks, bulk delay) are then not reported.
+enum class CleanSource { kFrontEnd, kLive };
+Status RunTune(const RecordedAudio& audio, const TuneConfig& config, TuneResult* out,
+               CleanSource source = CleanSource::kFrontEnd);
 
 // FNV-1a 64 of the samples as s16le, 16 hex digits.
 std::string HashPcm(const std::vector<int16_t>& pcm);

@@ -35,6 +35,9 @@ constexpr const char* kUsage =
     "than that frame + afe.ref_wait_ms is given to the front end (what the live actor had when its\n"
     "wait ended).\n"
     "\n"
+    "A recording that holds audio.clean adds a first column, `live`: what the live vb-afe made,\n"
+    "through the wake/VAD of the recorded config (its hash tells whether offline matches live).\n"
+    "\n"
     "Figures: ERLE (mic power / cleaned power over the frames where the reference plays, dB),\n"
     "cleaned level (dBFS of 20 ms frames, p50/p95) while the VAD hears speech and while the agent\n"
     "plays, gated blocks (echo gate), the bulk delay, VAD speech segments and wake events (seconds\n"
@@ -43,7 +46,7 @@ constexpr const char* kUsage =
     "  --set K=V      override (repeatable), e.g. afe.backend=webrtc, wakevad.vad.threshold=0.6\n"
     "  --config FILE  the recorded run's config (default: the shipped defaults)\n"
     "  --device NAME  whose audio.mic/audio.ref (default: the first device with audio.mic)\n"
-    "  --out DIR      write recorded.wav and tuned.wav (each run's audio.clean) into DIR\n"
+    "  --out DIR      write live.wav, recorded.wav, tuned.wav (each column's audio.clean) into DIR\n"
     "  --json         one JSON object instead of the table\n"
     "Exit: 0 done, 64 usage, 66 recording unreadable or without mic audio, 78 config error.\n";
 
@@ -74,6 +77,8 @@ std::string Wakes(const vb::tune::TuneResult& r) {
 nlohmann::json ToJson(const vb::tune::TuneResult& r) {
   nlohmann::json j = {
       {"backend", r.backend},
+      {"live", r.live},
+      {"live_missing", r.live_missing},
       {"mic_frames", r.mic_frames},
       {"ref_frames", r.ref_frames},
       {"bad_frames", r.bad_frames},
@@ -116,26 +121,29 @@ void PrintTable(const std::string& path, const vb::tune::RecordedAudio& audio,
     rows[i++].second.push_back(r.clean_agent_playing.frames
                                    ? Fixed(r.clean_agent_playing.p50) + " / " + Fixed(r.clean_agent_playing.p95)
                                    : "-");
-    rows[i++].second.push_back(std::to_string(r.gated_blocks) + " (" + std::to_string(r.late_ref_gated_blocks) + ")");
-    rows[i++].second.push_back(Fixed(r.bulk_delay_ms) + " (" + std::to_string(r.delay_changes) + ")");
+    rows[i++].second.push_back(r.live ? "-" : std::to_string(r.gated_blocks) + " (" + std::to_string(r.late_ref_gated_blocks) + ")");
+    rows[i++].second.push_back(r.live ? "-" : Fixed(r.bulk_delay_ms) + " (" + std::to_string(r.delay_changes) + ")");
     rows[i++].second.push_back(Segments(r));
     rows[i++].second.push_back(Wakes(r));
-    rows[i++].second.push_back(std::to_string(r.bad_frames));
+    rows[i++].second.push_back(std::to_string(r.bad_frames) +
+                               (r.live ? " (" + std::to_string(r.live_missing) + " without audio.clean)" : ""));
   }
-  size_t w0 = 0, w1 = 0;
+  std::vector<std::string> head = {""};
+  for (const auto& run : runs) head.push_back(run.first);
+  std::vector<size_t> width(head.size(), 0);
+  for (size_t c = 0; c < head.size(); ++c) width[c] = head[c].size();
   for (const auto& [label, cells] : rows) {
-    w0 = std::max(w0, label.size());
-    w1 = std::max(w1, cells.front().size());
+    width[0] = std::max(width[0], label.size());
+    for (size_t c = 0; c < cells.size(); ++c) width[c + 1] = std::max(width[c + 1], cells[c].size());
   }
-  w1 = std::max(w1, runs.front().first.size());
-  std::cout << std::left << std::setw(int(w0)) << "" << "  " << std::setw(int(w1)) << runs.front().first;
-  if (runs.size() > 1) std::cout << "  " << runs[1].first;
-  std::cout << "\n";
-  for (const auto& [label, cells] : rows) {
-    std::cout << std::left << std::setw(int(w0)) << label << "  " << std::setw(int(w1)) << cells[0];
-    if (cells.size() > 1) std::cout << "  " << cells[1];
-    std::cout << "\n";
-  }
+  auto line = [&](const std::string& label, const std::vector<std::string>& cells) {
+    std::string out = label + std::string(width[0] - label.size(), ' ');
+    for (size_t c = 0; c < cells.size(); ++c)
+      out += "  " + cells[c] + (c + 1 < cells.size() ? std::string(width[c + 1] - cells[c].size(), ' ') : "");
+    std::cout << out << "\n";
+  };
+  line("", std::vector<std::string>(head.begin() + 1, head.end()));
+  for (const auto& [label, cells] : rows) line(label, cells);
 }
 
 }  // namespace
@@ -205,9 +213,17 @@ int main(int argc, char** argv) {
     return 73;
   }
   std::vector<std::pair<std::string, vb::tune::TuneResult>> runs;
-  for (auto& [name, cfg] : configs) {
+  // What the live front end made, if the recording has it: the recorded
+  // audio.clean through the wake/VAD of the recorded config.
+  std::vector<std::pair<std::string, vb::tune::CleanSource>> plan;
+  if (!audio.live_clean.empty()) plan.emplace_back("live", vb::tune::CleanSource::kLive);
+  for (const auto& c : configs) plan.emplace_back(c.first, vb::tune::CleanSource::kFrontEnd);
+  for (const auto& [name, source] : plan) {
+    const vb::tune::TuneConfig& cfg = source == vb::tune::CleanSource::kLive || name == "recorded"
+                                          ? configs[0].second
+                                          : configs[1].second;
     vb::tune::TuneResult r;
-    if (vb::Status st = vb::tune::RunTune(audio, cfg, &r); !st.ok()) {
+    if (vb::Status st = vb::tune::RunTune(audio, cfg, &r, source); !st.ok()) {
       std::cerr << "vb tune: " << name << ": " << st.message() << "\n";
       return st.code() == vb::Status::Code::kConfig ? 78 : 1;
     }

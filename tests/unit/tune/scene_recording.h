@@ -20,7 +20,9 @@
 
 namespace vb::tune::testing {
 
-inline Status WriteDialogRecording(const std::string& path, double seconds = 6.0) {
+// with_clean: also audio.clean/local as a live vb-afe with backend bypass
+// would have published it (the mic, same sample_index).
+inline Status WriteDialogRecording(const std::string& path, double seconds = 6.0, bool with_clean = false) {
   namespace sim = afe::sim;
   constexpr int kRate = 16000, kFrame = 320;  // 20 ms
   constexpr int64_t kT0 = 1'000'000'000'000, kFrameNs = 20'000'000;
@@ -48,15 +50,18 @@ inline Status WriteDialogRecording(const std::string& path, double seconds = 6.0
     return writer.AddChannel(sid, topic, "protobuf", {{"plane", "stream"}, {"payload_type", "vb.v1.AudioFrame"}});
   };
   const uint16_t mic_ch = channel("audio.mic/local"), ref_ch = channel("audio.ref/local");
+  const uint16_t clean_ch = with_clean ? channel("audio.clean/local") : 0;
   struct Item {
     uint64_t log;
     bool mic;
     size_t k;
+    bool clean = false;
   };
   std::vector<Item> items;
   for (size_t k = 0; k < n / kFrame; ++k) {
     const int64_t t = kT0 + int64_t(k) * kFrameNs;
     items.push_back({uint64_t(t + kFrameNs + 1'000'000), true, k});
+    if (with_clean) items.push_back({uint64_t(t + kFrameNs + 2'000'000), true, k, true});
     if (t >= kT0 + 500'000'000 && t < kT0 + 3'500'000'000) items.push_back({uint64_t(t - 40'000'000), false, k});
   }
   std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) { return a.log < b.log; });
@@ -79,7 +84,7 @@ inline Status WriteDialogRecording(const std::string& path, double seconds = 6.0
     const int16_t* pcm = (it.mic ? mic16 : far16).data() + it.k * kFrame;
     f.set_pcm(std::string(reinterpret_cast<const char*>(pcm), kFrame * 2));
     sniff::EncodeRecorded(h.SerializeAsString(), f.SerializeAsString(), &data);
-    if (Status st = writer.Write(it.mic ? mic_ch : ref_ch, it.mic ? seq_mic : seq_ref, it.log,
+    if (Status st = writer.Write(it.clean ? clean_ch : it.mic ? mic_ch : ref_ch, it.mic ? seq_mic : seq_ref, it.log,
                                  uint64_t(h.mono_ns()), data);
         !st.ok())
       return st;

@@ -77,6 +77,30 @@ TEST_F(TuneTest, AnotherConfigGivesOtherFigures) {
   EXPECT_TRUE(echo_heard);
 }
 
+TEST(TuneLiveTest, TheRecordedCleanAudioIsJudgedLikeAnOfflineRun) {
+  vb::testing::TempDir dir;
+  ASSERT_TRUE(testing::WriteDialogRecording(dir.File("d.mcap"), 6.0, /*with_clean=*/true).ok());
+  RecordedAudio audio;
+  ASSERT_TRUE(ReadRecordedAudio(dir.File("d.mcap"), "", &audio).ok());
+  EXPECT_EQ(audio.live_clean.size(), 300u);
+  TuneConfig bypass;
+  ASSERT_TRUE(LoadTuneConfig("", {"afe.backend=bypass"}, &bypass).ok());
+  TuneResult live, offline;
+  ASSERT_TRUE(RunTune(audio, bypass, &live, CleanSource::kLive).ok());
+  ASSERT_TRUE(RunTune(audio, bypass, &offline).ok());
+  EXPECT_TRUE(live.live);
+  EXPECT_EQ(live.live_missing, 0u);
+  // The recording's audio.clean is what bypass makes: the same hash and events.
+  EXPECT_EQ(live.clean_hash, offline.clean_hash);
+  EXPECT_EQ(live.vad.size(), offline.vad.size());
+  EXPECT_EQ(live.erle_db, offline.erle_db);
+  TuneConfig speex;
+  ASSERT_TRUE(LoadTuneConfig("", {}, &speex).ok());
+  TuneResult live_speex;
+  ASSERT_TRUE(RunTune(audio, speex, &live_speex, CleanSource::kLive).ok());
+  EXPECT_EQ(live_speex.clean_hash, live.clean_hash) << "live audio does not depend on the afe config";
+}
+
 TEST(TuneConfigTest, SetIsCheckedByTheActorsDeclarations) {
   TuneConfig c;
   Status st = LoadTuneConfig("", {"afe.backendd=webrtc"}, &c);
