@@ -14,7 +14,12 @@ foreach(bin vb vb-broker vb-sniff vb-cozesim ${vb_pkg_actors})
     list(APPEND vb_pkg_programs ${bin})
   endif()
 endforeach()
+# The one shared library of the project (vb_proto) is private: LIBDIR/voicebus,
+# found through the programs' RUNPATH.
+set(vb_pkg_private ${CMAKE_INSTALL_LIBDIR}/voicebus)
+set_target_properties(${vb_pkg_programs} PROPERTIES INSTALL_RPATH "$ORIGIN/../${vb_pkg_private}")
 install(TARGETS ${vb_pkg_programs} RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+install(TARGETS vb_proto LIBRARY DESTINATION ${vb_pkg_private} NAMELINK_SKIP)
 # `vb --print-default-config` reads BIN/vb-actors.list (cmake/voicebus.cmake).
 install(FILES ${CMAKE_BINARY_DIR}/bin/vb-actors.list DESTINATION ${CMAKE_INSTALL_BINDIR})
 install(FILES ${CMAKE_SOURCE_DIR}/config/demo.yaml ${CMAKE_SOURCE_DIR}/config/default.yaml
@@ -32,6 +37,7 @@ set(CPACK_DEBIAN_PACKAGE_SECTION sound)
 # Shared libraries from dpkg-shlibdeps; what the programs run or load besides:
 # espeak-ng (vb demo speaks the question), the pocketsphinx model (vb-cozesim).
 set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS ON)
+set(CPACK_DEBIAN_PACKAGE_SHLIBDEPS_PRIVATE_DIRS ${CMAKE_INSTALL_FULL_LIBDIR}/voicebus)
 set(CPACK_DEBIAN_PACKAGE_DEPENDS "espeak-ng, pocketsphinx-en-us")
 set(CPACK_DEBIAN_PACKAGE_SUGGESTS "pulseaudio-utils, alsa-utils")
 include(CPack)

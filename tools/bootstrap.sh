@@ -23,6 +23,7 @@ packages=(
   chromium ca-certificates procps psmisc
   clang libclang-rt-14-dev
   systemd
+  docker.io docker-compose debootstrap
 )
 
 as_root() {
