@@ -10,7 +10,7 @@ if(CMAKE_CROSSCOMPILING AND NOT CMAKE_CROSSCOMPILING_EMULATOR)
 endif()
 get_property(vb_man_actors GLOBAL PROPERTY VB_ACTOR_BINARIES)
 set(vb_man_pages)
-foreach(bin vb vb-broker vb-sniff vb-cozesim ${vb_man_actors})
+foreach(bin vb vb-broker vb-sniff vb-tune vb-cozesim ${vb_man_actors})
   if(NOT TARGET ${bin})  # VB_ONLY builds leave some out
     continue()
   endif()

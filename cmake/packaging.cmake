@@ -9,7 +9,7 @@
 include(GNUInstallDirs)
 get_property(vb_pkg_actors GLOBAL PROPERTY VB_ACTOR_BINARIES)
 set(vb_pkg_programs)
-foreach(bin vb vb-broker vb-sniff vb-cozesim ${vb_pkg_actors})
+foreach(bin vb vb-broker vb-sniff vb-tune vb-cozesim ${vb_pkg_actors})
   if(TARGET ${bin})  # VB_ONLY builds leave some out
     list(APPEND vb_pkg_programs ${bin})
   endif()
