@@ -38,6 +38,11 @@ void Help(const char* kind) {
 void CommonActorConfig::Declare(config::Section& s) {
   s.Key("device", &device, std::string(""),
         "device this actor serves (one of devices.names; empty = the first)");
+  // Read by the launcher; declared here so every actor's section accepts it.
+  s.Key("command", &command, {},
+        "run this program instead of vb-KIND (argv list, e.g. [/usr/bin/python3, my_vad.py]; "
+        "a relative program is taken from the config's folder, a bare name from PATH); it gets "
+        "--config FILE --name NAME and the same supervision (docs/wire.md)");
 }
 
 void DeclareDevices(config::Section& s, std::vector<std::string>* names) {

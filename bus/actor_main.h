@@ -22,6 +22,7 @@ int ActorMain(int argc, char** argv, const char* kind, ActorFactory factory);
 // Declares the keys every actor section has (device) before the actor's own.
 struct CommonActorConfig {
   std::string device;
+  std::vector<std::string> command;  // the launcher's; unused by the actor
   void Declare(config::Section& s);
 };
 

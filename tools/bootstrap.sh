@@ -23,6 +23,7 @@ packages=(
   chromium ca-certificates procps psmisc
   clang libclang-rt-14-dev
   systemd
+  python3-zmq python3-protobuf python3-yaml
   docker.io docker-compose debootstrap
 )
 

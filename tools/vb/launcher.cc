@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <future>
@@ -43,19 +44,68 @@ void LauncherConfig::Declare(config::Section& s) {
         "an actor silent this long while the bus works is killed and restarted");
   s.Finish();
   if (restart_max_ms < restart_initial_ms) s.Error("restart_max_ms", "must be ≥ restart_initial_ms");
-  if (s.report()->describe) return;
-  // An unknown kind would exit 127 at every restart: refuse it now, where it is written.
+}
+
+namespace {
+// argv[0] of a `command`: a bare name is looked up in PATH, a relative path
+// is taken from the config file's folder; "" if it is not executable.
+std::string ResolveProgram(const std::string& prog, const std::string& config_dir) {
+  if (prog.find('/') != std::string::npos) {
+    std::string p = prog[0] == '/' ? prog : config_dir + "/" + prog;
+    return access(p.c_str(), X_OK) == 0 ? p : "";
+  }
+  const char* path = std::getenv("PATH");
+  std::string dirs = path ? path : "/usr/local/bin:/usr/bin:/bin";
+  for (size_t b = 0; b <= dirs.size();) {
+    size_t e = dirs.find(':', b);
+    if (e == std::string::npos) e = dirs.size();
+    std::string p = dirs.substr(b, e - b) + "/" + prog;
+    if (e > b && access(p.c_str(), X_OK) == 0) return p;
+    b = e + 1;
+  }
+  return "";
+}
+
+// The checks of launcher.actors that need the actors' sections: a kind
+// needs a binary unless the actor's section gives a `command`.
+void CheckActors(const config::File& file, const std::shared_ptr<config::Report>& report,
+                 config::Section& s, LauncherConfig* c) {
+  std::string dir = file.path();
+  dir = dir.find('/') == std::string::npos ? "." : dir.substr(0, std::max<size_t>(1, dir.rfind('/')));
   const std::string bin = BinDir();
   std::set<std::string> names;
-  auto entries = ParseActors(actors);
+  auto entries = ParseActors(c->actors);
   for (size_t i = 0; i < entries.size(); ++i) {
     const auto& a = entries[i];
-    if (a.name.empty() || a.kind.empty())
-      s.Error("actors", "'" + actors[i] + "': expected NAME or NAME:KIND", int(i));
-    else if (access((bin + "/vb-" + a.kind).c_str(), X_OK) != 0)
-      s.Error("actors", "unknown actor kind '" + a.kind + "' (no " + bin + "/vb-" + a.kind + ")", int(i));
+    if (a.name.empty() || a.kind.empty()) {
+      s.Error("actors", "'" + c->actors[i] + "': expected NAME or NAME:KIND", int(i));
+      continue;
+    }
     if (!names.insert(a.name).second) s.Error("actors", "actor name '" + a.name + "' is listed twice", int(i));
+    // Only `command` is read here; the actor validates the rest of its section.
+    auto section = file.Get(a.name, report);
+    std::vector<std::string> cmd;
+    section.Key("command", &cmd, {}, "");
+    if (!cmd.empty()) {
+      std::string prog = ResolveProgram(cmd[0], dir);
+      if (prog.empty()) section.Error("command", "'" + cmd[0] + "' is not an executable program", 0);
+      cmd[0] = prog;
+      c->commands[a.name] = cmd;
+    } else if (access((bin + "/vb-" + a.kind).c_str(), X_OK) != 0) {
+      // An unknown kind would exit 127 at every restart: refuse it now, where it is written.
+      s.Error("actors", "unknown actor kind '" + a.kind + "' (no " + bin + "/vb-" + a.kind +
+                            ", and no " + a.name + ".command)", int(i));
+    }
   }
+}
+}  // namespace
+
+std::vector<std::string> ActorArgv(const LauncherConfig& c, const ActorEntry& a, const std::string& config_path) {
+  std::vector<std::string> argv;
+  if (auto it = c.commands.find(a.name); it != c.commands.end()) argv = it->second;
+  else argv = {BinDir() + "/vb-" + a.kind};
+  argv.insert(argv.end(), {"--config", config_path, "--name", a.name});
+  return argv;
 }
 
 std::vector<ActorEntry> ParseActors(const std::vector<std::string>& list) {
@@ -85,6 +135,7 @@ Status LoadLaunchConfig(const std::string& path, bus::BusConfig* bus, LauncherCo
   {
     auto s = file.Get("launcher", report);
     launcher->Declare(s);
+    CheckActors(file, report, s, launcher);
   }
   std::vector<std::string> known = {"bus", "devices", "launcher", "simulator"};
   for (const auto& a : ParseActors(launcher->actors)) known.push_back(a.name);
@@ -464,10 +515,9 @@ void Launcher::OnSimOutput() {
 void Launcher::StartActors() {
   if (actors_started_) return;
   actors_started_ = true;
-  const std::string bin = BinDir();
   for (const auto& a : ParseActors(config_.actors)) {
     watch_->Know(a.name);
-    supervisor_->Add({a.name, {bin + "/vb-" + a.kind, "--config", config_path_, "--name", a.name}, true, a.kind, false});
+    supervisor_->Add({a.name, ActorArgv(config_, a, config_path_), true, a.kind, false});
   }
   supervisor_->StartAll(bus::Clock::now());
   Reschedule();

@@ -43,6 +43,11 @@ struct LauncherConfig {
   std::vector<std::string> simulator_args;
   std::string log_dir;  // empty: children inherit our stderr
   int restart_initial_ms = 1000, restart_max_ms = 32000, crash_window_ms = 3000, heartbeat_timeout_ms = 3000;
+  // NAME → the program that runs that actor instead of BinDir()/vb-KIND
+  // (the actor section's `command` key, issue 15): any language, the same
+  // supervision. Filled by LoadLaunchConfig; argv[0] resolved (PATH, or the
+  // config's folder for a relative path).
+  std::map<std::string, std::vector<std::string>> commands;
   // Declares the keys; also checks that every actor's kind has a binary
   // (BinDir()/vb-KIND) and that instance names are unique.
   void Declare(config::Section& s);
@@ -52,6 +57,10 @@ struct ActorEntry {
   std::string name, kind;
 };
 std::vector<ActorEntry> ParseActors(const std::vector<std::string>& list);
+
+// The argv that runs actor `a`: its `command` if it has one, else
+// BinDir()/vb-KIND; then --config PATH --name NAME.
+std::vector<std::string> ActorArgv(const LauncherConfig& c, const ActorEntry& a, const std::string& config_path);
 
 // Loads a config file: bus, devices and launcher sections plus a check that
 // every other top-level section is a listed actor. Returns a config Status

@@ -1,0 +1,167 @@
+#!/usr/bin/python3
+"""Conformance kit: runs an actor implementation against its kind's contract.
+
+  conformance.py --broker BUILD/bin/vb-broker --kind KIND [--config-extra YAML] -- COMMAND...
+
+Starts a private broker (ipc in a fresh folder) and COMMAND --config F --name KIND,
+then checks: a first heartbeat within 10 s (Heartbeat payload, kind, pid); the
+actor subscribes to its kind's inputs; fed inputs, it publishes the expected
+outputs with the topic's payload type, Header.source/device set and seq
+1, 2, 3… per topic; malformed frames (2 frames, bad header, wrong type, bad
+payload) are counted in its heartbeat (counters.malformed ≥ 4) and it keeps
+serving; SIGTERM ends it with exit 0 within 2 s. Prints one line per check;
+exit 0 if all hold, 1 otherwise. Every process it starts is stopped.
+"""
+import argparse, os, shutil, signal, subprocess, sys, tempfile, time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "sdk", "python"))
+import voicebus as vb
+import zmq
+
+AudioFrame, VadEvent = vb.MESSAGES["vb.v1.AudioFrame"], vb.MESSAGES["vb.v1.VadEvent"]
+
+
+def speech_then_silence(send):
+    """wakevad: 0.6 s of quiet noise, 1 s of loud syllables (a 200 Hz buzz, 4 Hz envelope), 1.5 s quiet:
+    one SPEECH_START, then one SPEECH_END."""
+    import array, math, random
+    rnd = random.Random(7)
+    for i in range(155):
+        loud = 30 <= i < 80
+        env = 0.55 + 0.45 * math.sin(2 * math.pi * 4 * i * 0.02) if loud else 0
+        pcm = array.array("h", [int(env * 9000 * math.sin(2 * math.pi * 200 * (i * 320 + n) / 16000)
+                                    + rnd.randint(-30, 30)) for n in range(320)])
+        send("audio.clean", AudioFrame(sample_rate=16000, channels=1, pcm=pcm.tobytes(), sample_index=i * 320))
+
+
+# kind -> (inputs that must be subscribed, feeder, [(output base, predicate over received messages)])
+KINDS = {
+    "wakevad": (["audio.clean"], speech_then_silence,
+                [("voice.vad", lambda ms: [m.kind for m in ms][:2] == [VadEvent.SPEECH_START, VadEvent.SPEECH_END])]),
+}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--broker", required=True)
+    ap.add_argument("--kind", required=True, choices=sorted(KINDS))
+    ap.add_argument("--config-extra", default="")
+    ap.add_argument("command", nargs="+")
+    o = ap.parse_args()
+    inputs, feed, outputs = KINDS[o.kind]
+    d = tempfile.mkdtemp(prefix="vb-conf-")
+    ep = "ipc://%s/bus" % d
+    cfg = os.path.join(d, "c.yaml")
+    with open(cfg, "w") as f:
+        f.write("bus:\n  endpoint: %s\n  heartbeat_ms: 200\n%s\n" % (ep, o.config_extra))
+    procs, fails = [], []
+
+    def check(ok, what):
+        print("%s  %s" % ("ok  " if ok else "FAIL", what), flush=True)
+        if not ok:
+            fails.append(what)
+        return ok
+
+    ctx = zmq.Context()
+    try:
+        procs.append(subprocess.Popen([o.broker, "--config", cfg]))
+        eps = vb._endpoints(ep)
+        pubs, subs = [], []
+        for ein, eout in eps:
+            p = ctx.socket(zmq.XPUB); p.setsockopt(zmq.LINGER, 0); p.connect(ein); pubs.append(p)
+            s = ctx.socket(zmq.SUB); s.setsockopt(zmq.LINGER, 0); s.connect(eout); subs.append(s)
+            s.setsockopt(zmq.SUBSCRIBE, b"")
+        actor = subprocess.Popen(o.command + ["--config", cfg, "--name", o.kind])
+        procs.append(actor)
+        seen_subs, got, beats, seqs, bad_seq = set(), {}, [], {}, []
+        poller = zmq.Poller()
+        for s in subs + pubs:
+            poller.register(s, zmq.POLLIN)
+
+        def pump(until, deadline_s):
+            end = time.monotonic() + deadline_s
+            while time.monotonic() < end and not until():
+                for sock, _ in poller.poll(50):
+                    if sock in pubs:
+                        m = sock.recv()
+                        if m[:1] == b"\x01":
+                            seen_subs.add(m[1:].decode(errors="replace"))
+                        continue
+                    fr = sock.recv_multipart()
+                    if len(fr) != 3:
+                        continue
+                    h = vb.Header()
+                    try:
+                        h.ParseFromString(fr[1])
+                    except Exception:
+                        continue  # our own malformed frames
+                    if h.source != o.kind or h.type not in vb.MESSAGES:
+                        continue
+                    topic = fr[0].decode(); base = topic.split("/")[0]
+                    msg = vb.MESSAGES[h.type](); msg.ParseFromString(fr[2])
+                    if base == "actor.heartbeat":
+                        beats.append(msg)
+                    else:
+                        got.setdefault(base, []).append((h, msg))
+                        if h.seq != seqs.get(topic, 0) + 1 or h.type != vb.TOPICS[base][0]:
+                            bad_seq.append((topic, h.seq, h.type))
+                        seqs[topic] = h.seq
+            return until()
+
+        check(pump(lambda: beats, 10), "first heartbeat within 10 s")
+        if beats:
+            b = beats[-1]
+            check(b.kind and b.pid == actor.pid and b.actor == o.kind, "heartbeat names actor, kind and pid (%s, %s)" % (b.kind, b.pid))
+        for base in inputs:
+            check(pump(lambda: any(s.startswith(base + "/") for s in seen_subs), 5), "subscribes to %s" % base)
+        seq = {}
+
+        def send(base, msg, frames=None):
+            topic = base + "/local"
+            seq[topic] = seq.get(topic, 0) + 1
+            h = vb.Header(type=msg.DESCRIPTOR.full_name, seq=seq[topic], mono_ns=time.monotonic_ns(),
+                          source="conformance", device="local")
+            pubs[vb.TOPICS[base][1]].send_multipart(frames or [topic.encode(), h.SerializeToString(), msg.SerializeToString()])
+            pump(lambda: False, 0.005)
+
+        feed(send)
+        for base, pred in outputs:
+            check(pump(lambda: pred([m for _, m in got.get(base, [])]), 10),
+                  "publishes the expected %s (%d messages)" % (base, len(got.get(base, []))))
+            hs = [h for h, _ in got.get(base, [])]
+            check(bool(hs) and all(h.device == "local" and h.type == vb.TOPICS[base][0] for h in hs),
+                  "%s: payload type %s, Header.device set" % (base, vb.TOPICS[base][0]))
+        check(not bad_seq, "seq 1, 2, 3… per topic and types match the topic table %s" % (bad_seq[:3] or ""))
+        # Malformed frames on the control plane, where every actor listens for something.
+        base = inputs[0]
+        t = (base + "/local").encode()
+        good = vb.Header(type=vb.TOPICS[base][0], seq=1, source="rogue", device="local").SerializeToString()
+        plane = vb.TOPICS[base][1]
+        for frames in ([t, good], [t, b"\xff\xff\xff", b""],
+                       [t, vb.Header(type="vb.v1.Heartbeat", source="rogue").SerializeToString(), b""],
+                       [t, good, b"\xff\xff\xff\xff"]):
+            pubs[plane].send_multipart(frames)
+        n0 = len(beats)
+        check(pump(lambda: len(beats) > n0 and beats[-1].counters.malformed >= 4, 5),
+              "4 malformed frames counted in the heartbeat (counters.malformed = %d)"
+              % (beats[-1].counters.malformed if beats else -1))
+        check(actor.poll() is None and pump(lambda: len(beats) > n0 + 2, 5), "still serving after malformed frames")
+        t0 = time.monotonic()
+        actor.send_signal(signal.SIGTERM)
+        try:
+            rc = actor.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            rc = None
+        check(rc == 0, "SIGTERM: exit 0 within 2 s (%s after %.2f s)" % (rc, time.monotonic() - t0))
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+        ctx.destroy(linger=0)
+        shutil.rmtree(d, ignore_errors=True)
+    print("conformance %s: %s" % (o.kind, "PASS" if not fails else "FAIL (%d)" % len(fails)))
+    return 1 if fails else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
