@@ -1,6 +1,8 @@
 // The shared actor main(): arguments, config, signals, run (see actor_main.h).
 #include "bus/actor_main.h"
 
+#include "bus/contract.h"
+
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -16,7 +18,8 @@ namespace {
 
 void Usage(const char* kind, std::ostream& out = std::cerr) {
   out << "usage: vb-" << kind << " --config FILE [--name NAME] [--log-level debug|info|warn|error]\n"
-      << "       vb-" << kind << " --print-default-config\n";
+      << "       vb-" << kind << " --print-default-config\n"
+      << "       vb-" << kind << " --contract [--json] [--config FILE]\n";
 }
 
 // --help: the usage and where the rest is documented (also the man page's text).
@@ -28,7 +31,10 @@ void Help(const char* kind) {
             << "  --config FILE            the voicebus config; this actor reads bus, devices and its own section\n"
             << "  --name NAME              instance name = its config section and bus identity (default " << kind << ")\n"
             << "  --log-level LEVEL        debug, info (default), warn or error; logs go to stderr\n"
-            << "  --print-default-config   its section's keys, defaults and meaning\n\n"
+            << "  --print-default-config   its section's keys, defaults and meaning\n"
+            << "  --contract [--json]      configure the actor (defaults, or --config FILE) on a private in-process\n"
+            << "                           bus and print what it subscribes to and publishes (topic, payload type,\n"
+            << "                           plane), its config section and its duties; see docs/wire.md\n\n"
             << "Exit: 0 stopped (SIGTERM/SIGINT), 1 failed at start, 64 bad command line, 78 config\n"
             << "error (file:line:key on stderr; not restarted by vb run). See vb(1), `vb help config`.\n";
 }
@@ -57,7 +63,7 @@ void DeclareDevices(config::Section& s, std::vector<std::string>* names) {
 
 int ActorMain(int argc, char** argv, const char* kind, ActorFactory factory) {
   std::string config_path, name = kind, log_level = "info";
-  bool print_default = false;
+  bool print_default = false, contract = false, json = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     // An option's value is never another option (`--config --help`).
@@ -70,6 +76,8 @@ int ActorMain(int argc, char** argv, const char* kind, ActorFactory factory) {
     if (a == "--name" && value(&name)) continue;
     if (a == "--log-level" && value(&log_level)) continue;
     if (a == "--print-default-config") { print_default = true; continue; }
+    if (a == "--contract") { contract = true; continue; }
+    if (a == "--json") { json = true; continue; }
     if (a == "-h" || a == "--help") { Help(kind); return 0; }
     if (a == "--config" || a == "--name" || a == "--log-level")
       std::cerr << "vb-" << kind << ": " << a << " needs a value\n";
@@ -88,16 +96,20 @@ int ActorMain(int argc, char** argv, const char* kind, ActorFactory factory) {
   }
 
   std::unique_ptr<Actor> actor = factory();
-  if (print_default) {
+  std::string described;
+  if (print_default || contract) {
     auto report = config::DescribeReport();
     config::Section s(report, kind, YAML::Node());
     CommonActorConfig common;
     common.Declare(s);
-    actor->DeclareConfig(s);
-    std::cout << "# vb-" << kind << " — default configuration section\n" << report->described;
+    factory()->DeclareConfig(s);
+    described = report->described;
+  }
+  if (print_default) {
+    std::cout << "# vb-" << kind << " — default configuration section\n" << described;
     return 0;
   }
-  if (config_path.empty()) {
+  if (config_path.empty() && !contract) {
     Usage(kind);
     return 64;
   }
@@ -112,7 +124,7 @@ int ActorMain(int argc, char** argv, const char* kind, ActorFactory factory) {
     }
   }
   config::File file;
-  if (Status st = file.Load(config_path); !st.ok()) {
+  if (Status st = config_path.empty() ? file.LoadString("{}", "(defaults)") : file.Load(config_path); !st.ok()) {
     std::cerr << "vb-" << kind << ": config error: " << st.message() << "\n";
     return kExitConfig;
   }
@@ -123,6 +135,8 @@ int ActorMain(int argc, char** argv, const char* kind, ActorFactory factory) {
     bus.Declare(s);
     s.Finish();
   }
+  // The contract is read from an actor configured on a bus of its own.
+  if (contract) bus.endpoint = "inproc://vb-contract";
   std::vector<std::string> devices;
   {
     auto s = file.Get("devices", report);
@@ -162,6 +176,16 @@ int ActorMain(int argc, char** argv, const char* kind, ActorFactory factory) {
         host.context().Stop(0);
       }
     });
+    if (contract) {
+      if (Status st = host.Start(section); !st.ok()) {
+        std::cerr << "vb-" << kind << ": cannot configure for --contract: " << st.message()
+                  << "\n(give --config FILE with a config it can start with, e.g. config/demo.yaml)\n";
+        return st.code() == Status::Code::kConfig ? kExitConfig : 1;
+      }
+      std::cout << ContractText(kind, host.node().Declarations(), described, json);
+      host.actor().Deactivate(host.context());
+      return 0;
+    }
     if (Status st = host.Start(section); !st.ok()) {
       if (st.code() == Status::Code::kConfig) {
         std::cerr << "vb-" << kind << ": config error: " << st.message() << "\n";

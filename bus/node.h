@@ -163,6 +163,11 @@ class Node {
   bool PublishEncoded(Plane plane, const std::string& topic, uint64_t* seq,
                       const google::protobuf::Message& msg, const PublishOptions& opts);
 
+  // What this node advertised and subscribes to, as declared in the code
+  // (vb contract; defined in bus/contract.cc).
+  struct Declared { std::string base, type; Plane plane; bool in; };
+  std::vector<Declared> Declarations() const;
+
   const std::string& source() const { return source_; }
   const std::string& device() const { return device_; }
   const NodeCounters& counters() const { return counters_; }

@@ -15,5 +15,6 @@ int Keygen(const Args& args);       // vb keygen FILE
 int ShowStatus(const Args& args);   // vb status [--config FILE]
 int SendCommand(const std::string& verb, const Args& args);  // ptt, say, speak, mode, interrupt, new-conversation
 int PrintDefaultConfig();
+int Contract(const Args& args);     // vb contract [KIND] [--json] [--config FILE] | test KIND -- COMMAND…
 
 }  // namespace vb::cli

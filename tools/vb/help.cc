@@ -69,6 +69,17 @@ const std::vector<HelpTopic> kTopics = {
      "usage: vb tune afe RECORDING.mcap [--set SECTION.KEY=VALUE …] [--config FILE] [--out DIR] [--json]\n"
      "\n"
      "Runs vb-tune with the same arguments; `vb tune --help` says what it prints.\n"},
+    {"contract", "what every actor kind subscribes to and publishes, and a conformance test for replacements",
+     "usage: vb contract [KIND] [--json] [--config FILE]\n"
+     "       vb contract test KIND -- COMMAND [ARG…]\n"
+     "\n"
+     "vb contract asks each actor binary (vb-KIND --contract) what it declares once configured on a\n"
+     "private in-process bus (defaults, or --config FILE): topics in and out with payload type and\n"
+     "plane, its config section, heartbeat and stop duties. The wire itself: docs/wire.md.\n"
+     "vb contract test starts a private broker and COMMAND --config F --name KIND, feeds the kind's\n"
+     "inputs and checks its outputs, heartbeats, seq, malformed frames counted and survived, and\n"
+     "exit 0 within 2 s of SIGTERM (tests/integration/contract/conformance.py; needs python3-zmq).\n"
+     "Exit: 0 conforms, 1 does not, 64 bad command line.\n"},
     {"ptt", "push to talk: key down / key up",
      "usage: vb ptt down|up [--config FILE] [--device NAME] [--timeout SEC]\n"
      "\n"

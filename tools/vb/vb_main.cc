@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   if (cmd == "demo") return Demo(args);
   if (cmd == "keygen") return Keygen(args);
   if (cmd == "status") return ShowStatus(args);
+  if (cmd == "contract") return Contract(args);
   if (cmd == "ptt" || cmd == "say" || cmd == "mode" || cmd == "interrupt" || cmd == "speak" ||
       cmd == "new-conversation")
     return SendCommand(cmd, args);
