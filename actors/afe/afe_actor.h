@@ -21,6 +21,9 @@ class AfeActor : public bus::Actor {
   void DeclareConfig(config::Section& s) override;
   Status Configure(bus::Context& ctx) override;
   void OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) override;
+  // What DeclareConfig filled (vb tune runs the front end offline with them).
+  const FrontEndConfig& config() const { return config_; }
+  int ref_wait_ms() const { return ref_wait_ms_; }
 
  private:
   // A mic frame waiting (briefly) for its reference to arrive.

@@ -25,6 +25,8 @@ class WakeVadActor : public bus::Actor {
   Status Activate(bus::Context& ctx) override;
   void Deactivate(bus::Context& ctx) override;
   void OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) override;
+  // The options DeclareConfig filled (vb tune runs the pipeline offline with them).
+  const PipelineOptions& options() const { return opt_; }
 
  private:
   void OnAudio(bus::Context& ctx, const bus::Received<v1::AudioFrame>& m);

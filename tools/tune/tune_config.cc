@@ -11,31 +11,6 @@
 namespace vb::tune {
 namespace {
 
-// The actors keep their filled config private and their files belong to
-// others; this reads the members through a pointer-to-member taken in an
-// explicit instantiation, where C++ waives access checks. It breaks the
-// build (not silently) if a member is renamed. An accessor on each actor
-// would replace it.
-template <class Tag, typename Tag::Type kMember>
-struct Expose {
-  friend typename Tag::Type MemberOf(Tag) { return kMember; }
-};
-struct AfeConfigTag {
-  using Type = afe::FrontEndConfig afe::AfeActor::*;
-  friend Type MemberOf(AfeConfigTag);
-};
-struct AfeWaitTag {
-  using Type = int afe::AfeActor::*;
-  friend Type MemberOf(AfeWaitTag);
-};
-struct WakeVadOptionsTag {
-  using Type = wakevad::PipelineOptions wakevad::WakeVadActor::*;
-  friend Type MemberOf(WakeVadOptionsTag);
-};
-template struct Expose<AfeConfigTag, &afe::AfeActor::config_>;
-template struct Expose<AfeWaitTag, &afe::AfeActor::ref_wait_ms_>;
-template struct Expose<WakeVadOptionsTag, &wakevad::WakeVadActor::opt_>;
-
 // Puts `value` (YAML) at the dotted `path` of root.
 Status ApplySet(YAML::Node root, const std::string& set) {
   const size_t eq = set.find('=');
@@ -117,9 +92,9 @@ Status LoadTuneConfig(const std::string& config_path, const std::vector<std::str
     s.Finish();
   }
   if (Status st = config::ToStatus(*report); !st.ok()) return st;
-  out->afe = afe_actor.*MemberOf(AfeConfigTag{});
-  out->ref_wait_ms = afe_actor.*MemberOf(AfeWaitTag{});
-  out->wakevad = wakevad_actor.*MemberOf(WakeVadOptionsTag{});
+  out->afe = afe_actor.config();
+  out->ref_wait_ms = afe_actor.ref_wait_ms();
+  out->wakevad = wakevad_actor.options();
   return Status::Ok();
 }
 
