@@ -75,6 +75,7 @@ vb_base_image() {
     rm -rf "$root"
     debootstrap --variant=minbase bookworm "$root" "$mirror" > "$cache/debootstrap.log" 2>&1 \
       || { tail -20 "$cache/debootstrap.log"; rm -rf "$root"; echo "FAIL: debootstrap"; exit 1; }
+    rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*  # apt-get update in the images
     tar -C "$root" -c . | gzip -1 > "$tarball.tmp" && mv "$tarball.tmp" "$tarball"
     rm -rf "$root"
   fi
