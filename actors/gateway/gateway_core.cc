@@ -360,16 +360,20 @@ void GatewayCore::HandleNewConversation(ConnId id, Conn& conn, const ClientMessa
   ++counters_.new_conversations;
   Json r = ServerMessage("new_conversation_started");
   if (!m.id.empty()) r["reply_to"] = m.id;
-  if (!options_.per_client_conversations) {
-    // One shared conversation: the voice dialog's (conversation.clear).
+  if (!options_.per_client_conversations || m.device) {
+    // The voice dialog's conversation (conversation.clear): the one shared
+    // conversation, or the device's when asked (the dashboard's button).
     v1::DialogCommand cmd;
     cmd.mutable_new_conversation();
     if (!PublishCommand(cmd)) {
       SendTo(id, ErrorMessage(500, "the gateway cannot reach the bus", m.id));
       return;
     }
-    SendTo(id, r);
-    return;
+    r["device"] = true;
+    if (!options_.per_client_conversations) {
+      SendTo(id, r);
+      return;
+    }
   }
   std::string key = !m.user_id.empty() || !m.session_id.empty() ? ClientKey(conn, m) : conn.client_key;
   if (!key.empty()) {

@@ -129,7 +129,11 @@ ProtocolError ParseClientMessage(std::string_view text, ClientMessage* out) {
     case ClientType::kNewConversation:
       // Optional: whose conversation (default: the one this connection chatted in last).
       if (!(e = String(j, "user_id", false, &out->user_id)).ok()) break;
-      e = String(j, "session_id", false, &out->session_id);
+      if (!(e = String(j, "session_id", false, &out->session_id)).ok()) break;
+      if (auto it = j.find("device"); it != j.end()) {
+        if (!it->is_boolean()) e = Bad("field 'device' must be a boolean");
+        else out->device = it->get<bool>();
+      }
       break;
     case ClientType::kRegisterTools: {
       auto it = j.find("tools");

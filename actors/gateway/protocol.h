@@ -60,6 +60,8 @@ struct ClientMessage {
   std::string call_id, output;
   // push_to_talk
   bool down = false;
+  // new_conversation: the device's voice conversation too (the dashboard)
+  bool device = false;
   // set_mode: continuous | wake_word | push_to_talk
   std::string mode;
   // register_tools

@@ -93,6 +93,11 @@ run(stack, [
     console.log(`screenshot: ${shot}`);
   }],
 
+  ['"New conversation" asks the gateway for a fresh one, the device\'s too', async () => {
+    await page.click('#new-conversation');
+    await waitText('#transcript li:last-child', /new conversation.*device/);
+  }],
+
   ['wake indicator lights on voice.wake', async () => {
     await page.fill('#chat-input', '/wake');
     await page.click('#chat-send');

@@ -183,6 +183,9 @@
         break;
       }
       case 'error': addLine('tool', `error ${m.code}: ${m.error}`); break;
+      case 'new_conversation_started':
+        addLine('tool', 'new conversation', m.device ? 'the device and this page start afresh' : 'this page starts afresh');
+        break;
       default: break;  // types this page does not show
     }
   }
@@ -230,5 +233,8 @@
   $('ptt').addEventListener('pointerdown', (e) => { e.preventDefault(); ptt(true); });
   for (const ev of ['pointerup', 'pointerleave', 'pointercancel']) $('ptt').addEventListener(ev, () => ptt(false));
   $('interrupt').addEventListener('click', () => send({ type: 'interrupt_stream' }));
+  $('new-conversation').addEventListener('click', () => {
+    send({ type: 'new_conversation', device: true, user_id: 'dashboard' });
+  });
   connect();
 })();

@@ -550,6 +550,25 @@ TEST_F(PerClientTest, NewConversationGivesTheClientAFreshOne) {
   EXPECT_EQ(Chat(1, "alice", "a4").start().conversation_id(), "");
 }
 
+// The dashboard's "New conversation" button: the device's voice dialog
+// starts afresh (conversation.clear through vb-session) and so does the
+// asker's own text conversation; a plain new_conversation leaves the voice
+// dialog alone.
+TEST_F(PerClientTest, NewConversationForTheDeviceAlsoClearsTheVoiceConversation) {
+  Authorize(1);
+  Text(1, {{"type", "new_conversation"}, {"id", "own"}});
+  EXPECT_TRUE(sink_.commands.empty());
+  Text(1, {{"type", "new_conversation"}, {"id", "dev"}, {"device", true}});
+  ASSERT_EQ(sink_.commands.size(), 1u);
+  EXPECT_TRUE(sink_.commands[0].has_new_conversation());
+  auto r = transport_.Of(1, "new_conversation_started");
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_EQ(r[1]["reply_to"], "dev");
+  EXPECT_EQ(r[1]["device"], true);
+  Text(1, {{"type", "new_conversation"}, {"device", "yes"}});
+  EXPECT_EQ(transport_.Of(1, "error").back()["code"], 400);
+}
+
 TEST_F(PerClientTest, AChatThatEndsBeforeStartingIsAnErrorToTheAsker) {
   Authorize(1);
   auto r = Chat(1, "alice", "a1");
