@@ -52,6 +52,10 @@ fi
 if [ -f tests/node/package.json ] && [ ! -d tests/node/node_modules ]; then
   (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# The Node.js actor library's own pinned deps (zeromq ships prebuilt binaries).
+if [ -f sdk/node/package.json ] && [ ! -d sdk/node/node_modules ]; then
+  (cd sdk/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
 
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
