@@ -359,6 +359,7 @@ void TextChats::OnSse(Chat& c, const SseParser::Event& e, int64_t now_ns) {
       auto ev = Event(c);
       *ev.mutable_tool_call() = call;
       port_->PublishChatEvent(ev);
+      call.set_text_chat(true);
       port_->PublishToolCall(call, c.chat_id);
     }
     if (c.calls.empty()) End(rid, v1::TurnEnded::FAILED, "the agent's tool calls carry no ids");

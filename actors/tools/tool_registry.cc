@@ -136,6 +136,10 @@ void ToolRegistry::OnToolCall(const v1::ToolCall& call, const std::string& turn_
     return;
   }
   ++counters_.calls;
+  if (call.text_chat()) {
+    if (quiet_calls_.size() >= kAnsweredKept) quiet_calls_.pop_front();
+    quiet_calls_.push_back(id);
+  }
   if (pending_.size() >= kMaxPending) {
     Fail(turn_id, id, "too many tool calls under way", true);
     return;
@@ -267,7 +271,7 @@ void ToolRegistry::Fail(const std::string& turn_id, const std::string& call_id, 
                         bool prompt) {
   port_->Problem("tool call " + call_id + ": " + error);
   Answer(turn_id, call_id, Dump({{"error", error}}));
-  if (prompt) Fallback();
+  if (prompt && std::find(quiet_calls_.begin(), quiet_calls_.end(), call_id) == quiet_calls_.end()) Fallback();
 }
 
 void ToolRegistry::OnTurnEnded(const std::string& turn_id, v1::TurnEnded::Outcome outcome) {

@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -109,6 +110,8 @@ class ToolRegistry {
   void Fail(const std::string& turn_id, const std::string& call_id, const std::string& error, bool prompt);
   void Fallback();
   std::string TimeNow() const;
+  // Calls of text chats (ToolCall.text_chat): their failures play no prompt.
+  std::deque<std::string> quiet_calls_;
 
   RegistryOptions options_;
   RegistryPort* port_;

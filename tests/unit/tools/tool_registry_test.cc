@@ -295,5 +295,20 @@ TEST_F(RegistryTest, CatalogListsBuiltinsWithSchemas) {
                                              "set_mode"}));
 }
 
+// A gateway client's text chat calls a tool nobody serves: the agent gets the
+// error output, but the device's speaker stays quiet (nobody there asked);
+// the same failure in a voice turn plays the fallback prompt.
+TEST_F(RegistryTest, ATextChatsFailedCallPlaysNoPromptAtTheDevice) {
+  Make();
+  v1::ToolCall quiet = Call("q1", "get_weather");
+  quiet.set_text_chat(true);
+  reg->OnToolCall(quiet, "chat-text", 0);
+  ASSERT_EQ(rec.outputs.size(), 1u);
+  EXPECT_NE(rec.outputs[0].output.find("no tool named"), std::string::npos);
+  EXPECT_EQ(rec.prompts("error"), 0);
+  reg->OnToolCall(Call("v1", "get_weather"), "chat-voice", 0);
+  EXPECT_EQ(rec.prompts("error"), 1);
+}
+
 }  // namespace
 }  // namespace vb::tools
