@@ -49,11 +49,15 @@ if [ "${VB_SKIP_APT:-0}" != 1 ]; then
 fi
 
 # Pinned npm clients for the conformance and dashboard tests (project-local).
-if [ -f tests/node/package.json ] && [ ! -d tests/node/node_modules ]; then
+# Again whenever the lock file changed since the last install (npm keeps its
+# own copy in node_modules/.package-lock.json).
+if [ -f tests/node/package.json ] && { [ ! -d tests/node/node_modules ] ||
+     [ tests/node/package-lock.json -nt tests/node/node_modules/.package-lock.json ]; }; then
   (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
 # The Node.js actor library's own pinned deps (zeromq ships prebuilt binaries).
-if [ -f sdk/node/package.json ] && [ ! -d sdk/node/node_modules ]; then
+if [ -f sdk/node/package.json ] && { [ ! -d sdk/node/node_modules ] ||
+     [ sdk/node/package-lock.json -nt sdk/node/node_modules/.package-lock.json ]; }; then
   (cd sdk/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
