@@ -12,6 +12,7 @@
 //   replay   an MCAP recording into the live bus at its original pacing
 //   info     topics, types, counts, duration and rates of a recording
 //   recover  a recording cut short (kill -9, full disk) into a complete one
+//   trace    per-turn waterfalls of a dialog's stages, live or from a recording
 //
 // `vb-sniff COMMAND --help` says more of each. Live commands that hear
 // nothing for a few seconds say so, naming the endpoint and config watched.
@@ -30,6 +31,7 @@
 #include "tools/sniffer/printer.h"
 #include "tools/sniffer/recording.h"
 #include "tools/sniffer/sniffer.h"
+#include "tools/sniffer/trace.h"
 
 namespace {
 
@@ -63,6 +65,7 @@ const char* kUsage =
     "  replay  FILE.mcap [--rate R | --fast] [--loop] [--topics P,…] [--device-map A=B,…]\n"
     "  info    FILE.mcap                            topics, types, counts, duration, rates\n"
     "  recover IN.mcap OUT.mcap                     rewrite a recording cut short into a complete one\n"
+    "  trace   [FILE.mcap]                          per-turn waterfall and response time, live or recorded\n"
     "common: --duration SEC (stop after), --quiet-after SEC (say so when nothing is heard; 3)\n"
     "`vb-sniff COMMAND --help` for one command.\n";
 
@@ -96,6 +99,14 @@ const std::map<std::string, std::string> kHelp = {
                "local's. --loop: again from the start until Ctrl-C. --duration SEC: stop after SEC.\n"},
     {"info", "vb-sniff info FILE.mcap [--json]\nTopics, payload types, message counts, duration and rates of a recording\n"
              "(also of one cut short: it says so).\n"},
+    {"trace", "vb-sniff trace [FILE.mcap] [--duration SEC] [--json]\n"
+              "Per turn, its stages across processes as a waterfall (ms from the turn's first stage):\n"
+              "wake or key, speech start/end (client VAD), server speech end, final transcript, turn\n"
+              "started, first text, first audio, first and last sample at the speaker (audio.ref\n"
+              "play_ns), interruption, end. Then the response time (speech end -> first reply sample\n"
+              "at the speaker) and each stage's share. Stamps are the publishers'; turns are linked\n"
+              "across the WebSocket by turn id. From FILE (a recording) or the live bus (a turn is\n"
+              "printed once its audio has played; open turns at exit). --json: one object per turn.\n"},
     {"recover", "vb-sniff recover IN.mcap OUT.mcap\nCopies every complete chunk of IN (a recording cut short) into OUT, a complete\n"
                 "MCAP file with summary and indexes.\n"},
 };
@@ -225,7 +236,39 @@ int Recover(const Options& o) {
   return 0;
 }
 
-// ---- live commands (list, echo, hz, bw, drops, latency, record) ----------
+// Per-turn waterfalls of a recording.
+int TraceFile(const Options& o) {
+  if (o.args.size() != 1) return Usage();
+  sniff::McapReader reader;
+  if (Status st = reader.Open(o.args[0]); !st.ok()) {
+    std::cerr << "vb-sniff: " << st.message() << "\n";
+    return 1;
+  }
+  sniff::TurnTracer tracer([&](const sniff::TurnTrace& t) {
+    std::cout << (o.json ? sniff::TraceJson(t) : sniff::FormatTrace(t));
+  });
+  uint64_t bad = 0;
+  v1::Header h;
+  sniff::McapReadReport report;
+  reader.Read(
+      [&](const sniff::McapMessage& m) {
+        const std::string& topic = reader.channels().at(m.channel_id).topic;
+        if (!sniff::TurnTracer::Wants(topic)) return true;
+        std::string_view header, payload;
+        if (!sniff::DecodeRecorded(m.data, &header, &payload) || !h.ParseFromArray(header.data(), int(header.size()))) ++bad;
+        else tracer.Add(topic, h, payload);
+        return true;
+      },
+      &report);
+  tracer.Finish();
+  bad += tracer.malformed();
+  if (!report.problems.empty()) std::cerr << report.problems;
+  if (bad) std::cerr << "vb-sniff: " << bad << " messages could not be decoded\n";
+  if (!tracer.turns()) std::cerr << "vb-sniff: no turn in " << o.args[0] << "\n";
+  return 0;
+}
+
+// ---- live commands (list, echo, hz, bw, drops, latency, record, trace) ----
 
 int Live(const Options& o, const bus::BusConfig& bus, int sfd) {
   const bool record = o.command == "record";
@@ -255,12 +298,22 @@ int Live(const Options& o, const bus::BusConfig& bus, int sfd) {
     uint64_t seen = 0;
     std::string line;
     bool decode = o.command == "echo";
+    std::unique_ptr<sniff::TurnTracer> tracer;
+    if (o.command == "trace")
+      tracer = std::make_unique<sniff::TurnTracer>([&](const sniff::TurnTrace& t) {
+        Emit(o.json ? sniff::TraceJson(t) : sniff::FormatTrace(t));
+      });
     sniff::Sniffer::RawFn raw;
     if (record)
       raw = [&](bus::Plane plane, const bus::RawMessage& m, int64_t now) {
         if (!record_error.ok()) return;
         record_error = recorder->Record(plane, m, now);
         if (!record_error.ok()) loop.Stop();
+      };
+    if (tracer)
+      raw = [&](bus::Plane, const bus::RawMessage& m, int64_t) {
+        if (!m.header || !sniff::TurnTracer::Wants(m.topic)) return;
+        tracer->Add(m.topic, *m.header, m.payload);
       };
     sniffer.Start(
         decode,
@@ -393,11 +446,12 @@ int Live(const Options& o, const bus::BusConfig& bus, int sfd) {
       if (!out.empty()) Emit(out + (o.json || o.command == "list" || o.command == "drops" ? "" : "--\n"));
       sniffer.ResetWindow();
     };
-    if (o.command != "echo" && o.command != "list" && !record)
+    if (o.command != "echo" && o.command != "list" && o.command != "trace" && !record)
       loop.AddTimer(std::chrono::seconds(1), [&] { report_window(false); });
     loop.AddTimer(std::chrono::milliseconds(50), [] { Flush(); });
     loop.Run();
     if (o.command == "list" || o.command == "drops") report_window(true);
+    if (tracer) tracer->Finish();
     Flush();
     double listened = double(bus::MonoNs() - started) / 1e9;
     if (o.command == "list" && sniffer.heard() == 0)
@@ -648,8 +702,9 @@ int main(int argc, char** argv) {
     std::cout << (h != kHelp.end() ? h->second : kUsage);
     return 0;
   }
-  static const std::set<std::string> kLive = {"list", "echo", "hz", "bw", "drops", "latency", "record"};
+  static const std::set<std::string> kLive = {"list", "echo", "hz", "bw", "drops", "latency", "record", "trace"};
   if (o.command == "info") return Info(o);
+  if (o.command == "trace" && !o.args.empty()) return TraceFile(o);
   if (o.command == "recover") return Recover(o);
   if (!kLive.count(o.command) && o.command != "replay") return Usage();
   if (o.command == "record" && o.args.empty()) return std::cerr << kHelp.at("record"), 64;
