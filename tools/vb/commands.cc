@@ -413,7 +413,7 @@ int SendCommand(const std::string& verb, const Args& in) {
   }
 }
 
-int PrintDefaultConfig() {
+int PrintDefaultConfig(const std::string& config_arg) {
   auto report = config::DescribeReport();
   {
     config::Section s(report, "bus", YAML::Node());
@@ -451,6 +451,7 @@ int PrintDefaultConfig() {
     std::string cmd = "'" + bin + "/" + a + "' --print-default-config";
     if (system(cmd.c_str()) != 0) std::cerr << "vb: " << a << " could not print its section\n";
   }
+  if (!config_arg.empty()) return PrintCommandSections(config_arg);
   return 0;
 }
 

@@ -72,6 +72,37 @@ int Test(const Args& rest) {
 
 }  // namespace
 
+int PrintCommandSections(const std::string& config_arg) {
+  std::string config, run_dir;
+  if (!ResolveConfig(config_arg, &config).ok()) {
+    std::cerr << "vb: config '" << config_arg << "' not found\n";
+    return 66;
+  }
+  (void)RuntimeDir(&run_dir);  // ${VB_RUN_DIR} as vb run sets it
+  ExportConfigDir(config);
+  bus::BusConfig bus;
+  launcher::LauncherConfig lc;
+  if (Status st = launcher::LoadLaunchConfig(config, &bus, &lc); !st.ok()) {
+    std::cerr << "vb: config error:\n" << st.message() << "\n";
+    return kExitConfig;
+  }
+  int failed = 0;
+  for (const auto& [name, argv0] : lc.commands) {
+    std::vector<std::string> argv = argv0;
+    argv.push_back("--print-default-config");
+    std::string out, err_path = "/tmp/vb-print-err-" + std::to_string(getpid());
+    int rc = Capture(argv, &out, err_path);
+    unlink(err_path.c_str());
+    std::cout << "\n# " << name << ": run by command: " << argv0[0] << (argv0.size() > 1 ? " " + argv0[1] : "") << "\n";
+    if (rc != 0) {
+      std::cerr << "vb: " << name << "'s command could not print its section (exit " << rc << ")\n";
+      ++failed;
+    }
+    std::cout << out;
+  }
+  return failed ? 1 : 0;
+}
+
 int Contract(const Args& in) {
   if (WantsHelp(in)) return PrintHelp("contract");
   if (!in.empty() && in[0] == "test") return Test(in);

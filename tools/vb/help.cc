@@ -121,10 +121,11 @@ const std::vector<HelpTopic> kTopics = {
      "Writes a new CURVE key pair to FILE (mode 0600) and prints the public key. List public keys\n"
      "in the broker's bus.curve allow-list; give each host its own FILE (bus.curve.key_file).\n"},
     {"print-default-config", "every config key of every section, documented",
-     "usage: vb --print-default-config\n"
+     "usage: vb --print-default-config [--config FILE]\n"
      "\n"
      "Prints the bus, devices and launcher sections and every actor's section with each key's\n"
-     "default, range and meaning.\n"},
+     "default, range and meaning. With --config, also the section of every actor that FILE runs\n"
+     "through `command:` (asked from the program itself: COMMAND --print-default-config).\n"},
     {"help", "these texts",
      "usage: vb help [TOPIC | --all | --man]\n"
      "\n"

@@ -34,8 +34,10 @@ int main(int argc, char** argv) {
     return SendCommand(cmd, args);
   if (cmd == "--print-default-config") {
     if (WantsHelp(args)) return PrintHelp("print-default-config");
-    if (!args.empty()) return UsageError("print-default-config", "takes no argument");
-    return PrintDefaultConfig();
+    if (args.empty()) return PrintDefaultConfig();
+    if (args.size() != 2 || args[0] != "--config")
+      return UsageError("print-default-config", "takes only --config FILE");
+    return PrintDefaultConfig(args[1]);
   }
   if (cmd == "help" || cmd == "-h" || cmd == "--help") return Help(args);
   if (cmd == "sniff" || cmd == "tune") {  // vb-sniff, vb-tune (offline tuning on a recording)
