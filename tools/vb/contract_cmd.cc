@@ -80,12 +80,11 @@ int PrintCommandSections(const std::string& config_arg) {
   }
   (void)RuntimeDir(&run_dir);  // ${VB_RUN_DIR} as vb run sets it
   ExportConfigDir(config);
-  bus::BusConfig bus;
+  // Only the launcher section's view is needed: which actors run by command.
   launcher::LauncherConfig lc;
-  if (Status st = launcher::LoadLaunchConfig(config, &bus, &lc); !st.ok()) {
-    std::cerr << "vb: config error:\n" << st.message() << "\n";
-    return kExitConfig;
-  }
+  bus::BusConfig unused_bus;
+  const Status loaded = launcher::LoadLaunchConfig(config, &unused_bus, &lc);
+  if (!loaded.ok()) return std::cerr << "vb: config error:\n" << loaded.message() << "\n", kExitConfig;
   int failed = 0;
   for (const auto& [name, argv0] : lc.commands) {
     std::vector<std::string> argv = argv0;
