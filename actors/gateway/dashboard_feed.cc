@@ -2,6 +2,7 @@
 #include "actors/gateway/dashboard_feed.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -123,6 +124,10 @@ std::optional<Json> DashboardFeed::OnHeartbeat(const v1::Heartbeat& hb, int64_t 
   } else if (hb.pid() != it->second.pid || hb.uptime_ms() < it->second.uptime_ms) {
     // A new process under the same name: the launcher restarted it.
     ++it->second.restarts;
+    LogEvent(hb.actor(), "restarted", "pid " + std::to_string(it->second.pid) + " → " + std::to_string(hb.pid()) +
+                                          " (restart " + std::to_string(it->second.restarts) + ")");
+  } else if (it->second.stale) {
+    LogEvent(hb.actor(), "back", "pid " + std::to_string(hb.pid()) + " beats again");
   }
   Actor& a = it->second;
   a.pid = hb.pid();
@@ -141,6 +146,8 @@ std::vector<Json> DashboardFeed::CheckStale(int64_t now_ns) {
     if (a.stale || now_ns - a.last_ns < options_.stale_after_ns) continue;
     a.stale = true;
     a.health["state"] = "STALE";
+    LogEvent(name, "stale", "no heartbeat for " + std::to_string((now_ns - a.last_ns) / 1'000'000) + " ms (pid " +
+                                std::to_string(a.pid) + ")");
     Json m = ServerMessage("actor_health");
     m.update(a.health);
     out.push_back(std::move(m));
@@ -148,11 +155,34 @@ std::vector<Json> DashboardFeed::CheckStale(int64_t now_ns) {
   return out;
 }
 
+void DashboardFeed::LogEvent(const std::string& actor, const char* event, std::string detail) {
+  int64_t at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch()).count();
+  Json e{{"at_ms", at_ms}, {"actor", actor}, {"event", event}, {"detail", std::move(detail)}};
+  events_.push_back(e);
+  while (events_.size() > options_.max_events) events_.pop_front();
+  if (new_events_.size() < options_.max_events) new_events_.push_back(std::move(e));
+}
+
+std::vector<Json> DashboardFeed::TakeEvents() {
+  std::vector<Json> out;
+  out.swap(new_events_);
+  for (Json& e : out) {
+    Json m = ServerMessage("actor_event");
+    m.update(e);
+    e = std::move(m);
+  }
+  return out;
+}
+
 Json DashboardFeed::Snapshot() const {
+  Json events = Json::array();
+  for (const auto& e : events_) events.push_back(e);
   Json actors = Json::array();
   for (const auto& [name, a] : actors_) actors.push_back(a.health);
   return Json{{"dialog_state", dialog_state_}, {"actors", actors},     {"mic_level", level_},
-              {"speech", speech_},             {"wake", last_wake_},   {"playback", playback_}};
+              {"speech", speech_},             {"wake", last_wake_},   {"playback", playback_},
+              {"events", events}};
 }
 
 }  // namespace vb::gateway

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <string>
@@ -31,6 +32,7 @@ class DashboardFeed {
     int64_t level_interval_ns = 100'000'000;  // one mic_level message per interval
     int64_t stale_after_ns = 3'500'000'000;   // an actor silent this long is STALE
     size_t max_actors = 64;
+    size_t max_events = 100;  // the actor event log (stale, restarted) kept for new dashboards
   };
   DashboardFeed() : DashboardFeed(Options{}) {}
   explicit DashboardFeed(Options options) : options_(options) {}
@@ -44,6 +46,11 @@ class DashboardFeed {
   std::optional<Json> OnHeartbeat(const v1::Heartbeat& hb, int64_t now_ns);
   // actor_health messages for actors that just went stale.
   std::vector<Json> CheckStale(int64_t now_ns);
+  // Each call that changes an actor's life (went STALE, restarted, came
+  // back) also logs an event {at_ms (wall clock), actor, event, detail}:
+  // sent live as `actor_event` (TakeEvents) and kept (the last max_events)
+  // in Snapshot().events, oldest first.
+  std::vector<Json> TakeEvents();
 
   Json Snapshot() const;
   // Actors dropped to make room (a flood of names, or many restarts).
@@ -59,6 +66,7 @@ class DashboardFeed {
     bool stale = false;
   };
   Json Health(const v1::Heartbeat& hb, const Actor& a) const;
+  void LogEvent(const std::string& actor, const char* event, std::string detail);
 
   Options options_;
   Json dialog_state_ = Json::object();
@@ -68,6 +76,8 @@ class DashboardFeed {
   Json playback_ = Json::object();
   std::map<std::string, Actor> actors_;
   uint64_t evicted_ = 0;
+  std::deque<Json> events_;
+  std::vector<Json> new_events_;
   double sum_sq_ = 0;
   int peak_ = 0;
   uint64_t samples_ = 0;

@@ -48,6 +48,8 @@ void GatewayActor::DeclareConfig(config::Section& s) {
            "audio the dashboard's mic level is computed from");
   s.Key("level_hz", &level_hz_, 10, {1, 50}, "mic level updates per second sent to dashboards");
   s.Key("dashboard", &dashboard_, true, "serve the dashboard's pages over HTTP on the same port");
+  s.Key("history_turns", &history_turns_, 50, {0, 1000},
+        "ended turns the gateway keeps for the dashboard (shown on open and reload, with timestamps); 0: none");
   if (idle_timeout_ms_ <= ping_interval_ms_)
     s.Error("idle_timeout_ms", "must be longer than ping_interval_ms, or clients are dropped between pings");
 }
@@ -98,6 +100,7 @@ Status GatewayActor::Configure(bus::Context& ctx) {
   co.tool_provider = ctx.name();
   co.segmenter.min_clause_chars = size_t(clause_min_chars_);
   co.segmenter.max_unit_chars = size_t(unit_max_chars_);
+  co.history.max_turns = size_t(history_turns_);
   core_ = std::make_unique<GatewayCore>(co, tokens_, *library_, static_cast<ClientTransport&>(*this),
                                         static_cast<CommandSink&>(*this));
   DashboardFeed::Options fo;
@@ -154,6 +157,7 @@ Status GatewayActor::Configure(bus::Context& ctx) {
           }
         }
         if (auto j = feed_.OnHeartbeat(m.msg, bus::MonoNs())) core_->SendToDashboards(*j);
+        for (auto& e : feed_.TakeEvents()) core_->SendToDashboards(e);
       },
       "*");
   if (level_source_ != "none") {
@@ -247,6 +251,7 @@ void GatewayActor::Tick() {
       core_->FailTextChats("the session stopped answering (no heartbeat); the chat was lost");
     core_->SendToDashboards(j);
   }
+  for (auto& e : feed_.TakeEvents()) core_->SendToDashboards(e);
   server_->SetHealth(Health(now));
 }
 

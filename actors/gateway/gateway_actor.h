@@ -60,6 +60,7 @@ class GatewayActor : public bus::Actor, private ClientTransport, private Command
   int auth_timeout_ms_ = 10000, turn_idle_timeout_ms_ = 120000;
   int max_frame_bytes_ = 65536, max_clients_ = 128, max_queued_kb_ = 8192;
   bool mirror_text_turns_ = false;
+  int history_turns_ = 50;
   bool per_client_conversations_ = true;
   int clause_min_chars_ = 6, unit_max_chars_ = 200;
   std::string level_source_ = "audio.clean";

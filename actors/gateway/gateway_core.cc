@@ -2,11 +2,16 @@
 #include "actors/gateway/gateway_core.h"
 
 #include <algorithm>
+#include <chrono>
 
 #include "bus/log.h"
 
 namespace vb::gateway {
 namespace {
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 const char* OutcomeName(v1::TurnEnded::Outcome o) {
   switch (o) {
@@ -48,7 +53,8 @@ void GatewayCore::LogRejected(const Conn& conn, int code, std::string_view why, 
 
 GatewayCore::GatewayCore(CoreOptions options, const TokenSet& tokens, const AvatarLibrary& library,
                          ClientTransport& transport, CommandSink& commands)
-    : options_(options), tokens_(tokens), library_(library), transport_(transport), commands_(commands) {}
+    : options_(options), tokens_(tokens), library_(library), transport_(transport), commands_(commands),
+      history_(options.history) {}
 
 // ---- connections --------------------------------------------------------
 
@@ -243,6 +249,11 @@ void GatewayCore::Handle(ConnId id, Conn& conn, const ClientMessage& m, int64_t 
       r["conversation_id"] = conversation_id_;
       r["session_status"] = session_status_;
       SendTo(id, r);
+      // The turns before the page was opened (or reloaded).
+      Json h = ServerMessage("dashboard_history");
+      h["turns"] = history_.Turns();
+      h["max_turns"] = history_.options().max_turns;
+      SendTo(id, h);
       return;
     }
   }
@@ -288,6 +299,8 @@ void GatewayCore::HandleChat(ConnId id, Conn& conn, const ClientMessage& m, int6
     p.text_chat = true;
     p.client_key = key;
     p.generation = cc.generation;
+    p.question = m.content;
+    p.asker = m.user_id.empty() ? conn.connection_id : m.user_id;
     pending_[request_id] = p;
     return;
   }
@@ -299,7 +312,10 @@ void GatewayCore::HandleChat(ConnId id, Conn& conn, const ClientMessage& m, int6
     return;
   }
   ++counters_.chats;
-  pending_[request_id] = Pending{id, m.id, now_ns, false};
+  Pending p{id, m.id, now_ns, false};
+  p.question = m.content;
+  p.asker = m.user_id.empty() ? conn.connection_id : m.user_id;
+  pending_[request_id] = p;
 }
 
 void GatewayCore::HandleInterrupt(ConnId id, Conn& conn, const ClientMessage& m) {
@@ -597,6 +613,12 @@ void GatewayCore::OnSessionEvent(const v1::SessionEvent& ev, std::string_view he
       m["final"] = ev.user_transcript().final();
       m["turn_id"] = tid;
       SendToAuthorized(m);
+      if (ev.user_transcript().final()) {
+        // The question of the voice turn it belongs to (running, or about to start).
+        if (Turn* t = tid.empty() ? nullptr : FindTurn(tid); t && t->voice) t->question = ev.user_transcript().text();
+        last_transcript_ = TurnHistory::Cap(ev.user_transcript().text(), history_.options().max_text_bytes);
+        last_transcript_ns_ = now_ns;
+      }
       return;
     }
     case v1::SessionEvent::kAgentText: {
@@ -675,7 +697,9 @@ void GatewayCore::OnAgentText(Turn& turn, const v1::AgentText& a, int64_t now_ns
   }
 }
 
-void GatewayCore::SendToolCall(const Turn& turn, const v1::ToolCall& call) {
+void GatewayCore::SendToolCall(Turn& turn, const v1::ToolCall& call) {
+  if (turn.tools.size() < history_.options().max_tools)
+    turn.tools.push_back(Json{{"name", call.name()}, {"args", TurnHistory::Cap(call.arguments_json(), history_.options().max_text_bytes)}, {"call_id", call.call_id()}});
   Json m = ServerMessage("tool_call");
   m["tool_name"] = call.name();
   m["args"] = call.arguments_json();
@@ -731,7 +755,9 @@ void GatewayCore::OnToolInvocation(const v1::ToolInvocation& inv, int64_t now_ns
   commands_.PublishToolAnswer(a);
 }
 
-void GatewayCore::SendToolResult(const Turn& turn, const v1::ToolResult& result) {
+void GatewayCore::SendToolResult(Turn& turn, const v1::ToolResult& result) {
+  for (Json& t : turn.tools)
+    if (t["call_id"] == result.call_id()) t["result"] = TurnHistory::Cap(result.output(), history_.options().max_text_bytes);
   Json m = ServerMessage("tool_result");
   m["result"] = result.output();
   m["call_id"] = result.call_id();
@@ -761,11 +787,20 @@ GatewayCore::Turn* GatewayCore::StartTurn(const std::string& turn_id, const std:
     asker = p->second.conn;
     reply_to = p->second.reply_to;
     t.origin_ns = p->second.sent_ns;
+    t.question = p->second.question;
+    t.asker = p->second.asker;
     latency_["text_turn_start_ms"] = double(now_ns - p->second.sent_ns) / 1e6;
     pending_.erase(p);
   } else if (speech_end_ns_ > 0 && now_ns - speech_end_ns_ < 30'000'000'000) {
     t.origin_ns = speech_end_ns_;
     speech_end_ns_ = 0;
+  }
+  t.started_ms = WallMs();
+  if (voice) {
+    t.asker = "voice";
+    // Its transcript came just before the turn started.
+    if (!last_transcript_.empty() && now_ns - last_transcript_ns_ < 30'000'000'000) t.question = last_transcript_;
+    last_transcript_.clear();
   }
   for (const auto& [id, c] : conns_) {
     if (!c.authorized) continue;
@@ -793,7 +828,8 @@ void GatewayCore::EmitText(Turn& turn, const std::string& chunk, int64_t now_ns)
   if (!turn.first_token) {
     turn.first_token = true;
     if (turn.origin_ns > 0) {
-      latency_[turn.voice ? "voice_first_token_ms" : "text_first_token_ms"] = double(now_ns - turn.origin_ns) / 1e6;
+      turn.first_token_ms = double(now_ns - turn.origin_ns) / 1e6;
+      latency_[turn.voice ? "voice_first_token_ms" : "text_first_token_ms"] = turn.first_token_ms;
       Json l = ServerMessage("latency");
       l["figures"] = latency_;
       SendToDashboards(l);
@@ -827,7 +863,28 @@ void GatewayCore::EndTurn(std::string turn_id, std::string_view outcome, std::st
   if (interrupted) m["interrupted"] = true;
   if (!error.empty()) m["error"] = error;
   SendToAudience(*t, m);
+  Remember(*t, outcome, error);
   Retire(turn_id);
+}
+
+void GatewayCore::Remember(const Turn& t, std::string_view outcome, std::string_view error) {
+  Json r{{"turn_id", t.turn_id},
+         {"session_id", t.session_id},
+         {"input", t.voice ? "voice" : "text"},
+         {"asker", t.asker},
+         {"question", TurnHistory::Cap(t.question, history_.options().max_text_bytes)},
+         {"answer", TurnHistory::Cap(t.content, history_.options().max_text_bytes)},
+         {"outcome", outcome},
+         {"started_ms", t.started_ms},
+         {"ended_ms", WallMs()},
+         {"tools", t.tools}};
+  if (!error.empty()) r["error"] = error;
+  if (t.first_token_ms >= 0) r["first_token_ms"] = t.first_token_ms;
+  history_.Add(std::move(r));
+  if (history_.size() == 0) return;  // history_turns: 0
+  Json m = ServerMessage("turn_record");  // live dashboards append it too (timestamps, tools)
+  m["turn"] = history_.last();
+  SendToDashboards(m);
 }
 
 void GatewayCore::Retire(std::string turn_id) {

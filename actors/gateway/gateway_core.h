@@ -48,6 +48,7 @@
 #include "actors/gateway/protocol.h"
 #include "actors/gateway/token_auth.h"
 #include "actors/gateway/tts_segmenter.h"
+#include "actors/gateway/turn_history.h"
 #include "vb/v1/chat.pb.h"
 #include "vb/v1/dialog.pb.h"
 #include "vb/v1/tools.pb.h"
@@ -110,6 +111,7 @@ struct CoreOptions {
   size_t max_pending_requests = 256;
   size_t max_turns = 64;
   TtsSegmenter::Options segmenter;
+  TurnHistory::Options history;  // the dashboard's memory of ended turns (gateway.history_turns)
 };
 
 struct CoreCounters {
@@ -161,6 +163,8 @@ class GatewayCore {
   size_t running_text_chats() const;
   // Latest latency figures (ms, -1 = none yet), for the dashboard snapshot.
   Json Latency() const { return latency_; }
+  // The last ended turns, oldest first (what dashboard_history carries).
+  const TurnHistory& history() const { return history_; }
 
  private:
   struct Conn {
@@ -181,6 +185,7 @@ class GatewayCore {
     bool text_chat = false;  // per-client: a chat.request, not a TextInput
     std::string client_key;
     int generation = 0;
+    std::string question, asker;  // for the dashboard's history
   };
   // A client's conversation: user_id + session_id (else its connection).
   struct ClientConversation {
@@ -202,6 +207,11 @@ class GatewayCore {
     std::string request_id;
     ConnId owner = 0;
     std::string client_key;
+    // For the dashboard's history.
+    std::string question, asker;
+    int64_t started_ms = 0;  // wall clock
+    double first_token_ms = -1;
+    Json tools = Json::array();  // calls in order, with their results
   };
 
   void Handle(ConnId id, Conn& conn, const ClientMessage& m, int64_t now_ns);
@@ -212,8 +222,9 @@ class GatewayCore {
   ClientConversation& Conversation(const std::string& key);
   void CancelChat(const std::string& request_id);
   void OnAgentText(Turn& turn, const v1::AgentText& a, int64_t now_ns);
-  void SendToolCall(const Turn& turn, const v1::ToolCall& call);
-  void SendToolResult(const Turn& turn, const v1::ToolResult& result);
+  void SendToolCall(Turn& turn, const v1::ToolCall& call);
+  void SendToolResult(Turn& turn, const v1::ToolResult& result);
+  void Remember(const Turn& turn, std::string_view outcome, std::string_view error);
   void LogRejected(const Conn& conn, int code, std::string_view why, int64_t now_ns);
   void OfferTools(const Conn& conn);
   // True the first time call_id goes to conn (a registered tool's call may
@@ -265,6 +276,9 @@ class GatewayCore {
   std::function<Json()> snapshot_;
   Json latency_ = Json::object();
   Json session_status_ = Json::object();  // last SessionStatus, for new dashboards
+  TurnHistory history_;
+  std::string last_transcript_;  // the last final user transcript (a voice turn's question)
+  int64_t last_transcript_ns_ = 0;
   CoreCounters counters_;
 };
 

@@ -67,6 +67,38 @@ TEST(DashboardFeed, CountsRestartsAndStaleActors) {
   EXPECT_EQ(feed.Snapshot()["actors"].size(), 1u);
 }
 
+TEST(DashboardFeed, KeepsAnEventLogOfStalesAndRestarts) {
+  DashboardFeed feed({.max_events = 3});
+  v1::Heartbeat hb;
+  hb.set_actor("afe");
+  hb.set_kind("afe");
+  hb.set_pid(100);
+  hb.set_uptime_ms(5000);
+  feed.OnHeartbeat(hb, 1000 * kMs);
+  EXPECT_TRUE(feed.TakeEvents().empty());  // a first beat is no event
+  feed.CheckStale(6000 * kMs);             // crashed: silent
+  hb.set_pid(101);
+  hb.set_uptime_ms(10);
+  feed.OnHeartbeat(hb, 7000 * kMs);  // restarted
+  auto live = feed.TakeEvents();
+  ASSERT_EQ(live.size(), 2u);
+  EXPECT_EQ(live[0]["type"], "actor_event");
+  EXPECT_EQ(live[0]["event"], "stale");
+  EXPECT_EQ(live[0]["actor"], "afe");
+  EXPECT_EQ(live[1]["event"], "restarted");
+  EXPECT_NE(live[1]["detail"].get<std::string>().find("101"), std::string::npos);
+  EXPECT_GT(live[1]["at_ms"].get<int64_t>(), 1'600'000'000'000);  // wall clock
+  EXPECT_TRUE(feed.TakeEvents().empty());  // each sent once
+  // Kept for pages opened later, the last max_events only.
+  feed.CheckStale(12000 * kMs);
+  feed.OnHeartbeat(hb, 13000 * kMs);  // the same pid beats again
+  Json events = feed.Snapshot()["events"];
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[0]["event"], "restarted");
+  EXPECT_EQ(events[1]["event"], "stale");
+  EXPECT_EQ(events[2]["event"], "back");
+}
+
 TEST(DashboardFeed, DialogStateNames) {
   DashboardFeed feed;
   v1::DialogState s;

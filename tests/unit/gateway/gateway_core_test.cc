@@ -218,6 +218,78 @@ TEST_F(CoreTest, VoiceTurnsAreMirroredToEveryAuthorizedClient) {
   EXPECT_TRUE(transport_.sent[3].empty());
 }
 
+TEST_F(CoreTest, APageOpenedLaterGetsTheEndedTurnsWithTimestamps) {
+  Authorize(1);
+  // A typed chat, then a voice turn with a tool call whose question is its final transcript.
+  Text(1, {{"type", "chat_message"}, {"content", "what is pi"}, {"agent_id", "a"}, {"user_id", "alice"}});
+  Started("t1", LastRequestId());
+  now_ += 40 * kMs;
+  Delta("t1", "About 3.14.");
+  Ended("t1");
+  v1::SessionEvent heard;
+  heard.mutable_user_transcript()->set_text("weather in Paris");
+  heard.mutable_user_transcript()->set_final(true);
+  Event(heard);
+  Started("v1", "");
+  v1::SessionEvent tool;
+  tool.mutable_tool_call()->set_call_id("call-1");
+  tool.mutable_tool_call()->set_name("get_weather");
+  tool.mutable_tool_call()->set_arguments_json("{\"city\":\"Paris\"}");
+  Event(tool, "v1");
+  v1::SessionEvent result;
+  result.mutable_tool_result()->set_call_id("call-1");
+  result.mutable_tool_result()->set_output("21 C");
+  Event(result, "v1");
+  Delta("v1", "Sunny.");
+  Ended("v1", v1::TurnEnded::CANCELLED);
+  // A dashboard opened now (or reloaded) gets both turns after its snapshot.
+  Authorize(2);
+  Text(2, {{"type", "dashboard_subscribe"}});
+  EXPECT_EQ(Types(2), (std::vector<std::string>{"authorize_success", "dashboard_snapshot", "dashboard_history"}));
+  Json turns = transport_.Of(2, "dashboard_history")[0]["turns"];
+  ASSERT_EQ(turns.size(), 2u);
+  EXPECT_EQ(turns[0]["turn_id"], "t1");
+  EXPECT_EQ(turns[0]["input"], "text");
+  EXPECT_EQ(turns[0]["asker"], "alice");
+  EXPECT_EQ(turns[0]["question"], "what is pi");
+  EXPECT_EQ(turns[0]["answer"], "About 3.14.");
+  EXPECT_EQ(turns[0]["outcome"], "completed");
+  EXPECT_DOUBLE_EQ(turns[0]["first_token_ms"].get<double>(), 40.0);
+  EXPECT_GT(turns[0]["started_ms"].get<int64_t>(), 1'600'000'000'000);  // wall clock, ms since the epoch
+  EXPECT_GE(turns[0]["ended_ms"].get<int64_t>(), turns[0]["started_ms"].get<int64_t>());
+  EXPECT_EQ(turns[1]["input"], "voice");
+  EXPECT_EQ(turns[1]["asker"], "voice");
+  EXPECT_EQ(turns[1]["question"], "weather in Paris");
+  EXPECT_EQ(turns[1]["outcome"], "cancelled");
+  ASSERT_EQ(turns[1]["tools"].size(), 1u);
+  EXPECT_EQ(turns[1]["tools"][0]["name"], "get_weather");
+  EXPECT_EQ(turns[1]["tools"][0]["args"], "{\"city\":\"Paris\"}");
+  EXPECT_EQ(turns[1]["tools"][0]["result"], "21 C");
+  // Live dashboards get each ended turn as it ends; plain clients do not.
+  Text(1, {{"type", "chat_message"}, {"content", "again"}, {"agent_id", "a"}, {"user_id", "alice"}});
+  Started("t2", LastRequestId());
+  Ended("t2");
+  ASSERT_EQ(transport_.Of(2, "turn_record").size(), 1u);
+  EXPECT_EQ(transport_.Of(2, "turn_record")[0]["turn"]["question"], "again");
+  EXPECT_TRUE(transport_.Of(1, "turn_record").empty());
+}
+
+TEST_F(CoreTest, HistoryKeepsOnlyTheLastTurns) {
+  options_.history.max_turns = 2;
+  core_ = std::make_unique<GatewayCore>(options_, tokens_, library_, transport_, sink_);
+  Authorize(1);
+  for (const char* t : {"a", "b", "c"}) {
+    Started(t, "");
+    Ended(t);
+  }
+  Text(1, {{"type", "dashboard_subscribe"}});
+  Json turns = transport_.Of(1, "dashboard_history")[0]["turns"];
+  ASSERT_EQ(turns.size(), 2u);
+  EXPECT_EQ(turns[0]["turn_id"], "b");
+  EXPECT_EQ(turns[1]["turn_id"], "c");
+  EXPECT_EQ(core_->history().dropped(), 1u);
+}
+
 TEST_F(CoreTest, TtsChunksAreFlushedBeforeStreamEnd) {
   Authorize(1);
   Started("v", "");
