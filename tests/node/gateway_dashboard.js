@@ -2,8 +2,10 @@
 // the page served by vb-gateway connects with a token from its URL, shows
 // actor health and dialog state, a typed chat round trip, and a push-to-talk
 // voice turn (state LISTENING, mic level and VAD while held, the user's
-// transcript and the agent's reply after release). Saves a screenshot in
-// VB_TEST_DIR (the test's build directory).
+// transcript and the agent's reply after release); a reload shows the
+// earlier turns (kept by the gateway) with their times; the actor event log
+// (STALE, restart) survives a reload; at phone width (390 px) nothing scrolls
+// sideways. Saves screenshots in VB_TEST_DIR (the test's build directory).
 'use strict';
 const assert = require('assert/strict');
 const fs = require('fs');
@@ -93,6 +95,48 @@ run(stack, [
     console.log(`screenshot: ${shot}`);
   }],
 
+  ['a reload shows the earlier turns, with their times, questions and first-token percentiles', async () => {
+    await page.reload();
+    await waitText('#conn-status', /^connected$/);
+    await page.waitForFunction(() => document.querySelectorAll('#transcript li.agent.past').length >= 2, null, { timeout: 10000 });
+    const past = await page.$$eval('#transcript li.past', (lis) => lis.map((li) => ({
+      cls: li.className, text: li.firstChild ? li.firstChild.textContent : '', input: li.dataset.input || '',
+      meta: (li.querySelector('.meta') || {}).textContent || '', when: (li.querySelector('time') || {}).dateTime || '' })));
+    const typed = past.find((l) => l.cls.includes('user text'));
+    assert.ok(typed, 'the typed question is back: ' + JSON.stringify(past));
+    assert.equal(typed.text, 'hello from the browser');
+    assert.match(typed.meta, /typed · dashboard · \d\d:\d\d:\d\d/);
+    const age = Date.now() - Date.parse(typed.when);
+    assert.ok(age >= 0 && age < 120000, 'a real timestamp: ' + typed.when);
+    const said = past.find((l) => l.cls.includes('user voice'));
+    assert.equal(said.text, 'what is the weather');
+    const answers = past.filter((l) => l.cls.includes('agent'));
+    assert.match(answers.find((l) => l.input === 'text').text, /^You said: hello from the browser\./);
+    const voice = answers.find((l) => l.input === 'voice');
+    assert.match(voice.text, /^It is sunny today\./);
+    assert.match(voice.meta, /voice · completed · first token \d+ ms · \d\d:\d\d:\d\d/);
+    await page.waitForSelector('#latency-pct tr[data-key="text"]', { timeout: 5000 });
+    await page.waitForSelector('#latency-pct tr[data-key="voice"]', { timeout: 5000 });
+    await page.screenshot({ path: path.join(OUT, 'gateway_dashboard_reloaded.png'), fullPage: true });
+  }],
+
+  ['a tool call is answered from the page; the reply goes on and the history keeps the call in order', async () => {
+    await page.fill('#chat-input', '/tool');
+    await page.click('#chat-send');
+    const form = page.locator('form.tool-answer[data-call="call-1"]');
+    await form.waitFor({ timeout: 10000 });
+    assert.match(await text('#transcript li.tool'), /get_weather\(\{"city":"Paris"\}\)/);
+    await form.locator('input').fill('sunny, 21 C');
+    await form.locator('button').click();
+    await page.waitForFunction(() => [...document.querySelectorAll('#transcript li.agent.done')]
+      .some((li) => li.textContent.startsWith('The weather in Paris is sunny.')), null, { timeout: 10000 });
+    assert.equal(await page.locator('form.tool-answer').count(), 0, 'the answered call has no form left');
+    await page.reload();
+    await waitText('#conn-status', /^connected$/);
+    await page.waitForFunction(() => [...document.querySelectorAll('#transcript li.tool.past')]
+      .some((li) => li.textContent.startsWith('get_weather({"city":"Paris"}) → sunny, 21 C')), null, { timeout: 10000 });
+  }],
+
   ['"New conversation" asks the gateway for a fresh one, the device\'s too', async () => {
     await page.click('#new-conversation');
     await waitText('#transcript li:last-child', /new conversation.*device/);
@@ -116,7 +160,30 @@ run(stack, [
     await waitText(`${row} td:nth-child(3)`, /^ACTIVE/);
     await waitText(`${row} td:nth-child(6)`, /^1$/);
     assert.notEqual(await text(`${row} td:nth-child(4)`), pid);
+    // The event log tells the story, and keeps it across a reload.
+    await page.waitForSelector('#events li.stale', { timeout: 5000 });
+    await page.waitForSelector('#events li.restarted', { timeout: 5000 });
+    assert.match(await text('#events li.restarted'), /\d\d:\d\d:\d\dfake_session restarted: pid \d+ → \d+/);
+    await page.reload();
+    await waitText('#conn-status', /^connected$/);
+    await page.waitForSelector('#events li.restarted', { timeout: 10000 });
+    assert.match(await text('#events li.stale'), /fake_session stale/);
     await page.screenshot({ path: path.join(OUT, 'gateway_dashboard_restart.png'), fullPage: true });
+    assert.deepEqual(pageErrors, []);
+  }],
+
+  ['at phone width (390 px) the page fits: no sideways scrolling', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.waitForFunction(() => window.innerWidth === 390, null, { timeout: 5000 });
+    const { scrollWidth, innerWidth } = await page.evaluate(() => ({
+      scrollWidth: document.documentElement.scrollWidth, innerWidth: window.innerWidth }));
+    const shot = path.join(OUT, 'gateway_dashboard_phone.png');
+    await page.screenshot({ path: shot, fullPage: true });
+    console.log(`screenshot: ${shot}`);
+    assert.ok(scrollWidth <= innerWidth, `page ${scrollWidth} px wide in a ${innerWidth} px window`);
+    // Still usable: the chat box and the transcript are on screen and as wide as the card.
+    const box = await page.locator('#chat-input').boundingBox();
+    assert.ok(box && box.x >= 0 && box.x + box.width <= 390, 'chat input inside the screen');
     assert.deepEqual(pageErrors, []);
   }],
 ]);

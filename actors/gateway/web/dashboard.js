@@ -49,6 +49,71 @@
     }
     return li;
   }
+  function fmtTime(ms) {
+    return typeof ms === 'number' ? new Date(ms).toLocaleTimeString([], { hour12: false }) : '';
+  }
+  // A meta line with a timestamp (<time> so tests and people can read it).
+  function setMeta(li, text, ms) {
+    let m = li.querySelector('.meta');
+    if (!m) { m = document.createElement('span'); m.className = 'meta'; li.appendChild(m); }
+    m.textContent = text;
+    if (typeof ms === 'number') {
+      const t = document.createElement('time');
+      t.className = 'when';
+      t.dateTime = new Date(ms).toISOString();
+      t.textContent = ' · ' + fmtTime(ms);
+      m.appendChild(t);
+    }
+  }
+  // First-token latency percentiles over the remembered and live turns.
+  const firstToken = { text: [], voice: [] };
+  function notePercentiles(turn) {
+    if (typeof turn.first_token_ms !== 'number') return;
+    const a = firstToken[turn.input === 'voice' ? 'voice' : 'text'];
+    a.push(turn.first_token_ms);
+    if (a.length > 200) a.shift();
+    const body = $('latency-pct').tBodies[0];
+    body.textContent = '';
+    for (const [k, v] of Object.entries(firstToken)) {
+      if (!v.length) continue;
+      const sorted = [...v].sort((x, y) => x - y);
+      const pct = (p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+      const tr = body.insertRow();
+      tr.dataset.key = k;
+      [k, fmtMs(pct(0.5)), fmtMs(pct(0.9)), fmtMs(sorted[sorted.length - 1]), String(v.length)]
+        .forEach((c) => { tr.insertCell().textContent = c; });
+    }
+  }
+  // A remembered turn (dashboard_history): question, tool calls in order, answer, with times.
+  function showPastTurn(t) {
+    if (t.question) {
+      const u = addLine('user ' + (t.input === 'voice' ? 'voice' : 'text') + ' past', t.question);
+      setMeta(u, t.input === 'voice' ? 'said' : 'typed · ' + (t.asker || ''), t.started_ms);
+    }
+    for (const c of t.tools || []) {
+      const li = addLine('tool past', `${c.name}(${c.args || ''})` + (c.result !== undefined ? ' → ' + c.result : ''));
+      setMeta(li, 'tool call');
+    }
+    const a = addLine('agent done past', t.answer || '');
+    a.dataset.turn = t.turn_id;
+    a.dataset.input = t.input;
+    if (t.outcome === 'interrupted') a.classList.add('interrupted');
+    setMeta(a, t.input + ' · ' + t.outcome + (t.error ? ' · ' + t.error : '') +
+      (typeof t.first_token_ms === 'number' ? ' · first token ' + fmtMs(t.first_token_ms) : ''), t.ended_ms);
+    notePercentiles(t);
+  }
+  function showEvent(e) {
+    const li = document.createElement('li');
+    li.className = e.event;
+    const w = document.createElement('time');
+    w.className = 'when';
+    w.dateTime = new Date(e.at_ms).toISOString();
+    w.textContent = fmtTime(e.at_ms);
+    li.append(w, `${e.actor} ${e.event}` + (e.detail ? ': ' + e.detail : ''));
+    $('events').appendChild(li);
+    while ($('events').children.length > 100) $('events').firstChild.remove();
+    $('events').scrollTop = $('events').scrollHeight;
+  }
   function fmtMs(v) { return typeof v === 'number' ? v.toFixed(0) + ' ms' : '—'; }
   function fmtUptime(ms) {
     const s = Math.floor(ms / 1000);
@@ -125,6 +190,26 @@
     tr.cells[2].className = 'state-' + a.state;
   }
 
+  // A tool call, answerable from the page until its result arrives.
+  function toolCall(m) {
+    const li = addLine('tool', `${m.tool_name}(${m.args})`, 'tool call');
+    const form = document.createElement('form');
+    form.className = 'tool-answer';
+    form.dataset.call = m.call_id || '';
+    const input = document.createElement('input');
+    input.placeholder = 'answer this call';
+    const button = document.createElement('button');
+    button.type = 'submit';
+    button.textContent = 'Answer';
+    form.append(input, button);
+    form.addEventListener('submit', (e) => {
+      e.preventDefault();
+      if (!input.value.trim()) return;
+      send({ type: 'submit_tool_output', call_id: m.call_id, turn_id: m.turn_id, output: input.value.trim() });
+      button.disabled = true;
+    });
+    li.appendChild(form);
+  }
   function onMessage(m) {
     switch (m.type) {
       case 'ping': send({ type: 'pong' }); break;
@@ -148,7 +233,27 @@
         showLatency(Object.assign({}, m.latency, m.playback && m.playback.flush_ms !== undefined ? { flush_ms: m.playback.flush_ms } : {}));
         if (m.conversation_id) $('conversation-id').textContent = m.conversation_id;
         showSession(m.session_status);
+        $('events').textContent = '';
+        (m.events || []).forEach(showEvent);
         break;
+      case 'dashboard_history':
+        // What was said before this page opened (or was reloaded): it replaces what the page showed.
+        $('transcript').textContent = '';
+        turns.clear();
+        firstToken.text.length = firstToken.voice.length = 0;
+        (m.turns || []).forEach(showPastTurn);
+        break;
+      case 'turn_record': {
+        const t = m.turn || {};
+        const li = turns.get(t.turn_id);
+        if (li) {
+          setMeta(li, t.input + ' · ' + t.outcome + (t.error ? ' · ' + t.error : '') +
+            (typeof t.first_token_ms === 'number' ? ' · first token ' + fmtMs(t.first_token_ms) : ''), t.ended_ms);
+        }
+        notePercentiles(t);
+        break;
+      }
+      case 'actor_event': showEvent(m); break;
       case 'dialog_state': showState(m); break;
       case 'session_status': showSession(m); break;
       case 'mic_level': showLevel(m); break;
@@ -159,6 +264,8 @@
       case 'latency': showLatency(m.figures); break;
       case 'playback': if (m.flush_ms !== undefined) showLatency({ flush_ms: m.flush_ms }); break;
       case 'user_transcript':
+        // Interim transcripts show live under the conversation; the final one joins it.
+        $('interim').textContent = m.final ? '' : m.text;
         if (m.final) addLine('user voice', m.text, 'said');
         break;
       case 'stream_start': agentLine(m.turn_id, m.input); break;
@@ -168,8 +275,13 @@
         li.textContent = li.dataset.text;
         break;
       }
-      case 'tool_call': addLine('tool', `${m.tool_name}(${m.args})`, 'tool call'); break;
-      case 'tool_result': addLine('tool', m.result, 'tool result'); break;
+      case 'tool_call': toolCall(m); break;
+      case 'tool_result': {
+        const form = document.querySelector(`form.tool-answer[data-call="${CSS.escape(m.call_id || '')}"]`);
+        if (form) form.remove();  // answered (by this page, a tool or another client)
+        addLine('tool', m.result, 'tool result');
+        break;
+      }
       case 'stream_end': {
         const li = agentLine(m.turn_id);
         li.classList.remove('streaming');
