@@ -80,6 +80,8 @@ run(stack, [
     await page.waitForSelector('#vad-indicator.active', { timeout: 5000 });
     // The fake front end sends a tone while the key is held: about -15 dBFS.
     await page.waitForFunction(() => parseFloat(document.querySelector('#mic-level-bar').style.width) > 50, null, { timeout: 5000 });
+    // The level history plots what the meter showed (10 levels a second while audio flows).
+    await page.waitForFunction(() => Number(document.querySelector('#level-history').dataset.points) >= 3, null, { timeout: 5000 });
     await page.screenshot({ path: path.join(OUT, 'gateway_dashboard_ptt_held.png') });
     await page.mouse.up();
     await page.waitForSelector('#transcript li.user.voice', { timeout: 10000 });
@@ -117,6 +119,8 @@ run(stack, [
     assert.match(voice.meta, /voice · completed · first token \d+ ms · \d\d:\d\d:\d\d/);
     await page.waitForSelector('#latency-pct tr[data-key="text"]', { timeout: 5000 });
     await page.waitForSelector('#latency-pct tr[data-key="voice"]', { timeout: 5000 });
+    // Both remembered turns are points of the latency plot.
+    assert.equal(await page.$eval('#latency-plot', (c) => c.dataset.points), '2');
     await page.screenshot({ path: path.join(OUT, 'gateway_dashboard_reloaded.png'), fullPage: true });
   }],
 

@@ -65,19 +65,48 @@
       m.appendChild(t);
     }
   }
-  // First-token latency percentiles over the remembered and live turns.
+  // A line plot of [x, y, colour] points on a canvas; its data-points says how many.
+  function plot(canvas, points, yMin, yMax) {
+    const ctx = canvas.getContext('2d');
+    const w = canvas.width, h = canvas.height;
+    ctx.clearRect(0, 0, w, h);
+    canvas.dataset.points = String(points.length);
+    if (!points.length) return;
+    const x0 = points[0][0], x1 = points[points.length - 1][0];
+    const X = (x) => (x1 > x0 ? (x - x0) / (x1 - x0) : 1) * (w - 6) + 3;
+    const Y = (y) => h - 3 - (Math.max(yMin, Math.min(yMax, y)) - yMin) / (yMax - yMin || 1) * (h - 6);
+    for (const colour of new Set(points.map((p) => p[2]))) {
+      const mine = points.filter((p) => p[2] === colour);
+      ctx.strokeStyle = ctx.fillStyle = colour;
+      ctx.beginPath();
+      mine.forEach((p, i) => (i ? ctx.lineTo(X(p[0]), Y(p[1])) : ctx.moveTo(X(p[0]), Y(p[1]))));
+      ctx.stroke();
+      for (const p of mine) ctx.fillRect(X(p[0]) - 2, Y(p[1]) - 2, 4, 4);
+    }
+  }
+  const levels = [];  // [time ms, rms dBFS], the last 30 s at 10 Hz
+  function noteLevel(db) {
+    levels.push([Date.now(), db, '#1f9d55']);
+    if (levels.length > 300) levels.shift();
+    plot($('level-history'), levels, -60, 0);
+  }
+  // First-token latency percentiles, and a plot over time, over the remembered and live turns.
   const firstToken = { text: [], voice: [] };
+  const latencyPoints = [];  // [ended ms, first token ms, colour]
   function notePercentiles(turn) {
     if (typeof turn.first_token_ms !== 'number') return;
     const a = firstToken[turn.input === 'voice' ? 'voice' : 'text'];
     a.push(turn.first_token_ms);
     if (a.length > 200) a.shift();
+    latencyPoints.push([turn.ended_ms || Date.now(), turn.first_token_ms, turn.input === 'voice' ? '#1f9d55' : '#2f6fde']);
+    if (latencyPoints.length > 200) latencyPoints.shift();
+    plot($('latency-plot'), latencyPoints, 0, Math.max(100, ...latencyPoints.map((p) => p[1])));
     const body = $('latency-pct').tBodies[0];
     body.textContent = '';
     for (const [k, v] of Object.entries(firstToken)) {
       if (!v.length) continue;
       const sorted = [...v].sort((x, y) => x - y);
-      const pct = (p) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))];
+      const pct = (p) => sorted[Math.max(0, Math.ceil(p * sorted.length) - 1)];  // nearest rank
       const tr = body.insertRow();
       tr.dataset.key = k;
       [k, fmtMs(pct(0.5)), fmtMs(pct(0.9)), fmtMs(sorted[sorted.length - 1]), String(v.length)]
@@ -166,6 +195,7 @@
     const pct = Math.max(0, Math.min(100, (m.rms_db + 60) / 60 * 100));
     $('mic-level-bar').style.width = pct.toFixed(0) + '%';
     $('mic-level-db').textContent = m.rms_db.toFixed(1) + ' dBFS (peak ' + m.peak_db.toFixed(1) + ')';
+    noteLevel(m.rms_db);
   }
   function showVad(speech) { $('vad-indicator').classList.toggle('active', !!speech); }
   let wakeTimer = null;
@@ -240,7 +270,7 @@
         // What was said before this page opened (or was reloaded): it replaces what the page showed.
         $('transcript').textContent = '';
         turns.clear();
-        firstToken.text.length = firstToken.voice.length = 0;
+        firstToken.text.length = firstToken.voice.length = latencyPoints.length = 0;
         (m.turns || []).forEach(showPastTurn);
         break;
       case 'turn_record': {
