@@ -796,6 +796,7 @@ GatewayCore::Turn* GatewayCore::StartTurn(const std::string& turn_id, const std:
     speech_end_ns_ = 0;
   }
   t.started_ms = WallMs();
+  if (t.origin_ns > 0 && t.origin_ns <= now_ns) t.asked_ms = t.started_ms - (now_ns - t.origin_ns) / 1'000'000;
   if (voice) {
     t.asker = "voice";
     // Its transcript came just before the turn started.
@@ -827,6 +828,7 @@ void GatewayCore::EmitText(Turn& turn, const std::string& chunk, int64_t now_ns)
   SendToAudience(turn, m);
   if (!turn.first_token) {
     turn.first_token = true;
+    turn.first_token_at_ms = WallMs();
     if (turn.origin_ns > 0) {
       turn.first_token_ms = double(now_ns - turn.origin_ns) / 1e6;
       latency_[turn.voice ? "voice_first_token_ms" : "text_first_token_ms"] = turn.first_token_ms;
@@ -880,6 +882,11 @@ void GatewayCore::Remember(const Turn& t, std::string_view outcome, std::string_
          {"tools", t.tools}};
   if (!error.empty()) r["error"] = error;
   if (t.first_token_ms >= 0) r["first_token_ms"] = t.first_token_ms;
+  // The turn's waterfall (wall clock ms): asked (typed / speech end) → started → first token → ended.
+  Json w{{"started", t.started_ms}, {"ended", r["ended_ms"]}};
+  if (t.asked_ms > 0) w["asked"] = t.asked_ms;
+  if (t.first_token_at_ms > 0) w["first_token"] = t.first_token_at_ms;
+  r["stages"] = w;
   history_.Add(std::move(r));
   if (history_.size() == 0) return;  // history_turns: 0
   Json m = ServerMessage("turn_record");  // live dashboards append it too (timestamps, tools)

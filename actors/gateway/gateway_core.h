@@ -210,6 +210,8 @@ class GatewayCore {
     // For the dashboard's history.
     std::string question, asker;
     int64_t started_ms = 0;  // wall clock
+    int64_t asked_ms = 0;    // wall clock of origin_ns (0 = unknown)
+    int64_t first_token_at_ms = 0;  // wall clock
     double first_token_ms = -1;
     Json tools = Json::array();  // calls in order, with their results
   };

@@ -119,6 +119,14 @@ run(stack, [
     assert.match(voice.meta, /voice · completed · first token \d+ ms · \d\d:\d\d:\d\d/);
     await page.waitForSelector('#latency-pct tr[data-key="text"]', { timeout: 5000 });
     await page.waitForSelector('#latency-pct tr[data-key="voice"]', { timeout: 5000 });
+    // Each remembered turn has its waterfall: waiting → thinking → answering, the stages' ms adding up.
+    const stages = await page.$$eval('#transcript li.agent.past', (lis) => lis.map((li) =>
+      [...li.querySelectorAll('.waterfall .stage')].map((x) => [x.className, Number(x.dataset.ms)])));
+    assert.equal(stages.length, 2);
+    for (const st of stages) {
+      assert.deepEqual(st.map((x) => x[0]), ['stage waiting', 'stage thinking', 'stage answering'], JSON.stringify(stages));
+      assert.ok(st.every((x) => x[1] >= 0 && x[1] < 10000), JSON.stringify(stages));
+    }
     // Both remembered turns are points of the latency plot.
     assert.equal(await page.$eval('#latency-plot', (c) => c.dataset.points), '2');
     await page.screenshot({ path: path.join(OUT, 'gateway_dashboard_reloaded.png'), fullPage: true });

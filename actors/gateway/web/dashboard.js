@@ -114,6 +114,25 @@
     }
   }
   // A remembered turn (dashboard_history): question, tool calls in order, answer, with times.
+  // A turn's waterfall: a bar per stage, widths in proportion to their durations.
+  function waterfall(li, st) {
+    if (!st || typeof st.started !== 'number') return;
+    const marks = [['asked', 'waiting'], ['started', 'thinking'], ['first_token', 'answering'], ['ended', '']]
+      .filter(([k]) => typeof st[k] === 'number');
+    const total = Math.max(1, st[marks[marks.length - 1][0]] - st[marks[0][0]]);
+    const bar = document.createElement('div');
+    bar.className = 'waterfall';
+    for (let i = 0; i + 1 < marks.length; i++) {
+      const ms = st[marks[i + 1][0]] - st[marks[i][0]];
+      const seg = document.createElement('span');
+      seg.className = 'stage ' + marks[i][1];
+      seg.style.width = (100 * Math.max(0, ms) / total).toFixed(1) + '%';
+      seg.title = `${marks[i][1]} ${ms} ms`;
+      seg.dataset.ms = String(ms);
+      bar.appendChild(seg);
+    }
+    li.appendChild(bar);
+  }
   function showPastTurn(t) {
     if (t.question) {
       const u = addLine('user ' + (t.input === 'voice' ? 'voice' : 'text') + ' past', t.question);
@@ -129,6 +148,7 @@
     if (t.outcome === 'interrupted') a.classList.add('interrupted');
     setMeta(a, t.input + ' · ' + t.outcome + (t.error ? ' · ' + t.error : '') +
       (typeof t.first_token_ms === 'number' ? ' · first token ' + fmtMs(t.first_token_ms) : ''), t.ended_ms);
+    waterfall(a, t.stages);
     notePercentiles(t);
   }
   function showEvent(e) {
@@ -279,6 +299,7 @@
         if (li) {
           setMeta(li, t.input + ' · ' + t.outcome + (t.error ? ' · ' + t.error : '') +
             (typeof t.first_token_ms === 'number' ? ' · first token ' + fmtMs(t.first_token_ms) : ''), t.ended_ms);
+          waterfall(li, t.stages);
         }
         notePercentiles(t);
         break;

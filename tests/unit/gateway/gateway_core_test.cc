@@ -257,6 +257,11 @@ TEST_F(CoreTest, APageOpenedLaterGetsTheEndedTurnsWithTimestamps) {
   EXPECT_DOUBLE_EQ(turns[0]["first_token_ms"].get<double>(), 40.0);
   EXPECT_GT(turns[0]["started_ms"].get<int64_t>(), 1'600'000'000'000);  // wall clock, ms since the epoch
   EXPECT_GE(turns[0]["ended_ms"].get<int64_t>(), turns[0]["started_ms"].get<int64_t>());
+  // Its waterfall: asked → started → first token → ended, in order, asked 0 ms before the start here.
+  Json st = turns[0]["stages"];
+  EXPECT_EQ(st["asked"], st["started"]);
+  EXPECT_LE(st["started"].get<int64_t>(), st["first_token"].get<int64_t>());
+  EXPECT_LE(st["first_token"].get<int64_t>(), st["ended"].get<int64_t>());
   EXPECT_EQ(turns[1]["input"], "voice");
   EXPECT_EQ(turns[1]["asker"], "voice");
   EXPECT_EQ(turns[1]["question"], "weather in Paris");
