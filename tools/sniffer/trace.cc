@@ -57,8 +57,10 @@ TurnTrace* TurnTracer::Find(const std::string& id) {
 
 void TurnTracer::Set(TurnTrace* t, Stage s, int64_t ns, bool first_wins) {
   if (!t || ns <= 0) return;
+  // "First" stages keep the earliest stamp: messages of different
+  // publishers and planes may be read out of their publishing order.
   int64_t& v = t->at[int(s)];
-  if (!v || !first_wins) v = ns;
+  if (!v || !first_wins || ns < v) v = ns;
 }
 
 void TurnTracer::Report(size_t i) {
@@ -141,6 +143,12 @@ void TurnTracer::Add(std::string_view topic, const v1::Header& h, std::string_vi
   } else if (base == "session.audio" || base == "audio.out") {
     TurnTrace* t = Find(h.turn_id());
     if (!t) return;
+    if (base == "session.audio") {
+      v1::EncodedAudio a;
+      if (!parse(&a)) return;
+      if (!t->has(Stage::kFirstAudio) && a.packet_index() > 0) t->audio_lost = true;
+      if (a.packet_index() == 0) t->audio_lost = false;
+    }
     Set(t, Stage::kFirstAudio, ns);
     if (base == "audio.out" && playing_.empty() && !t->has(Stage::kLastSample)) {
       playing_ = t->turn_id;
@@ -152,9 +160,18 @@ void TurnTracer::Add(std::string_view topic, const v1::Header& h, std::string_vi
     v1::AudioFrame f;
     if (!parse(&f)) return;
     if (f.synthetic_silence() || f.sample_rate() == 0 || f.channels() == 0) return;
-    Set(t, Stage::kFirstSample, f.play_ns());
-    const int64_t samples = int64_t(f.pcm().size() / 2 / f.channels());
-    last_audible_end_ = f.play_ns() + samples * 1'000'000'000 / f.sample_rate();
+    // play_ns is the frame's first sample; the reply may begin (or end)
+    // inside the frame: stamp its first (last) sample that is not zero.
+    const std::string& pcm = f.pcm();
+    const size_t n = pcm.size() / 2;
+    auto nonzero = [&](size_t i) { return pcm[2 * i] != 0 || pcm[2 * i + 1] != 0; };
+    size_t first = 0, last = n;
+    while (first < n && !nonzero(first)) ++first;
+    if (first == n) return;  // digital silence
+    while (last > first && !nonzero(last - 1)) --last;
+    auto at = [&](size_t i) { return f.play_ns() + int64_t(i / f.channels()) * 1'000'000'000 / f.sample_rate(); };
+    Set(t, Stage::kFirstSample, at(first));
+    last_audible_end_ = at(last + f.channels() - 1);
   } else if (base == "playback.event") {
     v1::PlaybackEvent e;
     if (!parse(&e)) return;
@@ -182,6 +199,7 @@ std::string FormatTrace(const TurnTrace& t) {
     if (v) span = std::max(span, v - t0);
   std::string out = "turn " + (t.turn_id.empty() ? std::string("(none)") : t.turn_id);
   if (!t.outcome.empty()) out += " (" + t.outcome + ")";
+  if (t.audio_lost) out += " [its first audio packet was not heard: first_audio and the speaker's stages may be late]";
   out += "\n";
   constexpr int kWidth = 40;
   std::vector<std::pair<int64_t, int>> order;
@@ -221,7 +239,7 @@ std::string TraceJson(const TurnTrace& t) {
   const int64_t t0 = t.first();
   std::string out = "{\"turn_id\":";
   AppendJsonString(t.turn_id, &out);
-  out += ",\"outcome\":\"" + t.outcome + "\",\"response_ms\":";
+  out += ",\"outcome\":\"" + t.outcome + "\",\"audio_lost\":" + (t.audio_lost ? "true" : "false") + ",\"response_ms\":";
   int64_t r = t.ResponseNs();
   out += r < 0 ? std::string("null") : Ms(r);
   out += ",\"stages\":{";

@@ -45,6 +45,9 @@ struct TurnTrace {
   std::string turn_id;
   int64_t at[int(Stage::kCount)] = {};  // CLOCK_MONOTONIC ns, 0 = not seen
   std::string outcome;                  // "completed", "cancelled", "failed", "" if not ended
+  // The reply's first packet (session.audio packet_index 0) was not heard
+  // (lost by a slow listener): first_audio and the speaker's stages may be late.
+  bool audio_lost = false;
   bool has(Stage s) const { return at[int(s)] != 0; }
   int64_t first() const;  // earliest stage
   // Speech end (client VAD, else server VAD) to the first reply sample at
@@ -68,6 +71,7 @@ class TurnTracer {
  private:
   TurnTrace* Find(const std::string& id);
   void Report(size_t i);
+  // first_wins: keep the earliest stamp; else the latest message's.
   void Set(TurnTrace* t, Stage s, int64_t ns, bool first_wins = true);
 
   TurnFn done_;

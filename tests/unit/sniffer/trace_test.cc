@@ -104,6 +104,7 @@ TEST_F(TraceTest, VoiceTurnHasEveryStageInOrderAndItsResponseTime) {
   for (auto [s, ms] : want) EXPECT_EQ(t.at[int(s)], ms * kMs) << StageName(s);
   EXPECT_FALSE(t.has(Stage::kKey));
   EXPECT_FALSE(t.has(Stage::kInterrupted));
+  EXPECT_FALSE(t.audio_lost);
   EXPECT_EQ(t.ResponseNs(), 690 * kMs) << "speech end 11.5 s -> first reply sample 12.19 s";
 
   std::string text = FormatTrace(t);
@@ -152,6 +153,37 @@ TEST_F(TraceTest, InterruptionEndsTheTurnAtTheFlush) {
   EXPECT_EQ(done_[0].at[int(Stage::kInterrupted)], 12'200 * kMs) << "the interrupt command, not the flush";
   EXPECT_EQ(done_[0].at[int(Stage::kLastSample)], 12'250 * kMs);
   EXPECT_EQ(done_[0].outcome, "cancelled");
+}
+
+TEST_F(TraceTest, TheReplyStartsAndEndsAtItsFirstAndLastSoundInsideAFrame) {
+  Session(1'000, "chat-1", [](v1::SessionEvent* e) { e->mutable_turn_started()->set_turn_id("chat-1"); });
+  Out(1'100, "chat-1");
+  v1::AudioFrame f;  // 20 ms: 10 ms of zeros, then sound
+  f.set_sample_rate(16000);
+  f.set_channels(1);
+  f.set_pcm(std::string(320, '\0') + std::string(320, '\x10'));
+  f.set_play_ns(1'090 * kMs);
+  Send("audio.ref/local", 1'120, f);
+  f.set_pcm(std::string(160, '\x10') + std::string(480, '\0'));  // 5 ms of sound, then zeros
+  f.set_play_ns(1'110 * kMs);
+  Send("audio.ref/local", 1'140, f);
+  Playback(1'200, "chat-1", v1::PlaybackEvent::DRAINED);
+  tracer_.Finish();
+  ASSERT_EQ(done_.size(), 1u);
+  EXPECT_EQ(done_[0].at[int(Stage::kFirstSample)], 1'100 * kMs);
+  EXPECT_EQ(done_[0].at[int(Stage::kLastSample)], 1'115 * kMs);
+}
+
+TEST_F(TraceTest, ALostFirstAudioPacketIsSaid) {
+  Session(1'000, "chat-1", [](v1::SessionEvent* e) { e->mutable_turn_started()->set_turn_id("chat-1"); });
+  v1::EncodedAudio a;
+  a.set_packet_index(7);  // 0 … 6 never heard
+  Send("session.audio/local", 1'500, a, "chat-1");
+  tracer_.Finish();
+  ASSERT_EQ(done_.size(), 1u);
+  EXPECT_TRUE(done_[0].audio_lost);
+  EXPECT_NE(FormatTrace(done_[0]).find("first audio packet was not heard"), std::string::npos);
+  EXPECT_NE(TraceJson(done_[0]).find("\"audio_lost\":true"), std::string::npos);
 }
 
 TEST_F(TraceTest, BadPayloadsAreCountedAndTheTraceGoesOn) {
