@@ -66,8 +66,9 @@ vb_base_image() {
   local cache=$1 tarball=$1/bookworm-base.tar.gz
   if [ ! -f "$tarball" ]; then
     local mirror
-    mirror=$(grep -rhoE '^(URIs:|deb) +https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null \
-             | grep -oE 'https?://[^ ]+' | head -1)
+    # A missing /etc/apt/sources.list (deb822-only hosts) is no error.
+    mirror=$( { grep -rhoE '^(URIs:|deb) +https?://[^ ]+/debian/?( |$)' /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null || true; } \
+             | grep -oE 'https?://[^ ]+' | head -1 || true)
     mirror=${mirror:-http://deb.debian.org/debian}
     echo "debootstrap bookworm from $mirror (once; cached in $tarball)"
     mkdir -p "$cache"
