@@ -15,7 +15,15 @@
 //                  design) and for every frame; stages on the way:
 //                  wire→session.audio, wire→audio.out;
 //   cpu/rss        heartbeats of every actor (cpu_percent of one core,
-//                  rss_kb), by dialog state: listening vs speaking.
+//                  rss_kb), by dialog state: listening vs speaking;
+//   response       what the person feels: their speech end (client VAD, else
+//                  the server's) → the reply's first sample at the speaker,
+//                  per turn and its stages (tools/sniffer TurnTracer fed every
+//                  message of the topics it reads), median/p90 over turns and
+//                  each stage's median share: speech end → final transcript
+//                  → first text → first audio received → first sample.
+//                  bus.stream_hwm is raised (bench node and pipeline) so the
+//                  reply's burst of session.audio packets reaches the bench.
 //
 // Barge-in latency is measured by the e2e test (ctest -R BargeIn -V prints
 // its JSON line). Prints one JSON object; run by hand, not in ctest:
@@ -42,6 +50,7 @@
 #include "actors/session/coze_protocol.h"
 #include "bus/node.h"
 #include "tests/support/process.h"
+#include "tools/sniffer/trace.h"
 
 namespace {
 
@@ -77,6 +86,61 @@ bool AppendSpeech(const vb::testing::TempDir& dir, const std::string& text, vb::
   if (!vb::audio::ReadWav(wav, &b).ok()) return false;
   mic->samples.insert(mic->samples.end(), b.samples.begin(), b.samples.end());
   return true;
+}
+
+// The person's view of each turn: response time (speech end → first reply
+// sample at the speaker) and the stages on the way, from the turn traces.
+Json ResponseReport(const std::vector<vb::sniff::TurnTrace>& traces) {
+  using vb::sniff::Stage;
+  // The path to the speaker; each segment runs from the previous stage seen.
+  const Stage path[] = {Stage::kTranscript, Stage::kFirstText, Stage::kFirstAudio, Stage::kFirstSample};
+  const char* segment[] = {"speech_end_to_transcript", "transcript_to_first_text", "first_text_to_first_audio",
+                           "first_audio_to_first_sample"};
+  Json turns = Json::array();
+  std::vector<double> response_ms;
+  std::map<std::string, std::vector<double>> seg_ms, seg_share;
+  for (const auto& t : traces) {
+    Json j{{"turn_id", t.turn_id}, {"outcome", t.outcome}, {"audio_lost", t.audio_lost}};
+    const int64_t end = t.has(Stage::kSpeechEnd) ? t.at[int(Stage::kSpeechEnd)] : t.at[int(Stage::kServerSpeechEnd)];
+    j["speech_end_from"] = t.has(Stage::kSpeechEnd) ? "client_vad" : end ? "server_vad" : "none";
+    Json stages = Json::object();
+    for (int i = 0; i < int(Stage::kCount); ++i)
+      if (t.at[i] && end) stages[vb::sniff::StageName(Stage(i))] = double(t.at[i] - end) / 1e6;
+    j["stages_ms_from_speech_end"] = stages;
+    const int64_t r = t.ResponseNs();
+    j["response_ms"] = r >= 0 ? Json(double(r) / 1e6) : Json(nullptr);
+    if (r > 0 && !t.audio_lost) {
+      response_ms.push_back(double(r) / 1e6);
+      int64_t prev = end;
+      Json segs = Json::object();
+      for (size_t k = 0; k < std::size(path); ++k) {
+        if (!t.has(path[k]) || t.at[int(path[k])] < prev) continue;
+        const double ms = double(t.at[int(path[k])] - prev) / 1e6;
+        segs[segment[k]] = ms;
+        seg_ms[segment[k]].push_back(ms);
+        seg_share[segment[k]].push_back(ms / (double(r) / 1e6));
+        prev = t.at[int(path[k])];
+      }
+      j["segments_ms"] = segs;
+    }
+    turns.push_back(j);
+  }
+  Json shares = Json::object(), seg_median = Json::object();
+  for (const char* s : segment) {
+    if (!seg_ms.count(s)) continue;
+    shares[s] = Pct(seg_share[s], 50);
+    seg_median[s] = Pct(seg_ms[s], 50);
+  }
+  return Json{{"turns", turns},
+              {"measured_turns", response_ms.size()},
+              {"response_ms_p50", response_ms.empty() ? Json(nullptr) : Json(Pct(response_ms, 50))},
+              {"response_ms_p90", response_ms.empty() ? Json(nullptr) : Json(Pct(response_ms, 90))},
+              {"segment_ms_median", seg_median},
+              {"segment_share_median", shares},
+              {"note", "response: speech end (client VAD, else server VAD) → the reply's first non-zero sample at "
+                       "the speaker (audio.ref play_ns); stages: ms from speech end, each stamped by its publisher; "
+                       "segments run from the previous stage seen; turns whose first audio packet was not heard "
+                       "(audio_lost) are listed, not measured"}};
 }
 
 }  // namespace
@@ -137,7 +201,10 @@ int main(int argc, char** argv) {
   }
 
   const std::string endpoint = "ipc://" + dir.File("bus");
-  std::string cfg = "bus:\n  endpoint: " + endpoint +
+  // The reply arrives as a burst (~130 session.audio packets): the default
+  // stream_hwm (100) lets the broker drop some on their way to the bench.
+  constexpr int kStreamHwm = 10000;
+  std::string cfg = "bus:\n  endpoint: " + endpoint + "\n  stream_hwm: " + std::to_string(kStreamHwm) +
                     "\ndevices:\n  names: [local]\n"
                     "launcher:\n  actors: [control, session, decoder, playback, afe, wakevad, capture]\n"
                     "  simulator: true\n  simulator_args: [--token-file, \"" + d + "/sim-token\", --log-dir, \"" + d +
@@ -157,6 +224,7 @@ int main(int argc, char** argv) {
   vb::bus::Loop loop;
   vb::bus::BusConfig bc;
   bc.endpoint = endpoint;
+  bc.stream_hwm = kStreamHwm;
   vb::bus::Node node(ctx, loop, "e2e-bench", "local", bc);
   vb::v1::DialogStateKind state = vb::v1::STATE_UNSPECIFIED;
   std::string speaking_turn;
@@ -245,6 +313,16 @@ int main(int argc, char** argv) {
     wire_to_speaker_ms.push_back(ms);
     if (first_origins.erase(m.header.origin_ns())) first_wire_to_speaker_ms.push_back(ms);
   });
+  // Per-turn traces: every message of the topics the tracer reads, in the
+  // order received (its first stages keep the earliest publisher stamp).
+  std::vector<vb::sniff::TurnTrace> traces;
+  vb::sniff::TurnTracer tracer([&](const vb::sniff::TurnTrace& t) { traces.push_back(t); });
+  for (const char* topic : {"voice.wake/", "voice.vad/", "dialog.command/", "session.event/", "session.audio/",
+                            "audio.out/", "playback.event/", "audio.ref/"})
+    for (auto plane : {vb::bus::Plane::kStream, vb::bus::Plane::kControl})
+      node.SubscribeRaw(plane, topic, [&](const vb::bus::RawMessage& m) {
+        if (m.header && m.frames == 3) tracer.Add(m.topic, *m.header, m.payload);
+      });
   if (!node.Connect().ok()) return 1;
   node.SetActive(true);
 
@@ -254,6 +332,7 @@ int main(int argc, char** argv) {
     return story_speaking_since && vb::bus::MonoNs() - story_speaking_since > int64_t(speak_s * 1e9);
   }, 150000ms);
   vb.Stop(SIGTERM, 15000ms);
+  tracer.Finish();
   if (pulse) RunCommand({"/bin/bash", source + "/tests/tools/pulse_env.sh", "stop", d}, nullptr, 10000ms);
 
   // What the simulator received, matched to the capture time of its audio.
@@ -301,6 +380,8 @@ int main(int argc, char** argv) {
                              {"jitter_target_ms", 60},
                              {"note", "play_ns - origin: includes jitter buffer, device queue; all_frames also the "
                                       "agent's faster-than-real-time lead"}};
+  r["response"] = ResponseReport(traces);
+  r["response"]["trace_malformed"] = tracer.malformed();
   for (const auto& [phase, actors] : cpu) {
     double total = 0;
     Json per;
