@@ -271,6 +271,22 @@ void GatewayCore::HandleChat(ConnId id, Conn& conn, const ClientMessage& m, int6
     return;
   }
   std::string request_id = NewUuid();
+  // Asked: remembered until its turn starts, and shown at once on the other
+  // dashboards (the asking page shows its own), whoever asked.
+  auto asked = [&](Pending p) {
+    p.question = m.content;
+    p.asker = m.user_id.empty() ? conn.connection_id : m.user_id;
+    if (dashboards_ > 0) {
+      Json q = ServerMessage("chat_question");
+      q["asker"] = p.asker;
+      q["question"] = TurnHistory::Cap(p.question, history_.options().max_text_bytes);
+      q["at_ms"] = WallMs();
+      Frame f = Serialize(q);
+      for (const auto& [cid, c] : conns_)
+        if (cid != id && c.dashboard && c.authorized) transport_.Send(cid, f);
+    }
+    pending_[request_id] = std::move(p);
+  };
   if (options_.per_client_conversations) {
     const std::string key = ClientKey(conn, m);
     conn.client_key = key;
@@ -299,9 +315,7 @@ void GatewayCore::HandleChat(ConnId id, Conn& conn, const ClientMessage& m, int6
     p.text_chat = true;
     p.client_key = key;
     p.generation = cc.generation;
-    p.question = m.content;
-    p.asker = m.user_id.empty() ? conn.connection_id : m.user_id;
-    pending_[request_id] = p;
+    asked(std::move(p));
     return;
   }
   v1::DialogCommand cmd;
@@ -312,10 +326,7 @@ void GatewayCore::HandleChat(ConnId id, Conn& conn, const ClientMessage& m, int6
     return;
   }
   ++counters_.chats;
-  Pending p{id, m.id, now_ns, false};
-  p.question = m.content;
-  p.asker = m.user_id.empty() ? conn.connection_id : m.user_id;
-  pending_[request_id] = p;
+  asked(Pending{id, m.id, now_ns, false});
 }
 
 void GatewayCore::HandleInterrupt(ConnId id, Conn& conn, const ClientMessage& m) {

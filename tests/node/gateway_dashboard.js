@@ -1,9 +1,11 @@
 // The dashboard in headless Chromium (playwright-core, Debian's chromium):
 // the page served by vb-gateway connects with a token from its URL, shows
 // actor health and dialog state, a typed chat round trip, and a push-to-talk
-// voice turn (state LISTENING, mic level and VAD while held, the user's
-// transcript and the agent's reply after release); a reload shows the
-// earlier turns (kept by the gateway) with their times; the actor event log
+// voice turn (state LISTENING, mic level and VAD while held, the interim
+// transcript growing word by word, then the user's final transcript and the
+// agent's reply after release); a reload shows the earlier turns (kept by the
+// gateway) with their times; another client's question shows live with its
+// asker, and after a reload among the remembered turns; the actor event log
 // (STALE, restart) survives a reload; at phone width (390 px) nothing scrolls
 // sideways. Saves screenshots in VB_TEST_DIR (the test's build directory).
 'use strict';
@@ -15,9 +17,13 @@ const { chromium } = require('playwright-core');
 const { Stack, run, TOKEN } = require('./gateway_harness');
 
 const OUT = process.env.VB_TEST_DIR || os.tmpdir();
-const stack = new Stack('dashboard', { fake: { token_interval_ms: 20 } });
+// The fake session's voice turns send interim transcripts first ("what",
+// "what is", "what is the"), as a streaming recogniser does.
+const stack = new Stack('dashboard', { fake: { token_interval_ms: 20, interim_transcripts: true } });
 let browser, page, profile;
+const clients = [];  // plain WebSocket clients of the tests, closed whatever happens
 stack.onStop = async () => {
+  for (const c of clients) c.close();
   if (browser) await browser.close();
   if (profile) fs.rmSync(profile, { recursive: true, force: true });
 };
@@ -68,10 +74,19 @@ run(stack, [
     await page.waitForSelector('#transcript li.agent.streaming', { timeout: 10000 });
     await page.waitForSelector('#transcript li.agent.done', { timeout: 15000 });
     assert.match(await text('#transcript li.agent.done'), /^You said: hello from the browser\. Sure\. Pi is about 3\.14/);
+    // The page's own question is shown once (the gateway tells only the other dashboards).
+    assert.equal(await page.locator('#transcript li.user').count(), 1);
     await page.waitForSelector('#latency tr[data-key="text_first_token_ms"]', { timeout: 5000 });
   }],
 
-  ['push-to-talk: held → LISTENING with mic level and VAD; released → transcript and reply', async () => {
+  ['push-to-talk: held → LISTENING with mic level, VAD and the interim transcript growing; released → final transcript and reply', async () => {
+    // Every text #interim shows, in order (a poll could miss one shown for a single frame).
+    await page.evaluate(() => {
+      window.interimsSeen = [];
+      new MutationObserver((records) => {
+        for (const r of records) for (const n of r.addedNodes) window.interimsSeen.push(n.textContent);
+      }).observe(document.querySelector('#interim'), { childList: true, characterData: true, subtree: true });
+    });
     const ptt = page.locator('#ptt');
     const box = await ptt.boundingBox();
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
@@ -82,10 +97,16 @@ run(stack, [
     await page.waitForFunction(() => parseFloat(document.querySelector('#mic-level-bar').style.width) > 50, null, { timeout: 5000 });
     // The level history plots what the meter showed (10 levels a second while audio flows).
     await page.waitForFunction(() => Number(document.querySelector('#level-history').dataset.points) >= 3, null, { timeout: 5000 });
+    // While the key is held the recogniser's first words are already on screen, not yet in the conversation.
+    await waitText('#interim', /^what( is)?( the)?$/);
+    assert.equal(await page.locator('#transcript li.user.voice').count(), 0);
     await page.screenshot({ path: path.join(OUT, 'gateway_dashboard_ptt_held.png') });
     await page.mouse.up();
     await page.waitForSelector('#transcript li.user.voice', { timeout: 10000 });
     assert.match(await text('#transcript li.user.voice'), /^what is the weather/);
+    // The interim text grew word by word, then gave way to the final question.
+    assert.deepEqual(await page.evaluate(() => window.interimsSeen.filter((t) => t !== '')), ['what', 'what is', 'what is the']);
+    assert.equal(await text('#interim'), '');
     await page.waitForFunction(() => [...document.querySelectorAll('#transcript li.agent.done')]
       .some((li) => li.dataset.input === 'voice' && li.textContent.startsWith('It is sunny today.')), null, { timeout: 15000 });
     assert.equal(await page.locator('#vad-indicator.active').count(), 0);
@@ -152,6 +173,41 @@ run(stack, [
   ['"New conversation" asks the gateway for a fresh one, the device\'s too', async () => {
     await page.click('#new-conversation');
     await waitText('#transcript li:last-child', /new conversation.*device/);
+  }],
+
+  ['another client\'s question shows live with who asked, and after a reload among the remembered turns', async (s) => {
+    const phone = await s.authorized();
+    clients.push(phone);
+    const question = 'what time is it in Tokyo';
+    phone.send({ type: 'chat_message', id: 'q1', content: question, agent_id: 'agent', user_id: 'phone-alice' });
+    // Live: the question with its asker, then the reply under it as it streams.
+    await page.waitForFunction((q) => [...document.querySelectorAll('#transcript li.user.text')]
+      .some((li) => li.firstChild.textContent === q), question, { timeout: 10000 });
+    const asked = page.locator('#transcript li.user.text', { hasText: question });
+    assert.match(await asked.locator('.meta').textContent(), /^typed · phone-alice · \d\d:\d\d:\d\d$/);
+    const start = await phone.next('stream_start', (m) => m.reply_to === 'q1', 10000);
+    const end = await phone.next('stream_end', (m) => m.turn_id === start.turn_id, 15000);
+    assert.equal(end.outcome, 'completed');
+    const reply = `You said: ${question}.`;
+    await page.waitForFunction((r) => [...document.querySelectorAll('#transcript li.agent.done')]
+      .some((li) => li.textContent.startsWith(r)), reply, { timeout: 10000 });
+    const order = await page.$$eval('#transcript li', (lis, [q, r]) => [
+      lis.findIndex((li) => li.classList.contains('user') && li.firstChild.textContent === q),
+      lis.findIndex((li) => li.classList.contains('agent') && li.textContent.startsWith(r))], [question, reply]);
+    assert.ok(order[0] >= 0 && order[0] < order[1], 'the question comes before its reply: ' + order);
+    // Only dashboards are told of questions; the asker is not told its own.
+    assert.deepEqual(phone.of('chat_question'), []);
+    await page.screenshot({ path: path.join(OUT, 'gateway_dashboard_other_client.png'), fullPage: true });
+    phone.close();
+    // Remembered by the gateway: back after a reload, with its asker and its answer.
+    await page.reload();
+    await waitText('#conn-status', /^connected$/);
+    await page.waitForFunction((q) => [...document.querySelectorAll('#transcript li.user.text.past')]
+      .some((li) => li.firstChild.textContent === q), question, { timeout: 10000 });
+    const past = page.locator('#transcript li.user.text.past', { hasText: question });
+    assert.equal(await past.getAttribute('data-asker'), 'phone-alice');
+    assert.match(await past.locator('.meta').textContent(), /^typed · phone-alice · \d\d:\d\d:\d\d$/);
+    assert.equal(await page.locator('#transcript li.agent.past', { hasText: reply }).count(), 1);
   }],
 
   ['wake indicator lights on voice.wake', async () => {

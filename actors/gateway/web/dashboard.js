@@ -136,6 +136,7 @@
   function showPastTurn(t) {
     if (t.question) {
       const u = addLine('user ' + (t.input === 'voice' ? 'voice' : 'text') + ' past', t.question);
+      u.dataset.asker = t.asker || '';
       setMeta(u, t.input === 'voice' ? 'said' : 'typed · ' + (t.asker || ''), t.started_ms);
     }
     for (const c of t.tools || []) {
@@ -319,6 +320,13 @@
         $('interim').textContent = m.final ? '' : m.text;
         if (m.final) addLine('user voice', m.text, 'said');
         break;
+      case 'chat_question': {
+        // Another client's (or another dashboard's) question, as it is asked.
+        const u = addLine('user text', m.question || '');
+        u.dataset.asker = m.asker || '';
+        setMeta(u, 'typed · ' + (m.asker || ''), m.at_ms);
+        break;
+      }
       case 'stream_start': agentLine(m.turn_id, m.input); break;
       case 'stream_token': {
         const li = agentLine(m.turn_id);

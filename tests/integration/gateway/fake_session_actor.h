@@ -13,12 +13,18 @@
 //   PushToTalk → down: dialog.state LISTENING, voice.vad start, a tone on
 //                audio.clean; up: a voice turn nobody asked for (user
 //                transcript, TurnStarted VOICE, deltas, TurnEnded) with
-//                dialog.state THINKING → SPEAKING → IDLE
+//                dialog.state THINKING → SPEAKING → IDLE. With
+//                interim_transcripts the transcript grows first, as a
+//                streaming recogniser's does: interim (final: false)
+//                user_transcripts of one more word each, one every
+//                interim_interval_ms while the key is held and the rest
+//                after release, always all of them before the final one
 //   Interrupt  → stops the running turn (TurnEnded CANCELLED), unless
 //                ignore_interrupt (to show the gateway drops late tokens)
 //   SessionConfig, ToolOutput → recorded for "/stats"
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <deque>
@@ -39,6 +45,10 @@ class FakeSessionActor : public bus::Actor {
     s.Key("voice_transcript", &transcript_, std::string("what is the weather"), "what the user 'said'");
     s.Key("voice_reply", &voice_reply_, std::string("It is sunny today. 今天天气很好。"), "reply to a voice turn");
     s.Key("ignore_interrupt", &ignore_interrupt_, false, "keep streaming after an Interrupt");
+    s.Key("interim_transcripts", &interims_, false,
+          "a voice turn's transcript comes first as interim user_transcripts of 1, 2, … words (all but the last)");
+    s.Key("interim_interval_ms", &interim_interval_ms_, 150, {10, 10000},
+          "time between interim transcripts while the key is held");
   }
 
   Status Configure(bus::Context& ctx) override {
@@ -51,6 +61,7 @@ class FakeSessionActor : public bus::Actor {
     ctx.bus().Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand, [this](const auto& m) { OnCommand(m.msg); });
     ctx.loop().AddTimer(std::chrono::milliseconds(interval_ms_), [this] { Step(); });
     ctx.loop().AddTimer(std::chrono::milliseconds(20), [this] { Tone(); });
+    ctx.loop().AddTimer(std::chrono::milliseconds(interim_interval_ms_), [this] { InterimWhileHeld(); });
     return Status::Ok();
   }
 
@@ -119,6 +130,38 @@ class FakeSessionActor : public bus::Actor {
     }
     if (!cur.empty()) out.push_back(cur);
     return out;
+  }
+
+  std::vector<std::string> TranscriptWords() const {
+    std::vector<std::string> words;
+    size_t i = 0;
+    while (i < transcript_.size()) {
+      size_t end = std::min(transcript_.find(' ', i), transcript_.size());
+      if (end > i) words.push_back(transcript_.substr(i, end - i));
+      i = end + 1;
+    }
+    return words;
+  }
+  size_t WordCount() const { return TranscriptWords().size(); }
+  // The first n words of the voice transcript.
+  std::string Words(size_t n) const {
+    std::string out;
+    for (const auto& w : TranscriptWords()) {
+      if (n-- == 0) break;
+      out += (out.empty() ? "" : " ") + w;
+    }
+    return out;
+  }
+  v1::SessionEvent Interim(size_t words) const {
+    v1::SessionEvent e;
+    e.mutable_user_transcript()->set_text(Words(words));
+    e.mutable_user_transcript()->set_final(false);
+    return e;
+  }
+  // While the key is held the user is still speaking: no turn yet, so no turn id.
+  void InterimWhileHeld() {
+    if (!talking_ || !interims_ || interims_sent_ + 1 >= WordCount()) return;
+    events_.Publish(Interim(++interims_sent_));
   }
 
   Job NewTurn(const std::string& request_id, bool voice) {
@@ -216,6 +259,7 @@ class FakeSessionActor : public bus::Actor {
       vad_.Publish(v);
       if (c.push_to_talk().down()) {
         talking_ = true;
+        interims_sent_ = 0;
         PublishState(v1::STATE_LISTENING, "push-to-talk down");
         return;
       }
@@ -226,6 +270,14 @@ class FakeSessionActor : public bus::Actor {
       tr.event.mutable_user_transcript()->set_text(transcript_);
       tr.event.mutable_user_transcript()->set_final(true);
       j.steps.push_front(tr);
+      // The interims not sent while the key was held, in order, before the final.
+      for (size_t n = WordCount(); interims_ && n > interims_sent_ + 1; --n) {
+        Out in;
+        in.turn = j.turn;
+        in.event = Interim(n - 1);
+        j.steps.push_front(in);
+      }
+      interims_sent_ = 0;
       AddText(j, j.steps, voice_reply_);
       AddEnd(j, j.steps, v1::TurnEnded::COMPLETED);
       Enqueue(std::move(j));
@@ -305,7 +357,9 @@ class FakeSessionActor : public bus::Actor {
 
   int interval_ms_ = 5;
   std::string conversation_, reply_, transcript_, voice_reply_;
-  bool ignore_interrupt_ = false;
+  bool ignore_interrupt_ = false, interims_ = false;
+  int interim_interval_ms_ = 150;
+  size_t interims_sent_ = 0;  // of the current push-to-talk
   bus::Context* ctx_ = nullptr;
   bus::Publisher<v1::SessionEvent> events_;
   bus::Publisher<v1::DialogState> state_;
