@@ -84,7 +84,9 @@ class BargeIn : public DialogHarness {
   // client-VAD barge-in on) and waits until the stamps of the microphone and
   // of the speaker keep time, as on a device whose sound server has been
   // running for a while (a fresh PulseAudio's latency grows for ~20 s).
-  void StartRoom(const std::string& mode, bool wake_word = true) {
+  // max_drift_ms_per_s: how still the stamps must be; a test that times
+  // nothing against the speaker may accept a sound server still settling.
+  void StartRoom(const std::string& mode, bool wake_word = true, double max_drift_ms_per_s = 1) {
     PipelineOptions o;
     o.mode = mode;
     o.wake_word = wake_word;
@@ -95,7 +97,8 @@ class BargeIn : public DialogHarness {
     o.env = env_;
     ASSERT_NO_FATAL_FAILURE(Start(o));
     ASSERT_TRUE(Until([&] { return mic_.size() > 50; }, 20000ms)) << "no microphone frames\n" << Logs({"capture"});
-    ASSERT_TRUE(Until([&] { return std::abs(Drift(mic_)) < 1 && std::abs(Drift(ref_)) < 1; }, 45000ms))
+    ASSERT_TRUE(Until([&] { return std::abs(Drift(mic_)) < max_drift_ms_per_s && std::abs(Drift(ref_)) < max_drift_ms_per_s; },
+                      45000ms))
         << "stamps still drifting: mic " << Drift(mic_) << " ref " << Drift(ref_) << " ms/s";
   }
   // Speech played through vb-playback with a turn no one else knows (as a
@@ -323,7 +326,10 @@ TEST_F(BargeIn, WakeWordOverTheReplyOpensANewQuestionWithoutThePhrase) {
   voice.Silence(0.5);
   voice.Write(dir_.File("user.wav"));
   ASSERT_NO_FATAL_FAILURE(UserSink());
-  ASSERT_NO_FATAL_FAILURE(StartRoom("continuous", true));
+  // No echo reaches this microphone and nothing is timed against the
+  // speaker: a loaded sound server's drifting stamps (seen: ref 1.4 ms/s
+  // after 45 s under load) do not matter here.
+  ASSERT_NO_FATAL_FAILURE(StartRoom("continuous", true, 10));
   int started = -1;
   const std::string story = PlayStory(&started);
   ASSERT_GE(started, 0);
