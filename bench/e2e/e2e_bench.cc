@@ -99,8 +99,15 @@ Json ResponseReport(const std::vector<vb::sniff::TurnTrace>& traces) {
   Json turns = Json::array();
   std::vector<double> response_ms;
   std::map<std::string, std::vector<double>> seg_ms, seg_share;
+  int64_t prev_reply_end = 0;  // the previous turn's last sample (or interruption)
   for (const auto& t : traces) {
     Json j{{"turn_id", t.turn_id}, {"outcome", t.outcome}, {"audio_lost", t.audio_lost}};
+    // Spoken while the previous reply still played (a barge-in): the AFE
+    // and both VADs hear the reply's echo too.
+    const int64_t spoke = t.has(Stage::kSpeechStart) ? t.at[int(Stage::kSpeechStart)] : t.first();
+    j["spoken_over_previous_reply"] = prev_reply_end && spoke < prev_reply_end;
+    for (Stage s : {Stage::kLastSample, Stage::kInterrupted})
+      if (t.has(s)) prev_reply_end = std::max(prev_reply_end, t.at[int(s)]);
     const int64_t end = t.has(Stage::kSpeechEnd) ? t.at[int(Stage::kSpeechEnd)] : t.at[int(Stage::kServerSpeechEnd)];
     j["speech_end_from"] = t.has(Stage::kSpeechEnd) ? "client_vad" : end ? "server_vad" : "none";
     Json stages = Json::object();
@@ -140,7 +147,8 @@ Json ResponseReport(const std::vector<vb::sniff::TurnTrace>& traces) {
               {"note", "response: speech end (client VAD, else server VAD) → the reply's first non-zero sample at "
                        "the speaker (audio.ref play_ns); stages: ms from speech end, each stamped by its publisher; "
                        "segments run from the previous stage seen; turns whose first audio packet was not heard "
-                       "(audio_lost) are listed, not measured"}};
+                       "(audio_lost) are listed, not measured; spoken_over_previous_reply: the question began before the "
+                       "previous reply had finished playing (a barge-in)"}};
 }
 
 }  // namespace
