@@ -181,9 +181,9 @@ run(stack, [
     const question = 'what time is it in Tokyo';
     phone.send({ type: 'chat_message', id: 'q1', content: question, agent_id: 'agent', user_id: 'phone-alice' });
     // Live: the question with its asker, then the reply under it as it streams.
-    await page.waitForFunction((q) => [...document.querySelectorAll('#transcript li.user.text')]
+    await page.waitForFunction((q) => [...document.querySelectorAll('#transcript li.user.text:not(.past)')]
       .some((li) => li.firstChild.textContent === q), question, { timeout: 10000 });
-    const asked = page.locator('#transcript li.user.text', { hasText: question });
+    const asked = page.locator('#transcript li.user.text:not(.past)', { hasText: question });
     assert.match(await asked.locator('.meta').textContent(), /^typed · phone-alice · \d\d:\d\d:\d\d$/);
     const start = await phone.next('stream_start', (m) => m.reply_to === 'q1', 10000);
     const end = await phone.next('stream_end', (m) => m.turn_id === start.turn_id, 15000);
