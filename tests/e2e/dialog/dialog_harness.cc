@@ -147,7 +147,7 @@ void DialogHarness::Start(const PipelineOptions& o) {
     else
       cfg += "capture:\n  source: alsa\n  alsa: {device: pulse, rate: 16000, channels: 1}\n";
   }
-  if (has("afe")) cfg += "afe:\n  backend: " + o.afe_backend + "\n";
+  if (has("afe")) cfg += "afe:\n  backend: " + o.afe_backend + "\n" + (o.echo_gate ? "" : "  echo_gate: false\n");
   if (has("wakevad"))
     cfg += std::string("wakevad:\n  wake: {enabled: ") + (o.wake_word ? "true" : "false") + ", phrase: \"" +
            o.wake_phrase + "\"}\n";

@@ -86,6 +86,7 @@ struct PipelineOptions {
   std::string mic = "wav";                    // wav | alsa
   std::string speaker = "wav";                // wav | alsa
   std::string afe_backend = "speex";  // the product default (config/default.yaml)
+  bool echo_gate = true;                      // afe.echo_gate (the product default)
   bool client_vad_barge_in = false;
   bool wake_word = true;                      // wakevad spots the wake phrase
   std::string wake_phrase = "ok voice bus";   // wakevad's default, set explicitly
