@@ -469,7 +469,8 @@ int Live(const Options& o, const bus::BusConfig& bus, int sfd) {
         out += "],\"messages\":" + std::to_string(recorder->messages()) + ",\"bytes\":" +
                std::to_string(recorder->bytes_written()) + ",\"seconds\":" + Fixed(listened, 3) +
                ",\"unknown_type\":" + std::to_string(recorder->unknown_type()) + ",\"malformed\":" +
-               std::to_string(recorder->malformed()) + ",\"topics\":{";
+               std::to_string(recorder->malformed()) + ",\"lost\":" + std::to_string(sniffer.seq().total_lost()) +
+               ",\"topics\":{";
         bool first = true;
         for (const auto& [t, n] : recorder->per_topic()) {
           out += first ? "" : ",";
@@ -485,6 +486,10 @@ int Live(const Options& o, const bus::BusConfig& bus, int sfd) {
                   << recorder->bytes_written() << " bytes";
         for (const auto& f : recorder->files()) std::cerr << "\n  " << f;
         std::cerr << "\n";
+        if (uint64_t lost = sniffer.seq().total_lost())
+          std::cerr << "vb-sniff: " << lost << " messages never reached the recorder (sequence gaps): the broker drops a "
+                    << "slow subscriber's stream messages beyond bus.stream_hwm (e.g. a reply's burst of audio); "
+                    << "raise it in the config for recordings that must be whole\n";
         if (recorder->unknown_type())
           std::cerr << "vb-sniff: " << recorder->unknown_type() << " messages of payload types this build does not know"
                     << " (or not their topic's type) were not recorded\n";
