@@ -57,6 +57,11 @@ std::vector<std::string> Programs() {
   if (!d) return out;
   while (dirent* e = readdir(d)) {
     std::string n = e->d_name;
+    // bench/'s measuring tools (vb-*-bench, vb-*-eval) are not shipped programs.
+    auto ends = [&](const std::string& suffix) {
+      return n.size() > suffix.size() && n.compare(n.size() - suffix.size(), suffix.size(), suffix) == 0;
+    };
+    if (ends("-bench") || ends("-eval")) continue;
     if (n.rfind("vb-", 0) == 0 && access((BinDir() + "/" + n).c_str(), X_OK) == 0) out.push_back(n);
   }
   closedir(d);
