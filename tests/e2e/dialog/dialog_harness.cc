@@ -168,7 +168,8 @@ void DialogHarness::Start(const PipelineOptions& o) {
   }
   if (has("control"))
     cfg += "control:\n  mode: " + o.mode + "\n  barge_in: {client_vad: " +
-           (o.client_vad_barge_in ? "true" : "false") + "}\n";
+           (o.client_vad_barge_in ? "true" : "false") +
+           (o.wake_guard_ms >= 0 ? ", wake_guard_ms: " + std::to_string(o.wake_guard_ms) : std::string()) + "}\n";
   cfg += o.extra_yaml;
   dir_.Write("vb.yaml", cfg);
   config_ = dir_.File("vb.yaml");

@@ -87,6 +87,7 @@ struct PipelineOptions {
   std::string speaker = "wav";                // wav | alsa
   std::string afe_backend = "speex";  // the product default (config/default.yaml)
   bool echo_gate = true;                      // afe.echo_gate (the product default)
+  int wake_guard_ms = -1;                     // control.barge_in.wake_guard_ms (-1: the product default)
   bool client_vad_barge_in = false;
   bool wake_word = true;                      // wakevad spots the wake phrase
   std::string wake_phrase = "ok voice bus";   // wakevad's default, set explicitly
