@@ -486,25 +486,15 @@ void GatewayCore::OnChatEvent(const v1::TextChatEvent& ev, int64_t now_ns) {
       t->client_key = key;
       return;
     }
-    case v1::TextChatEvent::kText: {
-      Turn* t = FindTurn(tid);
-      if (!t || !t->text_chat) return;
-      t->last_event_ns = now_ns;
-      OnAgentText(*t, ev.text(), now_ns);
-      return;
-    }
-    case v1::TextChatEvent::kToolCall: {
-      Turn* t = FindTurn(tid);
-      if (!t || !t->text_chat) return;
-      t->last_event_ns = now_ns;
-      SendToolCall(*t, ev.tool_call());
-      return;
-    }
+    case v1::TextChatEvent::kText:
+    case v1::TextChatEvent::kToolCall:
     case v1::TextChatEvent::kToolResult: {
       Turn* t = FindTurn(tid);
-      if (!t || !t->text_chat) return;
+      if (!t || !t->text_chat) return;  // not a chat of this gateway's clients
       t->last_event_ns = now_ns;
-      SendToolResult(*t, ev.tool_result());
+      if (ev.has_text()) OnAgentText(*t, ev.text(), now_ns);
+      else if (ev.has_tool_call()) SendToolCall(*t, ev.tool_call());
+      else SendToolResult(*t, ev.tool_result());
       return;
     }
     case v1::TextChatEvent::kEnded: {
