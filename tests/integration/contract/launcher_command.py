@@ -56,6 +56,23 @@ def run(bindir, extra):
     return d, cfg, ctx, sub, p, beat_from
 
 
+def stop(p):
+    """SIGTERM to vb run; its exit code, or None if it still runs after 5 s."""
+    p.send_signal(signal.SIGTERM)
+    try:
+        return p.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def teardown(p, ctx, d):
+    if p.poll() is None:
+        p.kill()
+    p.wait()
+    ctx.destroy(linger=0)
+    shutil.rmtree(d, ignore_errors=True)
+
+
 def main():
     bindir = sys.argv[1]
     out = subprocess.run([os.path.join(bindir, "vb"), "--print-default-config"], capture_output=True, text=True).stdout
@@ -74,20 +91,12 @@ def main():
             check(hb2 is not None, "after kill -9 it is restarted (new pid %s)" % (hb2.pid if hb2 else None))
             pid = hb2.pid if hb2 else hb.pid
         t0 = time.monotonic()
-        p.send_signal(signal.SIGTERM)
-        try:
-            rc = p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            rc = None
+        rc = stop(p)
         check(rc == 0, "SIGTERM: vb run exits 0 within 5 s (%s after %.1f s)" % (rc, time.monotonic() - t0))
         check(hb is None or not os.path.exists("/proc/%d" % pid) or open("/proc/%d/stat" % pid).read().split()[2] == "Z",
               "the actor is gone")
     finally:
-        if p.poll() is None:
-            p.kill()
-        p.wait()
-        ctx.destroy(linger=0)
-        shutil.rmtree(d, ignore_errors=True)
+        teardown(p, ctx, d)
 
     d, cfg, ctx, sub, p, beat_from = run(bindir, "  threshold_dbfs: loud\n")
     try:
@@ -100,18 +109,10 @@ def main():
                 sub.poll(100)  # a bounded wait for vb run to report the exit
         check("c.yaml:9:19: wakevad.threshold_dbfs" in log and "threshold_dbfs" in log, "a bad key is reported by the actor with file:line on vb run's console: %r" % log.strip()[-160:])
         check(p.poll() is None, "vb run goes on without it")
-        p.send_signal(signal.SIGTERM)
-        try:
-            rc = p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            rc = None
+        rc = stop(p)
         check(rc == 78, "vb run exits 78 when stopped (%s)" % rc)
     finally:
-        if p.poll() is None:
-            p.kill()
-        p.wait()
-        ctx.destroy(linger=0)
-        shutil.rmtree(d, ignore_errors=True)
+        teardown(p, ctx, d)
     print("launcher command: %s" % ("PASS" if not fails else "FAIL (%d)" % len(fails)))
     return 1 if fails else 0
 
