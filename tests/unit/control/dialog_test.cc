@@ -45,6 +45,7 @@ class DialogTest : public ::testing::Test {
   void Make(v1::DialogMode mode) {
     DialogOptions o;
     o.mode = mode;
+    o.wake_guard = 2500ms;  // as `control.barge_in.wake_guard_ms: 2500` (only acts with WakeSpotting)
     dialog_ = std::make_unique<Dialog>(o, rec_);
     dialog_->SessionConnected(true, "conv-1", t_);
   }
