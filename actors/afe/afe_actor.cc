@@ -113,9 +113,7 @@ void AfeActor::OnRef(bus::Context& ctx, const bus::Received<v1::AudioFrame>& m) 
   if (Status st = fe_->PushReference(v, m.msg.play_ns()); !st.ok())
     return Drop(ctx, "bad_ref", st.message());
   if (ref_behind_ && last_processed_) {
-    PcmView lv;
-    View(last_processed_->frame, &lv);
-    if (fe_->ReferenceReady(lv, last_processed_->frame.reference_channel(), last_processed_->capture_ns)) {
+    if (fe_->ReferenceReady(last_processed_->view, last_processed_->reference_channel, last_processed_->capture_ns)) {
       // Caught up: the next frames wait for their reference again. Without
       // this a reference that always comes ~1 ms after its mic frame kept the
       // front end blind for good (every block gated as possible echo: the
@@ -166,7 +164,11 @@ void AfeActor::Drain(bus::Context& ctx) {
     if (p.waited && !ready) ref_behind_ = true;
     if (!p.waited && !ready) ctx.Count("ref_not_waited");  // reference behind: not held again
     Process(ctx, p);
-    if (ref_behind_) last_processed_ = p;
+    if (ref_behind_) {
+      Processed done{v, p.frame.reference_channel(), p.capture_ns};
+      done.view.samples = nullptr;
+      last_processed_ = done;
+    }
     pending_.pop_front();
   }
   if (!pending_.empty() && wait_timer_ == 0) {

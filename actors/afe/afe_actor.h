@@ -48,7 +48,14 @@ class AfeActor : public bus::Actor {
   // little behind a frame's arrival, never behind by a whole wait) — one
   // frame pays ref_wait_ms per episode, not each.
   bool ref_behind_ = false;
-  std::optional<Pending> last_processed_;  // while ref_behind_
+  // The last frame processed while ref_behind_: its shape and time only
+  // (ReferenceReady reads no samples), not a copy of its PCM per frame.
+  struct Processed {
+    PcmView view;  // samples unset
+    int reference_channel = -1;
+    int64_t capture_ns = 0;
+  };
+  std::optional<Processed> last_processed_;
   static constexpr size_t kMaxPending = 16;  // 320 ms of 20 ms frames
   std::deque<Pending> pending_;
   bus::Loop::TimerId wait_timer_ = 0;
