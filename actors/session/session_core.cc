@@ -223,6 +223,7 @@ void SessionCore::MarkReady() {
     if (!h.end_sample) continue;
     NoteSent(h.end_sample);
     sent_tail_bytes_ += h.pcm.size();
+    h.sent_ns = NowNs();
     sent_tail_.push_back(std::move(h));
   }
   held_bytes_ = 0;
@@ -391,7 +392,7 @@ void SessionCore::Stream(std::string_view pcm, int64_t origin_ns, uint64_t first
   SendAudio(pcm, origin_ns);
   if (!end) return;
   NoteSent(end);
-  sent_tail_.push_back({std::string(pcm), origin_ns, end});
+  sent_tail_.push_back({std::string(pcm), origin_ns, end, NowNs()});
   sent_tail_bytes_ += pcm.size();
   while (sent_tail_bytes_ > HoldLimitBytes() && !sent_tail_.empty()) {
     sent_tail_bytes_ -= sent_tail_.front().pcm.size();
@@ -399,13 +400,25 @@ void SessionCore::Stream(std::string_view pcm, int64_t origin_ns, uint64_t first
   }
 }
 
-ResumePoint SessionCore::Resume() {
+ResumePoint SessionCore::Resume() { return Resume(NowNs()); }
+
+ResumePoint SessionCore::Resume(int64_t now_ns) {
   if (streaming() && has_samples_ && ServerVad() && !in_speech_) {
     // Silence the server has surely heard as silence: a new connection need
-    // not hear it again. The margin covers its VAD's prefix padding and the
-    // delay of its speech_started.
-    const uint64_t margin = uint64_t(options_.settings.prefix_padding_ms + 1000) * SamplesPerMs();
-    if (sent_end_ > margin) resend_from_ = std::max(resend_from_, sent_end_ - margin);
+    // not hear it again. Audio written to the wire at least a second ago
+    // without a speech_started since has been judged silence (the second
+    // covers the delay of that event); its VAD's prefix padding before it
+    // may still open the next utterance. Judged by when it went out: a
+    // backfill of several seconds goes out at once, and a kill right after
+    // must not skip the question it carried.
+    const int64_t judged_by = now_ns - kSpeechStartedDelayNs;
+    uint64_t judged_end = 0;
+    for (const Held& h : sent_tail_) {
+      if (h.sent_ns > judged_by) break;
+      judged_end = h.end_sample;
+    }
+    const uint64_t padding = uint64_t(options_.settings.prefix_padding_ms) * SamplesPerMs();
+    if (judged_end > padding) resend_from_ = std::max(resend_from_, judged_end - padding);
   }
   while (!sent_tail_.empty() && sent_tail_.front().end_sample <= resend_from_) {
     sent_tail_bytes_ -= sent_tail_.front().pcm.size();

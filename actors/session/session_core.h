@@ -185,8 +185,12 @@ class SessionCore {
 
   // ---- restart and outage continuity (see the file comment)
   // Advances the resend point over silence the server has surely consumed and
-  // returns what to persist. Called at the actor's bounded rate.
+  // returns what to persist. Called at the actor's bounded rate. "Surely"
+  // is judged by when audio went out, not by how many samples did: a
+  // backfill or an outage's held audio goes out in one burst, and the
+  // server's speech_started for it comes later.
   ResumePoint Resume();
+  ResumePoint Resume(int64_t now_ns);
   // After a restart: carry on in the mode and listening state of before.
   void Restore(const ResumePoint& p);
   // The turn `turn_id` was under way when the previous process died:
@@ -224,6 +228,7 @@ class SessionCore {
     std::string pcm;
     int64_t origin_ns;
     uint64_t end_sample = 0;  // after its last sample (0 = not from audio.clean, e.g. a preroll)
+    int64_t sent_ns = 0;      // when it was written to the wire (sent_tail_ only)
   };
   struct QueuedText {
     std::string text, request_id, command_id;
@@ -286,6 +291,8 @@ class SessionCore {
   };
   std::deque<Live> live_wait_;  // live audio.clean while the backfill is under way
   static constexpr size_t kLiveWaitFrames = 250;  // 5 s of 20 ms frames
+  // How long after audio goes out the server's speech_started for it may come.
+  static constexpr int64_t kSpeechStartedDelayNs = 1'000'000'000;
   int64_t last_rx_ns_ = 0;   // last downstream frame
   int64_t owed_since_ns_ = 0;  // a request awaiting its reply was sent (0 = none)
   std::deque<Held> held_;    // mic audio during an outage, bounded by outage_buffer_ms

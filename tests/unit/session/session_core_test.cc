@@ -9,6 +9,12 @@
 namespace vb::session {
 namespace {
 
+int64_t MonoNow() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
 using Json = nlohmann::json;
 
 struct FakePort : SessionPort {
@@ -670,16 +676,20 @@ TEST_F(CoreTest, ATurnThatDiedWithThePreviousProcessEndsFailed) {
 TEST_F(CoreTest, TheResendPointFollowsWhatTheServerHasMadeIntoATurn) {
   Make(v1::MODE_CONTINUOUS);
   Connect();
-  // 3 s of audio: the point trails the wire by prefix padding + 1 s.
+  // 3 s of audio, just written: the server may not have said speech_started
+  // yet, so the point stays; a second later it trails the wire by the
+  // prefix padding.
   for (uint64_t i = 0; i < 150; ++i) core->OnAudio(Frame(1, 320, 1000 + i * 320), 0);
   ResumePoint p = core->Resume();
   EXPECT_TRUE(p.streaming);
   EXPECT_TRUE(p.has_samples);
-  EXPECT_EQ(p.resend_from, 1000 + 150 * 320 - (600 + 1000) * 16);
+  EXPECT_EQ(p.resend_from, 1000u);
+  p = core->Resume(MonoNow() + 1'100'000'000);
+  EXPECT_EQ(p.resend_from, 1000 + 150 * 320 - 600 * 16);
   // Speech under way: the point stays where it was.
   core->OnServerText(Ev("input_audio_buffer.speech_started", Json::object()), 2);
   for (uint64_t i = 150; i < 250; ++i) core->OnAudio(Frame(1, 320, 1000 + i * 320), 0);
-  EXPECT_EQ(core->Resume().resend_from, p.resend_from);
+  EXPECT_EQ(core->Resume(MonoNow() + 5'000'000'000).resend_from, p.resend_from);
   // The server closed the utterance: all that was sent is its turn now.
   const int before = port.urgent_saves;
   core->OnServerText(Ev("input_audio_buffer.speech_stopped", Json::object()), 3);
@@ -742,6 +752,28 @@ TEST_F(CoreTest, BackfillComesBeforeLiveAudioWithoutOverlap) {
   EXPECT_EQ(sent.size(), expected.size());
   EXPECT_TRUE(sent == expected);
   EXPECT_EQ(core->counters().frames_backfilled, 1u);
+}
+
+// Issue 12/13: vb-session killed twice in a row. The first restart's
+// backfill carries the question in one burst; if the point then jumped to
+// "the wire minus a margin of samples", the second restart would ask only
+// for what came after the question, and nobody would hear it.
+TEST_F(CoreTest, ABackfillBurstIsNotSkippedByTheNextRestart) {
+  Make(v1::MODE_CONTINUOUS);
+  Connect();
+  core->BeginBackfill();
+  v1::AudioFrame chunk;  // 4 s of missed audio (a question, then silence), at once
+  chunk.set_sample_rate(16000);
+  chunk.set_channels(1);
+  chunk.set_sample_index(32000);
+  for (int i = 0; i < 200; ++i) chunk.mutable_pcm()->append(Frame(int16_t(i)).pcm());
+  core->OnBackfill(chunk, 0);
+  core->EndBackfill();
+  // Killed 0.5 s later, before the server said anything about it.
+  EXPECT_EQ(core->Resume(MonoNow() + 500'000'000).resend_from, 32000u);
+  // Had the server judged it (no speech_started within a second), the
+  // point moves on to the burst's end less the prefix padding.
+  EXPECT_EQ(core->Resume(MonoNow() + 1'100'000'000).resend_from, 32000u + 200 * 320 - 600 * 16);
 }
 
 TEST_F(CoreTest, RestoreCarriesOnListening) {
