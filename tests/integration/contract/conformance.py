@@ -23,16 +23,26 @@ AudioFrame, VadEvent = vb.MESSAGES["vb.v1.AudioFrame"], vb.MESSAGES["vb.v1.VadEv
 
 
 def speech_then_silence(send):
-    """wakevad: 0.6 s of quiet noise, 1 s of loud syllables (a 200 Hz buzz, 4 Hz envelope), 1.5 s quiet:
-    one SPEECH_START, then one SPEECH_END."""
+    """wakevad: 0.6 s of quiet noise, an utterance, 1.5 s quiet: one SPEECH_START, then one SPEECH_END.
+    The utterance is real speech from espeak-ng ("hey jarvis, what time is it") when it is installed
+    (tools/bootstrap.sh installs it), so a trained VAD (Silero) hears speech too; else 1 s of loud
+    syllables (a 200 Hz buzz, 4 Hz envelope), which only an energy VAD takes for speech."""
     import array, math, random
     rnd = random.Random(7)
-    for i in range(155):
-        loud = 30 <= i < 80
-        env = 0.55 + 0.45 * math.sin(2 * math.pi * 4 * i * 0.02) if loud else 0
-        pcm = array.array("h", [int(env * 9000 * math.sin(2 * math.pi * 200 * (i * 320 + n) / 16000)
-                                    + rnd.randint(-30, 30)) for n in range(320)])
-        send("audio.clean", AudioFrame(sample_rate=16000, channels=1, pcm=pcm.tobytes(), sample_index=i * 320))
+    speech = None
+    if shutil.which("espeak-ng"):
+        r = subprocess.run(["espeak-ng", "-v", "en-us", "--stdout", "hey jarvis, what time is it"], capture_output=True)
+        if r.returncode == 0 and len(r.stdout) > 44:
+            raw = array.array("h", r.stdout[44:len(r.stdout) - (len(r.stdout) - 44) % 2])  # 22050 Hz mono s16le
+            speech = array.array("h", [int(raw[int(n * 22050 / 16000)] * 0.5) for n in range(int(len(raw) * 16000 / 22050) - 1)])
+    if speech is None:
+        speech = array.array("h", [int((0.55 + 0.45 * math.sin(2 * math.pi * 4 * n / 16000)) * 9000
+                                       * math.sin(2 * math.pi * 200 * n / 16000)) for n in range(16000)])
+    quiet = lambda n: [rnd.randint(-30, 30) for _ in range(n)]
+    pcm = array.array("h", quiet(9600)); pcm.extend(speech); pcm.extend(quiet(24000 + (-len(pcm) - len(speech)) % 320))
+    for i in range(len(pcm) // 320):
+        send("audio.clean", AudioFrame(sample_rate=16000, channels=1, pcm=pcm[i * 320:(i + 1) * 320].tobytes(),
+                                       sample_index=i * 320))
 
 
 # Kinds whose behaviour the kit also checks: kind -> (feeder, [(output base, predicate over its messages)]).

