@@ -81,6 +81,7 @@ struct Options {
   uint32_t seed = 0;
   bool kill_broker = true;
   bool check = false;
+  bool wake = false;  // the wake spotter on: vb-control's wake guard holds the uplink while the agent speaks
   std::string out;
 };
 
@@ -246,7 +247,7 @@ bool Chaos::WriteConfig() {
                     "  log_dir: " + d + "/logs\n"
                     "capture:\n  source: alsa\n  alsa: {device: pulse, rate: 16000, channels: 1}\n"
                     "afe:\n  backend: speex\n"
-                    "wakevad:\n  wake: {enabled: false}\n"
+                    "wakevad:\n  wake: {enabled: " + std::string(o_.wake ? "true" : "false") + "}\n"
                     "session:\n  bot_id: \"7000000000000000001\"\n"
                     "  api_base: http://127.0.0.1:${VB_SIM_PORT}\n"
                     "  ws_base: ws://127.0.0.1:${VB_SIM_PORT}\n"
@@ -255,7 +256,7 @@ bool Chaos::WriteConfig() {
                     "  mode: continuous\n"
                     "decoder:\n  output_rate: 16000\n"
                     "playback:\n  sink: wav\n  rate: 16000\n  wav: {path: " + d + "/reply.wav, realtime: true}\n"
-                    "control:\n  mode: continuous\n  barge_in: {client_vad: false}\n"
+                    "control:\n  mode: continuous\n  barge_in: {client_vad: false" + std::string(o_.wake ? ", wake_guard_ms: 2500" : "") + "}\n"
                     "gateway:\n  port: " + std::to_string(vb::testing::FreeTcpPort()) + "\n  token_file: " + d + "/gateway-token\n";
   dir_.Write("vb.yaml", cfg);
   config_ = dir_.File("vb.yaml");
@@ -652,13 +653,15 @@ int Chaos::Run() {
 
 void Usage(std::ostream& os) {
   os << "usage: vb-chaos [--duration S] [--kills N] [--min-gap S] [--max-gap S] [--seed N]\n"
-        "                [--no-broker] [--check] [--out FILE]\n"
+        "                [--no-broker] [--wake] [--check] [--out FILE]\n"
         "  Runs the whole pipeline under `vb run` against vb-cozesim, alternating voice and\n"
         "  text turns while killing a random actor or the broker every 2-5 s; prints JSON.\n"
         "  --duration S   run this long (default 200)        --kills N  stop after N kills instead\n"
         "  --kills 0      a soak: no kills; RSS and descriptor growth per process\n"
         "  --check        exit 1 if a turn is lost, a stage never comes back, the conversation\n"
-        "                 changes, a process wedges, or vb run does not stop on SIGTERM\n";
+        "                 changes, a process wedges, or vb run does not stop on SIGTERM\n"
+        "  --wake         turn the wake spotter on (continuous mode still needs no phrase): vb-control\n"
+        "                 then holds the uplink while the agent thinks or speaks (the wake guard)\n";
 }
 
 }  // namespace
@@ -682,6 +685,7 @@ int main(int argc, char** argv) {
       else if (a == "--seed") o.seed = uint32_t(std::stoul(next()));
       else if (a == "--no-broker") o.kill_broker = false;
       else if (a == "--check") o.check = true;
+      else if (a == "--wake") o.wake = true;
       else if (a == "--out") o.out = next();
       else if (a == "--help" || a == "-h") {
         Usage(std::cout);
