@@ -58,7 +58,7 @@ class Models {
     const open = (f) => ort.InferenceSession.create(path.join(dir, f + '.onnx'), o);
     const m = new Models();
     m.vad = await open('silero_vad');
-    if (wake) [m.mel, m.emb, m.wake] = await Promise.all([open('melspectrogram'), open('embedding_model'), open(wakeModel)]);
+    if (wake) [m.melModel, m.emb, m.wake] = await Promise.all([open('melspectrogram'), open('embedding_model'), open(wakeModel)]);
     m.sr = new ort.Tensor('int64', BigInt64Array.from([BigInt(RATE)]), []);
     m.reset();
     return m;
@@ -66,26 +66,41 @@ class Models {
   reset() {
     this.h = new ort.Tensor('float32', new Float32Array(128), [2, 1, 64]);
     this.c = new ort.Tensor('float32', new Float32Array(128), [2, 1, 64]);
-    this.melFrames = Array.from({ length: MEL_WINDOW }, () => new Float32Array(32).fill(1));
-    this.embeddings = [];
+    // Mel frames by absolute index (the stream starts after MEL_WINDOW frames of ones, as
+    // openWakeWord's buffer does); per chunk the mel index it ends at, and its embedding once
+    // computed. Embeddings are computed only for chunks that get scored, so skipping the wake
+    // model in silence changes no score.
+    this.mel = []; this.melBase = 0;
+    for (let i = 0; i < MEL_WINDOW; i++) this.mel.push(new Float32Array(32).fill(1));
+    this.chunks = [];  // {melEnd, emb}
   }
   async speech(window) {  // Float32Array(512) in [-1, 1] → probability
     const r = await this.vad.run({ input: new ort.Tensor('float32', window, [1, VAD_WINDOW]), sr: this.sr, h: this.h, c: this.c });
     this.h = r.hn; this.c = r.cn;
     return r.output.data[0];
   }
-  async score(samples) {  // Float32Array(1760): a chunk and its mel context → wake score (0 until 16 embeddings)
-    const mel = (await this.mel.run({ input: new ort.Tensor('float32', samples, [1, samples.length]) })).output;
-    for (let f = 0; f < mel.dims[2]; f++) this.melFrames.push(mel.data.slice(f * 32, f * 32 + 32).map((x) => x / 10 + 2));
-    this.melFrames.splice(0, this.melFrames.length - MEL_WINDOW);
-    const input = new Float32Array(MEL_WINDOW * 32);
-    this.melFrames.forEach((f, i) => input.set(f, i * 32));
-    const e = (await this.emb.run({ input_1: new ort.Tensor('float32', input, [1, MEL_WINDOW, 32, 1]) })).conv2d_19;
-    this.embeddings.push(Float32Array.from(e.data));
-    this.embeddings.splice(0, this.embeddings.length - EMB_WINDOW);
-    if (this.embeddings.length < EMB_WINDOW) return 0;
+  // One 80 ms chunk (Float32Array(1760): the chunk and its mel context). With `scored`, the
+  // wake score of the last 16 chunks (0 until there are 16); without, only the mel frames.
+  async chunk(samples, scored) {
+    const mel = (await this.melModel.run({ input: new ort.Tensor('float32', samples, [1, samples.length]) })).output;
+    for (let f = 0; f < mel.dims[2]; f++) this.mel.push(mel.data.slice(f * 32, f * 32 + 32).map((x) => x / 10 + 2));
+    this.chunks.push({ melEnd: this.melBase + this.mel.length, emb: null });
+    if (this.chunks.length > EMB_WINDOW) this.chunks.shift();
+    const keep = MEL_WINDOW + 8 * (EMB_WINDOW + 1);
+    if (this.mel.length > keep) { this.melBase += this.mel.length - keep; this.mel.splice(0, this.mel.length - keep); }
+    if (!scored || this.chunks.length < EMB_WINDOW) return 0;
     const x = new Float32Array(EMB_WINDOW * 96);
-    this.embeddings.forEach((v, i) => x.set(v, i * 96));
+    for (let i = 0; i < EMB_WINDOW; i++) {
+      const ch = this.chunks[i];
+      if (!ch.emb) {
+        const from = ch.melEnd - MEL_WINDOW - this.melBase;
+        if (from < 0) return 0;  // its frames are gone: cannot happen with `keep` above
+        const input = new Float32Array(MEL_WINDOW * 32);
+        for (let f = 0; f < MEL_WINDOW; f++) input.set(this.mel[from + f], f * 32);
+        ch.emb = Float32Array.from((await this.emb.run({ input_1: new ort.Tensor('float32', input, [1, MEL_WINDOW, 32, 1]) })).conv2d_19.data);
+      }
+      x.set(ch.emb, i * 96);
+    }
     const r = await this.wake.run({ [this.wake.inputNames[0]]: new ort.Tensor('float32', x, [1, EMB_WINDOW, 96]) });
     return r[this.wake.outputNames[0]].data[0];
   }
@@ -117,11 +132,13 @@ const actor = {
     c.contextLeadMs = num('wake_context_lead_ms', 500, 0, 5000, 'context_pcm reaches at least this far before the phrase began');
     c.endSettleMs = num('wake_end_settle_ms', 600, 0, 2000, 'hold the event up to this long after the detection until the phrase has ended');
     c.endQuietMs = num('wake_end_quiet_ms', 64, 32, 1000, 'non-speech after the phrase that marks its end (end_sample = where the quiet began)');
+    c.spotThreshold = num('wake_spot_threshold', 0.1, 0, 1, 'Silero probability that keeps the wake model running (0 = always run it)');
+    c.spotMs = num('wake_spot_ms', 1500, 0, 10000, 'the wake model runs until this long after the last such window');
     c.phraseMs = num('wake_phrase_ms', 900, 100, 5000, 'assumed phrase length when no speech start precedes the detection');
     const ms = (x) => Math.round(x * RATE / 1000);
     Object.assign(c, { maxGap: ms(c.maxGapMs), minSpeech: ms(c.vadMinSpeechMs), minSilence: ms(c.vadMinSilenceMs),
       preroll: ms(c.prerollMs), refractory: ms(c.refractoryMs), context: ms(c.contextMs), lead: ms(c.contextLeadMs),
-      settle: ms(c.endSettleMs), quiet: ms(c.endQuietMs), phraseLen: ms(c.phraseMs) });
+      settle: ms(c.endSettleMs), spot: ms(c.spotMs), quiet: ms(c.endQuietMs), phraseLen: ms(c.phraseMs) });
     this.modelsDir = c.modelsDir || DEFAULT_MODELS;
     for (const f of ['silero_vad', ...(c.wakeEnabled ? ['melspectrogram', 'embedding_model', c.wakeModel] : [])])
       if (!fs.existsSync(path.join(this.modelsDir, f + '.onnx')))
@@ -131,7 +148,7 @@ const actor = {
   configure(bus) {
     const c = this.c;
     const input = c.inputDevice || this.device;
-    this.n = { frames_in: 0, frames_rejected: 0, gap_fills: 0, resyncs: 0, speech_starts: 0, speech_ends: 0, wakes: 0,
+    this.n = { frames_in: 0, frames_rejected: 0, gap_fills: 0, resyncs: 0, speech_starts: 0, speech_ends: 0, wakes: 0, spot_chunks: 0,
       backfill_requests: 0, backfill_samples: 0, vad_ns: 0, wake_ns: 0 };
     this.vadOut = bus.advertise('voice.vad');
     this.wakeOut = bus.advertise('voice.wake');
@@ -153,7 +170,7 @@ const actor = {
     this.next = at; this.history.reset(at);
     this.vadPending = new Float32Array(0); this.wakePending = 0;
     this.speaking = false; this.runStart = null; this.runProbs = []; this.silStart = null; this.quietStart = at;
-    this.wakeHold = null; this.refractoryUntil = 0;
+    this.wakeHold = null; this.refractoryUntil = 0; this.lastVoice = -Infinity;
     if (this.models) this.models.reset();
   },
 
@@ -206,7 +223,11 @@ const actor = {
     this.wakePending += pcm.length;
     while (this.wakePending >= OWW_CHUNK) {
       const end = this.next - (this.wakePending - OWW_CHUNK);
-      const score = await m.score(this.samplesBefore(end, OWW_CHUNK + MEL_CONTEXT));
+      // The wake model runs only while Silero heard something like speech within wake_spot_ms
+      // (wake_spot_threshold 0: always): the phrase is in the last 1.28 s it scores.
+      const scored = c.spotThreshold === 0 || this.lastVoice >= end - c.spot;
+      if (scored) this.n.spot_chunks++;
+      const score = await m.chunk(this.samplesBefore(end, OWW_CHUNK + MEL_CONTEXT), scored);
       this.wakePending -= OWW_CHUNK;
       this.onScore(score, end, origin);
     }
@@ -221,6 +242,7 @@ const actor = {
 
   onSpeech(p, from, to, origin) {
     const c = this.c;
+    if (p >= c.spotThreshold) this.lastVoice = to;
     if (p >= c.vadThreshold) this.quietStart = null; else if (this.quietStart === null) this.quietStart = from;
     if (!this.speaking) {
       if (p < c.vadThreshold) { this.runStart = null; this.runProbs = []; return; }
