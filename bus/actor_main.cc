@@ -2,6 +2,7 @@
 #include "bus/actor_main.h"
 
 #include "bus/contract.h"
+#include "bus/devices.h"
 
 #include <signal.h>
 #include <sys/signalfd.h>
@@ -52,13 +53,9 @@ void CommonActorConfig::Declare(config::Section& s) {
 }
 
 void DeclareDevices(config::Section& s, std::vector<std::string>* names) {
-  s.Key("names", names, {"local"},
-        "devices this hub serves (topic suffix: letters, digits, - and _); the first is the default");
-  static const std::regex kName("[A-Za-z0-9_-]{1,64}");
-  for (const auto& n : *names)
-    if (!std::regex_match(n, kName)) s.Error("names", "'" + n + "' is not a valid device name");
-  if (names->empty()) s.Error("names", "needs at least one device");
-  s.Finish();
+  DevicesConfig d;
+  d.Declare(s);
+  *names = d.names;
 }
 
 int ActorMain(int argc, char** argv, const char* kind, ActorFactory factory) {
@@ -137,11 +134,12 @@ int ActorMain(int argc, char** argv, const char* kind, ActorFactory factory) {
   }
   // The contract is read from an actor configured on a bus of its own.
   if (contract) bus.endpoint = "inproc://vb-contract";
-  std::vector<std::string> devices;
+  DevicesConfig devices_config;
   {
     auto s = file.Get("devices", report);
-    DeclareDevices(s, &devices);
+    devices_config.Declare(s);
   }
+  const std::vector<std::string>& devices = devices_config.names;
   CommonActorConfig common;
   auto section = file.Get(name, report);
   common.Declare(section);
@@ -151,6 +149,12 @@ int ActorMain(int argc, char** argv, const char* kind, ActorFactory factory) {
   bool known_device = false;
   for (const auto& d : devices) known_device = known_device || d == common.device;
   if (!known_device) section.Error("device", "'" + common.device + "' is not in devices.names");
+  // A satellite's own actors (KIND@DEVICE) share the bus of its host, which
+  // `vb-broker --satellite DEVICE` bridges to the hub (devices.h).
+  std::string inst_kind, inst_device;
+  if (const DeviceEntry* e = devices_config.Find(common.device);
+      e && e->satellite && !contract && SplitDeviceInstance(name, &inst_kind, &inst_device) && inst_device == e->name)
+    bus.endpoint = SatelliteEndpoint(bus.satellite_endpoint, bus.endpoint, e->name);
   if (Status st = config::ToStatus(*report); !st.ok()) {
     std::cerr << "vb-" << kind << ": config error:\n" << st.message() << "\n";
     return kExitConfig;

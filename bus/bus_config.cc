@@ -46,6 +46,10 @@ void BusConfig::Declare(config::Section& s) {
   s.Key("endpoint", &endpoint, std::string(""),
         "broker endpoint: ipc://PATH, tcp://HOST:PORT (4 ports, CURVE) or inproc://NAME; "
         "empty = ipc://$XDG_RUNTIME_DIR/voicebus");
+  s.Key("satellite_endpoint", &satellite_endpoint, std::string(""),
+        "satellites: the bus a satellite's own actors share on its host (ipc://PATH, {device} = its name), "
+        "bridged to endpoint by `vb-broker --satellite DEVICE`; empty = ipc://DIR/voicebus-sat-{device} "
+        "beside an ipc endpoint, else beside the default one");
   s.Key("stream_hwm", &stream_hwm, 100, {1, 1e6},
         "high-water mark (messages) for audio streams: beyond it stale audio is dropped (and counted)");
   s.Key("control_hwm", &control_hwm, 100000, {1000, 1e7},

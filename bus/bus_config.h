@@ -43,6 +43,9 @@ struct CurveConfig {
 
 struct BusConfig {
   std::string endpoint;
+  // Satellites (devices.h): the bus their own actors share on their host,
+  // {device} = the device's name; "" = beside the hub's ipc path or the default.
+  std::string satellite_endpoint;
   // tcp:// without CURVE is refused unless this is set (then every process
   // warns at start): an open tcp bus lets anyone who can reach the port
   // read the conversation and inject commands.

@@ -1,6 +1,8 @@
 // Implementation of validated configuration sections (see config.h).
 #include "bus/config.h"
 
+#include "bus/devices.h"
+
 #include <cmath>
 #include <cstdlib>
 #include <map>
@@ -342,12 +344,80 @@ void FindDuplicates(const std::string& file, const YAML::Node& n, const std::str
 
 }  // namespace
 
+namespace {
+
+constexpr int kMaxMergeDepth = 64;
+
+std::string At(const std::string& file, const YAML::Mark& m) {
+  return file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1);
+}
+
+// Resolves YAML merge keys (`<<`) in place, depth first so a merged mapping
+// has its own merges resolved before it is merged. Explicit keys win; of
+// several sources the first wins (YAML 1.1 merge key type). Merged values
+// are shared, not copied: they keep their file:line.
+void ResolveMerges(const std::string& file, YAML::Node n, int depth, std::vector<std::string>* errors) {
+  if (depth > kMaxMergeDepth) {
+    errors->push_back(At(file, n.Mark()) + ": nesting too deep (an alias inside itself?)");
+    return;
+  }
+  if (n.IsSequence()) {
+    for (size_t i = 0; i < n.size(); ++i) ResolveMerges(file, n[i], depth + 1, errors);
+    return;
+  }
+  if (!n.IsMap()) return;
+  std::vector<YAML::Node> sources;
+  bool has_merge = false;
+  for (auto it = n.begin(); it != n.end(); ++it) {
+    if (it->first.IsScalar() && it->first.Scalar() == "<<" && it->first.Tag() != "!") {
+      has_merge = true;
+      YAML::Node v = it->second;
+      if (v.IsMap()) sources.push_back(v);
+      else if (v.IsSequence()) {
+        for (size_t i = 0; i < v.size(); ++i) {
+          if (v[i].IsMap()) sources.push_back(v[i]);
+          else errors->push_back(At(file, v[i].Mark()) + ": `<<` merges mappings only (an alias like *name of a mapping)");
+        }
+      } else {
+        errors->push_back(At(file, v.Mark()) + ": `<<` merges a mapping or a list of mappings (e.g. <<: *defaults)");
+      }
+    } else {
+      ResolveMerges(file, it->second, depth + 1, errors);
+    }
+  }
+  if (!has_merge) return;
+  for (auto& src : sources) ResolveMerges(file, src, depth + 1, errors);
+  n.remove("<<");
+  for (auto& src : sources)
+    for (auto it = src.begin(); it != src.end(); ++it) {
+      if (!it->first.IsScalar()) continue;
+      const std::string k = it->first.Scalar();
+      bool present = false;
+      for (auto mine = n.begin(); mine != n.end() && !present; ++mine)
+        present = mine->first.IsScalar() && mine->first.Scalar() == k;
+      if (!present) n[k] = it->second;
+    }
+}
+
+}  // namespace
+
 Status File::Check(const std::string& name) {
   if (root_.IsNull()) root_ = YAML::Node(YAML::NodeType::Map);
   if (!root_.IsMap()) return Status::Config(name + ": the config must be a mapping of sections");
   Report report;
   FindDuplicates(name, root_, "", &report.errors);
+  ResolveMerges(name, root_, 0, &report.errors);
+  expanded_.clear();
+  if (report.errors.empty()) bus::ExpandDeviceSections(root_, &expanded_);
   return ToStatus(report);
+}
+
+std::vector<std::string> Section::Keys() const {
+  std::vector<std::string> keys;
+  if (!node_.IsDefined() || !node_.IsMap()) return keys;
+  for (auto it = node_.begin(); it != node_.end(); ++it)
+    if (it->first.IsScalar()) keys.push_back(it->first.Scalar());
+  return keys;
 }
 
 std::shared_ptr<Report> File::NewReport() const {
@@ -357,6 +427,7 @@ std::shared_ptr<Report> File::NewReport() const {
 }
 
 Section File::Get(const std::string& key, std::shared_ptr<Report> report) const {
+  if (auto e = expanded_.find(key); e != expanded_.end()) return Section(std::move(report), key, e->second);
   YAML::Node n(YAML::NodeType::Undefined);
   for (auto it = root_.begin(); it != root_.end(); ++it)
     if (it->first.Scalar() == key) n = it->second;
@@ -372,12 +443,13 @@ std::vector<std::string> File::TopLevelKeys() const {
 void File::CheckTopLevel(const std::vector<std::string>& known, Report* report) const {
   for (auto it = root_.begin(); it != root_.end(); ++it) {
     const std::string k = it->first.Scalar();
-    bool ok = false;
+    bool ok = k.rfind("x-", 0) == 0;  // a place for YAML anchors (`x-room: &room {…}`), read by nobody
     for (const auto& s : known) ok = ok || s == k;
     if (!ok)
       report->errors.push_back(path_ + ":" + std::to_string(it->first.Mark().line + 1) + ":" +
                                std::to_string(it->first.Mark().column + 1) + ": " + k +
-                               ": unknown section (not an actor listed in launcher.actors, nor bus, devices, launcher)");
+                               ": unknown section (not an actor listed in launcher.actors or devices.actors, nor bus, devices, "
+                               "launcher, nor x-… for anchors)");
   }
 }
 

@@ -19,6 +19,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -99,6 +100,9 @@ class Section {
   Status ErrorAt(std::string_view key, std::string_view message, int item = -1) const;
 
   bool present() const { return node_.IsDefined() && !node_.IsNull(); }
+  // The keys of this mapping present in the file, in file order (for
+  // sections whose keys are names, e.g. devices.list).
+  std::vector<std::string> Keys() const;
   const std::string& path() const { return path_; }
   std::shared_ptr<Report> report() const { return report_; }
 
@@ -124,6 +128,15 @@ class Section {
 // A loaded config file. Load() reports YAML syntax errors with line numbers,
 // and duplicate keys (a section or a key written twice in one mapping) with
 // the line of each: yaml-cpp would silently keep one of them.
+//
+// YAML merge keys (`<<: *anchor`, `<<: [*a, *b]`) are resolved at load:
+// the mapping gets the merged mapping's keys it does not write itself (the
+// first listed source wins). Values keep their own file:line.
+//
+// Devices (bus/devices.h): for every device of `devices.list` and every
+// kind of `devices.actors`, Get("KIND@DEVICE") is the section KIND with the
+// device's own `KIND:` settings laid over it (mappings merged key by key)
+// and `device: DEVICE`: per-device actor sections without copies.
 class File {
  public:
   Status Load(const std::string& path);
@@ -144,6 +157,7 @@ class File {
 
   std::string path_;
   YAML::Node root_;
+  std::map<std::string, YAML::Node> expanded_;  // KIND@DEVICE → its section
 };
 
 // A report in describe mode: declare keys on Section(report, name, {}) and read

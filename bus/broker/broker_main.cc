@@ -2,6 +2,8 @@
 // forwards until SIGTERM/SIGINT. Config errors exit 78.
 //
 //   vb-broker --config FILE | --endpoint ENDPOINT
+//   vb-broker --config FILE --satellite DEVICE   the bus of satellite DEVICE's
+//                                                host, joined to the hub (uplink.h)
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
@@ -10,24 +12,33 @@
 
 #include "bus/actor_main.h"
 #include "bus/broker/broker.h"
+#include "bus/broker/uplink.h"
+#include "bus/devices.h"
 #include "bus/log.h"
 
 int main(int argc, char** argv) {
   using namespace vb;
-  std::string config_path, endpoint;
+  std::string config_path, endpoint, satellite;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     const bool has_value = i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0;
     if (a == "--help" || a == "-h") {
       std::cout << "usage: vb-broker --config FILE | --endpoint ENDPOINT\n"
+                   "       vb-broker --config FILE --satellite DEVICE\n"
                    "       vb-broker --print-default-config\n\n"
                    "The voicebus bus broker (XSUB/XPUB proxy, CURVE on tcp://): binds the endpoints of\n"
                    "the config's bus section (or ENDPOINT) and forwards until SIGTERM. Stateless: `vb run`\n"
-                   "restarts it at once. Exit 78 on a config error. See vb(1), `vb help config`.\n";
+                   "restarts it at once. Exit 78 on a config error. See vb(1), `vb help config`.\n\n"
+                   "--satellite DEVICE: the bus of a satellite's host instead (devices.list.DEVICE with\n"
+                   "satellite: true): binds bus.satellite_endpoint for the device's own actors and joins\n"
+                   "the hub at bus.endpoint (CURVE client key: the device's client_key_file, else\n"
+                   "bus.curve.client_key_file). Only what the other side subscribes to crosses the link;\n"
+                   "a lost hub is redialled for as long as it takes. `vb run --role satellite` starts it.\n";
       return 0;
     }
     if (a == "--config" && has_value) config_path = argv[++i];
     else if (a == "--endpoint" && has_value) endpoint = argv[++i];
+    else if (a == "--satellite" && has_value) satellite = argv[++i];
     else if (a == "--print-default-config") {
       auto report = config::DescribeReport();
       config::Section s(report, "bus", YAML::Node());
@@ -40,8 +51,9 @@ int main(int argc, char** argv) {
       return 64;
     }
   }
-  SetLogIdentity("broker");
+  SetLogIdentity(satellite.empty() ? "broker" : "broker@" + satellite);
   bus::BusConfig bus;
+  bus::DevicesConfig devices;
   config::File file;
   Status st = config_path.empty() ? file.LoadString("{}", "(command line)") : file.Load(config_path);
   auto report = file.NewReport();
@@ -49,6 +61,16 @@ int main(int argc, char** argv) {
     auto s = file.Get("bus", report);
     bus.Declare(s);
     s.Finish();
+    if (!satellite.empty()) {
+      auto d = file.Get("devices", report);
+      devices.Declare(d);
+      const bus::DeviceEntry* e = devices.Find(satellite);
+      if (!e || !e->satellite)
+        report->errors.push_back(file.path() + ": devices.list." + satellite +
+                                 ": --satellite needs a device declared with satellite: true");
+      else if (!e->client_key_file.empty())
+        bus.curve.client_key_file = e->client_key_file;
+    }
     st = config::ToStatus(*report);
   }
   if (!st.ok()) {
@@ -64,6 +86,26 @@ int main(int argc, char** argv) {
   sigprocmask(SIG_BLOCK, &mask, nullptr);
   int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
   zmq::context_t ctx(1);
+  if (!satellite.empty()) {
+    bus::Loop loop;
+    const std::string local = bus::SatelliteEndpoint(bus.satellite_endpoint, bus.endpoint, satellite);
+    bus::SatelliteBridge bridge(ctx, loop, bus, local);
+    if (Status b = bridge.Start(); !b.ok()) {
+      std::cerr << "vb-broker: " << b.message() << "\n";
+      return b.code() == Status::Code::kConfig ? kExitConfig : 1;
+    }
+    loop.AddFd(sfd, POLLIN, [&](short) {
+      signalfd_siginfo si;
+      while (read(sfd, &si, sizeof si) == sizeof si) loop.Stop();
+    });
+    VB_LOG(kInfo) << "satellite " << satellite << ": serving " << local << ", joined to the hub at " << bus.endpoint;
+    loop.Run();
+    const auto& c = bridge.counters();
+    VB_LOG(kInfo) << "stopped; sent up " << c.up[0] + c.up[1] << ", delivered from the hub " << c.down[0] + c.down[1]
+                  << ", echoes dropped " << c.echoes_dropped;
+    ctx.shutdown();
+    return 0;
+  }
   {
     bus::Loop loop;
     bus::Broker broker(ctx, loop, bus);

@@ -70,7 +70,8 @@ int Run(const Args& in) {
   std::map<std::string, std::string> opt;
   Args rest;
   std::string error;
-  if (!ParseArgs(in, {{"--quiet", false}, {"--config", true}}, &opt, &rest, &error)) return UsageError("run", error);
+  if (!ParseArgs(in, {{"--quiet", false}, {"--config", true}, {"--role", true}, {"--device", true}}, &opt, &rest, &error))
+    return UsageError("run", error);
   if (opt.count("--config")) rest.insert(rest.begin(), opt["--config"]);
   if (rest.size() > 1) return UsageError("run", "one CONFIG only ('" + rest[1] + "' is one too many)");
   const bool quiet = opt.count("--quiet") > 0;
@@ -86,10 +87,12 @@ int Run(const Args& in) {
   ExportConfigDir(config);
   bus::BusConfig bus;
   launcher::LauncherConfig lc;
-  if (Status st = launcher::LoadLaunchConfig(config, &bus, &lc); !st.ok()) {
+  if (Status st = launcher::LoadLaunchConfig(config, &bus, &lc, opt["--role"], opt["--device"]); !st.ok()) {
     std::cerr << "vb: config error:\n" << st.message() << "\n";
     return kExitConfig;
   }
+  if (lc.role != "all")
+    Say("role " + lc.role + (lc.role == "satellite" ? " (device " + lc.device + "), its bus " + bus.endpoint : ""));
   // Everything missing, in one list, before anything starts.
   std::vector<std::string> made, missing;
   if (Status st = PrepareSimulatorFiles(config, lc, run_dir, &made); !st.ok()) missing.push_back(st.message());

@@ -15,7 +15,7 @@ const char kOverview[] =
 
 const std::vector<HelpTopic> kTopics = {
     {"run", "start the assistant (broker, simulator, actors) and keep it going",
-     "usage: vb run [CONFIG | --config CONFIG] [--quiet]\n"
+     "usage: vb run [CONFIG | --config CONFIG] [--quiet] [--role all|hub|satellite] [--device NAME]\n"
      "\n"
      "Starts the broker (and the local Coze simulator if launcher.simulator), then the actors of\n"
      "launcher.actors, and keeps them going until Ctrl-C or SIGTERM. CONFIG defaults to\n"
@@ -39,7 +39,15 @@ const std::vector<HelpTopic> kTopics = {
      "Under systemd (Type=notify, `vb help systemd`) it reports READY=1 once every actor has sent\n"
      "its first heartbeat, WATCHDOG=1 from its loop, and STATUS= with the dialog state.\n"
      "\n"
+     "Hub and satellites (devices.list, `vb help config`): --role hub runs the broker, launcher.actors\n"
+     "and the actors of devices that are not satellites; --role satellite [--device NAME] runs one\n"
+     "satellite: its own bus (vb-broker --satellite NAME, joined to the hub at bus.endpoint over\n"
+     "tcp:// with CURVE, redialled whenever the hub is lost) and its devices.actors (KIND@NAME).\n"
+     "Default (launcher.role): all, everything on this host.\n"
+     "\n"
      "  --quiet    no live dialog view\n"
+     "  --role R   all, hub or satellite (overrides launcher.role)\n"
+     "  --device D role satellite: the device this host is (overrides launcher.device)\n"
      "Environment: VB_RUN_DIR (runtime folder, `vb help files`), COZE_API_TOKEN, COZE_BOT_ID.\n"},
     {"demo", "one spoken exchange with the (simulated) agent, WAV in and out",
      "usage: vb demo [--config FILE] [--say TEXT] [--out DIR] [--timeout SEC] [--turns N]\n"

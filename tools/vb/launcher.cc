@@ -2,6 +2,8 @@
 // launcher's config checks (see launcher.h).
 #include "tools/vb/launcher.h"
 
+#include "bus/devices.h"
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -28,7 +30,14 @@ extern char** environ;
 namespace vb::launcher {
 
 void LauncherConfig::Declare(config::Section& s) {
-  s.Key("actors", &actors, {}, "actor instances to run, in start order: NAME or NAME:KIND (binary vb-KIND)");
+  s.Key("actors", &actors, {},
+        "actor instances to run, in start order: NAME or NAME:KIND (binary vb-KIND); the devices' own "
+        "actors (devices.actors, KIND@DEVICE) are added after them");
+  s.Choice("role", &role, "all", {"all", "hub", "satellite"},
+           "what this host runs: all (everything, satellites' buses too), hub (broker, these actors, devices "
+           "that are not satellites) or satellite (one device's bus and actors; `vb run --role`)");
+  s.Key("device", &device, std::string(""),
+        "role satellite: the device this host is (devices.list; empty = the only satellite); `vb run --device`");
   s.Key("broker", &broker, true, "start vb-broker (false: use a broker running elsewhere)");
   s.Key("simulator", &simulator, false,
         "start vb-cozesim on a free 127.0.0.1 port first; actors see it as ${VB_SIM_PORT}");
@@ -118,7 +127,46 @@ std::vector<ActorEntry> ParseActors(const std::vector<std::string>& list) {
   return out;
 }
 
-Status LoadLaunchConfig(const std::string& path, bus::BusConfig* bus, LauncherConfig* launcher) {
+namespace {
+// The role's share of the devices: their actors, the satellite buses to run,
+// and on a satellite its own bus for the launcher.
+void ApplyRole(const bus::DevicesConfig& devices, config::Section& s, bus::BusConfig* bus, LauncherConfig* c) {
+  if (c->role == "satellite") {
+    if (c->device.empty()) {
+      for (const auto& e : devices.list)
+        if (e.satellite) {
+          if (!c->device.empty()) {
+            s.Error("device", "several devices are satellites: say which one this host is (--device NAME)");
+            return;
+          }
+          c->device = e.name;
+        }
+    }
+    const bus::DeviceEntry* e = devices.Find(c->device);
+    if (!e || !e->satellite) {
+      s.Error("device", c->device.empty() ? "role satellite needs a device declared with satellite: true"
+                                          : "'" + c->device + "' is not a device with satellite: true in devices.list");
+      return;
+    }
+    c->broker = false;
+    c->simulator = false;
+    c->actors.clear();  // the hub's
+    c->bridges = {e->name};
+    bus->endpoint = bus::SatelliteEndpoint(bus->satellite_endpoint, bus->endpoint, e->name);
+  } else {
+    for (const auto& e : devices.list)
+      if (e.satellite && c->role == "all") c->bridges.push_back(e.name);
+  }
+  for (const auto& e : devices.list) {
+    const bool here = c->role == "all" || (c->role == "hub" && !e.satellite) || e.name == c->device;
+    if (!here) continue;
+    for (const auto& kind : devices.actors) c->actors.push_back(bus::DeviceInstance(kind, e.name) + ":" + kind);
+  }
+}
+}  // namespace
+
+Status LoadLaunchConfig(const std::string& path, bus::BusConfig* bus, LauncherConfig* launcher,
+                        const std::string& role, const std::string& device) {
   config::File file;
   if (Status st = file.Load(path); !st.ok()) return st;
   auto report = file.NewReport();
@@ -127,18 +175,26 @@ Status LoadLaunchConfig(const std::string& path, bus::BusConfig* bus, LauncherCo
     bus->Declare(s);
     s.Finish();
   }
-  std::vector<std::string> devices;
+  bus::DevicesConfig devices;
   {
     auto s = file.Get("devices", report);
-    bus::DeclareDevices(s, &devices);
+    devices.Declare(s);
   }
   {
     auto s = file.Get("launcher", report);
     launcher->Declare(s);
+    if (!role.empty()) {
+      if (role != "all" && role != "hub" && role != "satellite")
+        report->errors.push_back("--role: '" + role + "' is not one of all|hub|satellite");
+      launcher->role = role;
+    }
+    if (!device.empty()) launcher->device = device;
+    if (report->errors.empty()) ApplyRole(devices, s, bus, launcher);
     CheckActors(file, report, s, launcher);
   }
   std::vector<std::string> known = {"bus", "devices", "launcher", "simulator"};
   for (const auto& a : ParseActors(launcher->actors)) known.push_back(a.name);
+  for (const auto& kind : devices.actors) known.push_back(kind);
   file.CheckTopLevel(known, report.get());
   return config::ToStatus(*report);
 }
@@ -475,6 +531,9 @@ Status Launcher::Start(std::function<void()> ready) {
   if (!config_.log_dir.empty()) mkdir(config_.log_dir.c_str(), 0755);
   if (config_.broker)
     supervisor_->Add({"broker", {bin + "/vb-broker", "--config", config_path_}, false, "broker", true});
+  for (const auto& d : config_.bridges)
+    supervisor_->Add({"broker@" + d, {bin + "/vb-broker", "--config", config_path_, "--satellite", d}, false,
+                      "broker", true});
   if (config_.simulator) {
     sim_port_ = FreeLoopbackPort();
     if (sim_port_ == 0) return Status::Unavailable("no free loopback port for the simulator");

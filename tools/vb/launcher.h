@@ -37,8 +37,15 @@ namespace vb::launcher {
 
 // The `launcher` config section.
 struct LauncherConfig {
-  std::vector<std::string> actors;  // "name" or "name:kind"
+  std::vector<std::string> actors;  // "name" or "name:kind"; after LoadLaunchConfig also KIND@DEVICE:KIND
   bool broker = true;
+  // Issue 16: hub and satellites. all = everything on this host (the
+  // satellites' own buses too); hub = broker, launcher.actors and the
+  // actors of devices that are not satellites; satellite = the bus of
+  // `device`'s host (vb-broker --satellite) and that device's actors.
+  std::string role = "all";
+  std::string device;                 // role satellite: which one
+  std::vector<std::string> bridges;   // devices whose bus this host runs (vb-broker --satellite D)
   bool simulator = false;
   std::vector<std::string> simulator_args;
   std::string log_dir;  // empty: children inherit our stderr
@@ -64,8 +71,12 @@ std::vector<std::string> ActorArgv(const LauncherConfig& c, const ActorEntry& a,
 
 // Loads a config file: bus, devices and launcher sections plus a check that
 // every other top-level section is a listed actor. Returns a config Status
-// with every error (file:line:col: key).
-Status LoadLaunchConfig(const std::string& path, bus::BusConfig* bus, LauncherConfig* launcher);
+// with every error (file:line:col: key). `role`/`device` (`vb run --role`,
+// `--device`) override launcher.role/device; the actors of the role's
+// devices (devices.actors × devices.list) are added to launcher->actors,
+// and on a satellite `bus` is its host's own bus.
+Status LoadLaunchConfig(const std::string& path, bus::BusConfig* bus, LauncherConfig* launcher,
+                        const std::string& role = "", const std::string& device = "");
 
 // Directory of the running executable (where the other binaries are).
 std::string BinDir();
