@@ -41,6 +41,9 @@ class Context {
   const std::string& kind() const { return kind_; }
   const std::string& name() const { return name_; }
   const std::string& device() const { return node_.device(); }
+  // Every device of the config (devices.names; the first is the default).
+  const std::vector<std::string>& devices() const { return devices_; }
+  void SetDevices(std::vector<std::string> names) { devices_ = std::move(names); }
 
   // Actor-specific counters shown in the heartbeat's `extra` map.
   void Count(const std::string& counter, int64_t delta = 1) { extra_[counter] += delta; }
@@ -61,6 +64,7 @@ class Context {
 
  private:
   std::string kind_, name_;
+  std::vector<std::string> devices_;
   Loop& loop_;
   Node& node_;
   std::map<std::string, int64_t> extra_;

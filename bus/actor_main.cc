@@ -173,6 +173,7 @@ int ActorMain(int argc, char** argv, const char* kind, ActorFactory factory) {
   {
     zmq::context_t zctx(1);
     ActorHost host(zctx, std::move(actor), kind, name, common.device, bus);
+    host.context().SetDevices(devices);
     host.loop().AddFd(sfd, POLLIN, [&](short) {
       signalfd_siginfo si;
       while (read(sfd, &si, sizeof si) == sizeof si) {

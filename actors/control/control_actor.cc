@@ -65,6 +65,15 @@ void ControlActor::DeclareConfig(config::Section& s) {
          "prompt played as the repeat cue (playback's built-in wake/error, or one of playback.prompts); "
          "empty = none");
   hr.Finish();
+  auto a = s.Sub("arbitration",
+                 "several devices (devices.names): which one answers when more than one hears the wake word "
+                 "(or, in continuous mode, the start of speech)");
+  a.Key("window_ms", &arbitration_window_ms_, 200, {0, 2000},
+        "reports within this long of the first compete; a device heard alone waits at most this long "
+        "(not at all with a single device)");
+  a.Key("tie_db", &arbitration_tie_db_, 1.0, {0, 40},
+        "speech levels above the noise floor this close are a tie: the higher wake score wins");
+  a.Finish();
   auto k = s.Sub("ptt", "push-to-talk key from a Linux input device");
   k.Key("evdev_device", &evdev_path_, "", "e.g. /dev/input/by-id/…-event-kbd; empty = none");
   k.Key("key", &ptt_key_, "KEY_SPACE", "key name (KEY_SPACE, KEY_F12, KEY_RECORD, …) or code");
@@ -92,6 +101,13 @@ Status ControlActor::Configure(bus::Context& ctx) {
   hearing_->Start(Clock::now());
   hearing_->Listening(ListensOrWould(dialog_->state()), Clock::now());
   auto& bus = ctx.bus();
+  ArbiterOptions ao;
+  ao.window = std::chrono::milliseconds(arbitration_window_ms_);
+  ao.tie_db = arbitration_tie_db_;
+  ao.devices = std::max<size_t>(1, ctx.devices().size());
+  arbiter_ = std::make_unique<Arbiter>(ao);
+  // Voice reports of every device when there are several (else our own).
+  const std::string voices = Arbitrates() ? "*" : "";
   state_pub_ = bus.Advertise(bus::topics::kDialogState);
   command_pub_ = bus.Advertise(bus::topics::kDialogCommand);
   ack_pub_ = bus.Advertise(bus::topics::kDialogAck);
@@ -130,6 +146,7 @@ Status ControlActor::Configure(bus::Context& ctx) {
     Reschedule();
   });
   bus.Subscribe<v1::PlaybackEvent>(bus::topics::kPlaybackEvent, [this](const auto& m) {
+    if (Arbitrates() && std::string(m.device) != Served()) return;  // a speaker that is not ours now
     auto now = Clock::now();
     const auto& e = m.msg;
     std::string turn = e.turn_id().empty() ? m.header.turn_id() : e.turn_id();
@@ -139,16 +156,37 @@ Status ControlActor::Configure(bus::Context& ctx) {
       VB_LOG(kWarn) << "playback device error: " << e.detail();
     }
     Reschedule();
-  });
+  }, voices);
   bus.Subscribe<v1::VadEvent>(bus::topics::kVoiceVad, [this](const auto& m) {
-    dialog_->ClientVad(m.msg.kind() == v1::VadEvent::SPEECH_START, Clock::now());
+    const std::string device(m.device);
+    const bool start = m.msg.kind() == v1::VadEvent::SPEECH_START;
+    // Continuous mode, nobody speaking yet: a speech start picks the device.
+    if (Arbitrates() && start && Known(device) && dialog_->kind() == v1::STATE_LISTENING &&
+        dialog_->state().mode() == v1::MODE_CONTINUOUS) {
+      Report r;
+      r.device = device;
+      r.signal = MeasureVad(m.msg);
+      r.at = Clock::now();
+      r.vad_event = m.msg;
+      Offer(std::move(r));
+      return;
+    }
+    if (Arbitrates() && device != Served()) return;  // barge-in is the served device's
+    dialog_->ClientVad(start, Clock::now());
     Reschedule();
-  });
+  }, voices);
   bus.Subscribe<v1::WakeEvent>(bus::topics::kVoiceWake, [this](const auto& m) {
-    VB_LOG(kInfo) << "wake word '" << m.msg.phrase() << "' (score " << m.msg.score() << ")";
-    dialog_->Wake(m.msg, Clock::now());
-    Reschedule();
-  });
+    VB_LOG(kInfo) << "wake word '" << m.msg.phrase() << "' (score " << m.msg.score() << ") on " << m.device;
+    if (!Known(std::string(m.device))) return;
+    Report r;
+    r.device = std::string(m.device);
+    r.wake = true;
+    r.score = m.msg.score();
+    r.signal = MeasureWake(m.msg);
+    r.at = Clock::now();
+    r.wake_event = m.msg;
+    Offer(std::move(r));
+  }, voices);
   bus.Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand, [this](const auto& m) {
     if (m.header.source() == ctx_->name()) return;  // our own commands
     auto now = Clock::now();
@@ -301,6 +339,9 @@ void ControlActor::PublishState(const v1::DialogState& state) {
     s.set_deaf_since_mono_ns(
         std::chrono::duration_cast<std::chrono::nanoseconds>(hearing_->deaf_since().time_since_epoch()).count());
   }
+  s.set_device(Served());
+  for (const auto& d : stood_down_) s.add_stood_down(d);
+  s.set_arbitration(arbitration_why_);
   state_pub_.Publish(s, {.turn_id = s.turn_id()});
 }
 
@@ -332,7 +373,67 @@ void ControlActor::RepeatCue(std::chrono::milliseconds deaf_for) {
 
 void ControlActor::Command(const v1::DialogCommand& cmd) {
   std::string turn = cmd.has_interrupt() ? cmd.interrupt().turn_id() : dialog_->state().turn_id();
-  command_pub_.Publish(cmd, {.turn_id = turn});
+  // Sounds and flushes are for the served device's speaker alone; the
+  // session and decoder (our device) take the rest; an interrupt goes to both.
+  const bool speaker = cmd.has_play_prompt() || cmd.has_flush() || cmd.has_interrupt();
+  const bool ours = Served() == ctx_->device();
+  if (!speaker || ours || cmd.has_interrupt()) command_pub_.Publish(cmd, {.turn_id = turn});
+  if (speaker && !ours) {
+    auto it = device_commands_.find(Served());
+    if (it == device_commands_.end())
+      it = device_commands_.emplace(Served(), ctx_->bus().Advertise(bus::topics::kDialogCommand, Served())).first;
+    it->second.Publish(cmd, {.turn_id = turn});
+  }
+}
+
+const std::string& ControlActor::Served() const { return served_.empty() ? ctx_->device() : served_; }
+
+bool ControlActor::Known(const std::string& device) const {
+  if (ctx_->devices().empty()) return device == ctx_->device();
+  for (const auto& d : ctx_->devices())
+    if (d == device) return true;
+  return false;
+}
+
+void ControlActor::Offer(Report r) {
+  if (auto d = arbiter_->Offer(std::move(r), Clock::now())) Apply(*d);
+  RescheduleArbiter();
+}
+
+void ControlActor::RescheduleArbiter() {
+  if (arbiter_timer_) ctx_->loop().CancelTimer(arbiter_timer_);
+  arbiter_timer_ = 0;
+  auto next = arbiter_->NextDeadline();
+  if (!next) return;
+  auto delay = std::max(Clock::duration(0), *next - Clock::now()) + std::chrono::milliseconds(1);
+  arbiter_timer_ = ctx_->loop().AddOneShot(delay, [this] {
+    arbiter_timer_ = 0;
+    if (auto d = arbiter_->Tick(Clock::now())) Apply(*d);
+    RescheduleArbiter();
+  });
+}
+
+void ControlActor::Apply(const Decision& d) {
+  const auto now = Clock::now();
+  if (Arbitrates()) {
+    stood_down_.clear();
+    for (const auto& s : d.stood_down) stood_down_.push_back(s.device);
+    arbitration_why_ = d.why;
+    ctx_->Count("arbitrations");
+    ctx_->Set("arbitration_ms", d.waited.count());
+    if (!d.stood_down.empty()) ctx_->Count("stood_down", int64_t(d.stood_down.size()));
+    VB_LOG(kInfo) << "arbitration after " << d.waited.count() << " ms: " << d.why;
+    // A turn under way stays where it is: only a wake (barge-in) moves it.
+    const bool busy = dialog_->kind() == v1::STATE_THINKING || dialog_->kind() == v1::STATE_SPEAKING;
+    if (d.chosen.device != Served() && (!busy || d.chosen.wake)) {
+      if (busy) dialog_->UserInterrupt(now);  // the old device's reply stops there
+      served_ = d.chosen.device;
+    }
+    // The session and decoder follow dialog.state.device: tell them before the dialog acts.
+    PublishState(dialog_->state());
+  }
+  if (d.chosen.wake) dialog_->Wake(d.chosen.wake_event, now);
+  Reschedule();
 }
 
 void ControlActor::Ack(const v1::DialogCommand& cmd, const Verdict& verdict) {
@@ -374,6 +475,7 @@ void ControlActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   (*hb.mutable_extra())["recovering"] = dialog_->recovering() ? 1 : 0;
   (*hb.mutable_extra())["wake_cuts"] = int64_t(dialog_->wake_cuts());
   (*hb.mutable_extra())["uplink_guard"] = dialog_->guard_on() ? 1 : 0;
+  (*hb.mutable_extra())["arbitration_late"] = int64_t(arbiter_->late());
   for (const auto& [name, h] : health_) {
     (*hb.mutable_extra())["alive_" + name] = h.alive ? 1 : 0;
     (*hb.mutable_extra())["restarts_" + name] = int64_t(h.restarts);

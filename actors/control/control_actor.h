@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 
+#include "actors/control/arbiter.h"
 #include "actors/control/dialog.h"
 #include "actors/control/hearing.h"
 #include "actors/control/key_source.h"
@@ -52,6 +53,15 @@ class ControlActor : public bus::Actor, public DialogOutput, public HearingOutpu
   void OnKey();
   void ReopenKey();
   void Ack(const v1::DialogCommand& cmd, const Verdict& verdict);
+  // Issue 16: reports of several devices go through the arbiter; the chosen
+  // one's becomes the dialog's input and its device the one served.
+  bool Arbitrates() const { return arbiter_ && arbiter_->options().devices > 1; }
+  bool Known(const std::string& device) const;
+  void Offer(Report r);
+  void Apply(const Decision& d);
+  void RescheduleArbiter();
+  // The device whose audio.clean the session streams and whose speaker plays.
+  const std::string& Served() const;
 
   bus::Context* ctx_ = nullptr;
   std::string mode_;
@@ -77,6 +87,14 @@ class ControlActor : public bus::Actor, public DialogOutput, public HearingOutpu
   bus::Publisher<v1::CommandAck> ack_pub_;
   bus::Publisher<v1::SessionEvent> session_pub_;  // only for turns the session cannot end
   bus::Loop::TimerId dialog_timer_ = 0;
+  int arbitration_window_ms_ = 200;
+  double arbitration_tie_db_ = 1.0;
+  std::unique_ptr<Arbiter> arbiter_;
+  bus::Loop::TimerId arbiter_timer_ = 0;
+  std::string served_;                    // "" = our own device
+  std::vector<std::string> stood_down_;   // of the last decision
+  std::string arbitration_why_;
+  std::map<std::string, bus::Publisher<v1::DialogCommand>> device_commands_;  // PlayPrompt, Flush, Interrupt
   struct Health {
     Clock::time_point last;
     bool alive = false;
