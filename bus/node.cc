@@ -99,6 +99,16 @@ void Node::AddSubscription(Plane plane, std::string_view base, const std::string
   subs_.push_back(std::move(s));
 }
 
+void Node::RemoveSubscription(Plane plane, std::string_view base, const std::string& device) {
+  const std::string dev = device.empty() ? device_ : device;
+  const size_t before = subs_.size();
+  std::erase_if(subs_, [&](const Sub& s) { return s.plane == plane && s.base == base && s.device == dev; });
+  // ZeroMQ counts subscriptions: one unsubscribe per subscribe made.
+  if (sub_[int(plane)])
+    for (size_t i = subs_.size(); i < before; ++i)
+      sub_[int(plane)]->set(zmq::sockopt::unsubscribe, std::string(base) + "/" + (dev == "*" ? "" : dev));
+}
+
 void Node::OnSubscriptions(Plane plane) {
   auto& list = subscribed_[int(plane)];
   for (int budget = 0; budget < 256; ++budget) {

@@ -134,6 +134,14 @@ class Node {
                     });
   }
 
+  // Undoes Subscribe(topic, …, device): its handlers get nothing more and,
+  // unless another subscription covers it, the broker stops sending it
+  // (a hub following the device it serves: issue 16).
+  template <class M>
+  void Unsubscribe(const Topic<M>& topic, std::string device = "") {
+    RemoveSubscription(topic.plane, topic.base, device);
+  }
+
   // Every message on `plane` whose topic starts with `prefix`, undecoded,
   // malformed ones included (the sniffer).
   void SubscribeRaw(Plane plane, const std::string& prefix, std::function<void(const RawMessage&)> fn);
@@ -194,6 +202,7 @@ class Node {
   Advertised& TopicSlot(const std::string& topic, Plane plane);
   void AddSubscription(Plane plane, std::string_view base, const std::string& device,
                        const std::string& type, Dispatch fn);
+  void RemoveSubscription(Plane plane, std::string_view base, const std::string& device);
   void OnReadable(Plane plane, int budget = 256);
   void OnSubscriptions(Plane plane);
   // frames: the first (up to) three frames; count: how many the message had.

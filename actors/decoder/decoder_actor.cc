@@ -44,6 +44,12 @@ Status DecoderActor::Configure(bus::Context& ctx) {
       decoder_.CancelTurn(id);
     }
   });
+  // Issue 16: the reply goes to the speaker of the device vb-control serves.
+  ctx.bus().Subscribe<v1::DialogState>(bus::topics::kDialogState, [this](const auto& m) {
+    const std::string device = m.msg.device().empty() ? ctx_->device() : m.msg.device();
+    if (out_.topic() != std::string(bus::topics::kAudioOut.base) + "/" + device)
+      out_ = ctx_->bus().Advertise(bus::topics::kAudioOut, device);
+  });
   ctx.bus().Subscribe<v1::SessionEvent>(bus::topics::kSessionEvent, [this](const auto& m) {
     const std::string id = m.header.turn_id();
     if (m.msg.has_turn_ended()) {

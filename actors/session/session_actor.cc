@@ -321,9 +321,25 @@ Status SessionActor::Configure(bus::Context& ctx) {
     core_->EndBackfill();
     SaveResume(false);
   });
-  ctx.bus().Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, [this](const bus::Received<v1::AudioFrame>& m) {
+  auto on_clean = [this](const bus::Received<v1::AudioFrame>& m) {
     // origin: when the frame was published (the mic-to-wire clock starts there).
     core_->OnAudio(m.msg, m.header.mono_ns());
+  };
+  clean_device_ = ctx.device();
+  ctx.bus().Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, on_clean);
+  // Issue 16: with several devices, the voice streamed is the one of the
+  // device vb-control serves (dialog.state.device, chosen by the signal).
+  ctx.bus().Subscribe<v1::DialogState>(bus::topics::kDialogState, [this, on_clean](const auto& m) {
+    std::string device = m.msg.device().empty() ? ctx_->device() : m.msg.device();
+    if (device == clean_device_) return;
+    // Not from inside the bus's dispatch: the subscriptions change.
+    ctx_->loop().AddOneShot(std::chrono::nanoseconds(0), [this, on_clean, device] {
+      if (device == clean_device_) return;
+      ctx_->bus().Unsubscribe(bus::topics::kAudioClean, clean_device_);
+      ctx_->bus().Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, on_clean, device);
+      VB_LOG(kInfo) << "streaming the voice of device " << device << " (was " << clean_device_ << ")";
+      clean_device_ = device;
+    });
   });
   chat_events_ = ctx.bus().Advertise(bus::topics::kChatEvent);
   TextChatOptions to;

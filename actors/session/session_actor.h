@@ -85,6 +85,7 @@ class SessionActor : public bus::Actor, private SessionPort, private TextChatPor
   Url ws_url_, api_url_;
 
   bus::Context* ctx_ = nullptr;
+  std::string clean_device_;  // whose audio.clean is streamed (dialog.state.device; issue 16)
   std::unique_ptr<SessionCore> core_;
   std::unique_ptr<CozeClient> client_;
   std::unique_ptr<StateStore> store_;
