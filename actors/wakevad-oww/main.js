@@ -9,10 +9,12 @@
 const path = require('path');
 const fs = require('fs');
 const vb = require('../../sdk/node/voicebus.js');
-let ort;
-try { ort = require('onnxruntime-node'); } catch (e) {
-  process.stderr.write(`wakevad-oww: onnxruntime-node is not installed (tools/bootstrap.sh runs npm ci in actors/wakevad-oww): ${e.message}\n`);
-  process.exit(78);
+let ort;  // loaded with the models, after the actor has subscribed: audio heard meanwhile is queued
+function loadOrt() {
+  try { ort = ort || require('onnxruntime-node'); } catch (e) {
+    process.stderr.write(`wakevad-oww: onnxruntime-node is not installed (tools/bootstrap.sh runs npm ci in actors/wakevad-oww): ${e.message}\n`);
+    process.exit(78);
+  }
 }
 
 const RATE = 16000;
@@ -54,12 +56,17 @@ class History {
 // window, openWakeWord score per 80 ms chunk. Stateful; reset() on a stream restart.
 class Models {
   static async load(dir, wakeModel, wake) {
+    loadOrt();
     const o = { intraOpNumThreads: 1, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' };
     const open = (f) => ort.InferenceSession.create(path.join(dir, f + '.onnx'), o);
     const m = new Models();
     m.vad = await open('silero_vad');
     if (wake) [m.melModel, m.emb, m.wake] = await Promise.all([open('melspectrogram'), open('embedding_model'), open(wakeModel)]);
     m.sr = new ort.Tensor('int64', BigInt64Array.from([BigInt(RATE)]), []);
+    if (wake) {  // the embedding of openWakeWord's initial mel buffer: what a stream starts from
+      const ones = new Float32Array(MEL_WINDOW * 32).fill(1);
+      m.blank = Float32Array.from((await m.emb.run({ input_1: new ort.Tensor('float32', ones, [1, MEL_WINDOW, 32, 1]) })).conv2d_19.data);
+    }
     m.reset();
     return m;
   }
@@ -72,7 +79,10 @@ class Models {
     // model in silence changes no score.
     this.mel = []; this.melBase = 0;
     for (let i = 0; i < MEL_WINDOW; i++) this.mel.push(new Float32Array(32).fill(1));
-    this.chunks = [];  // {melEnd, emb}
+    // A stream starts from 16 blank embeddings, so a phrase said at once is scored too; the
+    // first 5 scores are not trusted (openWakeWord does the same).
+    this.chunks = Array.from({ length: EMB_WINDOW }, () => ({ melEnd: null, emb: this.blank }));  // {melEnd, emb}
+    this.real = 0;
   }
   async speech(window) {  // Float32Array(512) in [-1, 1] → probability
     const r = await this.vad.run({ input: new ort.Tensor('float32', window, [1, VAD_WINDOW]), sr: this.sr, h: this.h, c: this.c });
@@ -80,15 +90,16 @@ class Models {
     return r.output.data[0];
   }
   // One 80 ms chunk (Float32Array(1760): the chunk and its mel context). With `scored`, the
-  // wake score of the last 16 chunks (0 until there are 16); without, only the mel frames.
+  // wake score of the last 16 chunks (0 for the first 5); without, only the mel frames.
   async chunk(samples, scored) {
     const mel = (await this.melModel.run({ input: new ort.Tensor('float32', samples, [1, samples.length]) })).output;
     for (let f = 0; f < mel.dims[2]; f++) this.mel.push(mel.data.slice(f * 32, f * 32 + 32).map((x) => x / 10 + 2));
     this.chunks.push({ melEnd: this.melBase + this.mel.length, emb: null });
-    if (this.chunks.length > EMB_WINDOW) this.chunks.shift();
+    this.chunks.shift();
+    this.real++;
     const keep = MEL_WINDOW + 8 * (EMB_WINDOW + 1);
     if (this.mel.length > keep) { this.melBase += this.mel.length - keep; this.mel.splice(0, this.mel.length - keep); }
-    if (!scored || this.chunks.length < EMB_WINDOW) return 0;
+    if (!scored || this.real < 5) return 0;
     const x = new Float32Array(EMB_WINDOW * 96);
     for (let i = 0; i < EMB_WINDOW; i++) {
       const ch = this.chunks[i];
@@ -154,7 +165,8 @@ const actor = {
     this.wakeOut = bus.advertise('voice.wake');
     this.history = new History(RATE * 12);
     this.samples = 0;
-    this.chain = Models.load(this.modelsDir, c.wakeModel, c.wakeEnabled).then((m) => { this.models = m; });
+    this.chain = new Promise((ok) => setImmediate(ok))  // subscribe first (below), then load
+      .then(() => Models.load(this.modelsDir, c.wakeModel, c.wakeEnabled)).then((m) => { this.models = m; });
     this.chain.catch((e) => { process.stderr.write(`${this.name}: cannot load the models: ${e.message}\n`); process.exit(78); });
     if (c.wakeEnabled) process.stderr.write(`${this.name}: ${LICENCE}\n`);
     this.restart(0);
