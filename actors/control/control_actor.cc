@@ -160,9 +160,9 @@ Status ControlActor::Configure(bus::Context& ctx) {
   bus.Subscribe<v1::VadEvent>(bus::topics::kVoiceVad, [this](const auto& m) {
     const std::string device(m.device);
     const bool start = m.msg.kind() == v1::VadEvent::SPEECH_START;
-    // Continuous mode, nobody speaking yet: a speech start picks the device.
-    if (Arbitrates() && start && Known(device) && dialog_->kind() == v1::STATE_LISTENING &&
-        dialog_->state().mode() == v1::MODE_CONTINUOUS) {
+    // Continuous mode, no turn under way: a speech start picks the device.
+    const bool busy = dialog_->kind() == v1::STATE_THINKING || dialog_->kind() == v1::STATE_SPEAKING;
+    if (Arbitrates() && start && Known(device) && !busy && dialog_->state().mode() == v1::MODE_CONTINUOUS) {
       Report r;
       r.device = device;
       r.signal = MeasureVad(m.msg);
@@ -431,6 +431,15 @@ void ControlActor::Apply(const Decision& d) {
     }
     // The session and decoder follow dialog.state.device: tell them before the dialog acts.
     PublishState(dialog_->state());
+    // Continuous mode: the session streamed another device until now; the
+    // chosen one's speech so far (the report's pre-roll and first word)
+    // goes first. Not indexed: the session's recent audio is the old device's.
+    if (!d.chosen.wake && served_ == d.chosen.device && !d.chosen.vad_event.preroll_pcm().empty() &&
+        dialog_->kind() == v1::STATE_LISTENING) {
+      v1::DialogCommand c;
+      c.mutable_start_listening()->set_preroll_pcm(d.chosen.vad_event.preroll_pcm());
+      Command(c);
+    }
   }
   if (d.chosen.wake) dialog_->Wake(d.chosen.wake_event, now);
   Reschedule();
