@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -84,6 +85,10 @@ std::string DefaultDeviceId(const std::string& device) {
 // SessionError.code for a refused server certificate (nginx's "SSL
 // certificate error"; Coze has no code for it).
 constexpr int kTlsErrorCode = 495;
+// SessionError.code when audio missed across a restart could not be fetched
+// again (as HTTP's 410 Gone); told only from this length on.
+constexpr int kMissedAudioCode = 410;
+constexpr int64_t kMissedAudioTellMs = 300;
 
 // The resume point is written when it changes, and at least this often so
 // its age says whether the process that wrote it died just now.
@@ -317,6 +322,10 @@ Status SessionActor::Configure(bus::Context& ctx) {
     if (!m.msg.last()) return;
     VB_LOG(kInfo) << "backfill: got samples " << backfill_from_ << "…" << m.msg.end_sample() << " (ring held from "
                   << m.msg.oldest_held() << ")";
+    // The ring began after the point we asked from (vb-wakevad restarted
+    // too): what was said in between reached nobody.
+    if (m.msg.oldest_held() > backfill_from_)
+      MissedAudio(int64_t((m.msg.oldest_held() - backfill_from_) / std::max(1, settings_.input_sample_rate / 1000)));
     backfill_id_.clear();
     core_->EndBackfill();
     SaveResume(false);
@@ -434,6 +443,7 @@ void SessionActor::StartupStep() {
       VB_LOG(kWarn) << "backfill: no answer within " << backfill_wait_ms_ << " ms (is vb-wakevad running?); "
                     << "streaming live audio";
       ctx_->Count("backfill_timeouts");
+      MissedAudio(-1);
       backfill_id_.clear();
       core_->EndBackfill();
     } else if (ctx_->bus().HasSubscriber(backfill_req_) &&
@@ -653,6 +663,25 @@ void SessionActor::PublishError(int code, const std::string& message, bool fatal
 }
 
 bool SessionActor::SendText(std::string text, int64_t origin_ns) { return client_->Send(std::move(text), origin_ns); }
+
+// After a restart, audio the service never got and nobody can send it any
+// more: if it was long enough to hold words, the person is told (vb-control
+// plays the error prompt, clients see the error) rather than left waiting
+// for an answer to a question that was never heard. `ms` < 0: unknown.
+void SessionActor::MissedAudio(int64_t ms) {
+  if (ms >= 0 && ms < kMissedAudioTellMs) return;
+  ctx_->Count("audio_missed");
+  v1::SessionEvent e;
+  e.mutable_error()->set_code(kMissedAudioCode);
+  char missed[96] = "I missed what was said while restarting: please say it again";
+  if (ms >= 0)
+    std::snprintf(missed, sizeof missed, "I missed %.1f s of what was said while restarting: please say it again",
+                  double(ms) / 1000);
+  e.mutable_error()->set_message(missed);
+  e.mutable_error()->set_fatal(false);
+  VB_LOG(kWarn) << e.error().message();
+  PublishEvent(e, "");
+}
 
 void SessionActor::PublishEvent(const v1::SessionEvent& event, const std::string& turn_id) {
   events_.Publish(event, {.turn_id = turn_id});

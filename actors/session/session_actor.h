@@ -66,6 +66,7 @@ class SessionActor : public bus::Actor, private SessionPort, private TextChatPor
   void Resume(const SessionState& st);
   void StartupStep();
   void SaveResume(bool durable);
+  void MissedAudio(int64_t ms);
 
   // Config.
   std::string bot_id_, api_base_, ws_base_, token_file_, ca_file_, coze_device_id_;

@@ -316,11 +316,17 @@ void SessionCore::Deliver(const std::vector<DownlinkOutput>& outs, int64_t recv_
         if (o.event.has_user_speech()) {
           in_speech_ = o.event.user_speech().started();
           if (!in_speech_) {
-            // The server closed the utterance: what it heard is its turn now.
-            resend_from_ = std::max(resend_from_, sent_end_);
+            // The server closed the utterance. It becomes its turn once the
+            // chat starts; until then a restart or a dropped connection
+            // sends it again (a server forgets a turn it had not begun
+            // with its connection).
+            utterance_owed_ = true;
+            utterance_owed_ns_ = NowNs();
+            utterance_end_ = sent_end_;
             port_->ResumeChanged(true);
           }
         }
+        if ((o.event.has_turn_started() || o.event.has_turn_ended()) && utterance_owed_) SettleUtterance();
         if (o.event.has_turn_started() && !o.event.turn_started().conversation_id().empty() &&
             o.event.turn_started().conversation_id() != conversation_id_) {
           // The server chose another conversation (ours expired): follow it.
@@ -402,8 +408,16 @@ void SessionCore::Stream(std::string_view pcm, int64_t origin_ns, uint64_t first
 
 ResumePoint SessionCore::Resume() { return Resume(NowNs()); }
 
+void SessionCore::SettleUtterance() {
+  utterance_owed_ = false;
+  resend_from_ = std::max(resend_from_, utterance_end_);
+}
+
 ResumePoint SessionCore::Resume(int64_t now_ns) {
-  if (streaming() && has_samples_ && ServerVad() && !in_speech_) {
+  // A closed utterance that no chat followed within the wait was not a
+  // turn for the server (noise, nothing recognised): not owed again.
+  if (utterance_owed_ && now_ns - utterance_owed_ns_ > kUtteranceTurnWaitNs) SettleUtterance();
+  if (streaming() && has_samples_ && ServerVad() && !in_speech_ && !utterance_owed_) {
     // Silence the server has surely heard as silence: a new connection need
     // not hear it again. Audio written to the wire at least a second ago
     // without a speech_started since has been judged silence (the second

@@ -268,6 +268,13 @@ class SessionCore {
   bool listening_ = false;   // between StartListening and StopListening
   bool pending_complete_ = false;  // a push-to-talk release during an outage, sent after the held audio
   bool in_speech_ = false;   // the server's VAD heard speech start and not yet stop
+  // The server closed an utterance (speech_stopped) and no chat has started
+  // for it yet: the resend point stays before it until one does.
+  bool utterance_owed_ = false;
+  int64_t utterance_owed_ns_ = 0;
+  uint64_t utterance_end_ = 0;
+  static constexpr int64_t kUtteranceTurnWaitNs = 10'000'000'000;
+  void SettleUtterance();
   bool text_turn_pending_ = false;  // a queued text was sent; the next waits for its turn to end
   StringMap tool_outputs_;       // outputs gathered for a chat that called several tools
   std::string tool_outputs_chat_;

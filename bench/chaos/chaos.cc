@@ -12,7 +12,9 @@
 //   reported         the person was told: TurnEnded FAILED/CANCELLED, or
 //                    `vb say` exited non-zero with a reason, or — a voice
 //                    question that never became a turn — vb-control showed
-//                    the device deaf (dialog.state deaf) during the question
+//                    the device deaf (dialog.state deaf) during the question,
+//                    or vb-session, killed, came back without the question
+//                    and said so (SessionError 410: the error prompt plays)
 //   lost             anything else: no outcome in time, a turn no kill
 //                    touched that did not complete, or a voice question
 //                    unheard while nothing said the device was deaf
@@ -196,6 +198,20 @@ class Chaos {
   int64_t last_clean_ns_ = 0;
   std::vector<std::pair<int64_t, int64_t>> clean_gaps_;  // audio.clean gaps >= 1 s (stamps)
   std::vector<Deaf> deaf_;
+  // vb-session's "I missed what was said while restarting" (SessionError 410:
+  // audio lost across its restart that vb-wakevad's ring no longer held),
+  // by its publish stamps.
+  std::vector<std::pair<int64_t, std::string>> missed_;
+  // vb-session's missed-audio report for an unheard question: after a kill of
+  // vb-session from 1 s before the question on, and before the turn was judged.
+  const std::pair<int64_t, std::string>* MissedAfterSessionKill(const Turn& t) const {
+    for (const auto& r : missed_) {
+      if (r.first < t.t0_ns || r.first > t.t_outcome_ns) continue;
+      for (const auto& k : kills_)
+        if (k.target == "session" && k.t_ns >= t.t0_ns - 1'000'000'000LL && k.t_ns <= r.first) return &r;
+    }
+    return nullptr;
+  }
   // The deaf report overlapping [from_ns, to_ns], if any.
   const Deaf* DeafDuring(int64_t from_ns, int64_t to_ns) const {
     for (const auto& d : deaf_)
@@ -296,6 +312,7 @@ bool Chaos::Subscribe() {
       if (!m.msg.status().conversation_id().empty()) conversations_.insert(m.msg.status().conversation_id());
       return;
     }
+    if (m.msg.has_error() && m.msg.error().code() == 410) missed_.emplace_back(m.header.mono_ns(), m.msg.error().message());
     if (m.msg.has_turn_started() && !m.msg.turn_started().conversation_id().empty())
       conversations_.insert(m.msg.turn_started().conversation_id());
     events_.push_back({bus::MonoNs(), std::string(m.header.turn_id()), m.msg});
@@ -510,6 +527,15 @@ void Chaos::RunTurn(int index) {
       last_kill = std::min(std::max(cause->t_ns, t.t0_ns), d->from_ns);
       if (std::find(t.touched_by.begin(), t.touched_by.end(), cause->target) == t.touched_by.end())
         t.touched_by.push_back(cause->target);
+    } else if (const auto* told = MissedAfterSessionKill(t)) {
+      // vb-session came back without the question and said so (the error
+      // prompt plays): told, counted from the session's kill.
+      t.outcome = "reported";
+      t.detail = "unheard; vb-session said '" + told->second + "'";
+      t.t_outcome_ns = told->first;
+      last_kill = 0;
+      for (const auto& k : kills_)
+        if (k.target == "session" && k.t_ns <= told->first) last_kill = k.t_ns;
     } else {
       t.outcome = "lost";
       t.detail = d ? "unheard; deaf reported with no microphone-path kill before it"

@@ -110,6 +110,46 @@ TEST_F(SessionContinuityTest, SpeechDuringASessionRestartMakesATurn) {
               double(events_[size_t(ended)].sent_ns - killed_ns) / 1e9);
 }
 
+// vb-wakevad dies too (its ring, and the words in it, with it): the restarted
+// session cannot fetch what it missed, and says so at once (SessionError
+// 410: vb-control plays the error prompt) rather than leaving the person
+// waiting for an answer to a question nobody heard.
+TEST_F(SessionContinuityTest, SpeechLostWithTheBackfillRingIsToldNotSilentlyDropped) {
+  StartSim();
+  std::string cfg = Config("wakevad:\n  wake:\n    enabled: false\n");
+  ASSERT_TRUE(broker_.Start({Bin("vb-broker"), "--config", cfg}, dir_.File("broker.log")));
+  ASSERT_TRUE(wakevad_.Start({Bin("vb-wakevad"), "--config", cfg}, dir_.File("wakevad.log")));
+  auto backfill_probe = node_->Advertise(bus::topics::kSessionBackfill);
+  ASSERT_TRUE(AwaitSubscribers(loop_, *node_, {clean_.topic(), backfill_probe.topic()}, 20000ms))
+      << ReadFile(dir_.File("wakevad.log"));
+  StartSession("session.log");
+  audio::PcmBuffer pcm = Speech(dir_, "what time is it");
+  ASSERT_FALSE(pcm.samples.empty());
+  StartSpeaking(pcm, 50);
+  ASSERT_TRUE(RunUntil(loop_, [&] { return frames_ >= 50 + 15 + 25; }, 10000ms));
+  ASSERT_EQ(kill(session_.pid(), SIGKILL), 0);
+  session_.Wait(3000ms);
+  ASSERT_EQ(kill(wakevad_.pid(), SIGKILL), 0);
+  wakevad_.Wait(3000ms);
+  ASSERT_TRUE(wakevad_.Start({Bin("vb-wakevad"), "--config", cfg}, dir_.File("wakevad2.log")));
+  ASSERT_TRUE(AwaitSubscribers(loop_, *node_, {clean_.topic(), backfill_probe.topic()}, 20000ms))
+      << ReadFile(dir_.File("wakevad2.log"));
+  const size_t killed_at = frames_;
+  ASSERT_TRUE(RunUntil(loop_, [&] { return frames_ >= killed_at + 25; }, 10000ms));
+  size_t from = events_.size();
+  status_.Clear();
+  const int64_t restarted_ns = bus::MonoNs();
+  StartSession("session2.log");
+  int told = Await(from, [](const Seen& s) { return s.event.has_error() && s.event.error().code() == 410; }, 10000ms);
+  ASSERT_GE(told, 0) << Dump(from) << ReadFile(dir_.File("session2.log"));
+  const auto& e = events_[size_t(told)];
+  EXPECT_FALSE(e.event.error().fatal());
+  EXPECT_NE(e.event.error().message().find("say it again"), std::string::npos) << e.event.error().message();
+  EXPECT_LT(e.sent_ns - restarted_ns, 5'000'000'000LL) << "told too late";
+  std::printf("figure: told %.2f s after the restart: %s\n", double(e.sent_ns - restarted_ns) / 1e9,
+              e.event.error().message().c_str());
+}
+
 // The network is out 5 s (the simulator is gone: connections refused) while
 // the user asks; the simulator comes back with its state file: the speech
 // makes a turn, and the conversation id has not changed.

@@ -690,11 +690,26 @@ TEST_F(CoreTest, TheResendPointFollowsWhatTheServerHasMadeIntoATurn) {
   core->OnServerText(Ev("input_audio_buffer.speech_started", Json::object()), 2);
   for (uint64_t i = 150; i < 250; ++i) core->OnAudio(Frame(1, 320, 1000 + i * 320), 0);
   EXPECT_EQ(core->Resume(MonoNow() + 5'000'000'000).resend_from, p.resend_from);
-  // The server closed the utterance: all that was sent is its turn now.
+  // The server closed the utterance: it is the server's once a chat starts
+  // for it; until then (a kill now) it would be sent again.
   const int before = port.urgent_saves;
   core->OnServerText(Ev("input_audio_buffer.speech_stopped", Json::object()), 3);
   EXPECT_GT(port.urgent_saves, before);
+  EXPECT_EQ(core->Resume(MonoNow() + 5'000'000'000).resend_from, p.resend_from);
+  core->OnServerText(Ev("conversation.chat.created", Json{{"id", "chat-1"}, {"conversation_id", "conv-1"}}), 4);
   EXPECT_EQ(core->Resume().resend_from, 1000 + 250 * 320);
+}
+
+// A closed utterance no chat follows (noise the server did not make a turn
+// of) is not owed for ever: after the wait the point moves on.
+TEST_F(CoreTest, AClosedUtteranceWithoutAChatIsNotOwedForEver) {
+  Make(v1::MODE_CONTINUOUS);
+  Connect();
+  core->OnServerText(Ev("input_audio_buffer.speech_started", Json::object()), 2);
+  for (uint64_t i = 0; i < 100; ++i) core->OnAudio(Frame(1, 320, 1000 + i * 320), 0);
+  core->OnServerText(Ev("input_audio_buffer.speech_stopped", Json::object()), 3);
+  EXPECT_EQ(core->Resume(MonoNow() + 5'000'000'000).resend_from, 1000u);
+  EXPECT_EQ(core->Resume(MonoNow() + 11'000'000'000).resend_from, 1000 + 100 * 320);
 }
 
 TEST_F(CoreTest, PushToTalkResendsTheWholeUtteranceFromItsPreroll) {
