@@ -80,6 +80,7 @@ class AlsaSource : public PcmSource {
   std::vector<pollfd> PollFds() override { return pcm_.PollFds(); }
   bool Ready(std::span<const pollfd> fds) override { return pcm_.Ready(fds); }
   uint64_t xruns() const override { return pcm_.xruns(); }
+  bool clocked() const override { return true; }
   size_t period_frames() const { return pcm_.period_frames(); }
 
  private:
@@ -103,6 +104,7 @@ class AlsaSink : public PcmSink {
     return pcm_.Write(in, frames, written, delay_frames);
   }
   Status Drop() override { return pcm_.Drop(); }
+  bool clocked() const override { return true; }
   std::vector<pollfd> PollFds() override { return pcm_.PollFds(); }
   bool Ready(std::span<const pollfd> fds) override { return pcm_.Ready(fds); }
   uint64_t xruns() const override { return pcm_.xruns(); }

@@ -39,6 +39,7 @@ class SilenceSource : public PcmSource {
   bool is_open() const override { return open_; }
   PcmFormat format() const override { return format_; }
   Status Read(int16_t* out, size_t max_frames, size_t* frames, int64_t* delay_frames) override;
+  bool synthetic() const override { return true; }
 
  private:
   PcmFormat format_;

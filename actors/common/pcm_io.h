@@ -2,9 +2,11 @@
 // the capture and playback logic run the same against ALSA, WAV files,
 // silence and the fault-injecting fakes of the tests.
 //
-// Both are non-blocking and driven by the actor's loop: a device exposes poll
-// descriptors (PollFds/Ready), a file exposes none and is paced by a loop
-// timer. Samples are interleaved s16 in the format() reported after Open().
+// Both are non-blocking and driven by a PcmPump (pcm_pump.h) in the actor's
+// loop. A device keeps its own time (clocked(): ALSA, the fault-injecting
+// fakes of fault_pcm.h) and may expose poll descriptors (PollFds/Ready); a
+// file or silence keeps none and is paced by the pump's timer. Samples are
+// interleaved s16 in the format() reported after Open().
 //
 // Errors: a Status that is not ok from Read/Write means the device is gone
 // (unplugged, sound server stopped). The caller Close()s it, reports once, and
@@ -44,6 +46,11 @@ class PcmSource {
   virtual Status Read(int16_t* out, size_t max_frames, size_t* frames, int64_t* delay_frames) = 0;
   // True once a finite source (a file without loop) has no more samples.
   virtual bool at_end() const { return false; }
+  // True: the device keeps its own time (the pump serves it when ready and
+  // watches it for stalls); false: the pump paces it by its timer.
+  virtual bool clocked() const { return false; }
+  // Generated samples (silence), not a microphone: frames are marked synthetic.
+  virtual bool synthetic() const { return false; }
   // Descriptors to poll; empty = pace with a timer.
   virtual std::vector<pollfd> PollFds() { return {}; }
   // Given the descriptors with revents, true if Read() may return data or
@@ -71,6 +78,8 @@ class PcmSink {
   // for Write() (a flush that must not wait for the queue to play out).
   // Not every sink can: the default says so.
   virtual Status Drop() { return Status::Unavailable("sink cannot drop its queue"); }
+  // As PcmSource::clocked().
+  virtual bool clocked() const { return false; }
   virtual std::vector<pollfd> PollFds() { return {}; }
   // Given the descriptors with revents, true if Avail()/Write() may progress.
   virtual bool Ready(std::span<const pollfd> fds) { return true; }
