@@ -18,6 +18,7 @@ struct Rig {
   std::unique_ptr<PlaybackCore> core;
   std::vector<v1::PlaybackEvent> events;
   size_t refs = 0;
+  std::vector<std::pair<int64_t, uint64_t>> ref_stamps;  // play_ns, sample_index
   int lost = 0, back = 0;
 
   Rig() {
@@ -25,7 +26,10 @@ struct Rig {
     dev = sink.get();
     PlaybackOptions o;
     PlaybackCore::Outputs out;
-    out.ref = [this](const v1::AudioFrame&, int64_t) { ++refs; };
+    out.ref = [this](const v1::AudioFrame& f, int64_t) {
+      ++refs;
+      ref_stamps.emplace_back(f.play_ns(), f.sample_index());
+    };
     out.event = [this](const v1::PlaybackEvent& e) { events.push_back(e); };
     out.lost = [this](const std::string&) { ++lost; };
     out.back = [this] { ++back; };
@@ -84,6 +88,20 @@ TEST(PlaybackCore, DeviceVanishesMidReplyTheReplyStillEndsOnTimeAndTheDeviceCome
   r.Reply("t2", 400);
   r.loop.AdvanceMs(600);
   EXPECT_GT(r.dev->written().size(), heard + 6000) << "the next reply is heard";
+}
+
+TEST(PlaybackCore, ReferenceFramesAreStampedWithWhenTheyLeaveTheSpeaker) {
+  Rig r;
+  r.core->Start();
+  r.loop.AdvanceMs(3000);
+  ASSERT_GE(r.ref_stamps.size(), 145u);  // 20 ms frames, idle silence included
+  const auto& a = r.ref_stamps[r.ref_stamps.size() - 100];
+  const auto& b = r.ref_stamps.back();
+  EXPECT_EQ(b.second - a.second, 99u * 320);
+  // One frame per 20 ms of speaker time: the stamps keep time with the samples.
+  EXPECT_NEAR(double(b.first - a.first) / 1e6, 99 * 20.0, 2.0);
+  // Each leaves the speaker after what the device holds (≤ 20 ms queue).
+  EXPECT_GE(b.first, r.loop.NowNs() - 40'000'000);
 }
 
 TEST(PlaybackCore, InterruptSilencesWithinTheDeviceQueueAndAFade) {
