@@ -91,7 +91,8 @@ def get(d, *keys):
 
 def table(files):
     res = [json.load(open(f)) for f in files]
-    conds = sorted({c for r in res for c in r["pos"]}, key=lambda c: (c != "clean", c))
+    order = ["clean", "pink20", "pink10", "pink5", "pink0", "music20", "music10", "music5", "music0"]
+    conds = sorted({c for r in res for c in r["pos"]}, key=lambda c: order.index(c) if c in order else len(order))
     head = ["", *[r["name"] for r in res]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     row = lambda name, f: lines.append("| " + name + " | " + " | ".join(f(r) for r in res) + " |")
