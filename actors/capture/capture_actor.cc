@@ -105,9 +105,12 @@ Status CaptureActor::Activate(bus::Context& ctx) {
   return Status::Ok();
 }
 
-void CaptureActor::Deactivate(bus::Context&) { core_->Stop(); }
+void CaptureActor::Deactivate(bus::Context&) {
+  if (core_) core_->Stop();
+}
 
 void CaptureActor::OnHeartbeat(bus::Context&, v1::Heartbeat& hb) {
+  if (!core_) return;
   std::map<std::string, int64_t> figures;
   core_->Figures(&figures);
   for (const auto& [key, value] : figures) (*hb.mutable_extra())[key] = value;

@@ -108,9 +108,12 @@ Status PlaybackActor::Activate(bus::Context&) {
   return Status::Ok();
 }
 
-void PlaybackActor::Deactivate(bus::Context&) { core_->Stop(); }
+void PlaybackActor::Deactivate(bus::Context&) {
+  if (core_) core_->Stop();
+}
 
 void PlaybackActor::OnHeartbeat(bus::Context&, v1::Heartbeat& hb) {
+  if (!core_) return;
   {
     v1::VolumeLevel l;  // late joiners
     l.set_percent(core_->volume());
