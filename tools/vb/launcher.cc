@@ -180,6 +180,7 @@ Status LoadLaunchConfig(const std::string& path, bus::BusConfig* bus, LauncherCo
     auto s = file.Get("devices", report);
     devices.Declare(s);
   }
+  std::vector<std::string> declared;
   {
     auto s = file.Get("launcher", report);
     launcher->Declare(s);
@@ -189,12 +190,14 @@ Status LoadLaunchConfig(const std::string& path, bus::BusConfig* bus, LauncherCo
       launcher->role = role;
     }
     if (!device.empty()) launcher->device = device;
+    declared = launcher->actors;  // a satellite does not run them, but the file still has their sections
     if (report->errors.empty()) ApplyRole(devices, s, bus, launcher);
     CheckActors(file, report, s, launcher);
   }
   std::vector<std::string> known = {"bus", "devices", "launcher", "simulator"};
   for (const auto& a : ParseActors(launcher->actors)) known.push_back(a.name);
   for (const auto& kind : devices.actors) known.push_back(kind);
+  for (const auto& a : ParseActors(declared)) known.push_back(a.name);
   file.CheckTopLevel(known, report.get());
   return config::ToStatus(*report);
 }

@@ -1,0 +1,151 @@
+#!/bin/bash
+# Issue 16 item 4: a hub and two satellites in three network namespaces
+# joined by veth links, CURVE on; Wi-Fi-like links (tc netem 30 ms ± 20 ms,
+# 2 % loss) when the kernel has netem. A spoken question from each
+# satellite is answered on its own speaker; the kitchen's link is cut for
+# 10 s: the office keeps working, the kitchen rejoins by itself; a client
+# with an unknown key hears nothing. Needs root. Usage: netns_test.sh BIN_DIR
+set -u
+BIN=${1:?usage: netns_test.sh BIN_DIR}
+ID=vb$$
+HUB=${ID}h KIT=${ID}k OFF=${ID}o
+DIR=$(mktemp -d /tmp/vb-netns.XXXXXX)
+PIDS=()
+fail() { echo "FAIL: $*"; for f in "$DIR"/*/logs/*.log "$DIR"/*.out; do [ -f "$f" ] && { echo "--- $f"; tail -n 15 "$f"; }; done; exit 1; }
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null; done
+  for p in "${PIDS[@]}"; do for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done; kill -9 "$p" 2>/dev/null; done
+  for n in $HUB $KIT $OFF; do ip netns del "$n" 2>/dev/null; done
+  rm -rf "$DIR"
+}
+trap cleanup EXIT
+trap 'exit 1' TERM INT
+[ "$(id -u)" = 0 ] || { echo "needs root"; exit 77; }
+# Waits (≤ $1 s) until the command after it succeeds.
+until_ok() { local end=$(( $(date +%s) + $1 )); shift; while [ "$(date +%s)" -lt $end ]; do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done; return 1; }
+
+for n in $HUB $KIT $OFF; do ip netns add "$n" && ip -n "$n" link set lo up || fail "netns $n"; done
+link() {  # link SAT_NS SUBNET
+  ip link add "$1a" netns "$HUB" type veth peer name "$1b" netns "$1" || fail "veth $1"
+  ip -n "$HUB" addr add "10.$2.0.1/24" dev "$1a"; ip -n "$1" addr add "10.$2.0.2/24" dev "$1b"
+  ip -n "$HUB" link set "$1a" up; ip -n "$1" link set "$1b" up
+  NETEM=no
+  if ip netns exec "$1" tc qdisc add dev "$1b" root netem delay 30ms 20ms loss 2% 2>/dev/null; then
+    ip netns exec "$HUB" tc qdisc add dev "$1a" root netem delay 30ms 20ms loss 2%; NETEM=yes
+  fi
+}
+link $KIT 77; link $OFF 78
+echo "links: veth, netem: $NETEM (the kernel $( [ $NETEM = yes ] && echo has || echo lacks) sch_netem)"
+# The hub listens on both links.
+ip -n "$HUB" addr add 10.79.0.1/32 dev lo
+ip -n "$KIT" route add 10.79.0.1/32 via 10.77.0.1; ip -n "$OFF" route add 10.79.0.1/32 via 10.78.0.1
+
+for k in server hub kitchen office stranger; do "$BIN/vb" keygen "$DIR/$k.key" > "$DIR/$k.pub" || fail keygen; done
+pub() { tr -d '\n' < "$DIR/$1.pub"; }
+espeak-ng -v en-us -s 150 -w "$DIR/said.wav" "What time is it?" || fail espeak-ng
+# Each room's microphone: silence, then the question (office 10 s in; the kitchen 40 s in, after its cut).
+pad_wav() { python3 - "$DIR/said.wav" "$2" "$1" <<'PY'
+import sys, wave
+src, out, pad = sys.argv[1], sys.argv[2], float(sys.argv[3])
+r = wave.open(src); p = r.getparams(); d = r.readframes(p.nframes)
+w = wave.open(out, 'wb'); w.setparams(p); w.writeframes(b'\0' * int(pad * p.framerate) * p.sampwidth * p.nchannels + d); w.close()
+PY
+}
+pad_wav 10 "$DIR/office-q.wav" || fail pad; pad_wav 40 "$DIR/kitchen-q.wav" || fail pad
+
+cat > "$DIR/rooms.yaml" <<YAML
+bus:
+  endpoint: tcp://10.79.0.1:5560
+  satellite_endpoint: ipc://\${VB_RUN_DIR}/sat-{device}
+  curve:
+    server_key_file: $DIR/server.key
+    server_public_key: "$(pub server)"
+    client_key_file: \${VB_KEY:-$DIR/hub.key}
+    allowed_clients: ["$(pub hub)", "$(pub kitchen)", "$(pub office)"]
+x-room: &room {satellite: true}
+devices:
+  actors: [capture, afe, wakevad, playback]
+  list:
+    kitchen:
+      <<: *room
+      client_key_file: $DIR/kitchen.key
+      capture: {wav: {path: "$DIR/kitchen-q.wav"}}
+      playback: {wav: {path: "$DIR/kitchen-reply.wav"}}
+    office:
+      <<: *room
+      client_key_file: $DIR/office.key
+      capture: {wav: {path: "$DIR/office-q.wav"}}
+      playback: {wav: {path: "$DIR/office-reply.wav"}}
+launcher:
+  actors: [control, session, decoder, tools]
+  simulator: true
+  simulator_args: [--token-file, "\${VB_RUN_DIR}/sim-token", --bot-id, "7000000000000000001", --log-dir, "\${VB_RUN_DIR}/sim"]
+  log_dir: \${VB_RUN_DIR}/logs
+capture: {source: wav, wav: {realtime: true, at_end: silence}}
+afe: {backend: speex}
+playback: {sink: wav, rate: 16000, wav: {realtime: true}}
+session:
+  bot_id: "7000000000000000001"
+  api_base: http://127.0.0.1:\${VB_SIM_PORT}
+  ws_base: ws://127.0.0.1:\${VB_SIM_PORT}
+  token_file: \${VB_RUN_DIR}/sim-token
+  state_dir: \${VB_RUN_DIR}/state
+  mode: continuous
+decoder: {output_rate: 16000}
+tools: {timeout_ms: 8000}
+control:
+  mode: continuous
+  arbitration: {window_ms: 60}
+  barge_in: {client_vad: false}
+  health: {watch: [session, decoder]}
+  hearing: {deaf_after_ms: 0}
+YAML
+head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$DIR/sim-token"
+run() {  # run NS NAME ARGS…
+  mkdir -p "$DIR/$2"; cp "$DIR/sim-token" "$DIR/$2/"
+  VB_RUN_DIR="$DIR/$2" ip netns exec "$1" "$BIN/vb" run --quiet "${@:3}" "$DIR/rooms.yaml" > "$DIR/$2.out" 2>&1 &
+  PIDS+=($!)
+}
+run $HUB hub --role hub
+run $KIT kitchen --role satellite --device kitchen
+run $OFF office --role satellite --device office
+START=$(date +%s)
+status() { VB_RUN_DIR="$DIR/hub" ip netns exec "$HUB" "$BIN/vb" status --config "$DIR/rooms.yaml" --duration 1.2 2>&1; }
+heard() { status | grep -q "$1"; }
+until_ok 30 heard "afe@office" || { status; fail "the office's actors never reached the hub"; }
+until_ok 30 heard "afe@kitchen" || fail "the kitchen's actors never reached the hub"
+echo "both satellites joined the hub after $(( $(date +%s) - START )) s"
+
+# A client with an unknown key hears nothing of the bus.
+VB_RUN_DIR=$DIR/hub VB_KEY=$DIR/stranger.key timeout 10 ip netns exec "$KIT" "$BIN/vb-sniff" echo actor.heartbeat --config "$DIR/rooms.yaml" --duration 2 > "$DIR/stranger.out" 2>&1
+grep -q "actor.heartbeat/" "$DIR/stranger.out" && fail "a client with an unknown key heard the bus"
+grep -qF "refused a client whose CURVE key is not allowed: $(pub stranger)" "$DIR/hub/logs/broker.log" || fail "the broker did not say it refused the stranger"
+echo "unknown key refused"
+
+# The office's question (10 s in) is answered on the office's speaker.
+level() { python3 - "$1" <<'PY'
+import sys, wave, array, math
+try:
+  r = wave.open(sys.argv[1]); a = array.array('h', r.readframes(r.getnframes()))
+  print(int(math.sqrt(sum(x * x for x in a) / len(a))) if a else 0)
+except Exception: print(0)
+PY
+}
+loud() { [ "$(level "$1")" -gt 300 ]; }
+until_ok 40 loud "$DIR/office-reply.wav" || fail "no reply on the office's speaker"
+echo "office answered at $(( $(date +%s) - START )) s"
+# The kitchen's link is cut for 10 s: the office keeps working meanwhile.
+ip -n "$KIT" link set "${KIT}b" down
+CUT=$(date +%s)
+sleep 5   # the cut lasts 10 s: a duration, not a wait for something
+heard "afe@office" || fail "the office fell silent while the kitchen was cut off"
+sleep 5
+ip -n "$KIT" link set "${KIT}b" up
+ip -n "$KIT" route replace 10.79.0.1/32 via 10.77.0.1
+echo "kitchen's link cut for $(( $(date +%s) - CUT )) s"
+REJOIN=$(date +%s)
+until_ok 30 heard "afe@kitchen" || fail "the kitchen never rejoined"
+echo "kitchen rejoined $(( $(date +%s) - REJOIN )) s after its link came back"
+# The kitchen's own question, 40 s in: after its link came back.
+until_ok 40 loud "$DIR/kitchen-reply.wav" || fail "no reply on the kitchen's speaker after it rejoined"
+echo "PASS"
