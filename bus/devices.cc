@@ -68,7 +68,11 @@ void DevicesConfig::Declare(config::Section& s) {
   s.Key("actors", &actors, {},
         "actor kinds every device of `list` runs, each as an instance KIND@DEVICE "
         "(e.g. [capture, afe, wakevad, playback]); their shared settings are the KIND sections");
-  auto l = s.Sub("list", "the devices by name, each with its own settings (YAML merge keys `<<: *x` welcome)");
+  auto l = s.Sub("list",
+                 "the devices by name, each NAME: {room: for people (default NAME); satellite: true = runs on a "
+                 "host of its own (`vb run --role satellite --device NAME`) and joins the hub over bus.endpoint; "
+                 "client_key_file: a satellite's CURVE key pair (default bus.curve.client_key_file); KIND: {…} "
+                 "laid over section KIND for this device}. YAML merge keys (<<: *x) welcome");
   auto entry = [&](config::Section& d, DeviceEntry* e) {
     d.Key("room", &e->room, e->name, "room name, for people (dashboard, dialog state)");
     d.Key("satellite", &e->satellite, false,
@@ -77,11 +81,7 @@ void DevicesConfig::Declare(config::Section& s) {
     d.Key("client_key_file", &e->client_key_file, std::string(""),
           "satellite: its CURVE key pair for the hub's bus (empty: bus.curve.client_key_file)");
   };
-  if (l.report()->describe) {
-    auto d = l.Sub("DEVICE", "one device (its name is the key); KIND: {…} lays settings over section KIND for it");
-    DeviceEntry e;
-    entry(d, &e);
-  } else {
+  if (!l.report()->describe) {
     for (const auto& name : l.Keys()) {
       auto d = l.Sub(name, "");
       DeviceEntry e;
