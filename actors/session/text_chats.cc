@@ -365,9 +365,13 @@ void TextChats::OnSse(Chat& c, const SseParser::Event& e, int64_t now_ns) {
     if (c.calls.empty()) End(rid, v1::TurnEnded::FAILED, "the agent's tool calls carry no ids");
   } else if (e.name == "conversation.chat.completed") {
     uint32_t in = 0, out = 0;
-    if (d.contains("usage") && d["usage"].is_object()) {
-      in = d["usage"].value("input_count", 0u);
-      out = d["usage"].value("output_count", 0u);
+    if (d.contains("usage") && d["usage"].is_object()) {  // a count that is no count is 0, not a throw
+      auto count = [&](const char* key) {
+        const Json& v = d["usage"].value(key, Json());
+        return v.is_number_unsigned() ? uint32_t(std::min<uint64_t>(v.get<uint64_t>(), UINT32_MAX)) : 0u;
+      };
+      in = count("input_count");
+      out = count("output_count");
     }
     End(rid, v1::TurnEnded::COMPLETED, "", v1::TurnEnded::CANCEL_UNSPECIFIED, in, out);
   } else if (e.name == "conversation.chat.failed") {

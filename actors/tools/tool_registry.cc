@@ -38,7 +38,10 @@ std::optional<int64_t> IntArg(const Json& args, const char* key) {
   auto it = args.find(key);
   if (it == args.end() || it->is_null()) return std::nullopt;
   if (it->is_number_integer() || it->is_number_unsigned()) return it->get<int64_t>();
-  if (it->is_number_float()) return int64_t(it->get<double>() + 0.5);
+  if (it->is_number_float()) {  // clamped first: casting 1e40 to int64 is undefined
+    const double v = std::clamp(it->get<double>(), -1e15, 1e15);
+    return int64_t(v + 0.5);
+  }
   if (it->is_string()) {
     const std::string& s = it->get_ref<const std::string&>();
     if (s.empty() || s.size() > 9) return std::nullopt;
@@ -253,7 +256,7 @@ std::string ToolRegistry::TimeNow() const {
                {"iso8601", std::string(date) + "T" + clock + off}});
 }
 
-void ToolRegistry::Answer(const std::string& turn_id, const std::string& call_id, const std::string& output) {
+void ToolRegistry::Answer(std::string turn_id, std::string call_id, const std::string& output) {
   pending_.erase(call_id);
   if (answered_.size() >= kAnsweredKept) answered_.erase(answered_.begin());
   answered_.push_back(call_id);
@@ -267,8 +270,7 @@ void ToolRegistry::Fallback() {
   port_->Command(c);
 }
 
-void ToolRegistry::Fail(const std::string& turn_id, const std::string& call_id, const std::string& error,
-                        bool prompt) {
+void ToolRegistry::Fail(std::string turn_id, std::string call_id, const std::string& error, bool prompt) {
   port_->Problem("tool call " + call_id + ": " + error);
   Answer(turn_id, call_id, Dump({{"error", error}}));
   if (prompt && std::find(quiet_calls_.begin(), quiet_calls_.end(), call_id) == quiet_calls_.end()) Fallback();

@@ -106,8 +106,9 @@ class ToolRegistry {
   };
   std::optional<Provided> FindOffered(const std::string& name) const;
   bool RunBuiltin(const v1::ToolCall& call, const std::string& turn_id, int64_t now_ns);
-  void Answer(const std::string& turn_id, const std::string& call_id, const std::string& output);
-  void Fail(const std::string& turn_id, const std::string& call_id, const std::string& error, bool prompt);
+  // By value: callers pass strings that live in pending_, which Answer erases.
+  void Answer(std::string turn_id, std::string call_id, const std::string& output);
+  void Fail(std::string turn_id, std::string call_id, const std::string& error, bool prompt);
   void Fallback();
   std::string TimeNow() const;
   // Calls of text chats (ToolCall.text_chat): their failures play no prompt.

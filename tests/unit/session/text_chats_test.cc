@@ -167,6 +167,20 @@ TEST_F(TextChatsTest, AChatStreamsInANewConversationWithItsUserAndCompletes) {
   EXPECT_EQ(port_.requests.back().path, "/v3/chat?conversation_id=c1");
 }
 
+// Found by fuzz_coze_text_chats: a usage count that was not a number threw
+// out of the SSE handler and ended vb-session.
+TEST_F(TextChatsTest, AUsageThatIsNoNumberCompletesTheChatWithZeroTokens) {
+  Start("r1", "hello", "", "c1");
+  port_.Last("/v3/chat").chunk(
+      Sse("conversation.chat.created", {{"id", "ch1"}, {"conversation_id", "c1"}}) +
+      Sse("conversation.chat.completed", {{"id", "ch1"}, {"usage", {{"input_count", "x"}, {"output_count", -3}}}}));
+  auto end = Ended("r1");
+  EXPECT_EQ(end.outcome(), v1::TurnEnded::COMPLETED);
+  EXPECT_EQ(end.input_tokens(), 0u);
+  EXPECT_EQ(end.output_tokens(), 0u);
+  EXPECT_EQ(chats_->running(), 0u);
+}
+
 TEST_F(TextChatsTest, ChatsOfTwoKeysRunAtOnceInTheirOwnConversations) {
   Start("a", "one", "alice#0");
   Start("b", "two", "bob#0");

@@ -120,6 +120,18 @@ TEST_F(RegistryTest, BadArgumentsGetAnErrorOutputTheAgentCanReadNotSilence) {
   EXPECT_EQ(reg->counters().failed, 3u);
 }
 
+// Found by fuzz_tool_calls: a level of 1e40 was cast to int64 (undefined
+// behaviour) instead of being refused like any other bad level.
+TEST_F(RegistryTest, AHugeNumberIsABadArgumentNotAnOverflow) {
+  Make();
+  reg->OnToolCall(Call("v1", "set_volume", R"({"level":1e40})"), "chat1", 0);
+  reg->OnToolCall(Call("v2", "volume_up", R"({"step":-1e300})"), "chat1", 0);
+  ASSERT_EQ(rec.outputs.size(), 2u);
+  EXPECT_TRUE(Json::parse(rec.outputs[0].output).contains("error")) << rec.outputs[0].output;
+  EXPECT_TRUE(Json::parse(rec.outputs[1].output).contains("error")) << rec.outputs[1].output;
+  EXPECT_TRUE(rec.volumes.empty());
+}
+
 TEST_F(RegistryTest, StopAnswersThenCancelsTheReply) {
   Make();
   reg->OnToolCall(Call("s1", "stop"), "chat9", 0);
