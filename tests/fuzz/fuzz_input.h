@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -25,6 +26,32 @@ inline std::vector<std::string_view> Lines(std::string_view text, size_t max = 2
     text.remove_prefix(nl + 1);
   }
   return out;
+}
+
+// What a protobuf string field can hold (proto3 parsing refuses invalid
+// UTF-8, so text that came off the bus is valid): bytes >= 0x80 become '?'.
+inline std::string Ascii(std::string_view text) {
+  std::string out(text);
+  for (char& ch : out)
+    if (uint8_t(ch) >= 0x80) ch = '?';
+  return out;
+}
+
+// Takes the next space-separated word off the front (made ASCII, as a field
+// off the bus would be).
+inline std::string Word(std::string_view* rest) {
+  size_t sp = rest->find(' ');
+  std::string w = Ascii(rest->substr(0, sp));
+  rest->remove_prefix(sp == std::string_view::npos ? rest->size() : sp + 1);
+  return w;
+}
+
+// The digits of `w` (at most 9) as a number; 0 if none.
+inline int64_t Number(std::string_view w) {
+  int64_t v = 0;
+  for (char ch : w.substr(0, 9))
+    if (ch >= '0' && ch <= '9') v = v * 10 + (ch - '0');
+  return v;
 }
 
 // Takes one byte off the front (0 when empty).

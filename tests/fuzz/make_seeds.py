@@ -125,3 +125,40 @@ put("bus_frames", "dialog_state.bin", frames(1, b"", [header("vb.v1.DialogState"
 put("bus_frames", "type_mismatch.bin", frames(3, b"", [header("vb.v1.AudioFrame"), mic]))
 put("bus_frames", "two_frames.bin", frames(4, b"", [header("vb.v1.AudioFrame")]))
 put("bus_frames", "five_frames.bin", frames(4, b"", [header("vb.v1.AudioFrame"), mic, b"x", b"y"]))
+
+
+# Downlink decoder: byte 0 = output rate and frame length; then packets
+# [codec][rate pick][channels][index step][flags][duration pick][length] data
+# (downlink_decoder_fuzz.cc). Opus packets from Debian's libopus (ctypes).
+def opus_packets(rate, n, ms=20):
+    import ctypes
+    lib = ctypes.CDLL("libopus.so.0")
+    lib.opus_encoder_create.restype = ctypes.c_void_p
+    err = ctypes.c_int()
+    enc = lib.opus_encoder_create(rate, 1, 2048, ctypes.byref(err))  # VOIP
+    samples = rate * ms // 1000
+    out = []
+    for k in range(n):
+        pcm = (ctypes.c_int16 * samples)(*tone(samples, rate)[:samples])
+        buf = (ctypes.c_ubyte * 255)()
+        size = lib.opus_encode(ctypes.c_void_p(enc), pcm, samples, buf, 255)
+        out.append(bytes(buf[:size]))
+    lib.opus_encoder_destroy(ctypes.c_void_p(enc))
+    return out
+
+
+def packet(codec, rate_pick, channels, step, flags, dur_pick, data):
+    return bytes([codec, rate_pick, channels, step, flags, dur_pick, len(data)]) + data
+
+
+op = opus_packets(16000, 5)
+put("downlink_decoder", "opus_turn.bin", bytes([0]) + packet(2, 2, 1, 0, 0, 4, op[0]) + packet(2, 2, 1, 1, 0, 4, op[1])
+    + packet(2, 2, 1, 2, 0, 4, op[2]) + packet(2, 2, 1, 1, 8, 4, op[3]) + packet(2, 2, 1, 0, 1, 4, op[4]))
+op48 = opus_packets(48000, 3, 10)
+put("downlink_decoder", "opus48_new_turn.bin", bytes([3]) + packet(2, 4, 1, 0, 0, 3, op48[0])
+    + packet(2, 4, 1, 0, 2, 3, op48[1]) + packet(2, 4, 1, 255, 4, 3, op48[2]))
+pcm24 = b"".join(struct.pack("<h", v) for v in tone(100, 24000))
+put("downlink_decoder", "pcm_cancel.bin", bytes([1]) + packet(1, 3, 1, 0, 0, 0, pcm24) + packet(1, 3, 1, 1, 0, 0, pcm24[:199])
+    + packet(1, 3, 1, 1, 4, 0, pcm24) + packet(1, 3, 1, 1, 2, 0, pcm24) + packet(1, 3, 1, 1, 9, 0, pcm24))
+put("downlink_decoder", "g711.bin", bytes([0]) + packet(3, 0, 1, 0, 0, 0, bytes(range(0, 256, 2)))
+    + packet(4, 0, 1, 1, 1, 0, bytes(range(1, 256, 2))))

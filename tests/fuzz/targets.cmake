@@ -4,7 +4,8 @@
 # whose ctest runs them).
 set(VB_FUZZ_TARGETS
   coze_downlink gateway_client cozesim_upstream cozesim_rest
-  config_yaml bus_frames wav_reader audio_input mcap_reader)
+  config_yaml bus_frames wav_reader audio_input mcap_reader
+  coze_text_chats downlink_decoder tool_calls)
 set(VB_FUZZ_SECONDS 10 CACHE STRING "seconds of each fuzz target's ctest run")
 
 # vb_add_fuzz_run(NAME EXE): ctest entry fuzz_NAME runs EXE for
