@@ -36,6 +36,9 @@ function(vb_add_gtest)
   if(NOT T_TIMEOUT)
     set(T_TIMEOUT 120)
   endif()
+  if(CMAKE_CROSSCOMPILING_EMULATOR)  # qemu-user (tools/cross-build.sh) runs a test ~10x slower
+    math(EXPR T_TIMEOUT "${T_TIMEOUT} * 10")
+  endif()
   set_tests_properties(${T_NAME} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}"
     ENVIRONMENT "VB_BIN_DIR=${CMAKE_BINARY_DIR}/bin;VB_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
 endfunction()
