@@ -371,7 +371,13 @@ void ControlActor::RepeatCue(std::chrono::milliseconds deaf_for) {
   Command(c);
 }
 
-void ControlActor::Command(const v1::DialogCommand& cmd) {
+void ControlActor::Command(const v1::DialogCommand& in) {
+  v1::DialogCommand cmd = in;
+  // Just moved to another device: the session's recent audio (what it
+  // bridges after a preroll, by sample index) is the old device's; send
+  // the new one's preroll and then its live audio only.
+  if (cmd.has_start_listening() && switched_) cmd.mutable_start_listening()->set_preroll_end_sample(0);
+  if (cmd.has_start_listening()) switched_ = false;
   std::string turn = cmd.has_interrupt() ? cmd.interrupt().turn_id() : dialog_->state().turn_id();
   // Sounds and flushes are for the served device's speaker alone; the
   // session and decoder (our device) take the rest; an interrupt goes to both.
@@ -428,6 +434,7 @@ void ControlActor::Apply(const Decision& d) {
     if (d.chosen.device != Served() && (!busy || d.chosen.wake)) {
       if (busy) dialog_->UserInterrupt(now);  // the old device's reply stops there
       served_ = d.chosen.device;
+      switched_ = true;
     }
     // The session and decoder follow dialog.state.device: tell them before the dialog acts.
     PublishState(dialog_->state());
