@@ -84,6 +84,7 @@ struct Options {
   bool kill_broker = true;
   bool check = false;
   bool wake = false;  // the wake spotter on: vb-control's wake guard holds the uplink while the agent speaks
+  std::string keep_logs;  // copy every process's log here at the end when a turn was lost
   std::string out;
 };
 
@@ -659,6 +660,13 @@ int Chaos::Run() {
   std::string text = j.dump(2);
   std::cout << text << std::endl;
   if (!o_.out.empty()) std::ofstream(o_.out) << text << "\n";
+  if (!o_.keep_logs.empty() && j["turns_lost"].get<int>() > 0) {
+    // Every actor's log and the simulator's, to see why (times in them are
+    // CLOCK_REALTIME; the JSON's at_s counts from the start).
+    RunCommand({"/bin/sh", "-c", "mkdir -p \"$1\" && cp -r \"$2\"/logs \"$2\"/sim \"$2\"/vb.log \"$1\"/", "sh",
+                o_.keep_logs, dir_.path()}, nullptr, 60000ms);
+    std::cerr << "vb-chaos: logs kept in " << o_.keep_logs << "\n";
+  }
   if (!o_.check) return 0;
   std::vector<std::string> broken;
   if (j["turns_lost"].get<int>() > 0) broken.push_back("turns lost");
@@ -679,7 +687,7 @@ int Chaos::Run() {
 
 void Usage(std::ostream& os) {
   os << "usage: vb-chaos [--duration S] [--kills N] [--min-gap S] [--max-gap S] [--seed N]\n"
-        "                [--no-broker] [--wake] [--check] [--out FILE]\n"
+        "                [--no-broker] [--wake] [--check] [--out FILE] [--keep-logs DIR]\n"
         "  Runs the whole pipeline under `vb run` against vb-cozesim, alternating voice and\n"
         "  text turns while killing a random actor or the broker every 2-5 s; prints JSON.\n"
         "  --duration S   run this long (default 200)        --kills N  stop after N kills instead\n"
@@ -687,7 +695,8 @@ void Usage(std::ostream& os) {
         "  --check        exit 1 if a turn is lost, a stage never comes back, the conversation\n"
         "                 changes, a process wedges, or vb run does not stop on SIGTERM\n"
         "  --wake         turn the wake spotter on (continuous mode still needs no phrase): vb-control\n"
-        "                 then holds the uplink while the agent thinks or speaks (the wake guard)\n";
+        "                 then holds the uplink while the agent thinks or speaks (the wake guard)\n"
+        "  --keep-logs D  when a turn was lost, copy every process's log into folder D\n";
 }
 
 }  // namespace
@@ -712,6 +721,7 @@ int main(int argc, char** argv) {
       else if (a == "--no-broker") o.kill_broker = false;
       else if (a == "--check") o.check = true;
       else if (a == "--wake") o.wake = true;
+      else if (a == "--keep-logs") o.keep_logs = next();
       else if (a == "--out") o.out = next();
       else if (a == "--help" || a == "-h") {
         Usage(std::cout);
