@@ -1,6 +1,7 @@
 // Bus connection: framing, stamping, checking and dispatch (see node.h).
 #include "bus/node.h"
 
+#include <cerrno>
 #include <chrono>
 
 namespace vb::bus {
@@ -196,16 +197,27 @@ void Node::OnReadable(Plane plane, int budget) {
   // so after its first frame the others are already queued; if one is not
   // (it cannot happen with libzmq, but a blocking wait here would freeze
   // the process), what we have is judged as it is.
+  // A signal during a receive (EINTR; fuzz_bus_frames met one) is no error:
+  // receive again, instead of throwing out of the loop and ending the process.
+  auto recv = [&s](zmq::message_t& m) {
+    for (;;) {
+      try {
+        return bool(s.recv(m, zmq::recv_flags::dontwait));
+      } catch (const zmq::error_t& e) {
+        if (e.num() != EINTR) throw;
+      }
+    }
+  };
   for (int n = 0; n < budget; ++n) {
     zmq::message_t first;
-    if (!s.recv(first, zmq::recv_flags::dontwait)) return;
+    if (!recv(first)) return;
     bool more = first.more();
     frames_.clear();
     frames_.push_back(std::move(first));
     size_t count = 1;
     while (more) {
       zmq::message_t next;
-      if (!s.recv(next, zmq::recv_flags::dontwait)) break;
+      if (!recv(next)) break;
       more = next.more();
       ++count;
       // Only the first three frames matter (a well-formed message has three);
