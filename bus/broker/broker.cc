@@ -97,13 +97,49 @@ Status Broker::Bind() {
       }
       xsub_[p]->bind(ep[p].in);
       xpub_[p]->bind(ep[p].out);
-      loop_.AddZmqSocket(xsub_[p]->handle(), [this, p] { Forward(*xsub_[p], *xpub_[p], &counters_.forwarded[p]); });
+      loop_.AddZmqSocket(xsub_[p]->handle(), [this, p] {
+        if (p == int(Plane::kControl) && settling_) return Hold(*xsub_[p]);
+        Forward(*xsub_[p], *xpub_[p], &counters_.forwarded[p]);
+      });
       loop_.AddZmqSocket(xpub_[p]->handle(), [this, p] { Forward(*xpub_[p], *xsub_[p], &counters_.subscriptions); });
     }
   } catch (const zmq::error_t& e) {
     return Status::Unavailable("broker: cannot bind " + config_.endpoint + ": " + e.what());
   }
+  loop_.AddOneShot(kSettle, [this] { EndSettle(); });
   return Status::Ok();
+}
+
+void Broker::Hold(zmq::socket_t& from) {
+  while (true) {
+    std::vector<zmq::message_t> parts(1);
+    if (!from.recv(parts[0], zmq::recv_flags::dontwait)) return;
+    while (parts.back().more()) {
+      parts.emplace_back();
+      if (!from.recv(parts.back(), zmq::recv_flags::none)) break;
+    }
+    if (held_.size() >= size_t(std::max(1, config_.control_hwm))) {
+      ++counters_.dropped_at_start;
+      continue;
+    }
+    ++counters_.held_at_start;
+    held_.push_back(std::move(parts));
+  }
+}
+
+void Broker::EndSettle() {
+  settling_ = false;
+  const int c = int(Plane::kControl);
+  for (auto& parts : held_) {
+    for (size_t i = 0; i < parts.size(); ++i)
+      xpub_[c]->send(parts[i], i + 1 < parts.size() ? zmq::send_flags::sndmore : zmq::send_flags::none);
+    ++counters_.forwarded[c];
+  }
+  if (!held_.empty())
+    VB_LOG(kInfo) << "forwarded " << held_.size() << " control messages held while subscribers came back"
+                  << (counters_.dropped_at_start ? " (" + std::to_string(counters_.dropped_at_start) + " beyond the bound dropped)" : "");
+  held_.clear();
+  Forward(*xsub_[c], *xpub_[c], &counters_.forwarded[c]);  // what came in since
 }
 
 void Broker::Forward(zmq::socket_t& from, zmq::socket_t& to, uint64_t* count) {

@@ -1,6 +1,11 @@
 // Broker: the bus's XSUB⇄XPUB proxy, one pair per plane (stream, control).
 // Stateless: it holds no messages beyond ZeroMQ's queues, so it can be
 // restarted at any time and publishers/subscribers reconnect on their own.
+// For its first kSettle after binding it holds control-plane messages back
+// (bounded) and then forwards them in order: publishers reconnect with what
+// they queued while it was down (a TurnEnded, say) at the same time as
+// subscribers come back and subscribe again, and a message that came first
+// would otherwise meet nobody subscribed and be dropped.
 // On tcp:// with CURVE configured it authenticates clients against an
 // allow-list of public keys (a ZAP handler on the same loop); tcp:// without
 // CURVE is refused unless bus.insecure says so. It never takes over an
@@ -11,7 +16,10 @@
 
 #include <zmq.hpp>
 
+#include <chrono>
+#include <deque>
 #include <memory>
+#include <vector>
 #include <set>
 #include <string>
 
@@ -35,11 +43,16 @@ class Broker {
     uint64_t forwarded[2] = {0, 0};
     uint64_t subscriptions = 0;
     uint64_t auth_denied = 0;
+    uint64_t held_at_start = 0;     // control messages held through the settle time
+    uint64_t dropped_at_start = 0;  // beyond the hold's bound (control_hwm messages)
   };
+  static constexpr std::chrono::milliseconds kSettle{500};
   const Counters& counters() const { return counters_; }
 
  private:
   void Forward(zmq::socket_t& from, zmq::socket_t& to, uint64_t* count);
+  void Hold(zmq::socket_t& from);
+  void EndSettle();
   void OnZap();
 
   zmq::context_t& ctx_;
@@ -47,6 +60,8 @@ class Broker {
   BusConfig config_;
   std::unique_ptr<zmq::socket_t> xsub_[2], xpub_[2], zap_;
   std::set<std::string> allowed_;
+  bool settling_ = true;
+  std::deque<std::vector<zmq::message_t>> held_;
   Counters counters_;
 };
 

@@ -83,6 +83,7 @@ class BusProcessTest : public ::testing::Test {
   std::unique_ptr<bus::Node> node_;
   std::map<std::string, v1::Heartbeat> beats_;
   std::map<std::string, int> beat_count_;
+  std::vector<std::string> got_;  // turn ids of session events seen
   Child broker_;
 };
 
@@ -384,6 +385,43 @@ TEST_F(BusProcessTest, SecondBrokerRefusedOnLiveIpcButReplacesADeadOne) {
   after = bus::MonoNs();
   ASSERT_TRUE(RunUntil(loop_, [&] { return stamp > after; }, 10000ms)) << ReadFile(dir_.File("broker2.log"));
   EXPECT_TRUE(second.running());
+}
+
+// A control message published while the broker is down (a TurnEnded, say)
+// waits in its publisher's queue and reaches the subscriber once a new
+// broker runs: the broker holds the first control messages back until the
+// subscribers are back, instead of forwarding them to nobody.
+TEST_F(BusProcessTest, AControlMessagePublishedWhileTheBrokerIsDownArrivesAfterItsRestart) {
+  auto cfg = WriteConfig("");
+  for (int round = 0; round < 3; ++round) {
+    SCOPED_TRACE(round);
+    StartBroker(cfg);
+    bus::BusConfig c;
+    c.endpoint = endpoint_;
+    bus::Node pub(ctx_, loop_, "pub", "local", c);
+    auto events = pub.Advertise(bus::topics::kSessionEvent);
+    if (round == 0) {
+      node_->Subscribe<v1::SessionEvent>(bus::topics::kSessionEvent, [&](const auto& m) {
+        got_.push_back(std::string(m.header.turn_id()));
+      });
+      Connect();
+    }
+    ASSERT_TRUE(pub.Connect().ok());
+    pub.SetActive(true);
+    ASSERT_TRUE(AwaitSubscribers(loop_, pub, {events.topic()}, 10000ms));
+    v1::SessionEvent e;
+    e.mutable_turn_ended()->set_outcome(v1::TurnEnded::COMPLETED);
+    const size_t before = got_.size();
+    ASSERT_TRUE(events.Publish(e, {.turn_id = "before-" + std::to_string(round)}));
+    ASSERT_TRUE(RunUntil(loop_, [&] { return got_.size() > before; }, 5000ms));
+    ASSERT_EQ(broker_.Stop(SIGKILL, 5000ms), -SIGKILL);
+    const std::string id = "while-down-" + std::to_string(round);
+    events.Publish(e, {.turn_id = id});
+    StartBroker(cfg);
+    EXPECT_TRUE(RunUntil(loop_, [&] { return std::find(got_.begin(), got_.end(), id) != got_.end(); }, 10000ms))
+        << "the TurnEnded published while the broker was down never arrived\n" << ReadFile(dir_.File("broker.log"));
+    ASSERT_EQ(broker_.Stop(SIGKILL, 5000ms), -SIGKILL);
+  }
 }
 
 TEST_F(BusProcessTest, DefaultConfigIsDocumentedAndLoads) {
