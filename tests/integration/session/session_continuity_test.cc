@@ -62,6 +62,14 @@ class SessionContinuityTest : public SessionProcessTest {
     ASSERT_TRUE(RunUntil(loop_, [&] { return !status_.connected(); }, 10000ms));
   }
   std::string SimState() const { return dir_.File("sim-state.json"); }
+  // vb-wakevad (wake word off) started and heard: it is the only listener to
+  // audio.clean and to backfill requests until the session starts.
+  void StartWakevad(const std::string& cfg, const std::string& log) {
+    ASSERT_TRUE(wakevad_.Start({Bin("vb-wakevad"), "--config", cfg}, dir_.File(log)));
+    auto backfill_probe = node_->Advertise(bus::topics::kSessionBackfill);
+    ASSERT_TRUE(AwaitSubscribers(loop_, *node_, {clean_.topic(), backfill_probe.topic()}, 20000ms))
+        << ReadFile(dir_.File(log));
+  }
 
   std::vector<int16_t> speech_;
   size_t lead_frames_ = 0, frames_ = 0;
@@ -75,11 +83,8 @@ TEST_F(SessionContinuityTest, SpeechDuringASessionRestartMakesATurn) {
   StartSim();
   std::string cfg = Config("wakevad:\n  wake:\n    enabled: false\n");
   ASSERT_TRUE(broker_.Start({Bin("vb-broker"), "--config", cfg}, dir_.File("broker.log")));
-  ASSERT_TRUE(wakevad_.Start({Bin("vb-wakevad"), "--config", cfg}, dir_.File("wakevad.log")));
-  // vb-wakevad is the only listener so far: it hears audio.clean and backfill requests.
-  auto backfill_probe = node_->Advertise(bus::topics::kSessionBackfill);
-  ASSERT_TRUE(AwaitSubscribers(loop_, *node_, {clean_.topic(), backfill_probe.topic()}, 20000ms))
-      << ReadFile(dir_.File("wakevad.log"));
+  StartWakevad(cfg, "wakevad.log");
+  if (HasFatalFailure()) return;
   StartSession("session.log");
   const std::string conv = status_.conversation_id();
   audio::PcmBuffer pcm = Speech(dir_, "what time is it");
@@ -118,10 +123,8 @@ TEST_F(SessionContinuityTest, SpeechLostWithTheBackfillRingIsToldNotSilentlyDrop
   StartSim();
   std::string cfg = Config("wakevad:\n  wake:\n    enabled: false\n");
   ASSERT_TRUE(broker_.Start({Bin("vb-broker"), "--config", cfg}, dir_.File("broker.log")));
-  ASSERT_TRUE(wakevad_.Start({Bin("vb-wakevad"), "--config", cfg}, dir_.File("wakevad.log")));
-  auto backfill_probe = node_->Advertise(bus::topics::kSessionBackfill);
-  ASSERT_TRUE(AwaitSubscribers(loop_, *node_, {clean_.topic(), backfill_probe.topic()}, 20000ms))
-      << ReadFile(dir_.File("wakevad.log"));
+  StartWakevad(cfg, "wakevad.log");
+  if (HasFatalFailure()) return;
   StartSession("session.log");
   audio::PcmBuffer pcm = Speech(dir_, "what time is it");
   ASSERT_FALSE(pcm.samples.empty());
@@ -131,9 +134,8 @@ TEST_F(SessionContinuityTest, SpeechLostWithTheBackfillRingIsToldNotSilentlyDrop
   session_.Wait(3000ms);
   ASSERT_EQ(kill(wakevad_.pid(), SIGKILL), 0);
   wakevad_.Wait(3000ms);
-  ASSERT_TRUE(wakevad_.Start({Bin("vb-wakevad"), "--config", cfg}, dir_.File("wakevad2.log")));
-  ASSERT_TRUE(AwaitSubscribers(loop_, *node_, {clean_.topic(), backfill_probe.topic()}, 20000ms))
-      << ReadFile(dir_.File("wakevad2.log"));
+  StartWakevad(cfg, "wakevad2.log");
+  if (HasFatalFailure()) return;
   const size_t killed_at = frames_;
   ASSERT_TRUE(RunUntil(loop_, [&] { return frames_ >= killed_at + 25; }, 10000ms));
   size_t from = events_.size();
