@@ -3,6 +3,7 @@
 #
 #   include(${CMAKE_SOURCE_DIR}/cmake/logic_check.cmake)
 #   vb_logic_library(vb-capture vb_capture_logic)   in the actor's CMakeLists.txt
+#   vb_no_bus_library(vb_base)                      a shared bus-free library
 #
 # Two checks, both failing the build:
 #   - at configure time, each registered logic library's link graph (its
@@ -19,6 +20,11 @@ include_guard(GLOBAL)
 function(vb_logic_library actor target)
   set_property(GLOBAL APPEND PROPERTY VB_LOGIC_LIBRARIES ${target})
   set_property(GLOBAL APPEND PROPERTY VB_LOGIC_ACTORS ${actor})
+endfunction()
+
+# A shared library that must stay bus-free too (vb_base): the same checks.
+function(vb_no_bus_library target)
+  set_property(GLOBAL APPEND PROPERTY VB_LOGIC_LIBRARIES ${target})
 endfunction()
 
 # Is `item` (a link item) the bus or ZeroMQ?
