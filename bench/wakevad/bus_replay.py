@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Replays WAV files into a wakevad actor over the bus and records what it publishes.
 
-  bus_replay.py --broker BUILD/bin/vb-broker [--section YAML] [--window-frames N] WAV... -- COMMAND...
+  bus_replay.py --broker BUILD/bin/vb-broker [--afe BUILD/bin/vb-afe] [--section YAML] [--window-frames N]
+                WAV... -- COMMAND...
 
 For each WAV (16 kHz mono s16): starts a private broker and COMMAND --config F --name wakevad,
 waits for its first heartbeat and its subscription to audio.clean, publishes the WAV as 20 ms
@@ -9,6 +10,10 @@ audio.clean frames (sample_index from 0) as fast as the actor takes them (at mos
 --window-frames ahead of the frames its heartbeat says it has processed, so nothing is dropped),
 then 2 s of silence, waits until it has processed them all, and stops it with SIGTERM.
 Any implementation of the kind is measured the same way: only the bus is used.
+With --afe, the WAV goes the product's way instead: published as audio.mic into vb-afe (its
+afe: section from --section, defaults otherwise: speex noise suppression and AGC), whose
+audio.clean the actor hears. "{wav}" in --section becomes the file's name (e.g. pos_hey_jarvis_pink10),
+for per-file outputs such as wakevad-oww's score_trace.
 
 Prints one JSON object: per file, the voice.vad and voice.wake events (sample positions, with
 the decision point: preroll_start_sample + len(preroll_pcm)/2 for SPEECH_START,
@@ -50,8 +55,9 @@ def replay(o, wav, log):
     ep = "ipc://%s/bus" % d
     cfg = os.path.join(d, "c.yaml")
     with open(cfg, "w") as f:
+        slug = "_".join(os.path.splitext(os.path.relpath(wav, os.path.dirname(os.path.dirname(os.path.dirname(wav)))))[0].split(os.sep))
         f.write("bus:\n  endpoint: %s\n  heartbeat_ms: 100\n  stream_hwm: %d\n%s\n"
-                % (ep, o.window_frames * 2 + 1000, o.section))
+                % (ep, o.window_frames * 2 + 1000, o.section.replace("{wav}", slug)))
     events = {"vad": [], "wake": []}
     with contextlib.ExitStack() as stack:  # undone in reverse: actor, broker, sockets, folder
         stack.callback(shutil.rmtree, d, True)
@@ -64,16 +70,22 @@ def replay(o, wav, log):
         for t in ("actor.heartbeat/", "voice.vad/", "voice.wake/"):
             sub.setsockopt(zmq.SUBSCRIBE, t.encode())
         actor = spawn(stack, o.command + ["--config", cfg, "--name", "wakevad"], log)
+        afe = getattr(o, "afe", None)
+        if afe:
+            spawn(stack, [afe, "--config", cfg, "--name", "afe"], log)
+        topic = b"audio.mic/local" if afe else b"audio.clean/local"
+        st_subs = {b"audio.clean/"} | ({b"audio.mic/"} if afe else set())
         poller = zmq.Poller()
         poller.register(pub, zmq.POLLIN); poller.register(sub, zmq.POLLIN)
-        st = {"subscribed": False, "hb": None}
+        st = {"subs": set(), "hb": None}
 
         def pump(timeout_ms):
             for sock, _ in poller.poll(timeout_ms):
                 if sock is pub:
                     m = pub.recv()
-                    if m[:1] == b"\x01" and m[1:].startswith(b"audio.clean/"):
-                        st["subscribed"] = True
+                    for t in st_subs:
+                        if m[:1] == b"\x01" and m[1:].startswith(t):
+                            st["subs"].add(t)
                     continue
                 fr = sub.recv_multipart()
                 h = vb.Header(); h.ParseFromString(fr[1])
@@ -97,16 +109,28 @@ def replay(o, wav, log):
                 pump(50)
 
         processed = lambda: st["hb"].extra.get("frames", 0) if st["hb"] else 0
-        wait(lambda: st["hb"] is not None and st["subscribed"], 30, "no heartbeat or no audio.clean subscription")
-        base_frames, cpu0, t0 = processed(), cpu_s(actor.pid), time.monotonic()
+        wait(lambda: st["hb"] is not None and st["subs"] == st_subs, 30, "no heartbeat or no audio.clean/audio.mic subscription")
         seq = 0
+
+        def send(i, frame_pcm):
+            h = vb.Header(type="vb.v1.AudioFrame", seq=seq, mono_ns=time.monotonic_ns(), origin_ns=time.monotonic_ns(),
+                          source="replay", device="local")
+            m = AudioFrame(sample_rate=16000, channels=1, pcm=frame_pcm, sample_index=i * FRAME)
+            pub.send_multipart([topic, h.SerializeToString(), m.SerializeToString()])
+        # Warm-up: silence until the actor has processed some, so what it loads on start (models,
+        # runtimes) is not counted as the file's CPU; the file follows contiguously, and every
+        # sample position reported is shifted back by the warm-up.
+        warm = getattr(o, "warmup_frames", 50)
+        base_frames = processed()
+        for i in range(warm):
+            seq += 1
+            send(i, b"\0\0" * FRAME)
+        wait(lambda: processed() - base_frames >= warm, 120, "the actor did not process the warm-up")
+        base_frames, cpu0, t0 = processed(), cpu_s(actor.pid), time.monotonic()
         for i in range(nframes):
             wait(lambda: i - (processed() - base_frames) < o.window_frames, 120, "the actor stopped processing")
             seq += 1
-            h = vb.Header(type="vb.v1.AudioFrame", seq=seq, mono_ns=time.monotonic_ns(), origin_ns=time.monotonic_ns(),
-                          source="replay", device="local")
-            m = AudioFrame(sample_rate=16000, channels=1, pcm=pcm[i * 2 * FRAME:(i + 1) * 2 * FRAME], sample_index=i * FRAME)
-            pub.send_multipart([b"audio.clean/local", h.SerializeToString(), m.SerializeToString()])
+            send(warm + i, pcm[i * 2 * FRAME:(i + 1) * 2 * FRAME])
             if i % 50 == 0:
                 pump(0)
         wait(lambda: processed() - base_frames >= nframes, 300, "not all frames processed")
@@ -115,8 +139,13 @@ def replay(o, wav, log):
         t_stop = time.monotonic()
         actor.send_signal(signal.SIGTERM)
         rc = actor.wait(timeout=10)
+        off = warm * FRAME
+        for e in events["vad"]:
+            e["sample"] -= off; e["decided"] -= off
+        for e in events["wake"]:
+            e["start"] -= off; e["end"] -= off; e["reported"] -= off
         return {"wav": wav, "frames": nframes, "processed": processed() - base_frames,
-                "frames_in": hb.extra.get("frames_in", 0), "drops": hb.counters.drops,
+                "frames_in": hb.extra.get("frames_in", 0) - warm, "warmup_frames": warm, "drops": hb.counters.drops,
                 "cpu_s": cpu, "wall_s": wall, "audio_s": nframes * FRAME / 16000,
                 "cpu_pct_of_core_realtime": 100.0 * cpu / (nframes * 0.02),
                 "ns_per_frame": 1e9 * cpu / nframes, "exit": rc, "stop_s": time.monotonic() - t_stop,
@@ -126,8 +155,10 @@ def replay(o, wav, log):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--broker", required=True)
+    ap.add_argument("--afe", help="vb-afe binary: the WAV goes in as audio.mic through it (the product's path)")
     ap.add_argument("--section", default="", help="YAML appended to the config (e.g. the wakevad: section)")
     ap.add_argument("--window-frames", type=int, default=1500, help="frames published ahead of the actor (30 s)")
+    ap.add_argument("--warmup-frames", type=int, default=50, help="silent frames before the file, not measured (1 s)")
     ap.add_argument("--log", default="/dev/null", help="where the broker's and actor's output go")
     ap.add_argument("args", nargs="+", help="WAV... -- COMMAND...")
     o = ap.parse_args()

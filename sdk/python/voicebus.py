@@ -8,10 +8,10 @@ exit 78); stamps every message with a vb.v1.Header (type, per-topic seq from
 frames; counts sequence gaps as drops; publishes vb.v1.Heartbeat every
 bus.heartbeat_ms; and stops on SIGTERM/SIGINT (STOPPING heartbeat, exit 0).
 The wire is described in docs/wire.md. Topics and payload types are read
-from bus/topics.h, the protobuf modules generated from proto/ with protoc, so
-neither can drift from the C++ runtime.
+from bus/topics.h, the protobuf modules generated from proto/ by the build
+(sdk/CMakeLists.txt), so neither can drift from the C++ runtime.
 """
-import os, re, signal, socket, subprocess, sys, time, hashlib, importlib
+import os, re, signal, socket, sys, time, importlib
 
 EXIT_USAGE, EXIT_CONFIG = 64, 78
 _HERE = os.path.dirname(os.path.abspath(__file__))
@@ -19,32 +19,19 @@ _REPO = os.environ.get("VB_SOURCE_DIR", os.path.normpath(os.path.join(_HERE, "..
 
 
 def _load_protos():
-    """vb.v1 *_pb2 modules: VB_PROTO_PY if set, else generated once with protoc."""
-    out = os.environ.get("VB_PROTO_PY")
-    if not out:
-        proto_dir = os.path.join(_REPO, "proto")
-        files = sorted(f for f in os.listdir(os.path.join(proto_dir, "vb", "v1")) if f.endswith(".proto"))
-        h = hashlib.sha256()
-        for f in files:
-            with open(os.path.join(proto_dir, "vb", "v1", f), "rb") as fh:
-                h.update(f.encode() + fh.read())
-        cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
-        out = os.path.join(cache, "voicebus", "py-" + h.hexdigest()[:16])
-        if not os.path.exists(os.path.join(out, "vb", "v1", "header_pb2.py")):
-            tmp = out + ".tmp%d" % os.getpid()
-            os.makedirs(tmp, exist_ok=True)
-            subprocess.run(["protoc", "-I", proto_dir, "--python_out=" + tmp] +
-                           ["vb/v1/" + f for f in files], check=True)
-            for d in ("vb", "vb/v1"):
-                open(os.path.join(tmp, d, "__init__.py"), "a").close()
-            try:
-                os.rename(tmp, out)
-            except OSError:
-                pass  # another process made it first
+    """vb.v1 *_pb2 modules, generated from proto/ by the build (BUILD/sdk/python; installed
+    beside this file): VB_PROTO_PY if set (ctest, `vb run` and `vb contract test` set it),
+    else the vb/ folder next to voicebus.py."""
+    out = os.environ.get("VB_PROTO_PY") or _HERE
+    if not os.path.exists(os.path.join(out, "vb", "v1", "header_pb2.py")):
+        sys.stderr.write("voicebus: no generated protobuf modules in %s: build them (cmake --build BUILD --target "
+                         "sdk_python_protos) and set VB_PROTO_PY=BUILD/sdk/python, or use the installed library "
+                         "(share/voicebus/sdk/python)\n" % out)
+        sys.exit(EXIT_CONFIG)
     if out not in sys.path:
         sys.path.insert(0, out)
     mods = {}
-    for f in os.listdir(os.path.join(out, "vb", "v1")):
+    for f in sorted(os.listdir(os.path.join(out, "vb", "v1"))):
         if f.endswith("_pb2.py"):
             mods[f[:-3]] = importlib.import_module("vb.v1." + f[:-3])
     return mods

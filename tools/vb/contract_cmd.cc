@@ -59,6 +59,8 @@ int Test(const Args& rest) {
     std::cerr << "vb: the conformance kit " << kit << " is not there (it ships with the source tree)\n";
     return 69;
   }
+  // The kit and a Python actor under test use the vb.v1 modules the build generated.
+  ExportSdkEnv();
   std::vector<std::string> argv = {"/usr/bin/python3", kit, "--broker", launcher::BinDir() + "/vb-broker",
                                    "--kind", rest[1], "--"};
   argv.insert(argv.end(), dash + 1, rest.end());

@@ -17,6 +17,7 @@
 #include <random>
 
 #include "actors/common/wav.h"
+#include "tools/vb/launcher.h"
 
 #ifndef VB_SOURCE_DIR
 #define VB_SOURCE_DIR ""
@@ -171,7 +172,15 @@ Status ResolveConfig(const std::string& path, std::string* absolute) {
   return Status::Config(path + ": cannot read config file; looked at:" + where);
 }
 
-void ExportConfigDir(const std::string& config_path) { setenv("VB_CONFIG_DIR", DirName(config_path).c_str(), 1); }
+void ExportSdkEnv() {
+  const std::string py = launcher::BinDir() + "/../sdk/python";
+  if (!getenv("VB_PROTO_PY") && access((py + "/vb/v1/header_pb2.py").c_str(), R_OK) == 0) setenv("VB_PROTO_PY", py.c_str(), 1);
+}
+
+void ExportConfigDir(const std::string& config_path) {
+  setenv("VB_CONFIG_DIR", DirName(config_path).c_str(), 1);
+  ExportSdkEnv();
+}
 
 Status RuntimeDir(std::string* dir) {
   const char* run = getenv("VB_RUN_DIR");

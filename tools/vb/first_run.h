@@ -28,6 +28,8 @@ Status ResolveConfig(const std::string& path, std::string* absolute);
 // Sets VB_CONFIG_DIR to the folder of `config_path` (absolute), for paths
 // written relative to the config file (${VB_CONFIG_DIR}/…).
 void ExportConfigDir(const std::string& config_path);
+// VB_PROTO_PY = BIN/../sdk/python (the build's vb.v1 Python modules) unless set: for Python actors.
+void ExportSdkEnv();
 
 // The runtime folder (see above), created; VB_RUN_DIR is set to it.
 Status RuntimeDir(std::string* dir);

@@ -29,9 +29,10 @@ if (( ${#neg_text[@]} == 0 )); then
   neg_text=(/usr/share/common-licenses/{GPL-3,Apache-2.0,MPL-2.0,LGPL-2.1,GFDL-1.3,Artistic,GPL-2,MPL-1.1})
 fi
 
-voices=(en-us en-us+f3 en-us+m7 en-gb+m3 en-gb-x-rp+f4 en-029+m2)
-rates=(130 165 200)
-pitches=(35 60)
+# VB_CORPUS_VOICES / _RATES / _PITCHES (space-separated) replace these for a held-out set.
+read -r -a voices <<< "${VB_CORPUS_VOICES:-en-us en-us+f3 en-us+m7 en-gb+m3 en-gb-x-rp+f4 en-029+m2}"
+read -r -a rates <<< "${VB_CORPUS_RATES:-130 165 200}"
+read -r -a pitches <<< "${VB_CORPUS_PITCHES:-35 60}"
 questions=(
   "what is the weather like today"
   "set a timer for ten minutes"

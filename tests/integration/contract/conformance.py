@@ -19,7 +19,15 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import voicebus as vb
 import zmq
 
-AudioFrame, VadEvent = vb.MESSAGES["vb.v1.AudioFrame"], vb.MESSAGES["vb.v1.VadEvent"]
+M = vb.MESSAGES
+AudioFrame, VadEvent = M["vb.v1.AudioFrame"], M["vb.v1.VadEvent"]
+DialogCommand, CommandAck = M["vb.v1.DialogCommand"], M["vb.v1.CommandAck"]
+PlaybackEvent = M["vb.v1.PlaybackEvent"]
+
+
+def tone(seconds, rate=16000, hz=440, amp=6000):
+    import array, math
+    return array.array("h", [int(amp * math.sin(2 * math.pi * hz * n / rate)) for n in range(int(seconds * rate))])
 
 
 def speech_then_silence(send):
@@ -45,11 +53,104 @@ def speech_then_silence(send):
                                        sample_index=i * 320))
 
 
-# Kinds whose behaviour the kit also checks: kind -> (feeder, [(output base, predicate over its messages)]).
-# Every kind gets the generic checks, its inputs taken from `vb contract KIND --json`.
+def mic_speech(send):
+    """afe: 2 s of a tone with quiet noise as audio.mic (16 kHz mono, 20 ms frames)."""
+    pcm = tone(2.0)
+    for i in range(len(pcm) // 320):
+        send("audio.mic", AudioFrame(sample_rate=16000, channels=1, pcm=pcm[i * 320:(i + 1) * 320].tobytes(),
+                                     sample_index=i * 320, reference_channel=-1, play_ns=time.monotonic_ns()))
+
+
+def reply_audio(send):
+    """playback: a turn of 1 s of audio.out (16 kHz, 20 ms frames), its last frame end_of_turn."""
+    pcm = tone(1.0)
+    n = len(pcm) // 320
+    for i in range(n):
+        send("audio.out", AudioFrame(sample_rate=16000, channels=1, pcm=pcm[i * 320:(i + 1) * 320].tobytes(),
+                                     sample_index=i * 320, end_of_turn=i == n - 1), turn="conf-turn")
+
+
+def reply_packets(send):
+    """decoder: a turn of 1 s of session.audio as 20 ms PCM packets, the last one end_of_turn_audio."""
+    pcm = tone(1.0)
+    n = len(pcm) // 320
+    for i in range(n):
+        send("session.audio", M["vb.v1.EncodedAudio"](codec=1, sample_rate=16000, channels=1, duration_us=20000,
+                                                      data=pcm[i * 320:(i + 1) * 320].tobytes(), packet_index=i,
+                                                      end_of_turn_audio=i == n - 1), turn="conf-turn")
+
+
+def set_mode(send):
+    """control: dialog.command set_mode (wake word) with a command_id: acked."""
+    send("dialog.command", DialogCommand(set_mode=M["vb.v1.SetMode"](mode=2), command_id="conf-mode"))
+
+
+def text_input(send):
+    """session: a text turn with a command_id: acked (taken or refused: no agent is reachable here)."""
+    send("dialog.command", DialogCommand(text_input=M["vb.v1.TextInput"](text="hello", request_id="conf-req"),
+                                         command_id="conf-text"))
+
+
+def offer_tool(send):
+    """tools: a provider offers a tool: it appears in tool.catalog."""
+    spec = M["vb.v1.ToolSpec"](name="conf_tool", description="conformance", parameters_json='{"type":"object"}')
+    send("tool.offer", M["vb.v1.ToolOffer"](provider="conformance", tools=[spec], ttl_ms=5000))
+
+
+def invoke_gone_client(send):
+    """gateway: a tool call for a client that is not connected: answered at once with an error."""
+    send("tool.invoke", M["vb.v1.ToolInvocation"](call_id="conf-call", turn_id="t", name="conf_tool",
+                                                  arguments_json="{}", provider="gateway:nobody"))
+
+
+def contiguous(ms, rate):
+    """Audio frames at `rate` whose sample_index runs on without gaps or overlaps."""
+    if not ms or any(m.sample_rate != rate or not m.pcm for m in ms):
+        return False
+    return all(b.sample_index == a.sample_index + len(a.pcm) // (2 * a.channels) for a, b in zip(ms, ms[1:]))
+
+
+def samples(ms):
+    return sum(len(m.pcm) // (2 * max(1, m.channels)) for m in ms)
+
+
+def acked(cid):
+    return lambda ms: any(m.command_id == cid and m.result != 0 for m in ms)
+
+
+# Kinds whose behaviour the kit also checks: kind -> (inputs fed, feeder, [(output base, predicate over
+# its messages, what a user depends on)]). Every kind gets the generic checks, its inputs taken from
+# `vb contract KIND --json`.
 BEHAVIOUR = {
     "wakevad": (["audio.clean"], speech_then_silence,
-                [("voice.vad", lambda ms: [m.kind for m in ms][:2] == [VadEvent.SPEECH_START, VadEvent.SPEECH_END])]),
+                [("voice.vad", lambda ms: [m.kind for m in ms][:2] == [VadEvent.SPEECH_START, VadEvent.SPEECH_END],
+                  "speech then silence: SPEECH_START then SPEECH_END")]),
+    "afe": (["audio.mic"], mic_speech,
+            [("audio.clean", lambda ms: contiguous(ms, 16000) and samples(ms) >= 0.9 * 32000,
+              "2 s of audio.mic: ≥ 1.8 s of audio.clean at 16 kHz, sample_index contiguous")]),
+    "capture": ([], lambda send: None,
+                [("audio.mic", lambda ms: contiguous(ms, 16000) and samples(ms) >= 16000,
+                  "a 1 s WAV source: ≥ 1 s of audio.mic at 16 kHz, sample_index contiguous")]),
+    "playback": (["audio.out"], reply_audio,
+                 # (an UNDERRUN between them is allowed: the kit may feed slower than real time on a busy machine)
+                 [("playback.event", lambda ms: [m.kind for m in ms if m.turn_id == "conf-turn"
+                                                 and m.kind != PlaybackEvent.UNDERRUN][:2]
+                   == [PlaybackEvent.STARTED, PlaybackEvent.DRAINED], "a 1 s turn of audio.out: STARTED then DRAINED"),
+                  ("audio.ref", lambda ms: samples(ms) >= 16000, "≥ 1 s of audio.ref (what the speaker played)")]),
+    "decoder": (["session.audio"], reply_packets,
+                [("audio.out", lambda ms: contiguous(ms, 16000) and samples(ms) >= 16000 and ms[-1].end_of_turn,
+                  "1 s of PCM packets: ≥ 1 s of audio.out at 16 kHz, contiguous, the last frame end_of_turn")]),
+    "control": (["dialog.command"], set_mode,
+                [("dialog.ack", acked("conf-mode"), "set_mode with a command_id: answered on dialog.ack"),
+                 ("dialog.state", lambda ms: len(ms) > 0, "dialog.state published")]),
+    "session": (["dialog.command"], text_input,
+                [("dialog.ack", acked("conf-text"), "text_input with a command_id: answered on dialog.ack")]),
+    "tools": (["tool.offer"], offer_tool,
+              [("tool.catalog", lambda ms: any(e.spec.name == "conf_tool" and e.provider == "conformance"
+                                               for m in ms for e in m.tools), "an offered tool appears in tool.catalog")]),
+    "gateway": (["tool.invoke"], invoke_gone_client,
+                [("tool.answer", lambda ms: any(m.call_id == "conf-call" and m.error for m in ms),
+                  "a call for a client that left: tool.answer with an error at once")]),
 }
 
 # What a kind needs in its section to start at all on a machine without a sound card or Coze
@@ -91,6 +192,8 @@ def main():
     contract = json.loads(r.stdout)
     inputs = sorted({t["topic"] for t in contract["in"]} - {"actor.heartbeat"}) or []
     fed, feed, outputs = BEHAVIOUR.get(o.kind, (inputs, lambda send: None, []))
+    if o.kind not in BEHAVIOUR:
+        print("warn  the kit has no behaviour checks for kind %s: only the generic ones run" % o.kind)
     d = tempfile.mkdtemp(prefix="vb-conf-")
     ep = "ipc://%s/bus" % d
     cfg = os.path.join(d, "c.yaml")
@@ -167,18 +270,18 @@ def main():
                 print("warn  does not subscribe to %s (vb-%s does): that part of the kind is not served" % (base, o.kind))
         seq = {}
 
-        def send(base, msg, frames=None):
+        def send(base, msg, frames=None, turn=""):
             topic = base + "/local"
             seq[topic] = seq.get(topic, 0) + 1
             h = vb.Header(type=msg.DESCRIPTOR.full_name, seq=seq[topic], mono_ns=time.monotonic_ns(),
-                          source="conformance", device="local")
+                          source="conformance", device="local", turn_id=turn)
             pubs[vb.TOPICS[base][1]].send_multipart(frames or [topic.encode(), h.SerializeToString(), msg.SerializeToString()])
             pump(lambda: False, 0.005)
 
         feed(send)
-        for base, pred in outputs:
+        for base, pred, what in outputs:
             check(pump(lambda: pred([m for _, m in got.get(base, [])]), 10),
-                  "publishes the expected %s (%d messages)" % (base, len(got.get(base, []))))
+                  "%s: %s (%d messages)" % (base, what, len(got.get(base, []))))
             hs = [h for h, _ in got.get(base, [])]
             check(bool(hs) and all(h.device == "local" and h.type == vb.TOPICS[base][0] for h in hs),
                   "%s: payload type %s, Header.device set" % (base, vb.TOPICS[base][0]))

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# The held-out ("test") corpus for the wakevad comparison: the same layout as
+# actors/wakevad/eval/make_corpus.sh, but other espeak-ng voices, rates and
+# pitches and other text for the ordinary speech, so settings chosen on the
+# default ("dev") corpus are reported on audio they were never tuned on.
+#
+#   bench/wakevad/make_heldout.sh OUT_DIR [PHRASES]
+#
+# Voices: en-us+f2 en-us+m1 en-gb-scotland+m4 en-gb-x-gbclan+f1 en-gb-x-gbcwmd+m6
+# en-us+f5 at 140/175/210 words/min, pitch 30/55/75 (54 renditions of the phrase per
+# condition). Ordinary speech: the licences the dev set does not read (GPL-1, LGPL-3,
+# CC0-1.0, GFDL-1.2, BSD) and the prose of Node.js's API documentation (stream,
+# events, fs; code blocks and markup removed), ≥ 65 min.
+set -euo pipefail
+out=${1:?usage: make_heldout.sh OUT_DIR [PHRASES]}
+phrases=${2:-hey jarvis}
+here=$(cd "$(dirname "$0")" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+lic=/usr/share/common-licenses
+texts=("$lic/GPL-1" "$lic/LGPL-3" "$lic/CC0-1.0" "$lic/GFDL-1.2" "$lic/BSD")
+for f in stream events fs; do
+  md=/usr/share/doc/nodejs/api/$f.md
+  [[ -f $md ]] || continue
+  # prose only: no fenced code, no tables or headings, no link targets or inline code
+  awk '/^```/ {code = !code; next} !code && !/^[|#<]/' "$md" |
+    sed -e 's/`[^`]*`//g' -e 's/\[\([^]]*\)\]\[[^]]*\]/\1/g' -e 's/\[\([^]]*\)\]([^)]*)/\1/g' > "$tmp/$f.txt"
+  texts+=("$tmp/$f.txt")
+done
+VB_CORPUS_VOICES="en-us+f2 en-us+m1 en-gb-scotland+m4 en-gb-x-gbclan+f1 en-gb-x-gbcwmd+m6 en-us+f5" \
+VB_CORPUS_RATES="140 175 210" VB_CORPUS_PITCHES="30 55 75" \
+  "$here/../../actors/wakevad/eval/make_corpus.sh" "$out" 65 "$phrases" "${texts[@]}"
