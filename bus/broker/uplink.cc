@@ -13,6 +13,21 @@ namespace {
 constexpr size_t kMaxFrames = 16;     // a bus message has 3
 constexpr size_t kMaxTracked = 4096;  // topics, subscriptions, sources remembered
 
+// A ZeroMQ subscription is a prefix: "audio.clean/kitchen" lets
+// "audio.clean/kitchen2" through too. A subscription naming one device
+// ("base/device") wants that topic exactly; one that names none ("base/",
+// "audio.", "") wants every topic it prefixes. With more subscriptions than
+// are tracked, everything the prefixes let through is wanted.
+bool Wants(const std::set<std::string>& subs, std::string_view topic) {
+  if (subs.size() >= kMaxTracked) return true;
+  for (const auto& p : subs) {
+    if (topic.substr(0, p.size()) != p) continue;
+    const size_t slash = p.find('/');
+    if (slash == std::string::npos || slash + 1 == p.size() || topic.size() == p.size()) return true;
+  }
+  return false;
+}
+
 // One whole multipart message, or false if none is waiting. Messages of
 // more than kMaxFrames frames are read to the end and dropped.
 bool ReadMessage(zmq::socket_t& s, std::vector<zmq::message_t>* frames) {
@@ -162,8 +177,14 @@ void SatelliteBridge::OnLocalMessage(int p) {
     if (std::string src = SourceOf(frames); !src.empty() && local_sources_.size() < kMaxTracked)
       local_sources_.insert(src);
     Send(*ps.local_out, frames, true);
-    Send(*ps.up_out, frames, false);
-    ++counters_.up[p];
+    // Up only for an exact device match: another device whose name starts
+    // with ours (kitchen2) has its own satellite and its own subscriptions.
+    if (Wants(ps.hub_subs, topic)) {
+      Send(*ps.up_out, frames, false);
+      ++counters_.up[p];
+    } else {
+      ++counters_.other_device;
+    }
   }
 }
 
@@ -174,6 +195,10 @@ void SatelliteBridge::OnHubMessage(int p) {
     if (frames.empty()) continue;
     if (local_sources_.count(SourceOf(frames))) {
       ++counters_.echoes_dropped;
+      continue;
+    }
+    if (!Wants(ps.local_subs, frames[0].to_string_view())) {  // another device's, come down by prefix
+      ++counters_.other_device;
       continue;
     }
     Send(*ps.local_out, frames, false);

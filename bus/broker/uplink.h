@@ -14,7 +14,12 @@
 //   copy — which would pull them up the link and back);
 // - echoes: a message coming down whose Header.source published here is
 //   dropped (a subscription of every device, "audio.clean/", would bring
-//   our own frames back).
+//   our own frames back);
+// - device names: a subscription of "audio.clean/kitchen" is a ZeroMQ
+//   prefix that also matches "audio.clean/kitchen2"; the bridge sends up
+//   only what a hub subscription names exactly and drops what comes down
+//   for another device (the hub's broker still sends those down the link:
+//   ZeroMQ filters by prefix only).
 // Losing the hub changes nothing here: the local actors keep their bus;
 // ZeroMQ reconnects (connect timeout and heartbeats bound how long a dead
 // link goes unnoticed) and resends the subscriptions both ways.
@@ -44,10 +49,11 @@ class SatelliteBridge {
   Status Start();
 
   struct Counters {
-    uint64_t up[2] = {0, 0};         // messages sent towards the hub (before its filter)
+    uint64_t up[2] = {0, 0};         // messages sent towards the hub (some hub subscription names them)
     uint64_t down[2] = {0, 0};       // messages from the hub delivered here
     uint64_t echoes_dropped = 0;     // our own messages coming back down
     uint64_t kept_local = 0;         // subscriptions not passed up: topics published here
+    uint64_t other_device = 0;       // messages of a device whose name only starts like a subscribed one
   };
   const Counters& counters() const { return counters_; }
 

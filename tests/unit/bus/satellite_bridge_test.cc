@@ -135,6 +135,53 @@ TEST_F(SatelliteBridgeTest, MicrophoneStaysLocalUnlessTheHubSubscribesEventsAndC
   EXPECT_EQ(HubStreamForwarded(), quiet) << "the microphone kept crossing after the hub stopped listening";
 }
 
+// Device names that start alike (kitchen, kitchen2): a hub subscription of
+// the kitchen's clean audio is a ZeroMQ prefix that kitchen2's matches too.
+// Only the kitchen's crosses the link; commands for kitchen2 that come down
+// by the same prefix stop at the bridge.
+TEST_F(SatelliteBridgeTest, ADeviceWhoseNameStartsLikeAnothersKeepsItsAudioOffTheLink) {
+  auto afe = Connected("afe@kitchen", "kitchen", local_);
+  auto afe2 = Connected("afe@kitchen2", "kitchen2", local_);
+  auto playback = Connected("playback@kitchen", "kitchen", local_);
+  auto session = Connected("session", "hub", HubClient("hub"));
+  auto control = Connected("control", "hub", HubClient("hub"));
+  int heard = 0, commands = 0;
+  session->Subscribe<v1::AudioFrame>(topics::kAudioClean, [&](const auto&) { ++heard; }, "kitchen");
+  playback->Subscribe<v1::DialogCommand>(topics::kDialogCommand, [&](const auto&) { ++commands; });
+  auto clean = afe->Advertise(topics::kAudioClean);
+  auto clean2 = afe2->Advertise(topics::kAudioClean);
+  auto command = control->Advertise(topics::kDialogCommand, "kitchen");
+  auto command2 = control->Advertise(topics::kDialogCommand, "kitchen2");
+  v1::AudioFrame f;
+  f.set_pcm(std::string(640, '\1'));
+  // Until the session's subscription has reached the satellite.
+  for (int i = 0; i < 300 && heard == 0; ++i) {
+    clean.Publish(f);
+    vb::testing::RunUntil(loop_, [&] { return heard > 0; }, milliseconds(20));
+  }
+  ASSERT_GT(heard, 0);
+  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return control->HasSubscriber(command); }, milliseconds(5000)));
+  vb::testing::RunUntil(loop_, [] { return false; }, milliseconds(200));  // frames in flight arrive
+  const uint64_t forwarded = HubStreamForwarded();
+  const int before = heard;
+  for (int i = 1; i <= 50; ++i) {  // kitchen2's frame, then the kitchen's, once the one before arrived
+    clean2.Publish(f);
+    clean.Publish(f);
+    ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return heard >= before + i; }, milliseconds(3000)));
+  }
+  vb::testing::RunUntil(loop_, [] { return false; }, milliseconds(200));  // anything else in flight arrives
+  EXPECT_EQ(HubStreamForwarded() - forwarded, 50u) << "kitchen2's audio crossed the link for the kitchen's subscriber";
+
+  const uint64_t down = bridge_->counters().down[int(Plane::kControl)];
+  v1::DialogCommand c;
+  c.mutable_play_prompt()->set_name("wake");
+  for (int i = 0; i < 10; ++i) command2.Publish(c);
+  command.Publish(c);  // after kitchen2's: it arrives last
+  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return commands == 1; }, milliseconds(3000)));
+  EXPECT_EQ(bridge_->counters().down[int(Plane::kControl)] - down, 1u);
+  EXPECT_GE(bridge_->counters().other_device, 10u);
+}
+
 TEST_F(SatelliteBridgeTest, AClientWithAnUnknownKeyIsRefused) {
   auto afe = Connected("afe@kitchen", "kitchen", local_);
   auto wake = afe->Advertise(topics::kVoiceWake);
