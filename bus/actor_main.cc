@@ -3,9 +3,9 @@
 
 #include "bus/contract.h"
 #include "bus/devices.h"
+#include "bus/signals.h"
 
 #include <signal.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <climits>
@@ -161,23 +161,16 @@ int ActorMain(int argc, char** argv, const char* kind, ActorFactory factory) {
   }
 
   // SIGINT/SIGTERM arrive through a signalfd in the loop: no global flag.
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGTERM);
-  sigprocmask(SIG_BLOCK, &mask, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-  int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  StopSignals signals;
 
   int code = 0;
   {
     zmq::context_t zctx(1);
     ActorHost host(zctx, std::move(actor), kind, name, common.device, bus);
     host.context().SetDevices(devices);
-    host.loop().AddFd(sfd, POLLIN, [&](short) {
-      signalfd_siginfo si;
-      while (read(sfd, &si, sizeof si) == sizeof si) {
-        VB_LOG(kInfo) << "received " << strsignal(int(si.ssi_signo)) << ", stopping";
+    host.loop().AddFd(signals.fd(), POLLIN, [&](short) {
+      if (int sig = signals.Take()) {
+        VB_LOG(kInfo) << "received " << strsignal(sig) << ", stopping";
         host.context().Stop(0);
       }
     });
@@ -203,7 +196,6 @@ int ActorMain(int argc, char** argv, const char* kind, ActorFactory factory) {
     code = host.Run();
     zctx.shutdown();
   }
-  close(sfd);
   return code;
 }
 

@@ -5,7 +5,6 @@
 //   vb-broker --config FILE --satellite DEVICE   the bus of satellite DEVICE's
 //                                                host, joined to the hub (uplink.h)
 #include <signal.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 #include <iostream>
@@ -15,6 +14,7 @@
 #include "bus/broker/uplink.h"
 #include "bus/devices.h"
 #include "bus/log.h"
+#include "bus/signals.h"
 
 int main(int argc, char** argv) {
   using namespace vb;
@@ -79,12 +79,7 @@ int main(int argc, char** argv) {
   }
   if (!endpoint.empty()) bus.endpoint = endpoint;
 
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGTERM);
-  sigprocmask(SIG_BLOCK, &mask, nullptr);
-  int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  StopSignals signals;
   zmq::context_t ctx(1);
   if (!satellite.empty()) {
     bus::Loop loop;
@@ -94,9 +89,8 @@ int main(int argc, char** argv) {
       std::cerr << "vb-broker: " << b.message() << "\n";
       return b.code() == Status::Code::kConfig ? kExitConfig : 1;
     }
-    loop.AddFd(sfd, POLLIN, [&](short) {
-      signalfd_siginfo si;
-      while (read(sfd, &si, sizeof si) == sizeof si) loop.Stop();
+    loop.AddFd(signals.fd(), POLLIN, [&](short) {
+      if (signals.Take()) loop.Stop();
     });
     VB_LOG(kInfo) << "satellite " << satellite << ": serving " << local << ", joined to the hub at " << bus.endpoint;
     loop.Run();
@@ -113,9 +107,8 @@ int main(int argc, char** argv) {
       std::cerr << "vb-broker: " << b.message() << "\n";
       return b.code() == Status::Code::kConfig ? kExitConfig : 1;
     }
-    loop.AddFd(sfd, POLLIN, [&](short) {
-      signalfd_siginfo si;
-      while (read(sfd, &si, sizeof si) == sizeof si) loop.Stop();
+    loop.AddFd(signals.fd(), POLLIN, [&](short) {
+      if (signals.Take()) loop.Stop();
     });
     VB_LOG(kInfo) << "serving " << bus.endpoint;
     loop.Run();

@@ -17,7 +17,6 @@
 // `vb-sniff COMMAND --help` says more of each. Live commands that hear
 // nothing for a few seconds say so, naming the endpoint and config watched.
 #include <signal.h>
-#include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -26,6 +25,8 @@
 #include <map>
 
 #include "bus/actor_main.h"
+#include "bus/devices.h"
+#include "bus/signals.h"
 #include "tools/sniffer/mcap_reader.h"
 #include "tools/sniffer/offline.h"
 #include "tools/sniffer/printer.h"
@@ -197,17 +198,6 @@ std::string NothingHeard(const Options& o, const bus::BusConfig& bus, const std:
          (o.config.empty() ? std::string("none, built-in defaults") : o.config) +
          (o.endpoint.empty() ? "" : ", --endpoint") +
          "). Is `vb run` up with this config? --config FILE or --endpoint E watch another bus.\n";
-}
-
-// Blocks SIGINT/SIGTERM and returns a signalfd for the loop.
-int SignalFd() {
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGTERM);
-  sigprocmask(SIG_BLOCK, &mask, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-  return signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
 }
 
 int Info(const Options& o) {
@@ -717,8 +707,6 @@ int main(int argc, char** argv) {
   SetLogIdentity("sniff");
   bus::BusConfig bus;
   if (int rc = LoadBus(o, &bus)) return rc;
-  int sfd = SignalFd();
-  int rc = o.command == "replay" ? Replay(o, bus, sfd) : Live(o, bus, sfd);
-  close(sfd);
-  return rc;
+  StopSignals signals;
+  return o.command == "replay" ? Replay(o, bus, signals.fd()) : Live(o, bus, signals.fd());
 }

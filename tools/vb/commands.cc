@@ -3,7 +3,6 @@
 
 #include <algorithm>
 #include <signal.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +13,9 @@
 #include <set>
 
 #include "bus/actor_main.h"
+#include "bus/devices.h"
+#include "bus/peer_health.h"
+#include "bus/signals.h"
 #include "tools/vb/dialog_view.h"
 #include "tools/vb/first_run.h"
 #include "tools/vb/help.h"
@@ -23,17 +25,6 @@
 namespace vb::cli {
 
 namespace {
-
-// Blocks SIGINT/SIGTERM and returns a signalfd for them.
-int SignalFd() {
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGTERM);
-  sigprocmask(SIG_BLOCK, &mask, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-  return signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
-}
 
 void Say(const std::string& line) {
   std::string l = "vb: " + line + "\n";
@@ -106,7 +97,7 @@ int Run(const Args& in) {
     return kExitConfig;
   }
   SetLogIdentity("vb");
-  int sfd = SignalFd();
+  StopSignals signals;
   const bool live = !quiet && isatty(STDOUT_FILENO);
   Say("runtime folder " + run_dir + (lc.log_dir.empty() ? "" : "; actor logs in " + lc.log_dir));
   if (Dashboard d = FindDashboard(config, lc); !d.url.empty())
@@ -177,11 +168,8 @@ int Run(const Args& in) {
       std::cerr << "vb: " << st.message() << "\n";
       return 1;
     }
-    loop.AddFd(sfd, POLLIN, [&](short) {
-      signalfd_siginfo si;
-      while (read(sfd, &si, sizeof si) == sizeof si) {
-      }
-      stop("stopping…");
+    loop.AddFd(signals.fd(), POLLIN, [&](short) {
+      if (signals.Take()) stop("stopping…");
     });
     status();
     if (Status st = launcher.Start(); !st.ok()) {

@@ -11,7 +11,6 @@
 // synthesised with espeak-ng into $VB_RUN_DIR/question.wav (after 1 s of silence); a random token for
 // the simulator is written to $VB_RUN_DIR/sim-token.
 #include <signal.h>
-#include <sys/signalfd.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -27,6 +26,7 @@
 
 #include "actors/common/wav.h"
 #include "bus/actor_main.h"
+#include "bus/signals.h"
 #include "tools/vb/commands.h"
 #include "tools/vb/dialog_view.h"
 #include "tools/vb/first_run.h"
@@ -119,13 +119,7 @@ int Demo(const Args& in) {
     return kExitConfig;
   }
   SetLogIdentity("vb");
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGTERM);
-  sigprocmask(SIG_BLOCK, &mask, nullptr);
-  signal(SIGPIPE, SIG_IGN);
-  int sfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+  StopSignals signals;
 
   Line("vb demo: \"" + question + "\" → " + config + (lc.log_dir.empty() ? "" : " (actor logs in " + lc.log_dir + ")"));
   int rc = 1;
@@ -153,11 +147,8 @@ int Demo(const Args& in) {
       std::cerr << "vb demo: " << st.message() << "\n";
       return 1;
     }
-    loop.AddFd(sfd, POLLIN, [&](short) {
-      signalfd_siginfo si;
-      while (read(sfd, &si, sizeof si) == sizeof si) {
-      }
-      finish(130, "interrupted");
+    loop.AddFd(signals.fd(), POLLIN, [&](short) {
+      if (signals.Take()) finish(130, "interrupted");
     });
     loop.AddOneShot(std::chrono::nanoseconds(int64_t(timeout_s * 1e9)), [&] {
       // Before stopping them: what every process was doing.
@@ -176,7 +167,6 @@ int Demo(const Args& in) {
     loop.Run();
   }
   zctx.shutdown();
-  close(sfd);
   if (rc != 0) {
     std::cerr << "vb demo: failed: " << failure << (lc.log_dir.empty() ? "" : "; see the logs in " + lc.log_dir) << "\n";
     return rc;
