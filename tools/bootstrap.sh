@@ -21,7 +21,7 @@ packages=(
   espeak-ng libespeak-ng-dev sox libsox-fmt-base
   pulseaudio pulseaudio-utils libasound2-plugins alsa-utils
   chromium ca-certificates procps psmisc
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
   systemd
   python3-zmq python3-protobuf python3-yaml
   docker.io docker-compose debootstrap
