@@ -127,18 +127,10 @@ int ActorMain(int argc, char** argv, const char* kind, ActorFactory factory) {
   }
   auto report = file.NewReport();
   BusConfig bus;
-  {
-    auto s = file.Get("bus", report);
-    bus.Declare(s);
-    s.Finish();
-  }
+  DevicesConfig devices_config;
+  ReadBusSections(file, report, &bus, &devices_config);
   // The contract is read from an actor configured on a bus of its own.
   if (contract) bus.endpoint = "inproc://vb-contract";
-  DevicesConfig devices_config;
-  {
-    auto s = file.Get("devices", report);
-    devices_config.Declare(s);
-  }
   const std::vector<std::string>& devices = devices_config.names;
   CommonActorConfig common;
   auto section = file.Get(name, report);

@@ -148,6 +148,27 @@ void ExpandDeviceSections(const YAML::Node& root, std::map<std::string, YAML::No
   }
 }
 
+void ReadBusSections(const config::File& file, const std::shared_ptr<config::Report>& report, BusConfig* bus,
+                     DevicesConfig* devices) {
+  if (bus) {
+    auto s = file.Get("bus", report);
+    bus->Declare(s);
+    s.Finish();
+  }
+  if (devices) {
+    auto s = file.Get("devices", report);
+    devices->Declare(s);
+  }
+}
+
+Status LoadBusSections(const std::string& path, BusConfig* bus, DevicesConfig* devices) {
+  config::File file;
+  if (Status st = path.empty() ? file.LoadString("{}", "(defaults)") : file.Load(path); !st.ok()) return st;
+  auto report = file.NewReport();
+  ReadBusSections(file, report, bus, devices);
+  return config::ToStatus(*report);
+}
+
 std::string SatelliteEndpoint(const std::string& pattern, const std::string& hub_endpoint, const std::string& device) {
   std::string p = pattern;
   if (p.empty()) {

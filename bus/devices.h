@@ -58,6 +58,17 @@ bool SplitDeviceInstance(const std::string& name, std::string* kind, std::string
 // to nothing: DevicesConfig::Declare reports them.
 void ExpandDeviceSections(const YAML::Node& root, std::map<std::string, YAML::Node>* out);
 
+struct BusConfig;
+
+// The one bus-section loader: reads the `bus` and `devices` sections of a
+// loaded config into *bus and *devices (either may be null), errors into
+// `report`. Every program that joins the bus reads them this way.
+void ReadBusSections(const config::File& file, const std::shared_ptr<config::Report>& report, BusConfig* bus,
+                     DevicesConfig* devices);
+// Loads `path` (empty: the built-in defaults) and reads its bus sections;
+// a config Status names every error (file:line:key).
+Status LoadBusSections(const std::string& path, BusConfig* bus, DevicesConfig* devices);
+
 // The local bus of satellite `device` on its host: bus.satellite_endpoint
 // with {device} replaced; its default is ipc://<dir of the hub's ipc
 // endpoint, or of the default endpoint>/voicebus-sat-{device}.

@@ -54,24 +54,14 @@ int main(int argc, char** argv) {
   SetLogIdentity(satellite.empty() ? "broker" : "broker@" + satellite);
   bus::BusConfig bus;
   bus::DevicesConfig devices;
-  config::File file;
-  Status st = config_path.empty() ? file.LoadString("{}", "(command line)") : file.Load(config_path);
-  auto report = file.NewReport();
-  if (st.ok()) {
-    auto s = file.Get("bus", report);
-    bus.Declare(s);
-    s.Finish();
-    if (!satellite.empty()) {
-      auto d = file.Get("devices", report);
-      devices.Declare(d);
-      const bus::DeviceEntry* e = devices.Find(satellite);
-      if (!e || !e->satellite)
-        report->errors.push_back(file.path() + ": devices.list." + satellite +
-                                 ": --satellite needs a device declared with satellite: true");
-      else if (!e->client_key_file.empty())
-        bus.curve.client_key_file = e->client_key_file;
-    }
-    st = config::ToStatus(*report);
+  Status st = bus::LoadBusSections(config_path, &bus, satellite.empty() ? nullptr : &devices);
+  if (st.ok() && !satellite.empty()) {
+    const bus::DeviceEntry* e = devices.Find(satellite);
+    if (!e || !e->satellite)
+      st = Status::Config((config_path.empty() ? std::string("(defaults)") : config_path) + ": devices.list." +
+                          satellite + ": --satellite needs a device declared with satellite: true");
+    else if (!e->client_key_file.empty())
+      bus.curve.client_key_file = e->client_key_file;
   }
   if (!st.ok()) {
     std::cerr << "vb-broker: config error:\n" << st.message() << "\n";

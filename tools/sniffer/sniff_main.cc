@@ -168,16 +168,7 @@ std::vector<std::string> SplitList(const std::string& s) {
 
 // Loads the bus section; exit code (0 = ok).
 int LoadBus(const Options& o, bus::BusConfig* bus) {
-  config::File file;
-  Status st = o.config.empty() ? file.LoadString("{}", "(defaults)") : file.Load(o.config);
-  auto report = file.NewReport();
-  if (st.ok()) {
-    auto s = file.Get("bus", report);
-    bus->Declare(s);
-    s.Finish();
-    st = config::ToStatus(*report);
-  }
-  if (!st.ok()) {
+  if (Status st = bus::LoadBusSections(o.config, bus, nullptr); !st.ok()) {
     std::cerr << "vb-sniff: config error:\n" << st.message() << "\n";
     return kExitConfig;
   }

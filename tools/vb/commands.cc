@@ -38,18 +38,10 @@ Status LoadBusOnly(const std::string& path, bus::BusConfig* bus, std::string* de
   std::string run_dir;
   if (!path.empty())
     if (Status st = RuntimeDir(&run_dir); !st.ok()) return st;
-  config::File file;
-  Status st = path.empty() ? file.LoadString("{}", "(defaults)") : file.Load(path);
-  if (!st.ok()) return st;
-  auto report = file.NewReport();
-  auto s = file.Get("bus", report);
-  bus->Declare(s);
-  s.Finish();
-  std::vector<std::string> devices;
-  auto d = file.Get("devices", report);
-  bus::DeclareDevices(d, &devices);
-  if (device->empty() && !devices.empty()) *device = devices.front();
-  return config::ToStatus(*report);
+  bus::DevicesConfig devices;
+  if (Status st = bus::LoadBusSections(path, bus, &devices); !st.ok()) return st;
+  if (device->empty() && !devices.names.empty()) *device = devices.names.front();
+  return Status::Ok();
 }
 
 }  // namespace

@@ -170,16 +170,8 @@ Status LoadLaunchConfig(const std::string& path, bus::BusConfig* bus, LauncherCo
   config::File file;
   if (Status st = file.Load(path); !st.ok()) return st;
   auto report = file.NewReport();
-  {
-    auto s = file.Get("bus", report);
-    bus->Declare(s);
-    s.Finish();
-  }
   bus::DevicesConfig devices;
-  {
-    auto s = file.Get("devices", report);
-    devices.Declare(s);
-  }
+  bus::ReadBusSections(file, report, bus, &devices);
   std::vector<std::string> declared;
   {
     auto s = file.Get("launcher", report);

@@ -6,6 +6,7 @@
 #include "bus/bus_config.h"
 #include "bus/config.h"
 #include "bus/devices.h"
+#include "tests/support/process.h"
 
 namespace vb::bus {
 namespace {
@@ -176,6 +177,42 @@ TEST(DevicesTest, SatelliteEndpoints) {
   EXPECT_EQ(kind, "capture");
   EXPECT_EQ(device, "kitchen");
   EXPECT_FALSE(SplitDeviceInstance("capture", &kind, &device));
+}
+
+}  // namespace
+}  // namespace vb::bus
+
+// The one bus-section loader every program uses (vb-broker, actors, vb run,
+// vb status/say, vb-sniff): defaults without a file, values and errors with
+// their file, line and key.
+namespace vb::bus {
+namespace {
+
+TEST(BusSections, DefaultsWithoutAFileAndTheFilesValuesWithOne) {
+  BusConfig bus;
+  DevicesConfig devices;
+  ASSERT_TRUE(LoadBusSections("", &bus, &devices).ok());
+  EXPECT_EQ(bus.heartbeat_ms, 1000);
+  ASSERT_FALSE(devices.names.empty());
+  testing::TempDir dir;
+  dir.Write("vb.yaml", "bus:\n  heartbeat_ms: 500\ndevices:\n  list:\n    kitchen: {}\n    office: {}\n");
+  DevicesConfig from_file;
+  Status st = LoadBusSections(dir.File("vb.yaml"), &bus, &from_file);
+  ASSERT_TRUE(st.ok()) << st.message();
+  EXPECT_EQ(bus.heartbeat_ms, 500);
+  EXPECT_EQ(from_file.names, (std::vector<std::string>{"kitchen", "office"}));
+}
+
+TEST(BusSections, AnUnknownBusKeyIsAConfigErrorWithItsLine) {
+  BusConfig bus;
+  testing::TempDir dir;
+  dir.Write("vb.yaml", "bus:\n  heartbeat_ms: 1000\n  hartbeat: 3\n");
+  const std::string path = dir.File("vb.yaml");
+  Status st = LoadBusSections(path, &bus, nullptr);
+  EXPECT_EQ(st.code(), Status::Code::kConfig);
+  EXPECT_NE(st.message().find(path + ":"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("hartbeat"), std::string::npos) << st.message();
+  EXPECT_EQ(LoadBusSections("/nonexistent/vb.yaml", &bus, nullptr).code(), Status::Code::kConfig);
 }
 
 }  // namespace
