@@ -150,7 +150,7 @@ class PcmPump {
   Render render_;
   Played played_;
   Hooks hooks_;
-  bus::Backoff backoff_;
+  Backoff backoff_;
 
   bool started_ = false, stopped_ = false, lost_ = false, ended_ = false;
   int64_t lost_since_ns_ = 0;

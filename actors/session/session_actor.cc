@@ -309,8 +309,8 @@ Status SessionActor::Configure(bus::Context& ctx) {
   std::string dir = state_dir_.empty() ? StateStore::DefaultDir() : state_dir_;
   store_ = std::make_unique<StateStore>(dir + "/session-" + ctx.device() + ".json");
   backoff_ = std::make_unique<Backoff>(std::chrono::milliseconds(reconnect_initial_ms_),
-                                       std::chrono::milliseconds(reconnect_max_ms_), reconnect_jitter_,
-                                       uint64_t(bus::MonoNs()) ^ uint64_t(getpid()));
+                                       std::chrono::milliseconds(reconnect_max_ms_), Backoff::kNeverReset,
+                                       reconnect_jitter_, uint64_t(bus::MonoNs()) ^ uint64_t(getpid()));
 
   events_ = ctx.bus().Advertise(bus::topics::kSessionEvent);
   audio_ = ctx.bus().Advertise(bus::topics::kSessionAudio);

@@ -20,6 +20,7 @@
 #include "actors/session/state_store.h"
 #include "actors/session/text_chats.h"
 #include "bus/actor.h"
+#include "bus/backoff.h"
 #include "bus/log.h"
 
 namespace vb::session {

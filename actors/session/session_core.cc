@@ -1,4 +1,4 @@
-// SessionCore, Backoff and UplinkEncoder (see session_core.h).
+// SessionCore and UplinkEncoder (see session_core.h).
 #include "actors/session/session_core.h"
 
 #include <opus/opus.h>
@@ -10,20 +10,6 @@
 #include <cmath>
 
 namespace vb::session {
-
-// ---------------------------------------------------------------- Backoff
-
-Backoff::Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max, double jitter,
-                 uint64_t seed)
-    : initial_(initial), max_(max), jitter_(std::clamp(jitter, 0.0, 1.0)), rng_(seed) {}
-
-std::chrono::milliseconds Backoff::Next() {
-  double base = double(initial_.count()) * std::pow(2.0, std::min(attempt_, 30));
-  base = std::min(base, double(max_.count()));
-  if (attempt_ < 31) ++attempt_;
-  std::uniform_real_distribution<double> d(1.0 - jitter_, 1.0 + jitter_);
-  return std::chrono::milliseconds(int64_t(std::max(1.0, base * d(rng_))));
-}
 
 // ---------------------------------------------------------- UplinkEncoder
 

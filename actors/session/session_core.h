@@ -33,23 +33,6 @@ struct OpusEncoder;
 
 namespace vb::session {
 
-// Reconnect delays: 1 s doubling to 32 s (configurable), each with ±jitter
-// so a fleet of devices does not reconnect in lockstep.
-class Backoff {
- public:
-  Backoff(std::chrono::milliseconds initial, std::chrono::milliseconds max, double jitter, uint64_t seed);
-  // The delay before the next attempt; grows until Reset().
-  std::chrono::milliseconds Next();
-  void Reset() { attempt_ = 0; }
-  int attempt() const { return attempt_; }
-
- private:
-  std::chrono::milliseconds initial_, max_;
-  double jitter_;
-  int attempt_ = 0;
-  std::mt19937_64 rng_;
-};
-
 // Mic PCM (16 kHz mono s16) → what goes into `input_audio_buffer.append`:
 // PCM as it is, or Opus (libopus, 20 ms packets) in Ogg pages — the
 // documented framing (input_audio format "ogg", codec "opus"): the first

@@ -531,21 +531,6 @@ TEST_F(CoreTest, SilentServerWithAReplyOwedIsStalled) {
   EXPECT_FALSE(core->Stalled(100 * s, s));  // nothing owed any more
 }
 
-TEST(Backoff, DoublesFromOneSecondToThirtyTwoWithJitter) {
-  Backoff b(std::chrono::milliseconds(1000), std::chrono::milliseconds(32000), 0.2, 42);
-  double expected[] = {1000, 2000, 4000, 8000, 16000, 32000, 32000, 32000};
-  bool any_jitter = false;
-  for (double e : expected) {
-    auto d = double(b.Next().count());
-    EXPECT_GE(d, e * 0.8);
-    EXPECT_LE(d, e * 1.2);
-    any_jitter |= d != e;
-  }
-  EXPECT_TRUE(any_jitter);
-  b.Reset();
-  EXPECT_LE(b.Next().count(), 1200);
-}
-
 // ---- issue 12: nothing said is lost around the session
 
 v1::DialogCommand Text(const std::string& text, const std::string& command_id) {
