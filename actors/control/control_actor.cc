@@ -216,17 +216,14 @@ Status ControlActor::Configure(bus::Context& ctx) {
     const std::string name = it->first;
     Health& h = it->second;
     const auto now = Clock::now();
-    h.last = now;
-    const bool restarted = h.pid != 0 && h.pid != m.msg.pid();
-    if (restarted) ++h.restarts;
-    h.pid = m.msg.pid();
+    const bool restarted = h.peer.OnBeat(m.msg.pid(), m.msg.uptime_ms(), now) == PeerHealth::Beat::kRestarted;
     if (!h.alive && m.msg.state() != v1::Heartbeat::STOPPING) {
       h.alive = true;
-      VB_LOG(kInfo) << name << " is up (pid " << h.pid << ")";
+      VB_LOG(kInfo) << name << " is up (pid " << h.peer.pid() << ")";
       dialog_->ActorHealth(name, true, now);
     }
     if (restarted) {
-      VB_LOG(kWarn) << name << " restarted (pid " << h.pid << ")";
+      VB_LOG(kWarn) << name << " restarted (pid " << h.peer.pid() << ")";
       ctx_->Count("actor_restart_" + name);
       dialog_->ActorRestarted(name, now);
     }
@@ -236,7 +233,9 @@ Status ControlActor::Configure(bus::Context& ctx) {
     }
     Reschedule();
   });
-  for (const auto& w : watch_) health_[w].last = Clock::now();
+  const PeerRule rule = PeerRule::FromTimeout(std::chrono::milliseconds(ctx.bus().config().heartbeat_ms),
+                                             std::chrono::milliseconds(health_timeout_ms_));
+  for (const auto& w : watch_) health_.emplace(w, Health{PeerHealth(rule)}).first->second.peer.Expect(Clock::now());
   ctx.loop().AddTimer(std::chrono::milliseconds(250), [this] { CheckHealth(); });
   RescheduleHearing();
 
@@ -288,7 +287,7 @@ void ControlActor::CheckHealth() {
   const int timeout = k == v1::STATE_THINKING || k == v1::STATE_SPEAKING ? std::min(busy_timeout_ms_, health_timeout_ms_)
                                                                          : health_timeout_ms_;
   for (auto& [name, h] : health_) {
-    if (h.alive && now - h.last > std::chrono::milliseconds(timeout)) {
+    if (h.alive && h.peer.Silent(now, std::chrono::milliseconds(timeout))) {
       h.alive = false;
       VB_LOG(kWarn) << name << " is down: no heartbeat for " << timeout << " ms";
       ctx_->Count("actor_down_" + name);
@@ -494,7 +493,7 @@ void ControlActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   (*hb.mutable_extra())["arbitration_late"] = int64_t(arbiter_->late());
   for (const auto& [name, h] : health_) {
     (*hb.mutable_extra())["alive_" + name] = h.alive ? 1 : 0;
-    (*hb.mutable_extra())["restarts_" + name] = int64_t(h.restarts);
+    (*hb.mutable_extra())["restarts_" + name] = int64_t(h.peer.restarts());
   }
 }
 

@@ -25,6 +25,7 @@
 #include "actors/control/hearing.h"
 #include "actors/control/key_source.h"
 #include "bus/actor.h"
+#include "bus/peer_health.h"
 
 namespace vb::control {
 
@@ -97,10 +98,8 @@ class ControlActor : public bus::Actor, public DialogOutput, public HearingOutpu
   std::string arbitration_why_;
   std::map<std::string, bus::Publisher<v1::DialogCommand>> device_commands_;  // PlayPrompt, Flush, Interrupt
   struct Health {
-    Clock::time_point last;
+    PeerHealth peer;  // the shared rule: down after its missed beats, restart by pid/uptime
     bool alive = false;
-    int pid = 0;
-    uint64_t restarts = 0;
   };
   // Keyed by the configured watch list only: heartbeats of other names
   // (any number a publisher invents) are not kept.

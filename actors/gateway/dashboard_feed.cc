@@ -91,11 +91,11 @@ Json DashboardFeed::Health(const v1::Heartbeat& hb, const Actor& a) const {
   const auto& c = hb.counters();
   return Json{{"actor", hb.actor()},
               {"kind", hb.kind()},
-              {"state", a.stale ? std::string("STALE") : state},
+              {"state", a.peer.stale() ? std::string("STALE") : state},
               {"detail", hb.detail()},
               {"pid", hb.pid()},
               {"uptime_ms", hb.uptime_ms()},
-              {"restarts", a.restarts},
+              {"restarts", a.peer.restarts()},
               {"cpu_percent", Round1(hb.cpu_percent())},
               {"rss_kb", hb.rss_kb()},
               {"msgs_in", c.msgs_in()},
@@ -106,7 +106,12 @@ Json DashboardFeed::Health(const v1::Heartbeat& hb, const Actor& a) const {
               {"extra", Json(std::map<std::string, int64_t>(hb.extra().begin(), hb.extra().end()))}};
 }
 
+namespace {
+PeerHealth::TimePoint At(int64_t now_ns) { return PeerHealth::TimePoint(std::chrono::nanoseconds(now_ns)); }
+}  // namespace
+
 std::optional<Json> DashboardFeed::OnHeartbeat(const v1::Heartbeat& hb, int64_t now_ns) {
+  const auto now = At(now_ns);
   auto it = actors_.find(hb.actor());
   if (it == actors_.end()) {
     if (actors_.size() >= options_.max_actors) {
@@ -114,26 +119,26 @@ std::optional<Json> DashboardFeed::OnHeartbeat(const v1::Heartbeat& hb, int64_t 
       // burst of invented names cannot lock real actors out for good.
       auto oldest = actors_.begin();
       for (auto j = actors_.begin(); j != actors_.end(); ++j)
-        if (j->second.last_ns < oldest->second.last_ns) oldest = j;
-      if (now_ns - oldest->second.last_ns < options_.stale_after_ns) return std::nullopt;
+        if (j->second.peer.last() < oldest->second.peer.last()) oldest = j;
+      if (!oldest->second.peer.Silent(now)) return std::nullopt;
       actors_.erase(oldest);
       ++evicted_;
     }
-    it = actors_.emplace(hb.actor(), Actor{}).first;
-    it->second.pid = hb.pid();
-  } else if (hb.pid() != it->second.pid || hb.uptime_ms() < it->second.uptime_ms) {
-    // A new process under the same name: the launcher restarted it.
-    ++it->second.restarts;
-    LogEvent(hb.actor(), "restarted", "pid " + std::to_string(it->second.pid) + " → " + std::to_string(hb.pid()) +
-                                          " (restart " + std::to_string(it->second.restarts) + ")");
-  } else if (it->second.stale) {
-    LogEvent(hb.actor(), "back", "pid " + std::to_string(hb.pid()) + " beats again");
+    it = actors_.emplace(hb.actor(), Actor{Json(), PeerHealth(options_.peers)}).first;
   }
   Actor& a = it->second;
-  a.pid = hb.pid();
-  a.uptime_ms = hb.uptime_ms();
-  a.last_ns = now_ns;
-  a.stale = false;
+  const int32_t old_pid = a.peer.pid();
+  switch (a.peer.OnBeat(hb.pid(), hb.uptime_ms(), now)) {
+    case PeerHealth::Beat::kRestarted:  // a new process under the same name: the launcher restarted it
+      LogEvent(hb.actor(), "restarted", "pid " + std::to_string(old_pid) + " → " + std::to_string(hb.pid()) +
+                                            " (restart " + std::to_string(a.peer.restarts()) + ")");
+      break;
+    case PeerHealth::Beat::kBack:
+      LogEvent(hb.actor(), "back", "pid " + std::to_string(hb.pid()) + " beats again");
+      break;
+    case PeerHealth::Beat::kFirst:
+    case PeerHealth::Beat::kAlive: break;
+  }
   a.health = Health(hb, a);
   Json m = ServerMessage("actor_health");
   m.update(a.health);
@@ -142,12 +147,13 @@ std::optional<Json> DashboardFeed::OnHeartbeat(const v1::Heartbeat& hb, int64_t 
 
 std::vector<Json> DashboardFeed::CheckStale(int64_t now_ns) {
   std::vector<Json> out;
+  const auto now = At(now_ns);
   for (auto& [name, a] : actors_) {
-    if (a.stale || now_ns - a.last_ns < options_.stale_after_ns) continue;
-    a.stale = true;
+    if (!a.peer.MarkStaleIfSilent(now)) continue;
     a.health["state"] = "STALE";
-    LogEvent(name, "stale", "no heartbeat for " + std::to_string((now_ns - a.last_ns) / 1'000'000) + " ms (pid " +
-                                std::to_string(a.pid) + ")");
+    const auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - a.peer.last()).count();
+    LogEvent(name, "stale", "no heartbeat for " + std::to_string(silent) + " ms (pid " + std::to_string(a.peer.pid()) +
+                                ")");
     Json m = ServerMessage("actor_health");
     m.update(a.health);
     out.push_back(std::move(m));

@@ -5,6 +5,9 @@
 // On*() returns the JSON message to send to dashboard clients (or nothing);
 // Snapshot() is what a new dashboard client receives first.
 //
+// Staleness and restarts are judged by the shared rule (bus/peer_health.h),
+// the same as the launcher's, vb-control's and `vb status`'s.
+//
 // Pure logic, single-threaded; memory bounded by the number of actors seen
 // (capped at max_actors; when full, the stalest actor that is STALE makes
 // room for a new one, counted in evicted()).
@@ -19,6 +22,7 @@
 #include <vector>
 
 #include "actors/gateway/protocol.h"
+#include "bus/peer_health.h"
 #include "vb/v1/audio.pb.h"
 #include "vb/v1/dialog.pb.h"
 #include "vb/v1/health.pb.h"
@@ -30,7 +34,7 @@ class DashboardFeed {
  public:
   struct Options {
     int64_t level_interval_ns = 100'000'000;  // one mic_level message per interval
-    int64_t stale_after_ns = 3'500'000'000;   // an actor silent this long is STALE
+    PeerRule peers;  // an actor that missed this many heartbeats is STALE
     size_t max_actors = 64;
     size_t max_events = 100;  // the actor event log (stale, restarted) kept for new dashboards
   };
@@ -59,11 +63,7 @@ class DashboardFeed {
  private:
   struct Actor {
     Json health;
-    int32_t pid = 0;
-    int64_t uptime_ms = 0;
-    int64_t restarts = 0;
-    int64_t last_ns = 0;
-    bool stale = false;
+    PeerHealth peer;
   };
   Json Health(const v1::Heartbeat& hb, const Actor& a) const;
   void LogEvent(const std::string& actor, const char* event, std::string detail);

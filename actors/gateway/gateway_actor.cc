@@ -105,7 +105,7 @@ Status GatewayActor::Configure(bus::Context& ctx) {
                                         static_cast<CommandSink&>(*this));
   DashboardFeed::Options fo;
   fo.level_interval_ns = 1'000'000'000 / level_hz_;
-  fo.stale_after_ns = 3 * int64_t(ctx.bus().config().heartbeat_ms) * 1'000'000 + 500'000'000;
+  fo.peers.interval = std::chrono::milliseconds(ctx.bus().config().heartbeat_ms);
   feed_ = DashboardFeed(fo);
   core_->SetDashboardSnapshot([this] { return feed_.Snapshot(); });
 

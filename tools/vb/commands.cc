@@ -227,11 +227,24 @@ int ShowStatus(const Args& in) {
     return kExitConfig;
   }
   zmq::context_t zctx(1);
-  std::map<std::string, v1::Heartbeat> seen;
+  // Judged by the same rule as the launcher, vb-control and the dashboard:
+  // stale after 3 missed heartbeats (seen with a --duration longer than
+  // that), a restart when the pid changes or the uptime goes back.
+  struct Seen {
+    v1::Heartbeat hb;
+    PeerHealth peer;
+  };
+  std::map<std::string, Seen> seen;
+  const PeerRule rule{std::chrono::milliseconds(bus.heartbeat_ms), 3};
   {
     bus::Loop loop;
     bus::Node node(zctx, loop, "vb-status", "-", bus);
-    node.Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [&](const auto& m) { seen[m.msg.actor()] = m.msg; }, "*");
+    node.Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [&](const auto& m) {
+      if (seen.size() >= 256 && !seen.count(m.msg.actor())) return;  // a flood of invented names
+      Seen& s = seen.try_emplace(m.msg.actor(), Seen{{}, PeerHealth(rule)}).first->second;
+      s.hb = m.msg;
+      s.peer.OnBeat(m.msg.pid(), m.msg.uptime_ms(), PeerHealth::Clock::now());
+    }, "*");
     if (Status st = node.Connect(); !st.ok()) {
       std::cerr << "vb: " << st.message() << "\n";
       return 1;
@@ -244,12 +257,16 @@ int ShowStatus(const Args& in) {
     return 1;
   }
   printf("%-12s %-9s %7s %8s %8s %6s %6s %6s %7s %s\n", "actor", "state", "pid", "in", "out", "drops", "bad", "cpu%", "rss MB", "detail");
-  for (const auto& [name, hb] : seen) {
+  const auto end = PeerHealth::Clock::now();
+  for (const auto& [name, s] : seen) {
+    const v1::Heartbeat& hb = s.hb;
+    std::string detail = hb.detail();
+    if (s.peer.restarts()) detail = "restarted while watched" + (detail.empty() ? "" : "; " + detail);
     printf("%-12s %-9s %7d %8lu %8lu %6lu %6lu %6.1f %7.1f %s\n", name.c_str(),
-           v1::Heartbeat::State_Name(hb.state()).c_str(), hb.pid(), (unsigned long)hb.counters().msgs_in(),
+           s.peer.Silent(end) ? "STALE" : v1::Heartbeat::State_Name(hb.state()).c_str(), hb.pid(), (unsigned long)hb.counters().msgs_in(),
            (unsigned long)hb.counters().msgs_out(), (unsigned long)hb.counters().drops(),
            (unsigned long)hb.counters().malformed(), hb.cpu_percent(), double(hb.rss_kb()) / 1024.0,
-           hb.detail().c_str());
+           detail.c_str());
   }
   return 0;
 }

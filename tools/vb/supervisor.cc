@@ -28,7 +28,10 @@ void Supervisor::Add(ChildSpec spec) {
   c.spec = std::move(spec);
   // Only crash loops back off, and a run longer than crash_window ends one
   // (OnExit resets it), so the back-off itself never needs a time-based reset.
-  c.backoff = bus::Backoff(policy_.initial, policy_.max, Ms::max());
+  c.backoff = Backoff(policy_.initial, policy_.max, Backoff::kNeverReset);
+  // Silence is judged by the shared peer-health rule (3 missed 1 Hz beats
+  // by default); restarts the launcher sees itself, through waitpid.
+  c.peer = PeerHealth(PeerRule::FromTimeout(Ms(1000), policy_.heartbeat_timeout));
   children_.push_back(std::move(c));
 }
 
@@ -63,7 +66,7 @@ void Supervisor::NoteBusState(TimePoint now) {
 void Supervisor::Start(ChildStatus& c, TimePoint now) {
   c.pid = ops_.Spawn(c.spec);
   c.started = now;
-  c.last_heartbeat = now;
+  c.peer.Expect(now);
   c.killed_by_us = false;
   c.ever_up = !c.spec.heartbeats;
   if (c.pid < 0) {
@@ -141,7 +144,7 @@ void Supervisor::OnExit(int pid, int code, TimePoint now) {
 void Supervisor::OnHeartbeat(const std::string& name, TimePoint now, int pid) {
   ChildStatus* c = Find(name);
   if (!c || c->pid < 0 || (pid != 0 && pid != c->pid)) return;
-  c->last_heartbeat = now;
+  c->peer.OnBeat(c->pid, 0, now);
   c->ever_up = true;
   if (c->state == ChildState::kStarting) {
     c->state = ChildState::kUp;
@@ -158,8 +161,9 @@ void Supervisor::OnBusEcho(TimePoint now) {
 }
 
 TimePoint Supervisor::SilenceDeadline(const ChildStatus& c) const {
-  TimePoint from = std::max(c.last_heartbeat, bus_ok_since_);
-  return from + (c.ever_up ? policy_.heartbeat_timeout : policy_.startup_timeout);
+  // Silence counts from the later of the last beat and the bus's return.
+  if (c.ever_up) return std::max(c.peer.StaleAt(), bus_ok_since_ + c.peer.rule().stale_after());
+  return std::max(c.peer.last(), bus_ok_since_) + policy_.startup_timeout;
 }
 
 void Supervisor::Tick(TimePoint now) {

@@ -6,7 +6,7 @@
 //
 // Restarts. A crash costs the user a deaf or mute assistant, so a child that
 // dies is restarted at once. Back-off (1 s doubling to 32 s, the shared
-// bus::Backoff) applies only to a crash loop: the second and later deaths in
+// vb::Backoff) applies only to a crash loop: the second and later deaths in
 // a row that each came within `crash_window` of the child's start (it cannot
 // get going: bad device, port taken, crash at start). A kill -9 from outside
 // (SIGKILL that we did not send: an operator, the OOM killer, a chaos test)
@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "bus/backoff.h"
+#include "bus/peer_health.h"
 
 namespace vb::launcher {
 
@@ -67,13 +68,14 @@ struct ChildStatus {
   ChildSpec spec;
   ChildState state = ChildState::kPending;
   int pid = -1;
-  TimePoint started{}, last_heartbeat{}, restart_at{};
+  TimePoint started{}, restart_at{};
   int restarts = 0;
   int last_exit = 0;        // exit code, or -signal
   int quick_deaths = 0;     // deaths in a row within crash_window of start
   bool killed_by_us = false;  // we sent SIGKILL (hung): its death is its fault
   bool ever_up = false;     // heartbeated since its last start
-  bus::Backoff backoff;
+  Backoff backoff;
+  PeerHealth peer;          // its heartbeats since its last start
 };
 
 // What happened, for the display (and tests).
