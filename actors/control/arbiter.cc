@@ -19,27 +19,58 @@ Signal MeasureSignal(const std::string& pcm, uint64_t pcm_start, uint64_t speech
   Signal s;
   const size_t n = pcm.size() / 2;
   if (n < kBlock) return s;
+  // Speech band only: a 2nd-order Butterworth high-pass at 250 Hz (RBJ).
+  // Rumble (traffic, fans, brown noise) is loud below it and says nothing
+  // about how well a device hears a voice; left in, a room with rumble
+  // reads a different floor than one with hiss of the same level.
+  const double w0 = 2 * M_PI * 250.0 / 16000.0, alpha = std::sin(w0) / (2 * M_SQRT1_2), c = std::cos(w0);
+  const double a0 = 1 + alpha, b0 = (1 + c) / 2 / a0, b1 = -(1 + c) / a0, b2 = b0, a1 = -2 * c / a0,
+               a2 = (1 - alpha) / a0;
+  double x1 = 0, x2 = 0, y1 = 0, y2 = 0;
   std::vector<double> blocks;  // mean square per 10 ms block
-  double speech_sum = 0;
-  size_t speech_n = 0;
   for (size_t b = 0; b + kBlock <= n; b += kBlock) {
     double sum = 0;
     for (size_t i = b; i < b + kBlock; ++i) {
       int16_t v;
       std::memcpy(&v, pcm.data() + 2 * i, 2);
-      const double x = v;
-      sum += x * x;
-      const uint64_t at = pcm_start + i;
-      if (at >= speech_begin && at < speech_end) speech_sum += x * x, ++speech_n;
+      const double x = v, y = b0 * x + b1 * x1 + b2 * x2 - a1 * y1 - a2 * y2;
+      x2 = x1, x1 = x, y2 = y1, y1 = y;
+      sum += y * y;
     }
     blocks.push_back(sum / kBlock);
   }
-  std::sort(blocks.begin(), blocks.end());
-  const size_t quiet = std::max<size_t>(1, blocks.size() / 10);
-  double floor = 0;
-  for (size_t i = 0; i < quiet; ++i) floor += blocks[i];
-  s.floor_db = std::max(-100.0, Db(floor / double(quiet)));
-  s.level_db = speech_n ? Db(speech_sum / double(speech_n)) : Db(blocks.back());
+  blocks[0] = blocks.size() > 1 ? blocks[1] : blocks[0];  // the filter settling
+  // The onset, not the whole phrase: the AFE's gain control turns loud
+  // speech down within a few hundred ms (and noise up in pauses), so later
+  // in a phrase a close voice and a far one read alike. At the onset the
+  // gain is still the one the noise just before it had: the voice's first
+  // 300 ms (from 100 ms before the detector's estimate of its start, which
+  // is coarse) against the 400 ms of noise before that.
+  const int64_t nb = int64_t(blocks.size());
+  const int64_t sb = std::clamp<int64_t>(
+      speech_begin > pcm_start ? int64_t((speech_begin - pcm_start) / kBlock) : 0, 0, nb);
+  auto span = [&](int64_t from, int64_t to) {
+    std::vector<double> v(blocks.begin() + std::clamp<int64_t>(from, 0, nb), blocks.begin() + std::clamp<int64_t>(to, 0, nb));
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  auto mean = [](const std::vector<double>& v, size_t from, size_t to) {
+    double m = 0;
+    for (size_t i = from; i < to; ++i) m += v[i];
+    return to > from ? m / double(to - from) : 0.0;
+  };
+  std::vector<double> before = span(sb - 50, sb - 10), onset = span(sb - 10, sb + 30);
+  double floor;
+  if (before.size() >= 10) {
+    floor = mean(before, 0, before.size() / 2);  // its quieter half: the estimate of the start may be early
+  } else {
+    std::vector<double> all = span(0, nb);
+    floor = mean(all, 0, std::max<size_t>(1, all.size() / 10));
+  }
+  if (onset.empty()) onset = span(0, nb);
+  const double voice = mean(onset, onset.size() - std::min<size_t>(5, onset.size()), onset.size());  // its 5 loudest
+  s.floor_db = std::max(-100.0, Db(floor));
+  s.level_db = Db(std::max(voice - floor, voice * 0.01));
   return s;
 }
 

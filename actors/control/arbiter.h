@@ -10,10 +10,11 @@
 // utterance: they stand down too.
 //
 // The signal: how far the speech stands above that device's own noise
-// floor (SNR, dB), measured on the audio the report carries (WakeEvent
-// context_pcm: the phrase against the quietest stretches of the context;
-// VadEvent preroll_pcm: the speech from sample_index on against the
-// pre-roll). Within `tie_db` of each other, the higher wake score wins,
+// floor (SNR, dB), in the speech band (above 250 Hz), measured on the
+// audio the report carries at the voice's onset, against the noise just
+// before it (the AFE's gain control has not yet turned the voice down
+// there): WakeEvent context_pcm around start_sample, VadEvent preroll_pcm
+// around sample_index. Within `tie_db` of each other, the higher wake score wins,
 // then the louder speech; arrival order decides nothing unless all else is
 // equal.
 //
@@ -31,8 +32,8 @@ namespace vb::control {
 
 // Level of 16 kHz s16le speech over its own noise floor.
 struct Signal {
-  double level_db = -120;  // RMS of the speech, dBFS
-  double floor_db = -120;  // the quietest 10 % of 10 ms blocks around it, dBFS
+  double level_db = -120;  // the voice's onset: its 5 loudest 10 ms blocks less the noise, dBFS
+  double floor_db = -120;  // the quieter half of the 400 ms before the onset, dBFS
   double snr_db() const { return level_db - floor_db; }
 };
 // `pcm` starts at sample `pcm_start`; speech is [speech_begin, speech_end).

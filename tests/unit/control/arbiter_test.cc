@@ -14,7 +14,7 @@ namespace {
 using std::chrono::milliseconds;
 using Clock = std::chrono::steady_clock;
 
-// 16 kHz s16le: `noise_db` of white noise throughout, a 300 Hz tone of
+// 16 kHz s16le: `noise_db` of white noise throughout, a 1 kHz tone of
 // `speech_db` (dBFS RMS) over [speech_from, speech_to) samples.
 std::string Pcm(size_t samples, double noise_db, double speech_db, size_t speech_from, size_t speech_to,
                 uint32_t seed = 1) {
@@ -26,7 +26,7 @@ std::string Pcm(size_t samples, double noise_db, double speech_db, size_t speech
     x = x * 1664525u + 1013904223u;
     const double u = (double(x >> 8) / double(1 << 24)) * 2.0 - 1.0;  // uniform: RMS = 1/sqrt(3)
     double v = u * noise_rms * std::sqrt(3.0);
-    if (i >= speech_from && i < speech_to) v += tone_peak * std::sin(2 * M_PI * 300.0 * double(i) / 16000.0);
+    if (i >= speech_from && i < speech_to) v += tone_peak * std::sin(2 * M_PI * 1000.0 * double(i) / 16000.0);
     const int16_t s = int16_t(std::clamp(v, -32768.0, 32767.0));
     std::memcpy(&out[2 * i], &s, 2);
   }
