@@ -1,12 +1,16 @@
 #!/bin/bash
 # Issue 16 item 4: a hub and two satellites in three network namespaces
-# joined by veth links, CURVE on; Wi-Fi-like links (tc netem 30 ms ± 20 ms,
-# 2 % loss) when the kernel has netem. A spoken question from each
+# joined by veth links, CURVE on; Wi-Fi-like links: tc netem 30 ms ± 20 ms,
+# 2 % loss when the kernel has sch_netem, else an EMULATION in user space
+# (tests/tools/link_shaper.py, a TCP relay in the hub's namespace on each
+# satellite's path: each chunk delayed 30 ± 20 ms, 2 % of chunks stalled
+# 200 ms as a retransmission would). A spoken question from each
 # satellite is answered on its own speaker; the kitchen's link is cut for
 # 10 s: the office keeps working, the kitchen rejoins by itself; a client
 # with an unknown key hears nothing. Needs root. Usage: netns_test.sh BIN_DIR
 set -u
 BIN=${1:?usage: netns_test.sh BIN_DIR}
+SHAPER=$(dirname "$0")/../../tools/link_shaper.py
 ID=vb$$
 HUB=${ID}h KIT=${ID}k OFF=${ID}o
 DIR=$(mktemp -d /tmp/vb-netns.XXXXXX)
@@ -35,10 +39,25 @@ link() {  # link SAT_NS SUBNET
   fi
 }
 link $KIT 77; link $OFF 78
-echo "links: veth, netem: $NETEM (the kernel $( [ $NETEM = yes ] && echo has || echo lacks) sch_netem)"
 # The hub listens on both links.
 ip -n "$HUB" addr add 10.79.0.1/32 dev lo
 ip -n "$KIT" route add 10.79.0.1/32 via 10.77.0.1; ip -n "$OFF" route add 10.79.0.1/32 via 10.78.0.1
+# Without netem: each satellite reaches the hub through its own shaper.
+KIT_HUB=tcp://10.79.0.1:5560 OFF_HUB=tcp://10.79.0.1:5560
+if [ $NETEM = yes ]; then
+  echo "links: veth, tc netem 30 ms ± 20 ms, 2 % loss"
+else
+  shaper() {  # shaper SUBNET NAME: in the hub's namespace, on that satellite's side
+    ip netns exec "$HUB" python3 "$SHAPER" --listen "10.$1.0.1:5570" --to 10.79.0.1:5560 --ports 4 --seed "$1" \
+      > "$DIR/shaper-$2.out" 2>&1 &
+    PIDS+=($!)
+  }
+  shaper 77 kitchen; shaper 78 office
+  ready() { grep -q listening "$DIR/shaper-$1.out"; }
+  until_ok 10 ready kitchen && until_ok 10 ready office || fail "the link shapers did not start"
+  KIT_HUB=tcp://10.77.0.1:5570 OFF_HUB=tcp://10.78.0.1:5570
+  echo "links: veth; no sch_netem in this kernel: Wi-Fi-like link EMULATED in user space (link_shaper.py: 30 ms ± 20 ms per chunk, 2 % stalled 200 ms)"
+fi
 
 for k in server hub kitchen office stranger; do "$BIN/vb" keygen "$DIR/$k.key" > "$DIR/$k.pub" || fail keygen; done
 pub() { tr -d '\n' < "$DIR/$1.pub"; }
@@ -55,7 +74,7 @@ pad_wav 10 "$DIR/office-q.wav" || fail pad; pad_wav 40 "$DIR/kitchen-q.wav" || f
 
 cat > "$DIR/rooms.yaml" <<YAML
 bus:
-  endpoint: tcp://10.79.0.1:5560
+  endpoint: \${VB_HUB_ENDPOINT:-tcp://10.79.0.1:5560}
   satellite_endpoint: ipc://\${VB_RUN_DIR}/sat-{device}
   curve:
     server_key_file: $DIR/server.key
@@ -107,14 +126,16 @@ run() {  # run NS NAME ARGS…
   PIDS+=($!)
 }
 run $HUB hub --role hub
-run $KIT kitchen --role satellite --device kitchen
-run $OFF office --role satellite --device office
+VB_HUB_ENDPOINT=$KIT_HUB run $KIT kitchen --role satellite --device kitchen
+VB_HUB_ENDPOINT=$OFF_HUB run $OFF office --role satellite --device office
 START=$(date +%s)
 status() { VB_RUN_DIR="$DIR/hub" ip netns exec "$HUB" "$BIN/vb" status --config "$DIR/rooms.yaml" --duration 1.2 2>&1; }
 heard() { status | grep -q "$1"; }
 until_ok 30 heard "afe@office" || { status; fail "the office's actors never reached the hub"; }
 until_ok 30 heard "afe@kitchen" || fail "the kitchen's actors never reached the hub"
 echo "both satellites joined the hub after $(( $(date +%s) - START )) s"
+# Each satellite's launcher beats under its own name: the hub tells the hosts apart.
+until_ok 10 heard "vb@kitchen" && until_ok 10 heard "vb@office" || { status; fail "the satellites' launchers are not vb@kitchen and vb@office"; }
 
 # A client with an unknown key hears nothing of the bus.
 VB_RUN_DIR=$DIR/hub VB_KEY=$DIR/stranger.key timeout 10 ip netns exec "$KIT" "$BIN/vb-sniff" echo actor.heartbeat --config "$DIR/rooms.yaml" --duration 2 > "$DIR/stranger.out" 2>&1
