@@ -270,7 +270,8 @@ std::string LastConfigError(const std::string& log_path, size_t max_lines) {
 }
 
 // BusWatch: the launcher's bus, on a thread of its own (see launcher.h).
-// It publishes the launcher's heartbeat (actor "vb", kind "launcher") every
+// It publishes the launcher's heartbeat (actor "vb", on a satellite
+// "vb@DEVICE" so the hub tells its hosts apart; kind "launcher") every
 // kEchoPeriod and reports hearing it back; it keeps the latest heartbeat
 // time of each known child (names outside that set are ignored, so a hostile
 // publisher cannot grow it) and pokes the owner's loop once per batch.
@@ -286,8 +287,8 @@ class BusWatch {
     std::optional<TimePoint> echo;
   };
 
-  BusWatch(bus::BusConfig config, bus::Loop& owner, std::function<void()> on_news)
-      : config_(std::move(config)), owner_(owner), on_news_(std::move(on_news)) {}
+  BusWatch(bus::BusConfig config, std::string name, bus::Loop& owner, std::function<void()> on_news)
+      : config_(std::move(config)), name_(std::move(name)), owner_(owner), on_news_(std::move(on_news)) {}
   ~BusWatch() {
     loop_.Stop();
     // A healthy thread ends at once; one stuck in a ZeroMQ call is released
@@ -325,12 +326,12 @@ class BusWatch {
     pthread_sigmask(SIG_BLOCK, &all, nullptr);  // signals are the owner's
     const int pid = getpid();
     try {
-      bus::Node node(ctx_, loop_, "vb", "-", config_);
+      bus::Node node(ctx_, loop_, name_, "-", config_);
       node.Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [&](const bus::Received<v1::Heartbeat>& m) {
         if (m.msg.state() == v1::Heartbeat::STOPPING) return;
         const TimePoint now = Clock::now();
         std::lock_guard<std::mutex> lock(mu_);
-        if (m.msg.actor() == "vb" && m.msg.pid() == pid) news_.echo = now;
+        if (m.msg.actor() == name_ && m.msg.pid() == pid) news_.echo = now;
         else if (known_.count(m.msg.actor())) news_.beats[m.msg.actor()] = Beat{now, m.msg.pid()};
         else return;
         if (!poked_) poked_ = owner_.Post(on_news_);
@@ -344,7 +345,7 @@ class BusWatch {
       const auto started = Clock::now();
       auto beat = [&] {
         v1::Heartbeat hb;
-        hb.set_actor("vb");
+        hb.set_actor(name_);
         hb.set_kind("launcher");
         hb.set_state(v1::Heartbeat::ACTIVE);
         hb.set_pid(pid);
@@ -366,6 +367,7 @@ class BusWatch {
   }
 
   bus::BusConfig config_;
+  std::string name_;  // "vb", on a satellite "vb@DEVICE"
   bus::Loop& owner_;
   std::function<void()> on_news_;
   zmq::context_t ctx_{1};
@@ -459,7 +461,8 @@ Launcher::Launcher(bus::Loop& loop, bus::Node& node, std::string config_path, La
   sigprocmask(SIG_BLOCK, &mask, nullptr);  // before the watch thread starts: it inherits the mask
   sigchld_fd_ = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
   loop_.AddFd(sigchld_fd_, POLLIN, [this](short) { OnSignal(); });
-  watch_ = std::make_unique<BusWatch>(node.config(), loop_, [this] { OnBusNews(); });
+  watch_ = std::make_unique<BusWatch>(node.config(), config_.role == "satellite" ? "vb@" + config_.device : "vb", loop_,
+                                      [this] { OnBusNews(); });
 }
 
 Launcher::~Launcher() {
