@@ -30,44 +30,33 @@ struct Pss {
   size_t sent;
 };
 
-int Trampoline(lws* wsi, enum lws_callback_reasons reason, void* user, void* in, size_t len) {
-  auto* self = static_cast<WsServer*>(lws_context_user(lws_get_context(wsi)));
-  if (!self) return lws_callback_http_dummy(wsi, reason, user, in, len);
-  return self->Callback(wsi, int(reason), user, in, len);
-}
-
-void LwsLog(int level, const char* line) {
-  std::string s(line);
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  if (level & LLL_ERR) VB_LOG(kError) << "lws: " << s;
-  else VB_LOG(kWarn) << "lws: " << s;
-}
-
 const lws_protocols kProtocols[] = {
-    {"vb-gateway", Trampoline, sizeof(Pss), 4096, 0, nullptr, 0},
+    {"vb-gateway", LwsService::Callback, sizeof(Pss), 4096, 0, nullptr, 0},
     {nullptr, nullptr, 0, 0, 0, nullptr, 0},
 };
 
 }  // namespace
 
-WsServer::WsServer(Options options) : options_(std::move(options)) {}
+WsServer::WsServer(Options options)
+    : options_(std::move(options)),
+      service_([this](lws* wsi, int reason, void* user, void* in, size_t len) {
+        return Callback(wsi, reason, user, in, len);
+      }) {}
 
 WsServer::~WsServer() { Stop(); }
 
 Status WsServer::Listen() {
-  lws_set_log_level(LLL_ERR | LLL_WARN, LwsLog);
+  LwsService::RouteLogs();
   lws_context_creation_info info;
   std::memset(&info, 0, sizeof info);
   info.port = options_.port;
   info.iface = options_.host.c_str();
   info.protocols = kProtocols;
-  info.user = this;
   info.gid = -1;
   info.uid = -1;
   info.vhost_name = "vb-gateway";
   if (options_.host.find(':') == std::string::npos) info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
-  context_ = lws_create_context(&info);
-  if (!context_) {
+  if (!service_.Create(info)) {
     return Status::Unavailable("cannot listen on " + options_.host + ":" + std::to_string(options_.port) +
                                " (address in use or not local?)");
   }
@@ -76,26 +65,10 @@ Status WsServer::Listen() {
 
 void WsServer::Start(std::function<void()> notify) {
   notify_ = std::move(notify);
-  if (!context_ || thread_.joinable()) return;
-  stop_ = false;
-  thread_ = std::thread([this] {
-    while (!stop_) {
-      if (lws_service(context_, 0) < 0) break;
-    }
-  });
+  service_.StartThread();
 }
 
-void WsServer::Stop() {
-  if (thread_.joinable()) {
-    stop_ = true;
-    lws_cancel_service(context_);
-    thread_.join();
-  }
-  if (context_) {
-    lws_context_destroy(context_);  // closes every connection (CLOSED callbacks)
-    context_ = nullptr;
-  }
-}
+void WsServer::Stop() { service_.Stop(); }  // closes every connection (CLOSED callbacks)
 
 void WsServer::Send(ConnId conn, Frame frame) {
   bool was_empty;
@@ -109,7 +82,7 @@ void WsServer::Send(ConnId conn, Frame frame) {
     outgoing_.push_back({conn, std::move(frame), {}});
   }
   // One wake-up per batch: the service thread takes the whole queue.
-  if (was_empty && context_) lws_cancel_service(context_);
+  if (was_empty) service_.Wake();
 }
 
 void WsServer::Close(ConnId conn, std::string_view reason) {
@@ -119,7 +92,7 @@ void WsServer::Close(ConnId conn, std::string_view reason) {
     was_empty = outgoing_.empty();
     outgoing_.push_back({conn, nullptr, std::string(reason)});
   }
-  if (was_empty && context_) lws_cancel_service(context_);
+  if (was_empty) service_.Wake();
 }
 
 std::vector<WsServer::Event> WsServer::TakeEvents() {

@@ -3,8 +3,8 @@
 // embedded static files over HTTP.
 //
 // libwebsockets 4.1 (as packaged) has no external-poll support, so it runs on
-// its own service thread and talks to the actor's loop through two bounded,
-// locked queues: events (open, text, bad frame, close) go to the loop, which
+// its own service thread (the shared bridge, bus/lws_service.h) and talks to
+// the actor's loop through two bounded, locked queues: events (open, text, bad frame, close) go to the loop, which
 // is poked through `notify` when the queue becomes non-empty and calls
 // TakeEvents(); frames and closes come from the loop via Send()/Close(),
 // which wake the service thread with lws_cancel_service().
@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "actors/gateway/protocol.h"
+#include "bus/lws_service.h"
 #include "bus/status.h"
 
 struct lws;
@@ -99,9 +100,7 @@ class WsServer {
   int Writable(Session& s);
 
   Options options_;
-  lws_context* context_ = nullptr;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
+  LwsService service_;
   std::function<void()> notify_;
 
   // Service thread only.

@@ -1,5 +1,5 @@
 // CozeClient on libwebsockets (see coze_client.h). All lws calls except
-// lws_cancel_service() happen on the lws thread; the loop thread only
+// the bridge's Wake() happen on the lws thread; the loop thread only
 // queues work under mu_ and wakes it.
 #include "actors/session/coze_client.h"
 
@@ -17,11 +17,6 @@ namespace {
 
 constexpr char kProtocol[] = "vb-coze";
 
-void LwsLog(int level, const char* line) {
-  std::string s(line);
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  VB_LOG(kWarn) << "lws: " << s;
-}
 
 int AddHeader(lws* wsi, const char* name, const std::string& value, void* in, size_t len) {
   auto** p = static_cast<unsigned char**>(in);
@@ -29,10 +24,6 @@ int AddHeader(lws* wsi, const char* name, const std::string& value, void* in, si
   return lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>(name),
                                      reinterpret_cast<const unsigned char*>(value.data()), int(value.size()),
                                      p, end);
-}
-
-int LwsCallback(lws* wsi, lws_callback_reasons reason, void* user, void* in, size_t len) {
-  return CozeClient::Callback(wsi, int(reason), user, in, len);
 }
 
 }  // namespace
@@ -74,15 +65,18 @@ std::string Url::Display() const {
 
 CozeClient::CozeClient(ClientOptions options, Post post, Callbacks callbacks)
     : options_(std::move(options)), post_(std::move(post)), cb_(std::move(callbacks)),
-      auth_("Bearer " + options_.token) {}
+      auth_("Bearer " + options_.token),
+      service_([this](lws* wsi, int reason, void* user, void* in, size_t len) {
+        return Callback(this, wsi, reason, user, in, len);
+      }) {}
 
 CozeClient::~CozeClient() { Stop(); }
 
 bool CozeClient::Start(std::string* error) {
   static const lws_protocols kProtocols[] = {
-      {kProtocol, &LwsCallback, 0, 0, 0, nullptr, 0},
+      {kProtocol, &LwsService::Callback, 0, 0, 0, nullptr, 0},
       {nullptr, nullptr, 0, 0, 0, nullptr, 0}};
-  lws_set_log_level(LLL_ERR | LLL_WARN, LwsLog);
+  LwsService::RouteLogs();
   lws_context_creation_info info;
   std::memset(&info, 0, sizeof info);
   info.port = CONTEXT_PORT_NO_LISTEN;
@@ -91,37 +85,24 @@ bool CozeClient::Start(std::string* error) {
   info.uid = -1;
   info.options = LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
   if (!options_.ca_file.empty()) info.client_ssl_ca_filepath = options_.ca_file.c_str();
-  info.user = this;
-  context_ = lws_create_context(&info);
-  if (!context_) {
+  if (!service_.Create(info)) {
     *error = "libwebsockets: cannot create a context";
     return false;
   }
-  stop_ = false;
-  thread_ = std::thread([this] { Run(); });
+  service_.StartThread();
   return true;
 }
 
 void CozeClient::Stop() {
-  if (!context_) return;
-  stop_ = true;
-  lws_cancel_service(context_);
-  if (thread_.joinable()) thread_.join();
-  lws_context_destroy(context_);  // closes what is open; reports are suppressed (stop_)
-  context_ = nullptr;
+  if (!service_.context()) return;
+  service_.Stop();  // closes what is open; reports are suppressed (stopping)
   conns_.clear();
   wsi_ = nullptr;
   ws_ = nullptr;
 }
 
-void CozeClient::Run() {
-  while (!stop_) {
-    if (lws_service(context_, 0) < 0) break;
-  }
-}
-
 void CozeClient::Report(std::function<void()> fn) {
-  if (stop_) return;
+  if (service_.stopping()) return;
   if (!post_(std::move(fn))) ++dropped_posts_;
 }
 
@@ -137,7 +118,7 @@ uint64_t CozeClient::Connect(const std::string& path_and_query) {
     outgoing_.clear();
     pending_.push_back({Action::kConnect, c});
   }
-  if (context_) lws_cancel_service(context_);
+  service_.Wake();
   return gen;
 }
 
@@ -149,7 +130,7 @@ void CozeClient::Close() {
     outgoing_.clear();
     pending_.push_back({Action::kClose, nullptr});
   }
-  if (context_) lws_cancel_service(context_);
+  service_.Wake();
 }
 
 bool CozeClient::Send(std::string text, int64_t origin_ns) {
@@ -158,7 +139,7 @@ bool CozeClient::Send(std::string text, int64_t origin_ns) {
     if (!open_ || outgoing_.size() >= options_.max_queued) return false;
     outgoing_.push_back({std::move(text), origin_ns});
   }
-  lws_cancel_service(context_);
+  service_.Wake();
   return true;
 }
 
@@ -172,7 +153,7 @@ void CozeClient::HttpPost(const std::string& path_and_query, std::string body, H
     std::lock_guard lk(mu_);
     pending_.push_back({Action::kHttp, c});
   }
-  if (context_) lws_cancel_service(context_);
+  service_.Wake();
 }
 
 uint64_t CozeClient::HttpPostStream(const std::string& path_and_query, std::string body, HttpChunk chunk,
@@ -189,7 +170,7 @@ uint64_t CozeClient::HttpPostStream(const std::string& path_and_query, std::stri
     id = c->http_id = ++next_http_id_;
     pending_.push_back({Action::kHttp, c});
   }
-  if (context_) lws_cancel_service(context_);
+  service_.Wake();
   return id;
 }
 
@@ -198,7 +179,7 @@ void CozeClient::AbortHttp(uint64_t id) {
     std::lock_guard lk(mu_);
     pending_.push_back({Action::kAbortHttp, nullptr, id});
   }
-  if (context_) lws_cancel_service(context_);
+  service_.Wake();
 }
 
 bus::Histogram CozeClient::TakeSendLatency() {
@@ -261,7 +242,7 @@ void CozeClient::Open(Conn* raw) {
   const Url& url = raw->http ? options_.api : options_.ws;
   lws_client_connect_info ci;
   std::memset(&ci, 0, sizeof ci);
-  ci.context = context_;
+  ci.context = service_.context();
   ci.address = url.host.c_str();
   ci.port = url.port;
   ci.path = raw->path.c_str();
@@ -328,10 +309,7 @@ void CozeClient::FinishHttp(Conn* c, const std::string& error) {
   });
 }
 
-int CozeClient::Callback(lws* wsi, int reason, void* user, void* in, size_t len) {
-  lws_context* ctx = lws_get_context(wsi);
-  auto* self = ctx ? static_cast<CozeClient*>(lws_context_user(ctx)) : nullptr;
-  if (!self) return 0;
+int CozeClient::Callback(CozeClient* self, lws* wsi, int reason, void* user, void* in, size_t len) {
   if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
     self->ServicePending();
     return 0;

@@ -1,9 +1,9 @@
 // CozeClient: the network side of the session — one WebSocket to
 // `<ws_base>/v1/chat` and REST calls to `<api_base>`, both with libwebsockets
 // (Debian's 4.1.6 has no external-poll support, so lws runs on its own
-// thread and everything it reports is handed to the actor's loop with
-// Loop::Post; the loop hands work back through a small locked queue and
-// lws_cancel_service). TLS (wss://, https://) is verified against the system
+// thread — the shared bridge, bus/lws_service.h — and everything it reports
+// is handed to the actor's loop with Loop::Post; the loop hands work back
+// through a small locked queue and LwsService::Wake). TLS (wss://, https://) is verified against the system
 // CAs unless a CA file is configured. The token only ever goes into the
 // Authorization header; nothing here logs URLs with secrets or headers.
 //
@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "bus/lws_service.h"
 #include "bus/stats.h"
 
 struct lws;
@@ -101,7 +102,7 @@ class CozeClient {
   uint64_t oversized() const { return oversized_; }
 
   // Internal: the lws protocol callback (reason is an lws_callback_reasons).
-  static int Callback(lws* wsi, int reason, void* user, void* in, size_t len);
+  static int Callback(CozeClient* self, lws* wsi, int reason, void* user, void* in, size_t len);
 
  private:
   struct Outgoing {
@@ -142,7 +143,6 @@ class CozeClient {
 
   int OnWs(lws* wsi, Conn* c, int reason, void* in, size_t len);
   int OnHttp(lws* wsi, Conn* c, int reason, void* in, size_t len);
-  void Run();
   void ServicePending();  // lws thread
   void Open(Conn* c);     // lws thread
   void FinishHttp(Conn* c, const std::string& error);
@@ -158,9 +158,7 @@ class CozeClient {
   Callbacks cb_;
   std::string auth_;  // "Bearer <token>": header value only
 
-  std::thread thread_;
-  lws_context* context_ = nullptr;
-  std::atomic<bool> stop_{false};
+  LwsService service_;
 
   std::mutex mu_;  // guards everything below shared with the lws thread
   std::deque<Pending> pending_;

@@ -54,15 +54,8 @@ struct Pss {
   ConnBase* conn;
 };
 
-int StaticCallback(lws* wsi, enum lws_callback_reasons reason, void* user, void* in, size_t len) {
-  lws_context* ctx = lws_get_context(wsi);
-  auto* server = ctx ? static_cast<Server*>(lws_context_user(ctx)) : nullptr;
-  if (!server) return lws_callback_http_dummy(wsi, reason, user, in, len);
-  return server->Callback(wsi, int(reason), user, in, len);
-}
-
 const lws_protocols kProtocols[] = {
-    {"coze", StaticCallback, sizeof(Pss), 65536, 0, nullptr, 0},
+    {"coze", LwsService::Callback, sizeof(Pss), 65536, 0, nullptr, 0},
     {nullptr, nullptr, 0, 0, 0, nullptr, 0},
 };
 
@@ -120,12 +113,17 @@ std::mt19937& Rng() {
 
 }  // namespace
 
-Server::Server(ServerOptions opts, std::unique_ptr<Agent> agent) : opts_(std::move(opts)), agent_(std::move(agent)) {
+Server::Server(ServerOptions opts, std::unique_ptr<Agent> agent)
+    : opts_(std::move(opts)),
+      agent_(std::move(agent)),
+      service_([this](lws* wsi, int reason, void* user, void* in, size_t len) {
+        return Callback(wsi, reason, user, in, len);
+      }) {
   rest_ = std::make_unique<RestApi>(&store_, agent_.get(), &opts_.faults, &opts_.access);
   rest_->stats = [this] { return Stats(); };
   if (opts_.use_grammar && opts_.recognizer.jsgf.empty()) opts_.recognizer.jsgf = agent_->Grammar();
   worker_ = std::make_unique<Worker>(opts_.recognizer, opts_.recognizer_threads, [this] {
-    if (context_) lws_cancel_service(context_);
+    service_.Wake();
   });
 }
 
@@ -133,7 +131,7 @@ Server::~Server() {
   stop_ = true;
   if (flush_ticker_.joinable()) flush_ticker_.join();
   worker_.reset();  // threads first: they may wake the context
-  if (context_) lws_context_destroy(context_);
+  service_.Stop();
   if (rest_log_) std::fclose(rest_log_);
 }
 
@@ -144,7 +142,6 @@ bool Server::Start(std::string* error) {
   info.port = opts_.port;
   info.iface = opts_.host.c_str();
   info.protocols = kProtocols;
-  info.user = this;
   info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
   info.pt_serv_buf_size = 64 * 1024;
   info.max_http_header_data = 8192;
@@ -172,8 +169,7 @@ bool Server::Start(std::string* error) {
     info.ssl_cert_filepath = opts_.tls_cert.c_str();
     info.ssl_private_key_filepath = opts_.tls_key.c_str();
   }
-  context_ = lws_create_context(&info);
-  if (!context_) {
+  if (!service_.Create(info)) {
     *error = opts_.tls_cert.empty()
                  ? "cannot listen on " + opts_.host + ":" + std::to_string(opts_.port)
                  : "cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) +
@@ -181,7 +177,7 @@ bool Server::Start(std::string* error) {
                        " its key?)";
     return false;
   }
-  lws_vhost* vh = lws_get_vhost_by_name(context_, "default");
+  lws_vhost* vh = lws_get_vhost_by_name(service_.context(), "default");
   port_ = vh ? lws_get_vhost_listen_port(vh) : opts_.port;
   if (port_ <= 0) {
     *error = "cannot determine the listening port";
@@ -192,7 +188,7 @@ bool Server::Start(std::string* error) {
     flush_ticker_ = std::thread([this] {
       while (!stop_.load()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(Store::kSaveIntervalMs));
-        if (flush_wanted_.load() && context_) lws_cancel_service(context_);
+        if (flush_wanted_.load()) service_.Wake();
       }
     });
   }
@@ -208,17 +204,16 @@ bool Server::Start(std::string* error) {
 }
 
 void Server::Run() {
-  while (!stop_.load()) {
-    if (lws_service(context_, 0) < 0) break;
+  service_.Serve([this] {
     store_.Flush();
     flush_wanted_ = store_.dirty();
-  }
+  });
   store_.Flush(true);
 }
 
 void Server::Stop() {
   stop_ = true;
-  if (context_) lws_cancel_service(context_);
+  service_.RequestStop();
 }
 
 Json Server::Stats() const {

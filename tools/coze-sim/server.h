@@ -15,6 +15,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "bus/lws_service.h"
 #include "tools/coze-sim/agent.h"
 #include "tools/coze-sim/faults.h"
 #include "tools/coze-sim/rest_api.h"
@@ -85,7 +86,9 @@ class Server {
   Store store_;
   std::unique_ptr<RestApi> rest_;
   std::unique_ptr<Worker> worker_;
-  lws_context* context_ = nullptr;
+  // The shared libwebsockets bridge, served on the caller's thread (Run):
+  // the simulator's event loop is lws's own.
+  LwsService service_;
   int port_ = 0;
   std::FILE* rest_log_ = nullptr;
   std::atomic<bool> stop_{false};
