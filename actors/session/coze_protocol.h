@@ -148,6 +148,8 @@ class CozeDownlink {
   void ForgetExpectedText() {
     if (!pending_requests_.empty()) pending_requests_.pop_front();
   }
+  // The connection is gone: no chat on the next one answers a text sent on this one.
+  void ForgetExpectedTexts() { pending_requests_.clear(); }
 
   // Maps one downstream text frame. Never throws; a problem is counted and
   // described in *problem (for rate-limited logging), and nothing is output.

@@ -407,6 +407,17 @@ Status SessionActor::Activate(bus::Context& ctx) {
 
 void SessionActor::Resume(const SessionState& st) {
   if (!st.turn_id.empty()) orphan_turn_ = st.turn_id;
+  if (!st.texts.empty()) {
+    // Accepted by the previous process, never answered by a chat: sent again
+    // first (or reported expired by their first acceptance), whatever else
+    // of the old state still applies.
+    std::vector<PendingText> texts;
+    const int64_t mono = bus::MonoNs(), wall = WallMs();
+    for (const auto& t : st.texts)
+      texts.push_back({t.text, t.request_id, t.command_id, mono - std::max<int64_t>(0, wall - t.queued_at_ms) * 1'000'000});
+    VB_LOG(kInfo) << texts.size() << " text input(s) accepted before the restart and not yet answered: sending again";
+    core_->RestoreTexts(texts);
+  }
   const int64_t age_ms = WallMs() - st.saved_at_ms;
   if (st.bot_id != bot_id_ || st.service != api_url_.Display() || st.saved_at_ms == 0 || age_ms < 0 ||
       age_ms > int64_t(resume_max_age_s_) * 1000)
@@ -481,9 +492,18 @@ void SessionActor::SaveResume(bool durable) {
     st.resend_from = p.resend_from;
   }
   const int64_t now = WallMs();
+  st.texts.clear();
+  const int64_t mono = bus::MonoNs();
+  for (const auto& t : p.texts) {
+    // Kept from the last save when it is the same text: its time does not drift.
+    int64_t at = now - std::max<int64_t>(0, mono - t.queued_ns) / 1'000'000;
+    for (const auto& old : state_.texts)
+      if (old.text == t.text && old.request_id == t.request_id && old.command_id == t.command_id) at = old.queued_at_ms;
+    st.texts.push_back({t.text, t.request_id, t.command_id, at});
+  }
   const bool changed = st.turn_id != state_.turn_id || st.mode != state_.mode || st.listening != state_.listening ||
                        st.streaming != state_.streaming || st.has_samples != state_.has_samples ||
-                       st.resend_from != state_.resend_from;
+                       st.resend_from != state_.resend_from || st.texts != state_.texts;
   if (!changed && now - state_.saved_at_ms < kResumeRefreshMs) return;
   st.saved_at_ms = now;
   if (Status s = store_->Save(st, durable); !s.ok()) {
@@ -791,6 +811,7 @@ void SessionActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   x["texts_queued"] = int64_t(c.texts_queued);
   x["texts_refused"] = int64_t(c.texts_refused);
   x["texts_expired"] = int64_t(c.texts_expired);
+  x["texts_resent"] = int64_t(c.texts_resent);
   x["queued_texts"] = int64_t(core_->queued_texts());
   x["frames_backfilled"] = int64_t(c.frames_backfilled);
   x["frames_requeued"] = int64_t(c.frames_requeued);

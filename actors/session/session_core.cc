@@ -236,6 +236,16 @@ void SessionCore::OnDisconnected(const std::string& reason) {
   text_turn_pending_ = false;
   owed_since_ns_ = 0;
   ++counters_.reconnects;
+  if (!inflight_.empty()) {
+    // Sent, but no chat started for them: the server forgets them with the
+    // connection, so they go again first on the next one.
+    counters_.texts_resent += inflight_.size();
+    port_->Problem(std::to_string(inflight_.size()) +
+                   " text input(s) sent but not yet answered: sent again after reconnecting");
+    texts_.insert(texts_.begin(), std::make_move_iterator(inflight_.begin()), std::make_move_iterator(inflight_.end()));
+    inflight_.clear();
+  }
+  downlink_.ForgetExpectedTexts();
   // The server forgets an utterance it has not finished with its
   // connection: what was sent since the resend point goes again, first.
   while (!sent_tail_.empty()) {
@@ -292,6 +302,7 @@ void SessionCore::Deliver(const std::vector<DownlinkOutput>& outs, int64_t recv_
       failed.event.mutable_turn_ended()->set_outcome(v1::TurnEnded::FAILED);
       failed.event.mutable_turn_ended()->set_error(o0.event.error().message());
       downlink_.ForgetExpectedText();
+      if (!inflight_.empty()) inflight_.pop_front();  // answered, by a failure
       op = &failed;
     }
     const DownlinkOutput& o = *op;
@@ -313,6 +324,14 @@ void SessionCore::Deliver(const std::vector<DownlinkOutput>& outs, int64_t recv_
           }
         }
         if ((o.event.has_turn_started() || o.event.has_turn_ended()) && utterance_owed_) SettleUtterance();
+        if (o.event.has_turn_started() && o.event.turn_started().input() == v1::TurnStarted::TEXT &&
+            !inflight_.empty()) {
+          // The text's chat has started: it is answered from here on.
+          auto it = std::find_if(inflight_.begin(), inflight_.end(), [&](const QueuedText& t) {
+            return t.request_id == o.event.turn_started().request_id();
+          });
+          inflight_.erase(it != inflight_.end() ? it : inflight_.begin());
+        }
         if (o.event.has_turn_started() && !o.event.turn_started().conversation_id().empty() &&
             o.event.turn_started().conversation_id() != conversation_id_) {
           // The server chose another conversation (ours expired): follow it.
@@ -431,7 +450,17 @@ ResumePoint SessionCore::Resume(int64_t now_ns) {
   p.streaming = streaming();
   p.has_samples = has_samples_;
   p.resend_from = resend_from_;
+  p.texts.assign(inflight_.begin(), inflight_.end());
+  p.texts.insert(p.texts.end(), texts_.begin(), texts_.end());
   return p;
+}
+
+void SessionCore::RestoreTexts(const std::vector<PendingText>& texts) {
+  if (texts.empty()) return;
+  counters_.texts_resent += texts.size();
+  texts_.insert(texts_.begin(), texts.begin(), texts.end());
+  SendQueuedText(NowNs());
+  port_->ResumeChanged(true);
 }
 
 void SessionCore::Restore(const ResumePoint& p) {
@@ -493,6 +522,9 @@ void SessionCore::SendText(const QueuedText& t, int64_t now_ns) {
   downlink_.ExpectTextTurn(t.request_id);
   Owe(now_ns);
   port_->SendText(uplink_.MessageCreate(t.text), 0);
+  if (inflight_.size() >= kInflightTexts) inflight_.pop_front();
+  inflight_.push_back(t);
+  port_->ResumeChanged(true);  // persisted until its chat starts: a restart sends it again
 }
 
 void SessionCore::SendQueuedText(int64_t now_ns) {
@@ -664,6 +696,11 @@ void SessionCore::OnCommandAt(const v1::DialogCommand& cmd, int64_t now_ns) {
       }
       break;
     case v1::DialogCommand::kTextInput: {
+      if (cmd.text_input().text().find_first_not_of(" \t\r\n") == std::string::npos) {
+        port_->Problem("empty text input refused");
+        Ack(cmd, v1::CommandAck::REFUSED, "the text is empty");
+        break;
+      }
       QueuedText t{cmd.text_input().text(), cmd.text_input().request_id(), cmd.command_id(), now_ns};
       if (ready() && texts_.empty() && !text_turn_pending_) {
         SendText(t, now_ns);
@@ -684,6 +721,7 @@ void SessionCore::OnCommandAt(const v1::DialogCommand& cmd, int64_t now_ns) {
       }
       texts_.push_back(std::move(t));
       ++counters_.texts_queued;
+      port_->ResumeChanged(true);  // persisted: a restart still sends it
       Ack(cmd, v1::CommandAck::QUEUED,
           ready() ? "sent after the reply to the text before it" : "session offline: sent when it reconnects");
       SendQueuedText(now_ns);

@@ -114,10 +114,19 @@ struct CoreCounters {
   uint64_t texts_queued = 0;     // held during an outage, acked QUEUED
   uint64_t texts_refused = 0;    // queue full or session offline without a queue
   uint64_t texts_expired = 0;    // queued longer than text_queue_max_age_ms
+  uint64_t texts_resent = 0;     // sent, no chat started before a disconnect or restart: sent again
   uint64_t frames_backfilled = 0;  // chunks of missed audio received after a restart
   uint64_t frames_requeued = 0;  // sent before a disconnect, sent again after it
   uint64_t frames_guarded = 0;   // held behind by an UplinkGuard (then sent or cut)
   uint64_t frames_guard_cut = 0; // cut out by an UplinkGuard's end (a wake phrase)
+};
+
+// A text input not yet answered by a chat: queued, or sent and waiting for
+// its chat to start. `queued_ns` is on the core's (monotonic) clock.
+struct PendingText {
+  std::string text, request_id, command_id;
+  int64_t queued_ns = 0;
+  bool operator==(const PendingText&) const = default;
 };
 
 // What a restarted session needs to carry on: persisted by the actor.
@@ -130,6 +139,9 @@ struct ResumePoint {
   // First audio.clean sample the server has not yet made into a turn (or
   // judged silence): what a new connection must be sent again.
   uint64_t resend_from = 0;
+  // Texts accepted but not yet answered by a chat, oldest first: a
+  // restarted session sends them again (or reports them expired).
+  std::vector<PendingText> texts;
   bool operator==(const ResumePoint&) const = default;
 };
 
@@ -179,6 +191,10 @@ class SessionCore {
   // The turn `turn_id` was under way when the previous process died:
   // TurnEnded{FAILED, "session restarted"} for it.
   void EndTurnAfterRestart(const std::string& turn_id);
+  // Texts the previous process had accepted and no chat had answered: they
+  // go first once the server is ready (or expire, reported, after
+  // text_queue_max_age_ms from when they were first accepted).
+  void RestoreTexts(const std::vector<PendingText>& texts);
   // Missed audio is being fetched: live audio.clean waits behind it.
   void BeginBackfill();
   bool backfilling() const { return backfilling_; }
@@ -213,10 +229,7 @@ class SessionCore {
     uint64_t end_sample = 0;  // after its last sample (0 = not from audio.clean, e.g. a preroll)
     int64_t sent_ns = 0;      // when it was written to the wire (sent_tail_ only)
   };
-  struct QueuedText {
-    std::string text, request_id, command_id;
-    int64_t queued_ns;
-  };
+  using QueuedText = PendingText;
   void SendAudio(std::string_view pcm, int64_t origin_ns);
   void Hold(std::string pcm, int64_t origin_ns, uint64_t end_sample = 0);
   // Sends now or holds, by whether the server is ready; tracks the samples.
@@ -264,6 +277,11 @@ class SessionCore {
   bool clear_pending_ = false;  // a NewConversation during an outage: conversation.clear once ready
   uint64_t speeches_ = 0;       // Speak commands sent (part of their turn ids)
   std::deque<QueuedText> texts_;
+  // Sent, and no chat has started for them yet (oldest first): a dropped
+  // connection puts them back at the front of texts_; a restart finds them
+  // in the ResumePoint.
+  std::deque<QueuedText> inflight_;
+  static constexpr size_t kInflightTexts = 16;
   // Sample accounting for the resend point (audio.clean sample indices).
   bool has_samples_ = false;
   uint64_t resend_from_ = 0;

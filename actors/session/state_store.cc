@@ -65,6 +65,21 @@ Status StateStore::Load(SessionState* out) const {
   out->has_samples = flag("has_samples");
   if (auto it = j.find("resend_from"); it != j.end() && it->is_number_unsigned()) out->resend_from = it->get<uint64_t>();
   if (auto it = j.find("saved_at_ms"); it != j.end() && it->is_number_integer()) out->saved_at_ms = it->get<int64_t>();
+  if (auto it = j.find("texts"); it != j.end() && it->is_array()) {
+    for (const auto& t : *it) {
+      if (!t.is_object()) continue;
+      auto tstr = [&](const char* k) {
+        auto f = t.find(k);
+        return f != t.end() && f->is_string() ? f->get<std::string>() : std::string();
+      };
+      SavedText s;
+      s.text = tstr("text");
+      s.request_id = tstr("request_id");
+      s.command_id = tstr("command_id");
+      if (auto f = t.find("queued_at_ms"); f != t.end() && f->is_number_integer()) s.queued_at_ms = f->get<int64_t>();
+      if (!s.text.empty() && out->texts.size() < 64) out->texts.push_back(std::move(s));
+    }
+  }
   return Status::Ok();
 }
 
@@ -72,6 +87,12 @@ Status StateStore::Save(const SessionState& s, bool durable) const {
   size_t slash = path_.rfind('/');
   if (slash != std::string::npos && !MakeDirs(path_.substr(0, slash)))
     return Status::Io(path_ + ": cannot create its directory: " + std::strerror(errno));
+  nlohmann::json texts = nlohmann::json::array();
+  for (const auto& t : s.texts)
+    texts.push_back({{"text", t.text},
+                     {"request_id", t.request_id},
+                     {"command_id", t.command_id},
+                     {"queued_at_ms", t.queued_at_ms}});
   std::string text = nlohmann::json{{"conversation_id", s.conversation_id},
                                     {"bot_id", s.bot_id},
                                     {"service", s.service},
@@ -81,8 +102,10 @@ Status StateStore::Save(const SessionState& s, bool durable) const {
                                     {"streaming", s.streaming},
                                     {"has_samples", s.has_samples},
                                     {"resend_from", s.resend_from},
-                                    {"saved_at_ms", s.saved_at_ms}}
-                         .dump(2) + "\n";
+                                    {"saved_at_ms", s.saved_at_ms},
+                                    {"texts", texts}}
+                         .dump(2, ' ', false, nlohmann::json::error_handler_t::replace) +
+                     "\n";
   std::string tmp = path_ + ".tmp";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::Io(tmp + ": " + std::strerror(errno));

@@ -13,10 +13,19 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "bus/status.h"
 
 namespace vb::session {
+
+// A text input accepted and not yet answered by a chat (session_core.h
+// PendingText), with the wall-clock time it was first accepted.
+struct SavedText {
+  std::string text, request_id, command_id;
+  int64_t queued_at_ms = 0;  // CLOCK_REALTIME, ms
+  bool operator==(const SavedText&) const = default;
+};
 
 struct SessionState {
   std::string conversation_id;
@@ -30,6 +39,7 @@ struct SessionState {
   bool has_samples = false;
   uint64_t resend_from = 0;
   int64_t saved_at_ms = 0;  // wall clock (CLOCK_REALTIME), ms: how stale it is after a restart
+  std::vector<SavedText> texts;  // oldest first
 };
 
 class StateStore {

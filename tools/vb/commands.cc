@@ -307,6 +307,7 @@ int SendCommand(const std::string& verb, const Args& in) {
   } else if (verb == "say" && !args.empty()) {
     std::string text;
     for (const auto& a : args) text += (text.empty() ? "" : " ") + a;
+    if (text.find_first_not_of(" \t\r\n") == std::string::npos) return UsageError("say", "TEXT is empty");
     cmd.mutable_text_input()->set_text(text);
     cmd.mutable_text_input()->set_request_id("vb-" + std::to_string(getpid()));
   } else if (verb == "speak" && !args.empty()) {

@@ -278,5 +278,53 @@ TEST_F(SessionContinuityTest, ASessionKilledMidReplyEndsTheTurnAfterItsRestart) 
   ASSERT_FALSE(TextTurn("what time is it", "after").empty());
 }
 
+// A text acknowledged ACCEPTED (sent to the server) whose chat had not yet
+// started when vb-session was killed -9 (the 500-kill chaos run lost one
+// this way): the restarted session finds it in its state file and sends it
+// again; it is answered once, in the same conversation. The simulator is
+// frozen (SIGSTOP) across the kill so no chat can start before it.
+TEST_F(SessionContinuityTest, ATextAcceptedJustBeforeTheSessionDiesIsAnsweredAfterItsRestart) {
+  StartAll();
+  const std::string conv = status_.conversation_id();
+  // One answered text first: the server has applied the session's
+  // configuration, so the next text goes out at once (ACCEPTED).
+  ASSERT_FALSE(TextTurn("hello", "warm-up").empty());
+  ASSERT_EQ(kill(sim_.pid(), SIGSTOP), 0);
+  struct Resume {
+    pid_t pid;
+    ~Resume() { kill(pid, SIGCONT); }
+  } resume{sim_.pid()};
+  Send([&](auto& c) {
+    c.mutable_text_input()->set_text("what time is it");
+    c.mutable_text_input()->set_request_id("req-late");
+    c.set_command_id("c-late");
+  });
+  ASSERT_TRUE(RunUntil(loop_, [&] { return !acks_.empty(); }, 5000ms));
+  EXPECT_EQ(acks_[0].result(), v1::CommandAck::ACCEPTED) << acks_[0].reason();
+  ASSERT_NE(ReadFile(dir_.File("state/session-local.json")).find("req-late"), std::string::npos)
+      << ReadFile(dir_.File("state/session-local.json"));
+  ASSERT_EQ(kill(session_.pid(), SIGKILL), 0);
+  session_.Wait(3000ms);
+  ASSERT_EQ(kill(sim_.pid(), SIGCONT), 0);
+  status_.Clear();
+  const size_t from = events_.size();
+  StartSession("session2.log");
+  int st = Await(from, [&](const Seen& s) {
+    return s.event.has_turn_started() && s.event.turn_started().request_id() == "req-late";
+  }, 15000ms);
+  ASSERT_GE(st, 0) << Dump(from) << ReadFile(dir_.File("session2.log"));
+  EXPECT_EQ(events_[size_t(st)].event.turn_started().conversation_id(), conv);
+  const std::string chat = events_[size_t(st)].turn_id;
+  ASSERT_GE(Await(from, Ended(v1::TurnEnded::COMPLETED, chat)), 0) << Dump(from);
+  int starts = 0;
+  for (size_t i = from; i < events_.size(); ++i)
+    starts += events_[i].event.has_turn_started() && events_[i].event.turn_started().request_id() == "req-late";
+  EXPECT_EQ(starts, 1);
+  // Answered: no longer owed to a next restart.
+  ASSERT_TRUE(RunUntil(loop_, [&] {
+    return ReadFile(dir_.File("state/session-local.json")).find("req-late") == std::string::npos;
+  }, 3000ms));
+}
+
 }  // namespace
 }  // namespace vb::testing

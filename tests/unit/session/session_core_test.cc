@@ -257,6 +257,14 @@ TEST_F(CoreTest, TextInputCreatesAMessageAndTheTurnCarriesItsRequestId) {
   auto m = port.Sent("conversation.message.create");
   ASSERT_EQ(m.size(), 1u);
   EXPECT_EQ(m[0]["data"]["content"], "what time is it");
+  // An empty text is no question: refused with a reason, nothing sent.
+  core->OnCommand(Cmd([](auto& c) {
+    c.mutable_text_input()->set_text(" \n");
+    c.set_command_id("c-empty");
+  }));
+  ASSERT_EQ(port.acks.size(), 1u);
+  EXPECT_EQ(port.acks[0].result, v1::CommandAck::REFUSED);
+  EXPECT_EQ(port.Sent("conversation.message.create").size(), 1u);
   StartChat("chat-9");
   auto st = port.Events(v1::SessionEvent::kTurnStarted);
   ASSERT_EQ(st.size(), 1u);
@@ -624,6 +632,64 @@ TEST_F(CoreTest, AQueuedTextTooOldIsDroppedAndReported) {
   ASSERT_EQ(port.acks.size(), 2u);
   EXPECT_EQ(port.acks[1].result, v1::CommandAck::REFUSED);
   EXPECT_EQ(core->counters().texts_expired, 1u);
+}
+
+// A text sent whose chat had not started when the connection dropped: the
+// server forgot it with the connection, so it goes again first on the next
+// one, and until its chat starts the ResumePoint carries it (what a
+// restarted process sends again).
+TEST_F(CoreTest, ATextSentButNotYetAnsweredGoesAgainAfterADisconnect) {
+  Make(v1::MODE_CONTINUOUS);
+  Connect();
+  core->OnCommand(Cmd([](auto& c) {
+    c.mutable_text_input()->set_text("what time is it");
+    c.mutable_text_input()->set_request_id("r1");
+    c.set_command_id("c1");
+  }));
+  ASSERT_EQ(port.acks.size(), 1u);
+  EXPECT_EQ(port.acks[0].result, v1::CommandAck::ACCEPTED);
+  ASSERT_EQ(core->Resume().texts.size(), 1u);
+  EXPECT_EQ(core->Resume().texts[0].request_id, "r1");
+  core->OnDisconnected("network");
+  Connect();
+  auto m = port.Sent("conversation.message.create");
+  ASSERT_EQ(m.size(), 2u);
+  EXPECT_EQ(m[1]["data"]["content"], "what time is it");
+  StartChat("chat-1");
+  auto st = port.Events(v1::SessionEvent::kTurnStarted);
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_EQ(st[0]->turn_started().request_id(), "r1");
+  EXPECT_TRUE(core->Resume().texts.empty());
+  EXPECT_EQ(core->counters().texts_resent, 1u);
+  // A voice chat on a later connection is not taken for an old text.
+  core->OnServerText(Ev("conversation.chat.completed", {{"id", "chat-1"}, {"conversation_id", "conv-1"}}), 3);
+  core->OnDisconnected("network");
+  Connect();
+  StartChat("chat-2");
+  st = port.Events(v1::SessionEvent::kTurnStarted);
+  ASSERT_EQ(st.size(), 2u);
+  EXPECT_EQ(st[1]->turn_started().input(), v1::TurnStarted::VOICE);
+}
+
+// The previous process accepted texts no chat answered: a restarted core
+// sends them first once ready, and one older than text_queue_max_age_ms
+// (counted from its first acceptance) is reported, not sent.
+TEST_F(CoreTest, TextsOfAPreviousProcessAreSentAgainOrReportedWhenTooOld) {
+  Make(v1::MODE_CONTINUOUS);
+  const int64_t now = MonoNow();
+  core->RestoreTexts({{"too old", "r0", "c0", now - 120'000'000'000}, {"hello", "r2", "c2", now - 2'000'000'000}});
+  EXPECT_EQ(core->Resume().texts.size(), 1u);
+  EXPECT_EQ(port.Events(v1::SessionEvent::kError).size(), 1u);
+  EXPECT_EQ(core->counters().texts_expired, 1u);
+  Connect();
+  auto m = port.Sent("conversation.message.create");
+  ASSERT_EQ(m.size(), 1u);
+  EXPECT_EQ(m[0]["data"]["content"], "hello");
+  StartChat("chat-1");
+  auto st = port.Events(v1::SessionEvent::kTurnStarted);
+  ASSERT_EQ(st.size(), 1u);
+  EXPECT_EQ(st[0]->turn_started().request_id(), "r2");
+  EXPECT_TRUE(core->Resume().texts.empty());
 }
 
 TEST_F(CoreTest, ToolOutputAndSessionConfigAreAcknowledged) {

@@ -49,6 +49,24 @@ TEST(StateStore, KeepsTheResumePoint) {
   EXPECT_EQ(back.saved_at_ms, st.saved_at_ms);
 }
 
+// Texts accepted and not yet answered survive the process (issue 12); a
+// text that is not valid UTF-8 is stored mended, never a crash.
+TEST(StateStore, KeepsTheTextsNotYetAnswered) {
+  testing::TempDir dir;
+  StateStore store(dir.File("s.json"));
+  SessionState st{"c", "bot-1", "api.coze.cn"};
+  st.texts.push_back({"what time is it", "vb-123", "cmd-1", 1796313868000});
+  st.texts.push_back({std::string("bad \xff utf8"), "r2", "", 1796313869000});
+  ASSERT_TRUE(store.Save(st, /*durable=*/false).ok());
+  SessionState back;
+  ASSERT_TRUE(store.Load(&back).ok());
+  ASSERT_EQ(back.texts.size(), 2u);
+  EXPECT_EQ(back.texts[0], st.texts[0]);
+  EXPECT_EQ(back.texts[1].request_id, "r2");
+  EXPECT_NE(back.texts[1].text.find("utf8"), std::string::npos);
+  EXPECT_EQ(back.texts[1].queued_at_ms, 1796313869000);
+}
+
 TEST(StateStore, CorruptFileIsAnErrorNotACrash) {
   testing::TempDir dir;
   dir.Write("s.json", "{\"conversation_id\": 12, trunc");
