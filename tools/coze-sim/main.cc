@@ -2,8 +2,13 @@
 // the agent script, starts the server and prints `listening HOST:PORT` as the
 // first line on stdout, so a test can start it with `--port 0` and read the
 // port without sleeping. Exits 0 on SIGINT/SIGTERM, 2 on bad usage.
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
-#include <csignal>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -13,16 +18,11 @@
 #include <string>
 #include <thread>
 
+#include "bus/signals.h"
 #include "tools/coze-sim/agent.h"
 #include "tools/coze-sim/server.h"
 
 namespace {
-
-vb::cozesim::Server* g_server = nullptr;
-
-void OnSignal(int) {
-  if (g_server) g_server->Stop();
-}
 
 const char* kUsage = R"(usage: vb-cozesim [options]
 A local Coze server: WebSocket /v1/chat and the REST API on one port.
@@ -70,6 +70,9 @@ bool ReadFile(const std::string& path, std::string* out) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Before any thread starts (the recognizers', the synthesizer's): they all
+  // inherit the blocked SIGINT/SIGTERM, which reach only this descriptor.
+  vb::StopSignals signals;
   vb::cozesim::ServerOptions opts;
   std::string script_path;
   bool wait_models = false, no_grammar = false;
@@ -186,14 +189,21 @@ int main(int argc, char** argv) {
     std::string merr = server.WaitModels();
     if (!merr.empty()) std::fprintf(stderr, "vb-cozesim: warning: %s\n", merr.c_str());
   }
-  g_server = &server;
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
-  std::signal(SIGPIPE, SIG_IGN);
+  // lws's loop is this thread's: a watcher hands a stop signal to it.
+  const int done = eventfd(0, EFD_CLOEXEC);
+  std::thread watcher([&] {
+    pollfd p[2] = {{signals.fd(), POLLIN, 0}, {done, POLLIN, 0}};
+    while (poll(p, 2, -1) < 0 && errno == EINTR) {
+    }
+    if ((p[0].revents & POLLIN) && signals.Take()) server.Stop();
+  });
   std::printf("listening %s:%d\n", opts.host.c_str(), server.port());
   std::fflush(stdout);
   server.Run();
-  g_server = nullptr;
+  const uint64_t one = 1;
+  (void)!write(done, &one, sizeof one);
+  watcher.join();
+  close(done);
   // Shutdown joins the worker threads (a recognizer may still be loading its
   // model). A stuck join must not keep a test's peer alive: exit regardless
   // after a grace period. (Seen once with an early build, not reproduced.)

@@ -1,0 +1,77 @@
+// LwsService, the one libwebsockets bridge: a wake from another thread
+// reaches the owner's handler on the service thread, Stop joins it and
+// destroys the context, and a wake after Stop is harmless.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "bus/lws_service.h"
+
+namespace vb {
+namespace {
+
+TEST(LwsService, AWakeFromAnyThreadReachesTheHandlerOnTheServiceThread) {
+  std::mutex mu;
+  std::condition_variable cv;
+  int wakes = 0;
+  std::thread::id served_on;
+  LwsService service([&](lws*, int reason, void*, void*, size_t) {
+    if (reason == LWS_CALLBACK_EVENT_WAIT_CANCELLED) {
+      std::lock_guard lk(mu);
+      ++wakes;
+      served_on = std::this_thread::get_id();
+      cv.notify_all();
+    }
+    return 0;
+  });
+  static const lws_protocols kProtocols[] = {{"test", LwsService::Callback, 0, 0, 0, nullptr, 0},
+                                             {nullptr, nullptr, 0, 0, 0, nullptr, 0}};
+  lws_context_creation_info info;
+  std::memset(&info, 0, sizeof info);
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  info.protocols = kProtocols;
+  info.gid = -1;
+  info.uid = -1;
+  LwsService::RouteLogs();
+  ASSERT_TRUE(service.Create(info));
+  service.StartThread();
+  std::thread other([&] { service.Wake(); });
+  other.join();
+  {
+    std::unique_lock lk(mu);
+    ASSERT_TRUE(cv.wait_for(lk, std::chrono::seconds(10), [&] { return wakes > 0; }));
+    EXPECT_NE(served_on, std::this_thread::get_id());
+  }
+  EXPECT_FALSE(service.stopping());
+  service.Stop();
+  EXPECT_TRUE(service.stopping());
+  EXPECT_EQ(service.context(), nullptr);
+  service.Wake();  // after Stop: a no-op, not a crash
+  service.Stop();  // twice: fine
+}
+
+TEST(LwsService, ServingOnTheCallersThreadEndsOnRequestStopFromAnother) {
+  LwsService service([](lws*, int, void*, void*, size_t) { return 0; });
+  static const lws_protocols kProtocols[] = {{"test", LwsService::Callback, 0, 0, 0, nullptr, 0},
+                                             {nullptr, nullptr, 0, 0, 0, nullptr, 0}};
+  lws_context_creation_info info;
+  std::memset(&info, 0, sizeof info);
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  info.protocols = kProtocols;
+  info.gid = -1;
+  info.uid = -1;
+  ASSERT_TRUE(service.Create(info));
+  int passes = 0;
+  std::thread stopper([&] { service.RequestStop(); });
+  service.Serve([&] { ++passes; });  // returns once the stop is seen
+  stopper.join();
+  EXPECT_TRUE(service.stopping());
+  service.Stop();
+}
+
+}  // namespace
+}  // namespace vb
