@@ -1,5 +1,5 @@
 # Runs the tests of a sanitizer tree and fails on any sanitizer report.
-#   cmake -DTREE=build/asan -DREGEX='^unit_' -DLOGS=DIR [-DSUPP=lsan.supp|tsan.supp]
+#   cmake -DTREE=build/asan -DREGEX='^unit_' -DLOGS=DIR [-DSUPP=lsan.supp|tsan.supp] [-DJOBS=2]
 #         [-DSKIP_IF_MISSING=ON] -P run_sanitized.cmake
 # SKIP_IF_MISSING: a tree that was not built is a skip (the ctest entry's
 # SKIP_REGULAR_EXPRESSION), not a failure (the optional TSan tree).
@@ -30,7 +30,10 @@ if(SUPP AND EXISTS ${SUPP} AND supp_name MATCHES "^tsan")
 elseif(SUPP AND EXISTS ${SUPP})
   set(ENV{LSAN_OPTIONS} "suppressions=${SUPP}:print_suppressions=0")
 endif()
-execute_process(COMMAND ${CMAKE_CTEST_COMMAND} --test-dir ${TREE} -R ${REGEX} --output-on-failure
+if(NOT JOBS)
+  set(JOBS 1)
+endif()
+execute_process(COMMAND ${CMAKE_CTEST_COMMAND} --test-dir ${TREE} -R ${REGEX} --output-on-failure -j ${JOBS}
                 RESULT_VARIABLE rc)
 file(GLOB reports ${LOGS}/*)
 foreach(r ${reports})

@@ -38,6 +38,8 @@ function(vb_add_gtest)
   endif()
   if(CMAKE_CROSSCOMPILING_EMULATOR)  # qemu-user (tools/cross-build.sh) runs a test ~10x slower
     math(EXPR T_TIMEOUT "${T_TIMEOUT} * 10")
+  elseif(VB_SANITIZE)  # ASan/TSan run a test 2-5x slower (and its actors)
+    math(EXPR T_TIMEOUT "${T_TIMEOUT} * 3")
   endif()
   set_tests_properties(${T_NAME} PROPERTIES TIMEOUT ${T_TIMEOUT} LABELS "${T_LABELS}"
     ENVIRONMENT "VB_BIN_DIR=${CMAKE_BINARY_DIR}/bin;VB_SOURCE_DIR=${CMAKE_SOURCE_DIR}")
