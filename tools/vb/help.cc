@@ -85,8 +85,12 @@ const std::vector<HelpTopic> kTopics = {
      "private in-process bus (defaults, or --config FILE): topics in and out with payload type and\n"
      "plane, its config section, heartbeat and stop duties. The wire itself: docs/wire.md.\n"
      "vb contract test starts a private broker and COMMAND --config F --name KIND, feeds the kind's\n"
-     "inputs and checks its outputs, heartbeats, seq, malformed frames counted and survived, and\n"
-     "exit 0 within 2 s of SIGTERM (tests/integration/contract/conformance.py; needs python3-zmq).\n"
+     "inputs and checks the outputs a user depends on (wakevad: speech → SPEECH_START/END; afe:\n"
+     "audio.mic → contiguous audio.clean; capture: a WAV → audio.mic; playback: a turn of audio.out\n"
+     "→ STARTED, DRAINED, audio.ref; decoder: packets → audio.out; control, session: commands acked;\n"
+     "tools: an offer → tool.catalog; gateway: a call for a gone client → an error answer), then\n"
+     "heartbeats, seq, malformed frames counted and survived, and exit 0 within 2 s of SIGTERM\n"
+     "(tests/integration/contract/conformance.py; needs python3-zmq, python3-protobuf).\n"
      "Exit: 0 conforms, 1 does not, 64 bad command line.\n"},
     {"ptt", "push to talk: key down / key up",
      "usage: vb ptt down|up [--config FILE] [--device NAME] [--timeout SEC]\n"
