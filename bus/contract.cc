@@ -45,7 +45,7 @@ std::vector<Node::Declared> Node::Declarations() const {
     const TopicInfo* t = FindTopic(base);
     out.push_back({base, t ? t->type : "", a->plane, false});
   }
-  for (const auto& s : subs_) out.push_back({s.base, s.type, s.plane, true});
+  for (const auto& s : subs_) out.push_back({s->base, s->type, s->plane, true});
   return out;
 }
 

@@ -65,8 +65,8 @@ Status Node::Connect() {
   }
   // Subscriptions made before Connect().
   for (const auto& s : subs_) {
-    std::string prefix = s.base + "/" + (s.device == "*" ? "" : s.device);
-    sub_[int(s.plane)]->set(zmq::sockopt::subscribe, prefix);
+    std::string prefix = s->base + "/" + (s->device == "*" ? "" : s->device);
+    sub_[int(s->plane)]->set(zmq::sockopt::subscribe, prefix);
   }
   for (int p = 0; p < 2; ++p)
     for (const auto& [prefix, fn] : raw_[p]) sub_[p]->set(zmq::sockopt::subscribe, prefix);
@@ -92,9 +92,9 @@ Plane Node::AdvertisedPlane(std::string_view topic) const {
 
 void Node::AddSubscription(Plane plane, std::string_view base, const std::string& device,
                            const std::string& type, Dispatch fn) {
-  Sub s{plane, std::string(base), device.empty() ? device_ : device, type, std::move(fn)};
+  auto s = std::make_shared<Sub>(Sub{plane, std::string(base), device.empty() ? device_ : device, type, std::move(fn)});
   if (sub_[int(plane)]) {
-    std::string prefix = s.base + "/" + (s.device == "*" ? "" : s.device);
+    std::string prefix = s->base + "/" + (s->device == "*" ? "" : s->device);
     sub_[int(plane)]->set(zmq::sockopt::subscribe, prefix);
   }
   subs_.push_back(std::move(s));
@@ -103,7 +103,11 @@ void Node::AddSubscription(Plane plane, std::string_view base, const std::string
 void Node::RemoveSubscription(Plane plane, std::string_view base, const std::string& device) {
   const std::string dev = device.empty() ? device_ : device;
   const size_t before = subs_.size();
-  std::erase_if(subs_, [&](const Sub& s) { return s.plane == plane && s.base == base && s.device == dev; });
+  std::erase_if(subs_, [&](const std::shared_ptr<Sub>& s) {
+    const bool match = s->plane == plane && s->base == base && s->device == dev;
+    if (match) s->removed = true;
+    return match;
+  });
   // ZeroMQ counts subscriptions: one unsubscribe per subscribe made.
   if (sub_[int(plane)])
     for (size_t i = subs_.size(); i < before; ++i)
@@ -288,8 +292,13 @@ void Node::Deliver(Plane plane, std::vector<zmq::message_t>& frames, size_t coun
     return Reject(Malformed::kOversized, topic, std::to_string(frames[2].size()) + " bytes");
   std::string_view payload = frame(2);
   bool counted = false;
-  for (auto& s : subs_) {
-    if (s.plane != plane || s.base != base || (s.device != "*" && s.device != device)) continue;
+  // The matching subscriptions, held: handlers may change subs_ meanwhile.
+  std::vector<std::shared_ptr<Sub>> matched;
+  for (const auto& s : subs_)
+    if (s->plane == plane && s->base == base && (s->device == "*" || s->device == device)) matched.push_back(s);
+  for (const auto& sp : matched) {
+    const Sub& s = *sp;
+    if (s.removed) continue;  // unsubscribed by an earlier handler of this message
     if (header.type() != s.type)
       return Reject(Malformed::kTypeMismatch, topic, "type '" + header.type().substr(0, 64) + "', expected '" + s.type + "'");
     if (!counted) {

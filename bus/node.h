@@ -192,6 +192,7 @@ class Node {
     std::string device;  // "*" = any
     std::string type;
     Dispatch dispatch;
+    bool removed = false;  // unsubscribed, perhaps by a handler during a delivery
   };
   struct Advertised {
     std::string topic;
@@ -219,7 +220,9 @@ class Node {
   Endpoints endpoints_;
   std::unique_ptr<zmq::socket_t> pub_[2];
   std::unique_ptr<zmq::socket_t> sub_[2];
-  std::vector<Sub> subs_;
+  // Shared: a delivery holds the ones it calls, so a handler may subscribe
+  // or unsubscribe (itself included) while it runs.
+  std::vector<std::shared_ptr<Sub>> subs_;
   std::vector<std::pair<std::string, std::function<void(const RawMessage&)>>> raw_[2];
   std::vector<std::unique_ptr<Advertised>> topics_;  // stable addresses
   std::string last_device_topic_, last_device_;  // device of the last published topic

@@ -583,6 +583,25 @@ void SessionCore::OnAudio(const v1::AudioFrame& frame, int64_t origin_ns) {
 
 void SessionCore::Guard(const v1::AudioFrame& frame, int64_t origin_ns) {
   ++counters_.frames_guarded;
+  if (!guard_.empty() && frame.sample_index() < guard_.back().sample_index + guard_.back().pcm.size() / 2) {
+    // A new stream upstream (capture or the AFE restarted: its indices
+    // start again). The held frames of the old one would never fall behind
+    // the new indices and the resend point would stay in the old numbering,
+    // so a restart's backfill would skip the question held here: the old
+    // stream's frames go out now, and the new stream starts the count.
+    for (Guarded& g : guard_) Stream(g.pcm, g.origin_ns, g.sample_index, true);
+    guard_.clear();
+    has_samples_ = false;
+  }
+  if (guard_.empty() && has_samples_ && frame.sample_index() < stream_end_) has_samples_ = false;
+  if (!has_samples_) {
+    // Nothing of this stream has gone out yet: a restart must ask for it
+    // from here, in this stream's numbering.
+    has_samples_ = true;
+    resend_from_ = sent_end_ = stream_end_ = frame.sample_index();
+    sent_tail_.clear();
+    sent_tail_bytes_ = 0;
+  }
   guard_.push_back({frame.sample_index(), frame.pcm(), origin_ns});
   const uint64_t newest = frame.sample_index() + frame.pcm().size() / 2;
   // By sample count, not the clock: a burst (a backlog after a stall) moves

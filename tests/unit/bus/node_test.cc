@@ -247,6 +247,36 @@ TEST_F(NodeTest, Issue12HasSubscriberIsPerPlane) {
   EXPECT_TRUE(pub_.HasSubscriber(cmd));
 }
 
+// A handler may unsubscribe its own topic and subscribe others while a
+// message is being delivered (a hub switching the device it follows does):
+// the handlers of that message not yet run are skipped, the new ones get
+// the next message, and nothing is called through a dangling entry.
+TEST_F(NodeTest, AHandlerMaySubscribeAndUnsubscribeWhileItRuns) {
+  int first = 0, second = 0, added = 0;
+  bool switched = false;
+  sub_.Subscribe<v1::VadEvent>(topics::kVoiceVad, [&](const auto&) {
+    ++first;
+    if (switched) return;
+    switched = true;
+    sub_.Unsubscribe(topics::kVoiceVad);  // both handlers of this topic, this one included
+    for (int i = 0; i < 32; ++i)  // enough to move the subscription table
+      sub_.Subscribe<v1::VadEvent>(topics::kVoiceVad, [&](const auto&) { ++added; }, "office");
+    sub_.Subscribe<v1::VadEvent>(topics::kVoiceVad, [&](const auto&) { ++added; });
+  });
+  sub_.Subscribe<v1::VadEvent>(topics::kVoiceVad, [&](const auto&) { ++second; });
+  auto p = pub_.Advertise(topics::kVoiceVad);
+  AwaitSubscriber(p);
+  v1::VadEvent e;
+  ASSERT_TRUE(p.Publish(e));
+  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return switched; }, milliseconds(3000)));
+  ASSERT_TRUE(p.Publish(e));
+  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return added >= 1; }, milliseconds(3000)));
+  EXPECT_EQ(first, 1);
+  EXPECT_EQ(second, 0);  // unsubscribed before its turn came
+  EXPECT_EQ(added, 1);   // only the kitchen one of the new handlers
+  EXPECT_EQ(sub_.counters().handler_errors, 0u);
+}
+
 TEST_F(NodeTest, InactiveNodeDropsPublishesAndCountsThem) {
   pub_.SetActive(false);
   auto vad = pub_.Advertise(topics::kVoiceVad);

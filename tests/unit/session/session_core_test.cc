@@ -885,6 +885,34 @@ TEST_F(CoreTest, UplinkGuardDelaysThenCutsTheWakePhrase) {
   EXPECT_EQ(core->counters().frames_guard_cut, 2u);
 }
 
+// Capture (or the AFE) restarted while the uplink was held: the new stream's
+// sample indices start again. The old stream's held frames go out, the new
+// ones are held and released by their own numbering, and the resend point
+// a restart would ask the backfill for is in the new numbering, before
+// the held question (the 500-kill chaos run with the guard lost a question
+// this way: the backfill was asked for old-stream sample 75516 and skipped it).
+TEST_F(CoreTest, AnUplinkGuardFollowsANewUpstreamStream) {
+  Make(v1::MODE_CONTINUOUS);
+  Connect();
+  auto frame = [](int16_t v, uint64_t i) { return Frame(v, 320, i * 320); };
+  for (uint64_t i = 100; i < 110; ++i) core->OnAudio(frame(1, i), 0);
+  core->OnCommand(Cmd([](auto& c) {
+    c.mutable_uplink_guard()->set_hold(true);
+    c.mutable_uplink_guard()->set_delay_ms(100);  // 5 frames
+  }));
+  for (uint64_t i = 110; i < 113; ++i) core->OnAudio(frame(2, i), 0);
+  const size_t before = port.Sent("input_audio_buffer.append").size();
+  // The new stream: indices from 0. The question is in frames 0..9.
+  core->OnAudio(frame(3, 0), 0);
+  EXPECT_EQ(port.Sent("input_audio_buffer.append").size(), before + 3) << "the old stream's held frames went out";
+  EXPECT_EQ(core->Resume().resend_from, 0u);
+  for (uint64_t i = 1; i < 10; ++i) core->OnAudio(frame(int16_t(3 + i), i), 0);
+  EXPECT_EQ(core->Resume().resend_from, 0u) << "the held question is still owed";
+  auto appends = port.Sent("input_audio_buffer.append");
+  ASSERT_EQ(appends.size(), before + 3 + 5);  // 5 frames behind the newest (frame 9) went out
+  EXPECT_EQ(Delta(appends[before + 3]), frame(3, 0).pcm());
+}
+
 // A hold nobody renews (its vb-control died) lapses: nothing is held for good.
 TEST_F(CoreTest, AnUplinkGuardNotRenewedLapses) {
   Make(v1::MODE_CONTINUOUS);
