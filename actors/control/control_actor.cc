@@ -27,11 +27,11 @@ void ControlActor::DeclareConfig(config::Section& s) {
         "local voice activity (only sensible with the echo canceller on)");
   b.Key("server_vad", &options_.barge_in_server_vad, true, "the service's speech_started");
   b.Key("wake_word", &options_.barge_in_wake_word, true, "the wake word");
-  b.Key("wake_guard_ms", &wake_guard_ms_, 0, {0, 5000},
+  b.Key("wake_guard_ms", &wake_guard_ms_, 2500, {0, 5000},
         "with a wake word spotted, while the agent thinks or speaks the audio to the service runs this far "
         "behind, so a wake phrase said over the reply is cut out before the service hears it (it would "
         "become a turn); other speech over the agent reaches the service this much later. 2500 covers "
-        "'OK voice bus'. 0 = off (the default for now: see actors/control/README.md)");
+        "'OK voice bus'. 0 = off");
   b.Key("client_vad_holdoff_ms", &holdoff_ms_, 2500, {0, 30000},
         "client VAD is ignored this long after the agent starts speaking (echo canceller converging)");
   b.Finish();

@@ -68,7 +68,7 @@ class ControlActor : public bus::Actor, public DialogOutput, public HearingOutpu
   std::string mode_;
   DialogOptions options_;
   int holdoff_ms_ = 2500;
-  int wake_guard_ms_ = 0;
+  int wake_guard_ms_ = 2500;
   std::optional<Clock::time_point> wakevad_seen_;  // its last heartbeat (wake spotting)
   int listen_timeout_ms_ = 8000, reply_timeout_ms_ = 30000, health_timeout_ms_ = 3000, busy_timeout_ms_ = 2200;
   std::vector<std::string> watch_;

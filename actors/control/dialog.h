@@ -81,7 +81,7 @@ struct DialogOptions {
   // speaks the audio to the service runs this far behind (UplinkGuard), so a
   // wake phrase said over the reply is cut out before the service hears it;
   // other speech over the agent reaches the service this much later. 0 = off.
-  std::chrono::milliseconds wake_guard{0};  // off, as control.barge_in.wake_guard_ms
+  std::chrono::milliseconds wake_guard{2500};  // as control.barge_in.wake_guard_ms
   bool wake_prompt = true;   // chime on wake
   bool error_prompt = true;  // tone on errors
   // A restarted control waits this long at most for the session's status
