@@ -513,7 +513,30 @@ void SessionCore::Tick(int64_t now_ns) {
 }
 
 void SessionCore::Ack(const v1::DialogCommand& cmd, v1::CommandAck::Result r, const std::string& reason) {
-  if (!cmd.command_id().empty()) port_->Ack(cmd.command_id(), r, reason);
+  if (cmd.command_id().empty()) return;
+  if (cmd.has_text_input()) {
+    if (taken_texts_.size() >= kTakenTexts) taken_texts_.pop_front();
+    taken_texts_.emplace_back(cmd.command_id(), r);
+  }
+  port_->Ack(cmd.command_id(), r, reason);
+}
+
+bool SessionCore::RepeatedText(const v1::DialogCommand& cmd) {
+  const std::string& id = cmd.command_id();
+  if (id.empty()) return false;
+  for (auto it = taken_texts_.rbegin(); it != taken_texts_.rend(); ++it)
+    if (it->first == id) {
+      port_->Ack(id, it->second, "already received");
+      return true;
+    }
+  // Taken by the previous process and restored from its state file.
+  for (const auto* q : {&inflight_, &texts_})
+    for (const auto& t : *q)
+      if (t.command_id == id) {
+        port_->Ack(id, q == &inflight_ ? v1::CommandAck::ACCEPTED : v1::CommandAck::QUEUED, "already received");
+        return true;
+      }
+  return false;
 }
 
 void SessionCore::SendText(const QueuedText& t, int64_t now_ns) {
@@ -720,6 +743,7 @@ void SessionCore::OnCommandAt(const v1::DialogCommand& cmd, int64_t now_ns) {
         Ack(cmd, v1::CommandAck::REFUSED, "the text is empty");
         break;
       }
+      if (RepeatedText(cmd)) break;
       QueuedText t{cmd.text_input().text(), cmd.text_input().request_id(), cmd.command_id(), now_ns};
       if (ready() && texts_.empty() && !text_turn_pending_) {
         SendText(t, now_ns);

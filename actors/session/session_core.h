@@ -282,6 +282,11 @@ class SessionCore {
   // in the ResumePoint.
   std::deque<QueuedText> inflight_;
   static constexpr size_t kInflightTexts = 16;
+  // Text commands already taken, by command id, with their answer: a sender
+  // that repeats one (vb say, when no ack came) gets the same ack again.
+  std::deque<std::pair<std::string, v1::CommandAck::Result>> taken_texts_;
+  static constexpr size_t kTakenTexts = 64;
+  bool RepeatedText(const v1::DialogCommand& cmd);
   // Sample accounting for the resend point (audio.clean sample indices).
   bool has_samples_ = false;
   uint64_t resend_from_ = 0;

@@ -385,7 +385,17 @@ int SendCommand(const std::string& verb, const Args& in) {
       loop.RunOnce(std::chrono::milliseconds(10));
     }
     deadline = bus::Clock::now() + timeout;
-    while (sent && !ack && bus::Clock::now() < deadline) loop.RunOnce(std::chrono::milliseconds(50));
+    // A text goes again (same command id: vb-session takes it once) each
+    // second without an answer: a vb-session killed as it arrived is back
+    // within that, and the question is not lost for a restart.
+    auto resend_at = bus::Clock::now() + std::chrono::seconds(1);
+    while (sent && !ack && bus::Clock::now() < deadline) {
+      loop.RunOnce(std::chrono::milliseconds(50));
+      if (!ack && cmd.has_text_input() && bus::Clock::now() >= resend_at) {
+        if (node.HasSubscriber(pub)) pub.Publish(cmd);
+        resend_at = bus::Clock::now() + std::chrono::seconds(1);
+      }
+    }
   }
   zctx.shutdown();  // linger: the message is flushed before the context ends
   char secs[32];

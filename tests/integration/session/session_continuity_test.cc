@@ -326,5 +326,41 @@ TEST_F(SessionContinuityTest, ATextAcceptedJustBeforeTheSessionDiesIsAnsweredAft
   }, 3000ms));
 }
 
+// `vb say` whose text reached a vb-session that then died without
+// answering (frozen, then killed -9): vb say sends it again each second
+// with the same command id, the restarted session answers, vb say exits 0
+// and the question makes one turn.
+TEST_F(SessionContinuityTest, VbSayToASessionThatDiesIsSentAgainToItsSuccessor) {
+  StartAll();
+  ASSERT_FALSE(TextTurn("hello", "warm-up").empty());
+  int copies = 0;  // vb say's command as it crosses the bus
+  node_->Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand, [&](const auto& m) {
+    copies += m.msg.has_text_input() && m.msg.text_input().text() == "what is the date today";
+  });
+  ASSERT_TRUE(AwaitSubscribers(loop_, *node_, {commands_.topic()}, 5000ms));
+  ASSERT_EQ(kill(session_.pid(), SIGSTOP), 0);
+  const size_t from = events_.size();
+  Child say;
+  ASSERT_TRUE(say.Start({Bin("vb"), "say", "what is the date today", "--config", dir_.File("vb.yaml"), "--timeout", "8"},
+                        dir_.File("say.log")));
+  // Sent to the frozen session, which never answers.
+  ASSERT_TRUE(RunUntil(loop_, [&] { return copies >= 1; }, 10000ms)) << ReadFile(dir_.File("say.log"));
+  ASSERT_EQ(kill(session_.pid(), SIGKILL), 0);
+  session_.Wait(3000ms);
+  StartSession("session2.log");
+  ASSERT_TRUE(RunUntil(loop_, [&] { return !say.running(); }, 10000ms));
+  EXPECT_EQ(say.Wait(0ms), 0) << ReadFile(dir_.File("say.log"));
+  EXPECT_GE(copies, 2) << "vb say did not send it again";
+  int st = Await(from, [&](const Seen& s) {
+    return s.event.has_turn_started() && s.event.turn_started().request_id().rfind("vb-", 0) == 0;
+  }, 15000ms);
+  ASSERT_GE(st, 0) << Dump(from) << ReadFile(dir_.File("say.log"));
+  ASSERT_GE(Await(from, Ended(v1::TurnEnded::COMPLETED, events_[size_t(st)].turn_id)), 0) << Dump(from);
+  int starts = 0;
+  for (size_t i = from; i < events_.size(); ++i)
+    starts += events_[i].event.has_turn_started() && events_[i].event.turn_started().request_id().rfind("vb-", 0) == 0;
+  EXPECT_EQ(starts, 1);
+}
+
 }  // namespace
 }  // namespace vb::testing

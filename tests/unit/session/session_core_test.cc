@@ -913,6 +913,30 @@ TEST_F(CoreTest, AnUplinkGuardFollowsANewUpstreamStream) {
   EXPECT_EQ(Delta(appends[before + 3]), frame(3, 0).pcm());
 }
 
+// vb say sends a text again when no ack came (a vb-session killed as it
+// arrived): the same command id is taken once and acked again, also when
+// the first copy was taken by the previous process (restored texts).
+TEST_F(CoreTest, ATextRepeatedWithTheSameCommandIdIsTakenOnce) {
+  Make(v1::MODE_CONTINUOUS);
+  Connect();
+  auto text = [](const std::string& id) {
+    return Cmd([&](auto& c) {
+      c.mutable_text_input()->set_text("what time is it");
+      c.mutable_text_input()->set_request_id("r-" + id);
+      c.set_command_id(id);
+    });
+  };
+  core->OnCommand(text("c1"));
+  core->OnCommand(text("c1"));
+  EXPECT_EQ(port.Sent("conversation.message.create").size(), 1u);
+  ASSERT_EQ(port.acks.size(), 2u);
+  EXPECT_EQ(port.acks[1].result, v1::CommandAck::ACCEPTED);
+  core->RestoreTexts({{"hello", "r-c9", "c9", MonoNow()}});
+  core->OnCommand(text("c9"));
+  EXPECT_EQ(core->Resume().texts.size(), 2u);  // c1 in flight, c9 once
+  EXPECT_EQ(port.acks.back().id, "c9");
+}
+
 // A hold nobody renews (its vb-control died) lapses: nothing is held for good.
 TEST_F(CoreTest, AnUplinkGuardNotRenewedLapses) {
   Make(v1::MODE_CONTINUOUS);
