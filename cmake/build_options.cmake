@@ -17,9 +17,9 @@ set(VB_SANITIZE "" CACHE STRING "sanitizers for every target: address,undefined 
 # defaults on purpose: no warning for that.
 add_compile_options(-Wall -Wextra -Wshadow -Wno-unused-parameter -Wno-missing-field-initializers)
 if(VB_WERROR)
-  # -Wshadow stays a warning until a whole-tree build shows none (the tests,
-  # tools/vb and bench/ were not yet checked with it: issue 18).
-  add_compile_options(-Werror -Wno-error=shadow)
+  # -Wshadow included: GCC 12 finds no shadowing in any of the tree's 199
+  # translation units (products, tests, benches; 2026-12-06).
+  add_compile_options(-Werror)
 endif()
 
 if(VB_FUZZ)
