@@ -293,7 +293,18 @@ void Node::Deliver(Plane plane, std::vector<zmq::message_t>& frames, size_t coun
   std::string_view payload = frame(2);
   bool counted = false;
   // The matching subscriptions, held: handlers may change subs_ meanwhile.
-  std::vector<std::shared_ptr<Sub>> matched;
+  // The list's storage is reused (this runs for every audio frame); a
+  // delivery nested in a handler would find it taken and make its own.
+  std::vector<std::shared_ptr<Sub>> matched = std::move(matched_scratch_);
+  matched.clear();
+  struct GiveBack {
+    std::vector<std::shared_ptr<Sub>>& list;
+    std::vector<std::shared_ptr<Sub>>& scratch;
+    ~GiveBack() {
+      list.clear();
+      scratch = std::move(list);
+    }
+  } give_back{matched, matched_scratch_};
   for (const auto& s : subs_)
     if (s->plane == plane && s->base == base && (s->device == "*" || s->device == device)) matched.push_back(s);
   for (const auto& sp : matched) {

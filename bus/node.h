@@ -223,6 +223,7 @@ class Node {
   // Shared: a delivery holds the ones it calls, so a handler may subscribe
   // or unsubscribe (itself included) while it runs.
   std::vector<std::shared_ptr<Sub>> subs_;
+  std::vector<std::shared_ptr<Sub>> matched_scratch_;  // Deliver's, kept for its capacity
   std::vector<std::pair<std::string, std::function<void(const RawMessage&)>>> raw_[2];
   std::vector<std::unique_ptr<Advertised>> topics_;  // stable addresses
   std::string last_device_topic_, last_device_;  // device of the last published topic
