@@ -14,6 +14,19 @@
 namespace vb {
 namespace {
 
+// A context that listens nowhere, with one protocol whose callback is the bridge's.
+lws_context_creation_info NoListenInfo() {
+  static const lws_protocols kProtocols[] = {{"test", LwsService::Callback, 0, 0, 0, nullptr, 0},
+                                             {nullptr, nullptr, 0, 0, 0, nullptr, 0}};
+  lws_context_creation_info info;
+  std::memset(&info, 0, sizeof info);
+  info.port = CONTEXT_PORT_NO_LISTEN;
+  info.protocols = kProtocols;
+  info.gid = -1;
+  info.uid = -1;
+  return info;
+}
+
 TEST(LwsService, AWakeFromAnyThreadReachesTheHandlerOnTheServiceThread) {
   std::mutex mu;
   std::condition_variable cv;
@@ -28,14 +41,7 @@ TEST(LwsService, AWakeFromAnyThreadReachesTheHandlerOnTheServiceThread) {
     }
     return 0;
   });
-  static const lws_protocols kProtocols[] = {{"test", LwsService::Callback, 0, 0, 0, nullptr, 0},
-                                             {nullptr, nullptr, 0, 0, 0, nullptr, 0}};
-  lws_context_creation_info info;
-  std::memset(&info, 0, sizeof info);
-  info.port = CONTEXT_PORT_NO_LISTEN;
-  info.protocols = kProtocols;
-  info.gid = -1;
-  info.uid = -1;
+  lws_context_creation_info info = NoListenInfo();
   LwsService::RouteLogs();
   ASSERT_TRUE(service.Create(info));
   service.StartThread();
@@ -56,14 +62,7 @@ TEST(LwsService, AWakeFromAnyThreadReachesTheHandlerOnTheServiceThread) {
 
 TEST(LwsService, ServingOnTheCallersThreadEndsOnRequestStopFromAnother) {
   LwsService service([](lws*, int, void*, void*, size_t) { return 0; });
-  static const lws_protocols kProtocols[] = {{"test", LwsService::Callback, 0, 0, 0, nullptr, 0},
-                                             {nullptr, nullptr, 0, 0, 0, nullptr, 0}};
-  lws_context_creation_info info;
-  std::memset(&info, 0, sizeof info);
-  info.port = CONTEXT_PORT_NO_LISTEN;
-  info.protocols = kProtocols;
-  info.gid = -1;
-  info.uid = -1;
+  lws_context_creation_info info = NoListenInfo();
   ASSERT_TRUE(service.Create(info));
   int passes = 0;
   std::thread stopper([&] { service.RequestStop(); });
