@@ -80,7 +80,8 @@ void Context::FillHeartbeat(v1::Heartbeat* hb, v1::Heartbeat::State state) {
   h.Reset();
   for (size_t i = 0; i < c.malformed.by_reason.size(); ++i)
     if (c.malformed.by_reason[i])
-      (*hb->mutable_extra())[std::string("malformed_") + MalformedName(Malformed(i))] = int64_t(c.malformed.by_reason[i]);
+      (*hb->mutable_extra())[std::string("malformed_") + MalformedName(Malformed(i))] =
+          int64_t(c.malformed.by_reason[i]);
   auto& extra = *hb->mutable_extra();
   extra["seq_publishers"] = int64_t(seq.size());
   extra["seq_evicted"] = int64_t(seq.evictions());
@@ -95,8 +96,8 @@ void Context::FillHeartbeat(v1::Heartbeat* hb, v1::Heartbeat::State state) {
   hb->set_rss_kb(RssKb());
 }
 
-ActorHost::ActorHost(zmq::context_t& zctx, std::unique_ptr<Actor> actor, std::string kind,
-                     std::string name, std::string device, BusConfig bus)
+ActorHost::ActorHost(zmq::context_t& zctx, std::unique_ptr<Actor> actor, std::string kind, std::string name,
+                     std::string device, BusConfig bus)
     : node_(zctx, loop_, name, std::move(device), bus),
       ctx_(std::move(kind), std::move(name), loop_, node_),
       actor_(std::move(actor)),

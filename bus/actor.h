@@ -89,8 +89,8 @@ class Actor {
 // several actors over inproc://; the generated main() uses it too).
 class ActorHost {
  public:
-  ActorHost(zmq::context_t& zctx, std::unique_ptr<Actor> actor, std::string kind, std::string name,
-            std::string device, BusConfig bus);
+  ActorHost(zmq::context_t& zctx, std::unique_ptr<Actor> actor, std::string kind, std::string name, std::string device,
+            BusConfig bus);
   // Configures from `section` (already declared by the caller or not).
   Status Start(config::Section& section);
   // Blocks until stopped (signal, Context::Stop, or Loop::Stop from another thread).

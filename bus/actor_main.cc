@@ -30,7 +30,8 @@ void Help(const char* kind) {
             << "Usually started and watched by `vb run` (launcher.actors), or by systemd as\n"
             << "voicebus-actor@NAME.service.\n\n"
             << "  --config FILE            the voicebus config; this actor reads bus, devices and its own section\n"
-            << "  --name NAME              instance name = its config section and bus identity (default " << kind << ")\n"
+            << "  --name NAME              instance name = its config section and bus identity (default " << kind
+            << ")\n"
             << "  --log-level LEVEL        debug, info (default), warn or error; logs go to stderr\n"
             << "  --print-default-config   its section's keys, defaults and meaning\n"
             << "  --contract [--json]      configure the actor (defaults, or --config FILE) on a private in-process\n"
@@ -43,8 +44,7 @@ void Help(const char* kind) {
 }  // namespace
 
 void CommonActorConfig::Declare(config::Section& s) {
-  s.Key("device", &device, std::string(""),
-        "device this actor serves (one of devices.names; empty = the first)");
+  s.Key("device", &device, std::string(""), "device this actor serves (one of devices.names; empty = the first)");
   // Read by the launcher; declared here so every actor's section accepts it.
   s.Key("command", &command, {},
         "run this program instead of vb-KIND (argv list, e.g. [/usr/bin/python3, my_vad.py]; "
@@ -72,14 +72,25 @@ int ActorMain(int argc, char** argv, const char* kind, ActorFactory factory) {
     if (a == "--config" && value(&config_path)) continue;
     if (a == "--name" && value(&name)) continue;
     if (a == "--log-level" && value(&log_level)) continue;
-    if (a == "--print-default-config") { print_default = true; continue; }
-    if (a == "--contract") { contract = true; continue; }
-    if (a == "--json") { json = true; continue; }
-    if (a == "-h" || a == "--help") { Help(kind); return 0; }
+    if (a == "--print-default-config") {
+      print_default = true;
+      continue;
+    }
+    if (a == "--contract") {
+      contract = true;
+      continue;
+    }
+    if (a == "--json") {
+      json = true;
+      continue;
+    }
+    if (a == "-h" || a == "--help") {
+      Help(kind);
+      return 0;
+    }
     if (a == "--config" || a == "--name" || a == "--log-level")
       std::cerr << "vb-" << kind << ": " << a << " needs a value\n";
-    else
-      std::cerr << "vb-" << kind << ": unknown argument '" << a << "'\n";
+    else std::cerr << "vb-" << kind << ": unknown argument '" << a << "'\n";
     Usage(kind);
     return 64;
   }

@@ -23,8 +23,8 @@ class Backoff {
   static constexpr Duration kNeverReset = Duration::max();
 
   // jitter is clamped to [0, 1]; seed 0 draws one from std::random_device.
-  Backoff(Duration initial = Duration(1000), Duration max = Duration(32000),
-          Duration reset_after = Duration(60000), double jitter = 0.0, uint64_t seed = 0)
+  Backoff(Duration initial = Duration(1000), Duration max = Duration(32000), Duration reset_after = Duration(60000),
+          double jitter = 0.0, uint64_t seed = 0)
       : initial_(initial),
         max_(std::max(initial, max)),
         reset_after_(reset_after),

@@ -63,14 +63,11 @@ void BusConfig::Declare(config::Section& s) {
         "allow tcp:// without CURVE (anyone reaching the ports can read and inject); "
         "without it such a bus refuses to start");
   auto c = s.Sub("curve", "CURVE authentication and encryption for tcp:// endpoints");
-  c.Key("server_key_file", &curve.server_key_file, std::string(""),
-        "broker: its key pair file (from `vb keygen`)");
-  c.Key("server_public_key", &curve.server_public_key, std::string(""),
-        "clients: the broker's public key (Z85)");
+  c.Key("server_key_file", &curve.server_key_file, std::string(""), "broker: its key pair file (from `vb keygen`)");
+  c.Key("server_public_key", &curve.server_public_key, std::string(""), "clients: the broker's public key (Z85)");
   c.Key("client_key_file", &curve.client_key_file, std::string(""),
         "clients: their own key pair file (from `vb keygen`)");
-  c.Key("allowed_clients", &curve.allowed_clients, {},
-        "broker: public keys (Z85) of the clients allowed to connect");
+  c.Key("allowed_clients", &curve.allowed_clients, {}, "broker: public keys (Z85) of the clients allowed to connect");
   c.Finish();
   if (endpoint.empty()) endpoint = DefaultEndpoint();
   Endpoints e;

@@ -34,9 +34,9 @@ std::string DefaultEndpoint();
 
 struct CurveConfig {
   // Broker: its key pair file; clients: the broker's public key (Z85).
-  std::string server_key_file;   // broker only: file written by `vb keygen`
-  std::string server_public_key; // clients: the broker's public key (Z85)
-  std::string client_key_file;   // clients: own key pair file
+  std::string server_key_file;               // broker only: file written by `vb keygen`
+  std::string server_public_key;             // clients: the broker's public key (Z85)
+  std::string client_key_file;               // clients: own key pair file
   std::vector<std::string> allowed_clients;  // broker: client public keys (Z85)
   bool enabled() const { return !server_key_file.empty() || !server_public_key.empty(); }
 };

@@ -84,8 +84,8 @@ std::string Section::FormatNumber(double v) {
   return out.str();
 }
 
-bool Section::ReadNumber(std::string_view key, double* v, bool integral, Range range,
-                         std::string_view doc, const std::string& def_text) {
+bool Section::ReadNumber(std::string_view key, double* v, bool integral, Range range, std::string_view doc,
+                         const std::string& def_text) {
   if (report_->describe) {
     std::string d(doc);
     if (std::isfinite(range.min) || std::isfinite(range.max))
@@ -119,8 +119,8 @@ bool Section::ReadNumber(std::string_view key, double* v, bool integral, Range r
     return false;
   }
   if (parsed < range.min || parsed > range.max) {
-    report_->errors.push_back(Where(n, key) + ": " + s + " is out of range [" +
-                              FormatNumber(range.min) + ", " + FormatNumber(range.max) + "]");
+    report_->errors.push_back(Where(n, key) + ": " + s + " is out of range [" + FormatNumber(range.min) + ", " +
+                              FormatNumber(range.max) + "]");
     return false;
   }
   *v = parsed;
@@ -181,8 +181,8 @@ void Section::Key(std::string_view key, std::string* out, std::string def, std::
   if (Expand(n, key, &v)) *out = std::move(v);
 }
 
-void Section::Choice(std::string_view key, std::string* out, std::string def,
-                     std::vector<std::string> allowed, std::string_view doc) {
+void Section::Choice(std::string_view key, std::string* out, std::string def, std::vector<std::string> allowed,
+                     std::string_view doc) {
   std::string list;
   for (const auto& a : allowed) list += (list.empty() ? "" : "|") + a;
   if (report_->describe) {
@@ -224,8 +224,7 @@ void Section::Key(std::string_view key, std::vector<std::string>* out, std::vect
   }
 }
 
-void Section::Key(std::string_view key, std::vector<std::pair<std::string, std::string>>* out,
-                  std::string_view doc) {
+void Section::Key(std::string_view key, std::vector<std::pair<std::string, std::string>>* out, std::string_view doc) {
   out->clear();
   if (report_->describe) return Describe(key, "{}", doc);
   YAML::Node n = Lookup(key);
@@ -298,8 +297,8 @@ Status File::Load(const std::string& path) {
   } catch (const YAML::BadFile&) {
     return Status::Config(path + ": cannot read config file");
   } catch (const YAML::ParserException& e) {
-    return Status::Config(path + ":" + std::to_string(e.mark.line + 1) + ":" +
-                          std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
+    return Status::Config(path + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                          ": YAML syntax error: " + e.msg);
   }
   return Check(path);
 }
@@ -309,8 +308,8 @@ Status File::LoadString(const std::string& text, const std::string& name) {
   try {
     root_ = YAML::Load(text);
   } catch (const YAML::ParserException& e) {
-    return Status::Config(name + ":" + std::to_string(e.mark.line + 1) + ":" +
-                          std::to_string(e.mark.column + 1) + ": YAML syntax error: " + e.msg);
+    return Status::Config(name + ":" + std::to_string(e.mark.line + 1) + ":" + std::to_string(e.mark.column + 1) +
+                          ": YAML syntax error: " + e.msg);
   }
   return Check(name);
 }
@@ -336,8 +335,7 @@ void FindDuplicates(const std::string& file, const YAML::Node& n, const std::str
       errors->push_back(file + ":" + std::to_string(m.line + 1) + ":" + std::to_string(m.column + 1) + ": " + here +
                         ": duplicate " + (path.empty() ? "section" : "key") + " (first at line " +
                         std::to_string(first->second.line + 1) + ")");
-    else
-      seen.emplace(k, m);
+    else seen.emplace(k, m);
     FindDuplicates(file, it->second, here, errors);
   }
 }
@@ -376,7 +374,8 @@ void ResolveMerges(const std::string& file, YAML::Node n, int depth, std::vector
       else if (v.IsSequence()) {
         for (size_t i = 0; i < v.size(); ++i) {
           if (v[i].IsMap()) sources.push_back(v[i]);
-          else errors->push_back(At(file, v[i].Mark()) + ": `<<` merges mappings only (an alias like *name of a mapping)");
+          else
+            errors->push_back(At(file, v[i].Mark()) + ": `<<` merges mappings only (an alias like *name of a mapping)");
         }
       } else {
         errors->push_back(At(file, v.Mark()) + ": `<<` merges a mapping or a list of mappings (e.g. <<: *defaults)");
@@ -446,10 +445,11 @@ void File::CheckTopLevel(const std::vector<std::string>& known, Report* report) 
     bool ok = k.rfind("x-", 0) == 0;  // a place for YAML anchors (`x-room: &room {…}`), read by nobody
     for (const auto& s : known) ok = ok || s == k;
     if (!ok)
-      report->errors.push_back(path_ + ":" + std::to_string(it->first.Mark().line + 1) + ":" +
-                               std::to_string(it->first.Mark().column + 1) + ": " + k +
-                               ": unknown section (not an actor listed in launcher.actors or devices.actors, nor bus, devices, "
-                               "launcher, nor x-… for anchors)");
+      report->errors.push_back(
+          path_ + ":" + std::to_string(it->first.Mark().line + 1) + ":" + std::to_string(it->first.Mark().column + 1) +
+          ": " + k +
+          ": unknown section (not an actor listed in launcher.actors or devices.actors, nor bus, devices, "
+          "launcher, nor x-… for anchors)");
   }
 }
 

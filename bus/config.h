@@ -6,9 +6,9 @@
 // the documented default (`--print-default-config`).
 //
 // String and number values may name environment variables as ${NAME}; an
-// unset one is an error (${NAME:-DEFAULT} takes DEFAULT instead). The launcher uses this to hand actors run-time facts (the
-// simulator's port, the run directory). Secrets are read by the parts that
-// need them straight from the environment, never through the YAML.
+// unset one is an error (${NAME:-DEFAULT} takes DEFAULT instead). The launcher uses this to hand actors run-time facts
+// (the simulator's port, the run directory). Secrets are read by the parts that need them straight from the
+// environment, never through the YAML.
 //
 // Not thread-safe; used once at start-up.
 #pragma once
@@ -54,8 +54,8 @@ class Section {
 
   // Arithmetic keys (int, unsigned, int64, double …), range-checked.
   template <class T>
-    requires std::is_arithmetic_v<T> && (!std::is_same_v<T, bool>)
-  void Key(std::string_view key, T* out, T def, Range range, std::string_view doc) {
+  requires std::is_arithmetic_v<T> &&
+      (!std::is_same_v<T, bool>)void Key(std::string_view key, T* out, T def, Range range, std::string_view doc) {
     double v = static_cast<double>(def);
     if constexpr (std::is_integral_v<T>) {
       // A value T cannot hold is a range error, not undefined behaviour in
@@ -65,19 +65,16 @@ class Section {
     }
     if (ReadNumber(key, &v, std::is_integral_v<T>, range, doc, FormatNumber(static_cast<double>(def))))
       *out = static_cast<T>(v);
-    else
-      *out = def;
+    else *out = def;
   }
   void Key(std::string_view key, bool* out, bool def, std::string_view doc);
   void Key(std::string_view key, std::string* out, std::string def, std::string_view doc);
   // A string that must be one of `allowed`.
-  void Choice(std::string_view key, std::string* out, std::string def,
-              std::vector<std::string> allowed, std::string_view doc);
-  void Key(std::string_view key, std::vector<std::string>* out, std::vector<std::string> def,
-           std::string_view doc);
+  void Choice(std::string_view key, std::string* out, std::string def, std::vector<std::string> allowed,
+              std::string_view doc);
+  void Key(std::string_view key, std::vector<std::string>* out, std::vector<std::string> def, std::string_view doc);
   // A free-form map of string → string (e.g. meta_data), not validated further.
-  void Key(std::string_view key, std::vector<std::pair<std::string, std::string>>* out,
-           std::string_view doc);
+  void Key(std::string_view key, std::vector<std::pair<std::string, std::string>>* out, std::string_view doc);
 
   // A nested mapping. Finish() the child before the parent.
   Section Sub(std::string_view key, std::string_view doc);
@@ -109,8 +106,8 @@ class Section {
  private:
   // Expands ${NAME} from the environment; false (and an error) if unset.
   bool Expand(const YAML::Node& n, std::string_view key, std::string* value);
-  bool ReadNumber(std::string_view key, double* v, bool integral, Range range,
-                  std::string_view doc, const std::string& def_text);
+  bool ReadNumber(std::string_view key, double* v, bool integral, Range range, std::string_view doc,
+                  const std::string& def_text);
   static std::string FormatNumber(double v);
   void Describe(std::string_view key, const std::string& value, std::string_view doc);
   YAML::Node Lookup(std::string_view key);

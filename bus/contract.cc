@@ -19,10 +19,10 @@ TopicInfo Info(const Topic<M>& t) {
 const std::vector<TopicInfo>& TopicTable() {
   using namespace topics;
   static const std::vector<TopicInfo> table = {
-      Info(kAudioMic), Info(kAudioClean), Info(kAudioRef), Info(kAudioOut), Info(kSessionAudio),
-      Info(kSessionEvent), Info(kVoiceVad), Info(kVoiceWake), Info(kDialogState), Info(kDialogCommand),
-      Info(kPlaybackEvent), Info(kHeartbeat), Info(kDialogAck), Info(kSessionBackfill), Info(kAudioBackfill),
-      Info(kToolOffer), Info(kToolInvoke), Info(kToolAnswer), Info(kToolCatalog), Info(kPlaybackVolume),
+      Info(kAudioMic),      Info(kAudioClean),  Info(kAudioRef),   Info(kAudioOut),        Info(kSessionAudio),
+      Info(kSessionEvent),  Info(kVoiceVad),    Info(kVoiceWake),  Info(kDialogState),     Info(kDialogCommand),
+      Info(kPlaybackEvent), Info(kHeartbeat),   Info(kDialogAck),  Info(kSessionBackfill), Info(kAudioBackfill),
+      Info(kToolOffer),     Info(kToolInvoke),  Info(kToolAnswer), Info(kToolCatalog),     Info(kPlaybackVolume),
       Info(kPlaybackLevel), Info(kChatRequest), Info(kChatEvent)};
   return table;
 }
@@ -66,14 +66,18 @@ std::string ContractText(const std::string& kind, const std::vector<Node::Declar
                     {"type", "vb.v1.Heartbeat"},
                     {"every", "bus.heartbeat_ms (1000)"},
                     {"first", "at once when active, and again when a heartbeat subscriber appears"},
-                    {"fields", "actor, kind, state (ACTIVE; STOPPING last), pid, uptime_ms, counters "
-                               "{msgs_in, msgs_out, drops, malformed, errors, dropped_inactive}, "
-                               "drops[] per (source, topic), extra: malformed_<reason> and the actor's own"},
+                    {"fields",
+                     "actor, kind, state (ACTIVE; STOPPING last), pid, uptime_ms, counters "
+                     "{msgs_in, msgs_out, drops, malformed, errors, dropped_inactive}, "
+                     "drops[] per (source, topic), extra: malformed_<reason> and the actor's own"},
                     {"silence", "3 s without one while the bus works: killed and restarted by vb run"}};
   j["stop"] = {{"signals", {"SIGTERM", "SIGINT"}}, {"within_ms", 2000}, {"exit", 0}};
-  j["counting"] = "seq gaps per (Header.source, topic) are drops; frames failing the checks of "
-                  "docs/wire.md are malformed, counted per reason, dropped, and the actor keeps serving";
-  j["exit_codes"] = {{"0", "stopped"}, {"1", "failed at start"}, {"64", "bad command line"},
+  j["counting"] =
+      "seq gaps per (Header.source, topic) are drops; frames failing the checks of "
+      "docs/wire.md are malformed, counted per reason, dropped, and the actor keeps serving";
+  j["exit_codes"] = {{"0", "stopped"},
+                     {"1", "failed at start"},
+                     {"64", "bad command line"},
                      {"78", "config error (file:line:key on stderr; not restarted)"}};
   j["command_line"] = "--config FILE --name NAME | --print-default-config | --help";
   if (json) return j.dump(2) + "\n";

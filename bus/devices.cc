@@ -98,8 +98,7 @@ void DevicesConfig::Declare(config::Section& s) {
   if (!list.empty()) {
     std::vector<std::string> from_list;
     for (const auto& e : list) from_list.push_back(e.name);
-    if (names_given && names != from_list)
-      s.Error("names", "disagrees with the devices of `list` (give one of them)");
+    if (names_given && names != from_list) s.Error("names", "disagrees with the devices of `list` (give one of them)");
     names = from_list;
   } else {
     for (const auto& n : names) list.push_back(DeviceEntry{n, n, false, ""});

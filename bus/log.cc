@@ -65,8 +65,8 @@ bool StderrIsJournal() {
   const char* js = std::getenv("JOURNAL_STREAM");
   unsigned long long dev = 0, ino = 0;
   struct stat st {};
-  return js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 &&
-         st.st_dev == dev_t(dev) && st.st_ino == ino_t(ino);
+  return js && sscanf(js, "%llu:%llu", &dev, &ino) == 2 && fstat(STDERR_FILENO, &st) == 0 && st.st_dev == dev_t(dev) &&
+         st.st_ino == ino_t(ino);
 }
 
 void ProtobufLog(google::protobuf::LogLevel level, const char* file, int line, const std::string& message) {

@@ -52,9 +52,8 @@ class LogStream {
 };
 
 // A one-pass for, not an if: safe inside an unbraced if/else of the caller.
-#define VB_LOG(level)                                                                         \
-  for (bool vb_log_once_ = ::vb::LogLevel::level >= ::vb::GetLogLevel(); vb_log_once_; \
-       vb_log_once_ = false)                                                                  \
+#define VB_LOG(level)                                                                                        \
+  for (bool vb_log_once_ = ::vb::LogLevel::level >= ::vb::GetLogLevel(); vb_log_once_; vb_log_once_ = false) \
   ::vb::LogStream(::vb::LogLevel::level)
 
 class RateLimit {

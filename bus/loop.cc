@@ -42,8 +42,7 @@ void Loop::RemovePollGroup(GroupId id) {
 }
 
 Loop::GroupId Loop::AddFd(int fd, short events, std::function<void(short)> fn) {
-  return AddPollGroup({pollfd{fd, events, 0}},
-                      [fn = std::move(fn)](std::span<const pollfd> p) { fn(p[0].revents); });
+  return AddPollGroup({pollfd{fd, events, 0}}, [fn = std::move(fn)](std::span<const pollfd> p) { fn(p[0].revents); });
 }
 
 Loop::TimerId Loop::AddTimer(std::chrono::nanoseconds period, Callback fn) {

@@ -89,8 +89,8 @@ class Loop {
   // wake-up costs no allocation.
   bool dirty_ = true;
   std::vector<zmq_pollitem_t> items_;
-  std::vector<Callback*> item_socket_fn_;                   // per socket item
-  std::vector<std::pair<GroupId, size_t>> group_at_;        // first item of each group
+  std::vector<Callback*> item_socket_fn_;             // per socket item
+  std::vector<std::pair<GroupId, size_t>> group_at_;  // first item of each group
   std::map<void*, Callback> sockets_;
   std::map<GroupId, Group> groups_;
   GroupId next_group_ = 1;

@@ -7,8 +7,7 @@
 namespace vb::bus {
 
 Node::Node(zmq::context_t& ctx, Loop& loop, std::string source, std::string device, BusConfig config)
-    : ctx_(ctx), loop_(loop), source_(std::move(source)), device_(std::move(device)),
-      config_(std::move(config)) {
+    : ctx_(ctx), loop_(loop), source_(std::move(source)), device_(std::move(device)), config_(std::move(config)) {
   // Every bus process makes a Node: protobuf's own log lines (one per
   // invalid UTF-8 string a hostile header carries) go through our rate limit.
   InstallProtobufLogHandler();
@@ -90,8 +89,8 @@ Plane Node::AdvertisedPlane(std::string_view topic) const {
   return Plane::kControl;
 }
 
-void Node::AddSubscription(Plane plane, std::string_view base, const std::string& device,
-                           const std::string& type, Dispatch fn) {
+void Node::AddSubscription(Plane plane, std::string_view base, const std::string& device, const std::string& type,
+                           Dispatch fn) {
   auto s = std::make_shared<Sub>(Sub{plane, std::string(base), device.empty() ? device_ : device, type, std::move(fn)});
   if (sub_[int(plane)]) {
     std::string prefix = s->base + "/" + (s->device == "*" ? "" : s->device);
@@ -149,15 +148,15 @@ void Node::SubscribeRaw(Plane plane, const std::string& prefix, std::function<vo
 bool Node::SendRaw(Plane plane, const std::vector<std::string>& frames) {
   auto& s = *pub_[int(plane)];
   for (size_t i = 0; i < frames.size(); ++i) {
-    auto flags = i + 1 < frames.size() ? zmq::send_flags::sndmore | zmq::send_flags::dontwait
-                                       : zmq::send_flags::dontwait;
+    auto flags =
+        i + 1 < frames.size() ? zmq::send_flags::sndmore | zmq::send_flags::dontwait : zmq::send_flags::dontwait;
     if (!s.send(zmq::buffer(frames[i]), flags)) return false;
   }
   return true;
 }
 
-bool Node::PublishEncoded(Plane plane, const std::string& topic, uint64_t* seq,
-                          const google::protobuf::Message& msg, const PublishOptions& opts) {
+bool Node::PublishEncoded(Plane plane, const std::string& topic, uint64_t* seq, const google::protobuf::Message& msg,
+                          const PublishOptions& opts) {
   if (!active_) {
     ++counters_.dropped_inactive;
     if (!warned_inactive_) {
@@ -239,9 +238,8 @@ void Node::Reject(Malformed why, std::string_view topic, const std::string& deta
   ++counters_.malformed.by_reason[size_t(why)];
   uint64_t suppressed = 0;
   if (reject_log_.Allow(MonoNs(), &suppressed))
-    VB_LOG(kWarn) << "dropped malformed message (" << MalformedName(why) << ") on '"
-                  << std::string(topic.substr(0, 64)) << "': " << detail
-                  << (suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : "");
+    VB_LOG(kWarn) << "dropped malformed message (" << MalformedName(why) << ") on '" << std::string(topic.substr(0, 64))
+                  << "': " << detail << (suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : "");
 }
 
 void Node::HandleMessage(Plane plane, std::vector<zmq::message_t>& frames, size_t count) {
@@ -285,7 +283,9 @@ void Node::Deliver(Plane plane, std::vector<zmq::message_t>& frames, size_t coun
   std::string_view base, device;
   if (topic.size() > config_.limits.max_topic || !SplitTopic(topic, &base, &device))
     return Reject(Malformed::kTopic, topic, "not <base>/<device>");
-  if (!header_ok) return Reject(Malformed::kHeader, topic, "header frame of " + std::to_string(frames[1].size()) + " bytes does not parse");
+  if (!header_ok)
+    return Reject(Malformed::kHeader, topic,
+                  "header frame of " + std::to_string(frames[1].size()) + " bytes does not parse");
   if (header.source().size() > kMaxSourceBytes)
     return Reject(Malformed::kHeader, topic, "source name of " + std::to_string(header.source().size()) + " bytes");
   if (frames[2].size() > config_.limits.max_payload)
@@ -311,7 +311,8 @@ void Node::Deliver(Plane plane, std::vector<zmq::message_t>& frames, size_t coun
     const Sub& s = *sp;
     if (s.removed) continue;  // unsubscribed by an earlier handler of this message
     if (header.type() != s.type)
-      return Reject(Malformed::kTypeMismatch, topic, "type '" + header.type().substr(0, 64) + "', expected '" + s.type + "'");
+      return Reject(Malformed::kTypeMismatch, topic,
+                    "type '" + header.type().substr(0, 64) + "', expected '" + s.type + "'");
     if (!counted) {
       seq_.Observe(header.source(), topic, header.seq());
       counted = true;

@@ -121,12 +121,11 @@ class Node {
 
   // device "" = this node's device; "*" = every device.
   template <class M>
-  void Subscribe(const Topic<M>& topic, std::function<void(const Received<M>&)> fn,
-                 std::string device = "") {
+  void Subscribe(const Topic<M>& topic, std::function<void(const Received<M>&)> fn, std::string device = "") {
     auto holder = std::make_shared<M>();
     AddSubscription(topic.plane, topic.base, device, M::descriptor()->full_name(),
-                    [holder, fn = std::move(fn)](std::string_view t, std::string_view dev,
-                                                 const v1::Header& h, std::string_view payload) {
+                    [holder, fn = std::move(fn)](std::string_view t, std::string_view dev, const v1::Header& h,
+                                                 std::string_view payload) {
                       holder->Clear();
                       if (!holder->ParseFromArray(payload.data(), int(payload.size()))) return false;
                       fn(Received<M>{t, dev, h, *holder});
@@ -168,12 +167,16 @@ class Node {
   bool SendRaw(Plane plane, const std::vector<std::string>& frames);
 
   // Internal: used by Publisher<M>.
-  bool PublishEncoded(Plane plane, const std::string& topic, uint64_t* seq,
-                      const google::protobuf::Message& msg, const PublishOptions& opts);
+  bool PublishEncoded(Plane plane, const std::string& topic, uint64_t* seq, const google::protobuf::Message& msg,
+                      const PublishOptions& opts);
 
   // What this node advertised and subscribes to, as declared in the code
   // (vb contract; defined in bus/contract.cc).
-  struct Declared { std::string base, type; Plane plane; bool in; };
+  struct Declared {
+    std::string base, type;
+    Plane plane;
+    bool in;
+  };
   std::vector<Declared> Declarations() const;
 
   const std::string& source() const { return source_; }
@@ -184,8 +187,8 @@ class Node {
   const BusConfig& config() const { return config_; }
 
  private:
-  using Dispatch = std::function<bool(std::string_view topic, std::string_view device,
-                                      const v1::Header&, std::string_view payload)>;
+  using Dispatch =
+      std::function<bool(std::string_view topic, std::string_view device, const v1::Header&, std::string_view payload)>;
   struct Sub {
     Plane plane;
     std::string base;
@@ -201,8 +204,8 @@ class Node {
   };
   std::string FullTopic(std::string_view base, const std::string& device) const;
   Advertised& TopicSlot(const std::string& topic, Plane plane);
-  void AddSubscription(Plane plane, std::string_view base, const std::string& device,
-                       const std::string& type, Dispatch fn);
+  void AddSubscription(Plane plane, std::string_view base, const std::string& device, const std::string& type,
+                       Dispatch fn);
   void RemoveSubscription(Plane plane, std::string_view base, const std::string& device);
   void OnReadable(Plane plane, int budget = 256);
   void OnSubscriptions(Plane plane);
@@ -226,8 +229,8 @@ class Node {
   std::vector<std::shared_ptr<Sub>> matched_scratch_;  // Deliver's, kept for its capacity
   std::vector<std::pair<std::string, std::function<void(const RawMessage&)>>> raw_[2];
   std::vector<std::unique_ptr<Advertised>> topics_;  // stable addresses
-  std::string last_device_topic_, last_device_;  // device of the last published topic
-  std::vector<std::string> subscribed_[2];  // prefixes someone subscribes to, per plane
+  std::string last_device_topic_, last_device_;      // device of the last published topic
+  std::vector<std::string> subscribed_[2];           // prefixes someone subscribes to, per plane
   std::function<void(const std::string&)> on_subscribed_;
   std::chrono::milliseconds batch_{0};
   bool active_ = false;

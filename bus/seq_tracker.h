@@ -58,9 +58,9 @@ class SeqTracker {
   };
   size_t capacity_;
   uint64_t max_gap_;
-  std::list<Slot> lru_;  // front = most recently seen
+  std::list<Slot> lru_;                                                    // front = most recently seen
   std::unordered_map<std::string_view, std::list<Slot>::iterator> index_;  // views into lru_ keys
-  std::string key_;  // reused buffer
+  std::string key_;                                                        // reused buffer
   uint64_t total_lost_ = 0;
   uint64_t total_restarts_ = 0;
   uint64_t evictions_ = 0;

@@ -66,12 +66,11 @@ inline constexpr Topic<v1::TextChatEvent> kChatEvent{"chat.event", Plane::kContr
 
 // All bases, for the compile-time checks below and for tools.
 inline constexpr std::array<std::string_view, 23> kAllBases = {
-    kAudioMic.base,     kAudioClean.base,   kAudioRef.base,     kAudioOut.base,
-    kSessionAudio.base, kSessionEvent.base, kVoiceVad.base,     kVoiceWake.base,
-    kDialogState.base,  kDialogCommand.base, kPlaybackEvent.base, kHeartbeat.base, kDialogAck.base,
-    kSessionBackfill.base, kAudioBackfill.base,
-    kToolOffer.base, kToolInvoke.base, kToolAnswer.base, kToolCatalog.base, kPlaybackVolume.base, kPlaybackLevel.base,
-    kChatRequest.base, kChatEvent.base};
+    kAudioMic.base,      kAudioClean.base,  kAudioRef.base,   kAudioOut.base,        kSessionAudio.base,
+    kSessionEvent.base,  kVoiceVad.base,    kVoiceWake.base,  kDialogState.base,     kDialogCommand.base,
+    kPlaybackEvent.base, kHeartbeat.base,   kDialogAck.base,  kSessionBackfill.base, kAudioBackfill.base,
+    kToolOffer.base,     kToolInvoke.base,  kToolAnswer.base, kToolCatalog.base,     kPlaybackVolume.base,
+    kPlaybackLevel.base, kChatRequest.base, kChatEvent.base};
 }  // namespace topics
 
 namespace detail {
@@ -90,7 +89,6 @@ constexpr bool TopicTableIsSound() {
   return true;
 }
 }  // namespace detail
-static_assert(detail::TopicTableIsSound(),
-              "topic table: a base is a prefix of another, repeated, or contains '/'");
+static_assert(detail::TopicTableIsSound(), "topic table: a base is a prefix of another, repeated, or contains '/'");
 
 }  // namespace vb::bus

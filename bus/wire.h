@@ -15,12 +15,12 @@ namespace vb::bus {
 
 enum class Malformed : uint8_t {
   kNone = 0,
-  kFrameCount,     // not exactly three frames
-  kTopic,          // empty, oversized, or not "<base>/<device>"
-  kHeader,         // header frame does not parse, or is oversized
-  kTypeMismatch,   // header.type is not the topic's payload type
-  kPayload,        // payload does not parse as header.type
-  kOversized,      // payload larger than the configured maximum
+  kFrameCount,    // not exactly three frames
+  kTopic,         // empty, oversized, or not "<base>/<device>"
+  kHeader,        // header frame does not parse, or is oversized
+  kTypeMismatch,  // header.type is not the topic's payload type
+  kPayload,       // payload does not parse as header.type
+  kOversized,     // payload larger than the configured maximum
   kCount_
 };
 const char* MalformedName(Malformed m);

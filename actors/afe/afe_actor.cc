@@ -74,12 +74,10 @@ void AfeActor::DeclareConfig(config::Section& s) {
 Status AfeActor::Configure(bus::Context& ctx) {
   if (Status st = FrontEnd::Create(config_, &fe_); !st.ok()) return Status::Config(st.message());
   out_ = ctx.bus().Advertise(bus::topics::kAudioClean);
-  ctx.bus().Subscribe<v1::AudioFrame>(bus::topics::kAudioRef,
-                                      [this, &ctx](const auto& m) { OnRef(ctx, m); });
-  ctx.bus().Subscribe<v1::AudioFrame>(bus::topics::kAudioMic,
-                                      [this, &ctx](const auto& m) { OnMic(ctx, m); });
-  VB_LOG(kInfo) << "backend " << fe_->backend() << ", reference " << config_.reference
-                << ", bulk delay " << config_.aligner.bulk_delay_ms << " ms";
+  ctx.bus().Subscribe<v1::AudioFrame>(bus::topics::kAudioRef, [this, &ctx](const auto& m) { OnRef(ctx, m); });
+  ctx.bus().Subscribe<v1::AudioFrame>(bus::topics::kAudioMic, [this, &ctx](const auto& m) { OnMic(ctx, m); });
+  VB_LOG(kInfo) << "backend " << fe_->backend() << ", reference " << config_.reference << ", bulk delay "
+                << config_.aligner.bulk_delay_ms << " ms";
   return Status::Ok();
 }
 
@@ -88,8 +86,7 @@ void AfeActor::Drop(bus::Context& ctx, const char* counter, const std::string& w
   ctx.CountError();
   uint64_t suppressed = 0;
   if (bad_log_.Allow(bus::MonoNs(), &suppressed))
-    VB_LOG(kWarn) << "dropped: " << why
-                  << (suppressed ? " (+" + std::to_string(suppressed) + " more)" : "");
+    VB_LOG(kWarn) << "dropped: " << why << (suppressed ? " (+" + std::to_string(suppressed) + " more)" : "");
 }
 
 void AfeActor::OnRef(bus::Context& ctx, const bus::Received<v1::AudioFrame>& m) {
@@ -110,8 +107,7 @@ void AfeActor::OnRef(bus::Context& ctx, const bus::Received<v1::AudioFrame>& m) 
     if (resampled_.empty()) return;
     v = PcmView{resampled_.data(), resampled_.size(), 1, rate};
   }
-  if (Status st = fe_->PushReference(v, m.msg.play_ns()); !st.ok())
-    return Drop(ctx, "bad_ref", st.message());
+  if (Status st = fe_->PushReference(v, m.msg.play_ns()); !st.ok()) return Drop(ctx, "bad_ref", st.message());
   if (ref_behind_ && last_processed_) {
     if (fe_->ReferenceReady(last_processed_->view, last_processed_->reference_channel, last_processed_->capture_ns)) {
       // Caught up: the next frames wait for their reference again. Without
@@ -197,9 +193,8 @@ void AfeActor::Process(bus::Context& ctx, const Pending& p) {
 
   if (fe_->counters().delay_changes != logged_delay_changes_) {
     logged_delay_changes_ = fe_->counters().delay_changes;
-    VB_LOG(kInfo) << "echo found " << fe_->estimator().last_lag_ms()
-                  << " ms after its paired reference (correlation " << fe_->estimator().last_corr()
-                  << "): bulk delay now " << fe_->bulk_delay_ms() << " ms";
+    VB_LOG(kInfo) << "echo found " << fe_->estimator().last_lag_ms() << " ms after its paired reference (correlation "
+                  << fe_->estimator().last_corr() << "): bulk delay now " << fe_->bulk_delay_ms() << " ms";
   }
   // Re-alignments are worth a (rate-limited) line: they mean lost frames,
   // xruns or drifting clocks, and each costs the canceller some echo.
@@ -208,8 +203,7 @@ void AfeActor::Process(bus::Context& ctx, const Pending& p) {
   uint64_t suppressed = 0;
   if (jumps != logged_jumps_ && align_log_.Allow(bus::MonoNs(), &suppressed)) {
     VB_LOG(kInfo) << "re-aligned on timestamps (ref " << a.ref_jumps << ", mic " << a.mic_jumps
-                  << " so far; last errors ref " << a.last_ref_error_us << " us, mic "
-                  << a.last_mic_error_us << " us)";
+                  << " so far; last errors ref " << a.last_ref_error_us << " us, mic " << a.last_mic_error_us << " us)";
     logged_jumps_ = jumps;
   }
 }

@@ -6,8 +6,8 @@
 #pragma once
 
 #include <deque>
-#include <optional>
 #include <memory>
+#include <optional>
 
 #include "actors/afe/front_end.h"
 #include "actors/common/resampler.h"

@@ -40,15 +40,12 @@ DelayEstimator::DelayEstimator(const DelayEstimatorConfig& config) : config_(con
   const double bins_per_s = double(config.sample_rate) / config.decimation;
   // The reference must reach back a window, the largest lag and the margin
   // kept behind the newest mic audio.
-  size_t span = size_t(bins_per_s * (config.window_s + config.max_lag_ms / 1000.0 -
-                                     config.min_lag_ms / 1000.0 + 1.0));
+  size_t span = size_t(bins_per_s * (config.window_s + config.max_lag_ms / 1000.0 - config.min_lag_ms / 1000.0 + 1.0));
   mic_.Init(span);
   ref_.Init(span);
 }
 
-void DelayEstimator::AddReference(int64_t pos, const int16_t* x, size_t n) {
-  ref_.Add(pos, x, n, config_.decimation);
-}
+void DelayEstimator::AddReference(int64_t pos, const int16_t* x, size_t n) { ref_.Add(pos, x, n, config_.decimation); }
 
 void DelayEstimator::AddMic(int64_t pos, const int16_t* x, size_t n) {
   mic_.Add(pos, x, n, config_.decimation);

@@ -20,13 +20,13 @@ namespace vb::afe {
 
 struct DelayEstimatorConfig {
   int sample_rate = 16000;
-  int decimation = 8;         // 16 kHz → 2 kHz: enough for speech
-  double window_s = 2.0;      // mic audio per correlation
-  double interval_s = 1.0;    // how often to estimate
-  double min_lag_ms = -150;   // echo up to this much before its paired reference
-  double max_lag_ms = 450;    // … or this much after
-  double min_corr = 0.35;     // peak normalised correlation to believe it
-  double agree_ms = 2.0;      // two successive estimates this close confirm
+  int decimation = 8;        // 16 kHz → 2 kHz: enough for speech
+  double window_s = 2.0;     // mic audio per correlation
+  double interval_s = 1.0;   // how often to estimate
+  double min_lag_ms = -150;  // echo up to this much before its paired reference
+  double max_lag_ms = 450;   // … or this much after
+  double min_corr = 0.35;    // peak normalised correlation to believe it
+  double agree_ms = 2.0;     // two successive estimates this close confirm
 };
 
 class DelayEstimator {

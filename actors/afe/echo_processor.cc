@@ -47,15 +47,12 @@ Status ValidateProcessorConfig(const ProcessorConfig& c) {
     return Status::Invalid("echo_suppression must be low, moderate or high");
   if (!OneOf(c.ns_level, {"low", "moderate", "high", "very_high"}))
     return Status::Invalid("ns_level must be low, moderate, high or very_high");
-  if (c.agc_target_dbfs < -31 || c.agc_target_dbfs > 0)
-    return Status::Invalid("agc_target_dbfs must be in [-31, 0]");
-  if (c.agc_max_gain_db < 0 || c.agc_max_gain_db > 90)
-    return Status::Invalid("agc_max_gain_db must be in [0, 90]");
+  if (c.agc_target_dbfs < -31 || c.agc_target_dbfs > 0) return Status::Invalid("agc_target_dbfs must be in [-31, 0]");
+  if (c.agc_max_gain_db < 0 || c.agc_max_gain_db > 90) return Status::Invalid("agc_max_gain_db must be in [0, 90]");
   return Status::Ok();
 }
 
-Status MakeProcessor(const std::string& backend, const ProcessorConfig& config,
-                     std::unique_ptr<EchoProcessor>* out) {
+Status MakeProcessor(const std::string& backend, const ProcessorConfig& config, std::unique_ptr<EchoProcessor>* out) {
   if (Status s = ValidateProcessorConfig(config); !s.ok()) return s;
   if (backend == "speex") {
     *out = std::make_unique<SpeexProcessor>(config);

@@ -20,8 +20,8 @@ namespace vb::afe {
 
 struct ProcessorConfig {
   int sample_rate = 16000;
-  bool aec = true;            // linear echo canceller + residual echo suppression
-  int tail_ms = 300;          // speex: echo path length the filter covers
+  bool aec = true;                            // linear echo canceller + residual echo suppression
+  int tail_ms = 300;                          // speex: echo path length the filter covers
   std::string echo_suppression = "moderate";  // low | moderate | high (residual echo)
   bool noise_suppression = true;
   std::string ns_level = "moderate";  // low | moderate | high | very_high
@@ -49,8 +49,7 @@ class EchoProcessor {
 };
 
 // Checks `config` (ranges, choice values) and builds the named backend.
-Status MakeProcessor(const std::string& backend, const ProcessorConfig& config,
-                     std::unique_ptr<EchoProcessor>* out);
+Status MakeProcessor(const std::string& backend, const ProcessorConfig& config, std::unique_ptr<EchoProcessor>* out);
 
 // Shared by backends: validates what every backend relies on.
 Status ValidateProcessorConfig(const ProcessorConfig& config);

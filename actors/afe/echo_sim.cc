@@ -13,7 +13,7 @@ std::vector<float> RoomImpulse(int rate, double rt60_s, double direct_to_reverb_
   std::vector<float> h(n, 0.0f);
   std::mt19937 rng(seed);
   std::normal_distribution<double> g(0, 1);
-  const size_t onset = size_t(rate * 0.003);  // first reflections after 3 ms
+  const size_t onset = size_t(rate * 0.003);                // first reflections after 3 ms
   const double decay = std::log(1000.0) / (rt60_s * rate);  // amplitude, per sample
   double energy = 0;
   std::vector<double> tail(n, 0.0);
@@ -74,8 +74,7 @@ std::vector<float> Babble(size_t n, int rate, double rms, uint32_t seed) {
     double weight[kHarmonics];
     for (int k = 0; k < kHarmonics; ++k) {
       double f = (k + 1) * f0;
-      weight[k] = (1.0 / (1.0 + std::pow((f - f1) / 120.0, 2)) +
-                   0.5 / (1.0 + std::pow((f - f2) / 180.0, 2)) + 0.03) /
+      weight[k] = (1.0 / (1.0 + std::pow((f - f1) / 120.0, 2)) + 0.5 / (1.0 + std::pow((f - f2) / 180.0, 2)) + 0.03) /
                   std::sqrt(k + 1.0);
     }
     for (size_t k = i; k < end; ++k) {
@@ -142,8 +141,8 @@ double Db(double p) { return 10.0 * std::log10(std::max(p, 1e-20)); }
 
 }  // namespace
 
-double PowerDb(const std::vector<float>& x, size_t from, size_t to, const std::vector<float>& gate,
-               double gate_db, int rate) {
+double PowerDb(const std::vector<float>& x, size_t from, size_t to, const std::vector<float>& gate, double gate_db,
+               int rate) {
   const size_t frame = size_t(rate / 50);
   double sum = 0;
   size_t count = 0;
@@ -155,15 +154,13 @@ double PowerDb(const std::vector<float>& x, size_t from, size_t to, const std::v
   return count ? Db(sum / double(count)) : -200.0;
 }
 
-double Erle(const std::vector<float>& mic, const std::vector<float>& out,
-            const std::vector<float>& echo, size_t from, size_t to, double echo_gate_db, int rate) {
-  return PowerDb(mic, from, to, echo, echo_gate_db, rate) -
-         PowerDb(out, from, to, echo, echo_gate_db, rate);
+double Erle(const std::vector<float>& mic, const std::vector<float>& out, const std::vector<float>& echo, size_t from,
+            size_t to, double echo_gate_db, int rate) {
+  return PowerDb(mic, from, to, echo, echo_gate_db, rate) - PowerDb(out, from, to, echo, echo_gate_db, rate);
 }
 
-double ConvergenceSeconds(const std::vector<float>& mic, const std::vector<float>& out,
-                          const std::vector<float>& echo, size_t from, size_t to,
-                          double target_db, double window_s, double echo_gate_db, int rate) {
+double ConvergenceSeconds(const std::vector<float>& mic, const std::vector<float>& out, const std::vector<float>& echo,
+                          size_t from, size_t to, double target_db, double window_s, double echo_gate_db, int rate) {
   const size_t frame = size_t(rate / 50);
   const size_t window = std::max<size_t>(1, size_t(window_s * 50));
   std::vector<std::pair<double, double>> active;  // (mic, out) power of echo frames

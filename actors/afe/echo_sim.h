@@ -30,8 +30,8 @@ std::vector<float> Noise(size_t n, double rms, uint32_t seed);
 // (harmonics under two formants) in phrases separated by pauses.
 std::vector<float> Babble(size_t n, int rate, double rms, uint32_t seed);
 
-std::vector<float> ToFloat(const std::vector<int16_t>& x);   // s16 → [-1, 1)
-std::vector<int16_t> ToS16(const std::vector<float>& x);      // saturating
+std::vector<float> ToFloat(const std::vector<int16_t>& x);  // s16 → [-1, 1)
+std::vector<int16_t> ToS16(const std::vector<float>& x);    // saturating
 double Rms(const std::vector<float>& x);
 void Scale(std::vector<float>* x, double gain);
 // x delayed by `samples` (zeros in front), same length.
@@ -39,20 +39,18 @@ std::vector<float> Delay(const std::vector<float>& x, size_t samples);
 
 // Mean power (dB re full scale) of x over [from, to) samples, counting only
 // the 20 ms frames whose `gate` power is above gate_db (gate empty: all).
-double PowerDb(const std::vector<float>& x, size_t from, size_t to,
-               const std::vector<float>& gate = {}, double gate_db = -200, int rate = 16000);
+double PowerDb(const std::vector<float>& x, size_t from, size_t to, const std::vector<float>& gate = {},
+               double gate_db = -200, int rate = 16000);
 
 // Echo return loss enhancement over [from, to): mic power / output power, on
 // the frames where the echo alone is above echo_gate_db.
-double Erle(const std::vector<float>& mic, const std::vector<float>& out,
-            const std::vector<float>& echo, size_t from, size_t to, double echo_gate_db,
-            int rate = 16000);
+double Erle(const std::vector<float>& mic, const std::vector<float>& out, const std::vector<float>& echo, size_t from,
+            size_t to, double echo_gate_db, int rate = 16000);
 
 // Seconds from `from` until the ERLE over a sliding window (window_s of
 // echo-active audio) first reaches target_db; negative if it never does.
-double ConvergenceSeconds(const std::vector<float>& mic, const std::vector<float>& out,
-                          const std::vector<float>& echo, size_t from, size_t to,
-                          double target_db, double window_s, double echo_gate_db,
+double ConvergenceSeconds(const std::vector<float>& mic, const std::vector<float>& out, const std::vector<float>& echo,
+                          size_t from, size_t to, double target_db, double window_s, double echo_gate_db,
                           int rate = 16000);
 
 }  // namespace vb::afe::sim

@@ -107,18 +107,17 @@ void FrontEnd::Gate(const int16_t* mic, const int16_t* ref, const int16_t* ref_n
 }
 
 bool FrontEnd::ReferenceReady(const PcmView& mic, int reference_channel, int64_t capture_ns) const {
-  bool hw_ref = reference_channel >= 0 && reference_channel < mic.channels && mic.channels > 1 &&
-                config_.reference != "bus";
+  bool hw_ref =
+      reference_channel >= 0 && reference_channel < mic.channels && mic.channels > 1 && config_.reference != "bus";
   if (hw_ref || !uses_reference_) return true;
   return aligner_.Covers(capture_ns, mic.frames, kLiveReferenceMs);
 }
 
 Status FrontEnd::PushReference(const PcmView& ref, int64_t play_ns) {
-  if (ref.sample_rate != config_.processor.sample_rate || ref.channels < 1 || ref.channels > 8 ||
-      !ref.samples) {
+  if (ref.sample_rate != config_.processor.sample_rate || ref.channels < 1 || ref.channels > 8 || !ref.samples) {
     ++counters_.bad_ref;
-    return Status::Invalid("reference frame: want " +
-                           std::to_string(config_.processor.sample_rate) + " Hz, 1..8 channels");
+    return Status::Invalid("reference frame: want " + std::to_string(config_.processor.sample_rate) +
+                           " Hz, 1..8 channels");
   }
   ++counters_.ref_frames;
   ref_.clear();  // MixToMono appends
@@ -145,16 +144,15 @@ void FrontEnd::Estimate() {
   ++counters_.delay_changes;
 }
 
-Status FrontEnd::ProcessMic(const PcmView& mic, int reference_channel, int64_t capture_ns,
-                            std::vector<int16_t>* out) {
-  if (mic.sample_rate != config_.processor.sample_rate || mic.channels < 1 || mic.channels > 8 ||
-      !mic.samples || mic.frames == 0 || mic.frames % block_ != 0) {
+Status FrontEnd::ProcessMic(const PcmView& mic, int reference_channel, int64_t capture_ns, std::vector<int16_t>* out) {
+  if (mic.sample_rate != config_.processor.sample_rate || mic.channels < 1 || mic.channels > 8 || !mic.samples ||
+      mic.frames == 0 || mic.frames % block_ != 0) {
     ++counters_.bad_mic;
     return Status::Invalid("mic frame: want " + std::to_string(config_.processor.sample_rate) +
                            " Hz, 1..8 channels, a multiple of 10 ms");
   }
-  bool hw_ref = reference_channel >= 0 && reference_channel < mic.channels && mic.channels > 1 &&
-                config_.reference != "bus";
+  bool hw_ref =
+      reference_channel >= 0 && reference_channel < mic.channels && mic.channels > 1 && config_.reference != "bus";
   int mic_channel = (hw_ref && reference_channel == 0) ? 1 : 0;
   ++counters_.mic_frames;
   mono_.clear();  // MixToMono appends
@@ -164,8 +162,7 @@ Status FrontEnd::ProcessMic(const PcmView& mic, int reference_channel, int64_t c
   size_t late_from = mic.frames;  // first sample whose reference came too late
   if (hw_ref) {
     ref_.clear();
-    audio::MixToMono(mic.samples, mic.frames, uint32_t(mic.channels), uint32_t(reference_channel), 1,
-                     &ref_);
+    audio::MixToMono(mic.samples, mic.frames, uint32_t(mic.channels), uint32_t(reference_channel), 1, &ref_);
     any_ref = std::any_of(ref_.begin(), ref_.end(), [](int16_t s) { return s != 0; });
   } else if (config_.reference == "channel") {
     std::fill(ref_.begin(), ref_.end(), 0);
@@ -179,9 +176,8 @@ Status FrontEnd::ProcessMic(const PcmView& mic, int reference_channel, int64_t c
   for (size_t off = 0; off < mic.frames; off += block_) {
     processor_->Process(mono_.data() + off, ref_.data() + off, out->data() + off);
     if (gate_)
-      Gate(mono_.data() + off, ref_.data() + off,
-           off + 2 * block_ <= mic.frames ? ref_.data() + off + block_ : nullptr, off + block_ > late_from,
-           out->data() + off);
+      Gate(mono_.data() + off, ref_.data() + off, off + 2 * block_ <= mic.frames ? ref_.data() + off + block_ : nullptr,
+           off + block_ > late_from, out->data() + off);
     ++counters_.blocks;
     if (any_ref) ++counters_.blocks_with_ref;
   }

@@ -54,9 +54,9 @@ struct FrontEndCounters {
   uint64_t bad_mic = 0;  // wrong rate/size/channels: dropped
   uint64_t bad_ref = 0;
   uint64_t blocks = 0;
-  uint64_t blocks_with_ref = 0;  // blocks that had some reference signal
-  uint64_t delay_changes = 0;    // bulk delay moved by the estimator
-  uint64_t gated_blocks = 0;     // blocks attenuated by the residual echo gate
+  uint64_t blocks_with_ref = 0;        // blocks that had some reference signal
+  uint64_t delay_changes = 0;          // bulk delay moved by the estimator
+  uint64_t gated_blocks = 0;           // blocks attenuated by the residual echo gate
   uint64_t late_ref_gated_blocks = 0;  // of those: the speaker played, its reference came too late
 };
 
@@ -78,8 +78,7 @@ class FrontEnd {
   // A microphone frame captured from capture_ns; `reference_channel` is the
   // index of a hardware loopback channel in it or -1. Writes the cleaned mono
   // frame (same length) to *out. Invalid = wrong format, nothing written.
-  Status ProcessMic(const PcmView& mic, int reference_channel, int64_t capture_ns,
-                    std::vector<int16_t>* out);
+  Status ProcessMic(const PcmView& mic, int reference_channel, int64_t capture_ns, std::vector<int16_t>* out);
   void Reset();
   // False while the reference for this mic frame is still expected (it is
   // playing, but playback has not published it yet): a caller may hold the
@@ -108,14 +107,14 @@ class FrontEnd {
   DelayEstimator estimator_;
   bool uses_reference_;  // an echo canceller that reads the bus reference
   bool estimate_;
-  bool gate_;  // echo_gate with an echo canceller
+  bool gate_;         // echo_gate with an echo canceller
   float gate_floor_;  // gain of a residue block (gate_depth_db)
   size_t block_;
   std::vector<int16_t> mono_, ref_, scratch_;
-  double ref_env_db_ = -120;  // decaying peak of the reference level
-  double mic_env_db_ = -120;  // … and of the mic level
-  double erl_db_ = 20;        // learned echo return: mic - reference while the far end plays
-  float gate_gain_ = 1;       // gain at the end of the last block
+  double ref_env_db_ = -120;   // decaying peak of the reference level
+  double mic_env_db_ = -120;   // … and of the mic level
+  double erl_db_ = 20;         // learned echo return: mic - reference while the far end plays
+  float gate_gain_ = 1;        // gain at the end of the last block
   double far_peak_db_ = -120;  // the speaker's recent peak level (slow decay), for blocks with late reference
   FrontEndCounters counters_;
 };

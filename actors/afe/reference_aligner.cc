@@ -46,8 +46,7 @@ int64_t ReferenceAligner::GridPos(int64_t ns) const {
   return int64_t(pos);
 }
 
-int64_t ReferenceAligner::Anchor(int64_t stamped, bool* have, int64_t* next, uint64_t* jumps,
-                                 int64_t* error_us) {
+int64_t ReferenceAligner::Anchor(int64_t stamped, bool* have, int64_t* next, uint64_t* jumps, int64_t* error_us) {
   if (*have) {
     int64_t err = stamped - *next;
     *error_us = err * 1'000'000 / config_.sample_rate;
@@ -70,8 +69,7 @@ void ReferenceAligner::Push(int64_t play_ns, const int16_t* pcm, size_t n) {
     span_start_ = pos;
     ++counters_.ref_spans;
   } else {
-    pos = Anchor(stamped, &have_ref_, &ref_next_, &counters_.ref_jumps,
-                 &counters_.last_ref_error_us);
+    pos = Anchor(stamped, &have_ref_, &ref_next_, &counters_.ref_jumps, &counters_.last_ref_error_us);
     span_start_ = std::min(span_start_, pos);
   }
   const int64_t cap = int64_t(ring_.size());
@@ -93,8 +91,8 @@ void ReferenceAligner::Push(int64_t play_ns, const int16_t* pcm, size_t n) {
 }
 
 void ReferenceAligner::Fetch(int64_t capture_ns, size_t n, int16_t* out) {
-  int64_t pos = Anchor(GridPos(capture_ns - bulk_ns_), &have_mic_, &mic_next_,
-                       &counters_.mic_jumps, &counters_.last_mic_error_us);
+  int64_t pos = Anchor(GridPos(capture_ns - bulk_ns_), &have_mic_, &mic_next_, &counters_.mic_jumps,
+                       &counters_.last_mic_error_us);
   const int64_t cap = int64_t(ring_.size());
   last_had_ref_ = false;
   last_fetch_hole_from_ = last_fetch_dry_from_ = n;
@@ -120,8 +118,7 @@ void ReferenceAligner::Fetch(int64_t capture_ns, size_t n, int16_t* out) {
   last_fetch_n_ = n;
   mic_next_ = pos + int64_t(n);
   consumed_ = std::max(consumed_, mic_next_);
-  if (ref_high_ != INT64_MIN)
-    counters_.lead_us = (ref_high_ - mic_next_) * 1'000'000 / config_.sample_rate;
+  if (ref_high_ != INT64_MIN) counters_.lead_us = (ref_high_ - mic_next_) * 1'000'000 / config_.sample_rate;
 }
 
 size_t ReferenceAligner::last_fetch_late_from(double live_ms) const {

@@ -23,9 +23,9 @@ namespace vb::afe {
 
 struct AlignerConfig {
   int sample_rate = 16000;
-  int capacity_ms = 2000;       // how far the reference may run ahead of the mic
-  double bulk_delay_ms = 0;     // speaker → mic delay not in the stamps
-  double tolerance_ms = 4;      // stamp jitter absorbed without a jump
+  int capacity_ms = 2000;    // how far the reference may run ahead of the mic
+  double bulk_delay_ms = 0;  // speaker → mic delay not in the stamps
+  double tolerance_ms = 4;   // stamp jitter absorbed without a jump
 };
 
 struct AlignerCounters {
@@ -85,11 +85,11 @@ class ReferenceAligner {
   std::vector<int16_t> ring_;
   std::vector<int64_t> tag_;  // grid position held by each slot (-1: none)
   bool have_ref_ = false, have_mic_ = false;
-  int64_t ref_next_ = 0;   // where the next contiguous reference sample goes
-  int64_t mic_next_ = 0;   // where the next contiguous mic read starts
-  int64_t consumed_ = INT64_MIN;  // highest grid position read so far + 1
-  int64_t ref_high_ = INT64_MIN;  // highest grid position written + 1
-  int64_t span_start_ = INT64_MIN;  // first position of the current playing span
+  int64_t ref_next_ = 0;               // where the next contiguous reference sample goes
+  int64_t mic_next_ = 0;               // where the next contiguous mic read starts
+  int64_t consumed_ = INT64_MIN;       // highest grid position read so far + 1
+  int64_t ref_high_ = INT64_MIN;       // highest grid position written + 1
+  int64_t span_start_ = INT64_MIN;     // first position of the current playing span
   int64_t prev_span_end_ = INT64_MIN;  // where the span before it ran dry
   bool last_had_ref_ = false;
   size_t last_fetch_n_ = 0;

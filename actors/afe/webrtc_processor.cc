@@ -62,8 +62,8 @@ Status WebrtcProcessor::Init() {
   if (!impl->apm) return Status::Internal("webrtc: AudioProcessing::Create failed");
   auto* apm = impl->apm.get();
   int rate = config_.sample_rate;
-  if (apm->Initialize(rate, rate, rate, webrtc::AudioProcessing::kMono,
-                      webrtc::AudioProcessing::kMono, webrtc::AudioProcessing::kMono) != 0)
+  if (apm->Initialize(rate, rate, rate, webrtc::AudioProcessing::kMono, webrtc::AudioProcessing::kMono,
+                      webrtc::AudioProcessing::kMono) != 0)
     return Status::Internal("webrtc: Initialize failed");
   bool ok = true;
   ok &= apm->high_pass_filter()->Enable(config_.high_pass) == 0;

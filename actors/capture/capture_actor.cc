@@ -14,7 +14,8 @@ void CaptureActor::DeclareConfig(config::Section& s) {
         "device channel used as the microphone; -1 = mean of all channels but the reference");
   s.Key("reference_channel", &options_.reference_channel, -1, {-1, 31},
         "device channel carrying a hardware loopback reference (sent as channel 1 of audio.mic); -1 = none");
-  s.Key("resample_quality", &options_.resample_quality, 5, {0, 10}, "speexdsp resampler quality when the source is not 16 kHz");
+  s.Key("resample_quality", &options_.resample_quality, 5, {0, 10},
+        "speexdsp resampler quality when the source is not 16 kHz");
   s.Key("rt_priority", &rt_priority_, 0, {0, 99},
         "SCHED_FIFO priority of the loop (1–99) so a busy machine does not cause xruns; 0 = normal "
         "scheduling. Needs root, CAP_SYS_NICE or an rtprio limit; without it, one warning");
@@ -24,7 +25,8 @@ void CaptureActor::DeclareConfig(config::Section& s) {
     auto a = s.Sub("alsa", "ALSA capture (source: alsa)");
     a.Key("device", &options_.alsa.device, std::string("default"),
           "ALSA PCM, e.g. hw:1,0, plughw:1, default, pulse (with PULSE_SOURCE=<sink>.monitor it hears the speaker)");
-    a.Key("rate", &alsa_rate_, 16000, {8000, 192000}, "rate asked of the device (the nearest is taken; resampled to 16 kHz)");
+    a.Key("rate", &alsa_rate_, 16000, {8000, 192000},
+          "rate asked of the device (the nearest is taken; resampled to 16 kHz)");
     a.Key("channels", &alsa_channels_, 1, {1, 32}, "channels asked of the device (the nearest is taken)");
     a.Key("period_ms", &alsa_period_ms_, 10, {1, 200}, "ALSA period: wake-up granularity");
     a.Key("buffer_ms", &alsa_buffer_ms_, 100, {4, 2000}, "ALSA buffer: how late the loop may be before an overrun");
@@ -73,9 +75,7 @@ Status CaptureActor::Configure(bus::Context& ctx) {
     opts.origin_ns = origin_ns;
     mic_.Publish(f, opts);
   };
-  out.lost = [this](const std::string&) {
-    ctx_->Degraded("capture device lost");
-  };
+  out.lost = [this](const std::string&) { ctx_->Degraded("capture device lost"); };
   out.back = [this] { ctx_->Healthy(); };
   out.stop = [this](int code) { ctx_->Stop(code); };
   core_ = std::make_unique<CaptureCore>(options_, *loop_, std::move(out));

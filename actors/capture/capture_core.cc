@@ -40,8 +40,8 @@ CaptureCore::CaptureCore(CaptureOptions options, audio::PumpLoop& loop, Outputs 
   hooks.opened = [this]() -> Status {
     if (!logged_format_) {
       auto fmt = pump_->format();
-      VB_LOG(kInfo) << "capture " << options_.alsa.device << ": " << fmt.sample_rate << " Hz, " << fmt.channels
-                    << " ch" << (fmt.sample_rate != 16000 || fmt.channels != 1 ? " (converted to 16 kHz mono)" : "");
+      VB_LOG(kInfo) << "capture " << options_.alsa.device << ": " << fmt.sample_rate << " Hz, " << fmt.channels << " ch"
+                    << (fmt.sample_rate != 16000 || fmt.channels != 1 ? " (converted to 16 kHz mono)" : "");
       logged_format_ = true;
     }
     return framer_ready_ ? Status::Ok() : InitFramer();

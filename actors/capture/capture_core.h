@@ -39,8 +39,8 @@ class CaptureCore {
   struct Outputs {
     std::function<void(const v1::AudioFrame& frame, int64_t origin_ns)> frame;
     std::function<void(const std::string& why)> lost;  // the device is gone (the actor is degraded)
-    std::function<void()> back;                       // it works again
-    std::function<void(int code)> stop;               // end the process (at_end: exit; a device that cannot serve)
+    std::function<void()> back;                        // it works again
+    std::function<void(int code)> stop;                // end the process (at_end: exit; a device that cannot serve)
   };
   // `source`: tests pass a fake; otherwise made from the options.
   CaptureCore(CaptureOptions options, audio::PumpLoop& loop, Outputs out,

@@ -25,8 +25,8 @@ void InstallQuietErrorHandler() {
 }  // namespace
 
 Status AlsaPcm::Fail(const char* what, int err) {
-  std::string msg = std::string(capture_ ? "capture " : "playback ") + config_.device + ": " + what +
-                    ": " + snd_strerror(err);
+  std::string msg =
+      std::string(capture_ ? "capture " : "playback ") + config_.device + ": " + what + ": " + snd_strerror(err);
   Close();
   return Status::Unavailable(msg);
 }
@@ -34,8 +34,8 @@ Status AlsaPcm::Fail(const char* what, int err) {
 Status AlsaPcm::Open() {
   InstallQuietErrorHandler();
   Close();
-  int err = snd_pcm_open(&pcm_, config_.device.c_str(),
-                         capture_ ? SND_PCM_STREAM_CAPTURE : SND_PCM_STREAM_PLAYBACK, SND_PCM_NONBLOCK);
+  int err = snd_pcm_open(&pcm_, config_.device.c_str(), capture_ ? SND_PCM_STREAM_CAPTURE : SND_PCM_STREAM_PLAYBACK,
+                         SND_PCM_NONBLOCK);
   if (err < 0) {
     pcm_ = nullptr;
     return Fail("open", err);
@@ -46,16 +46,17 @@ Status AlsaPcm::Open() {
   unsigned period_us = config_.period_us, buffer_us = config_.buffer_us;
   int dir = 0;
   if ((err = snd_pcm_hw_params_any(pcm_, hw)) < 0) return Fail("hw_params_any", err);
-  if ((err = snd_pcm_hw_params_set_access(pcm_, hw, SND_PCM_ACCESS_RW_INTERLEAVED)) < 0)
-    return Fail("set access", err);
+  if ((err = snd_pcm_hw_params_set_access(pcm_, hw, SND_PCM_ACCESS_RW_INTERLEAVED)) < 0) return Fail("set access", err);
   if ((err = snd_pcm_hw_params_set_format(pcm_, hw, SND_PCM_FORMAT_S16_LE)) < 0) return Fail("set format S16_LE", err);
   // Capture converts in our code (speexdsp) when the device cannot give the
   // rate; playback lets ALSA resample so the engine's clock stays exact.
   snd_pcm_hw_params_set_rate_resample(pcm_, hw, capture_ ? 0 : 1);
   if ((err = snd_pcm_hw_params_set_channels_near(pcm_, hw, &channels)) < 0) return Fail("set channels", err);
   if ((err = snd_pcm_hw_params_set_rate_near(pcm_, hw, &rate, &dir)) < 0) return Fail("set rate", err);
-  if ((err = snd_pcm_hw_params_set_buffer_time_near(pcm_, hw, &buffer_us, &dir)) < 0) return Fail("set buffer time", err);
-  if ((err = snd_pcm_hw_params_set_period_time_near(pcm_, hw, &period_us, &dir)) < 0) return Fail("set period time", err);
+  if ((err = snd_pcm_hw_params_set_buffer_time_near(pcm_, hw, &buffer_us, &dir)) < 0)
+    return Fail("set buffer time", err);
+  if ((err = snd_pcm_hw_params_set_period_time_near(pcm_, hw, &period_us, &dir)) < 0)
+    return Fail("set period time", err);
   if ((err = snd_pcm_hw_params(pcm_, hw)) < 0) return Fail("hw_params", err);
   snd_pcm_uframes_t period = 0, buffer = 0;
   snd_pcm_hw_params_get_period_size(hw, &period, &dir);

@@ -81,9 +81,9 @@ class FaultSource : public PcmSource, public FaultDevice {
 
  private:
   void Advance();
-  int64_t anchor_ns_ = 0;       // clock of `produced_` frames
-  uint64_t produced_ = 0;       // ramp index of the next frame the device makes
-  uint64_t queued_ = 0;         // made and not yet read
+  int64_t anchor_ns_ = 0;  // clock of `produced_` frames
+  uint64_t produced_ = 0;  // ramp index of the next frame the device makes
+  uint64_t queued_ = 0;    // made and not yet read
 };
 
 class FaultSink : public PcmSink, public FaultDevice {

@@ -34,7 +34,10 @@ class WavFileSource : public PcmSource {
 class SilenceSource : public PcmSource {
  public:
   explicit SilenceSource(PcmFormat format) : format_(format) {}
-  Status Open() override { open_ = true; return Status::Ok(); }
+  Status Open() override {
+    open_ = true;
+    return Status::Ok();
+  }
   void Close() override { open_ = false; }
   bool is_open() const override { return open_; }
   PcmFormat format() const override { return format_; }

@@ -60,13 +60,13 @@ class PcmFramer {
   Resampler resampler_;
   std::vector<int16_t> converted_, resampled_, pending_;  // pending_: out_channels interleaved
   bool anchored_ = false;
-  int64_t base_ns_ = 0;          // time of device sample 0 since the anchor
+  int64_t base_ns_ = 0;             // time of device sample 0 since the anchor
   int64_t window_min_[2] = {0, 0};  // earliest base measured: previous and current second
   int64_t window_start_ns_ = 0;
-  uint64_t dev_count_ = 0;       // device frames since the anchor
-  uint64_t anchor_out_ = 0;      // output index at the anchor
-  uint64_t out_index_ = 0;       // output index of pending_[0]
-  uint64_t real_until_ = 0;      // output index after the last sample of real (not synthetic) input
+  uint64_t dev_count_ = 0;   // device frames since the anchor
+  uint64_t anchor_out_ = 0;  // output index at the anchor
+  uint64_t out_index_ = 0;   // output index of pending_[0]
+  uint64_t real_until_ = 0;  // output index after the last sample of real (not synthetic) input
   uint64_t frames_out_ = 0, samples_skipped_ = 0;
   v1::AudioFrame frame_;
 };

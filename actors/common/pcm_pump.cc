@@ -39,7 +39,8 @@ void PcmPump::Figures(std::map<std::string, int64_t>* out) const {
   auto& f = *out;
   f["xruns_total"] = int64_t(xruns_total());
   f["device_open"] = is_open() ? 1 : 0;
-  for (const auto& [key, v] : {std::pair{"xruns", counters_.xruns}, {"device_lost", counters_.device_lost},
+  for (const auto& [key, v] : {std::pair{"xruns", counters_.xruns},
+                               {"device_lost", counters_.device_lost},
                                {"device_back", counters_.device_back},
                                {"idle_wakeups_parked", counters_.idle_wakeups_parked},
                                {"device_queue_drops", counters_.queue_drops}})
@@ -189,8 +190,8 @@ void PcmPump::Watchdog() {
   const int64_t idle = loop_.NowNs() - last_progress_ns_;
   if (is_open() && idle > (got_data_ ? config_.stall_ns : config_.first_data_ns)) {
     ++counters_.stalls;
-    Lost(Status::Unavailable((source_ ? "no samples for " : "device took nothing for ") +
-                             std::to_string(idle / kMsNs) + " ms"));
+    Lost(Status::Unavailable((source_ ? "no samples for " : "device took nothing for ") + std::to_string(idle / kMsNs) +
+                             " ms"));
   }
 }
 

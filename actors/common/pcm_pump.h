@@ -35,27 +35,27 @@
 namespace vb::audio {
 
 struct PumpConfig {
-  std::string what = "device";            // "capture device": names it in log lines
-  std::string xrun_line = "xrun";         // "capture overrun (N in total): <xrun_effect>"
+  std::string what = "device";     // "capture device": names it in log lines
+  std::string xrun_line = "xrun";  // "capture overrun (N in total): <xrun_effect>"
   std::string xrun_effect = "recovered";
-  uint32_t period_ms = 10;                // paced timer period at speed 1 (playback: the render block)
-  uint32_t device_period_ms = 10;         // a clocked device without descriptors is served this often
+  uint32_t period_ms = 10;         // paced timer period at speed 1 (playback: the render block)
+  uint32_t device_period_ms = 10;  // a clocked device without descriptors is served this often
   int reopen_min_ms = 250, reopen_max_ms = 2000;
   uint32_t watchdog_ms = 250;
   int64_t stall_ns = 2'000'000'000;       // an open device moving nothing this long is lost…
   int64_t first_data_ns = 2'000'000'000;  // …right after an open (a sound server may be slow to start)
-  bool park_idle = false;                 // source: readable descriptors with nothing to read → leave the poll one period
-  size_t history_frames = 0;              // sink: last frames written, kept for DropDeviceQueue()
+  bool park_idle = false;     // source: readable descriptors with nothing to read → leave the poll one period
+  size_t history_frames = 0;  // sink: last frames written, kept for DropDeviceQueue()
 };
 
 struct PumpCounters {
   uint64_t device_lost = 0, device_back = 0;
-  uint64_t xruns = 0;                     // new xruns seen (the device's total: PcmPump::xruns_total())
-  uint64_t stalls = 0;                    // losses found by the watchdog
+  uint64_t xruns = 0;   // new xruns seen (the device's total: PcmPump::xruns_total())
+  uint64_t stalls = 0;  // losses found by the watchdog
   uint64_t idle_wakeups_parked = 0;
-  uint64_t queue_drops = 0;               // sink: DropDeviceQueue() that dropped
-  uint64_t frames = 0;                    // frames read from / written to the device
-  uint64_t write_errors = 0;              // sink without a clock (a file) that refused a write
+  uint64_t queue_drops = 0;   // sink: DropDeviceQueue() that dropped
+  uint64_t frames = 0;        // frames read from / written to the device
+  uint64_t write_errors = 0;  // sink without a clock (a file) that refused a write
 };
 
 class PcmPump {
@@ -73,7 +73,8 @@ class PcmPump {
   };
   // Source: n frames (interleaved, format()) read at now_ns; delay_frames
   // captured after the last of them are still in the device.
-  using Samples = std::function<void(const int16_t* pcm, size_t n, int64_t now_ns, int64_t delay_frames, bool synthetic)>;
+  using Samples =
+      std::function<void(const int16_t* pcm, size_t n, int64_t now_ns, int64_t delay_frames, bool synthetic)>;
   // Source: a finite source ended. Return a source to go on with (paced in
   // real time from here), or nullptr to stop pumping.
   using Ended = std::function<std::unique_ptr<PcmSource>()>;
@@ -85,8 +86,7 @@ class PcmPump {
 
   PcmPump(PumpLoop& loop, PumpConfig config, std::unique_ptr<PcmSource> source, Samples samples, Ended ended,
           Hooks hooks);
-  PcmPump(PumpLoop& loop, PumpConfig config, std::unique_ptr<PcmSink> sink, Render render, Played played,
-          Hooks hooks);
+  PcmPump(PumpLoop& loop, PumpConfig config, std::unique_ptr<PcmSink> sink, Render render, Played played, Hooks hooks);
   ~PcmPump();
   PcmPump(const PcmPump&) = delete;
   PcmPump& operator=(const PcmPump&) = delete;

@@ -70,7 +70,8 @@ Status ReadWav(const std::string& path, PcmBuffer* out) {
   }
   if (!pcm || channels == 0 || rate == 0) return Status::Invalid(path + ": no fmt or data chunk");
   if (!((format == 1 && (bits == 8 || bits == 16 || bits == 24 || bits == 32)) || (format == 3 && bits == 32)))
-    return Status::Invalid(path + ": unsupported WAV format " + std::to_string(format) + "/" + std::to_string(bits) + " bit");
+    return Status::Invalid(path + ": unsupported WAV format " + std::to_string(format) + "/" + std::to_string(bits) +
+                           " bit");
   out->sample_rate = rate;
   out->channels = channels;
   size_t width = bits / 8;

@@ -47,10 +47,11 @@ Signal MeasureSignal(const std::string& pcm, uint64_t pcm_start, uint64_t speech
   // 300 ms (from 100 ms before the detector's estimate of its start, which
   // is coarse) against the 400 ms of noise before that.
   const int64_t nb = int64_t(blocks.size());
-  const int64_t sb = std::clamp<int64_t>(
-      speech_begin > pcm_start ? int64_t((speech_begin - pcm_start) / kBlock) : 0, 0, nb);
+  const int64_t sb =
+      std::clamp<int64_t>(speech_begin > pcm_start ? int64_t((speech_begin - pcm_start) / kBlock) : 0, 0, nb);
   auto span = [&](int64_t from, int64_t to) {
-    std::vector<double> v(blocks.begin() + std::clamp<int64_t>(from, 0, nb), blocks.begin() + std::clamp<int64_t>(to, 0, nb));
+    std::vector<double> v(blocks.begin() + std::clamp<int64_t>(from, 0, nb),
+                          blocks.begin() + std::clamp<int64_t>(to, 0, nb));
     std::sort(v.begin(), v.end());
     return v;
   };

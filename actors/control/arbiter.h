@@ -49,8 +49,8 @@ struct ArbiterOptions {
 
 struct Report {
   std::string device;
-  bool wake = false;    // a wake word (else a speech start)
-  double score = 0;     // wake score (higher = more certain)
+  bool wake = false;  // a wake word (else a speech start)
+  double score = 0;   // wake score (higher = more certain)
   Signal signal;
   std::chrono::steady_clock::time_point at;
   v1::WakeEvent wake_event;  // the report itself, for the dialog

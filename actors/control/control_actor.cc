@@ -83,7 +83,7 @@ void ControlActor::DeclareConfig(config::Section& s) {
 
 Status ControlActor::Configure(bus::Context& ctx) {
   ctx_ = &ctx;
-  options_.mode = mode_ == "wake_word" ? v1::MODE_WAKE_WORD
+  options_.mode = mode_ == "wake_word"      ? v1::MODE_WAKE_WORD
                   : mode_ == "push_to_talk" ? v1::MODE_PUSH_TO_TALK
                                             : v1::MODE_CONTINUOUS;
   options_.listen_timeout = std::chrono::milliseconds(listen_timeout_ms_);
@@ -121,72 +121,72 @@ Status ControlActor::Configure(bus::Context& ctx) {
     // A copy: the handlers below publish.
     const std::string turn = m.header.turn_id();
     switch (e.event_case()) {
-      case v1::SessionEvent::kStatus:
-        dialog_->SessionStatus(e.status(), now);
-        break;
+      case v1::SessionEvent::kStatus: dialog_->SessionStatus(e.status(), now); break;
       case v1::SessionEvent::kTurnStarted:
         dialog_->TurnStarted(e.turn_started().turn_id().empty() ? turn : e.turn_started().turn_id(), now);
         break;
-      case v1::SessionEvent::kTurnEnded:
-        dialog_->TurnEnded(turn, e.turn_ended().outcome(), now);
-        break;
-      case v1::SessionEvent::kAgentAudioEnd:
-        dialog_->AgentAudioEnded(turn, e.agent_audio_end().packets(), now);
-        break;
-      case v1::SessionEvent::kUserSpeech:
-        dialog_->ServerSpeech(e.user_speech().started(), now);
-        break;
+      case v1::SessionEvent::kTurnEnded: dialog_->TurnEnded(turn, e.turn_ended().outcome(), now); break;
+      case v1::SessionEvent::kAgentAudioEnd: dialog_->AgentAudioEnded(turn, e.agent_audio_end().packets(), now); break;
+      case v1::SessionEvent::kUserSpeech: dialog_->ServerSpeech(e.user_speech().started(), now); break;
       case v1::SessionEvent::kError:
         VB_LOG(kWarn) << "session error " << e.error().code() << ": " << e.error().message();
         dialog_->SessionError(e.error().message(), e.error().fatal(), now);
         break;
-      default:
-        break;
+      default: break;
     }
     Reschedule();
   });
-  bus.Subscribe<v1::PlaybackEvent>(bus::topics::kPlaybackEvent, [this](const auto& m) {
-    if (Arbitrates() && std::string(m.device) != Served()) return;  // a speaker that is not ours now
-    auto now = Clock::now();
-    const auto& e = m.msg;
-    std::string turn = e.turn_id().empty() ? m.header.turn_id() : e.turn_id();
-    if (e.kind() == v1::PlaybackEvent::STARTED) dialog_->PlaybackStarted(turn, now);
-    else if (e.kind() == v1::PlaybackEvent::DRAINED) dialog_->PlaybackDrained(turn, now);
-    else if (e.kind() == v1::PlaybackEvent::DEVICE_ERROR) {
-      VB_LOG(kWarn) << "playback device error: " << e.detail();
-    }
-    Reschedule();
-  }, voices);
-  bus.Subscribe<v1::VadEvent>(bus::topics::kVoiceVad, [this](const auto& m) {
-    const std::string device(m.device);
-    const bool start = m.msg.kind() == v1::VadEvent::SPEECH_START;
-    // Continuous mode, no turn under way: a speech start picks the device.
-    const bool busy = dialog_->kind() == v1::STATE_THINKING || dialog_->kind() == v1::STATE_SPEAKING;
-    if (Arbitrates() && start && Known(device) && !busy && dialog_->state().mode() == v1::MODE_CONTINUOUS) {
-      Report r;
-      r.device = device;
-      r.signal = MeasureVad(m.msg);
-      r.at = Clock::now();
-      r.vad_event = m.msg;
-      Offer(std::move(r));
-      return;
-    }
-    if (Arbitrates() && device != Served()) return;  // barge-in is the served device's
-    dialog_->ClientVad(start, Clock::now());
-    Reschedule();
-  }, voices);
-  bus.Subscribe<v1::WakeEvent>(bus::topics::kVoiceWake, [this](const auto& m) {
-    VB_LOG(kInfo) << "wake word '" << m.msg.phrase() << "' (score " << m.msg.score() << ") on " << m.device;
-    if (!Known(std::string(m.device))) return;
-    Report r;
-    r.device = std::string(m.device);
-    r.wake = true;
-    r.score = m.msg.score();
-    r.signal = MeasureWake(m.msg);
-    r.at = Clock::now();
-    r.wake_event = m.msg;
-    Offer(std::move(r));
-  }, voices);
+  bus.Subscribe<v1::PlaybackEvent>(
+      bus::topics::kPlaybackEvent,
+      [this](const auto& m) {
+        if (Arbitrates() && std::string(m.device) != Served()) return;  // a speaker that is not ours now
+        auto now = Clock::now();
+        const auto& e = m.msg;
+        std::string turn = e.turn_id().empty() ? m.header.turn_id() : e.turn_id();
+        if (e.kind() == v1::PlaybackEvent::STARTED) dialog_->PlaybackStarted(turn, now);
+        else if (e.kind() == v1::PlaybackEvent::DRAINED) dialog_->PlaybackDrained(turn, now);
+        else if (e.kind() == v1::PlaybackEvent::DEVICE_ERROR) {
+          VB_LOG(kWarn) << "playback device error: " << e.detail();
+        }
+        Reschedule();
+      },
+      voices);
+  bus.Subscribe<v1::VadEvent>(
+      bus::topics::kVoiceVad,
+      [this](const auto& m) {
+        const std::string device(m.device);
+        const bool start = m.msg.kind() == v1::VadEvent::SPEECH_START;
+        // Continuous mode, no turn under way: a speech start picks the device.
+        const bool busy = dialog_->kind() == v1::STATE_THINKING || dialog_->kind() == v1::STATE_SPEAKING;
+        if (Arbitrates() && start && Known(device) && !busy && dialog_->state().mode() == v1::MODE_CONTINUOUS) {
+          Report r;
+          r.device = device;
+          r.signal = MeasureVad(m.msg);
+          r.at = Clock::now();
+          r.vad_event = m.msg;
+          Offer(std::move(r));
+          return;
+        }
+        if (Arbitrates() && device != Served()) return;  // barge-in is the served device's
+        dialog_->ClientVad(start, Clock::now());
+        Reschedule();
+      },
+      voices);
+  bus.Subscribe<v1::WakeEvent>(
+      bus::topics::kVoiceWake,
+      [this](const auto& m) {
+        VB_LOG(kInfo) << "wake word '" << m.msg.phrase() << "' (score " << m.msg.score() << ") on " << m.device;
+        if (!Known(std::string(m.device))) return;
+        Report r;
+        r.device = std::string(m.device);
+        r.wake = true;
+        r.score = m.msg.score();
+        r.signal = MeasureWake(m.msg);
+        r.at = Clock::now();
+        r.wake_event = m.msg;
+        Offer(std::move(r));
+      },
+      voices);
   bus.Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand, [this](const auto& m) {
     if (m.header.source() == ctx_->name()) return;  // our own commands
     auto now = Clock::now();
@@ -234,7 +234,7 @@ Status ControlActor::Configure(bus::Context& ctx) {
     Reschedule();
   });
   const PeerRule rule = PeerRule::FromTimeout(std::chrono::milliseconds(ctx.bus().config().heartbeat_ms),
-                                             std::chrono::milliseconds(health_timeout_ms_));
+                                              std::chrono::milliseconds(health_timeout_ms_));
   for (const auto& w : watch_) health_.emplace(w, Health{PeerHealth(rule)}).first->second.peer.Expect(Clock::now());
   ctx.loop().AddTimer(std::chrono::milliseconds(250), [this] { CheckHealth(); });
   RescheduleHearing();
@@ -284,8 +284,9 @@ void ControlActor::CheckHealth() {
     Reschedule();
   }
   const v1::DialogStateKind k = dialog_->kind();
-  const int timeout = k == v1::STATE_THINKING || k == v1::STATE_SPEAKING ? std::min(busy_timeout_ms_, health_timeout_ms_)
-                                                                         : health_timeout_ms_;
+  const int timeout = k == v1::STATE_THINKING || k == v1::STATE_SPEAKING
+                          ? std::min(busy_timeout_ms_, health_timeout_ms_)
+                          : health_timeout_ms_;
   for (auto& [name, h] : health_) {
     if (h.alive && h.peer.Silent(now, std::chrono::milliseconds(timeout))) {
       h.alive = false;

@@ -92,9 +92,9 @@ class ControlActor : public bus::Actor, public DialogOutput, public HearingOutpu
   double arbitration_tie_db_ = 1.0;
   std::unique_ptr<Arbiter> arbiter_;
   bus::Loop::TimerId arbiter_timer_ = 0;
-  std::string served_;                    // "" = our own device
-  bool switched_ = false;                 // served_ changed since the last StartListening
-  std::vector<std::string> stood_down_;   // of the last decision
+  std::string served_;                   // "" = our own device
+  bool switched_ = false;                // served_ changed since the last StartListening
+  std::vector<std::string> stood_down_;  // of the last decision
   std::string arbitration_why_;
   std::map<std::string, bus::Publisher<v1::DialogCommand>> device_commands_;  // PlayPrompt, Flush, Interrupt
   struct Health {

@@ -95,8 +95,8 @@ void Dialog::SessionStatus(const v1::SessionStatus& status, Clock::time_point no
   // once it has shown it names its turns: an older session leaves turn_id
   // empty. Status and TurnStarted travel in order on one topic, so a status
   // after TurnStarted that names another turn is not a race.
-  if (connected_ && session_names_turns_ && !state_.turn_id().empty() && !reply_done_ &&
-      turn != state_.turn_id() && Busy(state_.state()))
+  if (connected_ && session_names_turns_ && !state_.turn_id().empty() && !reply_done_ && turn != state_.turn_id() &&
+      Busy(state_.state()))
     Abandon("the session no longer runs this turn", now);
 }
 
@@ -129,10 +129,8 @@ void Dialog::UpdateGuard(Clock::time_point now) {
   if (!guard_on_) return;
   // Push-to-talk or no spotter: nothing to cut. Otherwise a phrase begun as
   // the reply ended may still be in the line.
-  if (options_.mode == v1::MODE_PUSH_TO_TALK || !wake_spotting_ || !options_.barge_in_wake_word)
-    ReleaseGuard(0);
-  else if (!guard_release_)
-    guard_release_ = now + options_.wake_guard;
+  if (options_.mode == v1::MODE_PUSH_TO_TALK || !wake_spotting_ || !options_.barge_in_wake_word) ReleaseGuard(0);
+  else if (!guard_release_) guard_release_ = now + options_.wake_guard;
 }
 
 void Dialog::HoldUplink(Clock::time_point now) {
@@ -270,8 +268,7 @@ void Dialog::TurnEnded(const std::string& turn_id, v1::TurnEnded::Outcome outcom
   if (outcome != v1::TurnEnded::REQUIRES_ACTION) Confirmed(turn_id);
   if (turn_id != state_.turn_id() || Ended(turn_id)) return;
   switch (outcome) {
-    case v1::TurnEnded::REQUIRES_ACTION:
-      return;  // waiting for a tool: still the same turn
+    case v1::TurnEnded::REQUIRES_ACTION: return;  // waiting for a tool: still the same turn
     case v1::TurnEnded::COMPLETED:
       reply_done_ = true;
       if (audio_pending_) {
@@ -279,8 +276,7 @@ void Dialog::TurnEnded(const std::string& turn_id, v1::TurnEnded::Outcome outcom
         return;  // finish when playback has drained
       }
       return TurnFinished(now, "turn completed");
-    case v1::TurnEnded::CANCELLED:
-      return TurnFinished(now, "turn cancelled");
+    case v1::TurnEnded::CANCELLED: return TurnFinished(now, "turn cancelled");
     default:
       if (options_.error_prompt) Prompt("error");
       return TurnFinished(now, "turn failed");
@@ -395,7 +391,8 @@ void Dialog::Wake(const v1::WakeEvent& wake, Clock::time_point now) {
 }
 
 Verdict Dialog::PushToTalk(bool down, Clock::time_point now) {
-  if (down == ptt_down_) return {v1::CommandAck::ACCEPTED, down ? "the key was already down" : "the key was already up"};
+  if (down == ptt_down_)
+    return {v1::CommandAck::ACCEPTED, down ? "the key was already down" : "the key was already up"};
   ptt_down_ = down;
   if (!connected_) return {v1::CommandAck::REFUSED, "the session is not connected"};
   if (down) {
@@ -481,7 +478,8 @@ void Dialog::ActorHealth(const std::string& actor, bool alive, Clock::time_point
     if (recovering_) return Settle(now);  // nothing to wait for
     // Dead or hung: its turn will not end by itself (a hung one that
     // resumes must not go on with it either). Abandon plays the tone.
-    if (!state_.turn_id().empty() && !reply_done_ && Busy(state_.state())) Abandon("the session stopped answering", now);
+    if (!state_.turn_id().empty() && !reply_done_ && Busy(state_.state()))
+      Abandon("the session stopped answering", now);
     else if (options_.error_prompt) Prompt("error");
     return SessionConnected(false, "", now);
   }
@@ -540,7 +538,8 @@ void Dialog::Tick(Clock::time_point now) {
 
 std::optional<Clock::time_point> Dialog::NextDeadline() const {
   std::optional<Clock::time_point> next;
-  for (const auto& d : {listen_deadline_, drain_deadline_, reply_deadline_, recover_deadline_, guard_release_, guard_renew_})
+  for (const auto& d :
+       {listen_deadline_, drain_deadline_, reply_deadline_, recover_deadline_, guard_release_, guard_renew_})
     if (d && (!next || *d < *next)) next = d;
   for (const auto& u : unconfirmed_)
     if (u.deadline && (!next || *u.deadline < *next)) next = u.deadline;

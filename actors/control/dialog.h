@@ -35,8 +35,8 @@
 
 #include <chrono>
 #include <cstdint>
-#include <optional>
 #include <deque>
+#include <optional>
 #include <string>
 
 #include "vb/v1/dialog.pb.h"
@@ -67,23 +67,23 @@ struct Verdict {
 
 struct DialogOptions {
   v1::DialogMode mode = v1::MODE_CONTINUOUS;
-  bool barge_in_client_vad = true;   // only sensible with the AEC on
+  bool barge_in_client_vad = true;  // only sensible with the AEC on
   bool barge_in_server_vad = true;
   bool barge_in_wake_word = true;
   // Client VAD is not trusted for this long after the agent starts speaking:
   // the echo canceller is still converging on the new echo and its residue
   // reads as speech (the service's VAD and the wake word still interrupt).
   std::chrono::milliseconds client_vad_holdoff{2500};
-  std::chrono::milliseconds listen_timeout{8000};     // wake word: nobody speaks
-  std::chrono::milliseconds drain_timeout{120000};    // agent audio never reported drained
-  std::chrono::milliseconds reply_timeout{30000};     // committed turn, no reply
+  std::chrono::milliseconds listen_timeout{8000};   // wake word: nobody speaks
+  std::chrono::milliseconds drain_timeout{120000};  // agent audio never reported drained
+  std::chrono::milliseconds reply_timeout{30000};   // committed turn, no reply
   // With a wake word spotted (WakeSpotting), while the agent thinks or
   // speaks the audio to the service runs this far behind (UplinkGuard), so a
   // wake phrase said over the reply is cut out before the service hears it;
   // other speech over the agent reaches the service this much later. 0 = off.
   std::chrono::milliseconds wake_guard{2500};  // as control.barge_in.wake_guard_ms
-  bool wake_prompt = true;   // chime on wake
-  bool error_prompt = true;  // tone on errors
+  bool wake_prompt = true;                     // chime on wake
+  bool error_prompt = true;                    // tone on errors
   // A restarted control waits this long at most for the session's status
   // and the playback's heartbeat before choosing a state.
   std::chrono::milliseconds recover_timeout{2500};
@@ -164,10 +164,10 @@ class Dialog {
   DialogOutput& out_;
   v1::DialogState state_;
   bool connected_ = false;
-  bool audio_pending_ = false;   // agent audio of the current turn not yet drained
-  bool reply_done_ = false;      // TurnEnded seen for the current turn
+  bool audio_pending_ = false;  // agent audio of the current turn not yet drained
+  bool reply_done_ = false;     // TurnEnded seen for the current turn
   bool ptt_down_ = false;
-  bool streaming_ = false;       // StartListening sent without StopListening
+  bool streaming_ = false;  // StartListening sent without StopListening
   // Late events of these turns are ignored. Bounded (the last kRememberEnded):
   // turn ids come from the bus, and a publisher may invent any number.
   static constexpr size_t kRememberEnded = 256;
@@ -202,11 +202,11 @@ class Dialog {
   bool recovering_ = false;
   std::optional<Clock::time_point> recover_deadline_;
   bool session_heard_ = false, playback_heard_ = false;
-  std::string session_turn_;        // SessionStatus.turn_id last heard
-  bool session_names_turns_ = false; // the session fills SessionStatus.turn_id
+  std::string session_turn_;          // SessionStatus.turn_id last heard
+  bool session_names_turns_ = false;  // the session fills SessionStatus.turn_id
   bool playback_speaking_ = false;
-  int playback_idle_reports_ = 0;    // consecutive "not speaking" while SPEAKING
-  bool adopt_playback_turn_ = false; // recovered SPEAKING without knowing the turn
+  int playback_idle_reports_ = 0;     // consecutive "not speaking" while SPEAKING
+  bool adopt_playback_turn_ = false;  // recovered SPEAKING without knowing the turn
   bool prompt_when_playback_back_ = false;
 
  public:

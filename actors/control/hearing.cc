@@ -91,7 +91,8 @@ std::string HearingWatch::Reason() const {
   for (const char* name : {"capture", "afe"}) {
     const Stage& s = stages_.at(name);
     if (s.degraded) return std::string("not hearing: ") + name + " reports a fault";
-    if (s.restarted && *s.restarted + kRestartExplains >= deaf_since_) return std::string("not hearing: ") + name + " restarting";
+    if (s.restarted && *s.restarted + kRestartExplains >= deaf_since_)
+      return std::string("not hearing: ") + name + " restarting";
   }
   if (!heard_before_deaf_) return "not hearing: no audio from the microphone yet";
   return "not hearing: no audio from the microphone";

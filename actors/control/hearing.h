@@ -84,7 +84,7 @@ class HearingWatch {
   HearingOutput& out_;
   bool started_ = false;
   Clock::time_point start_{};
-  bool heard_any_ = false;        // a frame since Start
+  bool heard_any_ = false;  // a frame since Start
   bool heard_before_deaf_ = false;
   Clock::time_point last_frame_{};
   bool hearing_ = true;

@@ -47,11 +47,21 @@ std::optional<bool> EvdevKeySource::Read(bool* lost) {
 }
 
 int KeyCodeFromName(const std::string& name) {
-  static const std::map<std::string, int> kKeys = {
-      {"space", KEY_SPACE}, {"enter", KEY_ENTER}, {"f12", KEY_F12}, {"f11", KEY_F11}, {"f10", KEY_F10},
-      {"rightctrl", KEY_RIGHTCTRL}, {"leftctrl", KEY_LEFTCTRL}, {"record", KEY_RECORD},
-      {"playpause", KEY_PLAYPAUSE}, {"mute", KEY_MUTE}, {"micmute", KEY_MICMUTE}, {"btn_0", BTN_0},
-      {"btn_left", BTN_LEFT}, {"a", KEY_A}, {"t", KEY_T}};
+  static const std::map<std::string, int> kKeys = {{"space", KEY_SPACE},
+                                                   {"enter", KEY_ENTER},
+                                                   {"f12", KEY_F12},
+                                                   {"f11", KEY_F11},
+                                                   {"f10", KEY_F10},
+                                                   {"rightctrl", KEY_RIGHTCTRL},
+                                                   {"leftctrl", KEY_LEFTCTRL},
+                                                   {"record", KEY_RECORD},
+                                                   {"playpause", KEY_PLAYPAUSE},
+                                                   {"mute", KEY_MUTE},
+                                                   {"micmute", KEY_MICMUTE},
+                                                   {"btn_0", BTN_0},
+                                                   {"btn_left", BTN_LEFT},
+                                                   {"a", KEY_A},
+                                                   {"t", KEY_T}};
   if (!name.empty() && std::all_of(name.begin(), name.end(), ::isdigit)) return std::atoi(name.c_str());
   std::string n = name;
   for (auto& c : n) c = char(std::tolower(c));

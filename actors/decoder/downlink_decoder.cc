@@ -35,8 +35,7 @@ DownlinkDecoder::~DownlinkDecoder() {
 }
 
 Status DownlinkDecoder::Init(const DecoderConfig& config, Emit emit) {
-  if (config.output_rate < 8000 || config.output_rate > 48000)
-    return Status::Invalid("output_rate must be 8000…48000");
+  if (config.output_rate < 8000 || config.output_rate > 48000) return Status::Invalid("output_rate must be 8000…48000");
   if (config.frame_ms == 0) return Status::Invalid("frame_ms must be positive");
   config_ = config;
   emit_ = std::move(emit);
@@ -110,16 +109,11 @@ Status DownlinkDecoder::OnPacket(const v1::EncodedAudio& p, const std::string& t
   ++counters_.packets;
   Status st;
   switch (p.codec()) {
-    case v1::CODEC_OPUS:
-      st = DecodeOpus(p, origin_ns);
-      break;
+    case v1::CODEC_OPUS: st = DecodeOpus(p, origin_ns); break;
     case v1::CODEC_PCM_S16LE:
     case v1::CODEC_G711A:
-    case v1::CODEC_G711U:
-      st = DecodePcm(p, origin_ns);
-      break;
-    default:
-      st = Status::Invalid("unknown codec " + std::to_string(int(p.codec())));
+    case v1::CODEC_G711U: st = DecodePcm(p, origin_ns); break;
+    default: st = Status::Invalid("unknown codec " + std::to_string(int(p.codec())));
   }
   if (!st.ok()) ++counters_.malformed;
   has_last_index_ = true;

@@ -32,13 +32,13 @@ namespace vb::decoder {
 struct DecoderConfig {
   uint32_t output_rate = 16000;  // Hz, mono
   uint32_t frame_ms = 20;
-  uint32_t max_conceal_ms = 120;  // longest gap filled by PLC; longer gaps are skipped
-  size_t remember_cancelled = 64; // cancelled turn ids kept to drop their late packets
+  uint32_t max_conceal_ms = 120;   // longest gap filled by PLC; longer gaps are skipped
+  size_t remember_cancelled = 64;  // cancelled turn ids kept to drop their late packets
 };
 
 struct DecodedFrame {
-  std::vector<int16_t> pcm;  // output_rate, mono, frame_ms long
-  uint64_t sample_index = 0; // within the turn
+  std::vector<int16_t> pcm;   // output_rate, mono, frame_ms long
+  uint64_t sample_index = 0;  // within the turn
   int64_t origin_ns = 0;
   bool end_of_turn = false;
 };
@@ -50,8 +50,8 @@ struct DecoderCounters {
   uint64_t fec_decodes = 0;        // of those, decoded with in-band FEC (PLC if the packet has none)
   uint64_t skipped_gaps = 0;       // gaps longer than max_conceal_ms
   uint64_t dropped_cancelled = 0;
-  uint64_t dropped_late = 0;       // duplicate or out-of-order packet_index
-  uint64_t malformed = 0;          // undecodable packet or unknown codec
+  uint64_t dropped_late = 0;  // duplicate or out-of-order packet_index
+  uint64_t malformed = 0;     // undecodable packet or unknown codec
   uint64_t turns = 0;
 };
 
@@ -98,8 +98,8 @@ class DownlinkDecoder {
   uint64_t last_index_ = 0;
   int last_packet_samples_ = 0;  // at the Opus decoder's rate
   OpusDecoder* opus_ = nullptr;
-  uint32_t opus_rate_ = 0;       // the Opus decoder's rate (output rate if Opus can, else 48000)
-  audio::Resampler resampler_;   // decoded rate → output rate
+  uint32_t opus_rate_ = 0;      // the Opus decoder's rate (output rate if Opus can, else 48000)
+  audio::Resampler resampler_;  // decoded rate → output rate
   std::vector<int16_t> scratch_, resampled_;
   std::vector<int16_t> pending_;
   // (offset in pending_, origin_ns) where each packet's samples begin.

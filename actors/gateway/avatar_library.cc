@@ -58,9 +58,7 @@ Status ReadList(const YAML::Node& n, const char* key, std::vector<std::string>* 
 
 }  // namespace
 
-Status AvatarLibrary::ListBackgrounds(std::vector<std::string>* out) const {
-  return ListFiles(backgrounds_dir_, out);
-}
+Status AvatarLibrary::ListBackgrounds(std::vector<std::string>* out) const { return ListFiles(backgrounds_dir_, out); }
 
 Status AvatarLibrary::ListAvatars(std::vector<AvatarEntry>* out) const {
   out->clear();

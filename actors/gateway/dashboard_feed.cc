@@ -10,7 +10,9 @@
 namespace vb::gateway {
 namespace {
 
-double Dbfs(double amplitude) { return amplitude <= 0 ? -96.0 : std::max(-96.0, 20.0 * std::log10(amplitude / 32768.0)); }
+double Dbfs(double amplitude) {
+  return amplitude <= 0 ? -96.0 : std::max(-96.0, 20.0 * std::log10(amplitude / 32768.0));
+}
 
 double Round1(double v) { return std::round(v * 10.0) / 10.0; }
 
@@ -45,12 +47,8 @@ Json DashboardFeed::OnDialogState(const v1::DialogState& s) {
   std::string mode = v1::DialogMode_Name(s.mode());
   if (state.rfind("STATE_", 0) == 0) state = state.substr(6);
   if (mode.rfind("MODE_", 0) == 0) mode = mode.substr(5);
-  dialog_state_ = Json{{"state", state},
-                       {"mode", mode},
-                       {"conversation_id", s.conversation_id()},
-                       {"turn_id", s.turn_id()},
-                       {"reason", s.reason()},
-                       {"session_connected", s.session_connected()}};
+  dialog_state_ = Json{{"state", state},         {"mode", mode},         {"conversation_id", s.conversation_id()},
+                       {"turn_id", s.turn_id()}, {"reason", s.reason()}, {"session_connected", s.session_connected()}};
   Json m = ServerMessage("dialog_state");
   m.update(dialog_state_);
   return m;
@@ -130,8 +128,9 @@ std::optional<Json> DashboardFeed::OnHeartbeat(const v1::Heartbeat& hb, int64_t 
   const int32_t old_pid = a.peer.pid();
   switch (a.peer.OnBeat(hb.pid(), hb.uptime_ms(), now)) {
     case PeerHealth::Beat::kRestarted:  // a new process under the same name: the launcher restarted it
-      LogEvent(hb.actor(), "restarted", "pid " + std::to_string(old_pid) + " → " + std::to_string(hb.pid()) +
-                                            " (restart " + std::to_string(a.peer.restarts()) + ")");
+      LogEvent(hb.actor(), "restarted",
+               "pid " + std::to_string(old_pid) + " → " + std::to_string(hb.pid()) + " (restart " +
+                   std::to_string(a.peer.restarts()) + ")");
       break;
     case PeerHealth::Beat::kBack:
       LogEvent(hb.actor(), "back", "pid " + std::to_string(hb.pid()) + " beats again");
@@ -152,8 +151,8 @@ std::vector<Json> DashboardFeed::CheckStale(int64_t now_ns) {
     if (!a.peer.MarkStaleIfSilent(now)) continue;
     a.health["state"] = "STALE";
     const auto silent = std::chrono::duration_cast<std::chrono::milliseconds>(now - a.peer.last()).count();
-    LogEvent(name, "stale", "no heartbeat for " + std::to_string(silent) + " ms (pid " + std::to_string(a.peer.pid()) +
-                                ")");
+    LogEvent(name, "stale",
+             "no heartbeat for " + std::to_string(silent) + " ms (pid " + std::to_string(a.peer.pid()) + ")");
     Json m = ServerMessage("actor_health");
     m.update(a.health);
     out.push_back(std::move(m));
@@ -162,8 +161,9 @@ std::vector<Json> DashboardFeed::CheckStale(int64_t now_ns) {
 }
 
 void DashboardFeed::LogEvent(const std::string& actor, const char* event, std::string detail) {
-  int64_t at_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                      std::chrono::system_clock::now().time_since_epoch()).count();
+  int64_t at_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count();
   Json e{{"at_ms", at_ms}, {"actor", actor}, {"event", event}, {"detail", std::move(detail)}};
   events_.push_back(e);
   while (events_.size() > options_.max_events) events_.pop_front();
@@ -186,8 +186,12 @@ Json DashboardFeed::Snapshot() const {
   for (const auto& e : events_) events.push_back(e);
   Json actors = Json::array();
   for (const auto& [name, a] : actors_) actors.push_back(a.health);
-  return Json{{"dialog_state", dialog_state_}, {"actors", actors},     {"mic_level", level_},
-              {"speech", speech_},             {"wake", last_wake_},   {"playback", playback_},
+  return Json{{"dialog_state", dialog_state_},
+              {"actors", actors},
+              {"mic_level", level_},
+              {"speech", speech_},
+              {"wake", last_wake_},
+              {"playback", playback_},
               {"events", events}};
 }
 

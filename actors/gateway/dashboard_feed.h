@@ -34,7 +34,7 @@ class DashboardFeed {
  public:
   struct Options {
     int64_t level_interval_ns = 100'000'000;  // one mic_level message per interval
-    PeerRule peers;  // an actor that missed this many heartbeats is STALE
+    PeerRule peers;                           // an actor that missed this many heartbeats is STALE
     size_t max_actors = 64;
     size_t max_events = 100;  // the actor event log (stale, restarted) kept for new dashboards
   };

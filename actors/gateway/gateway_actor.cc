@@ -19,7 +19,8 @@ void GatewayActor::DeclareConfig(config::Section& s) {
   s.Key("token_file", &token_file_, std::string(""),
         "file of client tokens, one per line (also: env VB_GATEWAY_TOKENS, comma-separated)");
   s.Key("generate_token", &generate_token_, true,
-        "no token configured: write a random one (mode 0600) to token_file, or to $XDG_RUNTIME_DIR (else /tmp)/vb-gateway-<uid>.token");
+        "no token configured: write a random one (mode 0600) to token_file, or to $XDG_RUNTIME_DIR (else "
+        "/tmp)/vb-gateway-<uid>.token");
   s.Key("avatar_dir", &avatar_dir_, std::string(""), "directory of avatar configs (persona *.yaml)");
   s.Key("backgrounds_dir", &backgrounds_dir_, std::string(""), "directory of background files");
   s.Key("ping_interval_ms", &ping_interval_ms_, 20000, {50, 600000}, "server ping period");
@@ -128,8 +129,9 @@ Status GatewayActor::Configure(bus::Context& ctx) {
     if (m.msg.has_status()) {
       const auto& st = m.msg.status();
       session_ = Json{{"connected", st.connected()}, {"conversation_id", st.conversation_id()},
-                      {"service", st.service()}, {"reconnects", st.reconnects()}, {"turn_id", st.turn_id()},
-                      {"heard_ms_ago", 0}, {"at_ns", bus::MonoNs()}};
+                      {"service", st.service()},     {"reconnects", st.reconnects()},
+                      {"turn_id", st.turn_id()},     {"heard_ms_ago", 0},
+                      {"at_ns", bus::MonoNs()}};
     }
     core_->OnSessionEvent(m.msg, m.header.turn_id(), bus::MonoNs());
   });
@@ -220,9 +222,7 @@ Status GatewayActor::Activate(bus::Context& ctx) {
   server_->SetHealth(Health(started_ns_));
   // The service thread pokes the loop only when its event queue becomes
   // non-empty, so at most about one drain is waiting at a time.
-  server_->Start([this] {
-    ctx_->loop().Post([this] { DrainServer(); });
-  });
+  server_->Start([this] { ctx_->loop().Post([this] { DrainServer(); }); });
   return Status::Ok();
 }
 

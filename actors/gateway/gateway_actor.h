@@ -79,7 +79,7 @@ class GatewayActor : public bus::Actor, private ClientTransport, private Command
   bus::Publisher<v1::ToolAnswer> tool_answer_;
   int64_t started_ns_ = 0;
   std::map<std::string, int32_t> session_pids_;  // session actors by name → pid (a change = it restarted)
-  Json session_ = Json::object();  // the last SessionStatus, for /health
+  Json session_ = Json::object();                // the last SessionStatus, for /health
 };
 
 }  // namespace vb::gateway

@@ -10,7 +10,8 @@ namespace vb::gateway {
 namespace {
 
 int64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 const char* OutcomeName(v1::TurnEnded::Outcome o) {
@@ -53,7 +54,11 @@ void GatewayCore::LogRejected(const Conn& conn, int code, std::string_view why, 
 
 GatewayCore::GatewayCore(CoreOptions options, const TokenSet& tokens, const AvatarLibrary& library,
                          ClientTransport& transport, CommandSink& commands)
-    : options_(options), tokens_(tokens), library_(library), transport_(transport), commands_(commands),
+    : options_(options),
+      tokens_(tokens),
+      library_(library),
+      transport_(transport),
+      commands_(commands),
       history_(options.history) {}
 
 // ---- connections --------------------------------------------------------
@@ -132,8 +137,9 @@ void GatewayCore::Handle(ConnId id, Conn& conn, const ClientMessage& m, int64_t 
         return;
       }
       ++counters_.auth_failures;
-      LogRejected(conn, 401, "authorize with an invalid token (" + std::to_string(conn.auth_failures + 1) +
-                                 " on this connection)", now_ns);
+      LogRejected(conn, 401,
+                  "authorize with an invalid token (" + std::to_string(conn.auth_failures + 1) + " on this connection)",
+                  now_ns);
       if (conn.dashboard) --dashboards_;
       conn.authorized = conn.dashboard = false;
       Json r = reply("authorize_error");
@@ -142,17 +148,10 @@ void GatewayCore::Handle(ConnId id, Conn& conn, const ClientMessage& m, int64_t 
       if (++conn.auth_failures >= options_.max_auth_failures) Drop(id, "too many failed authorizations");
       return;
     }
-    case ClientType::kPong:
-      return;
-    case ClientType::kChatMessage:
-      HandleChat(id, conn, m, now_ns);
-      return;
-    case ClientType::kInterruptStream:
-      HandleInterrupt(id, conn, m);
-      return;
-    case ClientType::kNewConversation:
-      HandleNewConversation(id, conn, m);
-      return;
+    case ClientType::kPong: return;
+    case ClientType::kChatMessage: HandleChat(id, conn, m, now_ns); return;
+    case ClientType::kInterruptStream: HandleInterrupt(id, conn, m); return;
+    case ClientType::kNewConversation: HandleNewConversation(id, conn, m); return;
     case ClientType::kRegisterTools: {
       conn.tools.clear();
       Json names = Json::array();
@@ -160,7 +159,8 @@ void GatewayCore::Handle(ConnId id, Conn& conn, const ClientMessage& m, int64_t 
         v1::ToolSpec spec;
         spec.set_name(t.name);
         spec.set_description(t.description);
-        spec.set_parameters_json(t.parameters_json.empty() ? R"({"type":"object","properties":{}})" : t.parameters_json);
+        spec.set_parameters_json(t.parameters_json.empty() ? R"({"type":"object","properties":{}})"
+                                                           : t.parameters_json);
         spec.set_timeout_ms(t.timeout_ms);
         conn.tools.push_back(std::move(spec));
         names.push_back(t.name);
@@ -195,9 +195,7 @@ void GatewayCore::Handle(ConnId id, Conn& conn, const ClientMessage& m, int64_t 
       SendTo(id, r);
       return;
     }
-    case ClientType::kSwitchAvatarConfig:
-      HandleSwitchAvatar(id, conn, m);
-      return;
+    case ClientType::kSwitchAvatarConfig: HandleSwitchAvatar(id, conn, m); return;
     case ClientType::kSubmitToolOutput: {
       if (auto inv = invocations_.find(m.call_id); inv != invocations_.end() && inv->second.conn == id) {
         // A call of a tool this client registered: the answer goes to the registry.
@@ -234,7 +232,7 @@ void GatewayCore::Handle(ConnId id, Conn& conn, const ClientMessage& m, int64_t 
     }
     case ClientType::kSetMode: {
       v1::DialogCommand cmd;
-      cmd.mutable_set_mode()->set_mode(m.mode == "continuous" ? v1::MODE_CONTINUOUS
+      cmd.mutable_set_mode()->set_mode(m.mode == "continuous"  ? v1::MODE_CONTINUOUS
                                        : m.mode == "wake_word" ? v1::MODE_WAKE_WORD
                                                                : v1::MODE_PUSH_TO_TALK);
       if (!PublishCommand(cmd)) SendTo(id, ErrorMessage(500, "the gateway cannot reach the bus", m.id));
@@ -333,7 +331,9 @@ void GatewayCore::HandleInterrupt(ConnId id, Conn& conn, const ClientMessage& m)
   ++counters_.interrupts;
   std::vector<std::string> ended;
   bool cancelled_pending = false;
-  auto mine = [&](const Turn& t) { return t.owner == id || (!conn.client_key.empty() && t.client_key == conn.client_key); };
+  auto mine = [&](const Turn& t) {
+    return t.owner == id || (!conn.client_key.empty() && t.client_key == conn.client_key);
+  };
   if (!m.turn_id.empty()) {
     Turn* t = FindTurn(m.turn_id);
     if (t && t->text_chat && !mine(*t)) {
@@ -473,8 +473,7 @@ void GatewayCore::OnChatEvent(const v1::TextChatEvent& ev, int64_t now_ns) {
       const std::string key = p->second.client_key;
       const ConnId owner = p->second.conn;
       auto cc = client_convs_.find(key);
-      if (cc != client_convs_.end() && cc->second.generation == p->second.generation &&
-          !ev.conversation_id().empty()) {
+      if (cc != client_convs_.end() && cc->second.generation == p->second.generation && !ev.conversation_id().empty()) {
         cc->second.conversation_id = ev.conversation_id();
         if (issued_.size() >= options_.max_client_conversations) issued_.erase(issued_.begin());
         issued_[ev.conversation_id()] = cc->second.user_id;
@@ -508,13 +507,15 @@ void GatewayCore::OnChatEvent(const v1::TextChatEvent& ev, int64_t now_ns) {
       auto p = pending_.find(rid);
       if (p == pending_.end() || !p->second.text_chat) return;
       if (!p->second.cancelled)
-        SendTo(p->second.conn, ErrorMessage(500, "the chat could not run: " + (te.error().empty() ? std::string(OutcomeName(te.outcome())) : te.error()),
-                                            p->second.reply_to));
+        SendTo(p->second.conn,
+               ErrorMessage(500,
+                            "the chat could not run: " +
+                                (te.error().empty() ? std::string(OutcomeName(te.outcome())) : te.error()),
+                            p->second.reply_to));
       pending_.erase(p);
       return;
     }
-    case v1::TextChatEvent::EVENT_NOT_SET:
-      return;
+    case v1::TextChatEvent::EVENT_NOT_SET: return;
   }
 }
 
@@ -590,9 +591,7 @@ void GatewayCore::OnSessionEvent(const v1::SessionEvent& ev, std::string_view he
     case v1::SessionEvent::kTurnStarted: {
       const auto& ts = ev.turn_started();
       if (!ts.turn_id().empty()) tid = ts.turn_id();
-      if (tid.empty() || FindTurn(tid) ||
-          std::find(retired_.begin(), retired_.end(), tid) != retired_.end())
-        return;
+      if (tid.empty() || FindTurn(tid) || std::find(retired_.begin(), retired_.end(), tid) != retired_.end()) return;
       if (!ts.conversation_id().empty()) conversation_id_ = ts.conversation_id();
       std::string rid = ts.request_id();
       auto p = rid.empty() ? pending_.end() : pending_.find(rid);
@@ -680,8 +679,7 @@ void GatewayCore::OnSessionEvent(const v1::SessionEvent& ev, std::string_view he
     }
     case v1::SessionEvent::kAudioCaption:
     case v1::SessionEvent::kAgentAudioEnd:
-    case v1::SessionEvent::EVENT_NOT_SET:
-      return;
+    case v1::SessionEvent::EVENT_NOT_SET: return;
   }
 }
 
@@ -700,7 +698,9 @@ void GatewayCore::OnAgentText(Turn& turn, const v1::AgentText& a, int64_t now_ns
 
 void GatewayCore::SendToolCall(Turn& turn, const v1::ToolCall& call) {
   if (turn.tools.size() < history_.options().max_tools)
-    turn.tools.push_back(Json{{"name", call.name()}, {"args", TurnHistory::Cap(call.arguments_json(), history_.options().max_text_bytes)}, {"call_id", call.call_id()}});
+    turn.tools.push_back(Json{{"name", call.name()},
+                              {"args", TurnHistory::Cap(call.arguments_json(), history_.options().max_text_bytes)},
+                              {"call_id", call.call_id()}});
   Json m = ServerMessage("tool_call");
   m["tool_name"] = call.name();
   m["args"] = call.arguments_json();
@@ -758,7 +758,8 @@ void GatewayCore::OnToolInvocation(const v1::ToolInvocation& inv, int64_t now_ns
 
 void GatewayCore::SendToolResult(Turn& turn, const v1::ToolResult& result) {
   for (Json& t : turn.tools)
-    if (t["call_id"] == result.call_id()) t["result"] = TurnHistory::Cap(result.output(), history_.options().max_text_bytes);
+    if (t["call_id"] == result.call_id())
+      t["result"] = TurnHistory::Cap(result.output(), history_.options().max_text_bytes);
   Json m = ServerMessage("tool_result");
   m["result"] = result.output();
   m["call_id"] = result.call_id();
@@ -771,9 +772,8 @@ GatewayCore::Turn* GatewayCore::FindTurn(std::string_view turn_id) {
   return it == turns_.end() ? nullptr : &it->second;
 }
 
-GatewayCore::Turn* GatewayCore::StartTurn(const std::string& turn_id, const std::string& conversation_id,
-                                          bool voice, const std::string& request_id, int64_t now_ns,
-                                          bool text_chat) {
+GatewayCore::Turn* GatewayCore::StartTurn(const std::string& turn_id, const std::string& conversation_id, bool voice,
+                                          const std::string& request_id, int64_t now_ns, bool text_chat) {
   if (turns_.size() >= options_.max_turns) EndTurn(turns_.begin()->first, "evicted", "too many running turns");
   Turn& t = turns_.emplace(turn_id, Turn{}).first->second;
   t.turn_id = turn_id;
@@ -889,7 +889,7 @@ void GatewayCore::Remember(const Turn& t, std::string_view outcome, std::string_
   if (t.first_token_at_ms > 0) w["first_token"] = t.first_token_at_ms;
   r["stages"] = w;
   history_.Add(std::move(r));
-  if (history_.size() == 0) return;  // history_turns: 0
+  if (history_.size() == 0) return;       // history_turns: 0
   Json m = ServerMessage("turn_record");  // live dashboards append it too (timestamps, tools)
   m["turn"] = history_.last();
   SendToDashboards(m);
@@ -945,7 +945,8 @@ void GatewayCore::Tick(int64_t now_ns) {
   for (auto it = pending_.begin(); it != pending_.end();) {
     if (now_ns - it->second.sent_ns > options_.turn_start_timeout_ns) {
       ++counters_.start_timeouts;
-      SendTo(it->second.conn, ErrorMessage(500, "the session did not answer the chat message in time", it->second.reply_to));
+      SendTo(it->second.conn,
+             ErrorMessage(500, "the session did not answer the chat message in time", it->second.reply_to));
       if (it->second.text_chat) CancelChat(it->first);  // if it starts after all, it is not left running
       it = pending_.erase(it);
     } else {

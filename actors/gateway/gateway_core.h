@@ -97,7 +97,7 @@ struct CoreOptions {
   int64_t ping_interval_ns = 20'000'000'000;
   int64_t idle_timeout_ns = 60'000'000'000;
   int64_t turn_start_timeout_ns = 15'000'000'000;
-  int64_t auth_timeout_ns = 10'000'000'000;  // a connection must authorize within this
+  int64_t auth_timeout_ns = 10'000'000'000;        // a connection must authorize within this
   int64_t turn_idle_timeout_ns = 120'000'000'000;  // a turn with no event this long ends as failed
   bool mirror_text_turns = false;
   // chat_message as a text chat in the client's own conversation (vb-session's
@@ -116,15 +116,16 @@ struct CoreOptions {
 
 struct CoreCounters {
   uint64_t connections = 0, authorized = 0, auth_failures = 0, bad_requests = 0;
-  uint64_t chats = 0, turns = 0, tokens = 0, interrupts = 0, idle_closed = 0, start_timeouts = 0, auth_timeouts = 0, turns_timed_out = 0;
+  uint64_t chats = 0, turns = 0, tokens = 0, interrupts = 0, idle_closed = 0, start_timeouts = 0, auth_timeouts = 0,
+           turns_timed_out = 0;
   uint64_t commands_failed = 0;
   uint64_t text_chats = 0, new_conversations = 0, logs_suppressed = 0, tool_invocations = 0, tool_answers = 0;
 };
 
 class GatewayCore {
  public:
-  GatewayCore(CoreOptions options, const TokenSet& tokens, const AvatarLibrary& library,
-              ClientTransport& transport, CommandSink& commands);
+  GatewayCore(CoreOptions options, const TokenSet& tokens, const AvatarLibrary& library, ClientTransport& transport,
+              CommandSink& commands);
 
   void OnOpen(ConnId conn, int64_t now_ns);
   void OnText(ConnId conn, std::string_view text, int64_t now_ns);
@@ -169,7 +170,7 @@ class GatewayCore {
  private:
   struct Conn {
     std::string connection_id;
-    std::string client_key;  // the conversation it chatted in last ("" = none yet)
+    std::string client_key;           // the conversation it chatted in last ("" = none yet)
     std::vector<v1::ToolSpec> tools;  // register_tools: offered as provider "<tool_provider>:<connection_id>"
     bool authorized = false;
     bool dashboard = false;
@@ -191,7 +192,7 @@ class GatewayCore {
   struct ClientConversation {
     std::string conversation_id;  // "" until vb-session made one
     std::string user_id;
-    int generation = 0;           // new_conversation bumps it
+    int generation = 0;  // new_conversation bumps it
   };
   struct Turn {
     std::string turn_id, session_id;
@@ -209,8 +210,8 @@ class GatewayCore {
     std::string client_key;
     // For the dashboard's history.
     std::string question, asker;
-    int64_t started_ms = 0;  // wall clock
-    int64_t asked_ms = 0;    // wall clock of origin_ns (0 = unknown)
+    int64_t started_ms = 0;         // wall clock
+    int64_t asked_ms = 0;           // wall clock of origin_ns (0 = unknown)
     int64_t first_token_at_ms = 0;  // wall clock
     double first_token_ms = -1;
     Json tools = Json::array();  // calls in order, with their results

@@ -67,9 +67,7 @@ ProtocolError ParseClientMessage(std::string_view text, ClientMessage* out) {
 
   ProtocolError e;
   switch (out->type) {
-    case ClientType::kAuthorize:
-      e = String(j, "token", true, &out->token);
-      break;
+    case ClientType::kAuthorize: e = String(j, "token", true, &out->token); break;
     case ClientType::kChatMessage: {
       if (!(e = String(j, "content", true, &out->content)).ok()) break;
       if (out->content.empty()) {
@@ -97,12 +95,8 @@ ProtocolError ParseClientMessage(std::string_view text, ClientMessage* out) {
         e = Bad("field 'metadata' must be an object");
       break;
     }
-    case ClientType::kInterruptStream:
-      e = String(j, "turn_id", false, &out->turn_id);
-      break;
-    case ClientType::kSwitchAvatarConfig:
-      e = String(j, "file", true, &out->file);
-      break;
+    case ClientType::kInterruptStream: e = String(j, "turn_id", false, &out->turn_id); break;
+    case ClientType::kSwitchAvatarConfig: e = String(j, "file", true, &out->file); break;
     case ClientType::kSubmitToolOutput:
       if (!(e = String(j, "turn_id", false, &out->turn_id)).ok()) break;
       if (!(e = String(j, "call_id", true, &out->call_id)).ok()) break;
@@ -110,8 +104,8 @@ ProtocolError ParseClientMessage(std::string_view text, ClientMessage* out) {
         e = Bad("missing field 'output'");
       } else {
         // A JSON string is taken as is; any other JSON value is passed serialised.
-        out->output = it->is_string() ? it->get<std::string>()
-                                      : it->dump(-1, ' ', false, Json::error_handler_t::replace);
+        out->output =
+            it->is_string() ? it->get<std::string>() : it->dump(-1, ' ', false, Json::error_handler_t::replace);
       }
       break;
     case ClientType::kPushToTalk: {
@@ -178,8 +172,7 @@ ProtocolError ParseClientMessage(std::string_view text, ClientMessage* out) {
     case ClientType::kPong:
     case ClientType::kFetchBackgrounds:
     case ClientType::kFetchAvatarConfigs:
-    case ClientType::kDashboardSubscribe:
-      break;
+    case ClientType::kDashboardSubscribe: break;
   }
   return e;
 }

@@ -46,7 +46,7 @@ struct ClientTool {
 struct ClientMessage {
   ClientType type = ClientType::kPong;
   bool typed = false;  // `type` was recognised (set even if a field is then refused)
-  std::string id;  // optional client message id, echoed as `reply_to`
+  std::string id;      // optional client message id, echoed as `reply_to`
   // authorize
   std::string token;
   // chat_message

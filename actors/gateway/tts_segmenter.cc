@@ -32,7 +32,9 @@ enum class Mark { kNone = 0, kClause = 1, kSentence = 2 };
 
 Mark Classify(uint32_t cp) {
   switch (cp) {
-    case '.': case '!': case '?':
+    case '.':
+    case '!':
+    case '?':
     case 0x2026:  // …
     case 0x3002:  // 。
     case 0xFF01:  // ！
@@ -40,25 +42,33 @@ Mark Classify(uint32_t cp) {
     case 0xFF1B:  // ；
     case 0xFF0E:  // ．
       return Mark::kSentence;
-    case ',': case ':': case ';':
+    case ',':
+    case ':':
+    case ';':
     case 0xFF0C:  // ，
     case 0x3001:  // 、
     case 0xFF1A:  // ：
       return Mark::kClause;
-    default:
-      return Mark::kNone;
+    default: return Mark::kNone;
   }
 }
 
 bool IsCloser(uint32_t cp) {
   switch (cp) {
-    case '"': case '\'': case ')': case ']': case '}':
-    case 0x201D: case 0x2019:                // ” ’
-    case 0x300D: case 0x300F: case 0x3011:   // 」 』 】
-    case 0x300B: case 0xFF09:                // 》 ）
+    case '"':
+    case '\'':
+    case ')':
+    case ']':
+    case '}':
+    case 0x201D:
+    case 0x2019:  // ” ’
+    case 0x300D:
+    case 0x300F:
+    case 0x3011:  // 」 』 】
+    case 0x300B:
+    case 0xFF09:  // 》 ）
       return true;
-    default:
-      return false;
+    default: return false;
   }
 }
 
@@ -66,15 +76,15 @@ bool IsSpace(uint32_t cp) { return cp == ' ' || cp == '\t' || cp == '\r' || cp =
 
 // Scripts written without spaces between sentences.
 bool IsCjk(uint32_t cp) {
-  return (cp >= 0x2E80 && cp <= 0x9FFF) || (cp >= 0xAC00 && cp <= 0xD7AF) ||
-         (cp >= 0xF900 && cp <= 0xFAFF) || (cp >= 0xFF00 && cp <= 0xFFEF) || (cp >= 0x20000 && cp <= 0x3FFFF);
+  return (cp >= 0x2E80 && cp <= 0x9FFF) || (cp >= 0xAC00 && cp <= 0xD7AF) || (cp >= 0xF900 && cp <= 0xFAFF) ||
+         (cp >= 0xFF00 && cp <= 0xFFEF) || (cp >= 0x20000 && cp <= 0x3FFFF);
 }
 
 // Abbreviations after which a period does not end a sentence (lower case,
 // without their final period).
 constexpr std::array<std::string_view, 27> kAbbreviations = {
-    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "no", "vs", "fig", "approx",
-    "dept", "e.g", "i.e", "u.s", "u.k", "a.m", "p.m", "cf", "al", "inc", "ltd", "co", "corp", "gen"};
+    "mr",  "mrs", "ms",  "dr",  "prof", "sr",  "jr", "st", "mt",  "no",  "vs", "fig",  "approx", "dept",
+    "e.g", "i.e", "u.s", "u.k", "a.m",  "p.m", "cf", "al", "inc", "ltd", "co", "corp", "gen"};
 
 bool IsAsciiAlpha(char c) { return std::isalpha(static_cast<unsigned char>(c)) != 0; }
 

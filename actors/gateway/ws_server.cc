@@ -38,8 +38,7 @@ const lws_protocols kProtocols[] = {
 }  // namespace
 
 WsServer::WsServer(Options options)
-    : options_(std::move(options)),
-      service_([this](lws* wsi, int reason, void* user, void* in, size_t len) {
+    : options_(std::move(options)), service_([this](lws* wsi, int reason, void* user, void* in, size_t len) {
         return Callback(wsi, reason, user, in, len);
       }) {}
 
@@ -155,8 +154,8 @@ int WsServer::Writable(Session& s) {
   if (s.closing) {
     s.out.clear();
     std::string reason = s.close_reason.substr(0, 120);
-    lws_close_reason(s.wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION,
-                     reinterpret_cast<unsigned char*>(reason.data()), reason.size());
+    lws_close_reason(s.wsi, LWS_CLOSE_STATUS_POLICY_VIOLATION, reinterpret_cast<unsigned char*>(reason.data()),
+                     reason.size());
     return -1;
   }
   for (int n = 0; n < 32 && !s.out.empty(); ++n) {
@@ -176,9 +175,7 @@ int WsServer::Callback(lws* wsi, int reason_int, void* user, void* in, size_t le
   auto reason = static_cast<lws_callback_reasons>(reason_int);
   auto* pss = static_cast<Pss*>(user);
   switch (reason) {
-    case LWS_CALLBACK_EVENT_WAIT_CANCELLED:
-      DistributeOutgoing();
-      return 0;
+    case LWS_CALLBACK_EVENT_WAIT_CANCELLED: DistributeOutgoing(); return 0;
 
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
       char uri[256] = {0};
@@ -230,8 +227,7 @@ int WsServer::Callback(lws* wsi, int reason_int, void* user, void* in, size_t le
       }
       return 0;
     }
-    case LWS_CALLBACK_SERVER_WRITEABLE:
-      return pss->session ? Writable(*pss->session) : 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE: return pss->session ? Writable(*pss->session) : 0;
 
     case LWS_CALLBACK_CLOSED: {
       Session* s = pss->session;
@@ -306,8 +302,7 @@ int WsServer::Callback(lws* wsi, int reason_int, void* user, void* in, size_t le
       if (pss) pss->asset = nullptr;
       dynamic_.erase(wsi);
       return lws_callback_http_dummy(wsi, reason, user, in, len);
-    default:
-      return lws_callback_http_dummy(wsi, reason, user, in, len);
+    default: return lws_callback_http_dummy(wsi, reason, user, in, len);
   }
 }
 

@@ -92,7 +92,7 @@ class WsServer {
  private:
   struct Outgoing {
     ConnId conn;
-    Frame frame;           // null: close
+    Frame frame;  // null: close
     std::string reason;
   };
   void Push(Event e);

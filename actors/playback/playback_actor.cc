@@ -9,11 +9,14 @@ namespace vb::playback {
 
 void PlaybackActor::DeclareConfig(config::Section& s) {
   s.Choice("sink", &sink_kind_, "alsa", {"alsa", "wav"}, "where the audio goes: an ALSA device or a WAV file");
-  s.Key("rate", &rate_, 16000, {8000, 48000}, "playback rate in Hz, mono; must equal decoder.output_rate "
+  s.Key("rate", &rate_, 16000, {8000, 48000},
+        "playback rate in Hz, mono; must equal decoder.output_rate "
         "(frames at another rate are resampled)");
   s.Key("period_ms", &period_ms_, 5, {2, 100}, "render granularity (and ALSA period)");
-  s.Key("target_ms", &target_ms_, 60, {0, 2000}, "jitter buffer: speech buffered before a turn starts or resumes after an underrun");
-  s.Key("max_buffer_ms", &max_buffer_ms_, 120000, {100, 600000}, "jitter buffer bound (replies arrive faster than real time)");
+  s.Key("target_ms", &target_ms_, 60, {0, 2000},
+        "jitter buffer: speech buffered before a turn starts or resumes after an underrun");
+  s.Key("max_buffer_ms", &max_buffer_ms_, 120000, {100, 600000},
+        "jitter buffer bound (replies arrive faster than real time)");
   s.Key("fade_ms", &fade_ms_, 5, {1, 50}, "fade-out on Interrupt/Flush");
   s.Key("drain_timeout_ms", &drain_timeout_ms_, 1000, {50, 60000},
         "a turn starved this long without an end-of-turn marker counts as drained");
@@ -27,7 +30,8 @@ void PlaybackActor::DeclareConfig(config::Section& s) {
   s.Key("reopen_max_ms", &options_.reopen_max_ms, 2000, {10, 600000}, "retry interval cap (doubling back-off)");
   {
     auto a = s.Sub("alsa", "ALSA playback (sink: alsa)");
-    a.Key("device", &options_.alsa.device, std::string("default"), "ALSA PCM, e.g. default, plughw:0, pulse (PULSE_SINK selects the sink)");
+    a.Key("device", &options_.alsa.device, std::string("default"),
+          "ALSA PCM, e.g. default, plughw:0, pulse (PULSE_SINK selects the sink)");
     a.Key("channels", &alsa_channels_, 1, {1, 8}, "channels asked of the device (mono is copied to each)");
     a.Key("buffer_ms", &alsa_buffer_ms_, 20, {4, 1000},
           "device queue: a flush waits for it to play out (≈ buffer_ms + fade_ms + sound server); too small "
@@ -41,7 +45,8 @@ void PlaybackActor::DeclareConfig(config::Section& s) {
   {
     auto w = s.Sub("wav", "WAV file as the speaker (sink: wav)");
     w.Key("path", &options_.wav_path, std::string(""), "WAV file written with what would reach the speaker");
-    w.Key("realtime", &options_.wav_realtime, true, "pace in real time; false = write audio as soon as it arrives (offline)");
+    w.Key("realtime", &options_.wav_realtime, true,
+          "pace in real time; false = write audio as soon as it arrives (offline)");
     w.Key("keep_idle", &options_.wav_keep_idle, false, "real time: also write the silence between turns");
     if (sink_kind_ == "wav" && options_.wav_path.empty()) w.Error("path", "sink: wav needs a file");
     w.Finish();
@@ -84,7 +89,8 @@ Status PlaybackActor::Configure(bus::Context& ctx) {
   ctx.bus().Subscribe<v1::AudioFrame>(bus::topics::kAudioOut, [this](const auto& m) {
     core_->OnAudio(m.msg, m.header.turn_id(), m.header.origin_ns());
   });
-  ctx.bus().Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand, [this](const auto& m) { core_->OnCommand(m.msg); });
+  ctx.bus().Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand,
+                                         [this](const auto& m) { core_->OnCommand(m.msg); });
   ctx.bus().Subscribe<v1::VolumeCommand>(bus::topics::kPlaybackVolume, [this](const auto& m) {
     v1::VolumeLevel l;
     l.set_percent(core_->OnVolume(m.msg));

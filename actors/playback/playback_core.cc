@@ -70,7 +70,8 @@ PlaybackCore::PlaybackCore(PlaybackOptions options, audio::PumpLoop& loop, Outpu
 
 Status PlaybackCore::Init() {
   for (const auto& [name, path] : options_.prompt_files)
-    if (Status st = prompts_.AddFile(name, path); !st.ok()) return Status::Config("prompts." + name + ": " + st.message());
+    if (Status st = prompts_.AddFile(name, path); !st.ok())
+      return Status::Config("prompts." + name + ": " + st.message());
   if (!pump_->clocked())
     if (Status st = pump_->sink()->Open(); !st.ok()) return Status::Config(st.message());
   // audio.ref: 16 kHz mono 20 ms, stamped with the time it leaves the speaker.

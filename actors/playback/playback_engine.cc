@@ -36,8 +36,8 @@ bool PlaybackEngine::IsCancelled(const std::string& turn_id) const {
   return std::find(cancelled_.begin(), cancelled_.end(), turn_id) != cancelled_.end();
 }
 
-bool PlaybackEngine::Push(const std::string& turn_id, const int16_t* pcm, size_t n, int64_t origin_ns,
-                          bool end_of_turn, int64_t now_ns) {
+bool PlaybackEngine::Push(const std::string& turn_id, const int16_t* pcm, size_t n, int64_t origin_ns, bool end_of_turn,
+                          int64_t now_ns) {
   ++counters_.frames_in;
   if (IsCancelled(turn_id)) {
     ++counters_.dropped_cancelled;
@@ -137,8 +137,7 @@ bool PlaybackEngine::ReadyToPlay(int64_t now_ns) const {
 
 void PlaybackEngine::UpdateState(int64_t now_ns) {
   switch (state_) {
-    case State::kIdle:
-      break;
+    case State::kIdle: break;
     case State::kBuffering:
       if (ReadyToPlay(now_ns)) state_ = State::kPlaying;
       break;
@@ -150,8 +149,7 @@ void PlaybackEngine::UpdateState(int64_t now_ns) {
         state_ = State::kIdle;
       }
       break;
-    case State::kPlaying:
-      break;
+    case State::kPlaying: break;
   }
 }
 

@@ -28,7 +28,7 @@ struct EngineConfig {
   uint32_t fade_ms = 5;              // flush fade-out
   uint32_t drain_timeout_ms = 1000;  // starved this long without an end marker = the turn is over
   double prompt_gain = 1.0;
-  bool offline = false;              // as fast as possible: no prebuffer, no underruns
+  bool offline = false;  // as fast as possible: no prebuffer, no underruns
   size_t remember_cancelled = 64;
   // Turns whose STARTED / DRAINED were already sent: a turn is announced at
   // most once each, whatever its audio does (a restarted playback joining a
@@ -44,9 +44,9 @@ struct EngineEvent {
 };
 
 struct RenderInfo {
-  bool audible = false;     // speech or a prompt in this block (not only silence)
-  int64_t origin_ns = 0;    // origin of the first speech sample rendered, 0 if none
-  std::string turn_id;      // turn of that speech
+  bool audible = false;   // speech or a prompt in this block (not only silence)
+  int64_t origin_ns = 0;  // origin of the first speech sample rendered, 0 if none
+  std::string turn_id;    // turn of that speech
 };
 
 struct EngineCounters {
@@ -79,7 +79,8 @@ class PlaybackEngine {
   void Cancel(const std::string& turn_id, int64_t now_ns, std::span<const int16_t> unplayed = {});
   // Would Flush(turn_id) silence the speech being heard now?
   bool FlushHitsPlaying(const std::string& turn_id) const {
-    return (turn_id.empty() || turn_id == turn_) && (state_ == State::kPlaying || state_ == State::kStarved || !fade_.empty());
+    return (turn_id.empty() || turn_id == turn_) &&
+           (state_ == State::kPlaying || state_ == State::kStarved || !fade_.empty());
   }
   void PlayPrompt(const std::vector<int16_t>* pcm);
 

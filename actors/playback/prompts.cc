@@ -22,7 +22,9 @@ void Tone(std::vector<int16_t>* out, uint32_t rate, double hz, double seconds, d
   }
 }
 
-void Gap(std::vector<int16_t>* out, uint32_t rate, double seconds) { out->resize(out->size() + size_t(seconds * rate), 0); }
+void Gap(std::vector<int16_t>* out, uint32_t rate, double seconds) {
+  out->resize(out->size() + size_t(seconds * rate), 0);
+}
 
 }  // namespace
 

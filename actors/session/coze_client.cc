@@ -17,13 +17,11 @@ namespace {
 
 constexpr char kProtocol[] = "vb-coze";
 
-
 int AddHeader(lws* wsi, const char* name, const std::string& value, void* in, size_t len) {
   auto** p = static_cast<unsigned char**>(in);
   unsigned char* end = *p + len;
   return lws_add_http_header_by_name(wsi, reinterpret_cast<const unsigned char*>(name),
-                                     reinterpret_cast<const unsigned char*>(value.data()), int(value.size()),
-                                     p, end);
+                                     reinterpret_cast<const unsigned char*>(value.data()), int(value.size()), p, end);
 }
 
 }  // namespace
@@ -64,7 +62,9 @@ std::string Url::Display() const {
 }
 
 CozeClient::CozeClient(ClientOptions options, Post post, Callbacks callbacks)
-    : options_(std::move(options)), post_(std::move(post)), cb_(std::move(callbacks)),
+    : options_(std::move(options)),
+      post_(std::move(post)),
+      cb_(std::move(callbacks)),
       auth_("Bearer " + options_.token),
       service_([this](lws* wsi, int reason, void* user, void* in, size_t len) {
         return Callback(this, wsi, reason, user, in, len);
@@ -73,9 +73,8 @@ CozeClient::CozeClient(ClientOptions options, Post post, Callbacks callbacks)
 CozeClient::~CozeClient() { Stop(); }
 
 bool CozeClient::Start(std::string* error) {
-  static const lws_protocols kProtocols[] = {
-      {kProtocol, &LwsService::Callback, 0, 0, 0, nullptr, 0},
-      {nullptr, nullptr, 0, 0, 0, nullptr, 0}};
+  static const lws_protocols kProtocols[] = {{kProtocol, &LwsService::Callback, 0, 0, 0, nullptr, 0},
+                                             {nullptr, nullptr, 0, 0, 0, nullptr, 0}};
   LwsService::RouteLogs();
   lws_context_creation_info info;
   std::memset(&info, 0, sizeof info);
@@ -216,9 +215,7 @@ void CozeClient::ServicePending() {
         }
         if (p.action == Action::kConnect) Open(p.conn);
         break;
-      case Action::kHttp:
-        Open(p.conn);
-        break;
+      case Action::kHttp: Open(p.conn); break;
       case Action::kAbortHttp:
         for (auto& [raw, conn] : conns_) {
           if (!conn->http || conn->http_id != p.http_id) continue;
@@ -355,9 +352,8 @@ int CozeClient::Callback(CozeClient* self, lws* wsi, int reason, void* user, voi
 
 std::string CozeClient::TlsFailure(const Conn& c, const Url& url) const {
   const std::string where = "TLS to " + url.Display() + ": ";
-  const std::string ca = options_.ca_file.empty()
-                             ? "session.ca_file is not set, so only the system CAs are trusted"
-                             : "session.ca_file is " + options_.ca_file;
+  const std::string ca = options_.ca_file.empty() ? "session.ca_file is not set, so only the system CAs are trusted"
+                                                  : "session.ca_file is " + options_.ca_file;
   switch (c.tls_error) {
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY:
     case X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT:
@@ -378,15 +374,14 @@ std::string CozeClient::TlsFailure(const Conn& c, const Url& url) const {
              (c.tls_error == X509_V_ERR_CERT_HAS_EXPIRED ? "has expired" : "is not valid yet") +
              " (check the clock of this device)";
     default:
-      return where + "the server's certificate was refused: " + X509_verify_cert_error_string(c.tls_error) +
-             " (" + ca + ")";
+      return where + "the server's certificate was refused: " + X509_verify_cert_error_string(c.tls_error) + " (" + ca +
+             ")";
   }
 }
 
 int CozeClient::OnWs(lws* wsi, Conn* c, int reason, void* in, size_t len) {
   switch (reason) {
-    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER:
-      return AddHeader(wsi, "authorization:", auth_, in, len) ? -1 : 0;
+    case LWS_CALLBACK_CLIENT_APPEND_HANDSHAKE_HEADER: return AddHeader(wsi, "authorization:", auth_, in, len) ? -1 : 0;
     case LWS_CALLBACK_CLIENT_ESTABLISHED: {
       uint64_t gen = c->gen;
       bool current;
@@ -448,16 +443,13 @@ int CozeClient::OnWs(lws* wsi, Conn* c, int reason, void* in, size_t len) {
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR: {
       int status = wsi ? int(lws_http_client_http_response(wsi)) : 0;
       std::string why = in && len == 0 ? std::string(static_cast<const char*>(in))
-                                       : in ? std::string(static_cast<const char*>(in), strnlen(static_cast<const char*>(in), len))
-                                            : "connection error";
+                        : in ? std::string(static_cast<const char*>(in), strnlen(static_cast<const char*>(in), len))
+                             : "connection error";
       ReportClosed(c, why, status);
       return 0;
     }
-    case LWS_CALLBACK_CLIENT_CLOSED:
-      ReportClosed(c, "closed by peer", 0);
-      return 0;
-    default:
-      return 0;
+    case LWS_CALLBACK_CLIENT_CLOSED: ReportClosed(c, "closed by peer", 0); return 0;
+    default: return 0;
   }
 }
 
@@ -475,14 +467,11 @@ int CozeClient::OnHttp(lws* wsi, Conn* c, int reason, void* in, size_t len) {
       std::vector<unsigned char> buf(LWS_PRE + c->body.size());
       std::memcpy(buf.data() + LWS_PRE, c->body.data(), c->body.size());
       lws_client_http_body_pending(wsi, 0);
-      if (lws_write(wsi, buf.data() + LWS_PRE, c->body.size(), LWS_WRITE_HTTP_FINAL) < int(c->body.size()))
-        return -1;
+      if (lws_write(wsi, buf.data() + LWS_PRE, c->body.size(), LWS_WRITE_HTTP_FINAL) < int(c->body.size())) return -1;
       c->sent = true;
       return 0;
     }
-    case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP:
-      c->status = int(lws_http_client_http_response(wsi));
-      return 0;
+    case LWS_CALLBACK_ESTABLISHED_CLIENT_HTTP: c->status = int(lws_http_client_http_response(wsi)); return 0;
     case LWS_CALLBACK_RECEIVE_CLIENT_HTTP: {
       char buffer[4096 + LWS_PRE];
       char* p = buffer + LWS_PRE;
@@ -500,18 +489,14 @@ int CozeClient::OnHttp(lws* wsi, Conn* c, int reason, void* in, size_t len) {
       }
       c->response.append(static_cast<const char*>(in), len);
       return 0;
-    case LWS_CALLBACK_COMPLETED_CLIENT_HTTP:
-      FinishHttp(c, "");
-      return 0;
+    case LWS_CALLBACK_COMPLETED_CLIENT_HTTP: FinishHttp(c, ""); return 0;
     case LWS_CALLBACK_CLIENT_CONNECTION_ERROR:
-      FinishHttp(c, in ? std::string(static_cast<const char*>(in), strnlen(static_cast<const char*>(in), len ? len : 256))
-                       : "connection error");
+      FinishHttp(c,
+                 in ? std::string(static_cast<const char*>(in), strnlen(static_cast<const char*>(in), len ? len : 256))
+                    : "connection error");
       return 0;
-    case LWS_CALLBACK_CLOSED_CLIENT_HTTP:
-      FinishHttp(c, c->status ? "" : NoReply(*c));
-      return 0;
-    default:
-      return 0;
+    case LWS_CALLBACK_CLOSED_CLIENT_HTTP: FinishHttp(c, c->status ? "" : NoReply(*c)); return 0;
+    default: return 0;
   }
 }
 

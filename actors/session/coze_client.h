@@ -44,14 +44,14 @@ struct Url {
 };
 
 struct ClientOptions {
-  Url ws;    // where /v1/chat lives
-  Url api;   // where /v1/conversation/create lives
+  Url ws;   // where /v1/chat lives
+  Url api;  // where /v1/conversation/create lives
   std::string token;
-  std::string ca_file;          // "" = system CAs
-  int ping_s = 10;              // WebSocket ping after this idle time
-  int hangup_s = 30;            // no pong/traffic for this long → dropped
+  std::string ca_file;  // "" = system CAs
+  int ping_s = 10;      // WebSocket ping after this idle time
+  int hangup_s = 30;    // no pong/traffic for this long → dropped
   size_t max_message_bytes = 4 << 20;
-  size_t max_queued = 1024;     // upstream frames waiting for the socket
+  size_t max_queued = 1024;  // upstream frames waiting for the socket
 };
 
 class CozeClient {
@@ -116,19 +116,19 @@ class CozeClient {
     uint64_t gen = 0;
     std::string path, body;
     HttpDone done;
-    HttpChunk chunk;          // http: streamed (body handed on as it comes)
-    uint64_t http_id = 0;     // http: for AbortHttp
-    lws* wsi = nullptr;       // http: its connection (lws thread)
-    size_t received = 0;      // http: body bytes so far
+    HttpChunk chunk;       // http: streamed (body handed on as it comes)
+    uint64_t http_id = 0;  // http: for AbortHttp
+    lws* wsi = nullptr;    // http: its connection (lws thread)
+    size_t received = 0;   // http: body bytes so far
     int status = 0;
     std::string response;
-    bool finished = false;   // http: done reported / ws: closed reported
-    std::string rx;          // ws: message being reassembled
+    bool finished = false;  // http: done reported / ws: closed reported
+    std::string rx;         // ws: message being reassembled
     int64_t rx_start_ns = 0;
     bool rx_overflow = false;
-    int64_t opened_ns = 0;   // http: when the request was started
-    bool sent = false;       // http: the whole request went out
-    int tls_error = 0;       // OpenSSL's verify error of the server's certificate (0 = none seen)
+    int64_t opened_ns = 0;  // http: when the request was started
+    bool sent = false;      // http: the whole request went out
+    int tls_error = 0;      // OpenSSL's verify error of the server's certificate (0 = none seen)
   };
   // What a person reads when the TLS handshake failed on certificate
   // verification: which check failed, naming session.ca_file; "" if `c` saw
@@ -138,7 +138,7 @@ class CozeClient {
   struct Pending {
     Action action;
     Conn* conn = nullptr;
-    uint64_t http_id = 0;   // kAbortHttp
+    uint64_t http_id = 0;  // kAbortHttp
   };
 
   int OnWs(lws* wsi, Conn* c, int reason, void* in, size_t len);
@@ -163,14 +163,14 @@ class CozeClient {
   std::mutex mu_;  // guards everything below shared with the lws thread
   std::deque<Pending> pending_;
   std::deque<Outgoing> outgoing_;
-  bool open_ = false;     // the current connection is established
-  uint64_t gen_ = 0;      // current connection generation
+  bool open_ = false;  // the current connection is established
+  uint64_t gen_ = 0;   // current connection generation
   uint64_t next_http_id_ = 0;
   bus::Histogram send_us_;
 
   // lws thread only.
   std::map<Conn*, std::unique_ptr<Conn>> conns_;
-  lws* wsi_ = nullptr;   // the current WebSocket
+  lws* wsi_ = nullptr;  // the current WebSocket
   Conn* ws_ = nullptr;
   std::atomic<uint64_t> dropped_posts_{0};
   std::atomic<uint64_t> oversized_{0};

@@ -150,8 +150,7 @@ bool Base64Decode(std::string_view in, std::string* out) {
 
 std::string CozeUplink::NextId() { return "vb-" + std::to_string(next_id_++); }
 
-std::string CozeUplink::ChatUpdate(const SessionSettings& s, v1::DialogMode mode,
-                                   const std::string& conversation_id) {
+std::string CozeUplink::ChatUpdate(const SessionSettings& s, v1::DialogMode mode, const std::string& conversation_id) {
   auto object = [](const StringMap& m) {
     Json o = Json::object();
     for (const auto& [k, v] : m) o[k] = v;
@@ -170,8 +169,11 @@ std::string CozeUplink::ChatUpdate(const SessionSettings& s, v1::DialogMode mode
 
   // The docs define format as the container and codec as the encoding:
   // Opus travels in Ogg pages (format "ogg"), PCM raw (format "pcm").
-  Json input = {{"format", s.input_codec == "opus" ? "ogg" : "pcm"}, {"codec", s.input_codec},
-                {"sample_rate", s.input_sample_rate}, {"channel", 1}, {"bit_depth", 16}};
+  Json input = {{"format", s.input_codec == "opus" ? "ogg" : "pcm"},
+                {"codec", s.input_codec},
+                {"sample_rate", s.input_sample_rate},
+                {"channel", 1},
+                {"bit_depth", 16}};
 
   Json codec_cfg = {{"sample_rate", s.output_sample_rate}, {"frame_size_ms", s.frame_size_ms}};
   if (s.output_codec == "opus") {
@@ -188,7 +190,8 @@ std::string CozeUplink::ChatUpdate(const SessionSettings& s, v1::DialogMode mode
   // Push-to-talk commits turns itself (input_audio_buffer.complete); the
   // other modes let the server's VAD end the user's turn (as the ESP32 client).
   if (mode != v1::MODE_PUSH_TO_TALK) {
-    Json td = {{"type", s.vad_type}, {"prefix_padding_ms", s.prefix_padding_ms},
+    Json td = {{"type", s.vad_type},
+               {"prefix_padding_ms", s.prefix_padding_ms},
                {"silence_duration_ms", s.silence_duration_ms}};
     if (s.vad_type == "semantic_vad")
       td["semantic_vad_config"] = {{"silence_threshold_ms", s.semantic_silence_threshold_ms},
@@ -220,17 +223,11 @@ std::string CozeUplink::Append(std::string_view audio) {
   return out;
 }
 
-std::string CozeUplink::Complete() {
-  return Dump({{"id", NextId()}, {"event_type", "input_audio_buffer.complete"}});
-}
+std::string CozeUplink::Complete() { return Dump({{"id", NextId()}, {"event_type", "input_audio_buffer.complete"}}); }
 
-std::string CozeUplink::Clear() {
-  return Dump({{"id", NextId()}, {"event_type", "input_audio_buffer.clear"}});
-}
+std::string CozeUplink::Clear() { return Dump({{"id", NextId()}, {"event_type", "input_audio_buffer.clear"}}); }
 
-std::string CozeUplink::Cancel() {
-  return Dump({{"id", NextId()}, {"event_type", "conversation.chat.cancel"}});
-}
+std::string CozeUplink::Cancel() { return Dump({{"id", NextId()}, {"event_type", "conversation.chat.cancel"}}); }
 
 std::string CozeUplink::MessageCreate(const std::string& text) {
   return Dump({{"id", NextId()},
@@ -238,13 +235,11 @@ std::string CozeUplink::MessageCreate(const std::string& text) {
                {"data", {{"role", "user"}, {"content_type", "text"}, {"content", text}}}});
 }
 
-std::string CozeUplink::ConversationClear() {
-  return Dump({{"id", NextId()}, {"event_type", "conversation.clear"}});
-}
+std::string CozeUplink::ConversationClear() { return Dump({{"id", NextId()}, {"event_type", "conversation.clear"}}); }
 
 std::string CozeUplink::GenerateAudio(const std::string& text) {
-  return Dump({{"id", NextId()}, {"event_type", "input_text.generate_audio"},
-               {"data", {{"mode", "text"}, {"text", text}}}});
+  return Dump(
+      {{"id", NextId()}, {"event_type", "input_text.generate_audio"}, {"data", {{"mode", "text"}, {"text", text}}}});
 }
 
 std::string CozeUplink::SubmitToolOutputs(const std::string& chat_id, const StringMap& outputs) {
@@ -257,10 +252,11 @@ std::string CozeUplink::SubmitToolOutputs(const std::string& chat_id, const Stri
 
 std::string CozeUplink::SubmitToolOutputs(const std::string& chat_id, const std::string& call_id,
                                           const std::string& output) {
-  return Dump({{"id", NextId()},
-               {"event_type", "conversation.chat.submit_tool_outputs"},
-               {"data", {{"chat_id", chat_id},
-                         {"tool_outputs", Json::array({{{"tool_call_id", call_id}, {"output", output}}})}}}});
+  return Dump(
+      {{"id", NextId()},
+       {"event_type", "conversation.chat.submit_tool_outputs"},
+       {"data",
+        {{"chat_id", chat_id}, {"tool_outputs", Json::array({{{"tool_call_id", call_id}, {"output", output}}})}}}});
 }
 
 // -------------------------------------------------------------- downlink
@@ -481,8 +477,7 @@ void CozeDownlink::Feed(std::string_view text, std::vector<DownlinkOutput>* out,
       o.audio.set_duration_us(uint32_t(uint64_t(o.audio.data().size() / 2) * 1'000'000 / uint64_t(out_rate_)));
     else if (OutCodec() == v1::CODEC_G711A || OutCodec() == v1::CODEC_G711U)
       o.audio.set_duration_us(uint32_t(uint64_t(o.audio.data().size()) * 1'000'000 / 8000));
-    else
-      o.audio.set_duration_us(uint32_t(frame_ms_ * 1000));
+    else o.audio.set_duration_us(uint32_t(frame_ms_ * 1000));
     o.audio.set_packet_index(packet_index_++);
     ++counters_.audio_packets;
     out->push_back(std::move(o));
@@ -500,8 +495,7 @@ void CozeDownlink::Feed(std::string_view text, std::vector<DownlinkOutput>* out,
       EndTurn(chat_id);
       emit(chat_id).mutable_turn_ended()->set_outcome(v1::TurnEnded::COMPLETED);
     }
-  } else if (type == "conversation.audio_transcript.update" ||
-             type == "conversation.audio_transcript.completed") {
+  } else if (type == "conversation.audio_transcript.update" || type == "conversation.audio_transcript.completed") {
     std::string content;
     if (!GetString(data, "content", &content)) return wrong("content");
     auto& ut = *emit(running_).mutable_user_transcript();

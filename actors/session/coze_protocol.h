@@ -27,9 +27,9 @@ using StringMap = std::vector<std::pair<std::string, std::string>>;
 // (coze-protocol.md §3; every field of seed 000's session). Empty = not sent.
 struct SessionSettings {
   std::string user_id;
-  StringMap meta_data;          // chat_config.meta_data
-  StringMap custom_variables;   // chat_config.custom_variables (persona_prompt joins them)
-  StringMap parameters;         // chat_config.parameters (chat-flow inputs)
+  StringMap meta_data;              // chat_config.meta_data
+  StringMap custom_variables;       // chat_config.custom_variables (persona_prompt joins them)
+  StringMap parameters;             // chat_config.parameters (chat-flow inputs)
   std::string latitude, longitude;  // chat_config.extra_params
   // asr_config
   std::vector<std::string> hot_words;
@@ -38,7 +38,7 @@ struct SessionSettings {
   std::string vad_type = "server_vad";
   int semantic_silence_threshold_ms = 300;
   int semantic_unfinished_wait_ms = 500;
-  std::string interrupt_mode;   // "", keyword_contains, keyword_prefix
+  std::string interrupt_mode;                   // "", keyword_contains, keyword_prefix
   std::vector<std::string> interrupt_keywords;  // ≤ 5
   std::string prologue_content;
   // Uplink audio: "pcm" (s16le) or "opus" (Ogg Opus pages, format "ogg").
@@ -50,14 +50,14 @@ struct SessionSettings {
   int output_sample_rate = 16000;
   int frame_size_ms = 60;
   int opus_bitrate = 16000;
-  int limit_period_s = 1;    // limit_config.period; 0 = no limit_config
+  int limit_period_s = 1;  // limit_config.period; 0 = no limit_config
   int limit_max_frames = 18;
   int speech_rate = 0;
   std::string voice_id;
   int prefix_padding_ms = 600;
   int silence_duration_ms = 500;
   std::vector<std::string> event_subscriptions;  // empty = all
-  std::string persona_prompt;  // sent as chat_config.custom_variables.persona_prompt
+  std::string persona_prompt;                    // sent as chat_config.custom_variables.persona_prompt
   bool need_play_prologue = false;
 };
 
@@ -77,8 +77,7 @@ bool Base64Decode(std::string_view text, std::string* out);
 // Builds upstream events. Event ids are "vb-<n>" (the server must not rely on them).
 class CozeUplink {
  public:
-  std::string ChatUpdate(const SessionSettings& s, v1::DialogMode mode,
-                         const std::string& conversation_id);
+  std::string ChatUpdate(const SessionSettings& s, v1::DialogMode mode, const std::string& conversation_id);
   std::string Append(std::string_view audio_bytes);
   std::string Complete();
   std::string Clear();
@@ -90,8 +89,7 @@ class CozeUplink {
   // Every output of a chat's tool calls in one event (Coze resumes the chat
   // once it has them all): {call_id, output} pairs.
   std::string SubmitToolOutputs(const std::string& chat_id, const StringMap& outputs);
-  std::string SubmitToolOutputs(const std::string& chat_id, const std::string& call_id,
-                                const std::string& output);
+  std::string SubmitToolOutputs(const std::string& chat_id, const std::string& call_id, const std::string& output);
 
  private:
   std::string NextId();
@@ -101,10 +99,10 @@ class CozeUplink {
 // One output of the downlink mapping, published by the caller.
 struct DownlinkOutput {
   enum class Kind {
-    kEvent,         // publish `event` on session.event, Header.turn_id = turn_id
-    kAudio,         // publish `audio` on session.audio, Header.turn_id = turn_id
-    kSessionReady,  // chat.created: the connection is accepted
-    kConfigApplied, // chat.updated
+    kEvent,          // publish `event` on session.event, Header.turn_id = turn_id
+    kAudio,          // publish `audio` on session.audio, Header.turn_id = turn_id
+    kSessionReady,   // chat.created: the connection is accepted
+    kConfigApplied,  // chat.updated
   };
   Kind kind = Kind::kEvent;
   std::string turn_id;
@@ -114,12 +112,12 @@ struct DownlinkOutput {
 
 struct DownlinkCounters {
   uint64_t events = 0;
-  uint64_t malformed = 0;      // not JSON, not an object, no event_type
-  uint64_t wrong_type = 0;     // a known event with a field of the wrong type
-  uint64_t unknown = 0;        // event_type we do not know
+  uint64_t malformed = 0;           // not JSON, not an object, no event_type
+  uint64_t wrong_type = 0;          // a known event with a field of the wrong type
+  uint64_t unknown = 0;             // event_type we do not know
   uint64_t late_audio_dropped = 0;  // audio/text of a cancelled chat
   uint64_t audio_packets = 0;
-  uint64_t ignored = 0;        // known, nothing to publish (acks, verbose messages)
+  uint64_t ignored = 0;  // known, nothing to publish (acks, verbose messages)
 };
 
 class CozeDownlink {
@@ -172,14 +170,14 @@ class CozeDownlink {
   std::string out_codec_ = "opus";
   int out_rate_ = 16000;
   int frame_ms_ = 60;
-  std::string running_;          // chat id of the running chat, "" if none
-  std::string conversation_id_;  // as the server reported it
-  std::string tool_chat_;        // chat waiting for tool outputs
-  std::vector<std::string> tool_calls_;  // the calls it waits for
+  std::string running_;                       // chat id of the running chat, "" if none
+  std::string conversation_id_;               // as the server reported it
+  std::string tool_chat_;                     // chat waiting for tool outputs
+  std::vector<std::string> tool_calls_;       // the calls it waits for
   std::deque<std::string> pending_requests_;  // TextInput request ids, oldest first
   std::deque<std::string> cancelled_;
-  std::string speech_;           // the generate_audio turn under way ("" = none)
-  std::string audio_chat_;       // chat whose packets are being counted
+  std::string speech_;      // the generate_audio turn under way ("" = none)
+  std::string audio_chat_;  // chat whose packets are being counted
   uint64_t packet_index_ = 0;
   DownlinkCounters counters_;
 };

@@ -135,8 +135,10 @@ void SessionActor::DeclareConfig(config::Section& s) {
         "(stable per device)");
   s.Key("user_id", &settings_.user_id, std::string(),
         "chat_config.user_id (whose conversation and memory); \"\" = \"vb-\" + the device id (stable per device)");
-  s.Key("meta_data", &settings_.meta_data, "chat_config.meta_data: name → value (≤ 16, names 1–64, values 1–512 chars)");
-  s.Key("custom_variables", &settings_.custom_variables, "chat_config.custom_variables: name → value (the bot's prompt variables)");
+  s.Key("meta_data", &settings_.meta_data,
+        "chat_config.meta_data: name → value (≤ 16, names 1–64, values 1–512 chars)");
+  s.Key("custom_variables", &settings_.custom_variables,
+        "chat_config.custom_variables: name → value (the bot's prompt variables)");
   s.Key("parameters", &settings_.parameters, "chat_config.parameters: name → value (chat-flow inputs)");
   {
     auto e = s.Sub("extra_params", "chat_config.extra_params: where the device is");
@@ -159,7 +161,8 @@ void SessionActor::DeclareConfig(config::Section& s) {
     auto a = s.Sub("asr_config", "speech recognition hints (asr_config)");
     a.Key("hot_words", &settings_.hot_words, std::vector<std::string>{}, "words the recogniser should prefer");
     a.Key("context", &settings_.asr_context, std::string(), "text that tells the recogniser what the talk is about");
-    a.Key("user_language", &settings_.user_language, std::string(), "the speaker's language, e.g. en, zh; \"\" = the service's choice");
+    a.Key("user_language", &settings_.user_language, std::string(),
+          "the speaker's language, e.g. en, zh; \"\" = the service's choice");
     a.Finish();
   }
   s.Choice("vad", &settings_.vad_type, "server_vad", {"server_vad", "semantic_vad"},
@@ -167,13 +170,15 @@ void SessionActor::DeclareConfig(config::Section& s) {
            "(the service also judges whether the sentence is finished; enterprise accounts)");
   {
     auto v = s.Sub("semantic_vad", "semantic_vad_config (vad: semantic_vad)");
-    v.Key("silence_threshold_ms", &settings_.semantic_silence_threshold_ms, 300, {0, 10000}, "silence before judging, ms");
+    v.Key("silence_threshold_ms", &settings_.semantic_silence_threshold_ms, 300, {0, 10000},
+          "silence before judging, ms");
     v.Key("unfinished_wait_ms", &settings_.semantic_unfinished_wait_ms, 500, {0, 10000},
           "extra wait when the sentence seems unfinished, ms");
     v.Finish();
   }
   {
-    auto i = s.Sub("interrupt_config", "which speech may interrupt the agent (server VAD only); no keywords = any speech");
+    auto i =
+        s.Sub("interrupt_config", "which speech may interrupt the agent (server VAD only); no keywords = any speech");
     i.Choice("mode", &settings_.interrupt_mode, "keyword_contains", {"keyword_contains", "keyword_prefix"},
              "keyword_contains: the speech contains a keyword; keyword_prefix: starts with one");
     i.Key("keywords", &settings_.interrupt_keywords, std::vector<std::string>{}, "at most 5 keywords");
@@ -190,7 +195,8 @@ void SessionActor::DeclareConfig(config::Section& s) {
         "where session-<device>.json keeps the conversation id; \"\" = $XDG_STATE_HOME/voicebus");
   s.Choice("mode", &mode_name_, "continuous", {"continuous", "wake_word", "push_to_talk"},
            "dialog mode until a SetMode command (server_vad unless push_to_talk)");
-  s.Choice("input_codec", &settings_.input_codec, "pcm", {"pcm", "opus"}, "uplink audio: pcm 16 kHz or opus 20 ms packets");
+  s.Choice("input_codec", &settings_.input_codec, "pcm", {"pcm", "opus"},
+           "uplink audio: pcm 16 kHz or opus 20 ms packets");
   s.Key("input_opus_bitrate", &settings_.input_opus_bitrate, 24000, {6000, 128000}, "uplink Opus bitrate, bit/s");
   s.Choice("output_codec", &settings_.output_codec, "opus", {"opus", "pcm"}, "downlink audio codec");
   s.Key("output_sample_rate", &settings_.output_sample_rate, 16000, {8000, 48000}, "downlink sample rate, Hz");
@@ -201,7 +207,8 @@ void SessionActor::DeclareConfig(config::Section& s) {
   s.Key("speech_rate", &settings_.speech_rate, 0, {-50, 100}, "agent speech rate");
   s.Key("voice_id", &settings_.voice_id, std::string(), "agent voice; \"\" = the bot's");
   s.Key("prefix_padding_ms", &settings_.prefix_padding_ms, 600, {0, 10000}, "server_vad prefix padding, ms");
-  s.Key("silence_duration_ms", &settings_.silence_duration_ms, 500, {100, 10000}, "server_vad silence ending a turn, ms");
+  s.Key("silence_duration_ms", &settings_.silence_duration_ms, 500, {100, 10000},
+        "server_vad silence ending a turn, ms");
   s.Key("event_subscriptions", &settings_.event_subscriptions, kDefaultSubscriptions,
         "downstream events asked for (empty = all)");
   s.Key("need_play_prologue", &settings_.need_play_prologue, false, "ask the bot to speak its prologue on connect");
@@ -225,8 +232,9 @@ void SessionActor::DeclareConfig(config::Section& s) {
         "a reply owed but no event from the server for this long → reconnect");
   s.Key("max_send_queue", &max_send_queue_, 1024, {16, 100000}, "upstream frames waiting for the socket");
   {
-    auto t = s.Sub("text_chats", "text chats for bus clients (chat.request → chat.event): REST v3 streaming, each "
-                                 "client in its own conversation, beside the voice dialog");
+    auto t = s.Sub("text_chats",
+                   "text chats for bus clients (chat.request → chat.event): REST v3 streaming, each "
+                   "client in its own conversation, beside the voice dialog");
     t.Key("max_running", &text_max_running_, 32, {1, 1024}, "text chats running at once (more are refused)");
     t.Key("tool_timeout_ms", &text_tool_timeout_ms_, 10000, {100, 120000},
           "a tool call of a text chat with no output this long is answered with an error output (vb-tools "
@@ -236,7 +244,8 @@ void SessionActor::DeclareConfig(config::Section& s) {
   if (s.report() && s.report()->describe) return;
   section_.emplace(s);  // Configure() names token_file's line if the file does not open
   if (bot_id_.empty()) s.Error("bot_id", "required: the Coze bot id");
-  if (settings_.meta_data.size() > 16) s.Error("meta_data", "at most 16 pairs (has " + std::to_string(settings_.meta_data.size()) + ")");
+  if (settings_.meta_data.size() > 16)
+    s.Error("meta_data", "at most 16 pairs (has " + std::to_string(settings_.meta_data.size()) + ")");
   for (size_t i = 0; i < settings_.meta_data.size(); ++i) {
     const auto& [k, v] = settings_.meta_data[i];
     if (k.empty() || k.size() > 64 || v.empty() || v.size() > 512)
@@ -316,7 +325,8 @@ Status SessionActor::Configure(bus::Context& ctx) {
   audio_ = ctx.bus().Advertise(bus::topics::kSessionAudio);
   acks_ = ctx.bus().Advertise(bus::topics::kDialogAck);
   backfill_req_ = ctx.bus().Advertise(bus::topics::kSessionBackfill);
-  ctx.bus().Subscribe<v1::AudioBackfill>(bus::topics::kAudioBackfill, [this](const bus::Received<v1::AudioBackfill>& m) {
+  ctx.bus().Subscribe<v1::AudioBackfill>(bus::topics::kAudioBackfill, [this](
+                                                                          const bus::Received<v1::AudioBackfill>& m) {
     if (backfill_id_.empty() || m.msg.request_id() != backfill_id_) return;  // an older attempt's answer
     if (m.msg.has_frame()) core_->OnBackfill(m.msg.frame(), m.header.origin_ns());
     if (!m.msg.last()) return;
@@ -358,29 +368,26 @@ Status SessionActor::Configure(bus::Context& ctx) {
   to.stall_timeout_ns = int64_t(stall_timeout_s_) * 1'000'000'000;
   to.max_chats = size_t(text_max_running_);
   text_chats_ = std::make_unique<TextChats>(to, static_cast<TextChatPort*>(this), [] { return bus::MonoNs(); });
-  ctx.bus().Subscribe<v1::TextChatRequest>(bus::topics::kChatRequest, [this](const bus::Received<v1::TextChatRequest>& m) {
-    const v1::TextChatRequest r = m.msg;  // a copy: handling publishes
-    text_chats_->OnRequest(r, bus::MonoNs());
-  });
-  ctx.bus().Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand,
-                                         [this](const bus::Received<v1::DialogCommand>& m) {
-                                           if (m.msg.has_tool_output()) {
-                                             // A tool output for a text chat goes to that chat.
-                                             const v1::DialogCommand cmd = m.msg;
-                                             std::string refusal;
-                                             if (text_chats_->OnToolOutput(cmd.tool_output().turn_id(),
-                                                                           cmd.tool_output().call_id(),
-                                                                           cmd.tool_output().output(), bus::MonoNs(),
-                                                                           &refusal)) {
-                                               if (!cmd.command_id().empty())
-                                                 Ack(cmd.command_id(),
-                                                     refusal.empty() ? v1::CommandAck::ACCEPTED : v1::CommandAck::REFUSED,
-                                                     refusal);
-                                               return;
-                                             }
-                                           }
-                                           core_->OnCommand(m.msg);
-                                         });
+  ctx.bus().Subscribe<v1::TextChatRequest>(bus::topics::kChatRequest,
+                                           [this](const bus::Received<v1::TextChatRequest>& m) {
+                                             const v1::TextChatRequest r = m.msg;  // a copy: handling publishes
+                                             text_chats_->OnRequest(r, bus::MonoNs());
+                                           });
+  ctx.bus().Subscribe<v1::DialogCommand>(
+      bus::topics::kDialogCommand, [this](const bus::Received<v1::DialogCommand>& m) {
+        if (m.msg.has_tool_output()) {
+          // A tool output for a text chat goes to that chat.
+          const v1::DialogCommand cmd = m.msg;
+          std::string refusal;
+          if (text_chats_->OnToolOutput(cmd.tool_output().turn_id(), cmd.tool_output().call_id(),
+                                        cmd.tool_output().output(), bus::MonoNs(), &refusal)) {
+            if (!cmd.command_id().empty())
+              Ack(cmd.command_id(), refusal.empty() ? v1::CommandAck::ACCEPTED : v1::CommandAck::REFUSED, refusal);
+            return;
+          }
+        }
+        core_->OnCommand(m.msg);
+      });
   return Status::Ok();
 }
 
@@ -414,7 +421,8 @@ void SessionActor::Resume(const SessionState& st) {
     std::vector<PendingText> texts;
     const int64_t mono = bus::MonoNs(), wall = WallMs();
     for (const auto& t : st.texts)
-      texts.push_back({t.text, t.request_id, t.command_id, mono - std::max<int64_t>(0, wall - t.queued_at_ms) * 1'000'000});
+      texts.push_back(
+          {t.text, t.request_id, t.command_id, mono - std::max<int64_t>(0, wall - t.queued_at_ms) * 1'000'000});
     VB_LOG(kInfo) << texts.size() << " text input(s) accepted before the restart and not yet answered: sending again";
     core_->RestoreTexts(texts);
   }
@@ -509,7 +517,8 @@ void SessionActor::SaveResume(bool durable) {
   if (Status s = store_->Save(st, durable); !s.ok()) {
     ctx_->CountError();
     uint64_t suppressed = 0;
-    if (problem_log_.Allow(bus::MonoNs(), &suppressed)) VB_LOG(kWarn) << "cannot persist the session state: " << s.message();
+    if (problem_log_.Allow(bus::MonoNs(), &suppressed))
+      VB_LOG(kWarn) << "cannot persist the session state: " << s.message();
     return;
   }
   state_ = std::move(st);
@@ -637,8 +646,7 @@ void SessionActor::OnClosed(uint64_t gen, const std::string& reason, int http_st
   ctx_->Degraded("disconnected: " + reason);
   core_->OnDisconnected(reason);
   const int64_t now = bus::MonoNs();
-  if (reason.rfind("TLS to ", 0) == 0 &&
-      (reason != last_tls_error_ || now - last_tls_error_ns_ >= 10'000'000'000LL)) {
+  if (reason.rfind("TLS to ", 0) == 0 && (reason != last_tls_error_ || now - last_tls_error_ns_ >= 10'000'000'000LL)) {
     // Said once, not at every retry: it needs a person (session.ca_file, the
     // host name). Said again every 10 s while it lasts: the first failure
     // comes milliseconds after start, before this process's publisher has
@@ -726,7 +734,8 @@ void SessionActor::PublishAudio(const v1::EncodedAudio& audio, const std::string
 void SessionActor::ConversationChanged(const std::string& conversation_id) {
   if (conversation_id.empty() || !fixed_conversation_.empty()) return;
   SessionState st = state_;
-  if (st.bot_id != bot_id_ || st.service != api_url_.Display()) st = {};  // another bot's resume point means nothing here
+  if (st.bot_id != bot_id_ || st.service != api_url_.Display())
+    st = {};  // another bot's resume point means nothing here
   st.conversation_id = conversation_id;
   st.bot_id = bot_id_;
   st.service = api_url_.Display();

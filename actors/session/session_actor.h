@@ -12,8 +12,8 @@
 #include <memory>
 #include <optional>
 
-#include "bus/config.h"
 #include <string>
+#include "bus/config.h"
 
 #include "actors/session/coze_client.h"
 #include "actors/session/session_core.h"
@@ -101,8 +101,8 @@ class SessionActor : public bus::Actor, private SessionPort, private TextChatPor
   bus::Loop::TimerId persist_timer_ = 0;
   bus::Loop::TimerId startup_timer_ = 0;
   int64_t started_ns_ = 0;
-  SessionState state_;            // as last written
-  std::string orphan_turn_;       // the previous process's turn, until TurnEnded is out
+  SessionState state_;       // as last written
+  std::string orphan_turn_;  // the previous process's turn, until TurnEnded is out
   // Backfill after a restart: the request under way ("" = none).
   std::string backfill_id_;
   uint64_t backfill_from_ = 0;
@@ -115,7 +115,7 @@ class SessionActor : public bus::Actor, private SessionPort, private TextChatPor
   int64_t last_recreate_ns_ = INT64_MIN / 2;
   bool stopping_ = false;
   bus::Histogram downlink_us_;
-  std::string last_tls_error_;  // said once until a connection opens
+  std::string last_tls_error_;     // said once until a connection opens
   int64_t last_tls_error_ns_ = 0;  // when it was last said
   RateLimit problem_log_;
   RateLimit close_log_;

@@ -344,14 +344,9 @@ void SessionCore::Deliver(const std::vector<DownlinkOutput>& outs, int64_t recv_
           SendQueuedText(NowNs());
         }
         break;
-      case DownlinkOutput::Kind::kAudio:
-        port_->PublishAudio(o.audio, o.turn_id, recv_ns);
-        break;
-      case DownlinkOutput::Kind::kConfigApplied:
-        MarkReady();
-        break;
-      case DownlinkOutput::Kind::kSessionReady:
-        break;
+      case DownlinkOutput::Kind::kAudio: port_->PublishAudio(o.audio, o.turn_id, recv_ns); break;
+      case DownlinkOutput::Kind::kConfigApplied: MarkReady(); break;
+      case DownlinkOutput::Kind::kSessionReady: break;
     }
   }
 }
@@ -572,9 +567,10 @@ void SessionCore::SendQueuedText(int64_t now_ns) {
 
 void SessionCore::OnAudio(const v1::AudioFrame& frame, int64_t origin_ns) {
   ++counters_.frames_in;
-  const bool format_ok = !(frame.channels() > 1 ||
-                           (frame.sample_rate() != 0 && int(frame.sample_rate()) != options_.settings.input_sample_rate) ||
-                           frame.pcm().size() % 2 != 0);
+  const bool format_ok =
+      !(frame.channels() > 1 ||
+        (frame.sample_rate() != 0 && int(frame.sample_rate()) != options_.settings.input_sample_rate) ||
+        frame.pcm().size() % 2 != 0);
   if (!streaming()) {
     if (format_ok) {
       if (recent_.size() >= kRecentFrames) recent_.pop_front();
@@ -629,7 +625,8 @@ void SessionCore::Guard(const v1::AudioFrame& frame, int64_t origin_ns) {
   const uint64_t newest = frame.sample_index() + frame.pcm().size() / 2;
   // By sample count, not the clock: a burst (a backlog after a stall) moves
   // the line as far as the audio it carries.
-  while (!guard_.empty() && guard_.front().sample_index + guard_.front().pcm.size() / 2 + guard_delay_samples_ <= newest) {
+  while (!guard_.empty() &&
+         guard_.front().sample_index + guard_.front().pcm.size() / 2 + guard_delay_samples_ <= newest) {
     Guarded& g = guard_.front();
     Stream(g.pcm, g.origin_ns, g.sample_index, true);
     guard_.pop_front();
@@ -725,9 +722,7 @@ void SessionCore::OnCommandAt(const v1::DialogCommand& cmd, int64_t now_ns) {
       resend_from_ = std::max(resend_from_, sent_end_);  // committed or cleared: not owed again
       break;
     }
-    case v1::DialogCommand::kInterrupt:
-      Cancel(cmd.interrupt().turn_id());
-      break;
+    case v1::DialogCommand::kInterrupt: Cancel(cmd.interrupt().turn_id()); break;
     case v1::DialogCommand::kUplinkGuard:
       if (cmd.uplink_guard().hold()) {
         guard_on_ = true;
@@ -834,8 +829,8 @@ void SessionCore::OnCommandAt(const v1::DialogCommand& cmd, int64_t now_ns) {
     case v1::DialogCommand::kSpeak: {
       const std::string& text = cmd.speak().text();
       if (text.empty() || text.size() > 1023) {
-        Ack(cmd, v1::CommandAck::REFUSED, "speak: the text must have 1 to 1023 bytes (has " +
-                                              std::to_string(text.size()) + ")");
+        Ack(cmd, v1::CommandAck::REFUSED,
+            "speak: the text must have 1 to 1023 bytes (has " + std::to_string(text.size()) + ")");
         break;
       }
       if (!ready()) {
@@ -870,8 +865,7 @@ void SessionCore::OnCommandAt(const v1::DialogCommand& cmd, int64_t now_ns) {
       Ack(cmd, v1::CommandAck::ACCEPTED, "");
       break;
     }
-    default:
-      break;  // PushToTalk, Flush, PlayPrompt: for control and playback
+    default: break;  // PushToTalk, Flush, PlayPrompt: for control and playback
   }
 }
 

@@ -62,8 +62,8 @@ class UplinkEncoder {
   bool headers_sent_ = false;
   uint32_t serial_ = 0x766230;  // "vb0"; +1 per stream
   uint32_t page_seq_ = 0;
-  uint64_t granule_ = 0;        // 48 kHz samples so far
-  int pre_skip_ = 0;            // 48 kHz samples
+  uint64_t granule_ = 0;  // 48 kHz samples so far
+  int pre_skip_ = 0;      // 48 kHz samples
 };
 
 // What the core tells the outside world. Implemented by the actor (bus +
@@ -92,13 +92,13 @@ class SessionPort {
 struct CoreOptions {
   SessionSettings settings;
   v1::DialogMode mode = v1::MODE_CONTINUOUS;
-  int outage_buffer_ms = 10000;  // mic audio kept while disconnected
-  int text_queue = 8;            // text inputs kept while disconnected (0 = refuse them)
+  int outage_buffer_ms = 10000;       // mic audio kept while disconnected
+  int text_queue = 8;                 // text inputs kept while disconnected (0 = refuse them)
   int text_queue_max_age_ms = 60000;  // older queued texts are dropped, reported
   // Held audio and texts wait for chat.updated after connecting at most this
   // long (a server that never confirms must not keep them forever).
   int config_wait_ms = 5000;
-  std::string service;           // SessionStatus.service, e.g. "coze ws.coze.cn"
+  std::string service;  // SessionStatus.service, e.g. "coze ws.coze.cn"
 };
 
 struct CoreCounters {
@@ -111,14 +111,14 @@ struct CoreCounters {
   uint64_t send_refused = 0;
   uint64_t commands = 0;
   uint64_t reconnects = 0;
-  uint64_t texts_queued = 0;     // held during an outage, acked QUEUED
-  uint64_t texts_refused = 0;    // queue full or session offline without a queue
-  uint64_t texts_expired = 0;    // queued longer than text_queue_max_age_ms
-  uint64_t texts_resent = 0;     // sent, no chat started before a disconnect or restart: sent again
+  uint64_t texts_queued = 0;       // held during an outage, acked QUEUED
+  uint64_t texts_refused = 0;      // queue full or session offline without a queue
+  uint64_t texts_expired = 0;      // queued longer than text_queue_max_age_ms
+  uint64_t texts_resent = 0;       // sent, no chat started before a disconnect or restart: sent again
   uint64_t frames_backfilled = 0;  // chunks of missed audio received after a restart
-  uint64_t frames_requeued = 0;  // sent before a disconnect, sent again after it
-  uint64_t frames_guarded = 0;   // held behind by an UplinkGuard (then sent or cut)
-  uint64_t frames_guard_cut = 0; // cut out by an UplinkGuard's end (a wake phrase)
+  uint64_t frames_requeued = 0;    // sent before a disconnect, sent again after it
+  uint64_t frames_guarded = 0;     // held behind by an UplinkGuard (then sent or cut)
+  uint64_t frames_guard_cut = 0;   // cut out by an UplinkGuard's end (a wake phrase)
 };
 
 // A text input not yet answered by a chat: queued, or sent and waiting for
@@ -131,11 +131,11 @@ struct PendingText {
 
 // What a restarted session needs to carry on: persisted by the actor.
 struct ResumePoint {
-  std::string turn_id;        // the chat under way ("" = none)
+  std::string turn_id;  // the chat under way ("" = none)
   v1::DialogMode mode = v1::MODE_UNSPECIFIED;
-  bool listening = false;     // between StartListening and StopListening
-  bool streaming = false;     // mic audio was going to the server
-  bool has_samples = false;   // resend_from is meaningful
+  bool listening = false;    // between StartListening and StopListening
+  bool streaming = false;    // mic audio was going to the server
+  bool has_samples = false;  // resend_from is meaningful
   // First audio.clean sample the server has not yet made into a turn (or
   // judged silence): what a new connection must be sent again.
   uint64_t resend_from = 0;
@@ -259,11 +259,11 @@ class SessionCore {
   v1::DialogMode mode_;
   std::string conversation_id_;
   bool connected_ = false;
-  bool ready_ = false;       // chat.updated came on this connection (or config_wait_ms passed)
+  bool ready_ = false;  // chat.updated came on this connection (or config_wait_ms passed)
   int64_t connected_ns_ = 0;
-  bool listening_ = false;   // between StartListening and StopListening
+  bool listening_ = false;         // between StartListening and StopListening
   bool pending_complete_ = false;  // a push-to-talk release during an outage, sent after the held audio
-  bool in_speech_ = false;   // the server's VAD heard speech start and not yet stop
+  bool in_speech_ = false;         // the server's VAD heard speech start and not yet stop
   // The server closed an utterance (speech_stopped) and no chat has started
   // for it yet: the resend point stays before it until one does.
   bool utterance_owed_ = false;
@@ -272,7 +272,7 @@ class SessionCore {
   static constexpr int64_t kUtteranceTurnWaitNs = 10'000'000'000;
   void SettleUtterance();
   bool text_turn_pending_ = false;  // a queued text was sent; the next waits for its turn to end
-  StringMap tool_outputs_;       // outputs gathered for a chat that called several tools
+  StringMap tool_outputs_;          // outputs gathered for a chat that called several tools
   std::string tool_outputs_chat_;
   bool clear_pending_ = false;  // a NewConversation during an outage: conversation.clear once ready
   uint64_t speeches_ = 0;       // Speak commands sent (part of their turn ids)
@@ -302,13 +302,13 @@ class SessionCore {
     std::string pcm;
     int64_t origin_ns;
   };
-  std::deque<Live> live_wait_;  // live audio.clean while the backfill is under way
+  std::deque<Live> live_wait_;                    // live audio.clean while the backfill is under way
   static constexpr size_t kLiveWaitFrames = 250;  // 5 s of 20 ms frames
   // How long after audio goes out the server's speech_started for it may come.
   static constexpr int64_t kSpeechStartedDelayNs = 1'000'000'000;
-  int64_t last_rx_ns_ = 0;   // last downstream frame
+  int64_t last_rx_ns_ = 0;     // last downstream frame
   int64_t owed_since_ns_ = 0;  // a request awaiting its reply was sent (0 = none)
-  std::deque<Held> held_;    // mic audio during an outage, bounded by outage_buffer_ms
+  std::deque<Held> held_;      // mic audio during an outage, bounded by outage_buffer_ms
   struct Recent {
     uint64_t sample_index;
     std::string pcm;

@@ -63,7 +63,8 @@ Status StateStore::Load(SessionState* out) const {
   out->listening = flag("listening");
   out->streaming = flag("streaming");
   out->has_samples = flag("has_samples");
-  if (auto it = j.find("resend_from"); it != j.end() && it->is_number_unsigned()) out->resend_from = it->get<uint64_t>();
+  if (auto it = j.find("resend_from"); it != j.end() && it->is_number_unsigned())
+    out->resend_from = it->get<uint64_t>();
   if (auto it = j.find("saved_at_ms"); it != j.end() && it->is_number_integer()) out->saved_at_ms = it->get<int64_t>();
   if (auto it = j.find("texts"); it != j.end() && it->is_array()) {
     for (const auto& t : *it) {

@@ -29,16 +29,16 @@ struct SavedText {
 
 struct SessionState {
   std::string conversation_id;
-  std::string bot_id;    // the conversation belongs to this bot…
-  std::string service;   // …on this REST host
+  std::string bot_id;   // the conversation belongs to this bot…
+  std::string service;  // …on this REST host
   // Resume point (session_core.h ResumePoint), as of saved_at_ms.
-  std::string turn_id;   // chat under way when this was written
-  std::string mode;      // continuous | wake_word | push_to_talk ("" = unknown)
+  std::string turn_id;  // chat under way when this was written
+  std::string mode;     // continuous | wake_word | push_to_talk ("" = unknown)
   bool listening = false;
   bool streaming = false;
   bool has_samples = false;
   uint64_t resend_from = 0;
-  int64_t saved_at_ms = 0;  // wall clock (CLOCK_REALTIME), ms: how stale it is after a restart
+  int64_t saved_at_ms = 0;       // wall clock (CLOCK_REALTIME), ms: how stale it is after a restart
   std::vector<SavedText> texts;  // oldest first
 };
 

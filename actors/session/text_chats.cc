@@ -179,8 +179,9 @@ void TextChats::OnRequest(const v1::TextChatRequest& r, int64_t now_ns) {
 void TextChats::CreateConversation(const std::string& key) {
   if (creating_[key]) return;  // the chats of this key wait for the same one
   creating_[key] = true;
-  port_->Post("/v1/conversation/create", Json{{"bot_id", options_.bot_id}}.dump(),
-              [this, key](int status, std::string body, std::string error) { OnConversation(key, status, body, error); });
+  port_->Post(
+      "/v1/conversation/create", Json{{"bot_id", options_.bot_id}}.dump(),
+      [this, key](int status, std::string body, std::string error) { OnConversation(key, status, body, error); });
 }
 
 void TextChats::OnConversation(const std::string& key, int status, const std::string& body, const std::string& error) {
@@ -248,12 +249,13 @@ void TextChats::StartWaiting(const std::string& conversation_id, int64_t now_ns)
 void TextChats::RunChat(Chat& c, int64_t now_ns) {
   c.phase = Phase::kStreaming;
   c.last_event_ns = now_ns;
-  Json body = {{"bot_id", options_.bot_id},
-               {"user_id", c.user_id},
-               {"stream", true},
-               {"auto_save_history", true},
-               {"additional_messages", Json::array({{{"role", "user"}, {"type", "question"}, {"content", c.text},
-                                                     {"content_type", "text"}}})}};
+  Json body = {
+      {"bot_id", options_.bot_id},
+      {"user_id", c.user_id},
+      {"stream", true},
+      {"auto_save_history", true},
+      {"additional_messages",
+       Json::array({{{"role", "user"}, {"type", "question"}, {"content", c.text}, {"content_type", "text"}}})}};
   OpenStream(c, "/v3/chat?conversation_id=" + UrlEncode(c.conversation_id),
              body.dump(-1, ' ', false, Json::error_handler_t::replace));
 }

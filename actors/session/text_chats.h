@@ -80,14 +80,14 @@ struct TextChatOptions {
   std::string default_user_id;
   int64_t tool_timeout_ns = 10'000'000'000;
   int64_t stall_timeout_ns = 30'000'000'000;
-  size_t max_chats = 32;          // running at once; more are refused (ended FAILED)
-  size_t max_keys = 1024;         // conversation_key → id remembered (oldest forgotten)
+  size_t max_chats = 32;   // running at once; more are refused (ended FAILED)
+  size_t max_keys = 1024;  // conversation_key → id remembered (oldest forgotten)
   size_t max_text_bytes = 4096;
 };
 
 struct TextChatCounters {
-  uint64_t started = 0, completed = 0, failed = 0, cancelled = 0, refused = 0, tool_calls = 0,
-           tool_timeouts = 0, conversations_created = 0, stalls = 0, bad_events = 0;
+  uint64_t started = 0, completed = 0, failed = 0, cancelled = 0, refused = 0, tool_calls = 0, tool_timeouts = 0,
+           conversations_created = 0, stalls = 0, bad_events = 0;
 };
 
 class TextChats {
@@ -99,8 +99,8 @@ class TextChats {
   void OnRequest(const v1::TextChatRequest& request, int64_t now_ns);
   // A ToolOutput: true if `chat_id` is one of ours (then *refusal says why it
   // was not taken, "" if taken).
-  bool OnToolOutput(const std::string& chat_id, const std::string& call_id, const std::string& output,
-                    int64_t now_ns, std::string* refusal);
+  bool OnToolOutput(const std::string& chat_id, const std::string& call_id, const std::string& output, int64_t now_ns,
+                    std::string* refusal);
   // Tool and stall deadlines.
   void Tick(int64_t now_ns);
   bool Owns(const std::string& chat_id) const;
@@ -113,15 +113,15 @@ class TextChats {
   enum class Phase { kConversation, kQueued, kStreaming, kTools, kCancelling };
   struct Chat {
     std::string request_id, key, conversation_id, chat_id, user_id, text;
-    std::string body_prefix;         // a non-SSE answer (an error envelope), kept for the reason
+    std::string body_prefix;  // a non-SSE answer (an error envelope), kept for the reason
     Phase phase = Phase::kConversation;
-    uint64_t stream = 0;             // current HTTP stream (0 = none)
-    size_t stream_bytes = 0;         // of the current stream
+    uint64_t stream = 0;      // current HTTP stream (0 = none)
+    size_t stream_bytes = 0;  // of the current stream
     SseParser sse;
     int64_t last_event_ns = 0;
     int64_t tools_deadline_ns = 0;
-    std::vector<std::pair<std::string, std::string>> calls;   // id, name
-    std::vector<std::pair<std::string, std::string>> outputs; // id, output
+    std::vector<std::pair<std::string, std::string>> calls;    // id, name
+    std::vector<std::pair<std::string, std::string>> outputs;  // id, output
     std::map<std::string, std::string> text_by_message;
     bool started = false;
   };
@@ -149,11 +149,11 @@ class TextChats {
 
   TextChatOptions options_;
   TextChatPort* port_;
-  std::map<std::string, Chat> chats_;  // by request_id
+  std::map<std::string, Chat> chats_;        // by request_id
   std::map<std::string, std::string> keys_;  // conversation_key → conversation id
   std::deque<std::string> key_order_;
-  std::map<std::string, bool> creating_;    // keys whose conversation is being made
-  std::map<std::string, int> cancelling_;   // conversation → cancel requests under way
+  std::map<std::string, bool> creating_;   // keys whose conversation is being made
+  std::map<std::string, int> cancelling_;  // conversation → cancel requests under way
   std::function<int64_t()> now_;
   TextChatCounters counters_;
 };

@@ -62,8 +62,11 @@ std::vector<v1::ToolSpec> ToolRegistry::BuiltinSpecs() {
   auto step = [](const char* what) {
     return Json{{"type", "object"},
                 {"properties",
-                 {{"step", {{"type", "integer"}, {"minimum", 1}, {"maximum", 100},
-                            {"description", std::string("percent to ") + what + " (default 10)"}}}}},
+                 {{"step",
+                   {{"type", "integer"},
+                    {"minimum", 1},
+                    {"maximum", 100},
+                    {"description", std::string("percent to ") + what + " (default 10)"}}}}},
                 {"additionalProperties", false}};
   };
   const Json level = {
@@ -72,16 +75,16 @@ std::vector<v1::ToolSpec> ToolRegistry::BuiltinSpecs() {
        {{"level", {{"type", "integer"}, {"minimum", 0}, {"maximum", 100}, {"description", "volume in percent"}}}}},
       {"required", {"level"}},
       {"additionalProperties", false}};
-  const Json mode = {
-      {"type", "object"},
-      {"properties",
-       {{"mode",
-         {{"type", "string"},
-          {"enum", {"continuous", "wake_word", "push_to_talk"}},
-          {"description", "continuous: always listening; wake_word: after the wake word; "
+  const Json mode = {{"type", "object"},
+                     {"properties",
+                      {{"mode",
+                        {{"type", "string"},
+                         {"enum", {"continuous", "wake_word", "push_to_talk"}},
+                         {"description",
+                          "continuous: always listening; wake_word: after the wake word; "
                           "push_to_talk: while the key is held"}}}}},
-      {"required", {"mode"}},
-      {"additionalProperties", false}};
+                     {"required", {"mode"}},
+                     {"additionalProperties", false}};
   return {
       Spec("get_current_time", "the current local date, time, weekday and time zone of the device", Dump(none)),
       Spec("set_volume", "set the speaker volume, in percent", Dump(level)),
@@ -148,7 +151,8 @@ void ToolRegistry::OnToolCall(const v1::ToolCall& call, const std::string& turn_
     return;
   }
   if (auto p = FindOffered(call.name())) {
-    uint32_t timeout = p->spec.timeout_ms() ? std::min<uint32_t>(p->spec.timeout_ms(), 60000) : uint32_t(options_.timeout_ms);
+    uint32_t timeout =
+        p->spec.timeout_ms() ? std::min<uint32_t>(p->spec.timeout_ms(), 60000) : uint32_t(options_.timeout_ms);
     pending_[id] = {turn_id, call.name(), p->provider, now_ns + int64_t(timeout) * kMs};
     v1::ToolInvocation inv;
     inv.set_call_id(id);
@@ -252,7 +256,11 @@ std::string ToolRegistry::TimeNow() const {
   strftime(offset, sizeof offset, "%z", &local);
   std::string off = offset;
   if (off.size() == 5) off.insert(3, ":");
-  return Dump({{"date", date}, {"time", clock}, {"weekday", weekday}, {"timezone", zone}, {"utc_offset", off},
+  return Dump({{"date", date},
+               {"time", clock},
+               {"weekday", weekday},
+               {"timezone", zone},
+               {"utc_offset", off},
                {"iso8601", std::string(date) + "T" + clock + off}});
 }
 

@@ -17,8 +17,8 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <deque>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -46,9 +46,9 @@ class RegistryPort {
 };
 
 struct RegistryOptions {
-  int timeout_ms = 8000;                // a call unanswered this long gets an error output
+  int timeout_ms = 8000;                  // a call unanswered this long gets an error output
   std::string fallback_prompt = "error";  // PlayPrompt name when a call fails; "" = none
-  int volume_step = 10;                 // volume_up/down without a step, percent
+  int volume_step = 10;                   // volume_up/down without a step, percent
   // Config tools: name → output template; "{arg}" is replaced by that argument.
   std::vector<std::pair<std::string, std::string>> answers;
   uint32_t default_offer_ttl_ms = 5000;
@@ -59,10 +59,10 @@ struct RegistryCounters {
   uint64_t answered_builtin = 0;
   uint64_t answered_config = 0;
   uint64_t answered_provider = 0;
-  uint64_t failed = 0;          // error outputs (bad arguments, provider error)
-  uint64_t unknown = 0;         // no tool of that name
+  uint64_t failed = 0;   // error outputs (bad arguments, provider error)
+  uint64_t unknown = 0;  // no tool of that name
   uint64_t timeouts = 0;
-  uint64_t late_answers = 0;    // after the timeout, or for a call we do not know
+  uint64_t late_answers = 0;       // after the timeout, or for a call we do not know
   uint64_t dropped_with_turn = 0;  // the turn ended before the answer
   uint64_t bad_offers = 0;
   uint64_t duplicate_calls = 0;

@@ -33,8 +33,8 @@ Status ToolsActor::Configure(bus::Context& ctx) {
     const std::string turn = m.header.turn_id();  // a copy: answering publishes
     if (m.msg.has_tool_call()) {
       const v1::ToolCall call = m.msg.tool_call();
-      VB_LOG(kInfo) << "tool call " << call.call_id() << ": " << call.name() << "(" << call.arguments_json().substr(0, 200)
-                    << ") in turn " << turn;
+      VB_LOG(kInfo) << "tool call " << call.call_id() << ": " << call.name() << "("
+                    << call.arguments_json().substr(0, 200) << ") in turn " << turn;
       registry_->OnToolCall(call, turn, bus::MonoNs());
     } else if (m.msg.has_turn_ended()) {
       registry_->OnTurnEnded(turn, m.msg.turn_ended().outcome());

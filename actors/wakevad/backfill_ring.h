@@ -24,8 +24,8 @@ class BackfillRing {
     uint64_t sample_index = 0;  // of the first sample (per channel)
     uint32_t sample_rate = 0;
     uint32_t channels = 1;
-    int64_t origin_ns = 0;      // publish time of the original frame
-    std::string pcm;            // s16le, channels interleaved
+    int64_t origin_ns = 0;  // publish time of the original frame
+    std::string pcm;        // s16le, channels interleaved
     uint64_t samples() const { return pcm.size() / (2 * (channels ? channels : 1)); }
     uint64_t end() const { return sample_index + samples(); }
   };

@@ -21,10 +21,10 @@ struct VadOptions {
 };
 
 struct VadDecision {
-  bool start = false;       // true: SPEECH_START, false: SPEECH_END
-  uint64_t sample_index;    // backdated start, or end of the last speech frame
-  uint64_t decided_at;      // end of the frame that triggered the decision
-  float probability;        // mean probability over the deciding run
+  bool start = false;     // true: SPEECH_START, false: SPEECH_END
+  uint64_t sample_index;  // backdated start, or end of the last speech frame
+  uint64_t decided_at;    // end of the frame that triggered the decision
+  float probability;      // mean probability over the deciding run
 };
 
 class VadTracker {
@@ -42,7 +42,7 @@ class VadTracker {
  private:
   VadOptions opt_;
   bool in_speech_ = false;
-  uint64_t run_start_ = 0;     // first sample of the current run
+  uint64_t run_start_ = 0;  // first sample of the current run
   uint64_t last_speech_end_ = 0;
   int run_ms_ = 0;
   double run_prob_sum_ = 0;

@@ -132,8 +132,7 @@ float EnergyDetector::Process(std::span<const int16_t> frame) {
 
 std::vector<std::string> DetectorNames() { return {"energy", "speex", "webrtc"}; }
 
-Status MakeDetector(std::string_view name, const DetectorOptions& options,
-                    std::unique_ptr<VoiceDetector>* out) {
+Status MakeDetector(std::string_view name, const DetectorOptions& options, std::unique_ptr<VoiceDetector>* out) {
   if (name == "energy") {
     *out = std::make_unique<EnergyDetector>(options);
   } else if (name == "speex") {

@@ -53,8 +53,7 @@ struct DetectorOptions {
 // The names MakeDetector() accepts.
 std::vector<std::string> DetectorNames();
 // Builds a detector by name; Invalid status if unknown or it fails to start.
-Status MakeDetector(std::string_view name, const DetectorOptions& options,
-                    std::unique_ptr<VoiceDetector>* out);
+Status MakeDetector(std::string_view name, const DetectorOptions& options, std::unique_ptr<VoiceDetector>* out);
 
 // Our own detector, exposed for its unit tests.
 class EnergyDetector : public VoiceDetector {

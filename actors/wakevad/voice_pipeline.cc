@@ -38,8 +38,8 @@ Status VoicePipeline::Init(const PipelineOptions& options, VadFn on_vad, WakeFn 
   }
   // Enough for the longest thing handed out: the wake context with a phrase
   // of a few seconds before it, or the pre-roll with its confirmation run.
-  const int keep_ms = std::max(opt_.context_ms + opt_.context_lead_ms + 4000,
-                               opt_.vad.preroll_ms + opt_.vad.min_speech_ms + 1000);
+  const int keep_ms =
+      std::max(opt_.context_ms + opt_.context_lead_ms + 4000, opt_.vad.preroll_ms + opt_.vad.min_speech_ms + 1000);
   history_ = std::make_unique<PcmHistory>(MsToSamples(keep_ms));
   pending_.reserve(kFrameSamples);
   return Status::Ok();
@@ -110,8 +110,8 @@ void VoicePipeline::ProcessFrame(uint64_t first_sample, std::span<const int16_t>
   if (decision && on_vad_) {
     VadOutput out{*decision, detector_->name(), {}, 0};
     if (decision->start) {
-      uint64_t from = decision->sample_index - std::min<uint64_t>(decision->sample_index,
-                                                                  MsToSamples(opt_.vad.preroll_ms));
+      uint64_t from =
+          decision->sample_index - std::min<uint64_t>(decision->sample_index, MsToSamples(opt_.vad.preroll_ms));
       out.preroll_start = history_->CopySince(from, &out.preroll_pcm);
     }
     on_vad_(out);
@@ -137,8 +137,8 @@ void VoicePipeline::ProcessFrame(uint64_t first_sample, std::span<const int16_t>
         const size_t n = lead.size() / 2;
         // Whole frames ending with this one (the history may hold less lead).
         for (size_t off = n % kFrameSamples; off + kFrameSamples <= n && !wake; off += kFrameSamples) {
-          wake = spotter_->Process(from + off, std::span<const int16_t>(pcm + off, kFrameSamples),
-                                   tracker_->in_speech());
+          wake =
+              spotter_->Process(from + off, std::span<const int16_t>(pcm + off, kFrameSamples), tracker_->in_speech());
           ++counters_.spot_frames;
         }
         spotting_ = true;
@@ -166,8 +166,8 @@ bool VoicePipeline::Verify(WakeDetection* d) {
   std::string bytes;
   uint64_t from = d->start_sample - std::min(d->start_sample, pad);
   history_->CopySince(from, &bytes);
-  const size_t want = size_t(std::min<uint64_t>(d->end_sample + pad, history_->end_index()) -
-                             std::min(from, d->end_sample + pad));
+  const size_t want =
+      size_t(std::min<uint64_t>(d->end_sample + pad, history_->end_index()) - std::min(from, d->end_sample + pad));
   std::vector<int16_t> pcm(std::min(bytes.size() / 2, want));
   std::memcpy(pcm.data(), bytes.data(), pcm.size() * 2);
   d->verify_score = verifier_->Score(pcm, d->end_sample - d->start_sample);

@@ -73,21 +73,21 @@ struct VadOutput {
 
 struct WakeOutput {
   WakeDetection detection;  // end_sample refined, see wake_end_settle_ms
-  bool verified = true;  // false: the verifier turned it down (only reported with report_rejected)
+  bool verified = true;     // false: the verifier turned it down (only reported with report_rejected)
   std::string context_pcm;  // s16le from context_start to the report (≥ the detection)
   uint64_t context_start = 0;
 };
 
 struct PipelineCounters {
   uint64_t frames = 0;
-  uint64_t gap_fills = 0;   // gaps filled with silence
-  uint64_t resyncs = 0;     // discontinuities that restarted the stream
-  uint64_t vad_ns = 0;      // time in the detector + hysteresis
-  uint64_t wake_ns = 0;     // time in the wake spotter and verifier
-  uint64_t wakes_rejected = 0;  // spotter detections the verifier turned down
-  uint64_t wake_ends_moved = 0;  // wakes whose phrase end was moved later by the quiet search
+  uint64_t gap_fills = 0;            // gaps filled with silence
+  uint64_t resyncs = 0;              // discontinuities that restarted the stream
+  uint64_t vad_ns = 0;               // time in the detector + hysteresis
+  uint64_t wake_ns = 0;              // time in the wake spotter and verifier
+  uint64_t wakes_rejected = 0;       // spotter detections the verifier turned down
+  uint64_t wake_ends_moved = 0;      // wakes whose phrase end was moved later by the quiet search
   uint64_t wake_ends_unsettled = 0;  // wakes reported at end_settle_ms without a quiet run
-  uint64_t spot_frames = 0;  // frames the spotter decoded (lead-ins included)
+  uint64_t spot_frames = 0;          // frames the spotter decoded (lead-ins included)
 };
 
 class VoicePipeline {
@@ -129,9 +129,9 @@ class VoicePipeline {
   };
   std::vector<FrameVoice> recent_;       // per-frame speech decisions, the last ~2 s
   std::optional<WakeOutput> held_wake_;  // detected, waiting for the phrase to end
-  uint64_t spot_until_ = 0;   // decode up to this sample (hangover after speech)
-  bool spotting_ = false;     // the spotter is following the stream
-  std::vector<int16_t> pending_;  // < one frame, waiting for more
+  uint64_t spot_until_ = 0;              // decode up to this sample (hangover after speech)
+  bool spotting_ = false;                // the spotter is following the stream
+  std::vector<int16_t> pending_;         // < one frame, waiting for more
   uint64_t pending_start_ = 0;
   bool started_ = false;
   PipelineCounters counters_;

@@ -25,8 +25,7 @@ Status AddPronunciations(ps_decoder_s* ps, const std::vector<std::string>& lines
     std::string word, phone, phones;
     in >> word;
     while (in >> phone) phones += (phones.empty() ? "" : " ") + phone;
-    if (word.empty() || phones.empty())
-      return Status::Invalid("pronunciation '" + line + "' is not 'WORD PH ON ES'");
+    if (word.empty() || phones.empty()) return Status::Invalid("pronunciation '" + line + "' is not 'WORD PH ON ES'");
     if (ps_add_word(ps, word.c_str(), phones.c_str(), FALSE) < 0)
       return Status::Invalid("pronunciation '" + line + "' has unknown phones");
   }
@@ -50,10 +49,9 @@ Status WakeSpotter::Init(const WakeOptions& options) {
   std::snprintf(threshold, sizeof threshold, "%g", opt_.threshold);
   std::snprintf(plp, sizeof plp, "%g", opt_.phone_loop);
   std::snprintf(delay, sizeof delay, "%d", opt_.kws_delay_frames);
-  cmd_ln_t* config = cmd_ln_init(nullptr, ps_args(), TRUE, "-hmm", opt_.model_dir.c_str(), "-dict",
-                                 opt_.dict.c_str(), "-kws_threshold", threshold, "-kws_plp", plp, "-kws_delay", delay,
-                                 "-remove_silence", "no",
-                                 "-logfn", "/dev/null", nullptr);
+  cmd_ln_t* config = cmd_ln_init(nullptr, ps_args(), TRUE, "-hmm", opt_.model_dir.c_str(), "-dict", opt_.dict.c_str(),
+                                 "-kws_threshold", threshold, "-kws_plp", plp, "-kws_delay", delay, "-remove_silence",
+                                 "no", "-logfn", "/dev/null", nullptr);
   if (!config) return Status::Invalid("pocketsphinx rejected its configuration");
   ps_ = ps_init(config);
   cmd_ln_free_r(config);
@@ -92,8 +90,8 @@ void WakeSpotter::Reset(uint64_t next_sample) {
   last_detection_.reset();
 }
 
-std::optional<WakeDetection> WakeSpotter::Process(uint64_t first_sample,
-                                                  std::span<const int16_t> samples, bool in_speech) {
+std::optional<WakeDetection> WakeSpotter::Process(uint64_t first_sample, std::span<const int16_t> samples,
+                                                  bool in_speech) {
   if (!ps_) return std::nullopt;
   if (first_sample != next_) Restart(first_sample);
   const uint64_t utt_len = first_sample - utt_start_;

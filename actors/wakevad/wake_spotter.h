@@ -57,10 +57,10 @@ struct WakeOptions {
 
 struct WakeDetection {
   std::string phrase;
-  double score;           // pocketsphinx path score (log domain; higher is surer)
-  uint64_t start_sample;  // where the phrase began
-  uint64_t end_sample;    // where it ended
-  uint64_t detected_at;   // stream position when the detection was made
+  double score;             // pocketsphinx path score (log domain; higher is surer)
+  uint64_t start_sample;    // where the phrase began
+  uint64_t end_sample;      // where it ended
+  uint64_t detected_at;     // stream position when the detection was made
   double verify_score = 0;  // WakeVerifier score (NaN: no path; 0 if not verified)
 };
 
@@ -79,8 +79,7 @@ class WakeSpotter {
   Status Init(const WakeOptions& options);
   // Samples continuing the stream at `first_sample`; `in_speech` lets the
   // utterance restart wait for a pause.
-  std::optional<WakeDetection> Process(uint64_t first_sample, std::span<const int16_t> samples,
-                                       bool in_speech);
+  std::optional<WakeDetection> Process(uint64_t first_sample, std::span<const int16_t> samples, bool in_speech);
   // Discontinuity: starts a new utterance at `next_sample`.
   void Reset(uint64_t next_sample);
   uint64_t utterances() const { return utterances_; }
@@ -91,8 +90,8 @@ class WakeSpotter {
 
   WakeOptions opt_;
   ps_decoder_s* ps_ = nullptr;
-  uint64_t utt_start_ = 0;       // stream index of the utterance's first sample
-  uint64_t next_ = 0;            // stream index expected next
+  uint64_t utt_start_ = 0;  // stream index of the utterance's first sample
+  uint64_t next_ = 0;       // stream index expected next
   bool utt_open_ = false;
   uint64_t utterances_ = 0;
   int reported_ = 0;  // detections of this utterance already reported

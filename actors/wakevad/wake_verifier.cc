@@ -27,10 +27,9 @@ Status WakeVerifier::Init(const WakeOptions& opt) {
   // (music at 5 dB: 20 of 36 kept against 28 at 1e-48; measured, README).
   char wbeam[32];
   std::snprintf(wbeam, sizeof wbeam, "%g", opt.verify_word_beam);
-  cmd_ln_t* config = cmd_ln_init(nullptr, ps_args(), TRUE, "-hmm", opt.model_dir.c_str(), "-dict",
-                                 opt.dict.c_str(), "-remove_silence", "no", "-dither", "yes",
-                                 "-cmn", "batch", "-bestpath", "no", "-wbeam", wbeam, "-logfn", "/dev/null",
-                                 nullptr);
+  cmd_ln_t* config = cmd_ln_init(nullptr, ps_args(), TRUE, "-hmm", opt.model_dir.c_str(), "-dict", opt.dict.c_str(),
+                                 "-remove_silence", "no", "-dither", "yes", "-cmn", "batch", "-bestpath", "no",
+                                 "-wbeam", wbeam, "-logfn", "/dev/null", nullptr);
   if (!config) return Status::Invalid("pocketsphinx rejected the verifier configuration");
   ps_ = ps_init(config);
   cmd_ln_free_r(config);

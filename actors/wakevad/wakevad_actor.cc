@@ -7,8 +7,7 @@
 namespace vb::wakevad {
 
 void WakeVadActor::DeclareConfig(config::Section& s) {
-  s.Key("input_device", &input_device_, "",
-        "device whose audio.clean to follow (empty: this actor's device)");
+  s.Key("input_device", &input_device_, "", "device whose audio.clean to follow (empty: this actor's device)");
   s.Key("max_gap_ms", &opt_.max_gap_ms, 1000, {0, 60000},
         "sample_index gaps up to this are filled with silence; larger ones restart the stream");
   s.Key("backfill_ms", &backfill_ms_, 10000, {0, 60000},
@@ -20,8 +19,7 @@ void WakeVadActor::DeclareConfig(config::Section& s) {
     v.Key("threshold", &opt_.vad.threshold, 0.5, {0, 1}, "frame probability counted as speech");
     v.Key("min_speech_ms", &opt_.vad.min_speech_ms, 40, {0, 2000},
           "consecutive speech before SPEECH_START (the start is backdated to its first frame)");
-    v.Key("min_silence_ms", &opt_.vad.min_silence_ms, 500, {20, 10000},
-          "consecutive non-speech before SPEECH_END");
+    v.Key("min_silence_ms", &opt_.vad.min_silence_ms, 500, {20, 10000}, "consecutive non-speech before SPEECH_END");
     v.Key("preroll_ms", &opt_.vad.preroll_ms, 300, {0, 2000},
           "audio before the backdated start carried in SPEECH_START (preroll_pcm)");
     auto& d = opt_.detector_options;
@@ -35,8 +33,7 @@ void WakeVadActor::DeclareConfig(config::Section& s) {
     v.Key("webrtc_likelihood", &d.webrtc_likelihood, 2, {0, 3},
           "webrtc: 0 very low … 3 high likelihood of declaring voice");
     v.Key("speex_prob_start", &d.speex_prob_start, 35, {1, 100}, "speex: probability (%) to enter speech");
-    v.Key("speex_prob_continue", &d.speex_prob_continue, 20, {1, 100},
-          "speex: probability (%) to stay in speech");
+    v.Key("speex_prob_continue", &d.speex_prob_continue, 20, {1, 100}, "speex: probability (%) to stay in speech");
     v.Finish();
   }
   {
@@ -61,8 +58,7 @@ void WakeVadActor::DeclareConfig(config::Section& s) {
     w.Key("verify_word_beam", &o.verify_word_beam, 1e-48, {1e-300, 1},
           "verify: pocketsphinx -wbeam; a narrower beam (larger value) prunes the end of real "
           "phrases in loud noise");
-    w.Key("refractory_ms", &o.refractory_ms, 2000, {0, 60000},
-          "after a detection, ignore the phrase for this long");
+    w.Key("refractory_ms", &o.refractory_ms, 2000, {0, 60000}, "after a detection, ignore the phrase for this long");
     w.Key("max_utterance_s", &o.max_utterance_s, 30, {2, 3600},
           "restart the decoder's utterance after this long (in a pause; forced at twice)");
     w.Key("context_ms", &opt_.context_ms, 2500, {2000, 10000},
@@ -106,8 +102,7 @@ Status WakeVadActor::Configure(bus::Context& ctx) {
     // The session of the device whose audio this is asks; the answer goes to it.
     backfill_pub_ = ctx.bus().Advertise(bus::topics::kAudioBackfill, input_device_);
     ctx.bus().Subscribe<v1::BackfillRequest>(
-        bus::topics::kSessionBackfill, [this, &ctx](const auto& m) { OnBackfillRequest(ctx, m.msg); },
-        input_device_);
+        bus::topics::kSessionBackfill, [this, &ctx](const auto& m) { OnBackfillRequest(ctx, m.msg); }, input_device_);
   }
   VB_LOG(kInfo) << "wakevad: detector " << opt_.detector << ", wake "
                 << (opt_.wake_enabled ? "'" + opt_.wake.phrase + "'" : std::string("off"));
@@ -123,8 +118,7 @@ void WakeVadActor::Reject(bus::Context& ctx, const std::string& why) {
   ctx.Count("frames_rejected");
   uint64_t suppressed = 0;
   if (reject_log_.Allow(bus::MonoNs(), &suppressed)) {
-    VB_LOG(kWarn) << "wakevad: dropped audio.clean frame: " << why << " (" << suppressed
-                  << " more suppressed)";
+    VB_LOG(kWarn) << "wakevad: dropped audio.clean frame: " << why << " (" << suppressed << " more suppressed)";
   }
 }
 
@@ -145,8 +139,11 @@ void WakeVadActor::OnAudio(bus::Context& ctx, const bus::Received<v1::AudioFrame
   }
   ctx.Count("frames_in");
   if (ring_) {
-    ring_->Append({.sample_index = f.sample_index(), .sample_rate = f.sample_rate(), .channels = ch,
-                   .origin_ns = m.header.mono_ns(), .pcm = f.pcm()});
+    ring_->Append({.sample_index = f.sample_index(),
+                   .sample_rate = f.sample_rate(),
+                   .channels = ch,
+                   .origin_ns = m.header.mono_ns(),
+                   .pcm = f.pcm()});
   }
   origin_ns_ = m.header.origin_ns();
   pipeline_.Feed(f.sample_index(), mono_);
@@ -162,15 +159,16 @@ void WakeVadActor::OnBackfillRequest(bus::Context& ctx, const v1::BackfillReques
   v1::AudioBackfill out;
   out.set_request_id(req.request_id());
   uint64_t frames = 0;
-  const uint64_t end = ring_->Since(req.from_sample(), req.max_samples(), kSampleRate, [&](const BackfillRing::Frame& f) {
-    auto& af = *out.mutable_frame();
-    af.set_sample_index(f.sample_index);
-    af.set_sample_rate(f.sample_rate);
-    af.set_channels(f.channels);
-    af.set_pcm(f.pcm);
-    backfill_pub_.Publish(out, {.origin_ns = f.origin_ns});
-    ++frames;
-  });
+  const uint64_t end =
+      ring_->Since(req.from_sample(), req.max_samples(), kSampleRate, [&](const BackfillRing::Frame& f) {
+        auto& af = *out.mutable_frame();
+        af.set_sample_index(f.sample_index);
+        af.set_sample_rate(f.sample_rate);
+        af.set_channels(f.channels);
+        af.set_pcm(f.pcm);
+        backfill_pub_.Publish(out, {.origin_ns = f.origin_ns});
+        ++frames;
+      });
   out.clear_frame();
   out.set_last(true);
   out.set_end_sample(end);
@@ -207,9 +205,8 @@ void WakeVadActor::PublishWake(bus::Context& ctx, const WakeOutput& o) {
   e.set_context_pcm(o.context_pcm);
   e.set_context_start_sample(o.context_start);
   ctx.Count("wakes");
-  VB_LOG(kInfo) << "wakevad: '" << o.detection.phrase << "' at sample " << o.detection.start_sample
-                << "…" << o.detection.end_sample << " score " << o.detection.score
-                << " verify " << o.detection.verify_score;
+  VB_LOG(kInfo) << "wakevad: '" << o.detection.phrase << "' at sample " << o.detection.start_sample << "…"
+                << o.detection.end_sample << " score " << o.detection.score << " verify " << o.detection.verify_score;
   wake_pub_.Publish(e, {.origin_ns = origin_ns_, .turn_id = {}});
 }
 

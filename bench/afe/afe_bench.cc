@@ -123,8 +123,8 @@ struct Scene {
   size_t a_end, b_end, c_end, d_end;
 };
 
-Scene Build(const Options& o, const std::vector<float>& far_speech,
-            const std::vector<float>& near_speech, double delay_ms) {
+Scene Build(const Options& o, const std::vector<float>& far_speech, const std::vector<float>& near_speech,
+            double delay_ms) {
   Scene s;
   s.a_end = size_t(o.seconds_a * kRate);
   s.b_end = s.a_end + size_t(o.seconds_b * kRate);
@@ -219,8 +219,7 @@ int main(int argc, char** argv) {
   Options o;
   if (!Parse(argc, argv, &o)) return 2;
   std::vector<float> far, near;
-  if (!LoadSpeech(o.far_path, o.far_dbfs, &far) || !LoadSpeech(o.near_path, o.far_dbfs, &near))
-    return 1;
+  if (!LoadSpeech(o.far_path, o.far_dbfs, &far) || !LoadSpeech(o.near_path, o.far_dbfs, &near)) return 1;
   json results = json::array();
   for (double d : o.delays) {
     Scene s = Build(o, far, near, d);

@@ -95,7 +95,8 @@ int main(int argc, char** argv) {
         auto t0 = Clock::now();
         int bad = 0;
         for (auto& p : enc)
-          bad += opus_decode(dec, reinterpret_cast<const unsigned char*>(p.data()), int(p.size()), pcm.data(), int(pcm.size()), 0) < 0;
+          bad += opus_decode(dec, reinterpret_cast<const unsigned char*>(p.data()), int(p.size()), pcm.data(),
+                             int(pcm.size()), 0) < 0;
         bare.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count() / packets);
         opus_decoder_destroy(dec);
         if (bad) {

@@ -83,7 +83,7 @@ struct Options {
   uint32_t seed = 0;
   bool kill_broker = true;
   bool check = false;
-  bool wake = false;  // the wake spotter on: vb-control's wake guard holds the uplink while the agent speaks
+  bool wake = false;      // the wake spotter on: vb-control's wake guard holds the uplink while the agent speaks
   std::string keep_logs;  // copy every process's log here at the end when a turn was lost
   std::string out;
 };
@@ -160,9 +160,7 @@ class Chaos {
   void RunTurn(int index);
   std::string Utterance(const std::string& text, const std::string& name);
   Json Report();
-  bool Ready() const {
-    return connected_ && state_ == v1::STATE_LISTENING;
-  }
+  bool Ready() const { return connected_ && state_ == v1::STATE_LISTENING; }
   double ElapsedS() const { return double(bus::MonoNs() - start_ns_) / 1e9; }
   bool Done() const {
     if (o_.kills > 0) return int(kills_.size()) >= o_.kills;
@@ -183,8 +181,8 @@ class Chaos {
   int64_t start_ns_ = 0;
 
   // What the bus says.
-  std::map<std::string, int> pid_;                 // actor → pid of its latest heartbeat
-  std::map<std::string, int64_t> last_beat_ns_;    // actor → arrival of its latest heartbeat
+  std::map<std::string, int> pid_;                                    // actor → pid of its latest heartbeat
+  std::map<std::string, int64_t> last_beat_ns_;                       // actor → arrival of its latest heartbeat
   std::map<std::string, std::vector<std::pair<int64_t, long>>> rss_;  // soak: (t, rss_kb)
   std::map<std::string, std::vector<std::pair<int64_t, int>>> fds_;
   bool connected_ = false;
@@ -246,7 +244,8 @@ bool Chaos::StartPulse() {
 }
 
 void Chaos::StopPulse() {
-  if (pulse_) RunCommand({"/bin/bash", source_dir_ + "/tests/tools/pulse_env.sh", "stop", dir_.path()}, nullptr, 10000ms);
+  if (pulse_)
+    RunCommand({"/bin/bash", source_dir_ + "/tests/tools/pulse_env.sh", "stop", dir_.path()}, nullptr, 10000ms);
   pulse_ = false;
 }
 
@@ -259,22 +258,39 @@ bool Chaos::WriteConfig() {
                     "\ndevices:\n  names: [local]\n"
                     "launcher:\n  actors: [control, session, decoder, playback, afe, wakevad, capture, gateway]\n"
                     "  simulator: true\n"
-                    "  simulator_args: [--token-file, \"" + d + "/sim-token\", --bot-id, \"7000000000000000001\", "
-                    "--log-dir, \"" + d + "/sim\", --wait-models]\n"
-                    "  log_dir: " + d + "/logs\n"
+                    "  simulator_args: [--token-file, \"" +
+                    d +
+                    "/sim-token\", --bot-id, \"7000000000000000001\", "
+                    "--log-dir, \"" +
+                    d +
+                    "/sim\", --wait-models]\n"
+                    "  log_dir: " +
+                    d +
+                    "/logs\n"
                     "capture:\n  source: alsa\n  alsa: {device: pulse, rate: 16000, channels: 1}\n"
                     "afe:\n  backend: speex\n"
-                    "wakevad:\n  wake: {enabled: " + std::string(o_.wake ? "true" : "false") + "}\n"
+                    "wakevad:\n  wake: {enabled: " +
+                    std::string(o_.wake ? "true" : "false") +
+                    "}\n"
                     "session:\n  bot_id: \"7000000000000000001\"\n"
                     "  api_base: http://127.0.0.1:${VB_SIM_PORT}\n"
                     "  ws_base: ws://127.0.0.1:${VB_SIM_PORT}\n"
-                    "  token_file: " + d + "/sim-token\n"
-                    "  state_dir: " + d + "/state\n"
+                    "  token_file: " +
+                    d +
+                    "/sim-token\n"
+                    "  state_dir: " +
+                    d +
+                    "/state\n"
                     "  mode: continuous\n"
                     "decoder:\n  output_rate: 16000\n"
-                    "playback:\n  sink: wav\n  rate: 16000\n  wav: {path: " + d + "/reply.wav, realtime: true}\n"
-                    "control:\n  mode: continuous\n  barge_in: {client_vad: false" + std::string(o_.wake ? ", wake_guard_ms: 2500" : "") + "}\n"
-                    "gateway:\n  port: " + std::to_string(vb::testing::FreeTcpPort()) + "\n  token_file: " + d + "/gateway-token\n";
+                    "playback:\n  sink: wav\n  rate: 16000\n  wav: {path: " +
+                    d +
+                    "/reply.wav, realtime: true}\n"
+                    "control:\n  mode: continuous\n  barge_in: {client_vad: false" +
+                    std::string(o_.wake ? ", wake_guard_ms: 2500" : "") +
+                    "}\n"
+                    "gateway:\n  port: " +
+                    std::to_string(vb::testing::FreeTcpPort()) + "\n  token_file: " + d + "/gateway-token\n";
   dir_.Write("vb.yaml", cfg);
   config_ = dir_.File("vb.yaml");
   return true;
@@ -284,36 +300,40 @@ bool Chaos::Subscribe() {
   bus::BusConfig bc;
   bc.endpoint = endpoint_;
   node_ = std::make_unique<bus::Node>(ctx_, loop_, "chaos", "local", bc);
-  node_->Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [this](const auto& m) {
-    const int64_t now = bus::MonoNs();
-    last_any_msg_ns_ = now;
-    const std::string& a = m.msg.actor();
-    auto last = last_beat_ns_.find(a);
-    if (last != last_beat_ns_.end() && now - last->second > 6'000'000'000LL) {
-      // Silent for > 6 s: explained only by a kill of this actor or the broker in that window.
-      bool explained = false;
-      for (const auto& k : kills_)
-        if ((k.target == a || k.target == "broker") && k.t_ns >= last->second - 1'000'000'000LL) explained = true;
-      if (!explained) wedged_.push_back(double(now - last->second) / 1e6);
-    }
-    last_beat_ns_[a] = now;
-    pid_[a] = int(m.msg.pid());
-    for (auto& k : kills_)
-      if (k.target == a && std::isnan(k.restart_ms) && int(m.msg.pid()) != k.pid && m.header.mono_ns() > k.t_ns)
-        k.restart_ms = double(m.header.mono_ns() - k.t_ns) / 1e6;
-    // The broker is back when anything comes through it again.
-    for (auto& k : kills_)
-      if (k.target == "broker" && std::isnan(k.restart_ms) && now > k.t_ns && BrokerPid() != k.pid &&
-          m.header.mono_ns() > k.t_ns)
-        k.restart_ms = double(now - k.t_ns) / 1e6;
-  }, "*");
+  node_->Subscribe<v1::Heartbeat>(
+      bus::topics::kHeartbeat,
+      [this](const auto& m) {
+        const int64_t now = bus::MonoNs();
+        last_any_msg_ns_ = now;
+        const std::string& a = m.msg.actor();
+        auto last = last_beat_ns_.find(a);
+        if (last != last_beat_ns_.end() && now - last->second > 6'000'000'000LL) {
+          // Silent for > 6 s: explained only by a kill of this actor or the broker in that window.
+          bool explained = false;
+          for (const auto& k : kills_)
+            if ((k.target == a || k.target == "broker") && k.t_ns >= last->second - 1'000'000'000LL) explained = true;
+          if (!explained) wedged_.push_back(double(now - last->second) / 1e6);
+        }
+        last_beat_ns_[a] = now;
+        pid_[a] = int(m.msg.pid());
+        for (auto& k : kills_)
+          if (k.target == a && std::isnan(k.restart_ms) && int(m.msg.pid()) != k.pid && m.header.mono_ns() > k.t_ns)
+            k.restart_ms = double(m.header.mono_ns() - k.t_ns) / 1e6;
+        // The broker is back when anything comes through it again.
+        for (auto& k : kills_)
+          if (k.target == "broker" && std::isnan(k.restart_ms) && now > k.t_ns && BrokerPid() != k.pid &&
+              m.header.mono_ns() > k.t_ns)
+            k.restart_ms = double(now - k.t_ns) / 1e6;
+      },
+      "*");
   node_->Subscribe<v1::SessionEvent>(bus::topics::kSessionEvent, [this](const auto& m) {
     if (m.msg.has_status()) {
       connected_ = m.msg.status().connected();
       if (!m.msg.status().conversation_id().empty()) conversations_.insert(m.msg.status().conversation_id());
       return;
     }
-    if (m.msg.has_error() && m.msg.error().code() == 410) missed_.emplace_back(m.header.mono_ns(), m.msg.error().message());
+    if (m.msg.has_error() && m.msg.error().code() == 410)
+      missed_.emplace_back(m.header.mono_ns(), m.msg.error().message());
     if (m.msg.has_turn_started() && !m.msg.turn_started().conversation_id().empty())
       conversations_.insert(m.msg.turn_started().conversation_id());
     events_.push_back({bus::MonoNs(), std::string(m.header.turn_id()), m.msg});
@@ -342,11 +362,13 @@ bool Chaos::Subscribe() {
 bool Chaos::StartVb() {
   std::vector<std::string> env = pulse_env_;
   if (!vb_.Start({Bin("vb"), "run", config_}, dir_.File("vb.log"), env)) return false;
-  bool up = Until([&] {
-    for (const auto& a : kActors)
-      if (!pid_.count(a)) return false;
-    return Ready();
-  }, 60000ms);
+  bool up = Until(
+      [&] {
+        for (const auto& a : kActors)
+          if (!pid_.count(a)) return false;
+        return Ready();
+      },
+      60000ms);
   if (!up) {
     std::cerr << "vb-chaos: pipeline not up in 60 s; vb said:\n" << ReadFile(dir_.File("vb.log")) << "\n";
     return false;
@@ -581,9 +603,14 @@ Json Chaos::Report() {
     ++by[t.outcome];
     if (!std::isnan(t.report_after_kill_ms)) report_ms.push_back(t.report_after_kill_ms);
     if (t.outcome == "lost" || (t.outcome == "reported" && t.report_after_kill_ms > 3000))
-      bad.push_back(Json{{"index", t.index}, {"kind", t.kind}, {"outcome", t.outcome}, {"detail", t.detail},
-                         {"turn_id", t.turn_id}, {"touched_by", t.touched_by},
-                         {"at_s", double(t.t0_ns - start_ns_) / 1e9}, {"say_output", t.say_output.substr(0, 300)}});
+      bad.push_back(Json{{"index", t.index},
+                         {"kind", t.kind},
+                         {"outcome", t.outcome},
+                         {"detail", t.detail},
+                         {"turn_id", t.turn_id},
+                         {"touched_by", t.touched_by},
+                         {"at_s", double(t.t0_ns - start_ns_) / 1e9},
+                         {"say_output", t.say_output.substr(0, 300)}});
   }
   j["turns"] = turns_.size();
   j["turn_outcomes"] = by;
@@ -599,7 +626,8 @@ Json Chaos::Report() {
   j["deaf_reported_ms"] = Summary(reported_ms);
   Json unreported = Json::array();
   for (const auto& [a, b] : clean_gaps_)
-    if (!DeafDuring(a, b)) unreported.push_back(Json{{"at_s", double(a - start_ns_) / 1e9}, {"ms", double(b - a) / 1e6}});
+    if (!DeafDuring(a, b))
+      unreported.push_back(Json{{"at_s", double(a - start_ns_) / 1e9}, {"ms", double(b - a) / 1e6}});
   j["deaf_unreported"] = unreported;
   j["longest_deaf_at_s"] = deaf_at_ns_ ? double(deaf_at_ns_ - start_ns_) / 1e9 : 0.0;
   j["unexplained_heartbeat_silences_ms"] = wedged_;
@@ -636,14 +664,16 @@ int Chaos::Run() {
   for (int i = 0; !Done(); ++i) RunTurn(i);
   stop_killing_ = true;
   // After the last kill the dialog must still work: one more turn of each kind.
-  Until([&] {
-    for (const auto& a : kActors)
-      if (!last_beat_ns_.count(a) || bus::MonoNs() - last_beat_ns_[a] > 3'000'000'000LL) return false;
-    return Ready();
-  }, 20000ms);
+  Until(
+      [&] {
+        for (const auto& a : kActors)
+          if (!last_beat_ns_.count(a) || bus::MonoNs() - last_beat_ns_[a] > 3'000'000'000LL) return false;
+        return Ready();
+      },
+      20000ms);
   const size_t before = turns_.size();
-  RunTurn(int(before) + (before % 2));       // voice
-  RunTurn(int(before) + (before % 2) + 1);   // text
+  RunTurn(int(before) + (before % 2));      // voice
+  RunTurn(int(before) + (before % 2) + 1);  // text
   bool final_ok = turns_[before].outcome == "completed" && turns_[before + 1].outcome == "completed";
   // vb run stops everything promptly on SIGTERM.
   int64_t t = bus::MonoNs();
@@ -664,7 +694,8 @@ int Chaos::Run() {
     // Every actor's log and the simulator's, to see why (times in them are
     // CLOCK_REALTIME; the JSON's at_s counts from the start).
     RunCommand({"/bin/sh", "-c", "mkdir -p \"$1\" && cp -r \"$2\"/logs \"$2\"/sim \"$2\"/vb.log \"$1\"/", "sh",
-                o_.keep_logs, dir_.path()}, nullptr, 60000ms);
+                o_.keep_logs, dir_.path()},
+               nullptr, 60000ms);
     std::cerr << "vb-chaos: logs kept in " << o_.keep_logs << "\n";
   }
   if (!o_.check) return 0;

@@ -19,13 +19,24 @@
 using namespace vb::cozesim;
 
 int main(int argc, char** argv) {
-  std::vector<std::string> in_grammar = {
-      "hello", "hi there", "what time is it", "what is the time", "what is the date today",
-      "what day is it", "tell me a story", "what is the weather in paris", "how is the weather in london",
-      "what is the weather like in tokyo", "what did i say before", "what did i say first"};
-  std::vector<std::string> out_of_grammar = {
-      "the quick brown fox jumps over the lazy dog", "please turn on the lights", "i like green apples",
-      "good morning everybody", "call my mother tomorrow", "open the window"};
+  std::vector<std::string> in_grammar = {"hello",
+                                         "hi there",
+                                         "what time is it",
+                                         "what is the time",
+                                         "what is the date today",
+                                         "what day is it",
+                                         "tell me a story",
+                                         "what is the weather in paris",
+                                         "how is the weather in london",
+                                         "what is the weather like in tokyo",
+                                         "what did i say before",
+                                         "what did i say first"};
+  std::vector<std::string> out_of_grammar = {"the quick brown fox jumps over the lazy dog",
+                                             "please turn on the lights",
+                                             "i like green apples",
+                                             "good morning everybody",
+                                             "call my mother tomorrow",
+                                             "open the window"};
   auto agent = Agent::BuiltIn();
   std::string err;
   RecognizerOptions opts;
@@ -72,9 +83,15 @@ int main(int argc, char** argv) {
         lm_correct += Agent::Normalize(r.lm_text) == Agent::Normalize(phrase);
         (pass == 0 ? in_n : out_n)++;
         (pass == 0 ? in_ok : out_ok) += right;
-        out["phrases"].push_back({{"voice", voice}, {"phrase", phrase}, {"in_grammar", pass == 0},
-                                  {"vad_segments", stops}, {"lm", r.lm_text}, {"grammar", r.grammar_text},
-                                  {"speech_seconds", r.speech_seconds}, {"chosen", r.text}, {"right", right}});
+        out["phrases"].push_back({{"voice", voice},
+                                  {"phrase", phrase},
+                                  {"in_grammar", pass == 0},
+                                  {"vad_segments", stops},
+                                  {"lm", r.lm_text},
+                                  {"grammar", r.grammar_text},
+                                  {"speech_seconds", r.speech_seconds},
+                                  {"chosen", r.text},
+                                  {"right", right}});
       }
     }
   }

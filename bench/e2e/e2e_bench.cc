@@ -41,10 +41,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <unordered_map>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
+#include <unordered_map>
 
 #include "actors/common/wav.h"
 #include "actors/session/coze_protocol.h"
@@ -144,11 +144,12 @@ Json ResponseReport(const std::vector<vb::sniff::TurnTrace>& traces) {
               {"response_ms_p90", response_ms.empty() ? Json(nullptr) : Json(Pct(response_ms, 90))},
               {"segment_ms_median", seg_median},
               {"segment_share_median", shares},
-              {"note", "response: speech end (client VAD, else server VAD) → the reply's first non-zero sample at "
-                       "the speaker (audio.ref play_ns); stages: ms from speech end, each stamped by its publisher; "
-                       "segments run from the previous stage seen; turns whose first audio packet was not heard "
-                       "(audio_lost) are listed, not measured; spoken_over_previous_reply: the question began before the "
-                       "previous reply had finished playing (a barge-in)"}};
+              {"note",
+               "response: speech end (client VAD, else server VAD) → the reply's first non-zero sample at "
+               "the speaker (audio.ref play_ns); stages: ms from speech end, each stamped by its publisher; "
+               "segments run from the previous stage seen; turns whose first audio packet was not heard "
+               "(audio_lost) are listed, not measured; spoken_over_previous_reply: the question began before the "
+               "previous reply had finished playing (a barge-in)"}};
 }
 
 }  // namespace
@@ -215,13 +216,20 @@ int main(int argc, char** argv) {
   std::string cfg = "bus:\n  endpoint: " + endpoint + "\n  stream_hwm: " + std::to_string(kStreamHwm) +
                     "\ndevices:\n  names: [local]\n"
                     "launcher:\n  actors: [control, session, decoder, playback, afe, wakevad, capture]\n"
-                    "  simulator: true\n  simulator_args: [--token-file, \"" + d + "/sim-token\", --log-dir, \"" + d +
-                    "/sim\", --wait-models]\n  log_dir: " + d + "/logs\n"
-                    "capture:\n  source: wav\n  wav: {path: " + d + "/mic.wav, realtime: true, at_end: silence}\n"
-                    "afe:\n  backend: " + afe_backend + "\n"
+                    "  simulator: true\n  simulator_args: [--token-file, \"" +
+                    d + "/sim-token\", --log-dir, \"" + d + "/sim\", --wait-models]\n  log_dir: " + d +
+                    "/logs\n"
+                    "capture:\n  source: wav\n  wav: {path: " +
+                    d +
+                    "/mic.wav, realtime: true, at_end: silence}\n"
+                    "afe:\n  backend: " +
+                    afe_backend +
+                    "\n"
                     "session:\n  bot_id: \"7000000000000000001\"\n"
                     "  api_base: http://127.0.0.1:${VB_SIM_PORT}\n  ws_base: ws://127.0.0.1:${VB_SIM_PORT}\n"
-                    "  token_file: " + d + "/sim-token\n  state_dir: " + d + "/state\n"
+                    "  token_file: " +
+                    d + "/sim-token\n  state_dir: " + d +
+                    "/state\n"
                     "decoder:\n  output_rate: 16000\n"
                     "control:\n  mode: continuous\n  barge_in: {client_vad: false}\n";
   cfg += wav_speaker ? "playback:\n  sink: wav\n  wav: {path: " + d + "/reply.wav, realtime: true}\n"
@@ -255,7 +263,7 @@ int main(int argc, char** argv) {
   int64_t last_audible_ref_ns = 0;
   std::vector<double> capture_to_clean_ms, session_up_p50_ms, session_up_p99_ms, wire_to_bus_ms, wire_to_out_ms,
       wire_to_speaker_ms, first_wire_to_speaker_ms;
-  std::map<std::string, int64_t> first_origin;   // turn → origin of its first packet
+  std::map<std::string, int64_t> first_origin;  // turn → origin of its first packet
   std::set<int64_t> first_origins;
   uint64_t mic_samples = 0;
 
@@ -267,23 +275,27 @@ int main(int argc, char** argv) {
     }
     state = m.msg.state();
   });
-  node.Subscribe<vb::v1::Heartbeat>(vb::bus::topics::kHeartbeat, [&](const auto& m) {
-    const auto& hb = m.msg;
-    pids[hb.actor()] = hb.pid();
-    rss_max[hb.actor()] = std::max(rss_max[hb.actor()], hb.rss_kb());
-    double listening_s = double(mic_samples) / 16000.0;
-    std::string phase = state == vb::v1::STATE_SPEAKING                                ? "speaking"
-                        : state == vb::v1::STATE_LISTENING && listening_s > 3 && listening_s < listen_end_s ? "listening"
-                                                                                        : "";
-    if (!phase.empty() && hb.uptime_ms() > 3000) cpu[phase][hb.actor()].push_back(hb.cpu_percent());
-    if (hb.actor() == "session" && hb.extra().count("mic_to_wire_count") && hb.extra().at("mic_to_wire_count") > 0) {
-      session_up_p50_ms.push_back(double(hb.extra().at("mic_to_wire_us_p50")) / 1000.0);
-      session_up_p99_ms.push_back(double(hb.extra().at("mic_to_wire_us_p99")) / 1000.0);
-    }
-  }, "*");
-  node.Subscribe<vb::v1::AudioFrame>(vb::bus::topics::kAudioMic, [&](const auto& m) {
-    mic_samples = m.msg.sample_index() + m.msg.pcm().size() / 2;
-  });
+  node.Subscribe<vb::v1::Heartbeat>(
+      vb::bus::topics::kHeartbeat,
+      [&](const auto& m) {
+        const auto& hb = m.msg;
+        pids[hb.actor()] = hb.pid();
+        rss_max[hb.actor()] = std::max(rss_max[hb.actor()], hb.rss_kb());
+        double listening_s = double(mic_samples) / 16000.0;
+        std::string phase = state == vb::v1::STATE_SPEAKING ? "speaking"
+                            : state == vb::v1::STATE_LISTENING && listening_s > 3 && listening_s < listen_end_s
+                                ? "listening"
+                                : "";
+        if (!phase.empty() && hb.uptime_ms() > 3000) cpu[phase][hb.actor()].push_back(hb.cpu_percent());
+        if (hb.actor() == "session" && hb.extra().count("mic_to_wire_count") &&
+            hb.extra().at("mic_to_wire_count") > 0) {
+          session_up_p50_ms.push_back(double(hb.extra().at("mic_to_wire_us_p50")) / 1000.0);
+          session_up_p99_ms.push_back(double(hb.extra().at("mic_to_wire_us_p99")) / 1000.0);
+        }
+      },
+      "*");
+  node.Subscribe<vb::v1::AudioFrame>(
+      vb::bus::topics::kAudioMic, [&](const auto& m) { mic_samples = m.msg.sample_index() + m.msg.pcm().size() / 2; });
   node.Subscribe<vb::v1::AudioFrame>(vb::bus::topics::kAudioClean, [&](const auto& m) {
     if (m.header.origin_ns() <= 0) return;
     const double ms = double(m.header.mono_ns() - m.header.origin_ns()) / 1e6;
@@ -336,9 +348,9 @@ int main(int argc, char** argv) {
 
   Child vb;
   if (!vb.Start({bin, "run", dir.File("vb.yaml")}, dir.File("vb.log"), env)) return 1;
-  bool done = vb::testing::RunUntil(loop, [&] {
-    return story_speaking_since && vb::bus::MonoNs() - story_speaking_since > int64_t(speak_s * 1e9);
-  }, 150000ms);
+  bool done = vb::testing::RunUntil(
+      loop, [&] { return story_speaking_since && vb::bus::MonoNs() - story_speaking_since > int64_t(speak_s * 1e9); },
+      150000ms);
   vb.Stop(SIGTERM, 15000ms);
   tracer.Finish();
   if (pulse) RunCommand({"/bin/bash", source + "/tests/tools/pulse_env.sh", "stop", d}, nullptr, 10000ms);
@@ -367,27 +379,30 @@ int main(int argc, char** argv) {
   r["completed"] = done;
   r["speaker"] = wav_speaker ? "wav" : "alsa pulse (null sink)";
   r["turns_spoken"] = turns_spoken;
-  r["mic_to_wire_ms"] = {{"capture_to_clean", Summary(capture_to_clean_ms)},
-                         {"capture_to_clean_speaker_audible", Summary(clean_speaking_ms)},
-                         {"capture_to_clean_speaker_quiet", Summary(clean_quiet_ms)},
-                         {"capture_to_clean_dialog", Summary(clean_dialog_ms)},
-                         {"capture_to_simulator_receive", Summary(capture_to_wire_ms)},
-                         {"simulator_appends", appends},
-                         {"capture_to_clean_over_30ms", clean_slow},
-                         {"session_clean_to_socket_p50_per_s", Summary(session_up_p50_ms)},
-                         {"session_clean_to_socket_p99_per_s", Summary(session_up_p99_ms)},
-                         {"frame_ms", 20},
-                         {"note", "capture_to_clean includes the 20 ms frame (origin = first sample); _dialog: from the end of the first quiet "
-                                  "stretch (startup excluded); over_30ms: when such frames came; capture_to_simulator_receive: "
-                                  "capture → the simulator's receive time of the same PCM (ms resolution, one loopback "
-                                  "hop more than the socket write), frames with unique PCM (speech, not digital silence)"}};
+  r["mic_to_wire_ms"] = {
+      {"capture_to_clean", Summary(capture_to_clean_ms)},
+      {"capture_to_clean_speaker_audible", Summary(clean_speaking_ms)},
+      {"capture_to_clean_speaker_quiet", Summary(clean_quiet_ms)},
+      {"capture_to_clean_dialog", Summary(clean_dialog_ms)},
+      {"capture_to_simulator_receive", Summary(capture_to_wire_ms)},
+      {"simulator_appends", appends},
+      {"capture_to_clean_over_30ms", clean_slow},
+      {"session_clean_to_socket_p50_per_s", Summary(session_up_p50_ms)},
+      {"session_clean_to_socket_p99_per_s", Summary(session_up_p99_ms)},
+      {"frame_ms", 20},
+      {"note",
+       "capture_to_clean includes the 20 ms frame (origin = first sample); _dialog: from the end of the first quiet "
+       "stretch (startup excluded); over_30ms: when such frames came; capture_to_simulator_receive: "
+       "capture → the simulator's receive time of the same PCM (ms resolution, one loopback "
+       "hop more than the socket write), frames with unique PCM (speech, not digital silence)"}};
   r["wire_to_speaker_ms"] = {{"wire_to_session_audio", Summary(wire_to_bus_ms)},
                              {"wire_to_audio_out", Summary(wire_to_out_ms)},
                              {"first_frame_of_reply", Summary(first_wire_to_speaker_ms)},
                              {"all_frames", Summary(wire_to_speaker_ms)},
                              {"jitter_target_ms", 60},
-                             {"note", "play_ns - origin: includes jitter buffer, device queue; all_frames also the "
-                                      "agent's faster-than-real-time lead"}};
+                             {"note",
+                              "play_ns - origin: includes jitter buffer, device queue; all_frames also the "
+                              "agent's faster-than-real-time lead"}};
   r["response"] = ResponseReport(traces);
   r["response"]["trace_malformed"] = tracer.malformed();
   for (const auto& [phase, actors] : cpu) {

@@ -58,7 +58,10 @@ BENCHMARK(BM_SegmentChinese);
 
 class CountingTransport : public ClientTransport {
  public:
-  void Send(ConnId, Frame f) override { bytes += f->size(); ++frames; }
+  void Send(ConnId, Frame f) override {
+    bytes += f->size();
+    ++frames;
+  }
   void Close(ConnId, std::string_view) override {}
   uint64_t frames = 0, bytes = 0;
 };

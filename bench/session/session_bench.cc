@@ -43,7 +43,7 @@ double Median(std::vector<double> v) { return Pct(std::move(v), 50); }
 struct Phase {
   std::vector<double> up_p50, up_p99;  // per heartbeat interval
   uint64_t up_count = 0;
-  std::vector<double> down_us;         // per packet
+  std::vector<double> down_us;  // per packet
   int turns = 0;
 };
 
@@ -65,8 +65,8 @@ bool RunPhase(const std::string& bin, const std::string& codec, int seconds, Pha
     return false;
   }
   std::string port = m[1];
-  dir.Write("vb.yaml", "bus:\n  endpoint: " + endpoint + "\nsession:\n  bot_id: \"1\"\n  api_base: http://127.0.0.1:" + port +
-                           "\n  ws_base: ws://127.0.0.1:" + port + "\n  state_dir: " + dir.File("state") +
+  dir.Write("vb.yaml", "bus:\n  endpoint: " + endpoint + "\nsession:\n  bot_id: \"1\"\n  api_base: http://127.0.0.1:" +
+                           port + "\n  ws_base: ws://127.0.0.1:" + port + "\n  state_dir: " + dir.File("state") +
                            "\n  input_codec: " + codec + "\n");
   std::string cfg = dir.File("vb.yaml");
   if (!broker.Start({bin + "/vb-broker", "--config", cfg}, dir.File("broker.log")) ||
@@ -96,7 +96,10 @@ bool RunPhase(const std::string& bin, const std::string& codec, int seconds, Pha
     node.Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [&](const auto& r) {
       if (!measuring || r.msg.actor() != "session") return;
       const auto& x = r.msg.extra();
-      auto get = [&](const char* k) { auto it = x.find(k); return it == x.end() ? int64_t(0) : it->second; };
+      auto get = [&](const char* k) {
+        auto it = x.find(k);
+        return it == x.end() ? int64_t(0) : it->second;
+      };
       if (get("mic_to_wire_count") < 10) return;
       out->up_p50.push_back(double(get("mic_to_wire_us_p50")));
       out->up_p99.push_back(double(get("mic_to_wire_us_p99")));
@@ -109,12 +112,14 @@ bool RunPhase(const std::string& bin, const std::string& codec, int seconds, Pha
       return false;
     }
     node.SetActive(true);
-    if (!testing::RunUntil(loop, [&] { return connected; }, 15000ms)) {
+    if (!testing::RunUntil(
+            loop, [&] { return connected; }, 15000ms)) {
       *error = "vb-session did not connect: " + testing::ReadFile(dir.File("session.log"));
       return false;
     }
     // Warm-up of one heartbeat interval, then measure.
-    testing::RunUntil(loop, [] { return false; }, 1200ms);
+    testing::RunUntil(
+        loop, [] { return false; }, 1200ms);
     measuring = true;
     uint64_t index = 0;
     std::string pcm(640, '\0');
@@ -134,11 +139,13 @@ bool RunPhase(const std::string& bin, const std::string& codec, int seconds, Pha
       }
     });
     auto end = bus::Clock::now() + std::chrono::seconds(seconds);
-    testing::RunUntil(loop, [&] { return bus::Clock::now() >= end; }, std::chrono::seconds(seconds + 1));
+    testing::RunUntil(
+        loop, [&] { return bus::Clock::now() >= end; }, std::chrono::seconds(seconds + 1));
     loop.CancelTimer(timer);
     // One more heartbeat carries the last interval.
     size_t n = out->up_p50.size();
-    testing::RunUntil(loop, [&] { return out->up_p50.size() > n; }, 2500ms);
+    testing::RunUntil(
+        loop, [&] { return out->up_p50.size() > n; }, 2500ms);
   }
   session.Stop(SIGTERM, 3000ms);
   broker.Stop(SIGTERM, 3000ms);
@@ -177,10 +184,8 @@ int main(int argc, char** argv) {
       std::cerr << "vb-session-bench: " << error << "\n";
       return 1;
     }
-    result["mic_to_wire"][codec] = {{"p50", Median(p.up_p50)},
-                                    {"p99", Median(p.up_p99)},
-                                    {"intervals", p.up_p50.size()},
-                                    {"frames", p.up_count}};
+    result["mic_to_wire"][codec] = {
+        {"p50", Median(p.up_p50)}, {"p99", Median(p.up_p99)}, {"intervals", p.up_p50.size()}, {"frames", p.up_count}};
     result["wire_to_bus"][codec + "_uplink_phase"] = {{"p50", Pct(p.down_us, 50)},
                                                       {"p99", Pct(p.down_us, 99)},
                                                       {"packets", p.down_us.size()},

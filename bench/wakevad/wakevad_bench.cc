@@ -4,8 +4,8 @@
 // rounds, and prints JSON: thread CPU µs per frame (median of rounds, and the
 // ratio to the 20 ms budget), and the verifier's CPU per wake. The machine is shared: compare figures from one
 // run, not across runs.
-#include <nlohmann/json.hpp>
 #include <time.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cstdlib>
@@ -33,11 +33,12 @@ double Median(std::vector<double> v) {
 
 bool MakeSignal(const std::string& dir, std::vector<int16_t>* pcm) {
   std::string text = WakeOptions{}.phrase +
-      ", what is the weather like today? I would like to know whether "
-      "I need an umbrella this afternoon, and also set a timer for ten minutes please.";
+                     ", what is the weather like today? I would like to know whether "
+                     "I need an umbrella this afternoon, and also set a timer for ten minutes please.";
   std::string cmd = "espeak-ng -v en-us -s 150 -w " + dir + "/raw.wav '" + text + "' && sox " + dir +
-                    "/raw.wav -r 16000 -c 1 -b 16 " + dir + "/speech.wav pad 1 1 repeat 2 && sox -n -r 16000 -c 1 -b 16 " +
-                    dir + "/noise.wav synth 30 pinknoise vol 0.02 && sox -m " + dir + "/speech.wav " + dir +
+                    "/raw.wav -r 16000 -c 1 -b 16 " + dir +
+                    "/speech.wav pad 1 1 repeat 2 && sox -n -r 16000 -c 1 -b 16 " + dir +
+                    "/noise.wav synth 30 pinknoise vol 0.02 && sox -m " + dir + "/speech.wav " + dir +
                     "/noise.wav -b 16 " + dir + "/mix.wav trim 0 30";
   if (std::system(cmd.c_str()) != 0) return false;
   audio::PcmBuffer b;
@@ -135,7 +136,10 @@ int main(int argc, char** argv) {
     int wakes = 0;
     for (int k = 0; k < rounds; ++k) {
       VoicePipeline p;
-      if (!p.Init({}, [](const VadOutput&) {}, [&](const WakeOutput&) { ++wakes; }).ok()) return 1;
+      if (!p.Init(
+                {}, [](const VadOutput&) {}, [&](const WakeOutput&) { ++wakes; })
+               .ok())
+        return 1;
       double t0 = ThreadUs();
       for (size_t i = 0; i < frames; ++i)
         p.Feed(i * kFrameSamples, std::span<const int16_t>(pcm.data() + i * kFrameSamples, kFrameSamples));

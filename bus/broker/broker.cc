@@ -137,7 +137,9 @@ void Broker::EndSettle() {
   }
   if (!held_.empty())
     VB_LOG(kInfo) << "forwarded " << held_.size() << " control messages held while subscribers came back"
-                  << (counters_.dropped_at_start ? " (" + std::to_string(counters_.dropped_at_start) + " beyond the bound dropped)" : "");
+                  << (counters_.dropped_at_start
+                          ? " (" + std::to_string(counters_.dropped_at_start) + " beyond the bound dropped)"
+                          : "");
   held_.clear();
   Forward(*xsub_[c], *xpub_[c], &counters_.forwarded[c]);  // what came in since
 }

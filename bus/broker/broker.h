@@ -19,9 +19,9 @@
 #include <chrono>
 #include <deque>
 #include <memory>
-#include <vector>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "bus/bus_config.h"
 #include "bus/loop.h"

@@ -60,8 +60,7 @@ int main(int argc, char** argv) {
     if (!e || !e->satellite)
       st = Status::Config((config_path.empty() ? std::string("(defaults)") : config_path) + ": devices.list." +
                           satellite + ": --satellite needs a device declared with satellite: true");
-    else if (!e->client_key_file.empty())
-      bus.curve.client_key_file = e->client_key_file;
+    else if (!e->client_key_file.empty()) bus.curve.client_key_file = e->client_key_file;
   }
   if (!st.ok()) {
     std::cerr << "vb-broker: config error:\n" << st.message() << "\n";

@@ -48,8 +48,8 @@ bool ReadMessage(zmq::socket_t& s, std::vector<zmq::message_t>* frames) {
 
 void Send(zmq::socket_t& s, std::vector<zmq::message_t>& frames, bool copy) {
   for (size_t i = 0; i < frames.size(); ++i) {
-    const auto flags = (i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none) |
-                       zmq::send_flags::dontwait;
+    const auto flags =
+        (i + 1 < frames.size() ? zmq::send_flags::sndmore : zmq::send_flags::none) | zmq::send_flags::dontwait;
     if (copy) {
       zmq::message_t c;
       c.copy(frames[i]);
@@ -109,8 +109,9 @@ Status SatelliteBridge::Start() {
   KeyPair kp;
   if (curve) {
     if (hub_.curve.server_public_key.empty() || hub_.curve.client_key_file.empty())
-      return Status::Config("bus.curve: a satellite joins the hub with server_public_key and its client key "
-                            "(devices.list.DEVICE.client_key_file or bus.curve.client_key_file)");
+      return Status::Config(
+          "bus.curve: a satellite joins the hub with server_public_key and its client key "
+          "(devices.list.DEVICE.client_key_file or bus.curve.client_key_file)");
     if (Status st = LoadKeyPair(hub_.curve.client_key_file, &kp); !st.ok()) return st;
   } else if (RunsInsecure(hub_)) {
     VB_LOG(kWarn) << "joining " << hub_.endpoint << " without CURVE (bus.insecure: true)";

@@ -49,11 +49,11 @@ class SatelliteBridge {
   Status Start();
 
   struct Counters {
-    uint64_t up[2] = {0, 0};         // messages sent towards the hub (some hub subscription names them)
-    uint64_t down[2] = {0, 0};       // messages from the hub delivered here
-    uint64_t echoes_dropped = 0;     // our own messages coming back down
-    uint64_t kept_local = 0;         // subscriptions not passed up: topics published here
-    uint64_t other_device = 0;       // messages of a device whose name only starts like a subscribed one
+    uint64_t up[2] = {0, 0};      // messages sent towards the hub (some hub subscription names them)
+    uint64_t down[2] = {0, 0};    // messages from the hub delivered here
+    uint64_t echoes_dropped = 0;  // our own messages coming back down
+    uint64_t kept_local = 0;      // subscriptions not passed up: topics published here
+    uint64_t other_device = 0;    // messages of a device whose name only starts like a subscribed one
   };
   const Counters& counters() const { return counters_; }
 

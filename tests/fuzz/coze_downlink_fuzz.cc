@@ -39,10 +39,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     for (const auto& o : out) {
       // What the adapter would publish must serialize.
       std::string wire;
-      if (o.kind == vb::session::DownlinkOutput::Kind::kAudio)
-        o.audio.SerializeToString(&wire);
-      else
-        o.event.SerializeToString(&wire);
+      if (o.kind == vb::session::DownlinkOutput::Kind::kAudio) o.audio.SerializeToString(&wire);
+      else o.event.SerializeToString(&wire);
     }
   }
   (void)down.IsCancelled(down.running_chat());

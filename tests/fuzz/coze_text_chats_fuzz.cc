@@ -93,10 +93,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       r.set_request_id(vb::fuzz::Word(&rest));
       if (start) {
         std::string key = vb::fuzz::Word(&rest);
-        if (key.starts_with("#"))
-          r.mutable_start()->set_conversation_id(key.substr(1));
-        else
-          r.mutable_start()->set_conversation_key(key);
+        if (key.starts_with("#")) r.mutable_start()->set_conversation_id(key.substr(1));
+        else r.mutable_start()->set_conversation_key(key);
         r.mutable_start()->set_text(vb::fuzz::Ascii(rest));
         ++starts[r.request_id()];
       } else {
@@ -114,10 +112,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       Port::Stream s;
       if (!port.TakeNewest(&s)) continue;
       vb::fuzz::Word(&rest);
-      if (line == "!lost")
-        s.done(0, "", "connection reset");
-      else
-        s.done(int(vb::fuzz::Number(rest)), "", "");
+      if (line == "!lost") s.done(0, "", "connection reset");
+      else s.done(int(vb::fuzz::Number(rest)), "", "");
     } else if (line.starts_with("!tool ")) {
       vb::fuzz::Word(&rest);
       std::string chat(vb::fuzz::Word(&rest)), call(vb::fuzz::Word(&rest)), refusal;

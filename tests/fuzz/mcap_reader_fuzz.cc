@@ -28,8 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         // Chunks decompress to at most kMaxChunkBytes; a message lies inside one.
         if (m.data.size() > vb::sniff::McapReader::kMaxChunkBytes) std::abort();
         std::string_view header, payload;
-        if (vb::sniff::DecodeRecorded(m.data, &header, &payload) &&
-            header.size() + payload.size() > m.data.size())
+        if (vb::sniff::DecodeRecorded(m.data, &header, &payload) && header.size() + payload.size() > m.data.size())
           std::abort();
         ++delivered;
         return true;

@@ -24,9 +24,7 @@ namespace {
 
 struct Port : vb::tools::RegistryPort {
   std::map<std::string, int> outputs;
-  void SubmitOutput(const std::string&, const std::string& call_id, const std::string&) override {
-    ++outputs[call_id];
-  }
+  void SubmitOutput(const std::string&, const std::string& call_id, const std::string&) override { ++outputs[call_id]; }
   void Invoke(const vb::v1::ToolInvocation& inv) override {
     std::string wire;
     inv.SerializeToString(&wire);

@@ -4,16 +4,16 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <climits>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -34,9 +34,7 @@ TempDir::~TempDir() {
   if (std::getenv("VB_KEEP_TMP") == nullptr) std::filesystem::remove_all(path_, ec);
 }
 
-void TempDir::Write(const std::string& name, const std::string& text) const {
-  std::ofstream(File(name)) << text;
-}
+void TempDir::Write(const std::string& name, const std::string& text) const { std::ofstream(File(name)) << text; }
 
 Child::~Child() {
   if (pid_ > 0 && !exited_) {
@@ -128,11 +126,14 @@ bool RunUntil(bus::Loop& loop, const std::function<bool()>& pred, std::chrono::m
 
 bool AwaitSubscribers(bus::Loop& loop, bus::Node& node, std::initializer_list<std::string> topics,
                       std::chrono::milliseconds timeout) {
-  return RunUntil(loop, [&] {
-    for (const auto& t : topics)
-      if (!node.HasSubscriber(node.AdvertisedPlane(t), t)) return false;
-    return true;
-  }, timeout);
+  return RunUntil(
+      loop,
+      [&] {
+        for (const auto& t : topics)
+          if (!node.HasSubscriber(node.AdvertisedPlane(t), t)) return false;
+        return true;
+      },
+      timeout);
 }
 
 bool WaitForText(const std::string& path, const std::string& needle, std::chrono::milliseconds timeout) {

@@ -17,9 +17,9 @@
 namespace vb::cozesim {
 
 struct ToolCall {
-  std::string name;            // e.g. get_weather
-  std::string arguments_json;  // JSON object as a string, as Coze sends it
-  std::string resume_template; // reply once the output is known ({output})
+  std::string name;             // e.g. get_weather
+  std::string arguments_json;   // JSON object as a string, as Coze sends it
+  std::string resume_template;  // reply once the output is known ({output})
 };
 
 struct AgentReply {

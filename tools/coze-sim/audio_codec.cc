@@ -234,8 +234,7 @@ bool InputDecoder::FeedPcm(const std::string& bytes, std::vector<int16_t>* out, 
   return true;
 }
 
-bool InputDecoder::FeedOpusPacket(const uint8_t* p, size_t n, std::vector<int16_t>* out,
-                                  std::string* error) {
+bool InputDecoder::FeedOpusPacket(const uint8_t* p, size_t n, std::vector<int16_t>* out, std::string* error) {
   if (!opus_) {
     *error = "opus decoder unavailable";
     return false;
@@ -277,8 +276,8 @@ bool InputDecoder::FeedOgg(const std::string& bytes, std::vector<int16_t>* out, 
       if (len < 255) {
         // Packets 0 and 1 are OpusHead and OpusTags.
         if (ogg_packets_seen_++ >= 2 && !ogg_packet_.empty()) {
-          ok = FeedOpusPacket(reinterpret_cast<const uint8_t*>(ogg_packet_.data()), ogg_packet_.size(), out,
-                              error) && ok;
+          ok = FeedOpusPacket(reinterpret_cast<const uint8_t*>(ogg_packet_.data()), ogg_packet_.size(), out, error) &&
+               ok;
         }
         ogg_packet_.clear();
       }

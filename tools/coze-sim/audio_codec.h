@@ -71,8 +71,8 @@ class InputDecoder {
   InputAudioConfig cfg_;
   bool first_chunk_ = true;
   bool ogg_ = false;
-  std::string carry_;      // partial PCM sample or partial Ogg page
-  std::string ogg_packet_; // Ogg packet spanning pages
+  std::string carry_;       // partial PCM sample or partial Ogg page
+  std::string ogg_packet_;  // Ogg packet spanning pages
   int ogg_packets_seen_ = 0;
   OpusDecoder* opus_ = nullptr;
   std::unique_ptr<Resampler> resampler_;
@@ -81,7 +81,7 @@ class InputDecoder {
 struct OutputAudioConfig {
   std::string codec = "pcm";  // pcm, opus, g711a, g711u
   int sample_rate = 24000;
-  double frame_size_ms = 0;   // 0 = codec default
+  double frame_size_ms = 0;  // 0 = codec default
   int bitrate = 48000;
   bool use_cbr = false;
   double EffectiveFrameMs() const;

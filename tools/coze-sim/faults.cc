@@ -50,11 +50,17 @@ TurnFault Faults::TakeTurnFault() {
 }
 
 nlohmann::json Faults::ToJson() const {
-  return {{"drop_after_events", drop_after_events}, {"drop_probability", drop_probability},
-          {"stall_after_events", stall_after_events}, {"refuse_handshake", refuse_handshake},
-          {"error_code", error_code}, {"slow_audio", slow_audio}, {"remaining", remaining},
-          {"chat_failed", chat_failed}, {"chat_failed_after", chat_failed_after},
-          {"turn_error", turn_error}, {"turn_faults_remaining", turn_faults_remaining}};
+  return {{"drop_after_events", drop_after_events},
+          {"drop_probability", drop_probability},
+          {"stall_after_events", stall_after_events},
+          {"refuse_handshake", refuse_handshake},
+          {"error_code", error_code},
+          {"slow_audio", slow_audio},
+          {"remaining", remaining},
+          {"chat_failed", chat_failed},
+          {"chat_failed_after", chat_failed_after},
+          {"turn_error", turn_error},
+          {"turn_faults_remaining", turn_faults_remaining}};
 }
 
 bool Faults::Any() const {

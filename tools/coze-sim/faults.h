@@ -24,13 +24,13 @@ struct TurnFault {
 };
 
 struct Faults {
-  int drop_after_events = 0;       // close a WS connection after N downstream events (0 = never)
-  double drop_probability = 0;     // close after any downstream event with this probability
-  int stall_after_events = 0;      // stop sending (keep reading) after N events (0 = never)
-  int refuse_handshake = 0;        // HTTP status for WS handshakes (0 = accept)
-  int error_code = 0;              // 4008/4009/5000…: answer turns and REST calls with this code
-  double slow_audio = 0;           // >1: audio deltas paced at factor × real time
-  int remaining = -1;              // apply to this many more connections (-1 = all)
+  int drop_after_events = 0;    // close a WS connection after N downstream events (0 = never)
+  double drop_probability = 0;  // close after any downstream event with this probability
+  int stall_after_events = 0;   // stop sending (keep reading) after N events (0 = never)
+  int refuse_handshake = 0;     // HTTP status for WS handshakes (0 = accept)
+  int error_code = 0;           // 4008/4009/5000…: answer turns and REST calls with this code
+  double slow_audio = 0;        // >1: audio deltas paced at factor × real time
+  int remaining = -1;           // apply to this many more connections (-1 = all)
   // Turn faults: read live by every turn (WebSocket and REST /v3/chat), also
   // on connections opened before they were set.
   int chat_failed = 0;             // Coze code: turns end conversation.chat.failed with last_error

@@ -38,9 +38,8 @@ std::unique_ptr<Recognizer> Recognizer::Create(const RecognizerOptions& opts, st
   // zeros and razor-thin spectra; without it, sample-level differences of
   // the same question flipped "what time is it" to "hi" (measured on the
   // e2e wake-word test's received audio: 6 of 8 right with, 4 of 8 without).
-  cmd_ln_t* config = cmd_ln_init(nullptr, ps_args(), TRUE, "-hmm", hmm.c_str(), "-dict", dict.c_str(),
-                                 "-fwdflat", "no", "-bestpath", "no", "-maxhmmpf", "5000",
-                                 "-dither", "yes", "-seed", "7", nullptr);
+  cmd_ln_t* config = cmd_ln_init(nullptr, ps_args(), TRUE, "-hmm", hmm.c_str(), "-dict", dict.c_str(), "-fwdflat", "no",
+                                 "-bestpath", "no", "-maxhmmpf", "5000", "-dither", "yes", "-seed", "7", nullptr);
   if (!config) {
     *error = "pocketsphinx: bad configuration (model under " + opts.model_dir + "?)";
     return nullptr;
@@ -76,8 +75,7 @@ Recognizer::~Recognizer() {
   if (ps_) ps_free(ps_);
 }
 
-std::string Recognizer::Decode(const char* search, const std::vector<int16_t>& pcm, double* ascr,
-                               int* frames) {
+std::string Recognizer::Decode(const char* search, const std::vector<int16_t>& pcm, double* ascr, int* frames) {
   *ascr = 0;
   *frames = 0;
   if (ps_set_search(ps_, search) != 0) return {};
@@ -141,8 +139,8 @@ RecognitionResult Recognizer::Recognize(const std::vector<int16_t>& pcm) {
   }
   if (r.used_grammar && lm_check) {
     const bool forced = opts_.min_grammar_gain > 0 && r.gap_per_frame - r.lm_per_frame < opts_.min_grammar_gain;
-    const bool more_words = opts_.max_lm_extra_words > 0 &&
-                            Words(r.lm_text) >= Words(r.grammar_text) + size_t(opts_.max_lm_extra_words);
+    const bool more_words =
+        opts_.max_lm_extra_words > 0 && Words(r.lm_text) >= Words(r.grammar_text) + size_t(opts_.max_lm_extra_words);
     if (forced || more_words) {
       r.used_grammar = false;
       r.rejected_by_lm = true;

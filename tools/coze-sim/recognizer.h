@@ -44,10 +44,10 @@ struct RecognitionResult {
   std::string grammar_text;  // grammar hypothesis (may be empty)
   std::string lm_text;       // free LM hypothesis
   bool used_grammar = false;
-  double gap_per_frame = 0;  // grammar path score per frame (diagnostic)
-  double lm_per_frame = 0;   // LM path score per frame (0 when the LM was not decoded)
+  double gap_per_frame = 0;     // grammar path score per frame (diagnostic)
+  double lm_per_frame = 0;      // LM path score per frame (0 when the LM was not decoded)
   bool rejected_by_lm = false;  // a grammar hypothesis the LM check turned down
-  double speech_seconds = 0; // voiced audio in the utterance
+  double speech_seconds = 0;    // voiced audio in the utterance
 };
 
 class Recognizer {

@@ -8,7 +8,6 @@
 namespace vb::cozesim {
 namespace {
 
-
 const char* kVerbose =
     R"({"msg_type":"generate_answer_finish","data":"{\"finish_reason\":0,\"FinData\":\"\"}","from_module":null,"from_unit":null})";
 
@@ -26,8 +25,7 @@ std::string MessageText(const Json& m) {
 // Validates one message of `messages`/`additional_messages`; "" when fine.
 std::string CheckMessage(const Json& m) {
   if (!m.is_object()) return "messages must be objects";
-  if (!m.contains("role") || !m["role"].is_string() ||
-      (m["role"] != "user" && m["role"] != "assistant"))
+  if (!m.contains("role") || !m["role"].is_string() || (m["role"] != "user" && m["role"] != "assistant"))
     return "message role must be user or assistant";
   if (!m.contains("content") || !m["content"].is_string()) return "message content must be a string";
   if (m.contains("content_type") && !m["content_type"].is_string()) return "message content_type must be a string";
@@ -94,14 +92,14 @@ HttpResponse RestApi::Handle(const HttpRequest& req) {
     if (req.path == "/_sim/stats") return {200, "application/json", (stats ? stats() : Json::object()).dump()};
     return Envelope(4200, "not found", nullptr, logid, 404);
   }
-  if (!access_->TokenOk(req.authorization))
-    return Envelope(4100, "authentication is invalid", nullptr, logid, 401);
+  if (!access_->TokenOk(req.authorization)) return Envelope(4100, "authentication is invalid", nullptr, logid, 401);
   if (faults_ && faults_->error_code)
     return Envelope(faults_->error_code, CozeErrorMessage(faults_->error_code) + " (injected fault)", nullptr, logid);
   Json body = Json::object();
   if (!req.body.empty()) {
     body = Json::parse(req.body, nullptr, false);
-    if (body.is_discarded() || !body.is_object()) return Envelope(4000, "invalid parameter: body must be a JSON object", nullptr, logid);
+    if (body.is_discarded() || !body.is_object())
+      return Envelope(4000, "invalid parameter: body must be a JSON object", nullptr, logid);
   }
   const std::string& p = req.path;
   if (p == "/v1/conversation/create" && req.method == "POST") return CreateConversation(body, logid);
@@ -125,7 +123,8 @@ HttpResponse RestApi::Faults(const std::string& method, const std::string& body)
     std::string err;
     if (j.is_discarded()) err = "body must be JSON";
     else if (j.is_object() && j.value("reset", false)) *faults_ = vb::cozesim::Faults{};
-    else if (!faults_->Merge(j, &err)) {}
+    else if (!faults_->Merge(j, &err)) {
+    }
     if (!err.empty()) return {400, "application/json", Json{{"error", err}}.dump()};
   }
   return {200, "application/json", faults_->ToJson().dump()};
@@ -138,7 +137,8 @@ HttpResponse RestApi::CreateConversation(const Json& body, const std::string& lo
   if (e == "over") return Envelope(4003, "meta_data over limit", nullptr, logid);
   if (!e.empty()) return Envelope(4000, "invalid parameter: " + e, nullptr, logid);
   if (body.contains("messages")) {
-    if (!body["messages"].is_array()) return Envelope(4000, "invalid parameter: messages must be a list", nullptr, logid);
+    if (!body["messages"].is_array())
+      return Envelope(4000, "invalid parameter: messages must be a list", nullptr, logid);
     if (body["messages"].size() > 100) return Envelope(4004, "messages over limit", nullptr, logid);
     for (const auto& m : body["messages"])
       if (!(e = CheckMessage(m)).empty()) return Envelope(4000, "invalid parameter: " + e, nullptr, logid);
@@ -190,9 +190,12 @@ HttpResponse RestApi::ListMessages(const std::string& query, const Json& body, c
   int limit = body.contains("limit") && body["limit"].is_number_integer() ? body["limit"].get<int>() : 50;
   if (limit < 1 || limit > 50 || (order != "asc" && order != "desc"))
     return Envelope(4000, "invalid parameter: order asc|desc, limit 1-50", nullptr, logid);
-  std::string chat_id = body.contains("chat_id") && body["chat_id"].is_string() ? body["chat_id"].get<std::string>() : "";
-  std::string before = body.contains("before_id") && body["before_id"].is_string() ? body["before_id"].get<std::string>() : "";
-  std::string after = body.contains("after_id") && body["after_id"].is_string() ? body["after_id"].get<std::string>() : "";
+  std::string chat_id =
+      body.contains("chat_id") && body["chat_id"].is_string() ? body["chat_id"].get<std::string>() : "";
+  std::string before =
+      body.contains("before_id") && body["before_id"].is_string() ? body["before_id"].get<std::string>() : "";
+  std::string after =
+      body.contains("after_id") && body["after_id"].is_string() ? body["after_id"].get<std::string>() : "";
   std::vector<const Message*> all;
   for (const auto& m : conv->messages)
     if (chat_id.empty() || m.chat_id == chat_id) all.push_back(&m);
@@ -218,10 +221,13 @@ HttpResponse RestApi::ListMessages(const std::string& query, const Json& body, c
   Json data = Json::array();
   size_t i = begin;
   for (; i < end && data.size() < size_t(limit); ++i) data.push_back(all[i]->ToJson());
-  Json j = {{"code", 0}, {"msg", ""}, {"data", data},
+  Json j = {{"code", 0},
+            {"msg", ""},
+            {"data", data},
             {"first_id", data.empty() ? "" : data.front()["id"].get<std::string>()},
             {"last_id", data.empty() ? "" : data.back()["id"].get<std::string>()},
-            {"has_more", i < end}, {"detail", {{"logid", logid}}}};
+            {"has_more", i < end},
+            {"detail", {{"logid", logid}}}};
   return {200, "application/json", j.dump(-1, ' ', false, Json::error_handler_t::replace)};
 }
 
@@ -292,7 +298,8 @@ void RestApi::Fail(vb::cozesim::Chat& chat, const std::string& text, const TurnF
       bool end = (text[i] == '.' || text[i] == '!' || text[i] == '?') && (i + 1 == text.size() || text[i + 1] == ' ');
       if (!end) continue;
       d.content = text.substr(start, i + 1 - start);
-      sse->Event("conversation.message.delta", d.ToJson(), sentences == 0 ? SseStream::kFirstDeltaMs : SseStream::kDeltaMs);
+      sse->Event("conversation.message.delta", d.ToJson(),
+                 sentences == 0 ? SseStream::kFirstDeltaMs : SseStream::kDeltaMs);
       start = i + 1;
       ++sentences;
     }
@@ -325,17 +332,21 @@ void RestApi::RunChat(Conversation& conv, vb::cozesim::Chat& chat, const std::st
     fc.type = "function_call";
     fc.content = Json{{"name", reply.tool->name},
                       {"arguments", Json::parse(reply.tool->arguments_json, nullptr, false)},
-                      {"plugin_id", "0"}, {"plugin_name", reply.tool->name}, {"api_id", "0"},
-                      {"api_name", reply.tool->name}}.dump();
+                      {"plugin_id", "0"},
+                      {"plugin_name", reply.tool->name},
+                      {"api_id", "0"},
+                      {"api_name", reply.tool->name}}
+                     .dump();
     Message stored = store_->AddMessage(conv, fc);
     if (sse) sse->Event("conversation.message.completed", stored.ToJson());
     chat.status = "requires_action";
     chat.required_action = {
         {"type", "submit_tool_outputs"},
         {"submit_tool_outputs",
-         {{"tool_calls", Json::array({{{"id", call_id},
-                                       {"type", "function"},
-                                       {"function", {{"name", reply.tool->name}, {"arguments", reply.tool->arguments_json}}}}})}}}};
+         {{"tool_calls",
+           Json::array({{{"id", call_id},
+                         {"type", "function"},
+                         {"function", {{"name", reply.tool->name}, {"arguments", reply.tool->arguments_json}}}}})}}}};
     if (pending_tools_.size() >= kMaxPending) pending_tools_.erase(pending_tools_.begin());
     pending_tools_[chat.id] = {*reply.tool, call_id};
     if (sse) sse->Event("conversation.chat.requires_action", chat.ToJson());
@@ -408,7 +419,8 @@ HttpResponse RestApi::Chat(const std::string& query, const Json& body, const std
 HttpResponse RestApi::RetrieveChat(const std::string& query, const std::string& logid) {
   auto cid = QueryValue(query, "conversation_id");
   auto chid = QueryValue(query, "chat_id");
-  if (!cid || !chid) return Envelope(4000, "invalid parameter: conversation_id and chat_id are required", nullptr, logid);
+  if (!cid || !chid)
+    return Envelope(4000, "invalid parameter: conversation_id and chat_id are required", nullptr, logid);
   vb::cozesim::Chat* chat = store_->FindChat(*cid, *chid);
   if (!chat) return Envelope(4001, "chat not found", nullptr, logid);
   return Envelope(0, "", chat->ToJson(), logid);
@@ -417,7 +429,8 @@ HttpResponse RestApi::RetrieveChat(const std::string& query, const std::string& 
 HttpResponse RestApi::ChatMessages(const std::string& query, const std::string& logid) {
   auto cid = QueryValue(query, "conversation_id");
   auto chid = QueryValue(query, "chat_id");
-  if (!cid || !chid) return Envelope(4000, "invalid parameter: conversation_id and chat_id are required", nullptr, logid);
+  if (!cid || !chid)
+    return Envelope(4000, "invalid parameter: conversation_id and chat_id are required", nullptr, logid);
   Conversation* conv = store_->FindConversation(*cid);
   if (!conv || !store_->FindChat(*cid, *chid)) return Envelope(4001, "chat not found", nullptr, logid);
   Json data = Json::array();
@@ -441,7 +454,8 @@ HttpResponse RestApi::CancelChat(const Json& body, const std::string& logid) {
 HttpResponse RestApi::SubmitToolOutputs(const std::string& query, const Json& body, const std::string& logid) {
   auto cid = QueryValue(query, "conversation_id");
   auto chid = QueryValue(query, "chat_id");
-  if (!cid || !chid) return Envelope(4000, "invalid parameter: conversation_id and chat_id are required", nullptr, logid);
+  if (!cid || !chid)
+    return Envelope(4000, "invalid parameter: conversation_id and chat_id are required", nullptr, logid);
   Conversation* conv = store_->FindConversation(*cid);
   vb::cozesim::Chat* chat = store_->FindChat(*cid, *chid);
   auto it = pending_tools_.find(*chid);

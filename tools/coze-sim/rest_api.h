@@ -7,8 +7,8 @@
 
 #include <functional>
 #include <map>
-#include <vector>
 #include <string>
+#include <vector>
 
 #include "tools/coze-sim/agent.h"
 #include "tools/coze-sim/faults.h"
@@ -96,7 +96,10 @@ class RestApi {
   const Agent* agent_;
   vb::cozesim::Faults* faults_;
   const AccessPolicy* access_;
-  struct PendingTool { ToolCall call; std::string tool_call_id; };
+  struct PendingTool {
+    ToolCall call;
+    std::string tool_call_id;
+  };
   std::map<std::string, PendingTool> pending_tools_;  // by chat id; bounded by kMaxPending
   static constexpr size_t kMaxPending = 1000;
 };

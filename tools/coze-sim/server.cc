@@ -3,9 +3,9 @@
 
 #include <libwebsockets.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cerrno>
 #include <cstring>
 #include <deque>
 #include <random>
@@ -122,9 +122,7 @@ Server::Server(ServerOptions opts, std::unique_ptr<Agent> agent)
   rest_ = std::make_unique<RestApi>(&store_, agent_.get(), &opts_.faults, &opts_.access);
   rest_->stats = [this] { return Stats(); };
   if (opts_.use_grammar && opts_.recognizer.jsgf.empty()) opts_.recognizer.jsgf = agent_->Grammar();
-  worker_ = std::make_unique<Worker>(opts_.recognizer, opts_.recognizer_threads, [this] {
-    service_.Wake();
-  });
+  worker_ = std::make_unique<Worker>(opts_.recognizer, opts_.recognizer_threads, [this] { service_.Wake(); });
 }
 
 Server::~Server() {
@@ -172,9 +170,8 @@ bool Server::Start(std::string* error) {
   if (!service_.Create(info)) {
     *error = opts_.tls_cert.empty()
                  ? "cannot listen on " + opts_.host + ":" + std::to_string(opts_.port)
-                 : "cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) +
-                       " with TLS (is " + opts_.tls_cert + " a PEM certificate and " + opts_.tls_key +
-                       " its key?)";
+                 : "cannot listen on " + opts_.host + ":" + std::to_string(opts_.port) + " with TLS (is " +
+                       opts_.tls_cert + " a PEM certificate and " + opts_.tls_key + " its key?)";
     return false;
   }
   lws_vhost* vh = lws_get_vhost_by_name(service_.context(), "default");
@@ -217,9 +214,8 @@ void Server::Stop() {
 }
 
 Json Server::Stats() const {
-  return {{"sessions", conns_.size()},     {"connections_total", total_connections_},
-          {"refused", refused_},           {"events_sent", events_sent_},
-          {"events_received", events_received_}, {"conversations", store_.size()}};
+  return {{"sessions", conns_.size()},   {"connections_total", total_connections_}, {"refused", refused_},
+          {"events_sent", events_sent_}, {"events_received", events_received_},     {"conversations", store_.size()}};
 }
 
 int Server::Callback(lws* wsi, int reason_int, void* user, void* in, size_t len) {
@@ -270,8 +266,7 @@ int Server::Callback(lws* wsi, int reason_int, void* user, void* in, size_t len)
       return 0;
 
     // -------------------------------------------------------- WebSocket /v1/chat
-    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE:
-      return ConfirmUpgrade(wsi);
+    case LWS_CALLBACK_HTTP_CONFIRM_UPGRADE: return ConfirmUpgrade(wsi);
     case LWS_CALLBACK_ESTABLISHED: {
       if (!pss) return -1;
       WsConn* wc = nullptr;
@@ -303,8 +298,7 @@ int Server::Callback(lws* wsi, int reason_int, void* user, void* in, size_t len)
       }
       return 0;
     }
-    default:
-      break;
+    default: break;
   }
   return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
@@ -328,8 +322,7 @@ int Server::OnHttp(lws* wsi, HttpConn*& hc, const char* uri) {
   r.authorization = Header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION);
   std::string cl = Header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
   bool chunked = !Header(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING).empty();
-  if (r.method == "POST" && ((!cl.empty() && std::atol(cl.c_str()) > 0) || chunked))
-    return 0;  // wait for the body
+  if (r.method == "POST" && ((!cl.empty() && std::atol(cl.c_str()) > 0) || chunked)) return 0;  // wait for the body
   return FinishHttp(wsi, hc);
 }
 

@@ -52,7 +52,8 @@ std::string ValidateChatUpdate(const Json& d) {
   if (d.contains("chat_config") && d["chat_config"].is_object()) {
     const Json& c = d["chat_config"];
     for (const char* k : {"conversation_id", "user_id"})
-      if (c.contains(k) && !c[k].is_string() && !c[k].is_null()) return std::string("chat_config.") + k + " must be a string";
+      if (c.contains(k) && !c[k].is_string() && !c[k].is_null())
+        return std::string("chat_config.") + k + " must be a string";
     if (c.contains("auto_save_history") && !c["auto_save_history"].is_boolean())
       return "chat_config.auto_save_history must be a boolean";
     for (const char* k : {"meta_data", "custom_variables", "extra_params", "parameters"})
@@ -88,9 +89,10 @@ std::string ValidateChatUpdate(const Json& d) {
     if (!(e = CheckObject(o, "emotion_config", "output_audio.")).empty()) return e;
     if (o.contains("emotion_config") && o["emotion_config"].is_object()) {
       const Json& ec = o["emotion_config"];
-      if (ec.contains("emotion") && !ec["emotion"].is_string()) return "output_audio.emotion_config.emotion must be a string";
-      if (ec.contains("emotion_scale") &&
-          (!ec["emotion_scale"].is_number() || ec["emotion_scale"].get<double>() < 1 || ec["emotion_scale"].get<double>() > 5))
+      if (ec.contains("emotion") && !ec["emotion"].is_string())
+        return "output_audio.emotion_config.emotion must be a string";
+      if (ec.contains("emotion_scale") && (!ec["emotion_scale"].is_number() || ec["emotion_scale"].get<double>() < 1 ||
+                                           ec["emotion_scale"].get<double>() > 5))
         return "output_audio.emotion_config.emotion_scale must be a number in 1-5";
     }
     for (const char* k : {"pcm_config", "opus_config", "mp3_config"}) {
@@ -133,10 +135,12 @@ std::string ValidateChatUpdate(const Json& d) {
     if (!(e = CheckObject(t, "interrupt_config", "turn_detection.")).empty()) return e;
     if (t.contains("interrupt_config") && t["interrupt_config"].is_object()) {
       const Json& ic = t["interrupt_config"];
-      if (!(e = CheckStringIn(ic, "mode", "turn_detection.interrupt_config.", {"keyword_contains", "keyword_prefix"})).empty())
+      if (!(e = CheckStringIn(ic, "mode", "turn_detection.interrupt_config.", {"keyword_contains", "keyword_prefix"}))
+               .empty())
         return e;
       if (ic.contains("keywords")) {
-        if (!ic["keywords"].is_array() || ic["keywords"].size() > 5) return "turn_detection.interrupt_config.keywords must be a list of at most 5 strings";
+        if (!ic["keywords"].is_array() || ic["keywords"].size() > 5)
+          return "turn_detection.interrupt_config.keywords must be a list of at most 5 strings";
         for (const auto& k : ic["keywords"])
           if (!k.is_string()) return "turn_detection.interrupt_config.keywords must be strings";
       }
@@ -218,10 +222,16 @@ std::string Session::Serialize(const Out& o) const {
 
 Json Session::MessageJson(const std::string& id, const std::string& type, const std::string& content,
                           const std::string& content_type, const std::string& role) const {
-  Json m = {{"id", id}, {"conversation_id", run_ ? run_->conversation_id : conversation_id_},
-            {"bot_id", bot_id_}, {"chat_id", run_ ? run_->chat_id : ""},
-            {"section_id", run_ ? run_->section_id : ""}, {"role", role}, {"type", type},
-            {"content", content}, {"content_type", content_type}, {"meta_data", Json::object()}};
+  Json m = {{"id", id},
+            {"conversation_id", run_ ? run_->conversation_id : conversation_id_},
+            {"bot_id", bot_id_},
+            {"chat_id", run_ ? run_->chat_id : ""},
+            {"section_id", run_ ? run_->section_id : ""},
+            {"role", role},
+            {"type", type},
+            {"content", content},
+            {"content_type", content_type},
+            {"meta_data", Json::object()}};
   if (run_ && run_->tts_only) {
     m["id"] = m["conversation_id"] = m["chat_id"] = m["section_id"] = "0";  // recorded: ids are "0"
   }
@@ -367,11 +377,15 @@ Json Session::EffectiveConfig() const {
   if (!cc.contains("auto_save_history")) cc["auto_save_history"] = true;
   for (const char* k : {"meta_data", "custom_variables", "extra_params", "parameters"})
     if (!cc.contains(k) || !cc[k].is_object()) cc[k] = Json::object();
-  Json in = {{"format", in_cfg_.format}, {"codec", in_cfg_.codec}, {"sample_rate", in_cfg_.sample_rate},
-             {"channel", in_cfg_.channel}, {"bit_depth", in_cfg_.bit_depth}};
+  Json in = {{"format", in_cfg_.format},
+             {"codec", in_cfg_.codec},
+             {"sample_rate", in_cfg_.sample_rate},
+             {"channel", in_cfg_.channel},
+             {"bit_depth", in_cfg_.bit_depth}};
   Json out = {{"codec", out_codec_requested_}, {"speech_rate", speech_rate_}};
   Json asked = last_update_.contains("output_audio") && last_update_["output_audio"].is_object()
-                   ? last_update_["output_audio"] : Json::object();
+                   ? last_update_["output_audio"]
+                   : Json::object();
   for (auto& [k, v] : asked.items())
     if (!out.contains(k)) out[k] = v;
   // Each codec's settings as they apply: what was asked over the defaults.
@@ -381,8 +395,8 @@ Json Session::EffectiveConfig() const {
     return defaults;
   };
   out["pcm_config"] = merged("pcm_config", {{"sample_rate", 24000}});
-  out["opus_config"] = merged("opus_config", {{"sample_rate", 24000}, {"bitrate", 48000}, {"use_cbr", false},
-                                              {"frame_size_ms", 10}});
+  out["opus_config"] =
+      merged("opus_config", {{"sample_rate", 24000}, {"bitrate", 48000}, {"use_cbr", false}, {"frame_size_ms", 10}});
   if (!out.contains("emotion_config") || !out["emotion_config"].is_object()) out["emotion_config"] = Json::object();
   if (!out.contains("loudness_rate")) out["loudness_rate"] = 0;
   if (!out.contains("voice_id")) out["voice_id"] = "sim-espeak-en-us";
@@ -396,8 +410,8 @@ Json Session::EffectiveConfig() const {
   Json d = {{"chat_config", cc}, {"input_audio", in}, {"output_audio", out}, {"turn_detection", td}};
   d["event_subscriptions"] = Json::array();
   for (const auto& s : subscriptions_) d["event_subscriptions"].push_back(s);
-  for (const char* k : {"need_play_prologue", "prologue_content", "asr_config", "voice_print_config",
-                        "voice_processing_config"})
+  for (const char* k :
+       {"need_play_prologue", "prologue_content", "asr_config", "voice_print_config", "voice_processing_config"})
     if (last_update_.contains(k)) d[k] = last_update_[k];
   if (!d.contains("need_play_prologue")) d["need_play_prologue"] = false;
   return d;
@@ -429,8 +443,7 @@ void Session::HandleChatUpdate(const Json& d, std::string_view raw) {
     EmitError(4000, "invalid parameter: " + err, raw);
     return;
   }
-  if (d.contains("output_audio") && d["output_audio"].is_object() &&
-      d["output_audio"].value("codec", "") == "mp3") {
+  if (d.contains("output_audio") && d["output_audio"].is_object() && d["output_audio"].value("codec", "") == "mp3") {
     EmitError(4000, "invalid parameter: output_audio.codec mp3 is not supported by this simulator", raw);
     return;
   }
@@ -472,8 +485,7 @@ void Session::HandleChatUpdate(const Json& d, std::string_view raw) {
       oc.bitrate = c.value("bitrate", oc.bitrate);
       oc.use_cbr = c.value("use_cbr", false);
       // limit_config needs frame_size_ms for PCM (a frame must mean something).
-      if (c.contains("limit_config") && c["limit_config"].is_object() &&
-          (oc.codec == "opus" || oc.frame_size_ms > 0)) {
+      if (c.contains("limit_config") && c["limit_config"].is_object() && (oc.codec == "opus" || oc.frame_size_ms > 0)) {
         limit_period_ms_ = c["limit_config"].value("period", 1.0) * 1000.0;
         limit_max_frames_ = c["limit_config"].value("max_frame_num", 0);
       }
@@ -491,7 +503,8 @@ void Session::HandleChatUpdate(const Json& d, std::string_view raw) {
     if (t.contains("interrupt_config") && t["interrupt_config"].is_object()) {
       interrupt_mode_ = t["interrupt_config"].value("mode", std::string("keyword_contains"));
       if (t["interrupt_config"].contains("keywords"))
-        for (const auto& k : t["interrupt_config"]["keywords"]) interrupt_keywords_.push_back(Agent::Normalize(k.get<std::string>()));
+        for (const auto& k : t["interrupt_config"]["keywords"])
+          interrupt_keywords_.push_back(Agent::Normalize(k.get<std::string>()));
     }
     // semantic_vad behaves like server_vad here, with its silence threshold.
     if (turn_type_ == "semantic_vad" && t.contains("semantic_vad_config") && t["semantic_vad_config"].is_object())
@@ -621,7 +634,8 @@ void Session::HandleMessageCreate(const Json& d, std::string_view raw) {
     EmitError(4000, "invalid parameter: content must be a string", raw);
     return;
   }
-  std::string ct = d.contains("content_type") && d["content_type"].is_string() ? d["content_type"].get<std::string>() : "text";
+  std::string ct =
+      d.contains("content_type") && d["content_type"].is_string() ? d["content_type"].get<std::string>() : "text";
   if (ct != "text" && ct != "object_string") {
     EmitError(4000, "invalid parameter: content_type must be text or object_string", raw);
     return;
@@ -760,7 +774,8 @@ void Session::FailRun(const TurnFault& f) {
 }
 
 void Session::StartTurn(const std::string& user_text, bool interrupt_code3) {
-  if (RunActive()) CancelRun(interrupt_code3 ? 3 : 1, interrupt_code3 ? "interrupted by a new message" : "interrupted by user speech");
+  if (RunActive())
+    CancelRun(interrupt_code3 ? 3 : 1, interrupt_code3 ? "interrupted by a new message" : "interrupted by user speech");
   if (ctx_.faults && ctx_.faults->error_code) {
     EmitError(ctx_.faults->error_code, CozeErrorMessage(ctx_.faults->error_code) + " (injected fault)", "");
     return;
@@ -815,8 +830,12 @@ void Session::StartTurn(const std::string& user_text, bool interrupt_code3) {
     run_->tool = reply.tool;
     run_->tool_call_id = NewNumericId();
     run_->awaiting_tool = true;
-    Json fc = {{"name", reply.tool->name}, {"arguments", Json::parse(reply.tool->arguments_json, nullptr, false)},
-               {"plugin_id", "0"}, {"plugin_name", reply.tool->name}, {"api_id", "0"}, {"api_name", reply.tool->name}};
+    Json fc = {{"name", reply.tool->name},
+               {"arguments", Json::parse(reply.tool->arguments_json, nullptr, false)},
+               {"plugin_id", "0"},
+               {"plugin_name", reply.tool->name},
+               {"api_id", "0"},
+               {"api_name", reply.tool->name}};
     Json fcm = MessageJson(NewNumericId(), "function_call", fc.dump(), "text");
     Emit("conversation.message.completed", fcm);
     chat.status = "requires_action";
@@ -875,12 +894,10 @@ void Session::BeginAnswer(const std::string& text, bool tts_only) {
     if (!tts_only) {
       PushStream("conversation.message.completed", MessageJson(run_->answer_id, "answer", text, "text"));
       stream_.push_back({ItemKind::kAnswerCompleted, {}, {}, 0, false, run_->gen});
-      PushStream("conversation.message.completed",
-                 MessageJson(NewNumericId(), "verbose",
-                             kVerboseFinish,
-                             "text"));
+      PushStream("conversation.message.completed", MessageJson(NewNumericId(), "verbose", kVerboseFinish, "text"));
     }
-    if (run_->with_audio) PushStream("conversation.audio.completed", MessageJson(run_->answer_id, "answer", "", "audio"));
+    if (run_->with_audio)
+      PushStream("conversation.audio.completed", MessageJson(run_->answer_id, "answer", "", "audio"));
     stream_.push_back({ItemKind::kChatCompleted, {}, {}, 0, false, run_->gen});
     return;
   }
@@ -909,10 +926,7 @@ void Session::OnSynthesized(uint64_t job, std::vector<int16_t> pcm, int rate) {
     // Recorded order: the answer and verbose complete before the last audio.
     PushStream("conversation.message.completed", MessageJson(run_->answer_id, "answer", run_->full_text, "text"));
     stream_.push_back({ItemKind::kAnswerCompleted, {}, {}, 0, false, run_->gen});
-    PushStream("conversation.message.completed",
-               MessageJson(NewNumericId(), "verbose",
-                           kVerboseFinish,
-                           "text"));
+    PushStream("conversation.message.completed", MessageJson(NewNumericId(), "verbose", kVerboseFinish, "text"));
   }
   std::string caption = s;
   while (!caption.empty() && std::isspace(uint8_t(caption.back()))) caption.pop_back();

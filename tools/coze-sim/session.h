@@ -32,14 +32,14 @@ struct SessionContext {
   Store* store;
   const Agent* agent;
   Services* services;
-  const Faults* faults;  // the connection's faults (error_code, slow_audio); may be null
+  const Faults* faults;    // the connection's faults (error_code, slow_audio); may be null
   Faults* live = nullptr;  // the server's current faults: turn faults are taken from here
 };
 
 class Session {
  public:
-  static constexpr size_t kMaxImmediate = 1024;            // overflow closes the connection
-  static constexpr size_t kMaxPttSamples = 16000 * 120;    // push-to-talk buffer: 2 minutes
+  static constexpr size_t kMaxImmediate = 1024;          // overflow closes the connection
+  static constexpr size_t kMaxPttSamples = 16000 * 120;  // push-to-talk buffer: 2 minutes
   static constexpr size_t kMaxSentenceChars = 240;
 
   Session(uint64_t id, SessionContext ctx, std::string bot_id, std::string logid);
@@ -65,14 +65,14 @@ class Session {
  private:
   struct Out {
     std::string type;
-    Json data;              // null: no data field
-    std::string origin;     // error events: offending input
+    Json data;           // null: no data field
+    std::string origin;  // error events: offending input
   };
   enum class ItemKind { kEvent, kAudio, kChatCompleted, kAnswerCompleted, kChatFailed };
   struct Item {
     ItemKind kind;
-    Out out;                     // kEvent
-    std::vector<int16_t> pcm;    // kAudio
+    Out out;                   // kEvent
+    std::vector<int16_t> pcm;  // kAudio
     int rate = 0;
     bool loaded = false;
     uint64_t gen = 0;

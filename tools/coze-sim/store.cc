@@ -16,11 +16,16 @@
 namespace vb::cozesim {
 
 Json Message::ToJson() const {
-  Json j = {{"id", id},           {"conversation_id", conversation_id},
-            {"bot_id", bot_id},   {"chat_id", chat_id},
-            {"section_id", section_id}, {"role", role},
-            {"type", type},       {"content", content},
-            {"content_type", content_type}, {"meta_data", meta_data},
+  Json j = {{"id", id},
+            {"conversation_id", conversation_id},
+            {"bot_id", bot_id},
+            {"chat_id", chat_id},
+            {"section_id", section_id},
+            {"role", role},
+            {"type", type},
+            {"content", content},
+            {"content_type", content_type},
+            {"meta_data", meta_data},
             {"created_at", created_at},
             // A string, as seed 003's message/create shows it (the SDK's
             // types say number; its code does not read it).
@@ -30,21 +35,17 @@ Json Message::ToJson() const {
 }
 
 Json Chat::ToJson() const {
-  Json j = {{"id", id},
-            {"conversation_id", conversation_id},
-            {"bot_id", bot_id},
-            {"created_at", created_at},
-            {"status", status},
-            {"section_id", section_id}};
+  Json j = {{"id", id},         {"conversation_id", conversation_id},
+            {"bot_id", bot_id}, {"created_at", created_at},
+            {"status", status}, {"section_id", section_id}};
   if (completed_at) j["completed_at"] = completed_at;
   if (failed_at) j["failed_at"] = failed_at;
   // As seed 003 shows them: last_error and usage on every chat object
   // ({code: 0, msg: ""} and zero counts until the chat fails or completes).
   j["last_error"] = last_error.is_object() ? last_error : Json{{"code", 0}, {"msg", ""}};
   if (!required_action.is_null()) j["required_action"] = required_action;
-  j["usage"] = {{"token_count", input_tokens + output_tokens},
-                {"output_count", output_tokens},
-                {"input_count", input_tokens}};
+  j["usage"] = {
+      {"token_count", input_tokens + output_tokens}, {"output_count", output_tokens}, {"input_count", input_tokens}};
   return j;
 }
 
@@ -156,10 +157,18 @@ int64_t MonoMs() {
 
 // Every field, not the API's view of it (ToJson() leaves some out).
 Json MessageState(const Message& m) {
-  return {{"id", m.id},           {"conversation_id", m.conversation_id}, {"bot_id", m.bot_id},
-          {"chat_id", m.chat_id}, {"section_id", m.section_id},           {"role", m.role},
-          {"type", m.type},       {"content", m.content},                 {"content_type", m.content_type},
-          {"created_at", m.created_at}, {"updated_at", m.updated_at},     {"meta_data", m.meta_data}};
+  return {{"id", m.id},
+          {"conversation_id", m.conversation_id},
+          {"bot_id", m.bot_id},
+          {"chat_id", m.chat_id},
+          {"section_id", m.section_id},
+          {"role", m.role},
+          {"type", m.type},
+          {"content", m.content},
+          {"content_type", m.content_type},
+          {"created_at", m.created_at},
+          {"updated_at", m.updated_at},
+          {"meta_data", m.meta_data}};
 }
 
 Json ChatState(const Chat& c) {

@@ -25,8 +25,9 @@ using Json = nlohmann::json;
 
 struct Message {
   std::string id, conversation_id, bot_id, chat_id, section_id;
-  std::string role = "user";     // user | assistant
-  std::string type = "question"; // question | answer | function_call | tool_output | tool_response | verbose | follow_up
+  std::string role = "user";  // user | assistant
+  std::string type =
+      "question";  // question | answer | function_call | tool_output | tool_response | verbose | follow_up
   std::string content;
   std::string content_type = "text";
   int64_t created_at = 0, updated_at = 0;
@@ -96,7 +97,7 @@ class Store {
 
   std::map<std::string, Conversation> conversations_;
   std::deque<std::string> order_;
-  std::string path_;            // "" = not persisted
+  std::string path_;  // "" = not persisted
   bool dirty_ = false;
   int64_t last_save_ms_ = 0;
   uint64_t save_errors_ = 0;

@@ -25,8 +25,8 @@ class Vad {
   bool in_speech() const { return in_speech_; }
   void Reset();
 
-  static constexpr int kFrame = 160;                 // 10 ms at 16 kHz
-  static constexpr int kMinSpeechFrames = 3;         // 30 ms above threshold to start
+  static constexpr int kFrame = 160;                   // 10 ms at 16 kHz
+  static constexpr int kMinSpeechFrames = 3;           // 30 ms above threshold to start
   static constexpr size_t kMaxUtterance = 16000 * 60;  // force a stop after 60 s
 
  private:

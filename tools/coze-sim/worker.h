@@ -44,8 +44,15 @@ class Worker : public Services {
   std::string WaitReady();
 
  private:
-  struct SynthJob { uint64_t session_id, job; std::string text; int rate; };
-  struct RecogJob { uint64_t session_id, job; std::vector<int16_t> pcm; };
+  struct SynthJob {
+    uint64_t session_id, job;
+    std::string text;
+    int rate;
+  };
+  struct RecogJob {
+    uint64_t session_id, job;
+    std::vector<int16_t> pcm;
+  };
   void SynthLoop();
   void RecogLoop();
   void Complete(WorkResult r);

@@ -166,9 +166,7 @@ bool McapReader::Records(std::string_view bytes, bool in_chunk, const MessageFn&
       case kDataEnd:
         if (!in_chunk) after_data_end = true;
         break;
-      case kFooter:
-        r->has_footer = true;
-        break;
+      case kFooter: r->has_footer = true; break;
       default:  // indexes, statistics, attachments, metadata: not needed to read
         break;
     }

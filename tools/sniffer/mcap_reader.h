@@ -35,12 +35,12 @@ struct McapMessage {
 };
 
 struct McapReadReport {
-  bool has_footer = false;        // the file ends with a summary and footer
-  uint64_t bytes = 0;             // file size
-  uint64_t truncated_bytes = 0;   // unreadable tail (a cut record)
+  bool has_footer = false;       // the file ends with a summary and footer
+  uint64_t bytes = 0;            // file size
+  uint64_t truncated_bytes = 0;  // unreadable tail (a cut record)
   uint64_t chunks = 0, bad_chunks = 0;
   uint64_t messages = 0, orphan_messages = 0;  // orphan: channel never defined
-  std::string problems;           // one line per problem, for humans
+  std::string problems;                        // one line per problem, for humans
 };
 
 class McapReader {

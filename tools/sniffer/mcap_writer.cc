@@ -209,8 +209,12 @@ Status McapWriter::Close() {
       fill();
       if (summary.size() > begin) groups.emplace_back(op, summary_start + begin, summary.size() - begin);
     };
-    group(kSchema, [&] { for (const auto& sc : schemas_) AppendSchema(sc, &summary); });
-    group(kChannel, [&] { for (const auto& c : channels_) AppendChannel(c, &summary); });
+    group(kSchema, [&] {
+      for (const auto& sc : schemas_) AppendSchema(sc, &summary);
+    });
+    group(kChannel, [&] {
+      for (const auto& c : channels_) AppendChannel(c, &summary);
+    });
     group(kStatistics, [&] {
       size_t r = BeginRecord(&summary, kStatistics);
       Put<uint64_t>(&summary, stats_.messages);

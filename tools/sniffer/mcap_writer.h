@@ -55,8 +55,7 @@ class McapWriter {
                       std::map<std::string, std::string> metadata);
   // Appends a message to the open chunk (opening one if needed); closes the
   // chunk when it reaches chunk_bytes. Times are nanoseconds.
-  Status Write(uint16_t channel_id, uint32_t sequence, uint64_t log_time, uint64_t publish_time,
-               std::string_view data);
+  Status Write(uint16_t channel_id, uint32_t sequence, uint64_t log_time, uint64_t publish_time, std::string_view data);
   // Closes the open chunk (if any) when its first message was written at or
   // before `opened_before` (monotonic ns) — the once-a-second flush.
   Status CloseChunkIfOlder(int64_t opened_before_mono_ns);

@@ -73,8 +73,8 @@ std::string FormatSummary(const std::string& path, const RecordingSummary& s, bo
       AppendJsonString(c.topic, &out);
       out += ",\"type\":";
       AppendJsonString(c.type, &out);
-      out += ",\"messages\":" + std::to_string(c.messages) + ",\"hz\":" + Num(Rate(c.messages, c.first_ns, c.last_ns), 2) +
-             "}";
+      out += ",\"messages\":" + std::to_string(c.messages) +
+             ",\"hz\":" + Num(Rate(c.messages, c.first_ns, c.last_ns), 2) + "}";
     }
     out += "],\"problems\":";
     AppendJsonString(s.problems, &out);
@@ -117,8 +117,10 @@ Status RecoverRecording(const std::string& in, const std::string& out, std::stri
             if (sc == schema_map.end()) {
               auto theirs = reader.schemas().find(ch.schema_id);
               if (theirs == reader.schemas().end()) return true;  // schema lost with a damaged chunk
-              sc = schema_map.emplace(ch.schema_id, writer.AddSchema(theirs->second.name, theirs->second.encoding,
-                                                                     theirs->second.data)).first;
+              sc = schema_map
+                       .emplace(ch.schema_id,
+                                writer.AddSchema(theirs->second.name, theirs->second.encoding, theirs->second.data))
+                       .first;
             }
             schema = sc->second;
           }
@@ -132,8 +134,9 @@ Status RecoverRecording(const std::string& in, const std::string& out, std::stri
   if (!werr.ok()) return werr;
   if (Status s = writer.Close(); !s.ok()) return s;
   *report_text = "recovered " + std::to_string(writer.stats().messages) + " messages on " +
-                 std::to_string(channel_map.size()) + " topics from " + std::to_string(report.chunks) + " chunks into " +
-                 out + (report.has_footer ? " (the input was complete)" : "") + "\n" + report.problems;
+                 std::to_string(channel_map.size()) + " topics from " + std::to_string(report.chunks) +
+                 " chunks into " + out + (report.has_footer ? " (the input was complete)" : "") + "\n" +
+                 report.problems;
   return Status::Ok();
 }
 

@@ -13,7 +13,7 @@
 namespace vb::sniff {
 
 struct ChannelSummary {
-  std::string topic, type;  // type: the bus payload type (or the schema name)
+  std::string topic, type;                           // type: the bus payload type (or the schema name)
   uint64_t messages = 0, first_ns = 0, last_ns = 0;  // log times
 };
 struct RecordingSummary {

@@ -42,13 +42,27 @@ void AppendScalar(const pb::Message& m, const pb::FieldDescriptor* f, int index,
   const pb::Reflection* r = m.GetReflection();
   bool rep = f->is_repeated();
   switch (f->cpp_type()) {
-    case pb::FieldDescriptor::CPPTYPE_INT32: *out += std::to_string(rep ? r->GetRepeatedInt32(m, f, index) : r->GetInt32(m, f)); break;
-    case pb::FieldDescriptor::CPPTYPE_INT64: *out += std::to_string(rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f)); break;
-    case pb::FieldDescriptor::CPPTYPE_UINT32: *out += std::to_string(rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f)); break;
-    case pb::FieldDescriptor::CPPTYPE_UINT64: *out += std::to_string(rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f)); break;
-    case pb::FieldDescriptor::CPPTYPE_DOUBLE: AppendNumber(rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f), out); break;
-    case pb::FieldDescriptor::CPPTYPE_FLOAT: AppendNumber(rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f), out); break;
-    case pb::FieldDescriptor::CPPTYPE_BOOL: *out += (rep ? r->GetRepeatedBool(m, f, index) : r->GetBool(m, f)) ? "true" : "false"; break;
+    case pb::FieldDescriptor::CPPTYPE_INT32:
+      *out += std::to_string(rep ? r->GetRepeatedInt32(m, f, index) : r->GetInt32(m, f));
+      break;
+    case pb::FieldDescriptor::CPPTYPE_INT64:
+      *out += std::to_string(rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f));
+      break;
+    case pb::FieldDescriptor::CPPTYPE_UINT32:
+      *out += std::to_string(rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f));
+      break;
+    case pb::FieldDescriptor::CPPTYPE_UINT64:
+      *out += std::to_string(rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f));
+      break;
+    case pb::FieldDescriptor::CPPTYPE_DOUBLE:
+      AppendNumber(rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f), out);
+      break;
+    case pb::FieldDescriptor::CPPTYPE_FLOAT:
+      AppendNumber(rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f), out);
+      break;
+    case pb::FieldDescriptor::CPPTYPE_BOOL:
+      *out += (rep ? r->GetRepeatedBool(m, f, index) : r->GetBool(m, f)) ? "true" : "false";
+      break;
     case pb::FieldDescriptor::CPPTYPE_ENUM: {
       const pb::EnumValueDescriptor* e = rep ? r->GetRepeatedEnum(m, f, index) : r->GetEnum(m, f);
       if (json) AppendJsonString(e->name(), out);
@@ -57,7 +71,8 @@ void AppendScalar(const pb::Message& m, const pb::FieldDescriptor* f, int index,
     }
     case pb::FieldDescriptor::CPPTYPE_STRING: {
       std::string scratch;
-      const std::string& s = rep ? r->GetRepeatedStringReference(m, f, index, &scratch) : r->GetStringReference(m, f, &scratch);
+      const std::string& s =
+          rep ? r->GetRepeatedStringReference(m, f, index, &scratch) : r->GetStringReference(m, f, &scratch);
       if (f->type() == pb::FieldDescriptor::TYPE_BYTES) {
         if (json) *out += "{\"bytes\":" + std::to_string(s.size()) + "}";
         else *out += "<" + std::to_string(s.size()) + " bytes>";

@@ -153,9 +153,9 @@ Status Recorder::Record(bus::Plane plane, const bus::RawMessage& m, int64_t rece
       }
       sc = schema_ids_.emplace(type, writer_->AddSchema(name, "protobuf", std::move(set))).first;
     }
-    uint16_t id = writer_->AddChannel(sc->second, std::string(m.topic), "protobuf",
-                                      {{"plane", plane == bus::Plane::kStream ? "stream" : "control"},
-                                       {"payload_type", type}});
+    uint16_t id =
+        writer_->AddChannel(sc->second, std::string(m.topic), "protobuf",
+                            {{"plane", plane == bus::Plane::kStream ? "stream" : "control"}, {"payload_type", type}});
     ch = channel_ids_.emplace(std::string(m.topic), ChannelRef{id, type}).first;
   } else if (m.header->type() != ch->second.type) {
     // A topic has one payload type (DESIGN.md); a publisher breaking that

@@ -88,7 +88,7 @@ class Recorder {
   std::vector<std::string> files_;
   uint64_t closed_bytes_ = 0;
   int64_t wall_offset_ns_ = 0;
-  std::map<std::string, uint16_t> schema_ids_;                // type → id (this file)
+  std::map<std::string, uint16_t> schema_ids_;  // type → id (this file)
   struct ChannelRef {
     uint16_t id;
     std::string type;

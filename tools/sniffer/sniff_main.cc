@@ -71,45 +71,55 @@ const char* kUsage =
     "`vb-sniff COMMAND --help` for one command.\n";
 
 const std::map<std::string, std::string> kHelp = {
-    {"list", "vb-sniff list [TOPIC_PREFIX] [--duration SEC (2)] [--json]\n"
-             "Listens for SEC seconds, then prints each topic heard: type, rate, publishers.\n"},
-    {"echo", "vb-sniff echo [TOPIC_PREFIX] [--count N] [--duration SEC] [--json]\n"
-             "Prints every message, decoded, one per line: the publisher's time (local, ms), topic,\n"
-             "#seq, source, turn, payload (bytes fields as their size). --json: one object per line\n"
-             "with \"time\" (ISO 8601 UTC), \"header\" and \"payload\".\n"},
+    {"list",
+     "vb-sniff list [TOPIC_PREFIX] [--duration SEC (2)] [--json]\n"
+     "Listens for SEC seconds, then prints each topic heard: type, rate, publishers.\n"},
+    {"echo",
+     "vb-sniff echo [TOPIC_PREFIX] [--count N] [--duration SEC] [--json]\n"
+     "Prints every message, decoded, one per line: the publisher's time (local, ms), topic,\n"
+     "#seq, source, turn, payload (bytes fields as their size). --json: one object per line\n"
+     "with \"time\" (ISO 8601 UTC), \"header\" and \"payload\".\n"},
     {"hz", "vb-sniff hz [TOPIC_PREFIX] [--duration SEC] [--json]\nMessages per second per topic, every second.\n"},
     {"bw", "vb-sniff bw [TOPIC_PREFIX] [--duration SEC] [--json]\nBytes per second per topic, every second.\n"},
-    {"drops", "vb-sniff drops [TOPIC_PREFIX] [--duration SEC] [--json]\n"
-              "Prints a line when a publisher appears, loses messages (sequence gaps), restarts, or\n"
-              "malformed frames arrive; the whole table when it stops.\n"},
-    {"latency", "vb-sniff latency [TOPIC_PREFIX] [--duration SEC] [--json]\n"
-                "Every second, per topic: p50/p99 of now - origin_ns (since the audio was captured)\n"
-                "and now - mono_ns (since it was published), in milliseconds.\n"},
-    {"record", "vb-sniff record FILE.mcap [TOPIC_PREFIX…] [--duration SEC] [--split-size MB] [--json]\n"
-               "Records the bus (every topic, or those starting with a prefix) into MCAP: one channel\n"
-               "per topic, one protobuf schema per payload type, zstd chunks closed at least once a\n"
-               "second, so a recorder killed with -9 loses at most its last second (`vb-sniff recover`\n"
-               "makes such a file complete). --split-size: start FILE-001.mcap, -002… at MB megabytes.\n"
-               "Stops at --duration or Ctrl-C and prints what it recorded (--json: one object).\n"},
-    {"replay", "vb-sniff replay FILE.mcap [--rate R | --fast] [--loop] [--topics P,…] [--device-map A=B,…]\n"
-               "Publishes a recording into the live bus at the pacing of its publishers' stamps (R times\n"
-               "faster; --fast: as fast as possible, stream messages beyond the high-water marks are\n"
-               "dropped). Headers are restamped: mono_ns is the time of sending, origin_ns keeps its\n"
-               "distance to it, seq counts from 1 per source and topic. --topics: only topics starting\n"
-               "with these prefixes; --device-map kitchen=local: publish device kitchen's topics as\n"
-               "local's. --loop: again from the start until Ctrl-C. --duration SEC: stop after SEC.\n"},
-    {"info", "vb-sniff info FILE.mcap [--json]\nTopics, payload types, message counts, duration and rates of a recording\n"
-             "(also of one cut short: it says so).\n"},
-    {"trace", "vb-sniff trace [FILE.mcap] [--duration SEC] [--json]\n"
-              "Per turn, its stages across processes as a waterfall (ms from the turn's first stage):\n"
-              "wake or key, speech start/end (client VAD), server speech end, final transcript, turn\n"
-              "started, first text, first audio, first and last sample at the speaker (audio.ref\n"
-              "play_ns), interruption, end. Then the response time (speech end -> first reply sample\n"
-              "at the speaker) and each stage's share. Stamps are the publishers'; turns are linked\n"
-              "across the WebSocket by turn id. From FILE (a recording) or the live bus (a turn is\n"
-              "printed once its audio has played; open turns at exit). --json: one object per turn.\n"},
-    {"recover", "vb-sniff recover IN.mcap OUT.mcap\nCopies every complete chunk of IN (a recording cut short) into OUT, a complete\n"
-                "MCAP file with summary and indexes.\n"},
+    {"drops",
+     "vb-sniff drops [TOPIC_PREFIX] [--duration SEC] [--json]\n"
+     "Prints a line when a publisher appears, loses messages (sequence gaps), restarts, or\n"
+     "malformed frames arrive; the whole table when it stops.\n"},
+    {"latency",
+     "vb-sniff latency [TOPIC_PREFIX] [--duration SEC] [--json]\n"
+     "Every second, per topic: p50/p99 of now - origin_ns (since the audio was captured)\n"
+     "and now - mono_ns (since it was published), in milliseconds.\n"},
+    {"record",
+     "vb-sniff record FILE.mcap [TOPIC_PREFIX…] [--duration SEC] [--split-size MB] [--json]\n"
+     "Records the bus (every topic, or those starting with a prefix) into MCAP: one channel\n"
+     "per topic, one protobuf schema per payload type, zstd chunks closed at least once a\n"
+     "second, so a recorder killed with -9 loses at most its last second (`vb-sniff recover`\n"
+     "makes such a file complete). --split-size: start FILE-001.mcap, -002… at MB megabytes.\n"
+     "Stops at --duration or Ctrl-C and prints what it recorded (--json: one object).\n"},
+    {"replay",
+     "vb-sniff replay FILE.mcap [--rate R | --fast] [--loop] [--topics P,…] [--device-map A=B,…]\n"
+     "Publishes a recording into the live bus at the pacing of its publishers' stamps (R times\n"
+     "faster; --fast: as fast as possible, stream messages beyond the high-water marks are\n"
+     "dropped). Headers are restamped: mono_ns is the time of sending, origin_ns keeps its\n"
+     "distance to it, seq counts from 1 per source and topic. --topics: only topics starting\n"
+     "with these prefixes; --device-map kitchen=local: publish device kitchen's topics as\n"
+     "local's. --loop: again from the start until Ctrl-C. --duration SEC: stop after SEC.\n"},
+    {"info",
+     "vb-sniff info FILE.mcap [--json]\nTopics, payload types, message counts, duration and rates of a recording\n"
+     "(also of one cut short: it says so).\n"},
+    {"trace",
+     "vb-sniff trace [FILE.mcap] [--duration SEC] [--json]\n"
+     "Per turn, its stages across processes as a waterfall (ms from the turn's first stage):\n"
+     "wake or key, speech start/end (client VAD), server speech end, final transcript, turn\n"
+     "started, first text, first audio, first and last sample at the speaker (audio.ref\n"
+     "play_ns), interruption, end. Then the response time (speech end -> first reply sample\n"
+     "at the speaker) and each stage's share. Stamps are the publishers'; turns are linked\n"
+     "across the WebSocket by turn id. From FILE (a recording) or the live bus (a turn is\n"
+     "printed once its audio has played; open turns at exit). --json: one object per turn.\n"},
+    {"recover",
+     "vb-sniff recover IN.mcap OUT.mcap\nCopies every complete chunk of IN (a recording cut short) into OUT, a "
+     "complete\n"
+     "MCAP file with summary and indexes.\n"},
 };
 
 int Usage() {
@@ -185,8 +195,8 @@ std::string NothingHeard(const Options& o, const bus::BusConfig& bus, const std:
   for (const auto& p : prefixes)
     if (!p.empty()) filter += (filter.empty() ? " matching '" : "', '") + p;
   if (!filter.empty()) filter += "'";
-  return "vb-sniff: no messages" + filter + " in " + Fixed(secs, 1) + " s on " + bus.endpoint + " (config: " +
-         (o.config.empty() ? std::string("none, built-in defaults") : o.config) +
+  return "vb-sniff: no messages" + filter + " in " + Fixed(secs, 1) + " s on " + bus.endpoint +
+         " (config: " + (o.config.empty() ? std::string("none, built-in defaults") : o.config) +
          (o.endpoint.empty() ? "" : ", --endpoint") +
          "). Is `vb run` up with this config? --config FILE or --endpoint E watch another bus.\n";
 }
@@ -225,9 +235,8 @@ int TraceFile(const Options& o) {
     std::cerr << "vb-sniff: " << st.message() << "\n";
     return 1;
   }
-  sniff::TurnTracer tracer([&](const sniff::TurnTrace& t) {
-    std::cout << (o.json ? sniff::TraceJson(t) : sniff::FormatTrace(t));
-  });
+  sniff::TurnTracer tracer(
+      [&](const sniff::TurnTrace& t) { std::cout << (o.json ? sniff::TraceJson(t) : sniff::FormatTrace(t)); });
   uint64_t bad = 0;
   v1::Header h;
   sniff::McapReadReport report;
@@ -236,7 +245,8 @@ int TraceFile(const Options& o) {
         const std::string& topic = reader.channels().at(m.channel_id).topic;
         if (!sniff::TurnTracer::Wants(topic)) return true;
         std::string_view header, payload;
-        if (!sniff::DecodeRecorded(m.data, &header, &payload) || !h.ParseFromArray(header.data(), int(header.size()))) ++bad;
+        if (!sniff::DecodeRecorded(m.data, &header, &payload) || !h.ParseFromArray(header.data(), int(header.size())))
+          ++bad;
         else tracer.Add(topic, h, payload);
         return true;
       },
@@ -281,9 +291,8 @@ int Live(const Options& o, const bus::BusConfig& bus, int sfd) {
     bool decode = o.command == "echo";
     std::unique_ptr<sniff::TurnTracer> tracer;
     if (o.command == "trace")
-      tracer = std::make_unique<sniff::TurnTracer>([&](const sniff::TurnTrace& t) {
-        Emit(o.json ? sniff::TraceJson(t) : sniff::FormatTrace(t));
-      });
+      tracer = std::make_unique<sniff::TurnTracer>(
+          [&](const sniff::TurnTrace& t) { Emit(o.json ? sniff::TraceJson(t) : sniff::FormatTrace(t)); });
     sniff::Sniffer::RawFn raw;
     if (record)
       raw = [&](bus::Plane plane, const bus::RawMessage& m, int64_t now) {
@@ -348,10 +357,11 @@ int Live(const Options& o, const bus::BusConfig& bus, int sfd) {
           std::cerr << NothingHeard(o, bus, sniffer.prefixes(), o.quiet_after) << std::flush;
         }
       });
-    if (record) loop.AddTimer(100ms, [&] {
-      if (record_error.ok()) record_error = recorder->Tick();
-      if (!record_error.ok()) loop.Stop();
-    });
+    if (record)
+      loop.AddTimer(100ms, [&] {
+        if (record_error.ok()) record_error = recorder->Tick();
+        if (!record_error.ok()) loop.Stop();
+      });
 
     std::map<std::pair<std::string, std::string>, bus::SeqTracker::Entry> drops_seen;
     uint64_t malformed_seen = 0;
@@ -369,8 +379,8 @@ int Live(const Options& o, const bus::BusConfig& bus, int sfd) {
         } else if (o.command == "bw") {
           double bps = s.window_bytes / secs;
           double avg = s.window_messages ? double(s.window_bytes) / s.window_messages : 0;
-          out += o.json ? "{\"topic\":\"" + topic + "\",\"bytes_per_s\":" + Fixed(bps, 0) + ",\"avg_bytes\":" +
-                              Fixed(avg, 0) + "}\n"
+          out += o.json ? "{\"topic\":\"" + topic + "\",\"bytes_per_s\":" + Fixed(bps, 0) +
+                              ",\"avg_bytes\":" + Fixed(avg, 0) + "}\n"
                         : topic + "  " + Fixed(bps / 1024.0, 2) + " KiB/s  avg " + Fixed(avg, 0) + " B\n";
         } else if (o.command == "latency") {
           auto& a = s.since_origin_us;
@@ -378,14 +388,14 @@ int Live(const Options& o, const bus::BusConfig& bus, int sfd) {
           if (!b.count()) continue;
           auto ms = [](double us) { return Fixed(us / 1000.0, 2); };
           if (o.json)
-            out += "{\"topic\":\"" + topic + "\",\"origin_p50_ms\":" + ms(a.Percentile(50)) + ",\"origin_p99_ms\":" +
-                   ms(a.Percentile(99)) + ",\"publish_p50_ms\":" + ms(b.Percentile(50)) +
+            out += "{\"topic\":\"" + topic + "\",\"origin_p50_ms\":" + ms(a.Percentile(50)) +
+                   ",\"origin_p99_ms\":" + ms(a.Percentile(99)) + ",\"publish_p50_ms\":" + ms(b.Percentile(50)) +
                    ",\"publish_p99_ms\":" + ms(b.Percentile(99)) + ",\"n\":" + std::to_string(b.count()) + "}\n";
           else
-            out += topic + "  origin p50 " + (a.count() ? ms(a.Percentile(50)) + " p99 " + ms(a.Percentile(99)) + " ms"
-                                                        : std::string("-")) +
-                   " | publish p50 " + ms(b.Percentile(50)) + " p99 " + ms(b.Percentile(99)) + " ms (n=" +
-                   std::to_string(b.count()) + ")\n";
+            out += topic + "  origin p50 " +
+                   (a.count() ? ms(a.Percentile(50)) + " p99 " + ms(a.Percentile(99)) + " ms" : std::string("-")) +
+                   " | publish p50 " + ms(b.Percentile(50)) + " p99 " + ms(b.Percentile(99)) +
+                   " ms (n=" + std::to_string(b.count()) + ")\n";
         } else if (o.command == "list" && final) {
           std::string pubs;
           for (const auto& p : s.publishers) pubs += (pubs.empty() ? "" : ",") + p;
@@ -408,9 +418,9 @@ int Live(const Options& o, const bus::BusConfig& bus, int sfd) {
             std::string what = final ? "total" : fresh ? "new publisher" : "changed";
             out += o.json ? "{\"time\":\"" + now + "\",\"event\":\"" + what + "\",\"source\":\"" + r.source +
                                 "\",\"topic\":\"" + r.topic + "\",\"received\":" + std::to_string(r.entry.received) +
-                                ",\"lost\":" + std::to_string(r.entry.lost) + ",\"new_lost\":" +
-                                std::to_string(r.entry.lost - lost0) + ",\"restarts\":" +
-                                std::to_string(r.entry.restarts) + "}\n"
+                                ",\"lost\":" + std::to_string(r.entry.lost) +
+                                ",\"new_lost\":" + std::to_string(r.entry.lost - lost0) +
+                                ",\"restarts\":" + std::to_string(r.entry.restarts) + "}\n"
                           : now + "  " + r.source + "  " + r.topic + "  " + what + ": received " +
                                 std::to_string(r.entry.received) + "  lost " + std::to_string(r.entry.lost) +
                                 (r.entry.lost != lost0 && !final ? " (+" + std::to_string(r.entry.lost - lost0) + ")"
@@ -435,8 +445,7 @@ int Live(const Options& o, const bus::BusConfig& bus, int sfd) {
     if (tracer) tracer->Finish();
     Flush();
     double listened = double(bus::MonoNs() - started) / 1e9;
-    if (o.command == "list" && sniffer.heard() == 0)
-      std::cerr << NothingHeard(o, bus, sniffer.prefixes(), listened);
+    if (o.command == "list" && sniffer.heard() == 0) std::cerr << NothingHeard(o, bus, sniffer.prefixes(), listened);
     if (record) {
       Status closed = recorder->Close();
       if (record_error.ok()) record_error = closed;
@@ -447,11 +456,11 @@ int Live(const Options& o, const bus::BusConfig& bus, int sfd) {
           if (i) out += ",";
           sniff::AppendJsonString(recorder->files()[i], &out);
         }
-        out += "],\"messages\":" + std::to_string(recorder->messages()) + ",\"bytes\":" +
-               std::to_string(recorder->bytes_written()) + ",\"seconds\":" + Fixed(listened, 3) +
-               ",\"unknown_type\":" + std::to_string(recorder->unknown_type()) + ",\"malformed\":" +
-               std::to_string(recorder->malformed()) + ",\"lost\":" + std::to_string(sniffer.seq().total_lost()) +
-               ",\"topics\":{";
+        out += "],\"messages\":" + std::to_string(recorder->messages()) +
+               ",\"bytes\":" + std::to_string(recorder->bytes_written()) + ",\"seconds\":" + Fixed(listened, 3) +
+               ",\"unknown_type\":" + std::to_string(recorder->unknown_type()) +
+               ",\"malformed\":" + std::to_string(recorder->malformed()) +
+               ",\"lost\":" + std::to_string(sniffer.seq().total_lost()) + ",\"topics\":{";
         bool first = true;
         for (const auto& [t, n] : recorder->per_topic()) {
           out += first ? "" : ",";
@@ -468,7 +477,8 @@ int Live(const Options& o, const bus::BusConfig& bus, int sfd) {
         for (const auto& f : recorder->files()) std::cerr << "\n  " << f;
         std::cerr << "\n";
         if (uint64_t lost = sniffer.seq().total_lost())
-          std::cerr << "vb-sniff: " << lost << " messages never reached the recorder (sequence gaps): the broker drops a "
+          std::cerr << "vb-sniff: " << lost
+                    << " messages never reached the recorder (sequence gaps): the broker drops a "
                     << "slow subscriber's stream messages beyond bus.stream_hwm (e.g. a reply's burst of audio); "
                     << "raise it in the config for recordings that must be whole\n";
         if (recorder->unknown_type())
@@ -571,7 +581,8 @@ int Replay(const Options& o, const bus::BusConfig& bus, int sfd) {
     auto deadline = bus::Clock::now() + 3s;
     while (!anyone() && !loop.stopped() && bus::Clock::now() < deadline) loop.RunOnce(50ms);
     if (!anyone())
-      std::cerr << "vb-sniff: nobody on " << bus.endpoint << " subscribes to the recorded topics (yet); replaying anyway\n";
+      std::cerr << "vb-sniff: nobody on " << bus.endpoint
+                << " subscribes to the recorded topics (yet); replaying anyway\n";
 
     std::map<std::pair<std::string, std::string>, uint64_t> seqs;  // (source, topic) → last seq sent
     std::vector<std::string> frames(3);
@@ -581,9 +592,7 @@ int Replay(const Options& o, const bus::BusConfig& bus, int sfd) {
     int64_t base = bus::MonoNs();  // replay time of first_stamp (this pass)
     int64_t last_target = base;
     const int64_t replay_start = base;
-    auto target_of = [&](const ReplayItem& it) {
-      return base + int64_t(double(it.stamp - first_stamp) / o.rate);
-    };
+    auto target_of = [&](const ReplayItem& it) { return base + int64_t(double(it.stamp - first_stamp) / o.rate); };
     std::function<void()> pump = [&] {
       int64_t now = bus::MonoNs();
       int burst = 0;
@@ -659,14 +668,21 @@ int main(int argc, char** argv) {
     double n = 0;
     if (a == "--config") o.config = next();
     else if (a == "--endpoint") o.endpoint = next();
-    else if (a == "--duration") { if (!number(&o.duration)) return 64; }
-    else if (a == "--quiet-after") { if (!number(&o.quiet_after)) return 64; }
-    else if (a == "--count") { if (!number(&n)) return 64; o.count = uint64_t(n); }
-    else if (a == "--split-size") { if (!number(&o.split_mb) || o.split_mb < 0) return 64; }
-    else if (a == "--rate") { if (!number(&o.rate) || o.rate <= 0) return std::cerr << "vb-sniff: --rate must be > 0\n", 64; }
-    else if (a == "--fast") o.fast = true;
+    else if (a == "--duration") {
+      if (!number(&o.duration)) return 64;
+    } else if (a == "--quiet-after") {
+      if (!number(&o.quiet_after)) return 64;
+    } else if (a == "--count") {
+      if (!number(&n)) return 64;
+      o.count = uint64_t(n);
+    } else if (a == "--split-size") {
+      if (!number(&o.split_mb) || o.split_mb < 0) return 64;
+    } else if (a == "--rate") {
+      if (!number(&o.rate) || o.rate <= 0) return std::cerr << "vb-sniff: --rate must be > 0\n", 64;
+    } else if (a == "--fast") o.fast = true;
     else if (a == "--loop") o.loop = true;
-    else if (a == "--topics") for (auto& t : SplitList(next())) o.topics.push_back(t);
+    else if (a == "--topics")
+      for (auto& t : SplitList(next())) o.topics.push_back(t);
     else if (a == "--device-map") {
       for (const auto& pair : SplitList(next())) {
         auto eq = pair.find('=');
@@ -676,8 +692,7 @@ int main(int argc, char** argv) {
         }
         o.device_map[pair.substr(0, eq)] = pair.substr(eq + 1);
       }
-    }
-    else if (a == "--json") o.json = true;
+    } else if (a == "--json") o.json = true;
     else if (a == "-h" || a == "--help") help = true;
     else if (a.rfind("--", 0) == 0) return std::cerr << "vb-sniff: unknown option " << a << "\n", Usage();
     else if (o.command.empty()) o.command = a;

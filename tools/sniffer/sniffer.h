@@ -28,7 +28,7 @@ namespace vb::sniff {
 struct TopicStats {
   std::string type;
   std::set<std::string> publishers;
-  uint64_t messages = 0, bytes = 0;             // since start
+  uint64_t messages = 0, bytes = 0;                // since start
   uint64_t window_messages = 0, window_bytes = 0;  // since last ResetWindow()
   uint64_t malformed = 0;
   bus::Histogram since_origin_us, since_publish_us;  // windowed
@@ -75,7 +75,7 @@ class Sniffer {
   RawFn raw_;
   uint64_t heard_ = 0;
   std::map<std::string, TopicStats> topics_;  // node-stable: pointers stay valid
-  std::string last_topic_;                     // cache: most messages repeat a topic
+  std::string last_topic_;                    // cache: most messages repeat a topic
   TopicStats* last_stats_ = nullptr;
   bus::SeqTracker seq_;
   uint64_t malformed_ = 0;

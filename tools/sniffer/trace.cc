@@ -12,9 +12,9 @@
 namespace vb::sniff {
 namespace {
 
-constexpr const char* kNames[] = {"wake",         "key",         "speech_start", "speech_end", "server_speech_end",
-                                  "transcript",   "turn_started", "first_text",  "first_audio", "first_sample",
-                                  "last_sample",  "interrupted", "end"};
+constexpr const char* kNames[] = {"wake",        "key",          "speech_start", "speech_end",  "server_speech_end",
+                                  "transcript",  "turn_started", "first_text",   "first_audio", "first_sample",
+                                  "last_sample", "interrupted",  "end"};
 static_assert(std::size(kNames) == size_t(Stage::kCount));
 
 std::string_view Base(std::string_view topic) { return topic.substr(0, topic.find('/')); }
@@ -43,8 +43,8 @@ int64_t TurnTrace::ResponseNs() const {
 }
 
 bool TurnTracer::Wants(std::string_view topic) {
-  static constexpr std::string_view kTopics[] = {"voice.wake",  "voice.vad",      "dialog.command", "session.event",
-                                                 "session.audio", "audio.out",    "playback.event", "audio.ref"};
+  static constexpr std::string_view kTopics[] = {"voice.wake",    "voice.vad", "dialog.command", "session.event",
+                                                 "session.audio", "audio.out", "playback.event", "audio.ref"};
   return std::find(std::begin(kTopics), std::end(kTopics), Base(topic)) != std::end(kTopics);
 }
 
@@ -209,7 +209,8 @@ std::string FormatTrace(const TurnTrace& t) {
   for (auto [at, i] : order) {
     char line[160];
     int col = int((at - t0) * kWidth / span);
-    snprintf(line, sizeof line, "  %-18s %9s ms  %s%s\n", kNames[i], Ms(at - t0).c_str(), std::string(size_t(col), ' ').c_str(), "|");
+    snprintf(line, sizeof line, "  %-18s %9s ms  %s%s\n", kNames[i], Ms(at - t0).c_str(),
+             std::string(size_t(col), ' ').c_str(), "|");
     out += line;
   }
   int64_t r = t.ResponseNs();
@@ -220,14 +221,15 @@ std::string FormatTrace(const TurnTrace& t) {
   out += "  response (speech end -> first reply sample): " + Ms(r) + " ms\n";
   // Each stage's share: from the previous stage on the path to the speaker.
   const Stage path[] = {Stage::kServerSpeechEnd, Stage::kTranscript, Stage::kTurnStarted,
-                        Stage::kFirstText, Stage::kFirstAudio, Stage::kFirstSample};
+                        Stage::kFirstText,       Stage::kFirstAudio, Stage::kFirstSample};
   int64_t prev = t.has(Stage::kSpeechEnd) ? t.at[int(Stage::kSpeechEnd)] : t.at[int(Stage::kServerSpeechEnd)];
   out += "  shares:";
   for (Stage s : path) {
     if (!t.has(s) || t.at[int(s)] < prev) continue;
     int64_t d = t.at[int(s)] - prev;
     char buf[96];
-    snprintf(buf, sizeof buf, " %s +%s ms (%.0f%%)", kNames[int(s)], Ms(d).c_str(), r > 0 ? 100.0 * double(d) / double(r) : 0.0);
+    snprintf(buf, sizeof buf, " %s +%s ms (%.0f%%)", kNames[int(s)], Ms(d).c_str(),
+             r > 0 ? 100.0 * double(d) / double(r) : 0.0);
     out += buf;
     prev = t.at[int(s)];
   }

@@ -24,19 +24,19 @@ namespace vb::sniff {
 
 // In the order they normally happen.
 enum class Stage {
-  kWake,            // voice.wake
-  kKey,             // dialog.command push_to_talk down
-  kSpeechStart,     // voice.vad SPEECH_START (client VAD)
-  kSpeechEnd,       // voice.vad SPEECH_END, or push_to_talk up
-  kServerSpeechEnd, // session.event user_speech stopped (server VAD)
-  kTranscript,      // session.event user_transcript final
-  kTurnStarted,     // session.event turn_started
-  kFirstText,       // session.event agent_text, the first
-  kFirstAudio,      // session.audio first packet (or audio.out first frame)
-  kFirstSample,     // audio.ref play_ns of the turn's first audible frame (or playback STARTED)
-  kLastSample,      // end of the turn's last audible audio.ref frame (or DRAINED)
-  kInterrupted,     // dialog.command interrupt, or playback FLUSHED
-  kEnd,             // session.event turn_ended
+  kWake,             // voice.wake
+  kKey,              // dialog.command push_to_talk down
+  kSpeechStart,      // voice.vad SPEECH_START (client VAD)
+  kSpeechEnd,        // voice.vad SPEECH_END, or push_to_talk up
+  kServerSpeechEnd,  // session.event user_speech stopped (server VAD)
+  kTranscript,       // session.event user_transcript final
+  kTurnStarted,      // session.event turn_started
+  kFirstText,        // session.event agent_text, the first
+  kFirstAudio,       // session.audio first packet (or audio.out first frame)
+  kFirstSample,      // audio.ref play_ns of the turn's first audible frame (or playback STARTED)
+  kLastSample,       // end of the turn's last audible audio.ref frame (or DRAINED)
+  kInterrupted,      // dialog.command interrupt, or playback FLUSHED
+  kEnd,              // session.event turn_ended
   kCount
 };
 const char* StageName(Stage s);

@@ -33,8 +33,7 @@ bool DecodeFrame(std::string_view data, uint64_t log_ns, bool mic, RecordedFrame
       !a.ParseFromArray(payload_bytes.data(), int(payload_bytes.size())))
     return false;
   const int ch = int(a.channels());
-  if (ch < 1 || ch > 8 || a.sample_rate() == 0 || a.pcm().empty() || a.pcm().size() % (2 * size_t(ch)))
-    return false;
+  if (ch < 1 || ch > 8 || a.sample_rate() == 0 || a.pcm().empty() || a.pcm().size() % (2 * size_t(ch))) return false;
   f->log_ns = log_ns;
   // As vb-afe: the mic's capture time is play_ns, else the header's origin.
   f->stamp_ns = a.play_ns() > 0 ? a.play_ns() : (mic ? h.origin_ns() : 0);
@@ -110,8 +109,8 @@ Status ReadRecordedAudio(const std::string& path, const std::string& device, Rec
   std::stable_sort(out->ref.begin(), out->ref.end(), by_log);
   if (out->mic.empty())
     return Status::Invalid(path + ": no audio.mic" + (dev.empty() ? std::string() : "/" + dev) +
-                         " frames in the recording (record with `vb sniff record FILE audio.mic audio.ref` "
-                         "or all topics)");
+                           " frames in the recording (record with `vb sniff record FILE audio.mic audio.ref` "
+                           "or all topics)");
   return Status::Ok();
 }
 
@@ -149,8 +148,8 @@ Status RunTune(const RecordedAudio& audio, const TuneConfig& config, TuneResult*
         }
       },
       [&](const wakevad::WakeOutput& o) {
-        out->wakes.push_back({double(int64_t(o.detection.end_sample - first_sample)) / kRate,
-                              o.detection.score, o.detection.verify_score});
+        out->wakes.push_back({double(int64_t(o.detection.end_sample - first_sample)) / kRate, o.detection.score,
+                              o.detection.verify_score});
       });
   if (!st.ok()) return Status::Config("wakevad: " + st.message());
 
@@ -179,8 +178,8 @@ Status RunTune(const RecordedAudio& audio, const TuneConfig& config, TuneResult*
       ++out->ref_frames;
       double sq = 0;
       for (int16_t x : r.pcm) sq += double(x) * x;
-      ref_levels.push_back({r.stamp_ns, r.stamp_ns + int64_t(rv.frames) * 1'000'000'000 / r.sample_rate,
-                            PowerDb(sq, r.pcm.size())});
+      ref_levels.push_back(
+          {r.stamp_ns, r.stamp_ns + int64_t(rv.frames) * 1'000'000'000 / r.sample_rate, PowerDb(sq, r.pcm.size())});
     }
     afe::PcmView mv{m.pcm.data(), m.pcm.size() / size_t(m.channels), m.channels, m.sample_rate};
     if (!fe->ProcessMic(mv, m.reference_channel, m.stamp_ns, &clean).ok()) {
@@ -225,7 +224,7 @@ Status RunTune(const RecordedAudio& audio, const TuneConfig& config, TuneResult*
   out->bad_frames += audio.bad_frames;
   out->clean_samples = out->clean.size();
   out->clean_hash = HashPcm(out->clean);
-  out->erle_db = mic_sq_playing <= 0 ? std::nan("")  // no echo on the mic: nothing to measure
+  out->erle_db = mic_sq_playing <= 0    ? std::nan("")  // no echo on the mic: nothing to measure
                  : clean_sq_playing > 0 ? 10 * std::log10(mic_sq_playing / clean_sq_playing)
                                         : 120;
   out->clean_speaking = Percentiles(std::move(speaking_db));

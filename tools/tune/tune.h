@@ -35,8 +35,8 @@ struct TuneConfig {
 
 // The mic and reference frames of one device, from a recording.
 struct RecordedFrame {
-  uint64_t log_ns = 0;      // when the recorder received it
-  int64_t stamp_ns = 0;     // capture (mic) or play (ref) time, bus clock
+  uint64_t log_ns = 0;   // when the recorder received it
+  int64_t stamp_ns = 0;  // capture (mic) or play (ref) time, bus clock
   uint64_t sample_index = 0;
   int channels = 1, sample_rate = 16000, reference_channel = -1;
   std::vector<int16_t> pcm;  // interleaved
@@ -47,8 +47,8 @@ struct RecordedAudio {
   // What the live vb-afe published (audio.clean/<device>, first channel), by
   // sample_index (= its mic frame's): empty if not recorded.
   std::map<uint64_t, std::vector<int16_t>> live_clean;
-  uint64_t bad_frames = 0;              // undecodable or inconsistent, skipped
-  std::string problems;                 // the reader's, for humans
+  uint64_t bad_frames = 0;  // undecodable or inconsistent, skipped
+  std::string problems;     // the reader's, for humans
 };
 
 // Reads audio.mic/<device> and audio.ref/<device>; device empty = the first

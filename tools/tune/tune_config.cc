@@ -14,8 +14,7 @@ namespace {
 // Puts `value` (YAML) at the dotted `path` of root.
 Status ApplySet(YAML::Node root, const std::string& set) {
   const size_t eq = set.find('=');
-  if (eq == std::string::npos || eq == 0)
-    return Status::Config("--set " + set + ": expected section.key=value");
+  if (eq == std::string::npos || eq == 0) return Status::Config("--set " + set + ": expected section.key=value");
   const std::string path = set.substr(0, eq), text = set.substr(eq + 1);
   std::vector<std::string> keys;
   for (size_t start = 0;;) {

@@ -86,16 +86,20 @@ nlohmann::json ToJson(const vb::tune::TuneResult& r) {
       {"clean_hash", r.clean_hash},
       {"erle_db", std::isnan(r.erle_db) ? nlohmann::json() : nlohmann::json(r.erle_db)},
       {"frames_agent_playing", r.ref_frames_playing},
-      {"clean_speaking_dbfs", {{"p50", r.clean_speaking.p50}, {"p95", r.clean_speaking.p95}, {"frames", r.clean_speaking.frames}}},
+      {"clean_speaking_dbfs",
+       {{"p50", r.clean_speaking.p50}, {"p95", r.clean_speaking.p95}, {"frames", r.clean_speaking.frames}}},
       {"clean_agent_playing_dbfs",
-       {{"p50", r.clean_agent_playing.p50}, {"p95", r.clean_agent_playing.p95}, {"frames", r.clean_agent_playing.frames}}},
+       {{"p50", r.clean_agent_playing.p50},
+        {"p95", r.clean_agent_playing.p95},
+        {"frames", r.clean_agent_playing.frames}}},
       {"gated_blocks", r.gated_blocks},
       {"late_ref_gated_blocks", r.late_ref_gated_blocks},
       {"delay_changes", r.delay_changes},
       {"bulk_delay_ms", r.bulk_delay_ms},
       {"vad", nlohmann::json::array()},
       {"wakes", nlohmann::json::array()}};
-  for (const auto& v : r.vad) j["vad"].push_back({{"start_s", v.start_s}, {"end_s", v.end_s < 0 ? nlohmann::json() : nlohmann::json(v.end_s)}});
+  for (const auto& v : r.vad)
+    j["vad"].push_back({{"start_s", v.start_s}, {"end_s", v.end_s < 0 ? nlohmann::json() : nlohmann::json(v.end_s)}});
   for (const auto& w : r.wakes)
     j["wakes"].push_back({{"time_s", w.time_s}, {"score", w.score}, {"verify_score", w.verify_score}});
   return j;
@@ -103,25 +107,34 @@ nlohmann::json ToJson(const vb::tune::TuneResult& r) {
 
 void PrintTable(const std::string& path, const vb::tune::RecordedAudio& audio,
                 const std::vector<std::pair<std::string, vb::tune::TuneResult>>& runs) {
-  std::cout << path << ": device " << audio.device << ", " << audio.mic.size() << " mic frames, "
-            << audio.ref.size() << " reference frames\n";
-  std::vector<std::pair<std::string, std::vector<std::string>>> rows = {
-      {"backend", {}}, {"audio.clean hash", {}}, {"ERLE where the agent plays (dB)", {}},
-      {"frames with the agent playing", {}}, {"clean dBFS speaking p50/p95", {}},
-      {"clean dBFS agent playing p50/p95", {}}, {"gated blocks (late ref)", {}},
-      {"bulk delay ms (moves)", {}}, {"VAD speech segments (s)", {}}, {"wake events (s, score)", {}},
-      {"bad frames", {}}};
+  std::cout << path << ": device " << audio.device << ", " << audio.mic.size() << " mic frames, " << audio.ref.size()
+            << " reference frames\n";
+  std::vector<std::pair<std::string, std::vector<std::string>>> rows = {{"backend", {}},
+                                                                        {"audio.clean hash", {}},
+                                                                        {"ERLE where the agent plays (dB)", {}},
+                                                                        {"frames with the agent playing", {}},
+                                                                        {"clean dBFS speaking p50/p95", {}},
+                                                                        {"clean dBFS agent playing p50/p95", {}},
+                                                                        {"gated blocks (late ref)", {}},
+                                                                        {"bulk delay ms (moves)", {}},
+                                                                        {"VAD speech segments (s)", {}},
+                                                                        {"wake events (s, score)", {}},
+                                                                        {"bad frames", {}}};
   for (const auto& [name, r] : runs) {
     size_t i = 0;
     rows[i++].second.push_back(r.backend);
     rows[i++].second.push_back(r.clean_hash);
-    rows[i++].second.push_back(std::isnan(r.erle_db) ? "- (mic silent)" : r.ref_frames_playing ? Fixed(r.erle_db) : "-");
+    rows[i++].second.push_back(std::isnan(r.erle_db)  ? "- (mic silent)"
+                               : r.ref_frames_playing ? Fixed(r.erle_db)
+                                                      : "-");
     rows[i++].second.push_back(std::to_string(r.ref_frames_playing));
-    rows[i++].second.push_back(r.clean_speaking.frames ? Fixed(r.clean_speaking.p50) + " / " + Fixed(r.clean_speaking.p95) : "-");
+    rows[i++].second.push_back(
+        r.clean_speaking.frames ? Fixed(r.clean_speaking.p50) + " / " + Fixed(r.clean_speaking.p95) : "-");
     rows[i++].second.push_back(r.clean_agent_playing.frames
                                    ? Fixed(r.clean_agent_playing.p50) + " / " + Fixed(r.clean_agent_playing.p95)
                                    : "-");
-    rows[i++].second.push_back(r.live ? "-" : std::to_string(r.gated_blocks) + " (" + std::to_string(r.late_ref_gated_blocks) + ")");
+    rows[i++].second.push_back(
+        r.live ? "-" : std::to_string(r.gated_blocks) + " (" + std::to_string(r.late_ref_gated_blocks) + ")");
     rows[i++].second.push_back(r.live ? "-" : Fixed(r.bulk_delay_ms) + " (" + std::to_string(r.delay_changes) + ")");
     rows[i++].second.push_back(Segments(r));
     rows[i++].second.push_back(Wakes(r));
@@ -219,9 +232,8 @@ int main(int argc, char** argv) {
   if (!audio.live_clean.empty()) plan.emplace_back("live", vb::tune::CleanSource::kLive);
   for (const auto& c : configs) plan.emplace_back(c.first, vb::tune::CleanSource::kFrontEnd);
   for (const auto& [name, source] : plan) {
-    const vb::tune::TuneConfig& cfg = source == vb::tune::CleanSource::kLive || name == "recorded"
-                                          ? configs[0].second
-                                          : configs[1].second;
+    const vb::tune::TuneConfig& cfg =
+        source == vb::tune::CleanSource::kLive || name == "recorded" ? configs[0].second : configs[1].second;
     vb::tune::TuneResult r;
     if (vb::Status st = vb::tune::RunTune(audio, cfg, &r, source); !st.ok()) {
       std::cerr << "vb tune: " << name << ": " << st.message() << "\n";

@@ -1,10 +1,10 @@
 // `vb` subcommands other than demo (see commands.h).
 #include "tools/vb/commands.h"
 
-#include <algorithm>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <algorithm>
 
 #include <cstdio>
 #include <fstream>
@@ -53,7 +53,8 @@ int Run(const Args& in) {
   std::map<std::string, std::string> opt;
   Args rest;
   std::string error;
-  if (!ParseArgs(in, {{"--quiet", false}, {"--config", true}, {"--role", true}, {"--device", true}}, &opt, &rest, &error))
+  if (!ParseArgs(in, {{"--quiet", false}, {"--config", true}, {"--role", true}, {"--device", true}}, &opt, &rest,
+                 &error))
     return UsageError("run", error);
   if (opt.count("--config")) rest.insert(rest.begin(), opt["--config"]);
   if (rest.size() > 1) return UsageError("run", "one CONFIG only ('" + rest[1] + "' is one too many)");
@@ -145,14 +146,17 @@ int Run(const Args& in) {
       }
       status();
     });
-    DialogView view(node, live, [](const std::string& l) {
-      const std::string text = l + "\n";
-      fwrite(text.data(), 1, text.size(), stdout);
-      fflush(stdout);
-    }, [&](const std::string& state) {
-      dialog = state;
-      if (ready) status();
-    });
+    DialogView view(
+        node, live,
+        [](const std::string& l) {
+          const std::string text = l + "\n";
+          fwrite(text.data(), 1, text.size(), stdout);
+          fflush(stdout);
+        },
+        [&](const std::string& state) {
+          dialog = state;
+          if (ready) status();
+        });
     if (notifier.watchdog().count() > 0)
       loop.AddTimer(std::chrono::duration_cast<std::chrono::nanoseconds>(notifier.watchdog() / 2),
                     [&] { notifier.Notify("WATCHDOG=1"); });
@@ -193,8 +197,8 @@ int Keygen(const Args& in) {
   }
   umask(077);
   std::ofstream out(args[0]);
-  out << "# voicebus CURVE key pair — keep the secret key private\npublic: \"" << kp.public_key
-      << "\"\nsecret: \"" << kp.secret_key << "\"\n";
+  out << "# voicebus CURVE key pair — keep the secret key private\npublic: \"" << kp.public_key << "\"\nsecret: \""
+      << kp.secret_key << "\"\n";
   if (!out) {
     std::cerr << "vb: cannot write " << args[0] << "\n";
     return 1;
@@ -239,12 +243,15 @@ int ShowStatus(const Args& in) {
   {
     bus::Loop loop;
     bus::Node node(zctx, loop, "vb-status", "-", bus);
-    node.Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [&](const auto& m) {
-      if (seen.size() >= 256 && !seen.count(m.msg.actor())) return;  // a flood of invented names
-      Seen& s = seen.try_emplace(m.msg.actor(), Seen{{}, PeerHealth(rule)}).first->second;
-      s.hb = m.msg;
-      s.peer.OnBeat(m.msg.pid(), m.msg.uptime_ms(), PeerHealth::Clock::now());
-    }, "*");
+    node.Subscribe<v1::Heartbeat>(
+        bus::topics::kHeartbeat,
+        [&](const auto& m) {
+          if (seen.size() >= 256 && !seen.count(m.msg.actor())) return;  // a flood of invented names
+          Seen& s = seen.try_emplace(m.msg.actor(), Seen{{}, PeerHealth(rule)}).first->second;
+          s.hb = m.msg;
+          s.peer.OnBeat(m.msg.pid(), m.msg.uptime_ms(), PeerHealth::Clock::now());
+        },
+        "*");
     if (Status st = node.Connect(); !st.ok()) {
       std::cerr << "vb: " << st.message() << "\n";
       return 1;
@@ -256,17 +263,18 @@ int ShowStatus(const Args& in) {
     std::cout << "no actor heartbeats on " << bus.endpoint << " (is `vb run` going?)\n";
     return 1;
   }
-  printf("%-12s %-9s %7s %8s %8s %6s %6s %6s %7s %s\n", "actor", "state", "pid", "in", "out", "drops", "bad", "cpu%", "rss MB", "detail");
+  printf("%-12s %-9s %7s %8s %8s %6s %6s %6s %7s %s\n", "actor", "state", "pid", "in", "out", "drops", "bad", "cpu%",
+         "rss MB", "detail");
   const auto end = PeerHealth::Clock::now();
   for (const auto& [name, s] : seen) {
     const v1::Heartbeat& hb = s.hb;
     std::string detail = hb.detail();
     if (s.peer.restarts()) detail = "restarted while watched" + (detail.empty() ? "" : "; " + detail);
     printf("%-12s %-9s %7d %8lu %8lu %6lu %6lu %6.1f %7.1f %s\n", name.c_str(),
-           s.peer.Silent(end) ? "STALE" : v1::Heartbeat::State_Name(hb.state()).c_str(), hb.pid(), (unsigned long)hb.counters().msgs_in(),
-           (unsigned long)hb.counters().msgs_out(), (unsigned long)hb.counters().drops(),
-           (unsigned long)hb.counters().malformed(), hb.cpu_percent(), double(hb.rss_kb()) / 1024.0,
-           detail.c_str());
+           s.peer.Silent(end) ? "STALE" : v1::Heartbeat::State_Name(hb.state()).c_str(), hb.pid(),
+           (unsigned long)hb.counters().msgs_in(), (unsigned long)hb.counters().msgs_out(),
+           (unsigned long)hb.counters().drops(), (unsigned long)hb.counters().malformed(), hb.cpu_percent(),
+           double(hb.rss_kb()) / 1024.0, detail.c_str());
   }
   return 0;
 }
@@ -280,8 +288,8 @@ std::string Receiver(const v1::DialogCommand& cmd) {
 }
 
 // Exit codes of `vb ptt/say/mode/interrupt`.
-constexpr int kExitRefused = 1;       // the receiver answered REFUSED
-constexpr int kExitNotDelivered = 69; // EX_UNAVAILABLE: nobody listens, or no answer in time
+constexpr int kExitRefused = 1;        // the receiver answered REFUSED
+constexpr int kExitNotDelivered = 69;  // EX_UNAVAILABLE: nobody listens, or no answer in time
 
 }  // namespace
 
@@ -401,8 +409,7 @@ int SendCommand(const std::string& verb, const Args& in) {
   char secs[32];
   snprintf(secs, sizeof secs, "%g", timeout_s);
   if (!sent) {
-    std::cerr << "vb: not delivered: nobody listens to dialog.command on " << bus.endpoint
-              << " (is `vb run` going?)\n";
+    std::cerr << "vb: not delivered: nobody listens to dialog.command on " << bus.endpoint << " (is `vb run` going?)\n";
     return kExitNotDelivered;
   }
   if (!ack) {
@@ -412,12 +419,8 @@ int SendCommand(const std::string& verb, const Args& in) {
   const std::string who = ack->receiver().empty() ? receiver : ack->receiver();
   const std::string why = ack->reason().empty() ? "" : ": " + ack->reason();
   switch (ack->result()) {
-    case v1::CommandAck::ACCEPTED:
-      std::cout << "vb: accepted by " << who << why << "\n";
-      return 0;
-    case v1::CommandAck::QUEUED:
-      std::cout << "vb: queued by " << who << why << "\n";
-      return 0;
+    case v1::CommandAck::ACCEPTED: std::cout << "vb: accepted by " << who << why << "\n"; return 0;
+    case v1::CommandAck::QUEUED: std::cout << "vb: queued by " << who << why << "\n"; return 0;
     default:
       std::cerr << "vb: refused by " << who << (why.empty() ? ": no reason given" : why) << "\n";
       return kExitRefused;

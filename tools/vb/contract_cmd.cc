@@ -43,9 +43,9 @@ std::string DemoScratch() {
   std::string d = tmpl;
   std::ofstream(d + "/sim-token") << "contract\n";
   // 16 kHz mono s16le WAV with no samples.
-  const unsigned char wav[44] = {'R', 'I', 'F', 'F', 36, 0, 0, 0, 'W', 'A', 'V', 'E', 'f', 'm', 't', ' ',
-                                 16, 0, 0, 0, 1, 0, 1, 0, 0x80, 0x3e, 0, 0, 0, 0x7d, 0, 0,
-                                 2, 0, 16, 0, 'd', 'a', 't', 'a', 0, 0, 0, 0};
+  const unsigned char wav[44] = {'R', 'I', 'F', 'F', 36, 0, 0,   0,   'W', 'A',  'V',  'E', 'f', 'm', 't',
+                                 ' ', 16,  0,   0,   0,  1, 0,   1,   0,   0x80, 0x3e, 0,   0,   0,   0x7d,
+                                 0,   0,   2,   0,   16, 0, 'd', 'a', 't', 'a',  0,    0,   0,   0};
   std::ofstream(d + "/question.wav", std::ios::binary).write(reinterpret_cast<const char*>(wav), sizeof wav);
   return d;
 }
@@ -61,8 +61,8 @@ int Test(const Args& rest) {
   }
   // The kit and a Python actor under test use the vb.v1 modules the build generated.
   ExportSdkEnv();
-  std::vector<std::string> argv = {"/usr/bin/python3", kit, "--broker", launcher::BinDir() + "/vb-broker",
-                                   "--kind", rest[1], "--"};
+  std::vector<std::string> argv = {"/usr/bin/python3", kit,     "--broker", launcher::BinDir() + "/vb-broker",
+                                   "--kind",           rest[1], "--"};
   argv.insert(argv.end(), dash + 1, rest.end());
   std::vector<char*> av;
   for (auto& a : argv) av.push_back(a.data());

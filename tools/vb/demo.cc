@@ -10,8 +10,8 @@
 // ${VB_SIM_PORT} (when the launcher starts the simulator). The question is
 // synthesised with espeak-ng into $VB_RUN_DIR/question.wav (after 1 s of silence); a random token for
 // the simulator is written to $VB_RUN_DIR/sim-token.
-#include <signal.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,8 +20,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
-#include <map>
 #include <iostream>
+#include <map>
 #include <random>
 
 #include "actors/common/wav.h"
@@ -75,8 +75,7 @@ int Demo(const Args& in) {
   std::map<std::string, std::string> opt;
   Args rest;
   std::string error;
-  if (!ParseArgs(in,
-                 {{"--config", true}, {"--say", true}, {"--out", true}, {"--timeout", true}, {"--turns", true}},
+  if (!ParseArgs(in, {{"--config", true}, {"--say", true}, {"--out", true}, {"--timeout", true}, {"--turns", true}},
                  &opt, &rest, &error))
     return UsageError("demo", error);
   if (!rest.empty()) return UsageError("demo", "unexpected argument '" + rest[0] + "'");
@@ -139,10 +138,13 @@ int Demo(const Args& in) {
       launcher.Stop([&] { loop.Stop(); });
     };
     DialogView view(node, true, Line);
-    node.Subscribe<v1::PlaybackEvent>(bus::topics::kPlaybackEvent, [&](const auto& m) {
-      if (m.msg.kind() != v1::PlaybackEvent::DRAINED) return;
-      if (++turns_done >= turns_wanted) finish(0, "");
-    }, "*");
+    node.Subscribe<v1::PlaybackEvent>(
+        bus::topics::kPlaybackEvent,
+        [&](const auto& m) {
+          if (m.msg.kind() != v1::PlaybackEvent::DRAINED) return;
+          if (++turns_done >= turns_wanted) finish(0, "");
+        },
+        "*");
     if (Status st = node.Connect(); !st.ok()) {
       std::cerr << "vb demo: " << st.message() << "\n";
       return 1;
@@ -168,7 +170,8 @@ int Demo(const Args& in) {
   }
   zctx.shutdown();
   if (rc != 0) {
-    std::cerr << "vb demo: failed: " << failure << (lc.log_dir.empty() ? "" : "; see the logs in " + lc.log_dir) << "\n";
+    std::cerr << "vb demo: failed: " << failure << (lc.log_dir.empty() ? "" : "; see the logs in " + lc.log_dir)
+              << "\n";
     return rc;
   }
   audio::PcmBuffer reply;

@@ -3,9 +3,9 @@
 
 #include <alsa/asoundlib.h>
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -174,7 +174,8 @@ Status ResolveConfig(const std::string& path, std::string* absolute) {
 
 void ExportSdkEnv() {
   const std::string py = launcher::BinDir() + "/../sdk/python";
-  if (!getenv("VB_PROTO_PY") && access((py + "/vb/v1/header_pb2.py").c_str(), R_OK) == 0) setenv("VB_PROTO_PY", py.c_str(), 1);
+  if (!getenv("VB_PROTO_PY") && access((py + "/vb/v1/header_pb2.py").c_str(), R_OK) == 0)
+    setenv("VB_PROTO_PY", py.c_str(), 1);
 }
 
 void ExportConfigDir(const std::string& config_path) {
@@ -186,7 +187,7 @@ Status RuntimeDir(std::string* dir) {
   const char* run = getenv("VB_RUN_DIR");
   const char* xdg = getenv("XDG_RUNTIME_DIR");
   const bool given = run && *run;
-  std::string d = given ? Absolute(run)
+  std::string d = given         ? Absolute(run)
                   : xdg && *xdg ? std::string(xdg) + "/voicebus"
                                 : "/tmp/voicebus-" + std::to_string(getuid());
   if (mkdir(d.c_str(), 0700) != 0 && errno != EEXIST)
@@ -222,8 +223,9 @@ Status WriteSimulatorToken(const std::string& path) {
 
 Status SpeakQuestion(const std::string& question, const std::string& wav) {
   if (Exec({"espeak-ng", "-v", "en-us", "-s", "150", "-w", wav, question}) != 0)
-    return Status::Unavailable("espeak-ng could not synthesise the question (is it installed? apt install espeak-ng, "
-                               "or tools/bootstrap.sh)");
+    return Status::Unavailable(
+        "espeak-ng could not synthesise the question (is it installed? apt install espeak-ng, "
+        "or tools/bootstrap.sh)");
   // The speaker waits a second, as a person would: espeak-ng starts within
   // 2 ms, and capture plays the file from the moment vb-afe listens, while
   // the actors after it may still be joining the bus (once seen: "what
@@ -267,19 +269,21 @@ std::vector<std::string> Preflight(const std::string& config_path, const launche
       const std::string host = ReadKey(file, e.name, "", "host", "127.0.0.1");
       if (!PortFree(host, port)) {
         const std::string why = strerror(errno);
-        missing.push_back("no free port for the dashboard: " +
-                          Located(file, e.name, "", "port", host + ":" + std::to_string(port) + " is taken (" + why + ")") +
-                          ".\n      Stop what uses it, or choose another: " + e.name +
-                          ".port (config/demo.yaml: VB_GATEWAY_PORT=N).");
+        missing.push_back(
+            "no free port for the dashboard: " +
+            Located(file, e.name, "", "port", host + ":" + std::to_string(port) + " is taken (" + why + ")") +
+            ".\n      Stop what uses it, or choose another: " + e.name +
+            ".port (config/demo.yaml: VB_GATEWAY_PORT=N).");
       }
     } else if (e.kind == "session") {
       bool unset = false;
       const std::string bot = ReadKey(file, e.name, "", "bot_id", "", &unset);
       if (bot.empty())
-        missing.push_back("no Coze bot id: " +
-                          Located(file, e.name, "", "bot_id", unset ? "names an unset variable" : "is empty") +
-                          ".\n      export COZE_BOT_ID=<your bot's id: the number in its coze.cn page's address>, "
-                          "or set " + e.name + ".bot_id in " + config_path + ".");
+        missing.push_back(
+            "no Coze bot id: " + Located(file, e.name, "", "bot_id", unset ? "names an unset variable" : "is empty") +
+            ".\n      export COZE_BOT_ID=<your bot's id: the number in its coze.cn page's address>, "
+            "or set " +
+            e.name + ".bot_id in " + config_path + ".");
       const std::string token_file = ReadKey(file, e.name, "", "token_file", "", &unset);
       if (unset) {
         missing.push_back("no Coze token: " + e.name + ".token_file names an unset variable.");
@@ -295,8 +299,10 @@ std::vector<std::string> Preflight(const std::string& config_path, const launche
       } else {
         const char* env = getenv("COZE_API_TOKEN");
         if (!env || std::string(env).find_first_not_of(" \t\r\n") == std::string::npos)
-          missing.push_back("no Coze token.\n      export COZE_API_TOKEN=<a personal access token: coze.cn → API → "
-                            "Personal Access Tokens>, or name a file holding it in " + e.name + ".token_file.");
+          missing.push_back(
+              "no Coze token.\n      export COZE_API_TOKEN=<a personal access token: coze.cn → API → "
+              "Personal Access Tokens>, or name a file holding it in " +
+              e.name + ".token_file.");
       }
     } else if (e.kind == "capture" && ReadKey(file, e.name, "", "source", "alsa") == "alsa") {
       std::string line = AlsaMissing(file, e.name, true);
@@ -307,8 +313,8 @@ std::vector<std::string> Preflight(const std::string& config_path, const launche
     } else if (e.kind == "capture" && ReadKey(file, e.name, "", "source", "alsa") == "wav") {
       const std::string wav = ReadKey(file, e.name, "wav", "path", "");
       if (!wav.empty() && !Exists(wav))
-        missing.push_back("no WAV file for " + e.name + "'s microphone: " +
-                          Located(file, e.name, "wav", "path", wav + " does not exist") + ".");
+        missing.push_back("no WAV file for " + e.name +
+                          "'s microphone: " + Located(file, e.name, "wav", "path", wav + " does not exist") + ".");
     }
   }
   return missing;

@@ -225,8 +225,7 @@ int PrintMan() {
             << Roff("vb COMMAND [ARGS…]\nvb help TOPIC\nvb COMMAND --help\n") << ".fi\n.SH DESCRIPTION\n.nf\n"
             << Roff(kOverview) << ".fi\n";
   for (const auto& t : kTopics)
-    std::cout << ".SH \"" << t.name << "\"\n"
-              << Roff(t.summary) << "\n.PP\n.nf\n" << Roff(t.text) << ".fi\n";
+    std::cout << ".SH \"" << t.name << "\"\n" << Roff(t.summary) << "\n.PP\n.nf\n" << Roff(t.text) << ".fi\n";
   std::cout << ".SH SEE ALSO\nvb\\-sniff(1), vb\\-broker(1), vb\\-cozesim(1), vb\\-session(1), systemd.service(5)\n";
   return 0;
 }

@@ -77,8 +77,8 @@ std::string ResolveProgram(const std::string& prog, const std::string& config_di
 
 // The checks of launcher.actors that need the actors' sections: a kind
 // needs a binary unless the actor's section gives a `command`.
-void CheckActors(const config::File& file, const std::shared_ptr<config::Report>& report,
-                 config::Section& s, LauncherConfig* c) {
+void CheckActors(const config::File& file, const std::shared_ptr<config::Report>& report, config::Section& s,
+                 LauncherConfig* c) {
   std::string dir = file.path();
   dir = dir.find('/') == std::string::npos ? "." : dir.substr(0, std::max<size_t>(1, dir.rfind('/')));
   const std::string bin = BinDir();
@@ -102,8 +102,9 @@ void CheckActors(const config::File& file, const std::shared_ptr<config::Report>
       c->commands[a.name] = cmd;
     } else if (access((bin + "/vb-" + a.kind).c_str(), X_OK) != 0) {
       // An unknown kind would exit 127 at every restart: refuse it now, where it is written.
-      s.Error("actors", "unknown actor kind '" + a.kind + "' (no " + bin + "/vb-" + a.kind +
-                            ", and no " + a.name + ".command)", int(i));
+      s.Error("actors",
+              "unknown actor kind '" + a.kind + "' (no " + bin + "/vb-" + a.kind + ", and no " + a.name + ".command)",
+              int(i));
     }
   }
 }
@@ -165,8 +166,8 @@ void ApplyRole(const bus::DevicesConfig& devices, config::Section& s, bus::BusCo
 }
 }  // namespace
 
-Status LoadLaunchConfig(const std::string& path, bus::BusConfig* bus, LauncherConfig* launcher,
-                        const std::string& role, const std::string& device) {
+Status LoadLaunchConfig(const std::string& path, bus::BusConfig* bus, LauncherConfig* launcher, const std::string& role,
+                        const std::string& device) {
   config::File file;
   if (Status st = file.Load(path); !st.ok()) return st;
   auto report = file.NewReport();
@@ -327,15 +328,18 @@ class BusWatch {
     const int pid = getpid();
     try {
       bus::Node node(ctx_, loop_, name_, "-", config_);
-      node.Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [&](const bus::Received<v1::Heartbeat>& m) {
-        if (m.msg.state() == v1::Heartbeat::STOPPING) return;
-        const TimePoint now = Clock::now();
-        std::lock_guard<std::mutex> lock(mu_);
-        if (m.msg.actor() == name_ && m.msg.pid() == pid) news_.echo = now;
-        else if (known_.count(m.msg.actor())) news_.beats[m.msg.actor()] = Beat{now, m.msg.pid()};
-        else return;
-        if (!poked_) poked_ = owner_.Post(on_news_);
-      }, "*");
+      node.Subscribe<v1::Heartbeat>(
+          bus::topics::kHeartbeat,
+          [&](const bus::Received<v1::Heartbeat>& m) {
+            if (m.msg.state() == v1::Heartbeat::STOPPING) return;
+            const TimePoint now = Clock::now();
+            std::lock_guard<std::mutex> lock(mu_);
+            if (m.msg.actor() == name_ && m.msg.pid() == pid) news_.echo = now;
+            else if (known_.count(m.msg.actor())) news_.beats[m.msg.actor()] = Beat{now, m.msg.pid()};
+            else return;
+            if (!poked_) poked_ = owner_.Post(on_news_);
+          },
+          "*");
       if (Status st = node.Connect(); !st.ok()) {
         VB_LOG(kError) << "launcher bus watch: " << st.message();
         return;
@@ -509,7 +513,9 @@ void Launcher::Print(const SupervisorEvent& e) {
       display_(text);
       return;
     }
-    case SupervisorEvent::kHung: snprintf(buf, sizeof buf, "%-10s no heartbeat while the bus works: killing it", n); break;
+    case SupervisorEvent::kHung:
+      snprintf(buf, sizeof buf, "%-10s no heartbeat while the bus works: killing it", n);
+      break;
     case SupervisorEvent::kSpawnFailed: snprintf(buf, sizeof buf, "%-10s could not be started", n); break;
     case SupervisorEvent::kStopped: snprintf(buf, sizeof buf, "%-10s stopped", n); break;
     case SupervisorEvent::kBusLost:
@@ -530,8 +536,8 @@ Status Launcher::Start(std::function<void()> ready) {
   if (config_.broker)
     supervisor_->Add({"broker", {bin + "/vb-broker", "--config", config_path_}, false, "broker", true});
   for (const auto& d : config_.bridges)
-    supervisor_->Add({"broker@" + d, {bin + "/vb-broker", "--config", config_path_, "--satellite", d}, false,
-                      "broker", true});
+    supervisor_->Add(
+        {"broker@" + d, {bin + "/vb-broker", "--config", config_path_, "--satellite", d}, false, "broker", true});
   if (config_.simulator) {
     sim_port_ = FreeLoopbackPort();
     if (sim_port_ == 0) return Status::Unavailable("no free loopback port for the simulator");

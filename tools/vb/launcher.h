@@ -44,8 +44,8 @@ struct LauncherConfig {
   // actors of devices that are not satellites; satellite = the bus of
   // `device`'s host (vb-broker --satellite) and that device's actors.
   std::string role = "all";
-  std::string device;                 // role satellite: which one
-  std::vector<std::string> bridges;   // devices whose bus this host runs (vb-broker --satellite D)
+  std::string device;                // role satellite: which one
+  std::vector<std::string> bridges;  // devices whose bus this host runs (vb-broker --satellite D)
   bool simulator = false;
   std::vector<std::string> simulator_args;
   std::string log_dir;  // empty: children inherit our stderr

@@ -70,25 +70,32 @@ struct ChildStatus {
   int pid = -1;
   TimePoint started{}, restart_at{};
   int restarts = 0;
-  int last_exit = 0;        // exit code, or -signal
-  int quick_deaths = 0;     // deaths in a row within crash_window of start
+  int last_exit = 0;          // exit code, or -signal
+  int quick_deaths = 0;       // deaths in a row within crash_window of start
   bool killed_by_us = false;  // we sent SIGKILL (hung): its death is its fault
-  bool ever_up = false;     // heartbeated since its last start
+  bool ever_up = false;       // heartbeated since its last start
   Backoff backoff;
-  PeerHealth peer;          // its heartbeats since its last start
+  PeerHealth peer;  // its heartbeats since its last start
 };
 
 // What happened, for the display (and tests).
 struct SupervisorEvent {
   enum Kind {
-    kStarted, kUp, kExited, kRestartScheduled, kConfigError, kHung, kSpawnFailed, kStopped,
-    kBusLost,   // the bus stopped carrying our own heartbeat (or the broker died): silence is not judged
-    kBusBack,   // it carries it again: actors get a full heartbeat timeout from now
+    kStarted,
+    kUp,
+    kExited,
+    kRestartScheduled,
+    kConfigError,
+    kHung,
+    kSpawnFailed,
+    kStopped,
+    kBusLost,  // the bus stopped carrying our own heartbeat (or the broker died): silence is not judged
+    kBusBack,  // it carries it again: actors get a full heartbeat timeout from now
   } kind;
   std::string name;
   int pid = -1;
-  int code = 0;       // exit code or -signal (kExited, kConfigError)
-  Ms delay{0};        // kRestartScheduled
+  int code = 0;  // exit code or -signal (kExited, kConfigError)
+  Ms delay{0};   // kRestartScheduled
 };
 
 struct SupervisorPolicy {
@@ -142,13 +149,13 @@ class Supervisor {
   bool stopping_ = false;
   TimePoint kill_at_{};
   // Bus evidence: our own echo, and whether the broker we run is up.
-  bool echo_seen_ = false;    // an echo since the bus was last known broken
+  bool echo_seen_ = false;  // an echo since the bus was last known broken
   TimePoint last_echo_{};
   TimePoint bus_ok_since_{};  // silence before this is not the actors' fault
   bool broker_down_ = false;
   bool reported_verified_ = false;  // last state shown (kBusLost/kBusBack)
   bool ever_lost_ = false;
-  bool echo_ever_ = false;          // any echo at all since start
+  bool echo_ever_ = false;  // any echo at all since start
   bool warned_no_echo_ = false;
   bool any_started_ = false;
   TimePoint first_start_{};

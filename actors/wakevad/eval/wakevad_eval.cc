@@ -24,9 +24,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -35,8 +35,8 @@
 #include <string>
 #include <vector>
 
-#include "actors/common/wav.h"
 #include "actors/afe/front_end.h"
+#include "actors/common/wav.h"
 #include "actors/wakevad/voice_pipeline.h"
 
 namespace vb::wakevad {
@@ -78,8 +78,7 @@ bool LoadManifest(const std::string& dir, std::vector<Item>* items) {
   while (std::getline(in, line)) {
     auto f = Split(line, '\t');
     if (f.size() < 7 || f[0][0] == '#') continue;
-    items->push_back({f[0], f[1], f[2], std::stod(f[3]), dir + "/" + f[4], dir + "/" + f[5],
-                      dir + "/" + f[6]});
+    items->push_back({f[0], f[1], f[2], std::stod(f[3]), dir + "/" + f[4], dir + "/" + f[5], dir + "/" + f[6]});
   }
   return true;
 }
@@ -112,28 +111,23 @@ double Percentile(std::vector<double> v, double q) {
 
 json Stats(const std::vector<double>& v) {
   if (v.empty()) return json{{"n", 0}};
-  return json{{"n", v.size()},
-              {"median", Percentile(v, 0.5)},
-              {"p90", Percentile(v, 0.9)},
-              {"max", Percentile(v, 1.0)}};
+  return json{
+      {"n", v.size()}, {"median", Percentile(v, 0.5)}, {"p90", Percentile(v, 0.9)}, {"max", Percentile(v, 1.0)}};
 }
 
 // Speech segments of a clean track: 20 ms frames above -50 dBFS, gaps
 // shorter than the tracker's min_silence_ms closed (by definition a pause
 // that short does not end a segment: the labels are what a perfect frame
 // detector with the same hysteresis would report).
-std::vector<std::pair<uint64_t, uint64_t>> SpeechLabels(const std::vector<int16_t>& clean,
-                                                        int min_silence_ms) {
+std::vector<std::pair<uint64_t, uint64_t>> SpeechLabels(const std::vector<int16_t>& clean, int min_silence_ms) {
   std::vector<std::pair<uint64_t, uint64_t>> segs;
   for (size_t i = 0; i + kFrameSamples <= clean.size(); i += kFrameSamples) {
     double sum = 0;
     for (int k = 0; k < kFrameSamples; ++k) sum += double(clean[i + k]) * clean[i + k];
     double db = 10 * std::log10(sum / kFrameSamples / (32768.0 * 32768.0) + 1e-12);
     if (db < -50) continue;
-    if (!segs.empty() && i - segs.back().second < uint64_t(min_silence_ms) * 16)
-      segs.back().second = i + kFrameSamples;
-    else
-      segs.push_back({i, i + kFrameSamples});
+    if (!segs.empty() && i - segs.back().second < uint64_t(min_silence_ms) * 16) segs.back().second = i + kFrameSamples;
+    else segs.push_back({i, i + kFrameSamples});
   }
   std::erase_if(segs, [](auto& s) { return s.second - s.first < 60 * 16; });
   return segs;
@@ -147,14 +141,15 @@ struct VadTally {
   std::vector<double> onset_ms, offset_ms, start_error_ms;
 };
 
-void EvalVadFile(const std::string& detector, const PipelineOptions& base,
-                 const std::vector<int16_t>& mix, const std::vector<int16_t>& clean, VadTally* t) {
+void EvalVadFile(const std::string& detector, const PipelineOptions& base, const std::vector<int16_t>& mix,
+                 const std::vector<int16_t>& clean, VadTally* t) {
   PipelineOptions o = base;
   o.detector = detector;
   o.wake_enabled = false;
   std::vector<VadDecision> ds;
   VoicePipeline p;
-  Status s = p.Init(o, [&](const VadOutput& v) { ds.push_back(v.decision); }, nullptr);
+  Status s = p.Init(
+      o, [&](const VadOutput& v) { ds.push_back(v.decision); }, nullptr);
   if (!s.ok()) {
     std::cerr << s.message() << "\n";
     return;
@@ -226,8 +221,10 @@ int RunVad(const Args& a) {
   d.webrtc_likelihood = std::stoi(a.Get("webrtc-likelihood", std::to_string(d.webrtc_likelihood)));
   json out;
   out["what"] = "vad";
-  out["options"] = {{"threshold", base.vad.threshold}, {"min_speech_ms", base.vad.min_speech_ms},
-                    {"min_silence_ms", base.vad.min_silence_ms}, {"energy_margin_db", d.energy_margin_db},
+  out["options"] = {{"threshold", base.vad.threshold},
+                    {"min_speech_ms", base.vad.min_speech_ms},
+                    {"min_silence_ms", base.vad.min_silence_ms},
+                    {"energy_margin_db", d.energy_margin_db},
                     {"webrtc_likelihood", d.webrtc_likelihood}};
   for (const auto& det : detectors) {
     std::map<std::string, VadTally> by_cond;
@@ -305,8 +302,7 @@ struct Spotted {
 
 // Every first-stage detection with its verifier score (when verifying), so
 // one pass over the corpus serves a whole sweep of margins.
-std::vector<Spotted> SpotFile(const WakeOptions& w, const std::vector<int16_t>& pcm, bool spot_all,
-                              int end_settle_ms) {
+std::vector<Spotted> SpotFile(const WakeOptions& w, const std::vector<int16_t>& pcm, bool spot_all, int end_settle_ms) {
   PipelineOptions o;
   o.wake = w;
   o.spot_all = spot_all;
@@ -406,9 +402,14 @@ int RunWake(const Args& a) {
         if (it.kind == "neg") neg_s += secs;
         results.push_back({&it, secs, SpotFile(w, mix, spot_all, settle_ms)});
       }
-      struct Cond { int n = 0, hit = 0, extra = 0; std::vector<double> latency, report; json hits = json::array(); };
+      struct Cond {
+        int n = 0, hit = 0, extra = 0;
+        std::vector<double> latency, report;
+        json hits = json::array();
+      };
       auto render = [](const Cond& c) {
-        json j{{"phrases", c.n}, {"detected", c.hit},
+        json j{{"phrases", c.n},
+               {"detected", c.hit},
                {"detection_rate", c.n ? double(c.hit) / c.n : NAN},
                {"false_accepts_in_positives", c.extra},
                {"latency_after_phrase_end_ms", Stats(c.latency)},
@@ -433,8 +434,10 @@ int RunWake(const Args& a) {
             auto& list = it.kind == "near" ? near_list : fa_list;
             n += int(found.size());
             for (auto& f : found)
-              list.push_back({{"file", it.mix}, {"at_s", double(f.start) / kSampleRate},
-                              {"len_ms", double(f.end - f.start) / 16}, {"score", f.score},
+              list.push_back({{"file", it.mix},
+                              {"at_s", double(f.start) / kSampleRate},
+                              {"len_ms", double(f.end - f.start) / 16},
+                              {"score", f.score},
                               {"verify_score", f.verify_score}});
             if (first)
               for (auto& f : r.found) scores[it.kind].push_back(f.verify_score);
@@ -452,7 +455,8 @@ int RunWake(const Args& a) {
               ++c.hit, ++all.hit;
               c.hits.push_back({{"at_s", double(found[i].start) / kSampleRate},
                                 {"len_ms", double(found[i].end - found[i].start) / 16},
-                                {"score", found[i].score}, {"verify_score", found[i].verify_score}});
+                                {"score", found[i].score},
+                                {"verify_score", found[i].verify_score}});
               double lat = (double(found[i].at) - double(e)) / 16;
               c.latency.push_back(lat);
               all.latency.push_back(lat);
@@ -462,7 +466,8 @@ int RunWake(const Args& a) {
               break;
             }
           }
-          for (bool u : used) if (!u) ++c.extra, ++all.extra;
+          for (bool u : used)
+            if (!u) ++c.extra, ++all.extra;
           if (first)
             for (auto& f : r.found) scores["pos"].push_back(f.verify_score);
         }
@@ -483,8 +488,8 @@ int RunWake(const Args& a) {
           mkey += std::string(" verify_margin ") + mk;
         }
         out["phrases"][phrase][mkey] = j;
-        std::cerr << "wake '" << phrase << "' threshold " << mkey << ": rate " << j["detection_rate"]
-                  << ", FA/h " << j["false_accepts_per_hour"] << ", near " << near_fa << "\n";
+        std::cerr << "wake '" << phrase << "' threshold " << mkey << ": rate " << j["detection_rate"] << ", FA/h "
+                  << j["false_accepts_per_hour"] << ", near " << near_fa << "\n";
       }
       if (verify) {
         char key[64];
@@ -511,8 +516,10 @@ int RunSpot(const Args& a) {
   w.verify_margin = -1e300;
   json out = json::array();
   for (auto& f : SpotFile(w, pcm, a.Get("spot-all", "0") == "1", int(a.Num("end-settle-ms", -1))))
-    out.push_back({{"start_s", double(f.start) / kSampleRate}, {"end_s", double(f.end) / kSampleRate},
-                   {"detected_s", double(f.at) / kSampleRate}, {"score", f.score},
+    out.push_back({{"start_s", double(f.start) / kSampleRate},
+                   {"end_s", double(f.end) / kSampleRate},
+                   {"detected_s", double(f.at) / kSampleRate},
+                   {"score", f.score},
                    {"verify_score", f.verify_score}});
   std::cout << out.dump(2) << "\n";
   return 0;

@@ -77,12 +77,15 @@ class PulseLoopTest : public ::testing::Test {
     MakeSpeech();
   }
   void TearDown() override {
-    for (auto* c : {&capture_, &playback_}) if (c->pid() > 0) c->Stop(SIGTERM, 3000ms);
-    for (auto& [name, c] : afe_) if (c.pid() > 0) c.Stop(SIGTERM, 3000ms);
+    for (auto* c : {&capture_, &playback_})
+      if (c->pid() > 0) c->Stop(SIGTERM, 3000ms);
+    for (auto& [name, c] : afe_)
+      if (c.pid() > 0) c.Stop(SIGTERM, 3000ms);
     if (broker_.pid() > 0) broker_.Stop(SIGTERM, 3000ms);
     node_.reset();
     ctx_.shutdown();
-    if (pulse_started_) RunCommand({"/bin/bash", source_ + "/tests/tools/pulse_env.sh", "stop", dir_.path()}, nullptr, 10s);
+    if (pulse_started_)
+      RunCommand({"/bin/bash", source_ + "/tests/tools/pulse_env.sh", "stop", dir_.path()}, nullptr, 10s);
   }
   void MakeSpeech() {
     const std::string raw = dir_.File("raw.wav"), wav = dir_.File("far.wav");
@@ -94,7 +97,9 @@ class PulseLoopTest : public ::testing::Test {
                           "south, and temperatures reaching twenty degrees in the afternoon. In sports, "
                           "the home team won the final by two goals, and the fans celebrated late into "
                           "the night."},
-                         &out), 0) << out;
+                         &out),
+              0)
+        << out;
     ASSERT_EQ(RunCommand({"/usr/bin/env", "sox", "-q", raw, "-r", "16000", "-c", "1", "-b", "16", wav}, &out), 0)
         << out;
     ASSERT_TRUE(audio::ReadWav(wav, &speech_).ok());
@@ -134,9 +139,9 @@ TEST_F(PulseLoopTest, SpeakerEchoHeardByTheMicIsCancelled) {
   // but an echo path that moves every second is not a steady state).
   StampDrift mic_drift, ref_drift;
   std::map<std::string, v1::Heartbeat> beats;
-  std::map<uint64_t, std::string> mic;                        // sample_index → pcm
+  std::map<uint64_t, std::string> mic;                           // sample_index → pcm
   std::map<std::string, std::map<uint64_t, std::string>> clean;  // source → index → pcm
-  std::map<std::string, std::vector<int64_t>> latency_ns;     // publish − capture
+  std::map<std::string, std::vector<int64_t>> latency_ns;        // publish − capture
   // Diagnosis (VB_AFE_LOOP_DUMP=DIR): raw mic and reference streams with
   // their stamps, to measure the loop's true delay offline.
   const char* dump_dir = std::getenv("VB_AFE_LOOP_DUMP");
@@ -148,7 +153,8 @@ TEST_F(PulseLoopTest, SpeakerEchoHeardByTheMicIsCancelled) {
     std::fwrite(head, sizeof head, 1, f);
     std::fwrite(m.pcm().data(), 1, m.pcm().size(), f);
   };
-  node_->Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [&](const auto& m) { beats[m.msg.actor()] = m.msg; }, "*");
+  node_->Subscribe<v1::Heartbeat>(
+      bus::topics::kHeartbeat, [&](const auto& m) { beats[m.msg.actor()] = m.msg; }, "*");
   node_->Subscribe<v1::AudioFrame>(bus::topics::kAudioMic, [&](const auto& m) {
     if (m.msg.channels() == 1) mic[m.msg.sample_index()] = m.msg.pcm();
     dump(dump_mic, m.msg);
@@ -180,14 +186,19 @@ TEST_F(PulseLoopTest, SpeakerEchoHeardByTheMicIsCancelled) {
     return s;
   };
   // Every process up, the speaker open, and the mic delivering.
-  ASSERT_TRUE(RunUntil(loop_, [&] {
-    for (const char* b : kBackends)
-      if (!beats.count(std::string("afe_") + b)) return false;
-    return beats.count("playback") && beats["playback"].extra().count("device_open") &&
-           beats["playback"].extra().at("device_open") == 1 && mic.size() >= 25;
-  }, 30s)) << logs();
+  ASSERT_TRUE(RunUntil(
+      loop_,
+      [&] {
+        for (const char* b : kBackends)
+          if (!beats.count(std::string("afe_") + b)) return false;
+        return beats.count("playback") && beats["playback"].extra().count("device_open") &&
+               beats["playback"].extra().at("device_open") == 1 && mic.size() >= 25;
+      },
+      30s))
+      << logs();
   const int64_t settle_start = bus::MonoNs();
-  ASSERT_TRUE(RunUntil(loop_, [&] { return mic_drift.Settled() && ref_drift.Settled(); }, 40s))
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return mic_drift.Settled() && ref_drift.Settled(); }, 40s))
       << "stamps still drifting: mic " << mic_drift.Rate() << " ref " << ref_drift.Rate() << " ms/s";
   std::printf("{\"stamps_settled_after_s\":%.1f,\"mic_drift_ms_per_s\":%.2f,\"ref_drift_ms_per_s\":%.2f}\n",
               double(bus::MonoNs() - settle_start) / 1e9, mic_drift.Rate(), ref_drift.Rate());
@@ -215,8 +226,9 @@ TEST_F(PulseLoopTest, SpeakerEchoHeardByTheMicIsCancelled) {
   });
   // Until it has all been played and heard, plus half a second of room tail.
   const uint64_t until_index = first_index + (frames + 50) * kFrame + 16000;
-  ASSERT_TRUE(RunUntil(loop_, [&] { return !mic.empty() && mic.rbegin()->first >= until_index; },
-                       std::chrono::seconds(frames / 50 + 20)))
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return !mic.empty() && mic.rbegin()->first >= until_index; },
+      std::chrono::seconds(frames / 50 + 20)))
       << logs();
   loop_.CancelTimer(timer);
   if (dump_mic) std::fclose(dump_mic);
@@ -224,11 +236,14 @@ TEST_F(PulseLoopTest, SpeakerEchoHeardByTheMicIsCancelled) {
   dump_mic = dump_ref = nullptr;
   // The last heartbeats, with the counters of the whole run.
   beats.clear();
-  ASSERT_TRUE(RunUntil(loop_, [&] {
-    for (const char* b : kBackends)
-      if (!beats.count(std::string("afe_") + b)) return false;
-    return beats.count("capture") && beats.count("playback");
-  }, 5s));
+  ASSERT_TRUE(RunUntil(
+      loop_,
+      [&] {
+        for (const char* b : kBackends)
+          if (!beats.count(std::string("afe_") + b)) return false;
+        return beats.count("capture") && beats.count("playback");
+      },
+      5s));
 
   // Where the echo is: mic frames well above the silence of the null sink.
   uint64_t echo_start = 0;
@@ -280,15 +295,15 @@ TEST_F(PulseLoopTest, SpeakerEchoHeardByTheMicIsCancelled) {
     std::sort(lat.begin(), lat.end());
     const auto& x = beats[name].extra();
     auto get = [&](const char* key) { return x.count(key) ? x.at(key) : -1; };
-    std::printf("{\"backend\":\"%s\",\"erle_db\":%.1f,\"frames\":%zu,\"missing_clean\":%zu,"
-                "\"latency_ms_median\":%.2f,\"ref_lead_us\":%lld,\"ref_jumps\":%lld,\"mic_jumps\":%lld,"
-                "\"ref_late_samples\":%lld,\"ref_gap_samples\":%lld,\"bulk_delay_us\":%lld,"
-                "\"delay_changes\":%lld,\"echo_lag_us\":%lld,\"echo_corr_pct\":%lld}\n",
-                b, erle[b], used, missing, lat.empty() ? -1.0 : lat[lat.size() / 2] / 1e6,
-                (long long)get("ref_lead_us"), (long long)get("ref_jumps"), (long long)get("mic_jumps"),
-                (long long)get("ref_late_samples"), (long long)get("ref_gap_samples"),
-                (long long)get("bulk_delay_us"), (long long)get("delay_changes"),
-                (long long)get("echo_lag_us"), (long long)get("echo_corr_pct"));
+    std::printf(
+        "{\"backend\":\"%s\",\"erle_db\":%.1f,\"frames\":%zu,\"missing_clean\":%zu,"
+        "\"latency_ms_median\":%.2f,\"ref_lead_us\":%lld,\"ref_jumps\":%lld,\"mic_jumps\":%lld,"
+        "\"ref_late_samples\":%lld,\"ref_gap_samples\":%lld,\"bulk_delay_us\":%lld,"
+        "\"delay_changes\":%lld,\"echo_lag_us\":%lld,\"echo_corr_pct\":%lld}\n",
+        b, erle[b], used, missing, lat.empty() ? -1.0 : lat[lat.size() / 2] / 1e6, (long long)get("ref_lead_us"),
+        (long long)get("ref_jumps"), (long long)get("mic_jumps"), (long long)get("ref_late_samples"),
+        (long long)get("ref_gap_samples"), (long long)get("bulk_delay_us"), (long long)get("delay_changes"),
+        (long long)get("echo_lag_us"), (long long)get("echo_corr_pct"));
     RecordProperty(std::string("erle_db_") + b, std::to_string(erle[b]));
     EXPECT_GT(used, 200u) << b << ": too little echo to judge";
     EXPECT_EQ(missing, 0u) << b << ": mic frames without a clean frame";

@@ -23,9 +23,10 @@ TEST(DemoTest, MainJobAnswersAQuestionAloud) {
   std::string config = std::string(std::getenv("VB_SOURCE_DIR")) + "/config/demo.yaml";
   int code = RunCommand({Bin("vb"), "demo", "--config", config, "--out", dir.path(), "--say", "What time is it?"}, &out,
                         std::chrono::seconds(150));
-  ASSERT_EQ(code, 0) << out << "\n--- session log:\n" << ReadFile(dir.File("logs/session.log"))
-                     << "\n--- simulator log:\n" << ReadFile(dir.File("logs/cozesim.log"))
-                     << "\n--- REST requests the simulator answered:\n" << ReadFile(dir.File("sim/rest.jsonl"));
+  ASSERT_EQ(code, 0) << out << "\n--- session log:\n"
+                     << ReadFile(dir.File("logs/session.log")) << "\n--- simulator log:\n"
+                     << ReadFile(dir.File("logs/cozesim.log")) << "\n--- REST requests the simulator answered:\n"
+                     << ReadFile(dir.File("sim/rest.jsonl"));
   // The dialog is shown live: what was heard, what the agent said, and where the audio is.
   EXPECT_NE(out.find("you:   what time is it"), std::string::npos) << out;
   EXPECT_NE(out.find("agent: It is "), std::string::npos) << out;

@@ -76,7 +76,8 @@ class BargeIn : public DialogHarness {
     size_t n_mic = 0, n_clean = 0;
     const double mic = loudest(mic_, &n_mic), clean = loudest(clean_, &n_clean);
     char line[160];
-    std::snprintf(line, sizeof line, "since the user began: %zu mic frames, loudest %.1f dBFS; %zu clean frames, loudest %.1f dBFS\n",
+    std::snprintf(line, sizeof line,
+                  "since the user began: %zu mic frames, loudest %.1f dBFS; %zu clean frames, loudest %.1f dBFS\n",
                   n_mic, mic, n_clean, clean);
     return line + ("paplay: " + ReadFile(dir_.File("paplay.log")) + "\n");
   }
@@ -100,8 +101,9 @@ class BargeIn : public DialogHarness {
     o.env = env_;
     ASSERT_NO_FATAL_FAILURE(Start(o));
     ASSERT_TRUE(Until([&] { return mic_.size() > 50; }, 20000ms)) << "no microphone frames\n" << Logs({"capture"});
-    ASSERT_TRUE(Until([&] { return std::abs(Drift(mic_)) < max_drift_ms_per_s && std::abs(Drift(ref_)) < max_drift_ms_per_s; },
-                      45000ms))
+    ASSERT_TRUE(
+        Until([&] { return std::abs(Drift(mic_)) < max_drift_ms_per_s && std::abs(Drift(ref_)) < max_drift_ms_per_s; },
+              45000ms))
         << "stamps still drifting: mic " << Drift(mic_) << " ref " << Drift(ref_) << " ms/s";
   }
   // Speech played through vb-playback with a turn no one else knows (as a
@@ -109,8 +111,9 @@ class BargeIn : public DialogHarness {
   // dialog is idle. Real time, 20 ms frames on audio.out.
   void WarmUp(double seconds) {
     MicScript speech(dir_);
-    speech.Say("Good evening. Here is the news. The city council approved the new park on the river bank, and "
-               "work starts next spring. Trains will run every ten minutes on weekdays.");
+    speech.Say(
+        "Good evening. Here is the news. The city council approved the new park on the river bank, and "
+        "work starts next spring. Trains will run every ten minutes on weekdays.");
     speech.Write(dir_.File("warmup.wav"));
     audio::PcmBuffer pcm;
     ASSERT_TRUE(audio::ReadWav(dir_.File("warmup.wav"), &pcm).ok());
@@ -133,7 +136,8 @@ class BargeIn : public DialogHarness {
       f.set_end_of_turn(pos >= total);
       out.Publish(f, {.origin_ns = bus::MonoNs(), .turn_id = "warm-up"});
     });
-    int drained = AwaitPlayback(0, v1::PlaybackEvent::DRAINED, "warm-up", std::chrono::milliseconds(int(seconds * 1000) + 10000));
+    int drained =
+        AwaitPlayback(0, v1::PlaybackEvent::DRAINED, "warm-up", std::chrono::milliseconds(int(seconds * 1000) + 10000));
     loop_.CancelTimer(timer);
     ASSERT_GE(drained, 0) << Dump();
   }
@@ -144,9 +148,12 @@ class BargeIn : public DialogHarness {
       c.mutable_text_input()->set_text("tell me a long story");
       c.mutable_text_input()->set_request_id("story");
     });
-    int st = AwaitEvent(0, [](const SessionSeen& s) {
-      return s.event.has_turn_started() && s.event.turn_started().request_id() == "story";
-    }, 20000ms);
+    int st = AwaitEvent(
+        0,
+        [](const SessionSeen& s) {
+          return s.event.has_turn_started() && s.event.turn_started().request_id() == "story";
+        },
+        20000ms);
     EXPECT_GE(st, 0) << Dump();
     if (st < 0) return "";
     std::string story = events_[size_t(st)].event.turn_started().turn_id();
@@ -199,7 +206,10 @@ class BargeIn : public DialogHarness {
 TEST_F(BargeIn, FirstReplyIsNotCutByItsOwnEcho) {
   std::string out;
   ASSERT_EQ(RunCommand({"/usr/bin/env", "sox", "-q", "-n", "-r", "16000", "-c", "1", "-b", "16", dir_.File("room.wav"),
-                        "synth", "120", "pinknoise", "vol", "0.002"}, &out), 0) << out;
+                        "synth", "120", "pinknoise", "vol", "0.002"},
+                       &out),
+            0)
+      << out;
   ASSERT_TRUE(user_.Start({"/usr/bin/env", "paplay", "--device=vb_null", dir_.File("room.wav")},
                           dir_.File("paplay.log"), env_));
   ASSERT_NO_FATAL_FAILURE(StartRoom("continuous"));
@@ -208,11 +218,10 @@ TEST_F(BargeIn, FirstReplyIsNotCutByItsOwnEcho) {
   ASSERT_GE(started, 0);
   const int64_t from = playback_[size_t(started)].t_ns;
   ASSERT_TRUE(Until([&] { return LoudRef(from) >= 300 || InterruptsBefore(INT64_MAX) > 0; }, 20000ms)) << Dump();
-  EXPECT_EQ(InterruptsBefore(INT64_MAX), 0) << "the agent interrupted itself on its own echo\n"
-                                            << EnergyTimeline(FirstSound(from) - 100000000, 25)
-                                            << "… and before the interrupt:\n"
-                                            << EnergyTimeline(FirstInterrupt() - 1500000000, 75) << Dump()
-                                            << Logs({"afe", "playback"});
+  EXPECT_EQ(InterruptsBefore(INT64_MAX), 0)
+      << "the agent interrupted itself on its own echo\n"
+      << EnergyTimeline(FirstSound(from) - 100000000, 25) << "… and before the interrupt:\n"
+      << EnergyTimeline(FirstInterrupt() - 1500000000, 75) << Dump() << Logs({"afe", "playback"});
 }
 
 // Barge-in by the client VAD on real ALSA, timed at the devices: the story
@@ -232,7 +241,8 @@ TEST_F(BargeIn, UserSpeechStopsTheStoryWithin250ms) {
   // The story plays for a while: its echo alone must not interrupt it.
   const int64_t echo_from = playback_[size_t(started)].t_ns;
   ASSERT_TRUE(Until([&] { return LoudRef(echo_from) >= 300 || InterruptsBefore(INT64_MAX) > 0; }, 20000ms))
-      << "the story did not play\n" << Dump();  // 6 s of story
+      << "the story did not play\n"
+      << Dump();  // 6 s of story
   ASSERT_EQ(InterruptsBefore(INT64_MAX), 0) << "the agent interrupted itself on its own echo\n"
                                             << EnergyTimeline(FirstSound(echo_from) - 100000000, 25) << Dump();
   ASSERT_EQ(AwaitEnded(0, v1::TurnEnded::CANCELLED, story, 0ms), -1) << Dump();
@@ -296,10 +306,11 @@ TEST_F(BargeIn, UserSpeechStopsTheStoryWithin250ms) {
     }
   }
   double flush_ms = flushed >= 0 ? double(playback_[size_t(flushed)].event.latency_ns()) / 1e6 : -1;
-  std::printf("{\"barge_in_ms\":%.1f,\"interrupt_reason\":\"%s\",\"onset_to_interrupt_ms\":%.1f,"
-              "\"flush_latency_ms\":%.1f,\"clean_echo_p95_dbfs\":%.1f,\"mic_echo_max_dbfs\":%.1f}\n",
-              latency_ms, reason.c_str(), interrupt_sent ? double(interrupt_sent - onset) / 1e6 : -1.0, flush_ms, base_p95,
-              mic_echo);
+  std::printf(
+      "{\"barge_in_ms\":%.1f,\"interrupt_reason\":\"%s\",\"onset_to_interrupt_ms\":%.1f,"
+      "\"flush_latency_ms\":%.1f,\"clean_echo_p95_dbfs\":%.1f,\"mic_echo_max_dbfs\":%.1f}\n",
+      latency_ms, reason.c_str(), interrupt_sent ? double(interrupt_sent - onset) / 1e6 : -1.0, flush_ms, base_p95,
+      mic_echo);
   EXPECT_LE(latency_ms, 250.0) << Dump();
   EXPECT_GT(latency_ms, -20.0) << "the story went quiet before the user spoke?\n" << Dump();
 
@@ -342,14 +353,16 @@ TEST_F(BargeIn, WakeWordOverTheReplyOpensANewQuestionWithoutThePhrase) {
   ASSERT_GE(started, 0);
   const int64_t echo_from = playback_[size_t(started)].t_ns;
   ASSERT_TRUE(Until([&] { return LoudRef(echo_from) >= 150 || InterruptsBefore(INT64_MAX) > 0; }, 20000ms))
-      << "the story did not play\n" << Dump();
+      << "the story did not play\n"
+      << Dump();
   ASSERT_EQ(InterruptsBefore(INT64_MAX), 0) << "the agent interrupted itself\n" << Dump();
   const size_t events_before = events_.size();
 
   const int64_t talk_ns = bus::MonoNs();
-  ASSERT_TRUE(user_.Start({"/usr/bin/env", "paplay", "--device=vb_user", dir_.File("user.wav")}, dir_.File("paplay.log"), env_));
-  ASSERT_GE(AwaitEnded(0, v1::TurnEnded::CANCELLED, story, 10000ms), 0)
-      << "the story was not stopped\n" << HeardSince(talk_ns) << Dump();
+  ASSERT_TRUE(user_.Start({"/usr/bin/env", "paplay", "--device=vb_user", dir_.File("user.wav")},
+                          dir_.File("paplay.log"), env_));
+  ASSERT_GE(AwaitEnded(0, v1::TurnEnded::CANCELLED, story, 10000ms), 0) << "the story was not stopped\n"
+                                                                        << HeardSince(talk_ns) << Dump();
   int answer_end = AwaitEnded(events_before, v1::TurnEnded::COMPLETED, "", 30000ms);
   ASSERT_GE(answer_end, 0) << HeardSince(talk_ns) << Dump() << Logs({"control", "session", "wakevad"});
   const std::string answer = events_[size_t(answer_end)].turn_id;
@@ -372,8 +385,9 @@ TEST_F(BargeIn, WakeWordOverTheReplyOpensANewQuestionWithoutThePhrase) {
   EXPECT_EQ(AgentText(answer).rfind("It is ", 0), 0u) << AgentText(answer);
   EXPECT_GT(LoudOut(answer), 25);
   // vb-control cut the phrase out of the held-back uplink.
-  ASSERT_TRUE(Until([&] { return beats_["control"].extra().count("wake_cuts") && beats_["control"].extra().at("wake_cuts") >= 1; },
-                    3000ms))
+  ASSERT_TRUE(Until(
+      [&] { return beats_["control"].extra().count("wake_cuts") && beats_["control"].extra().at("wake_cuts") >= 1; },
+      3000ms))
       << Dump();
 }
 

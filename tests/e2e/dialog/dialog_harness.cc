@@ -23,13 +23,9 @@ double Dbfs(const int16_t* s, size_t n) {
   return rms > 1e-6 ? 20 * std::log10(rms) : -120;
 }
 
-double Dbfs(const std::string& pcm) {
-  return Dbfs(reinterpret_cast<const int16_t*>(pcm.data()), pcm.size() / 2);
-}
+double Dbfs(const std::string& pcm) { return Dbfs(reinterpret_cast<const int16_t*>(pcm.data()), pcm.size() / 2); }
 
-void MicScript::Silence(double seconds) {
-  pcm_.samples.insert(pcm_.samples.end(), size_t(seconds * 16000), 0);
-}
+void MicScript::Silence(double seconds) { pcm_.samples.insert(pcm_.samples.end(), size_t(seconds * 16000), 0); }
 
 int MicScript::Say(const std::string& text) {
   std::string raw = dir_.File("say" + std::to_string(made_) + ".wav");
@@ -37,8 +33,7 @@ int MicScript::Say(const std::string& text) {
   ++made_;
   std::string out;
   EXPECT_EQ(RunCommand({"/usr/bin/env", "espeak-ng", "-v", "en-us", "-s", "150", "-w", raw, text}, &out), 0) << out;
-  EXPECT_EQ(RunCommand({"/usr/bin/env", "sox", "-q", raw, "-r", "16000", "-c", "1", "-b", "16", wav}, &out), 0)
-      << out;
+  EXPECT_EQ(RunCommand({"/usr/bin/env", "sox", "-q", raw, "-r", "16000", "-c", "1", "-b", "16", wav}, &out), 0) << out;
   audio::PcmBuffer b;
   EXPECT_TRUE(audio::ReadWav(wav, &b).ok());
   double start = length_s();
@@ -70,7 +65,8 @@ void DialogHarness::SetUp() {
       status_ = m.msg.status();
       return;
     }
-    events_.push_back({now(), std::string(m.header.turn_id()), m.msg, m.header.mono_ns(), std::string(m.header.source())});
+    events_.push_back(
+        {now(), std::string(m.header.turn_id()), m.msg, m.header.mono_ns(), std::string(m.header.source())});
   });
   node_->Subscribe<v1::DialogState>(bus::topics::kDialogState, [this, now](const auto& m) {
     // Republished with every heartbeat: keep changes only.
@@ -79,20 +75,24 @@ void DialogHarness::SetUp() {
       return;
     states_.push_back({now(), m.msg, m.header.mono_ns()});
   });
-  node_->Subscribe<v1::PlaybackEvent>(bus::topics::kPlaybackEvent,
-                                      [this, now](const auto& m) { playback_.push_back({now(), m.msg, m.header.mono_ns()}); });
-  node_->Subscribe<v1::VadEvent>(bus::topics::kVoiceVad, [this, now](const auto& m) { vad_.emplace_back(now(), m.msg); });
+  node_->Subscribe<v1::PlaybackEvent>(bus::topics::kPlaybackEvent, [this, now](const auto& m) {
+    playback_.push_back({now(), m.msg, m.header.mono_ns()});
+  });
+  node_->Subscribe<v1::VadEvent>(bus::topics::kVoiceVad,
+                                 [this, now](const auto& m) { vad_.emplace_back(now(), m.msg); });
   node_->Subscribe<v1::WakeEvent>(bus::topics::kVoiceWake,
                                   [this, now](const auto& m) { wakes_.emplace_back(now(), m.msg); });
-  node_->Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand,
-                                      [this, now](const auto& m) {
+  node_->Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand, [this, now](const auto& m) {
     commands_seen_.emplace_back(now(), m.msg);
     commands_sent_ns_.push_back(m.header.mono_ns());
   });
-  node_->Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [this](const auto& m) {
-    beats_[m.msg.actor()] = m.msg;
-    beat_log_[m.msg.actor()].push_back(m.msg);
-  }, "*");
+  node_->Subscribe<v1::Heartbeat>(
+      bus::topics::kHeartbeat,
+      [this](const auto& m) {
+        beats_[m.msg.actor()] = m.msg;
+        beat_log_[m.msg.actor()].push_back(m.msg);
+      },
+      "*");
   auto frames = [this, now](std::vector<FrameSeen>* into, bool count_mic) {
     return [this, now, into, count_mic](const bus::Received<v1::AudioFrame>& m) {
       if (count_mic) mic_samples_ = m.msg.sample_index() + m.msg.pcm().size() / 2 / std::max(1u, m.msg.channels());
@@ -133,10 +133,17 @@ void DialogHarness::Start(const PipelineOptions& o) {
   std::string cfg = "bus:\n  endpoint: " + endpoint_ +
                     "\ndevices:\n  names: [local]\n"
                     "launcher:\n"
-                    "  actors: [" + list + "]\n"
-                    "  simulator: " + (with_session ? "true" : "false") + "\n"
-                    "  simulator_args: [--token-file, \"" + d + "/sim-token\", --bot-id, \"7000000000000000001\", "
-                    "--log-dir, \"" + d + "/sim\", --wait-models";
+                    "  actors: [" +
+                    list +
+                    "]\n"
+                    "  simulator: " +
+                    (with_session ? "true" : "false") +
+                    "\n"
+                    "  simulator_args: [--token-file, \"" +
+                    d +
+                    "/sim-token\", --bot-id, \"7000000000000000001\", "
+                    "--log-dir, \"" +
+                    d + "/sim\", --wait-models";
   for (const auto& a : o.sim_args) cfg += ", \"" + a + "\"";
   cfg += "]\n  log_dir: " + d + "/logs\n  heartbeat_timeout_ms: " + std::to_string(o.heartbeat_timeout_ms) + "\n";
   // A section for each actor started (vb run refuses sections of others).
@@ -144,31 +151,35 @@ void DialogHarness::Start(const PipelineOptions& o) {
   if (has("capture")) {
     if (o.mic == "wav")
       cfg += "capture:\n  source: wav\n  wav: {path: " + d + "/mic.wav, realtime: true, at_end: silence}\n";
-    else
-      cfg += "capture:\n  source: alsa\n  alsa: {device: pulse, rate: 16000, channels: 1}\n";
+    else cfg += "capture:\n  source: alsa\n  alsa: {device: pulse, rate: 16000, channels: 1}\n";
   }
   if (has("afe")) cfg += "afe:\n  backend: " + o.afe_backend + "\n" + (o.echo_gate ? "" : "  echo_gate: false\n");
   if (has("wakevad"))
     cfg += std::string("wakevad:\n  wake: {enabled: ") + (o.wake_word ? "true" : "false") + ", phrase: \"" +
            o.wake_phrase + "\"}\n";
   if (has("session"))
-    cfg += "session:\n  bot_id: \"7000000000000000001\"\n"
-           "  api_base: http://127.0.0.1:${VB_SIM_PORT}\n"
-           "  ws_base: ws://127.0.0.1:${VB_SIM_PORT}\n"
-           "  token_file: " + d + "/sim-token\n"
-           "  state_dir: " + d + "/state\n"
-           "  mode: " + o.mode + "\n"
-           "  reconnect_initial_ms: 200\n  reconnect_max_ms: 1000\n";
+    cfg +=
+        "session:\n  bot_id: \"7000000000000000001\"\n"
+        "  api_base: http://127.0.0.1:${VB_SIM_PORT}\n"
+        "  ws_base: ws://127.0.0.1:${VB_SIM_PORT}\n"
+        "  token_file: " +
+        d +
+        "/sim-token\n"
+        "  state_dir: " +
+        d +
+        "/state\n"
+        "  mode: " +
+        o.mode +
+        "\n"
+        "  reconnect_initial_ms: 200\n  reconnect_max_ms: 1000\n";
   if (has("decoder")) cfg += "decoder:\n  output_rate: 16000\n";
   if (has("playback")) {
     if (o.speaker == "wav")
       cfg += "playback:\n  sink: wav\n  rate: 16000\n  wav: {path: " + d + "/reply.wav, realtime: true}\n";
-    else
-      cfg += "playback:\n  sink: alsa\n  rate: 16000\n  alsa: {device: pulse, buffer_ms: 20}\n";
+    else cfg += "playback:\n  sink: alsa\n  rate: 16000\n  alsa: {device: pulse, buffer_ms: 20}\n";
   }
   if (has("control"))
-    cfg += "control:\n  mode: " + o.mode + "\n  barge_in: {client_vad: " +
-           (o.client_vad_barge_in ? "true" : "false") +
+    cfg += "control:\n  mode: " + o.mode + "\n  barge_in: {client_vad: " + (o.client_vad_barge_in ? "true" : "false") +
            (o.wake_guard_ms >= 0 ? ", wake_guard_ms: " + std::to_string(o.wake_guard_ms) : std::string()) + "}\n";
   cfg += o.extra_yaml;
   dir_.Write("vb.yaml", cfg);
@@ -176,12 +187,14 @@ void DialogHarness::Start(const PipelineOptions& o) {
   ASSERT_TRUE(vb_.Start({Bin("vb"), "run", config_}, dir_.File("vb.log"), o.env));
   vb_running_ = true;
   const std::vector<std::string>& actors = o.actors;
-  bool up = Until([&] {
-    for (const auto& a : actors)
-      if (!beats_.count(a)) return false;
-    if (!with_session) return !states_.empty();
-    return status_.connected() && !states_.empty() && states_.back().state.state() != v1::STATE_OFFLINE;
-  }, 40000ms);
+  bool up = Until(
+      [&] {
+        for (const auto& a : actors)
+          if (!beats_.count(a)) return false;
+        if (!with_session) return !states_.empty();
+        return status_.connected() && !states_.empty() && states_.back().state.state() != v1::STATE_OFFLINE;
+      },
+      40000ms);
   ASSERT_TRUE(up) << "pipeline not up; vb said:\n" << ReadFile(dir_.File("vb.log")) << Logs(actors);
   std::smatch m;
   std::string text = ReadFile(dir_.File("vb.log"));
@@ -203,41 +216,50 @@ void DialogHarness::Stop() {
 int DialogHarness::AwaitEvent(size_t from, const std::function<bool(const SessionSeen&)>& pred,
                               std::chrono::milliseconds timeout) {
   int found = -1;
-  Until([&] {
-    for (size_t i = from; i < events_.size(); ++i)
-      if (pred(events_[i])) return (found = int(i)), true;
-    return false;
-  }, timeout);
+  Until(
+      [&] {
+        for (size_t i = from; i < events_.size(); ++i)
+          if (pred(events_[i])) return (found = int(i)), true;
+        return false;
+      },
+      timeout);
   return found;
 }
 
 int DialogHarness::AwaitEnded(size_t from, v1::TurnEnded::Outcome outcome, const std::string& turn,
                               std::chrono::milliseconds timeout) {
-  return AwaitEvent(from, [&](const SessionSeen& s) {
-    return s.event.has_turn_ended() && s.event.turn_ended().outcome() == outcome &&
-           (turn.empty() || s.turn_id == turn);
-  }, timeout);
+  return AwaitEvent(
+      from,
+      [&](const SessionSeen& s) {
+        return s.event.has_turn_ended() && s.event.turn_ended().outcome() == outcome &&
+               (turn.empty() || s.turn_id == turn);
+      },
+      timeout);
 }
 
 int DialogHarness::AwaitPlayback(size_t from, v1::PlaybackEvent::Kind kind, const std::string& turn,
                                  std::chrono::milliseconds timeout) {
   int found = -1;
-  Until([&] {
-    for (size_t i = from; i < playback_.size(); ++i)
-      if (playback_[i].event.kind() == kind && (turn.empty() || playback_[i].event.turn_id() == turn))
-        return (found = int(i)), true;
-    return false;
-  }, timeout);
+  Until(
+      [&] {
+        for (size_t i = from; i < playback_.size(); ++i)
+          if (playback_[i].event.kind() == kind && (turn.empty() || playback_[i].event.turn_id() == turn))
+            return (found = int(i)), true;
+        return false;
+      },
+      timeout);
   return found;
 }
 
 int DialogHarness::AwaitState(size_t from, v1::DialogStateKind kind, std::chrono::milliseconds timeout) {
   int found = -1;
-  Until([&] {
-    for (size_t i = from; i < states_.size(); ++i)
-      if (states_[i].state.state() == kind) return (found = int(i)), true;
-    return false;
-  }, timeout);
+  Until(
+      [&] {
+        for (size_t i = from; i < states_.size(); ++i)
+          if (states_[i].state.state() == kind) return (found = int(i)), true;
+        return false;
+      },
+      timeout);
   return found;
 }
 

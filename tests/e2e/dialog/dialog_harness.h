@@ -56,25 +56,25 @@ struct SessionSeen {
   int64_t t_ns;
   std::string turn_id;
   v1::SessionEvent event;
-  int64_t mono_ns = 0;   // Header.mono_ns (publish time)
-  std::string source;    // Header.source (vb-control speaks for a dead session)
+  int64_t mono_ns = 0;  // Header.mono_ns (publish time)
+  std::string source;   // Header.source (vb-control speaks for a dead session)
 };
 struct StateSeen {
   int64_t t_ns;
   v1::DialogState state;
-  int64_t mono_ns = 0;   // Header.mono_ns (publish time)
+  int64_t mono_ns = 0;  // Header.mono_ns (publish time)
 };
 struct PlaybackSeen {
-  int64_t t_ns;      // when this Node received it
+  int64_t t_ns;  // when this Node received it
   v1::PlaybackEvent event;
-  int64_t mono_ns;   // Header.mono_ns (publish time)
+  int64_t mono_ns;  // Header.mono_ns (publish time)
 };
 // One audio frame's summary (the PCM itself is not kept).
 struct FrameSeen {
-  int64_t t_ns;        // when this Node received it
-  int64_t play_ns;     // AudioFrame.play_ns (capture / speaker time)
-  int64_t origin_ns;   // Header.origin_ns
-  int64_t mono_ns;     // Header.mono_ns (publish time)
+  int64_t t_ns;       // when this Node received it
+  int64_t play_ns;    // AudioFrame.play_ns (capture / speaker time)
+  int64_t origin_ns;  // Header.origin_ns
+  int64_t mono_ns;    // Header.mono_ns (publish time)
   uint64_t sample_index;
   double dbfs;
   std::string turn_id;
@@ -82,19 +82,19 @@ struct FrameSeen {
 };
 
 struct PipelineOptions {
-  std::string mode = "continuous";           // control + session mode
-  std::string mic = "wav";                    // wav | alsa
-  std::string speaker = "wav";                // wav | alsa
+  std::string mode = "continuous";    // control + session mode
+  std::string mic = "wav";            // wav | alsa
+  std::string speaker = "wav";        // wav | alsa
   std::string afe_backend = "speex";  // the product default (config/default.yaml)
-  bool echo_gate = true;                      // afe.echo_gate (the product default)
-  int wake_guard_ms = -1;                     // control.barge_in.wake_guard_ms (-1: the product default)
+  bool echo_gate = true;              // afe.echo_gate (the product default)
+  int wake_guard_ms = -1;             // control.barge_in.wake_guard_ms (-1: the product default)
   bool client_vad_barge_in = false;
-  bool wake_word = true;                      // wakevad spots the wake phrase
-  std::string wake_phrase = "ok voice bus";   // wakevad's default, set explicitly
-  std::vector<std::string> sim_args;          // extra vb-cozesim flags
-  std::string extra_yaml;                     // appended sections / keys
-  int heartbeat_timeout_ms = 3000;            // launcher: silent this long = hung, killed
-  std::vector<std::string> env;               // extra environment for vb (PULSE_*)
+  bool wake_word = true;                     // wakevad spots the wake phrase
+  std::string wake_phrase = "ok voice bus";  // wakevad's default, set explicitly
+  std::vector<std::string> sim_args;         // extra vb-cozesim flags
+  std::string extra_yaml;                    // appended sections / keys
+  int heartbeat_timeout_ms = 3000;           // launcher: silent this long = hung, killed
+  std::vector<std::string> env;              // extra environment for vb (PULSE_*)
   // The actors `vb run` starts; without "session", Start() waits for no
   // connection and no simulator runs.
   std::vector<std::string> actors = {"control", "session", "decoder", "playback", "afe", "wakevad", "capture"};

@@ -141,7 +141,8 @@ void Dialog::RunWakeWordDialog(const MicScript& mic) {
   const std::string turn = events_[size_t(done)].turn_id;
   ASSERT_GE(AwaitPlayback(0, v1::PlaybackEvent::DRAINED, turn), 0) << Dump();
   ASSERT_TRUE(Until([&] { return states_.back().state.state() == v1::STATE_IDLE; }, 5000ms))
-      << "not idle again after the reply\n" << Dump();
+      << "not idle again after the reply\n"
+      << Dump();
 
   ASSERT_FALSE(wakes_.empty()) << Dump();
   EXPECT_EQ(wakes_.front().second.phrase(), "ok voice bus");
@@ -210,7 +211,8 @@ TEST_F(Dialog, ToolCallRoundTrip) {
   mic.Write(dir_.File("mic.wav"));
   ASSERT_NO_FATAL_FAILURE(Start({}));
 
-  int call = AwaitEvent(0, [](const SessionSeen& s) { return s.event.has_tool_call(); }, 40000ms);
+  int call = AwaitEvent(
+      0, [](const SessionSeen& s) { return s.event.has_tool_call(); }, 40000ms);
   ASSERT_GE(call, 0) << Dump();
   const v1::ToolCall tc = events_[size_t(call)].event.tool_call();
   const std::string turn = events_[size_t(call)].turn_id;
@@ -218,8 +220,7 @@ TEST_F(Dialog, ToolCallRoundTrip) {
   EXPECT_NE(tc.arguments_json().find("paris"), std::string::npos) << tc.arguments_json();
   ASSERT_GE(AwaitEnded(0, v1::TurnEnded::REQUIRES_ACTION, turn), 0) << Dump();
   // Control keeps the turn open while the tool runs.
-  EXPECT_TRUE(states_.back().state.state() == v1::STATE_THINKING ||
-              states_.back().state.state() == v1::STATE_SPEAKING)
+  EXPECT_TRUE(states_.back().state.state() == v1::STATE_THINKING || states_.back().state.state() == v1::STATE_SPEAKING)
       << states_.back().state.ShortDebugString();
   Send([&](v1::DialogCommand& c) {
     c.mutable_tool_output()->set_turn_id(turn);
@@ -229,9 +230,15 @@ TEST_F(Dialog, ToolCallRoundTrip) {
   int done = AwaitEnded(size_t(call), v1::TurnEnded::COMPLETED, turn);
   ASSERT_GE(done, 0) << Dump();
   ASSERT_GE(AwaitPlayback(0, v1::PlaybackEvent::DRAINED, turn), 0) << Dump();
-  EXPECT_GE(AwaitEvent(size_t(call), [&](const SessionSeen& s) {
-    return s.event.has_tool_result() && s.event.tool_result().call_id() == tc.call_id();
-  }, 0ms), 0) << "no ToolResult echo\n" << Dump();
+  EXPECT_GE(AwaitEvent(
+                size_t(call),
+                [&](const SessionSeen& s) {
+                  return s.event.has_tool_result() && s.event.tool_result().call_id() == tc.call_id();
+                },
+                0ms),
+            0)
+      << "no ToolResult echo\n"
+      << Dump();
   EXPECT_NE(Lower(AgentText(turn)).find("sunny and 21 degrees"), std::string::npos) << AgentText(turn);
   EXPECT_GT(LoudOut(turn), 25);
   EXPECT_TRUE(Until([&] { return states_.back().state.state() == v1::STATE_LISTENING; }, 5000ms)) << Dump();
@@ -299,11 +306,14 @@ TEST_F(Dialog, KilledActorsAreRestartedAndTheDialogGoesOn) {
   }
   const double killed_at = MicSeconds();
   // Each comes back (a heartbeat from a new process).
-  ASSERT_TRUE(Until([&] {
-    for (const auto& [a, pid] : old_pid)
-      if (beats_[a].pid() == pid) return false;
-    return status_.connected();
-  }, 10000ms)) << Dump() << Logs({"session", "decoder", "playback"});
+  ASSERT_TRUE(Until(
+      [&] {
+        for (const auto& [a, pid] : old_pid)
+          if (beats_[a].pid() == pid) return false;
+        return status_.connected();
+      },
+      10000ms))
+      << Dump() << Logs({"session", "decoder", "playback"});
   const double back_at = MicSeconds();
   EXPECT_LT(back_at - killed_at, 5.0) << "restart took too long";
   ASSERT_LT(back_at, mic.start_s(1)) << "restart slower than the test's timeline";
@@ -318,7 +328,8 @@ TEST_F(Dialog, KilledActorsAreRestartedAndTheDialogGoesOn) {
   ASSERT_NE(Started(t2), nullptr);
   EXPECT_EQ(Started(t2)->event.turn_started().conversation_id(), conversation);
   EXPECT_NE(Lower(AgentText(t2)).find("you said: what time is it"), std::string::npos)
-      << AgentText(t2) << "\n" << Dump() << Logs({"session", "afe", "wakevad"});
+      << AgentText(t2) << "\n"
+      << Dump() << Logs({"session", "afe", "wakevad"});
   EXPECT_GT(LoudOut(t2), 25);
   EXPECT_GE(StateOf(states_, 0, v1::STATE_SPEAKING, t2), 0) << Dump();
   EXPECT_TRUE(Until([&] { return states_.back().state.state() == v1::STATE_LISTENING; }, 5000ms)) << Dump();

@@ -43,9 +43,10 @@ class EveryTurnEnds : public DialogHarness {
       c.mutable_text_input()->set_text("tell me a long story");
       c.mutable_text_input()->set_request_id(rid);
     });
-    int st = AwaitEvent(0, [&](const SessionSeen& s) {
-      return s.event.has_turn_started() && s.event.turn_started().request_id() == rid;
-    }, 20000ms);
+    int st = AwaitEvent(
+        0,
+        [&](const SessionSeen& s) { return s.event.has_turn_started() && s.event.turn_started().request_id() == rid; },
+        20000ms);
     if (st < 0) return "";
     std::string turn = events_[size_t(st)].event.turn_started().turn_id();
     if (AwaitPlayback(0, v1::PlaybackEvent::STARTED, turn, 20000ms) < 0) return "";
@@ -56,8 +57,8 @@ class EveryTurnEnds : public DialogHarness {
   }
   // The first TurnEnded of `turn` (any outcome), -1 if none in time.
   int EndOf(const std::string& turn, std::chrono::milliseconds timeout) {
-    return AwaitEvent(0, [&](const SessionSeen& s) { return s.event.has_turn_ended() && s.turn_id == turn; },
-                      timeout);
+    return AwaitEvent(
+        0, [&](const SessionSeen& s) { return s.event.has_turn_ended() && s.turn_id == turn; }, timeout);
   }
   // When (Header.mono_ns) control first published a state that is not busy
   // with `turn` after `since_ns`; 0 if it has not.
@@ -81,9 +82,10 @@ class EveryTurnEnds : public DialogHarness {
       c.mutable_text_input()->set_text("what time is it");
       c.mutable_text_input()->set_request_id(rid);
     });
-    int st = AwaitEvent(from, [&](const SessionSeen& s) {
-      return s.event.has_turn_started() && s.event.turn_started().request_id() == rid;
-    }, 20000ms);
+    int st = AwaitEvent(
+        from,
+        [&](const SessionSeen& s) { return s.event.has_turn_started() && s.event.turn_started().request_id() == rid; },
+        20000ms);
     ASSERT_GE(st, 0) << "the next turn did not start\n" << Dump();
     const std::string turn = events_[size_t(st)].event.turn_started().turn_id();
     ASSERT_GE(AwaitEnded(from, v1::TurnEnded::COMPLETED, turn, 30000ms), 0) << Dump();
@@ -104,7 +106,8 @@ TEST_F(EveryTurnEnds, SessionKilledMidReplyTheTurnEndsWithin3sAndTheNextComplete
   ASSERT_GE(end, 0) << "the turn never ended\n" << Dump();
   const SessionSeen e = events_[size_t(end)];  // a copy: events_ grows while we wait
   EXPECT_NE(e.event.turn_ended().outcome(), v1::TurnEnded::COMPLETED) << Dump();
-  EXPECT_LT(e.mono_ns - killed, 3 * kSec) << "ended by " << e.source << " after " << (e.mono_ns - killed) / 1e6 << " ms";
+  EXPECT_LT(e.mono_ns - killed, 3 * kSec)
+      << "ended by " << e.source << " after " << (e.mono_ns - killed) / 1e6 << " ms";
   ASSERT_TRUE(Until([&] { return DialogLeft(story, killed) != 0; }, 5000ms)) << Dump();
   EXPECT_LT(DialogLeft(story, killed) - killed, 3 * kSec) << Dump();
   printf("session kill → TurnEnded %s by %s after %.0f ms; dialog left the turn after %.0f ms\n",
@@ -130,18 +133,21 @@ TEST_F(EveryTurnEnds, PlaybackKilledMidReplyNoFloodTheUserIsToldAndTheNextComple
   EXPECT_LT(DialogLeft(story, killed) - killed, 3 * kSec) << Dump();
   // Told: vb-control's error about the cut reply, and the error tone asked
   // of the (new) playback after the kill.
-  int told = AwaitEvent(0, [&](const SessionSeen& s) {
-    return s.event.has_error() && s.turn_id == story && s.event.error().code() == 503;
-  }, 3000ms);
+  int told = AwaitEvent(
+      0,
+      [&](const SessionSeen& s) { return s.event.has_error() && s.turn_id == story && s.event.error().code() == 503; },
+      3000ms);
   ASSERT_GE(told, 0) << Dump();
   EXPECT_LT(events_[size_t(told)].mono_ns - killed, 3 * kSec);
-  bool tone = Until([&] {
-    for (size_t i = commands_before; i < commands_seen_.size(); ++i)
-      if (commands_seen_[i].second.has_play_prompt() && commands_seen_[i].second.play_prompt().name() == "error" &&
-          commands_sent_ns_[i] >= killed)
-        return true;
-    return false;
-  }, 5000ms);
+  bool tone = Until(
+      [&] {
+        for (size_t i = commands_before; i < commands_seen_.size(); ++i)
+          if (commands_seen_[i].second.has_play_prompt() && commands_seen_[i].second.play_prompt().name() == "error" &&
+              commands_sent_ns_[i] >= killed)
+            return true;
+        return false;
+      },
+      5000ms);
   EXPECT_TRUE(tone) << Dump();
   // The story's turn ends for the session too (control interrupted it).
   EXPECT_GE(EndOf(story, 5000ms), 0) << Dump();
@@ -208,9 +214,10 @@ TEST_F(EveryTurnEnds, DecoderKilledMidReplyTheUserIsToldAndTheNextCompletes) {
   ASSERT_EQ(kill(pid, SIGKILL), 0);
   ASSERT_TRUE(Until([&] { return DialogLeft(story, killed) != 0; }, 6000ms)) << Dump();
   EXPECT_LT(DialogLeft(story, killed) - killed, 3 * kSec) << Dump();
-  int told = AwaitEvent(0, [&](const SessionSeen& s) {
-    return s.event.has_error() && s.turn_id == story && s.event.error().code() == 503;
-  }, 3000ms);
+  int told = AwaitEvent(
+      0,
+      [&](const SessionSeen& s) { return s.event.has_error() && s.turn_id == story && s.event.error().code() == 503; },
+      3000ms);
   ASSERT_GE(told, 0) << Dump();
   EXPECT_GE(EndOf(story, 5000ms), 0) << Dump();
   printf("decoder kill: dialog left the turn after %.0f ms\n", double(DialogLeft(story, killed) - killed) / 1e6);
@@ -267,11 +274,14 @@ TEST_F(EveryTurnEnds, VbPttDownIsAcceptedByControl) {
   EXPECT_NE(out.find("accepted by control"), std::string::npos) << out;
   printf("vb ptt down: %s → exit 0 after %.0f ms (process start to ack)\n", out.substr(0, out.find('\n')).c_str(),
          double(bus::MonoNs() - sent) / 1e6);
-  ASSERT_TRUE(Until([&] {
-    for (const auto& s : states_)
-      if (s.mono_ns > sent && s.state.state() == v1::STATE_LISTENING) return true;
-    return false;
-  }, 3000ms)) << Dump();
+  ASSERT_TRUE(Until(
+      [&] {
+        for (const auto& s : states_)
+          if (s.mono_ns > sent && s.state.state() == v1::STATE_LISTENING) return true;
+        return false;
+      },
+      3000ms))
+      << Dump();
   ASSERT_EQ(Vb({"ptt", "up"}, &out), 0) << out;
   EXPECT_EQ(Vb({"mode", "bogus"}, &out), 64) << out;
 }
@@ -286,9 +296,11 @@ TEST_F(EveryTurnEnds, VbSayIsAcknowledgedByTheSessionAndMakesATurn) {
   std::string out;
   const size_t from = events_.size();
   ASSERT_EQ(Vb({"say", "what", "time", "is", "it"}, &out), 0) << out;
-  EXPECT_TRUE(out.find("accepted by session") != std::string::npos || out.find("queued by session") != std::string::npos)
+  EXPECT_TRUE(out.find("accepted by session") != std::string::npos ||
+              out.find("queued by session") != std::string::npos)
       << out;
-  int st = AwaitEvent(from, [](const SessionSeen& s) { return s.event.has_turn_started(); }, 20000ms);
+  int st = AwaitEvent(
+      from, [](const SessionSeen& s) { return s.event.has_turn_started(); }, 20000ms);
   ASSERT_GE(st, 0) << Dump();
   const std::string turn = events_[size_t(st)].turn_id;  // a copy: events_ grows while we wait
   EXPECT_GE(AwaitEnded(size_t(st), v1::TurnEnded::COMPLETED, turn, 30000ms), 0) << Dump();

@@ -93,7 +93,7 @@ TEST_F(Hearing, CaptureKilledTheDeviceSaysItIsDeafThenAsksToRepeatAndTheNextQues
   // Normal operation: the microphone runs for 3 s more; nothing says deaf.
   const size_t clean_before = clean_.size();
   ASSERT_TRUE(Until([&] { return clean_.size() >= clean_before + 150; }, 20000ms)) << "no audio.clean\n"
-                                                                                     << Logs({"capture", "afe"});
+                                                                                   << Logs({"capture", "afe"});
   ASSERT_TRUE(Until([&] { return !deaf_.empty() && Prompts() >= 0; }, 5000ms));
   for (const auto& d : deaf_) EXPECT_FALSE(d.deaf) << "deaf in normal operation (device start)\n" << Seen();
   size_t prompts_before_kill = 0;
@@ -113,8 +113,8 @@ TEST_F(Hearing, CaptureKilledTheDeviceSaysItIsDeafThenAsksToRepeatAndTheNextQues
       if (deaf_[i].deaf == deaf) return &deaf_[i];
     return nullptr;
   };
-  ASSERT_TRUE(Until([&] { return deaf_at(true) != nullptr; }, 5000ms))
-      << "never said it was deaf\n" << Seen() << Logs({"control", "capture"});
+  ASSERT_TRUE(Until([&] { return deaf_at(true) != nullptr; }, 5000ms)) << "never said it was deaf\n"
+                                                                       << Seen() << Logs({"control", "capture"});
   const DeafSeen report = *deaf_at(true);
   int64_t last_clean_ns = 0;
   for (const auto& f : clean_)
@@ -124,11 +124,15 @@ TEST_F(Hearing, CaptureKilledTheDeviceSaysItIsDeafThenAsksToRepeatAndTheNextQues
               (long long)((report.mono_ns - kill_ns) / 1000000), (long long)report_ms, report.reason.c_str());
   EXPECT_GE(report_ms, kDeafAfterMs - 20) << "reported before the bound: it would chatter on jitter";
   EXPECT_LE(report_ms, kDeafAfterMs + kSlackMs) << Seen();
-  EXPECT_TRUE(Until([&] {
-    for (size_t i = deaf_from; i < deaf_.size(); ++i)
-      if (deaf_[i].deaf && deaf_[i].reason == "not hearing: capture restarting") return true;
-    return false;
-  }, 3000ms)) << "the reason does not name the capture\n" << Seen();
+  EXPECT_TRUE(Until(
+      [&] {
+        for (size_t i = deaf_from; i < deaf_.size(); ++i)
+          if (deaf_[i].deaf && deaf_[i].reason == "not hearing: capture restarting") return true;
+        return false;
+      },
+      3000ms))
+      << "the reason does not name the capture\n"
+      << Seen();
 
   // Hearing again, then one cue, played.
   ASSERT_TRUE(Until([&] { return deaf_at(false) != nullptr; }, 10000ms)) << "never heard again\n" << Seen();
@@ -139,15 +143,19 @@ TEST_F(Hearing, CaptureKilledTheDeviceSaysItIsDeafThenAsksToRepeatAndTheNextQues
       first_after_ns = f.mono_ns;
       break;
     }
-  std::printf("[ figures ] audio.clean gap %lld ms (restarted capture's first samples); hearing again %lld ms after "
-              "them\n",
-              (long long)((first_after_ns - last_clean_ns) / 1000000), (long long)((back.mono_ns - first_after_ns) / 1000000));
+  std::printf(
+      "[ figures ] audio.clean gap %lld ms (restarted capture's first samples); hearing again %lld ms after "
+      "them\n",
+      (long long)((first_after_ns - last_clean_ns) / 1000000), (long long)((back.mono_ns - first_after_ns) / 1000000));
   EXPECT_GT(first_after_ns, report.mono_ns) << "deaf reported while audio still flowed";
-  ASSERT_TRUE(Until([&] {
-    for (size_t i = commands_from; i < commands_seen_.size(); ++i)
-      if (commands_seen_[i].second.has_play_prompt()) return true;
-    return false;
-  }, 3000ms)) << "no repeat cue";
+  ASSERT_TRUE(Until(
+      [&] {
+        for (size_t i = commands_from; i < commands_seen_.size(); ++i)
+          if (commands_seen_[i].second.has_play_prompt()) return true;
+        return false;
+      },
+      3000ms))
+      << "no repeat cue";
   ASSERT_TRUE(Until([&] { return Prompts() > prompts_played; }, 5000ms)) << "the cue was not played";
   // The next question is heard and answered.
   MicScript q(dir_);
@@ -157,9 +165,12 @@ TEST_F(Hearing, CaptureKilledTheDeviceSaysItIsDeafThenAsksToRepeatAndTheNextQues
   q.Write(dir_.File("question.wav"));
   ASSERT_TRUE(user_.Start({"/usr/bin/env", "paplay", "--device=vb_null", dir_.File("question.wav")},
                           dir_.File("paplay.log"), env_));
-  int started = AwaitEvent(events_from, [](const SessionSeen& e) {
-    return e.event.has_turn_started() && e.event.turn_started().input() != v1::TurnStarted::TEXT;
-  }, 20000ms);
+  int started = AwaitEvent(
+      events_from,
+      [](const SessionSeen& e) {
+        return e.event.has_turn_started() && e.event.turn_started().input() != v1::TurnStarted::TEXT;
+      },
+      20000ms);
   ASSERT_GE(started, 0) << "the question after the restart made no turn\n" << Dump(events_from);
   const std::string turn = events_[size_t(started)].event.turn_started().turn_id().empty()
                                ? events_[size_t(started)].turn_id

@@ -24,9 +24,10 @@ TEST(Satellites, TheRoomThatHeardTheQuestionGetsTheAnswer) {
   // The office hears the question once every part can serve it: a loaded
   // machine takes seconds to start 17 processes, and a question said
   // before anyone listens is lost for good (vb-control would show it).
-  ASSERT_EQ(RunCommand({"/bin/sh", "-c", "exec espeak-ng -v en-us -s 150 -w \"$0\" 'What time is it?'", dir.File("said.wav")}, &out,
-                       std::chrono::seconds(30)),
-            0)
+  ASSERT_EQ(
+      RunCommand({"/bin/sh", "-c", "exec espeak-ng -v en-us -s 150 -w \"$0\" 'What time is it?'", dir.File("said.wav")},
+                 &out, std::chrono::seconds(30)),
+      0)
       << out;
   audio::PcmBuffer said, question;
   ASSERT_TRUE(audio::ReadWav(dir.File("said.wav"), &said).ok());
@@ -36,11 +37,12 @@ TEST(Satellites, TheRoomThatHeardTheQuestionGetsTheAnswer) {
   question.samples.insert(question.samples.end(), said.samples.begin(), said.samples.end());
   ASSERT_TRUE(audio::WriteWav(dir.File("office-question.wav"), question).ok());
   const std::string config = std::string(VB_SATELLITES_DIR) + "/two_rooms.yaml";
-  int code = RunCommand({Bin("vb"), "demo", "--config", config, "--out", dir.path(), "--say", "What time is it?",
-                         "--timeout", "90"},
-                        &out, std::chrono::seconds(150));
+  int code = RunCommand(
+      {Bin("vb"), "demo", "--config", config, "--out", dir.path(), "--say", "What time is it?", "--timeout", "90"},
+      &out, std::chrono::seconds(150));
   const std::string control = ReadFile(dir.File("logs/control.log"));
-  ASSERT_EQ(code, 0) << out << "\n--- control log:\n" << control << "\n--- session log:\n"
+  ASSERT_EQ(code, 0) << out << "\n--- control log:\n"
+                     << control << "\n--- session log:\n"
                      << ReadFile(dir.File("logs/session.log"));
   EXPECT_NE(out.find("you:   what time is it"), std::string::npos) << out;
   EXPECT_NE(out.find("agent: It is "), std::string::npos) << out;

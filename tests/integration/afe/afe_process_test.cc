@@ -29,8 +29,8 @@ class AfeProcessTest : public ::testing::Test {
     bus::BusConfig c;
     c.endpoint = endpoint_;
     node_ = std::make_unique<bus::Node>(ctx_, loop_, "test", "local", c);
-    node_->Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat,
-                                    [this](const auto& m) { beats_[m.msg.actor()] = m.msg; }, "*");
+    node_->Subscribe<v1::Heartbeat>(
+        bus::topics::kHeartbeat, [this](const auto& m) { beats_[m.msg.actor()] = m.msg; }, "*");
     node_->Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, [this](const auto& m) {
       clean_index_.push_back(m.msg.sample_index());
       clean_origin_.push_back(m.header.origin_ns());
@@ -53,7 +53,9 @@ class AfeProcessTest : public ::testing::Test {
     ASSERT_TRUE(afe_.Start({Bin("vb-afe"), "--config", dir_.File("vb.yaml")}, dir_.File("afe.log")));
     ASSERT_TRUE(node_->Connect().ok());
     node_->SetActive(true);
-    ASSERT_TRUE(RunUntil(loop_, [&] { return beats_.count("afe") > 0; }, 10s)) << ReadFile(afe_.log_path());
+    ASSERT_TRUE(RunUntil(
+        loop_, [&] { return beats_.count("afe") > 0; }, 10s))
+        << ReadFile(afe_.log_path());
     ASSERT_TRUE(testing::AwaitSubscribers(loop_, *node_, {mic_.topic(), ref_.topic()}))
         << "vb-afe's subscriptions never reached the test's publishers";
   }
@@ -71,8 +73,7 @@ class AfeProcessTest : public ::testing::Test {
   // `lead_frames` ahead of the mic frame captured while it sounds) and `mic`
   // as capture would, paced by a timer faster than real time: only the
   // stamps say when things happened.
-  void Stream(const std::vector<int16_t>& far, const std::vector<int16_t>& mic, int lead_frames,
-              int64_t t0) {
+  void Stream(const std::vector<int16_t>& far, const std::vector<int16_t>& mic, int lead_frames, int64_t t0) {
     size_t frames = mic.size() / kFrame;
     size_t k = 0;
     auto timer = loop_.AddTimer(2ms, [&] {
@@ -84,8 +85,10 @@ class AfeProcessTest : public ::testing::Test {
       }
       ++k;
     });
-    ASSERT_TRUE(RunUntil(loop_, [&] { return clean_index_.size() >= frames; }, 30s))
-        << clean_index_.size() << " of " << frames << "\n" << ReadFile(afe_.log_path());
+    ASSERT_TRUE(RunUntil(
+        loop_, [&] { return clean_index_.size() >= frames; }, 30s))
+        << clean_index_.size() << " of " << frames << "\n"
+        << ReadFile(afe_.log_path());
     loop_.CancelTimer(timer);
   }
 
@@ -129,8 +132,13 @@ TEST_F(AfeProcessTest, CancelsTheSpeakerEchoUsingTheReferenceStamps) {
   double erle = sim::Erle(mic, out, echo, 8 * 16000, out.size(), -50);
   EXPECT_GE(erle, 20.0);
   // The heartbeat shows the reference was used and never went missing.
-  ASSERT_TRUE(RunUntil(loop_, [&] { return beats_["afe"].extra().count("mic_frames") &&
-                                          beats_["afe"].extra().at("mic_frames") >= int64_t(clean_index_.size()); }, 5s));
+  ASSERT_TRUE(RunUntil(
+      loop_,
+      [&] {
+        return beats_["afe"].extra().count("mic_frames") &&
+               beats_["afe"].extra().at("mic_frames") >= int64_t(clean_index_.size());
+      },
+      5s));
   const auto& x = beats_["afe"].extra();
   EXPECT_GT(x.at("blocks_with_ref"), 0);
   EXPECT_EQ(x.at("ref_gap_samples"), 0);
@@ -152,19 +160,24 @@ TEST_F(AfeProcessTest, AReferenceThatFallsBehindAndCatchesUpDoesNotMuteTheUser) 
   auto echo = sim::Delay(sim::Convolve(sim::Babble(n, 16000, 0.2, 21), sim::RoomImpulse(16000, 0.2, 3, 22)), 80);
   auto user = sim::Babble(n, 16000, 0.1, 23);
   std::vector<float> micf(n, 0.0f);
-  for (size_t i = 0; i < n; ++i) micf[i] = i < loud * kFrame ? 0.5f * echo[i] : (i >= (loud + stall) * kFrame ? user[i] : 0.0f);
+  for (size_t i = 0; i < n; ++i)
+    micf[i] = i < loud * kFrame ? 0.5f * echo[i] : (i >= (loud + stall) * kFrame ? user[i] : 0.0f);
   auto mic = sim::ToS16(micf);
   std::vector<int16_t> quiet(kFrame, 0);
   const int64_t t0 = bus::MonoNs();
   size_t k = 0;
-  auto mic_frame = [&](size_t m) { mic_.Publish(Frame(&mic[m * kFrame], kFrame, m * kFrame, t0 + int64_t(m) * kFrameNs), {.origin_ns = t0}); };
+  auto mic_frame = [&](size_t m) {
+    mic_.Publish(Frame(&mic[m * kFrame], kFrame, m * kFrame, t0 + int64_t(m) * kFrameNs), {.origin_ns = t0});
+  };
   // 1. The agent speaks: reference 10 frames ahead, as a sound card's queue.
   bus::Loop::TimerId timer = loop_.AddTimer(2ms, [&] {
     if (k < loud) ref_.Publish(Frame(&far[k * kFrame], kFrame, k * kFrame, t0 + int64_t(k) * kFrameNs));
     if (k >= 10 && k - 10 < loud) mic_frame(k - 10);
     ++k;
   });
-  ASSERT_TRUE(RunUntil(loop_, [&] { return clean_index_.size() >= loud; }, 20s)) << ReadFile(afe_.log_path());
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return clean_index_.size() >= loud; }, 20s))
+      << ReadFile(afe_.log_path());
   loop_.CancelTimer(timer);
   // 2. The playback dies: mic frames in real time, no reference (a wait times out).
   // 3. A new playback: its (silent) reference comes just after each mic frame.
@@ -172,21 +185,29 @@ TEST_F(AfeProcessTest, AReferenceThatFallsBehindAndCatchesUpDoesNotMuteTheUser) 
   timer = loop_.AddTimer(20ms, [&] {
     if (k >= frames) return;
     mic_frame(k);
-    if (k >= loud + stall) ref_.Publish(Frame(quiet.data(), kFrame, (k - loud - stall) * kFrame, t0 + int64_t(k) * kFrameNs));
+    if (k >= loud + stall)
+      ref_.Publish(Frame(quiet.data(), kFrame, (k - loud - stall) * kFrame, t0 + int64_t(k) * kFrameNs));
     ++k;
   });
-  ASSERT_TRUE(RunUntil(loop_, [&] { return clean_index_.size() >= frames; }, 30s)) << ReadFile(afe_.log_path());
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return clean_index_.size() >= frames; }, 30s))
+      << ReadFile(afe_.log_path());
   loop_.CancelTimer(timer);
   // The user's voice over the last 2 s: the cleaned level follows the mic's.
   const size_t from = (frames - 100) * kFrame, to = frames * kFrame;
   std::vector<float> in(micf.begin() + long(from), micf.begin() + long(to)), out;
   for (size_t i = from; i < to; ++i) out.push_back(float(clean_[i]) / 32768.0f);
   const double in_db = 20 * std::log10(sim::Rms(in)), out_db = 20 * std::log10(sim::Rms(out) + 1e-9);
-  ASSERT_TRUE(RunUntil(loop_, [&] { return beats_["afe"].extra().count("mic_frames") &&
-                                          beats_["afe"].extra().at("mic_frames") >= int64_t(frames); }, 5s));
+  ASSERT_TRUE(RunUntil(
+      loop_,
+      [&] {
+        return beats_["afe"].extra().count("mic_frames") && beats_["afe"].extra().at("mic_frames") >= int64_t(frames);
+      },
+      5s));
   const auto& x = beats_["afe"].extra();
   EXPECT_GT(out_db, in_db - 10) << "the user's voice was gated: mic " << in_db << " dBFS, cleaned " << out_db
-                                << " dBFS; ref_wait_timeouts " << (x.count("ref_wait_timeouts") ? x.at("ref_wait_timeouts") : -1);
+                                << " dBFS; ref_wait_timeouts "
+                                << (x.count("ref_wait_timeouts") ? x.at("ref_wait_timeouts") : -1);
   EXPECT_GE(x.count("ref_caught_up") ? x.at("ref_caught_up") : 0, 1);
 }
 
@@ -208,13 +229,18 @@ TEST_F(AfeProcessTest, MalformedFramesAreCountedAndTheStreamGoesOn) {
       default: mic_.Publish(Frame(pcm.data(), kFrame, uint64_t(sent) * kFrame, t0), {.origin_ns = t0});
     }
   });
-  ASSERT_TRUE(RunUntil(loop_, [&] { return clean_index_.size() >= 20; }, 10s)) << ReadFile(afe_.log_path());
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return clean_index_.size() >= 20; }, 10s))
+      << ReadFile(afe_.log_path());
   loop_.CancelTimer(timer);
   EXPECT_TRUE(std::all_of(clean_.begin(), clean_.end(), [](int16_t s) { return s == 1000; }));
-  ASSERT_TRUE(RunUntil(loop_, [&] {
-    const auto& x = beats_["afe"].extra();
-    return x.count("bad_mic") && x.at("bad_mic") >= 40 && x.count("bad_ref") && x.at("bad_ref") >= 20;
-  }, 5s));
+  ASSERT_TRUE(RunUntil(
+      loop_,
+      [&] {
+        const auto& x = beats_["afe"].extra();
+        return x.count("bad_mic") && x.at("bad_mic") >= 40 && x.count("bad_ref") && x.at("bad_ref") >= 20;
+      },
+      5s));
   EXPECT_TRUE(afe_.running());
 }
 

@@ -64,10 +64,13 @@ class AudioFixture : public ::testing::Test {
     bus::BusConfig c;
     c.endpoint = endpoint_;
     node_ = std::make_unique<bus::Node>(ctx_, loop_, "test", "local", c);
-    node_->Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [this](const auto& m) {
-      beats_[m.msg.actor()] = m.msg;
-      beat_ns_[m.msg.actor()] = m.header.mono_ns();
-    }, "*");
+    node_->Subscribe<v1::Heartbeat>(
+        bus::topics::kHeartbeat,
+        [this](const auto& m) {
+          beats_[m.msg.actor()] = m.msg;
+          beat_ns_[m.msg.actor()] = m.header.mono_ns();
+        },
+        "*");
     node_->Subscribe<v1::PlaybackEvent>(bus::topics::kPlaybackEvent, [this](const auto& m) {
       events_.push_back({m.msg, bus::MonoNs()});
     });
@@ -82,7 +85,9 @@ class AudioFixture : public ::testing::Test {
     dir_.Write("vb.yaml", "bus:\n  endpoint: " + endpoint_ + "\n  heartbeat_ms: 500\n" + body);
     return dir_.File("vb.yaml");
   }
-  void StartBroker() { ASSERT_TRUE(broker_.Start({Bin("vb-broker"), "--config", dir_.File("vb.yaml")}, dir_.File("broker.log"))); }
+  void StartBroker() {
+    ASSERT_TRUE(broker_.Start({Bin("vb-broker"), "--config", dir_.File("vb.yaml")}, dir_.File("broker.log")));
+  }
   void StartActor(const std::string& kind, const std::vector<std::string>& env = {}) {
     Child c;
     ASSERT_TRUE(c.Start({Bin("vb-" + kind), "--config", dir_.File("vb.yaml")}, Log(kind), env));
@@ -94,7 +99,8 @@ class AudioFixture : public ::testing::Test {
     node_->SetActive(true);
   }
   bool AwaitBeat(const std::string& actor, std::chrono::milliseconds timeout = 10000ms) {
-    return RunUntil(loop_, [&] { return beats_.count(actor) > 0; }, timeout);
+    return RunUntil(
+        loop_, [&] { return beats_.count(actor) > 0; }, timeout);
   }
   int64_t Extra(const std::string& actor, const std::string& key) {
     auto it = beats_.find(actor);
@@ -109,10 +115,12 @@ class AudioFixture : public ::testing::Test {
   // actor's own send stamp decides, not when it reaches the test.
   bool FreshBeat(const std::string& actor, std::chrono::milliseconds timeout = 3000ms) {
     const int64_t now = bus::MonoNs();
-    return RunUntil(loop_, [&] { return BeatNs(actor) > now; }, timeout);
+    return RunUntil(
+        loop_, [&] { return BeatNs(actor) > now; }, timeout);
   }
   bool AwaitEvent(v1::PlaybackEvent::Kind kind, const std::string& turn, std::chrono::milliseconds timeout) {
-    return RunUntil(loop_, [&] { return FindEvent(kind, turn) != nullptr; }, timeout);
+    return RunUntil(
+        loop_, [&] { return FindEvent(kind, turn) != nullptr; }, timeout);
   }
   const v1::PlaybackEvent* FindEvent(v1::PlaybackEvent::Kind kind, const std::string& turn) {
     for (auto& [e, at] : events_)
@@ -123,7 +131,8 @@ class AudioFixture : public ::testing::Test {
   // passed on the subscription would be lost).
   void Command(const v1::DialogCommand& cmd) {
     if (!command_.valid()) command_ = node_->Advertise(bus::topics::kDialogCommand);
-    EXPECT_TRUE(RunUntil(loop_, [&] { return node_->HasSubscriber(command_); }, 5000ms));
+    EXPECT_TRUE(RunUntil(
+        loop_, [&] { return node_->HasSubscriber(command_); }, 5000ms));
     command_.Publish(cmd);
   }
   void Interrupt(const std::string& turn) {

@@ -46,7 +46,8 @@ class AudioPulseTest : public AudioFixture {
   void StartTone(const std::string& turn) {
     StopTone();
     if (!out_.valid()) out_ = node_->Advertise(bus::topics::kAudioOut);
-    ASSERT_TRUE(RunUntil(loop_, [&] { return node_->HasSubscriber(out_); }, 5000ms));
+    ASSERT_TRUE(RunUntil(
+        loop_, [&] { return node_->HasSubscriber(out_); }, 5000ms));
     turn_ = turn;
     tone_start_ns_ = bus::MonoNs();
     tone_sent_ = 0;
@@ -76,22 +77,28 @@ class AudioPulseTest : public AudioFixture {
   // True once the microphone has heard the tone for `ms` in a row.
   bool AwaitHeard(int ms, std::chrono::milliseconds timeout) {
     size_t from = mic_.size();
-    return RunUntil(loop_, [&] {
-      int run = 0;
-      for (size_t i = from; i < mic_.size(); ++i) run = Rms(Pcm(mic_[i].first)) > kAmp / 4 ? run + 20 : 0;
-      return run >= ms;
-    }, timeout);
+    return RunUntil(
+        loop_,
+        [&] {
+          int run = 0;
+          for (size_t i = from; i < mic_.size(); ++i) run = Rms(Pcm(mic_[i].first)) > kAmp / 4 ? run + 20 : 0;
+          return run >= ms;
+        },
+        timeout);
   }
   // A freshly started sound server reports a settling capture latency for a
   // few seconds; measurements start once capture stamps agree with when the
   // frames arrive (within 30 ms over the last half second).
   bool AwaitCaptureSettled(std::chrono::milliseconds timeout) {
-    return RunUntil(loop_, [&] {
-      if (mic_.size() < 25) return false;
-      for (size_t k = mic_.size() - 25; k < mic_.size(); ++k)
-        if (mic_rx_[k] - (mic_[k].second + 20'000'000) > 30'000'000) return false;
-      return true;
-    }, timeout);
+    return RunUntil(
+        loop_,
+        [&] {
+          if (mic_.size() < 25) return false;
+          for (size_t k = mic_.size() - 25; k < mic_.size(); ++k)
+            if (mic_rx_[k] - (mic_[k].second + 20'000'000) > 30'000'000) return false;
+          return true;
+        },
+        timeout);
   }
 
   // When the microphone went silent after `after_ns`: the time of the sample
@@ -137,7 +144,8 @@ TEST_F(AudioPulseTest, SustainedRealTimeLoopWithoutXruns) {
   const int64_t under0 = Extra("playback", "underruns");
   const size_t mic0 = mic_.size();
   const int64_t t0 = bus::MonoNs();
-  RunUntil(loop_, [&] { return bus::MonoNs() - t0 > 10'000'000'000; }, 11000ms);
+  RunUntil(
+      loop_, [&] { return bus::MonoNs() - t0 > 10'000'000'000; }, 11000ms);
   ASSERT_TRUE(FreshBeat("capture") && FreshBeat("playback"));
   const double secs = double(bus::MonoNs() - t0) / 1e9;
   const double cap_fps = double(Extra("capture", "frames_out") - cap0) * 1e9 / double(BeatNs("capture") - cap_t0);
@@ -148,8 +156,8 @@ TEST_F(AudioPulseTest, SustainedRealTimeLoopWithoutXruns) {
   const int64_t cap_x = Extra("capture", "xruns_total") - cap_x0, play_x = Extra("playback", "xruns_total") - play_x0;
   const int64_t under = Extra("playback", "underruns") - under0;
   std::cout << "sustained " << secs << " s: capture " << cap_fps << " frames/s, playback " << play_rate
-            << " samples/s, capture xruns " << cap_x << ", playback xruns " << play_x << ", jitter underruns "
-            << under << ", mic frames hearing the tone " << loud << "/" << mic_.size() - mic0 << "\n";
+            << " samples/s, capture xruns " << cap_x << ", playback xruns " << play_x << ", jitter underruns " << under
+            << ", mic frames hearing the tone " << loud << "/" << mic_.size() - mic0 << "\n";
   EXPECT_EQ(cap_x, 0);
   EXPECT_EQ(play_x, 0);
   EXPECT_EQ(under, 0);
@@ -174,7 +182,8 @@ TEST_F(AudioPulseTest, InterruptSilencesTheSpeakerWithin40ms) {
     StopTone();
     ASSERT_TRUE(AwaitEvent(v1::PlaybackEvent::FLUSHED, turn, 2000ms));
     // Let the microphone record well past the silence.
-    RunUntil(loop_, [&] { return !mic_.empty() && mic_.back().second > t + 300'000'000; }, 3000ms);
+    RunUntil(
+        loop_, [&] { return !mic_.empty() && mic_.back().second > t + 300'000'000; }, 3000ms);
     int64_t stamped = 0, received = 0;
     SilenceOnset(t, &stamped, &received);
     ASSERT_GT(received, 0);
@@ -216,11 +225,13 @@ TEST_F(AudioPulseTest, SoundServerRestartIsSurvived) {
   StartTone("t1");
   ASSERT_TRUE(AwaitHeard(300, 15000ms));
   pulse_->Stop();
-  ASSERT_TRUE(RunUntil(loop_, [&] { return FindEvent(v1::PlaybackEvent::DEVICE_ERROR, "") != nullptr; }, 5000ms))
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return FindEvent(v1::PlaybackEvent::DEVICE_ERROR, "") != nullptr; }, 5000ms))
       << ReadFile(Log("playback"));
   ASSERT_TRUE(WaitForText(Log("capture"), "capture device lost", 5000ms)) << ReadFile(Log("capture"));
   ASSERT_TRUE(pulse_->Start());
-  ASSERT_TRUE(RunUntil(loop_, [&] { return FindEvent(v1::PlaybackEvent::DEVICE_BACK, "") != nullptr; }, 10000ms))
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return FindEvent(v1::PlaybackEvent::DEVICE_BACK, "") != nullptr; }, 10000ms))
       << ReadFile(Log("playback"));
   ASSERT_TRUE(WaitForText(Log("capture"), "capture device back", 10000ms)) << ReadFile(Log("capture"));
   // The loop works again: the microphone hears the speaker.
@@ -251,7 +262,8 @@ TEST_F(AudioPulseTest, CaptureOverrunIsRecoveredAndTheLossShowsInTheIndex) {
   // Freeze capture for 400 ms: far longer than its 100 ms ALSA buffer.
   const size_t before = mic_.size();
   ASSERT_EQ(kill(actors_["capture"].pid(), SIGSTOP), 0);
-  RunUntil(loop_, [] { return false; }, 400ms);
+  RunUntil(
+      loop_, [] { return false; }, 400ms);
   ASSERT_EQ(kill(actors_["capture"].pid(), SIGCONT), 0);
   ASSERT_TRUE(WaitForText(Log("capture"), "capture overrun", 5000ms)) << ReadFile(Log("capture"));
   ASSERT_TRUE(AwaitHeard(300, 5000ms)) << "capture did not resume";
@@ -262,7 +274,9 @@ TEST_F(AudioPulseTest, CaptureOverrunIsRecoveredAndTheLossShowsInTheIndex) {
   uint64_t jump = 0;
   for (size_t i = std::max<size_t>(before, 1); i < mic_.size(); ++i)
     jump = std::max<uint64_t>(jump, mic_[i].first.sample_index() - mic_[i - 1].first.sample_index() - 320);
-  std::cout << "capture frozen 400 ms: sample_index jumped " << jump / 16 << " ms, samples_skipped " << Extra("capture", "samples_skipped") << ", xruns " << Extra("capture", "xruns_total") << ", frames " << mic_.size() - before << "\n";
+  std::cout << "capture frozen 400 ms: sample_index jumped " << jump / 16 << " ms, samples_skipped "
+            << Extra("capture", "samples_skipped") << ", xruns " << Extra("capture", "xruns_total") << ", frames "
+            << mic_.size() - before << "\n";
   EXPECT_GT(jump, 16u * 200);
   EXPECT_LT(jump, 16u * 1000);
 }

@@ -33,7 +33,8 @@ class AudioWavTest : public AudioFixture {
  protected:
   void SendPackets(const std::string& turn, const std::vector<std::string>& packets, bool end) {
     if (!audio_.valid()) audio_ = node_->Advertise(bus::topics::kSessionAudio);
-    ASSERT_TRUE(RunUntil(loop_, [&] { return node_->HasSubscriber(audio_); }, 5000ms));
+    ASSERT_TRUE(RunUntil(
+        loop_, [&] { return node_->HasSubscriber(audio_); }, 5000ms));
     for (size_t i = 0; i < packets.size(); ++i) {
       v1::EncodedAudio p;
       p.set_codec(v1::CODEC_OPUS);
@@ -61,7 +62,8 @@ TEST_F(AudioWavTest, ReplyPacketsEndUpInTheWavFileAndCancelledTurnsDoNot) {
   Connect();
   ASSERT_TRUE(AwaitBeat("decoder") && AwaitBeat("playback"));
   // Playback's subscription has reached the decoder (else its first frames are lost).
-  ASSERT_TRUE(RunUntil(loop_, [&] { return FreshBeat("decoder") && Extra("decoder", "audio_out_listeners") == 1; }, 5000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return FreshBeat("decoder") && Extra("decoder", "audio_out_listeners") == 1; }, 5000ms));
   // Subscriptions reach the broker before the heartbeat: packets published now arrive.
   SendPackets("t1", OpusSine(50), true);  // 1 s
   ASSERT_TRUE(AwaitEvent(v1::PlaybackEvent::DRAINED, "t1", 5000ms)) << ReadFile(Log("playback"));
@@ -69,7 +71,8 @@ TEST_F(AudioWavTest, ReplyPacketsEndUpInTheWavFileAndCancelledTurnsDoNot) {
 
   // A cancelled turn: Interrupt names it, then its packets come late.
   Interrupt("t2");
-  ASSERT_TRUE(RunUntil(loop_, [&] { return FreshBeat("decoder") && Extra("decoder", "packets_in") == 50; }, 3000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return FreshBeat("decoder") && Extra("decoder", "packets_in") == 50; }, 3000ms));
   SendPackets("t2", OpusSine(25), true);
   // t3 plays after it, proving the pipeline still runs.
   SendPackets("t3", OpusSine(10), true);
@@ -96,11 +99,13 @@ TEST_F(AudioWavTest, RealTimeWavSinkFlushesWithinAFadeOnInterrupt) {
   Connect();
   ASSERT_TRUE(AwaitBeat("decoder") && AwaitBeat("playback"));
   // Playback's subscription has reached the decoder (else its first frames are lost).
-  ASSERT_TRUE(RunUntil(loop_, [&] { return FreshBeat("decoder") && Extra("decoder", "audio_out_listeners") == 1; }, 5000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return FreshBeat("decoder") && Extra("decoder", "audio_out_listeners") == 1; }, 5000ms));
   SendPackets("t1", OpusSine(90), false);  // 1.8 s, arriving at once as agents send
   ASSERT_TRUE(AwaitEvent(v1::PlaybackEvent::STARTED, "t1", 5000ms));
   int64_t started = bus::MonoNs();
-  RunUntil(loop_, [&] { return bus::MonoNs() - started > 500'000'000; }, 1000ms);
+  RunUntil(
+      loop_, [&] { return bus::MonoNs() - started > 500'000'000; }, 1000ms);
   Interrupt("");
   ASSERT_TRUE(AwaitEvent(v1::PlaybackEvent::FLUSHED, "t1", 2000ms));
   const auto* flushed = FindEvent(v1::PlaybackEvent::FLUSHED, "t1");
@@ -130,7 +135,9 @@ TEST_F(AudioWavTest, PromptsAreMixedOverSpeechAndAudioRefSaysWhatWasPlayed) {
   StartActor("playback");
   std::vector<std::pair<v1::AudioFrame, int64_t>> ref;
   // Paired with when playback published it (not when the test got to it).
-  node_->Subscribe<v1::AudioFrame>(bus::topics::kAudioRef, [&](const auto& m) { ref.push_back({m.msg, m.header.mono_ns()}); });
+  node_->Subscribe<v1::AudioFrame>(bus::topics::kAudioRef, [&](const auto& m) {
+    ref.push_back({m.msg, m.header.mono_ns()});
+  });
   Connect();
   ASSERT_TRUE(AwaitBeat("playback"));
   v1::DialogCommand c;
@@ -138,19 +145,23 @@ TEST_F(AudioWavTest, PromptsAreMixedOverSpeechAndAudioRefSaysWhatWasPlayed) {
   Command(c);
   c.mutable_play_prompt()->set_name("no-such-prompt");
   Command(c);
-  ASSERT_TRUE(RunUntil(loop_, [&] { return FreshBeat("playback") && Extra("playback", "prompts") == 1; }, 3000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return FreshBeat("playback") && Extra("playback", "prompts") == 1; }, 3000ms));
   EXPECT_EQ(Extra("playback", "unknown_prompts"), 1);
   // audio.ref carries the chime, stamped with when it plays, 16 kHz mono 20
   // ms, then says silence again: the whole chime has been played (and
   // written) before playback is stopped.
-  ASSERT_TRUE(RunUntil(loop_, [&] {
-    bool loud = false;
-    for (auto& [f, at] : ref) {
-      if (!f.synthetic_silence() && Rms(Pcm(f)) > 2000) loud = true;
-      else if (loud && f.synthetic_silence()) return true;  // not the gap inside the chime
-    }
-    return false;
-  }, 3000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_,
+      [&] {
+        bool loud = false;
+        for (auto& [f, at] : ref) {
+          if (!f.synthetic_silence() && Rms(Pcm(f)) > 2000) loud = true;
+          else if (loud && f.synthetic_silence()) return true;  // not the gap inside the chime
+        }
+        return false;
+      },
+      3000ms));
   for (auto& [f, at] : ref) {
     EXPECT_EQ(f.sample_rate(), 16000u);
     EXPECT_EQ(f.channels(), 1u);
@@ -187,7 +198,9 @@ TEST_F(AudioWavTest, CaptureWavSourceIsPacedInRealTimeThenSilence) {
   StartBroker();
   Connect();
   StartActor("capture");
-  ASSERT_TRUE(RunUntil(loop_, [&] { return frames.size() >= 95; }, 15000ms)) << ReadFile(Log("capture"));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return frames.size() >= 95; }, 15000ms))
+      << ReadFile(Log("capture"));
   // 50 frames went out over about a second: real time (capture's publish
   // stamps, so a stall of the test itself does not enter).
   const double secs = double(sent[94] - sent[44]) / 1e9;
@@ -222,13 +235,15 @@ TEST_F(AudioWavTest, OfflineCaptureRunsFasterThanRealTimeAndExits) {
   StartBroker();
   Connect();
   // The broker sees our subscription before capture starts publishing.
-  RunUntil(loop_, [] { return false; }, 200ms);
+  RunUntil(
+      loop_, [] { return false; }, 200ms);
   const int64_t t0 = bus::MonoNs();
   StartActor("capture");
   EXPECT_EQ(actors_["capture"].Wait(10000ms), 0) << ReadFile(Log("capture"));
   EXPECT_LT(double(bus::MonoNs() - t0) / 1e9, 2.5) << "3 s of audio took real time";
   // It waited for us to listen: every frame of the file arrived.
-  RunUntil(loop_, [&] { return frames >= 150; }, 2000ms);
+  RunUntil(
+      loop_, [&] { return frames >= 150; }, 2000ms);
   EXPECT_EQ(frames, 150u);
   EXPECT_NE(ReadFile(Log("capture")).find("end of"), std::string::npos);
 }

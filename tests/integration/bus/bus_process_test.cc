@@ -3,8 +3,8 @@
 // notice: messages arrive in order, a killed actor comes back by itself,
 // losses are counted, garbage on the bus does not stop an actor, config
 // mistakes are named, and Ctrl-C/SIGTERM stop things promptly.
-#include <gtest/gtest.h>
 #include <arpa/inet.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
@@ -46,10 +46,13 @@ class BusProcessTest : public ::testing::Test {
     bus::BusConfig c;
     c.endpoint = endpoint_;
     node_ = std::make_unique<bus::Node>(ctx_, loop_, "test", "local", c);
-    node_->Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [this](const auto& m) {
-      beats_[m.msg.actor()] = m.msg;
-      ++beat_count_[m.msg.actor()];
-    }, "*");
+    node_->Subscribe<v1::Heartbeat>(
+        bus::topics::kHeartbeat,
+        [this](const auto& m) {
+          beats_[m.msg.actor()] = m.msg;
+          ++beat_count_[m.msg.actor()];
+        },
+        "*");
   }
   void TearDown() override {
     node_.reset();
@@ -69,11 +72,13 @@ class BusProcessTest : public ::testing::Test {
   }
   void Connect() { ASSERT_TRUE(node_->Connect().ok()); }
   bool AwaitBeat(const std::string& actor, std::chrono::milliseconds timeout = 5000ms) {
-    return RunUntil(loop_, [&] { return beats_.count(actor) > 0; }, timeout);
+    return RunUntil(
+        loop_, [&] { return beats_.count(actor) > 0; }, timeout);
   }
   // A heartbeat from this very process (not a late one from its predecessor).
   bool AwaitBeatFrom(const std::string& actor, int pid, std::chrono::milliseconds timeout = 5000ms) {
-    return RunUntil(loop_, [&] { return beats_.count(actor) > 0 && beats_[actor].pid() == pid; }, timeout);
+    return RunUntil(
+        loop_, [&] { return beats_.count(actor) > 0 && beats_[actor].pid() == pid; }, timeout);
   }
 
   TempDir dir_;
@@ -102,35 +107,43 @@ TEST_F(BusProcessTest, MessagesFlowEndToEndThroughBrokerAndActors) {
   Connect();
   ASSERT_TRUE(AwaitBeat("relay"));
   Child probe = StartActor(cfg, "probe");
-  ASSERT_TRUE(RunUntil(loop_, [&] { return indices.size() >= 200; }, 10000ms)) << indices.size();
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return indices.size() >= 200; }, 10000ms))
+      << indices.size();
   for (size_t i = 1; i < indices.size(); ++i) ASSERT_EQ(indices[i], indices[i - 1] + 320) << "at " << i;
   EXPECT_EQ(node_->seq_tracker().total_lost(), 0u);
   EXPECT_LT(max_origin_age_ns, 500'000'000) << "a frame took over 0.5 s through two hops";
 }
 
 TEST_F(BusProcessTest, LauncherRestartsKilledActorWhichResumes) {
-  auto cfg = WriteConfig("launcher:\n  actors: [probe, relay:probe]\nprobe:\n  publish_hz: 100\nrelay:\n  relay: true\n");
+  auto cfg =
+      WriteConfig("launcher:\n  actors: [probe, relay:probe]\nprobe:\n  publish_hz: 100\nrelay:\n  relay: true\n");
   Child vb;
   ASSERT_TRUE(vb.Start({Bin("vb"), "run", cfg}, dir_.File("vb.log")));
   uint64_t clean = 0;
   node_->Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, [&](const auto&) { ++clean; });
   Connect();
   ASSERT_TRUE(AwaitBeat("relay", 10000ms)) << ReadFile(dir_.File("vb.log"));
-  ASSERT_TRUE(RunUntil(loop_, [&] { return clean > 20; }, 5000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return clean > 20; }, 5000ms));
   int old_pid = beats_["relay"].pid();
   ASSERT_GT(old_pid, 0);
   ASSERT_EQ(kill(old_pid, SIGKILL), 0);
   auto killed_at = bus::Clock::now();
-  ASSERT_TRUE(RunUntil(loop_, [&] { return beats_["relay"].pid() != old_pid; }, 5000ms))
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return beats_["relay"].pid() != old_pid; }, 5000ms))
       << ReadFile(dir_.File("vb.log"));
   double back_s = std::chrono::duration<double>(bus::Clock::now() - killed_at).count();
   std::cout << "relay back and heartbeating " << back_s << " s after SIGKILL\n";
   EXPECT_LT(back_s, 2.0);
   uint64_t before = clean;
-  EXPECT_TRUE(RunUntil(loop_, [&] { return clean > before + 20; }, 5000ms)) << "relay did not resume";
+  EXPECT_TRUE(RunUntil(
+      loop_, [&] { return clean > before + 20; }, 5000ms))
+      << "relay did not resume";
   // The restart shows in our sequence tracking as a restart, not as losses.
   bool saw_restart = false;
-  for (const auto& r : node_->seq_tracker().Rows()) saw_restart = saw_restart || (r.source == "relay" && r.entry.restarts > 0);
+  for (const auto& r : node_->seq_tracker().Rows())
+    saw_restart = saw_restart || (r.source == "relay" && r.entry.restarts > 0);
   EXPECT_TRUE(saw_restart);
   EXPECT_EQ(vb.Stop(SIGINT, 5000ms), 0) << ReadFile(dir_.File("vb.log"));
   std::string log = ReadFile(dir_.File("vb.log"));
@@ -143,20 +156,23 @@ TEST_F(BusProcessTest, LauncherRestartsKilledActorWhichResumes) {
 TEST_F(BusProcessTest, SlowSubscriberLossesAreCountedNotHidden) {
   auto cfg = WriteConfig("probe:\n  publish_hz: 3000\nslow:\n  slow_us: 2000\n", "vb.yaml");
   // Small stream high-water marks make the slow subscriber lose frames.
-  dir_.Write("vb.yaml", "bus:\n  endpoint: " + endpoint_ + "\n  stream_hwm: 20\n" + ReadFile(cfg).substr(ReadFile(cfg).find("probe:")));
+  dir_.Write("vb.yaml", "bus:\n  endpoint: " + endpoint_ + "\n  stream_hwm: 20\n" +
+                            ReadFile(cfg).substr(ReadFile(cfg).find("probe:")));
   StartBroker(cfg);
   Child slow = StartActor(cfg, "slow");
   Connect();
   ASSERT_TRUE(AwaitBeat("slow"));
   Child probe = StartActor(cfg, "probe");
-  ASSERT_TRUE(RunUntil(loop_, [&] { return beats_["slow"].counters().drops() > 100; }, 10000ms))
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return beats_["slow"].counters().drops() > 100; }, 10000ms))
       << "drops reported: " << beats_["slow"].counters().drops();
   const auto& hb = beats_["slow"];
   ASSERT_GT(hb.drops_size(), 0);
   EXPECT_EQ(hb.drops(0).source(), "probe");
   EXPECT_EQ(hb.drops(0).topic(), "audio.mic/local");
   // What it handled plus what it lost accounts for what was published.
-  ASSERT_TRUE(RunUntil(loop_, [&] { return beats_.count("probe") > 0; }, 3000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return beats_.count("probe") > 0; }, 3000ms));
   EXPECT_GT(hb.counters().drops(), hb.extra().at("heard") / 10) << "losses should be substantial at 6x overload";
 }
 
@@ -167,20 +183,22 @@ TEST_F(BusProcessTest, RoguePublisherFramesAreCountedAndDropped) {
   // Frames numbered from 1 are the ones sent after the rogue frames; 0 is
   // the warm-up below.
   uint64_t relayed = 0, warm = 0;
-  node_->Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, [&](const auto& m) {
-    ++(m.msg.sample_index() > 0 ? relayed : warm);
-  });
+  node_->Subscribe<v1::AudioFrame>(bus::topics::kAudioClean,
+                                   [&](const auto& m) { ++(m.msg.sample_index() > 0 ? relayed : warm); });
   Connect();
   node_->SetActive(true);
   ASSERT_TRUE(AwaitBeat("relay"));
-  ASSERT_TRUE(RunUntil(loop_, [&] { return node_->HasSubscriber(bus::Plane::kStream, "audio.mic/local"); }, 3000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return node_->HasSubscriber(bus::Plane::kStream, "audio.mic/local"); }, 3000ms));
   // The relay hears us; that our subscription to audio.clean has reached the
   // relay (the stream plane, not the heartbeats' control plane) shows only
   // when a relayed frame comes back. Until then the relay's publishes would
   // be dropped and "relay stopped serving" would be a false alarm.
   auto mic = node_->Advertise(bus::topics::kAudioMic);
   auto warm_up = loop_.AddTimer(20ms, [&] { mic.Publish(v1::AudioFrame()); });
-  ASSERT_TRUE(RunUntil(loop_, [&] { return warm > 0; }, 5000ms)) << "the relay never relayed a well-formed frame";
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return warm > 0; }, 5000ms))
+      << "the relay never relayed a well-formed frame";
   loop_.CancelTimer(warm_up);
   v1::Header h;
   h.set_type("vb.v1.AudioFrame");
@@ -193,20 +211,22 @@ TEST_F(BusProcessTest, RoguePublisherFramesAreCountedAndDropped) {
   std::string random(333, '\0');
   for (size_t i = 0; i < random.size(); ++i) random[i] = char((i * 7919 + 13) & 0xff);
   auto raw = [&](std::vector<std::string> f) { ASSERT_TRUE(node_->SendRaw(bus::Plane::kStream, f)); };
-  raw({t, random});                                  // random bytes, 2 frames
-  raw({t, random, random});                          // random header
-  raw({t, wrong.SerializeAsString(), ""});          // wrong type name
+  raw({t, random});                                   // random bytes, 2 frames
+  raw({t, random, random});                           // random header
+  raw({t, wrong.SerializeAsString(), ""});            // wrong type name
   raw({t, header.substr(0, header.size() - 2), ""});  // truncated header
-  raw({t, std::string(8000, 'h'), ""});             // oversized header
-  raw({t, header, "", "x"});                         // 4 frames
+  raw({t, std::string(8000, 'h'), ""});               // oversized header
+  raw({t, header, "", "x"});                          // 4 frames
   for (int i = 1; i <= 5; ++i) {
     v1::AudioFrame f;
     f.set_sample_index(i * 320);
     mic.Publish(f);
   }
-  ASSERT_TRUE(RunUntil(loop_, [&] { return relayed == 5; }, 5000ms))
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return relayed == 5; }, 5000ms))
       << "relay stopped serving: " << relayed << " of 5 frames after the rogue ones came back";
-  ASSERT_TRUE(RunUntil(loop_, [&] { return beats_["relay"].counters().malformed() == 6; }, 5000ms))
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return beats_["relay"].counters().malformed() == 6; }, 5000ms))
       << "malformed counted: " << beats_["relay"].counters().malformed();
   const auto& extra = beats_["relay"].extra();
   EXPECT_EQ(extra.at("malformed_frame_count"), 2);
@@ -267,7 +287,8 @@ TEST_F(BusProcessTest, IdleActorDoesNotBusyWait) {
   ASSERT_TRUE(AwaitBeat("probe"));
   uint64_t w0 = beats_["probe"].loop_wakeups();
   int n0 = beat_count_["probe"];
-  ASSERT_TRUE(RunUntil(loop_, [&] { return beat_count_["probe"] >= n0 + 3; }, 10000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return beat_count_["probe"] >= n0 + 3; }, 10000ms));
   uint64_t per_beat = (beats_["probe"].loop_wakeups() - w0) / 3;
   std::cout << "idle actor: " << per_beat << " loop wake-ups per heartbeat interval\n";
   // One heartbeat timer; subscription traffic at start-up. A busy loop would
@@ -282,9 +303,13 @@ TEST_F(BusProcessTest, SnifferListsEchoesAndCountsDrops) {
   Child probe = StartActor(cfg, "probe");
   ASSERT_TRUE(AwaitBeat("probe"));
   std::string out;
-  ASSERT_EQ(RunCommand({Bin("vb-sniff"), "echo", "audio.mic", "--config", cfg, "--count", "5", "--json"}, &out, 10000ms), 0) << out;
+  ASSERT_EQ(
+      RunCommand({Bin("vb-sniff"), "echo", "audio.mic", "--config", cfg, "--count", "5", "--json"}, &out, 10000ms), 0)
+      << out;
   int lines = 0;
-  for (size_t p = out.find("{\"topic\":\"audio.mic/local\""); p != std::string::npos; p = out.find("{\"topic\":\"audio.mic/local\"", p + 1)) ++lines;
+  for (size_t p = out.find("{\"topic\":\"audio.mic/local\""); p != std::string::npos;
+       p = out.find("{\"topic\":\"audio.mic/local\"", p + 1))
+    ++lines;
   EXPECT_EQ(lines, 5) << out;
   EXPECT_NE(out.find("\"type\":\"vb.v1.AudioFrame\""), std::string::npos);
   EXPECT_NE(out.find("\"pcm\":{\"bytes\":640}"), std::string::npos) << out;
@@ -294,7 +319,10 @@ TEST_F(BusProcessTest, SnifferListsEchoesAndCountsDrops) {
   EXPECT_NE(out.find("[probe]"), std::string::npos) << out;
   EXPECT_NE(out.find("actor.heartbeat/local  vb.v1.Heartbeat"), std::string::npos) << out;
 
-  ASSERT_EQ(RunCommand({Bin("vb"), "sniff", "hz", "audio.mic", "--config", cfg, "--duration", "2.5", "--json"}, &out, 10000ms), 0) << out;
+  ASSERT_EQ(RunCommand({Bin("vb"), "sniff", "hz", "audio.mic", "--config", cfg, "--duration", "2.5", "--json"}, &out,
+                       10000ms),
+            0)
+      << out;
   auto at = out.rfind("\"hz\":");
   ASSERT_NE(at, std::string::npos) << out;
   double hz = std::atof(out.c_str() + at + 5);
@@ -324,7 +352,8 @@ TEST_F(BusProcessTest, CurveOnTcpAdmitsAllowedKeysOnly) {
   StartBroker(good);
   Child allowed = StartActor(good, "probe");
   // Echo with the allowed key hears the allowed publisher.
-  ASSERT_EQ(RunCommand({Bin("vb-sniff"), "echo", "audio.mic", "--config", good, "--count", "3"}, &out, 10000ms), 0) << out;
+  ASSERT_EQ(RunCommand({Bin("vb-sniff"), "echo", "audio.mic", "--config", good, "--count", "3"}, &out, 10000ms), 0)
+      << out;
   EXPECT_NE(out.find("audio.mic/local #"), std::string::npos) << out;
   // A client whose key is not allowed hears nothing, and the broker says why.
   EXPECT_EQ(RunCommand({Bin("vb-sniff"), "echo", "audio.mic", "--config", bad, "--duration", "1.5"}, &out, 10000ms), 0);
@@ -351,11 +380,15 @@ TEST_F(BusProcessTest, TcpWithoutCurveRefusedUnlessInsecure) {
   StartBroker(dir_.File("insecure.yaml"));
   Child probe = StartActor(dir_.File("insecure.yaml"), "probe");
   ASSERT_EQ(RunCommand({Bin("vb-sniff"), "echo", "audio.mic", "--config", dir_.File("insecure.yaml"), "--count", "3"},
-                       &out, 10000ms), 0) << out;
+                       &out, 10000ms),
+            0)
+      << out;
   EXPECT_NE(out.find("audio.mic/local #"), std::string::npos) << out;
   EXPECT_NE(out.find("without CURVE"), std::string::npos) << "the sniffer did not warn:\n" << out;
-  EXPECT_NE(ReadFile(dir_.File("broker.log")).find("without CURVE"), std::string::npos) << ReadFile(dir_.File("broker.log"));
-  EXPECT_NE(ReadFile(dir_.File("probe.log")).find("without CURVE"), std::string::npos) << ReadFile(dir_.File("probe.log"));
+  EXPECT_NE(ReadFile(dir_.File("broker.log")).find("without CURVE"), std::string::npos)
+      << ReadFile(dir_.File("broker.log"));
+  EXPECT_NE(ReadFile(dir_.File("probe.log")).find("without CURVE"), std::string::npos)
+      << ReadFile(dir_.File("probe.log"));
 }
 
 // Issue 12: ZeroMQ's ipc bind unlinks a live broker's socket; a second
@@ -374,16 +407,23 @@ TEST_F(BusProcessTest, SecondBrokerRefusedOnLiveIpcButReplacesADeadOne) {
   // refusal arrives (judged by the publisher's stamp).
   int64_t after = bus::MonoNs();
   int64_t stamp = 0;
-  node_->Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [&](const auto& m) {
-    if (m.msg.actor() == "probe") stamp = m.header.mono_ns();
-  }, "*");
-  ASSERT_TRUE(RunUntil(loop_, [&] { return stamp > after; }, 5000ms)) << "the live broker lost its endpoint";
+  node_->Subscribe<v1::Heartbeat>(
+      bus::topics::kHeartbeat,
+      [&](const auto& m) {
+        if (m.msg.actor() == "probe") stamp = m.header.mono_ns();
+      },
+      "*");
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return stamp > after; }, 5000ms))
+      << "the live broker lost its endpoint";
   // Killed: its socket files stay behind; a new broker replaces them.
   ASSERT_EQ(broker_.Stop(SIGKILL, 5000ms), -SIGKILL);
   Child second;
   ASSERT_TRUE(second.Start({Bin("vb-broker"), "--config", cfg}, dir_.File("broker2.log")));
   after = bus::MonoNs();
-  ASSERT_TRUE(RunUntil(loop_, [&] { return stamp > after; }, 10000ms)) << ReadFile(dir_.File("broker2.log"));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return stamp > after; }, 10000ms))
+      << ReadFile(dir_.File("broker2.log"));
   EXPECT_TRUE(second.running());
 }
 
@@ -401,9 +441,8 @@ TEST_F(BusProcessTest, AControlMessagePublishedWhileTheBrokerIsDownArrivesAfterI
     bus::Node pub(ctx_, loop_, "pub", "local", c);
     auto events = pub.Advertise(bus::topics::kSessionEvent);
     if (round == 0) {
-      node_->Subscribe<v1::SessionEvent>(bus::topics::kSessionEvent, [&](const auto& m) {
-        got_.push_back(std::string(m.header.turn_id()));
-      });
+      node_->Subscribe<v1::SessionEvent>(bus::topics::kSessionEvent,
+                                         [&](const auto& m) { got_.push_back(std::string(m.header.turn_id())); });
       Connect();
     }
     ASSERT_TRUE(pub.Connect().ok());
@@ -413,13 +452,16 @@ TEST_F(BusProcessTest, AControlMessagePublishedWhileTheBrokerIsDownArrivesAfterI
     e.mutable_turn_ended()->set_outcome(v1::TurnEnded::COMPLETED);
     const size_t before = got_.size();
     ASSERT_TRUE(events.Publish(e, {.turn_id = "before-" + std::to_string(round)}));
-    ASSERT_TRUE(RunUntil(loop_, [&] { return got_.size() > before; }, 5000ms));
+    ASSERT_TRUE(RunUntil(
+        loop_, [&] { return got_.size() > before; }, 5000ms));
     ASSERT_EQ(broker_.Stop(SIGKILL, 5000ms), -SIGKILL);
     const std::string id = "while-down-" + std::to_string(round);
     events.Publish(e, {.turn_id = id});
     StartBroker(cfg);
-    EXPECT_TRUE(RunUntil(loop_, [&] { return std::find(got_.begin(), got_.end(), id) != got_.end(); }, 10000ms))
-        << "the TurnEnded published while the broker was down never arrived\n" << ReadFile(dir_.File("broker.log"));
+    EXPECT_TRUE(RunUntil(
+        loop_, [&] { return std::find(got_.begin(), got_.end(), id) != got_.end(); }, 10000ms))
+        << "the TurnEnded published while the broker was down never arrived\n"
+        << ReadFile(dir_.File("broker.log"));
     ASSERT_EQ(broker_.Stop(SIGKILL, 5000ms), -SIGKILL);
   }
 }
@@ -432,10 +474,12 @@ TEST_F(BusProcessTest, DefaultConfigIsDocumentedAndLoads) {
   dir_.Write("printed.yaml", out);
   // The printed bus/devices/launcher sections are a valid configuration.
   std::string sniff_out;
-  EXPECT_EQ(RunCommand({Bin("vb-sniff"), "list", "--config", dir_.File("printed.yaml"), "--duration", "0.1"}, &sniff_out), 0)
+  EXPECT_EQ(
+      RunCommand({Bin("vb-sniff"), "list", "--config", dir_.File("printed.yaml"), "--duration", "0.1"}, &sniff_out), 0)
       << sniff_out;
   ASSERT_EQ(RunCommand({Bin("vb-probe"), "--print-default-config"}, &out), 0);
-  EXPECT_NE(out.find("  # audio.mic frames per second (0 = none) [0, 100000]\n  publish_hz: 0"), std::string::npos) << out;
+  EXPECT_NE(out.find("  # audio.mic frames per second (0 = none) [0, 100000]\n  publish_hz: 0"), std::string::npos)
+      << out;
 }
 
 }  // namespace

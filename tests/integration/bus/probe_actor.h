@@ -20,15 +20,18 @@ class ProbeActor : public bus::Actor {
     mic_ = ctx.bus().Advertise(bus::topics::kAudioMic);
     clean_ = ctx.bus().Advertise(bus::topics::kAudioClean);
     if (relay_ || slow_us_ > 0) {
-      ctx.bus().Subscribe<v1::AudioFrame>(bus::topics::kAudioMic, [this, &ctx](const auto& m) {
-        ctx.Count("heard");
-        if (slow_us_ > 0) {
-          int64_t until = bus::MonoNs() + int64_t(slow_us_) * 1000;
-          while (bus::MonoNs() < until) {
-          }
-        }
-        if (relay_) clean_.Publish(m.msg, {.origin_ns = m.header.origin_ns()});
-      }, "*");
+      ctx.bus().Subscribe<v1::AudioFrame>(
+          bus::topics::kAudioMic,
+          [this, &ctx](const auto& m) {
+            ctx.Count("heard");
+            if (slow_us_ > 0) {
+              int64_t until = bus::MonoNs() + int64_t(slow_us_) * 1000;
+              while (bus::MonoNs() < until) {
+              }
+            }
+            if (relay_) clean_.Publish(m.msg, {.origin_ns = m.header.origin_ns()});
+          },
+          "*");
     }
     if (publish_hz_ > 0) {
       // Keeps the nominal rate on average: a tick that comes late publishes

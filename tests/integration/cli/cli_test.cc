@@ -45,11 +45,17 @@ int RunIn(const std::string& cwd, const std::vector<std::string>& argv, std::str
   return RunCommand({"/bin/sh", "-c", cmd}, out, timeout);
 }
 
-const std::vector<std::string> kSubcommands = {"run",  "demo", "status",    "ptt",              "say",    "speak",
+const std::vector<std::string> kSubcommands = {"run",  "demo",      "status",           "ptt",    "say", "speak",
                                                "mode", "interrupt", "new-conversation", "keygen", "help"};
-const std::vector<std::string> kTopics = {"run", "demo", "status", "sniff", "ptt", "say", "speak", "mode",
-                                          "interrupt", "new-conversation", "keygen", "print-default-config",
-                                          "help", "config", "modes", "files", "systemd", "exit-codes"};
+const std::vector<std::string> kTopics = {"run",       "demo",
+                                          "status",    "sniff",
+                                          "ptt",       "say",
+                                          "speak",     "mode",
+                                          "interrupt", "new-conversation",
+                                          "keygen",    "print-default-config",
+                                          "help",      "config",
+                                          "modes",     "files",
+                                          "systemd",   "exit-codes"};
 
 std::vector<std::string> Programs() {
   std::vector<std::string> out;
@@ -105,7 +111,8 @@ TEST(CliHelp, EveryProgramAnswersHelpOnStdout) {
   ASSERT_GE(programs.size(), 10u) << "no vb-* programs in " << BinDir();
   for (const auto& p : programs) {
     std::string out;
-    EXPECT_EQ(RunCommand({"/bin/sh", "-c", "'" + Bin(p) + "' --help 2>/dev/null"}, &out, 10000ms), 0) << p << ":\n" << out;
+    EXPECT_EQ(RunCommand({"/bin/sh", "-c", "'" + Bin(p) + "' --help 2>/dev/null"}, &out, 10000ms), 0) << p << ":\n"
+                                                                                                      << out;
     EXPECT_NE(out.find("usage"), std::string::npos) << p << " --help printed no usage on stdout:\n" << out;
   }
 }
@@ -166,9 +173,11 @@ TEST(CliDocs, SystemdUnitsVerify) {
   std::string out;
   // Instances of the template stand for it; systemd-analyze also checks
   // that every ExecStart binary exists (this build's).
-  int code = RunCommand({"/bin/sh", "-c", "cd '" + units + "' && systemd-analyze verify --man=no ./voicebus.service "
-                                         "./voicebus-broker.service ./voicebus-actor@session.service "
-                                         "./voicebus-actor@capture.service ./voicebus-actors.target 2>&1"},
+  int code = RunCommand({"/bin/sh", "-c",
+                         "cd '" + units +
+                             "' && systemd-analyze verify --man=no ./voicebus.service "
+                             "./voicebus-broker.service ./voicebus-actor@session.service "
+                             "./voicebus-actor@capture.service ./voicebus-actors.target 2>&1"},
                         &out);
   EXPECT_EQ(code, 0) << out;
   // A warning (unknown key, bad value) is a failure too.
@@ -208,7 +217,8 @@ class PtyChild {
   bool WaitFor(const std::string& needle, std::chrono::milliseconds timeout) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     while (out_.find(needle) == std::string::npos) {
-      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
       if (left.count() <= 0) return false;
       pollfd p{fd_, POLLIN, 0};
       if (poll(&p, 1, int(left.count())) <= 0) continue;
@@ -289,8 +299,9 @@ TEST(FirstRun, DemoConfigFromAnEmptyFolderOnATerminal) {
   // The other commands find the same runtime folder: a typed question from another folder is taken.
   TempDir elsewhere;
   std::string said;
-  EXPECT_EQ(RunIn(elsewhere.path(), {"/usr/bin/env", "-u", "VB_RUN_DIR", xdg_env, Bin("vb"), "say", "--config",
-                                     "config/demo.yaml", "tell me a story"},
+  EXPECT_EQ(RunIn(elsewhere.path(),
+                  {"/usr/bin/env", "-u", "VB_RUN_DIR", xdg_env, Bin("vb"), "say", "--config", "config/demo.yaml",
+                   "tell me a story"},
                   &said),
             0)
       << said;
@@ -320,9 +331,10 @@ TEST(FirstRun, DashboardPortTakenIsSaidBeforeAnythingStarts) {
   ASSERT_EQ(getsockname(s, reinterpret_cast<sockaddr*>(&a), &len), 0);
   const int port = ntohs(a.sin_port);
   std::string out;
-  const int code = RunCommand({"/usr/bin/env", "VB_RUN_DIR=" + dir.File("run"), "VB_GATEWAY_PORT=" + std::to_string(port),
-                               Bin("vb"), "run", SourceDir() + "/config/demo.yaml"},
-                              &out, 20000ms);
+  const int code =
+      RunCommand({"/usr/bin/env", "VB_RUN_DIR=" + dir.File("run"), "VB_GATEWAY_PORT=" + std::to_string(port), Bin("vb"),
+                  "run", SourceDir() + "/config/demo.yaml"},
+                 &out, 20000ms);
   close(s);
   EXPECT_EQ(code, 78) << out;
   EXPECT_NE(out.find("no free port for the dashboard: "), std::string::npos) << out;
@@ -355,11 +367,12 @@ TEST(FirstRun, RealConfigMissingThingsIsOneSummary) {
   EXPECT_EQ(out.find("started (pid"), std::string::npos) << "something was started:\n" << out;
   EXPECT_EQ(out.find("ALSA lib"), std::string::npos) << "alsa-lib's noise buries the summary:\n" << out;
   // With the token and bot id given (the token in a file), only the sound cards remain, and the token is never shown.
-  dir.Write("real2.yaml", std::regex_replace(ReadFile(dir.File("real.yaml")), std::regex("mode: continuous\n  output_codec"),
-                                             "mode: continuous\n  token_file: " + dir.File("secret") + "\n  output_codec"));
-  code = RunCommand({"/usr/bin/env", "COZE_BOT_ID=7001", "VB_RUN_DIR=" + dir.File("run"), Bin("vb"), "run",
-                     dir.File("real2.yaml")},
-                    &out, 20000ms);
+  dir.Write("real2.yaml",
+            std::regex_replace(ReadFile(dir.File("real.yaml")), std::regex("mode: continuous\n  output_codec"),
+                               "mode: continuous\n  token_file: " + dir.File("secret") + "\n  output_codec"));
+  code = RunCommand(
+      {"/usr/bin/env", "COZE_BOT_ID=7001", "VB_RUN_DIR=" + dir.File("run"), Bin("vb"), "run", dir.File("real2.yaml")},
+      &out, 20000ms);
   EXPECT_EQ(code, 78) << out;
   EXPECT_NE(out.find("2 things are missing"), std::string::npos) << out;
   EXPECT_EQ(out.find("Coze"), std::string::npos) << out;

@@ -120,9 +120,10 @@ TEST(CozeSimProcess, PortZeroRestAndHandshakeAuth) {
   std::string health = Http(s.port, "GET /_sim/health HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_NE(health.find("200 OK"), std::string::npos) << health;
   std::string body = R"({"bot_id":"7000000000000000001"})";
-  std::string created = Http(s.port, "POST /v1/conversation/create HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-token\r\n"
-                                     "Content-Type: application/json\r\nContent-Length: " +
-                                         std::to_string(body.size()) + "\r\n\r\n" + body);
+  std::string created = Http(s.port,
+                             "POST /v1/conversation/create HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer test-token\r\n"
+                             "Content-Type: application/json\r\nContent-Length: " +
+                                 std::to_string(body.size()) + "\r\n\r\n" + body);
   auto j = nlohmann::json::parse(created.substr(created.find("\r\n\r\n") + 4));
   EXPECT_EQ(j["code"], 0);
   EXPECT_EQ(j["data"]["id"].get<std::string>().size(), 19u);

@@ -83,7 +83,7 @@ class FakeSessionActor : public bus::Actor {
     v1::SessionEvent event;
     std::string turn;
     v1::DialogStateKind state = v1::STATE_UNSPECIFIED;  // publish this state first
-    bool pause = false;  // wait for a ToolOutput
+    bool pause = false;                                 // wait for a ToolOutput
   };
   struct Job {
     std::string turn;
@@ -218,9 +218,10 @@ class FakeSessionActor : public bus::Actor {
       }
       Job j = NewTurn(c.text_input().request_id(), false);
       if (text == "/stats") {
-        AddText(j, j.steps, "interrupts=" + std::to_string(interrupts_) + " last_interrupt_turn=" + last_interrupt_turn_ +
-                                " reason=" + v1::Interrupt::Reason_Name(last_reason_) + " tool_outputs=" + tool_outputs_ +
-                                " config=" + session_config_ + " ptt=" + ptt_);
+        AddText(j, j.steps,
+                "interrupts=" + std::to_string(interrupts_) + " last_interrupt_turn=" + last_interrupt_turn_ +
+                    " reason=" + v1::Interrupt::Reason_Name(last_reason_) + " tool_outputs=" + tool_outputs_ +
+                    " config=" + session_config_ + " ptt=" + ptt_);
       } else if (text == "/tool") {
         Out call;
         call.turn = j.turn;
@@ -248,7 +249,8 @@ class FakeSessionActor : public bus::Actor {
       } else {
         AddText(j, j.steps, "You said: " + text + ". " + reply_);
       }
-      if (text != "/tool" && text != "/fail" && text.rfind("/long ", 0) != 0) AddEnd(j, j.steps, v1::TurnEnded::COMPLETED);
+      if (text != "/tool" && text != "/fail" && text.rfind("/long ", 0) != 0)
+        AddEnd(j, j.steps, v1::TurnEnded::COMPLETED);
       Enqueue(std::move(j));
     } else if (c.has_push_to_talk()) {
       ptt_ += c.push_to_talk().down() ? "D" : "U";
@@ -310,7 +312,8 @@ class FakeSessionActor : public bus::Actor {
       paused_ = false;
     } else if (c.has_session_config()) {
       const auto& s = c.session_config();
-      session_config_ = s.bot_id() + "|" + s.voice_id() + "|" + std::to_string(s.speech_rate()) + "|" + s.persona_prompt();
+      session_config_ =
+          s.bot_id() + "|" + s.voice_id() + "|" + std::to_string(s.speech_rate()) + "|" + s.persona_prompt();
     }
   }
 

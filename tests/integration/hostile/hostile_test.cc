@@ -82,11 +82,14 @@ class HostileTest : public ::testing::Test {
     ctx_.shutdown();
   }
   void WatchHeartbeats(const std::set<std::string>& actors) {
-    node_->Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [this, actors](const auto& m) {
-      if (!actors.count(m.msg.actor()) || m.header.source() != m.msg.actor()) return;  // fakes
-      beats_[m.msg.actor()] = m.msg;
-      beat_ns_[m.msg.actor()] = m.header.mono_ns();
-    }, "*");
+    node_->Subscribe<v1::Heartbeat>(
+        bus::topics::kHeartbeat,
+        [this, actors](const auto& m) {
+          if (!actors.count(m.msg.actor()) || m.header.source() != m.msg.actor()) return;  // fakes
+          beats_[m.msg.actor()] = m.msg;
+          beat_ns_[m.msg.actor()] = m.header.mono_ns();
+        },
+        "*");
   }
   // Runs `c` to completion while this loop serves the bus; exit code.
   int RunServing(const std::vector<std::string>& argv, const std::string& log, std::chrono::milliseconds timeout) {
@@ -95,7 +98,8 @@ class HostileTest : public ::testing::Test {
     int pfd = int(syscall(SYS_pidfd_open, c.pid(), 0));
     bool done = false;
     auto g = loop_.AddFd(pfd, POLLIN, [&](short) { done = true; });
-    RunUntil(loop_, [&] { return done; }, timeout);
+    RunUntil(
+        loop_, [&] { return done; }, timeout);
     loop_.RemovePollGroup(g);
     close(pfd);
     int code = c.Wait(0ms);
@@ -146,23 +150,28 @@ TEST_F(HostileTest, HostilePublisherWedgesNobodyAndCostsBoundedMemory) {
   auto round_trip = [&](std::chrono::milliseconds timeout) {
     uint64_t want = ++marker * 1000;
     int64_t next = 0;
-    return RunUntil(loop_, [&] {
-      if (relayed_marker >= want) return true;
-      if (bus::MonoNs() >= next && node_->HasSubscriber(mic)) {
-        v1::AudioFrame f;
-        f.set_sample_rate(16000);
-        f.set_channels(1);
-        f.set_sample_index(want);
-        f.mutable_pcm()->assign(640, '\0');
-        mic.Publish(f);
-        next = bus::MonoNs() + 50'000'000;
-      }
-      return false;
-    }, timeout);
+    return RunUntil(
+        loop_,
+        [&] {
+          if (relayed_marker >= want) return true;
+          if (bus::MonoNs() >= next && node_->HasSubscriber(mic)) {
+            v1::AudioFrame f;
+            f.set_sample_rate(16000);
+            f.set_channels(1);
+            f.set_sample_index(want);
+            f.mutable_pcm()->assign(640, '\0');
+            mic.Publish(f);
+            next = bus::MonoNs() + 50'000'000;
+          }
+          return false;
+        },
+        timeout);
   };
 
-  ASSERT_TRUE(RunUntil(loop_, [&] { return beats_.size() == actors.size(); }, 30000ms))
-      << beats_.size() << " actors up\n" << ReadFile(dir_.File("vb.log"));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return beats_.size() == actors.size(); }, 30000ms))
+      << beats_.size() << " actors up\n"
+      << ReadFile(dir_.File("vb.log"));
   ASSERT_TRUE(round_trip(10000ms)) << "the relay does not relay before the attack";
   std::map<std::string, int> pid;
   for (const auto& [name, hb] : beats_) pid[name] = int(hb.pid());
@@ -174,7 +183,8 @@ TEST_F(HostileTest, HostilePublisherWedgesNobodyAndCostsBoundedMemory) {
   for (const auto& [p, name] : procs) rss_before[p] = RssKb(p);
   auto log_files = [&] {
     std::vector<std::string> f{dir_.File("vb.log")};
-    for (const auto& n : {"broker", "control", "decoder", "gateway", "relay"}) f.push_back(dir_.File("logs/") + n + ".log");
+    for (const auto& n : {"broker", "control", "decoder", "gateway", "relay"})
+      f.push_back(dir_.File("logs/") + n + ".log");
     return f;
   };
   std::map<std::string, int64_t> log_before;
@@ -182,10 +192,10 @@ TEST_F(HostileTest, HostilePublisherWedgesNobodyAndCostsBoundedMemory) {
 
   // --- the attack ---------------------------------------------------------
   const std::vector<std::pair<bus::Plane, std::string>> targets = {
-      {bus::Plane::kControl, "actor.heartbeat/local"},   // launcher, control, gateway
-      {bus::Plane::kControl, "dialog.command/local"},    // control, decoder
-      {bus::Plane::kStream, "session.audio/local"},      // decoder
-      {bus::Plane::kStream, "audio.mic/local"}};         // relay
+      {bus::Plane::kControl, "actor.heartbeat/local"},  // launcher, control, gateway
+      {bus::Plane::kControl, "dialog.command/local"},   // control, decoder
+      {bus::Plane::kStream, "session.audio/local"},     // decoder
+      {bus::Plane::kStream, "audio.mic/local"}};        // relay
   auto header = [](const std::string& type, uint64_t seq, const std::string& source) {
     v1::Header h;
     h.set_type(type);
@@ -196,11 +206,14 @@ TEST_F(HostileTest, HostilePublisherWedgesNobodyAndCostsBoundedMemory) {
   };
   // The rogue's own sockets see every target's subscribers first (XPUB
   // drops what nobody subscribed to yet: the attack would prove nothing).
-  ASSERT_TRUE(RunUntil(loop_, [&] {
-    for (const auto& [plane, topic] : targets)
-      if (!rogue_->HasSubscriber(plane, topic)) return false;
-    return true;
-  }, 10000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_,
+      [&] {
+        for (const auto& [plane, topic] : targets)
+          if (!rogue_->HasSubscriber(plane, topic)) return false;
+        return true;
+      },
+      10000ms));
   // A shape counts only once the victims have seen it: the attacker repeats
   // it (at most 4 times) until control, decoder and relay report it in a
   // heartbeat. A rare run had control report no frame_count at the end: a
@@ -210,13 +223,16 @@ TEST_F(HostileTest, HostilePublisherWedgesNobodyAndCostsBoundedMemory) {
   auto until_seen = [&](const std::string& counter, const std::function<void()>& send) {
     for (int attempt = 0; attempt < 4; ++attempt) {
       send();
-      if (RunUntil(loop_, [&] {
-            for (const auto& a : victims) {
-              const auto& extra = beats_[a].extra();
-              if (!extra.count(counter) || extra.at(counter) <= 0) return false;
-            }
-            return true;
-          }, 2500ms))
+      if (RunUntil(
+              loop_,
+              [&] {
+                for (const auto& a : victims) {
+                  const auto& extra = beats_[a].extra();
+                  if (!extra.count(counter) || extra.at(counter) <= 0) return false;
+                }
+                return true;
+              },
+              2500ms))
         return;
     }
   };
@@ -234,12 +250,14 @@ TEST_F(HostileTest, HostilePublisherWedgesNobodyAndCostsBoundedMemory) {
   fake.set_actor("spoof");
   fake.set_kind("probe");
   for (uint64_t seq : {1ull, 2ull, 999'999'999'999ull, 3ull, 999'999'999'999ull, 1'000'000'000'000ull})
-    Rogue(bus::Plane::kControl, {"actor.heartbeat/local", header("vb.v1.Heartbeat", seq, "spoof"), fake.SerializeAsString()});
+    Rogue(bus::Plane::kControl,
+          {"actor.heartbeat/local", header("vb.v1.Heartbeat", seq, "spoof"), fake.SerializeAsString()});
   // 3. 100,000 publisher names, each a well-formed heartbeat of a new "actor".
   for (int i = 0; i < 100000; ++i) {
     std::string name = "fake-" + std::to_string(i);
     fake.set_actor(name);
-    Rogue(bus::Plane::kControl, {"actor.heartbeat/local", header("vb.v1.Heartbeat", 1, name), fake.SerializeAsString()});
+    Rogue(bus::Plane::kControl,
+          {"actor.heartbeat/local", header("vb.v1.Heartbeat", 1, name), fake.SerializeAsString()});
   }
   // 3b. 20,000 invented topics (the sniffer keeps statistics per topic).
   for (int i = 0; i < 20000; ++i)
@@ -249,7 +267,8 @@ TEST_F(HostileTest, HostilePublisherWedgesNobodyAndCostsBoundedMemory) {
   until_seen("malformed_header", [&] {
     for (int i = 0; i < 5000; ++i, ++bad_utf8) {
       const auto& [plane, topic] = targets[size_t(i) % targets.size()];
-      Rogue(plane, {topic, header("vb.v1.Heartbeat", uint64_t(bad_utf8), "bad\xff\xfe" + std::to_string(bad_utf8)), ""});
+      Rogue(plane,
+            {topic, header("vb.v1.Heartbeat", uint64_t(bad_utf8), "bad\xff\xfe" + std::to_string(bad_utf8)), ""});
     }
   });
   // 5. 64 MiB payloads.
@@ -259,20 +278,28 @@ TEST_F(HostileTest, HostilePublisherWedgesNobodyAndCostsBoundedMemory) {
 
   // --- everyone still serves -----------------------------------------------
   // Heartbeats stamped after the attack, from the same processes.
-  ASSERT_TRUE(RunUntil(loop_, [&] {
-    for (const auto& a : actors)
-      if (beat_ns_[a] <= attack_end_ns) return false;
-    return true;
-  }, 30000ms)) << "an actor stopped heartbeating\n" << ReadFile(dir_.File("vb.log"));
+  ASSERT_TRUE(RunUntil(
+      loop_,
+      [&] {
+        for (const auto& a : actors)
+          if (beat_ns_[a] <= attack_end_ns) return false;
+        return true;
+      },
+      30000ms))
+      << "an actor stopped heartbeating\n"
+      << ReadFile(dir_.File("vb.log"));
   for (const auto& [name, hb] : beats_) EXPECT_EQ(int(hb.pid()), pid[name]) << name << " was restarted";
   ASSERT_TRUE(round_trip(10000ms)) << "a normal message no longer goes through the relay";
   // One more heartbeat each, so counters and RSS include the whole attack.
   const int64_t settled_ns = bus::MonoNs();
-  ASSERT_TRUE(RunUntil(loop_, [&] {
-    for (const auto& a : actors)
-      if (beat_ns_[a] <= settled_ns) return false;
-    return true;
-  }, 10000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_,
+      [&] {
+        for (const auto& a : actors)
+          if (beat_ns_[a] <= settled_ns) return false;
+        return true;
+      },
+      10000ms));
   for (const auto& [name, hb] : beats_) {
     EXPECT_LT(hb.counters().drops(), 1'000'000u) << name << ": a spoofed seq counted as drops";
     EXPECT_LE(hb.extra().at("seq_publishers"), 2048) << name;
@@ -336,10 +363,14 @@ TEST_F(HostileTest, AllCommandsArriveWithASnifferOnEveryPlane) {
   ASSERT_TRUE(node_->Connect().ok());
   node_->SetActive(true);
   // The sniffer listens to everything on both planes before the first command.
-  ASSERT_TRUE(RunUntil(loop_, [&] {
-    return node_->HasSubscriber(bus::Plane::kStream, "no.such/topic") &&
-           node_->HasSubscriber(bus::Plane::kControl, "no.such/topic");
-  }, 10000ms)) << ReadFile(dir_.File("sniff.log"));
+  ASSERT_TRUE(RunUntil(
+      loop_,
+      [&] {
+        return node_->HasSubscriber(bus::Plane::kStream, "no.such/topic") &&
+               node_->HasSubscriber(bus::Plane::kControl, "no.such/topic");
+      },
+      10000ms))
+      << ReadFile(dir_.File("sniff.log"));
   const std::vector<std::vector<std::string>> verbs = {
       {"say", "hello"}, {"ptt", "down"}, {"ptt", "up"}, {"mode", "push_to_talk"}, {"interrupt"}};
   std::map<int, int> exits;

@@ -64,11 +64,14 @@ class LauncherProcessTest : public ::testing::Test {
   }
   // Every actor in `names` heartbeats, from its current pid, after `since_ns`.
   bool AllBeatSince(const std::vector<std::string>& names, int64_t since_ns, std::chrono::milliseconds timeout) {
-    return RunUntil(loop_, [&] {
-      for (const auto& n : names)
-        if (!actors_.count(n) || actors_[n].last_ns <= since_ns) return false;
-      return true;
-    }, timeout);
+    return RunUntil(
+        loop_,
+        [&] {
+          for (const auto& n : names)
+            if (!actors_.count(n) || actors_[n].last_ns <= since_ns) return false;
+          return true;
+        },
+        timeout);
   }
 
   struct Seen {
@@ -109,13 +112,22 @@ TEST_F(LauncherProcessTest, BrokerKilledTwiceAndActorKilledFiveTimes) {
     const int broker = StartedPid("broker");
     ASSERT_GT(broker, 0);
     ASSERT_EQ(kill(broker, SIGKILL), 0);
-    ASSERT_TRUE(RunUntil(loop_, [&] { int p = StartedPid("broker"); return p > 0 && p != broker; }, 2000ms))
-        << "the broker was not restarted at once\n" << Log();
+    ASSERT_TRUE(RunUntil(
+        loop_,
+        [&] {
+          int p = StartedPid("broker");
+          return p > 0 && p != broker;
+        },
+        2000ms))
+        << "the broker was not restarted at once\n"
+        << Log();
   }
   const int64_t second_kill_ns = bus::MonoNs();
-  ASSERT_TRUE(AllBeatSince(all, second_kill_ns, 5000ms)) << "actors did not come back through the new broker\n" << Log();
+  ASSERT_TRUE(AllBeatSince(all, second_kill_ns, 5000ms)) << "actors did not come back through the new broker\n"
+                                                         << Log();
   // Longer than the heartbeat timeout: the launcher must not kill anyone.
-  EXPECT_FALSE(RunUntil(loop_, [&] { return actors_["a"].pid != a || actors_["c"].pid != c; }, 4000ms));
+  EXPECT_FALSE(RunUntil(
+      loop_, [&] { return actors_["a"].pid != a || actors_["c"].pid != c; }, 4000ms));
   EXPECT_EQ(actors_["a"].pids, std::vector<int>{a});
   EXPECT_EQ(actors_["c"].pids, std::vector<int>{c});
 
@@ -125,15 +137,18 @@ TEST_F(LauncherProcessTest, BrokerKilledTwiceAndActorKilledFiveTimes) {
     const int victim = actors_["b"].pid;
     ASSERT_EQ(kill(victim, SIGKILL), 0);
     const int64_t killed_ns = bus::MonoNs();
-    ASSERT_TRUE(RunUntil(loop_, [&] { return actors_["b"].pid != victim; }, 5000ms))
-        << "b did not come back after kill " << i << "\n" << Log();
+    ASSERT_TRUE(RunUntil(
+        loop_, [&] { return actors_["b"].pid != victim; }, 5000ms))
+        << "b did not come back after kill " << i << "\n"
+        << Log();
     const int64_t back_ns = actors_["b"].first_ns[actors_["b"].pid] - killed_ns;
     std::cout << "b heartbeating again " << double(back_ns) / 1e9 << " s after kill " << i + 1 << "\n";
     EXPECT_LT(back_ns, 2'000'000'000) << "kill " << i;
   }
   EXPECT_LT(bus::Clock::now() - first_kill, 60s);
   EXPECT_EQ(actors_["b"].pids.size(), 6u);
-  EXPECT_FALSE(RunUntil(loop_, [&] { return actors_["a"].pid != a || actors_["c"].pid != c; }, 500ms));
+  EXPECT_FALSE(RunUntil(
+      loop_, [&] { return actors_["a"].pid != a || actors_["c"].pid != c; }, 500ms));
   EXPECT_EQ(actors_["a"].pids, std::vector<int>{a});
   EXPECT_EQ(actors_["c"].pids, std::vector<int>{c});
 
@@ -161,7 +176,8 @@ TEST_F(LauncherProcessTest, SigtermIsServedWhileTheBusIsFrozenAndHostile) {
   std::vector<std::string> frames(40, "x");
   frames[0] = "actor.heartbeat/evil";
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(node_->SendRaw(bus::Plane::kControl, frames));
-  EXPECT_FALSE(RunUntil(loop_, [] { return false; }, 300ms));  // let them reach the launcher
+  EXPECT_FALSE(RunUntil(
+      loop_, [] { return false; }, 300ms));  // let them reach the launcher
   const int broker = StartedPid("broker");
   ASSERT_EQ(kill(broker, SIGSTOP), 0);
   std::vector<int> pids = {actors_["a"].pid, actors_["b"].pid, broker};
@@ -202,14 +218,14 @@ TEST_F(LauncherProcessTest, ConfigMistakesExit78WithFileAndLine) {
   EXPECT_EQ(RunCommand({Bin("vb-probe"), "--config", dup, "--name", "a"}, &out, 10000ms), 78) << out;
   EXPECT_NE(out.find(dup + ":6:3: launcher.actors: duplicate key"), std::string::npos) << out;
 
-  auto dup_section = WriteConfig("a:\n  publish_hz: 1\nlauncher:\n  actors: [a:probe]\na:\n  relay: true\n", "dups.yaml");
+  auto dup_section =
+      WriteConfig("a:\n  publish_hz: 1\nlauncher:\n  actors: [a:probe]\na:\n  relay: true\n", "dups.yaml");
   EXPECT_EQ(RunCommand({Bin("vb"), "run", dup_section}, &out, 10000ms), 78) << out;
   EXPECT_NE(out.find(dup_section + ":7:1: a: duplicate section (first at line 3)"), std::string::npos) << out;
 
   auto unknown = WriteConfig("launcher:\n  actors: [a:probe, x:nosuchkind]\n", "kind.yaml");
   EXPECT_EQ(RunCommand({Bin("vb"), "run", unknown}, &out, 10000ms), 78) << out;
-  EXPECT_NE(out.find(unknown + ":4:21: launcher.actors[1]: unknown actor kind 'nosuchkind'"), std::string::npos)
-      << out;
+  EXPECT_NE(out.find(unknown + ":4:21: launcher.actors[1]: unknown actor kind 'nosuchkind'"), std::string::npos) << out;
 
   auto wav = WriteConfig("capture:\n  source: wav\n  wav:\n    path: " + dir_.File("missing.wav") + "\n", "wav.yaml");
   EXPECT_EQ(RunCommand({Bin("vb-capture"), "--config", wav}, &out, 10000ms), 78) << out;

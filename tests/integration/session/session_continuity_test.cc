@@ -37,14 +37,17 @@ class SessionContinuityTest : public SessionProcessTest {
   }
   // The voice turn after `from`: COMPLETED, with the final transcript; -1 if none.
   int AwaitVoiceTurn(size_t from, std::string* transcript, std::chrono::milliseconds t = 40000ms) {
-    int ended = Await(from, [&](const Seen& s) {
-      if (!s.event.has_turn_ended() || s.event.turn_ended().outcome() != v1::TurnEnded::COMPLETED) return false;
-      for (size_t i = from; i < events_.size(); ++i)
-        if (events_[i].turn_id == s.turn_id && events_[i].event.has_turn_started() &&
-            events_[i].event.turn_started().input() == v1::TurnStarted::VOICE)
-          return true;
-      return false;
-    }, t);
+    int ended = Await(
+        from,
+        [&](const Seen& s) {
+          if (!s.event.has_turn_ended() || s.event.turn_ended().outcome() != v1::TurnEnded::COMPLETED) return false;
+          for (size_t i = from; i < events_.size(); ++i)
+            if (events_[i].turn_id == s.turn_id && events_[i].event.has_turn_started() &&
+                events_[i].event.turn_started().input() == v1::TurnStarted::VOICE)
+              return true;
+          return false;
+        },
+        t);
     for (size_t i = from; i < events_.size(); ++i)
       if (events_[i].event.has_user_transcript() && events_[i].event.user_transcript().final())
         *transcript = events_[i].event.user_transcript().text();
@@ -59,7 +62,8 @@ class SessionContinuityTest : public SessionProcessTest {
   // The simulator, killed: the network is out for the session.
   void CutNetwork() {
     sim_.Stop(SIGKILL, 3000ms);
-    ASSERT_TRUE(RunUntil(loop_, [&] { return !status_.connected(); }, 10000ms));
+    ASSERT_TRUE(RunUntil(
+        loop_, [&] { return !status_.connected(); }, 10000ms));
   }
   std::string SimState() const { return dir_.File("sim-state.json"); }
   // vb-wakevad (wake word off) started and heard: it is the only listener to
@@ -92,13 +96,15 @@ TEST_F(SessionContinuityTest, SpeechDuringASessionRestartMakesATurn) {
   size_t from = events_.size();
   StartSpeaking(pcm, 50);  // 1 s of silence, then 0.3 s lead-in, then the words
   // Mid-sentence: 0.5 s into the words.
-  ASSERT_TRUE(RunUntil(loop_, [&] { return frames_ >= 50 + 15 + 25; }, 10000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return frames_ >= 50 + 15 + 25; }, 10000ms));
   const int64_t killed_ns = bus::MonoNs();
   ASSERT_EQ(kill(session_.pid(), SIGKILL), 0);
   session_.Wait(3000ms);
   // The launcher takes up to ~1 s to start it again: the user speaks on.
   const size_t killed_at = frames_;
-  ASSERT_TRUE(RunUntil(loop_, [&] { return frames_ >= killed_at + 50; }, 10000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return frames_ >= killed_at + 50; }, 10000ms));
   status_.Clear();
   StartSession("session2.log");
   std::string transcript;
@@ -129,7 +135,8 @@ TEST_F(SessionContinuityTest, SpeechLostWithTheBackfillRingIsToldNotSilentlyDrop
   audio::PcmBuffer pcm = Speech(dir_, "what time is it");
   ASSERT_FALSE(pcm.samples.empty());
   StartSpeaking(pcm, 50);
-  ASSERT_TRUE(RunUntil(loop_, [&] { return frames_ >= 50 + 15 + 25; }, 10000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return frames_ >= 50 + 15 + 25; }, 10000ms));
   ASSERT_EQ(kill(session_.pid(), SIGKILL), 0);
   session_.Wait(3000ms);
   ASSERT_EQ(kill(wakevad_.pid(), SIGKILL), 0);
@@ -137,12 +144,14 @@ TEST_F(SessionContinuityTest, SpeechLostWithTheBackfillRingIsToldNotSilentlyDrop
   StartWakevad(cfg, "wakevad2.log");
   if (HasFatalFailure()) return;
   const size_t killed_at = frames_;
-  ASSERT_TRUE(RunUntil(loop_, [&] { return frames_ >= killed_at + 25; }, 10000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return frames_ >= killed_at + 25; }, 10000ms));
   size_t from = events_.size();
   status_.Clear();
   const int64_t restarted_ns = bus::MonoNs();
   StartSession("session2.log");
-  int told = Await(from, [](const Seen& s) { return s.event.has_error() && s.event.error().code() == 410; }, 10000ms);
+  int told = Await(
+      from, [](const Seen& s) { return s.event.has_error() && s.event.error().code() == 410; }, 10000ms);
   ASSERT_GE(told, 0) << Dump(from) << ReadFile(dir_.File("session2.log"));
   const auto& e = events_[size_t(told)];
   EXPECT_FALSE(e.event.error().fatal());
@@ -166,7 +175,8 @@ TEST_F(SessionContinuityTest, SpeechDuringAFiveSecondOutageMakesATurnInTheSameCo
   size_t from = events_.size();
   StartSpeaking(pcm, 25);
   // The outage lasts 5 s, on the clock of the frames published.
-  ASSERT_TRUE(RunUntil(loop_, [&] { return frames_ >= 250; }, 20000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return frames_ >= 250; }, 20000ms));
   EXPECT_GE(bus::MonoNs() - cut_ns, 5'000'000'000);
   EXPECT_GT(status_.buffered_audio_ms(), 0u) << status_.ShortDebugString();
   std::printf("figure: %u ms of speech held through the outage\n", status_.buffered_audio_ms());
@@ -191,7 +201,8 @@ TEST_F(SessionContinuityTest, SpeechDuringAnOutageMakesATurnWhenTheConversationI
   CutNetwork();
   size_t from = events_.size();
   StartSpeaking(pcm, 10);
-  ASSERT_TRUE(RunUntil(loop_, [&] { return frames_ >= 10 + pcm.samples.size() / 320; }, 20000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return frames_ >= 10 + pcm.samples.size() / 320; }, 20000ms));
   StartSim({}, port);
   std::string transcript;
   int ended = AwaitVoiceTurn(from, &transcript);
@@ -221,7 +232,9 @@ TEST_F(SessionContinuityTest, TextDuringAnOutageIsQueuedThenAnsweredAndBeyondThe
   text("what time is it", "c1");
   text("hello", "c2");
   text("what is the date", "c3");
-  ASSERT_TRUE(RunUntil(loop_, [&] { return acks_.size() >= 3; }, 5000ms)) << acks_.size();
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return acks_.size() >= 3; }, 5000ms))
+      << acks_.size();
   EXPECT_EQ(acks_[0].command_id(), "c1");
   EXPECT_EQ(acks_[0].result(), v1::CommandAck::QUEUED);
   EXPECT_EQ(acks_[1].result(), v1::CommandAck::QUEUED);
@@ -229,10 +242,13 @@ TEST_F(SessionContinuityTest, TextDuringAnOutageIsQueuedThenAnsweredAndBeyondThe
   EXPECT_EQ(acks_[2].result(), v1::CommandAck::REFUSED);
   EXPECT_FALSE(acks_[2].reason().empty());
   EXPECT_FALSE(acks_[2].receiver().empty());
-  ASSERT_TRUE(RunUntil(loop_, [&] { return status_.queued_texts() == 2; }, 3000ms)) << status_.ShortDebugString();
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return status_.queued_texts() == 2; }, 3000ms))
+      << status_.ShortDebugString();
   StartSim({"--state-file", SimState()}, port);
   for (const char* req : {"req-c1", "req-c2"}) {
-    int st = Await(from, [&](const Seen& s) { return s.event.has_turn_started() && s.event.turn_started().request_id() == req; });
+    int st = Await(
+        from, [&](const Seen& s) { return s.event.has_turn_started() && s.event.turn_started().request_id() == req; });
     ASSERT_GE(st, 0) << req << "\n" << Dump(from);
     EXPECT_EQ(events_[size_t(st)].event.turn_started().conversation_id(), conv);
     EXPECT_GE(Await(from, Ended(v1::TurnEnded::COMPLETED, events_[size_t(st)].turn_id)), 0) << Dump(from);
@@ -242,7 +258,8 @@ TEST_F(SessionContinuityTest, TextDuringAnOutageIsQueuedThenAnsweredAndBeyondThe
   EXPECT_EQ(status_.conversation_id(), conv);
   // Back online and nothing waiting: taken at once.
   text("hello again", "c4");
-  ASSERT_TRUE(RunUntil(loop_, [&] { return acks_.size() >= 4; }, 5000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return acks_.size() >= 4; }, 5000ms));
   EXPECT_EQ(acks_[3].result(), v1::CommandAck::ACCEPTED);
 }
 
@@ -258,7 +275,8 @@ TEST_F(SessionContinuityTest, ASessionKilledMidReplyEndsTheTurnAfterItsRestart) 
   int st = Await(from, [](const Seen& s) { return s.event.has_turn_started(); });
   ASSERT_GE(st, 0) << Dump(from);
   const std::string chat = events_[size_t(st)].turn_id;
-  ASSERT_TRUE(RunUntil(loop_, [&] { return !AudioOf(chat).empty() && status_.turn_id() == chat; }, 20000ms))
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return !AudioOf(chat).empty() && status_.turn_id() == chat; }, 20000ms))
       << status_.ShortDebugString();
   ASSERT_EQ(kill(session_.pid(), SIGKILL), 0);
   session_.Wait(3000ms);
@@ -269,10 +287,12 @@ TEST_F(SessionContinuityTest, ASessionKilledMidReplyEndsTheTurnAfterItsRestart) 
   int ended = Await(from, Ended(v1::TurnEnded::FAILED, chat), 5000ms);
   ASSERT_GE(ended, 0) << Dump(from) << ReadFile(dir_.File("session2.log"));
   EXPECT_EQ(events_[size_t(ended)].event.turn_ended().error(), "session restarted");
-  EXPECT_LT(events_[size_t(ended)].sent_ns - restart_ns, 3'000'000'000) << "ms: " << (events_[size_t(ended)].sent_ns - restart_ns) / 1'000'000;
+  EXPECT_LT(events_[size_t(ended)].sent_ns - restart_ns, 3'000'000'000)
+      << "ms: " << (events_[size_t(ended)].sent_ns - restart_ns) / 1'000'000;
   std::printf("figure: dead turn ended %.0f ms after the restarted session was started\n",
               double(events_[size_t(ended)].sent_ns - restart_ns) / 1e6);
-  ASSERT_TRUE(RunUntil(loop_, [&] { return status_.connected() && status_.turn_id().empty(); }, 5000ms))
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return status_.connected() && status_.turn_id().empty(); }, 5000ms))
       << status_.ShortDebugString();
   EXPECT_EQ(status_.conversation_id(), conv);
   ASSERT_FALSE(TextTurn("what time is it", "after").empty());
@@ -299,7 +319,8 @@ TEST_F(SessionContinuityTest, ATextAcceptedJustBeforeTheSessionDiesIsAnsweredAft
     c.mutable_text_input()->set_request_id("req-late");
     c.set_command_id("c-late");
   });
-  ASSERT_TRUE(RunUntil(loop_, [&] { return !acks_.empty(); }, 5000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return !acks_.empty(); }, 5000ms));
   EXPECT_EQ(acks_[0].result(), v1::CommandAck::ACCEPTED) << acks_[0].reason();
   ASSERT_NE(ReadFile(dir_.File("state/session-local.json")).find("req-late"), std::string::npos)
       << ReadFile(dir_.File("state/session-local.json"));
@@ -309,9 +330,10 @@ TEST_F(SessionContinuityTest, ATextAcceptedJustBeforeTheSessionDiesIsAnsweredAft
   status_.Clear();
   const size_t from = events_.size();
   StartSession("session2.log");
-  int st = Await(from, [&](const Seen& s) {
-    return s.event.has_turn_started() && s.event.turn_started().request_id() == "req-late";
-  }, 15000ms);
+  int st = Await(
+      from,
+      [&](const Seen& s) { return s.event.has_turn_started() && s.event.turn_started().request_id() == "req-late"; },
+      15000ms);
   ASSERT_GE(st, 0) << Dump(from) << ReadFile(dir_.File("session2.log"));
   EXPECT_EQ(events_[size_t(st)].event.turn_started().conversation_id(), conv);
   const std::string chat = events_[size_t(st)].turn_id;
@@ -321,9 +343,9 @@ TEST_F(SessionContinuityTest, ATextAcceptedJustBeforeTheSessionDiesIsAnsweredAft
     starts += events_[i].event.has_turn_started() && events_[i].event.turn_started().request_id() == "req-late";
   EXPECT_EQ(starts, 1);
   // Answered: no longer owed to a next restart.
-  ASSERT_TRUE(RunUntil(loop_, [&] {
-    return ReadFile(dir_.File("state/session-local.json")).find("req-late") == std::string::npos;
-  }, 3000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return ReadFile(dir_.File("state/session-local.json")).find("req-late") == std::string::npos; },
+      3000ms));
 }
 
 // `vb say` whose text reached a vb-session that then died without
@@ -341,19 +363,26 @@ TEST_F(SessionContinuityTest, VbSayToASessionThatDiesIsSentAgainToItsSuccessor) 
   ASSERT_EQ(kill(session_.pid(), SIGSTOP), 0);
   const size_t from = events_.size();
   Child say;
-  ASSERT_TRUE(say.Start({Bin("vb"), "say", "what is the date today", "--config", dir_.File("vb.yaml"), "--timeout", "8"},
-                        dir_.File("say.log")));
+  ASSERT_TRUE(
+      say.Start({Bin("vb"), "say", "what is the date today", "--config", dir_.File("vb.yaml"), "--timeout", "8"},
+                dir_.File("say.log")));
   // Sent to the frozen session, which never answers.
-  ASSERT_TRUE(RunUntil(loop_, [&] { return copies >= 1; }, 10000ms)) << ReadFile(dir_.File("say.log"));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return copies >= 1; }, 10000ms))
+      << ReadFile(dir_.File("say.log"));
   ASSERT_EQ(kill(session_.pid(), SIGKILL), 0);
   session_.Wait(3000ms);
   StartSession("session2.log");
-  ASSERT_TRUE(RunUntil(loop_, [&] { return !say.running(); }, 10000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return !say.running(); }, 10000ms));
   EXPECT_EQ(say.Wait(0ms), 0) << ReadFile(dir_.File("say.log"));
   EXPECT_GE(copies, 2) << "vb say did not send it again";
-  int st = Await(from, [&](const Seen& s) {
-    return s.event.has_turn_started() && s.event.turn_started().request_id().rfind("vb-", 0) == 0;
-  }, 15000ms);
+  int st = Await(
+      from,
+      [&](const Seen& s) {
+        return s.event.has_turn_started() && s.event.turn_started().request_id().rfind("vb-", 0) == 0;
+      },
+      15000ms);
   ASSERT_GE(st, 0) << Dump(from) << ReadFile(dir_.File("say.log"));
   ASSERT_GE(Await(from, Ended(v1::TurnEnded::COMPLETED, events_[size_t(st)].turn_id)), 0) << Dump(from);
   int starts = 0;

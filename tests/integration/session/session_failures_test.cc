@@ -26,7 +26,8 @@ class SessionFailuresTest : public SessionProcessTest {
     // Only the session is watched: no tones for the absent decoder and playback.
     StartAll("control:\n  health:\n    watch: [session]\n");
     ASSERT_TRUE(control_.Start({Bin("vb-control"), "--config", dir_.File("vb.yaml")}, dir_.File("control.log")));
-    ASSERT_TRUE(RunUntil(loop_, [&] { return state_.state() == v1::STATE_LISTENING; }, 15000ms))
+    ASSERT_TRUE(RunUntil(
+        loop_, [&] { return state_.state() == v1::STATE_LISTENING; }, 15000ms))
         << state_.ShortDebugString() << ReadFile(dir_.File("control.log"));
   }
   void Faults(const std::string& json) {
@@ -67,8 +68,11 @@ TEST_F(SessionFailuresTest, ChatFailedMidReplyEndsTheTurnWithItsLastErrorAndOneE
   for (size_t i = from; i < events_.size(); ++i) started = started || events_[i].event.has_turn_started();
   EXPECT_TRUE(started);
   // The person hears one error prompt; the dialog listens again.
-  ASSERT_TRUE(RunUntil(loop_, [&] { return error_prompts_ >= 1; }, 5000ms)) << ReadFile(dir_.File("control.log"));
-  ASSERT_TRUE(RunUntil(loop_, [&] { return state_.state() == v1::STATE_LISTENING && state_.turn_id().empty(); }, 5000ms))
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return error_prompts_ >= 1; }, 5000ms))
+      << ReadFile(dir_.File("control.log"));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return state_.state() == v1::STATE_LISTENING && state_.turn_id().empty(); }, 5000ms))
       << state_.ShortDebugString();
   EXPECT_EQ(error_prompts_, 1);
   // The fault is used up: the next question is answered.
@@ -80,12 +84,22 @@ TEST_F(SessionFailuresTest, ChatFailedMidReplyEndsTheTurnWithItsLastErrorAndOneE
 
 TEST_F(SessionFailuresTest, EveryListedErrorCodeEndsTheTurnWithItsMeaningAndIsHeard) {
   StartWithControl();
-  const std::vector<std::pair<int, std::string>> codes = {
-      {4000, "bad request parameter"}, {4001, "invalid chat"}, {4003, "meta_data over its limit"},
-      {4004, "too many additional messages"}, {4005, "invalid message"}, {4006, "invalid bot"},
-      {4008, "rate limited"}, {4009, "busy"}, {4010, "too long"}, {4013, "model error"},
-      {4016, "already running"}, {4102, "risk control"}, {4104, "cannot be cancelled"},
-      {4105, "sensitive content"}, {4200, "not found"}, {5000, "internal error"}};
+  const std::vector<std::pair<int, std::string>> codes = {{4000, "bad request parameter"},
+                                                          {4001, "invalid chat"},
+                                                          {4003, "meta_data over its limit"},
+                                                          {4004, "too many additional messages"},
+                                                          {4005, "invalid message"},
+                                                          {4006, "invalid bot"},
+                                                          {4008, "rate limited"},
+                                                          {4009, "busy"},
+                                                          {4010, "too long"},
+                                                          {4013, "model error"},
+                                                          {4016, "already running"},
+                                                          {4102, "risk control"},
+                                                          {4104, "cannot be cancelled"},
+                                                          {4105, "sensitive content"},
+                                                          {4200, "not found"},
+                                                          {5000, "internal error"}};
   int expected_prompts = 0;
   for (const auto& [code, meaning] : codes) {
     Faults(R"({"turn_error": )" + std::to_string(code) + R"(, "turn_faults_remaining": 1})");
@@ -96,8 +110,12 @@ TEST_F(SessionFailuresTest, EveryListedErrorCodeEndsTheTurnWithItsMeaningAndIsHe
     EXPECT_EQ(why.rfind(std::to_string(code) + ": ", 0), 0u) << why;
     EXPECT_NE(why.find(meaning), std::string::npos) << why;
     ++expected_prompts;
-    ASSERT_TRUE(RunUntil(loop_, [&] { return error_prompts_ >= expected_prompts; }, 5000ms)) << code;
-    ASSERT_TRUE(RunUntil(loop_, [&] { return state_.state() == v1::STATE_LISTENING; }, 5000ms)) << code;
+    ASSERT_TRUE(RunUntil(
+        loop_, [&] { return error_prompts_ >= expected_prompts; }, 5000ms))
+        << code;
+    ASSERT_TRUE(RunUntil(
+        loop_, [&] { return state_.state() == v1::STATE_LISTENING; }, 5000ms))
+        << code;
   }
   EXPECT_EQ(error_prompts_, expected_prompts) << "one prompt per failed turn";
   // Fatal codes (a person must act) and 4002 (the session makes a new

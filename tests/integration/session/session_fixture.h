@@ -7,8 +7,8 @@
 #pragma once
 
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <netinet/in.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -16,12 +16,12 @@
 #include <climits>
 #include <cstdio>
 #include <filesystem>
-#include <sstream>
 #include <fstream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
+#include <sstream>
 
 #include "actors/common/wav.h"
 #include "bus/node.h"
@@ -86,8 +86,8 @@ class SessionProcessTest : public ::testing::Test {
   }
 
   void StartSim(std::vector<std::string> extra = {}, int port = 0) {
-    std::vector<std::string> argv = {Bin("vb-cozesim"), "--port", std::to_string(port), "--token", kToken,
-                                     "--log-dir", dir_.File("simlog")};
+    std::vector<std::string> argv = {Bin("vb-cozesim"), "--port",           std::to_string(port), "--token", kToken,
+                                     "--log-dir",       dir_.File("simlog")};
     argv.insert(argv.end(), extra.begin(), extra.end());
     std::string log = dir_.File("sim" + std::to_string(++sims_) + ".log");
     ASSERT_TRUE(sim_.Start(argv, log));
@@ -103,8 +103,8 @@ class SessionProcessTest : public ::testing::Test {
                       "\nsession:\n"
                       "  bot_id: \"7379462189365198898\"\n"
                       "  coze_device_id: \"42\"\n"
-                      "  api_base: http://127.0.0.1:" + std::to_string(port_) +
-                      "\n  ws_base: ws://127.0.0.1:" + std::to_string(port_) +
+                      "  api_base: http://127.0.0.1:" +
+                      std::to_string(port_) + "\n  ws_base: ws://127.0.0.1:" + std::to_string(port_) +
                       "\n  state_dir: " + dir_.File("state") +
                       "\n  reconnect_initial_ms: 200\n  reconnect_max_ms: 1000\n" + extra;
     dir_.Write("vb.yaml", cfg);
@@ -125,7 +125,8 @@ class SessionProcessTest : public ::testing::Test {
   }
 
   bool AwaitConnected(std::chrono::milliseconds t = 15000ms) {
-    return RunUntil(loop_, [&] { return status_.connected(); }, t);
+    return RunUntil(
+        loop_, [&] { return status_.connected(); }, t);
   }
 
   void Send(auto setter) {
@@ -145,11 +146,14 @@ class SessionProcessTest : public ::testing::Test {
   // Index of the first event at or after `from` matching pred, or -1 after timeout.
   int Await(size_t from, const std::function<bool(const Seen&)>& pred, std::chrono::milliseconds t = 20000ms) {
     int found = -1;
-    RunUntil(loop_, [&] {
-      for (size_t i = from; i < events_.size(); ++i)
-        if (pred(events_[i])) return (found = int(i)), true;
-      return false;
-    }, t);
+    RunUntil(
+        loop_,
+        [&] {
+          for (size_t i = from; i < events_.size(); ++i)
+            if (pred(events_[i])) return (found = int(i)), true;
+          return false;
+        },
+        t);
     return found;
   }
   static auto Ended(v1::TurnEnded::Outcome o, const std::string& turn = "") {
@@ -167,7 +171,8 @@ class SessionProcessTest : public ::testing::Test {
   std::string TextTurn(const std::string& text, const std::string& req) {
     size_t from = events_.size();
     Say(text, req);
-    int st = Await(from, [&](const Seen& s) { return s.event.has_turn_started() && s.event.turn_started().request_id() == req; });
+    int st = Await(
+        from, [&](const Seen& s) { return s.event.has_turn_started() && s.event.turn_started().request_id() == req; });
     EXPECT_GE(st, 0) << Dump(from);
     if (st < 0) return "";
     std::string chat = events_[size_t(st)].turn_id;
@@ -182,8 +187,7 @@ class SessionProcessTest : public ::testing::Test {
   }
   // One 20 ms audio.clean frame of `n` ≤ 320 samples (zero-padded), as vb-afe publishes it.
   void PublishFrame(const int16_t* samples, size_t n) {
-    ASSERT_TRUE(testing::AwaitSubscribers(loop_, *node_, {clean_.topic()}))
-        << "no subscriber to " << clean_.topic();
+    ASSERT_TRUE(testing::AwaitSubscribers(loop_, *node_, {clean_.topic()})) << "no subscriber to " << clean_.topic();
     v1::AudioFrame f;
     f.set_sample_rate(16000);
     f.set_channels(1);

@@ -38,7 +38,8 @@ TEST_F(SessionProcessTest, TextTurnStreamsTextAndAudioAndCompletes) {
   EXPECT_TRUE(audio_origin_ok_) << "session.audio without the wire receive time";
   // Late joiners: status comes again with every heartbeat.
   int before = statuses_;
-  EXPECT_TRUE(RunUntil(loop_, [&] { return statuses_ > before + 1; }, 5000ms));
+  EXPECT_TRUE(RunUntil(
+      loop_, [&] { return statuses_ > before + 1; }, 5000ms));
 }
 
 TEST_F(SessionProcessTest, VoiceTurnWithServerVad) {
@@ -110,7 +111,8 @@ TEST_F(SessionProcessTest, RefusedTokenIsReportedAsFatal) {
   ASSERT_TRUE(broker_.Start({Bin("vb-broker"), "--config", cfg}, dir_.File("broker.log")));
   ASSERT_TRUE(session_.Start({Bin("vb-session"), "--config", cfg}, dir_.File("session.log"),
                              {std::string("COZE_API_TOKEN=") + kToken}));
-  int err = Await(0, [](const Seen& s) { return s.event.has_error() && s.event.error().fatal(); }, 15000ms);
+  int err = Await(
+      0, [](const Seen& s) { return s.event.has_error() && s.event.error().fatal(); }, 15000ms);
   ASSERT_GE(err, 0) << Dump();
   EXPECT_EQ(events_[size_t(err)].event.error().code(), 401);
   EXPECT_FALSE(status_.connected());
@@ -151,7 +153,8 @@ TEST_F(SessionProcessTest, UntrustedTlsCertificateIsRefused) {
   ASSERT_TRUE(broker_.Start({Bin("vb-broker"), "--config", cfg}, dir_.File("broker.log")));
   ASSERT_TRUE(session_.Start({Bin("vb-session"), "--config", cfg}, dir_.File("session.log"),
                              {std::string("COZE_API_TOKEN=") + kToken}));
-  int err = Await(0, [](const Seen& s) { return s.event.has_error(); }, 15000ms);
+  int err = Await(
+      0, [](const Seen& s) { return s.event.has_error(); }, 15000ms);
   ASSERT_GE(err, 0) << Dump();
   // Said so a person knows what to do (issue 13): the CA, and session.ca_file.
   EXPECT_NE(events_[size_t(err)].event.error().message().find("unknown CA"), std::string::npos) << Dump();
@@ -167,7 +170,9 @@ TEST_F(SessionProcessTest, InterruptCancelsTheTurnAndItsAudioStops) {
   int st = Await(from, [](const Seen& s) { return s.event.has_turn_started(); });
   ASSERT_GE(st, 0) << Dump(from);
   std::string chat = events_[size_t(st)].turn_id;
-  ASSERT_TRUE(RunUntil(loop_, [&] { return !AudioOf(chat).empty(); }, 20000ms)) << Dump(from);
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return !AudioOf(chat).empty(); }, 20000ms))
+      << Dump(from);
   Send([&](auto& c) {
     c.mutable_interrupt()->set_turn_id(chat);
     c.mutable_interrupt()->set_reason(v1::Interrupt::USER_REQUEST);
@@ -221,8 +226,12 @@ TEST_F(SessionProcessTest, DroppedConnectionMidTurnRecoversInTheSameConversation
   Say("tell me a long story", "cut");
   int failed = Await(from, Ended(v1::TurnEnded::FAILED));
   ASSERT_GE(failed, 0) << Dump(from);
-  EXPECT_TRUE(RunUntil(loop_, [&] { return !status_.connected(); }, 5000ms) || status_.reconnects() > 0);
-  ASSERT_TRUE(RunUntil(loop_, [&] { return status_.connected() && status_.reconnects() >= 1; }, 10000ms)) << Dump(from);
+  EXPECT_TRUE(RunUntil(
+                  loop_, [&] { return !status_.connected(); }, 5000ms) ||
+              status_.reconnects() > 0);
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return status_.connected() && status_.reconnects() >= 1; }, 10000ms))
+      << Dump(from);
   EXPECT_EQ(status_.conversation_id(), conv);
   size_t next = events_.size();
   ASSERT_FALSE(TextTurn("what time is it", "again").empty());
@@ -239,7 +248,9 @@ TEST_F(SessionProcessTest, StalledServerIsLeftForANewConnection) {
   Say("tell me a long story", "stuck");
   int failed = Await(from, Ended(v1::TurnEnded::FAILED), 15000ms);
   ASSERT_GE(failed, 0) << Dump(from);
-  ASSERT_TRUE(RunUntil(loop_, [&] { return status_.connected() && status_.reconnects() >= 1; }, 10000ms)) << Dump(from);
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return status_.connected() && status_.reconnects() >= 1; }, 10000ms))
+      << Dump(from);
   ASSERT_FALSE(TextTurn("what time is it", "unstuck").empty());
   EXPECT_EQ(status_.conversation_id(), conv);
 }
@@ -249,7 +260,8 @@ TEST_F(SessionProcessTest, KilledSessionComesBackToTheSameConversation) {
   std::string conv = status_.conversation_id();
   ASSERT_FALSE(TextTurn("my name is ada", "first").empty());
   Say("tell me a long story", "interrupted-by-crash");
-  ASSERT_TRUE(RunUntil(loop_, [&] { return !audio_.empty(); }, 20000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return !audio_.empty(); }, 20000ms));
   ASSERT_EQ(kill(session_.pid(), SIGKILL), 0);
   session_.Wait(3000ms);
   status_.Clear();
@@ -267,43 +279,49 @@ TEST_F(SessionProcessTest, MicAudioDuringAnOutageIsDeliveredAfterReconnecting) {
   StartAll("  outage_buffer_ms: 2000\n");
   int port = port_;
   sim_.Stop(SIGKILL, 3000ms);
-  ASSERT_TRUE(RunUntil(loop_, [&] { return !status_.connected(); }, 10000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return !status_.connected(); }, 10000ms));
   // 25 distinct frames (0.5 s) while nobody listens.
   for (int i = 1; i <= 25; ++i) {
     std::vector<int16_t> same(320, int16_t(i * 0x0101));  // every byte = i
     PublishFrame(same.data(), same.size());
   }
-  ASSERT_TRUE(RunUntil(loop_, [&] { return status_.buffered_audio_ms() >= 500; }, 5000ms)) << status_.ShortDebugString();
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return status_.buffered_audio_ms() >= 500; }, 5000ms))
+      << status_.ShortDebugString();
   StartSim({}, port);
   ASSERT_TRUE(AwaitConnected()) << ReadFile(dir_.File("session.log"));
   // The simulator logs what each connection received: the newest log holds
   // the replayed frames, in order.
   std::vector<int> seen;
-  RunUntil(loop_, [&] {
-    seen.clear();
-    std::string newest;
-    for (const auto& e : std::filesystem::directory_iterator(dir_.File("simlog"))) {
-      std::string text = ReadFile(e.path());
-      if (text.find("input_audio_buffer.append") == std::string::npos) continue;
-      newest = text;
-    }
-    std::istringstream in(newest);
-    std::string line;
-    while (std::getline(in, line)) {
-      auto j = Json::parse(line, nullptr, false);
-      if (!j.is_object()) continue;
-      const Json* ev = j.contains("event") ? &j["event"] : &j;
-      if (!ev->is_object() || ev->value("event_type", "") != "input_audio_buffer.append") continue;
-      std::string delta = (*ev)["data"].value("delta", "");
-      // 640 bytes of one value: base64 of a repeated byte starts with that pattern.
-      std::string decoded;
-      static const std::string kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-      if (delta.size() < 2) continue;
-      int v = int(kB64.find(delta[0])) << 2 | int(kB64.find(delta[1])) >> 4;
-      seen.push_back(v);
-    }
-    return seen.size() >= 25;
-  }, 10000ms);
+  RunUntil(
+      loop_,
+      [&] {
+        seen.clear();
+        std::string newest;
+        for (const auto& e : std::filesystem::directory_iterator(dir_.File("simlog"))) {
+          std::string text = ReadFile(e.path());
+          if (text.find("input_audio_buffer.append") == std::string::npos) continue;
+          newest = text;
+        }
+        std::istringstream in(newest);
+        std::string line;
+        while (std::getline(in, line)) {
+          auto j = Json::parse(line, nullptr, false);
+          if (!j.is_object()) continue;
+          const Json* ev = j.contains("event") ? &j["event"] : &j;
+          if (!ev->is_object() || ev->value("event_type", "") != "input_audio_buffer.append") continue;
+          std::string delta = (*ev)["data"].value("delta", "");
+          // 640 bytes of one value: base64 of a repeated byte starts with that pattern.
+          std::string decoded;
+          static const std::string kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+          if (delta.size() < 2) continue;
+          int v = int(kB64.find(delta[0])) << 2 | int(kB64.find(delta[1])) >> 4;
+          seen.push_back(v);
+        }
+        return seen.size() >= 25;
+      },
+      10000ms);
   ASSERT_GE(seen.size(), 25u) << "replayed frames reaching the server: " << seen.size();
   for (int i = 0; i < 25; ++i) EXPECT_EQ(seen[size_t(i)], i + 1) << "frame " << i;
 }

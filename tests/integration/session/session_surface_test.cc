@@ -17,27 +17,30 @@ class SessionSurfaceTest : public SessionProcessTest {
   // The first chat.update the simulator received on any connection.
   Json ReceivedChatUpdate() {
     Json found;
-    RunUntil(loop_, [&] {
-      DIR* d = opendir(dir_.File("simlog").c_str());
-      if (!d) return false;
-      while (dirent* e = readdir(d)) {
-        std::string name = e->d_name;
-        if (name.rfind("conn-", 0) != 0) continue;
-        std::istringstream in(ReadFile(dir_.File("simlog/" + name)));
-        for (std::string line; std::getline(in, line);) {
-          Json j = Json::parse(line, nullptr, false);
-          // Lines are the events as received (possibly wrapped with a time).
-          const Json& ev = j.is_object() && j.contains("event") && j["event"].is_object() ? j["event"] : j;
-          if (ev.is_object() && ev.value("event_type", "") == "chat.update") {
-            found = ev;
-            break;
+    RunUntil(
+        loop_,
+        [&] {
+          DIR* d = opendir(dir_.File("simlog").c_str());
+          if (!d) return false;
+          while (dirent* e = readdir(d)) {
+            std::string name = e->d_name;
+            if (name.rfind("conn-", 0) != 0) continue;
+            std::istringstream in(ReadFile(dir_.File("simlog/" + name)));
+            for (std::string line; std::getline(in, line);) {
+              Json j = Json::parse(line, nullptr, false);
+              // Lines are the events as received (possibly wrapped with a time).
+              const Json& ev = j.is_object() && j.contains("event") && j["event"].is_object() ? j["event"] : j;
+              if (ev.is_object() && ev.value("event_type", "") == "chat.update") {
+                found = ev;
+                break;
+              }
+            }
+            if (!found.is_null()) break;
           }
-        }
-        if (!found.is_null()) break;
-      }
-      closedir(d);
-      return !found.is_null();
-    }, 10000ms);
+          closedir(d);
+          return !found.is_null();
+        },
+        10000ms);
     return found;
   }
   int Vb(std::vector<std::string> args, std::string* out) {
@@ -78,7 +81,8 @@ TEST_F(SessionSurfaceTest, ChatUpdateCarriesEveryConfiguredFieldAndOpusGoesUpAsO
   EXPECT_EQ(cc["extra_params"], Json({{"latitude", "48.8566"}, {"longitude", "2.3522"}}));
   EXPECT_EQ(d["asr_config"]["hot_words"], Json({"voicebus"}));
   EXPECT_EQ(d["asr_config"]["context"], "a kitchen assistant");
-  EXPECT_EQ(d["turn_detection"]["interrupt_config"], Json({{"mode", "keyword_prefix"}, {"keywords", {"stop", "wait"}}}));
+  EXPECT_EQ(d["turn_detection"]["interrupt_config"],
+            Json({{"mode", "keyword_prefix"}, {"keywords", {"stop", "wait"}}}));
   EXPECT_EQ(d["prologue_content"], "Hello from the kitchen");
   EXPECT_EQ(d["input_audio"]["format"], "ogg");
   EXPECT_EQ(d["input_audio"]["codec"], "opus");
@@ -93,8 +97,8 @@ TEST_F(SessionSurfaceTest, ChatUpdateCarriesEveryConfiguredFieldAndOpusGoesUpAsO
     PublishFrame(pcm.samples.data() + std::min(pos, pcm.samples.size()), n);
     pos += 320;
   });
-  int done = Await(from, [](const Seen& s) { return s.event.has_user_transcript() && s.event.user_transcript().final(); },
-                   30000ms);
+  int done = Await(
+      from, [](const Seen& s) { return s.event.has_user_transcript() && s.event.user_transcript().final(); }, 30000ms);
   loop_.CancelTimer(timer);
   ASSERT_GE(done, 0) << Dump(from);
   EXPECT_NE(events_[size_t(done)].event.user_transcript().text().find("time"), std::string::npos)
@@ -150,7 +154,8 @@ TEST_F(SessionSurfaceTest, VbSpeakSaysTheTextAsATurnOfItsOwn) {
   EXPECT_FALSE(AudioOf(e.turn_id).empty());
   // Offline: refused with the reason, exit 1.
   sim_.Stop(SIGTERM, 3000ms);
-  ASSERT_TRUE(RunUntil(loop_, [&] { return !status_.connected(); }, 10000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return !status_.connected(); }, 10000ms));
   EXPECT_EQ(Vb({"speak", "hello"}, &out), 1) << out;
   EXPECT_NE(out.find("offline"), std::string::npos) << out;
 }

@@ -26,9 +26,9 @@ class SessionTlsTest : public SessionProcessTest {
     const std::string script = std::string(getenv("VB_SOURCE_DIR")) + "/tools/coze-sim/make-test-ca.sh";
     std::string out;
     ASSERT_EQ(RunCommand({"/bin/sh", script, dir_.File("ca")}, &out), 0) << out;
-    ASSERT_EQ(RunCommand({"/usr/bin/env", "CERT_NAME=wrong", "/bin/sh", script, dir_.File("ca"), "DNS:wrong.example"},
-                         &out),
-              0)
+    ASSERT_EQ(
+        RunCommand({"/usr/bin/env", "CERT_NAME=wrong", "/bin/sh", script, dir_.File("ca"), "DNS:wrong.example"}, &out),
+        0)
         << out;
     ASSERT_EQ(RunCommand({"/bin/sh", script, dir_.File("other")}, &out), 0) << out;
   }
@@ -37,8 +37,8 @@ class SessionTlsTest : public SessionProcessTest {
     std::string cfg = "bus:\n  endpoint: " + endpoint_ +
                       "\nsession:\n"
                       "  bot_id: \"7379462189365198898\"\n"
-                      "  api_base: https://127.0.0.1:" + std::to_string(port_) +
-                      "\n  ws_base: wss://127.0.0.1:" + std::to_string(port_) +
+                      "  api_base: https://127.0.0.1:" +
+                      std::to_string(port_) + "\n  ws_base: wss://127.0.0.1:" + std::to_string(port_) +
                       "\n  ca_file: " + ca_file + "\n  state_dir: " + dir_.File("state") +
                       "\n  reconnect_initial_ms: 200\n  reconnect_max_ms: 1000\n" + extra;
     dir_.Write("vb.yaml", cfg);
@@ -48,7 +48,8 @@ class SessionTlsTest : public SessionProcessTest {
   }
   // The first SessionError the session publishes, within 15 s.
   const v1::SessionError* AwaitError() {
-    int i = Await(0, [](const Seen& s) { return s.event.has_error(); }, 15000ms);
+    int i = Await(
+        0, [](const Seen& s) { return s.event.has_error(); }, 15000ms);
     return i < 0 ? nullptr : &events_[size_t(i)].event.error();
   }
 };
@@ -91,7 +92,9 @@ TEST_F(SessionTlsTest, AWrongHostNameIsRefusedAndSaidSoOnTheWebSocketToo) {
   EXPECT_NE(e->message().find("session.ca_file"), std::string::npos) << e->message();
   EXPECT_EQ(e->message().find("unknown CA"), std::string::npos) << e->message();
   // Said once, not at every retry (the session's heartbeat counts them).
-  ASSERT_TRUE(RunUntil(loop_, [&] { return disconnects_ >= 3; }, 15000ms)) << disconnects_;
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return disconnects_ >= 3; }, 15000ms))
+      << disconnects_;
   int errors = 0;
   for (const auto& s : events_) errors += s.event.has_error();
   EXPECT_EQ(errors, 1);

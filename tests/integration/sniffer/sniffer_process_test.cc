@@ -30,7 +30,7 @@ using namespace std::chrono_literals;
 using json = nlohmann::json;
 
 uint64_t FileSize(const std::string& path) {
-  struct stat st{};
+  struct stat st {};
   return stat(path.c_str(), &st) == 0 ? uint64_t(st.st_size) : 0;
 }
 
@@ -132,7 +132,8 @@ class SnifferProcessTest : public ::testing::Test {
         last_probe_seq_ = m.header.seq();
       }
     });
-    return RunUntil(loop_, [&] { return heard >= n; }, 20000ms);
+    return RunUntil(
+        loop_, [&] { return heard >= n; }, 20000ms);
   }
 
   TempDir dir_;
@@ -149,12 +150,13 @@ TEST_F(SnifferProcessTest, RecordedDialogIsReadByMcapCoreAndDecodedFromItsSchema
   std::string run = dir_.File("run");
   ASSERT_EQ(mkdir(run.c_str(), 0700), 0);
   Child recorder;
-  ASSERT_TRUE(recorder.Start({Bin("vb"), "sniff", "record", dir_.File("dialog.mcap"), "--endpoint", "ipc://" + run + "/bus",
-                              "--json"},
-                             dir_.File("record.log")));
+  ASSERT_TRUE(recorder.Start(
+      {Bin("vb"), "sniff", "record", dir_.File("dialog.mcap"), "--endpoint", "ipc://" + run + "/bus", "--json"},
+      dir_.File("record.log")));
   std::string out;
   std::string demo = std::string(std::getenv("VB_SOURCE_DIR")) + "/config/demo.yaml";
-  ASSERT_EQ(RunCommand({Bin("vb"), "demo", "--config", demo, "--out", run, "--say", "What time is it?"}, &out, 150000ms), 0)
+  ASSERT_EQ(
+      RunCommand({Bin("vb"), "demo", "--config", demo, "--out", run, "--say", "What time is it?"}, &out, 150000ms), 0)
       << out;
   ASSERT_EQ(recorder.Stop(SIGINT, 10000ms), 0) << ReadFile(dir_.File("record.log"));
   json rec = LastJson(ReadFile(dir_.File("record.log")));
@@ -182,7 +184,8 @@ TEST_F(SnifferProcessTest, RecordedDialogIsReadByMcapCoreAndDecodedFromItsSchema
                             "audio.out/local", "dialog.state/local", "actor.heartbeat/local"})
     EXPECT_TRUE(read["topics"].contains(topic)) << topic << " missing from " << read["topics"].dump();
   // Times: log times within the recording's span, as wall-clock ns of today.
-  uint64_t start = std::stoull(read["start_ns"].get<std::string>()), end = std::stoull(read["end_ns"].get<std::string>());
+  uint64_t start = std::stoull(read["start_ns"].get<std::string>()),
+           end = std::stoull(read["end_ns"].get<std::string>());
   EXPECT_GT(end, start);
   EXPECT_LE(double(end - start) / 1e9, rec["seconds"].get<double>() + 0.5);
   EXPECT_GT(start, uint64_t(time(nullptr) - 3600) * 1'000'000'000ull);
@@ -224,7 +227,8 @@ TEST_F(SnifferProcessTest, KilledRecorderLosesAtMostItsLastChunk) {
   EXPECT_LE(lost, 60) << "frames published before the kill but not in the recording";
   std::cout << "[ measured ] kill -9: " << lost << " audio.mic frames (" << lost * 20 << " ms) lost of " << published
             << "\n";
-  for (size_t i = 1; i < mic.seqs.size(); ++i) ASSERT_EQ(mic.seqs[i], mic.seqs[i - 1] + 1) << "gap inside the recording";
+  for (size_t i = 1; i < mic.seqs.size(); ++i)
+    ASSERT_EQ(mic.seqs[i], mic.seqs[i - 1] + 1) << "gap inside the recording";
 
   json read = ReadWithMcapCore(dir_.File("fixed.mcap"));
   EXPECT_EQ(read["failed"], 0);
@@ -260,34 +264,42 @@ TEST_F(SnifferProcessTest, ReplayKeepsThePublishersPacingAndRestampsHeaders) {
     bool origin_ok = true;
   } got;
   int heartbeats = 0, markers = 0;
-  node_->Subscribe<v1::AudioFrame>(bus::topics::kAudioMic, [&](const auto& m) {
-    if (m.header.source() == "test") {
-      ++markers;
-      return;
-    }
-    got.stamps.push_back(m.header.mono_ns());
-    got.seqs.push_back(m.header.seq());
-    got.device = m.header.device();
-    got.origin_ok &= m.header.origin_ns() > 0 && m.header.origin_ns() <= m.header.mono_ns() &&
-                     m.header.mono_ns() - m.header.origin_ns() < 1'000'000'000;
-  }, "kitchen");
-  node_->Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [&](const auto&) { ++heartbeats; }, "*");
+  node_->Subscribe<v1::AudioFrame>(
+      bus::topics::kAudioMic,
+      [&](const auto& m) {
+        if (m.header.source() == "test") {
+          ++markers;
+          return;
+        }
+        got.stamps.push_back(m.header.mono_ns());
+        got.seqs.push_back(m.header.seq());
+        got.device = m.header.device();
+        got.origin_ok &= m.header.origin_ns() > 0 && m.header.origin_ns() <= m.header.mono_ns() &&
+                         m.header.mono_ns() - m.header.origin_ns() < 1'000'000'000;
+      },
+      "kitchen");
+  node_->Subscribe<v1::Heartbeat>(
+      bus::topics::kHeartbeat, [&](const auto&) { ++heartbeats; }, "*");
   // Then our own subscription is live: we hear our own marker.
-  ASSERT_TRUE(RunUntil(loop_, [&] {
-    if (!markers) marker.Publish(v1::AudioFrame());
-    return markers > 0;
-  }, 10000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_,
+      [&] {
+        if (!markers) marker.Publish(v1::AudioFrame());
+        return markers > 0;
+      },
+      10000ms));
   markers = 0;
 
   auto replay = [&](std::vector<std::string> extra) {
     got = Got{};
-    std::vector<std::string> argv = {Bin("vb"), "sniff", "replay", file, "--config", config_, "--device-map",
-                                     "local=kitchen", "--topics", "audio.mic"};
+    std::vector<std::string> argv = {Bin("vb"), "sniff",        "replay",        file,       "--config",
+                                     config_,   "--device-map", "local=kitchen", "--topics", "audio.mic"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     Child r;
     EXPECT_TRUE(r.Start(argv, dir_.File("replay.log")));
     // Done when the replayer exits and what it sent has arrived.
-    bool done = RunUntil(loop_, [&] { return !r.running() && got.stamps.size() >= original.stamps.size(); }, 30000ms);
+    bool done = RunUntil(
+        loop_, [&] { return !r.running() && got.stamps.size() >= original.stamps.size(); }, 30000ms);
     EXPECT_TRUE(done) << got.stamps.size() << " of " << original.stamps.size() << "\n"
                       << ReadFile(dir_.File("replay.log"));
   };
@@ -333,12 +345,14 @@ TEST_F(SnifferProcessTest, ReplayKeepsThePublishersPacingAndRestampsHeaders) {
 // Item 6: silence is named; drops prints changes; every command has --help.
 TEST_F(SnifferProcessTest, NothingHeardIsSaidWithEndpointAndConfig) {
   std::string out;  // no broker at all: the sniffer waits, and says so
-  ASSERT_EQ(RunCommand({Bin("vb"), "sniff", "echo", "audio.mic", "--config", config_, "--duration", "4"}, &out, 20000ms), 0)
+  ASSERT_EQ(
+      RunCommand({Bin("vb"), "sniff", "echo", "audio.mic", "--config", config_, "--duration", "4"}, &out, 20000ms), 0)
       << out;
   EXPECT_NE(out.find("no messages matching 'audio.mic' in 3.0 s on " + endpoint_ + " (config: " + config_ + ")"),
             std::string::npos)
       << out;
-  ASSERT_EQ(RunCommand({Bin("vb-sniff"), "list", "--endpoint", endpoint_, "--duration", "0.5"}, &out, 20000ms), 0) << out;
+  ASSERT_EQ(RunCommand({Bin("vb-sniff"), "list", "--endpoint", endpoint_, "--duration", "0.5"}, &out, 20000ms), 0)
+      << out;
   EXPECT_NE(out.find("no messages in 0.5 s on " + endpoint_ + " (config: none, built-in defaults, --endpoint)"),
             std::string::npos)
       << out;
@@ -359,7 +373,8 @@ TEST_F(SnifferProcessTest, DropsPrintsChangesNotTheTable) {
   Connect();
   Child drops;
   ASSERT_TRUE(drops.Start({Bin("vb-sniff"), "drops", "audio.mic", "--config", config_}, dir_.File("drops.log")));
-  ASSERT_TRUE(RunUntil(loop_, [&] { return node_->HasSubscriber(bus::Plane::kStream, "audio.mic/local"); }, 10000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return node_->HasSubscriber(bus::Plane::kStream, "audio.mic/local"); }, 10000ms));
   v1::Header h;
   h.set_type("vb.v1.AudioFrame");
   h.set_source("rogue");

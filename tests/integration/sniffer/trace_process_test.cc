@@ -49,7 +49,8 @@ TEST(TraceProcessTest, DemoTurnHasEveryStageInOrderAndAPlausibleResponseTime) {
   ASSERT_TRUE(live.Start({Bin("vb-sniff"), "trace", "--config", config, "--json"}, dir.File("live.log")));
   std::string out;
   std::string demo = std::string(std::getenv("VB_SOURCE_DIR")) + "/config/demo.yaml";
-  ASSERT_EQ(RunCommand({Bin("vb"), "demo", "--config", demo, "--out", run, "--say", "What time is it?"}, &out, 150000ms), 0)
+  ASSERT_EQ(
+      RunCommand({Bin("vb"), "demo", "--config", demo, "--out", run, "--say", "What time is it?"}, &out, 150000ms), 0)
       << out;
   ASSERT_EQ(recorder.Stop(SIGINT, 10000ms), 0) << ReadFile(dir.File("record.log"));
   ASSERT_EQ(live.Stop(SIGINT, 10000ms), 0) << ReadFile(dir.File("live.log"));
@@ -61,7 +62,8 @@ TEST(TraceProcessTest, DemoTurnHasEveryStageInOrderAndAPlausibleResponseTime) {
   std::cout << "[ measured ] demo turn: " << t.dump() << "\n";
   EXPECT_EQ(t["outcome"], "completed") << t;
   const json& s = t["stages"];
-  for (const char* stage : {"transcript", "turn_started", "first_text", "first_audio", "first_sample", "last_sample", "end"})
+  for (const char* stage :
+       {"transcript", "turn_started", "first_text", "first_audio", "first_sample", "last_sample", "end"})
     ASSERT_TRUE(s.contains(stage)) << "missing " << stage << ": " << t;
   EXPECT_FALSE(s.contains("interrupted")) << t;
   auto at = [&](const char* stage) { return s[stage].get<double>(); };

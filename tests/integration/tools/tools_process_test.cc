@@ -54,7 +54,9 @@ class ToolsProcessTest : public SessionProcessTest {
     StartAll("  limit_period_s: 0\ntools:\n" + tools_yaml, {"--script", dir_.File("script.yaml")});
     ASSERT_TRUE(tools_.Start({Bin("vb-tools"), "--config", dir_.File("vb.yaml")}, dir_.File("tools.log")));
     // The registry is up once it publishes its catalog.
-    ASSERT_TRUE(RunUntil(loop_, [&] { return catalog_.tools_size() > 0; }, 10000ms)) << ReadFile(dir_.File("tools.log"));
+    ASSERT_TRUE(RunUntil(
+        loop_, [&] { return catalog_.tools_size() > 0; }, 10000ms))
+        << ReadFile(dir_.File("tools.log"));
   }
 
   // Offers `tool` as provider "test-provider" until the registry lists it.
@@ -65,11 +67,15 @@ class ToolsProcessTest : public SessionProcessTest {
     o.add_tools()->set_name(tool);
     ASSERT_TRUE(AwaitSubscribers(loop_, *node_, {offers_.topic()}));
     offers_.Publish(o);
-    ASSERT_TRUE(RunUntil(loop_, [&] {
-      for (const auto& e : catalog_.tools())
-        if (e.spec().name() == tool && e.provider() == "test-provider") return true;
-      return false;
-    }, 5000ms)) << catalog_.ShortDebugString();
+    ASSERT_TRUE(RunUntil(
+        loop_,
+        [&] {
+          for (const auto& e : catalog_.tools())
+            if (e.spec().name() == tool && e.provider() == "test-provider") return true;
+          return false;
+        },
+        5000ms))
+        << catalog_.ShortDebugString();
   }
 
   // A text question through to its end; returns the index of its TurnEnded.
@@ -85,7 +91,8 @@ class ToolsProcessTest : public SessionProcessTest {
     Turn t;
     size_t from = events_.size();
     Say(text, req);
-    int st = Await(from, [&](const Seen& s) { return s.event.has_turn_started() && s.event.turn_started().request_id() == req; });
+    int st = Await(
+        from, [&](const Seen& s) { return s.event.has_turn_started() && s.event.turn_started().request_id() == req; });
     EXPECT_GE(st, 0) << Dump(from);
     if (st < 0) return t;
     t.chat = events_[size_t(st)].turn_id;

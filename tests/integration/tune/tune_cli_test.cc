@@ -68,7 +68,8 @@ TEST_F(TuneCliTest, SetPrintsTheOtherConfigBesideAndOutWritesBothCleanStreams) {
   const std::string hash = j["recorded"]["clean_hash"].get<std::string>();
   std::string table;
   ASSERT_EQ(Tune({rec_, "--set", "afe.backend=bypass"}, &table), 0) << table;
-  for (const char* s : {"recorded", "tuned", "ERLE", "VAD speech segments", "wake events", "gated blocks", hash.c_str()})
+  for (const char* s :
+       {"recorded", "tuned", "ERLE", "VAD speech segments", "wake events", "gated blocks", hash.c_str()})
     EXPECT_NE(table.find(s), std::string::npos) << s << " missing in:\n" << table;
 }
 

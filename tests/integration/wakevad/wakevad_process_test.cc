@@ -26,8 +26,8 @@ struct Clip {
 };
 Clip Speak(const TempDir& dir, const std::string& text, const std::string& name) {
   std::string raw = dir.File(name + ".raw.wav"), out = dir.File(name + ".wav");
-  std::string cmd = "espeak-ng -v en-us -s 150 -w " + raw + " '" + text + "' && sox " + raw +
-                    " -r 16000 -c 1 -b 16 " + out;
+  std::string cmd =
+      "espeak-ng -v en-us -s 150 -w " + raw + " '" + text + "' && sox " + raw + " -r 16000 -c 1 -b 16 " + out;
   Clip c;
   if (std::system(cmd.c_str()) != 0) return c;
   audio::PcmBuffer b;
@@ -94,7 +94,8 @@ TEST_F(WakeVadProcessTest, WakePhraseThenQuestionGivesWakeAndSpeechEvents) {
   });
   ASSERT_TRUE(node_->Connect().ok());
   node_->SetActive(true);
-  ASSERT_TRUE(RunUntil(loop_, [&] { return node_->HasSubscriber(bus::Plane::kStream, "audio.clean/local"); }, 10000ms))
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return node_->HasSubscriber(bus::Plane::kStream, "audio.clean/local"); }, 10000ms))
       << ReadFile(dir_.File("wakevad.log"));
 
   // Real time: one 20 ms frame per timer tick, as vb-afe would send them.
@@ -112,9 +113,11 @@ TEST_F(WakeVadProcessTest, WakePhraseThenQuestionGivesWakeAndSpeechEvents) {
     next += 320;
   });
   // The last SPEECH_END comes after the trailing silence has been heard.
-  ASSERT_TRUE(RunUntil(loop_, [&] {
-    return next >= pcm.size() && !vads.empty() && vads.back().kind() == v1::VadEvent::SPEECH_END;
-  }, 20000ms)) << "vad events: " << vads.size() << "\n" << ReadFile(dir_.File("wakevad.log"));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return next >= pcm.size() && !vads.empty() && vads.back().kind() == v1::VadEvent::SPEECH_END; },
+      20000ms))
+      << "vad events: " << vads.size() << "\n"
+      << ReadFile(dir_.File("wakevad.log"));
 
   // One wake event, on the phrase.
   ASSERT_EQ(wakes.size(), 1u) << ReadFile(dir_.File("wakevad.log"));
@@ -168,8 +171,7 @@ TEST_F(WakeVadProcessTest, ConfigMistakesExit78) {
   EXPECT_EQ(RunCommand({Bin("vb-wakevad"), "--config", bad}, &out), 78);
   // With a custom pronunciation the same phrase is fine.
   auto fixed = WriteConfig(
-      "wakevad:\n  wake:\n    phrase: hey zorblax\n    pronunciations: ['zorblax Z AO R B L AE K S']\n",
-      "d.yaml");
+      "wakevad:\n  wake:\n    phrase: hey zorblax\n    pronunciations: ['zorblax Z AO R B L AE K S']\n", "d.yaml");
   Child actor;
   ASSERT_TRUE(actor.Start({Bin("vb-wakevad"), "--config", fixed}, dir_.File("d.log")));
   EXPECT_TRUE(WaitForText(dir_.File("d.log"), "wake 'hey zorblax'", 10000ms)) << ReadFile(dir_.File("d.log"));

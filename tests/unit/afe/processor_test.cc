@@ -12,8 +12,7 @@ namespace {
 using testing::MakeScene;
 
 // Runs a backend over whole signals in 10 ms blocks.
-std::vector<float> RunBlocks(EchoProcessor& p, const std::vector<float>& mic,
-                       const std::vector<float>& ref) {
+std::vector<float> RunBlocks(EchoProcessor& p, const std::vector<float>& mic, const std::vector<float>& ref) {
   auto m = sim::ToS16(mic), r = sim::ToS16(ref);
   std::vector<int16_t> out(m.size());
   size_t b = p.block_samples();
@@ -98,8 +97,7 @@ TEST(Backends, NoiseSuppressionLowersSteadyNoise) {
     ASSERT_TRUE(MakeProcessor(name, c, &p).ok());
     auto noise = sim::Noise(5 * 16000, 0.01, 3);
     auto out = RunBlocks(*p, noise, std::vector<float>(noise.size(), 0.0f));
-    EXPECT_LT(sim::PowerDb(out, 32000, noise.size()), sim::PowerDb(noise, 32000, noise.size()) - 6)
-        << name;
+    EXPECT_LT(sim::PowerDb(out, 32000, noise.size()), sim::PowerDb(noise, 32000, noise.size()) - 6) << name;
   }
 }
 

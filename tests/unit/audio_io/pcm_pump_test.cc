@@ -84,7 +84,7 @@ TEST(PcmPump, DeviceVanishesMidStreamIsReportedOnceRetriedAndReopenedWhenItRetur
   EXPECT_FALSE(r.pump->lost());
   r.loop.AdvanceMs(500);
   EXPECT_GT(r.got.size(), before + 7000);
-  EXPECT_TRUE(r.gap_free);  // samples after the return follow each other again
+  EXPECT_TRUE(r.gap_free);          // samples after the return follow each other again
   EXPECT_GE(r.discontinuities, 2);  // lost, reopened
   EXPECT_EQ(r.pump->counters().device_back, 1u);
 }
@@ -131,9 +131,8 @@ TEST(PcmPump, XrunIsCountedAsADiscontinuityAndTheStreamGoesOn) {
 TEST(PcmPump, ScriptedFaultsApplyAsTheClockPasses) {
   SourceRig r;
   const int64_t t0 = r.loop.NowNs();
-  r.dev->Script({{t0 + 200 * kMs, FaultStep::kXrun},
-                 {t0 + 400 * kMs, FaultStep::kVanish},
-                 {t0 + 700 * kMs, FaultStep::kReturn}});
+  r.dev->Script(
+      {{t0 + 200 * kMs, FaultStep::kXrun}, {t0 + 400 * kMs, FaultStep::kVanish}, {t0 + 700 * kMs, FaultStep::kReturn}});
   r.pump->Start();
   r.loop.AdvanceMs(1500);
   EXPECT_EQ(r.pump->counters().xruns, 1u);

@@ -20,9 +20,7 @@ std::string WriteTemp(const std::string& bytes) {
   return tmpl;
 }
 
-std::string Le32(uint32_t v) {
-  return std::string{char(v), char(v >> 8), char(v >> 16), char(v >> 24)};
-}
+std::string Le32(uint32_t v) { return std::string{char(v), char(v >> 8), char(v >> 16), char(v >> 24)}; }
 
 // Issue 18 (fuzzing): a chunk whose size is 0xFFFFFFF8 made the chunk walk
 // add 8 + size in 32 bits, i.e. 0, so ReadWav looped forever on the file —

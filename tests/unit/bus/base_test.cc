@@ -107,7 +107,7 @@ TEST(BasePeerHealth, AShorterAllowanceForAWhileAndARuleFromAConfiguredTimeout) {
   EXPECT_EQ(p.rule().missed_beats, 3);
   p.Expect(At(0));  // watching starts: the whole allowance from here
   EXPECT_FALSE(p.Silent(At(2200)));
-  EXPECT_TRUE(p.Silent(At(2201), Ms(2200)));  // e.g. vb-control mid-turn
+  EXPECT_TRUE(p.Silent(At(2201), Ms(2200)));                                     // e.g. vb-control mid-turn
   EXPECT_EQ(PeerRule::FromTimeout(Ms(1000), Ms(2500)).stale_after(), Ms(2500));  // kept exact
 }
 

@@ -51,7 +51,9 @@ TEST(ConfigTest, AbsentSectionTakesDefaults) {
 
 TEST(ConfigTest, ReadsValues) {
   Sample s;
-  auto e = Errors("capture:\n  rate: 48000\n  gain: 2.5\n  enabled: false\n  mode: wav\n  list: [x, y]\n  opus: {bitrate: 24000}\n", &s);
+  auto e = Errors(
+      "capture:\n  rate: 48000\n  gain: 2.5\n  enabled: false\n  mode: wav\n  list: [x, y]\n  opus: {bitrate: 24000}\n",
+      &s);
   EXPECT_TRUE(e.empty()) << e[0];
   EXPECT_EQ(s.rate, 48000);
   EXPECT_DOUBLE_EQ(s.gain, 2.5);
@@ -163,7 +165,8 @@ TEST(ConfigTest, BusEndpointValidated) {
   b.Declare(s);
   s.Finish();
   ASSERT_EQ(report->errors.size(), 1u);
-  EXPECT_NE(report->errors[0].find("b.yaml:2:13: bus.endpoint: bus.endpoint: 'udp://x' must start with"), std::string::npos)
+  EXPECT_NE(report->errors[0].find("b.yaml:2:13: bus.endpoint: bus.endpoint: 'udp://x' must start with"),
+            std::string::npos)
       << report->errors[0];
 }
 

@@ -50,7 +50,6 @@ Capture Read(Loaded& l, const std::string& name) {
   return c;
 }
 
-
 TEST(DevicesTest, PerDeviceSectionsLayTheDeviceSettingsOverTheSharedOne) {
   // The anchor is defined after its alias in kTwoRooms: YAML needs it first.
   std::string yaml = std::string(R"(
@@ -109,7 +108,9 @@ capture:
 TEST(DevicesTest, AnErrorInADevicesOverlayNamesItsOwnLine) {
   Loaded l;
   ASSERT_TRUE(Load("devices:\n  actors: [capture]\n  list:\n    kitchen:\n      capture:\n        rate: 99\n"
-                   "capture: {rate: 16000}\n", &l).ok());
+                   "capture: {rate: 16000}\n",
+                   &l)
+                  .ok());
   Read(l, "capture@kitchen");
   ASSERT_EQ(l.report->errors.size(), 1u);
   EXPECT_NE(l.report->errors[0].find("test.yaml:6:"), std::string::npos) << l.report->errors[0];
@@ -121,7 +122,8 @@ TEST(DevicesTest, UnknownDeviceKeysAndBadNamesAreErrors) {
   Status st = Load("devices:\n  actors: [capture]\n  list:\n    kitchen: {rom: Kitchen}\n", &a);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.message().find("test.yaml:4:15: devices.list.kitchen.rom: unknown key (did you mean 'room'?)"),
-            std::string::npos) << st.message();
+            std::string::npos)
+      << st.message();
   Loaded b;
   st = Load("devices:\n  list:\n    \"kit chen\": {}\n", &b);
   ASSERT_FALSE(st.ok());
@@ -151,15 +153,16 @@ TEST(DevicesTest, MergeKeysWorkAnywhereAndExplicitKeysWin) {
   Status st = f.LoadString(
       "base: &b {rate: 8000, source: wav, alsa: {device: hw:2}}\n"
       "more: &m {rate: 44100, wav: {path: /m.wav}}\n"
-      "capture:\n  <<: [*b, *m]\n  rate: 48000\n", "test.yaml");
+      "capture:\n  <<: [*b, *m]\n  rate: 48000\n",
+      "test.yaml");
   ASSERT_TRUE(st.ok()) << st.message();
   auto report = f.NewReport();
   auto s = f.Get("capture", report);
   Capture c;
   c.Declare(s);
   EXPECT_TRUE(report->errors.empty()) << report->errors[0];
-  EXPECT_EQ(c.rate, 48000);         // explicit key wins
-  EXPECT_EQ(c.source, "wav");       // from the first source
+  EXPECT_EQ(c.rate, 48000);    // explicit key wins
+  EXPECT_EQ(c.source, "wav");  // from the first source
   EXPECT_EQ(c.alsa_device, "hw:2");
   EXPECT_EQ(c.wav_path, "/m.wav");  // from the second
   config::File bad;

@@ -14,7 +14,10 @@ using namespace std::chrono_literals;
 TEST(LoopTest, OneShotTimersFireInDueOrder) {
   Loop loop;
   std::vector<int> order;
-  loop.AddOneShot(30ms, [&] { order.push_back(3); loop.Stop(); });
+  loop.AddOneShot(30ms, [&] {
+    order.push_back(3);
+    loop.Stop();
+  });
   loop.AddOneShot(10ms, [&] { order.push_back(1); });
   loop.AddOneShot(20ms, [&] { order.push_back(2); });
   loop.Run();
@@ -34,7 +37,12 @@ TEST(LoopTest, CancelledTimerNeverFires) {
 TEST(LoopTest, PostRunsOnLoopThreadAndWakesIt) {
   Loop loop;
   std::thread::id ran_on;
-  std::thread t([&] { loop.Post([&] { ran_on = std::this_thread::get_id(); loop.Stop(); }); });
+  std::thread t([&] {
+    loop.Post([&] {
+      ran_on = std::this_thread::get_id();
+      loop.Stop();
+    });
+  });
   loop.Run();
   t.join();
   EXPECT_EQ(ran_on, std::this_thread::get_id());

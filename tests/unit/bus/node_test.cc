@@ -24,10 +24,13 @@ class NodeTest : public ::testing::Test {
   // Waits until pub_ sees a subscriber for `topic` (subscriptions travel
   // through the broker asynchronously).
   void AwaitSubscriber(const std::string& topic, Plane plane) {
-    ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return pub_.HasSubscriber(plane, topic); }, milliseconds(3000)));
+    ASSERT_TRUE(vb::testing::RunUntil(
+        loop_, [&] { return pub_.HasSubscriber(plane, topic); }, milliseconds(3000)));
   }
   template <class M>
-  void AwaitSubscriber(const Publisher<M>& p) { AwaitSubscriber(p.topic(), p.plane()); }
+  void AwaitSubscriber(const Publisher<M>& p) {
+    AwaitSubscriber(p.topic(), p.plane());
+  }
   // sub_ counts the well-formed voice.vad/kitchen messages it gets in
   // good_vad_; returns a VadEvent header (seq 1) for raw sends.
   v1::Header ListenForVad() {
@@ -70,7 +73,8 @@ TEST_F(NodeTest, DeliversTypedMessageWithFullHeader) {
     f.set_sample_index(uint64_t(i) * 320);
     ASSERT_TRUE(mic.Publish(f, {.origin_ns = 42 + i, .turn_id = "chat-7"}));
   }
-  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return headers.size() == 3; }, milliseconds(3000)));
+  ASSERT_TRUE(vb::testing::RunUntil(
+      loop_, [&] { return headers.size() == 3; }, milliseconds(3000)));
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(headers[i].type(), "vb.v1.AudioFrame");
     EXPECT_EQ(headers[i].seq(), uint64_t(i + 1));
@@ -96,7 +100,8 @@ TEST_F(NodeTest, SequenceNumbersArePerTopic) {
   mic.Publish(f);
   clean.Publish(f);
   mic.Publish(f);
-  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return mic_seqs.size() == 2 && clean_seqs.size() == 1; }, milliseconds(3000)));
+  ASSERT_TRUE(vb::testing::RunUntil(
+      loop_, [&] { return mic_seqs.size() == 2 && clean_seqs.size() == 1; }, milliseconds(3000)));
   EXPECT_EQ(mic_seqs, (std::vector<uint64_t>{1, 2}));
   EXPECT_EQ(clean_seqs, (std::vector<uint64_t>{1}));
 }
@@ -107,14 +112,16 @@ TEST_F(NodeTest, DeviceScopingIsExactNotPrefix) {
   Node other(ctx_, loop_, "other", "kitchen2", MakeConfig());
   ASSERT_TRUE(other.Connect().ok());
   other.SetActive(true);
-  other.Subscribe<v1::VadEvent>(topics::kVoiceVad, [&](const auto&) { ++any; }, "*");
+  other.Subscribe<v1::VadEvent>(
+      topics::kVoiceVad, [&](const auto&) { ++any; }, "*");
   auto vad2 = pub_.Advertise(topics::kVoiceVad, "kitchen2");
   auto vad = pub_.Advertise(topics::kVoiceVad);
   AwaitSubscriber(vad2);
   AwaitSubscriber(vad);
   vad2.Publish(v1::VadEvent());
   vad.Publish(v1::VadEvent());
-  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return any == 2; }, milliseconds(3000)));
+  ASSERT_TRUE(vb::testing::RunUntil(
+      loop_, [&] { return any == 2; }, milliseconds(3000)));
   // "voice.vad/kitchen" is a prefix of "voice.vad/kitchen2" for ZeroMQ's
   // filter; the node must still deliver only its own device.
   EXPECT_EQ(kitchen, 1);
@@ -132,10 +139,12 @@ TEST_F(NodeTest, CountsSequenceGaps) {
     pub_.SendRaw(Plane::kControl, {"voice.vad/kitchen", h.SerializeAsString(), ""});
   };
   for (uint64_t s : {1, 2, 5, 6, 10}) send(s);  // 3,4 and 7,8,9 lost
-  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return got == 5; }, milliseconds(3000)));
+  ASSERT_TRUE(vb::testing::RunUntil(
+      loop_, [&] { return got == 5; }, milliseconds(3000)));
   EXPECT_EQ(sub_.seq_tracker().total_lost(), 5u);
   send(1);  // publisher restarted: a restart, not a loss
-  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return got == 6; }, milliseconds(3000)));
+  ASSERT_TRUE(vb::testing::RunUntil(
+      loop_, [&] { return got == 6; }, milliseconds(3000)));
   EXPECT_EQ(sub_.seq_tracker().total_lost(), 5u);
   ASSERT_EQ(sub_.seq_tracker().Rows().size(), 1u);
   EXPECT_EQ(sub_.seq_tracker().Rows()[0].entry.restarts, 1u);
@@ -154,18 +163,19 @@ TEST_F(NodeTest, RejectsMalformedFramesByReasonAndKeepsServing) {
   std::string big_header(5000, 'x');
   std::string huge_payload(200000, '\0');
   const std::string t = "audio.mic/kitchen";
-  pub_.SendRaw(Plane::kStream, {t});                                       // frame count
-  pub_.SendRaw(Plane::kStream, {t, header, "", "extra", "more"});          // frame count
-  pub_.SendRaw(Plane::kStream, {t, "\xff\xff\xff garbage", ""});           // header
+  pub_.SendRaw(Plane::kStream, {t});                                           // frame count
+  pub_.SendRaw(Plane::kStream, {t, header, "", "extra", "more"});              // frame count
+  pub_.SendRaw(Plane::kStream, {t, "\xff\xff\xff garbage", ""});               // header
   pub_.SendRaw(Plane::kStream, {t, header.substr(0, header.size() - 3), ""});  // truncated header
-  pub_.SendRaw(Plane::kStream, {t, big_header, ""});                       // oversized header
-  pub_.SendRaw(Plane::kStream, {t, wrong.SerializeAsString(), ""});        // type mismatch
-  pub_.SendRaw(Plane::kStream, {t, header, "\x0a\xff\xff\xff\xff\x0f"});   // payload
-  pub_.SendRaw(Plane::kStream, {t, header, huge_payload});                 // oversized payload
-  pub_.SendRaw(Plane::kStream, {t + "no-slash-here", header, ""});         // still audio.mic/kitchen…: other device
+  pub_.SendRaw(Plane::kStream, {t, big_header, ""});                           // oversized header
+  pub_.SendRaw(Plane::kStream, {t, wrong.SerializeAsString(), ""});            // type mismatch
+  pub_.SendRaw(Plane::kStream, {t, header, "\x0a\xff\xff\xff\xff\x0f"});       // payload
+  pub_.SendRaw(Plane::kStream, {t, header, huge_payload});                     // oversized payload
+  pub_.SendRaw(Plane::kStream, {t + "no-slash-here", header, ""});  // still audio.mic/kitchen…: other device
   auto mic = pub_.Advertise(topics::kAudioMic);
   mic.Publish(v1::AudioFrame());
-  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return good == 1; }, milliseconds(3000)));
+  ASSERT_TRUE(vb::testing::RunUntil(
+      loop_, [&] { return good == 1; }, milliseconds(3000)));
   const auto& m = sub_.counters().malformed.by_reason;
   EXPECT_EQ(m[size_t(Malformed::kFrameCount)], 2u);
   EXPECT_EQ(m[size_t(Malformed::kHeader)], 3u);
@@ -198,7 +208,8 @@ TEST_F(NodeTest, Issue12HandlerThatPublishesKeepsItsIncomingHeader) {
   AwaitSubscriber(audio);
   audio.Publish(v1::EncodedAudio(), {.turn_id = "turn-1"});
   audio.Publish(v1::EncodedAudio(), {.turn_id = "turn-2"});
-  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return labels.size() == 2; }, milliseconds(3000)));
+  ASSERT_TRUE(vb::testing::RunUntil(
+      loop_, [&] { return labels.size() == 2; }, milliseconds(3000)));
   EXPECT_EQ(labels, (std::vector<std::string>{"turn-1", "turn-2"}));
 }
 
@@ -215,7 +226,8 @@ TEST_F(NodeTest, Issue12AnyFrameCountIsDroppedWithoutBlocking) {
   }
   auto vad = pub_.Advertise(topics::kVoiceVad);
   vad.Publish(v1::VadEvent());
-  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return good_vad_ == 1; }, milliseconds(3000)))
+  ASSERT_TRUE(vb::testing::RunUntil(
+      loop_, [&] { return good_vad_ == 1; }, milliseconds(3000)))
       << "the subscriber stopped serving after an absurd frame count";
   EXPECT_EQ(sub_.counters().malformed.by_reason[size_t(Malformed::kFrameCount)], 5u);
 }
@@ -230,7 +242,8 @@ TEST_F(NodeTest, InvalidUtf8AndOversizedSourceAreMalformedHeaders) {
   ASSERT_TRUE(pub_.SendRaw(Plane::kControl, {"voice.vad/kitchen", h.SerializeAsString(), ""}));
   auto vad = pub_.Advertise(topics::kVoiceVad);
   vad.Publish(v1::VadEvent());
-  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return good_vad_ == 1; }, milliseconds(3000)));
+  ASSERT_TRUE(vb::testing::RunUntil(
+      loop_, [&] { return good_vad_ == 1; }, milliseconds(3000)));
   EXPECT_EQ(sub_.counters().malformed.by_reason[size_t(Malformed::kHeader)], 2u);
 }
 
@@ -238,8 +251,8 @@ TEST_F(NodeTest, InvalidUtf8AndOversizedSourceAreMalformedHeaders) {
 // the control plane was satisfied by a stream-plane subscription.
 TEST_F(NodeTest, Issue12HasSubscriberIsPerPlane) {
   sub_.SubscribeRaw(Plane::kStream, "", [](const RawMessage&) {});  // a sniffer on the stream plane
-  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return pub_.HasSubscriber(Plane::kStream, "dialog.command/kitchen"); },
-                                    milliseconds(3000)));
+  ASSERT_TRUE(vb::testing::RunUntil(
+      loop_, [&] { return pub_.HasSubscriber(Plane::kStream, "dialog.command/kitchen"); }, milliseconds(3000)));
   auto cmd = pub_.Advertise(topics::kDialogCommand);
   EXPECT_FALSE(pub_.HasSubscriber(cmd));
   sub_.Subscribe<v1::DialogCommand>(topics::kDialogCommand, [](const auto&) {});
@@ -259,8 +272,9 @@ TEST_F(NodeTest, AHandlerMaySubscribeAndUnsubscribeWhileItRuns) {
     if (switched) return;
     switched = true;
     sub_.Unsubscribe(topics::kVoiceVad);  // both handlers of this topic, this one included
-    for (int i = 0; i < 32; ++i)  // enough to move the subscription table
-      sub_.Subscribe<v1::VadEvent>(topics::kVoiceVad, [&](const auto&) { ++added; }, "office");
+    for (int i = 0; i < 32; ++i)          // enough to move the subscription table
+      sub_.Subscribe<v1::VadEvent>(
+          topics::kVoiceVad, [&](const auto&) { ++added; }, "office");
     sub_.Subscribe<v1::VadEvent>(topics::kVoiceVad, [&](const auto&) { ++added; });
   });
   sub_.Subscribe<v1::VadEvent>(topics::kVoiceVad, [&](const auto&) { ++second; });
@@ -268,9 +282,11 @@ TEST_F(NodeTest, AHandlerMaySubscribeAndUnsubscribeWhileItRuns) {
   AwaitSubscriber(p);
   v1::VadEvent e;
   ASSERT_TRUE(p.Publish(e));
-  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return switched; }, milliseconds(3000)));
+  ASSERT_TRUE(vb::testing::RunUntil(
+      loop_, [&] { return switched; }, milliseconds(3000)));
   ASSERT_TRUE(p.Publish(e));
-  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return added >= 1; }, milliseconds(3000)));
+  ASSERT_TRUE(vb::testing::RunUntil(
+      loop_, [&] { return added >= 1; }, milliseconds(3000)));
   EXPECT_EQ(first, 1);
   EXPECT_EQ(second, 0);  // unsubscribed before its turn came
   EXPECT_EQ(added, 1);   // only the kitchen one of the new handlers

@@ -61,7 +61,8 @@ class SatelliteBridgeTest : public ::testing::Test {
     for (int i = 0; i < n; ++i) {
       const int before = heard_by_afe;
       mic.Publish(f);
-      ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return heard_by_afe > before; }, milliseconds(3000)));
+      ASSERT_TRUE(vb::testing::RunUntil(
+          loop_, [&] { return heard_by_afe > before; }, milliseconds(3000)));
     }
   }
 
@@ -83,13 +84,14 @@ TEST_F(SatelliteBridgeTest, MicrophoneStaysLocalUnlessTheHubSubscribesEventsAndC
   std::vector<std::string> wakes;
   afe->Subscribe<v1::AudioFrame>(topics::kAudioMic, [&](const auto&) { ++afe_frames; });
   playback->Subscribe<v1::DialogCommand>(topics::kDialogCommand, [&](const auto&) { ++commands; });
-  control->Subscribe<v1::WakeEvent>(topics::kVoiceWake, [&](const auto& m) { wakes.emplace_back(m.device); }, "*");
+  control->Subscribe<v1::WakeEvent>(
+      topics::kVoiceWake, [&](const auto& m) { wakes.emplace_back(m.device); }, "*");
   auto mic = capture->Advertise(topics::kAudioMic);
   auto wake = afe->Advertise(topics::kVoiceWake);
   auto command = control->Advertise(topics::kDialogCommand, "kitchen");
-  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] {
-    return capture->HasSubscriber(mic) && afe->HasSubscriber(wake) && control->HasSubscriber(command);
-  }, milliseconds(5000)));
+  ASSERT_TRUE(vb::testing::RunUntil(
+      loop_, [&] { return capture->HasSubscriber(mic) && afe->HasSubscriber(wake) && control->HasSubscriber(command); },
+      milliseconds(5000)));
 
   // The satellite's own afe hears its microphone; the link carries none of it
   // once the bridge has seen the topic is published here.
@@ -102,26 +104,31 @@ TEST_F(SatelliteBridgeTest, MicrophoneStaysLocalUnlessTheHubSubscribesEventsAndC
   v1::WakeEvent w;
   w.set_score(-1200);
   wake.Publish(w);
-  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return !wakes.empty(); }, milliseconds(3000)));
+  ASSERT_TRUE(vb::testing::RunUntil(
+      loop_, [&] { return !wakes.empty(); }, milliseconds(3000)));
   EXPECT_EQ(wakes[0], "kitchen");
   v1::DialogCommand c;
   c.mutable_play_prompt()->set_name("wake");
   command.Publish(c);
-  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return commands == 1; }, milliseconds(3000)));
+  ASSERT_TRUE(vb::testing::RunUntil(
+      loop_, [&] { return commands == 1; }, milliseconds(3000)));
 
   // Someone at the hub subscribes: now the microphone crosses, to it only;
   // the afe here does not get a second copy back down.
   {
     auto sniffer = Connected("sniffer", "hub", HubClient("hub"));
-    sniffer->Subscribe<v1::AudioFrame>(topics::kAudioMic, [&](const auto&) { ++hub_frames; }, "kitchen");
+    sniffer->Subscribe<v1::AudioFrame>(
+        topics::kAudioMic, [&](const auto&) { ++hub_frames; }, "kitchen");
     // Frames until the hub's subscription has reached the satellite.
     for (int i = 0; i < 300 && hub_frames == 0; ++i) Speak(mic, 1, afe_frames);
     ASSERT_GT(hub_frames, 0);
     const int afe_before = afe_frames, hub_before = hub_frames;
     Speak(mic, 50, afe_frames);
-    ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return hub_frames >= hub_before + 50; }, milliseconds(3000)));
+    ASSERT_TRUE(vb::testing::RunUntil(
+        loop_, [&] { return hub_frames >= hub_before + 50; }, milliseconds(3000)));
     // Let anything in flight arrive, then count: one copy per frame locally.
-    vb::testing::RunUntil(loop_, [] { return false; }, milliseconds(200));
+    vb::testing::RunUntil(
+        loop_, [] { return false; }, milliseconds(200));
     EXPECT_EQ(afe_frames, afe_before + 50);
     EXPECT_GT(bridge_->counters().up[int(Plane::kStream)], 0u);
   }
@@ -146,7 +153,8 @@ TEST_F(SatelliteBridgeTest, ADeviceWhoseNameStartsLikeAnothersKeepsItsAudioOffTh
   auto session = Connected("session", "hub", HubClient("hub"));
   auto control = Connected("control", "hub", HubClient("hub"));
   int heard = 0, commands = 0;
-  session->Subscribe<v1::AudioFrame>(topics::kAudioClean, [&](const auto&) { ++heard; }, "kitchen");
+  session->Subscribe<v1::AudioFrame>(
+      topics::kAudioClean, [&](const auto&) { ++heard; }, "kitchen");
   playback->Subscribe<v1::DialogCommand>(topics::kDialogCommand, [&](const auto&) { ++commands; });
   auto clean = afe->Advertise(topics::kAudioClean);
   auto clean2 = afe2->Advertise(topics::kAudioClean);
@@ -157,19 +165,24 @@ TEST_F(SatelliteBridgeTest, ADeviceWhoseNameStartsLikeAnothersKeepsItsAudioOffTh
   // Until the session's subscription has reached the satellite.
   for (int i = 0; i < 300 && heard == 0; ++i) {
     clean.Publish(f);
-    vb::testing::RunUntil(loop_, [&] { return heard > 0; }, milliseconds(20));
+    vb::testing::RunUntil(
+        loop_, [&] { return heard > 0; }, milliseconds(20));
   }
   ASSERT_GT(heard, 0);
-  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return control->HasSubscriber(command); }, milliseconds(5000)));
-  vb::testing::RunUntil(loop_, [] { return false; }, milliseconds(200));  // frames in flight arrive
+  ASSERT_TRUE(vb::testing::RunUntil(
+      loop_, [&] { return control->HasSubscriber(command); }, milliseconds(5000)));
+  vb::testing::RunUntil(
+      loop_, [] { return false; }, milliseconds(200));  // frames in flight arrive
   const uint64_t forwarded = HubStreamForwarded();
   const int before = heard;
   for (int i = 1; i <= 50; ++i) {  // kitchen2's frame, then the kitchen's, once the one before arrived
     clean2.Publish(f);
     clean.Publish(f);
-    ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return heard >= before + i; }, milliseconds(3000)));
+    ASSERT_TRUE(vb::testing::RunUntil(
+        loop_, [&] { return heard >= before + i; }, milliseconds(3000)));
   }
-  vb::testing::RunUntil(loop_, [] { return false; }, milliseconds(200));  // anything else in flight arrives
+  vb::testing::RunUntil(
+      loop_, [] { return false; }, milliseconds(200));  // anything else in flight arrives
   EXPECT_EQ(HubStreamForwarded() - forwarded, 50u) << "kitchen2's audio crossed the link for the kitchen's subscriber";
 
   const uint64_t down = bridge_->counters().down[int(Plane::kControl)];
@@ -177,7 +190,8 @@ TEST_F(SatelliteBridgeTest, ADeviceWhoseNameStartsLikeAnothersKeepsItsAudioOffTh
   c.mutable_play_prompt()->set_name("wake");
   for (int i = 0; i < 10; ++i) command2.Publish(c);
   command.Publish(c);  // after kitchen2's: it arrives last
-  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return commands == 1; }, milliseconds(3000)));
+  ASSERT_TRUE(vb::testing::RunUntil(
+      loop_, [&] { return commands == 1; }, milliseconds(3000)));
   EXPECT_EQ(bridge_->counters().down[int(Plane::kControl)] - down, 1u);
   EXPECT_GE(bridge_->counters().other_device, 10u);
 }
@@ -188,13 +202,17 @@ TEST_F(SatelliteBridgeTest, AClientWithAnUnknownKeyIsRefused) {
   auto stranger = Connected("stranger", "hub", HubClient("stranger"));
   auto control = Connected("control", "hub", HubClient("hub"));
   int strangers = 0, controls = 0;
-  stranger->Subscribe<v1::WakeEvent>(topics::kVoiceWake, [&](const auto&) { ++strangers; }, "*");
-  control->Subscribe<v1::WakeEvent>(topics::kVoiceWake, [&](const auto&) { ++controls; }, "*");
-  ASSERT_TRUE(vb::testing::RunUntil(loop_, [&] { return afe->HasSubscriber(wake); }, milliseconds(5000)));
+  stranger->Subscribe<v1::WakeEvent>(
+      topics::kVoiceWake, [&](const auto&) { ++strangers; }, "*");
+  control->Subscribe<v1::WakeEvent>(
+      topics::kVoiceWake, [&](const auto&) { ++controls; }, "*");
+  ASSERT_TRUE(vb::testing::RunUntil(
+      loop_, [&] { return afe->HasSubscriber(wake); }, milliseconds(5000)));
   // Until the control's copy arrives: the stranger's would have by then too.
   for (int i = 0; i < 50 && controls < 3; ++i) {
     wake.Publish(v1::WakeEvent());
-    vb::testing::RunUntil(loop_, [&] { return controls > i; }, milliseconds(100));
+    vb::testing::RunUntil(
+        loop_, [&] { return controls > i; }, milliseconds(100));
   }
   ASSERT_GE(controls, 3);
   EXPECT_EQ(strangers, 0);
@@ -206,18 +224,21 @@ TEST_F(SatelliteBridgeTest, TheSatelliteRejoinsAHubThatCameBack) {
   auto wake = afe->Advertise(topics::kVoiceWake);
   auto control = Connected("control", "hub", HubClient("hub"));
   int heard = 0;
-  control->Subscribe<v1::WakeEvent>(topics::kVoiceWake, [&](const auto&) { ++heard; }, "*");
+  control->Subscribe<v1::WakeEvent>(
+      topics::kVoiceWake, [&](const auto&) { ++heard; }, "*");
   auto until_heard = [&](int n) {
     for (int i = 0; i < 200 && heard < n; ++i) {
       wake.Publish(v1::WakeEvent());
-      vb::testing::RunUntil(loop_, [&] { return heard >= n; }, milliseconds(50));
+      vb::testing::RunUntil(
+          loop_, [&] { return heard >= n; }, milliseconds(50));
     }
     return heard >= n;
   };
   ASSERT_TRUE(until_heard(1));
   // The hub's broker goes away and comes back on the same address.
   broker_.reset();
-  vb::testing::RunUntil(loop_, [] { return false; }, milliseconds(300));
+  vb::testing::RunUntil(
+      loop_, [] { return false; }, milliseconds(300));
   broker_ = std::make_unique<Broker>(ctx_, loop_, hub_);
   ASSERT_TRUE(broker_->Bind().ok());
   const int before = heard;

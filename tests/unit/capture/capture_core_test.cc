@@ -21,7 +21,8 @@ struct Rig {
   int back = 0, stopped = -1;
 
   explicit Rig(audio::PcmFormat fmt = {48000, 2}) {
-    auto src = std::make_unique<audio::FaultSource>(fmt, [this] { return loop.NowNs(); }, fmt.sample_rate / 10);
+    auto src = std::make_unique<audio::FaultSource>(
+        fmt, [this] { return loop.NowNs(); }, fmt.sample_rate / 10);
     dev = src.get();
     CaptureOptions o;
     CaptureCore::Outputs out;

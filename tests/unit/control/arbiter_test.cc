@@ -89,8 +89,8 @@ TEST(ArbiterTest, ThreeDecibelsApartWithDifferentNoiseStillPicksTheBetterSignal)
   for (int order = 0; order < 2; ++order) {
     Arbiter a(Two());
     const auto t0 = Clock::now();
-    Report near = Wake("kitchen", -48, -22, -1000, t0, 7);     // 26 dB over its floor
-    Report far = Wake("office", -50, -27, -1000, t0, 8);       // 23 dB over its floor
+    Report near = Wake("kitchen", -48, -22, -1000, t0, 7);  // 26 dB over its floor
+    Report far = Wake("office", -50, -27, -1000, t0, 8);    // 23 dB over its floor
     std::optional<Decision> d;
     if (order == 0) {
       a.Offer(near, t0);

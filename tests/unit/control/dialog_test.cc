@@ -22,10 +22,10 @@ class Recorder : public DialogOutput {
     if (commands.empty()) return "";
     const auto& c = commands.back();
     return c.command_case() == v1::DialogCommand::kInterrupt ? "interrupt"
-         : c.has_start_listening() ? "start"
-         : c.has_stop_listening() ? (c.stop_listening().commit() ? "commit" : "stop")
-         : c.has_play_prompt() ? "prompt:" + c.play_prompt().name()
-         : "other";
+           : c.has_start_listening()                         ? "start"
+           : c.has_stop_listening()                          ? (c.stop_listening().commit() ? "commit" : "stop")
+           : c.has_play_prompt()                             ? "prompt:" + c.play_prompt().name()
+                                                             : "other";
   }
   std::vector<std::string> Names() const {
     std::vector<std::string> out;

@@ -118,7 +118,7 @@ TEST_F(HearingTest, CaptureRestartIsReportedWithinTheBoundThenOneCue) {
   Run(3s);
   const Clock::time_point last = t_;
   watch_->StageBeat("capture", 101, false, t_ + 60ms);  // the launcher restarted it
-  Run(2s, 0ms);                                           // its first samples come 2 s later
+  Run(2s, 0ms);                                         // its first samples come 2 s later
   ASSERT_EQ(rec_.changes.size(), 1u);
   EXPECT_FALSE(rec_.changes[0].hearing);
   EXPECT_EQ(rec_.changes[0].at - last, 400ms);

@@ -37,7 +37,8 @@ TEST(Agent, ScriptErrorsNameTheLine) {
   EXPECT_NE(err.find("line 3"), std::string::npos) << err;
   EXPECT_FALSE(Agent::FromYaml("rules:\n  - name: x\n    reply: y\n", &err));
   EXPECT_FALSE(Agent::FromYaml("[1, 2", &err));
-  auto custom = Agent::FromYaml("fallback: 'Echo {text}'\nrules:\n  - name: ping\n    match: ['ping']\n    reply: pong\n", &err);
+  auto custom =
+      Agent::FromYaml("fallback: 'Echo {text}'\nrules:\n  - name: ping\n    match: ['ping']\n    reply: pong\n", &err);
   ASSERT_TRUE(custom) << err;
   EXPECT_EQ(custom->Respond("ping", {}).text, "pong");
   EXPECT_EQ(custom->Respond("abc", {}).text, "Echo abc");

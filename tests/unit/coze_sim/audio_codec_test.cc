@@ -55,7 +55,8 @@ TEST(InputDecoder, SkipsWavHeader) {
   InputAudioConfig cfg;  // default format wav, 24 kHz
   InputDecoder dec(cfg);
   auto tone = testing::Tone(24000, 100);
-  std::string wav = "RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00" + std::string(16, '\x01') + "data" + std::string(4, '\0');
+  std::string wav =
+      "RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00" + std::string(16, '\x01') + "data" + std::string(4, '\0');
   wav += testing::Bytes(tone);
   std::vector<int16_t> out;
   std::string err;
@@ -68,7 +69,8 @@ TEST(InputDecoder, SkipsWavHeader) {
 TEST(InputDecoder, WavChunkLengthNear4GiBIsAnErrorNotAHang) {
   InputAudioConfig cfg;
   InputDecoder dec(cfg);
-  std::string wav = std::string("RIFF\x24\x00\x00\x00WAVEfmt ", 16) + std::string("\xf8\xff\xff\xff", 4) + std::string(16, '\x01');
+  std::string wav =
+      std::string("RIFF\x24\x00\x00\x00WAVEfmt ", 16) + std::string("\xf8\xff\xff\xff", 4) + std::string(16, '\x01');
   std::vector<int16_t> out;
   std::string err;
   EXPECT_FALSE(dec.Feed(wav, &out, &err));

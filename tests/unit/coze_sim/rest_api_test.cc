@@ -17,8 +17,8 @@ class RestTest : public ::testing::Test {
     access_.bots = {"7000000000000000001"};
     api_ = std::make_unique<RestApi>(&store_, agent_.get(), &faults_, &access_);
   }
-  Json Call(const std::string& method, const std::string& path, const std::string& query = "", const Json& body = nullptr,
-            int* status = nullptr, std::string auth = "Bearer test-token") {
+  Json Call(const std::string& method, const std::string& path, const std::string& query = "",
+            const Json& body = nullptr, int* status = nullptr, std::string auth = "Bearer test-token") {
     HttpRequest r{method, path, query, body.is_null() ? "" : body.dump(), auth};
     last_ = api_->Handle(r);
     if (status) *status = last_.status;
@@ -40,7 +40,9 @@ class RestTest : public ::testing::Test {
     return out;
   }
   Json Chat(const std::string& text, bool stream, const std::string& conv = "") {
-    Json body = {{"bot_id", "7000000000000000001"}, {"user_id", "u"}, {"stream", stream},
+    Json body = {{"bot_id", "7000000000000000001"},
+                 {"user_id", "u"},
+                 {"stream", stream},
                  {"additional_messages", {{{"role", "user"}, {"content", text}, {"content_type", "text"}}}}};
     return Call("POST", "/v3/chat", conv.empty() ? "" : "conversation_id=" + conv, body);
   }
@@ -78,8 +80,10 @@ TEST_F(RestTest, MessagesCreateListAndPaging) {
   std::string cid = Call("POST", "/v1/conversation/create", "", Json::object())["data"]["id"];
   for (int i = 0; i < 5; ++i)
     EXPECT_EQ(Call("POST", "/v1/conversation/message/create", "conversation_id=" + cid,
-                   {{"role", "user"}, {"content", "m" + std::to_string(i)}, {"content_type", "text"}})["code"], 0);
-  EXPECT_EQ(Call("POST", "/v1/conversation/message/create", "conversation_id=" + cid, {{"role", "user"}})["code"], 4000);
+                   {{"role", "user"}, {"content", "m" + std::to_string(i)}, {"content_type", "text"}})["code"],
+              0);
+  EXPECT_EQ(Call("POST", "/v1/conversation/message/create", "conversation_id=" + cid, {{"role", "user"}})["code"],
+            4000);
   Json page = Call("POST", "/v1/conversation/message/list", "conversation_id=" + cid, {{"order", "asc"}, {"limit", 2}});
   ASSERT_EQ(page["code"], 0);
   ASSERT_EQ(page["data"].size(), 2u);
@@ -94,7 +98,8 @@ TEST_F(RestTest, MessagesCreateListAndPaging) {
   Json cleared = Call("POST", "/v1/conversations/" + cid + "/clear");
   EXPECT_EQ(cleared["data"]["conversation_id"], cid);
   EXPECT_NE(cleared["data"]["id"], cid);
-  EXPECT_EQ(Call("GET", "/v1/conversation/retrieve", "conversation_id=" + cid)["data"]["last_section_id"], cleared["data"]["id"]);
+  EXPECT_EQ(Call("GET", "/v1/conversation/retrieve", "conversation_id=" + cid)["data"]["last_section_id"],
+            cleared["data"]["id"]);
 }
 
 TEST_F(RestTest, StreamedChatEndsWithDone) {
@@ -117,15 +122,19 @@ TEST_F(RestTest, NonStreamedChatRetrieveAndMessages) {
   Json j = Chat("what time is it", false);
   ASSERT_EQ(j["code"], 0);
   EXPECT_EQ(j["data"]["status"], "in_progress");
-  std::string q = "conversation_id=" + j["data"]["conversation_id"].get<std::string>() + "&chat_id=" + j["data"]["id"].get<std::string>();
+  std::string q = "conversation_id=" + j["data"]["conversation_id"].get<std::string>() +
+                  "&chat_id=" + j["data"]["id"].get<std::string>();
   Json r = Call("GET", "/v3/chat/retrieve", q);
   EXPECT_EQ(r["data"]["status"], "completed");
   Json m = Call("GET", "/v3/chat/message/list", q);
   ASSERT_EQ(m["code"], 0);
   bool answer = false;
-  for (auto& msg : m["data"]) answer = answer || (msg["type"] == "answer" && msg["content"].get<std::string>().rfind("It is", 0) == 0);
+  for (auto& msg : m["data"])
+    answer = answer || (msg["type"] == "answer" && msg["content"].get<std::string>().rfind("It is", 0) == 0);
   EXPECT_TRUE(answer);
-  EXPECT_EQ(Call("POST", "/v3/chat/cancel", "", {{"conversation_id", j["data"]["conversation_id"]}, {"chat_id", j["data"]["id"]}})["code"], 4104);
+  EXPECT_EQ(Call("POST", "/v3/chat/cancel", "",
+                 {{"conversation_id", j["data"]["conversation_id"]}, {"chat_id", j["data"]["id"]}})["code"],
+            4104);
   Json body = {{"bot_id", "7000000000000000001"}, {"stream", false}, {"auto_save_history", false}};
   EXPECT_EQ(Call("POST", "/v3/chat", "", body)["code"], 4007);
 }

@@ -22,8 +22,8 @@ class SessionTest : public ::testing::Test {
   void SetUp() override {
     agent_ = Agent::BuiltIn();
     ASSERT_TRUE(agent_);
-    session_ = std::make_unique<Session>(7, SessionContext{&store_, agent_.get(), &services_, &faults_, &live_}, "7000000000000000001",
-                                         "LOGID123");
+    session_ = std::make_unique<Session>(7, SessionContext{&store_, agent_.get(), &services_, &faults_, &live_},
+                                         "7000000000000000001", "LOGID123");
     session_->Start();
   }
 
@@ -46,9 +46,7 @@ class SessionTest : public ::testing::Test {
     return out;
   }
   void Send(const Json& j) { session_->OnText(j.dump()); }
-  void Update(const Json& data) {
-    Send({{"id", "u"}, {"event_type", "chat.update"}, {"data", data}});
-  }
+  void Update(const Json& data) { Send({{"id", "u"}, {"event_type", "chat.update"}, {"data", data}}); }
   // Delivers every pending synthesis job with a 300 ms tone.
   void FinishSynth() {
     for (int guard = 0; guard < 100 && !services_.jobs.empty(); ++guard) {
@@ -73,7 +71,8 @@ class SessionTest : public ::testing::Test {
     return nullptr;
   }
   void Say(const std::string& text) {
-    Send({{"id", "m"}, {"event_type", "conversation.message.create"},
+    Send({{"id", "m"},
+          {"event_type", "conversation.message.create"},
           {"data", {{"role", "user"}, {"content_type", "text"}, {"content", text}}}});
   }
 
@@ -182,7 +181,8 @@ TEST_F(SessionTest, PcmDeltasAreFrameSizeMsAtTheRequestedRate) {
 }
 
 TEST_F(SessionTest, OpusDeltasAreSingleRawPacketsOfFrameSizeMs) {
-  Update({{"output_audio", {{"codec", "opus"}, {"opus_config", {{"sample_rate", 16000}, {"frame_size_ms", 60}, {"bitrate", 16000}}}}}});
+  Update({{"output_audio",
+           {{"codec", "opus"}, {"opus_config", {{"sample_rate", 16000}, {"frame_size_ms", 60}, {"bitrate", 16000}}}}}});
   Say("hello");
   FinishSynth();
   auto ev = Drain();
@@ -233,7 +233,8 @@ TEST_F(SessionTest, SubscriptionsFilterStrictly) {
   auto ev = Drain();
   ASSERT_FALSE(ev.empty());
   for (size_t i = 1; i < ev.size(); ++i) {  // [0] is chat.created, sent before the update
-    EXPECT_TRUE(ev[i]["event_type"] == "conversation.chat.completed" || ev[i]["event_type"] == "conversation.message.delta")
+    EXPECT_TRUE(ev[i]["event_type"] == "conversation.chat.completed" ||
+                ev[i]["event_type"] == "conversation.message.delta")
         << ev[i]["event_type"];
   }
   EXPECT_EQ(ev.back()["event_type"], "conversation.chat.completed");
@@ -285,7 +286,8 @@ TEST_F(SessionTest, ServerVadHonoursPaddingAndSilenceAndBargesIn) {
 }
 
 TEST_F(SessionTest, TranscriptEventsThenReply) {
-  Send({{"event_type", "input_audio_buffer.append"}, {"data", {{"delta", Base64Encode(testing::Bytes(Tone(24000, 500)))}}}});
+  Send({{"event_type", "input_audio_buffer.append"},
+        {"data", {{"delta", Base64Encode(testing::Bytes(Tone(24000, 500)))}}}});
   Send({{"event_type", "input_audio_buffer.complete"}});
   auto ev = Drain();
   EXPECT_EQ(Count(ev, "input_audio_buffer.completed"), 1);
@@ -312,7 +314,8 @@ TEST_F(SessionTest, TranscriptEventsThenReply) {
 }
 
 TEST_F(SessionTest, ClearEmptiesThePushToTalkBuffer) {
-  Send({{"event_type", "input_audio_buffer.append"}, {"data", {{"delta", Base64Encode(testing::Bytes(Tone(24000, 500)))}}}});
+  Send({{"event_type", "input_audio_buffer.append"},
+        {"data", {{"delta", Base64Encode(testing::Bytes(Tone(24000, 500)))}}}});
   Send({{"event_type", "input_audio_buffer.clear"}});
   Send({{"event_type", "input_audio_buffer.complete"}});
   auto ev = Drain();
@@ -373,7 +376,8 @@ TEST_F(SessionTest, ToolCallRoundTrip) {
   ev = Drain();
   EXPECT_EQ(Count(ev, "error"), 2);
   Send({{"event_type", "conversation.chat.submit_tool_outputs"},
-        {"data", {{"chat_id", (*ra)["data"]["id"]}, {"tool_outputs", {{{"tool_call_id", call["id"]}, {"output", "rainy"}}}}}}});
+        {"data",
+         {{"chat_id", (*ra)["data"]["id"]}, {"tool_outputs", {{{"tool_call_id", call["id"]}, {"output", "rainy"}}}}}}});
   FinishSynth();
   ev = Drain();
   EXPECT_EQ(ev.front()["event_type"], "conversation.chat.in_progress");
@@ -409,7 +413,8 @@ TEST_F(SessionTest, RecallAndClearUseTheConversation) {
   auto ev = Drain();
   std::string last_answer;
   for (auto& e : ev)
-    if (e["event_type"] == "conversation.message.completed" && e["data"]["type"] == "answer") last_answer = e["data"]["content"];
+    if (e["event_type"] == "conversation.message.completed" && e["data"]["type"] == "answer")
+      last_answer = e["data"]["content"];
   EXPECT_EQ(last_answer, "Before that you said: hello.");
   Send({{"event_type", "conversation.clear"}});
   ev = Drain();
@@ -418,7 +423,8 @@ TEST_F(SessionTest, RecallAndClearUseTheConversation) {
   FinishSynth();
   ev = Drain();
   for (auto& e : ev)
-    if (e["event_type"] == "conversation.message.completed" && e["data"]["type"] == "answer") last_answer = e["data"]["content"];
+    if (e["event_type"] == "conversation.message.completed" && e["data"]["type"] == "answer")
+      last_answer = e["data"]["content"];
   EXPECT_EQ(last_answer, "Before that you said: nothing yet.") << "a new section forgets";
 }
 

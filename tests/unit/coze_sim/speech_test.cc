@@ -121,10 +121,13 @@ TEST(Recognizer, RealRecordingsOutsideTheGrammarAreNotForcedOntoRules) {
   auto rec = Recognizer::Create(opts, &err);
   ASSERT_TRUE(rec) << err;
   int kept_out = 0, total = 0;
-  for (const char* f : {"librivox/sense_and_sensibility_01_austen_64kb-0870.wav", "librivox/sense_and_sensibility_01_austen_64kb-0880.wav",
-                        "librivox/sense_and_sensibility_01_austen_64kb-0890.wav", "librivox/sense_and_sensibility_01_austen_64kb-0920.wav",
-                        "librivox/sense_and_sensibility_01_austen_64kb-0930.wav", "cards/001.wav", "cards/002.wav", "cards/003.wav",
-                        "cards/004.wav", "cards/005.wav", "goforward.raw", "numbers.raw", "something.raw"}) {
+  for (const char* f :
+       {"librivox/sense_and_sensibility_01_austen_64kb-0870.wav",
+        "librivox/sense_and_sensibility_01_austen_64kb-0880.wav",
+        "librivox/sense_and_sensibility_01_austen_64kb-0890.wav",
+        "librivox/sense_and_sensibility_01_austen_64kb-0920.wav",
+        "librivox/sense_and_sensibility_01_austen_64kb-0930.wav", "cards/001.wav", "cards/002.wav", "cards/003.wav",
+        "cards/004.wav", "cards/005.wav", "goforward.raw", "numbers.raw", "something.raw"}) {
     auto pcm = ReadPcm16k(d + f);
     ASSERT_GT(pcm.size(), 8000u) << f;
     auto r = rec->Recognize(pcm);

@@ -13,7 +13,13 @@
 namespace vb::cozesim::testing {
 
 struct FakeServices : Services {
-  struct Job { uint64_t session, job; std::string text; int rate; std::vector<int16_t> pcm; bool synth; };
+  struct Job {
+    uint64_t session, job;
+    std::string text;
+    int rate;
+    std::vector<int16_t> pcm;
+    bool synth;
+  };
   std::deque<Job> jobs;
   bool full = false;
   bool SubmitSynth(uint64_t s, uint64_t j, const std::string& text, int rate) override {
@@ -34,7 +40,9 @@ inline std::vector<int16_t> Tone(int rate, int ms, double amp = 8000, double hz 
   return v;
 }
 
-inline std::vector<int16_t> Silence(int rate, int ms) { return std::vector<int16_t>(size_t(rate) * size_t(ms) / 1000, 0); }
+inline std::vector<int16_t> Silence(int rate, int ms) {
+  return std::vector<int16_t>(size_t(rate) * size_t(ms) / 1000, 0);
+}
 
 inline std::string Bytes(const std::vector<int16_t>& v) {
   return std::string(reinterpret_cast<const char*>(v.data()), v.size() * 2);

@@ -82,7 +82,8 @@ TEST_P(OpusRates, DecodesToFixedFramesAtThePlaybackRate) {
   auto [rate, ms] = GetParam();
   int packets = int(std::ceil(600 / ms));  // ~0.6 s
   auto enc = EncodeSine(rate, ms, packets);
-  for (int i = 0; i < packets; ++i) ASSERT_TRUE(dec_.OnPacket(Opus(enc[size_t(i)], uint64_t(i), rate, ms), "t1", 1000 + i).ok());
+  for (int i = 0; i < packets; ++i)
+    ASSERT_TRUE(dec_.OnPacket(Opus(enc[size_t(i)], uint64_t(i), rate, ms), "t1", 1000 + i).ok());
   dec_.EndTurn("t1");
   // Every sample comes out (rounded up to whole 20 ms frames), nothing invented.
   size_t expect = size_t(std::lround(packets * ms * 16));
@@ -148,7 +149,7 @@ TEST_F(DecoderTest, CancelledTurnIsDroppedWithItsPendingAudio) {
   Init();
   auto enc = EncodeSine(16000, 10, 20);
   dec_.OnPacket(Opus(enc[0], 0, 16000, 10), "a", 0);  // 10 ms pending, no frame yet
-  dec_.CancelTurn("");                                 // "" = the current turn
+  dec_.CancelTurn("");                                // "" = the current turn
   for (int i = 1; i < 20; ++i) dec_.OnPacket(Opus(enc[size_t(i)], uint64_t(i), 16000, 10), "a", 0);
   EXPECT_TRUE(out_.empty());
   EXPECT_EQ(dec_.counters().dropped_cancelled, 19u);
@@ -164,7 +165,8 @@ TEST_F(DecoderTest, CancelledTurnIsDroppedWithItsPendingAudio) {
 TEST_F(DecoderTest, ANewTurnEndsThePreviousOne) {
   Init();
   auto enc = EncodeSine(16000, 10, 3);
-  for (int i = 0; i < 3; ++i) dec_.OnPacket(Opus(enc[size_t(i)], uint64_t(i), 16000, 10), "a", 0);  // one frame + 160 pending
+  for (int i = 0; i < 3; ++i)
+    dec_.OnPacket(Opus(enc[size_t(i)], uint64_t(i), 16000, 10), "a", 0);  // one frame + 160 pending
   for (int i = 0; i < 2; ++i) dec_.OnPacket(Opus(enc[size_t(i)], uint64_t(i), 16000, 10), "b", 0);
   ASSERT_EQ(out_.size(), 3u);
   EXPECT_EQ(out_[1].turn, "a");
@@ -182,10 +184,12 @@ TEST(DecoderAliasing, ANewTurnKeepsItsIdWhenEmittingOverwritesTheCallersString) 
   std::vector<Out> out;
   DownlinkDecoder dec;
   DecoderConfig c;
-  ASSERT_TRUE(dec.Init(c, [&](const std::string& t, const DecodedFrame& f) {
-                    out.push_back({t, f});
-                    shared = t;  // an outgoing publish writes its turn id into the shared header
-                  }).ok());
+  ASSERT_TRUE(dec.Init(c,
+                       [&](const std::string& t, const DecodedFrame& f) {
+                         out.push_back({t, f});
+                         shared = t;  // an outgoing publish writes its turn id into the shared header
+                       })
+                  .ok());
   auto enc = EncodeSine(16000, 10, 6);
   for (int i = 0; i < 3; ++i) {
     shared = "dead";
@@ -242,7 +246,7 @@ TEST_F(DecoderTest, G711IsDecoded) {
   v1::EncodedAudio p;
   p.set_codec(v1::CODEC_G711U);
   p.set_sample_rate(8000);
-  std::string data(1600, '\0');  // 200 ms of μ-law
+  std::string data(1600, '\0');                                                         // 200 ms of μ-law
   for (size_t i = 0; i < data.size(); ++i) data[i] = char((i % 16) < 8 ? 0x10 : 0x90);  // loud square wave
   p.set_data(data);
   ASSERT_TRUE(dec_.OnPacket(p, "t", 0).ok());

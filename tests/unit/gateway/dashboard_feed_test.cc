@@ -88,7 +88,7 @@ TEST(DashboardFeed, KeepsAnEventLogOfStalesAndRestarts) {
   EXPECT_EQ(live[1]["event"], "restarted");
   EXPECT_NE(live[1]["detail"].get<std::string>().find("101"), std::string::npos);
   EXPECT_GT(live[1]["at_ms"].get<int64_t>(), 1'600'000'000'000);  // wall clock
-  EXPECT_TRUE(feed.TakeEvents().empty());  // each sent once
+  EXPECT_TRUE(feed.TakeEvents().empty());                         // each sent once
   // Kept for pages opened later, the last max_events only.
   feed.CheckStale(12000 * kMs);
   feed.OnHeartbeat(hb, 13000 * kMs);  // the same pid beats again

@@ -482,8 +482,8 @@ TEST_F(CoreTest, TurnWhoseStartWasMissedIsStillShown) {
   Authorize(1);
   Delta("late-turn", "Hello.");
   Ended("late-turn");
-  EXPECT_EQ(Types(1), (std::vector<std::string>{"authorize_success", "stream_start", "stream_token",
-                                                "tts_ready_chunk", "stream_end"}));
+  EXPECT_EQ(Types(1), (std::vector<std::string>{"authorize_success", "stream_start", "stream_token", "tts_ready_chunk",
+                                                "stream_end"}));
   EXPECT_EQ(transport_.Of(1, "stream_end")[0]["content"], "Hello.");
 }
 
@@ -664,7 +664,8 @@ TEST_F(PerClientTest, AChatThatEndsBeforeStartingIsAnErrorToTheAsker) {
 
 TEST_F(CoreTest, ToolsAClientRegistersAreOfferedCalledAnsweredAndWithdrawn) {
   Authorize(1);
-  Text(1, {{"type", "register_tools"}, {"id", "r"},
+  Text(1, {{"type", "register_tools"},
+           {"id", "r"},
            {"tools", {{{"name", "lookup_order"}, {"parameters", {{"type", "object"}}}, {"timeout_ms", 3000}}}}});
   auto reg = transport_.Of(1, "tools_registered");
   ASSERT_EQ(reg.size(), 1u);

@@ -9,8 +9,8 @@ namespace vb::gateway {
 namespace {
 
 Json Turn(const std::string& id, const std::string& answer = "ok") {
-  return Json{{"turn_id", id}, {"question", "q " + id}, {"answer", answer}, {"outcome", "completed"},
-              {"tools", Json::array()}};
+  return Json{
+      {"turn_id", id}, {"question", "q " + id}, {"answer", answer}, {"outcome", "completed"}, {"tools", Json::array()}};
 }
 
 TEST(TurnHistory, KeepsTheLastNOldestFirst) {

@@ -18,7 +18,9 @@ TEST(Protocol, ParsesTheSpecMessages) {
   EXPECT_EQ(m.token, "t");
   EXPECT_EQ(m.id, "1");
   ASSERT_TRUE(Parse(R"({"type":"chat_message","content":"Hello!","user_id":"user_001","agent_id":"agent_001",
-                        "session_id":"s","images":[],"limit":5,"metadata":{"k":1}})", &m).ok());
+                        "session_id":"s","images":[],"limit":5,"metadata":{"k":1}})",
+                    &m)
+                  .ok());
   EXPECT_EQ(m.type, ClientType::kChatMessage);
   EXPECT_EQ(m.content, "Hello!");
   EXPECT_EQ(m.limit, 5);
@@ -31,21 +33,32 @@ TEST(Protocol, ParsesTheSpecMessages) {
 }
 
 TEST(Protocol, RefusesMalformedInput) {
-  for (const char* bad : {"", "{", "null", "[]", "\"x\"", R"({"no_type":1})", R"({"type":5})",
-                          R"({"type":"unknown_thing"})", R"({"type":"authorize"})", R"({"type":"authorize","token":1})",
+  for (const char* bad : {"",
+                          "{",
+                          "null",
+                          "[]",
+                          "\"x\"",
+                          R"({"no_type":1})",
+                          R"({"type":5})",
+                          R"({"type":"unknown_thing"})",
+                          R"({"type":"authorize"})",
+                          R"({"type":"authorize","token":1})",
                           R"({"type":"chat_message","content":"x","agent_id":"a"})",
                           R"({"type":"chat_message","content":"","agent_id":"a","user_id":"u"})",
                           R"({"type":"chat_message","content":"x","agent_id":"a","user_id":"u","limit":"10"})",
                           R"({"type":"chat_message","content":"x","agent_id":"a","user_id":"u","images":"a.png"})",
                           R"({"type":"chat_message","content":"x","agent_id":"a","user_id":"u","metadata":[]})",
-                          R"({"type":"switch_avatar_config"})", R"({"type":"push_to_talk","down":"yes"})",
-                          R"({"type":"set_mode","mode":"loud"})", R"({"type":"pong","id":{}})",
+                          R"({"type":"switch_avatar_config"})",
+                          R"({"type":"push_to_talk","down":"yes"})",
+                          R"({"type":"set_mode","mode":"loud"})",
+                          R"({"type":"pong","id":{}})",
                           R"({"type":"pong","timestamp":"now"})"}) {
     ProtocolError e = Parse(bad);
     EXPECT_EQ(e.code, 400) << bad;
     EXPECT_FALSE(e.message.empty()) << bad;
   }
-  EXPECT_NE(Parse(R"({"type":"chat_message","content":"x","agent_id":"a"})").message.find("user_id"), std::string::npos);
+  EXPECT_NE(Parse(R"({"type":"chat_message","content":"x","agent_id":"a"})").message.find("user_id"),
+            std::string::npos);
 }
 
 TEST(Protocol, ServerMessagesSerialiseEvenInvalidUtf8) {

@@ -40,7 +40,8 @@ TEST(TtsSegmenter, EmitsASentenceBeforeTheReplyEnds) {
 
 TEST(TtsSegmenter, KeepsDecimalsAndThousandsWhole) {
   EXPECT_EQ(Segment({"Pi is 3", ".", "14 and e is 2.718. Done"}), (Units{"Pi is 3.14 and e is 2.718.", "Done"}));
-  EXPECT_EQ(Segment({"It costs 1,000,000 dollars, more or less."}), (Units{"It costs 1,000,000 dollars,", "more or less."}));
+  EXPECT_EQ(Segment({"It costs 1,000,000 dollars, more or less."}),
+            (Units{"It costs 1,000,000 dollars,", "more or less."}));
   EXPECT_EQ(Segment({"Version 2.0.1 is out. Get it"}), (Units{"Version 2.0.1 is out.", "Get it"}));
   EXPECT_EQ(Segment({"Visit example.com today. Bye"}), (Units{"Visit example.com today.", "Bye"}));
 }
@@ -50,7 +51,8 @@ TEST(TtsSegmenter, KeepsAbbreviationsWhole) {
             (Units{"Dr. Smith met Mr. Jones at 5 p.m. yesterday.", "Then they left."}));
   EXPECT_EQ(Segment({"Bring fruit, e.g. apples or pears, i.e. anything sweet. Thanks"}),
             (Units{"Bring fruit,", "e.g. apples or pears,", "i.e. anything sweet.", "Thanks"}));
-  EXPECT_EQ(Segment({"The U.S. Army and the U.K. Navy met. OK"}), (Units{"The U.S. Army and the U.K. Navy met.", "OK"}));
+  EXPECT_EQ(Segment({"The U.S. Army and the U.K. Navy met. OK"}),
+            (Units{"The U.S. Army and the U.K. Navy met.", "OK"}));
   EXPECT_EQ(Segment({"Written by J. K. Rowling. Read it"}), (Units{"Written by J. K. Rowling.", "Read it"}));
 }
 
@@ -65,7 +67,8 @@ TEST(TtsSegmenter, ClauseMarksNeedAUnitWorthSpeaking) {
 }
 
 TEST(TtsSegmenter, ExclamationsQuestionsAndQuotes) {
-  EXPECT_EQ(Segment({"Really?! Yes. He said \"stop.\" Then"}), (Units{"Really?!", "Yes.", "He said \"stop.\"", "Then"}));
+  EXPECT_EQ(Segment({"Really?! Yes. He said \"stop.\" Then"}),
+            (Units{"Really?!", "Yes.", "He said \"stop.\"", "Then"}));
   EXPECT_EQ(Segment({"Wait... what happened"}), (Units{"Wait...", "what happened"}));
 }
 
@@ -95,7 +98,8 @@ TEST(TtsSegmenter, SameUnitsWhateverTheTokenBoundaries) {
   };
   for (const auto& text : texts) {
     Units whole = Segment({text});
-    for (size_t n : {1, 2, 3, 5, 7}) EXPECT_EQ(Segment(Bytes(text, n)), whole) << "pieces of " << n << " bytes: " << text;
+    for (size_t n : {1, 2, 3, 5, 7})
+      EXPECT_EQ(Segment(Bytes(text, n)), whole) << "pieces of " << n << " bytes: " << text;
   }
 }
 

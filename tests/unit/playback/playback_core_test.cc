@@ -22,7 +22,8 @@ struct Rig {
   int lost = 0, back = 0;
 
   Rig() {
-    auto sink = std::make_unique<audio::FaultSink>(audio::PcmFormat{16000, 1}, [this] { return loop.NowNs(); }, 320);
+    auto sink = std::make_unique<audio::FaultSink>(
+        audio::PcmFormat{16000, 1}, [this] { return loop.NowNs(); }, 320);
     dev = sink.get();
     PlaybackOptions o;
     PlaybackCore::Outputs out;

@@ -18,24 +18,35 @@ constexpr char kChat[] = "7382159487131697202";
 constexpr char kConv[] = "7381473525342978089";
 
 std::string Ev(const std::string& type, Json data) {
-  Json j = {{"id", "0b4f8a6e-1111-4222-8333-944455556666"}, {"event_type", type},
+  Json j = {{"id", "0b4f8a6e-1111-4222-8333-944455556666"},
+            {"event_type", type},
             {"detail", {{"logid", "20241124abcdef"}, {"respond_at", "1732480000000"}}}};
   if (!data.is_null()) j["data"] = data;
   return j.dump();
 }
 
 Json ChatObj(const std::string& status, int in = 0, int out = 0) {
-  return {{"id", kChat}, {"conversation_id", kConv}, {"bot_id", "7379462189365198898"},
-          {"completed_at", 1718792949}, {"last_error", {{"code", 0}, {"msg", ""}}},
-          {"status", status}, {"usage", {{"token_count", in + out}, {"output_count", out}, {"input_count", in}}},
+  return {{"id", kChat},
+          {"conversation_id", kConv},
+          {"bot_id", "7379462189365198898"},
+          {"completed_at", 1718792949},
+          {"last_error", {{"code", 0}, {"msg", ""}}},
+          {"status", status},
+          {"usage", {{"token_count", in + out}, {"output_count", out}, {"input_count", in}}},
           {"section_id", kConv}};
 }
 
 Json Msg(const std::string& type, const std::string& content, const std::string& content_type = "text",
          const std::string& role = "assistant") {
-  return {{"id", "7382159494123470858"}, {"conversation_id", kConv}, {"bot_id", "7379462189365198898"},
-          {"role", role}, {"type", type}, {"content", content}, {"content_type", content_type},
-          {"chat_id", kChat}, {"section_id", kConv}};
+  return {{"id", "7382159494123470858"},
+          {"conversation_id", kConv},
+          {"bot_id", "7379462189365198898"},
+          {"role", role},
+          {"type", type},
+          {"content", content},
+          {"content_type", content_type},
+          {"chat_id", kChat},
+          {"section_id", kConv}};
 }
 
 struct Feeder {
@@ -91,8 +102,7 @@ TEST(Downlink, TextTurnMapsToTurnTextAudioAndEnd) {
   f.Feed(Ev("conversation.message.delta", Msg("answer", "is a year.")));
   f.Feed(Ev("conversation.audio.delta", Msg("answer", Base64Encode("OPUS-2"), "audio")));
   f.Feed(Ev("conversation.message.completed", Msg("answer", "2024 is a year.")));
-  f.Feed(Ev("conversation.message.completed",
-            Msg("verbose", R"({"msg_type":"generate_answer_finish","data":""})")));
+  f.Feed(Ev("conversation.message.completed", Msg("verbose", R"({"msg_type":"generate_answer_finish","data":""})")));
   f.Feed(Ev("conversation.audio.delta", Msg("answer", Base64Encode("OPUS-3"), "audio")));
   f.Feed(Ev("conversation.audio.completed", Msg("answer", "", "audio")));
   f.Feed(Ev("conversation.chat.completed", ChatObj("completed", 614, 19)));
@@ -210,10 +220,9 @@ TEST(Downlink, ClientCancelEndsTheTurnOnceAndDropsItsLateAudio) {
 }
 
 TEST(Downlink, ServerCancelReasonsAreMapped) {
-  for (auto [code, reason] : {std::pair{1, v1::TurnEnded::USER_SPEECH_INTERRUPT},
-                              std::pair{2, v1::TurnEnded::CLIENT_CANCEL},
-                              std::pair{3, v1::TurnEnded::NEW_MESSAGE},
-                              std::pair{9, v1::TurnEnded::CANCEL_UNSPECIFIED}}) {
+  for (auto [code, reason] :
+       {std::pair{1, v1::TurnEnded::USER_SPEECH_INTERRUPT}, std::pair{2, v1::TurnEnded::CLIENT_CANCEL},
+        std::pair{3, v1::TurnEnded::NEW_MESSAGE}, std::pair{9, v1::TurnEnded::CANCEL_UNSPECIFIED}}) {
     Feeder f;
     f.Feed(Ev("conversation.chat.created", ChatObj("created")));
     f.Feed(Ev("conversation.chat.canceled", {{"code", code}, {"msg", "x"}}));
@@ -234,8 +243,10 @@ TEST(Downlink, ToolCallThenResumedReply) {
   chat["required_action"] = {
       {"type", "submit_tool_outputs"},
       {"submit_tool_outputs",
-       {{"tool_calls", Json::array({{{"id", "call-1"}, {"type", "function"},
-                                     {"function", {{"name", "get_weather"}, {"arguments", R"({"city":"paris"})"}}}}})}}}};
+       {{"tool_calls",
+         Json::array({{{"id", "call-1"},
+                       {"type", "function"},
+                       {"function", {{"name", "get_weather"}, {"arguments", R"({"city":"paris"})"}}}}})}}}};
   f.Feed(Ev("conversation.chat.requires_action", chat));
   auto calls = f.Events(v1::SessionEvent::kToolCall);
   ASSERT_EQ(calls.size(), 1u);
@@ -357,11 +368,9 @@ TEST(Downlink, BrokenUnknownAndMistypedInputIsCountedNotFatal) {
 // never crashes.
 TEST(Downlink, MutatedRecordedEventsNeverCrash) {
   std::vector<std::string> recorded = {
-      Ev("conversation.chat.created", ChatObj("created")),
-      Ev("conversation.message.delta", Msg("answer", "hello")),
+      Ev("conversation.chat.created", ChatObj("created")), Ev("conversation.message.delta", Msg("answer", "hello")),
       Ev("conversation.audio.delta", Msg("answer", Base64Encode("xyz"), "audio")),
-      Ev("conversation.chat.completed", ChatObj("completed", 1, 2)),
-      Ev("error", {{"code", 4000}, {"msg", "bad"}})};
+      Ev("conversation.chat.completed", ChatObj("completed", 1, 2)), Ev("error", {{"code", 4000}, {"msg", "bad"}})};
   std::mt19937 rng(7);
   Feeder f;
   for (const auto& r : recorded) {
@@ -403,11 +412,13 @@ TEST(Uplink, ChatUpdateCarriesEveryConfiguredField) {
   EXPECT_EQ(cc["custom_variables"], Json({{"name", "Ada"}, {"persona_prompt", "be brief"}}));
   EXPECT_EQ(cc["parameters"], Json({{"city", "Paris"}}));
   EXPECT_EQ(cc["extra_params"], Json({{"latitude", "48.8566"}, {"longitude", "2.3522"}}));
-  EXPECT_EQ(d["asr_config"], Json({{"hot_words", {"voicebus"}}, {"context", "a kitchen assistant"}, {"user_language", "en"}}));
+  EXPECT_EQ(d["asr_config"],
+            Json({{"hot_words", {"voicebus"}}, {"context", "a kitchen assistant"}, {"user_language", "en"}}));
   EXPECT_EQ(d["turn_detection"]["type"], "semantic_vad");
   EXPECT_EQ(d["turn_detection"]["semantic_vad_config"]["silence_threshold_ms"], 300);
   EXPECT_EQ(d["turn_detection"]["semantic_vad_config"]["semantic_unfinished_wait_time_ms"], 500);
-  EXPECT_EQ(d["turn_detection"]["interrupt_config"], Json({{"mode", "keyword_prefix"}, {"keywords", {"stop", "wait"}}}));
+  EXPECT_EQ(d["turn_detection"]["interrupt_config"],
+            Json({{"mode", "keyword_prefix"}, {"keywords", {"stop", "wait"}}}));
   EXPECT_EQ(d["prologue_content"], "Hi there");
   EXPECT_EQ(d["need_play_prologue"], true);
   EXPECT_EQ(d["input_audio"]["format"], "ogg");

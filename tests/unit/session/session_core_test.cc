@@ -3,8 +3,8 @@
 #include "actors/session/session_core.h"
 
 #include <gtest/gtest.h>
-#include <nlohmann/json.hpp>
 #include <opus/opus.h>
+#include <nlohmann/json.hpp>
 
 namespace vb::session {
 namespace {
@@ -182,7 +182,8 @@ TEST_F(CoreTest, StartListeningBridgesThePrerollToTheLiveFrames) {
   core->OnAudio(live, 0);
   std::string sent;
   for (const auto& a : port.Sent("input_audio_buffer.append")) sent += Delta(a);
-  const std::string expected = Frame(9).pcm() + Frame(11, 220).pcm() + Frame(12).pcm() + Frame(13).pcm() + Frame(14).pcm();
+  const std::string expected =
+      Frame(9).pcm() + Frame(11, 220).pcm() + Frame(12).pcm() + Frame(13).pcm() + Frame(14).pcm();
   EXPECT_EQ(sent.size(), expected.size());
   EXPECT_EQ(sent, expected) << "preroll, the rest of the frame it ended in, the frames after, then live";
   EXPECT_EQ(core->counters().frames_bridged, 3u);
@@ -363,10 +364,11 @@ TEST_F(CoreTest, OutputsOfSeveralToolCallsGoUpTogether) {
   StartChat("chat-5");
   Json calls = Json::array({{{"id", "c1"}, {"type", "function"}, {"function", {{"name", "a"}, {"arguments", "{}"}}}},
                             {{"id", "c2"}, {"type", "function"}, {"function", {{"name", "b"}, {"arguments", "{}"}}}}});
-  core->OnServerText(Ev("conversation.chat.requires_action",
-                        {{"id", "chat-5"},
-                         {"required_action", {{"type", "submit_tool_outputs"}, {"submit_tool_outputs", {{"tool_calls", calls}}}}}}),
-                     1);
+  core->OnServerText(
+      Ev("conversation.chat.requires_action",
+         {{"id", "chat-5"},
+          {"required_action", {{"type", "submit_tool_outputs"}, {"submit_tool_outputs", {{"tool_calls", calls}}}}}}),
+      1);
   auto output = [&](const char* call, const char* out) {
     core->OnCommand(Cmd([&](auto& c) {
       c.mutable_tool_output()->set_call_id(call);
@@ -395,7 +397,9 @@ TEST_F(CoreTest, ToolOutputIsSubmittedToTheWaitingChat) {
          {{"id", "chat-3"},
           {"required_action",
            {{"type", "submit_tool_outputs"},
-            {"submit_tool_outputs", {{"tool_calls", Json::array({{{"id", "call-1"}, {"function", {{"name", "f"}, {"arguments", "{}"}}}}})}}}}}}),
+            {"submit_tool_outputs",
+             {{"tool_calls",
+               Json::array({{{"id", "call-1"}, {"function", {{"name", "f"}, {"arguments", "{}"}}}}})}}}}}}),
       5);
   core->OnCommand(Cmd([](auto& c) {
     c.mutable_tool_output()->set_call_id("call-1");
@@ -942,9 +946,10 @@ TEST_F(CoreTest, AnUplinkGuardNotRenewedLapses) {
   Make(v1::MODE_CONTINUOUS);
   Connect();
   core->OnCommandAt(Cmd([](auto& c) {
-    c.mutable_uplink_guard()->set_hold(true);
-    c.mutable_uplink_guard()->set_delay_ms(1000);
-  }), 1);  // long ago on the monotonic clock
+                      c.mutable_uplink_guard()->set_hold(true);
+                      c.mutable_uplink_guard()->set_delay_ms(1000);
+                    }),
+                    1);  // long ago on the monotonic clock
   core->OnAudio(Frame(5, 320, 0), 0);
   core->OnAudio(Frame(6, 320, 320), 0);
   auto appends = port.Sent("input_audio_buffer.append");

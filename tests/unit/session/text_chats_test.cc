@@ -89,7 +89,9 @@ class FakePort : public TextChatPort {
   std::vector<std::pair<std::string, v1::TurnEnded::Outcome>> bus_ends;
 };
 
-std::string Sse(const std::string& name, const Json& data) { return "event:" + name + "\ndata:" + data.dump() + "\n\n"; }
+std::string Sse(const std::string& name, const Json& data) {
+  return "event:" + name + "\ndata:" + data.dump() + "\n\n";
+}
 
 class TextChatsTest : public ::testing::Test {
  protected:
@@ -142,12 +144,13 @@ TEST_F(TextChatsTest, AChatStreamsInANewConversationWithItsUserAndCompletes) {
   EXPECT_EQ(chat.body["stream"], true);
   EXPECT_EQ(chat.body["additional_messages"][0]["content"], "hello");
   // Split mid-event: nothing is lost.
-  std::string s = Sse("conversation.chat.created", {{"id", "ch1"}, {"conversation_id", "c1"}}) +
-                  Sse("conversation.message.delta", {{"id", "m1"}, {"type", "answer"}, {"content", "Hel"}}) +
-                  Sse("conversation.message.delta", {{"id", "m1"}, {"type", "answer"}, {"content", "lo!"}}) +
-                  Sse("conversation.message.completed", {{"id", "m1"}, {"type", "answer"}, {"content", "Hello!"}}) +
-                  Sse("conversation.message.completed", {{"id", "m2"}, {"type", "verbose"}, {"content", "{}"}}) +
-                  Sse("conversation.chat.completed", {{"id", "ch1"}, {"usage", {{"input_count", 7}, {"output_count", 2}}}});
+  std::string s =
+      Sse("conversation.chat.created", {{"id", "ch1"}, {"conversation_id", "c1"}}) +
+      Sse("conversation.message.delta", {{"id", "m1"}, {"type", "answer"}, {"content", "Hel"}}) +
+      Sse("conversation.message.delta", {{"id", "m1"}, {"type", "answer"}, {"content", "lo!"}}) +
+      Sse("conversation.message.completed", {{"id", "m1"}, {"type", "answer"}, {"content", "Hello!"}}) +
+      Sse("conversation.message.completed", {{"id", "m2"}, {"type", "verbose"}, {"content", "{}"}}) +
+      Sse("conversation.chat.completed", {{"id", "ch1"}, {"usage", {{"input_count", 7}, {"output_count", 2}}}});
   chat.chunk(s.substr(0, 50));
   chat.chunk(s.substr(50));
   auto started = port_.Of("r1", v1::TextChatEvent::kStarted);
@@ -171,9 +174,10 @@ TEST_F(TextChatsTest, AChatStreamsInANewConversationWithItsUserAndCompletes) {
 // out of the SSE handler and ended vb-session.
 TEST_F(TextChatsTest, AUsageThatIsNoNumberCompletesTheChatWithZeroTokens) {
   Start("r1", "hello", "", "c1");
-  port_.Last("/v3/chat").chunk(
-      Sse("conversation.chat.created", {{"id", "ch1"}, {"conversation_id", "c1"}}) +
-      Sse("conversation.chat.completed", {{"id", "ch1"}, {"usage", {{"input_count", "x"}, {"output_count", -3}}}}));
+  port_.Last("/v3/chat")
+      .chunk(
+          Sse("conversation.chat.created", {{"id", "ch1"}, {"conversation_id", "c1"}}) +
+          Sse("conversation.chat.completed", {{"id", "ch1"}, {"usage", {{"input_count", "x"}, {"output_count", -3}}}}));
   auto end = Ended("r1");
   EXPECT_EQ(end.outcome(), v1::TurnEnded::COMPLETED);
   EXPECT_EQ(end.input_tokens(), 0u);
@@ -226,15 +230,16 @@ TEST_F(TextChatsTest, CancelEndsTheChatAtOnceAndCancelsItAtCoze) {
 TEST_F(TextChatsTest, ToolCallsAreAnsweredTogetherAndUnansweredOnesTimeOut) {
   Start("r", "weather and time", "k", "c1");
   auto* s = &port_.requests.back();
-  s->chunk(Sse("conversation.chat.created", {{"id", "ch"}, {"conversation_id", "c1"}}) +
-           Sse("conversation.chat.requires_action",
-               {{"id", "ch"},
-                {"required_action",
-                 {{"type", "submit_tool_outputs"},
-                  {"submit_tool_outputs",
-                   {{"tool_calls",
-                     {{{"id", "t1"}, {"type", "function"}, {"function", {{"name", "get_weather"}, {"arguments", "{}"}}}},
-                      {{"id", "t2"}, {"type", "function"}, {"function", {{"name", "clock"}, {"arguments", "{}"}}}}}}}}}}}));
+  s->chunk(
+      Sse("conversation.chat.created", {{"id", "ch"}, {"conversation_id", "c1"}}) +
+      Sse("conversation.chat.requires_action",
+          {{"id", "ch"},
+           {"required_action",
+            {{"type", "submit_tool_outputs"},
+             {"submit_tool_outputs",
+              {{"tool_calls",
+                {{{"id", "t1"}, {"type", "function"}, {"function", {{"name", "get_weather"}, {"arguments", "{}"}}}},
+                 {{"id", "t2"}, {"type", "function"}, {"function", {{"name", "clock"}, {"arguments", "{}"}}}}}}}}}}}));
   s->done(200, "", "");  // the stream ends at requires_action: not an end of the chat
   ASSERT_EQ(port_.bus_calls.size(), 2u);
   EXPECT_EQ(port_.bus_calls[0].first, "ch");
@@ -245,7 +250,7 @@ TEST_F(TextChatsTest, ToolCallsAreAnsweredTogetherAndUnansweredOnesTimeOut) {
   ASSERT_TRUE(chats_->OnToolOutput("ch", "t1", "sunny", now_, &refusal));
   EXPECT_EQ(refusal, "");
   ASSERT_TRUE(chats_->OnToolOutput("ch", "t9", "?", now_, &refusal));
-  EXPECT_NE(refusal, "");  // a call it did not make
+  EXPECT_NE(refusal, "");                // a call it did not make
   EXPECT_EQ(port_.requests.size(), 1u);  // held until t2 is answered
   now_ += 1'100'000'000;
   chats_->Tick(now_);
@@ -253,9 +258,11 @@ TEST_F(TextChatsTest, ToolCallsAreAnsweredTogetherAndUnansweredOnesTimeOut) {
   EXPECT_EQ(submit.path, "/v3/chat/submit_tool_outputs?conversation_id=c1&chat_id=ch");
   ASSERT_EQ(submit.body["tool_outputs"].size(), 2u);
   EXPECT_EQ(submit.body["tool_outputs"][0]["output"], "sunny");
-  EXPECT_NE(submit.body["tool_outputs"][1]["output"].get<std::string>().find("did not answer in time"), std::string::npos);
+  EXPECT_NE(submit.body["tool_outputs"][1]["output"].get<std::string>().find("did not answer in time"),
+            std::string::npos);
   EXPECT_EQ(chats_->counters().tool_timeouts, 1u);
-  submit.chunk(Sse("conversation.chat.in_progress", {{"id", "ch"}}) + Sse("conversation.chat.completed", {{"id", "ch"}}));
+  submit.chunk(Sse("conversation.chat.in_progress", {{"id", "ch"}}) +
+               Sse("conversation.chat.completed", {{"id", "ch"}}));
   EXPECT_EQ(Ended("r").outcome(), v1::TurnEnded::COMPLETED);
 }
 
@@ -272,13 +279,15 @@ TEST_F(TextChatsTest, AChatCancelledWhileItsToolsAreOutstandingTellsTheRegistry)
   EXPECT_EQ(port_.bus_ends[0].second, v1::TurnEnded::CANCELLED);
   // A chat that ends without outstanding calls says nothing on session.event.
   Start("r2", "hello", "k2", "c2");
-  port_.requests.back().chunk(Sse("conversation.chat.created", {{"id", "ch2"}}) + Sse("conversation.chat.completed", {{"id", "ch2"}}));
+  port_.requests.back().chunk(Sse("conversation.chat.created", {{"id", "ch2"}}) +
+                              Sse("conversation.chat.completed", {{"id", "ch2"}}));
   EXPECT_EQ(port_.bus_ends.size(), 1u);
 }
 
 TEST_F(TextChatsTest, FailuresEndTheChatWithAReason) {
   Start("f1", "x", "k1", "c1");
-  port_.requests.back().chunk(Sse("conversation.chat.failed", {{"id", "ch"}, {"last_error", {{"code", 4013}, {"msg", "model"}}}}));
+  port_.requests.back().chunk(
+      Sse("conversation.chat.failed", {{"id", "ch"}, {"last_error", {{"code", 4013}, {"msg", "model"}}}}));
   EXPECT_EQ(Ended("f1").error(), "4013: model");
   Start("f2", "x", "k2", "c2");
   port_.requests.back().chunk(R"({"code":4002,"msg":"conversation not found"})");

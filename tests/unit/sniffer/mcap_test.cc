@@ -3,9 +3,9 @@
 // damaged chunk is skipped and counted; recover makes a cut file complete;
 // the recorded schema decodes a recorded bus message by reflection from
 // the embedded FileDescriptorSet alone (as Foxglove does).
-#include <gtest/gtest.h>
 #include <google/protobuf/descriptor.pb.h>
 #include <google/protobuf/dynamic_message.h>
+#include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -238,7 +238,11 @@ TEST(Recording, EnvelopeKeepsHeaderAndPayloadBytes) {
   EncodeRecorded("", "", &data);
   ASSERT_TRUE(DecodeRecorded(data, &h, &p));
   EXPECT_TRUE(h.empty() && p.empty());
-  EXPECT_FALSE(DecodeRecorded("\x0a\x05" "ab", &h, &p)) << "length beyond the data";
+  EXPECT_FALSE(
+      DecodeRecorded("\x0a\x05"
+                     "ab",
+                     &h, &p))
+      << "length beyond the data";
   EXPECT_FALSE(DecodeRecorded("\x08\x01", &h, &p)) << "a varint field is not the envelope";
 }
 

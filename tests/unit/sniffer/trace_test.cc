@@ -80,15 +80,16 @@ class TraceTest : public ::testing::Test {
     Out(t0 + 2120, turn);
     Ref(t0 + 2130, t0 + 2170, false);  // queued, not yet audible
     Playback(t0 + 2140, turn, v1::PlaybackEvent::STARTED);
-    Ref(t0 + 2150, t0 + 2190, true);   // first reply sample leaves the speaker at +2190
+    Ref(t0 + 2150, t0 + 2190, true);  // first reply sample leaves the speaker at +2190
     Ref(t0 + 2170, t0 + 2210, true);
-    Ref(t0 + 2190, t0 + 2230, true);   // last audible: ends at +2250
+    Ref(t0 + 2190, t0 + 2230, true);  // last audible: ends at +2250
   }
 };
 
 TEST_F(TraceTest, VoiceTurnHasEveryStageInOrderAndItsResponseTime) {
   VoiceTurn(10'000, "chat-1");
-  Session(12'300, "chat-1", [](v1::SessionEvent* e) { e->mutable_turn_ended()->set_outcome(v1::TurnEnded::COMPLETED); });
+  Session(12'300, "chat-1",
+          [](v1::SessionEvent* e) { e->mutable_turn_ended()->set_outcome(v1::TurnEnded::COMPLETED); });
   EXPECT_TRUE(done_.empty()) << "the reply is still playing";
   Ref(12'210, 12'250, false);
   Playback(12'320, "chat-1", v1::PlaybackEvent::DRAINED);
@@ -96,11 +97,12 @@ TEST_F(TraceTest, VoiceTurnHasEveryStageInOrderAndItsResponseTime) {
   const TurnTrace& t = done_[0];
   EXPECT_EQ(t.turn_id, "chat-1");
   EXPECT_EQ(t.outcome, "completed");
-  const std::pair<Stage, int64_t> want[] = {
-      {Stage::kWake, 10'000},        {Stage::kSpeechStart, 10'300}, {Stage::kSpeechEnd, 11'500},
-      {Stage::kServerSpeechEnd, 11'600}, {Stage::kTurnStarted, 11'700}, {Stage::kTranscript, 11'750},
-      {Stage::kFirstText, 12'000},   {Stage::kFirstAudio, 12'100},  {Stage::kFirstSample, 12'190},
-      {Stage::kLastSample, 12'250},  {Stage::kEnd, 12'300}};
+  const std::pair<Stage, int64_t> want[] = {{Stage::kWake, 10'000},        {Stage::kSpeechStart, 10'300},
+                                            {Stage::kSpeechEnd, 11'500},   {Stage::kServerSpeechEnd, 11'600},
+                                            {Stage::kTurnStarted, 11'700}, {Stage::kTranscript, 11'750},
+                                            {Stage::kFirstText, 12'000},   {Stage::kFirstAudio, 12'100},
+                                            {Stage::kFirstSample, 12'190}, {Stage::kLastSample, 12'250},
+                                            {Stage::kEnd, 12'300}};
   for (auto [s, ms] : want) EXPECT_EQ(t.at[int(s)], ms * kMs) << StageName(s);
   EXPECT_FALSE(t.has(Stage::kKey));
   EXPECT_FALSE(t.has(Stage::kInterrupted));
@@ -120,7 +122,8 @@ TEST_F(TraceTest, VoiceTurnHasEveryStageInOrderAndItsResponseTime) {
 
 TEST_F(TraceTest, SpeechIsGivenToTheTurnThatFollowsItNotTheOneBefore) {
   VoiceTurn(10'000, "chat-1");
-  Session(12'300, "chat-1", [](v1::SessionEvent* e) { e->mutable_turn_ended()->set_outcome(v1::TurnEnded::COMPLETED); });
+  Session(12'300, "chat-1",
+          [](v1::SessionEvent* e) { e->mutable_turn_ended()->set_outcome(v1::TurnEnded::COMPLETED); });
   // Key pressed for the next question while chat-1 still plays.
   v1::DialogCommand key;
   key.mutable_push_to_talk()->set_down(true);
@@ -148,7 +151,8 @@ TEST_F(TraceTest, InterruptionEndsTheTurnAtTheFlush) {
   Send("dialog.command/local", 12'200, stop);
   Playback(12'240, "chat-1", v1::PlaybackEvent::FLUSHED);
   EXPECT_TRUE(done_.empty()) << "not ended by the session yet";
-  Session(12'260, "chat-1", [](v1::SessionEvent* e) { e->mutable_turn_ended()->set_outcome(v1::TurnEnded::CANCELLED); });
+  Session(12'260, "chat-1",
+          [](v1::SessionEvent* e) { e->mutable_turn_ended()->set_outcome(v1::TurnEnded::CANCELLED); });
   ASSERT_EQ(done_.size(), 1u);
   EXPECT_EQ(done_[0].at[int(Stage::kInterrupted)], 12'200 * kMs) << "the interrupt command, not the flush";
   EXPECT_EQ(done_[0].at[int(Stage::kLastSample)], 12'250 * kMs);

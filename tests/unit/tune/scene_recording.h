@@ -84,8 +84,10 @@ inline Status WriteDialogRecording(const std::string& path, double seconds = 6.0
     const int16_t* pcm = (it.mic ? mic16 : far16).data() + it.k * kFrame;
     f.set_pcm(std::string(reinterpret_cast<const char*>(pcm), kFrame * 2));
     sniff::EncodeRecorded(h.SerializeAsString(), f.SerializeAsString(), &data);
-    if (Status st = writer.Write(it.clean ? clean_ch : it.mic ? mic_ch : ref_ch, it.mic ? seq_mic : seq_ref, it.log,
-                                 uint64_t(h.mono_ns()), data);
+    if (Status st = writer.Write(it.clean ? clean_ch
+                                 : it.mic ? mic_ch
+                                          : ref_ch,
+                                 it.mic ? seq_mic : seq_ref, it.log, uint64_t(h.mono_ns()), data);
         !st.ok())
       return st;
   }

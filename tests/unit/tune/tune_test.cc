@@ -114,10 +114,11 @@ TEST(TuneConfigTest, SetIsCheckedByTheActorsDeclarations) {
   st = LoadTuneConfig("", {"afe.backend"}, &c);
   EXPECT_EQ(st.code(), Status::Code::kConfig);
 
-  ASSERT_TRUE(LoadTuneConfig("", {"afe.backend=webrtc", "afe.ref_wait_ms=0", "wakevad.vad.threshold=0.7",
-                                  "wakevad.wake.enabled=false"},
-                             &c)
-                  .ok());
+  ASSERT_TRUE(
+      LoadTuneConfig(
+          "", {"afe.backend=webrtc", "afe.ref_wait_ms=0", "wakevad.vad.threshold=0.7", "wakevad.wake.enabled=false"},
+          &c)
+          .ok());
   EXPECT_EQ(c.afe.backend, "webrtc");
   EXPECT_EQ(c.ref_wait_ms, 0);
   EXPECT_DOUBLE_EQ(c.wakevad.vad.threshold, 0.7);

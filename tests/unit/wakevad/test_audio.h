@@ -31,25 +31,21 @@ inline std::vector<int16_t> Voiced(int ms, double dbfs) {
   double amp = 32768 * std::pow(10, dbfs / 20) * std::sqrt(2.0) / 2;
   for (size_t i = 0; i < out.size(); ++i) {
     double t = double(i) / 16000;
-    double v = std::sin(2 * M_PI * 150 * t) + 0.8 * std::sin(2 * M_PI * 600 * t) +
-               0.5 * std::sin(2 * M_PI * 1200 * t);
+    double v = std::sin(2 * M_PI * 150 * t) + 0.8 * std::sin(2 * M_PI * 600 * t) + 0.5 * std::sin(2 * M_PI * 1200 * t);
     out[i] = int16_t(std::clamp(amp * v, -32768.0, 32767.0));
   }
   return out;
 }
 
-inline void Append(std::vector<int16_t>* a, const std::vector<int16_t>& b) {
-  a->insert(a->end(), b.begin(), b.end());
-}
+inline void Append(std::vector<int16_t>* a, const std::vector<int16_t>& b) { a->insert(a->end(), b.begin(), b.end()); }
 
 // Speaks `text` with espeak-ng into 16 kHz mono; empty on failure.
-inline std::vector<int16_t> Speak(const std::string& text, const std::string& voice = "en-us",
-                                  int rate = 150) {
+inline std::vector<int16_t> Speak(const std::string& text, const std::string& voice = "en-us", int rate = 150) {
   char dir[] = "/tmp/vb-wakevad-test-XXXXXX";
   if (!mkdtemp(dir)) return {};
   std::string raw = std::string(dir) + "/raw.wav", out = std::string(dir) + "/out.wav";
-  std::string cmd = "espeak-ng -v " + voice + " -s " + std::to_string(rate) + " -w " + raw + " '" +
-                    text + "' && sox " + raw + " -r 16000 -c 1 -b 16 " + out;
+  std::string cmd = "espeak-ng -v " + voice + " -s " + std::to_string(rate) + " -w " + raw + " '" + text + "' && sox " +
+                    raw + " -r 16000 -c 1 -b 16 " + out;
   std::vector<int16_t> pcm;
   if (std::system(cmd.c_str()) == 0) {
     audio::PcmBuffer b;

@@ -80,7 +80,9 @@ TEST(VoicePipeline, SpeechStartCarriesPrerollAudio) {
   o.vad.preroll_ms = 300;
   std::vector<VadOutput> events;
   VoicePipeline p;
-  ASSERT_TRUE(p.Init(o, [&](const VadOutput& v) { events.push_back(v); }, nullptr).ok());
+  ASSERT_TRUE(p.Init(
+                   o, [&](const VadOutput& v) { events.push_back(v); }, nullptr)
+                  .ok());
   std::vector<int16_t> pcm = Silence(1000);
   auto voice = Voiced(600, -20);
   Append(&pcm, voice);
@@ -115,7 +117,9 @@ TEST(VoicePipeline, SmallGapIsFilledLargeGapRestartsAndEndsSpeech) {
   o.max_gap_ms = 200;
   std::vector<VadOutput> events;
   VoicePipeline p;
-  ASSERT_TRUE(p.Init(o, [&](const VadOutput& v) { events.push_back(v); }, nullptr).ok());
+  ASSERT_TRUE(p.Init(
+                   o, [&](const VadOutput& v) { events.push_back(v); }, nullptr)
+                  .ok());
   auto quiet = Silence(500);
   p.Feed(0, quiet);
   p.Feed(8000 + 1600, quiet);  // 100 ms lost

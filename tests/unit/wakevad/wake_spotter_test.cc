@@ -31,8 +31,7 @@ std::pair<size_t, size_t> Extent(const std::vector<int16_t>& pcm) {
 std::vector<WakeDetection> Spot(WakeSpotter& w, const std::vector<int16_t>& pcm, uint64_t base = 0) {
   std::vector<WakeDetection> out;
   for (size_t i = 0; i + kFrameSamples <= pcm.size(); i += kFrameSamples) {
-    if (auto d = w.Process(base + i, std::span<const int16_t>(pcm.data() + i, kFrameSamples), false))
-      out.push_back(*d);
+    if (auto d = w.Process(base + i, std::span<const int16_t>(pcm.data() + i, kFrameSamples), false)) out.push_back(*d);
   }
   return out;
 }
