@@ -58,6 +58,8 @@ bool SplitDeviceInstance(const std::string& name, std::string* kind, std::string
 // to nothing: DevicesConfig::Declare reports them.
 void ExpandDeviceSections(const YAML::Node& root, std::map<std::string, YAML::Node>* out);
 
+// Everything above is YAML only (vb_base); what follows reads the bus
+// section too and is part of vb_bus (bus_sections.cc).
 struct BusConfig;
 
 // The one bus-section loader: reads the `bus` and `devices` sections of a

@@ -1,8 +1,22 @@
 # build_logic_no_bus (see cmake/logic_check.cmake): no actor logic archive
 # may need a symbol of the bus runtime (vb::bus::…) or of ZeroMQ (zmq_…).
 #   cmake -DLIBS="a.a|b.a" -DNM=nm -P logic_symbols.cmake
+# A vb::bus:: symbol that one of the checked libraries defines itself (vb_base
+# holds the devices section, namespace vb::bus, without ZeroMQ) is not the bus.
+cmake_policy(SET CMP0057 NEW)  # if(IN_LIST) in script mode
 string(REPLACE "|" ";" libs "${LIBS}")
 set(failed "")
+set(bus_free "")
+foreach(lib IN LISTS libs)
+  if(EXISTS "${lib}")
+    execute_process(COMMAND ${NM} -C --defined-only "${lib}" OUTPUT_VARIABLE out)
+    string(REGEX MATCHALL "[^\n]*vb::bus::[^\n]*" defs "${out}")
+    foreach(d IN LISTS defs)
+      string(REGEX REPLACE "^[0-9a-fA-F]* *[A-Za-z] " "" d "${d}")
+      list(APPEND bus_free "${d}")
+    endforeach()
+  endif()
+endforeach()
 foreach(lib IN LISTS libs)
   if(NOT EXISTS "${lib}")
     message(SEND_ERROR "${lib}: not built")
@@ -15,7 +29,14 @@ foreach(lib IN LISTS libs)
     set(failed TRUE)
     continue()
   endif()
-  string(REGEX MATCHALL "[^\n]*(vb::bus::|zmq_)[^\n]*" hits "${out}")
+  string(REGEX MATCHALL "[^\n]*(vb::bus::|zmq_)[^\n]*" found "${out}")
+  set(hits "")
+  foreach(h IN LISTS found)
+    string(REGEX REPLACE "^ *U " "" sym "${h}")
+    if(NOT sym IN_LIST bus_free)
+      list(APPEND hits "${h}")
+    endif()
+  endforeach()
   list(REMOVE_DUPLICATES hits)
   get_filename_component(name "${lib}" NAME)
   if(hits)

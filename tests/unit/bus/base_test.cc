@@ -1,6 +1,6 @@
 // vb_base's shared policies, each once for every process: the back-off,
-// the peer-health rule and the signal setup. Linked against vb_base alone
-// (no bus, no ZeroMQ).
+// the peer-health rule, the signal setup and the config loader. Linked
+// against vb_base alone (no bus, no ZeroMQ).
 #include <gtest/gtest.h>
 
 #include <poll.h>
@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "bus/backoff.h"
+#include "bus/config.h"
+#include "bus/devices.h"
 #include "bus/peer_health.h"
 #include "bus/signals.h"
 
@@ -131,6 +133,37 @@ TEST(BaseStopSignals, SigtermAndSigintWakeThePollLoopAndSigpipeKillsNobody) {
   EXPECT_EQ(write(fds[1], "x", 1), -1);  // alive: SIGPIPE ignored
   EXPECT_EQ(errno, EPIPE);
   close(fds[1]);
+}
+
+// ---------------------------------------------------------------- Config
+
+// A logic library reads and checks its section with vb_base alone: values,
+// an unknown key at file:line:column, and a device's own settings laid over
+// the shared section (devices.list).
+TEST(BaseConfig, ASectionIsReadAndCheckedWithoutTheBus) {
+  config::File f;
+  ASSERT_TRUE(f.LoadString("devices:\n  actors: [capture]\n  list:\n    kitchen: {capture: {rate: 48000}}\n"
+                           "capture:\n  rate: 16000\n  gian: 2\n",
+                           "base.yaml")
+                  .ok());
+  auto report = f.NewReport();
+  auto read = [&](const std::string& name, int* rate, std::string* device) {
+    auto s = f.Get(name, report);
+    s.Key("rate", rate, 8000, {8000, 48000}, "sample rate");
+    s.Key("device", device, std::string(""), "the device");
+    s.Finish();
+  };
+  int rate = 0, kitchen_rate = 0;
+  std::string device, kitchen_device;
+  read("capture", &rate, &device);
+  read(bus::DeviceInstance("capture", "kitchen"), &kitchen_rate, &kitchen_device);
+  EXPECT_EQ(rate, 16000);
+  EXPECT_EQ(kitchen_rate, 48000);
+  EXPECT_EQ(kitchen_device, "kitchen");
+  // The misspelt key, reported once for each section that holds it.
+  ASSERT_EQ(report->errors.size(), 2u);
+  EXPECT_EQ(report->errors[0], "base.yaml:7:3: capture.gian: unknown key");
+  EXPECT_EQ(config::ToStatus(*report).code(), Status::Code::kConfig);
 }
 
 }  // namespace
