@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <span>
 
 namespace vb::session {
 namespace {
@@ -328,6 +329,358 @@ void CozeDownlink::EndTurn(const std::string& chat_id) {
   if (chat_id == tool_chat_) tool_chat_.clear();
 }
 
+// One downstream event being mapped: what its handler reads and writes.
+struct CozeDownlink::Event {
+  const std::string& type;
+  const Json& data;
+  std::vector<DownlinkOutput>* out;
+  std::string* problem;
+  DownlinkCounters& counters;
+
+  // A field of the wrong type: counted, described, nothing more is output.
+  void Wrong(const char* field) {
+    ++counters.wrong_type;
+    *problem = type + ": wrong type for " + field;
+  }
+  v1::SessionEvent& Emit(const std::string& turn) {
+    auto& o = out->emplace_back();
+    o.kind = DownlinkOutput::Kind::kEvent;
+    o.turn_id = turn;
+    return o.event;
+  }
+};
+
+// The handlers of Feed's table, one per event type (or family of types that
+// share their mapping). Message and chat objects carry the chat id in
+// different fields (chat_id, id).
+struct CozeDownlink::Handlers {
+  static void ChatCreated(CozeDownlink&, Event& e) { e.out->emplace_back().kind = DownlinkOutput::Kind::kSessionReady; }
+
+  static void ChatUpdated(CozeDownlink& d, Event& e) {
+    // The effective configuration: follow the server's downlink format.
+    auto oit = e.data.find("output_audio");
+    if (oit != e.data.end() && oit->is_object()) {
+      std::string codec;
+      if (GetString(*oit, "codec", &codec) && !codec.empty()) {
+        const char* cfg_key = codec == "opus" ? "opus_config" : "pcm_config";
+        int64_t rate = 0, frame = 0;
+        auto cit = oit->find(cfg_key);
+        if (cit != oit->end() && cit->is_object()) {
+          GetInt(*cit, "sample_rate", &rate);
+          GetInt(*cit, "frame_size_ms", &frame);
+        }
+        d.SetOutputFormat(codec, rate > 0 ? int(rate) : (codec == "opus" || codec == "pcm" ? 24000 : 8000),
+                          frame > 0 ? int(frame) : (codec == "opus" ? 10 : 0));
+      }
+    }
+    e.out->emplace_back().kind = DownlinkOutput::Kind::kConfigApplied;
+  }
+
+  static void ConversationChatCreated(CozeDownlink& d, Event& e) {
+    std::string chat_id, conv;
+    if (!GetString(e.data, "id", &chat_id)) return e.Wrong("id");
+    if (!GetString(e.data, "conversation_id", &conv)) return e.Wrong("conversation_id");
+    if (chat_id.empty()) return e.Wrong("id");
+    if (chat_id == d.running_) return;  // repeated (resumed after a tool call)
+    if (!d.speech_.empty()) {
+      // A reply replaces a speech that had not finished: that turn is over.
+      const std::string speech = d.speech_;
+      d.MarkCancelled(speech);
+      d.EndTurn(speech);
+      e.Emit(speech).mutable_turn_ended()->set_outcome(v1::TurnEnded::CANCELLED);
+    }
+    d.running_ = chat_id;
+    if (!conv.empty()) d.conversation_id_ = conv;
+    auto& ts = *e.Emit(chat_id).mutable_turn_started();
+    ts.set_turn_id(chat_id);
+    ts.set_conversation_id(conv);
+    if (!d.pending_requests_.empty()) {
+      ts.set_input(v1::TurnStarted::TEXT);
+      ts.set_request_id(d.pending_requests_.front());
+      d.pending_requests_.pop_front();
+    } else {
+      ts.set_input(v1::TurnStarted::VOICE);
+    }
+  }
+
+  static void ChatInProgress(CozeDownlink& d, Event& e) {
+    std::string chat_id;
+    if (!GetString(e.data, "id", &chat_id)) return e.Wrong("id");
+    if (!chat_id.empty() && chat_id == d.tool_chat_) d.tool_chat_.clear();
+    ++d.counters_.ignored;
+  }
+
+  // conversation.message.delta and .completed.
+  static void Message(CozeDownlink& d, Event& e) {
+    std::string chat_id, role, mtype, content, content_type, id;
+    if (!GetString(e.data, "chat_id", &chat_id)) return e.Wrong("chat_id");
+    if (!GetString(e.data, "role", &role)) return e.Wrong("role");
+    if (!GetString(e.data, "type", &mtype)) return e.Wrong("type");
+    if (!GetString(e.data, "content", &content)) return e.Wrong("content");
+    if (!GetString(e.data, "content_type", &content_type)) return e.Wrong("content_type");
+    if (!GetString(e.data, "id", &id)) return e.Wrong("id");
+    if (chat_id.empty()) chat_id = d.running_;
+    if (d.IsCancelled(chat_id)) {
+      ++d.counters_.late_audio_dropped;
+      return;
+    }
+    bool final = e.type == "conversation.message.completed";
+    if (role == "assistant" && mtype == "answer" && (content_type == "text" || content_type.empty())) {
+      auto& at = *e.Emit(chat_id).mutable_agent_text();
+      at.set_text(content);
+      at.set_final(final);
+      at.set_message_id(id);
+    } else if (final && role == "assistant" && (mtype == "tool_response" || mtype == "tool_output")) {
+      e.Emit(chat_id).mutable_tool_result()->set_output(content);
+    } else {
+      // The echoed question (its transcript came as audio_transcript), verbose
+      // and follow-up messages, function_call announcements (the call itself
+      // comes with requires_action).
+      ++d.counters_.ignored;
+    }
+  }
+
+  static void SentenceStart(CozeDownlink& d, Event& e) {
+    std::string caption;
+    if (!GetString(e.data, "text", &caption)) return e.Wrong("text");
+    if (d.IsCancelled(d.running_)) {
+      ++d.counters_.late_audio_dropped;
+      return;
+    }
+    e.Emit(d.running_).mutable_audio_caption()->set_text(caption);
+  }
+
+  static void AudioDelta(CozeDownlink& d, Event& e) {
+    std::string chat_id, content;
+    if (!GetString(e.data, "chat_id", &chat_id)) return e.Wrong("chat_id");
+    if (!GetString(e.data, "content", &content)) return e.Wrong("content");
+    // generate_audio's audio has no chat (id "0"): it is the speech turn's.
+    if (chat_id.empty() || (chat_id == "0" && !d.speech_.empty())) chat_id = d.running_;
+    if (d.IsCancelled(chat_id)) {
+      ++d.counters_.late_audio_dropped;
+      return;
+    }
+    DownlinkOutput o;
+    o.kind = DownlinkOutput::Kind::kAudio;
+    if (!Base64Decode(content, o.audio.mutable_data())) return e.Wrong("content (base64)");
+    if (o.audio.data().empty()) {
+      ++d.counters_.ignored;
+      return;
+    }
+    if (chat_id != d.audio_chat_) {
+      d.audio_chat_ = chat_id;
+      d.packet_index_ = 0;
+    }
+    o.turn_id = chat_id;
+    const v1::Codec codec = d.OutCodec();
+    o.audio.set_codec(codec);
+    o.audio.set_sample_rate(uint32_t(d.out_rate_));
+    o.audio.set_channels(1);
+    if (codec == v1::CODEC_PCM_S16LE && d.out_rate_ > 0)
+      o.audio.set_duration_us(uint32_t(uint64_t(o.audio.data().size() / 2) * 1'000'000 / uint64_t(d.out_rate_)));
+    else if (codec == v1::CODEC_G711A || codec == v1::CODEC_G711U)
+      o.audio.set_duration_us(uint32_t(uint64_t(o.audio.data().size()) * 1'000'000 / 8000));
+    else o.audio.set_duration_us(uint32_t(d.frame_ms_ * 1000));
+    o.audio.set_packet_index(d.packet_index_++);
+    ++d.counters_.audio_packets;
+    e.out->push_back(std::move(o));
+  }
+
+  static void AudioCompleted(CozeDownlink& d, Event& e) {
+    std::string chat_id;
+    if (!GetString(e.data, "chat_id", &chat_id)) return e.Wrong("chat_id");
+    if (chat_id.empty() || (chat_id == "0" && !d.speech_.empty())) chat_id = d.running_;
+    if (d.IsCancelled(chat_id)) {
+      ++d.counters_.late_audio_dropped;
+      return;
+    }
+    uint64_t packets = chat_id == d.audio_chat_ ? d.packet_index_ : 0;
+    e.Emit(chat_id).mutable_agent_audio_end()->set_packets(packets);
+    if (!d.speech_.empty() && chat_id == d.speech_) {
+      // The speech is all there is of its turn: no chat.completed follows.
+      d.EndTurn(chat_id);
+      e.Emit(chat_id).mutable_turn_ended()->set_outcome(v1::TurnEnded::COMPLETED);
+    }
+  }
+
+  // conversation.audio_transcript.update and .completed.
+  static void Transcript(CozeDownlink& d, Event& e) {
+    std::string content;
+    if (!GetString(e.data, "content", &content)) return e.Wrong("content");
+    auto& ut = *e.Emit(d.running_).mutable_user_transcript();
+    ut.set_text(content);
+    ut.set_final(e.type == "conversation.audio_transcript.completed");
+  }
+
+  // input_audio_buffer.speech_started and .speech_stopped.
+  static void UserSpeech(CozeDownlink& d, Event& e) {
+    e.Emit(d.running_).mutable_user_speech()->set_started(e.type == "input_audio_buffer.speech_started");
+  }
+
+  // conversation.chat.completed and .failed.
+  static void ChatEnded(CozeDownlink& d, Event& e) {
+    std::string chat_id;
+    if (!GetString(e.data, "id", &chat_id)) return e.Wrong("id");
+    if (chat_id.empty()) chat_id = d.running_;
+    bool failed = e.type == "conversation.chat.failed";
+    std::string error;
+    auto eit = e.data.find("last_error");
+    if (eit != e.data.end() && eit->is_object()) {
+      int64_t code = 0;
+      if (!GetString(*eit, "msg", &error)) return e.Wrong("last_error.msg");
+      if (!GetInt(*eit, "code", &code)) return e.Wrong("last_error.code");
+      if (code == 0 && !failed) error.clear();
+      else if (code != 0) error = CozeErrorText(code, error);
+    }
+    if (failed && error.empty()) error = "the chat failed (no last_error)";
+    int64_t in_tokens = 0, out_tokens = 0;
+    auto uit = e.data.find("usage");
+    if (uit != e.data.end() && uit->is_object()) {
+      if (!GetInt(*uit, "input_count", &in_tokens)) return e.Wrong("usage.input_count");
+      if (!GetInt(*uit, "output_count", &out_tokens)) return e.Wrong("usage.output_count");
+    }
+    bool reported = chat_id != d.running_ && chat_id != d.tool_chat_;
+    if (d.IsCancelled(chat_id) && reported) {
+      ++d.counters_.late_audio_dropped;  // its end was reported when it was cancelled
+      return;
+    }
+    bool cancelled = d.IsCancelled(chat_id);
+    d.EndTurn(chat_id);
+    auto& te = *e.Emit(chat_id).mutable_turn_ended();
+    te.set_outcome(cancelled ? v1::TurnEnded::CANCELLED : failed ? v1::TurnEnded::FAILED : v1::TurnEnded::COMPLETED);
+    te.set_error(error);
+    te.set_input_tokens(uint32_t(std::max<int64_t>(0, in_tokens)));
+    te.set_output_tokens(uint32_t(std::max<int64_t>(0, out_tokens)));
+  }
+
+  static void RequiresAction(CozeDownlink& d, Event& e) {
+    std::string chat_id;
+    if (!GetString(e.data, "id", &chat_id)) return e.Wrong("id");
+    if (chat_id.empty()) chat_id = d.running_;
+    auto rit = e.data.find("required_action");
+    if (rit == e.data.end() || !rit->is_object()) return e.Wrong("required_action");
+    auto sit = rit->find("submit_tool_outputs");
+    if (sit == rit->end() || !sit->is_object()) return e.Wrong("required_action.submit_tool_outputs");
+    auto cit = sit->find("tool_calls");
+    if (cit == sit->end() || !cit->is_array()) return e.Wrong("tool_calls");
+    std::vector<v1::ToolCall> calls;
+    for (const auto& c : *cit) {
+      v1::ToolCall tc;
+      std::string id, name, args;
+      if (!c.is_object() || !GetString(c, "id", &id)) return e.Wrong("tool_calls[].id");
+      auto fit = c.find("function");
+      if (fit != c.end() && fit->is_object()) {
+        if (!GetString(*fit, "name", &name)) return e.Wrong("function.name");
+        auto ait = fit->find("arguments");
+        if (ait != fit->end() && ait->is_string()) args = ait->get<std::string>();
+        else if (ait != fit->end() && ait->is_object()) args = Dump(*ait);
+        else if (ait != fit->end() && !ait->is_null()) return e.Wrong("function.arguments");
+      }
+      tc.set_call_id(id);
+      tc.set_name(name);
+      tc.set_arguments_json(args);
+      calls.push_back(std::move(tc));
+    }
+    if (d.IsCancelled(chat_id)) {
+      ++d.counters_.late_audio_dropped;
+      return;
+    }
+    d.tool_chat_ = chat_id;
+    d.tool_calls_.clear();
+    for (const auto& c : calls) d.tool_calls_.push_back(c.call_id());
+    for (auto& c : calls) *e.Emit(chat_id).mutable_tool_call() = std::move(c);
+    e.Emit(chat_id).mutable_turn_ended()->set_outcome(v1::TurnEnded::REQUIRES_ACTION);
+  }
+
+  static void ChatCanceled(CozeDownlink& d, Event& e) {
+    int64_t code = 0;
+    std::string msg_text;
+    if (!GetInt(e.data, "code", &code)) return e.Wrong("code");
+    if (!GetString(e.data, "msg", &msg_text)) return e.Wrong("msg");
+    const std::string chat_id = d.running_;
+    if (chat_id.empty()) {
+      ++d.counters_.ignored;  // already reported (a client cancel) or nothing ran
+      return;
+    }
+    d.MarkCancelled(chat_id);
+    d.EndTurn(chat_id);
+    auto& te = *e.Emit(chat_id).mutable_turn_ended();
+    te.set_outcome(v1::TurnEnded::CANCELLED);
+    te.set_cancel_reason(code == 1   ? v1::TurnEnded::USER_SPEECH_INTERRUPT
+                         : code == 2 ? v1::TurnEnded::CLIENT_CANCEL
+                         : code == 3 ? v1::TurnEnded::NEW_MESSAGE
+                                     : v1::TurnEnded::CANCEL_UNSPECIFIED);
+    te.set_error(msg_text);
+  }
+
+  static void Error(CozeDownlink& d, Event& e) {
+    int64_t code = 0;
+    std::string msg_text;
+    if (!GetInt(e.data, "code", &code)) return e.Wrong("code");
+    if (!GetString(e.data, "msg", &msg_text)) return e.Wrong("msg");
+    const bool fatal = CozeErrorFatal(code);
+    // The error ends the chat under way (the server does not say which
+    // request it answers; a running chat is what the person waits for):
+    // TurnEnded FAILED with the reason, and its late output is dropped.
+    const std::string chat = d.running_;
+    if (!chat.empty()) {
+      d.MarkCancelled(chat);
+      d.EndTurn(chat);
+      auto& te = *e.Emit(chat).mutable_turn_ended();
+      te.set_outcome(v1::TurnEnded::FAILED);
+      te.set_error(CozeErrorText(code, msg_text));
+    }
+    // A SessionError too when no turn carries it, when a person must act
+    // (fatal), or when the session must (4002: a new conversation).
+    if (!chat.empty() && !fatal && code != 4002) return;
+    auto& err = *e.Emit(chat).mutable_error();
+    err.set_code(int32_t(code));
+    err.set_message(CozeErrorText(code, msg_text));
+    // Authentication, permission and an unpublished bot need a person to fix them.
+    err.set_fatal(fatal);
+  }
+
+  // Acknowledgements with nothing to publish.
+  static void Ignore(CozeDownlink& d, Event&) { ++d.counters_.ignored; }
+};
+
+// The downlink mapping (coze-protocol.md §4): event type → handler. A type
+// not in it is counted `unknown`.
+std::span<const CozeDownlink::Entry> CozeDownlink::Table() {
+  using H = Handlers;
+  static const Entry kTable[] = {
+      {"chat.created", H::ChatCreated},
+      {"chat.updated", H::ChatUpdated},
+      {"conversation.chat.created", H::ConversationChatCreated},
+      {"conversation.chat.in_progress", H::ChatInProgress},
+      {"conversation.chat.completed", H::ChatEnded},
+      {"conversation.chat.failed", H::ChatEnded},
+      {"conversation.chat.requires_action", H::RequiresAction},
+      {"conversation.chat.canceled", H::ChatCanceled},
+      {"conversation.message.delta", H::Message},
+      {"conversation.message.completed", H::Message},
+      {"conversation.audio.sentence_start", H::SentenceStart},
+      {"conversation.audio.delta", H::AudioDelta},
+      {"conversation.audio.completed", H::AudioCompleted},
+      {"conversation.audio_transcript.update", H::Transcript},
+      {"conversation.audio_transcript.completed", H::Transcript},
+      {"input_audio_buffer.speech_started", H::UserSpeech},
+      {"input_audio_buffer.speech_stopped", H::UserSpeech},
+      {"error", H::Error},
+      // Deliberately ignored: acknowledgements of our own requests.
+      {"input_audio_buffer.completed", H::Ignore},
+      {"input_audio_buffer.cleared", H::Ignore},
+      {"conversation.cleared", H::Ignore},
+  };
+  return kTable;
+}
+
+std::vector<CozeDownlink::EventType> CozeDownlink::KnownEventTypes() {
+  std::vector<EventType> types;
+  for (const Entry& e : Table()) types.push_back({e.type, e.handler == &Handlers::Ignore});
+  return types;
+}
+
 void CozeDownlink::Feed(std::string_view text, std::vector<DownlinkOutput>* out, std::string* problem) {
   problem->clear();
   Json msg = Json::parse(text, nullptr, /*allow_exceptions=*/false);
@@ -351,277 +704,14 @@ void CozeDownlink::Feed(std::string_view text, std::vector<DownlinkOutput>* out,
     *problem = type + ": data is not an object";
     return;
   }
-  auto wrong = [&](const char* field) {
-    ++counters_.wrong_type;
-    *problem = type + ": wrong type for " + field;
-  };
-  auto emit = [&](const std::string& turn) -> v1::SessionEvent& {
-    out->emplace_back();
-    out->back().kind = DownlinkOutput::Kind::kEvent;
-    out->back().turn_id = turn;
-    return out->back().event;
-  };
-  // Message and chat objects carry the chat id in different fields.
-  std::string chat_id;
-
-  if (type == "chat.created") {
-    out->emplace_back().kind = DownlinkOutput::Kind::kSessionReady;
-  } else if (type == "chat.updated") {
-    // The effective configuration: follow the server's downlink format.
-    auto oit = data.find("output_audio");
-    if (oit != data.end() && oit->is_object()) {
-      std::string codec;
-      if (GetString(*oit, "codec", &codec) && !codec.empty()) {
-        const char* cfg_key = codec == "opus" ? "opus_config" : "pcm_config";
-        int64_t rate = 0, frame = 0;
-        auto cit = oit->find(cfg_key);
-        if (cit != oit->end() && cit->is_object()) {
-          GetInt(*cit, "sample_rate", &rate);
-          GetInt(*cit, "frame_size_ms", &frame);
-        }
-        SetOutputFormat(codec, rate > 0 ? int(rate) : (codec == "opus" || codec == "pcm" ? 24000 : 8000),
-                        frame > 0 ? int(frame) : (codec == "opus" ? 10 : 0));
-      }
-    }
-    out->emplace_back().kind = DownlinkOutput::Kind::kConfigApplied;
-  } else if (type == "conversation.chat.created") {
-    std::string conv;
-    if (!GetString(data, "id", &chat_id)) return wrong("id");
-    if (!GetString(data, "conversation_id", &conv)) return wrong("conversation_id");
-    if (chat_id.empty()) return wrong("id");
-    if (chat_id == running_) return;  // repeated (resumed after a tool call)
-    if (!speech_.empty()) {
-      // A reply replaces a speech that had not finished: that turn is over.
-      const std::string speech = speech_;
-      MarkCancelled(speech);
-      EndTurn(speech);
-      emit(speech).mutable_turn_ended()->set_outcome(v1::TurnEnded::CANCELLED);
-    }
-    running_ = chat_id;
-    if (!conv.empty()) conversation_id_ = conv;
-    auto& ts = *emit(chat_id).mutable_turn_started();
-    ts.set_turn_id(chat_id);
-    ts.set_conversation_id(conv);
-    if (!pending_requests_.empty()) {
-      ts.set_input(v1::TurnStarted::TEXT);
-      ts.set_request_id(pending_requests_.front());
-      pending_requests_.pop_front();
-    } else {
-      ts.set_input(v1::TurnStarted::VOICE);
-    }
-  } else if (type == "conversation.chat.in_progress") {
-    if (!GetString(data, "id", &chat_id)) return wrong("id");
-    if (!chat_id.empty() && chat_id == tool_chat_) tool_chat_.clear();
-    ++counters_.ignored;
-  } else if (type == "conversation.message.delta" || type == "conversation.message.completed") {
-    std::string role, mtype, content, content_type, id;
-    if (!GetString(data, "chat_id", &chat_id)) return wrong("chat_id");
-    if (!GetString(data, "role", &role)) return wrong("role");
-    if (!GetString(data, "type", &mtype)) return wrong("type");
-    if (!GetString(data, "content", &content)) return wrong("content");
-    if (!GetString(data, "content_type", &content_type)) return wrong("content_type");
-    if (!GetString(data, "id", &id)) return wrong("id");
-    if (chat_id.empty()) chat_id = running_;
-    if (IsCancelled(chat_id)) {
-      ++counters_.late_audio_dropped;
-      return;
-    }
-    bool final = type == "conversation.message.completed";
-    if (role == "assistant" && mtype == "answer" && (content_type == "text" || content_type.empty())) {
-      auto& at = *emit(chat_id).mutable_agent_text();
-      at.set_text(content);
-      at.set_final(final);
-      at.set_message_id(id);
-    } else if (final && role == "assistant" && (mtype == "tool_response" || mtype == "tool_output")) {
-      emit(chat_id).mutable_tool_result()->set_output(content);
-    } else {
-      // The echoed question (its transcript came as audio_transcript), verbose
-      // and follow-up messages, function_call announcements (the call itself
-      // comes with requires_action).
-      ++counters_.ignored;
-    }
-  } else if (type == "conversation.audio.sentence_start") {
-    std::string caption;
-    if (!GetString(data, "text", &caption)) return wrong("text");
-    if (IsCancelled(running_)) {
-      ++counters_.late_audio_dropped;
-      return;
-    }
-    emit(running_).mutable_audio_caption()->set_text(caption);
-  } else if (type == "conversation.audio.delta") {
-    std::string content;
-    if (!GetString(data, "chat_id", &chat_id)) return wrong("chat_id");
-    if (!GetString(data, "content", &content)) return wrong("content");
-    // generate_audio's audio has no chat (id "0"): it is the speech turn's.
-    if (chat_id.empty() || (chat_id == "0" && !speech_.empty())) chat_id = running_;
-    if (IsCancelled(chat_id)) {
-      ++counters_.late_audio_dropped;
-      return;
-    }
-    DownlinkOutput o;
-    o.kind = DownlinkOutput::Kind::kAudio;
-    if (!Base64Decode(content, o.audio.mutable_data())) return wrong("content (base64)");
-    if (o.audio.data().empty()) {
-      ++counters_.ignored;
-      return;
-    }
-    if (chat_id != audio_chat_) {
-      audio_chat_ = chat_id;
-      packet_index_ = 0;
-    }
-    o.turn_id = chat_id;
-    o.audio.set_codec(OutCodec());
-    o.audio.set_sample_rate(uint32_t(out_rate_));
-    o.audio.set_channels(1);
-    if (OutCodec() == v1::CODEC_PCM_S16LE && out_rate_ > 0)
-      o.audio.set_duration_us(uint32_t(uint64_t(o.audio.data().size() / 2) * 1'000'000 / uint64_t(out_rate_)));
-    else if (OutCodec() == v1::CODEC_G711A || OutCodec() == v1::CODEC_G711U)
-      o.audio.set_duration_us(uint32_t(uint64_t(o.audio.data().size()) * 1'000'000 / 8000));
-    else o.audio.set_duration_us(uint32_t(frame_ms_ * 1000));
-    o.audio.set_packet_index(packet_index_++);
-    ++counters_.audio_packets;
-    out->push_back(std::move(o));
-  } else if (type == "conversation.audio.completed") {
-    if (!GetString(data, "chat_id", &chat_id)) return wrong("chat_id");
-    if (chat_id.empty() || (chat_id == "0" && !speech_.empty())) chat_id = running_;
-    if (IsCancelled(chat_id)) {
-      ++counters_.late_audio_dropped;
-      return;
-    }
-    uint64_t packets = chat_id == audio_chat_ ? packet_index_ : 0;
-    emit(chat_id).mutable_agent_audio_end()->set_packets(packets);
-    if (!speech_.empty() && chat_id == speech_) {
-      // The speech is all there is of its turn: no chat.completed follows.
-      EndTurn(chat_id);
-      emit(chat_id).mutable_turn_ended()->set_outcome(v1::TurnEnded::COMPLETED);
-    }
-  } else if (type == "conversation.audio_transcript.update" || type == "conversation.audio_transcript.completed") {
-    std::string content;
-    if (!GetString(data, "content", &content)) return wrong("content");
-    auto& ut = *emit(running_).mutable_user_transcript();
-    ut.set_text(content);
-    ut.set_final(type == "conversation.audio_transcript.completed");
-  } else if (type == "input_audio_buffer.speech_started" || type == "input_audio_buffer.speech_stopped") {
-    emit(running_).mutable_user_speech()->set_started(type == "input_audio_buffer.speech_started");
-  } else if (type == "conversation.chat.completed" || type == "conversation.chat.failed") {
-    if (!GetString(data, "id", &chat_id)) return wrong("id");
-    if (chat_id.empty()) chat_id = running_;
-    bool failed = type == "conversation.chat.failed";
-    std::string error;
-    auto eit = data.find("last_error");
-    if (eit != data.end() && eit->is_object()) {
-      int64_t code = 0;
-      if (!GetString(*eit, "msg", &error)) return wrong("last_error.msg");
-      if (!GetInt(*eit, "code", &code)) return wrong("last_error.code");
-      if (code == 0 && !failed) error.clear();
-      else if (code != 0) error = CozeErrorText(code, error);
-    }
-    if (failed && error.empty()) error = "the chat failed (no last_error)";
-    int64_t in_tokens = 0, out_tokens = 0;
-    auto uit = data.find("usage");
-    if (uit != data.end() && uit->is_object()) {
-      if (!GetInt(*uit, "input_count", &in_tokens)) return wrong("usage.input_count");
-      if (!GetInt(*uit, "output_count", &out_tokens)) return wrong("usage.output_count");
-    }
-    bool reported = chat_id != running_ && chat_id != tool_chat_;
-    if (IsCancelled(chat_id) && reported) {
-      ++counters_.late_audio_dropped;  // its end was reported when it was cancelled
-      return;
-    }
-    bool cancelled = IsCancelled(chat_id);
-    EndTurn(chat_id);
-    auto& te = *emit(chat_id).mutable_turn_ended();
-    te.set_outcome(cancelled ? v1::TurnEnded::CANCELLED : failed ? v1::TurnEnded::FAILED : v1::TurnEnded::COMPLETED);
-    te.set_error(error);
-    te.set_input_tokens(uint32_t(std::max<int64_t>(0, in_tokens)));
-    te.set_output_tokens(uint32_t(std::max<int64_t>(0, out_tokens)));
-  } else if (type == "conversation.chat.requires_action") {
-    if (!GetString(data, "id", &chat_id)) return wrong("id");
-    if (chat_id.empty()) chat_id = running_;
-    auto rit = data.find("required_action");
-    if (rit == data.end() || !rit->is_object()) return wrong("required_action");
-    auto sit = rit->find("submit_tool_outputs");
-    if (sit == rit->end() || !sit->is_object()) return wrong("required_action.submit_tool_outputs");
-    auto cit = sit->find("tool_calls");
-    if (cit == sit->end() || !cit->is_array()) return wrong("tool_calls");
-    std::vector<v1::ToolCall> calls;
-    for (const auto& c : *cit) {
-      v1::ToolCall tc;
-      std::string id, name, args;
-      if (!c.is_object() || !GetString(c, "id", &id)) return wrong("tool_calls[].id");
-      auto fit = c.find("function");
-      if (fit != c.end() && fit->is_object()) {
-        if (!GetString(*fit, "name", &name)) return wrong("function.name");
-        auto ait = fit->find("arguments");
-        if (ait != fit->end() && ait->is_string()) args = ait->get<std::string>();
-        else if (ait != fit->end() && ait->is_object()) args = Dump(*ait);
-        else if (ait != fit->end() && !ait->is_null()) return wrong("function.arguments");
-      }
-      tc.set_call_id(id);
-      tc.set_name(name);
-      tc.set_arguments_json(args);
-      calls.push_back(std::move(tc));
-    }
-    if (IsCancelled(chat_id)) {
-      ++counters_.late_audio_dropped;
-      return;
-    }
-    tool_chat_ = chat_id;
-    tool_calls_.clear();
-    for (const auto& c : calls) tool_calls_.push_back(c.call_id());
-    for (auto& c : calls) *emit(chat_id).mutable_tool_call() = std::move(c);
-    emit(chat_id).mutable_turn_ended()->set_outcome(v1::TurnEnded::REQUIRES_ACTION);
-  } else if (type == "conversation.chat.canceled") {
-    int64_t code = 0;
-    std::string msg_text;
-    if (!GetInt(data, "code", &code)) return wrong("code");
-    if (!GetString(data, "msg", &msg_text)) return wrong("msg");
-    chat_id = running_;
-    if (chat_id.empty()) {
-      ++counters_.ignored;  // already reported (a client cancel) or nothing ran
-      return;
-    }
-    MarkCancelled(chat_id);
-    EndTurn(chat_id);
-    auto& te = *emit(chat_id).mutable_turn_ended();
-    te.set_outcome(v1::TurnEnded::CANCELLED);
-    te.set_cancel_reason(code == 1   ? v1::TurnEnded::USER_SPEECH_INTERRUPT
-                         : code == 2 ? v1::TurnEnded::CLIENT_CANCEL
-                         : code == 3 ? v1::TurnEnded::NEW_MESSAGE
-                                     : v1::TurnEnded::CANCEL_UNSPECIFIED);
-    te.set_error(msg_text);
-  } else if (type == "error") {
-    int64_t code = 0;
-    std::string msg_text;
-    if (!GetInt(data, "code", &code)) return wrong("code");
-    if (!GetString(data, "msg", &msg_text)) return wrong("msg");
-    const bool fatal = CozeErrorFatal(code);
-    // The error ends the chat under way (the server does not say which
-    // request it answers; a running chat is what the person waits for):
-    // TurnEnded FAILED with the reason, and its late output is dropped.
-    const std::string chat = running_;
-    if (!chat.empty()) {
-      MarkCancelled(chat);
-      EndTurn(chat);
-      auto& te = *emit(chat).mutable_turn_ended();
-      te.set_outcome(v1::TurnEnded::FAILED);
-      te.set_error(CozeErrorText(code, msg_text));
-    }
-    // A SessionError too when no turn carries it, when a person must act
-    // (fatal), or when the session must (4002: a new conversation).
-    if (!chat.empty() && !fatal && code != 4002) return;
-    auto& e = *emit(chat).mutable_error();
-    e.set_code(int32_t(code));
-    e.set_message(CozeErrorText(code, msg_text));
-    // Authentication, permission and an unpublished bot need a person to fix them.
-    e.set_fatal(fatal);
-  } else if (type == "input_audio_buffer.completed" || type == "input_audio_buffer.cleared" ||
-             type == "conversation.cleared") {
-    ++counters_.ignored;
-  } else {
-    ++counters_.unknown;
-    *problem = "unknown event_type " + type.substr(0, 64);
+  for (const Entry& entry : Table()) {
+    if (entry.type != type) continue;
+    Event e{type, data, out, problem, counters_};
+    entry.handler(*this, e);
+    return;
   }
+  ++counters_.unknown;
+  *problem = "unknown event_type " + type.substr(0, 64);
 }
 
 }  // namespace vb::session

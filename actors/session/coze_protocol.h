@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -163,7 +164,25 @@ class CozeDownlink {
 
   static constexpr size_t kCancelledKept = 64;
 
+  // Feed's table (coze-protocol.md §4): every downstream event type it
+  // knows, and whether it is deliberately ignored (an acknowledgement with
+  // nothing to publish, counted `ignored`). Any other type is counted `unknown`.
+  struct EventType {
+    std::string_view type;
+    bool ignored = false;
+  };
+  static std::vector<EventType> KnownEventTypes();
+
  private:
+  // The table: one handler per event type (coze_protocol.cc).
+  struct Event;
+  struct Handlers;
+  using Handler = void (*)(CozeDownlink&, Event&);
+  struct Entry {
+    std::string_view type;
+    Handler handler;
+  };
+  static std::span<const Entry> Table();
   v1::Codec OutCodec() const;
   void EndTurn(const std::string& chat_id);
 

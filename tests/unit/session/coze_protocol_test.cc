@@ -6,7 +6,10 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdlib>
+#include <fstream>
 #include <random>
+#include <set>
 
 namespace vb::session {
 namespace {
@@ -545,6 +548,118 @@ TEST(Uplink, CommandsBecomeCozeEvents) {
   EXPECT_EQ(t["data"]["tool_outputs"][0]["output"], R"({"temp":21})");
   // Event ids differ.
   EXPECT_NE(Json::parse(up.Cancel())["id"], Json::parse(up.Cancel())["id"]);
+}
+
+// The first column of coze-protocol.md §4's table of downstream events, as
+// the spec writes it ("a.b / .c" is a.b and a.c). Checked against the spec
+// itself below when it is beside the repository (../shared/spec), so an
+// event added there fails here.
+const char* const kSpecRows[] = {
+    "chat.created",
+    "chat.updated",
+    "conversation.chat.created / .in_progress / .completed / .failed / .requires_action",
+    "conversation.chat.canceled",
+    "conversation.message.delta",
+    "conversation.message.completed",
+    "conversation.audio.sentence_start",
+    "conversation.audio.delta",
+    "conversation.audio.completed",
+    "conversation.audio_transcript.update",
+    "conversation.audio_transcript.completed",
+    "input_audio_buffer.speech_started / .speech_stopped",
+    "input_audio_buffer.completed / .cleared, conversation.cleared",
+    "error",
+};
+
+// One cell of that column → its event types.
+void ExpandCell(const std::string& cell, std::set<std::string>* types) {
+  std::string base;  // "conversation.chat." of "conversation.chat.created"
+  size_t i = 0;
+  for (;;) {
+    size_t j = cell.find_first_of("/,", i);
+    std::string tok = cell.substr(i, j == std::string::npos ? std::string::npos : j - i);
+    tok.erase(0, tok.find_first_not_of(' '));
+    tok.erase(tok.find_last_not_of(' ') + 1);
+    if (!tok.empty() && tok[0] == '.') tok = base + tok.substr(1);
+    if (!tok.empty()) {
+      types->insert(tok);
+      base = tok.substr(0, tok.rfind('.') + 1);
+    }
+    if (j == std::string::npos) return;
+    i = j + 1;
+  }
+}
+
+std::set<std::string> SpecDownlink() {
+  std::set<std::string> types;
+  for (const char* row : kSpecRows) ExpandCell(row, &types);
+  return types;
+}
+
+TEST(DownlinkTable, EverySpecEventIsMappedOrDeliberatelyIgnoredAndNothingElseIs) {
+  std::set<std::string> mapped, ignored;
+  for (const auto& t : CozeDownlink::KnownEventTypes()) {
+    auto& into = t.ignored ? ignored : mapped;
+    EXPECT_TRUE(into.insert(std::string(t.type)).second) << "twice in the table: " << t.type;
+  }
+  const std::set<std::string> spec = SpecDownlink();
+  ASSERT_EQ(spec.size(), 21u);
+  for (const auto& type : spec)
+    EXPECT_TRUE(mapped.count(type) || ignored.count(type)) << "not in the downlink table: " << type;
+  for (const auto& type : mapped) EXPECT_TRUE(spec.count(type)) << "mapped but not in the spec: " << type;
+  for (const auto& type : ignored) EXPECT_TRUE(spec.count(type)) << "ignored but not in the spec: " << type;
+  EXPECT_EQ(ignored, (std::set<std::string>{"input_audio_buffer.completed", "input_audio_buffer.cleared",
+                                            "conversation.cleared"}));
+}
+
+TEST(DownlinkTable, ItsTypesAreKnownAndAnythingElseIsCountedUnknown) {
+  // Each spec type with an empty body: never `unknown`; an ignored one
+  // outputs nothing and counts `ignored`.
+  for (const auto& t : CozeDownlink::KnownEventTypes()) {
+    Feeder f;
+    f.Feed(Ev(std::string(t.type), Json::object()));
+    EXPECT_EQ(f.down.counters().unknown, 0u) << t.type;
+    EXPECT_EQ(f.down.counters().events, 1u) << t.type;
+    if (t.ignored) {
+      EXPECT_TRUE(f.out.empty()) << t.type;
+      EXPECT_EQ(f.down.counters().ignored, 1u) << t.type;
+    }
+  }
+  Feeder f;
+  f.Feed(Ev("conversation.audio.delta.v2", Json::object()));
+  f.Feed(Ev("Chat.Created", nullptr));
+  EXPECT_EQ(f.down.counters().unknown, 2u);
+  EXPECT_TRUE(f.out.empty());
+  ASSERT_EQ(f.problems.size(), 2u);
+  EXPECT_EQ(f.problems[0], "unknown event_type conversation.audio.delta.v2");
+  // Unknown, but its data is not an object: counted as a wrong type first, as before.
+  f.Feed(Ev("something.new", Json::array()));
+  EXPECT_EQ(f.down.counters().unknown, 2u);
+  EXPECT_EQ(f.down.counters().wrong_type, 1u);
+  f.Feed("[1,2]");
+  f.Feed(R"({"data":{}})");
+  EXPECT_EQ(f.down.counters().malformed, 2u);
+}
+
+// The spec's §4 table, read from ../shared/spec/coze-protocol.md.
+std::set<std::string> SpecDownlinkFromFile(const std::string& path) {
+  std::ifstream in(path);
+  std::set<std::string> types;
+  std::string line;
+  bool in_section = false;
+  while (std::getline(in, line)) {
+    if (line.rfind("## ", 0) == 0) in_section = line.rfind("## 4.", 0) == 0;
+    if (in_section && line.rfind("| ", 0) == 0 && line.rfind("| event_type", 0) != 0)
+      ExpandCell(line.substr(2, line.find(" |", 1) - 2), &types);
+  }
+  return types;
+}
+
+TEST(DownlinkTable, TheListAboveIsTheSpecsList) {
+  const char* src = std::getenv("VB_SOURCE_DIR");
+  const std::string path = std::string(src ? src : ".") + "/../shared/spec/coze-protocol.md";
+  if (!std::ifstream(path)) GTEST_SKIP() << "no " << path << " beside the repository";
+  EXPECT_EQ(SpecDownlinkFromFile(path), SpecDownlink());
 }
 
 }  // namespace
