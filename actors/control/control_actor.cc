@@ -373,10 +373,9 @@ void ControlActor::RepeatCue(std::chrono::milliseconds deaf_for) {
 
 void ControlActor::Command(const v1::DialogCommand& in) {
   v1::DialogCommand cmd = in;
-  // Just moved to another device: the session's recent audio (what it
-  // bridges after a preroll, by sample index) is the old device's; send
-  // the new one's preroll and then its live audio only.
-  if (cmd.has_start_listening() && switched_) cmd.mutable_start_listening()->set_preroll_end_sample(0);
+  // The session streams the device named, from_sample on in that device's
+  // numbering (its own ring, or that device's vb-wakevad ring after a move).
+  if (cmd.has_start_listening() && Arbitrates()) cmd.mutable_start_listening()->set_device(Served());
   if (cmd.has_start_listening()) switched_ = false;
   std::string turn = cmd.has_interrupt() ? cmd.interrupt().turn_id() : dialog_->state().turn_id();
   // Sounds and flushes are for the served device's speaker alone; the
@@ -438,17 +437,22 @@ void ControlActor::Apply(const Decision& d) {
     }
     // The session and decoder follow dialog.state.device: tell them before the dialog acts.
     PublishState(dialog_->state());
-    // Continuous mode: the session streamed another device until now; the
-    // chosen one's speech so far (the report's pre-roll and first word)
-    // goes first. Not indexed: the session's recent audio is the old device's.
-    if (!d.chosen.wake && served_ == d.chosen.device && !d.chosen.vad_event.preroll_pcm().empty() &&
-        dialog_->kind() == v1::STATE_LISTENING) {
+    // Continuous mode: the session streamed another device until now; it
+    // moves to the chosen one from its speech's pre-roll on.
+    if (!d.chosen.wake && switched_ && dialog_->kind() == v1::STATE_LISTENING) {
       v1::DialogCommand c;
-      c.mutable_start_listening()->set_preroll_pcm(d.chosen.vad_event.preroll_pcm());
+      c.mutable_start_listening()->set_from_sample(d.chosen.vad_event.preroll_start_sample());
       Command(c);
     }
   }
   if (d.chosen.wake) dialog_->Wake(d.chosen.wake_event, now);
+  // A wake moved the dialog and it opened no stream (continuous mode, or it
+  // was streaming already): the session moves from the phrase's end on.
+  if (d.chosen.wake && switched_ && dialog_->kind() == v1::STATE_LISTENING) {
+    v1::DialogCommand c;
+    c.mutable_start_listening()->set_from_sample(d.chosen.wake_event.end_sample());
+    Command(c);
+  }
   Reschedule();
 }
 

@@ -164,11 +164,10 @@ void Dialog::Prompt(const std::string& name) {
   out_.Command(c);
 }
 
-void Dialog::StartListening(const std::string& preroll, Clock::time_point now, const std::string& reason,
-                            uint64_t preroll_end_sample) {
+void Dialog::StartListening(Clock::time_point now, const std::string& reason, std::optional<uint64_t> from_sample) {
   v1::DialogCommand c;
-  c.mutable_start_listening()->set_preroll_pcm(preroll);
-  c.mutable_start_listening()->set_preroll_end_sample(preroll_end_sample);
+  auto& sl = *c.mutable_start_listening();
+  if (from_sample) sl.set_from_sample(*from_sample);
   out_.Command(c);
   streaming_ = true;
   Enter(v1::STATE_LISTENING, reason, now);
@@ -343,7 +342,7 @@ void Dialog::ClientVad(bool speech_started, Clock::time_point now) {
     }
     Interrupt(v1::Interrupt::USER_SPEECH, now);
     if (options_.mode == v1::MODE_CONTINUOUS || streaming_) Enter(v1::STATE_LISTENING, "barge-in: user speech", now);
-    else if (options_.mode == v1::MODE_WAKE_WORD) StartListening("", now, "barge-in: user speech");
+    else if (options_.mode == v1::MODE_WAKE_WORD) StartListening(now, "barge-in: user speech");
     else TurnFinished(now, "barge-in: user speech");  // push-to-talk listens only on the key
   } else if (state_.state() == v1::STATE_LISTENING) {
     listen_deadline_.reset();
@@ -377,16 +376,11 @@ void Dialog::Wake(const v1::WakeEvent& wake, Clock::time_point now) {
     listen_deadline_ = now + options_.listen_timeout;
     return;
   }
-  // Send what was said after the wake phrase (up to its detection), so a
-  // question spoken right after it is not cut. Not the phrase itself: the
+  // Stream from the end of the wake phrase, so a question spoken right after
+  // it is not cut: the session finds that sample in the device's audio (its
+  // own ring, or the device's vb-wakevad ring). Not the phrase itself: the
   // service would take "ok voice bus" + a pause for a turn of its own.
-  std::string preroll;
-  const std::string& ctx = wake.context_pcm();
-  if (wake.end_sample() >= wake.context_start_sample()) {
-    uint64_t skip = (wake.end_sample() - wake.context_start_sample()) * 2;
-    if (skip < ctx.size()) preroll = ctx.substr(size_t(skip));
-  }
-  StartListening(preroll, now, "wake word: listening", wake.context_start_sample() + ctx.size() / 2);
+  StartListening(now, "wake word: listening", wake.end_sample());
   listen_deadline_ = now + options_.listen_timeout;
 }
 
@@ -397,7 +391,7 @@ Verdict Dialog::PushToTalk(bool down, Clock::time_point now) {
   if (!connected_) return {v1::CommandAck::REFUSED, "the session is not connected"};
   if (down) {
     if (Busy(state_.state())) Interrupt(v1::Interrupt::USER_REQUEST, now);
-    StartListening("", now, "push-to-talk: key down");
+    StartListening(now, "push-to-talk: key down");
     listen_deadline_.reset();
   } else if (streaming_) {
     StopListening(true);

@@ -141,9 +141,9 @@ class Dialog {
  private:
   void Enter(v1::DialogStateKind s, const std::string& reason, Clock::time_point now);
   void Interrupt(v1::Interrupt::Reason reason, Clock::time_point now);
-  // preroll_end_sample: audio.clean index just after the preroll (0: unknown).
-  void StartListening(const std::string& preroll, Clock::time_point now, const std::string& reason,
-                      uint64_t preroll_end_sample = 0);
+  // from_sample: where the question starts in the device's audio.clean
+  // (the session finds it there by position); none: live audio from now.
+  void StartListening(Clock::time_point now, const std::string& reason, std::optional<uint64_t> from_sample = {});
   void StopListening(bool commit);
   // The uplink guard follows the state: on while busy, released wake_guard
   // after (a phrase said as the reply ends is still cut), or at a wake.

@@ -290,6 +290,7 @@ Status SessionActor::Configure(bus::Context& ctx) {
   o.text_queue = text_queue_;
   o.text_queue_max_age_ms = text_queue_max_age_s_ * 1000;
   o.service = "coze " + ws_url_.Display();
+  o.device = ctx.device();
   core_ = std::make_unique<SessionCore>(o, static_cast<SessionPort*>(this));
   std::string err;
   if (!core_->Init(&err)) return Status::Config("session: " + err);
@@ -327,6 +328,7 @@ Status SessionActor::Configure(bus::Context& ctx) {
   backfill_req_ = ctx.bus().Advertise(bus::topics::kSessionBackfill);
   ctx.bus().Subscribe<v1::AudioBackfill>(bus::topics::kAudioBackfill, [this](
                                                                           const bus::Received<v1::AudioBackfill>& m) {
+    if (core_->OnBackfillAnswer(m.msg, m.header.origin_ns())) return;  // a StartListening's (any device)
     if (backfill_id_.empty() || m.msg.request_id() != backfill_id_) return;  // an older attempt's answer
     if (m.msg.has_frame()) core_->OnBackfill(m.msg.frame(), m.header.origin_ns());
     if (!m.msg.last()) return;
@@ -334,15 +336,18 @@ Status SessionActor::Configure(bus::Context& ctx) {
                   << m.msg.oldest_held() << ")";
     // The ring began after the point we asked from (vb-wakevad restarted
     // too): what was said in between reached nobody.
-    if (m.msg.oldest_held() > backfill_from_)
+    if (m.msg.beyond_newest()) {  // the ring's stream restarted: what was missed cannot be found by position
+      core_->NoteBeyondNewest("the audio missed while restarting", backfill_from_, m.msg.newest_end());
+      MissedAudio(-1);
+    } else if (m.msg.oldest_held() > backfill_from_)
       MissedAudio(int64_t((m.msg.oldest_held() - backfill_from_) / std::max(1, settings_.input_sample_rate / 1000)));
     backfill_id_.clear();
     core_->EndBackfill();
     SaveResume(false);
-  });
+  }, "*");
   auto on_clean = [this](const bus::Received<v1::AudioFrame>& m) {
     // origin: when the frame was published (the mic-to-wire clock starts there).
-    core_->OnAudio(m.msg, m.header.mono_ns());
+    core_->OnAudio(m.msg, m.header.mono_ns(), m.device);
   };
   clean_device_ = ctx.device();
   ctx.bus().Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, on_clean);
@@ -784,6 +789,13 @@ void SessionActor::PublishTurnEndedWithTools(const v1::TurnEnded& ended, const s
   events_.Publish(e, {.turn_id = chat_id});
 }
 
+void SessionActor::RequestBackfill(const std::string& device, const v1::BackfillRequest& req) {
+  auto it = device_backfill_req_.find(device);  // session.backfill/<device>: that device's vb-wakevad
+  if (it == device_backfill_req_.end())
+    it = device_backfill_req_.emplace(device, ctx_->bus().Advertise(bus::topics::kSessionBackfill, device)).first;
+  it->second.Publish(req);
+}
+
 void SessionActor::Problem(const std::string& what) {
   ctx_->Count("protocol_problems");
   uint64_t suppressed = 0;
@@ -824,6 +836,7 @@ void SessionActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   x["queued_texts"] = int64_t(core_->queued_texts());
   x["frames_backfilled"] = int64_t(c.frames_backfilled);
   x["frames_requeued"] = int64_t(c.frames_requeued);
+  for (const auto& [k, v] : StartFigures(c)) x[k] = v;
   const auto& d = core_->downlink().counters();
   x["downlink_events"] = int64_t(d.events);
   x["downlink_malformed"] = int64_t(d.malformed);

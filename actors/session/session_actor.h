@@ -9,6 +9,7 @@
 // vb-wakevad (session.backfill → audio.backfill) for the audio it missed.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 
@@ -44,6 +45,7 @@ class SessionActor : public bus::Actor, private SessionPort, private TextChatPor
   void Ack(const std::string& command_id, v1::CommandAck::Result result, const std::string& reason) override;
   void ResumeChanged(bool urgent) override;
   void Problem(const std::string& what) override;  // SessionPort and TextChatPort
+  void RequestBackfill(const std::string& device, const v1::BackfillRequest& req) override;
   // TextChatPort
   uint64_t PostStream(const std::string& path, std::string body, TextChatPort::Chunk chunk,
                       TextChatPort::Done done) override;
@@ -98,6 +100,7 @@ class SessionActor : public bus::Actor, private SessionPort, private TextChatPor
   bus::Publisher<v1::EncodedAudio> audio_;
   bus::Publisher<v1::CommandAck> acks_;
   bus::Publisher<v1::BackfillRequest> backfill_req_;
+  std::map<std::string, bus::Publisher<v1::BackfillRequest>> device_backfill_req_;  // StartListening's fetches
   bus::Loop::TimerId persist_timer_ = 0;
   bus::Loop::TimerId startup_timer_ = 0;
   int64_t started_ns_ = 0;

@@ -137,7 +137,7 @@ int64_t NowNs() {
 }  // namespace
 
 SessionCore::SessionCore(CoreOptions options, SessionPort* port)
-    : options_(std::move(options)), port_(port), mode_(options_.mode) {
+    : options_(std::move(options)), port_(port), mode_(options_.mode), device_(options_.device) {
   if (mode_ == v1::MODE_UNSPECIFIED) mode_ = v1::MODE_CONTINUOUS;
   const auto& s = options_.settings;
   downlink_.SetOutputFormat(s.output_codec, s.output_sample_rate, s.frame_size_ms);
@@ -473,6 +473,7 @@ void SessionCore::EndTurnAfterRestart(const std::string& turn_id) {
 
 void SessionCore::BeginBackfill() {
   backfilling_ = true;
+  backfill_got_ = false;
   live_wait_.clear();
 }
 
@@ -481,6 +482,7 @@ void SessionCore::OnBackfill(const v1::AudioFrame& frame, int64_t origin_ns) {
       (frame.sample_rate() != 0 && int(frame.sample_rate()) != options_.settings.input_sample_rate))
     return;
   ++counters_.frames_backfilled;
+  backfill_got_ = true;
   // origin 0: late by design, not a sample of mic-to-wire latency.
   Stream(frame.pcm(), 0, frame.sample_index(), true);
 }
@@ -488,6 +490,12 @@ void SessionCore::OnBackfill(const v1::AudioFrame& frame, int64_t origin_ns) {
 void SessionCore::EndBackfill() {
   if (!backfilling_) return;
   backfilling_ = false;
+  if (backfill_got_ && has_samples_ && !live_wait_.empty() && live_wait_.front().sample_index > stream_end_) {
+    // The answer ended before the first live frame: that much never arrived.
+    const uint64_t hole = live_wait_.front().sample_index - stream_end_;
+    counters_.samples_missed += hole;
+    port_->Problem(std::to_string(hole) + " samples between the backfill and the live audio were lost");
+  }
   // Live frames the backfill already covered are not sent twice.
   for (auto& l : live_wait_) {
     const uint64_t n = l.pcm.size() / 2;
@@ -500,6 +508,16 @@ void SessionCore::EndBackfill() {
 }
 
 void SessionCore::Tick(int64_t now_ns) {
+  if (fetch_.on) {
+    if (now_ns - fetch_.started_ns > int64_t(options_.fetch_wait_ms) * 1'000'000) {
+      ++counters_.fetch_timeouts;
+      port_->Problem("no answer from device " + fetch_.device + "'s vb-wakevad within " +
+                     std::to_string(options_.fetch_wait_ms) + " ms: the question's start is lost, live audio only");
+      EndFetch();
+    } else if (!fetch_.answered && now_ns - (fetch_.sent_ns ? fetch_.sent_ns : fetch_.started_ns) > kFetchRetryNs) {
+      SendFetch(now_ns);  // lost, or no frame of the device came: ask (again)
+    }
+  }
   if (connected_ && !ready_ && now_ns - connected_ns_ > int64_t(options_.config_wait_ms) * 1'000'000) {
     port_->Problem("no chat.updated from the server: sending the held audio and texts anyway");
     MarkReady();
@@ -565,26 +583,71 @@ void SessionCore::SendQueuedText(int64_t now_ns) {
   text_turn_pending_ = true;  // the next one waits for this one's reply
 }
 
-void SessionCore::OnAudio(const v1::AudioFrame& frame, int64_t origin_ns) {
+void SessionCore::Remember(const v1::AudioFrame& frame, int64_t origin_ns, std::string_view device) {
+  const uint64_t n = frame.pcm().size() / 2;
+  if (n == 0) return;
+  if (device != recent_device_ ||
+      (!recent_.empty() && frame.sample_index() < recent_.back().sample_index + recent_.back().pcm.size() / 2)) {
+    // Another device, or a new stream upstream: the old indices mean nothing here.
+    recent_.clear();
+    recent_samples_ = 0;
+    recent_device_ = std::string(device);
+  }
+  recent_.push_back({frame.sample_index(), frame.pcm(), origin_ns});
+  recent_samples_ += n;
+  const size_t cap = size_t(std::max(0, options_.ring_ms)) * SamplesPerMs();
+  while (recent_samples_ > cap && recent_.size() > 1) {
+    recent_samples_ -= recent_.front().pcm.size() / 2;
+    recent_.pop_front();
+  }
+}
+
+void SessionCore::OnAudio(const v1::AudioFrame& in, int64_t origin_ns, std::string_view device) {
   ++counters_.frames_in;
   const bool format_ok =
-      !(frame.channels() > 1 ||
-        (frame.sample_rate() != 0 && int(frame.sample_rate()) != options_.settings.input_sample_rate) ||
-        frame.pcm().size() % 2 != 0);
-  if (!streaming()) {
-    if (format_ok) {
-      if (recent_.size() >= kRecentFrames) recent_.pop_front();
-      recent_.push_back({frame.sample_index(), frame.pcm()});
+      !(in.channels() > 1 || (in.sample_rate() != 0 && int(in.sample_rate()) != options_.settings.input_sample_rate) ||
+        in.pcm().size() % 2 != 0);
+  if (device.empty()) device = device_;
+  if (format_ok) Remember(in, origin_ns, device);
+  if (!streaming()) return;
+  if (device != device_) {
+    // The subscription moved before the StartListening naming the new
+    // device came (or after it, old frames in flight): kept in the ring,
+    // not streamed. A device nobody names that alone keeps sending is the
+    // one to follow (a vb-control that does not name devices).
+    ++counters_.frames_other_device;
+    const int64_t now = NowNs();
+    if (!other_since_ns_) other_since_ns_ = now;
+    if (now - other_since_ns_ > kAdoptAfterNs && !fetch_.on && format_ok && recent_device_ == device) {
+      port_->Problem("streaming the audio of device " + std::string(device) + ": no StartListening named it");
+      StartFrom(std::string(device), true, recent_.front().sample_index, now);
     }
     return;
   }
+  other_since_ns_ = 0;
   if (!format_ok) {
     ++counters_.frames_dropped;
-    port_->Problem("audio.clean frame in an unexpected format (rate " + std::to_string(frame.sample_rate()) +
-                   ", channels " + std::to_string(frame.channels()) + ")");
+    port_->Problem("audio.clean frame in an unexpected format (rate " + std::to_string(in.sample_rate()) +
+                   ", channels " + std::to_string(in.channels()) + ")");
     return;
   }
+  const v1::AudioFrame* fp = &in;
+  v1::AudioFrame trimmed;
+  if (live_from_) {
+    // The question starts at live_from_ and had not reached the ring yet.
+    const uint64_t n = in.pcm().size() / 2;
+    if (in.sample_index() + n <= live_from_) return;
+    if (in.sample_index() < live_from_) {
+      trimmed = in;
+      trimmed.set_pcm(in.pcm().substr(size_t(live_from_ - in.sample_index()) * 2));
+      trimmed.set_sample_index(live_from_);
+      fp = &trimmed;
+    }
+    live_from_ = 0;
+  }
+  const v1::AudioFrame& frame = *fp;
   if (backfilling_) {
+    if (fetch_.on && !fetch_.sent_ns) SendFetch(NowNs());  // its audio flows here now: its ring has the start
     if (live_wait_.size() >= kLiveWaitFrames) {
       live_wait_.pop_front();
       ++counters_.frames_dropped;
@@ -598,6 +661,113 @@ void SessionCore::OnAudio(const v1::AudioFrame& frame, int64_t origin_ns) {
     return;
   }
   Stream(frame.pcm(), origin_ns, frame.sample_index(), true);
+}
+
+std::vector<std::pair<std::string, int64_t>> StartFigures(const CoreCounters& c) {
+  return {{"start_from_ring", int64_t(c.start_from_ring)},
+          {"start_fetched", int64_t(c.start_fetched)},
+          {"fetch_timeouts", int64_t(c.fetch_timeouts)},
+          {"backfill_beyond_newest", int64_t(c.backfill_beyond_newest)},
+          {"backfill_too_old", int64_t(c.backfill_too_old)},
+          {"samples_missed", int64_t(c.samples_missed)},
+          {"frames_other_device", int64_t(c.frames_other_device)},
+          {"device_switches", int64_t(c.device_switches)}};
+}
+
+void SessionCore::SwitchDevice(const std::string& device) {
+  ++counters_.device_switches;
+  device_ = device;
+  other_since_ns_ = 0;
+  live_from_ = 0;
+  // Held behind during a reply: the old room's audio, not the question.
+  counters_.frames_guard_cut += guard_.size();
+  guard_.clear();
+  has_samples_ = false;  // another device: its own sample numbering
+}
+
+void SessionCore::StartFrom(const std::string& named, bool has_from, uint64_t from, int64_t now_ns) {
+  const std::string device = named.empty() ? device_ : named;
+  if (fetch_.on) EndFetch();  // an unfinished fetch: what it has goes first
+  const bool switched = device != device_;
+  if (switched) SwitchDevice(device);
+  live_from_ = 0;
+  if (!has_from) return;  // live audio from now on
+  // Continuous mode on the device already streamed: all of it went out.
+  if (!switched && mode_ == v1::MODE_CONTINUOUS) return;
+  if (backfilling_) return;  // a restart's backfill is under way: the live audio waits behind it anyway
+  const bool ours = recent_device_ == device && !recent_.empty();
+  if (ours && recent_.front().sample_index <= from) {
+    const uint64_t newest = recent_.back().sample_index + recent_.back().pcm.size() / 2;
+    ++counters_.start_from_ring;
+    if (from >= newest) {
+      live_from_ = from;  // not here yet: the live frames bring it
+      return;
+    }
+    for (const auto& r : recent_) {
+      const uint64_t n = r.pcm.size() / 2;
+      if (r.sample_index + n <= from) continue;
+      const size_t skip = r.sample_index < from ? size_t(from - r.sample_index) * 2 : 0;
+      // origin 0: late by design, not a sample of mic-to-wire latency.
+      Stream(std::string_view(r.pcm).substr(skip), 0, r.sample_index + skip / 2, true);
+      ++counters_.frames_bridged;
+    }
+    return;
+  }
+  // Another device, or older than the ring reaches: ask that device's
+  // vb-wakevad ring. Live audio (and what the own ring holds after the
+  // start) waits behind the answer; each sample goes out once.
+  ++counters_.start_fetched;
+  BeginBackfill();
+  if (ours)
+    for (const auto& r : recent_) live_wait_.push_back({r.sample_index, r.pcm, 0});
+  fetch_ = Fetch{.on = true, .device = device, .from = from, .started_ns = now_ns};
+  // Its audio already reaches us, so its ring has the start: ask now. Else
+  // at its first frame (the subscription is then in place and the answer
+  // reaches back to it), or after a short wait.
+  if (ours) SendFetch(now_ns);
+}
+
+void SessionCore::SendFetch(int64_t now_ns) {
+  fetch_.request_id = "listen-" + std::to_string(now_ns) + "-" + std::to_string(++fetches_);
+  fetch_.sent_ns = now_ns;
+  ++fetch_.attempts;
+  v1::BackfillRequest req;
+  req.set_request_id(fetch_.request_id);
+  req.set_from_sample(fetch_.from);
+  req.set_max_samples(uint64_t(options_.outage_buffer_ms) * SamplesPerMs());
+  port_->RequestBackfill(fetch_.device, req);
+}
+
+bool SessionCore::OnBackfillAnswer(const v1::AudioBackfill& a, int64_t origin_ns) {
+  if (!fetch_.on || a.request_id().empty() || a.request_id() != fetch_.request_id) return false;
+  fetch_.answered = true;
+  if (a.has_frame()) OnBackfill(a.frame(), origin_ns);
+  if (!a.last()) return true;
+  const std::string where = "the start of the question (sample " + std::to_string(fetch_.from) + " of device " +
+                            (fetch_.device.empty() ? std::string("?") : fetch_.device) + ")";
+  if (a.beyond_newest()) {
+    NoteBeyondNewest(where, fetch_.from, a.newest_end());
+  } else if (a.oldest_held() > fetch_.from) {
+    ++counters_.backfill_too_old;
+    counters_.samples_missed += a.oldest_held() - fetch_.from;
+    port_->Problem(where + " is older than its vb-wakevad's ring (from " + std::to_string(a.oldest_held()) +
+                   "): " + std::to_string((a.oldest_held() - fetch_.from) / std::max<uint64_t>(1, SamplesPerMs())) +
+                   " ms lost");
+  }
+  EndFetch();
+  return true;
+}
+
+void SessionCore::NoteBeyondNewest(const std::string& what, uint64_t from, uint64_t newest_end) {
+  ++counters_.backfill_beyond_newest;
+  port_->Problem(what + " lies beyond the newest sample vb-wakevad's ring holds (asked from " + std::to_string(from) +
+                 ", it ends at " + std::to_string(newest_end) +
+                 "): its stream restarted with new indices, or the audio has not reached it; nothing fetched");
+}
+
+void SessionCore::EndFetch() {
+  fetch_.on = false;
+  EndBackfill();
 }
 
 void SessionCore::Guard(const v1::AudioFrame& frame, int64_t origin_ns) {
@@ -676,30 +846,14 @@ void SessionCore::OnCommandAt(const v1::DialogCommand& cmd, int64_t now_ns) {
       }
       listening_ = true;
       encoder_.Reset();
-      const std::string& pre = cmd.start_listening().preroll_pcm();
-      const uint64_t end = cmd.start_listening().preroll_end_sample();
-      // Indexed, the preroll starts the utterance a restarted session would
-      // send again (in continuous mode it repeats what already streamed).
-      const bool indexed = end >= pre.size() / 2 && end > 0 && mode_ != v1::MODE_CONTINUOUS;
-      if (!pre.empty()) Stream(pre, 0, indexed ? end - pre.size() / 2 : 0, indexed);
-      // What was captured after the preroll, before this command arrived.
-      if (end > 0) {
-        for (const auto& r : recent_) {
-          const uint64_t n = r.pcm.size() / 2;
-          if (r.sample_index + n <= end) continue;
-          const size_t skip = r.sample_index < end ? size_t(end - r.sample_index) * 2 : 0;
-          std::string_view pcm(r.pcm);
-          pcm.remove_prefix(skip);
-          // origin 0: late by design, not a sample of mic-to-wire latency.
-          Stream(pcm, 0, r.sample_index + skip / 2, indexed);
-          ++counters_.frames_bridged;
-        }
-      }
-      recent_.clear();
+      const auto& sl = cmd.start_listening();
+      StartFrom(sl.device(), sl.has_from_sample(), sl.from_sample(), now_ns);
       port_->ResumeChanged(true);
       break;
     }
     case v1::DialogCommand::kStopListening: {
+      if (fetch_.on) EndFetch();  // the question's start, fetched or not, goes before the commit
+      live_from_ = 0;
       // What was captured while listening goes out first, guard or not.
       if (!guard_.empty()) {
         const bool on = guard_on_;

@@ -87,6 +87,11 @@ class SessionPort {
   virtual void ResumeChanged(bool urgent) {}
   // Problems worth a (rate-limited) log line.
   virtual void Problem(const std::string& what) {}
+  // Asks `device`'s ring of audio.clean (vb-wakevad: session.backfill/<device>)
+  // for the audio from req.from_sample; the answer comes back through
+  // OnBackfillAnswer. Used when a StartListening names audio the session's own
+  // ring does not hold (another device, or too long ago).
+  virtual void RequestBackfill(const std::string& device, const v1::BackfillRequest& req) {}
 };
 
 struct CoreOptions {
@@ -99,6 +104,13 @@ struct CoreOptions {
   // long (a server that never confirms must not keep them forever).
   int config_wait_ms = 5000;
   std::string service;  // SessionStatus.service, e.g. "coze ws.coze.cn"
+  std::string device;   // the device whose audio.clean the session hears at start
+  // audio.clean kept, whatever the state, to find a question's start by its
+  // sample position (StartListening.from_sample) without asking anyone.
+  int ring_ms = 4000;
+  // A StartListening's audio fetched from a device's vb-wakevad ring: live
+  // audio waits behind the answer at most this long.
+  int fetch_wait_ms = 1500;
 };
 
 struct CoreCounters {
@@ -106,7 +118,7 @@ struct CoreCounters {
   uint64_t frames_sent = 0;      // appended to the wire
   uint64_t frames_buffered = 0;  // held during an outage
   uint64_t frames_replayed = 0;  // delivered after reconnecting
-  uint64_t frames_bridged = 0;   // recent frames sent after a preroll (see StartListening)
+  uint64_t frames_bridged = 0;   // frames of the session's own ring sent on a StartListening (from_sample on)
   uint64_t frames_dropped = 0;   // outage buffer full, or send queue refused
   uint64_t send_refused = 0;
   uint64_t commands = 0;
@@ -119,7 +131,21 @@ struct CoreCounters {
   uint64_t frames_requeued = 0;    // sent before a disconnect, sent again after it
   uint64_t frames_guarded = 0;     // held behind by an UplinkGuard (then sent or cut)
   uint64_t frames_guard_cut = 0;   // cut out by an UplinkGuard's end (a wake phrase)
+  // StartListening{device, from_sample}: found in the session's own ring, or
+  // fetched from the device's vb-wakevad ring (another device, or older than
+  // the own ring reaches).
+  uint64_t start_from_ring = 0;
+  uint64_t start_fetched = 0;
+  uint64_t fetch_timeouts = 0;          // no answer within fetch_wait_ms: live audio only
+  uint64_t backfill_beyond_newest = 0;  // the ring asked had nothing from that sample on yet
+  uint64_t backfill_too_old = 0;        // the ring asked no longer held the start
+  uint64_t samples_missed = 0;          // audio known lost (too old, or a hole before the live frames)
+  uint64_t frames_other_device = 0;     // audio.clean of a device not streamed (a switch under way)
+  uint64_t device_switches = 0;
 };
+
+// The heartbeat figures of StartListening's audio lookup (README.md).
+std::vector<std::pair<std::string, int64_t>> StartFigures(const CoreCounters& c);
 
 // A text input not yet answered by a chat: queued, or sent and waiting for
 // its chat to start. `queued_ns` is on the core's (monotonic) clock.
@@ -168,8 +194,15 @@ class SessionCore {
   void OnServerText(std::string_view text, int64_t recv_ns);
   // A command arriving at `now_ns` (the stall clock); OnCommand uses the monotonic clock.
   void OnCommandAt(const v1::DialogCommand& cmd, int64_t now_ns);
-  // One audio.clean frame; `origin_ns` = its publish/capture time.
-  void OnAudio(const v1::AudioFrame& frame, int64_t origin_ns);
+  // One audio.clean frame; `origin_ns` = its publish/capture time; `device`
+  // = whose it is ("" = the device the session hears now).
+  void OnAudio(const v1::AudioFrame& frame, int64_t origin_ns, std::string_view device = "");
+  // An answer on audio.backfill (any device): taken if it answers the
+  // request of a StartListening (RequestBackfill), else false.
+  bool OnBackfillAnswer(const v1::AudioBackfill& answer, int64_t origin_ns);
+  // The last message of a backfill answer said the start asked for lies
+  // beyond the newest sample the ring held: counted and told.
+  void NoteBeyondNewest(const std::string& what, uint64_t from, uint64_t newest_end);
   // One dialog.command.
   void OnCommand(const v1::DialogCommand& cmd);
 
@@ -213,6 +246,8 @@ class SessionCore {
   void PublishStatus();
 
   bool connected() const { return connected_; }
+  // The device whose audio is streamed (named by the last StartListening).
+  const std::string& device() const { return device_; }
   bool streaming() const;
   v1::DialogMode mode() const { return mode_; }
   const SessionSettings& settings() const { return options_.settings; }
@@ -297,6 +332,7 @@ class SessionCore {
   std::deque<Held> sent_tail_;
   size_t sent_tail_bytes_ = 0;
   bool backfilling_ = false;
+  bool backfill_got_ = false;  // the answer under way brought audio
   struct Live {
     uint64_t sample_index;
     std::string pcm;
@@ -312,11 +348,36 @@ class SessionCore {
   struct Recent {
     uint64_t sample_index;
     std::string pcm;
+    int64_t origin_ns;
   };
-  // audio.clean while not streaming, the last second: bridges a preroll to
-  // the live frames (StartListening.preroll_end_sample).
+  // The last ring_ms of audio.clean of recent_device_, streamed or not: a
+  // StartListening's from_sample is looked up here first.
   std::deque<Recent> recent_;
-  static constexpr size_t kRecentFrames = 50;
+  std::string recent_device_;
+  size_t recent_samples_ = 0;
+  void Remember(const v1::AudioFrame& frame, int64_t origin_ns, std::string_view device);
+  // StartListening{device, from_sample}.
+  void StartFrom(const std::string& device, bool has_from, uint64_t from, int64_t now_ns);
+  void SwitchDevice(const std::string& device);
+  // Frames of the streamed device below this are not sent (a question's
+  // start not yet received: the live frames bring it).
+  uint64_t live_from_ = 0;
+  // A StartListening's start fetched from a vb-wakevad ring.
+  struct Fetch {
+    bool on = false;
+    std::string device, request_id;
+    uint64_t from = 0;
+    int64_t started_ns = 0, sent_ns = 0;  // sent_ns 0: not asked yet (waiting for the device's first frame)
+    uint64_t attempts = 0;
+    bool answered = false;  // some of the answer came: not asked again
+  } fetch_;
+  static constexpr int64_t kFetchRetryNs = 400'000'000;
+  uint64_t fetches_ = 0;
+  void SendFetch(int64_t now_ns);
+  void EndFetch();
+  std::string device_;
+  int64_t other_since_ns_ = 0;  // streaming, frames of another device only since then (0 = none)
+  static constexpr int64_t kAdoptAfterNs = 1'000'000'000;
   size_t held_bytes_ = 0;
   size_t HoldLimitBytes() const { return size_t(options_.outage_buffer_ms) * SamplesPerMs() * 2; }
   struct Guarded {

@@ -166,7 +166,7 @@ const actor = {
     const c = this.c;
     const input = c.inputDevice || this.device;
     this.n = { frames_in: 0, frames_rejected: 0, gap_fills: 0, resyncs: 0, speech_starts: 0, speech_ends: 0, wakes: 0, spot_chunks: 0,
-      backfill_requests: 0, backfill_samples: 0, vad_ns: 0, wake_ns: 0 };
+      backfill_requests: 0, backfill_samples: 0, backfill_beyond_newest: 0, vad_ns: 0, wake_ns: 0 };
     this.vadOut = bus.advertise('voice.vad');
     this.wakeOut = bus.advertise('voice.wake');
     this.history = new History(RATE * 12);
@@ -349,7 +349,14 @@ const actor = {
       sent += n; end = f.at + skip + n;
     }
     this.n.backfill_samples += sent;
-    this.backfillOut({ requestId: r.requestId, last: true, endSample: end, oldestHeld: this.ring.length ? this.ring[0].at : from });
+    // Nothing held from `from` on (the stream restarted, or the audio has not
+    // come yet): said so, not a bare "0 chunks" that reads as "nothing missed".
+    const last = this.ring.length ? this.ring[this.ring.length - 1] : null;
+    const newestEnd = last ? last.at + last.pcm.length : 0;
+    const beyond = from > newestEnd;
+    if (beyond) this.n.backfill_beyond_newest++;
+    this.backfillOut({ requestId: r.requestId, last: true, endSample: end, oldestHeld: this.ring.length ? this.ring[0].at : from,
+      newestEnd, beyondNewest: beyond });
   },
 
   onHeartbeat(hb) {

@@ -173,11 +173,18 @@ void WakeVadActor::OnBackfillRequest(bus::Context& ctx, const v1::BackfillReques
   out.set_last(true);
   out.set_end_sample(end);
   out.set_oldest_held(ring_->oldest());
+  out.set_newest_end(ring_->newest_end());
+  // Nothing held from there on: the ring's stream restarted with new
+  // indices, or the audio asked for has not reached us yet. "0 chunks"
+  // alone would read as "nothing was missed".
+  const bool beyond = req.from_sample() > ring_->newest_end();
+  out.set_beyond_newest(beyond);
+  if (beyond) ctx.Count("backfill_beyond_newest");
   backfill_pub_.Publish(out);
   ctx.Count("backfill_samples", int64_t(end - std::min(end, std::max(req.from_sample(), ring_->oldest()))));
   VB_LOG(kInfo) << "backfill " << req.request_id() << ": samples from " << req.from_sample() << " (ring holds "
                 << ring_->oldest() << "…" << ring_->newest_end() << ") sent up to " << end << " in " << frames
-                << " chunks";
+                << " chunks" << (beyond ? ": the start asked for lies beyond the newest sample held" : "");
 }
 
 void WakeVadActor::PublishVad(bus::Context& ctx, const VadOutput& o) {

@@ -331,9 +331,7 @@ std::string DialogHarness::Dump(size_t from) const {
   for (const auto& p : playback_) s += std::to_string(p.t_ns / 1000000) + " " + p.event.ShortDebugString() + "\n";
   s += "--- dialog.command:\n";
   for (const auto& [t, c] : commands_seen_) {
-    v1::DialogCommand shown = c;
-    if (shown.has_start_listening()) shown.mutable_start_listening()->set_preroll_pcm("…");
-    s += std::to_string(t / 1000000) + " " + shown.ShortDebugString() + "\n";
+    s += std::to_string(t / 1000000) + " " + c.ShortDebugString() + "\n";
   }
   s += "--- voice: " + std::to_string(vad_.size()) + " vad, " + std::to_string(wakes_.size()) + " wake events\n";
   s += "--- last heartbeat extras:\n";

@@ -156,8 +156,11 @@ TEST_F(DialogTest, WakeWordListensWithAudioAfterThePhrase) {
   dialog_->Wake(w, t_);
   EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
   EXPECT_EQ(rec_.Names(), (std::vector<std::string>{"prompt:wake", "start"}));
-  // What followed the phrase, not the phrase.
-  EXPECT_EQ(rec_.commands[1].start_listening().preroll_pcm(), std::string(600, 'b'));
+  // From the phrase's end: what followed it, not the phrase; named, not carried.
+  EXPECT_TRUE(rec_.commands[1].start_listening().has_from_sample());
+  EXPECT_EQ(rec_.commands[1].start_listening().from_sample(), 1200u);
+  EXPECT_GT(rec_.commands[1].ByteSizeLong(), 0u);
+  EXPECT_LT(rec_.commands[1].ByteSizeLong(), 32u) << "no PCM on the control plane";
   dialog_->ServerSpeech(true, t_);
   dialog_->ServerSpeech(false, t_);
   Reply("t1");

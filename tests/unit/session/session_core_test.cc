@@ -46,6 +46,10 @@ struct FakePort : SessionPort {
     acks.push_back({id, r, reason});
   }
   void ResumeChanged(bool urgent) override { urgent_saves += urgent; }
+  std::vector<std::pair<std::string, v1::BackfillRequest>> backfills;  // (device, request)
+  void RequestBackfill(const std::string& device, const v1::BackfillRequest& req) override {
+    backfills.emplace_back(device, req);
+  }
 
   std::vector<Json> Sent(const std::string& type) const {
     std::vector<Json> r;
@@ -96,9 +100,13 @@ v1::DialogCommand Cmd(auto setter) {
 struct CoreTest : ::testing::Test {
   FakePort port;
   std::unique_ptr<SessionCore> core;
+  int ring_ms = 4000;
+  std::string device;
   void Make(v1::DialogMode mode, std::string codec = "pcm", int outage_ms = 5000) {
     CoreOptions o;
     o.mode = mode;
+    o.ring_ms = ring_ms;
+    o.device = device;
     o.settings.input_codec = codec;
     o.outage_buffer_ms = outage_ms;
     o.service = "coze test";
@@ -145,25 +153,26 @@ TEST_F(CoreTest, ContinuousModeStreamsWhileConnected) {
 TEST_F(CoreTest, WakeWordModeStreamsOnlyBetweenStartAndStop) {
   Make(v1::MODE_WAKE_WORD);
   Connect();
-  core->OnAudio(Frame(1), 0);
+  core->OnAudio(Frame(9, 320, 0), 0);
   EXPECT_TRUE(port.Sent("input_audio_buffer.append").empty());
-  core->OnCommand(Cmd([](auto& c) { c.mutable_start_listening()->set_preroll_pcm(Frame(9).pcm()); }));
-  core->OnAudio(Frame(2), 0);
+  core->OnCommand(Cmd([](auto& c) { c.mutable_start_listening()->set_from_sample(0); }));
+  core->OnAudio(Frame(2, 320, 320), 0);
   core->OnCommand(Cmd([](auto& c) { c.mutable_stop_listening()->set_commit(true); }));
-  core->OnAudio(Frame(3), 0);
+  core->OnAudio(Frame(3, 320, 640), 0);
   auto appends = port.Sent("input_audio_buffer.append");
   ASSERT_EQ(appends.size(), 2u);
-  EXPECT_EQ(Delta(appends[0]), Frame(9).pcm());  // preroll first
+  EXPECT_EQ(Delta(appends[0]), Frame(9).pcm());  // from the sample named, out of the session's own ring
   EXPECT_EQ(Delta(appends[1]), Frame(2).pcm());
   EXPECT_EQ(port.Sent("input_audio_buffer.complete").size(), 1u);
   // Wake word: the server's VAD still ends the user's turn.
   EXPECT_EQ(port.sent[0]["data"]["turn_detection"]["type"], "server_vad");
 }
 
-// Wake word: the preroll ends where the wake was reported; the frames captured
-// after it, before start_listening arrived, are sent next (from the exact
-// sample), so the start of a question said right after the phrase is kept.
-TEST_F(CoreTest, StartListeningBridgesThePrerollToTheLiveFrames) {
+// Wake word: StartListening names the phrase's end by sample; the session
+// finds it in its own ring of the device's audio and sends from that exact
+// sample on, then the live frames: the start of a question said right after
+// the phrase is kept, and no PCM travels with the command.
+TEST_F(CoreTest, StartListeningFindsTheQuestionInTheSessionsOwnRing) {
   Make(v1::MODE_WAKE_WORD);
   Connect();
   for (int i = 0; i < 4; ++i) {
@@ -172,21 +181,201 @@ TEST_F(CoreTest, StartListeningBridgesThePrerollToTheLiveFrames) {
     core->OnAudio(f, 0);
   }
   EXPECT_TRUE(port.Sent("input_audio_buffer.append").empty());
-  // The preroll ended 100 samples into the second frame (index 1320).
-  core->OnCommand(Cmd([](auto& c) {
-    c.mutable_start_listening()->set_preroll_pcm(Frame(9).pcm());
-    c.mutable_start_listening()->set_preroll_end_sample(1420);
-  }));
+  // The phrase ended 100 samples into the second frame (index 1320).
+  core->OnCommand(Cmd([](auto& c) { c.mutable_start_listening()->set_from_sample(1420); }));
   auto live = Frame(14);
   live.set_sample_index(1000 + 320 * 4);
   core->OnAudio(live, 0);
   std::string sent;
   for (const auto& a : port.Sent("input_audio_buffer.append")) sent += Delta(a);
-  const std::string expected =
-      Frame(9).pcm() + Frame(11, 220).pcm() + Frame(12).pcm() + Frame(13).pcm() + Frame(14).pcm();
+  const std::string expected = Frame(11, 220).pcm() + Frame(12).pcm() + Frame(13).pcm() + Frame(14).pcm();
   EXPECT_EQ(sent.size(), expected.size());
-  EXPECT_EQ(sent, expected) << "preroll, the rest of the frame it ended in, the frames after, then live";
+  EXPECT_EQ(sent, expected) << "the rest of the frame the phrase ended in, the frames after, then live";
   EXPECT_EQ(core->counters().frames_bridged, 3u);
+  EXPECT_EQ(core->counters().start_from_ring, 1u);
+  EXPECT_TRUE(port.backfills.empty()) << "found in the own ring: nobody is asked";
+}
+
+// Audio whose every sample holds its own index (mod 2^15): what reaches the
+// wire can be checked sample by sample for gaps and doubles.
+v1::AudioFrame Ramp(uint64_t first, size_t samples = 320) {
+  v1::AudioFrame f = Frame(0, samples, first);
+  std::string pcm(samples * 2, '\0');
+  for (size_t i = 0; i < samples; ++i) {
+    const auto v = uint16_t((first + i) & 0x7fff);
+    pcm[2 * i] = char(v & 0xff);
+    pcm[2 * i + 1] = char(v >> 8);
+  }
+  f.set_pcm(pcm);
+  return f;
+}
+
+v1::AudioBackfill Chunk(const std::string& id, uint64_t first, size_t samples) {
+  v1::AudioBackfill b;
+  b.set_request_id(id);
+  *b.mutable_frame() = Ramp(first, samples);
+  return b;
+}
+
+v1::AudioBackfill Last(const std::string& id, uint64_t end, uint64_t oldest, uint64_t newest_end) {
+  v1::AudioBackfill b;
+  b.set_request_id(id);
+  b.set_last(true);
+  b.set_end_sample(end);
+  b.set_oldest_held(oldest);
+  b.set_newest_end(newest_end);
+  b.set_beyond_newest(false);
+  return b;
+}
+
+struct StartTest : CoreTest {
+  std::string Wire() {
+    std::string sent;
+    for (const auto& a : port.Sent("input_audio_buffer.append")) sent += Delta(a);
+    return sent;
+  }
+  // The wire holds samples [from, end) exactly once, in order.
+  void ExpectWire(uint64_t from, uint64_t end) {
+    const std::string sent = Wire();
+    ASSERT_EQ(sent.size(), (end - from) * 2) << "samples on the wire: " << sent.size() / 2;
+    EXPECT_EQ(sent, Ramp(from, size_t(end - from)).pcm()) << "a gap or a double between " << from << " and " << end;
+  }
+  void Listen(const std::string& to, uint64_t from) {
+    core->OnCommand(Cmd([&](auto& c) {
+      c.mutable_start_listening()->set_device(to);
+      c.mutable_start_listening()->set_from_sample(from);
+    }));
+  }
+};
+
+// The question started before what the own ring still holds: asked of the
+// device's vb-wakevad ring; the answer overlaps the ring and the live
+// frames that came meanwhile, and each sample goes out once.
+TEST_F(StartTest, ARingMissIsFetchedAndEachSampleGoesOutOnce) {
+  ring_ms = 100;  // 1600 samples
+  device = "kitchen";
+  Make(v1::MODE_WAKE_WORD);
+  Connect();
+  for (uint64_t i = 0; i < 20; ++i) core->OnAudio(Ramp(i * 320), 0);  // ring: 4800…6400
+  Listen("", 3000);
+  ASSERT_EQ(port.backfills.size(), 1u) << "its audio already arrives: asked at once";
+  EXPECT_EQ(port.backfills[0].first, "kitchen");
+  EXPECT_EQ(port.backfills[0].second.from_sample(), 3000u);
+  const std::string id = port.backfills[0].second.request_id();
+  EXPECT_TRUE(Wire().empty()) << "nothing before the answer: it comes first";
+  core->OnAudio(Ramp(6400), 0);  // live, waits behind the answer
+  EXPECT_TRUE(Wire().empty());
+  EXPECT_FALSE(core->OnBackfillAnswer(Chunk("someone-else", 0, 320), 0)) << "another request's answer";
+  EXPECT_TRUE(core->OnBackfillAnswer(Chunk(id, 3000, 3720), 0));  // 3000…6720: overlaps ring and live
+  EXPECT_TRUE(core->OnBackfillAnswer(Last(id, 6720, 0, 6720), 0));
+  core->OnAudio(Ramp(6720), 0);
+  ExpectWire(3000, 7040);
+  EXPECT_EQ(core->counters().start_fetched, 1u);
+  EXPECT_EQ(core->counters().samples_missed, 0u);
+  EXPECT_FALSE(core->backfilling());
+}
+
+// Issue 16: the wake was on the office while the session heard the kitchen.
+// The session moves to the office and fetches the question's start from the
+// office's ring once the office's audio reaches it (so the answer reaches
+// back to its first live frame); the kitchen's frames still in flight are
+// not streamed; nothing said between the phrase and the move is lost.
+TEST_F(StartTest, AWakeOnAnotherDeviceFetchesWhatWasSaidBeforeTheMove) {
+  device = "kitchen";
+  Make(v1::MODE_WAKE_WORD);
+  Connect();
+  for (uint64_t i = 0; i < 10; ++i) core->OnAudio(Ramp(900000 + i * 320), 0, "kitchen");
+  Listen("office", 5000);
+  EXPECT_EQ(core->device(), "office");
+  EXPECT_TRUE(port.backfills.empty()) << "no office audio yet: asked at its first frame";
+  core->OnAudio(Ramp(903200), 0, "kitchen");  // in flight from before the move
+  core->OnAudio(Ramp(6400), 0, "office");     // the first live frame of the office
+  ASSERT_EQ(port.backfills.size(), 1u);
+  EXPECT_EQ(port.backfills[0].first, "office");
+  EXPECT_EQ(port.backfills[0].second.from_sample(), 5000u);
+  const std::string id = port.backfills[0].second.request_id();
+  core->OnAudio(Ramp(6720), 0, "office");
+  EXPECT_TRUE(core->OnBackfillAnswer(Chunk(id, 5000, 1720), 0));  // up to 6720
+  EXPECT_TRUE(core->OnBackfillAnswer(Last(id, 6720, 0, 6720), 0));
+  core->OnAudio(Ramp(7040), 0, "office");
+  ExpectWire(5000, 7360);
+  EXPECT_EQ(core->counters().frames_other_device, 1u);
+  EXPECT_EQ(core->counters().device_switches, 1u);
+  // A restart would ask for it in the office's numbering.
+  EXPECT_EQ(core->Resume().resend_from, 5000u);
+}
+
+// "0 chunks" must not read as "nothing missed": an answer that says the
+// start lies beyond the newest sample held is counted and told, and the
+// live audio flows.
+TEST_F(StartTest, AnAnswerBeyondTheNewestSampleIsToldNotTakenForNothingMissed) {
+  device = "kitchen";
+  Make(v1::MODE_WAKE_WORD);
+  Connect();
+  Listen("office", 500000);
+  core->OnAudio(Ramp(1000), 0, "office");  // the office's stream restarted: small indices
+  ASSERT_EQ(port.backfills.size(), 1u);
+  auto last = Last(port.backfills[0].second.request_id(), 500000, 0, 1320);
+  last.set_beyond_newest(true);
+  EXPECT_TRUE(core->OnBackfillAnswer(last, 0));
+  EXPECT_EQ(core->counters().backfill_beyond_newest, 1u);
+  bool told = false;
+  for (const auto& p : port.problems) told = told || p.find("beyond the newest sample") != std::string::npos;
+  EXPECT_TRUE(told);
+  core->OnAudio(Ramp(1320), 0, "office");
+  ExpectWire(1000, 1640);
+}
+
+// The device's ring no longer reached back to the start: what it had goes
+// out, and the loss is counted in samples.
+TEST_F(StartTest, AStartOlderThanTheDevicesRingIsCountedAsMissed) {
+  device = "kitchen";
+  Make(v1::MODE_WAKE_WORD);
+  Connect();
+  Listen("office", 1000);
+  core->OnAudio(Ramp(20000), 0, "office");
+  const std::string id = port.backfills.at(0).second.request_id();
+  EXPECT_TRUE(core->OnBackfillAnswer(Chunk(id, 4000, 16000), 0));
+  EXPECT_TRUE(core->OnBackfillAnswer(Last(id, 20000, 4000, 20000), 0));
+  EXPECT_EQ(core->counters().backfill_too_old, 1u);
+  EXPECT_EQ(core->counters().samples_missed, 3000u);
+  ExpectWire(4000, 20320);
+}
+
+// No vb-wakevad answers: the live audio waits at most fetch_wait_ms, the
+// request is repeated meanwhile, then the live audio goes.
+TEST_F(StartTest, NoAnswerLetsTheLiveAudioGoAfterTheWait) {
+  device = "kitchen";
+  Make(v1::MODE_WAKE_WORD);
+  Connect();
+  const int64_t t0 = MonoNow();
+  Listen("office", 1000);
+  core->Tick(t0 + 450'000'000);  // no office frame yet: asked anyway
+  ASSERT_EQ(port.backfills.size(), 1u);
+  core->OnAudio(Ramp(2000), 0, "office");
+  core->Tick(t0 + 900'000'000);
+  ASSERT_EQ(port.backfills.size(), 2u) << "asked again";
+  EXPECT_NE(port.backfills[1].second.request_id(), port.backfills[0].second.request_id());
+  EXPECT_TRUE(Wire().empty());
+  core->Tick(t0 + 2'000'000'000);
+  EXPECT_EQ(core->counters().fetch_timeouts, 1u);
+  ExpectWire(2000, 2320);
+  EXPECT_FALSE(core->OnBackfillAnswer(Chunk(port.backfills[1].second.request_id(), 1000, 1000), 0))
+      << "a late answer is not mixed in";
+}
+
+// The start not yet in the ring (the session's copy of the audio lags the
+// detector's): the live frames bring it, from that sample on.
+TEST_F(StartTest, AStartNotYetReceivedIsTakenFromTheLiveFrames) {
+  device = "kitchen";
+  Make(v1::MODE_WAKE_WORD);
+  Connect();
+  core->OnAudio(Ramp(0), 0);
+  Listen("kitchen", 500);
+  EXPECT_TRUE(port.backfills.empty());
+  core->OnAudio(Ramp(320), 0);
+  core->OnAudio(Ramp(640), 0);
+  ExpectWire(500, 960);
 }
 
 TEST_F(CoreTest, PushToTalkDownCancelsTheRunningReply) {
@@ -770,10 +959,8 @@ TEST_F(CoreTest, AClosedUtteranceWithoutAChatIsNotOwedForEver) {
 TEST_F(CoreTest, PushToTalkResendsTheWholeUtteranceFromItsPreroll) {
   Make(v1::MODE_PUSH_TO_TALK);
   Connect();
-  core->OnCommand(Cmd([](auto& c) {
-    c.mutable_start_listening()->set_preroll_pcm(std::string(3200, '\1'));  // 100 ms
-    c.mutable_start_listening()->set_preroll_end_sample(16000);
-  }));
+  for (uint64_t i = 0; i < 5; ++i) core->OnAudio(Frame(1, 320, 16000 - 1600 + i * 320), 0);  // 100 ms
+  core->OnCommand(Cmd([](auto& c) { c.mutable_start_listening()->set_from_sample(16000 - 1600); }));
   for (uint64_t i = 0; i < 100; ++i) core->OnAudio(Frame(1, 320, 16000 + i * 320), 0);
   ResumePoint p = core->Resume();
   EXPECT_TRUE(p.listening);
