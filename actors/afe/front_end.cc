@@ -40,6 +40,7 @@ void FrontEnd::Reset() {
   ref_env_db_ = mic_env_db_ = far_peak_db_ = -120;
   erl_db_ = 20;
   gate_gain_ = 1;
+  reconverge_far_blocks_ = 0;
 }
 
 namespace {
@@ -93,10 +94,19 @@ void FrontEnd::Gate(const int16_t* mic, const int16_t* ref, const int16_t* ref_n
     erl_db_ = erl_now < erl_db_ ? std::max(erl_now, erl_db_ - kErlDownDbPerBlock)
                                 : std::min(erl_now, erl_db_ + kErlUpDbPerBlock);
   const bool near_end = erl_now > erl_db_ + kNearEndMarginDb;
-  const bool residue = far && !near_end && (blind || BlockDbfs(out, block_) < mic_env_db_ - config_.gate_erle_db);
+  const bool cancelled = BlockDbfs(out, block_) < mic_env_db_ - config_.gate_erle_db;
+  // A canceller started afresh (delay change) passes the echo nearly whole
+  // at first: its output says nothing until it cancels again. Seen in CI:
+  // the echo at -14 dBFS passed the gate as "double talk" ~0.8 s into the
+  // first reply, right after the estimator moved the delay, and the
+  // service's VAD cut the reply.
+  bool reconverging = false;
+  if (reconverge_far_blocks_ > 0 && far && !blind) reconverging = --reconverge_far_blocks_ > 0;
+  const bool residue = far && !near_end && (blind || reconverging || cancelled);
   const float target = residue ? gate_floor_ : 1.0f;
   if (residue) ++counters_.gated_blocks;
   if (residue && blind) ++counters_.late_ref_gated_blocks;
+  if (residue && reconverging && !cancelled) ++counters_.reconverge_gated_blocks;
   if (target == 1.0f && gate_gain_ == 1.0f) return;
   const float step = (target - gate_gain_) / float(block_);
   for (size_t i = 0; i < block_; ++i) {
@@ -142,6 +152,10 @@ void FrontEnd::Estimate() {
   // converges sooner than unlearning it (webrtc's delay search especially).
   processor_->Reset();
   ++counters_.delay_changes;
+  // As long as the client VAD's hold-off after the agent starts speaking
+  // (vb-control barge_in.client_vad_holdoff_ms: speex reaches 15 dB in
+  // 2.1-2.4 s): 2.5 s of far-end blocks.
+  reconverge_far_blocks_ = int(config_.processor.sample_rate * 5 / 2 / int(block_));
 }
 
 Status FrontEnd::ProcessMic(const PcmView& mic, int reference_channel, int64_t capture_ns, std::vector<int16_t>* out) {

@@ -41,7 +41,11 @@ struct FrontEndConfig {
   // over the echo is not cancelled, so it stays within gate_erle_db of the
   // mic and passes. Against the first reply on a fresh device: before the
   // canceller converges its residue (-45…-65 dBFS) reads as speech to a
-  // server's VAD, and the agent interrupts itself.
+  // server's VAD, and the agent interrupts itself. After the delay
+  // estimator moves the bulk delay the canceller starts afresh and passes
+  // the echo nearly whole, so its output is no guide: for the next 2.5 s of
+  // far end (as long as it takes speex to converge) a block with the
+  // speaker audible is residue unless the near end talks over it.
   bool echo_gate = true;
   double gate_erle_db = 10;
   double gate_depth_db = 30;
@@ -54,10 +58,11 @@ struct FrontEndCounters {
   uint64_t bad_mic = 0;  // wrong rate/size/channels: dropped
   uint64_t bad_ref = 0;
   uint64_t blocks = 0;
-  uint64_t blocks_with_ref = 0;        // blocks that had some reference signal
-  uint64_t delay_changes = 0;          // bulk delay moved by the estimator
-  uint64_t gated_blocks = 0;           // blocks attenuated by the residual echo gate
-  uint64_t late_ref_gated_blocks = 0;  // of those: the speaker played, its reference came too late
+  uint64_t blocks_with_ref = 0;          // blocks that had some reference signal
+  uint64_t delay_changes = 0;            // bulk delay moved by the estimator
+  uint64_t gated_blocks = 0;             // blocks attenuated by the residual echo gate
+  uint64_t late_ref_gated_blocks = 0;    // of those: the speaker played, its reference came too late
+  uint64_t reconverge_gated_blocks = 0;  // of those: the canceller was re-converging after a delay change
 };
 
 // One frame of interleaved s16.
@@ -116,6 +121,9 @@ class FrontEnd {
   double erl_db_ = 20;         // learned echo return: mic - reference while the far end plays
   float gate_gain_ = 1;        // gain at the end of the last block
   double far_peak_db_ = -120;  // the speaker's recent peak level (slow decay), for blocks with late reference
+  // After a delay change: far-end blocks left until the gate trusts the
+  // canceller's output again.
+  int reconverge_far_blocks_ = 0;
   FrontEndCounters counters_;
 };
 

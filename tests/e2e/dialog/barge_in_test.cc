@@ -221,7 +221,9 @@ TEST_F(BargeIn, FirstReplyIsNotCutByItsOwnEcho) {
   EXPECT_EQ(InterruptsBefore(INT64_MAX), 0)
       << "the agent interrupted itself on its own echo\n"
       << EnergyTimeline(FirstSound(from) - 100000000, 25) << "… and before the interrupt:\n"
-      << EnergyTimeline(FirstInterrupt() - 1500000000, 75) << Dump() << Logs({"afe", "playback"});
+      << EnergyTimeline(FirstInterrupt() - 1500000000, 75)
+      << "… and what the service heard last before it (the wake guard holds the uplink 2.5 s behind):\n"
+      << EnergyTimeline(FirstInterrupt() - 3500000000, 60) << Dump() << Logs({"afe", "playback"});
 }
 
 // Barge-in by the client VAD on real ALSA, timed at the devices: the story

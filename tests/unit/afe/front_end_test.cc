@@ -334,6 +334,53 @@ TEST(FrontEnd, EchoGateHoldsTheEchoWhereTheReferenceIsMissing) {
   }
 }
 
+// Seen in CI (FirstReplyIsNotCutByItsOwnEcho, stop 21): ~0.8 s into the
+// first reply the estimator moved the bulk delay, the canceller started
+// afresh and passed the echo nearly whole; its output being within
+// gate_erle_db of the mic, the gate took it for double talk, and the
+// service's VAD cut the reply. Until the canceller cancels again, the
+// gate holds such blocks down (no near end talks in this scene).
+TEST(FrontEnd, EchoGateHoldsTheEchoWhileTheCancellerReconvergesAfterADelayChange) {
+  auto scene = MakeScene(8, 0, false);
+  for (const char* backend : {"speex", "webrtc"}) {
+    // Loud frames (above -50 dBFS: speech to a server's VAD) the canceller
+    // did not cut by gate_erle_db, in the 2 s after the delay moved.
+    auto run = [&](bool gate, uint64_t* reconverge_gated) {
+      FrontEndConfig c = Config(backend);
+      c.echo_gate = gate;
+      std::unique_ptr<FrontEnd> fe;
+      EXPECT_TRUE(FrontEnd::Create(c, &fe).ok());
+      auto mic = sim::ToS16(scene.mic), far = sim::ToS16(scene.far);
+      std::vector<int16_t> out;
+      const int64_t lead = 5;
+      int64_t changed_at = -1;
+      int passed = 0;
+      for (int64_t k = 0; k < int64_t(mic.size() / kFrame) + lead; ++k) {
+        if (k < int64_t(mic.size() / kFrame))
+          fe->PushReference({&far[size_t(k) * kFrame], kFrame, 1, 16000}, kT0 + k * 20 * kMs);
+        const int64_t m = k - lead;
+        if (m < 0) continue;
+        // Mic stamps 12 ms early: the estimator moves the delay once.
+        fe->ProcessMic({&mic[size_t(m) * kFrame], kFrame, 1, 16000}, -1, kT0 + m * 20 * kMs - 12 * kMs, &out);
+        if (changed_at < 0 && fe->counters().delay_changes > 0) changed_at = m;
+        if (changed_at < 0 || m >= changed_at + 100) continue;
+        const auto in = sim::ToFloat(std::vector<int16_t>(&mic[size_t(m) * kFrame], &mic[size_t(m) * kFrame] + kFrame));
+        const double o = sim::PowerDb(sim::ToFloat(out), 0, kFrame), i = sim::PowerDb(in, 0, kFrame);
+        passed += o > -50 && o > i - 10;
+      }
+      EXPECT_GE(changed_at, 0) << backend << ": the estimator no longer moves the delay in this scene";
+      *reconverge_gated = fe->counters().reconverge_gated_blocks;
+      return passed;
+    };
+    uint64_t open_gated = 0, gated = 0;
+    const int open = run(false, &open_gated), with = run(true, &gated);
+    if (std::string(backend) == "speex")  // webrtc's AEC3 re-converges within ~40 ms here
+      EXPECT_GE(open, 10) << backend << ": the canceller no longer passes the echo after a delay change";
+    EXPECT_EQ(with, 0) << backend << ": " << open << " loud echo frames without the gate, " << with << " with it";
+    EXPECT_GT(gated, 0u) << backend;
+  }
+}
+
 TEST(DelayEstimator, FindsTheEchoLagEitherSideOfThePairing) {
   for (double lag_ms : {-40.0, 0.0, 25.0, 200.0}) {
     auto far = sim::Babble(8 * 16000, 16000, 0.1, 21);
