@@ -19,15 +19,15 @@ TopicInfo Info(const Topic<M>& t) {
 const std::vector<TopicInfo>& TopicTable() {
   using namespace topics;
   static const std::vector<TopicInfo> table = {
-      Info(kAudioMic),      Info(kAudioClean),  Info(kAudioRef),   Info(kAudioOut),        Info(kSessionAudio),
-      Info(kSessionEvent),  Info(kVoiceVad),    Info(kVoiceWake),  Info(kDialogState),     Info(kDialogCommand),
-      Info(kPlaybackEvent), Info(kHeartbeat),   Info(kDialogAck),  Info(kSessionBackfill), Info(kAudioBackfill),
-      Info(kToolOffer),     Info(kToolInvoke),  Info(kToolAnswer), Info(kToolCatalog),     Info(kPlaybackVolume),
-      Info(kPlaybackLevel), Info(kChatRequest), Info(kChatEvent)};
+      Info(kAudioMic),       Info(kAudioClean),    Info(kAudioRef),    Info(kAudioOut),    Info(kSessionAudio),
+      Info(kSessionEvent),   Info(kVoiceVad),      Info(kVoiceWake),   Info(kDialogState), Info(kDialogRequest),
+      Info(kDialogOrder),    Info(kPlaybackEvent), Info(kHeartbeat),   Info(kDialogAck),   Info(kSessionBackfill),
+      Info(kAudioBackfill),  Info(kToolOffer),     Info(kToolInvoke),  Info(kToolAnswer),  Info(kToolCatalog),
+      Info(kPlaybackVolume), Info(kPlaybackLevel), Info(kChatRequest), Info(kChatEvent)};
   return table;
 }
 
-static_assert(topics::kAllBases.size() == 23,
+static_assert(topics::kAllBases.size() == 24,
               "a topic was added to bus/topics.h: add it to TopicTable() in bus/contract.cc too");
 
 const TopicInfo* FindTopic(std::string_view base) {

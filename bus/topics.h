@@ -42,7 +42,10 @@ inline constexpr Topic<v1::SessionEvent> kSessionEvent{"session.event", Plane::k
 inline constexpr Topic<v1::VadEvent> kVoiceVad{"voice.vad", Plane::kControl};
 inline constexpr Topic<v1::WakeEvent> kVoiceWake{"voice.wake", Plane::kControl};
 inline constexpr Topic<v1::DialogState> kDialogState{"dialog.state", Plane::kControl};
-inline constexpr Topic<v1::DialogCommand> kDialogCommand{"dialog.command", Plane::kControl};
+// Requests to vb-control and vb-session from everyone else; vb-control's
+// orders to the session, playback and decoder (proto/vb/v1/dialog.proto).
+inline constexpr Topic<v1::DialogRequest> kDialogRequest{"dialog.request", Plane::kControl};
+inline constexpr Topic<v1::DialogCommand> kDialogOrder{"dialog.order", Plane::kControl};
 inline constexpr Topic<v1::CommandAck> kDialogAck{"dialog.ack", Plane::kControl};
 inline constexpr Topic<v1::PlaybackEvent> kPlaybackEvent{"playback.event", Plane::kControl};
 inline constexpr Topic<v1::Heartbeat> kHeartbeat{"actor.heartbeat", Plane::kControl};
@@ -65,12 +68,12 @@ inline constexpr Topic<v1::TextChatRequest> kChatRequest{"chat.request", Plane::
 inline constexpr Topic<v1::TextChatEvent> kChatEvent{"chat.event", Plane::kControl};
 
 // All bases, for the compile-time checks below and for tools.
-inline constexpr std::array<std::string_view, 23> kAllBases = {
-    kAudioMic.base,      kAudioClean.base,  kAudioRef.base,   kAudioOut.base,        kSessionAudio.base,
-    kSessionEvent.base,  kVoiceVad.base,    kVoiceWake.base,  kDialogState.base,     kDialogCommand.base,
-    kPlaybackEvent.base, kHeartbeat.base,   kDialogAck.base,  kSessionBackfill.base, kAudioBackfill.base,
-    kToolOffer.base,     kToolInvoke.base,  kToolAnswer.base, kToolCatalog.base,     kPlaybackVolume.base,
-    kPlaybackLevel.base, kChatRequest.base, kChatEvent.base};
+inline constexpr std::array<std::string_view, 24> kAllBases = {
+    kAudioMic.base,       kAudioClean.base,    kAudioRef.base,    kAudioOut.base,    kSessionAudio.base,
+    kSessionEvent.base,   kVoiceVad.base,      kVoiceWake.base,   kDialogState.base, kDialogRequest.base,
+    kDialogOrder.base,    kPlaybackEvent.base, kHeartbeat.base,   kDialogAck.base,   kSessionBackfill.base,
+    kAudioBackfill.base,  kToolOffer.base,     kToolInvoke.base,  kToolAnswer.base,  kToolCatalog.base,
+    kPlaybackVolume.base, kPlaybackLevel.base, kChatRequest.base, kChatEvent.base};
 }  // namespace topics
 
 namespace detail {

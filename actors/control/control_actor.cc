@@ -109,7 +109,7 @@ Status ControlActor::Configure(bus::Context& ctx) {
   // Voice reports of every device when there are several (else our own).
   const std::string voices = Arbitrates() ? "*" : "";
   state_pub_ = bus.Advertise(bus::topics::kDialogState);
-  command_pub_ = bus.Advertise(bus::topics::kDialogCommand);
+  command_pub_ = bus.Advertise(bus::topics::kDialogOrder);
   ack_pub_ = bus.Advertise(bus::topics::kDialogAck);
   session_pub_ = bus.Advertise(bus::topics::kSessionEvent);
   Reschedule();
@@ -187,13 +187,34 @@ Status ControlActor::Configure(bus::Context& ctx) {
         Offer(std::move(r));
       },
       voices);
-  bus.Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand, [this](const auto& m) {
-    if (m.header.source() == ctx_->name()) return;  // our own commands
+  // Requests (dialog.request): ours are push-to-talk, mode, interrupt and
+  // prompts; the session takes the rest itself. A mode, an interrupt or a
+  // prompt is handed on as an order (dialog.order; sounds to the device served).
+  bus.Subscribe<v1::DialogRequest>(bus::topics::kDialogRequest, [this](const auto& m) {
+    if (!bus::ForControl(m.msg)) return;
     auto now = Clock::now();
-    const v1::DialogCommand c = m.msg;  // a copy: the dialog publishes before we ack
-    if (c.has_push_to_talk()) Ack(c, dialog_->PushToTalk(c.push_to_talk().down(), now));
-    else if (c.has_set_mode()) Ack(c, dialog_->SetMode(c.set_mode().mode(), now));
-    else if (c.has_interrupt()) Ack(c, dialog_->InterruptObserved(c.interrupt().turn_id(), now));
+    const v1::DialogRequest r = m.msg;  // a copy: the dialog publishes before we ack
+    ctx_->Count("requests");
+    if (r.has_push_to_talk()) Ack(r.command_id(), dialog_->PushToTalk(r.push_to_talk().down(), now));
+    else if (r.has_set_mode()) {
+      const Verdict v = dialog_->SetMode(r.set_mode().mode(), now);
+      if (v.result != v1::CommandAck::REFUSED) {
+        v1::DialogCommand order;  // the session streams and detects turns by the mode
+        *order.mutable_set_mode() = r.set_mode();
+        Command(order);
+      }
+      Ack(r.command_id(), v);
+    } else if (r.has_interrupt()) {
+      v1::DialogCommand order;
+      *order.mutable_interrupt() = r.interrupt();
+      Command(order);
+      Ack(r.command_id(), dialog_->InterruptObserved(r.interrupt().turn_id(), now));
+    } else if (r.has_play_prompt()) {
+      v1::DialogCommand order;
+      *order.mutable_play_prompt() = r.play_prompt();
+      Command(order);
+      Ack(r.command_id(), {});
+    }
     Reschedule();
   });
   if (hearing_->enabled()) {
@@ -386,7 +407,7 @@ void ControlActor::Command(const v1::DialogCommand& in) {
   if (speaker && !ours) {
     auto it = device_commands_.find(Served());
     if (it == device_commands_.end())
-      it = device_commands_.emplace(Served(), ctx_->bus().Advertise(bus::topics::kDialogCommand, Served())).first;
+      it = device_commands_.emplace(Served(), ctx_->bus().Advertise(bus::topics::kDialogOrder, Served())).first;
     it->second.Publish(cmd, {.turn_id = turn});
   }
 }
@@ -456,10 +477,10 @@ void ControlActor::Apply(const Decision& d) {
   Reschedule();
 }
 
-void ControlActor::Ack(const v1::DialogCommand& cmd, const Verdict& verdict) {
-  if (cmd.command_id().empty()) return;
+void ControlActor::Ack(const std::string& command_id, const Verdict& verdict) {
+  if (command_id.empty()) return;
   v1::CommandAck a;
-  a.set_command_id(cmd.command_id());
+  a.set_command_id(command_id);
   a.set_result(verdict.result);
   a.set_reason(verdict.reason);
   a.set_receiver(ctx_->name());
@@ -474,6 +495,12 @@ void ControlActor::TurnAbandoned(const std::string& turn_id, const std::string& 
   e.mutable_turn_ended()->set_outcome(v1::TurnEnded::FAILED);
   e.mutable_turn_ended()->set_error(why);
   session_pub_.Publish(e, {.turn_id = turn_id});
+}
+
+void ControlActor::TransitionRefused(v1::DialogStateKind from, v1::DialogStateKind to, const std::string& reason) {
+  VB_LOG(kWarn) << "refused a transition the dialog does not allow: " << v1::DialogStateKind_Name(from) << " -> "
+                << v1::DialogStateKind_Name(to) << " (" << reason << "); staying in "
+                << v1::DialogStateKind_Name(from);  // counted in the heartbeat (transitions_refused)
 }
 
 void ControlActor::ReplyCut(const std::string& turn_id, const std::string& why) {
@@ -494,6 +521,7 @@ void ControlActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   (*hb.mutable_extra())["client_vad_held_off"] = int64_t(dialog_->vad_held_off());
   (*hb.mutable_extra())["recovering"] = dialog_->recovering() ? 1 : 0;
   (*hb.mutable_extra())["wake_cuts"] = int64_t(dialog_->wake_cuts());
+  (*hb.mutable_extra())["transitions_refused"] = int64_t(dialog_->transitions_refused());
   (*hb.mutable_extra())["uplink_guard"] = dialog_->guard_on() ? 1 : 0;
   (*hb.mutable_extra())["arbitration_late"] = int64_t(arbiter_->late());
   for (const auto& [name, h] : health_) {

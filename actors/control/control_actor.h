@@ -1,9 +1,9 @@
 // ControlActor: vb-control's bus adapter. Feeds the Dialog state machine
-// from session.event, playback.event, voice.vad, voice.wake, dialog.command
+// from session.event, playback.event, voice.vad, voice.wake, dialog.request
 // and actor heartbeats (a watched actor silent for health_timeout_ms is
 // reported down, and back when it heartbeats again); publishes dialog.state
 // (on change and with every heartbeat, for late joiners) and the commands
-// the dialog decides on. A push-to-talk key can come from an evdev device.
+// the dialog decides on (dialog.order). A push-to-talk key can come from an evdev device.
 //
 // Issue 12 duties: answers push_to_talk, set_mode and interrupt that carry a
 // command_id on dialog.ack; publishes on session.event, on the session's
@@ -25,6 +25,7 @@
 #include "actors/control/hearing.h"
 #include "actors/control/key_source.h"
 #include "bus/actor.h"
+#include "bus/dialog_request.h"
 #include "bus/peer_health.h"
 
 namespace vb::control {
@@ -40,6 +41,7 @@ class ControlActor : public bus::Actor, public DialogOutput, public HearingOutpu
   void Command(const v1::DialogCommand& cmd) override;
   void TurnAbandoned(const std::string& turn_id, const std::string& why) override;
   void ReplyCut(const std::string& turn_id, const std::string& why) override;
+  void TransitionRefused(v1::DialogStateKind from, v1::DialogStateKind to, const std::string& reason) override;
 
   // HearingOutput.
   void HearingChanged(bool hearing, const std::string& reason) override;
@@ -53,7 +55,7 @@ class ControlActor : public bus::Actor, public DialogOutput, public HearingOutpu
   void CheckHealth();
   void OnKey();
   void ReopenKey();
-  void Ack(const v1::DialogCommand& cmd, const Verdict& verdict);
+  void Ack(const std::string& command_id, const Verdict& verdict);
   // Issue 16: reports of several devices go through the arbiter; the chosen
   // one's becomes the dialog's input and its device the one served.
   bool Arbitrates() const { return arbiter_ && arbiter_->options().devices > 1; }

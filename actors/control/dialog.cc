@@ -105,8 +105,43 @@ v1::DialogStateKind Dialog::RestingState() const {
   return options_.mode == v1::MODE_CONTINUOUS ? v1::STATE_LISTENING : v1::STATE_IDLE;
 }
 
+// The transition table, rows from, columns to, both indexed by the enum
+// (unspecified, IDLE, LISTENING, THINKING, SPEAKING, OFFLINE). Staying is
+// allowed (a new reason). Losing the session
+// is possible from anywhere; back at rest (IDLE or LISTENING) from anywhere;
+// THINKING from anywhere (a committed voice turn, a text turn, a key
+// released over a reply, a reply resumed after a restart); SPEAKING only
+// once a reply was asked for (THINKING) or resumed (OFFLINE: a restarted
+// vb-control). Refused: a reply heard while nobody asked for one
+// (IDLE/LISTENING → SPEAKING: its turn would have made the dialog THINK
+// first), and an unspecified or unknown state either way.
+bool Dialog::Allowed(v1::DialogStateKind from, v1::DialogStateKind to) {
+  using S = v1::DialogStateKind;
+  constexpr int kStates = 5;  // STATE_IDLE .. STATE_OFFLINE are 1..5
+  // clang-format off
+  static constexpr bool kTable[kStates + 1][kStates + 1] = {
+      //            -      IDLE   LISTEN THINK  SPEAK  OFFLINE
+      /* -      */ {false, false, false, false, false, false},
+      /* IDLE   */ {false, true,  true,  true,  false, true},
+      /* LISTEN */ {false, true,  true,  true,  false, true},
+      /* THINK  */ {false, true,  true,  true,  true,  true},
+      /* SPEAK  */ {false, true,  true,  true,  true,  true},
+      /* OFFLINE*/ {false, true,  true,  true,  true,  true},
+  };
+  // clang-format on
+  static_assert(S::STATE_IDLE == 1 && S::STATE_LISTENING == 2 && S::STATE_THINKING == 3 && S::STATE_SPEAKING == 4 &&
+                S::STATE_OFFLINE == 5);
+  if (from < 0 || from > kStates || to < 0 || to > kStates) return false;
+  return kTable[from][to];
+}
+
 void Dialog::Enter(v1::DialogStateKind s, const std::string& reason, Clock::time_point now) {
   if (state_.state() == s && state_.reason() == reason) return;
+  if (!Allowed(state_.state(), s)) {
+    ++transitions_refused_;
+    out_.TransitionRefused(state_.state(), s, reason);
+    return;
+  }
   bool changed = state_.state() != s;
   state_.set_state(s);
   state_.set_reason(reason);
@@ -420,8 +455,8 @@ void Dialog::UserInterrupt(Clock::time_point now) {
 }
 
 Verdict Dialog::InterruptObserved(const std::string& turn_id, Clock::time_point now) {
-  // The playback, decoder and session act on the Interrupt itself; it
-  // reached them as it reached us.
+  // The playback, decoder and session act on the Interrupt itself (vb-control
+  // hands the request on to them as an order).
   if (!Busy(state_.state())) return {v1::CommandAck::ACCEPTED, "nothing was under way"};
   if (!turn_id.empty() && turn_id != state_.turn_id()) return {v1::CommandAck::ACCEPTED, "not the turn under way"};
   ++barge_ins_;

@@ -26,8 +26,12 @@
 // the playback's heartbeat (speaking or not) and resumes THINKING or
 // SPEAKING when a reply is under way.
 //
-// Commands from others (push-to-talk, mode, interrupt) return a verdict for
-// dialog.ack.
+// Requests from others (push-to-talk, mode, interrupt; dialog.request)
+// return a verdict for dialog.ack.
+//
+// Every change of state goes through one transition table (Allowed): one it
+// does not list is refused — the state stays, DialogOutput::TransitionRefused
+// says so — and never crashes.
 //
 // Inputs are method calls with the current time; outputs go to DialogOutput.
 // Not thread-safe.
@@ -57,6 +61,10 @@ class DialogOutput {
   // The spoken reply of turn_id was cut (playback or decoder died): say so
   // where people look (the gateway's clients, the dashboard).
   virtual void ReplyCut(const std::string& turn_id, const std::string& why) {}
+  // The dialog was asked to go from `from` to `to`, which its transition
+  // table does not allow (a bug, or an event no flow expects): it stayed in
+  // `from`. `reason` is what the refused transition was for.
+  virtual void TransitionRefused(v1::DialogStateKind from, v1::DialogStateKind to, const std::string& reason) {}
 };
 
 // The answer to a command someone sent (dialog.ack).
@@ -122,8 +130,9 @@ class Dialog {
   Verdict PushToTalk(bool down, Clock::time_point now);
   Verdict SetMode(v1::DialogMode mode, Clock::time_point now);
   void UserInterrupt(Clock::time_point now);
-  // Someone else (gateway, `vb interrupt`) sent an Interrupt: playback,
-  // decoder and session act on it; the dialog only follows.
+  // Someone else (gateway, `vb interrupt`) asked for an Interrupt
+  // (dialog.request): vb-control hands it on to the playback, decoder and
+  // session as an order; the dialog only follows.
   Verdict InterruptObserved(const std::string& turn_id, Clock::time_point now);
   // A watched actor went down / came back.
   void ActorHealth(const std::string& actor, bool alive, Clock::time_point now);
@@ -133,6 +142,11 @@ class Dialog {
   // Timers: call at NextDeadline().
   void Tick(Clock::time_point now);
   std::optional<Clock::time_point> NextDeadline() const;
+
+  // The transition table: may the dialog go from `from` to `to`? Staying
+  // (a new reason) is always allowed; see dialog.cc for the table.
+  static bool Allowed(v1::DialogStateKind from, v1::DialogStateKind to);
+  uint64_t transitions_refused() const { return transitions_refused_; }
 
   const v1::DialogState& state() const { return state_; }
   v1::DialogStateKind kind() const { return state_.state(); }
@@ -221,6 +235,8 @@ class Dialog {
 
  private:
   uint64_t turns_abandoned_ = 0, replies_cut_ = 0;
+  uint64_t transitions_refused_ = 0;
+  friend struct DialogTransitionProbe;  // tests: ask for any transition
 };
 
 }  // namespace vb::control

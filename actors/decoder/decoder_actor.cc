@@ -37,7 +37,7 @@ Status DecoderActor::Configure(bus::Context& ctx) {
       }
     }
   });
-  ctx.bus().Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand, [this](const auto& m) {
+  ctx.bus().Subscribe<v1::DialogCommand>(bus::topics::kDialogOrder, [this](const auto& m) {
     if (m.msg.has_interrupt()) {
       const std::string id = m.msg.interrupt().turn_id();
       VB_LOG(kInfo) << "interrupt: dropping turn '" << (id.empty() ? decoder_.current_turn() : id) << "'";

@@ -1,6 +1,6 @@
 // vb-decoder: session.audio (EncodedAudio, one packet per message) →
 // audio.out (AudioFrame at the playback rate, Header.turn_id = the turn).
-// Cancelled turns (Interrupt on dialog.command, TurnEnded CANCELLED on
+// Cancelled turns (Interrupt on dialog.order, TurnEnded CANCELLED on
 // session.event) are dropped; AgentAudioEnd / TurnEnded end a turn's audio.
 // The logic is DownlinkDecoder; this adapter only maps the bus onto it.
 #pragma once

@@ -110,7 +110,7 @@ Status GatewayActor::Configure(bus::Context& ctx) {
   feed_ = DashboardFeed(fo);
   core_->SetDashboardSnapshot([this] { return feed_.Snapshot(); });
 
-  command_ = ctx.bus().Advertise(bus::topics::kDialogCommand);
+  command_ = ctx.bus().Advertise(bus::topics::kDialogRequest);
   chat_ = ctx.bus().Advertise(bus::topics::kChatRequest);
   tool_offer_ = ctx.bus().Advertise(bus::topics::kToolOffer);
   tool_answer_ = ctx.bus().Advertise(bus::topics::kToolAnswer);

@@ -7,7 +7,7 @@
 //   in:  session.event, dialog.state, voice.vad, voice.wake, playback.event,
 //        actor.heartbeat (all actors), audio.clean or audio.mic (level only)
 //        chat.event (the text chats it asked for), tool.invoke (tools its clients serve)
-//   out: dialog.command (TextInput, Interrupt, ToolOutput, SessionConfig,
+//   out: dialog.request (TextInput, Interrupt, ToolOutput, SessionConfig,
 //        PushToTalk, SetMode, NewConversation), chat.request (per-client
 //        text chats), tool.offer / tool.answer (register_tools); GET /health
 #pragma once
@@ -38,7 +38,7 @@ class GatewayActor : public bus::Actor, private ClientTransport, private Command
   void Send(ConnId conn, Frame frame) override { server_->Send(conn, std::move(frame)); }
   void Close(ConnId conn, std::string_view reason) override { server_->Close(conn, reason); }
   // CommandSink
-  bool Publish(const v1::DialogCommand& command) override { return command_.Publish(command); }
+  bool Publish(const v1::DialogRequest& command) override { return command_.Publish(command); }
   bool PublishChat(const v1::TextChatRequest& request) override { return chat_.Publish(request); }
   bool PublishToolOffer(const v1::ToolOffer& offer) override { return tool_offer_.Publish(offer); }
   bool PublishToolAnswer(const v1::ToolAnswer& answer) override { return tool_answer_.Publish(answer); }
@@ -73,7 +73,7 @@ class GatewayActor : public bus::Actor, private ClientTransport, private Command
   std::unique_ptr<WsServer> server_;
   std::unique_ptr<GatewayCore> core_;
   DashboardFeed feed_;
-  bus::Publisher<v1::DialogCommand> command_;
+  bus::Publisher<v1::DialogRequest> command_;
   bus::Publisher<v1::TextChatRequest> chat_;
   bus::Publisher<v1::ToolOffer> tool_offer_;
   bus::Publisher<v1::ToolAnswer> tool_answer_;

@@ -208,7 +208,7 @@ void GatewayCore::Handle(ConnId id, Conn& conn, const ClientMessage& m, int64_t 
         if (!commands_.PublishToolAnswer(a)) SendTo(id, ErrorMessage(500, "the gateway cannot reach the bus", m.id));
         return;
       }
-      v1::DialogCommand cmd;
+      v1::DialogRequest cmd;
       auto* t = cmd.mutable_tool_output();
       std::string turn = m.turn_id;
       if (turn.empty()) {
@@ -224,14 +224,14 @@ void GatewayCore::Handle(ConnId id, Conn& conn, const ClientMessage& m, int64_t 
       return;
     }
     case ClientType::kPushToTalk: {
-      v1::DialogCommand cmd;
+      v1::DialogRequest cmd;
       cmd.mutable_push_to_talk()->set_down(m.down);
       if (!m.down) NoteSpeechEnd(now_ns);
       if (!PublishCommand(cmd)) SendTo(id, ErrorMessage(500, "the gateway cannot reach the bus", m.id));
       return;
     }
     case ClientType::kSetMode: {
-      v1::DialogCommand cmd;
+      v1::DialogRequest cmd;
       cmd.mutable_set_mode()->set_mode(m.mode == "continuous"  ? v1::MODE_CONTINUOUS
                                        : m.mode == "wake_word" ? v1::MODE_WAKE_WORD
                                                                : v1::MODE_PUSH_TO_TALK);
@@ -257,7 +257,7 @@ void GatewayCore::Handle(ConnId id, Conn& conn, const ClientMessage& m, int64_t 
   }
 }
 
-bool GatewayCore::PublishCommand(const v1::DialogCommand& cmd) {
+bool GatewayCore::PublishCommand(const v1::DialogRequest& cmd) {
   if (commands_.Publish(cmd)) return true;
   ++counters_.commands_failed;
   return false;
@@ -316,7 +316,7 @@ void GatewayCore::HandleChat(ConnId id, Conn& conn, const ClientMessage& m, int6
     asked(std::move(p));
     return;
   }
-  v1::DialogCommand cmd;
+  v1::DialogRequest cmd;
   cmd.mutable_text_input()->set_text(m.content);
   cmd.mutable_text_input()->set_request_id(request_id);
   if (!PublishCommand(cmd)) {
@@ -343,7 +343,7 @@ void GatewayCore::HandleInterrupt(ConnId id, Conn& conn, const ClientMessage& m)
     if (t && t->text_chat) {
       CancelChat(t->request_id);
     } else if (t || !options_.per_client_conversations) {
-      v1::DialogCommand cmd;
+      v1::DialogRequest cmd;
       cmd.mutable_interrupt()->set_reason(v1::Interrupt::USER_REQUEST);
       cmd.mutable_interrupt()->set_turn_id(m.turn_id);
       PublishCommand(cmd);
@@ -361,7 +361,7 @@ void GatewayCore::HandleInterrupt(ConnId id, Conn& conn, const ClientMessage& m)
       ended.push_back(tid);
     }
     if (voice_running || !options_.per_client_conversations) {
-      v1::DialogCommand cmd;
+      v1::DialogRequest cmd;
       cmd.mutable_interrupt()->set_reason(v1::Interrupt::USER_REQUEST);
       cmd.mutable_interrupt()->set_turn_id("");
       PublishCommand(cmd);
@@ -390,7 +390,7 @@ void GatewayCore::HandleNewConversation(ConnId id, Conn& conn, const ClientMessa
   if (!options_.per_client_conversations || m.device) {
     // The voice dialog's conversation (conversation.clear): the one shared
     // conversation, or the device's when asked (the dashboard's button).
-    v1::DialogCommand cmd;
+    v1::DialogRequest cmd;
     cmd.mutable_new_conversation();
     if (!PublishCommand(cmd)) {
       SendTo(id, ErrorMessage(500, "the gateway cannot reach the bus", m.id));
@@ -525,7 +525,7 @@ void GatewayCore::HandleSwitchAvatar(ConnId id, Conn& conn, const ClientMessage&
     SendTo(id, ErrorMessage(st.code() == Status::Code::kInvalid ? 400 : 500, st.message(), m.id));
     return;
   }
-  v1::DialogCommand cmd;
+  v1::DialogRequest cmd;
   auto* sc = cmd.mutable_session_config();
   sc->set_bot_id(c.bot_id);
   sc->set_voice_id(c.voice_id);
@@ -597,7 +597,7 @@ void GatewayCore::OnSessionEvent(const v1::SessionEvent& ev, std::string_view he
       auto p = rid.empty() ? pending_.end() : pending_.find(rid);
       if (p != pending_.end() && p->second.cancelled) {
         pending_.erase(p);
-        v1::DialogCommand cmd;
+        v1::DialogRequest cmd;
         cmd.mutable_interrupt()->set_reason(v1::Interrupt::USER_REQUEST);
         cmd.mutable_interrupt()->set_turn_id(tid);
         PublishCommand(cmd);

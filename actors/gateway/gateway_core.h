@@ -69,7 +69,7 @@ class CommandSink {
  public:
   virtual ~CommandSink() = default;
   // False if the command could not be sent (e.g. the actor is not active).
-  virtual bool Publish(const v1::DialogCommand& command) = 0;
+  virtual bool Publish(const v1::DialogRequest& command) = 0;
   // chat.request (per-client conversations); false if not sent.
   virtual bool PublishChat(const v1::TextChatRequest& /*request*/) { return false; }
   // tool.offer / tool.answer (tools clients serve: register_tools).
@@ -234,7 +234,7 @@ class GatewayCore {
   // come both as the turn's tool_call and as an invocation).
   bool FirstCallTo(ConnId conn, const std::string& call_id);
   void HandleSwitchAvatar(ConnId id, Conn& conn, const ClientMessage& m);
-  bool PublishCommand(const v1::DialogCommand& cmd);
+  bool PublishCommand(const v1::DialogRequest& cmd);
 
   Turn* StartTurn(const std::string& turn_id, const std::string& conversation_id, bool voice,
                   const std::string& request_id, int64_t now_ns, bool text_chat = false);

@@ -89,8 +89,7 @@ Status PlaybackActor::Configure(bus::Context& ctx) {
   ctx.bus().Subscribe<v1::AudioFrame>(bus::topics::kAudioOut, [this](const auto& m) {
     core_->OnAudio(m.msg, m.header.turn_id(), m.header.origin_ns());
   });
-  ctx.bus().Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand,
-                                         [this](const auto& m) { core_->OnCommand(m.msg); });
+  ctx.bus().Subscribe<v1::DialogCommand>(bus::topics::kDialogOrder, [this](const auto& m) { core_->OnCommand(m.msg); });
   ctx.bus().Subscribe<v1::VolumeCommand>(bus::topics::kPlaybackVolume, [this](const auto& m) {
     v1::VolumeLevel l;
     l.set_percent(core_->OnVolume(m.msg));

@@ -1,6 +1,6 @@
 // vb-playback: audio.out → the speaker. The adapter of PlaybackCore
 // (playback_core.h: engine, PcmPump, sink, reference; no bus): it declares
-// the config and maps audio.out, dialog.command (Interrupt, Flush,
+// the config and maps audio.out, dialog.order (Interrupt, Flush,
 // PlayPrompt), cancelled turns on session.event and playback.volume to the
 // core, and its output to audio.ref, playback.event, playback.level and the
 // heartbeat (DEGRADED while the device is lost).

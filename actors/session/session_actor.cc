@@ -11,6 +11,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "bus/dialog_request.h"
 #include "bus/topics.h"
 
 namespace vb::session {
@@ -378,21 +379,28 @@ Status SessionActor::Configure(bus::Context& ctx) {
                                              const v1::TextChatRequest r = m.msg;  // a copy: handling publishes
                                              text_chats_->OnRequest(r, bus::MonoNs());
                                            });
-  ctx.bus().Subscribe<v1::DialogCommand>(
-      bus::topics::kDialogCommand, [this](const bus::Received<v1::DialogCommand>& m) {
-        if (m.msg.has_tool_output()) {
-          // A tool output for a text chat goes to that chat.
-          const v1::DialogCommand cmd = m.msg;
-          std::string refusal;
-          if (text_chats_->OnToolOutput(cmd.tool_output().turn_id(), cmd.tool_output().call_id(),
-                                        cmd.tool_output().output(), bus::MonoNs(), &refusal)) {
-            if (!cmd.command_id().empty())
-              Ack(cmd.command_id(), refusal.empty() ? v1::CommandAck::ACCEPTED : v1::CommandAck::REFUSED, refusal);
-            return;
-          }
-        }
-        core_->OnCommand(m.msg);
-      });
+  // vb-control's orders (dialog.order) and the requests that are ours
+  // (dialog.request: text, tool outputs, settings, speak, new conversation).
+  auto command = [this](const v1::DialogCommand& cmd) {
+    if (cmd.has_tool_output()) {
+      // A tool output for a text chat goes to that chat.
+      std::string refusal;
+      if (text_chats_->OnToolOutput(cmd.tool_output().turn_id(), cmd.tool_output().call_id(),
+                                    cmd.tool_output().output(), bus::MonoNs(), &refusal)) {
+        if (!cmd.command_id().empty())
+          Ack(cmd.command_id(), refusal.empty() ? v1::CommandAck::ACCEPTED : v1::CommandAck::REFUSED, refusal);
+        return;
+      }
+    }
+    core_->OnCommand(cmd);
+  };
+  ctx.bus().Subscribe<v1::DialogCommand>(bus::topics::kDialogOrder, [command](const auto& m) {
+    const v1::DialogCommand cmd = m.msg;  // a copy: handling publishes
+    command(cmd);
+  });
+  ctx.bus().Subscribe<v1::DialogRequest>(bus::topics::kDialogRequest, [command](const auto& m) {
+    if (bus::ForSession(m.msg)) command(bus::AsCommand(m.msg));
+  });
   return Status::Ok();
 }
 

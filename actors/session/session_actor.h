@@ -1,7 +1,7 @@
 // SessionActor: vb-session's bus adapter. It reads its config and the token,
 // finds the conversation (configured, persisted, or created over REST),
 // keeps one WebSocket to Coze open with back-off and jitter, and wires
-// SessionCore between the bus (audio.clean, dialog.command in; session.event,
+// SessionCore between the bus (audio.clean, dialog.order, dialog.request in; session.event,
 // session.audio out) and CozeClient. SessionStatus goes out on connect,
 // disconnect and every heartbeat. It answers commands that carry a
 // command_id on dialog.ack, persists the core's ResumePoint, and after a

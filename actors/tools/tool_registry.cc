@@ -219,7 +219,7 @@ bool ToolRegistry::RunBuiltin(const v1::ToolCall& call, const std::string& turn_
     // The answer first (the conversation keeps a complete record), then the
     // reply is cancelled: the playback flushes, the session cancels the chat.
     Answer(turn_id, id, R"({"stopped":true})");
-    v1::DialogCommand c;
+    v1::DialogRequest c;
     c.mutable_interrupt()->set_reason(v1::Interrupt::USER_REQUEST);
     c.mutable_interrupt()->set_turn_id(turn_id);
     port_->Command(c);
@@ -237,7 +237,7 @@ bool ToolRegistry::RunBuiltin(const v1::ToolCall& call, const std::string& turn_
     }
     ++counters_.answered_builtin;
     Answer(turn_id, id, Dump({{"mode", mode}}));
-    v1::DialogCommand c;
+    v1::DialogRequest c;
     c.mutable_set_mode()->set_mode(m);
     port_->Command(c);
   }
@@ -273,7 +273,7 @@ void ToolRegistry::Answer(std::string turn_id, std::string call_id, const std::s
 
 void ToolRegistry::Fallback() {
   if (options_.fallback_prompt.empty()) return;
-  v1::DialogCommand c;
+  v1::DialogRequest c;
   c.mutable_play_prompt()->set_name(options_.fallback_prompt);
   port_->Command(c);
 }

@@ -33,12 +33,12 @@ namespace vb::tools {
 class RegistryPort {
  public:
   virtual ~RegistryPort() = default;
-  // DialogCommand.tool_output: the answer goes to the agent.
+  // DialogRequest.tool_output: the answer goes to the agent.
   virtual void SubmitOutput(const std::string& turn_id, const std::string& call_id, const std::string& output) = 0;
   // Ask a provider on the bus (tool.invoke).
   virtual void Invoke(const v1::ToolInvocation& inv) = 0;
   // Another dialog command (SetMode, Interrupt, PlayPrompt).
-  virtual void Command(const v1::DialogCommand& cmd) = 0;
+  virtual void Command(const v1::DialogRequest& cmd) = 0;
   // playback.volume.
   virtual void Volume(const v1::VolumeCommand& cmd) = 0;
   // Worth a (rate-limited) log line.

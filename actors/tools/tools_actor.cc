@@ -24,7 +24,7 @@ void ToolsActor::DeclareConfig(config::Section& s) {
 Status ToolsActor::Configure(bus::Context& ctx) {
   ctx_ = &ctx;
   registry_ = std::make_unique<ToolRegistry>(options_, static_cast<RegistryPort*>(this));
-  commands_ = ctx.bus().Advertise(bus::topics::kDialogCommand);
+  commands_ = ctx.bus().Advertise(bus::topics::kDialogRequest);
   invocations_ = ctx.bus().Advertise(bus::topics::kToolInvoke);
   catalog_ = ctx.bus().Advertise(bus::topics::kToolCatalog);
   volume_ = ctx.bus().Advertise(bus::topics::kPlaybackVolume);
@@ -96,7 +96,7 @@ void ToolsActor::PublishCatalog(bool always) {
 
 void ToolsActor::SubmitOutput(const std::string& turn_id, const std::string& call_id, const std::string& output) {
   VB_LOG(kInfo) << "tool output for " << call_id << ": " << output.substr(0, 200);
-  v1::DialogCommand c;
+  v1::DialogRequest c;
   c.mutable_tool_output()->set_turn_id(turn_id);
   c.mutable_tool_output()->set_call_id(call_id);
   c.mutable_tool_output()->set_output(output);
@@ -109,7 +109,7 @@ void ToolsActor::Invoke(const v1::ToolInvocation& inv) {
   invocations_.Publish(inv, {.turn_id = inv.turn_id()});
 }
 
-void ToolsActor::Command(const v1::DialogCommand& cmd) { commands_.Publish(cmd); }
+void ToolsActor::Command(const v1::DialogRequest& cmd) { commands_.Publish(cmd); }
 
 void ToolsActor::Volume(const v1::VolumeCommand& cmd) { volume_.Publish(cmd); }
 

@@ -2,7 +2,7 @@
 // calls (session.event), providers' offers and answers (tool.offer,
 // tool.answer) and the playback's volume (playback.level), and publishes
 // what the registry decides: tool outputs and other commands on
-// dialog.command, invocations on tool.invoke, volume commands on
+// dialog.request, invocations on tool.invoke, volume commands on
 // playback.volume, and the catalog on tool.catalog (on change and every
 // heartbeat). One timer, set to the registry's next deadline.
 #pragma once
@@ -27,7 +27,7 @@ class ToolsActor : public bus::Actor, private RegistryPort {
   // RegistryPort
   void SubmitOutput(const std::string& turn_id, const std::string& call_id, const std::string& output) override;
   void Invoke(const v1::ToolInvocation& inv) override;
-  void Command(const v1::DialogCommand& cmd) override;
+  void Command(const v1::DialogRequest& cmd) override;
   void Volume(const v1::VolumeCommand& cmd) override;
   void Problem(const std::string& what) override;
 
@@ -38,7 +38,7 @@ class ToolsActor : public bus::Actor, private RegistryPort {
   RegistryOptions options_;
   bus::Context* ctx_ = nullptr;
   std::unique_ptr<ToolRegistry> registry_;
-  bus::Publisher<v1::DialogCommand> commands_;
+  bus::Publisher<v1::DialogRequest> commands_;
   bus::Publisher<v1::ToolInvocation> invocations_;
   bus::Publisher<v1::ToolCatalog> catalog_;
   bus::Publisher<v1::VolumeCommand> volume_;

@@ -337,8 +337,8 @@ int main(int argc, char** argv) {
   // order received (its first stages keep the earliest publisher stamp).
   std::vector<vb::sniff::TurnTrace> traces;
   vb::sniff::TurnTracer tracer([&](const vb::sniff::TurnTrace& t) { traces.push_back(t); });
-  for (const char* topic : {"voice.wake/", "voice.vad/", "dialog.command/", "session.event/", "session.audio/",
-                            "audio.out/", "playback.event/", "audio.ref/"})
+  for (const char* topic : {"voice.wake/", "voice.vad/", "dialog.request/", "dialog.order/", "session.event/",
+                            "session.audio/", "audio.out/", "playback.event/", "audio.ref/"})
     for (auto plane : {vb::bus::Plane::kStream, vb::bus::Plane::kControl})
       node.SubscribeRaw(plane, topic, [&](const vb::bus::RawMessage& m) {
         if (m.header && m.frames == 3) tracer.Add(m.topic, *m.header, m.payload);

@@ -67,7 +67,7 @@ class CountingTransport : public ClientTransport {
 };
 class NullSink : public CommandSink {
  public:
-  bool Publish(const v1::DialogCommand&) override { return true; }
+  bool Publish(const v1::DialogRequest&) override { return true; }
 };
 
 void BM_CoreFanout(benchmark::State& state) {

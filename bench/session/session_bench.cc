@@ -105,7 +105,7 @@ bool RunPhase(const std::string& bin, const std::string& codec, int seconds, Pha
       out->up_p99.push_back(double(get("mic_to_wire_us_p99")));
       out->up_count += uint64_t(get("mic_to_wire_count"));
     });
-    auto commands = node.Advertise(bus::topics::kDialogCommand);
+    auto commands = node.Advertise(bus::topics::kDialogRequest);
     auto clean = node.Advertise(bus::topics::kAudioClean);
     if (!node.Connect().ok()) {
       *error = "bench cannot join the bus";
@@ -133,7 +133,7 @@ bool RunPhase(const std::string& bin, const std::string& codec, int seconds, Pha
       index += 320;
       clean.Publish(f, {.origin_ns = bus::MonoNs()});
       if (!turn_running) {
-        v1::DialogCommand c;
+        v1::DialogRequest c;
         c.mutable_text_input()->set_text("tell me a story");
         turn_running = commands.Publish(c);
       }

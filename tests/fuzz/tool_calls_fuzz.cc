@@ -29,7 +29,7 @@ struct Port : vb::tools::RegistryPort {
     std::string wire;
     inv.SerializeToString(&wire);
   }
-  void Command(const vb::v1::DialogCommand& cmd) override {
+  void Command(const vb::v1::DialogRequest& cmd) override {
     std::string wire;
     cmd.SerializeToString(&wire);
   }

@@ -43,8 +43,9 @@ int64_t TurnTrace::ResponseNs() const {
 }
 
 bool TurnTracer::Wants(std::string_view topic) {
-  static constexpr std::string_view kTopics[] = {"voice.wake",    "voice.vad", "dialog.command", "session.event",
-                                                 "session.audio", "audio.out", "playback.event", "audio.ref"};
+  static constexpr std::string_view kTopics[] = {"voice.wake",     "voice.vad",     "dialog.request", "dialog.order",
+                                                 "dialog.command", "session.event", "session.audio",  "audio.out",
+                                                 "playback.event", "audio.ref"};
   return std::find(std::begin(kTopics), std::end(kTopics), Base(topic)) != std::end(kTopics);
 }
 
@@ -91,7 +92,11 @@ void TurnTracer::Add(std::string_view topic, const v1::Header& h, std::string_vi
     } else if (e.kind() == v1::VadEvent::SPEECH_END) {
       Set(&pending_, Stage::kSpeechEnd, ns, false);
     }
-  } else if (base == "dialog.command") {
+  } else if (base == "dialog.request" || base == "dialog.order" || base == "dialog.command") {
+    // A request (push-to-talk, interrupt asked for), control's order (an
+    // interrupt it decided on or hands on), or either in a recording made
+    // before the two topics (dialog.command). The fields read here have the
+    // same numbers in DialogRequest and DialogCommand: one parse for all.
     v1::DialogCommand c;
     if (!parse(&c)) return;
     if (c.has_push_to_talk()) {

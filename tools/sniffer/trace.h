@@ -25,7 +25,7 @@ namespace vb::sniff {
 // In the order they normally happen.
 enum class Stage {
   kWake,             // voice.wake
-  kKey,              // dialog.command push_to_talk down
+  kKey,              // dialog.request push_to_talk down
   kSpeechStart,      // voice.vad SPEECH_START (client VAD)
   kSpeechEnd,        // voice.vad SPEECH_END, or push_to_talk up
   kServerSpeechEnd,  // session.event user_speech stopped (server VAD)
@@ -35,7 +35,7 @@ enum class Stage {
   kFirstAudio,       // session.audio first packet (or audio.out first frame)
   kFirstSample,      // audio.ref play_ns of the turn's first audible frame (or playback STARTED)
   kLastSample,       // end of the turn's last audible audio.ref frame (or DRAINED)
-  kInterrupted,      // dialog.command interrupt, or playback FLUSHED
+  kInterrupted,      // dialog.request/order interrupt, or playback FLUSHED
   kEnd,              // session.event turn_ended
   kCount
 };

@@ -283,7 +283,7 @@ namespace {
 
 // Who answers a command (dialog.proto, CommandAck): the session takes text,
 // vb-control the rest.
-std::string Receiver(const v1::DialogCommand& cmd) {
+std::string Receiver(const v1::DialogRequest& cmd) {
   return cmd.has_text_input() || cmd.has_speak() || cmd.has_new_conversation() ? "vb-session" : "vb-control";
 }
 
@@ -309,7 +309,7 @@ int SendCommand(const std::string& verb, const Args& in) {
   }
   std::string device = opt["--device"];
   const double timeout_s = std::atof(opt.count("--timeout") ? opt["--timeout"].c_str() : "3");
-  v1::DialogCommand cmd;
+  v1::DialogRequest cmd;
   if (verb == "ptt" && args.size() == 1 && (args[0] == "down" || args[0] == "up")) {
     cmd.mutable_push_to_talk()->set_down(args[0] == "down");
   } else if (verb == "say" && !args.empty()) {
@@ -371,7 +371,7 @@ int SendCommand(const std::string& verb, const Args& in) {
       return 1;
     }
     node.SetActive(true);
-    auto pub = node.Advertise(bus::topics::kDialogCommand);
+    auto pub = node.Advertise(bus::topics::kDialogRequest);
     auto acks = node.Advertise(bus::topics::kDialogAck);
     // Send as soon as someone listens (subscriptions are visible on XPUB)
     // and our own dialog.ack subscription has reached the broker (a probe
@@ -409,7 +409,7 @@ int SendCommand(const std::string& verb, const Args& in) {
   char secs[32];
   snprintf(secs, sizeof secs, "%g", timeout_s);
   if (!sent) {
-    std::cerr << "vb: not delivered: nobody listens to dialog.command on " << bus.endpoint << " (is `vb run` going?)\n";
+    std::cerr << "vb: not delivered: nobody listens to dialog.request on " << bus.endpoint << " (is `vb run` going?)\n";
     return kExitNotDelivered;
   }
   if (!ack) {

@@ -144,7 +144,7 @@ class BargeIn : public DialogHarness {
   // Asks for the long story (text, as the gateway would) and waits until it
   // plays; returns its turn id.
   std::string PlayStory(int* started) {
-    Send([](v1::DialogCommand& c) {
+    Send([](v1::DialogRequest& c) {
       c.mutable_text_input()->set_text("tell me a long story");
       c.mutable_text_input()->set_request_id("story");
     });

@@ -82,7 +82,7 @@ void DialogHarness::SetUp() {
                                  [this, now](const auto& m) { vad_.emplace_back(now(), m.msg); });
   node_->Subscribe<v1::WakeEvent>(bus::topics::kVoiceWake,
                                   [this, now](const auto& m) { wakes_.emplace_back(now(), m.msg); });
-  node_->Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand, [this, now](const auto& m) {
+  node_->Subscribe<v1::DialogCommand>(bus::topics::kDialogOrder, [this, now](const auto& m) {
     commands_seen_.emplace_back(now(), m.msg);
     commands_sent_ns_.push_back(m.header.mono_ns());
   });
@@ -112,7 +112,7 @@ void DialogHarness::SetUp() {
   node_->Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, frames(&clean_, false));
   node_->Subscribe<v1::AudioFrame>(bus::topics::kAudioRef, frames(&ref_, false));
   node_->Subscribe<v1::AudioFrame>(bus::topics::kAudioOut, frames(&out_, false));
-  commands_ = node_->Advertise(bus::topics::kDialogCommand);
+  commands_ = node_->Advertise(bus::topics::kDialogRequest);
   ASSERT_TRUE(node_->Connect().ok());
   node_->SetActive(true);
   mkdir(dir_.File("sim").c_str(), 0700);
@@ -303,8 +303,8 @@ int DialogHarness::LoudOut(const std::string& turn, double dbfs) const {
   return n;
 }
 
-void DialogHarness::Send(const std::function<void(v1::DialogCommand&)>& fill) {
-  v1::DialogCommand c;
+void DialogHarness::Send(const std::function<void(v1::DialogRequest&)>& fill) {
+  v1::DialogRequest c;
   fill(c);
   ASSERT_TRUE(testing::AwaitSubscribers(loop_, *node_, {commands_.topic()}))
       << "no subscriber to " << commands_.topic();
@@ -329,7 +329,7 @@ std::string DialogHarness::Dump(size_t from) const {
   for (const auto& st : states_) s += std::to_string(st.t_ns / 1000000) + " " + st.state.ShortDebugString() + "\n";
   s += "--- playback.event:\n";
   for (const auto& p : playback_) s += std::to_string(p.t_ns / 1000000) + " " + p.event.ShortDebugString() + "\n";
-  s += "--- dialog.command:\n";
+  s += "--- dialog.order:\n";
   for (const auto& [t, c] : commands_seen_) {
     s += std::to_string(t / 1000000) + " " + c.ShortDebugString() + "\n";
   }

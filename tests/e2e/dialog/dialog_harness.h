@@ -131,7 +131,8 @@ class DialogHarness : public ::testing::Test {
   // audio.out frames of a turn louder than `dbfs`.
   int LoudOut(const std::string& turn, double dbfs = -50) const;
 
-  void Send(const std::function<void(v1::DialogCommand&)>& fill);
+  // A request on dialog.request, as the gateway or `vb` would send it.
+  void Send(const std::function<void(v1::DialogRequest&)>& fill);
   // `vb VERB ARGS… --config CFG` to completion; returns its exit code.
   int Vb(const std::vector<std::string>& args, std::string* out = nullptr);
   // Current mic position (samples published by capture so far), seconds.
@@ -146,7 +147,7 @@ class DialogHarness : public ::testing::Test {
   zmq::context_t ctx_{1};
   bus::Loop loop_;
   std::unique_ptr<bus::Node> node_;
-  bus::Publisher<v1::DialogCommand> commands_;
+  bus::Publisher<v1::DialogRequest> commands_;
   Child vb_;
   bool vb_running_ = false;
   int sim_port_ = 0;
@@ -157,8 +158,8 @@ class DialogHarness : public ::testing::Test {
   std::vector<PlaybackSeen> playback_;
   std::vector<std::pair<int64_t, v1::VadEvent>> vad_;
   std::vector<std::pair<int64_t, v1::WakeEvent>> wakes_;
-  std::vector<std::pair<int64_t, v1::DialogCommand>> commands_seen_;
-  std::vector<int64_t> commands_sent_ns_;  // Header.mono_ns of each in commands_seen_
+  std::vector<std::pair<int64_t, v1::DialogCommand>> commands_seen_;  // vb-control's orders (dialog.order)
+  std::vector<int64_t> commands_sent_ns_;                             // Header.mono_ns of each in commands_seen_
   std::map<std::string, v1::Heartbeat> beats_;
   std::map<std::string, std::vector<v1::Heartbeat>> beat_log_;
   std::vector<FrameSeen> mic_, clean_, ref_, out_;

@@ -202,7 +202,7 @@ TEST_F(Dialog, PushToTalkAnswersOnlyWhatIsSaidWithTheKeyDown) {
 }
 
 // The agent calls a tool (get_weather); the test answers with ToolOutput on
-// dialog.command, as a tool actor would, and the spoken reply uses it.
+// dialog.request, as a tool actor would, and the spoken reply uses it.
 TEST_F(Dialog, ToolCallRoundTrip) {
   MicScript mic(dir_);
   mic.Silence(2.0);
@@ -222,7 +222,7 @@ TEST_F(Dialog, ToolCallRoundTrip) {
   // Control keeps the turn open while the tool runs.
   EXPECT_TRUE(states_.back().state.state() == v1::STATE_THINKING || states_.back().state.state() == v1::STATE_SPEAKING)
       << states_.back().state.ShortDebugString();
-  Send([&](v1::DialogCommand& c) {
+  Send([&](v1::DialogRequest& c) {
     c.mutable_tool_output()->set_turn_id(turn);
     c.mutable_tool_output()->set_call_id(tc.call_id());
     c.mutable_tool_output()->set_output("sunny and 21 degrees");

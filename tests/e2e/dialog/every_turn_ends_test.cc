@@ -39,7 +39,7 @@ class EveryTurnEnds : public DialogHarness {
   // Asks for the long story by text; returns its turn id once it is heard.
   std::string StorySpeaking() {
     const std::string rid = "story-" + std::to_string(events_.size());
-    Send([&](v1::DialogCommand& c) {
+    Send([&](v1::DialogRequest& c) {
       c.mutable_text_input()->set_text("tell me a long story");
       c.mutable_text_input()->set_request_id(rid);
     });
@@ -78,7 +78,7 @@ class EveryTurnEnds : public DialogHarness {
   void NextTurnCompletes() {
     const std::string rid = "next-" + std::to_string(events_.size());
     const size_t from = events_.size();
-    Send([&](v1::DialogCommand& c) {
+    Send([&](v1::DialogRequest& c) {
       c.mutable_text_input()->set_text("what time is it");
       c.mutable_text_input()->set_request_id(rid);
     });

@@ -127,10 +127,10 @@ class AudioFixture : public ::testing::Test {
       if (e.kind() == kind && (turn.empty() || e.turn_id() == turn)) return &e;
     return nullptr;
   }
-  // Sends a command once someone listens (a publish before the broker has
+  // Sends a command, as vb-control would (dialog.order), once someone listens (a publish before the broker has
   // passed on the subscription would be lost).
   void Command(const v1::DialogCommand& cmd) {
-    if (!command_.valid()) command_ = node_->Advertise(bus::topics::kDialogCommand);
+    if (!command_.valid()) command_ = node_->Advertise(bus::topics::kDialogOrder);
     EXPECT_TRUE(RunUntil(
         loop_, [&] { return node_->HasSubscriber(command_); }, 5000ms));
     command_.Publish(cmd);

@@ -21,7 +21,7 @@ import zmq
 
 M = vb.MESSAGES
 AudioFrame, VadEvent = M["vb.v1.AudioFrame"], M["vb.v1.VadEvent"]
-DialogCommand, CommandAck = M["vb.v1.DialogCommand"], M["vb.v1.CommandAck"]
+DialogRequest, CommandAck = M["vb.v1.DialogRequest"], M["vb.v1.CommandAck"]
 PlaybackEvent = M["vb.v1.PlaybackEvent"]
 
 
@@ -81,13 +81,16 @@ def reply_packets(send):
 
 
 def set_mode(send):
-    """control: dialog.command set_mode (wake word) with a command_id: acked."""
-    send("dialog.command", DialogCommand(set_mode=M["vb.v1.SetMode"](mode=2), command_id="conf-mode"))
+    """control: on dialog.request, set_mode (wake word) and an interrupt, each with a command_id: both acked,
+    and the interrupt handed on as vb-control's order on dialog.order."""
+    send("dialog.request", DialogRequest(set_mode=M["vb.v1.SetMode"](mode=2), command_id="conf-mode"))
+    send("dialog.request", DialogRequest(interrupt=M["vb.v1.Interrupt"](reason=4, turn_id="conf-turn"),
+                                         command_id="conf-stop"))
 
 
 def text_input(send):
     """session: a text turn with a command_id: acked (taken or refused: no agent is reachable here)."""
-    send("dialog.command", DialogCommand(text_input=M["vb.v1.TextInput"](text="hello", request_id="conf-req"),
+    send("dialog.request", DialogRequest(text_input=M["vb.v1.TextInput"](text="hello", request_id="conf-req"),
                                          command_id="conf-text"))
 
 
@@ -140,10 +143,13 @@ BEHAVIOUR = {
     "decoder": (["session.audio"], reply_packets,
                 [("audio.out", lambda ms: contiguous(ms, 16000) and samples(ms) >= 16000 and ms[-1].end_of_turn,
                   "1 s of PCM packets: ≥ 1 s of audio.out at 16 kHz, contiguous, the last frame end_of_turn")]),
-    "control": (["dialog.command"], set_mode,
+    "control": (["dialog.request"], set_mode,
                 [("dialog.ack", acked("conf-mode"), "set_mode with a command_id: answered on dialog.ack"),
+                 ("dialog.ack", acked("conf-stop"), "interrupt with a command_id: answered on dialog.ack"),
+                 ("dialog.order", lambda ms: any(m.HasField("interrupt") and m.interrupt.turn_id == "conf-turn"
+                                                 for m in ms), "the interrupt asked for is ordered on dialog.order"),
                  ("dialog.state", lambda ms: len(ms) > 0, "dialog.state published")]),
-    "session": (["dialog.command"], text_input,
+    "session": (["dialog.request"], text_input,
                 [("dialog.ack", acked("conf-text"), "text_input with a command_id: answered on dialog.ack")]),
     "tools": (["tool.offer"], offer_tool,
               [("tool.catalog", lambda ms: any(e.spec.name == "conf_tool" and e.provider == "conformance"
@@ -151,6 +157,11 @@ BEHAVIOUR = {
     "gateway": (["tool.invoke"], invoke_gone_client,
                 [("tool.answer", lambda ms: any(m.call_id == "conf-call" and m.error for m in ms),
                   "a call for a client that left: tool.answer with an error at once")]),
+}
+
+# Topics a kind must never publish on: kind -> [(base, why)].
+NEVER = {
+    "control": [("dialog.request", "requests are what the others ask of vb-control; its orders go on dialog.order")],
 }
 
 # What a kind needs in its section to start at all on a machine without a sound card or Coze
@@ -286,6 +297,8 @@ def main():
             check(bool(hs) and all(h.device == "local" and h.type == vb.TOPICS[base][0] for h in hs),
                   "%s: payload type %s, Header.device set" % (base, vb.TOPICS[base][0]))
         check(not bad_seq, "seq +1 per message and topic, types match the topic table %s" % (bad_seq[:3] or ""))
+        for base, what in NEVER.get(o.kind, []):
+            check(not got.get(base), "publishes nothing on %s: %s (%d messages)" % (base, what, len(got.get(base, []))))
         # Malformed frames on one of its inputs (a kind without inputs cannot be fed any).
         if not inputs:
             print("skip  malformed frames: kind %s subscribes to nothing" % o.kind)

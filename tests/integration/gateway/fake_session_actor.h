@@ -1,6 +1,6 @@
 // FakeSessionActor: a stand-in for vb-session (and the bit of vb-control the
 // gateway tests need), so the gateway's protocol is tested against bus
-// messages alone. It answers dialog.command:
+// messages alone. It answers what the gateway asks on dialog.request:
 //   TextInput  → session.event TurnStarted(request_id echoed), AgentText
 //                deltas paced by a timer, TurnEnded. Special texts:
 //                "/stats"  reply = what it has received (interrupts, tool
@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "bus/actor.h"
+#include "bus/dialog_request.h"
 
 namespace vb::testing {
 
@@ -58,7 +59,8 @@ class FakeSessionActor : public bus::Actor {
     vad_ = ctx.bus().Advertise(bus::topics::kVoiceVad);
     wake_ = ctx.bus().Advertise(bus::topics::kVoiceWake);
     clean_ = ctx.bus().Advertise(bus::topics::kAudioClean);
-    ctx.bus().Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand, [this](const auto& m) { OnCommand(m.msg); });
+    ctx.bus().Subscribe<v1::DialogRequest>(bus::topics::kDialogRequest,
+                                           [this](const auto& m) { OnCommand(bus::AsCommand(m.msg)); });
     ctx.loop().AddTimer(std::chrono::milliseconds(interval_ms_), [this] { Step(); });
     ctx.loop().AddTimer(std::chrono::milliseconds(20), [this] { Tone(); });
     ctx.loop().AddTimer(std::chrono::milliseconds(interim_interval_ms_), [this] { InterimWhileHeld(); });

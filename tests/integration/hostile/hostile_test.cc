@@ -13,7 +13,7 @@
 //
 // CommandDelivery: 200 `vb say/ptt/mode/interrupt` commands with `vb-sniff
 // echo` subscribed to everything on both planes; all 200 reach a
-// dialog.command subscriber (this test answers each with a CommandAck, as
+// dialog.request subscriber (this test answers each with a CommandAck, as
 // vb-control and vb-session do).
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -193,7 +193,8 @@ TEST_F(HostileTest, HostilePublisherWedgesNobodyAndCostsBoundedMemory) {
   // --- the attack ---------------------------------------------------------
   const std::vector<std::pair<bus::Plane, std::string>> targets = {
       {bus::Plane::kControl, "actor.heartbeat/local"},  // launcher, control, gateway
-      {bus::Plane::kControl, "dialog.command/local"},   // control, decoder
+      {bus::Plane::kControl, "dialog.request/local"},   // control
+      {bus::Plane::kControl, "dialog.order/local"},     // decoder
       {bus::Plane::kStream, "session.audio/local"},     // decoder
       {bus::Plane::kStream, "audio.mic/local"}};        // relay
   auto header = [](const std::string& type, uint64_t seq, const std::string& source) {
@@ -348,7 +349,7 @@ TEST_F(HostileTest, AllCommandsArriveWithASnifferOnEveryPlane) {
   std::map<std::string, int> arrived;  // command_id → times
   int without_id = 0;
   auto acks = node_->Advertise(bus::topics::kDialogAck);
-  node_->Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand, [&](const auto& m) {
+  node_->Subscribe<v1::DialogRequest>(bus::topics::kDialogRequest, [&](const auto& m) {
     if (m.msg.command_id().empty()) {
       ++without_id;
       return;

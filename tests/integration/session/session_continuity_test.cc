@@ -356,10 +356,10 @@ TEST_F(SessionContinuityTest, VbSayToASessionThatDiesIsSentAgainToItsSuccessor) 
   StartAll();
   ASSERT_FALSE(TextTurn("hello", "warm-up").empty());
   int copies = 0;  // vb say's command as it crosses the bus
-  node_->Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand, [&](const auto& m) {
+  node_->Subscribe<v1::DialogRequest>(bus::topics::kDialogRequest, [&](const auto& m) {
     copies += m.msg.has_text_input() && m.msg.text_input().text() == "what is the date today";
   });
-  ASSERT_TRUE(AwaitSubscribers(loop_, *node_, {commands_.topic()}, 5000ms));
+  ASSERT_TRUE(AwaitSubscribers(loop_, *node_, {requests_.topic()}, 5000ms));
   ASSERT_EQ(kill(session_.pid(), SIGSTOP), 0);
   const size_t from = events_.size();
   Child say;

@@ -14,7 +14,7 @@ class SessionFailuresTest : public SessionProcessTest {
   void SetUp() override {
     SessionProcessTest::SetUp();
     node_->Subscribe<v1::DialogState>(bus::topics::kDialogState, [this](const auto& m) { state_ = m.msg; });
-    node_->Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand, [this](const auto& m) {
+    node_->Subscribe<v1::DialogCommand>(bus::topics::kDialogOrder, [this](const auto& m) {
       if (m.msg.has_play_prompt() && m.msg.play_prompt().name() == "error") ++error_prompts_;
     });
   }

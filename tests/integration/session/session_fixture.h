@@ -1,6 +1,6 @@
 // The fixture of vb-session's process tests: a real vb-broker, a real
 // vb-cozesim and the vb-session binary, driven over the bus the way
-// vb-control and the gateway drive it (dialog.command, audio.clean) and
+// vb-control and the gateway drive it (dialog.order, dialog.request, audio.clean) and
 // watched on session.event, session.audio and dialog.ack. Shared by
 // session_process_test.cc and session_continuity_test.cc (two ctest entries,
 // so each stays within its time limit).
@@ -24,6 +24,7 @@
 #include <sstream>
 
 #include "actors/common/wav.h"
+#include "bus/dialog_request.h"
 #include "bus/node.h"
 #include "tests/support/process.h"
 
@@ -65,7 +66,8 @@ class SessionProcessTest : public ::testing::Test {
       audio_origin_ok_ = audio_origin_ok_ && m.header.origin_ns() > 0;
     });
     node_->Subscribe<v1::CommandAck>(bus::topics::kDialogAck, [this](const auto& m) { acks_.push_back(m.msg); });
-    commands_ = node_->Advertise(bus::topics::kDialogCommand);
+    commands_ = node_->Advertise(bus::topics::kDialogOrder);
+    requests_ = node_->Advertise(bus::topics::kDialogRequest);
     clean_ = node_->Advertise(bus::topics::kAudioClean);
     ASSERT_TRUE(node_->Connect().ok());
     node_->SetActive(true);
@@ -129,9 +131,18 @@ class SessionProcessTest : public ::testing::Test {
         loop_, [&] { return status_.connected(); }, t);
   }
 
+  // As the others would: a request of the session's (text, tool output,
+  // settings…) on dialog.request, the rest as vb-control's order.
   void Send(auto setter) {
     v1::DialogCommand c;
     setter(c);
+    const v1::DialogRequest r = bus::AsRequest(c);
+    if (bus::ForSession(r)) {
+      ASSERT_TRUE(testing::AwaitSubscribers(loop_, *node_, {requests_.topic()}))
+          << "no subscriber to " << requests_.topic();
+      ASSERT_TRUE(requests_.Publish(r));
+      return;
+    }
     ASSERT_TRUE(testing::AwaitSubscribers(loop_, *node_, {commands_.topic()}))
         << "no subscriber to " << commands_.topic();
     ASSERT_TRUE(commands_.Publish(c));
@@ -208,7 +219,8 @@ class SessionProcessTest : public ::testing::Test {
   zmq::context_t ctx_{1};
   bus::Loop loop_;
   std::unique_ptr<bus::Node> node_;
-  bus::Publisher<v1::DialogCommand> commands_;
+  bus::Publisher<v1::DialogCommand> commands_;  // as vb-control (dialog.order)
+  bus::Publisher<v1::DialogRequest> requests_;  // as the gateway or `vb` (dialog.request)
   bus::Publisher<v1::AudioFrame> clean_;
   Child broker_, sim_, session_, wakevad_;
   std::vector<v1::CommandAck> acks_;

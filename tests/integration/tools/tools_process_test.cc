@@ -1,7 +1,7 @@
 // Issue 13, item 1: a tool call is always answered. Real vb-broker,
 // vb-cozesim (a script whose rules call tools), vb-session and vb-tools
 // processes; this test process plays vb-control's part (text turns on
-// dialog.command) and, where a test says so, a tool provider: a process on
+// dialog.request) and, where a test says so, a tool provider: a process on
 // the bus other than the registry, offering a tool and answering its calls.
 #include "tests/integration/session/session_fixture.h"
 
@@ -32,8 +32,9 @@ class ToolsProcessTest : public SessionProcessTest {
  protected:
   void SetUp() override {
     SessionProcessTest::SetUp();
-    node_->Subscribe<v1::DialogCommand>(bus::topics::kDialogCommand, [this](const auto& m) {
-      seen_commands_.push_back({m.msg, m.header.mono_ns()});
+    // What vb-tools asks for (dialog.request), read as the command it is.
+    node_->Subscribe<v1::DialogRequest>(bus::topics::kDialogRequest, [this](const auto& m) {
+      seen_commands_.push_back({bus::AsCommand(m.msg), m.header.mono_ns()});
     });
     node_->Subscribe<v1::ToolInvocation>(bus::topics::kToolInvoke, [this](const auto& m) {
       invocations_.push_back(m.msg);

@@ -252,10 +252,10 @@ TEST_F(NodeTest, InvalidUtf8AndOversizedSourceAreMalformedHeaders) {
 TEST_F(NodeTest, Issue12HasSubscriberIsPerPlane) {
   sub_.SubscribeRaw(Plane::kStream, "", [](const RawMessage&) {});  // a sniffer on the stream plane
   ASSERT_TRUE(vb::testing::RunUntil(
-      loop_, [&] { return pub_.HasSubscriber(Plane::kStream, "dialog.command/kitchen"); }, milliseconds(3000)));
-  auto cmd = pub_.Advertise(topics::kDialogCommand);
+      loop_, [&] { return pub_.HasSubscriber(Plane::kStream, "dialog.order/kitchen"); }, milliseconds(3000)));
+  auto cmd = pub_.Advertise(topics::kDialogOrder);
   EXPECT_FALSE(pub_.HasSubscriber(cmd));
-  sub_.Subscribe<v1::DialogCommand>(topics::kDialogCommand, [](const auto&) {});
+  sub_.Subscribe<v1::DialogCommand>(topics::kDialogOrder, [](const auto&) {});
   AwaitSubscriber(cmd);
   EXPECT_TRUE(pub_.HasSubscriber(cmd));
 }

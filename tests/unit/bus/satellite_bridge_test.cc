@@ -83,12 +83,12 @@ TEST_F(SatelliteBridgeTest, MicrophoneStaysLocalUnlessTheHubSubscribesEventsAndC
   int afe_frames = 0, hub_frames = 0, commands = 0;
   std::vector<std::string> wakes;
   afe->Subscribe<v1::AudioFrame>(topics::kAudioMic, [&](const auto&) { ++afe_frames; });
-  playback->Subscribe<v1::DialogCommand>(topics::kDialogCommand, [&](const auto&) { ++commands; });
+  playback->Subscribe<v1::DialogCommand>(topics::kDialogOrder, [&](const auto&) { ++commands; });
   control->Subscribe<v1::WakeEvent>(
       topics::kVoiceWake, [&](const auto& m) { wakes.emplace_back(m.device); }, "*");
   auto mic = capture->Advertise(topics::kAudioMic);
   auto wake = afe->Advertise(topics::kVoiceWake);
-  auto command = control->Advertise(topics::kDialogCommand, "kitchen");
+  auto command = control->Advertise(topics::kDialogOrder, "kitchen");
   ASSERT_TRUE(vb::testing::RunUntil(
       loop_, [&] { return capture->HasSubscriber(mic) && afe->HasSubscriber(wake) && control->HasSubscriber(command); },
       milliseconds(5000)));
@@ -155,11 +155,11 @@ TEST_F(SatelliteBridgeTest, ADeviceWhoseNameStartsLikeAnothersKeepsItsAudioOffTh
   int heard = 0, commands = 0;
   session->Subscribe<v1::AudioFrame>(
       topics::kAudioClean, [&](const auto&) { ++heard; }, "kitchen");
-  playback->Subscribe<v1::DialogCommand>(topics::kDialogCommand, [&](const auto&) { ++commands; });
+  playback->Subscribe<v1::DialogCommand>(topics::kDialogOrder, [&](const auto&) { ++commands; });
   auto clean = afe->Advertise(topics::kAudioClean);
   auto clean2 = afe2->Advertise(topics::kAudioClean);
-  auto command = control->Advertise(topics::kDialogCommand, "kitchen");
-  auto command2 = control->Advertise(topics::kDialogCommand, "kitchen2");
+  auto command = control->Advertise(topics::kDialogOrder, "kitchen");
+  auto command2 = control->Advertise(topics::kDialogOrder, "kitchen2");
   v1::AudioFrame f;
   f.set_pcm(std::string(640, '\1'));
   // Until the session's subscription has reached the satellite.

@@ -29,7 +29,7 @@ class RecordingTransport : public ClientTransport {
 
 class RecordingSink : public CommandSink {
  public:
-  bool Publish(const v1::DialogCommand& c) override {
+  bool Publish(const v1::DialogRequest& c) override {
     commands.push_back(c);
     return up;
   }
@@ -45,7 +45,7 @@ class RecordingSink : public CommandSink {
     answers.push_back(a);
     return up;
   }
-  std::vector<v1::DialogCommand> commands;
+  std::vector<v1::DialogRequest> commands;
   std::vector<v1::TextChatRequest> chats;
   std::vector<v1::ToolOffer> offers;
   std::vector<v1::ToolAnswer> answers;

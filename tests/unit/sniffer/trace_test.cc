@@ -125,11 +125,11 @@ TEST_F(TraceTest, SpeechIsGivenToTheTurnThatFollowsItNotTheOneBefore) {
   Session(12'300, "chat-1",
           [](v1::SessionEvent* e) { e->mutable_turn_ended()->set_outcome(v1::TurnEnded::COMPLETED); });
   // Key pressed for the next question while chat-1 still plays.
-  v1::DialogCommand key;
+  v1::DialogRequest key;
   key.mutable_push_to_talk()->set_down(true);
-  Send("dialog.command/local", 12'400, key);
+  Send("dialog.request/local", 12'400, key);
   key.mutable_push_to_talk()->set_down(false);
-  Send("dialog.command/local", 13'000, key);
+  Send("dialog.request/local", 13'000, key);
   Playback(13'100, "chat-1", v1::PlaybackEvent::DRAINED);
   ASSERT_EQ(done_.size(), 1u);
   EXPECT_FALSE(done_[0].has(Stage::kKey));
@@ -146,9 +146,9 @@ TEST_F(TraceTest, SpeechIsGivenToTheTurnThatFollowsItNotTheOneBefore) {
 
 TEST_F(TraceTest, InterruptionEndsTheTurnAtTheFlush) {
   VoiceTurn(10'000, "chat-1");
-  v1::DialogCommand stop;
+  v1::DialogCommand stop;  // vb-control's order
   stop.mutable_interrupt()->set_turn_id("chat-1");
-  Send("dialog.command/local", 12'200, stop);
+  Send("dialog.order/local", 12'200, stop);
   Playback(12'240, "chat-1", v1::PlaybackEvent::FLUSHED);
   EXPECT_TRUE(done_.empty()) << "not ended by the session yet";
   Session(12'260, "chat-1",
@@ -206,5 +206,34 @@ TEST_F(TraceTest, BadPayloadsAreCountedAndTheTraceGoesOn) {
   EXPECT_EQ(done_[0].ResponseNs(), 690 * kMs);
 }
 
+// An interrupt asked for (dialog.request) stamps the turn before vb-control's
+// order that follows it; a recording made before the two topics existed
+// (dialog.command) traces as it did.
+TEST_F(TraceTest, AnInterruptRequestedStampsTheTurnBeforeControlsOrder) {
+  VoiceTurn(10'000, "chat-1");
+  v1::DialogRequest asked;
+  asked.mutable_interrupt()->set_turn_id("chat-1");
+  Send("dialog.request/local", 12'200, asked);
+  v1::DialogCommand order;
+  order.mutable_interrupt()->set_turn_id("chat-1");
+  Send("dialog.order/local", 12'205, order);
+  Playback(12'240, "chat-1", v1::PlaybackEvent::FLUSHED);
+  Session(12'260, "chat-1",
+          [](v1::SessionEvent* e) { e->mutable_turn_ended()->set_outcome(v1::TurnEnded::CANCELLED); });
+  ASSERT_EQ(done_.size(), 1u);
+  EXPECT_EQ(done_[0].at[int(Stage::kInterrupted)], 12'200 * kMs);
+}
+
+TEST_F(TraceTest, ARecordingWithTheOldDialogCommandTopicStillTraces) {
+  VoiceTurn(10'000, "chat-1");
+  v1::DialogCommand stop;
+  stop.mutable_interrupt()->set_turn_id("chat-1");
+  Send("dialog.command/local", 12'200, stop);
+  Playback(12'240, "chat-1", v1::PlaybackEvent::FLUSHED);
+  Session(12'260, "chat-1",
+          [](v1::SessionEvent* e) { e->mutable_turn_ended()->set_outcome(v1::TurnEnded::CANCELLED); });
+  ASSERT_EQ(done_.size(), 1u);
+  EXPECT_EQ(done_[0].at[int(Stage::kInterrupted)], 12'200 * kMs);
+}
 }  // namespace
 }  // namespace vb::sniff

@@ -20,13 +20,13 @@ struct Recorder : RegistryPort {
   };
   std::vector<Output> outputs;
   std::vector<v1::ToolInvocation> invocations;
-  std::vector<v1::DialogCommand> commands;
+  std::vector<v1::DialogRequest> commands;
   std::vector<v1::VolumeCommand> volumes;
   void SubmitOutput(const std::string& t, const std::string& c, const std::string& o) override {
     outputs.push_back({t, c, o});
   }
   void Invoke(const v1::ToolInvocation& i) override { invocations.push_back(i); }
-  void Command(const v1::DialogCommand& c) override { commands.push_back(c); }
+  void Command(const v1::DialogRequest& c) override { commands.push_back(c); }
   void Volume(const v1::VolumeCommand& v) override { volumes.push_back(v); }
   int prompts(const std::string& name) const {
     int n = 0;
