@@ -9,7 +9,6 @@
 #include <cstdio>
 #include <cstring>
 #include <fstream>
-#include <nlohmann/json.hpp>
 
 #include "bus/dialog_request.h"
 #include "bus/topics.h"
@@ -83,9 +82,6 @@ std::string DefaultDeviceId(const std::string& device) {
   return std::to_string(h ? h : 1);
 }
 
-// SessionError.code for a refused server certificate (nginx's "SSL
-// certificate error"; Coze has no code for it).
-constexpr int kTlsErrorCode = 495;
 // SessionError.code when audio missed across a restart could not be fetched
 // again (as HTTP's 410 Gone); told only from this length on.
 constexpr int kMissedAudioCode = 410;
@@ -100,21 +96,6 @@ std::string Trim(std::string s) {
   size_t i = 0;
   while (i < s.size() && isspace(uint8_t(s[i]))) ++i;
   return s.substr(i);
-}
-
-// Query values here are ids (digits, letters); encode anything else.
-std::string UrlEncode(const std::string& v) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : v) {
-    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += char(c);
-    else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
 }
 
 }  // namespace
@@ -295,7 +276,6 @@ Status SessionActor::Configure(bus::Context& ctx) {
   core_ = std::make_unique<SessionCore>(o, static_cast<SessionPort*>(this));
   std::string err;
   if (!core_->Init(&err)) return Status::Config("session: " + err);
-  core_->on_bot_change = [this](const std::string& bot) { ChangeBot(bot); };
 
   ClientOptions co;
   co.ws = ws_url_;
@@ -309,19 +289,26 @@ Status SessionActor::Configure(bus::Context& ctx) {
   client_ = std::make_unique<CozeClient>(
       std::move(co), [&loop](std::function<void()> fn) { return loop.Post(std::move(fn)); },
       CozeClient::Callbacks{
-          .opened = [this](uint64_t gen) { OnOpened(gen); },
-          .text =
-              [this](uint64_t gen, std::string text, int64_t recv_ns) {
-                if (gen == gen_ && core_) core_->OnServerText(text, recv_ns);
-              },
-          .closed = [this](uint64_t gen, std::string reason, int status) { OnClosed(gen, reason, status); },
+          .opened = [this](uint64_t gen) { conn_->OnOpened(gen); },
+          .text = [this](uint64_t gen, std::string text, int64_t recv_ns) { conn_->OnText(gen, text, recv_ns); },
+          .closed = [this](uint64_t gen, std::string reason, int status) { conn_->OnClosed(gen, reason, status); },
       });
 
   std::string dir = state_dir_.empty() ? StateStore::DefaultDir() : state_dir_;
   store_ = std::make_unique<StateStore>(dir + "/session-" + ctx.device() + ".json");
-  backoff_ = std::make_unique<Backoff>(std::chrono::milliseconds(reconnect_initial_ms_),
-                                       std::chrono::milliseconds(reconnect_max_ms_), Backoff::kNeverReset,
-                                       reconnect_jitter_, uint64_t(bus::MonoNs()) ^ uint64_t(getpid()));
+  ConnectionOptions cm;
+  cm.bot_id = bot_id_;
+  cm.device_id = coze_device_id_;
+  cm.conversation_id = fixed_conversation_;
+  cm.ws_service = ws_url_.Display();
+  cm.api_service = api_url_.Display();
+  cm.state_file = store_->path();
+  cm.reconnect_initial = std::chrono::milliseconds(reconnect_initial_ms_);
+  cm.reconnect_max = std::chrono::milliseconds(reconnect_max_ms_);
+  cm.reconnect_jitter = reconnect_jitter_;
+  cm.seed = uint64_t(bus::MonoNs()) ^ uint64_t(getpid());
+  cm.stall_timeout = std::chrono::seconds(stall_timeout_s_);
+  conn_ = std::make_unique<ConnectionManager>(std::move(cm), core_.get(), static_cast<ConnectionPort*>(this));
 
   events_ = ctx.bus().Advertise(bus::topics::kSessionEvent);
   audio_ = ctx.bus().Advertise(bus::topics::kSessionAudio);
@@ -414,8 +401,7 @@ Status SessionActor::Activate(bus::Context& ctx) {
   }
   Resume(state_);
   core_->PublishStatus();
-  FindConversation();
-  stall_timer_ = ctx.loop().AddTimer(std::chrono::seconds(1), [this] { CheckStall(); });
+  conn_->Start();
   persist_timer_ = ctx.loop().AddTimer(std::chrono::milliseconds(500), [this] {
     core_->Tick(bus::MonoNs());
     text_chats_->Tick(bus::MonoNs());
@@ -544,155 +530,37 @@ void SessionActor::ResumeChanged(bool urgent) {
 
 void SessionActor::Deactivate(bus::Context& ctx) {
   stopping_ = true;
-  if (retry_timer_) ctx.loop().CancelTimer(retry_timer_);
-  if (stall_timer_) ctx.loop().CancelTimer(stall_timer_);
   if (persist_timer_) ctx.loop().CancelTimer(persist_timer_);
   if (startup_timer_) ctx.loop().CancelTimer(startup_timer_);
-  retry_timer_ = stall_timer_ = persist_timer_ = startup_timer_ = 0;
-  ++gen_;  // reports of the closing connection are stale now
-  if (core_) core_->OnDisconnected("stopping");
+  persist_timer_ = startup_timer_ = 0;
+  if (conn_) conn_->Stop();  // the connection's timers; its late reports are stale now
   if (client_) client_->Stop();
 }
 
-void SessionActor::FindConversation() {
-  if (!fixed_conversation_.empty()) {
-    core_->SetConversation(fixed_conversation_);
-    return Connect();
-  }
+// ConnectionPort: the connection manager's transport, clock and reports.
+uint64_t SessionActor::OpenSocket(const std::string& path_and_query) { return client_->Connect(path_and_query); }
+void SessionActor::CloseSocket() { client_->Close(); }
+void SessionActor::PostJson(const std::string& path, std::string body, ConnectionPort::HttpDone done) {
+  client_->HttpPost(path, std::move(body), std::move(done));
+}
+int64_t SessionActor::Now() { return bus::MonoNs(); }
+ConnectionPort::TimerId SessionActor::After(std::chrono::nanoseconds delay, std::function<void()> fn) {
+  return ctx_->loop().AddOneShot(delay, std::move(fn));
+}
+void SessionActor::CancelTimer(ConnectionPort::TimerId id) { ctx_->loop().CancelTimer(id); }
+void SessionActor::Count(const char* counter) { ctx_->Count(counter); }
+void SessionActor::CountError() { ctx_->CountError(); }
+void SessionActor::Healthy() { ctx_->Healthy(); }
+void SessionActor::Degraded(const std::string& why) { ctx_->Degraded(why); }
+
+std::string SessionActor::SavedConversation(const std::string& bot_id) {
   const SessionState& st = state_;  // loaded at Activate
-  if (!st.conversation_id.empty() && st.bot_id == bot_id_ && st.service == api_url_.Display()) {
-    VB_LOG(kInfo) << "continuing conversation " << st.conversation_id << " (from " << store_->path() << ")";
-    core_->SetConversation(st.conversation_id);
-    return Connect();
-  }
-  CreateConversation();
+  return st.bot_id == bot_id && st.service == api_url_.Display() ? st.conversation_id : "";
 }
 
-void SessionActor::CreateConversation() {
-  if (creating_ || stopping_) return;
-  creating_ = true;
-  VB_LOG(kInfo) << "creating a conversation at " << api_url_.Display() << " for bot " << bot_id_;
-  std::string body = nlohmann::json{{"bot_id", bot_id_}}.dump();
-  client_->HttpPost("/v1/conversation/create", body,
-                    [this](int status, std::string resp, std::string error) { OnCreated(status, resp, error); });
-}
-
-void SessionActor::OnCreated(int status, const std::string& body, const std::string& error) {
-  creating_ = false;
-  if (stopping_) return;
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  std::string id;
-  int64_t code = -1;
-  std::string msg = error;
-  if (j.is_object()) {
-    if (auto c = j.find("code"); c != j.end() && c->is_number_integer()) code = c->get<int64_t>();
-    if (auto m = j.find("msg"); m != j.end() && m->is_string() && msg.empty()) msg = m->get<std::string>();
-    auto d = j.find("data");
-    if (code == 0 && d != j.end() && d->is_object()) {
-      auto i = d->find("id");
-      if (i != d->end() && i->is_string()) id = i->get<std::string>();
-      else if (i != d->end() && i->is_number_unsigned()) id = std::to_string(i->get<uint64_t>());
-    }
-  }
-  if (id.empty()) {
-    const bool tls = error.rfind("TLS to ", 0) == 0;  // a certificate refused: a person must fix it
-    std::string what = tls ? "conversation/create failed: " + error
-                           : "conversation/create failed (HTTP " + std::to_string(status) + ", code " +
-                                 std::to_string(code) + (msg.empty() ? "" : ": " + msg.substr(0, 200)) + ")";
-    VB_LOG(kWarn) << what;
-    ctx_->CountError();
-    ctx_->Degraded(what);
-    bool auth = status == 401 || status == 403 || code == 4100 || code == 4101;
-    // A TLS refusal is said once, and again every 10 s while it lasts (see OnClosed).
-    const int64_t now = bus::MonoNs();
-    if (!(tls && what == last_tls_error_ && now - last_tls_error_ns_ < 10'000'000'000LL))
-      PublishError(tls ? kTlsErrorCode : int(code > 0 ? code : status), what, auth || tls);
-    if (tls && (what != last_tls_error_ || now - last_tls_error_ns_ >= 10'000'000'000LL)) {
-      last_tls_error_ = what;
-      last_tls_error_ns_ = now;
-    }
-    return ScheduleRetry(&SessionActor::CreateConversation);
-  }
-  VB_LOG(kInfo) << "new conversation " << id;
-  ctx_->Healthy();
-  core_->SetConversation(id);
-  if (core_->connected()) core_->Reconfigure();  // the old conversation was gone
-  else Connect();
-}
-
-void SessionActor::Connect() {
-  if (stopping_) return;
-  std::string q = "/v1/chat?bot_id=" + UrlEncode(bot_id_);
-  if (!coze_device_id_.empty()) q += "&device_id=" + UrlEncode(coze_device_id_);
-  VB_LOG(kInfo) << "connecting to " << ws_url_.Display() << "/v1/chat (bot " << bot_id_ << ")";
-  gen_ = client_->Connect(q);
-}
-
-void SessionActor::ScheduleRetry(void (SessionActor::*step)()) {
-  if (stopping_) return;
-  if (retry_timer_) ctx_->loop().CancelTimer(retry_timer_);
-  auto delay = backoff_->Next();
-  ctx_->Count("retries");
-  retry_timer_ = ctx_->loop().AddOneShot(delay, [this, step] {
-    retry_timer_ = 0;
-    (this->*step)();
-  });
-}
-
-void SessionActor::OnOpened(uint64_t gen) {
-  if (gen != gen_ || stopping_) return;
-  VB_LOG(kInfo) << "connected to " << ws_url_.Display();
-  last_tls_error_.clear();
-  backoff_->Reset();
-  ctx_->Healthy();
-  core_->OnConnected();
-}
-
-void SessionActor::OnClosed(uint64_t gen, const std::string& reason, int http_status) {
-  if (gen != gen_ || stopping_) return;
-  uint64_t suppressed = 0;
-  if (close_log_.Allow(bus::MonoNs(), &suppressed))
-    VB_LOG(kWarn) << "connection to " << ws_url_.Display() << " lost: " << reason
-                  << (http_status ? " (HTTP " + std::to_string(http_status) + ")" : "")
-                  << (suppressed ? " (+" + std::to_string(suppressed) + " more)" : "");
-  ctx_->Count("disconnects");
-  ctx_->Degraded("disconnected: " + reason);
-  core_->OnDisconnected(reason);
-  const int64_t now = bus::MonoNs();
-  if (reason.rfind("TLS to ", 0) == 0 && (reason != last_tls_error_ || now - last_tls_error_ns_ >= 10'000'000'000LL)) {
-    // Said once, not at every retry: it needs a person (session.ca_file, the
-    // host name). Said again every 10 s while it lasts: the first failure
-    // comes milliseconds after start, before this process's publisher has
-    // reached the broker, and late joiners (the dashboard) need it too.
-    last_tls_error_ = reason;
-    last_tls_error_ns_ = now;
-    PublishError(kTlsErrorCode, reason, true);
-  }
-  if (http_status == 401 || http_status == 403)
-    PublishError(http_status, "the Coze server refused the token (HTTP " + std::to_string(http_status) + ")", true);
-  ScheduleRetry(&SessionActor::Connect);
-}
-
-void SessionActor::CheckStall() {
-  if (stopping_ || !core_->Stalled(bus::MonoNs(), int64_t(stall_timeout_s_) * 1'000'000'000)) return;
-  VB_LOG(kWarn) << "no reply from " << ws_url_.Display() << " for " << stall_timeout_s_ << " s; reconnecting";
-  ctx_->Count("stalls");
-  ++gen_;  // the stuck connection's late reports are stale
-  client_->Close();
-  core_->OnDisconnected("stalled");
-  ScheduleRetry(&SessionActor::Connect);
-}
-
-void SessionActor::ChangeBot(const std::string& bot_id) {
-  if (bot_id == bot_id_) return;
-  VB_LOG(kInfo) << "switching to bot " << bot_id;
-  bot_id_ = bot_id;
+void SessionActor::BotChanged(const std::string& bot_id) {
+  bot_id_ = bot_id;  // the state file's and the text chats' bot from now on
   text_chats_->set_bot_id(bot_id);
-  ++gen_;
-  client_->Close();
-  core_->OnDisconnected("bot change");
-  core_->SetConversation("");
-  FindConversation();
 }
 
 void SessionActor::PublishError(int code, const std::string& message, bool fatal) {
@@ -726,17 +594,7 @@ void SessionActor::MissedAudio(int64_t ms) {
 
 void SessionActor::PublishEvent(const v1::SessionEvent& event, const std::string& turn_id) {
   events_.Publish(event, {.turn_id = turn_id});
-  // 4002: the conversation no longer exists (expired, or another server):
-  // start a new one rather than failing every turn.
-  // At most one such restart per 10 s, so a server that rejects every new
-  // conversation does not turn this into a loop.
-  int64_t now = bus::MonoNs();
-  if (event.has_error() && event.error().code() == 4002 && fixed_conversation_.empty() && !creating_ &&
-      now - last_recreate_ns_ > 10'000'000'000) {
-    last_recreate_ns_ = now;
-    VB_LOG(kWarn) << "conversation " << core_->conversation_id() << " is unknown to the server; creating a new one";
-    CreateConversation();
-  }
+  if (event.has_error() && conn_) conn_->OnPublished(event);  // 4002: a new conversation
 }
 
 void SessionActor::PublishAudio(const v1::EncodedAudio& audio, const std::string& turn_id, int64_t origin_ns) {

@@ -1,6 +1,6 @@
 // SessionActor: vb-session's bus adapter. It reads its config and the token,
-// finds the conversation (configured, persisted, or created over REST),
-// keeps one WebSocket to Coze open with back-off and jitter, and wires
+// and wires ConnectionManager (the conversation, one WebSocket to Coze kept
+// open with back-off and jitter, stalls, bot changes; no bus) and
 // SessionCore between the bus (audio.clean, dialog.order, dialog.request in; session.event,
 // session.audio out) and CozeClient. SessionStatus goes out on connect,
 // disconnect and every heartbeat. It answers commands that carry a
@@ -16,17 +16,17 @@
 #include <string>
 #include "bus/config.h"
 
+#include "actors/session/connection_manager.h"
 #include "actors/session/coze_client.h"
 #include "actors/session/session_core.h"
 #include "actors/session/state_store.h"
 #include "actors/session/text_chats.h"
 #include "bus/actor.h"
-#include "bus/backoff.h"
 #include "bus/log.h"
 
 namespace vb::session {
 
-class SessionActor : public bus::Actor, private SessionPort, private TextChatPort {
+class SessionActor : public bus::Actor, private SessionPort, private TextChatPort, private ConnectionPort {
  public:
   SessionActor();
   ~SessionActor() override;
@@ -55,16 +55,21 @@ class SessionActor : public bus::Actor, private SessionPort, private TextChatPor
   void PublishToolCall(const v1::ToolCall& call, const std::string& chat_id) override;
   void PublishTurnEndedWithTools(const v1::TurnEnded& ended, const std::string& chat_id) override;
 
-  void FindConversation();
-  void CreateConversation();
-  void OnCreated(int status, const std::string& body, const std::string& error);
-  void Connect();
-  void ScheduleRetry(void (SessionActor::*step)());
-  void OnOpened(uint64_t gen);
-  void OnClosed(uint64_t gen, const std::string& reason, int http_status);
-  void ChangeBot(const std::string& bot_id);
-  void CheckStall();
-  void PublishError(int code, const std::string& message, bool fatal);
+  // ConnectionPort
+  uint64_t OpenSocket(const std::string& path_and_query) override;
+  void CloseSocket() override;
+  void PostJson(const std::string& path, std::string body, ConnectionPort::HttpDone done) override;
+  int64_t Now() override;
+  ConnectionPort::TimerId After(std::chrono::nanoseconds delay, std::function<void()> fn) override;
+  void CancelTimer(ConnectionPort::TimerId id) override;
+  void PublishError(int code, const std::string& message, bool fatal) override;
+  void Count(const char* counter) override;
+  void CountError() override;
+  void Healthy() override;
+  void Degraded(const std::string& why) override;
+  std::string SavedConversation(const std::string& bot_id) override;
+  void BotChanged(const std::string& bot_id) override;
+
   // Restart continuity (see the file comment).
   void Resume(const SessionState& st);
   void StartupStep();
@@ -93,7 +98,7 @@ class SessionActor : public bus::Actor, private SessionPort, private TextChatPor
   std::unique_ptr<SessionCore> core_;
   std::unique_ptr<CozeClient> client_;
   std::unique_ptr<StateStore> store_;
-  std::unique_ptr<Backoff> backoff_;
+  std::unique_ptr<ConnectionManager> conn_;
   std::unique_ptr<TextChats> text_chats_;
   bus::Publisher<v1::TextChatEvent> chat_events_;
   bus::Publisher<v1::SessionEvent> events_;
@@ -111,17 +116,9 @@ class SessionActor : public bus::Actor, private SessionPort, private TextChatPor
   uint64_t backfill_from_ = 0;
   int backfill_attempt_ = 0;
   int64_t backfill_sent_ns_ = 0;
-  uint64_t gen_ = 0;
-  bus::Loop::TimerId retry_timer_ = 0;
-  bus::Loop::TimerId stall_timer_ = 0;
-  bool creating_ = false;
-  int64_t last_recreate_ns_ = INT64_MIN / 2;
   bool stopping_ = false;
   bus::Histogram downlink_us_;
-  std::string last_tls_error_;     // said once until a connection opens
-  int64_t last_tls_error_ns_ = 0;  // when it was last said
   RateLimit problem_log_;
-  RateLimit close_log_;
 };
 
 }  // namespace vb::session
