@@ -636,6 +636,10 @@ void SessionCore::OnAudio(const v1::AudioFrame& in, int64_t origin_ns, std::stri
   if (live_from_) {
     // The question starts at live_from_ and had not reached the ring yet.
     const uint64_t n = in.pcm().size() / 2;
+    // Far behind it: the stream restarted with new indices, the start will
+    // never come; this is the question now.
+    const bool restarted = in.sample_index() + kLiveFromSlack < live_from_;
+    if (restarted) live_from_ = in.sample_index();
     if (in.sample_index() + n <= live_from_) return;
     if (in.sample_index() < live_from_) {
       trimmed = in;

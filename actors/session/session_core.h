@@ -362,6 +362,7 @@ class SessionCore {
   // Frames of the streamed device below this are not sent (a question's
   // start not yet received: the live frames bring it).
   uint64_t live_from_ = 0;
+  static constexpr uint64_t kLiveFromSlack = 32000;  // 2 s: further behind is a restarted stream
   // A StartListening's start fetched from a vb-wakevad ring.
   struct Fetch {
     bool on = false;

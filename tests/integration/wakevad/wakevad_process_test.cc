@@ -7,6 +7,7 @@
 #include <signal.h>
 
 #include <cstdlib>
+#include <map>
 
 #include "actors/common/wav.h"
 #include "bus/node.h"
@@ -56,7 +57,26 @@ class WakeVadProcessTest : public ::testing::Test {
     return dir_.File(name);
   }
 
+  // Publishes `pcm` on audio.clean from sample kBase in real time, one 20 ms
+  // frame per timer tick as vb-afe would send them; the count sent so far.
+  const size_t& Play(const std::vector<int16_t>& pcm) {
+    clean_ = node_->Advertise(bus::topics::kAudioClean);
+    loop_.AddTimer(20ms, [this, &pcm] {
+      if (played_ >= pcm.size()) return;
+      v1::AudioFrame f;
+      f.set_sample_rate(16000);
+      f.set_channels(1);
+      f.set_sample_index(kBase + played_);
+      f.mutable_pcm()->assign(reinterpret_cast<const char*>(pcm.data() + played_), 640);
+      clean_.Publish(f, {.origin_ns = bus::MonoNs(), .turn_id = {}});
+      played_ += 320;
+    });
+    return played_;
+  }
+
   TempDir dir_;
+  bus::Publisher<v1::AudioFrame> clean_;
+  size_t played_ = 0;
   std::string endpoint_;
   zmq::context_t ctx_{1};
   bus::Loop loop_;
@@ -98,20 +118,8 @@ TEST_F(WakeVadProcessTest, WakePhraseThenQuestionGivesWakeAndSpeechEvents) {
       loop_, [&] { return node_->HasSubscriber(bus::Plane::kStream, "audio.clean/local"); }, 10000ms))
       << ReadFile(dir_.File("wakevad.log"));
 
-  // Real time: one 20 ms frame per timer tick, as vb-afe would send them.
-  auto clean = node_->Advertise(bus::topics::kAudioClean);
-  size_t next = 0;
   int64_t first_origin = bus::MonoNs();
-  loop_.AddTimer(20ms, [&] {
-    if (next >= pcm.size()) return;
-    v1::AudioFrame f;
-    f.set_sample_rate(16000);
-    f.set_channels(1);
-    f.set_sample_index(kBase + next);
-    f.mutable_pcm()->assign(reinterpret_cast<const char*>(pcm.data() + next), 640);
-    clean.Publish(f, {.origin_ns = bus::MonoNs(), .turn_id = {}});
-    next += 320;
-  });
+  const size_t& next = Play(pcm);
   // The last SPEECH_END comes after the trailing silence has been heard.
   ASSERT_TRUE(RunUntil(
       loop_, [&] { return next >= pcm.size() && !vads.empty() && vads.back().kind() == v1::VadEvent::SPEECH_END; },
@@ -155,6 +163,86 @@ TEST_F(WakeVadProcessTest, WakePhraseThenQuestionGivesWakeAndSpeechEvents) {
   EXPECT_NEAR(double(e.sample_index()), double(question_end), 0.2 * 16000);
   for (int64_t o : origins) EXPECT_GE(o, first_origin) << "origin_ns not carried from audio.clean";
 
+  EXPECT_EQ(actor.Stop(SIGTERM, 5000ms), 0) << ReadFile(dir_.File("wakevad.log"));
+  broker.Stop(SIGTERM, 5000ms);
+}
+
+// The backfill ring's answers say what they cover: the audio from the start
+// asked for; a start older than the ring ("oldest_held" later); and a start
+// beyond the newest sample held, which answers with no chunks and must not
+// read as "nothing missed" (a session asking a ring whose stream restarted
+// with new indices, issue 16).
+TEST_F(WakeVadProcessTest, BackfillAnswersSayWhatTheyCoverAndWhenTheStartLiesBeyondTheRing) {
+  auto cfg = WriteConfig("wakevad:\n  wake:\n    enabled: false\n");
+  Child broker, actor;
+  ASSERT_TRUE(broker.Start({Bin("vb-broker"), "--config", cfg}, dir_.File("broker.log")));
+  ASSERT_TRUE(actor.Start({Bin("vb-wakevad"), "--config", cfg}, dir_.File("wakevad.log")));
+  struct Answer {
+    std::string pcm;
+    uint64_t first = 0;
+    bool last = false;
+    v1::AudioBackfill end;
+  };
+  std::map<std::string, Answer> answers;
+  node_->Subscribe<v1::AudioBackfill>(bus::topics::kAudioBackfill, [&](const auto& m) {
+    Answer& a = answers[m.msg.request_id()];
+    if (m.msg.has_frame()) {
+      if (a.pcm.empty()) a.first = m.msg.frame().sample_index();
+      a.pcm += m.msg.frame().pcm();
+    }
+    if (m.msg.last()) a.last = true, a.end = m.msg;
+  });
+  auto ask = node_->Advertise(bus::topics::kSessionBackfill);
+  ASSERT_TRUE(node_->Connect().ok());
+  node_->SetActive(true);
+  ASSERT_TRUE(RunUntil(
+      loop_,
+      [&] { return node_->HasSubscriber(bus::Plane::kStream, "audio.clean/local") && node_->HasSubscriber(ask); },
+      10000ms))
+      << ReadFile(dir_.File("wakevad.log"));
+  // 1 s of audio whose every sample is its own index (mod 2^15), in real time.
+  std::vector<int16_t> pcm(16000);
+  for (size_t i = 0; i < pcm.size(); ++i) pcm[i] = int16_t((kBase + i) & 0x7fff);
+  const size_t& next = Play(pcm);
+  int n = 0;
+  // Asks until answered (a request may precede the actor's subscription).
+  auto answer = [&](uint64_t from) -> const Answer& {
+    const std::string id = "t" + std::to_string(++n);
+    bool got = RunUntil(
+        loop_,
+        [&] {
+          if (answers.count(id) && answers[id].last) return true;
+          v1::BackfillRequest r;
+          r.set_request_id(id);
+          r.set_from_sample(from);
+          ask.Publish(r);
+          return false;
+        },
+        5000ms);
+    EXPECT_TRUE(got) << "no answer from " << from;
+    return answers[id];
+  };
+  // Wait until the ring holds the whole second.
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return next >= pcm.size(); }, 10000ms));
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return answer(kBase).end.newest_end() == kBase + pcm.size(); }, 5000ms))
+      << ReadFile(dir_.File("wakevad.log"));
+  const Answer& all = answer(kBase + 8000);
+  EXPECT_EQ(all.first, kBase + 8000);
+  EXPECT_EQ(all.pcm, std::string(reinterpret_cast<const char*>(pcm.data() + 8000), 16000));
+  EXPECT_FALSE(all.end.beyond_newest());
+  EXPECT_EQ(all.end.end_sample(), kBase + pcm.size());
+  const Answer& old = answer(kBase - 4000);
+  EXPECT_EQ(old.end.oldest_held(), kBase) << "a start older than the ring: the answer says where it begins";
+  EXPECT_EQ(old.pcm.size(), pcm.size() * 2);
+  const Answer& now = answer(kBase + pcm.size());
+  EXPECT_TRUE(now.pcm.empty());
+  EXPECT_FALSE(now.end.beyond_newest()) << "asked from the newest sample on: nothing missed yet";
+  const Answer& beyond = answer(kBase + pcm.size() + 50000);
+  EXPECT_TRUE(beyond.pcm.empty());
+  EXPECT_TRUE(beyond.end.beyond_newest()) << "no chunks, and not because nothing was missed";
+  EXPECT_EQ(beyond.end.newest_end(), kBase + pcm.size());
   EXPECT_EQ(actor.Stop(SIGTERM, 5000ms), 0) << ReadFile(dir_.File("wakevad.log"));
   broker.Stop(SIGTERM, 5000ms);
 }

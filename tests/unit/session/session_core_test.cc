@@ -378,6 +378,18 @@ TEST_F(StartTest, AStartNotYetReceivedIsTakenFromTheLiveFrames) {
   ExpectWire(500, 960);
 }
 
+// The same, but the stream restarts (new indices far below the start): the
+// start will never come, so the restarted stream is the question.
+TEST_F(StartTest, AStartAwaitedOnAStreamThatRestartsDoesNotSilenceIt) {
+  Make(v1::MODE_WAKE_WORD);
+  Connect();
+  core->OnAudio(Ramp(100000), 0);
+  Listen("", 100500);
+  core->OnAudio(Ramp(0), 0);  // the AFE restarted
+  core->OnAudio(Ramp(320), 0);
+  ExpectWire(0, 640);
+}
+
 TEST_F(CoreTest, PushToTalkDownCancelsTheRunningReply) {
   Make(v1::MODE_PUSH_TO_TALK);
   Connect();
