@@ -99,9 +99,10 @@ std::vector<pollfd> AlsaPcm::PollFds() {
 
 bool AlsaPcm::Ready(std::span<const pollfd> fds) {
   if (!pcm_) return false;
-  std::vector<pollfd> copy(fds.begin(), fds.end());
+  revents_fds_.assign(fds.begin(), fds.end());
   unsigned short revents = 0;
-  if (snd_pcm_poll_descriptors_revents(pcm_, copy.data(), unsigned(copy.size()), &revents) < 0) return true;
+  if (snd_pcm_poll_descriptors_revents(pcm_, revents_fds_.data(), unsigned(revents_fds_.size()), &revents) < 0)
+    return true;
   return (revents & (POLLIN | POLLOUT | POLLERR | POLLHUP | POLLNVAL)) != 0;
 }
 
@@ -175,8 +176,10 @@ Status AlsaPcm::Read(int16_t* out, size_t max_frames, size_t* frames, int64_t* d
 Status AlsaPcm::Write(const int16_t* in, size_t frames, size_t* written, int64_t* delay_frames) {
   *written = 0;
   if (!pcm_) return Status::Unavailable("device not open");
+  // The delay only when asked: through a plugin (pulse) each query locks
+  // and asks the sound server's stream, at every period.
   snd_pcm_sframes_t d = 0;
-  if (snd_pcm_delay(pcm_, &d) < 0) d = 0;
+  if (delay_frames && snd_pcm_delay(pcm_, &d) < 0) d = 0;
   snd_pcm_sframes_t n = snd_pcm_writei(pcm_, in, frames);
   if (n == -EAGAIN) n = 0;
   if (n < 0) {

@@ -64,7 +64,8 @@ class AlsaPcm {
   PcmFormat format_;
   size_t period_frames_ = 0, buffer_frames_ = 0;
   uint64_t xruns_ = 0;
-  bool dropping_ = false;  // capture: discarding a stale backlog after an overrun
+  bool dropping_ = false;            // capture: discarding a stale backlog after an overrun
+  std::vector<pollfd> revents_fds_;  // Ready()'s copy, reused: it runs at every period
 };
 
 class AlsaSource : public PcmSource {

@@ -269,11 +269,23 @@ void PcmPump::ServeSink() {
   if (!sink_->is_open()) return;
   const auto fmt = sink_->format();
   const size_t period = size_t(fmt.sample_rate) * config_.period_ms / 1000;
+  // The device is asked once per wake-up: after a whole block went in, it
+  // has that much less room and that much more queued (through a plugin
+  // each question costs a lock and a round to the sound server; what it
+  // frees meanwhile is served at the next wake-up).
+  size_t avail = 0;
+  int64_t delay = 0;
+  bool asked = false;
   for (int i = 0; i < 16; ++i) {
+    const size_t before = pending_.size() - pending_off_;
     if (!WritePending()) break;
-    size_t avail = 0;
-    int64_t delay = 0;
-    if (Status st = sink_->Avail(&avail, &delay); !st.ok()) return Lost(st);
+    if (asked) {
+      avail = avail > before ? avail - before : 0;
+      delay += int64_t(before);
+    } else {
+      if (Status st = sink_->Avail(&avail, &delay); !st.ok()) return Lost(st);
+      asked = true;
+    }
     if (avail < period) break;
     // The block leaves the speaker once what the device holds has played.
     const int64_t now = loop_.NowNs();

@@ -15,7 +15,10 @@
 //                  design) and for every frame; stages on the way:
 //                  wire→session.audio, wire→audio.out;
 //   cpu/rss        heartbeats of every actor (cpu_percent of one core,
-//                  rss_kb), by dialog state: listening vs speaking;
+//                  rss_kb), by dialog state: listening vs speaking; and
+//                  cpu_time_percent: each actor's CPU time (user + sys,
+//                  /proc/PID/stat, sampled every 100 ms) per second of
+//                  each state — the figure to compare on a loaded machine;
 //   response       what the person feels: their speech end (client VAD, else
 //                  the server's) → the reply's first sample at the speaker,
 //                  per turn and its stages (tools/sniffer TurnTracer fed every
@@ -32,6 +35,7 @@
 //                          [--alsa 'KEY: V, …' (more playback.alsa keys)]
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -40,6 +44,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -275,17 +280,55 @@ int main(int argc, char** argv) {
     }
     state = m.msg.state();
   });
+  // The phase a moment belongs to: the agent speaking, or listening in the
+  // quiet first stretch (after the first 3 s of startup).
+  auto Phase = [&]() -> std::string {
+    const double listening_s = double(mic_samples) / 16000.0;
+    return state == vb::v1::STATE_SPEAKING                                                     ? "speaking"
+           : state == vb::v1::STATE_LISTENING && listening_s > 3 && listening_s < listen_end_s ? "listening"
+                                                                                               : "";
+  };
+  // CPU time of every actor process (all its threads: user + sys from
+  // /proc/PID/stat), sampled every 100 ms and charged to the phase of the
+  // interval: CPU seconds per phase second. Unlike a share of wall time per
+  // heartbeat, this is what the actors consumed, however long they waited
+  // for a core on a loaded machine.
+  std::map<std::string, std::map<std::string, double>> cpu_s;  // phase → actor → CPU s
+  std::map<std::string, double> phase_s;                       // phase → wall s
+  std::map<std::string, double> last_cpu_s;                    // actor → CPU s at the last sample
+  int64_t last_sample_ns = 0;
+  std::string last_phase;
+  const double tick_s = 1.0 / double(sysconf(_SC_CLK_TCK));
+  loop.AddTimer(100ms, [&] {
+    const int64_t now = vb::bus::MonoNs();
+    for (const auto& [actor, pid] : pids) {
+      std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+      std::string stat((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      const size_t paren = stat.rfind(')');
+      if (paren == std::string::npos) continue;
+      std::istringstream fields(stat.substr(paren + 2));
+      std::string f;
+      double utime = 0, stime = 0;
+      for (int i = 3; i <= 15 && fields >> f; ++i) {  // fields 14, 15: utime, stime (ticks)
+        if (i == 14) utime = std::atof(f.c_str());
+        if (i == 15) stime = std::atof(f.c_str());
+      }
+      const double s = (utime + stime) * tick_s;
+      auto it = last_cpu_s.find(actor);
+      if (it != last_cpu_s.end() && !last_phase.empty() && s >= it->second) cpu_s[last_phase][actor] += s - it->second;
+      last_cpu_s[actor] = s;
+    }
+    if (last_sample_ns && !last_phase.empty()) phase_s[last_phase] += double(now - last_sample_ns) / 1e9;
+    last_sample_ns = now;
+    last_phase = Phase();
+  });
   node.Subscribe<vb::v1::Heartbeat>(
       vb::bus::topics::kHeartbeat,
       [&](const auto& m) {
         const auto& hb = m.msg;
         pids[hb.actor()] = hb.pid();
         rss_max[hb.actor()] = std::max(rss_max[hb.actor()], hb.rss_kb());
-        double listening_s = double(mic_samples) / 16000.0;
-        std::string phase = state == vb::v1::STATE_SPEAKING ? "speaking"
-                            : state == vb::v1::STATE_LISTENING && listening_s > 3 && listening_s < listen_end_s
-                                ? "listening"
-                                : "";
+        const std::string phase = Phase();
         if (!phase.empty() && hb.uptime_ms() > 3000) cpu[phase][hb.actor()].push_back(hb.cpu_percent());
         if (hb.actor() == "session" && hb.extra().count("mic_to_wire_count") &&
             hb.extra().at("mic_to_wire_count") > 0) {
@@ -415,6 +458,19 @@ int main(int argc, char** argv) {
     }
     r["cpu_percent_median"][phase] = {{"per_actor", per}, {"all_actors", total}};
   }
+  for (const auto& [phase, actors] : cpu_s) {
+    const double wall = phase_s[phase];
+    if (wall <= 0) continue;
+    double total = 0;
+    Json per;
+    for (const auto& [actor, s] : actors) {
+      per[actor] = 100.0 * s / wall;
+      total += s;
+    }
+    r["cpu_time_percent"][phase] = {{"per_actor", per}, {"all_actors", 100.0 * total / wall}, {"phase_s", wall}};
+  }
+  r["cpu_time_percent"]["note"] =
+      "CPU seconds (user + sys, all threads, /proc/PID/stat) per second of the phase, in % of one core";
   int64_t rss_total = 0;
   for (const auto& [a, kb] : rss_max) {
     r["rss_kb_max"][a] = kb;
