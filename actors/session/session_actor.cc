@@ -314,25 +314,28 @@ Status SessionActor::Configure(bus::Context& ctx) {
   audio_ = ctx.bus().Advertise(bus::topics::kSessionAudio);
   acks_ = ctx.bus().Advertise(bus::topics::kDialogAck);
   backfill_req_ = ctx.bus().Advertise(bus::topics::kSessionBackfill);
-  ctx.bus().Subscribe<v1::AudioBackfill>(bus::topics::kAudioBackfill, [this](
-                                                                          const bus::Received<v1::AudioBackfill>& m) {
-    if (core_->OnBackfillAnswer(m.msg, m.header.origin_ns())) return;  // a StartListening's (any device)
-    if (backfill_id_.empty() || m.msg.request_id() != backfill_id_) return;  // an older attempt's answer
-    if (m.msg.has_frame()) core_->OnBackfill(m.msg.frame(), m.header.origin_ns());
-    if (!m.msg.last()) return;
-    VB_LOG(kInfo) << "backfill: got samples " << backfill_from_ << "…" << m.msg.end_sample() << " (ring held from "
-                  << m.msg.oldest_held() << ")";
-    // The ring began after the point we asked from (vb-wakevad restarted
-    // too): what was said in between reached nobody.
-    if (m.msg.beyond_newest()) {  // the ring's stream restarted: what was missed cannot be found by position
-      core_->NoteBeyondNewest("the audio missed while restarting", backfill_from_, m.msg.newest_end());
-      MissedAudio(-1);
-    } else if (m.msg.oldest_held() > backfill_from_)
-      MissedAudio(int64_t((m.msg.oldest_held() - backfill_from_) / std::max(1, settings_.input_sample_rate / 1000)));
-    backfill_id_.clear();
-    core_->EndBackfill();
-    SaveResume(false);
-  }, "*");
+  ctx.bus().Subscribe<v1::AudioBackfill>(
+      bus::topics::kAudioBackfill,
+      [this](const bus::Received<v1::AudioBackfill>& m) {
+        if (core_->OnBackfillAnswer(m.msg, m.header.origin_ns())) return;        // a StartListening's (any device)
+        if (backfill_id_.empty() || m.msg.request_id() != backfill_id_) return;  // an older attempt's answer
+        if (m.msg.has_frame()) core_->OnBackfill(m.msg.frame(), m.header.origin_ns());
+        if (!m.msg.last()) return;
+        VB_LOG(kInfo) << "backfill: got samples " << backfill_from_ << "…" << m.msg.end_sample() << " (ring held from "
+                      << m.msg.oldest_held() << ")";
+        // The ring began after the point we asked from (vb-wakevad restarted
+        // too): what was said in between reached nobody.
+        if (m.msg.beyond_newest()) {  // the ring's stream restarted: what was missed cannot be found by position
+          core_->NoteBeyondNewest("the audio missed while restarting", backfill_from_, m.msg.newest_end());
+          MissedAudio(-1);
+        } else if (m.msg.oldest_held() > backfill_from_)
+          MissedAudio(
+              int64_t((m.msg.oldest_held() - backfill_from_) / std::max(1, settings_.input_sample_rate / 1000)));
+        backfill_id_.clear();
+        core_->EndBackfill();
+        SaveResume(false);
+      },
+      "*");
   auto on_clean = [this](const bus::Received<v1::AudioFrame>& m) {
     // origin: when the frame was published (the mic-to-wire clock starts there).
     core_->OnAudio(m.msg, m.header.mono_ns(), m.device);
