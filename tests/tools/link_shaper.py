@@ -6,7 +6,10 @@ TCP delivers; a lost packet is stood in for by stalling a chunk by a
 retransmission-like delay (STALL ms, Linux's least RTO is 200 ms) with
 probability LOSS. TCP hides loss from the application as exactly such a
 stall, so the bus sees what it would see over a lossy link, though the
-kernel's own congestion control never sees a loss.
+kernel's own congestion control never sees a loss. For REAL loss, drop
+packets in the kernel instead (tests/tools/packet_loss.bpf.c, a clsact
+egress filter) and pass --loss 0 here, as e2e_satellites_netns does: the
+shaper then only delays.
 
   link_shaper.py --listen HOST:PORT --to HOST:PORT [--delay-ms 30]
                  [--jitter-ms 20] [--loss 0.02] [--stall-ms 200] [--seed N]
