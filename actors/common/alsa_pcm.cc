@@ -68,10 +68,7 @@ Status AlsaPcm::Open() {
   snd_pcm_sw_params_t* sw;
   snd_pcm_sw_params_alloca(&sw);
   if ((err = snd_pcm_sw_params_current(pcm_, sw)) < 0) return Fail("sw_params_current", err);
-  snd_pcm_uframes_t avail_min = period;
-  if (config_.avail_min_us > 0)
-    avail_min = std::max<snd_pcm_uframes_t>(snd_pcm_uframes_t(uint64_t(rate) * config_.avail_min_us / 1'000'000), 1);
-  snd_pcm_sw_params_set_avail_min(pcm_, sw, avail_min);
+  snd_pcm_sw_params_set_avail_min(pcm_, sw, period);
   // Playback starts with the first write (the caller primes it); capture is
   // started explicitly below.
   snd_pcm_sw_params_set_start_threshold(pcm_, sw, capture_ ? buffer * 2 : 1);

@@ -29,7 +29,6 @@ struct AlsaConfig {
   uint32_t channels = 1;
   uint32_t period_us = 10000;  // wake-up granularity
   uint32_t buffer_us = 40000;  // device queue (playback: bounds the flush latency)
-  uint32_t avail_min_us = 0;   // served once this much room (or data) is there; 0 = one period
 };
 
 class AlsaPcm {

@@ -2,8 +2,6 @@
 // playback_actor.h).
 #include "actors/playback/playback_actor.h"
 
-#include <algorithm>
-
 #include "actors/common/realtime.h"
 #include "bus/log.h"
 
@@ -38,14 +36,10 @@ void PlaybackActor::DeclareConfig(config::Section& s) {
     a.Key("buffer_ms", &alsa_buffer_ms_, 20, {4, 1000},
           "device queue: a flush waits for it to play out (≈ buffer_ms + fade_ms + sound server); too small "
           "underruns on a busy machine (see rt_priority)");
-    a.Key("period_ms", &options_.alsa_period_ms, 10u, {0, 100},
-          "the device's period: how often the sound server asks for audio, so how often the actor wakes; "
-          "0 = period_ms. Longer saves CPU; buffer_ms still bounds the flush latency (at least 2 periods)");
     a.Key("drop_on_flush", &options_.drop_on_flush, false,
           "on a flush, drop the device queue and fade from its first unplayed sample (fast with any buffer_ms; "
           "clean only where the device reports its delay exactly: hardware, not PulseAudio)");
-    if (alsa_buffer_ms_ < 2 * std::max(period_ms_, int(options_.alsa_period_ms)))
-      a.Error("buffer_ms", "must be at least two periods (period_ms, alsa.period_ms)");
+    if (alsa_buffer_ms_ < 2 * period_ms_) a.Error("buffer_ms", "must be at least two periods (period_ms)");
     a.Finish();
   }
   {

@@ -24,10 +24,7 @@ PlaybackCore::PlaybackCore(PlaybackOptions options, audio::PumpLoop& loop, Outpu
   if (!sink) {
     if (options_.sink == PlaybackOptions::Sink::kAlsa) {
       options_.alsa.sample_rate = rate_;
-      // Served as soon as one render block fits; the device's own period
-      // (how often the sound server asks) may be longer.
-      options_.alsa.period_us = (options_.alsa_period_ms ? options_.alsa_period_ms : options_.period_ms) * 1000;
-      options_.alsa.avail_min_us = options_.period_ms * 1000;
+      options_.alsa.period_us = options_.period_ms * 1000;
       sink = std::make_unique<audio::AlsaSink>(options_.alsa);
     } else {
       sink = std::make_unique<audio::WavFileSink>(options_.wav_path, audio::PcmFormat{rate_, 1});

@@ -36,7 +36,6 @@ struct PlaybackOptions {
   int volume = 100;  // percent
   std::vector<std::pair<std::string, std::string>> prompt_files;
   audio::AlsaConfig alsa;
-  uint32_t alsa_period_ms = 0;  // the device's period (its wake-ups); 0 = period_ms
   bool drop_on_flush = false;
   std::string wav_path;
   bool wav_realtime = true, wav_keep_idle = false;
