@@ -32,7 +32,16 @@ FrontEnd::FrontEnd(const FrontEndConfig& config, std::unique_ptr<EchoProcessor> 
       estimate_(config.delay_estimation && uses_reference_),
       gate_(config.echo_gate && config.processor.aec && std::string(processor_->name()) != "bypass"),
       gate_floor_(float(std::pow(10.0, -config.gate_depth_db / 20))),
-      block_(processor_->block_samples()) {}
+      block_(processor_->block_samples()) {
+  Reconverge();
+}
+
+void FrontEnd::Reconverge() {
+  // As long as the client VAD's hold-off after the agent starts speaking
+  // (vb-control barge_in.client_vad_holdoff_ms: speex reaches 15 dB in
+  // 2.1-2.4 s): 2.5 s of far-end blocks.
+  reconverge_far_blocks_ = int(config_.processor.sample_rate * 5 / 2 / int(block_));
+}
 
 void FrontEnd::Reset() {
   processor_->Reset();
@@ -40,7 +49,7 @@ void FrontEnd::Reset() {
   ref_env_db_ = mic_env_db_ = far_peak_db_ = -120;
   erl_db_ = 20;
   gate_gain_ = 1;
-  reconverge_far_blocks_ = 0;
+  Reconverge();
 }
 
 namespace {
@@ -152,10 +161,7 @@ void FrontEnd::Estimate() {
   // converges sooner than unlearning it (webrtc's delay search especially).
   processor_->Reset();
   ++counters_.delay_changes;
-  // As long as the client VAD's hold-off after the agent starts speaking
-  // (vb-control barge_in.client_vad_holdoff_ms: speex reaches 15 dB in
-  // 2.1-2.4 s): 2.5 s of far-end blocks.
-  reconverge_far_blocks_ = int(config_.processor.sample_rate * 5 / 2 / int(block_));
+  Reconverge();
 }
 
 Status FrontEnd::ProcessMic(const PcmView& mic, int reference_channel, int64_t capture_ns, std::vector<int16_t>* out) {

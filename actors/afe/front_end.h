@@ -45,7 +45,8 @@ struct FrontEndConfig {
   // estimator moves the bulk delay the canceller starts afresh and passes
   // the echo nearly whole, so its output is no guide: for the next 2.5 s of
   // far end (as long as it takes speex to converge) a block with the
-  // speaker audible is residue unless the near end talks over it.
+  // speaker audible is residue unless the near end talks over it. The same
+  // for a canceller new or reset (the first reply on a fresh device).
   bool echo_gate = true;
   double gate_erle_db = 10;
   double gate_depth_db = 30;
@@ -62,7 +63,7 @@ struct FrontEndCounters {
   uint64_t delay_changes = 0;            // bulk delay moved by the estimator
   uint64_t gated_blocks = 0;             // blocks attenuated by the residual echo gate
   uint64_t late_ref_gated_blocks = 0;    // of those: the speaker played, its reference came too late
-  uint64_t reconverge_gated_blocks = 0;  // of those: the canceller was re-converging after a delay change
+  uint64_t reconverge_gated_blocks = 0;  // of those: the canceller was (re)converging (new, reset, delay change)
 };
 
 // One frame of interleaved s16.
@@ -100,6 +101,8 @@ class FrontEnd {
  private:
   FrontEnd(const FrontEndConfig& config, std::unique_ptr<EchoProcessor> p);
   void Estimate();
+  // The canceller's output is no guide for the next 2.5 s of far end.
+  void Reconverge();
   // The residual echo gate on one block (see FrontEndConfig::echo_gate).
   // ref_next: the next block's reference (null at the end of the frame).
   // ref_late: this block's reference had not arrived (the canceller saw silence).
