@@ -20,7 +20,7 @@ packages=(
   pocketsphinx pocketsphinx-en-us libpocketsphinx-dev libsphinxbase-dev pocketsphinx-testdata
   espeak-ng libespeak-ng-dev sox libsox-fmt-base
   pulseaudio pulseaudio-utils libasound2-plugins alsa-utils
-  chromium ca-certificates procps psmisc
+  chromium ca-certificates procps psmisc iproute2
   clang libclang-rt-14-dev clang-format
   systemd
   python3-zmq python3-protobuf python3-yaml
