@@ -203,7 +203,7 @@ class SessionCore {
   // The last message of a backfill answer said the start asked for lies
   // beyond the newest sample the ring held: counted and told.
   void NoteBeyondNewest(const std::string& what, uint64_t from, uint64_t newest_end);
-  // One dialog.command.
+  // One order from vb-control (dialog.order), or a request vb-session takes itself (dialog.request).
   void OnCommand(const v1::DialogCommand& cmd);
 
   // True when a reply is owed (a chat runs, or a request was sent) but the
