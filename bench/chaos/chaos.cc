@@ -82,9 +82,10 @@ struct Options {
   double min_gap_s = 2, max_gap_s = 5;
   uint32_t seed = 0;
   bool kill_broker = true;
+  std::vector<std::string> only;  // --only: kill just these targets
   bool check = false;
   bool wake = false;      // the wake spotter on: vb-control's wake guard holds the uplink while the agent speaks
-  std::string keep_logs;  // copy every process's log here at the end when a turn was lost
+  std::string keep_logs;  // copy every process's log here at the end when a turn went bad
   std::string out;
 };
 
@@ -398,6 +399,7 @@ void Chaos::ScheduleKill() {
 void Chaos::DoKill() {
   std::vector<std::string> targets = kActors;
   if (o_.kill_broker) targets.push_back("broker");
+  if (!o_.only.empty()) targets = o_.only;
   std::uniform_int_distribution<size_t> pick(0, targets.size() - 1);
   Kill k;
   k.target = targets[pick(rng_)];
@@ -690,7 +692,7 @@ int Chaos::Run() {
   std::string text = j.dump(2);
   std::cout << text << std::endl;
   if (!o_.out.empty()) std::ofstream(o_.out) << text << "\n";
-  if (!o_.keep_logs.empty() && j["turns_lost"].get<int>() > 0) {
+  if (!o_.keep_logs.empty() && !j["bad_turns"].empty()) {
     // Every actor's log and the simulator's, to see why (times in them are
     // CLOCK_REALTIME; the JSON's at_s counts from the start).
     RunCommand({"/bin/sh", "-c", "mkdir -p \"$1\" && cp -r \"$2\"/logs \"$2\"/sim \"$2\"/vb.log \"$1\"/", "sh",
@@ -718,7 +720,8 @@ int Chaos::Run() {
 
 void Usage(std::ostream& os) {
   os << "usage: vb-chaos [--duration S] [--kills N] [--min-gap S] [--max-gap S] [--seed N]\n"
-        "                [--no-broker] [--wake] [--check] [--out FILE] [--keep-logs DIR]\n"
+        "                [--no-broker] [--only T,..] [--wake] [--check] [--out FILE]\n"
+        "                [--keep-logs DIR]\n"
         "  Runs the whole pipeline under `vb run` against vb-cozesim, alternating voice and\n"
         "  text turns while killing a random actor or the broker every 2-5 s; prints JSON.\n"
         "  --duration S   run this long (default 200)        --kills N  stop after N kills instead\n"
@@ -727,7 +730,8 @@ void Usage(std::ostream& os) {
         "                 changes, a process wedges, or vb run does not stop on SIGTERM\n"
         "  --wake         turn the wake spotter on (continuous mode still needs no phrase): vb-control\n"
         "                 then holds the uplink while the agent thinks or speaks (the wake guard)\n"
-        "  --keep-logs D  when a turn was lost, copy every process's log into folder D\n";
+        "  --only T,..    kill only these (broker, or actor names: control, session, ...)\n"
+        "  --keep-logs D  when a turn went bad (lost, or told >3 s late), copy every process's log into folder D\n";
 }
 
 }  // namespace
@@ -750,7 +754,16 @@ int main(int argc, char** argv) {
       else if (a == "--max-gap") o.max_gap_s = std::stod(next());
       else if (a == "--seed") o.seed = uint32_t(std::stoul(next()));
       else if (a == "--no-broker") o.kill_broker = false;
-      else if (a == "--check") o.check = true;
+      else if (a == "--only") {
+        std::stringstream list(next());
+        for (std::string t; std::getline(list, t, ',');) {
+          if (t != "broker" && std::find(kActors.begin(), kActors.end(), t) == kActors.end()) {
+            std::cerr << "vb-chaos: --only: " << t << " is not the broker or an actor\n";
+            return 64;
+          }
+          o.only.push_back(t);
+        }
+      } else if (a == "--check") o.check = true;
       else if (a == "--wake") o.wake = true;
       else if (a == "--keep-logs") o.keep_logs = next();
       else if (a == "--out") o.out = next();

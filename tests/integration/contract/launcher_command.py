@@ -16,14 +16,7 @@ sys.path.insert(0, os.path.join(REPO, "sdk", "python"))
 import voicebus as vb
 import zmq
 
-fails = []
-
-
-def check(ok, what):
-    print("%s  %s" % ("ok  " if ok else "FAIL", what), flush=True)
-    if not ok:
-        fails.append(what)
-    return ok
+from checks import check, fails
 
 
 def run(bindir, extra):

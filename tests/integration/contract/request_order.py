@@ -35,14 +35,7 @@ class Asker(vb.Actor):
 vb.run(Asker)
 ''' % os.path.join(REPO, "sdk", "python")
 
-fails = []
-
-
-def check(ok, what):
-    print("%s  %s" % ("ok  " if ok else "FAIL", what), flush=True)
-    if not ok:
-        fails.append(what)
-    return ok
+from checks import check, fails
 
 
 def main():
