@@ -56,6 +56,7 @@
 
 #include "bus/node.h"
 #include "tests/support/process.h"
+#include "tests/support/sim_config.h"
 
 namespace {
 
@@ -271,18 +272,7 @@ bool Chaos::WriteConfig() {
                     "capture:\n  source: alsa\n  alsa: {device: pulse, rate: 16000, channels: 1}\n"
                     "afe:\n  backend: speex\n"
                     "wakevad:\n  wake: {enabled: " +
-                    std::string(o_.wake ? "true" : "false") +
-                    "}\n"
-                    "session:\n  bot_id: \"7000000000000000001\"\n"
-                    "  api_base: http://127.0.0.1:${VB_SIM_PORT}\n"
-                    "  ws_base: ws://127.0.0.1:${VB_SIM_PORT}\n"
-                    "  token_file: " +
-                    d +
-                    "/sim-token\n"
-                    "  state_dir: " +
-                    d +
-                    "/state\n"
-                    "  mode: continuous\n"
+                    std::string(o_.wake ? "true" : "false") + "}\n" + vb::testing::SimSessionSection(d, "continuous") +
                     "decoder:\n  output_rate: 16000\n"
                     "playback:\n  sink: wav\n  rate: 16000\n  wav: {path: " +
                     d +

@@ -9,6 +9,8 @@
 #include <cmath>
 #include <regex>
 
+#include "tests/support/sim_config.h"
+
 namespace vb::e2e {
 
 using testing::Bin;
@@ -158,20 +160,7 @@ void DialogHarness::Start(const PipelineOptions& o) {
     cfg += std::string("wakevad:\n  wake: {enabled: ") + (o.wake_word ? "true" : "false") + ", phrase: \"" +
            o.wake_phrase + "\"}\n";
   if (has("session"))
-    cfg +=
-        "session:\n  bot_id: \"7000000000000000001\"\n"
-        "  api_base: http://127.0.0.1:${VB_SIM_PORT}\n"
-        "  ws_base: ws://127.0.0.1:${VB_SIM_PORT}\n"
-        "  token_file: " +
-        d +
-        "/sim-token\n"
-        "  state_dir: " +
-        d +
-        "/state\n"
-        "  mode: " +
-        o.mode +
-        "\n"
-        "  reconnect_initial_ms: 200\n  reconnect_max_ms: 1000\n";
+    cfg += vb::testing::SimSessionSection(d, o.mode) + "  reconnect_initial_ms: 200\n  reconnect_max_ms: 1000\n";
   if (has("decoder")) cfg += "decoder:\n  output_rate: 16000\n";
   if (has("playback")) {
     if (o.speaker == "wav")
