@@ -18,7 +18,7 @@ packages=(
   libwebrtc-audio-processing-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   pocketsphinx pocketsphinx-en-us libpocketsphinx-dev libsphinxbase-dev pocketsphinx-testdata
-  espeak-ng libespeak-ng-dev sox libsox-fmt-base
+  espeak-ng libespeak-ng-dev sox libsox-fmt-base flite
   pulseaudio pulseaudio-utils libasound2-plugins alsa-utils
   chromium ca-certificates procps psmisc iproute2
   clang libclang-rt-14-dev clang-format

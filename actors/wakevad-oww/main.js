@@ -99,6 +99,7 @@ class Models {
     this.real++;
     const keep = MEL_WINDOW + 8 * (EMB_WINDOW + 1);
     if (this.mel.length > keep) { this.melBase += this.mel.length - keep; this.mel.splice(0, this.mel.length - keep); }
+    this.window = null;
     if (!scored || this.real < 5) return 0;
     const x = new Float32Array(EMB_WINDOW * 96);
     for (let i = 0; i < EMB_WINDOW; i++) {
@@ -112,8 +113,35 @@ class Models {
       }
       x.set(ch.emb, i * 96);
     }
+    this.window = x;  // what the verifier (if any) judges, and score_trace_embeddings records
     const r = await this.wake.run({ [this.wake.inputNames[0]]: new ort.Tensor('float32', x, [1, EMB_WINDOW, 96]) });
     return r[this.wake.outputNames[0]].data[0];
+  }
+}
+
+// openWakeWord's "custom verifier" idea: a logistic model on the embeddings the wake model
+// scored (16 × 96, mean-pooled into `pool` segments), trained on a corpus of its own
+// (bench/wakevad/oww_verifier.js); a detection needs its probability ≥ wake_verifier_threshold.
+class Verifier {
+  constructor(file) {
+    const v = JSON.parse(fs.readFileSync(file, 'utf8'));
+    const n = v.pool * 96;
+    if (!Number.isInteger(v.pool) || EMB_WINDOW % v.pool || [v.mean, v.std, v.w].some((a) => !Array.isArray(a) || a.length !== n)
+        || typeof v.b !== 'number') throw new Error('not a verifier (pool, mean, std, w, b)');
+    Object.assign(this, v);
+  }
+  probability(x) {  // x: Float32Array(16 × 96), oldest embedding first
+    const per = EMB_WINDOW / this.pool;
+    let z = this.b;
+    for (let p = 0; p < this.pool; p++) {
+      for (let d = 0; d < 96; d++) {
+        let m = 0;
+        for (let i = p * per; i < (p + 1) * per; i++) m += x[i * 96 + d];
+        const k = p * 96 + d;
+        z += this.w[k] * ((m / per - this.mean[k]) / this.std[k]);
+      }
+    }
+    return 1 / (1 + Math.exp(-z));
   }
 }
 
@@ -143,6 +171,9 @@ const actor = {
     c.patience = num('wake_patience', 1, 1, 10, 'consecutive 80 ms scores at or above wake_threshold that make a detection');
     c.smoothing = num('wake_smoothing', 1, 1, 10, 'scores averaged (moving mean over this many 80 ms chunks) before the threshold');
     c.traceFile = s.key('score_trace', '', 'for measurements: append one line per 80 ms chunk (end sample, wake score, highest Silero probability) to this file');
+    c.traceEmbeddings = s.key('score_trace_embeddings', false, "score_trace lines also carry the newest chunk's 96 embedding values (for bench/wakevad/oww_verifier.js)");
+    c.verifierFile = s.key('wake_verifier', '', 'JSON logistic model on the scored embeddings (bench/wakevad/oww_verifier.js) that must confirm a detection (empty: none)');
+    c.verifierThreshold = num('wake_verifier_threshold', 0.5, 0, 1, "the verifier's probability that confirms a detection");
     c.refractoryMs = num('wake_refractory_ms', 2000, 0, 60000, 'after a detection, ignore the phrase for this long');
     c.contextMs = num('wake_context_ms', 2500, 2000, 10000, 'audio up to the report carried in WakeEvent.context_pcm');
     c.contextLeadMs = num('wake_context_lead_ms', 500, 0, 5000, 'context_pcm reaches at least this far before the phrase began');
@@ -157,6 +188,9 @@ const actor = {
       preroll: ms(c.prerollMs), refractory: ms(c.refractoryMs), context: ms(c.contextMs), lead: ms(c.contextLeadMs),
       settle: ms(c.endSettleMs), spot: ms(c.spotMs), quiet: ms(c.endQuietMs), phraseLen: ms(c.phraseMs) });
     this.modelsDir = c.modelsDir || DEFAULT_MODELS;
+    if (c.verifierFile) {
+      try { this.verifier = new Verifier(c.verifierFile); } catch (e) { s.error('wake_verifier', `${c.verifierFile}: ${e.message}`); }
+    }
     for (const f of ['silero_vad', ...(c.wakeEnabled ? ['melspectrogram', 'embedding_model', c.wakeModel] : [])])
       if (!fs.existsSync(path.join(this.modelsDir, f + '.onnx')))
         s.error(f === c.wakeModel ? 'wake_model' : 'models_dir', `no ${f}.onnx in ${this.modelsDir} (tools/bootstrap.sh installs them)`);
@@ -165,7 +199,7 @@ const actor = {
   configure(bus) {
     const c = this.c;
     const input = c.inputDevice || this.device;
-    this.n = { frames_in: 0, frames_rejected: 0, gap_fills: 0, resyncs: 0, speech_starts: 0, speech_ends: 0, wakes: 0, spot_chunks: 0,
+    this.n = { frames_in: 0, frames_rejected: 0, gap_fills: 0, resyncs: 0, speech_starts: 0, speech_ends: 0, wakes: 0, spot_chunks: 0, verifier_rejects: 0,
       backfill_requests: 0, backfill_samples: 0, backfill_beyond_newest: 0, vad_ns: 0, wake_ns: 0 };
     this.vadOut = bus.advertise('voice.vad');
     this.wakeOut = bus.advertise('voice.wake');
@@ -250,7 +284,10 @@ const actor = {
       if (scored) this.n.spot_chunks++;
       const score = await m.chunk(this.samplesBefore(end, OWW_CHUNK + MEL_CONTEXT), scored);
       this.wakePending -= OWW_CHUNK;
-      if (this.trace) fs.writeSync(this.trace, `${end}\t${score.toFixed(4)}\t${this.chunkVad.toFixed(3)}\n`);
+      if (this.trace) {
+        const emb = c.traceEmbeddings && m.window ? '\t' + Array.from(m.window.subarray((EMB_WINDOW - 1) * 96), (v) => v.toFixed(3)).join('\t') : '';
+        fs.writeSync(this.trace, `${end}\t${score.toFixed(4)}\t${this.chunkVad.toFixed(3)}${emb}\n`);
+      }
       this.chunkVad = 0;
       this.onScore(score, end, origin);
     }
@@ -305,6 +342,11 @@ const actor = {
     const mean = this.recent.reduce((a, b) => a + b, 0) / this.recent.length;
     this.over = mean >= this.c.wakeThreshold ? this.over + 1 : 0;
     if (this.over < this.c.patience || end < this.refractoryUntil) return;
+    // A verifier that says no leaves `over` as it is: the next chunk is judged again.
+    if (this.verifier && !(this.models.window && this.verifier.probability(this.models.window) >= this.c.verifierThreshold)) {
+      this.n.verifier_rejects++;
+      return;
+    }
     this.over = 0;
     // The phrase began where the current run of speech did (if it is recent), else phraseLen before.
     const lo = end - 3 * RATE;

@@ -6,9 +6,10 @@
 #
 #   bench/wakevad/make_heldout.sh OUT_DIR [PHRASES]
 #
-# Voices: en-us+f2 en-us+m1 en-gb-scotland+m4 en-gb-x-gbclan+f1 en-gb-x-gbcwmd+m6
-# en-us+f5 at 140/175/210 words/min, pitch 30/55/75 (54 renditions of the phrase per
-# condition). Ordinary speech: the licences the dev set does not read (GPL-1, LGPL-3,
+# Voices: espeak-ng en-us+f2 en-us+m1 en-gb-scotland+m4 en-gb-x-gbclan+f1 en-gb-x-gbcwmd+m6
+# en-us+f5 and flite slt (US female) and rms (US male), at 140/175/210 words/min, pitch
+# 30/55/75 (72 renditions of the phrase per condition; the dev corpus has flite's awb
+# and kal16 instead, see run_bus_compare.sh). Ordinary speech: the licences the dev set does not read (GPL-1, LGPL-3,
 # CC0-1.0, GFDL-1.2, BSD) and the prose of Node.js's API documentation (stream,
 # events, fs; code blocks and markup removed), ≥ 65 min.
 set -euo pipefail
@@ -27,6 +28,6 @@ for f in stream events fs; do
     sed -e 's/`[^`]*`//g' -e 's/\[\([^]]*\)\]\[[^]]*\]/\1/g' -e 's/\[\([^]]*\)\]([^)]*)/\1/g' > "$tmp/$f.txt"
   texts+=("$tmp/$f.txt")
 done
-VB_CORPUS_VOICES="en-us+f2 en-us+m1 en-gb-scotland+m4 en-gb-x-gbclan+f1 en-gb-x-gbcwmd+m6 en-us+f5" \
+VB_CORPUS_VOICES="en-us+f2 en-us+m1 en-gb-scotland+m4 en-gb-x-gbclan+f1 en-gb-x-gbcwmd+m6 en-us+f5 flite:slt flite:rms" \
 VB_CORPUS_RATES="140 175 210" VB_CORPUS_PITCHES="30 55 75" \
   "$here/../../actors/wakevad/eval/make_corpus.sh" "$out" 65 "$phrases" "${texts[@]}"

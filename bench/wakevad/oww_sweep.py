@@ -2,7 +2,7 @@
 """Chooses wakevad-oww's detection settings on one corpus and reports them on another.
 
   oww_sweep.py --dev DIR[:OFFSET]... --dev-corpus DEV_CORPUS --test DIR[:OFFSET]... --test-corpus TEST_CORPUS
-               [--max-fa 0.5] [--all]
+               [--max-fa 0.5] [--max-fa-clean X] [--verifier 0,0.5,...] [--all]
 
 A trace folder holds the per-80 ms-chunk lines wakevad-oww writes with `score_trace` while
 bus_bench.py replays a corpus through the bus (wake_spot_threshold 0, so every chunk is scored):
@@ -10,7 +10,8 @@ end sample, wake score, highest Silero probability in the chunk (OFFSET: samples
 the file, bus_replay.py's --warmup-frames × 320; the first folder holding a file's trace is used,
 so e.g. the AFE path's traces can come first and the direct path's fill in). Each variant — threshold,
 patience (scores in a row), smoothing (moving mean), Silero gate (highest probability within the
-last 1.5 s) — is applied to the traces as the actor applies it (refractory 2 s after the report,
+last 1.5 s), verifier threshold (a 4th column in the traces: the probability oww_verifier.js's model
+gives the window, out-of-fold on dev; a detection needs it ≥ the threshold, 0 = no verifier) — is applied to the traces as the actor applies it (refractory 2 s after the report,
 reported ~300 ms after the detection) and scored like bus_bench.py. The variant chosen on the dev
 corpus is the one with the best worst detection at 10 dB (pink, music) among those with at most
 --max-fa false accepts per hour in noisy speech and --max-fa-clean in clean speech (else the fewest); the same variant is then
@@ -25,14 +26,15 @@ RATE = 16000
 def load(path, offset):
     out = []
     for line in open(path):
-        e, s, v = line.split("\t")
-        out.append((int(e) - offset, float(s), float(v)))
+        f = line.split("\t")
+        # a 4th column: the verifier's probability (oww_verifier.js); none: every detection confirmed
+        out.append((int(f[0]) - offset, float(f[1]), float(f[2]), float(f[3]) if len(f) == 4 else 1.0))
     return [x for x in out if x[0] > 0]
 
 
-def detect(tr, thr, patience, smooth, gate):
+def detect(tr, thr, patience, smooth, gate, vthr=0.0):
     recent, over, until, last_voice, dets = [], 0, -1, -10 ** 9, []
-    for end, score, vad in tr:
+    for end, score, vad, ver in tr:
         if vad >= gate:
             last_voice = end
         if end - last_voice > 1.5 * RATE:
@@ -41,7 +43,7 @@ def detect(tr, thr, patience, smooth, gate):
         if len(recent) > smooth:
             recent.pop(0)
         over = over + 1 if sum(recent) / len(recent) >= thr else 0
-        if over >= patience and end >= until:
+        if over >= patience and end >= until and ver >= vthr:
             dets.append(end)
             until = end + int(2.3 * RATE)
             over, recent = 0, []
@@ -93,11 +95,14 @@ def main():
     ap.add_argument("--test", required=True, nargs="+"); ap.add_argument("--test-corpus", required=True)
     ap.add_argument("--max-fa", type=float, default=0.5, help="false accepts/h allowed in noisy speech (pink10)")
     ap.add_argument("--max-fa-clean", type=float, default=float("inf"), help="… and in clean speech")
+    ap.add_argument("--verifier", default="0,0.3,0.5,0.7,0.8,0.9,0.95",
+                    help="verifier thresholds tried (0: no verifier; needs oww_verifier.js's 4-column traces)")
     ap.add_argument("--all", action="store_true", help="print every variant's dev figures")
     o = ap.parse_args()
     dev = corpus(o.dev, o.dev_corpus)
     test = corpus(o.test, o.test_corpus)
-    variants = list(itertools.product([0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7], [1, 2, 3, 4], [1, 2, 3], [0.1, 0.5]))
+    variants = list(itertools.product([0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.7], [1, 2, 3, 4], [1, 2, 3], [0.1, 0.5],
+                                      [float(x) for x in o.verifier.split(",")]))
     res = []
     for v in variants:
         r = evaluate(dev, v)
@@ -107,7 +112,8 @@ def main():
     pool = ok or sorted(res, key=lambda x: x[1].get("fa_pink10", 99))[:10]
     best = max(pool, key=lambda x: (worst(x[1]), -x[1].get("fa_pink10", 99), x[1].get("det_clean", 0)))
     v = best[0]
-    out = {"chosen": {"wake_threshold": v[0], "wake_patience": v[1], "wake_smoothing": v[2], "wake_spot_threshold": v[3]},
+    out = {"chosen": {"wake_threshold": v[0], "wake_patience": v[1], "wake_smoothing": v[2], "wake_spot_threshold": v[3],
+                      "wake_verifier_threshold": v[4]},
            "met_max_fa_on_dev": bool(ok), "dev": best[1], "test": evaluate(test, v)}
     if o.all:
         out["variants"] = [{"v": x[0], **x[1]} for x in res]

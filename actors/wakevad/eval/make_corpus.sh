@@ -61,9 +61,16 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 samples() { soxi -s "$1"; }
 
-# espeak-ng → 16 kHz mono s16, silence trimmed at both ends.
+# espeak-ng (or flite for a voice "flite:NAME": rate as a duration stretch from
+# 175 words/min, pitch 0…99 as ±2 semitones around the voice's own) → 16 kHz mono
+# s16, silence trimmed at both ends.
 speak() {  # voice rate pitch text out.wav
-  espeak-ng -v "$1" -s "$2" -p "$3" -w "$tmp/raw.wav" "$4"
+  if [[ $1 == flite:* ]]; then
+    flite -voice "${1#flite:}" --setf duration_stretch="$(awk -v r="$2" 'BEGIN { print 175 / r }')" -t "$4" -o "$tmp/fl.wav"
+    sox "$tmp/fl.wav" "$tmp/raw.wav" pitch $(( ($3 - 50) * 4 ))
+  else
+    espeak-ng -v "$1" -s "$2" -p "$3" -w "$tmp/raw.wav" "$4"
+  fi
   sox "$tmp/raw.wav" -r $rate -c 1 -b 16 "$5" silence 1 0.01 0.3% reverse silence 1 0.01 0.3% reverse
 }
 sox -n -r $rate -c 1 -b 16 "$tmp/sil2.wav" trim 0 2.0

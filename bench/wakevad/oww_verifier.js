@@ -1,0 +1,172 @@
+#!/usr/bin/env node
+// Trains wakevad-oww's verifier (openWakeWord's "custom verifier" idea: a small logistic
+// model on the embeddings the wake model scored) on the dev corpus only, and writes every
+// trace again with the verifier's probability as a 4th column, for oww_sweep.py:
+//
+//   oww_verifier.js --dev DIR[:OFFSET]... --dev-corpus DEV --test DIR[:OFFSET]... --test-corpus TEST --out OUT
+//
+// Traces: wakevad-oww's score_trace with score_trace_embeddings (bus_bench.py replays,
+// wake_spot_threshold 0): end sample, score, Silero probability, the newest chunk's 96
+// embedding values. The model sees the 16 embeddings the wake model scored, mean-pooled
+// into 4 segments (384 values), standardised. Examples: every chunk scoring ≥ 0.02 (and
+// every 10th chunk with Silero ≥ 0.5) — positive when it lies on a labelled phrase (from
+// its start to 1.2 s after its end), negative when it lies ≥ 2.5 s from any phrase
+// (ordinary speech, near misses, the questions after the phrase), else unused.
+// Dev's 4th column is out-of-fold (two folds: phrases by rendition parity, speech by
+// halves), so choosing a threshold on dev does not see the model's own training data;
+// test's comes from the model trained on all of dev, written to OUT/verifier.json
+// (the actor's wake_verifier). OUT/dev and OUT/test hold the 4-column traces.
+'use strict';
+const fs = require('fs');
+const path = require('path');
+
+const RATE = 16000, EMB = 16, POOL = 4, D = 96;
+
+function args() {
+  const o = { dev: [], test: [] };
+  let k = null;
+  for (const a of process.argv.slice(2)) {
+    if (a.startsWith('--')) { k = a.slice(2); if (k === 'help') { console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 18).join('\n')); process.exit(0); } continue; }
+    if (k === 'dev' || k === 'test') o[k].push(a); else o[k.replace('-corpus', 'Corpus')] = a;
+  }
+  for (const need of ['devCorpus', 'testCorpus', 'out']) if (!o[need] || !o.dev.length || !o.test.length) {
+    console.error('usage: oww_verifier.js --dev DIR[:OFFSET]... --dev-corpus DEV --test DIR[:OFFSET]... --test-corpus TEST --out OUT');
+    process.exit(2);
+  }
+  return o;
+}
+
+// The corpus's files with their trace (the first folder that holds it) and labels.
+function corpus(folders, root) {
+  const out = [];
+  for (const line of fs.readFileSync(path.join(root, 'manifest.tsv'), 'utf8').split('\n')) {
+    if (!line || line.startsWith('#')) continue;
+    const [kind, , cond, , mix, , labels] = line.split('\t');
+    const slug = mix.replace(/\.wav$/, '').split('/').join('_');
+    for (const f of folders) {
+      const [dir, off] = f.split(':');
+      const name = fs.existsSync(dir) && fs.readdirSync(dir).find((n) => n.endsWith(slug + '.tsv'));
+      if (!name) continue;
+      const lab = kind === 'pos' ? fs.readFileSync(path.join(root, labels), 'utf8').trim().split('\n').map((l) => l.split(/\s+/).map(Number)) : [];
+      out.push({ kind, cond, file: path.join(dir, name), name, offset: Number(off || 0), labels: lab });
+      break;
+    }
+  }
+  return out;
+}
+
+function load(f) {
+  const lines = fs.readFileSync(f.file, 'utf8').split('\n').filter(Boolean);
+  f.end = new Float64Array(lines.length); f.score = new Float32Array(lines.length); f.vad = new Float32Array(lines.length);
+  f.emb = new Float32Array(lines.length * D); f.raw = lines.map((l) => l.split('\t', 3).join('\t'));
+  lines.forEach((l, i) => {
+    const c = l.split('\t');
+    f.end[i] = Number(c[0]) - f.offset; f.score[i] = Number(c[1]); f.vad[i] = Number(c[2]);
+    if (c.length >= 3 + D) for (let d = 0; d < D; d++) f.emb[i * D + d] = Number(c[3 + d]);
+  });
+}
+
+// Pooled features of the window ending at chunk i (null before 16 chunks).
+function features(f, i) {
+  if (i < EMB - 1) return null;
+  const x = new Float32Array(POOL * D), per = EMB / POOL;
+  for (let p = 0; p < POOL; p++) for (let j = 0; j < per; j++) {
+    const row = (i - EMB + 1 + p * per + j) * D;
+    for (let d = 0; d < D; d++) x[p * D + d] += f.emb[row + d] / per;
+  }
+  return x;
+}
+
+// The fold of a chunk ending at e: that of the next phrase (rendition parity), else the
+// half of the file it lies in.
+function foldOf(f, e) {
+  for (let k = 0; k < f.labels.length; k++) if (e < f.labels[k][1] + 2.5 * RATE) return k % 2;
+  return e < f.end[f.end.length - 1] / 2 ? 0 : 1;
+}
+
+// Examples: {x, y, fold}.
+function examples(files) {
+  const ex = [];
+  for (const f of files) {
+    const n = f.end.length;
+    for (let i = 0; i < n; i++) {
+      if (!(f.score[i] >= 0.02 || (i % 10 === 0 && f.vad[i] >= 0.5))) continue;
+      const e = f.end[i];
+      let y = 0;
+      for (const [s, t] of f.labels) {
+        if (e >= s && e <= t + 1.2 * RATE) { y = 1; break; }
+        if (e > s - 2.5 * RATE && e < t + 2.5 * RATE) { y = -1; break; }
+      }
+      if (y < 0) continue;
+      const x = features(f, i);
+      if (x) ex.push({ x, y, fold: foldOf(f, e) });
+    }
+  }
+  return ex;
+}
+
+// L2-regularised logistic regression, classes weighted equally, full-batch Adam.
+function train(ex) {
+  const n = POOL * D, mean = new Float64Array(n), std = new Float64Array(n);
+  for (const e of ex) for (let k = 0; k < n; k++) mean[k] += e.x[k] / ex.length;
+  for (const e of ex) for (let k = 0; k < n; k++) std[k] += (e.x[k] - mean[k]) ** 2 / ex.length;
+  for (let k = 0; k < n; k++) std[k] = Math.sqrt(std[k]) || 1;
+  const xs = ex.map((e) => Float64Array.from(e.x, (v, k) => (v - mean[k]) / std[k]));
+  const npos = ex.filter((e) => e.y).length, nneg = ex.length - npos;
+  const wt = ex.map((e) => (e.y ? 0.5 / npos : 0.5 / nneg));
+  const w = new Float64Array(n + 1), m = new Float64Array(n + 1), v = new Float64Array(n + 1), lambda = 1e-3;
+  for (let it = 1; it <= 400; it++) {
+    const g = new Float64Array(n + 1);
+    for (let j = 0; j < xs.length; j++) {
+      let z = w[n];
+      for (let k = 0; k < n; k++) z += w[k] * xs[j][k];
+      const r = wt[j] * (1 / (1 + Math.exp(-z)) - ex[j].y);
+      for (let k = 0; k < n; k++) g[k] += r * xs[j][k];
+      g[n] += r;
+    }
+    for (let k = 0; k < n; k++) g[k] += lambda * w[k];
+    for (let k = 0; k <= n; k++) {
+      m[k] = 0.9 * m[k] + 0.1 * g[k]; v[k] = 0.999 * v[k] + 0.001 * g[k] * g[k];
+      w[k] -= 0.05 * (m[k] / (1 - 0.9 ** it)) / (Math.sqrt(v[k] / (1 - 0.999 ** it)) + 1e-8);
+    }
+  }
+  return { pool: POOL, mean: Array.from(mean), std: Array.from(std), w: Array.from(w.subarray(0, n)), b: w[n], npos, nneg };
+}
+
+// The same arithmetic as the actor's Verifier (main.js), on the pooled features.
+function prob(model, x) {
+  let z = model.b;
+  for (let k = 0; k < x.length; k++) z += model.w[k] * ((x[k] - model.mean[k]) / model.std[k]);
+  return 1 / (1 + Math.exp(-z));
+}
+
+// Writes f's trace with the verifier's probability (of `pick(i)`'s model) as a 4th column.
+function rewrite(f, dir, pick) {
+  fs.mkdirSync(dir, { recursive: true });
+  const lines = f.raw.map((l, i) => {
+    const x = features(f, i), model = pick(i);
+    return `${l}\t${x && model ? prob(model, x).toFixed(4) : '0'}`;
+  });
+  fs.writeFileSync(path.join(dir, f.name), lines.join('\n') + '\n');
+}
+
+function main() {
+  const o = args();
+  const dev = corpus(o.dev, o.devCorpus), test = corpus(o.test, o.testCorpus);
+  dev.forEach(load); test.forEach(load);
+  const ex = examples(dev);
+  const all = train(ex);
+  const folds = [0, 1].map((k) => train(ex.filter((e) => e.fold !== k)));  // folds[k]: trained without fold k
+  fs.mkdirSync(o.out, { recursive: true });
+  fs.writeFileSync(path.join(o.out, 'verifier.json'), JSON.stringify({ pool: all.pool, mean: all.mean, std: all.std, w: all.w, b: all.b }));
+  for (const f of dev) rewrite(f, path.join(o.out, 'dev'), (i) => folds[foldOf(f, f.end[i])]);
+  for (const f of test) rewrite(f, path.join(o.out, 'test'), () => all);
+  // training accuracy on its own examples, for the log only
+  const acc = (model, set) => set.filter((e) => (prob(model, e.x) >= 0.5) === !!e.y).length / Math.max(1, set.length);
+  console.log(JSON.stringify({ examples: ex.length, positives: all.npos, negatives: all.nneg,
+    train_accuracy: +acc(all, ex).toFixed(4),
+    out_of_fold_accuracy: +((acc(folds[0], ex.filter((e) => e.fold === 0)) + acc(folds[1], ex.filter((e) => e.fold === 1))) / 2).toFixed(4),
+    dev_files: dev.map((f) => f.name), test_files: test.map((f) => f.name) }, null, 1));
+}
+
+main();
