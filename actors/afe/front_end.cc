@@ -83,7 +83,8 @@ void FrontEnd::Gate(const int16_t* mic, const int16_t* ref, const int16_t* ref_n
   }
   // What the mic heard lately: in the gaps between words the mic falls
   // faster than the canceller's residue (and the AGC lifts the residue).
-  mic_env_db_ = std::max(BlockDbfs(mic, block_), mic_env_db_ - kDecayDbPerBlock);
+  const double mic_db = BlockDbfs(mic, block_);
+  mic_env_db_ = std::max(mic_db, mic_env_db_ - kDecayDbPerBlock);
   const bool far = ref_env_db_ > config_.gate_far_dbfs;
   // How loud the echo is against its reference (the echo return): a slow
   // low tracker of mic - reference while the far end plays. A fresh device
@@ -111,6 +112,26 @@ void FrontEnd::Gate(const int16_t* mic, const int16_t* ref, const int16_t* ref_n
   // service's VAD cut the reply.
   bool reconverging = false;
   if (reconverge_far_blocks_ > 0 && far && !blind) reconverging = --reconverge_far_blocks_ > 0;
+  // The canceller cannot make a block louder than what the mic heard plus
+  // what the AGC may add: such a block is its own estimate of an echo that
+  // is not there (a filter led astray by talk over the speaker, or an echo
+  // path gone: a speaker unplugged or muted, a headset on, a null sink's
+  // digital silence). Seen in vb-chaos: the reply came back out of a silent
+  // mic at -55 dBFS and the service's VAD cut it. Its output is discarded:
+  // what the mic heard is all there is (held down like residue unless the
+  // near end talks).
+  constexpr double kInventedMarginDb = 6;
+  const double agc_db = config_.processor.agc ? config_.processor.agc_max_gain_db : 0;
+  // While the speaker played lately (its slow peak: the filter's tail
+  // rings on after the reference falls silent).
+  if (far_peak_db_ > config_.gate_far_dbfs && BlockDbfs(out, block_) > mic_db + agc_db + kInventedMarginDb) {
+    ++counters_.gated_blocks;
+    ++counters_.invented_gated_blocks;
+    gate_gain_ = near_end ? 1.0f : gate_floor_;
+    for (size_t i = 0; i < block_; ++i)
+      out[i] = int16_t(std::lround(std::clamp(float(mic[i]) * gate_gain_, -32768.0f, 32767.0f)));
+    return;
+  }
   const bool residue = far && !near_end && (blind || reconverging || cancelled);
   const float target = residue ? gate_floor_ : 1.0f;
   if (residue) ++counters_.gated_blocks;

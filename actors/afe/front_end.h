@@ -64,6 +64,7 @@ struct FrontEndCounters {
   uint64_t gated_blocks = 0;             // blocks attenuated by the residual echo gate
   uint64_t late_ref_gated_blocks = 0;    // of those: the speaker played, its reference came too late
   uint64_t reconverge_gated_blocks = 0;  // of those: the canceller was (re)converging (new, reset, delay change)
+  uint64_t invented_gated_blocks = 0;    // of those: louder than the mic heard (the canceller's own echo estimate)
 };
 
 // One frame of interleaved s16.

@@ -381,6 +381,40 @@ TEST(FrontEnd, EchoGateHoldsTheEchoWhileTheCancellerReconvergesAfterADelayChange
   }
 }
 
+// Seen in vb-chaos (stop 22's CI failure): ~0.4 s into a reply the
+// service's VAD heard speech and the agent cut itself off, though the
+// microphone was silent — digital zero on PulseAudio's null sink, the
+// speaker a WAV file. audio.clean carried 200-300 ms at -53..-58 dBFS: the
+// canceller's own estimate of an echo that was not there, its filter led
+// astray earlier (talk over a prompt). The same happens whenever the echo
+// path goes away while the canceller holds it (a speaker unplugged or
+// muted, a headset put on): out comes the reply, subtracted from nothing.
+// Nothing the backend does can make a block louder than what the
+// microphone lately heard plus what the AGC may add; such a block is the
+// canceller's own making and is gated.
+TEST(FrontEnd, EchoGateHoldsWhatTheCancellerAddsToASilentMicrophone) {
+  auto scene = MakeScene(8, 20, false);
+  const size_t gone = 4 * 16000;  // the echo path vanishes 4 s in: digital silence from then on
+  std::fill(scene.mic.begin() + long(gone), scene.mic.end(), 0.0f);
+  for (const char* backend : {"speex", "webrtc"}) {
+    auto run = [&](bool gate) {
+      FrontEndConfig c;  // the product's defaults: noise suppression and AGC on
+      c.backend = backend;
+      c.echo_gate = gate;
+      std::unique_ptr<FrontEnd> fe;
+      EXPECT_TRUE(FrontEnd::Create(c, &fe).ok());
+      auto out = Drive(*fe, scene, {});
+      int loud = 0;  // 20 ms frames a server's VAD may take for speech (above -60 dBFS) out of a silent microphone
+      for (size_t f = gone; f + kFrame <= out.size(); f += kFrame) loud += sim::PowerDb(out, f, f + kFrame) > -60;
+      return loud;
+    };
+    const int open = run(false), with = run(true);
+    EXPECT_EQ(with, 0) << backend << ": " << open << " loud frames out of a silent microphone without the gate, "
+                       << with << " with it";
+    if (std::string(backend) == "speex") EXPECT_GE(open, 5) << "the scene no longer misleads speex";
+  }
+}
+
 TEST(DelayEstimator, FindsTheEchoLagEitherSideOfThePairing) {
   for (double lag_ms : {-40.0, 0.0, 25.0, 200.0}) {
     auto far = sim::Babble(8 * 16000, 16000, 0.1, 21);
