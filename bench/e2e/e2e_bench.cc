@@ -19,6 +19,13 @@
 //                  cpu_time_percent: each actor's CPU time (user + sys,
 //                  /proc/PID/stat, sampled every 100 ms) per second of
 //                  each state — the figure to compare on a loaded machine;
+//   playback_health  whether the speaker really played while the agent
+//                  spoke: audible audio.ref seconds per speaking second,
+//                  the playback's device xruns and its flush latencies
+//                  (playback.event FLUSHED). A starved stream (underruns
+//                  every ~2 s through PulseAudio on a loaded machine) plays
+//                  little and so costs little: such a run's CPU is no
+//                  measure (cpu_valid false);
 //   response       what the person feels: their speech end (client VAD, else
 //                  the server's) → the reply's first sample at the speaker,
 //                  per turn and its stages (tools/sniffer TurnTracer fed every
@@ -33,6 +40,9 @@
 //   build/bin/vb-e2e-bench [--wav-speaker] [--speak-s 15] [--out FILE]
 //                          [--afe-backend speex|webrtc|bypass (default: speex, the product's)]
 //                          [--alsa 'KEY: V, …' (more playback.alsa keys)]
+//                          [--rt-priority N (capture's and playback's
+//                           rt_priority, default 0 = the product default;
+//                           20 as the audio tests, for a loaded machine)]
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -163,6 +173,7 @@ int main(int argc, char** argv) {
   bool wav_speaker = false;
   double speak_s = 15;
   std::string out_path, afe_backend = "speex", alsa_extra;
+  int rt_priority = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--wav-speaker") wav_speaker = true;
@@ -170,10 +181,11 @@ int main(int argc, char** argv) {
     else if (a == "--out" && i + 1 < argc) out_path = argv[++i];
     else if (a == "--afe-backend" && i + 1 < argc) afe_backend = argv[++i];
     else if (a == "--alsa" && i + 1 < argc) alsa_extra = std::string(", ") + argv[++i];
+    else if (a == "--rt-priority" && i + 1 < argc) rt_priority = std::atoi(argv[++i]);
     else {
       std::fprintf(stderr,
                    "usage: vb-e2e-bench [--wav-speaker] [--speak-s S] [--out FILE] [--afe-backend B]\n"
-                   "                    [--alsa 'KEY: V, …' (more playback.alsa keys)]\n");
+                   "                    [--alsa 'KEY: V, …' (more playback.alsa keys)] [--rt-priority N]\n");
       return 2;
     }
   }
@@ -224,8 +236,8 @@ int main(int argc, char** argv) {
                     "  simulator: true\n  simulator_args: [--token-file, \"" +
                     d + "/sim-token\", --log-dir, \"" + d + "/sim\", --wait-models]\n  log_dir: " + d +
                     "/logs\n"
-                    "capture:\n  source: wav\n  wav: {path: " +
-                    d +
+                    "capture:\n  source: wav\n  rt_priority: " +
+                    std::to_string(rt_priority) + "\n  wav: {path: " + d +
                     "/mic.wav, realtime: true, at_end: silence}\n"
                     "afe:\n  backend: " +
                     afe_backend +
@@ -237,8 +249,9 @@ int main(int argc, char** argv) {
                     "/state\n"
                     "decoder:\n  output_rate: 16000\n"
                     "control:\n  mode: continuous\n  barge_in: {client_vad: false}\n";
-  cfg += wav_speaker ? "playback:\n  sink: wav\n  wav: {path: " + d + "/reply.wav, realtime: true}\n"
-                     : "playback:\n  sink: alsa\n  alsa: {device: pulse, buffer_ms: 20" + alsa_extra + "}\n";
+  cfg += "playback:\n  rt_priority: " + std::to_string(rt_priority) + "\n";
+  cfg += wav_speaker ? "  sink: wav\n  wav: {path: " + d + "/reply.wav, realtime: true}\n"
+                     : "  sink: alsa\n  alsa: {device: pulse, buffer_ms: 20" + alsa_extra + "}\n";
   dir.Write("vb.yaml", cfg);
 
   zmq::context_t ctx(1);
@@ -271,6 +284,9 @@ int main(int argc, char** argv) {
   std::map<std::string, int64_t> first_origin;  // turn → origin of its first packet
   std::set<int64_t> first_origins;
   uint64_t mic_samples = 0;
+  double played_speaking_s = 0;  // audio.ref that reached the speaker while the agent spoke
+  int64_t playback_xruns = 0;
+  std::vector<double> flush_ms;
 
   node.Subscribe<vb::v1::DialogState>(vb::bus::topics::kDialogState, [&](const auto& m) {
     if (m.msg.state() == vb::v1::STATE_SPEAKING && m.msg.turn_id() != speaking_turn) {
@@ -330,6 +346,8 @@ int main(int argc, char** argv) {
         rss_max[hb.actor()] = std::max(rss_max[hb.actor()], hb.rss_kb());
         const std::string phase = Phase();
         if (!phase.empty() && hb.uptime_ms() > 3000) cpu[phase][hb.actor()].push_back(hb.cpu_percent());
+        if (hb.actor() == "playback" && hb.extra().count("xruns_total"))
+          playback_xruns = std::max<int64_t>(playback_xruns, hb.extra().at("xruns_total"));
         if (hb.actor() == "session" && hb.extra().count("mic_to_wire_count") &&
             hb.extra().at("mic_to_wire_count") > 0) {
           session_up_p50_ms.push_back(double(hb.extra().at("mic_to_wire_us_p50")) / 1000.0);
@@ -372,9 +390,14 @@ int main(int argc, char** argv) {
   node.Subscribe<vb::v1::AudioFrame>(vb::bus::topics::kAudioRef, [&](const auto& m) {
     if (m.header.origin_ns() <= 0 || m.msg.synthetic_silence() || m.msg.play_ns() <= 0) return;
     last_audible_ref_ns = m.header.mono_ns();
+    if (Phase() == "speaking" && m.msg.sample_rate() > 0 && m.msg.channels() > 0)
+      played_speaking_s += double(m.msg.pcm().size() / 2 / m.msg.channels()) / double(m.msg.sample_rate());
     double ms = double(m.msg.play_ns() - m.header.origin_ns()) / 1e6;
     wire_to_speaker_ms.push_back(ms);
     if (first_origins.erase(m.header.origin_ns())) first_wire_to_speaker_ms.push_back(ms);
+  });
+  node.Subscribe<vb::v1::PlaybackEvent>(vb::bus::topics::kPlaybackEvent, [&](const auto& m) {
+    if (m.msg.kind() == vb::v1::PlaybackEvent::FLUSHED) flush_ms.push_back(double(m.msg.latency_ns()) / 1e6);
   });
   // Per-turn traces: every message of the topics the tracer reads, in the
   // order received (its first stages keep the earliest publisher stamp).
@@ -471,6 +494,18 @@ int main(int argc, char** argv) {
   }
   r["cpu_time_percent"]["note"] =
       "CPU seconds (user + sys, all threads, /proc/PID/stat) per second of the phase, in % of one core";
+  // A stream the loaded machine starved plays a fraction of the reply and
+  // costs a fraction of the CPU: its figure is no measure of the pipeline.
+  const double speaking_s = phase_s.count("speaking") ? phase_s["speaking"] : 0;
+  const double played_share = speaking_s > 0 ? played_speaking_s / speaking_s : 0;
+  r["playback_health"] = {{"played_s_per_speaking_s", played_share},
+                          {"device_xruns", playback_xruns},
+                          {"flush_ms", flush_ms},
+                          {"rt_priority", rt_priority},
+                          {"note",
+                           "played: audible audio.ref seconds per second of the speaking phase (about 1 when the "
+                           "reply plays); flush_ms: playback.event FLUSHED latency (interrupt → silence)"}};
+  r["cpu_time_percent"]["cpu_valid"] = played_share >= 0.8;
   int64_t rss_total = 0;
   for (const auto& [a, kb] : rss_max) {
     r["rss_kb_max"][a] = kb;
