@@ -1,5 +1,6 @@
 // ConnectionManager (see connection_manager.h).
 #include "actors/session/connection_manager.h"
+#include "bus/text.h"
 
 #include <nlohmann/json.hpp>
 
@@ -110,7 +111,7 @@ void ConnectionManager::OnCreated(uint64_t attempt, int status, const std::strin
     const bool tls = IsTls(error);  // a certificate refused: a person must fix it
     std::string what = tls ? "conversation/create failed: " + error
                            : "conversation/create failed (HTTP " + std::to_string(status) + ", code " +
-                                 std::to_string(c.code) + (c.msg.empty() ? "" : ": " + c.msg.substr(0, 200)) + ")";
+                                 std::to_string(c.code) + (c.msg.empty() ? "" : ": " + Utf8Prefix(c.msg, 200)) + ")";
     VB_LOG(kWarn) << what;
     port_->CountError();
     port_->Degraded(what);

@@ -2,6 +2,7 @@
 // uses nlohmann::json without exceptions: a field of the wrong type is a
 // counted problem, never a throw.
 #include "actors/session/coze_protocol.h"
+#include "bus/text.h"
 
 #include <nlohmann/json.hpp>
 
@@ -87,7 +88,7 @@ std::string CozeErrorText(int64_t code, const std::string& msg) {
     case 5000: meaning = "internal error of the service"; break;
     default: break;
   }
-  std::string m = msg.substr(0, 300);
+  std::string m = Utf8Prefix(msg, 300);
   if (m.empty()) return std::to_string(code) + ": " + (*meaning ? meaning : "error");
   auto lower = [](std::string t) {
     for (auto& c : t) c = char(std::tolower(uint8_t(c)));
@@ -711,7 +712,7 @@ void CozeDownlink::Feed(std::string_view text, std::vector<DownlinkOutput>* out,
     return;
   }
   ++counters_.unknown;
-  *problem = "unknown event_type " + type.substr(0, 64);
+  *problem = "unknown event_type " + Utf8Prefix(type, 64);
 }
 
 }  // namespace vb::session

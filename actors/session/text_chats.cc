@@ -1,5 +1,6 @@
 // TextChats: text chats over REST v3 SSE (see text_chats.h).
 #include "actors/session/text_chats.h"
+#include "bus/text.h"
 
 #include <nlohmann/json.hpp>
 
@@ -25,7 +26,7 @@ std::string CozeError(const Json& j) {
   if (!j.is_object()) return "";
   auto c = j.find("code");
   if (c == j.end() || !c->is_number_integer() || c->get<int64_t>() == 0) return "";
-  return std::to_string(c->get<int64_t>()) + ": " + Str(j, "msg").substr(0, 300);
+  return std::to_string(c->get<int64_t>()) + ": " + Utf8Prefix(Str(j, "msg"), 300);
 }
 
 std::string UrlEncode(const std::string& v) {
@@ -298,7 +299,7 @@ void TextChats::OnSse(Chat& c, const SseParser::Event& e, int64_t now_ns) {
   Json d = Json::parse(e.data, nullptr, false);
   if (!d.is_object()) {
     ++counters_.bad_events;
-    port_->Problem("text chat " + rid + ": SSE event '" + e.name.substr(0, 64) + "' without a JSON object: dropped");
+    port_->Problem("text chat " + rid + ": SSE event '" + Utf8Prefix(e.name, 64) + "' without a JSON object: dropped");
     return;
   }
   if (e.name == "conversation.chat.created" || e.name == "conversation.chat.in_progress") {
@@ -383,7 +384,7 @@ void TextChats::OnSse(Chat& c, const SseParser::Event& e, int64_t now_ns) {
     End(rid, v1::TurnEnded::CANCELLED, "", v1::TurnEnded::CLIENT_CANCEL);
   } else if (e.name == "error") {
     std::string why = CozeError(d);
-    End(rid, v1::TurnEnded::FAILED, why.empty() ? "error event: " + e.data.substr(0, 200) : why);
+    End(rid, v1::TurnEnded::FAILED, why.empty() ? "error event: " + Utf8Prefix(e.data, 200) : why);
   }
 }
 

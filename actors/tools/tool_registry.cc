@@ -1,5 +1,6 @@
 // ToolRegistry (see tool_registry.h): routing, built-in tools, timeouts.
 #include "actors/tools/tool_registry.h"
+#include "bus/text.h"
 
 #include <nlohmann/json.hpp>
 
@@ -172,7 +173,7 @@ void ToolRegistry::OnToolCall(const v1::ToolCall& call, const std::string& turn_
   }
   if (RunBuiltin(call, turn_id, now_ns)) return;
   ++counters_.unknown;
-  Fail(turn_id, id, "no tool named '" + call.name().substr(0, 64) + "' is available on this device", true);
+  Fail(turn_id, id, "no tool named '" + Utf8Prefix(call.name(), 64) + "' is available on this device", true);
 }
 
 bool ToolRegistry::RunBuiltin(const v1::ToolCall& call, const std::string& turn_id, int64_t now_ns) {
@@ -311,7 +312,7 @@ void ToolRegistry::OnOffer(const v1::ToolOffer& offer, int64_t now_ns) {
   }
   if (!providers_.count(who) && providers_.size() >= kMaxProviders) {
     ++counters_.bad_offers;
-    port_->Problem("tool offer from " + who.substr(0, 64) + ": already " + std::to_string(kMaxProviders) +
+    port_->Problem("tool offer from " + Utf8Prefix(who, 64) + ": already " + std::to_string(kMaxProviders) +
                    " providers; ignored");
     return;
   }
@@ -319,7 +320,7 @@ void ToolRegistry::OnOffer(const v1::ToolOffer& offer, int64_t now_ns) {
   for (const auto& t : offer.tools()) {
     if (t.name().empty() || t.name().size() > 64) {
       ++counters_.bad_offers;
-      port_->Problem("tool offer from " + who.substr(0, 64) + ": a tool without a usable name; skipped");
+      port_->Problem("tool offer from " + Utf8Prefix(who, 64) + ": a tool without a usable name; skipped");
       continue;
     }
     tools.push_back(t);
@@ -355,7 +356,7 @@ void ToolRegistry::OnVolumeLevel(const v1::VolumeLevel& level) {
 void ToolRegistry::Tick(int64_t now_ns) {
   for (auto it = providers_.begin(); it != providers_.end();) {
     if (now_ns >= it->second.expires_ns) {
-      port_->Problem("tool provider " + it->first.substr(0, 64) + " did not renew its offer: its tools are gone");
+      port_->Problem("tool provider " + Utf8Prefix(it->first, 64) + " did not renew its offer: its tools are gone");
       it = providers_.erase(it);
     } else {
       ++it;

@@ -1,5 +1,6 @@
 // vb_base's shared policies, each once for every process: the back-off,
-// the peer-health rule, the signal setup and the config loader. Linked
+// the peer-health rule, the signal setup, the config loader and text cut
+// for messages. Linked
 // against vb_base alone (no bus, no ZeroMQ).
 #include <gtest/gtest.h>
 
@@ -15,6 +16,7 @@
 #include "bus/devices.h"
 #include "bus/peer_health.h"
 #include "bus/signals.h"
+#include "bus/text.h"
 
 namespace vb {
 namespace {
@@ -164,6 +166,22 @@ TEST(BaseConfig, ASectionIsReadAndCheckedWithoutTheBus) {
   ASSERT_EQ(report->errors.size(), 2u);
   EXPECT_EQ(report->errors[0], "base.yaml:7:3: capture.gian: unknown key");
   EXPECT_EQ(config::ToStatus(*report).code(), Status::Code::kConfig);
+}
+
+// A server's error text cut for a TurnEnded must stay UTF-8: cut inside a
+// character, the message failed to parse at every subscriber (proto3).
+TEST(Utf8Prefix, CutsOnACharacterBoundaryAndReplacesBrokenBytes) {
+  const std::string zh = "\xe9\x94\x99\xe8\xaf\xaf";  // two 3-byte characters
+  EXPECT_EQ(Utf8Prefix(zh, 6), zh);
+  EXPECT_EQ(Utf8Prefix(zh, 5), zh.substr(0, 3));  // not the first 2 bytes of the second
+  EXPECT_EQ(Utf8Prefix(zh, 2), "");
+  EXPECT_EQ(Utf8Prefix("plain ascii", 5), "plain");
+  EXPECT_EQ(Utf8Prefix("a\xff"
+                       "b\xe9\x94",
+                       100),
+            "a?b??");                                                    // a stray byte; a truncated character
+  EXPECT_EQ(Utf8Prefix("\xc0\xaf\xed\xa0\x80", 100), "?????");           // overlong '/', a UTF-16 surrogate
+  EXPECT_EQ(Utf8Prefix("\xf0\x9f\x99\x82!", 100), "\xf0\x9f\x99\x82!");  // a 4-byte emoji kept
 }
 
 }  // namespace

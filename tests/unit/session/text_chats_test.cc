@@ -306,6 +306,29 @@ TEST_F(TextChatsTest, FailuresEndTheChatWithAReason) {
   EXPECT_EQ(chats_->running(), 0u);
 }
 
+// Coze's error texts are often Chinese: cut at a byte count inside a
+// character, the TurnEnded failed to parse at every subscriber (proto3
+// strings are UTF-8) and the turn ended for nobody.
+TEST_F(TextChatsTest, ALongChineseErrorEndsTheChatWithAMessageThatParses) {
+  std::string msg;
+  for (int i = 0; i < 150; ++i) msg += "\xe9\x94\x99";  // 450 bytes; the cut at 300 falls on a boundary...
+  msg = "x" + msg;                                      // ...unless shifted by one
+  Start("z1", "x", "k1", "c1");
+  port_.requests.back().chunk(
+      Sse("conversation.chat.failed", {{"id", "ch"}, {"last_error", {{"code", 4013}, {"msg", msg}}}}));
+  const v1::TurnEnded sent = Ended("z1");
+  std::string wire;
+  ASSERT_TRUE(sent.SerializeToString(&wire));
+  v1::TurnEnded got;
+  ASSERT_TRUE(got.ParseFromString(wire)) << "the TurnEnded would be dropped by every subscriber";
+  EXPECT_EQ(got.error().rfind("4013: x\xe9\x94\x99", 0), 0u);
+  Start("z2", "x", "k2", "c2");
+  // An error event without a code: its data goes into the reason, cut at 200 bytes (here inside the character).
+  port_.requests.back().chunk("event:error\ndata:{\"d\":\"" + std::string(193, 'y') + "\xe9\x94\x99\"}\n\n");
+  ASSERT_TRUE(Ended("z2").SerializeToString(&wire));
+  EXPECT_TRUE(got.ParseFromString(wire)) << Ended("z2").error();
+}
+
 TEST_F(TextChatsTest, BadRequestsAreRefusedWithAnEnd) {
   Start("e1", "", "k");
   EXPECT_EQ(Ended("e1").outcome(), v1::TurnEnded::FAILED);
