@@ -6,6 +6,8 @@
 
 #include <cstdio>
 
+#include "bus/text.h"
+
 namespace vb::bus {
 namespace {
 
@@ -47,7 +49,10 @@ void Context::FillHeartbeat(v1::Heartbeat* hb, v1::Heartbeat::State state) {
   hb->set_actor(name_);
   hb->set_kind(kind_);
   hb->set_state(state == v1::Heartbeat::ACTIVE && !detail_.empty() ? v1::Heartbeat::DEGRADED : state);
-  hb->set_detail(detail_);
+  // The liveness signal must parse everywhere: a detail cut inside a
+  // character would make every subscriber drop the beat (and the launcher
+  // restart a healthy actor).
+  hb->set_detail(Utf8Prefix(detail_, 1024));
   hb->set_pid(getpid());
   int64_t now = MonoNs();
   hb->set_uptime_ms((now - start_ns_) / 1'000'000);
@@ -129,7 +134,7 @@ void ActorHost::Heartbeat(v1::Heartbeat::State state) {
   v1::Heartbeat extras = hb;
   ctx_.FillHeartbeat(&hb, state);
   for (const auto& [k, v] : extras.extra()) (*hb.mutable_extra())[k] = v;
-  if (!extras.detail().empty()) hb.set_detail(extras.detail());
+  if (!extras.detail().empty()) hb.set_detail(Utf8Prefix(extras.detail(), 1024));
   heartbeat_.Publish(hb);
 }
 

@@ -1,10 +1,11 @@
 // ConnectionManager (see connection_manager.h).
 #include "actors/session/connection_manager.h"
-#include "bus/text.h"
 
 #include <nlohmann/json.hpp>
 
 #include <cctype>
+
+#include "bus/text.h"
 
 namespace vb::session {
 namespace {

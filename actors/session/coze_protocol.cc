@@ -2,7 +2,6 @@
 // uses nlohmann::json without exceptions: a field of the wrong type is a
 // counted problem, never a throw.
 #include "actors/session/coze_protocol.h"
-#include "bus/text.h"
 
 #include <nlohmann/json.hpp>
 
@@ -10,6 +9,8 @@
 #include <array>
 #include <cctype>
 #include <span>
+
+#include "bus/text.h"
 
 namespace vb::session {
 namespace {

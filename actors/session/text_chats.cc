@@ -1,11 +1,12 @@
 // TextChats: text chats over REST v3 SSE (see text_chats.h).
 #include "actors/session/text_chats.h"
-#include "bus/text.h"
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <memory>
+
+#include "bus/text.h"
 
 namespace vb::session {
 namespace {

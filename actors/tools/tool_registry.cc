@@ -1,6 +1,5 @@
 // ToolRegistry (see tool_registry.h): routing, built-in tools, timeouts.
 #include "actors/tools/tool_registry.h"
-#include "bus/text.h"
 
 #include <nlohmann/json.hpp>
 
@@ -8,6 +7,8 @@
 
 #include <algorithm>
 #include <cctype>
+
+#include "bus/text.h"
 
 namespace vb::tools {
 namespace {
