@@ -5,12 +5,14 @@
 // with '!': cancel, abandon, expect a text turn, mark a chat cancelled), so
 // the per-chat state (running chat, cancelled chats, tool calls) is reached.
 // Whatever comes in, Feed must not crash and must not output from a frame it
-// counted as malformed.
+// counted as malformed. The client's turn ids come from bus messages
+// (proto3 strings, so UTF-8): the harness gives it UTF-8 too.
 #include <cstdlib>
 #include <string>
 #include <vector>
 
 #include "actors/session/coze_protocol.h"
+#include "bus/text.h"
 #include "tests/fuzz/fuzz_input.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -21,11 +23,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (std::string_view line : vb::fuzz::Lines(vb::fuzz::AsView(data, size))) {
     out.clear();
     if (line.starts_with("!cancel ")) {
-      down.CancelByClient(std::string(line.substr(8)), &out);
+      down.CancelByClient(vb::Utf8Prefix(line.substr(8), 256), &out);
     } else if (line.starts_with("!mark ")) {
-      down.MarkCancelled(std::string(line.substr(6)));
+      down.MarkCancelled(vb::Utf8Prefix(line.substr(6), 256));
     } else if (line.starts_with("!text ")) {
-      down.ExpectTextTurn(std::string(line.substr(6)));
+      down.ExpectTextTurn(vb::Utf8Prefix(line.substr(6), 256));
     } else if (line == "!abandon") {
       down.AbandonRunning(&out);
     } else if (line.starts_with("!format ")) {
