@@ -10,7 +10,7 @@
 // embedding values. The model sees the 16 embeddings the wake model scored, mean-pooled
 // into 4 segments (384 values), standardised. Examples: every chunk scoring ≥ 0.02 (and
 // every 10th chunk with Silero ≥ 0.5) — positive when it lies on a labelled phrase (from
-// its start to 1.2 s after its end), negative when it lies ≥ 2.5 s from any phrase
+// its start to 1.2 s after its end), negative when it lies outside 0.5 s before to 2 s after any phrase
 // (ordinary speech, near misses, the questions after the phrase), else unused.
 // Dev's 4th column is out-of-fold (two folds: phrases by rendition parity, speech by
 // halves), so choosing a threshold on dev does not see the model's own training data;
@@ -95,7 +95,7 @@ function examples(files) {
       let y = 0;
       for (const [s, t] of f.labels) {
         if (e >= s && e <= t + 1.2 * RATE) { y = 1; break; }
-        if (e > s - 2.5 * RATE && e < t + 2.5 * RATE) { y = -1; break; }
+        if (e > s - 0.5 * RATE && e < t + 2 * RATE) { y = -1; break; }
       }
       if (y < 0) continue;
       const x = features(f, i);

@@ -14,18 +14,20 @@
 #   trace   wakevad-oww replays both with score_trace and score_trace_embeddings on
 #           (every 80 ms score, Silero probability and embedding recorded through the
 #           bus; wake_spot_threshold 0; its events are the published default's, 0.5):
-#           trace-dev, trace-test (through vb-afe) and trace-raw (test's clean speech,
-#           near misses, 20 dB, direct) one by one
+#           trace-dev, trace-test (through vb-afe), trace-raw (test's clean speech,
+#           near misses, 20 dB, direct) and trace-dev-more (dev at 20 and 5 dB and its
+#           clean speech, through vb-afe: more for the verifier to learn from) one by one
 #   vbw     vb-wakevad on test (positives and noisy speech through vb-afe; vbw-raw:
 #           clean speech and near misses direct)
 #   sweep   oww_verifier.js trains the verifier on dev (out-of-fold scores for dev, the
 #           all-dev model for test); oww_sweep.py picks threshold / patience / smoothing /
-#           Silero gate / verifier threshold on dev under three rules (≤ 0.5, ≤ 1, ≤ 2
-#           false accepts/h in noisy speech) and reports them on test's traces
+#           verifier threshold on dev under three rules (≤ 0.5, ≤ 1, ≤ 2 false accepts/h in
+#           dev's noisy and clean speech), each without and with the verifier, and reports
+#           them on test's traces (sweep.json)
 #   bus     the picks run for real through the bus on test's positives (events, latency,
 #           VAD onset, CPU); the verifier's pick also on test's noisy speech
 # Writes BUILD/wakevad-bus/*.json, sweep-*.json and table.md. ~1 h on 2 busy cores;
-# niced; not in ctest. Run at most two stages at once (e.g. trace and vbw).
+# niced (VB_BENCH_NICE, default 10); not in ctest. Run at most two stages at once (e.g. trace and vbw).
 #
 #   bench/wakevad/run_bus_compare.sh BUILD_DIR [corpus|trace[-dev|-test|-raw]|vbw[-raw]|sweep|bus|table]...
 set -euo pipefail
@@ -49,7 +51,7 @@ fi
 oww=(/usr/bin/node "$repo/actors/wakevad-oww/main.js")
 bench() {  # NAME CORPUS OUT.json SECTION [bus_bench args…] -- COMMAND…
   local name=$1 corpus=$2 json=$3 section=$4; shift 4
-  nice -n 10 /usr/bin/python3 "$here/bus_bench.py" --broker "$build/bin/vb-broker" --corpus "$corpus" \
+  nice -n "${VB_BENCH_NICE:-10}" /usr/bin/python3 "$here/bus_bench.py" --broker "$build/bin/vb-broker" --corpus "$corpus" \
     --phrase "hey jarvis" --name "$name" --section "$section" --log "$json.log" "$@" > "$json"
 }
 afe=(--afe "$build/bin/vb-afe")
@@ -63,6 +65,8 @@ tracing() {  # NAME CORPUS [bus_bench args…]: wakevad-oww's traces into $out/t
 has trace || has trace-dev && tracing dev-afe "$dev" "${afe[@]}" --conditions clean,pink10,music10 --neg pink10
 has trace || has trace-test && tracing test-afe "$test" "${afe[@]}" --conditions clean,pink10,music10 --neg pink10
 has trace || has trace-raw && tracing test-raw "$test" --conditions pink20,music20 --neg clean --near
+# more of dev's positives (20 and 5 dB) and its clean speech, for the verifier to learn from
+has trace || has trace-dev-more && tracing dev-more "$dev" "${afe[@]}" --conditions pink20,music20,pink5,music5 --neg clean
 vbw=$(printf 'wakevad:\n  wake:\n    phrase: hey jarvis')
 if has vbw; then
   bench "vb-wakevad (pocketsphinx kws + energy VAD)" "$test" "$out/vb-wakevad-afe.json" "$vbw" \
@@ -74,25 +78,19 @@ if has vbw || has vbw-raw; then
 fi
 # 2. settings chosen on dev, reported on test
 if has sweep; then
-  /usr/bin/node "$here/oww_verifier.js" --dev "$out/trace-dev-afe:16000" --dev-corpus "$dev" \
+  /usr/bin/node "$here/oww_verifier.js" --dev "$out/trace-dev-afe:16000" "$out/trace-dev-more:16000" --dev-corpus "$dev" \
     --test "$out/trace-test-afe:16000" "$out/trace-test-raw:16000" --test-corpus "$test" \
     --out "$out/verifier" > "$out/verifier.log"
-  sweep() {
-    /usr/bin/python3 "$here/oww_sweep.py" --dev "$out/verifier/dev:16000" --dev-corpus "$dev" \
-      --test "$out/verifier/test:16000" --test-corpus "$test" "$@"
-  }
-  for r in 0.5 1 2; do
-    sweep --max-fa $r --verifier 0 > "$out/sweep-$r.json"
-    sweep --max-fa $r > "$out/sweep-$r-verifier.json"
-  done
-  sweep --max-fa 0.5 --all > "$out/sweep-all.json"
+  # three rules: ≤ 0.5, ≤ 1, ≤ 2 false accepts/h in dev's noisy and clean speech; each without and with the verifier
+  /usr/bin/python3 "$here/oww_sweep.py" --dev "$out/verifier/dev:16000" --dev-corpus "$dev" \
+    --test "$out/verifier/test:16000" --test-corpus "$test" --max-fa 0.5,1,2 --all > "$out/sweep.json"
 fi
-section() {  # sweep.json → the wakevad: section it chose
-  /usr/bin/python3 - "$1" "$out/verifier/verifier.json" <<'EOF'
+section() {  # MAX_FA VERIFIER(true|false) → the wakevad: section sweep.json picked for that rule
+  /usr/bin/python3 - "$out/sweep.json" "$out/verifier/verifier.json" "$1" "$2" <<'EOF'
 import json, sys
-c = json.load(open(sys.argv[1]))["chosen"]
+p = [p for p in json.load(open(sys.argv[1]))["picks"] if p["max_fa"] == float(sys.argv[3]) and p["verifier"] == (sys.argv[4] == "true")][0]
 print("wakevad:")
-for k, v in c.items():
+for k, v in p["chosen"].items():
     if k == "wake_verifier_threshold":
         if v == 0:
             continue
@@ -104,13 +102,13 @@ EOF
 if has bus; then
   pos=(--conditions clean,pink10,music10 --neg none)
   for r in 0.5 2; do
-    bench "wakevad-oww, dev pick ≤ $r FA/h" "$test" "$out/oww-pick-$r.json" "$(section "$out/sweep-$r.json")" "${afe[@]}" "${pos[@]}" -- "${oww[@]}"
+    bench "wakevad-oww, dev pick ≤ $r FA/h" "$test" "$out/oww-pick-$r.json" "$(section $r false)" "${afe[@]}" "${pos[@]}" -- "${oww[@]}"
   done
-  bench "wakevad-oww + verifier, dev pick ≤ 0.5 FA/h" "$test" "$out/oww-pick-0.5-verifier.json" "$(section "$out/sweep-0.5-verifier.json")" \
+  bench "wakevad-oww + verifier, dev pick ≤ 0.5 FA/h" "$test" "$out/oww-pick-0.5-verifier.json" "$(section 0.5 true)" \
     "${afe[@]}" "${pos[@]}" -- "${oww[@]}"
 fi
 if has table; then
-  # detection, latency, onset, CPU: the bus runs; false accepts/h of the picks: sweep-*.json ("test"),
+  # detection, latency, onset, CPU: the bus runs; false accepts/h of the picks: sweep.json ("test"),
   # of vb-wakevad and the default: vb-wakevad-*.json and trace-test-*/result.json (run at 0.5)
   /usr/bin/python3 "$here/bus_bench.py" --table "$out/vb-wakevad-afe.json" "$out/trace-test-afe/result.json" "$out"/oww-pick-*.json > "$out/table.md"
   cat "$out/table.md"
