@@ -28,38 +28,61 @@
 # -DVB_CHECK_TREES=ON (bootstrap), so a developer's own build dirs do not get
 # entries for trees they never built.
 option(VB_CHECK_TREES "ctest entries for the sanitizer trees, fuzz runs and the product-only check" OFF)
-# CI's ASan+UBSan suite: the unit and integration tests seen passing in the
-# clang ASan+UBSan tree (LSan on), each run there only, not also in build/
-# (CTestCustom.cmake below): seven unit tests, integration_bus, the gtest
-# suites of vb-session (integration_session, integration_session_continuity),
-# of vb run (integration_launcher) and of the vb commands (integration_cli),
-# and the integration tests that drive the programs from Python and Node.js
-# (bus contract of every actor, the simulator's protocol, faults, TLS, types).
-# Measured beside a load of ~17 on 2 cores (2026-12-06), ASan against
-# release: session 79 s (17 s), session_continuity 62 s (22 s), cli 66 s
-# (2 s), launcher 24 s (4.5 s). Not in it:
-#   integration_hostile     its RSS bound (8-64 MB growth under a hostile
-#                           publisher) measures ASan's quarantine, not the
-#                           actors (78-161 MB under ASan), and one test takes
-#                           237 s instead of ~5 s: it stays in build/
-#   integration_audio_wav   a prompt's play time within 100 ms: 104-124 ms
-#                           under ASan on the loaded machine: stays in build/
-#   the other unit and integration tests: not yet seen passing under ASan
-#     (-DVB_SANITIZE_SUITE="^(unit|integration)_" builds and runs them all).
-set(vb_sanitize_suite_default
-    "^(unit_(bus|decoder|audio_io|gateway|session_state|session|tools)|integration_(bus|session|session_continuity|launcher|cli)|integration_contract_[a-z_]+|integration_coze_sim_(failures|faults|sdk|tls|types)|integration_wakevad_oww_wake)$")
+# CI's ASan+UBSan suite: every unit and integration test (VB_SANITIZE_SUITE),
+# run there only, not also in build/ (CTestCustom.cmake below), except the
+# ones below, which stay in build/'s release run, each for its reason.
+# Measured in a clang ASan+UBSan+coverage tree beside a load of 11-16 on 2
+# cores (2026-12-06). To move one over: delete its line, then
+# `cmake --build build --target vb_check_trees` and
+# `ctest --test-dir build -R sanitize_asan_ubsan` must pass.
+set(vb_release_only
+  # compiler checks (a type error wanted, in GCC's words): nothing runs
+  unit_bus_topic_payload_type_compiles
+  unit_bus_wrong_payload_type_does_not_compile
+  # its RSS bound (8-64 MB growth under a hostile publisher) would measure
+  # ASan's quarantine, not the actors (78-161 MB under ASan), and its attack
+  # takes 237 s instead of ~5 s: more than CI's time allows
+  integration_hostile
+  # DSP loops too slow under ASan for CI's time: unit_afe's echo-canceller
+  # simulations take 40-90 s per test (timed out at 360 s); unit_tune passes
+  # in 292 s (3.6 s release)
+  unit_afe unit_tune
+  # not yet seen passing under ASan+UBSan (not built in time on 2026-12-06)
+  unit_capture unit_playback unit_control unit_coze_sim
+  unit_coze_sim_speech
+  integration_afe integration_wakevad integration_tune integration_tools integration_coze_sim_process
+  integration_session_tls integration_session_failures integration_session_surface
+  integration_sniffer integration_sniffer_trace integration_launcher_notify
+  integration_gateway_protocol integration_gateway_load
+  # timing bounds: a prompt's play time within 100 ms (104-124 ms under
+  # ASan, loaded), 0 xruns in a 10 s real-time loop and a 40 ms flush (not
+  # yet measured under ASan)
+  integration_audio_wav integration_audio_pulse
+)
+list(JOIN vb_release_only "|" vb_release_only_regex)
+set(vb_sanitize_exclude "^(${vb_release_only_regex})$")
+set(vb_sanitize_suite_default "^(unit|integration)_")
 set(VB_SANITIZE_SUITE "${vb_sanitize_suite_default}"
-    CACHE STRING "ctest regex of the tests the ASan+UBSan tree runs")
+    CACHE STRING "ctest regex of the tests the ASan+UBSan tree runs (less the release-only ones above)")
 # A build dir configured with an earlier default keeps it in its cache
 # (CI's build/ is configured once): move it on.
 set(vb_sanitize_suite_earlier
     "^(unit_bus|unit_decoder|unit_audio_io|unit_gateway|unit_session_state|unit_session|unit_tools)$"
     "^(unit_(bus|decoder|audio_io|gateway|session_state|session|tools)|integration_contract_(afe|capture|control|decoder|gateway|playback|tools|wakevad|python_wakevad|node_wakevad|node_oww_wakevad|launcher_command)|integration_coze_sim_(failures|faults|sdk|tls|types)|integration_wakevad_oww_wake)$"
     "^(unit_(bus|decoder|audio_io|gateway|session_state|session|tools)|integration_contract_[a-z_]+|integration_coze_sim_(failures|faults|sdk|tls|types)|integration_wakevad_oww_wake)$"
-    "^(unit_(bus|decoder|audio_io|gateway|session_state|session|tools)|integration_bus|integration_contract_[a-z_]+|integration_coze_sim_(failures|faults|sdk|tls|types)|integration_wakevad_oww_wake)$")
+    "^(unit_(bus|decoder|audio_io|gateway|session_state|session|tools)|integration_bus|integration_contract_[a-z_]+|integration_coze_sim_(failures|faults|sdk|tls|types)|integration_wakevad_oww_wake)$"
+    "^(unit_(bus|decoder|audio_io|gateway|session_state|session|tools)|integration_(bus|session|session_continuity|launcher|cli)|integration_contract_[a-z_]+|integration_coze_sim_(failures|faults|sdk|tls|types)|integration_wakevad_oww_wake)$")
 if(VB_SANITIZE_SUITE IN_LIST vb_sanitize_suite_earlier)
   set_property(CACHE VB_SANITIZE_SUITE PROPERTY VALUE "${vb_sanitize_suite_default}")
 endif()
+# Is test `t` in the ASan+UBSan suite? (VB_SANITIZE_SUITE, less vb_release_only)
+function(vb_in_sanitize_suite t out)
+  if(t MATCHES "${VB_SANITIZE_SUITE}" AND NOT t MATCHES "${vb_sanitize_exclude}")
+    set(${out} ON PARENT_SCOPE)
+  else()
+    set(${out} OFF PARENT_SCOPE)
+  endif()
+endfunction()
 # The integration tests start the programs and mostly wait on them: under
 # ASan+UBSan they take about as long (coze_sim sdk/faults/failures: 12.6/9.5/
 # 8.1 s against 12.9/8.7/9.9 s, one sitting). They and the unit tests run
@@ -93,7 +116,8 @@ function(vb_add_sanitize_suite)
     get_property(tests DIRECTORY ${dir} PROPERTY TESTS)
     set(selected OFF)
     foreach(t ${tests})
-      if(NOT t MATCHES "${VB_SANITIZE_SUITE}")
+      vb_in_sanitize_suite(${t} in_suite)
+      if(NOT in_suite)
         continue()
       endif()
       set(selected ON)
@@ -190,7 +214,8 @@ if(VB_CLANGXX AND VB_CLANG)
 endif()
 
 add_test(NAME sanitize_asan_ubsan
-  COMMAND ${CMAKE_COMMAND} -DTREE=${vb_asan_dir} -DREGEX=${VB_SANITIZE_SUITE} -DJOBS=${VB_SANITIZE_JOBS}
+  COMMAND ${CMAKE_COMMAND} -DTREE=${vb_asan_dir} -DREGEX=${VB_SANITIZE_SUITE} -DEXCLUDE=${vb_sanitize_exclude}
+          -DJOBS=${VB_SANITIZE_JOBS}
           -DLOGS=${CMAKE_BINARY_DIR}/sanitizer-logs/asan -DSUPP=${CMAKE_SOURCE_DIR}/cmake/lsan.supp
           -P ${CMAKE_SOURCE_DIR}/cmake/run_sanitized.cmake)
 set_tests_properties(sanitize_asan_ubsan PROPERTIES LABELS sanitize TIMEOUT 2400)
@@ -215,7 +240,8 @@ if(NOT VB_PLAIN_INTEGRATION)
     list(APPEND dirs ${sub})
     get_property(tests DIRECTORY ${dir} PROPERTY TESTS)
     foreach(t ${tests})
-      if(t MATCHES "^(unit|integration)_" AND t MATCHES "${VB_SANITIZE_SUITE}")
+      vb_in_sanitize_suite(${t} in_suite)
+      if(t MATCHES "^(unit|integration)_" AND in_suite)
         list(APPEND vb_ignored ${t})
         # …and not built by default here either: build/asan builds and runs
         # it (`cmake --build build --target ${t}` still builds it here).

@@ -1,6 +1,7 @@
 # Runs the tests of a sanitizer tree and fails on any sanitizer report.
-#   cmake -DTREE=build/asan -DREGEX='^unit_' -DLOGS=DIR [-DSUPP=lsan.supp|tsan.supp] [-DJOBS=2]
-#         [-DSKIP_IF_MISSING=ON] -P run_sanitized.cmake
+#   cmake -DTREE=build/asan -DREGEX='^unit_' -DLOGS=DIR [-DEXCLUDE='^unit_x$']
+#         [-DSUPP=lsan.supp|tsan.supp] [-DJOBS=2] [-DSKIP_IF_MISSING=ON] -P run_sanitized.cmake
+# EXCLUDE: tests REGEX selects that do not run here (ctest -E).
 # SKIP_IF_MISSING: a tree that was not built is a skip (the ctest entry's
 # SKIP_REGULAR_EXPRESSION), not a failure (the optional TSan tree).
 # Reports go to files in LOGS (log_path), one per process: a report from a
@@ -33,7 +34,12 @@ endif()
 if(NOT JOBS)
   set(JOBS 1)
 endif()
-execute_process(COMMAND ${CMAKE_CTEST_COMMAND} --test-dir ${TREE} -R ${REGEX} --output-on-failure -j ${JOBS}
+set(exclude_args "")
+if(EXCLUDE)
+  set(exclude_args -E ${EXCLUDE})
+endif()
+execute_process(COMMAND ${CMAKE_CTEST_COMMAND} --test-dir ${TREE} -R ${REGEX} ${exclude_args} --output-on-failure
+                        -j ${JOBS}
                 RESULT_VARIABLE rc)
 file(GLOB reports ${LOGS}/*)
 foreach(r ${reports})

@@ -102,7 +102,7 @@ TEST(WakeSpotter, KeepsDetectingAcrossUtteranceRestarts) {
   auto phrase = Speak("hey computer");
   Append(&pcm, phrase);
   Append(&pcm, Silence(1000));
-  auto noise = Noise(int(pcm.size() / 16), -40);
+  auto noise = Noise(int((pcm.size() + 15) / 16), -40);  // whole ms: at least pcm.size() samples
   for (size_t i = 0; i < pcm.size(); ++i) pcm[i] = int16_t(std::clamp(pcm[i] + noise[i], -32768, 32767));
   auto found = Spot(w, pcm);
   EXPECT_GE(w.utterances(), 9u) << "20 s with 2 s utterances";
