@@ -5,6 +5,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -81,11 +82,6 @@ std::string DefaultDeviceId(const std::string& device) {
   h &= 0x7fffffffffffffffull;
   return std::to_string(h ? h : 1);
 }
-
-// SessionError.code when audio missed across a restart could not be fetched
-// again (as HTTP's 410 Gone); told only from this length on.
-constexpr int kMissedAudioCode = 410;
-constexpr int64_t kMissedAudioTellMs = 300;
 
 // The resume point is written when it changes, and at least this often so
 // its age says whether the process that wrote it died just now.
@@ -313,48 +309,23 @@ Status SessionActor::Configure(bus::Context& ctx) {
   events_ = ctx.bus().Advertise(bus::topics::kSessionEvent);
   audio_ = ctx.bus().Advertise(bus::topics::kSessionAudio);
   acks_ = ctx.bus().Advertise(bus::topics::kDialogAck);
-  backfill_req_ = ctx.bus().Advertise(bus::topics::kSessionBackfill);
+  // The answers to every fetch (a StartListening's, a restart's), of any device.
   ctx.bus().Subscribe<v1::AudioBackfill>(
       bus::topics::kAudioBackfill,
       [this](const bus::Received<v1::AudioBackfill>& m) {
-        if (core_->OnBackfillAnswer(m.msg, m.header.origin_ns())) return;        // a StartListening's (any device)
-        if (backfill_id_.empty() || m.msg.request_id() != backfill_id_) return;  // an older attempt's answer
-        if (m.msg.has_frame()) core_->OnBackfill(m.msg.frame(), m.header.origin_ns());
-        if (!m.msg.last()) return;
-        VB_LOG(kInfo) << "backfill: got samples " << backfill_from_ << "…" << m.msg.end_sample() << " (ring held from "
-                      << m.msg.oldest_held() << ")";
-        // The ring began after the point we asked from (vb-wakevad restarted
-        // too): what was said in between reached nobody.
-        if (m.msg.beyond_newest()) {  // the ring's stream restarted: what was missed cannot be found by position
-          core_->NoteBeyondNewest("the audio missed while restarting", backfill_from_, m.msg.newest_end());
-          MissedAudio(-1);
-        } else if (m.msg.oldest_held() > backfill_from_)
-          MissedAudio(
-              int64_t((m.msg.oldest_held() - backfill_from_) / std::max(1, settings_.input_sample_rate / 1000)));
-        backfill_id_.clear();
-        core_->EndBackfill();
-        SaveResume(false);
+        if (core_->OnBackfillAnswer(m.msg, m.header.origin_ns()) && m.msg.last()) SaveResume(false);
       },
       "*");
-  auto on_clean = [this](const bus::Received<v1::AudioFrame>& m) {
-    // origin: when the frame was published (the mic-to-wire clock starts there).
-    core_->OnAudio(m.msg, m.header.mono_ns(), m.device);
-  };
   clean_device_ = ctx.device();
-  ctx.bus().Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, on_clean);
+  ctx.bus().Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, [this](const auto& m) { OnClean(m); });
   // Issue 16: with several devices, the voice streamed is the one of the
   // device vb-control serves (dialog.state.device, chosen by the signal).
-  ctx.bus().Subscribe<v1::DialogState>(bus::topics::kDialogState, [this, on_clean](const auto& m) {
+  ctx.bus().Subscribe<v1::DialogState>(bus::topics::kDialogState, [this](const auto& m) {
     std::string device = m.msg.device().empty() ? ctx_->device() : m.msg.device();
+    core_->DialogDevice(device);  // before the orders that follow it (an UplinkGuard's cut)
     if (device == clean_device_) return;
     // Not from inside the bus's dispatch: the subscriptions change.
-    ctx_->loop().AddOneShot(std::chrono::nanoseconds(0), [this, on_clean, device] {
-      if (device == clean_device_) return;
-      ctx_->bus().Unsubscribe(bus::topics::kAudioClean, clean_device_);
-      ctx_->bus().Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, on_clean, device);
-      VB_LOG(kInfo) << "streaming the voice of device " << device << " (was " << clean_device_ << ")";
-      clean_device_ = device;
-    });
+    ctx_->loop().AddOneShot(std::chrono::nanoseconds(0), [this, device] { Follow(device); });
   });
   chat_events_ = ctx.bus().Advertise(bus::topics::kChatEvent);
   TextChatOptions to;
@@ -414,6 +385,20 @@ Status SessionActor::Activate(bus::Context& ctx) {
   return Status::Ok();
 }
 
+void SessionActor::OnClean(const bus::Received<v1::AudioFrame>& m) {
+  // origin: when the frame was published (the mic-to-wire clock starts there).
+  core_->OnAudio(m.msg, m.header.mono_ns(), m.device);
+}
+
+void SessionActor::Follow(const std::string& device) {
+  if (device == clean_device_) return;
+  ctx_->bus().Unsubscribe(bus::topics::kAudioClean, clean_device_);
+  ctx_->bus().Subscribe<v1::AudioFrame>(
+      bus::topics::kAudioClean, [this](const auto& m) { OnClean(m); }, device);
+  VB_LOG(kInfo) << "streaming the voice of device " << device << " (was " << clean_device_ << ")";
+  clean_device_ = device;
+}
+
 void SessionActor::Resume(const SessionState& st) {
   if (!st.turn_id.empty()) orphan_turn_ = st.turn_id;
   if (!st.texts.empty()) {
@@ -436,18 +421,27 @@ void SessionActor::Resume(const SessionState& st) {
   p.mode = st.mode.empty() ? v1::MODE_UNSPECIFIED : ModeFromName(st.mode);
   p.listening = st.listening;
   core_->Restore(p);
-  const bool backfill = st.streaming && st.has_samples && backfill_wait_ms_ > 0;
+  // The device streamed before ("" in an older file: our own), if the
+  // config still has it: resend_from is in its numbering.
+  std::string device = st.device.empty() ? ctx_->device() : st.device;
+  const auto& known = ctx_->devices();
+  const bool unknown = device != ctx_->device() && std::find(known.begin(), known.end(), device) == known.end();
+  if (unknown)
+    VB_LOG(kWarn) << "the state file names device '" << device
+                  << "', which is not in devices.names: its audio is not fetched";
+  const bool backfill = !unknown && st.streaming && st.has_samples && backfill_wait_ms_ > 0;
   VB_LOG(kInfo) << "resuming after a restart (state " << age_ms << " ms old): mode " << ModeName(core_->mode())
-                << (st.listening ? ", listening" : "")
+                << (st.listening ? ", listening" : "") << (unknown ? "" : ", device " + device)
                 << (backfill ? ", asking for the audio from sample " + std::to_string(st.resend_from) : "");
-  if (!backfill) return;
-  backfill_from_ = st.resend_from;
-  core_->BeginBackfill();
+  if (unknown) return;
+  Follow(device);
+  core_->ResumeStream(device, backfill, st.resend_from, backfill_wait_ms_, bus::MonoNs());
 }
 
-// Runs every 50 ms after a restart until the dead turn is ended and the
-// missed audio fetched. Both wait until someone subscribes: a message
-// published before the broker has passed on any subscription is lost.
+// Runs every 50 ms after a restart until the dead turn is ended: once
+// someone subscribes (a message published before the broker has passed on
+// any subscription is lost), at most 2 s after the start. The missed audio
+// is the core's fetch (ResumeStream).
 void SessionActor::StartupStep() {
   startup_timer_ = 0;
   if (stopping_) return;
@@ -459,27 +453,7 @@ void SessionActor::StartupStep() {
     orphan_turn_.clear();
     SaveResume(false);
   }
-  if (core_->backfilling()) {
-    if (elapsed_ms > backfill_wait_ms_) {
-      VB_LOG(kWarn) << "backfill: no answer within " << backfill_wait_ms_ << " ms (is vb-wakevad running?); "
-                    << "streaming live audio";
-      ctx_->Count("backfill_timeouts");
-      MissedAudio(-1);
-      backfill_id_.clear();
-      core_->EndBackfill();
-    } else if (ctx_->bus().HasSubscriber(backfill_req_) &&
-               (backfill_id_.empty() || now - backfill_sent_ns_ > 400'000'000)) {
-      // A fresh id per attempt: an answer to a lost attempt is not mixed in.
-      backfill_id_ = ctx_->name() + "-" + std::to_string(getpid()) + "-" + std::to_string(++backfill_attempt_);
-      backfill_sent_ns_ = now;
-      v1::BackfillRequest req;
-      req.set_request_id(backfill_id_);
-      req.set_from_sample(backfill_from_);
-      req.set_max_samples(uint64_t(outage_buffer_ms_) * uint64_t(settings_.input_sample_rate) / 1000);
-      backfill_req_.Publish(req);
-    }
-  }
-  if (!orphan_turn_.empty() || core_->backfilling())
+  if (!orphan_turn_.empty())
     startup_timer_ = ctx_->loop().AddOneShot(std::chrono::milliseconds(50), [this] { StartupStep(); });
 }
 
@@ -495,12 +469,11 @@ void SessionActor::SaveResume(bool durable) {
   st.turn_id = !p.turn_id.empty() ? p.turn_id : orphan_turn_;
   st.mode = ModeName(p.mode);
   st.listening = p.listening;
-  // Until the missed audio has started to arrive, the old point still stands.
-  if (!core_->backfilling() || p.has_samples) {
-    st.streaming = p.streaming;
-    st.has_samples = p.has_samples;
-    st.resend_from = p.resend_from;
-  }
+  // While a fetch has brought nothing yet, the point is its start.
+  st.device = p.device == ctx_->device() ? "" : p.device;
+  st.streaming = p.streaming;
+  st.has_samples = p.has_samples;
+  st.resend_from = p.resend_from;
   const int64_t now = WallMs();
   st.texts.clear();
   const int64_t mono = bus::MonoNs();
@@ -511,9 +484,10 @@ void SessionActor::SaveResume(bool durable) {
       if (old.text == t.text && old.request_id == t.request_id && old.command_id == t.command_id) at = old.queued_at_ms;
     st.texts.push_back({t.text, t.request_id, t.command_id, at});
   }
-  const bool changed = st.turn_id != state_.turn_id || st.mode != state_.mode || st.listening != state_.listening ||
-                       st.streaming != state_.streaming || st.has_samples != state_.has_samples ||
-                       st.resend_from != state_.resend_from || st.texts != state_.texts;
+  const bool changed = st.turn_id != state_.turn_id || st.mode != state_.mode || st.device != state_.device ||
+                       st.listening != state_.listening || st.streaming != state_.streaming ||
+                       st.has_samples != state_.has_samples || st.resend_from != state_.resend_from ||
+                       st.texts != state_.texts;
   if (!changed && now - state_.saved_at_ms < kResumeRefreshMs) return;
   st.saved_at_ms = now;
   if (Status s = store_->Save(st, durable); !s.ok()) {
@@ -535,7 +509,8 @@ void SessionActor::Deactivate(bus::Context& ctx) {
   stopping_ = true;
   if (persist_timer_) ctx.loop().CancelTimer(persist_timer_);
   if (startup_timer_) ctx.loop().CancelTimer(startup_timer_);
-  persist_timer_ = startup_timer_ = 0;
+  if (backfill_timer_) ctx.loop().CancelTimer(backfill_timer_);
+  persist_timer_ = startup_timer_ = backfill_timer_ = 0;
   if (conn_) conn_->Stop();  // the connection's timers; its late reports are stale now
   if (client_) client_->Stop();
 }
@@ -575,25 +550,6 @@ void SessionActor::PublishError(int code, const std::string& message, bool fatal
 }
 
 bool SessionActor::SendText(std::string text, int64_t origin_ns) { return client_->Send(std::move(text), origin_ns); }
-
-// After a restart, audio the service never got and nobody can send it any
-// more: if it was long enough to hold words, the person is told (vb-control
-// plays the error prompt, clients see the error) rather than left waiting
-// for an answer to a question that was never heard. `ms` < 0: unknown.
-void SessionActor::MissedAudio(int64_t ms) {
-  if (ms >= 0 && ms < kMissedAudioTellMs) return;
-  ctx_->Count("audio_missed");
-  v1::SessionEvent e;
-  e.mutable_error()->set_code(kMissedAudioCode);
-  char missed[96] = "I missed what was said while restarting: please say it again";
-  if (ms >= 0)
-    std::snprintf(missed, sizeof missed, "I missed %.1f s of what was said while restarting: please say it again",
-                  double(ms) / 1000);
-  e.mutable_error()->set_message(missed);
-  e.mutable_error()->set_fatal(false);
-  VB_LOG(kWarn) << e.error().message();
-  PublishEvent(e, "");
-}
 
 void SessionActor::PublishEvent(const v1::SessionEvent& event, const std::string& turn_id) {
   events_.Publish(event, {.turn_id = turn_id});
@@ -659,11 +615,30 @@ void SessionActor::PublishTurnEndedWithTools(const v1::TurnEnded& ended, const s
 }
 
 void SessionActor::RequestBackfill(const std::string& device, const v1::BackfillRequest& req) {
+  backfill_pending_.emplace(device, req);  // a newer attempt replaces one not yet sent
+  SendBackfill();
+}
+
+void SessionActor::SendBackfill() {
+  if (!backfill_pending_ || stopping_) return;
+  const auto& [device, req] = *backfill_pending_;
   auto it = device_backfill_req_.find(device);  // session.backfill/<device>: that device's vb-wakevad
   if (it == device_backfill_req_.end())
     it = device_backfill_req_.emplace(device, ctx_->bus().Advertise(bus::topics::kSessionBackfill, device)).first;
-  it->second.Publish(req);
+  if (ctx_->bus().HasSubscriber(it->second)) {
+    it->second.Publish(req);
+    backfill_pending_.reset();
+  } else if (!backfill_timer_) {
+    // Nobody hears it yet (just started, or no vb-wakevad serves the
+    // device): sent once someone does; the core asks again or gives up.
+    backfill_timer_ = ctx_->loop().AddOneShot(std::chrono::milliseconds(50), [this] {
+      backfill_timer_ = 0;
+      SendBackfill();
+    });
+  }
 }
+
+void SessionActor::Note(const std::string& what) { VB_LOG(kInfo) << what; }
 
 void SessionActor::Problem(const std::string& what) {
   ctx_->Count("protocol_problems");

@@ -5,8 +5,9 @@
 // session.audio out) and CozeClient. SessionStatus goes out on connect,
 // disconnect and every heartbeat. It answers commands that carry a
 // command_id on dialog.ack, persists the core's ResumePoint, and after a
-// restart ends the turn that died with the previous process and asks
-// vb-wakevad (session.backfill → audio.backfill) for the audio it missed.
+// restart ends the turn that died with the previous process and streams the
+// device the previous process streamed, asking that device's vb-wakevad
+// (session.backfill/<device> → audio.backfill) for the audio it missed.
 #pragma once
 
 #include <map>
@@ -45,6 +46,7 @@ class SessionActor : public bus::Actor, private SessionPort, private TextChatPor
   void Ack(const std::string& command_id, v1::CommandAck::Result result, const std::string& reason) override;
   void ResumeChanged(bool urgent) override;
   void Problem(const std::string& what) override;  // SessionPort and TextChatPort
+  void Note(const std::string& what) override;
   void RequestBackfill(const std::string& device, const v1::BackfillRequest& req) override;
   // TextChatPort
   uint64_t PostStream(const std::string& path, std::string body, TextChatPort::Chunk chunk,
@@ -74,7 +76,13 @@ class SessionActor : public bus::Actor, private SessionPort, private TextChatPor
   void Resume(const SessionState& st);
   void StartupStep();
   void SaveResume(bool durable);
-  void MissedAudio(int64_t ms);
+  // audio.clean of `device` from now on (dialog.state.device, or the
+  // device a restarted session streamed before).
+  void Follow(const std::string& device);
+  void OnClean(const bus::Received<v1::AudioFrame>& m);
+  // Publishes the backfill request waiting for its subscriber (a message
+  // published before the broker has passed on a subscription is lost).
+  void SendBackfill();
 
   // Config.
   std::string bot_id_, api_base_, ws_base_, token_file_, ca_file_, coze_device_id_;
@@ -104,18 +112,14 @@ class SessionActor : public bus::Actor, private SessionPort, private TextChatPor
   bus::Publisher<v1::SessionEvent> events_;
   bus::Publisher<v1::EncodedAudio> audio_;
   bus::Publisher<v1::CommandAck> acks_;
-  bus::Publisher<v1::BackfillRequest> backfill_req_;
-  std::map<std::string, bus::Publisher<v1::BackfillRequest>> device_backfill_req_;  // StartListening's fetches
+  std::map<std::string, bus::Publisher<v1::BackfillRequest>> device_backfill_req_;  // session.backfill/<device>
+  std::optional<std::pair<std::string, v1::BackfillRequest>> backfill_pending_;     // (device, request)
+  bus::Loop::TimerId backfill_timer_ = 0;
   bus::Loop::TimerId persist_timer_ = 0;
   bus::Loop::TimerId startup_timer_ = 0;
   int64_t started_ns_ = 0;
   SessionState state_;       // as last written
   std::string orphan_turn_;  // the previous process's turn, until TurnEnded is out
-  // Backfill after a restart: the request under way ("" = none).
-  std::string backfill_id_;
-  uint64_t backfill_from_ = 0;
-  int backfill_attempt_ = 0;
-  int64_t backfill_sent_ns_ = 0;
   bool stopping_ = false;
   bus::Histogram downlink_us_;
   RateLimit problem_log_;

@@ -7,7 +7,9 @@
 
 #include <algorithm>
 #include <array>
+#include <climits>
 #include <cmath>
+#include <cstdio>
 
 namespace vb::session {
 
@@ -134,6 +136,11 @@ int64_t NowNs() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return int64_t(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
+
+// SessionError.code when audio missed across a restart could not be fetched
+// again (as HTTP's 410 Gone); told only from this length on.
+constexpr int kMissedAudioCode = 410;
+constexpr int64_t kMissedAudioTellMs = 300;
 }  // namespace
 
 SessionCore::SessionCore(CoreOptions options, SessionPort* port)
@@ -441,10 +448,20 @@ ResumePoint SessionCore::Resume(int64_t now_ns) {
   ResumePoint p;
   p.turn_id = downlink_.running_chat();
   p.mode = mode_;
+  p.device = device_;
   p.listening = listening_;
   p.streaming = streaming();
   p.has_samples = has_samples_;
   p.resend_from = resend_from_;
+  if (fetch_.on && !backfill_got_) {
+    // Nothing of the fetch has come yet: the question (or the audio a
+    // restart missed) starts there, in the fetched device's numbering.
+    p.has_samples = true;
+    p.resend_from = fetch_.from;
+  } else if (live_from_ && !has_samples_) {
+    p.has_samples = true;  // the start, not yet received: the live frames bring it
+    p.resend_from = live_from_;
+  }
   p.texts.assign(inflight_.begin(), inflight_.end());
   p.texts.insert(p.texts.end(), texts_.begin(), texts_.end());
   return p;
@@ -461,6 +478,37 @@ void SessionCore::RestoreTexts(const std::vector<PendingText>& texts) {
 void SessionCore::Restore(const ResumePoint& p) {
   if (p.mode != v1::MODE_UNSPECIFIED) mode_ = p.mode;
   listening_ = p.listening && mode_ != v1::MODE_CONTINUOUS;
+}
+
+void SessionCore::ResumeStream(const std::string& named, bool has_from, uint64_t from, int wait_ms, int64_t now_ns) {
+  const std::string device = named.empty() ? options_.device : named;
+  if (device != device_) SwitchDevice(device);
+  if (!has_from) return;
+  if (fetch_.on) EndFetch();
+  BeginBackfill();
+  fetch_ = Fetch{.on = true,
+                 .device = device,
+                 .from = from,
+                 .started_ns = now_ns,
+                 .restart = true,
+                 .wait_ns = int64_t(wait_ms) * 1'000'000};
+  // Asked at the device's first live frame (its audio reaches us: the
+  // answer will too), or after a short wait (Tick).
+}
+
+void SessionCore::TellMissed(int64_t ms) {
+  if (ms >= 0 && ms < kMissedAudioTellMs) return;
+  ++counters_.audio_missed;
+  v1::SessionEvent e;
+  e.mutable_error()->set_code(kMissedAudioCode);
+  char missed[96] = "I missed what was said while restarting: please say it again";
+  if (ms >= 0)
+    std::snprintf(missed, sizeof missed, "I missed %.1f s of what was said while restarting: please say it again",
+                  double(ms) / 1000);
+  e.mutable_error()->set_message(missed);
+  e.mutable_error()->set_fatal(false);
+  port_->Problem(missed);
+  port_->PublishEvent(e, "");
 }
 
 void SessionCore::EndTurnAfterRestart(const std::string& turn_id) {
@@ -509,10 +557,17 @@ void SessionCore::EndBackfill() {
 
 void SessionCore::Tick(int64_t now_ns) {
   if (fetch_.on) {
-    if (now_ns - fetch_.started_ns > int64_t(options_.fetch_wait_ms) * 1'000'000) {
-      ++counters_.fetch_timeouts;
-      port_->Problem("no answer from device " + fetch_.device + "'s vb-wakevad within " +
-                     std::to_string(options_.fetch_wait_ms) + " ms: the question's start is lost, live audio only");
+    if (now_ns - fetch_.started_ns > fetch_.wait_ns) {
+      const std::string within = "no answer from device " + fetch_.device + "'s vb-wakevad within " +
+                                 std::to_string(fetch_.wait_ns / 1'000'000) + " ms";
+      if (fetch_.restart) {
+        ++counters_.backfill_timeouts;
+        port_->Problem("backfill: " + within + " (is it running?): streaming live audio");
+        TellMissed(-1);
+      } else {
+        ++counters_.fetch_timeouts;
+        port_->Problem(within + ": the question's start is lost, live audio only");
+      }
       EndFetch();
     } else if (!fetch_.answered && now_ns - (fetch_.sent_ns ? fetch_.sent_ns : fetch_.started_ns) > kFetchRetryNs) {
       SendFetch(now_ns);  // lost, or no frame of the device came: ask (again)
@@ -675,7 +730,9 @@ std::vector<std::pair<std::string, int64_t>> StartFigures(const CoreCounters& c)
           {"backfill_too_old", int64_t(c.backfill_too_old)},
           {"samples_missed", int64_t(c.samples_missed)},
           {"frames_other_device", int64_t(c.frames_other_device)},
-          {"device_switches", int64_t(c.device_switches)}};
+          {"device_switches", int64_t(c.device_switches)},
+          {"backfill_timeouts", int64_t(c.backfill_timeouts)},
+          {"audio_missed", int64_t(c.audio_missed)}};
 }
 
 void SessionCore::SwitchDevice(const std::string& device) {
@@ -691,6 +748,9 @@ void SessionCore::SwitchDevice(const std::string& device) {
 
 void SessionCore::StartFrom(const std::string& named, bool has_from, uint64_t from, int64_t now_ns) {
   const std::string device = named.empty() ? device_ : named;
+  // A restart's fetch of this device reaches back further, and the live
+  // audio waits behind it anyway.
+  if (fetch_.on && fetch_.restart && fetch_.device == device) return;
   if (fetch_.on) EndFetch();  // an unfinished fetch: what it has goes first
   const bool switched = device != device_;
   if (switched) SwitchDevice(device);
@@ -698,7 +758,6 @@ void SessionCore::StartFrom(const std::string& named, bool has_from, uint64_t fr
   if (!has_from) return;  // live audio from now on
   // Continuous mode on the device already streamed: all of it went out.
   if (!switched && mode_ == v1::MODE_CONTINUOUS) return;
-  if (backfilling_) return;  // a restart's backfill is under way: the live audio waits behind it anyway
   const bool ours = recent_device_ == device && !recent_.empty();
   if (ours && recent_.front().sample_index <= from) {
     const uint64_t newest = recent_.back().sample_index + recent_.back().pcm.size() / 2;
@@ -724,7 +783,11 @@ void SessionCore::StartFrom(const std::string& named, bool has_from, uint64_t fr
   BeginBackfill();
   if (ours)
     for (const auto& r : recent_) live_wait_.push_back({r.sample_index, r.pcm, 0});
-  fetch_ = Fetch{.on = true, .device = device, .from = from, .started_ns = now_ns};
+  fetch_ = Fetch{.on = true,
+                 .device = device,
+                 .from = from,
+                 .started_ns = now_ns,
+                 .wait_ns = int64_t(options_.fetch_wait_ms) * 1'000'000};
   // Its audio already reaches us, so its ring has the start: ask now. Else
   // at its first frame (the subscription is then in place and the answer
   // reaches back to it), or after a short wait.
@@ -747,16 +810,23 @@ bool SessionCore::OnBackfillAnswer(const v1::AudioBackfill& a, int64_t origin_ns
   fetch_.answered = true;
   if (a.has_frame()) OnBackfill(a.frame(), origin_ns);
   if (!a.last()) return true;
-  const std::string where = "the start of the question (sample " + std::to_string(fetch_.from) + " of device " +
-                            (fetch_.device.empty() ? std::string("?") : fetch_.device) + ")";
+  const std::string dev = fetch_.device.empty() ? std::string("?") : fetch_.device;
+  port_->Note("backfill: got samples " + std::to_string(fetch_.from) + "…" + std::to_string(a.end_sample()) +
+              " of device " + dev + " (ring held from " + std::to_string(a.oldest_held()) + ")" +
+              (fetch_.restart ? ": the audio missed while restarting" : ""));
+  const std::string where =
+      fetch_.restart ? "the audio missed while restarting (device " + dev + ")"
+                     : "the start of the question (sample " + std::to_string(fetch_.from) + " of device " + dev + ")";
   if (a.beyond_newest()) {
     NoteBeyondNewest(where, fetch_.from, a.newest_end());
+    if (fetch_.restart) TellMissed(-1);
   } else if (a.oldest_held() > fetch_.from) {
+    const uint64_t ms = (a.oldest_held() - fetch_.from) / std::max<uint64_t>(1, SamplesPerMs());
     ++counters_.backfill_too_old;
     counters_.samples_missed += a.oldest_held() - fetch_.from;
     port_->Problem(where + " is older than its vb-wakevad's ring (from " + std::to_string(a.oldest_held()) +
-                   "): " + std::to_string((a.oldest_held() - fetch_.from) / std::max<uint64_t>(1, SamplesPerMs())) +
-                   " ms lost");
+                   "): " + std::to_string(ms) + " ms lost");
+    if (fetch_.restart) TellMissed(int64_t(ms));
   }
   EndFetch();
   return true;
@@ -886,8 +956,15 @@ void SessionCore::OnCommandAt(const v1::DialogCommand& cmd, int64_t now_ns) {
         guard_on_ = true;
         guard_renewed_ns_ = now_ns;
         guard_delay_samples_ = uint64_t(std::min<uint32_t>(cmd.uplink_guard().delay_ms(), 10000)) * SamplesPerMs();
+      } else if (const uint64_t cut = cmd.uplink_guard().cut_before_sample();
+                 cut && !dialog_device_.empty() && dialog_device_ != device_) {
+        // The cut is a wake's end in the numbering of the device vb-control
+        // now serves (it says so on dialog.state before it orders the cut),
+        // not of the device whose frames are held: the wake moves the dialog
+        // there, and what is held is the old room's audio, not the question.
+        ReleaseGuard(UINT64_MAX);
       } else {
-        ReleaseGuard(cmd.uplink_guard().cut_before_sample());
+        ReleaseGuard(cut);
       }
       break;
     case v1::DialogCommand::kTextInput: {

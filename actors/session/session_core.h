@@ -87,10 +87,13 @@ class SessionPort {
   virtual void ResumeChanged(bool urgent) {}
   // Problems worth a (rate-limited) log line.
   virtual void Problem(const std::string& what) {}
+  // What is worth an info log line (e.g. what a backfill brought).
+  virtual void Note(const std::string& what) {}
   // Asks `device`'s ring of audio.clean (vb-wakevad: session.backfill/<device>)
   // for the audio from req.from_sample; the answer comes back through
   // OnBackfillAnswer. Used when a StartListening names audio the session's own
-  // ring does not hold (another device, or too long ago).
+  // ring does not hold (another device, or too long ago), and after a restart
+  // for the audio the previous process missed (ResumeStream).
   virtual void RequestBackfill(const std::string& device, const v1::BackfillRequest& req) {}
 };
 
@@ -142,6 +145,10 @@ struct CoreCounters {
   uint64_t samples_missed = 0;          // audio known lost (too old, or a hole before the live frames)
   uint64_t frames_other_device = 0;     // audio.clean of a device not streamed (a switch under way)
   uint64_t device_switches = 0;
+  // After a restart (ResumeStream): no answer from the device's ring in
+  // time, and the person told that audio was missed (SessionError 410).
+  uint64_t backfill_timeouts = 0;
+  uint64_t audio_missed = 0;
 };
 
 // The heartbeat figures of StartListening's audio lookup (README.md).
@@ -159,6 +166,9 @@ struct PendingText {
 struct ResumePoint {
   std::string turn_id;  // the chat under way ("" = none)
   v1::DialogMode mode = v1::MODE_UNSPECIFIED;
+  // The device whose audio.clean is streamed: resend_from is in its sample
+  // numbering, and a restart asks that device's vb-wakevad ring.
+  std::string device;
   bool listening = false;    // between StartListening and StopListening
   bool streaming = false;    // mic audio was going to the server
   bool has_samples = false;  // resend_from is meaningful
@@ -228,14 +238,19 @@ class SessionCore {
   // go first once the server is ready (or expire, reported, after
   // text_queue_max_age_ms from when they were first accepted).
   void RestoreTexts(const std::vector<PendingText>& texts);
+  // After a restart: stream `device` again (the ResumePoint's; "" = the
+  // session's own) and, if `has_from`, fetch what the previous process
+  // missed from sample `from` on (that device's numbering) from that
+  // device's vb-wakevad ring, as a StartListening's fetch is (RequestBackfill,
+  // OnBackfillAnswer); live audio waits behind the answer at most `wait_ms`.
+  // Audio that cannot be fetched is told (SessionError 410) when it may have
+  // held words.
+  void ResumeStream(const std::string& device, bool has_from, uint64_t from, int wait_ms, int64_t now_ns);
   // Missed audio is being fetched: live audio.clean waits behind it.
-  void BeginBackfill();
   bool backfilling() const { return backfilling_; }
-  // One chunk of the missed audio, oldest first.
-  void OnBackfill(const v1::AudioFrame& frame, int64_t origin_ns);
-  // The answer is complete, or none came in time: the waiting live audio
-  // follows, without what the backfill already covered.
-  void EndBackfill();
+  // The device vb-control serves now (dialog.state.device; "" = unknown).
+  // An UplinkGuard's cut is a wake's end in that device's numbering.
+  void DialogDevice(const std::string& device) { dialog_device_ = device; }
   // Expires queued texts; releases held audio if chat.updated never came.
   void Tick(int64_t now_ns);
   size_t queued_texts() const { return texts_.size(); }
@@ -285,6 +300,15 @@ class SessionCore {
   void Owe(int64_t now_ns) {
     if (!owed_since_ns_) owed_since_ns_ = now_ns;
   }
+  // Fetched audio (RequestBackfill's answer): live audio.clean waits behind
+  // it; chunks oldest first; at the end (or after the wait) the waiting live
+  // audio follows, without what the answer already covered.
+  void BeginBackfill();
+  void OnBackfill(const v1::AudioFrame& frame, int64_t origin_ns);
+  void EndBackfill();
+  // Audio missed across a restart that nobody can send any more: told when
+  // it may have held words (`ms` < 0: unknown length).
+  void TellMissed(int64_t ms);
 
   CoreOptions options_;
   SessionPort* port_;
@@ -371,12 +395,15 @@ class SessionCore {
     int64_t started_ns = 0, sent_ns = 0;  // sent_ns 0: not asked yet (waiting for the device's first frame)
     uint64_t attempts = 0;
     bool answered = false;  // some of the answer came: not asked again
+    bool restart = false;   // a restart's (ResumeStream), not a StartListening's
+    int64_t wait_ns = 0;    // live audio waits behind it at most this long
   } fetch_;
   static constexpr int64_t kFetchRetryNs = 400'000'000;
   uint64_t fetches_ = 0;
   void SendFetch(int64_t now_ns);
   void EndFetch();
   std::string device_;
+  std::string dialog_device_;   // DialogDevice
   int64_t other_since_ns_ = 0;  // streaming, frames of another device only since then (0 = none)
   static constexpr int64_t kAdoptAfterNs = 1'000'000'000;
   size_t held_bytes_ = 0;

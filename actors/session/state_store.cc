@@ -56,6 +56,7 @@ Status StateStore::Load(SessionState* out) const {
   out->service = str("service");
   out->turn_id = str("turn_id");
   out->mode = str("mode");
+  out->device = str("device");
   auto flag = [&](const char* k) {
     auto it = j.find(k);
     return it != j.end() && it->is_boolean() && it->get<bool>();
@@ -99,6 +100,7 @@ Status StateStore::Save(const SessionState& s, bool durable) const {
                                     {"service", s.service},
                                     {"turn_id", s.turn_id},
                                     {"mode", s.mode},
+                                    {"device", s.device},
                                     {"listening", s.listening},
                                     {"streaming", s.streaming},
                                     {"has_samples", s.has_samples},

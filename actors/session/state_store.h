@@ -34,6 +34,10 @@ struct SessionState {
   // Resume point (session_core.h ResumePoint), as of saved_at_ms.
   std::string turn_id;  // chat under way when this was written
   std::string mode;     // continuous | wake_word | push_to_talk ("" = unknown)
+  // The device whose audio.clean was streamed: resend_from is in its sample
+  // numbering ("" = the session's own device, as in files written before
+  // the session could move to another device).
+  std::string device;
   bool listening = false;
   bool streaming = false;
   bool has_samples = false;

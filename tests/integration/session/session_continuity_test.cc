@@ -15,16 +15,23 @@ namespace {
 class SessionContinuityTest : public SessionProcessTest {
  protected:
   // Publishes audio.clean in real time from a timer: `lead_frames` of
-  // silence, then `pcm`, then silence for as long as it runs.
-  void StartSpeaking(const audio::PcmBuffer& pcm, size_t lead_frames) {
+  // silence, then `pcm`, then silence for as long as it runs. In the
+  // kitchen: the kitchen's audio.clean carries the voice and this device's
+  // silence, and vb-control's dialog.state naming the kitchen comes again
+  // every second, as its heartbeat sends it.
+  void StartSpeaking(const audio::PcmBuffer& pcm, size_t lead_frames, bool in_kitchen = false) {
     speech_ = pcm.samples;
     lead_frames_ = lead_frames;
     frames_ = 0;
-    speaker_ = loop_.AddTimer(20ms, [this] {
+    speaker_ = loop_.AddTimer(20ms, [this, in_kitchen] {
       const size_t k = frames_++;
       const size_t pos = k >= lead_frames_ ? (k - lead_frames_) * 320 : SIZE_MAX;
-      if (pos < speech_.size()) PublishFrame(speech_.data() + pos, std::min<size_t>(320, speech_.size() - pos));
-      else PublishFrame(nullptr, 0);
+      const int16_t* voice = pos < speech_.size() ? speech_.data() + pos : nullptr;
+      const size_t n = voice ? std::min<size_t>(320, speech_.size() - pos) : 0;
+      if (!in_kitchen) return PublishFrame(voice, n);
+      PublishFrame(voice, n, &kitchen_clean_, &kitchen_index_);
+      PublishFrame(nullptr, 0);
+      if (k % 50 == 0) TellKitchen();
     });
   }
   void StopSpeaking() {
@@ -33,6 +40,7 @@ class SessionContinuityTest : public SessionProcessTest {
   }
   void TearDown() override {
     StopSpeaking();
+    wakevad_kitchen_.Stop(SIGTERM, 3000ms);
     SessionProcessTest::TearDown();
   }
   // The voice turn after `from`: COMPLETED, with the final transcript; -1 if none.
@@ -75,9 +83,49 @@ class SessionContinuityTest : public SessionProcessTest {
         << ReadFile(dir_.File(log));
   }
 
+  // The user says `pcm` (after 1 s of silence and its 0.3 s lead-in);
+  // vb-session is killed mid-sentence, 0.5 s into the words, and started
+  // again 1 s later (as the launcher restarts it) while the user speaks on.
+  void KillMidSentenceAndRestart(const audio::PcmBuffer& pcm, bool in_kitchen, int64_t* killed_ns) {
+    StartSpeaking(pcm, 50, in_kitchen);
+    ASSERT_TRUE(RunUntil(
+        loop_, [&] { return frames_ >= 50 + 15 + 25; }, 10000ms));
+    *killed_ns = bus::MonoNs();
+    ASSERT_EQ(kill(session_.pid(), SIGKILL), 0);
+    session_.Wait(3000ms);
+    const size_t killed_at = frames_;
+    ASSERT_TRUE(RunUntil(
+        loop_, [&] { return frames_ >= killed_at + 50; }, 10000ms));
+    status_.Clear();
+    StartSession("session2.log");
+  }
+  // Issue 16: a second device, "kitchen", with its own audio.clean (in its
+  // own sample numbering: a satellite that has run for 10 minutes) and its
+  // own vb-wakevad ring (config section wakevad_kitchen).
+  void StartKitchenWakevad(const std::string& cfg) {
+    ASSERT_TRUE(wakevad_kitchen_.Start({Bin("vb-wakevad"), "--config", cfg, "--name", "wakevad_kitchen"},
+                                       dir_.File("wakevad-kitchen.log")));
+    kitchen_clean_ = node_->Advertise(bus::topics::kAudioClean, "kitchen");
+    auto backfill_probe = node_->Advertise(bus::topics::kSessionBackfill, "kitchen");
+    ASSERT_TRUE(AwaitSubscribers(loop_, *node_, {kitchen_clean_.topic(), backfill_probe.topic()}, 20000ms))
+        << ReadFile(dir_.File("wakevad-kitchen.log"));
+    state_ = node_->Advertise(bus::topics::kDialogState);
+  }
+  // As vb-control says it serves the kitchen (dialog.state.device).
+  void TellKitchen() {
+    v1::DialogState s;
+    s.set_state(v1::STATE_LISTENING);
+    s.set_mode(v1::MODE_CONTINUOUS);
+    s.set_device("kitchen");
+    state_.Publish(s);
+  }
   std::vector<int16_t> speech_;
   size_t lead_frames_ = 0, frames_ = 0;
   bus::Loop::TimerId speaker_ = 0;
+  Child wakevad_kitchen_;
+  bus::Publisher<v1::AudioFrame> kitchen_clean_;
+  bus::Publisher<v1::DialogState> state_;
+  uint64_t kitchen_index_ = 9'600'000;
 };
 
 // kill -9 of vb-session while the user speaks; it comes back 1 s later (as
@@ -94,19 +142,9 @@ TEST_F(SessionContinuityTest, SpeechDuringASessionRestartMakesATurn) {
   audio::PcmBuffer pcm = Speech(dir_, "what time is it");
   ASSERT_FALSE(pcm.samples.empty());
   size_t from = events_.size();
-  StartSpeaking(pcm, 50);  // 1 s of silence, then 0.3 s lead-in, then the words
-  // Mid-sentence: 0.5 s into the words.
-  ASSERT_TRUE(RunUntil(
-      loop_, [&] { return frames_ >= 50 + 15 + 25; }, 10000ms));
-  const int64_t killed_ns = bus::MonoNs();
-  ASSERT_EQ(kill(session_.pid(), SIGKILL), 0);
-  session_.Wait(3000ms);
-  // The launcher takes up to ~1 s to start it again: the user speaks on.
-  const size_t killed_at = frames_;
-  ASSERT_TRUE(RunUntil(
-      loop_, [&] { return frames_ >= killed_at + 50; }, 10000ms));
-  status_.Clear();
-  StartSession("session2.log");
+  int64_t killed_ns = 0;
+  KillMidSentenceAndRestart(pcm, false, &killed_ns);
+  if (HasFatalFailure()) return;
   std::string transcript;
   int ended = AwaitVoiceTurn(from, &transcript);
   ASSERT_GE(ended, 0) << Dump(from) << ReadFile(dir_.File("session2.log")) << ReadFile(dir_.File("wakevad.log"));
@@ -118,6 +156,65 @@ TEST_F(SessionContinuityTest, SpeechDuringASessionRestartMakesATurn) {
   ASSERT_NE(at, std::string::npos) << log2;
   // For the record: what the ring gave back, and when the turn ended after the restart.
   std::printf("figure: %s; turn ended %.2f s after the kill\n", log2.substr(at, log2.find('\n', at) - at).c_str(),
+              double(events_[size_t(ended)].sent_ns - killed_ns) / 1e9);
+}
+
+// Issues 12 and 16: vb-control had moved the dialog to the kitchen (another
+// device, its audio numbered in its own samples) when vb-session was killed
+// mid-question. Its successor streams the kitchen again and asks the
+// kitchen's vb-wakevad ring, not its own device's, for what it missed: the
+// whole question makes a turn.
+TEST_F(SessionContinuityTest, SpeechInAnotherRoomDuringASessionRestartMakesATurn) {
+  StartSim();
+  std::string cfg = Config(
+      "devices:\n  names: [local, kitchen]\n"
+      "wakevad:\n  wake:\n    enabled: false\n"
+      "wakevad_kitchen:\n  device: kitchen\n  wake:\n    enabled: false\n");
+  ASSERT_TRUE(broker_.Start({Bin("vb-broker"), "--config", cfg}, dir_.File("broker.log")));
+  StartWakevad(cfg, "wakevad.log");
+  if (HasFatalFailure()) return;
+  StartKitchenWakevad(cfg);
+  if (HasFatalFailure()) return;
+  StartSession("session.log");
+  const std::string conv = status_.conversation_id();
+  // As vb-control moves the dialog: StartListening names the kitchen, and
+  // dialog.state says it serves the kitchen (the session follows its audio).
+  Send([](auto& c) { c.mutable_start_listening()->set_device("kitchen"); });
+  ASSERT_TRUE(AwaitSubscribers(loop_, *node_, {state_.topic()}));
+  TellKitchen();
+  ASSERT_TRUE(RunUntil(
+      loop_,
+      [&] {
+        return ReadFile(dir_.File("session.log")).find("streaming the voice of device kitchen") != std::string::npos;
+      },
+      10000ms))
+      << ReadFile(dir_.File("session.log"));
+  audio::PcmBuffer pcm = Speech(dir_, "what time is it");
+  ASSERT_FALSE(pcm.samples.empty());
+  size_t from = events_.size();
+  int64_t killed_ns = 0;
+  KillMidSentenceAndRestart(pcm, /*in_kitchen=*/true, &killed_ns);
+  if (HasFatalFailure()) return;
+  std::string transcript;
+  int ended = AwaitVoiceTurn(from, &transcript);
+  const std::string log2 = ReadFile(dir_.File("session2.log"));
+  const std::string kitchen_log = ReadFile(dir_.File("wakevad-kitchen.log"));
+  ASSERT_GE(ended, 0) << Dump(from) << log2 << kitchen_log;
+  EXPECT_NE(transcript.find("what time is it"), std::string::npos) << transcript;
+  EXPECT_EQ(status_.conversation_id(), conv);
+  EXPECT_EQ(TurnConversation(from, events_[size_t(ended)].turn_id), conv);
+  // The missed audio came from the kitchen's ring, asked in its numbering;
+  // the own device's ring was not asked.
+  const size_t at = log2.find("backfill: got samples");
+  ASSERT_NE(at, std::string::npos) << log2;
+  const std::string got = log2.substr(at, log2.find('\n', at) - at);
+  EXPECT_NE(got.find("device kitchen"), std::string::npos) << got;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(kitchen_log, m, std::regex("samples from (\\d+)"))) << kitchen_log;
+  EXPECT_GE(std::stoull(m[1]), 9'600'000u) << "asked in the kitchen's numbering";
+  EXPECT_EQ(ReadFile(dir_.File("wakevad.log")).find("samples from"), std::string::npos)
+      << "the session's own device's ring was asked";
+  std::printf("figure: %s; turn ended %.2f s after the kill\n", got.c_str(),
               double(events_[size_t(ended)].sent_ns - killed_ns) / 1e9);
 }
 

@@ -196,18 +196,21 @@ class SessionProcessTest : public ::testing::Test {
       if (t == chat) r.push_back(&a);
     return r;
   }
-  // One 20 ms audio.clean frame of `n` ≤ 320 samples (zero-padded), as vb-afe publishes it.
-  void PublishFrame(const int16_t* samples, size_t n) {
-    ASSERT_TRUE(testing::AwaitSubscribers(loop_, *node_, {clean_.topic()})) << "no subscriber to " << clean_.topic();
+  // One 20 ms audio.clean frame of `n` ≤ 320 samples (zero-padded), as vb-afe publishes it
+  // (on `to`, numbered by `*index`: by default this device's audio.clean).
+  void PublishFrame(const int16_t* samples, size_t n, bus::Publisher<v1::AudioFrame>* to = nullptr,
+                    uint64_t* index = nullptr) {
+    if (!to) to = &clean_, index = &sample_index_;
+    ASSERT_TRUE(testing::AwaitSubscribers(loop_, *node_, {to->topic()})) << "no subscriber to " << to->topic();
     v1::AudioFrame f;
     f.set_sample_rate(16000);
     f.set_channels(1);
-    f.set_sample_index(sample_index_);
+    f.set_sample_index(*index);
     std::string bytes(640, '\0');
     if (n) memcpy(bytes.data(), samples, std::min<size_t>(n, 320) * 2);
     f.set_pcm(bytes);
-    sample_index_ += 320;
-    clean_.Publish(f, {.origin_ns = bus::MonoNs()});
+    *index += 320;
+    to->Publish(f, {.origin_ns = bus::MonoNs()});
   }
   std::string StateFileConversation() const {
     auto j = Json::parse(ReadFile(dir_.File("state/session-local.json")), nullptr, false);

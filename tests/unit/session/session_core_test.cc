@@ -35,6 +35,8 @@ struct FakePort : SessionPort {
   }
   void ConversationChanged(const std::string& id) override { conversations.push_back(id); }
   void Problem(const std::string& what) override { problems.push_back(what); }
+  std::vector<std::string> notes;
+  void Note(const std::string& what) override { notes.push_back(what); }
   struct AckRec {
     std::string id;
     v1::CommandAck::Result result;
@@ -998,19 +1000,32 @@ TEST_F(CoreTest, AnUtteranceCutByADisconnectIsSentAgainWhole) {
   EXPECT_EQ(core->counters().frames_requeued, 10u);
 }
 
+// After a restart: the audio the previous process missed is fetched (from
+// its resend point) before the live audio, and each sample goes out once.
 TEST_F(CoreTest, BackfillComesBeforeLiveAudioWithoutOverlap) {
   Make(v1::MODE_CONTINUOUS);
-  core->BeginBackfill();
+  core->ResumeStream("", true, 30 * 320, 2500, MonoNow());
+  EXPECT_TRUE(core->backfilling());
   // Live frames arrive while the answer is on its way: 40..44 (× 320).
   for (int i = 40; i < 45; ++i) core->OnAudio(Frame(int16_t(i), 320, uint64_t(i) * 320), 0);
+  ASSERT_EQ(port.backfills.size(), 1u) << "asked at the first live frame";
+  const auto& req = port.backfills[0].second;
+  EXPECT_EQ(req.from_sample(), 30u * 320);
   // The answer: 30..41, in one chunk.
-  v1::AudioFrame chunk;
+  v1::AudioBackfill answer;
+  answer.set_request_id(req.request_id());
+  auto& chunk = *answer.mutable_frame();
   chunk.set_sample_rate(16000);
   chunk.set_channels(1);
   chunk.set_sample_index(30 * 320);
   for (int i = 30; i < 42; ++i) chunk.mutable_pcm()->append(Frame(int16_t(i)).pcm());
-  core->OnBackfill(chunk, 0);
-  core->EndBackfill();
+  EXPECT_TRUE(core->OnBackfillAnswer(answer, 0));
+  v1::AudioBackfill last;
+  last.set_request_id(req.request_id());
+  last.set_last(true);
+  last.set_end_sample(42 * 320);
+  last.set_newest_end(45 * 320);
+  EXPECT_TRUE(core->OnBackfillAnswer(last, 0));
   EXPECT_FALSE(core->backfilling());
   EXPECT_EQ(core->Resume().resend_from, 30u * 320);
   Connect();
@@ -1030,14 +1045,22 @@ TEST_F(CoreTest, BackfillComesBeforeLiveAudioWithoutOverlap) {
 TEST_F(CoreTest, ABackfillBurstIsNotSkippedByTheNextRestart) {
   Make(v1::MODE_CONTINUOUS);
   Connect();
-  core->BeginBackfill();
-  v1::AudioFrame chunk;  // 4 s of missed audio (a question, then silence), at once
+  const int64_t t0 = MonoNow();
+  core->ResumeStream("", true, 32000, 2500, t0);
+  core->Tick(t0 + 450'000'000);  // no live frame yet: asked anyway
+  ASSERT_EQ(port.backfills.size(), 1u);
+  v1::AudioBackfill answer;  // 4 s of missed audio (a question, then silence), at once
+  answer.set_request_id(port.backfills[0].second.request_id());
+  auto& chunk = *answer.mutable_frame();
   chunk.set_sample_rate(16000);
   chunk.set_channels(1);
   chunk.set_sample_index(32000);
   for (int i = 0; i < 200; ++i) chunk.mutable_pcm()->append(Frame(int16_t(i)).pcm());
-  core->OnBackfill(chunk, 0);
-  core->EndBackfill();
+  EXPECT_TRUE(core->OnBackfillAnswer(answer, 0));
+  answer.clear_frame();
+  answer.set_last(true);
+  answer.set_end_sample(32000 + 200 * 320);
+  EXPECT_TRUE(core->OnBackfillAnswer(answer, 0));
   // Killed 0.5 s later, before the server said anything about it.
   EXPECT_EQ(core->Resume(MonoNow() + 500'000'000).resend_from, 32000u);
   // Had the server judged it (no speech_started within a second), the
@@ -1154,6 +1177,149 @@ TEST_F(CoreTest, AnUplinkGuardNotRenewedLapses) {
   auto appends = port.Sent("input_audio_buffer.append");
   ASSERT_EQ(appends.size(), 2u) << "the lapsed hold let the frames through";
   EXPECT_EQ(Delta(appends[0]), Frame(5).pcm());
+}
+
+// Issues 12/16: the session was streaming the kitchen (another device, its
+// own sample numbering) when it died. The resume point names the kitchen;
+// its successor streams the kitchen again and asks the kitchen's ring (not
+// its own device's) for the missed audio, in the kitchen's numbering.
+TEST_F(StartTest, ARestartStreamsTheDeviceOfItsResumePointAndFetchesFromItsRing) {
+  device = "local";
+  Make(v1::MODE_CONTINUOUS);
+  Connect();
+  core->OnAudio(Ramp(100), 0, "local");
+  Listen("kitchen", 9'600'000);
+  core->OnAudio(Ramp(9'600'000), 0, "kitchen");
+  ASSERT_EQ(port.backfills.size(), 1u);
+  ResumePoint before = core->Resume();
+  EXPECT_EQ(before.device, "kitchen");
+  EXPECT_TRUE(before.has_samples);
+  EXPECT_EQ(before.resend_from, 9'600'000u) << "asked of the kitchen, nothing came yet: the start stands";
+
+  // The successor (its own device is "local").
+  port = FakePort();
+  Make(v1::MODE_CONTINUOUS);
+  Connect();
+  const int64_t t0 = MonoNow();
+  core->ResumeStream(before.device, true, before.resend_from, 2500, t0);
+  EXPECT_EQ(core->device(), "kitchen");
+  EXPECT_EQ(core->Resume().device, "kitchen");
+  EXPECT_EQ(core->Resume().resend_from, 9'600'000u);
+  core->OnAudio(Ramp(5000), 0, "local");  // the own device's audio, in flight: not streamed, nobody asked
+  EXPECT_TRUE(port.backfills.empty());
+  core->OnAudio(Ramp(9'604'800), 0, "kitchen");
+  ASSERT_EQ(port.backfills.size(), 1u);
+  EXPECT_EQ(port.backfills[0].first, "kitchen");
+  EXPECT_EQ(port.backfills[0].second.from_sample(), 9'600'000u);
+  const std::string id = port.backfills[0].second.request_id();
+  EXPECT_TRUE(core->OnBackfillAnswer(Chunk(id, 9'600'000, 4800), 0));
+  EXPECT_TRUE(core->OnBackfillAnswer(Last(id, 9'604'800, 9'590'000, 9'604'800), 0));
+  core->OnAudio(Ramp(9'605'120), 0, "kitchen");
+  ExpectWire(9'600'000, 9'605'440);
+  ASSERT_EQ(port.notes.size(), 1u);
+  EXPECT_NE(port.notes[0].find("of device kitchen"), std::string::npos) << port.notes[0];
+  EXPECT_EQ(core->counters().audio_missed, 0u);
+  EXPECT_TRUE(port.Events(v1::SessionEvent::kError).empty());
+}
+
+// A StartListening of the same device while a restart's fetch is under way
+// does not end it: the fetch reaches further back, live audio waits anyway.
+TEST_F(StartTest, AStartListeningDuringARestartsFetchKeepsIt) {
+  device = "kitchen";
+  Make(v1::MODE_WAKE_WORD);
+  Connect();
+  ResumePoint p;
+  p.listening = true;
+  core->Restore(p);
+  core->ResumeStream("", true, 1000, 2500, MonoNow());
+  core->OnAudio(Ramp(2000), 0);
+  ASSERT_EQ(port.backfills.size(), 1u);
+  Listen("", 1900);
+  EXPECT_TRUE(core->backfilling());
+  const std::string id = port.backfills[0].second.request_id();
+  EXPECT_TRUE(core->OnBackfillAnswer(Chunk(id, 1000, 1000), 0));
+  EXPECT_TRUE(core->OnBackfillAnswer(Last(id, 2000, 0, 2320), 0));
+  ExpectWire(1000, 2320);
+}
+
+// Nobody answers a restart's request (no vb-wakevad for the device): the
+// live audio goes after the wait, and the person is told something was
+// missed (SessionError 410), as vb-control plays the error prompt for it.
+TEST_F(StartTest, ARestartsFetchWithoutAnswerIsToldAfterTheWait) {
+  Make(v1::MODE_CONTINUOUS);
+  Connect();
+  const int64_t t0 = MonoNow();
+  core->ResumeStream("", true, 1000, 2500, t0);
+  core->OnAudio(Ramp(2000), 0);
+  core->Tick(t0 + 2'000'000'000);
+  EXPECT_TRUE(Wire().empty()) << "still waiting";
+  core->Tick(t0 + 2'600'000'000);
+  EXPECT_EQ(core->counters().backfill_timeouts, 1u);
+  EXPECT_EQ(core->counters().audio_missed, 1u);
+  auto errors = port.Events(v1::SessionEvent::kError);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0]->error().code(), 410);
+  EXPECT_FALSE(errors[0]->error().fatal());
+  ExpectWire(2000, 2320);
+}
+
+// The UplinkGuard's cut is a wake's end in the numbering of the device
+// vb-control serves (dialog.state.device, published before the cut). A wake
+// in the kitchen while the local device's audio is held: the held frames are
+// the old room's, all cut, even where the kitchen's smaller numbers would
+// have let them through.
+TEST_F(StartTest, AWakeInAnotherRoomCutsTheHeldAudioOfTheOldOne) {
+  device = "local";
+  Make(v1::MODE_CONTINUOUS);
+  Connect();
+  auto hold = [&] {
+    core->OnCommand(Cmd([](auto& c) {
+      c.mutable_uplink_guard()->set_hold(true);
+      c.mutable_uplink_guard()->set_delay_ms(100);  // 5 frames
+    }));
+  };
+  auto cut = [&](uint64_t at) {
+    core->OnCommand(Cmd([at](auto& c) {
+      c.mutable_uplink_guard()->set_hold(false);
+      c.mutable_uplink_guard()->set_cut_before_sample(at);
+    }));
+  };
+  core->DialogDevice("local");
+  core->OnAudio(Ramp(500'000), 0);
+  hold();
+  for (uint64_t i = 1; i <= 4; ++i) core->OnAudio(Ramp(500'000 + i * 320), 0);
+  const size_t sent = Wire().size();
+  core->DialogDevice("kitchen");  // vb-control chose the kitchen's wake
+  cut(2000);                      // its end, in the kitchen's numbering
+  EXPECT_EQ(Wire().size(), sent) << "the local room's held audio went out as the question's start";
+  EXPECT_EQ(core->counters().frames_guard_cut, 4u);
+
+  // Served from the kitchen now; the reply plays there and the guard holds
+  // the kitchen's audio (later in its numbering than the local room's). A
+  // wake back in the local room cuts it all too, not by comparing local
+  // sample numbers with the kitchen's.
+  auto listen_live = [&](const std::string& to) {
+    core->OnCommand(Cmd([&](auto& c) { c.mutable_start_listening()->set_device(to); }));
+  };
+  listen_live("kitchen");
+  core->OnAudio(Ramp(900'000), 0, "kitchen");
+  hold();
+  for (uint64_t i = 1; i <= 4; ++i) core->OnAudio(Ramp(900'000 + i * 320), 0, "kitchen");
+  const size_t sent2 = Wire().size();
+  EXPECT_GT(sent2, sent) << "the kitchen's live audio before the hold went out";
+  core->DialogDevice("local");
+  cut(500'000 + 6 * 320);
+  EXPECT_EQ(Wire().size(), sent2) << "the kitchen's held audio went out";
+  EXPECT_EQ(core->counters().frames_guard_cut, 8u);
+
+  // The same device: the cut is in its numbering, as before.
+  listen_live("local");
+  core->OnAudio(Ramp(600'000), 0, "local");
+  hold();
+  for (uint64_t i = 1; i <= 4; ++i) core->OnAudio(Ramp(600'000 + i * 320), 0, "local");
+  const size_t sent3 = Wire().size();
+  cut(600'000 + 2 * 320 + 100);
+  EXPECT_EQ(Wire().size(), sent3 + (4 * 320 - (2 * 320 + 100) + 320) * 2) << "the frames after the cut go out";
 }
 
 }  // namespace

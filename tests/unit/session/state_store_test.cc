@@ -49,6 +49,31 @@ TEST(StateStore, KeepsTheResumePoint) {
   EXPECT_EQ(back.saved_at_ms, st.saved_at_ms);
 }
 
+// Issue 16: the device streamed when the point was written (resend_from is
+// in its numbering) comes back; a file written before the field existed
+// loads with "" (the session's own device) and the rest of its point.
+TEST(StateStore, KeepsTheDeviceOfTheResumePointAndReadsOldFilesWithout) {
+  testing::TempDir dir;
+  StateStore store(dir.File("s.json"));
+  SessionState st{"c", "bot-1", "api.coze.cn"};
+  st.device = "kitchen";
+  st.streaming = st.has_samples = true;
+  st.resend_from = 9600000;
+  ASSERT_TRUE(store.Save(st, /*durable=*/false).ok());
+  SessionState back;
+  ASSERT_TRUE(store.Load(&back).ok());
+  EXPECT_EQ(back.device, "kitchen");
+  EXPECT_EQ(back.resend_from, 9600000u);
+  dir.Write("old.json", R"({"conversation_id": "c", "bot_id": "bot-1", "service": "api.coze.cn", "turn_id": "",
+    "mode": "continuous", "listening": false, "streaming": true, "has_samples": true, "resend_from": 48000,
+    "saved_at_ms": 1796313868123, "texts": []})");
+  ASSERT_TRUE(StateStore(dir.File("old.json")).Load(&back).ok());
+  EXPECT_EQ(back.device, "");
+  EXPECT_TRUE(back.streaming && back.has_samples);
+  EXPECT_EQ(back.resend_from, 48000u);
+  EXPECT_EQ(back.saved_at_ms, 1796313868123);
+}
+
 // Texts accepted and not yet answered survive the process (issue 12); a
 // text that is not valid UTF-8 is stored mended, never a crash.
 TEST(StateStore, KeepsTheTextsNotYetAnswered) {
