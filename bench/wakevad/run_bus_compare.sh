@@ -25,8 +25,10 @@
 #           dev's noisy and clean speech), each without and with the verifier, and reports
 #           them on test's traces (sweep.json)
 #   bus     the picks run for real through the bus on test's positives (events, latency,
-#           VAD onset, CPU); the verifier's pick also on test's noisy speech
-# Writes BUILD/wakevad-bus/*.json, sweep-*.json and table.md. ~1 h on 2 busy cores;
+#           VAD onset, CPU): ≤ 0.5 and ≤ 2 without the verifier, ≤ 0.5 with it
+#   table   table.md from the bus runs
+# Writes BUILD/wakevad-bus/*.json, sweep.json and table.md. ~1 h on 2 busy cores (the
+# 66 min of held-out speech, replayed three times, dominate; at load 15+ it replays slower than real time);
 # niced (VB_BENCH_NICE, default 10); not in ctest. Run at most two stages at once (e.g. trace and vbw).
 #
 #   bench/wakevad/run_bus_compare.sh BUILD_DIR [corpus|trace[-dev|-test|-raw]|vbw[-raw]|sweep|bus|table]...
