@@ -620,6 +620,7 @@ void SessionActor::RequestBackfill(const std::string& device, const v1::Backfill
 }
 
 void SessionActor::SendBackfill() {
+  if (backfill_pending_ && !core_->backfilling()) backfill_pending_.reset();  // the core gave up waiting
   if (!backfill_pending_ || stopping_) return;
   const auto& [device, req] = *backfill_pending_;
   auto it = device_backfill_req_.find(device);  // session.backfill/<device>: that device's vb-wakevad
