@@ -309,7 +309,10 @@ Status SessionActor::Configure(bus::Context& ctx) {
   events_ = ctx.bus().Advertise(bus::topics::kSessionEvent);
   audio_ = ctx.bus().Advertise(bus::topics::kSessionAudio);
   acks_ = ctx.bus().Advertise(bus::topics::kDialogAck);
-  // The answers to every fetch (a StartListening's, a restart's), of any device.
+  // Fetches ask session.backfill/<device> (advertised at the first; our own
+  // device's now, so the contract names it); the answers to every fetch (a
+  // StartListening's, a restart's) come on audio.backfill of any device.
+  device_backfill_req_.emplace(ctx.device(), ctx.bus().Advertise(bus::topics::kSessionBackfill));
   ctx.bus().Subscribe<v1::AudioBackfill>(
       bus::topics::kAudioBackfill,
       [this](const bus::Received<v1::AudioBackfill>& m) {
