@@ -48,7 +48,6 @@ set(vb_release_only
   # in 292 s (3.6 s release)
   unit_afe unit_tune
   # not yet seen passing under ASan+UBSan (not built in time on 2026-12-06)
-  integration_tools integration_session_tls integration_session_failures integration_session_surface
   integration_sniffer integration_sniffer_trace integration_launcher_notify
   integration_gateway_protocol integration_gateway_load
   # timing bounds: a prompt's play time within 100 ms (104-124 ms under
