@@ -50,10 +50,9 @@ set(vb_release_only
   # not yet seen passing under ASan+UBSan (not built in time on 2026-12-06)
   integration_sniffer integration_sniffer_trace integration_launcher_notify
   integration_gateway_protocol integration_gateway_load
-  # timing bounds: a prompt's play time within 100 ms (104-124 ms under
-  # ASan, loaded), 0 xruns in a 10 s real-time loop and a 40 ms flush (not
-  # yet measured under ASan)
-  integration_audio_wav integration_audio_pulse
+  # real-time bounds (0 xruns in a 10 s loop through PulseAudio, a 40 ms
+  # flush): not yet measured under ASan beside two busy loops
+  integration_audio_pulse
 )
 list(JOIN vb_release_only "|" vb_release_only_regex)
 set(vb_sanitize_exclude "^(${vb_release_only_regex})$")
