@@ -31,7 +31,7 @@ option(VB_CHECK_TREES "ctest entries for the sanitizer trees, fuzz runs and the 
 # CI's ASan+UBSan suite: every unit and integration test (VB_SANITIZE_SUITE),
 # run there only, not also in build/ (CTestCustom.cmake below), except the
 # ones below, which stay in build/'s release run, each for its reason.
-# Measured in a clang ASan+UBSan+coverage tree beside a load of 11-16 on 2
+# Measured in a clang ASan+UBSan+coverage tree beside a load of 3-16 on 2
 # cores (2026-12-06). To move one over: delete its line, then
 # `cmake --build build --target vb_check_trees` and
 # `ctest --test-dir build -R sanitize_asan_ubsan` must pass.
