@@ -78,7 +78,8 @@ class AfeProcessTest : public ::testing::Test {
     size_t k = 0;
     auto timer = loop_.AddTimer(2ms, [&] {
       if (k < frames) ref_.Publish(Frame(&far[k * kFrame], kFrame, k * kFrame, t0 + int64_t(k) * kFrameNs));
-      if (k >= size_t(lead_frames)) {
+      // Every mic frame sent, the timer runs on until vb-afe's output catches up: nothing more to read.
+      if (k >= size_t(lead_frames) && k - size_t(lead_frames) < frames) {
         size_t m = k - size_t(lead_frames);
         int64_t t = t0 + int64_t(m) * kFrameNs;
         mic_.Publish(Frame(&mic[m * kFrame], kFrame, m * kFrame, t), {.origin_ns = t});
