@@ -414,9 +414,20 @@ int main(int argc, char** argv) {
 
   Child vb;
   if (!vb.Start({bin, "run", dir.File("vb.yaml")}, dir.File("vb.log"), env)) return 1;
+  bool launcher_gone = false;
   bool done = vb::testing::RunUntil(
-      loop, [&] { return story_speaking_since && vb::bus::MonoNs() - story_speaking_since > int64_t(speak_s * 1e9); },
+      loop,
+      [&] {
+        launcher_gone = !vb.running();
+        return launcher_gone ||
+               (story_speaking_since && vb::bus::MonoNs() - story_speaking_since > int64_t(speak_s * 1e9));
+      },
       150000ms);
+  if (launcher_gone) {
+    done = false;
+    std::fprintf(stderr, "vb-e2e-bench: `%s run` stopped early; its log:\n%s\n", bin.c_str(),
+                 vb::testing::ReadFile(dir.File("vb.log")).c_str());
+  }
   vb.Stop(SIGTERM, 15000ms);
   tracer.Finish();
   if (pulse) RunCommand({"/bin/bash", source + "/tests/tools/pulse_env.sh", "stop", d}, nullptr, 10000ms);

@@ -103,8 +103,12 @@ int Child::Stop(int sig, std::chrono::milliseconds timeout) {
 }
 
 std::string Bin(const std::string& name) {
-  const char* dir = std::getenv("VB_BIN_DIR");
-  return std::string(dir ? dir : ".") + "/" + name;
+  if (const char* dir = std::getenv("VB_BIN_DIR")) return std::string(dir) + "/" + name;
+  // Run by hand (a benchmark, a test binary): its neighbours are built
+  // beside it, wherever the caller stands.
+  std::error_code ec;
+  const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return (ec ? std::string(".") : self.parent_path().string()) + "/" + name;
 }
 
 std::string ReadFile(const std::string& path) {

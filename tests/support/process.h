@@ -52,7 +52,8 @@ class Child {
   std::string log_;
 };
 
-// Path of a built binary (VB_BIN_DIR from ctest, else ./).
+// Path of a built binary (VB_BIN_DIR from ctest, else the folder of the
+// running executable).
 std::string Bin(const std::string& name);
 std::string ReadFile(const std::string& path);
 
