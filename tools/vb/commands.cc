@@ -5,8 +5,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <algorithm>
+#include <cerrno>
 
 #include <cstdio>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -32,12 +35,68 @@ void Say(const std::string& line) {
   fflush(stdout);
 }
 
-Status LoadBusOnly(const std::string& path, bus::BusConfig* bus, std::string* device) {
+// `vb run` leaves the config it runs in the runtime folder (run.PID) while
+// it runs, so `vb say`, `vb status`… without --config reach the assistant
+// that is going, whatever config started it.
+constexpr const char* kRunMarkPrefix = "run.";
+
+class RunMark {
+ public:
+  explicit RunMark(const std::string& run_dir, const std::string& config)
+      : path_(run_dir + "/" + kRunMarkPrefix + std::to_string(getpid())) {
+    std::ofstream out(path_);
+    out << config << "\n";
+    if (!out) path_.clear();
+  }
+  ~RunMark() {
+    if (!path_.empty()) unlink(path_.c_str());
+  }
+  RunMark(const RunMark&) = delete;
+  RunMark& operator=(const RunMark&) = delete;
+
+ private:
+  std::string path_;
+};
+
+// The config of the one `vb run` going in the runtime folder; "" when none
+// is (the built-in default bus is used). Several: an error naming them.
+Status RunningConfig(std::string* config) {
+  config->clear();
+  std::string run_dir;
+  if (Status st = RuntimeDir(&run_dir); !st.ok()) return st;
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(run_dir, ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.rfind(kRunMarkPrefix, 0) != 0) continue;
+    const int pid = std::atoi(name.c_str() + std::strlen(kRunMarkPrefix));
+    if (pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH)) {  // left by a `vb run` that was killed
+      std::filesystem::remove(e.path(), ec);
+      continue;
+    }
+    std::ifstream in(e.path());
+    std::string line;
+    if (std::getline(in, line) && !line.empty()) found.push_back(line);
+  }
+  if (found.size() > 1) {
+    std::string list;
+    for (const auto& f : found) list += "\n  " + f;
+    return Status::Config("several `vb run` are going; pass --config with one of:" + list);
+  }
+  if (!found.empty()) *config = found.front();
+  return Status::Ok();
+}
+
+Status LoadBusOnly(std::string path, bus::BusConfig* bus, std::string* device) {
+  if (path.empty())
+    if (Status st = RunningConfig(&path); !st.ok()) return st;
   // The same runtime folder as `vb run` (a config's ${VB_RUN_DIR}): `vb say
   // --config config/demo.yaml …` reaches the `vb run config/demo.yaml` going.
   std::string run_dir;
-  if (!path.empty())
+  if (!path.empty()) {
     if (Status st = RuntimeDir(&run_dir); !st.ok()) return st;
+    ExportConfigDir(path);
+  }
   bus::DevicesConfig devices;
   if (Status st = bus::LoadBusSections(path, bus, &devices); !st.ok()) return st;
   if (device->empty() && !devices.names.empty()) *device = devices.names.front();
@@ -90,6 +149,7 @@ int Run(const Args& in) {
     return kExitConfig;
   }
   SetLogIdentity("vb");
+  const RunMark mark(run_dir, config);
   StopSignals signals;
   const bool live = !quiet && isatty(STDOUT_FILENO);
   Say("runtime folder " + run_dir + (lc.log_dir.empty() ? "" : "; actor logs in " + lc.log_dir));

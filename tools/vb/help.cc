@@ -67,7 +67,8 @@ const std::vector<HelpTopic> kTopics = {
      "usage: vb status [--config FILE] [--duration SEC]\n"
      "\n"
      "Listens to heartbeats for SEC seconds (default 1.5) and prints one line per actor: state,\n"
-     "pid, messages in/out, drops, malformed input, CPU, memory. Exit 1 if nobody beats.\n"},
+     "pid, messages in/out, drops, malformed input, CPU, memory. Exit 1 if nobody beats.\n"
+     "Without --config: the bus of the `vb run` going, else the built-in default.\n"},
     {"sniff", "the bus sniffer (vb-sniff): list, echo, hz, bw, drops, latency, record, replay, info, recover",
      "usage: vb sniff list|echo|hz|bw|drops|latency [TOPIC] [--config FILE] [--json] …\n"
      "       vb sniff record FILE.mcap [TOPIC…] | replay FILE.mcap | info FILE.mcap | recover IN OUT\n"
@@ -103,8 +104,9 @@ const std::vector<HelpTopic> kTopics = {
      "\n"
      "Sends TEXT as the user's turn; the reply is spoken. Waits for vb-session's answer: exit 0\n"
      "accepted or queued (offline: sent on reconnect), 1 refused, 69 not delivered.\n"
-     "With --config, the runtime folder is vb run's (`vb help files`), so `vb say --config\n"
-     "config/demo.yaml hi` reaches `vb run config/demo.yaml` from any folder.\n"
+     "Without --config it reaches the `vb run` going (its config, noted in the runtime folder),\n"
+     "else the built-in default bus. With --config, the runtime folder is vb run's (`vb help\n"
+     "files`), so `vb say --config config/demo.yaml hi` reaches `vb run config/demo.yaml`.\n"
      "Use `vb say -- -TEXT` for a text that starts with a dash.\n"},
     {"speak", "the agent's voice says a text (an announcement)",
      "usage: vb speak TEXT… [--config FILE] [--device NAME] [--timeout SEC]\n"

@@ -306,11 +306,26 @@ TEST(FirstRun, DemoConfigFromAnEmptyFolderOnATerminal) {
             0)
       << said;
   EXPECT_NE(said.find("accepted by session"), std::string::npos) << said;
+  // Without --config: the config of the `vb run` going (its endpoint is
+  // ${VB_RUN_DIR}/bus, not the built-in default).
+  said.clear();
+  EXPECT_EQ(RunIn(elsewhere.path(), {"/usr/bin/env", "-u", "VB_RUN_DIR", xdg_env, Bin("vb"), "say", "hello"}, &said), 0)
+      << said;
+  EXPECT_NE(said.find("accepted by session"), std::string::npos) << said;
+  said.clear();
+  EXPECT_EQ(RunIn(elsewhere.path(), {"/usr/bin/env", "-u", "VB_RUN_DIR", xdg_env, Bin("vb"), "status"}, &said), 0)
+      << said;
+  EXPECT_NE(said.find("session "), std::string::npos) << said;
   const std::string token = ReadFile(run_dir + "/sim-token");
   ASSERT_GT(token.size(), 5u);
   EXPECT_EQ(vb.out().find(token.substr(0, token.size() - 1)), std::string::npos) << "the simulator's token was shown";
   EXPECT_EQ(vb.Stop(15000ms), 0) << vb.out();
   EXPECT_NE(vb.out().find("all stopped"), std::string::npos) << vb.out();
+  // Its note in the runtime folder went with it.
+  said.clear();
+  EXPECT_EQ(RunIn(elsewhere.path(), {"/usr/bin/env", "-u", "VB_RUN_DIR", xdg_env, Bin("vb"), "say", "hello"}, &said),
+            69)
+      << said;
   // Nothing was written where the user stood.
   DIR* d = opendir(cwd.path().c_str());
   int files = 0;
