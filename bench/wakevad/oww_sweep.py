@@ -9,8 +9,8 @@ bus_bench.py replays a corpus through the bus (wake_spot_threshold 0, so every c
 end sample, wake score, highest Silero probability in the chunk (OFFSET: samples of warm-up before
 the file, bus_replay.py's --warmup-frames × 320; the first folder holding a file's trace is used,
 so e.g. the AFE path's traces can come first and the direct path's fill in). Each variant — threshold,
-patience (scores in a row), smoothing (moving mean), Silero gate (highest probability within the
-last 1.5 s), verifier threshold (a 4th column in the traces: the probability oww_verifier.js's model
+patience (scores in a row), smoothing (moving mean), Silero gate (the actor's defaults: a window ≥ 0.5
+within the last 0.6 s), verifier threshold (a 4th column in the traces: the probability oww_verifier.js's model
 gives the window, out-of-fold on dev; a detection needs it ≥ the threshold, 0 = no verifier) — is applied to the traces as the actor applies it (refractory 2 s after the report,
 reported ~300 ms after the detection) and scored like bus_bench.py. The variant chosen on the dev
 corpus is the one with the best worst detection at 10 dB (pink, music) among those with at most
@@ -21,6 +21,7 @@ measured for real with bus_bench.py (the README's table comes from that, not fro
 import argparse, glob, itertools, json, os
 
 RATE = 16000
+SPOT_S = 0.6  # wakevad-oww's wake_spot_ms: the wake model runs until this long after a Silero window ≥ the gate
 
 
 def load(path, offset):
@@ -37,7 +38,7 @@ def detect(tr, thr, patience, smooth, gate, vthr=0.0):
     for end, score, vad, ver in tr:
         if vad >= gate:
             last_voice = end
-        if end - last_voice > 1.5 * RATE:
+        if end - last_voice > SPOT_S * RATE:
             score = 0.0
         recent.append(score)
         if len(recent) > smooth:
@@ -116,7 +117,7 @@ def main():
     o = ap.parse_args()
     dev = corpus(o.dev, o.dev_corpus)
     test = corpus(o.test, o.test_corpus)
-    variants = list(itertools.product([0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6], [1, 2, 3], [1, 2, 3], [0.1],
+    variants = list(itertools.product([0.02, 0.03, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6], [1, 2, 3], [1, 2, 3], [0.5],
                                       [float(x) for x in o.verifier.split(",")]))
     res = [(v, evaluate(dev, v)) for v in variants]
     out = {"variants_tried": len(variants), "picks": []}

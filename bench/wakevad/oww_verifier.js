@@ -5,10 +5,11 @@
 //
 //   oww_verifier.js --dev DIR[:OFFSET]... --dev-corpus DEV --test DIR[:OFFSET]... --test-corpus TEST --out OUT
 //
+// [--pool N]
 // Traces: wakevad-oww's score_trace with score_trace_embeddings (bus_bench.py replays,
 // wake_spot_threshold 0): end sample, score, Silero probability, the newest chunk's 96
 // embedding values. The model sees the 16 embeddings the wake model scored, mean-pooled
-// into 4 segments (384 values), standardised. Examples: every chunk scoring ≥ 0.02 (and
+// into 4 segments (384 values; --pool N: N segments), standardised. Examples: every chunk scoring ≥ 0.02 (and
 // every 10th chunk with Silero ≥ 0.5) — positive when it lies on a labelled phrase (from
 // its start to 1.2 s after its end), negative when it lies outside 0.5 s before to 2 s after any phrase
 // (ordinary speech, near misses, the questions after the phrase), else unused.
@@ -20,14 +21,19 @@
 const fs = require('fs');
 const path = require('path');
 
-const RATE = 16000, EMB = 16, POOL = 4, D = 96;
+const RATE = 16000, EMB = 16, D = 96;
+let POOL = 4;  // --pool: segments the 16 embeddings are mean-pooled into (1, 2, 4, 8 or 16)
 
 function args() {
   const o = { dev: [], test: [] };
   let k = null;
   for (const a of process.argv.slice(2)) {
-    if (a.startsWith('--')) { k = a.slice(2); if (k === 'help') { console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 18).join('\n')); process.exit(0); } continue; }
+    if (a.startsWith('--')) { k = a.slice(2); if (k === 'help') { console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 19).join('\n')); process.exit(0); } continue; }
     if (k === 'dev' || k === 'test') o[k].push(a); else o[k.replace('-corpus', 'Corpus')] = a;
+  }
+  if (o.pool !== undefined) {
+    POOL = Number(o.pool);
+    if (![1, 2, 4, 8, 16].includes(POOL)) { console.error('oww_verifier.js: --pool must be 1, 2, 4, 8 or 16'); process.exit(2); }
   }
   for (const need of ['devCorpus', 'testCorpus', 'out']) if (!o[need] || !o.dev.length || !o.test.length) {
     console.error('usage: oww_verifier.js --dev DIR[:OFFSET]... --dev-corpus DEV --test DIR[:OFFSET]... --test-corpus TEST --out OUT');
