@@ -1,7 +1,12 @@
 // LwsService, the one libwebsockets bridge: a wake from another thread
 // reaches the owner's handler on the service thread, Stop joins it and
-// destroys the context, and a wake after Stop is harmless.
+// destroys the context, a wake after Stop is harmless, and a server whose
+// port is taken is refused without leaving anything behind.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -70,6 +75,41 @@ TEST(LwsService, ServingOnTheCallersThreadEndsOnRequestStopFromAnother) {
   stopper.join();
   EXPECT_TRUE(service.stopping());
   service.Stop();
+}
+
+// A server whose port is taken: Create says so and leaves no context; under
+// the ASan run, LSan checks that nothing of the refused context is left
+// (Debian's lws 4.1 leaked 72 bytes when lws_create_context failed to bind).
+TEST(LwsService, ATakenPortIsRefusedAndNothingIsLeft) {
+  const int s = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(s, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(s, 1), 0);
+  ASSERT_EQ(getsockname(s, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  LwsService service([](lws*, int, void*, void*, size_t) { return 0; });
+  lws_context_creation_info info = NoListenInfo();
+  info.port = ntohs(a.sin_port);
+  info.iface = "127.0.0.1";
+  info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+  EXPECT_FALSE(service.Create(info));
+  EXPECT_EQ(service.context(), nullptr);
+  close(s);
+  // The port free again: the same service listens there.
+  LwsService server([&](lws*, int, void*, void*, size_t) { return 0; });
+  info = NoListenInfo();
+  info.port = ntohs(a.sin_port);
+  info.iface = "127.0.0.1";
+  info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
+  ASSERT_TRUE(server.Create(info));
+  const int probe = socket(AF_INET, SOCK_STREAM, 0);
+  const int bound = connect(probe, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  close(probe);
+  EXPECT_EQ(bound, 0) << "nothing listens on the port the server was made for";
+  server.Stop();
 }
 
 }  // namespace

@@ -47,7 +47,7 @@ TEST(TurnHistory, LongTextsAreCutOnACharacterBoundary) {
   EXPECT_LE(r["question"].get<std::string>().size(), 20u);
   EXPECT_LE(r["tools"][0]["args"].get<std::string>().size(), 20u);
   EXPECT_EQ(r["tools"][0]["result"], "short");
-  EXPECT_NO_THROW((void)Json::parse(r.dump()));  // still valid UTF-8
+  EXPECT_TRUE(Json::accept(r.dump()));  // still valid UTF-8
 }
 
 TEST(TurnHistory, ToolCallsAreCapped) {
