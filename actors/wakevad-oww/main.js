@@ -34,8 +34,12 @@ const LICENCE = 'openWakeWord wake-word models (hey_jarvis, alexa, …) are CC B
 class History {
   constructor(cap) { this.buf = new Int16Array(cap); this.end = 0; this.len = 0; }
   push(pcm) {
-    for (let i = 0; i < pcm.length; i++) this.buf[(this.end + i) % this.buf.length] = pcm[i];
-    this.end += pcm.length; this.len = Math.min(this.buf.length, this.len + pcm.length);
+    const cap = this.buf.length, n = pcm.length;
+    const keep = n > cap ? pcm.subarray(n - cap) : pcm;  // only the last `cap` samples survive
+    const at = (this.end + n - keep.length) % cap, first = Math.min(keep.length, cap - at);
+    this.buf.set(keep.subarray(0, first), at);
+    if (first < keep.length) this.buf.set(keep.subarray(first), 0);
+    this.end += n; this.len = Math.min(cap, this.len + n);
   }
   reset(at) { this.end = at; this.len = 0; }
   // s16le bytes of [from, to) clipped to what is held.
@@ -45,9 +49,11 @@ class History {
     for (let s = from, o = 0; s < to; s++, o += 2) out.writeInt16LE(this.buf[s % this.buf.length], o);
     return { pcm: out, start: from };
   }
-  floats(n) {  // the last n samples as float32 in the int16 range (what the mel model expects)
-    const out = new Float32Array(n);
-    for (let i = 0; i < n; i++) out[i] = this.buf[(this.end - n + i + this.buf.length) % this.buf.length];
+  floats(n, back = 0) {  // n samples ending `back` before the newest, as float32 in the int16 range (what the mel model expects)
+    const out = new Float32Array(n), cap = this.buf.length;
+    const at = (((this.end - back - n) % cap) + cap) % cap, first = Math.min(n, cap - at);
+    out.set(this.buf.subarray(at, at + first));
+    if (first < n) out.set(this.buf.subarray(0, n - first), first);
     return out;
   }
 }
@@ -93,7 +99,11 @@ class Models {
   // wake score of the last 16 chunks (0 for the first 5); without, only the mel frames.
   async chunk(samples, scored) {
     const mel = (await this.melModel.run({ input: new ort.Tensor('float32', samples, [1, samples.length]) })).output;
-    for (let f = 0; f < mel.dims[2]; f++) this.mel.push(mel.data.slice(f * 32, f * 32 + 32).map((x) => x / 10 + 2));
+    for (let f = 0, d = mel.data; f < mel.dims[2]; f++) {
+      const frame = new Float32Array(32);
+      for (let k = 0; k < 32; k++) frame[k] = d[f * 32 + k] / 10 + 2;
+      this.mel.push(frame);
+    }
     this.chunks.push({ melEnd: this.melBase + this.mel.length, emb: null });
     this.chunks.shift();
     this.real++;
@@ -221,7 +231,7 @@ const actor = {
 
   restart(at) {  // a new stream from sample `at`
     this.next = at; this.history.reset(at);
-    this.vadPending = new Float32Array(0); this.wakePending = 0;
+    this.vadWin = new Float32Array(this.c.vadWindow); this.vadFill = 0; this.wakePending = 0;
     this.speaking = false; this.runStart = null; this.runProbs = []; this.silStart = null; this.quietStart = at;
     this.wakeHold = null; this.refractoryUntil = 0; this.lastVoice = -Infinity;
     this.recent = []; this.over = 0; this.chunkVad = 0;
@@ -262,15 +272,14 @@ const actor = {
     this.history.push(pcm); this.next += pcm.length; this.samples += pcm.length;
     // Silero VAD, vad_window_ms windows.
     let t0 = process.hrtime.bigint();
-    const buf = new Float32Array(this.vadPending.length + pcm.length);
-    buf.set(this.vadPending); for (let i = 0; i < pcm.length; i++) buf[this.vadPending.length + i] = pcm[i] / 32768;
-    let off = 0;
-    const W = c.vadWindow;
-    for (; off + W <= buf.length; off += W) {
-      const end = this.next - (buf.length - off - W);
-      this.onSpeech(await m.speech(buf.slice(off, off + W)), end - W, end, origin);
+    const W = c.vadWindow, win = this.vadWin;
+    for (let i = 0; i < pcm.length; i++) {
+      win[this.vadFill++] = pcm[i] / 32768;
+      if (this.vadFill < W) continue;
+      this.vadFill = 0;
+      const end = this.next - (pcm.length - 1 - i);  // the window ends after pcm[i]
+      this.onSpeech(await m.speech(win), end - W, end, origin);  // ONNX Runtime copies `win` before run() resolves
     }
-    this.vadPending = buf.slice(off);
     this.n.vad_ns += Number(process.hrtime.bigint() - t0);
     if (!c.wakeEnabled) return;
     // openWakeWord, 80 ms chunks.
@@ -296,8 +305,7 @@ const actor = {
   },
 
   samplesBefore(end, n) {
-    const back = this.next - end;  // samples held after `end`
-    return this.history.floats(n + back).slice(0, n);
+    return this.history.floats(n, this.next - end);  // this.next - end: samples held after `end`
   },
 
   onSpeech(p, from, to, origin) {
