@@ -65,7 +65,7 @@ class AfeActor : public bus::Actor {
   bus::Publisher<v1::AudioFrame> out_;
   v1::AudioFrame frame_;
   RateLimit bad_log_, align_log_;
-  uint64_t logged_jumps_ = 0, logged_delay_changes_ = 0;
+  uint64_t logged_jumps_ = 0, logged_delay_changes_ = 0, logged_fallbacks_ = 0;
 };
 
 }  // namespace vb::afe

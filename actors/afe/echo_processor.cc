@@ -15,7 +15,7 @@ namespace {
 // where the hardware already cancels its echo.
 class BypassProcessor : public EchoProcessor {
  public:
-  explicit BypassProcessor(int rate) : block_(size_t(rate / 100)) {}
+  explicit BypassProcessor(const ProcessorConfig& c) : block_(size_t(c.sample_rate * c.block_ms / 1000)) {}
   const char* name() const override { return "bypass"; }
   size_t block_samples() const override { return block_; }
   void Process(const int16_t* mic, const int16_t*, int16_t* out) override {
@@ -43,6 +43,7 @@ Status ValidateProcessorConfig(const ProcessorConfig& c) {
   if (c.sample_rate != 8000 && c.sample_rate != 16000 && c.sample_rate != 32000)
     return Status::Invalid("sample_rate must be 8000, 16000 or 32000");
   if (c.tail_ms < 20 || c.tail_ms > 1000) return Status::Invalid("tail_ms must be in [20, 1000]");
+  if (c.block_ms != 10 && c.block_ms != 20) return Status::Invalid("block_ms must be 10 or 20");
   if (!OneOf(c.echo_suppression, {"low", "moderate", "high"}))
     return Status::Invalid("echo_suppression must be low, moderate or high");
   if (!OneOf(c.ns_level, {"low", "moderate", "high", "very_high"}))
@@ -60,7 +61,7 @@ Status MakeProcessor(const std::string& backend, const ProcessorConfig& config, 
   }
   if (backend == "webrtc") return WebrtcProcessor::Create(config, out);
   if (backend == "bypass") {
-    *out = std::make_unique<BypassProcessor>(config.sample_rate);
+    *out = std::make_unique<BypassProcessor>(config);
     return Status::Ok();
   }
   return Status::Invalid("unknown backend '" + backend + "' (speex, webrtc or bypass)");

@@ -32,7 +32,20 @@ FrontEnd::FrontEnd(const FrontEndConfig& config, std::unique_ptr<EchoProcessor> 
       estimate_(config.delay_estimation && uses_reference_),
       gate_(config.echo_gate && config.processor.aec && std::string(processor_->name()) != "bypass"),
       gate_floor_(float(std::pow(10.0, -config.gate_depth_db / 20))),
-      block_(processor_->block_samples()) {
+      block_(size_t(config.processor.sample_rate / 100)),
+      proc_block_(processor_->block_samples()) {
+  Reconverge();
+}
+
+void FrontEnd::FallBackTo10Ms() {
+  // A mic frame of 10, 30, 50 … ms with a 20 ms backend block: the backend
+  // starts afresh on 10 ms blocks (once; its learnt filter is lost).
+  config_.processor.block_ms = 10;
+  std::unique_ptr<EchoProcessor> p;
+  if (!MakeProcessor(config_.backend, config_.processor, &p).ok()) return;  // validated at Create
+  processor_ = std::move(p);
+  proc_block_ = processor_->block_samples();
+  ++counters_.block_fallbacks;
   Reconverge();
 }
 
@@ -214,8 +227,11 @@ Status FrontEnd::ProcessMic(const PcmView& mic, int reference_channel, int64_t c
     if (estimate_) Estimate();
   }
   out->resize(mic.frames);
+  if (mic.frames % proc_block_ != 0) FallBackTo10Ms();
+  for (size_t at = 0; at < mic.frames; at += proc_block_)
+    processor_->Process(mono_.data() + at, ref_.data() + at, out->data() + at);
+  // The gate and the counters stay on 10 ms blocks whatever the backend's.
   for (size_t off = 0; off < mic.frames; off += block_) {
-    processor_->Process(mono_.data() + off, ref_.data() + off, out->data() + off);
     if (gate_)
       Gate(mono_.data() + off, ref_.data() + off, off + 2 * block_ <= mic.frames ? ref_.data() + off + block_ : nullptr,
            off + block_ > late_from, out->data() + off);

@@ -1,6 +1,7 @@
 // FrontEnd: the whole acoustic front end for one microphone, without the bus.
 // Reference frames (what left the speaker, stamped) go into the aligner; each
-// microphone frame is split into 10 ms blocks, paired with its aligned
+// microphone frame is split into the backend's blocks (10 ms; speex may use
+// 20, unless a mic frame is not a multiple of it), paired with its aligned
 // reference — or with a hardware reference channel carried in the mic frame
 // itself — and run through the configured backend. The actor, the tests and
 // the bench all drive this class.
@@ -65,6 +66,7 @@ struct FrontEndCounters {
   uint64_t late_ref_gated_blocks = 0;    // of those: the speaker played, its reference came too late
   uint64_t reconverge_gated_blocks = 0;  // of those: the canceller was (re)converging (new, reset, delay change)
   uint64_t invented_gated_blocks = 0;    // of those: louder than the mic heard (the canceller's own echo estimate)
+  uint64_t block_fallbacks = 0;          // a mic frame not a multiple of the backend's 20 ms block: now 10 ms
 };
 
 // One frame of interleaved s16.
@@ -93,6 +95,10 @@ class FrontEnd {
   bool ReferenceReady(const PcmView& mic, int reference_channel, int64_t capture_ns) const;
 
   const char* backend() const { return processor_->name(); }
+  // The backend's block in ms (20, or 10 for webrtc or after a fallback).
+  int processor_block_ms() const { return int(proc_block_ * 1000 / size_t(config_.processor.sample_rate)); }
+  // Blocks of the backend's that skipped the echo canceller (reference silent for longer than the tail).
+  uint64_t canceller_idle_blocks() const { return processor_->idle_blocks(); }
   const FrontEndCounters& counters() const { return counters_; }
   const AlignerCounters& aligner() const { return aligner_.counters(); }
   // The bulk delay in force (configured, or as moved by the estimator).
@@ -104,6 +110,7 @@ class FrontEnd {
   void Estimate();
   // The canceller's output is no guide for the next 2.5 s of far end.
   void Reconverge();
+  void FallBackTo10Ms();
   // The residual echo gate on one block (see FrontEndConfig::echo_gate).
   // ref_next: the next block's reference (null at the end of the frame).
   // ref_late: this block's reference had not arrived (the canceller saw silence).
@@ -116,9 +123,10 @@ class FrontEnd {
   DelayEstimator estimator_;
   bool uses_reference_;  // an echo canceller that reads the bus reference
   bool estimate_;
-  bool gate_;         // echo_gate with an echo canceller
-  float gate_floor_;  // gain of a residue block (gate_depth_db)
-  size_t block_;
+  bool gate_;          // echo_gate with an echo canceller
+  float gate_floor_;   // gain of a residue block (gate_depth_db)
+  size_t block_;       // 10 ms: the gate's and the counters' block
+  size_t proc_block_;  // the backend's (10 or 20 ms)
   std::vector<int16_t> mono_, ref_, scratch_;
   double ref_env_db_ = -120;   // decaying peak of the reference level
   double mic_env_db_ = -120;   // … and of the mic level

@@ -6,6 +6,7 @@
 #include <speex/speex_echo.h>
 #include <speex/speex_preprocess.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -37,7 +38,10 @@ void EchoSuppressDb(const std::string& level, int* idle, int* active) {
 }  // namespace
 
 SpeexProcessor::SpeexProcessor(const ProcessorConfig& config)
-    : config_(config), block_(size_t(config.sample_rate / 100)), scratch_(block_) {
+    : config_(config),
+      block_(size_t(config.sample_rate * config.block_ms / 1000)),
+      scratch_(block_),
+      tail_samples_(size_t(config.sample_rate) * size_t(config.tail_ms) / 1000) {
   Create();
 }
 
@@ -52,6 +56,8 @@ void SpeexProcessor::Create() {
   }
   pre_ = speex_preprocess_state_init(int(block_), rate);
   int on = 1, off = 0;
+  silent_ref_ = 0;
+  linked_ = echo_ != nullptr;
   if (echo_) {
     speex_preprocess_ctl(pre_, SPEEX_PREPROCESS_SET_ECHO_STATE, echo_);
     int idle = 0, active = 0;
@@ -82,12 +88,47 @@ void SpeexProcessor::Destroy() {
 
 void SpeexProcessor::Process(const int16_t* mic, const int16_t* ref, int16_t* out) {
   if (echo_) {
-    speex_echo_cancellation(echo_, mic, ref, scratch_.data());
-    std::memcpy(out, scratch_.data(), block_ * sizeof(int16_t));
+    const bool silent = std::all_of(ref, ref + block_, [](int16_t s) { return s == 0; });
+    const float mic_end = mic[block_ - 1];  // out may alias mic
+    silent_ref_ = silent ? silent_ref_ + block_ : 0;
+    // Idle once the whole tail and the block before it (the canceller's
+    // overlap) held nothing but silence, and its last echo estimate was zero.
+    if (silent_ref_ > tail_samples_ + 2 * block_) {
+      if (linked_) {
+        speex_preprocess_ctl(pre_, SPEEX_PREPROCESS_SET_ECHO_STATE, nullptr);
+        linked_ = false;
+        // Carry on from where the canceller's output left off: no step.
+        dc_x_ = last_mic_;
+        dc_y_ = last_out_;
+      }
+      ++idle_blocks_;
+      RemoveDc(mic, out);
+    } else {
+      if (!linked_) {
+        speex_preprocess_ctl(pre_, SPEEX_PREPROCESS_SET_ECHO_STATE, echo_);
+        linked_ = true;
+      }
+      speex_echo_cancellation(echo_, mic, ref, scratch_.data());
+      std::memcpy(out, scratch_.data(), block_ * sizeof(int16_t));
+      last_out_ = scratch_[block_ - 1];
+    }
+    last_mic_ = mic_end;
   } else if (out != mic) {
     std::memcpy(out, mic, block_ * sizeof(int16_t));
   }
   speex_preprocess_run(pre_, out);
+}
+
+void SpeexProcessor::RemoveDc(const int16_t* mic, int16_t* out) {
+  // y[n] = x[n] - x[n-1] + r y[n-1]: a zero at DC, a pole just inside it
+  // (-3 dB near 45 Hz at 16 kHz), like the canceller's own input filter.
+  const float r = 1.0f - float(2.0 * M_PI * 45.0 / config_.sample_rate);
+  for (size_t i = 0; i < block_; ++i) {
+    const float x = mic[i];
+    dc_y_ = x - dc_x_ + r * dc_y_;
+    dc_x_ = x;
+    out[i] = int16_t(std::lround(std::clamp(dc_y_, -32768.0f, 32767.0f)));
+  }
 }
 
 void SpeexProcessor::Reset() {

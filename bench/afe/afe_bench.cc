@@ -16,7 +16,7 @@
 // CPU time and per-frame wall time of 20 ms frames.
 //
 // usage: vb-afe-bench --far FAR.wav --near NEAR.wav [--delays 30,80,150]
-//          [--backends speex,webrtc] [--rt60 0.3] [--tail-ms N] [--drive 1.5]
+//          [--backends speex,webrtc] [--rt60 0.3] [--tail-ms N] [--block-ms 10|20] [--drive 1.5]
 //          [--noise-dbfs -60] [--seconds-a 30] [--out FILE]
 #include <time.h>
 
@@ -53,6 +53,7 @@ struct Options {
   double echo_gain = 0.5;  // loudspeaker → mic coupling (direct path)
   double seconds_a = 30, seconds_b = 4, seconds_c = 8, seconds_d = 6;
   int tail_ms = ProcessorConfig{}.tail_ms;
+  int block_ms = ProcessorConfig{}.block_ms;
   uint32_t seed = 1;
 };
 
@@ -79,6 +80,7 @@ bool Parse(int argc, char** argv, Options* o) {
     else if (a == "--drive") o->drive = std::stod(next());
     else if (a == "--noise-dbfs") o->noise_dbfs = std::stod(next());
     else if (a == "--tail-ms") o->tail_ms = std::stoi(next());
+    else if (a == "--block-ms") o->block_ms = std::stoi(next());
     else if (a == "--seconds-a") o->seconds_a = std::stod(next());
     else if (a == "--seed") o->seed = uint32_t(std::stoul(next()));
     else {
@@ -169,6 +171,7 @@ json Measure(const Options& o, const Scene& s, const std::string& backend, bool 
   c.agc = false;
   c.noise_suppression = full;
   c.tail_ms = o.tail_ms;
+  c.block_ms = o.block_ms;
   std::unique_ptr<EchoProcessor> p;
   if (auto st = vb::afe::MakeProcessor(backend, c, &p); !st.ok()) return {{"error", st.message()}};
   auto mic = sim::ToS16(s.mic), ref = sim::ToS16(s.far);
@@ -247,6 +250,7 @@ int main(int argc, char** argv) {
         {"far_active_dbfs", o.far_dbfs},
         {"echo_gain", o.echo_gain},
         {"tail_ms", o.tail_ms},
+        {"block_ms", o.block_ms},
         {"segments_s",
          {{"far_alone", o.seconds_a},
           {"near_alone", o.seconds_b},

@@ -125,6 +125,34 @@ TEST(FrontEnd, HardwareReferenceChannelNeedsNoBusReference) {
   EXPECT_GE(SteadyErle(scene, sim::ToFloat(all)), 20.0);
 }
 
+// afe.block_ms: 20 with a capture sending 10 ms frames: the backend
+// restarts on 10 ms blocks once (counted) and cancels as well.
+TEST(FrontEnd, TenMsFramesWithTwentyMsBlocksFallBackToTen) {
+  auto scene = MakeScene(10, 5, false);
+  auto mic = sim::ToS16(scene.mic), far = sim::ToS16(scene.far);
+  for (size_t frame : {kFrame, kFrame / 2}) {
+    FrontEndConfig c = Config();
+    c.processor.block_ms = 20;
+    std::unique_ptr<FrontEnd> fe;
+    ASSERT_TRUE(FrontEnd::Create(c, &fe).ok());
+    EXPECT_EQ(fe->processor_block_ms(), 20);
+    std::vector<int16_t> stereo(2 * frame), out, all;
+    for (size_t at = 0; at + frame <= mic.size(); at += frame) {
+      for (size_t i = 0; i < frame; ++i) {
+        stereo[2 * i] = far[at + i];
+        stereo[2 * i + 1] = mic[at + i];
+      }
+      ASSERT_TRUE(fe->ProcessMic({stereo.data(), frame, 2, 16000}, 0, kT0, &out).ok());
+      all.insert(all.end(), out.begin(), out.end());
+    }
+    const bool ten = frame == kFrame / 2;
+    EXPECT_EQ(fe->counters().block_fallbacks, ten ? 1u : 0u);
+    EXPECT_EQ(fe->processor_block_ms(), ten ? 10 : 20);
+    EXPECT_EQ(fe->counters().blocks, mic.size() / 160) << "the gate counts 10 ms blocks";
+    EXPECT_GE(SteadyErle(scene, sim::ToFloat(all)), 20.0) << frame << "-sample frames";
+  }
+}
+
 TEST(FrontEnd, MalformedFramesAreRefusedAndCounted) {
   std::unique_ptr<FrontEnd> fe;
   ASSERT_TRUE(FrontEnd::Create(Config(), &fe).ok());

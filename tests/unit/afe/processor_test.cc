@@ -11,7 +11,7 @@ namespace {
 
 using testing::MakeScene;
 
-// Runs a backend over whole signals in 10 ms blocks.
+// Runs a backend over whole signals in its blocks.
 std::vector<float> RunBlocks(EchoProcessor& p, const std::vector<float>& mic, const std::vector<float>& ref) {
   auto m = sim::ToS16(mic), r = sim::ToS16(ref);
   std::vector<int16_t> out(m.size());
@@ -78,6 +78,35 @@ TEST(Speex, ResetForgetsTheEchoPath) {
   std::vector<float> far(scene.far.begin(), scene.far.begin() + 8000);
   auto out = RunBlocks(*p, mic, far);
   EXPECT_LT(sim::Erle(mic, out, scene.echo, 0, 8000, -50), 10.0);
+}
+
+// While the speaker is silent for longer than the tail (the user talks, the
+// assistant listens) the canceller is not run at all; when the next reply
+// starts it picks up with what it had learnt, and in between the user's voice
+// passes as it did through the canceller.
+TEST(Speex, IdleCancellerKeepsTheEchoPathAndPassesTheUser) {
+  auto scene = MakeScene(8, 20, false);
+  std::unique_ptr<EchoProcessor> p;
+  ASSERT_TRUE(MakeProcessor("speex", EchoOnly(), &p).ok());
+  RunBlocks(*p, scene.mic, scene.far);
+  const auto before = sim::Erle(scene.mic, RunBlocks(*p, scene.mic, scene.far), scene.echo, 0, 8000, -50);
+  // 2 s: the user talks, nothing plays.
+  const uint64_t idle_before = p->idle_blocks();  // the far end's longer pauses between phrases
+  auto user = sim::Babble(2 * 16000, 16000, 0.05, 31);
+  auto out = RunBlocks(*p, user, std::vector<float>(user.size(), 0.0f));
+  // Idle from one tail (300 ms) and two blocks after the speaker stopped.
+  const uint64_t idle = p->idle_blocks() - idle_before, blocks = user.size() / p->block_samples();
+  EXPECT_GE(idle, blocks * 8 / 10);
+  EXPECT_LT(idle, blocks);
+  const double user_db = sim::PowerDb(user, 8000, user.size(), user, -40);
+  EXPECT_NEAR(sim::PowerDb(out, 8000, out.size(), user, -40), user_db, 1.0) << "the user's voice changed";
+  // The reply resumes: cancelled at once, as before the pause (a reset
+  // canceller gets < 10 dB here, see ResetForgetsTheEchoPath).
+  std::vector<float> mic(scene.mic.begin(), scene.mic.begin() + 8000);
+  std::vector<float> far(scene.far.begin(), scene.far.begin() + 8000);
+  const double after = sim::Erle(mic, RunBlocks(*p, mic, far), scene.echo, 0, 8000, -50);
+  EXPECT_GE(after, 15.0);
+  EXPECT_GE(after, before - 1.0) << "ERLE before the pause " << before;
 }
 
 TEST(Bypass, OutputIsTheMicrophone) {
