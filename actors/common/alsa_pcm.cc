@@ -3,6 +3,7 @@
 
 #include <alsa/asoundlib.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <vector>
 
@@ -69,9 +70,12 @@ Status AlsaPcm::Open() {
   snd_pcm_sw_params_alloca(&sw);
   if ((err = snd_pcm_sw_params_current(pcm_, sw)) < 0) return Fail("sw_params_current", err);
   snd_pcm_sw_params_set_avail_min(pcm_, sw, period);
-  // Playback starts with the first write (the caller primes it); capture is
+  // Playback starts once two periods are queued (the caller fills the
+  // buffer at once, so that is microseconds after the first write): after
+  // an underrun on a stalled machine the stream does not restart with one
+  // period to spare and underrun again at once, over and over. Capture is
   // started explicitly below.
-  snd_pcm_sw_params_set_start_threshold(pcm_, sw, capture_ ? buffer * 2 : 1);
+  snd_pcm_sw_params_set_start_threshold(pcm_, sw, capture_ ? buffer * 2 : std::min(buffer, 2 * period));
   if ((err = snd_pcm_sw_params(pcm_, sw)) < 0) return Fail("sw_params", err);
   if ((err = snd_pcm_prepare(pcm_)) < 0) return Fail("prepare", err);
   if (capture_ && (err = snd_pcm_start(pcm_)) < 0) return Fail("start", err);
@@ -130,8 +134,11 @@ Status AlsaPcm::AvailDelay(size_t* avail, int64_t* delay) {
   // The delay is not an error source: some plugins (pulse) cannot tell it
   // until the stream has timing information; estimate it from the fill.
   snd_pcm_sframes_t d = 0;
-  if (snd_pcm_delay(pcm_, &d) < 0 || d < 0)
-    d = capture_ ? a : std::max<snd_pcm_sframes_t>(snd_pcm_sframes_t(buffer_frames_) - a, 0);
+  const snd_pcm_sframes_t fill = std::max<snd_pcm_sframes_t>(snd_pcm_sframes_t(buffer_frames_) - a, 0);
+  if (snd_pcm_delay(pcm_, &d) < 0 || d < 0) d = capture_ ? a : fill;
+  // Playback: what is queued has not played, whatever a plugin says (pulse
+  // reports too little for a stream it has just restarted).
+  if (!capture_) d = std::max(d, fill);
   *delay = d;
   return Status::Ok();
 }

@@ -43,7 +43,8 @@ void PcmPump::Figures(std::map<std::string, int64_t>* out) const {
                                {"device_lost", counters_.device_lost},
                                {"device_back", counters_.device_back},
                                {"idle_wakeups_parked", counters_.idle_wakeups_parked},
-                               {"device_queue_drops", counters_.queue_drops}})
+                               {"device_queue_drops", counters_.queue_drops},
+                               {"device_parks", counters_.parks}})
     if (v) f[key] = int64_t(v);
 }
 
@@ -63,6 +64,7 @@ void PcmPump::Start(double speed) {
 void PcmPump::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  parked_ = false;
   StopPacing();
   Unwatch();
   for (PumpLoop::Id* t : {&watchdog_, &retry_}) {
@@ -85,6 +87,7 @@ void PcmPump::MarkLost(const std::string& line, const std::string& why) {
 }
 
 void PcmPump::Lost(const Status& why) {
+  parked_ = false;
   Unwatch();
   Close();
   if (hooks_.discontinuity) hooks_.discontinuity();
@@ -126,6 +129,7 @@ void PcmPump::OnOpened() {
   }
   if (sink_) StopPacing();
   if (hooks_.discontinuity) hooks_.discontinuity();
+  parked_ = false;
   history_.clear();
   pending_.clear();
   pending_off_ = 0;
@@ -178,13 +182,21 @@ void PcmPump::OnReady(std::span<const pollfd> fds) {
 }
 
 void PcmPump::Service() {
-  if (stopped_ || !is_open() || !clocked()) return;
+  if (stopped_ || parked_ || !is_open() || !clocked()) return;
   if (source_) DrainSource();
   else ServeSink();
 }
 
 void PcmPump::Watchdog() {
   if (!is_open() || lost_) return;
+  if (parked_) {
+    // Stopped on purpose: only ask whether it is still there.
+    size_t avail = 0;
+    int64_t delay = 0;
+    if (Status st = sink_->Avail(&avail, &delay); !st.ok()) return Lost(st);
+    last_progress_ns_ = loop_.NowNs();
+    return;
+  }
   // Some plugins (pulse) signal nothing when their server dies: probe.
   Service();
   const int64_t idle = loop_.NowNs() - last_progress_ns_;
@@ -320,6 +332,32 @@ bool PcmPump::DropDeviceQueue(std::vector<int16_t>* unplayed) {
   history_.clear();
   if (hooks_.discontinuity) hooks_.discontinuity();
   return true;
+}
+
+void PcmPump::Park() {
+  if (!sink_ || parked_ || lost_ || stopped_ || !sink_->is_open() || !sink_->clocked()) return;
+  Unwatch();
+  pending_.clear();
+  pending_off_ = 0;
+  if (Status st = sink_->Drop(); !st.ok()) {
+    if (!sink_->is_open()) return Lost(st);
+    WatchDevice();  // it cannot stop: keep serving it
+    return;
+  }
+  parked_ = true;
+  ++counters_.parks;
+  history_.clear();
+  if (hooks_.discontinuity) hooks_.discontinuity();
+}
+
+void PcmPump::Resume() {
+  if (!parked_) return;
+  parked_ = false;
+  if (stopped_ || lost_ || !sink_->is_open()) return;
+  last_progress_ns_ = loop_.NowNs();
+  xruns_seen_ = xruns_total();
+  WatchDevice();
+  ServeSink();
 }
 
 // ---- Timer pacing: files, silence, and a lost sink ---------------------------

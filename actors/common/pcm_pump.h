@@ -16,6 +16,9 @@
 // opens again, one line, device_back, the `back` hook. While a sink is lost,
 // the timer keeps rendering into nothing so what plays still ends on time.
 // Xruns are counted, logged (rate-limited) and reported as discontinuities.
+// Parking (sink): while nothing plays, Park() stops the device (its queue of
+// silence dropped, its descriptors left) so it costs no wake-ups; the
+// watchdog only probes it; Resume() serves it again at once.
 //
 // No bus, no ZeroMQ: the loop is a PumpLoop. Loop thread only.
 #pragma once
@@ -54,6 +57,7 @@ struct PumpCounters {
   uint64_t stalls = 0;  // losses found by the watchdog
   uint64_t idle_wakeups_parked = 0;
   uint64_t queue_drops = 0;   // sink: DropDeviceQueue() that dropped
+  uint64_t parks = 0;         // sink: Park() that stopped the device
   uint64_t frames = 0;        // frames read from / written to the device
   uint64_t write_errors = 0;  // sink without a clock (a file) that refused a write
 };
@@ -106,6 +110,15 @@ class PcmPump {
   bool DropDeviceQueue(std::vector<int16_t>* unplayed);
   // The device failed (the pump's own errors call it too).
   void Lost(const Status& why);
+  // Sink, clocked and open: stops the device while nothing plays (what it
+  // holds is dropped: call it once that is silence) and stops serving it, so
+  // it costs no wake-ups; the watchdog still probes it for loss. No-op for
+  // sinks that cannot drop their queue.
+  void Park();
+  // Serves a parked sink again at once (the stream restarts with its first
+  // writes). No-op if not parked.
+  void Resume();
+  bool parked() const { return parked_; }
 
   bool is_open() const;
   bool lost() const { return lost_; }
@@ -116,7 +129,7 @@ class PcmPump {
   const PumpCounters& counters() const { return counters_; }
   // Heartbeat figures: xruns_total, device_open, and the counted events
   // (xruns, device_lost, device_back, idle_wakeups_parked,
-  // device_queue_drops) once they happen.
+  // device_queue_drops, device_parks) once they happen.
   void Figures(std::map<std::string, int64_t>* out) const;
   PcmSource* source() { return source_.get(); }
   PcmSink* sink() { return sink_.get(); }
@@ -152,7 +165,7 @@ class PcmPump {
   Hooks hooks_;
   Backoff backoff_;
 
-  bool started_ = false, stopped_ = false, lost_ = false, ended_ = false;
+  bool started_ = false, stopped_ = false, lost_ = false, ended_ = false, parked_ = false;
   int64_t lost_since_ns_ = 0;
   PumpLoop::Id group_ = 0, pace_timer_ = 0, watchdog_ = 0, retry_ = 0, device_timer_ = 0;
   int64_t last_progress_ns_ = 0;

@@ -127,6 +127,7 @@ bool PlaybackCore::OnAudio(const v1::AudioFrame& f, const std::string& turn_id, 
   }
   engine_->Push(turn_id, mono, n, origin_ns, f.end_of_turn(), now);
   if (offline()) RenderOffline();
+  else Wake();
   return true;
 }
 
@@ -155,6 +156,7 @@ void PlaybackCore::OnCommand(const v1::DialogCommand& cmd) {
       return;
     }
     engine_->PlayPrompt(p);
+    Wake();
   } else {
     return;
   }
@@ -184,6 +186,7 @@ bool PlaybackCore::Render(int16_t* out, size_t n, int64_t now, int64_t play_ns) 
   PublishEvents();
   if (info.origin_ns) last_origin_ns_ = info.origin_ns;
   last_audible_ = info.audible;
+  TrackIdle(info.audible, now);
   // Real-time WAV with nothing playing: the file keeps only what was heard
   // (audio.ref still says silence).
   return !(options_.sink == PlaybackOptions::Sink::kWav && options_.wav_realtime && !options_.wav_keep_idle &&
@@ -193,6 +196,30 @@ bool PlaybackCore::Render(int16_t* out, size_t n, int64_t now, int64_t play_ns) 
 void PlaybackCore::Played(const int16_t* pcm, size_t n, int64_t play_ns) {
   // audio.ref: the framer takes "now" as the time just after the last sample.
   ref_framer_.Push(pcm, n, play_ns + int64_t(double(n) * 1e9 / rate_), 0, !last_audible_);
+}
+
+void PlaybackCore::TrackIdle(bool audible, int64_t now) {
+  if (options_.idle_stop_ms == 0 || !pump_->clocked()) return;
+  if (audible || !engine_->Idle()) {
+    idle_since_ns_ = 0;
+    return;
+  }
+  if (!idle_since_ns_) idle_since_ns_ = now;
+  // Parked only once the device's queue holds nothing but silence.
+  const int64_t after_ms =
+      std::max<int64_t>(options_.idle_stop_ms, options_.alsa.buffer_us / 1000 + options_.period_ms);
+  if (now - idle_since_ns_ < after_ms * 1'000'000 || park_posted_) return;
+  // Not from inside the pump's write loop: right after it.
+  park_posted_ = true;
+  loop_.Post([this] {
+    park_posted_ = false;
+    if (idle_since_ns_ && engine_->Idle()) pump_->Park();
+  });
+}
+
+void PlaybackCore::Wake() {
+  idle_since_ns_ = 0;
+  if (pump_->parked() && engine_->HasWork()) pump_->Resume();
 }
 
 void PlaybackCore::RenderOffline() {

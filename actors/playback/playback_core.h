@@ -37,6 +37,9 @@ struct PlaybackOptions {
   std::vector<std::pair<std::string, std::string>> prompt_files;
   audio::AlsaConfig alsa;
   bool drop_on_flush = false;
+  // ALSA: stop the device after this long with nothing to play (0: never;
+  // it then plays silence between turns).
+  uint32_t idle_stop_ms = 500;
   std::string wav_path;
   bool wav_realtime = true, wav_keep_idle = false;
   int reopen_min_ms = 250, reopen_max_ms = 2000;
@@ -80,6 +83,8 @@ class PlaybackCore {
   bool Render(int16_t* out, size_t n, int64_t now, int64_t play_ns);
   void Played(const int16_t* pcm, size_t n, int64_t play_ns);
   void RenderOffline();
+  void TrackIdle(bool audible, int64_t now);
+  void Wake();
   void ApplyVolume(int16_t* pcm, size_t n) const;
   void PublishEvents();
   void PublishEvent(v1::PlaybackEvent::Kind kind, const std::string& turn, const std::string& detail,
@@ -97,6 +102,8 @@ class PlaybackCore {
   std::vector<int16_t> mono_, resampled_;
   std::unique_ptr<audio::PcmPump> pump_;
   bool last_audible_ = false;
+  int64_t idle_since_ns_ = 0;  // first render of only silence with nothing to play (0: playing)
+  bool park_posted_ = false;
   int64_t last_origin_ns_ = 0;
   uint64_t malformed_ = 0, unknown_prompts_ = 0;
   bool logged_format_ = false;

@@ -40,6 +40,7 @@
 //   build/bin/vb-e2e-bench [--wav-speaker] [--speak-s 15] [--out FILE]
 //                          [--afe-backend speex|webrtc|bypass (default: speex, the product's)]
 //                          [--alsa 'KEY: V, …' (more playback.alsa keys)]
+//                          [--playback 'KEY: V, …' (more playback keys)]
 //                          [--rt-priority N (capture's and playback's
 //                           rt_priority, default 0 = the product default;
 //                           20 as the audio tests, for a loaded machine)]
@@ -172,7 +173,7 @@ Json ResponseReport(const std::vector<vb::sniff::TurnTrace>& traces) {
 int main(int argc, char** argv) {
   bool wav_speaker = false;
   double speak_s = 15;
-  std::string out_path, afe_backend = "speex", alsa_extra;
+  std::string out_path, afe_backend = "speex", alsa_extra, playback_extra;
   int rt_priority = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -181,11 +182,13 @@ int main(int argc, char** argv) {
     else if (a == "--out" && i + 1 < argc) out_path = argv[++i];
     else if (a == "--afe-backend" && i + 1 < argc) afe_backend = argv[++i];
     else if (a == "--alsa" && i + 1 < argc) alsa_extra = std::string(", ") + argv[++i];
+    else if (a == "--playback" && i + 1 < argc) playback_extra = argv[++i];
     else if (a == "--rt-priority" && i + 1 < argc) rt_priority = std::atoi(argv[++i]);
     else {
       std::fprintf(stderr,
                    "usage: vb-e2e-bench [--wav-speaker] [--speak-s S] [--out FILE] [--afe-backend B]\n"
-                   "                    [--alsa 'KEY: V, …' (more playback.alsa keys)] [--rt-priority N]\n");
+                   "                    [--alsa 'KEY: V, …' (more playback.alsa keys)]\n"
+                   "                    [--playback 'KEY: V, …' (more playback keys)] [--rt-priority N]\n");
       return 2;
     }
   }
@@ -250,8 +253,11 @@ int main(int argc, char** argv) {
                     "decoder:\n  output_rate: 16000\n"
                     "control:\n  mode: continuous\n  barge_in: {client_vad: false}\n";
   cfg += "playback:\n  rt_priority: " + std::to_string(rt_priority) + "\n";
+  std::string key;
+  for (std::stringstream keys(playback_extra); std::getline(keys, key, ',');)
+    if (key.find_first_not_of(' ') != std::string::npos) cfg += "  " + key.substr(key.find_first_not_of(' ')) + "\n";
   cfg += wav_speaker ? "  sink: wav\n  wav: {path: " + d + "/reply.wav, realtime: true}\n"
-                     : "  sink: alsa\n  alsa: {device: pulse, buffer_ms: 20" + alsa_extra + "}\n";
+                     : "  sink: alsa\n  alsa: {device: pulse" + alsa_extra + "}\n";
   dir.Write("vb.yaml", cfg);
 
   zmq::context_t ctx(1);

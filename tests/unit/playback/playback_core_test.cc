@@ -21,11 +21,12 @@ struct Rig {
   std::vector<std::pair<int64_t, uint64_t>> ref_stamps;  // play_ns, sample_index
   int lost = 0, back = 0;
 
-  Rig() {
+  explicit Rig(std::function<void(PlaybackOptions&)> tune = nullptr) {
     auto sink = std::make_unique<audio::FaultSink>(
         audio::PcmFormat{16000, 1}, [this] { return loop.NowNs(); }, 320);
     dev = sink.get();
     PlaybackOptions o;
+    if (tune) tune(o);
     PlaybackCore::Outputs out;
     out.ref = [this](const v1::AudioFrame& f, int64_t) {
       ++refs;
@@ -85,14 +86,16 @@ TEST(PlaybackCore, DeviceVanishesMidReplyTheReplyStillEndsOnTimeAndTheDeviceCome
   r.loop.AdvanceMs(2500);
   EXPECT_GE(r.When(v1::PlaybackEvent::DEVICE_BACK), 0);
   EXPECT_EQ(r.back, 1);
-  EXPECT_GT(r.refs, refs + 50) << "audio.ref again";
+  const size_t refs_back = r.refs;
+  EXPECT_GT(refs_back, refs) << "audio.ref again";
   r.Reply("t2", 400);
   r.loop.AdvanceMs(600);
   EXPECT_GT(r.dev->written().size(), heard + 6000) << "the next reply is heard";
+  EXPECT_GE(r.refs, refs_back + 20) << "and goes to audio.ref";
 }
 
 TEST(PlaybackCore, ReferenceFramesAreStampedWithWhenTheyLeaveTheSpeaker) {
-  Rig r;
+  Rig r([](PlaybackOptions& o) { o.idle_stop_ms = 0; });  // idle silence played and referenced
   r.core->Start();
   r.loop.AdvanceMs(3000);
   ASSERT_GE(r.ref_stamps.size(), 145u);  // 20 ms frames, idle silence included
@@ -103,6 +106,66 @@ TEST(PlaybackCore, ReferenceFramesAreStampedWithWhenTheyLeaveTheSpeaker) {
   EXPECT_NEAR(double(b.first - a.first) / 1e6, 99 * 20.0, 2.0);
   // Each leaves the speaker after what the device holds (≤ 20 ms queue).
   EXPECT_GE(b.first, r.loop.NowNs() - 40'000'000);
+}
+
+// Between turns the device is stopped (no wake-ups for silence) and the next
+// reply or prompt starts it again at once.
+TEST(PlaybackCore, IdleDeviceStopsAndTheNextReplyOrPromptStartsItAtOnce) {
+  Rig r;
+  r.core->Start();
+  r.Reply("t1", 400);
+  r.loop.AdvanceMs(700);
+  ASSERT_GE(r.When(v1::PlaybackEvent::DRAINED), 0);
+  r.loop.AdvanceMs(600);  // idle_stop_ms (500) after the reply
+  std::map<std::string, int64_t> f;
+  r.core->Figures(&f);
+  EXPECT_EQ(f["device_parks"], 1);
+  EXPECT_TRUE(r.core->pump().parked());
+  const size_t written = r.dev->written().size(), refs = r.refs;
+  r.loop.AdvanceMs(3000);
+  EXPECT_EQ(r.dev->written().size(), written) << "no silence written while idle";
+  EXPECT_EQ(r.refs, refs) << "and no reference for it";
+  r.core->Figures(&f);
+  EXPECT_EQ(f["device_open"], 1);
+  EXPECT_EQ(f["device_lost"], 0) << "a stopped device is not a stalled one";
+
+  // The next reply: its first sample is written within the jitter target
+  // (60 ms) and a period, as from a running device.
+  const size_t events = r.events.size();
+  r.Reply("t2", 400);
+  EXPECT_FALSE(r.core->pump().parked());
+  size_t first = 0;
+  for (int ms = 0; ms < 200 && !first; ms += 5) {
+    r.loop.AdvanceMs(5);
+    for (size_t i = written; i < r.dev->written().size(); ++i)
+      if (r.dev->written()[i] != 0) {
+        first = size_t(ms) + 5;
+        break;
+      }
+  }
+  EXPECT_GT(first, 0u);
+  EXPECT_LE(first, 70u) << "first sample of the reply written after " << first << " ms";
+  r.loop.AdvanceMs(1200);
+  bool started = false;
+  for (size_t i = events; i < r.events.size(); ++i) started |= r.events[i].kind() == v1::PlaybackEvent::STARTED;
+  EXPECT_TRUE(started);
+  EXPECT_TRUE(r.core->pump().parked()) << "stopped again after the reply";
+
+  // A prompt starts it too.
+  const size_t before_prompt = r.dev->written().size();
+  v1::DialogCommand c;
+  c.mutable_play_prompt()->set_name("wake");
+  r.core->OnCommand(c);
+  r.loop.AdvanceMs(20);
+  EXPECT_FALSE(r.core->pump().parked());
+  EXPECT_GT(r.dev->written().size(), before_prompt);
+
+  // A device that vanishes while stopped is still found lost.
+  r.loop.AdvanceMs(2000);
+  ASSERT_TRUE(r.core->pump().parked());
+  r.dev->Vanish();
+  r.loop.AdvanceMs(300);
+  EXPECT_GE(r.When(v1::PlaybackEvent::DEVICE_ERROR), 0);
 }
 
 TEST(PlaybackCore, InterruptSilencesWithinTheDeviceQueueAndAFade) {
