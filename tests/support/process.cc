@@ -159,19 +159,27 @@ int RunCommand(const std::vector<std::string>& argv, std::string* output, std::c
   return code;
 }
 
-int FreeTcpPort() {
+int ListenOnLoopback(int* port) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   if (fd < 0) return -1;
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof a;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || listen(fd, 1) != 0 ||
+      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+    close(fd);
+    return -1;
+  }
+  *port = ntohs(a.sin_port);
+  return fd;
+}
+
+int FreeTcpPort() {
   int port = -1;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0)
-    port = ntohs(a.sin_port);
-  close(fd);
-  return port;
+  const int fd = ListenOnLoopback(&port);
+  if (fd >= 0) close(fd);
+  return fd >= 0 ? port : -1;
 }
 
 }  // namespace vb::testing

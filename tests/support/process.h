@@ -74,6 +74,9 @@ bool WaitForText(const std::string& path, const std::string& needle, std::chrono
 // released). Another process may take it before the caller binds it: use it
 // for servers that report a bind failure clearly.
 int FreeTcpPort();
+// A socket listening on a free 127.0.0.1 port (a port taken, for tests of
+// what a server does then); the port in *port; -1 on failure. Close it.
+int ListenOnLoopback(int* port);
 
 // Runs a command to completion, capturing stdout+stderr; returns exit code.
 int RunCommand(const std::vector<std::string>& argv, std::string* output,

@@ -336,15 +336,9 @@ TEST(FirstRun, DemoConfigFromAnEmptyFolderOnATerminal) {
 
 TEST(FirstRun, DashboardPortTakenIsSaidBeforeAnythingStarts) {
   TempDir dir;
-  int s = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(listen(s, 1), 0);
-  ASSERT_EQ(getsockname(s, reinterpret_cast<sockaddr*>(&a), &len), 0);
-  const int port = ntohs(a.sin_port);
+  int port = 0;
+  const int s = ListenOnLoopback(&port);
+  ASSERT_GE(s, 0);
   std::string out;
   const int code =
       RunCommand({"/usr/bin/env", "VB_RUN_DIR=" + dir.File("run"), "VB_GATEWAY_PORT=" + std::to_string(port), Bin("vb"),

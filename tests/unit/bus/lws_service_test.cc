@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "bus/lws_service.h"
+#include "tests/support/process.h"
 
 namespace vb {
 namespace {
@@ -81,18 +82,12 @@ TEST(LwsService, ServingOnTheCallersThreadEndsOnRequestStopFromAnother) {
 // the ASan run, LSan checks that nothing of the refused context is left
 // (Debian's lws 4.1 leaked 72 bytes when lws_create_context failed to bind).
 TEST(LwsService, ATakenPortIsRefusedAndNothingIsLeft) {
-  const int s = socket(AF_INET, SOCK_STREAM, 0);
+  int port = 0;
+  const int s = testing::ListenOnLoopback(&port);
   ASSERT_GE(s, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof a;
-  ASSERT_EQ(bind(s, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(listen(s, 1), 0);
-  ASSERT_EQ(getsockname(s, reinterpret_cast<sockaddr*>(&a), &len), 0);
   LwsService service([](lws*, int, void*, void*, size_t) { return 0; });
   lws_context_creation_info info = NoListenInfo();
-  info.port = ntohs(a.sin_port);
+  info.port = port;
   info.iface = "127.0.0.1";
   info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
   EXPECT_FALSE(service.Create(info));
@@ -101,11 +96,15 @@ TEST(LwsService, ATakenPortIsRefusedAndNothingIsLeft) {
   // The port free again: the same service listens there.
   LwsService server([&](lws*, int, void*, void*, size_t) { return 0; });
   info = NoListenInfo();
-  info.port = ntohs(a.sin_port);
+  info.port = port;
   info.iface = "127.0.0.1";
   info.options = LWS_SERVER_OPTION_DISABLE_IPV6;
   ASSERT_TRUE(server.Create(info));
   const int probe = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(uint16_t(port));
   const int bound = connect(probe, reinterpret_cast<sockaddr*>(&a), sizeof a);
   close(probe);
   EXPECT_EQ(bound, 0) << "nothing listens on the port the server was made for";
