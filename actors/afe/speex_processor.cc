@@ -41,6 +41,8 @@ SpeexProcessor::SpeexProcessor(const ProcessorConfig& config)
     : config_(config),
       block_(size_t(config.sample_rate * config.block_ms / 1000)),
       scratch_(block_),
+      zeros_(block_, 0),
+      replay_(kReplayBlocks * block_, 0),
       tail_samples_(size_t(config.sample_rate) * size_t(config.tail_ms) / 1000) {
   Create();
 }
@@ -56,7 +58,7 @@ void SpeexProcessor::Create() {
   }
   pre_ = speex_preprocess_state_init(int(block_), rate);
   int on = 1, off = 0;
-  silent_ref_ = 0;
+  silent_ref_ = idle_run_ = replay_at_ = 0;
   linked_ = echo_ != nullptr;
   if (echo_) {
     speex_preprocess_ctl(pre_, SPEEX_PREPROCESS_SET_ECHO_STATE, echo_);
@@ -102,11 +104,27 @@ void SpeexProcessor::Process(const int16_t* mic, const int16_t* ref, int16_t* ou
         dc_y_ = last_out_;
       }
       ++idle_blocks_;
+      ++idle_run_;
+      std::memcpy(&replay_[replay_at_ * block_], mic, block_ * sizeof(int16_t));
+      replay_at_ = (replay_at_ + 1) % kReplayBlocks;
       RemoveDc(mic, out);
     } else {
       if (!linked_) {
+        // The speaker starts again. While it was silent the canceller would
+        // have seen the mic against silence: its near-end statistics (the
+        // two filters' comparison that shields the filter in double talk,
+        // the DC and pre-emphasis memories) follow the mic within a few
+        // blocks. Replaying the last idle blocks brings them up to date;
+        // without it the filter was less protected when the user talked
+        // over the reply (bench/afe: 3-4 dB less ERLE after double talk).
+        const size_t n = std::min(idle_run_, kReplayBlocks);
+        for (size_t k = kReplayBlocks - n; k < kReplayBlocks; ++k) {
+          const int16_t* m = &replay_[((replay_at_ + k) % kReplayBlocks) * block_];
+          speex_echo_cancellation(echo_, m, zeros_.data(), scratch_.data());
+        }
         speex_preprocess_ctl(pre_, SPEEX_PREPROCESS_SET_ECHO_STATE, echo_);
         linked_ = true;
+        idle_run_ = 0;
       }
       speex_echo_cancellation(echo_, mic, ref, scratch_.data());
       std::memcpy(out, scratch_.data(), block_ * sizeof(int16_t));

@@ -11,7 +11,8 @@
 // it is not run: the mic gets a DC blocker of our own, the preprocessor is
 // unlinked from it (no residual echo to suppress), and the learnt filter and
 // its statistics stay as they were until the reference plays again, when
-// the next block goes through the canceller as before.
+// the last idle blocks are replayed into it against silence (what it would
+// have seen) and the next block goes through the canceller as before.
 #pragma once
 
 #include "actors/afe/echo_processor.h"
@@ -43,6 +44,12 @@ class SpeexProcessor : public EchoProcessor {
   SpeexEchoState_* echo_ = nullptr;
   SpeexPreprocessState_* pre_ = nullptr;
   std::vector<int16_t> scratch_;
+  // The last idle mic blocks, replayed into the canceller when the speaker
+  // starts again (see Process).
+  static constexpr size_t kReplayBlocks = 16;
+  std::vector<int16_t> zeros_, replay_;
+  size_t replay_at_ = 0;  // the oldest block in replay_
+  size_t idle_run_ = 0;   // blocks in the current idle stretch
   size_t tail_samples_;
   size_t silent_ref_ = 0;              // reference samples of digital silence in a row
   bool linked_ = false;                // the preprocessor reads the canceller's residual echo
