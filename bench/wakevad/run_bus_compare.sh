@@ -5,9 +5,10 @@
 # on one corpus and reported on another:
 #
 #   dev  = actors/wakevad/eval/make_corpus.sh: 6 espeak-ng voices and flite's awb
-#          and kal16, licence texts
-#   test = bench/wakevad/make_heldout.sh: 6 other espeak-ng voices and flite's slt
-#          and rms, other rates, pitches and text
+#          and kal16, licence texts (48 phrases per condition, 33 min of speech)
+#   test = bench/wakevad/make_heldout.sh: 14 other espeak-ng voices and flite's slt
+#          and rms, other rates, pitches and text (144 phrases per condition, 288 near
+#          misses, 66 min of speech)
 #
 # Stages (all by default, or those named after BUILD_DIR):
 #   corpus  both corpora (skipped when there; dev has 30 min of ordinary speech, test 65)
@@ -25,15 +26,17 @@
 #           dev's noisy and clean speech), each without and with the verifier, and reports
 #           them on test's traces (sweep.json)
 #   bus     the picks run for real through the bus on test's positives (events, latency,
-#           VAD onset, CPU): ≤ 0.5 and ≤ 2 without the verifier, ≤ 0.5 with it
+#           VAD onset, CPU): ≤ 0.5 and ≤ 2 without the verifier, ≤ 0.5 with it; bus-default:
+#           the shipped defaults the same way (the trace runs score every chunk and write
+#           embeddings, so their CPU is not the actor's)
 #   table   table.md from the bus runs
-# Writes BUILD/wakevad-bus/*.json, sweep.json and table.md. ~1 h on 2 busy cores (the
+# Writes BUILD/wakevad-bus/*.json, sweep.json and table.md. ~45 min on 2 busy cores (the
 # 66 min of held-out speech, replayed three times, dominate; at load 15+ it replays slower than real time);
 # niced (VB_BENCH_NICE, default 10); not in ctest. Run at most two stages at once (e.g. trace and vbw).
 #
-#   bench/wakevad/run_bus_compare.sh BUILD_DIR [corpus|trace[-dev|-test|-raw]|vbw[-raw]|sweep|bus|table]...
+#   bench/wakevad/run_bus_compare.sh BUILD_DIR [corpus|trace[-dev|-test|-raw|-dev-more]|vbw[-raw]|sweep|bus|bus-default|table]...
 set -euo pipefail
-build=${1:?usage: run_bus_compare.sh BUILD_DIR [corpus|trace[-dev|-test|-raw]|vbw[-raw]|sweep|bus|table]...}
+build=${1:?usage: run_bus_compare.sh BUILD_DIR [corpus|trace[-dev|-test|-raw|-dev-more]|vbw[-raw]|sweep|bus|bus-default|table]...}
 shift
 stages=" ${*:-corpus trace vbw sweep bus table} "
 here=$(cd "$(dirname "$0")" && pwd)
@@ -80,12 +83,13 @@ if has vbw || has vbw-raw; then
 fi
 # 2. settings chosen on dev, reported on test
 if has sweep; then
-  /usr/bin/node "$here/oww_verifier.js" --dev "$out/trace-dev-afe:16000" "$out/trace-dev-more:16000" --dev-corpus "$dev" \
+  /usr/bin/node "$here/oww_verifier.js" --pool 16 --dev "$out/trace-dev-afe:16000" "$out/trace-dev-more:16000" --dev-corpus "$dev" \
     --test "$out/trace-test-afe:16000" "$out/trace-test-raw:16000" --test-corpus "$test" \
     --out "$out/verifier" > "$out/verifier.log"
   # three rules: ≤ 0.5, ≤ 1, ≤ 2 false accepts/h in dev's noisy and clean speech; each without and with the verifier
   /usr/bin/python3 "$here/oww_sweep.py" --dev "$out/verifier/dev:16000" --dev-corpus "$dev" \
-    --test "$out/verifier/test:16000" --test-corpus "$test" --max-fa 0.5,1,2 --all > "$out/sweep.json"
+    --test "$out/verifier/test:16000" --test-corpus "$test" --max-fa 0.5,1,2 \
+    --verifier 0,0.5,0.9,0.95,0.98,0.99 --all > "$out/sweep.json"
 fi
 section() {  # MAX_FA VERIFIER(true|false) → the wakevad: section sweep.json picked for that rule
   /usr/bin/python3 - "$out/sweep.json" "$out/verifier/verifier.json" "$1" "$2" <<'EOF'
@@ -109,9 +113,12 @@ if has bus; then
   bench "wakevad-oww + verifier, dev pick ≤ 0.5 FA/h" "$test" "$out/oww-pick-0.5-verifier.json" "$(section 0.5 true)" \
     "${afe[@]}" "${pos[@]}" -- "${oww[@]}"
 fi
+# the defaults as shipped (no trace, the wake model gated by Silero): CPU, onset and latency as a user gets them
+has bus || has bus-default && bench "wakevad-oww 0.5 (published default)" "$test" "$out/oww-default.json" "" "${afe[@]}" \
+  --conditions clean,pink10,music10 --neg none -- "${oww[@]}"
 if has table; then
   # detection, latency, onset, CPU: the bus runs; false accepts/h of the picks: sweep.json ("test"),
   # of vb-wakevad and the default: vb-wakevad-*.json and trace-test-*/result.json (run at 0.5)
-  /usr/bin/python3 "$here/bus_bench.py" --table "$out/vb-wakevad-afe.json" "$out/trace-test-afe/result.json" "$out"/oww-pick-*.json > "$out/table.md"
+  /usr/bin/python3 "$here/bus_bench.py" --table "$out/vb-wakevad-afe.json" "$out/trace-test-afe/result.json" "$out/oww-default.json" "$out"/oww-pick-*.json > "$out/table.md"
   cat "$out/table.md"
 fi
