@@ -111,6 +111,7 @@ class AlsaSink : public PcmSink {
   uint64_t xruns() const override { return pcm_.xruns(); }
   size_t period_frames() const { return pcm_.period_frames(); }
   size_t buffer_frames() const { return pcm_.buffer_frames(); }
+  size_t wake_frames() const override { return pcm_.period_frames(); }
 
  private:
   AlsaPcm pcm_;

@@ -84,6 +84,9 @@ class PcmSink {
   // Given the descriptors with revents, true if Avail()/Write() may progress.
   virtual bool Ready(std::span<const pollfd> fds) { return true; }
   virtual uint64_t xruns() const { return 0; }
+  // Frames the device must have free before its descriptors wake the
+  // caller (its period; 0: unknown). The caller writes blocks no larger.
+  virtual size_t wake_frames() const { return 0; }
 };
 
 }  // namespace vb::audio

@@ -280,7 +280,12 @@ bool PcmPump::WritePending() {
 void PcmPump::ServeSink() {
   if (!sink_->is_open()) return;
   const auto fmt = sink_->format();
-  const size_t period = size_t(fmt.sample_rate) * config_.period_ms / 1000;
+  // Blocks of the render period, or of the device's own where it is shorter
+  // (pulse picks 133 frames for 10 ms): woken with less free than a block,
+  // nothing would be written and the descriptors would wake the loop again
+  // at once, spinning until a whole block fits.
+  size_t period = size_t(fmt.sample_rate) * config_.period_ms / 1000;
+  if (const size_t wake = sink_->wake_frames(); wake > 0 && wake < period) period = wake;
   // The device is asked once per wake-up: after a whole block went in, it
   // has that much less room and that much more queued (through a plugin
   // each question costs a lock and a round to the sound server; what it

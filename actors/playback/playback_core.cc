@@ -44,8 +44,12 @@ PlaybackCore::PlaybackCore(PlaybackOptions options, audio::PumpLoop& loop, Outpu
   hooks.discontinuity = [this] { ref_framer_.Discontinuity(); };
   hooks.opened = [this]() -> Status {
     if (!logged_format_) {
+      auto* alsa = dynamic_cast<audio::AlsaSink*>(pump_->sink());
       VB_LOG(kInfo) << "playback " << options_.alsa.device << ": " << pump_->format().sample_rate << " Hz, "
-                    << pump_->format().channels << " ch";
+                    << pump_->format().channels << " ch"
+                    << (alsa ? ", period " + std::to_string(alsa->period_frames()) + " frames, buffer " +
+                                   std::to_string(alsa->buffer_frames())
+                             : std::string());
       logged_format_ = true;
     }
     return Status::Ok();

@@ -205,6 +205,13 @@ TEST_F(AudioPulseTest, InterruptSilencesTheSpeakerWithin40ms) {
     reported.push_back(double(FindEvent(v1::PlaybackEvent::FLUSHED, turn)->latency_ns()) / 1e6);
     EXPECT_EQ(FindEvent(v1::PlaybackEvent::DRAINED, turn), nullptr);
   }
+  {
+    // The device geometry measured (its line in playback's log).
+    const std::string log = ReadFile(Log("playback"));
+    const size_t at = log.find(" ch, period ");
+    if (at != std::string::npos)
+      std::cout << "playback device: " << log.substr(at + 5, log.find('\n', at) - at - 5) << "\n";
+  }
   std::cout << "flush → silence at the monitor, upper bound from frame arrival (ms):";
   for (double m : measured) std::cout << " " << m;
   std::cout << "; by capture stamps (ms):";
