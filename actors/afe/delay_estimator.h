@@ -8,8 +8,8 @@
 // and the front end moves its bulk delay so the echo lands a small guard
 // inside the canceller's tail.
 //
-// Cost: one correlation (window × lags at the decimated rate) per interval,
-// a few ms of CPU per second. Not thread-safe.
+// Cost: one correlation (window × lags at the decimated rate, 4000 × 1200
+// multiply-adds) per interval, about 0.5 ms of CPU. Not thread-safe.
 #pragma once
 
 #include <cstddef>
