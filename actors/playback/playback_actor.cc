@@ -40,10 +40,10 @@ void PlaybackActor::DeclareConfig(config::Section& s) {
     a.Key("drop_on_flush", &options_.drop_on_flush, false,
           "on a flush, drop the device queue and fade from its first unplayed sample (fast with any buffer_ms; "
           "clean only where the device reports its delay exactly: hardware, not PulseAudio)");
-    a.Key("idle_stop_ms", &options_.idle_stop_ms, 500u, {0, 600000},
+    a.Key("idle_stop_ms", &options_.idle_stop_ms, 0u, {0, 600000},
           "stop the device after this long with nothing to play, so silence costs no wake-ups; it restarts "
-          "with the next audio or prompt (first sample as fast as from a running stream). 0 = keep playing "
-          "silence between turns");
+          "with the next audio or prompt (first sample as fast as from a running stream); no audio.ref while "
+          "stopped. 0 = keep playing silence between turns");
     if (alsa_buffer_ms_ < 2 * period_ms_) a.Error("buffer_ms", "must be at least two periods (period_ms)");
     a.Finish();
   }

@@ -39,7 +39,7 @@ struct PlaybackOptions {
   bool drop_on_flush = false;
   // ALSA: stop the device after this long with nothing to play (0: never;
   // it then plays silence between turns).
-  uint32_t idle_stop_ms = 500;
+  uint32_t idle_stop_ms = 0;
   std::string wav_path;
   bool wav_realtime = true, wav_keep_idle = false;
   int reopen_min_ms = 250, reopen_max_ms = 2000;

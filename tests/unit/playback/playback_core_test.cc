@@ -111,7 +111,7 @@ TEST(PlaybackCore, ReferenceFramesAreStampedWithWhenTheyLeaveTheSpeaker) {
 // Between turns the device is stopped (no wake-ups for silence) and the next
 // reply or prompt starts it again at once.
 TEST(PlaybackCore, IdleDeviceStopsAndTheNextReplyOrPromptStartsItAtOnce) {
-  Rig r;
+  Rig r([](PlaybackOptions& o) { o.idle_stop_ms = 500; });
   r.core->Start();
   r.Reply("t1", 400);
   r.loop.AdvanceMs(700);
