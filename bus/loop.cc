@@ -20,9 +20,19 @@ Loop::~Loop() {
   if (wake_fd_ >= 0) close(wake_fd_);
 }
 
-void Loop::AddZmqSocket(void* socket, Callback fn) {
-  sockets_[socket] = std::move(fn);
+void Loop::AddZmqSocket(void* socket, Callback fn, bool marks_use) {
+  Socket& s = sockets_[socket];
+  s.fn = std::move(fn);
+  size_t len = sizeof s.fd;
+  if (zmq_getsockopt(socket, ZMQ_FD, &s.fd, &len) != 0) s.fd = -1;
+  s.marks_use = marks_use;
+  s.ask = true;
   dirty_ = true;
+}
+
+void Loop::Used(void* socket) {
+  auto it = sockets_.find(socket);
+  if (it != sockets_.end()) it->second.ask = true;
 }
 void Loop::RemoveZmqSocket(void* socket) {
   sockets_.erase(socket);
@@ -47,19 +57,22 @@ Loop::GroupId Loop::AddFd(int fd, short events, std::function<void(short)> fn) {
 
 Loop::TimerId Loop::AddTimer(std::chrono::nanoseconds period, Callback fn) {
   TimerId id = next_timer_++;
-  timers_[id] = Timer{period, std::move(fn)};
-  due_.emplace(Clock::now() + period, id);
+  timers_[id] = Timer{period, std::move(fn), due_.emplace(Clock::now() + period, id)};
   return id;
 }
 
 Loop::TimerId Loop::AddOneShot(std::chrono::nanoseconds delay, Callback fn) {
   TimerId id = next_timer_++;
-  timers_[id] = Timer{std::chrono::nanoseconds(0), std::move(fn)};
-  due_.emplace(Clock::now() + delay, id);
+  timers_[id] = Timer{std::chrono::nanoseconds(0), std::move(fn), due_.emplace(Clock::now() + delay, id)};
   return id;
 }
 
-void Loop::CancelTimer(TimerId id) { timers_.erase(id); }  // its due_ entry is skipped
+void Loop::CancelTimer(TimerId id) {
+  auto it = timers_.find(id);
+  if (it == timers_.end()) return;  // fired (one-shot) or cancelled already
+  due_.erase(it->second.due);
+  timers_.erase(it);
+}
 
 bool Loop::Post(Callback fn) {
   {
@@ -100,7 +113,7 @@ void Loop::RunDue() {
     if (it->second.period.count() > 0) {
       auto next = when + it->second.period;
       while (next <= now) next += it->second.period;  // skip missed periods
-      due_.emplace(next, id);
+      it->second.due = due_.emplace(next, id);
       Callback fn = it->second.fn;  // the callback may cancel its own timer
       fn();
     } else {
@@ -113,38 +126,71 @@ void Loop::RunDue() {
 
 void Loop::RebuildPollSet() {
   items_.clear();
-  item_socket_fn_.clear();
+  item_socket_.clear();
   group_at_.clear();
-  for (auto& [sock, fn] : sockets_) {
-    items_.push_back({sock, 0, ZMQ_POLLIN, 0});
-    item_socket_fn_.push_back(&fn);
+  for (auto& [sock, s] : sockets_) {
+    s.ask = true;  // new to the set: its fd may have fired before
+    items_.push_back({s.fd, POLLIN, 0});
+    item_socket_.emplace_back(sock, &s);
   }
+  socket_ready_.assign(item_socket_.size(), 0);
   for (auto& [id, g] : groups_) {
     group_at_.emplace_back(id, items_.size());
-    for (auto& p : g.fds) items_.push_back({nullptr, p.fd, p.events, 0});
+    for (auto& p : g.fds) items_.push_back({p.fd, p.events, 0});
   }
-  items_.push_back({nullptr, wake_fd_, ZMQ_POLLIN, 0});
+  items_.push_back({wake_fd_, POLLIN, 0});
   dirty_ = false;
 }
 
+namespace {
+// Whether a ZeroMQ socket has a message to read (ZMQ_EVENTS also processes
+// its pending commands, which re-arms its ZMQ_FD).
+bool Readable(void* socket) {
+  int events = 0;
+  size_t len = sizeof events;
+  return zmq_getsockopt(socket, ZMQ_EVENTS, &events, &len) == 0 && (events & ZMQ_POLLIN);
+}
+}  // namespace
+
 void Loop::RunOnce(std::chrono::nanoseconds max_wait) {
   if (dirty_) RebuildPollSet();
+  const size_t sockets = item_socket_.size();
+  // Before sleeping: every socket whose fd may not signal what it holds.
+  bool ready = false;
+  for (size_t i = 0; i < sockets; ++i) {
+    Socket& s = *item_socket_[i].second;
+    socket_ready_[i] = 0;
+    if (s.ask || !s.marks_use || s.fd < 0) {
+      // Asked again until it says it is empty (a nested RunOnce inside a
+      // callback may take its turn).
+      s.ask = Readable(item_socket_[i].first);
+      socket_ready_[i] = s.ask;
+      ready = ready || socket_ready_[i];
+    }
+  }
   long timeout_ms = std::chrono::ceil<std::chrono::milliseconds>(max_wait).count();
   if (!due_.empty()) {
     auto until = std::chrono::ceil<std::chrono::milliseconds>(due_.begin()->first - Clock::now()).count();
     timeout_ms = std::max(0L, std::min(timeout_ms, long(until)));
   }
-  int n = zmq_poll(items_.data(), int(items_.size()), timeout_ms);
+  if (ready) timeout_ms = 0;
+  int n = poll(items_.data(), nfds_t(items_.size()), int(std::min(timeout_ms, 24L * 3600 * 1000)));
   ++wakeups_;
-  if (n > 0) {
+  if (n < 0) n = 0;  // EINTR: timers still run
+  if (n > 0 || ready) {
+    for (size_t i = 0; i < sockets; ++i)
+      if (!socket_ready_[i] && items_[i].revents) {
+        item_socket_[i].second->ask = Readable(item_socket_[i].first);
+        socket_ready_[i] = item_socket_[i].second->ask;
+      }
     // Callbacks may add or remove sockets and groups (dirty_): then the
     // cached set is stale, and the rest is handled on the next wake-up.
-    const size_t sockets = item_socket_fn_.size();
     for (size_t i = 0; i < sockets && !dirty_; ++i) {
-      if (items_[i].revents & ZMQ_POLLIN) {
-        Callback fn = *item_socket_fn_[i];  // copy: the callback may remove itself
-        fn();
-      }
+      if (!socket_ready_[i]) continue;
+      Socket& s = *item_socket_[i].second;
+      s.ask = true;        // it received: ask again before sleeping
+      Callback fn = s.fn;  // copy: the callback may remove itself
+      fn();
     }
     for (size_t k = 0; k < group_at_.size() && !dirty_; ++k) {
       auto [id, at] = group_at_[k];
@@ -161,7 +207,7 @@ void Loop::RunOnce(std::chrono::nanoseconds max_wait) {
         fn(fds);
       }
     }
-    if (items_.back().revents & ZMQ_POLLIN) Drain();
+    if (items_.back().revents & POLLIN) Drain();
   }
   RunDue();
 }

@@ -1,5 +1,5 @@
-// Loop: the one event loop of an actor. A blocking zmq_poll over ZeroMQ
-// sockets and file descriptors (ALSA, libwebsockets, signalfd, eventfd) whose
+// Loop: the one event loop of an actor. A blocking poll(2) over ZeroMQ
+// sockets (their ZMQ_FD) and file descriptors (ALSA, libwebsockets, signalfd, eventfd) whose
 // timeout is the next timer: no busy waiting, and wake-ups are counted so a
 // test can prove it.
 //
@@ -42,8 +42,21 @@ class Loop {
 
   // A ZeroMQ socket (raw handle) becomes readable: `fn` runs; it should
   // drain what is available without blocking.
-  void AddZmqSocket(void* socket, Callback fn);
+  //
+  // The loop polls the sockets' ZMQ_FD itself (one poll(2) per wake-up;
+  // zmq_poll made two, and asked every socket ZMQ_EVENTS twice: a poll(2)
+  // and a getpid(2) each). ZMQ_FD is edge-triggered: any send or receive on
+  // a socket may consume its signal, so a socket is asked ZMQ_EVENTS before
+  // the loop sleeps whenever it may hold a message the fd will not signal.
+  // By default that is on every wake-up (the socket may be used anywhere:
+  // the broker forwards from one socket's callback on another). With
+  // `marks_use` the owner promises to call Used(socket) after every send or
+  // receive outside the socket's own callback (Node does), and the socket is
+  // asked only when its fd fired, its callback ran or it was Used().
+  void AddZmqSocket(void* socket, Callback fn, bool marks_use = false);
   void RemoveZmqSocket(void* socket);
+  // A socket added with marks_use was sent on or received from.
+  void Used(void* socket);
 
   // A group of descriptors (e.g. ALSA's poll descriptors) polled together;
   // `fn` gets the group with revents filled when any of them is ready.
@@ -57,6 +70,7 @@ class Loop {
   TimerId AddTimer(std::chrono::nanoseconds period, Callback fn);
   TimerId AddOneShot(std::chrono::nanoseconds delay, Callback fn);
   void CancelTimer(TimerId id);
+  size_t timers() const { return due_.size(); }  // armed (tests)
 
   // Runs fn on the loop thread soon. Bounded: returns false (and drops fn)
   // when kMaxPosted callbacks are already waiting.
@@ -73,13 +87,21 @@ class Loop {
   uint64_t wakeups() const { return wakeups_; }
 
  private:
+  using DueMap = std::multimap<Clock::time_point, uint64_t>;
   struct Timer {
     std::chrono::nanoseconds period{0};  // 0 = one-shot
     Callback fn;
+    DueMap::iterator due;  // its entry in due_
   };
   struct Group {
     std::vector<pollfd> fds;
     PollCallback fn;
+  };
+  struct Socket {
+    Callback fn;
+    int fd = -1;  // ZMQ_FD
+    bool marks_use = false;
+    bool ask = true;  // ask ZMQ_EVENTS before sleeping
   };
   void RunDue();
   void Drain();
@@ -88,14 +110,18 @@ class Loop {
   // The poll set is rebuilt only when sockets or fd groups change, so a
   // wake-up costs no allocation.
   bool dirty_ = true;
-  std::vector<zmq_pollitem_t> items_;
-  std::vector<Callback*> item_socket_fn_;             // per socket item
-  std::vector<std::pair<GroupId, size_t>> group_at_;  // first item of each group
-  std::map<void*, Callback> sockets_;
+  std::vector<pollfd> items_;                           // sockets' ZMQ_FD, groups, wake fd
+  std::vector<std::pair<void*, Socket*>> item_socket_;  // per socket item
+  std::vector<char> socket_ready_;                      // per socket item: ZMQ_POLLIN
+  std::vector<std::pair<GroupId, size_t>> group_at_;    // first item of each group
+  std::map<void*, Socket> sockets_;
   std::map<GroupId, Group> groups_;
   GroupId next_group_ = 1;
   std::map<TimerId, Timer> timers_;
-  std::multimap<Clock::time_point, TimerId> due_;
+  // When each timer is due. A cancelled timer leaves it at once: the poll
+  // timeout is the first entry, and a stale one would wake the loop for
+  // nothing (vb-control re-arms its dialog timer at every event).
+  DueMap due_;
   TimerId next_timer_ = 1;
   int wake_fd_ = -1;  // eventfd for Post()/Stop()
   std::mutex posted_mu_;

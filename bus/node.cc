@@ -15,6 +15,7 @@ Node::Node(zmq::context_t& ctx, Loop& loop, std::string source, std::string devi
 
 Node::~Node() {
   for (int p = 0; p < 2; ++p) {
+    if (plane_batch_timer_[p]) loop_.CancelTimer(plane_batch_timer_[p]);
     if (sub_[p]) loop_.RemoveZmqSocket(sub_[p]->handle());
     if (pub_[p]) loop_.RemoveZmqSocket(pub_[p]->handle());
   }
@@ -46,13 +47,18 @@ Status Node::Connect() {
       pub_[p]->set(zmq::sockopt::linger, 200);
       if (Status st = ApplyCurve(*pub_[p]); !st.ok()) return st;
       pub_[p]->connect(endpoints_[p].in);
-      loop_.AddZmqSocket(pub_[p]->handle(), [this, p] { OnSubscriptions(Plane(p)); });
+      // Node marks every send (Loop::Used): the loop asks these sockets
+      // only when they may hold something.
+      loop_.AddZmqSocket(
+          pub_[p]->handle(), [this, p] { OnSubscriptions(Plane(p)); }, true);
       sub_[p] = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::sub);
       sub_[p]->set(zmq::sockopt::rcvhwm, hwm);
       sub_[p]->set(zmq::sockopt::linger, 0);
       if (Status st = ApplyCurve(*sub_[p]); !st.ok()) return st;
       sub_[p]->connect(endpoints_[p].out);
-      if (batch_.count() == 0) loop_.AddZmqSocket(sub_[p]->handle(), [this, p] { OnReadable(Plane(p)); });
+      if (batch_.count() == 0)
+        loop_.AddZmqSocket(
+            sub_[p]->handle(), [this, p] { OnReadable(Plane(p)); }, true);
     }
     if (batch_.count() > 0)
       loop_.AddTimer(batch_, [this] {
@@ -70,6 +76,13 @@ Status Node::Connect() {
   for (int p = 0; p < 2; ++p)
     for (const auto& [prefix, fn] : raw_[p]) sub_[p]->set(zmq::sockopt::subscribe, prefix);
   return Status::Ok();
+}
+
+void Node::BatchPlane(Plane plane, std::chrono::milliseconds interval) {
+  const int p = int(plane);
+  if (!sub_[p] || batch_.count() > 0 || plane_batch_timer_[p] || interval.count() <= 0) return;
+  loop_.RemoveZmqSocket(sub_[p]->handle());
+  plane_batch_timer_[p] = loop_.AddTimer(interval, [this, plane] { OnReadable(plane); });
 }
 
 std::string Node::FullTopic(std::string_view base, const std::string& device) const {
@@ -95,6 +108,7 @@ void Node::AddSubscription(Plane plane, std::string_view base, const std::string
   if (sub_[int(plane)]) {
     std::string prefix = s->base + "/" + (s->device == "*" ? "" : s->device);
     sub_[int(plane)]->set(zmq::sockopt::subscribe, prefix);
+    loop_.Used(sub_[int(plane)]->handle());
   }
   subs_.push_back(std::move(s));
 }
@@ -108,9 +122,11 @@ void Node::RemoveSubscription(Plane plane, std::string_view base, const std::str
     return match;
   });
   // ZeroMQ counts subscriptions: one unsubscribe per subscribe made.
-  if (sub_[int(plane)])
+  if (sub_[int(plane)]) {
     for (size_t i = subs_.size(); i < before; ++i)
       sub_[int(plane)]->set(zmq::sockopt::unsubscribe, std::string(base) + "/" + (dev == "*" ? "" : dev));
+    loop_.Used(sub_[int(plane)]->handle());
+  }
 }
 
 void Node::OnSubscriptions(Plane plane) {
@@ -141,7 +157,10 @@ bool Node::HasSubscriber(Plane plane, std::string_view topic) const {
 }
 
 void Node::SubscribeRaw(Plane plane, const std::string& prefix, std::function<void(const RawMessage&)> fn) {
-  if (sub_[int(plane)]) sub_[int(plane)]->set(zmq::sockopt::subscribe, prefix);
+  if (sub_[int(plane)]) {
+    sub_[int(plane)]->set(zmq::sockopt::subscribe, prefix);
+    loop_.Used(sub_[int(plane)]->handle());
+  }
   raw_[int(plane)].emplace_back(prefix, std::move(fn));
 }
 
@@ -150,7 +169,9 @@ bool Node::SendRaw(Plane plane, const std::vector<std::string>& frames) {
   for (size_t i = 0; i < frames.size(); ++i) {
     auto flags =
         i + 1 < frames.size() ? zmq::send_flags::sndmore | zmq::send_flags::dontwait : zmq::send_flags::dontwait;
-    if (!s.send(zmq::buffer(frames[i]), flags)) return false;
+    const bool sent = bool(s.send(zmq::buffer(frames[i]), flags));
+    loop_.Used(s.handle());
+    if (!sent) return false;
   }
   return true;
 }
@@ -189,6 +210,7 @@ bool Node::PublishEncoded(Plane plane, const std::string& topic, uint64_t* seq, 
   s.send(zmq::buffer(topic), zmq::send_flags::sndmore);
   s.send(zmq::buffer(header_buf_), zmq::send_flags::sndmore);
   s.send(zmq::buffer(payload_buf_), zmq::send_flags::none);
+  loop_.Used(s.handle());  // a send may take the socket's fd signal
   ++counters_.msgs_out;
   return true;
 }

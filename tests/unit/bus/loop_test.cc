@@ -2,6 +2,8 @@
 // loop does not busy-wait — its wake-ups are counted.
 #include <gtest/gtest.h>
 
+#include <zmq.hpp>
+
 #include <thread>
 
 #include "bus/loop.h"
@@ -32,6 +34,19 @@ TEST(LoopTest, CancelledTimerNeverFires) {
   loop.AddOneShot(30ms, [&] { loop.Stop(); });
   loop.Run();
   EXPECT_FALSE(fired);
+}
+
+TEST(LoopTest, CancelledTimersDoNotWakeTheLoop) {
+  // An actor that re-arms a deadline at every event cancels a timer each
+  // time: a cancelled timer must not leave a wake-up behind.
+  Loop loop;
+  int fired = 0;
+  for (int i = 1; i <= 20; ++i) loop.CancelTimer(loop.AddOneShot(i * 10ms, [&] { ++fired; }));
+  EXPECT_EQ(loop.timers(), 0u);
+  loop.AddOneShot(300ms, [&] { loop.Stop(); });
+  loop.Run();
+  EXPECT_EQ(fired, 0);
+  EXPECT_LE(loop.wakeups(), 3u) << "woken by cancelled timers";
 }
 
 TEST(LoopTest, PostRunsOnLoopThreadAndWakesIt) {
@@ -76,6 +91,59 @@ TEST(LoopTest, FdCallbackSeesReadiness) {
   EXPECT_EQ(got, "hi");
   close(fds[0]);
   close(fds[1]);
+}
+
+// The loop polls ZeroMQ sockets' ZMQ_FD itself and asks a socket added with
+// marks_use only when its fd fired, its callback ran or it was Used(). A use
+// of the socket outside its callback may take the fd's signal for a message
+// already queued (a send does when its command throttle allows; asking
+// ZMQ_EVENTS, as here, always does): without Used() the loop would sleep
+// on a socket that holds a message.
+TEST(LoopTest, ZmqSocketUsedOutsideItsCallbackIsAskedAgain) {
+  zmq::context_t ctx;
+  zmq::socket_t a(ctx, zmq::socket_type::pair), b(ctx, zmq::socket_type::pair);
+  a.bind("inproc://loop-used");
+  b.connect("inproc://loop-used");
+  Loop loop;
+  std::string got;
+  loop.AddZmqSocket(
+      a.handle(),
+      [&] {
+        zmq::message_t m;
+        while (a.recv(m, zmq::recv_flags::dontwait)) got = m.to_string();
+        if (!got.empty()) loop.Stop();
+      },
+      true);
+  loop.RunOnce(0ms);  // asked once: empty, so not asked again unless its fd fires
+  ASSERT_TRUE(got.empty());
+  ASSERT_TRUE(b.send(zmq::str_buffer("hello"), zmq::send_flags::dontwait));  // a's fd fires…
+  (void)a.get(zmq::sockopt::events);  // …and this takes the signal: the fd is quiet now
+  loop.Used(a.handle());
+  loop.AddOneShot(5s, [&] { loop.Stop(); });  // a stall fails instead of hanging
+  loop.Run();
+  EXPECT_EQ(got, "hello");
+}
+
+TEST(LoopTest, IdleZmqSocketsDoNotWakeTheLoop) {
+  zmq::context_t ctx;
+  zmq::socket_t pub(ctx, zmq::socket_type::xpub), sub(ctx, zmq::socket_type::sub);
+  pub.bind("inproc://loop-idle");
+  sub.connect("inproc://loop-idle");
+  Loop loop;
+  int calls = 0;
+  loop.AddZmqSocket(pub.handle(), [&] {
+    zmq::message_t m;
+    while (pub.recv(m, zmq::recv_flags::dontwait)) ++calls;
+  });
+  loop.AddZmqSocket(
+      sub.handle(), [&] {}, true);
+  int ticks = 0;
+  loop.AddTimer(250ms, [&] { ++ticks; });
+  loop.AddOneShot(1050ms, [&] { loop.Stop(); });
+  loop.Run();
+  EXPECT_EQ(ticks, 4);
+  EXPECT_EQ(calls, 0);
+  EXPECT_LE(loop.wakeups(), 8u) << "the loop woke up without work to do";
 }
 
 }  // namespace
