@@ -10,6 +10,8 @@ namespace {
 // SessionError.code of the error vb-control publishes when a reply was cut
 // (HTTP's "service unavailable": a stage of the pipeline went away).
 constexpr int kReplyCutCode = 503;
+// How often vb-control reads audio.clean (its hearing watch; see Configure).
+constexpr std::chrono::milliseconds kHearingBatch{100};
 
 // The person may be speaking to the device now: it listens, or it waits
 // for the wake word (which it must hear). Push-to-talk at rest listens only
@@ -218,10 +220,19 @@ Status ControlActor::Configure(bus::Context& ctx) {
     Reschedule();
   });
   if (hearing_->enabled()) {
-    bus.Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, [this](const auto&) {
-      hearing_->Frame(Clock::now());
+    bus.Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, [this](const auto& m) {
+      // Read in batches (below): the frame counts from its publish time
+      // when that is this host's clock of a moment ago, else from now.
+      const auto now = Clock::now();
+      const auto stamp = Clock::time_point(std::chrono::nanoseconds(m.header.mono_ns()));
+      hearing_->Frame(stamp <= now && now - stamp <= kHearingBatch + std::chrono::milliseconds(150) ? stamp : now);
       RescheduleHearing();
     });
+    // The hearing watch needs to know that audio.clean flows, not each frame
+    // at once: the stream plane (audio.clean is all control reads there) is
+    // read every kHearingBatch and before each hearing deadline, not 50
+    // times a second.
+    bus.BatchPlane(bus::Plane::kStream, kHearingBatch);
   }
   bus.Subscribe<v1::Heartbeat>(bus::topics::kHeartbeat, [this](const auto& m) {
     if (m.msg.kind() == "wakevad") {
@@ -347,6 +358,7 @@ void ControlActor::RescheduleHearing() {
   hearing_timer_ = ctx_->loop().AddOneShot(delay, [this] {
     hearing_timer_ = 0;
     hearing_timer_at_.reset();
+    ctx_->bus().Drain(bus::Plane::kStream);  // the frames of the batch not read yet
     hearing_->Tick(Clock::now());
     RescheduleHearing();
   });
