@@ -28,15 +28,16 @@
 #   bus     the picks run for real through the bus on test's positives (events, latency,
 #           VAD onset, CPU): ≤ 0.5 and ≤ 2 without the verifier, ≤ 0.5 with it; bus-default:
 #           the shipped defaults the same way (the trace runs score every chunk and write
-#           embeddings, so their CPU is not the actor's)
+#           embeddings, so their CPU is not the actor's); bus-neg (not by default): the
+#           verifier pick on test's hour of noisy speech, to check the offline false accepts
 #   table   table.md from the bus runs
 # Writes BUILD/wakevad-bus/*.json, sweep.json and table.md. ~45 min on 2 busy cores (the
 # 66 min of held-out speech, replayed three times, dominate; at load 15+ it replays slower than real time);
 # niced (VB_BENCH_NICE, default 10); not in ctest. Run at most two stages at once (e.g. trace and vbw).
 #
-#   bench/wakevad/run_bus_compare.sh BUILD_DIR [corpus|trace[-dev|-test|-raw|-dev-more]|vbw[-raw]|sweep|bus|bus-default|table]...
+#   bench/wakevad/run_bus_compare.sh BUILD_DIR [corpus|trace[-dev|-test|-raw|-dev-more]|vbw[-raw]|sweep|bus|bus-default|bus-neg|table]...
 set -euo pipefail
-build=${1:?usage: run_bus_compare.sh BUILD_DIR [corpus|trace[-dev|-test|-raw|-dev-more]|vbw[-raw]|sweep|bus|bus-default|table]...}
+build=${1:?usage: run_bus_compare.sh BUILD_DIR [corpus|trace[-dev|-test|-raw|-dev-more]|vbw[-raw]|sweep|bus|bus-default|bus-neg|table]...}
 shift
 stages=" ${*:-corpus trace vbw sweep bus table} "
 here=$(cd "$(dirname "$0")" && pwd)
@@ -113,6 +114,9 @@ if has bus; then
   bench "wakevad-oww + verifier, dev pick ≤ 0.5 FA/h" "$test" "$out/oww-pick-0.5-verifier.json" "$(section 0.5 true)" \
     "${afe[@]}" "${pos[@]}" -- "${oww[@]}"
 fi
+# bus-neg: the verifier pick's false accepts in test's noisy speech through the bus (the table's come from the traces)
+has bus-neg && bench "wakevad-oww + verifier, dev pick ≤ 0.5 FA/h" "$test" "$out/oww-pick-0.5-verifier-neg.json" "$(section 0.5 true)" \
+  "${afe[@]}" --conditions none --neg pink10 -- "${oww[@]}"
 # the defaults as shipped (no trace, the wake model gated by Silero): CPU, onset and latency as a user gets them
 has bus || has bus-default && bench "wakevad-oww 0.5 (published default)" "$test" "$out/oww-default.json" "" "${afe[@]}" \
   --conditions clean,pink10,music10 --neg none -- "${oww[@]}"
