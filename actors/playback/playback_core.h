@@ -32,7 +32,7 @@ struct PlaybackOptions {
   enum class Sink { kAlsa, kWav };
   Sink sink = Sink::kAlsa;
   EngineConfig engine;  // its rate is the playback rate
-  uint32_t period_ms = 10;
+  uint32_t period_ms = 5;
   int volume = 100;  // percent
   std::vector<std::pair<std::string, std::string>> prompt_files;
   audio::AlsaConfig alsa;
