@@ -220,12 +220,11 @@ Status ControlActor::Configure(bus::Context& ctx) {
     Reschedule();
   });
   if (hearing_->enabled()) {
-    bus.Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, [this](const auto& m) {
-      // Read in batches (below): the frame counts from its publish time
-      // when that is this host's clock of a moment ago, else from now.
-      const auto now = Clock::now();
-      const auto stamp = Clock::time_point(std::chrono::nanoseconds(m.header.mono_ns()));
-      hearing_->Frame(stamp <= now && now - stamp <= kHearingBatch + std::chrono::milliseconds(150) ? stamp : now);
+    bus.Subscribe<v1::AudioFrame>(bus::topics::kAudioClean, [this](const auto&) {
+      // Read in batches (below): a frame counts from when it was read, at
+      // most kHearingBatch late, never early (a publish stamp, earlier by
+      // the delivery's delay, made the watch report gaps that were not).
+      hearing_->Frame(Clock::now());
       RescheduleHearing();
     });
     // The hearing watch needs to know that audio.clean flows, not each frame
