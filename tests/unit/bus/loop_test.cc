@@ -71,7 +71,10 @@ TEST(LoopTest, IdleLoopWakesOnlyForItsTimers) {
   loop.AddTimer(250ms, [&] { ++ticks; });
   loop.AddOneShot(1050ms, [&] { loop.Stop(); });
   loop.Run();
-  EXPECT_EQ(ticks, 4);
+  // 4 on time; a loop starved for over 250 ms (a loaded CI machine) skips
+  // the missed period by design.
+  EXPECT_GE(ticks, 3);
+  EXPECT_LE(ticks, 4);
   EXPECT_LE(loop.wakeups(), 8u) << "the loop woke up without work to do";
 }
 
