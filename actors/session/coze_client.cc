@@ -96,6 +96,10 @@ void CozeClient::Stop() {
   if (!service_.context()) return;
   service_.Stop();  // closes what is open; reports are suppressed (stopping)
   conns_.clear();
+  {
+    std::lock_guard lk(mu_);
+    pending_.clear();  // asked for, never opened
+  }
   wsi_ = nullptr;
   ws_ = nullptr;
 }
@@ -106,7 +110,7 @@ void CozeClient::Report(std::function<void()> fn) {
 }
 
 uint64_t CozeClient::Connect(const std::string& path_and_query) {
-  auto c = new Conn;
+  auto c = std::make_unique<Conn>();
   c->path = options_.ws.path + path_and_query;
   uint64_t gen;
   {
@@ -115,7 +119,7 @@ uint64_t CozeClient::Connect(const std::string& path_and_query) {
     c->gen = gen;
     open_ = false;
     outgoing_.clear();
-    pending_.push_back({Action::kConnect, c});
+    pending_.push_back({Action::kConnect, std::move(c)});
   }
   service_.Wake();
   return gen;
@@ -143,21 +147,21 @@ bool CozeClient::Send(std::string text, int64_t origin_ns) {
 }
 
 void CozeClient::HttpPost(const std::string& path_and_query, std::string body, HttpDone done) {
-  auto c = new Conn;
+  auto c = std::make_unique<Conn>();
   c->http = true;
   c->path = options_.api.path + path_and_query;
   c->body = std::move(body);
   c->done = std::move(done);
   {
     std::lock_guard lk(mu_);
-    pending_.push_back({Action::kHttp, c});
+    pending_.push_back({Action::kHttp, std::move(c)});
   }
   service_.Wake();
 }
 
 uint64_t CozeClient::HttpPostStream(const std::string& path_and_query, std::string body, HttpChunk chunk,
                                     HttpDone done) {
-  auto c = new Conn;
+  auto c = std::make_unique<Conn>();
   c->http = true;
   c->path = options_.api.path + path_and_query;
   c->body = std::move(body);
@@ -167,7 +171,7 @@ uint64_t CozeClient::HttpPostStream(const std::string& path_and_query, std::stri
   {
     std::lock_guard lk(mu_);
     id = c->http_id = ++next_http_id_;
-    pending_.push_back({Action::kHttp, c});
+    pending_.push_back({Action::kHttp, std::move(c)});
   }
   service_.Wake();
   return id;
@@ -213,9 +217,9 @@ void CozeClient::ServicePending() {
           wsi_ = nullptr;
           ws_ = nullptr;
         }
-        if (p.action == Action::kConnect) Open(p.conn);
+        if (p.action == Action::kConnect) Open(p.conn.release());
         break;
-      case Action::kHttp: Open(p.conn); break;
+      case Action::kHttp: Open(p.conn.release()); break;
       case Action::kAbortHttp:
         for (auto& [raw, conn] : conns_) {
           if (!conn->http || conn->http_id != p.http_id) continue;

@@ -137,7 +137,9 @@ class CozeClient {
   enum class Action { kConnect, kClose, kHttp, kAbortHttp };
   struct Pending {
     Action action;
-    Conn* conn = nullptr;
+    // Owned until the lws thread opens it: a client stopped before then
+    // frees it with the queue (LSan found one asked for just before a SIGTERM).
+    std::unique_ptr<Conn> conn;
     uint64_t http_id = 0;  // kAbortHttp
   };
 
