@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <cstdio>
 #include <filesystem>
@@ -195,6 +196,23 @@ class SessionProcessTest : public ::testing::Test {
     for (const auto& [a, t] : audio_)
       if (t == chat) r.push_back(&a);
     return r;
+  }
+  // The turn's session.audio, waited for: it comes on the stream plane,
+  // TurnEnded and AgentAudioEnd on the control plane, and the two planes are
+  // not ordered. Waits for as many packets as AgentAudioEnd counted (at
+  // least one when it was not seen).
+  std::vector<const v1::EncodedAudio*> AwaitAudioOf(const std::string& chat, std::chrono::milliseconds t = 5000ms) {
+    RunUntil(
+        loop_,
+        [&] {
+          size_t want = 1;
+          for (const auto& s : events_)
+            if (s.turn_id == chat && s.event.has_agent_audio_end())
+              want = std::max<size_t>(want, s.event.agent_audio_end().packets());
+          return AudioOf(chat).size() >= want;
+        },
+        t);
+    return AudioOf(chat);
   }
   // One 20 ms audio.clean frame of `n` ≤ 320 samples (zero-padded), as vb-afe publishes it
   // (on `to`, numbered by `*index`: by default this device's audio.clean).

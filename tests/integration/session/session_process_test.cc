@@ -26,7 +26,7 @@ TEST_F(SessionProcessTest, TextTurnStreamsTextAndAudioAndCompletes) {
   }
   EXPECT_GT(deltas, 0) << Dump(from);
   EXPECT_EQ(finals, 1);
-  auto packets = AudioOf(chat);
+  auto packets = AwaitAudioOf(chat);
   ASSERT_GT(packets.size(), 3u) << Dump(from);
   for (size_t i = 0; i < packets.size(); ++i) {
     EXPECT_EQ(packets[i]->packet_index(), i);
@@ -70,7 +70,8 @@ TEST_F(SessionProcessTest, VoiceTurnWithServerVad) {
   EXPECT_TRUE(speech) << Dump(from);
   EXPECT_TRUE(final_transcript) << Dump(from);
   EXPECT_TRUE(voice_turn) << Dump(from);
-  EXPECT_FALSE(AudioOf(events_[size_t(ended)].turn_id).empty());
+  const std::string turn = events_[size_t(ended)].turn_id;
+  EXPECT_FALSE(AwaitAudioOf(turn).empty());
 }
 
 // Push-to-talk: nothing is streamed until the key goes down; key up commits

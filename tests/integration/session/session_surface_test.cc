@@ -151,7 +151,8 @@ TEST_F(SessionSurfaceTest, VbSpeakSaysTheTextAsATurnOfItsOwn) {
   EXPECT_TRUE(started) << Dump(from);
   EXPECT_TRUE(caption) << Dump(from);
   EXPECT_TRUE(audio_end) << Dump(from);
-  EXPECT_FALSE(AudioOf(e.turn_id).empty());
+  const std::string turn = e.turn_id;  // events_ may grow while waiting
+  EXPECT_FALSE(AwaitAudioOf(turn).empty()) << "no session.audio of the spoken turn";
   // Offline: refused with the reason, exit 1.
   sim_.Stop(SIGTERM, 3000ms);
   ASSERT_TRUE(RunUntil(

@@ -61,7 +61,7 @@ TEST_F(SessionTlsTest, WithTheTestCaRestAndWebSocketWorkOverTls) {
   EXPECT_FALSE(StateFileConversation().empty()) << "the conversation was created over https";
   std::string chat = TextTurn("What time is it?", "tls-1");
   EXPECT_FALSE(chat.empty());
-  EXPECT_FALSE(AudioOf(chat).empty()) << "the reply's audio came over wss";
+  EXPECT_FALSE(AwaitAudioOf(chat).empty()) << "the reply's audio came over wss";
 }
 
 TEST_F(SessionTlsTest, AnUnknownCaIsRefusedAndThePersonReadsItNamingCaFile) {
