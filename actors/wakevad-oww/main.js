@@ -132,15 +132,18 @@ class Models {
 // openWakeWord's "custom verifier" idea: a logistic model on the embeddings the wake model
 // scored (16 × 96, mean-pooled into `pool` segments), trained on a corpus of its own
 // (bench/wakevad/oww_verifier.js); a detection needs its probability ≥ wake_verifier_threshold.
+// With `score: true` the wake model's score (as log-odds) is one more input, the last weight: a
+// head trained on every chunk (oww_verifier.js --head), which wake_threshold 0 makes the detector.
 class Verifier {
   constructor(file) {
     const v = JSON.parse(fs.readFileSync(file, 'utf8'));
-    const n = v.pool * 96;
+    if (v.score !== undefined && typeof v.score !== 'boolean') throw new Error('"score" must be true or false');
+    const n = v.pool * 96 + (v.score ? 1 : 0);
     if (!Number.isInteger(v.pool) || EMB_WINDOW % v.pool || [v.mean, v.std, v.w].some((a) => !Array.isArray(a) || a.length !== n)
-        || typeof v.b !== 'number') throw new Error('not a verifier (pool, mean, std, w, b)');
+        || typeof v.b !== 'number') throw new Error(`not a verifier (pool, mean, std, w, b; ${v.score ? 'pool × 96 + 1' : 'pool × 96'} values each)`);
     Object.assign(this, v);
   }
-  probability(x) {  // x: Float32Array(16 × 96), oldest embedding first
+  probability(x, score) {  // x: Float32Array(16 × 96), oldest embedding first; score: the wake model's
     const per = EMB_WINDOW / this.pool;
     let z = this.b;
     for (let p = 0; p < this.pool; p++) {
@@ -150,6 +153,10 @@ class Verifier {
         const k = p * 96 + d;
         z += this.w[k] * ((m / per - this.mean[k]) / this.std[k]);
       }
+    }
+    if (this.score) {  // as oww_verifier.js's logit()
+      const k = this.pool * 96, q = Math.min(Math.max(score, 1e-4), 1 - 1e-4);
+      z += this.w[k] * ((Math.log(q / (1 - q)) - this.mean[k]) / this.std[k]);
     }
     return 1 / (1 + Math.exp(-z));
   }
@@ -177,12 +184,12 @@ const actor = {
     c.wakeEnabled = s.key('wake_enabled', true, 'spot the wake phrase (false: VAD only)');
     c.wakeModel = s.key('wake_model', 'hey_jarvis_v0.1', 'openWakeWord model file in models_dir, without .onnx (CC BY-NC-SA 4.0)');
     c.phrase = s.key('wake_phrase', 'hey jarvis', 'the phrase the model spots, as reported in WakeEvent.phrase');
-    c.wakeThreshold = num('wake_threshold', 0.5, 0, 1, 'openWakeWord score that is a detection');
+    c.wakeThreshold = num('wake_threshold', 0.5, 0, 1, 'openWakeWord score that is a detection (0 with a wake_verifier head: the head alone decides)');
     c.patience = num('wake_patience', 1, 1, 10, 'consecutive 80 ms scores at or above wake_threshold that make a detection');
     c.smoothing = num('wake_smoothing', 1, 1, 10, 'scores averaged (moving mean over this many 80 ms chunks) before the threshold');
     c.traceFile = s.key('score_trace', '', 'for measurements: append one line per 80 ms chunk (end sample, wake score, highest Silero probability) to this file');
     c.traceEmbeddings = s.key('score_trace_embeddings', false, "score_trace lines also carry the newest chunk's 96 embedding values (for bench/wakevad/oww_verifier.js)");
-    c.verifierFile = s.key('wake_verifier', '', 'JSON logistic model on the scored embeddings (bench/wakevad/oww_verifier.js) that must confirm a detection (empty: none)');
+    c.verifierFile = s.key('wake_verifier', '', 'JSON logistic model on the scored embeddings (bench/wakevad/oww_verifier.js; --head: also on the score) that must confirm a detection (empty: none)');
     c.verifierThreshold = num('wake_verifier_threshold', 0.5, 0, 1, "the verifier's probability that confirms a detection");
     c.refractoryMs = num('wake_refractory_ms', 2000, 0, 60000, 'after a detection, ignore the phrase for this long');
     c.contextMs = num('wake_context_ms', 2500, 2000, 10000, 'audio up to the report carried in WakeEvent.context_pcm');
@@ -351,7 +358,7 @@ const actor = {
     this.over = mean >= this.c.wakeThreshold ? this.over + 1 : 0;
     if (this.over < this.c.patience || end < this.refractoryUntil) return;
     // A verifier that says no leaves `over` as it is: the next chunk is judged again.
-    if (this.verifier && !(this.models.window && this.verifier.probability(this.models.window) >= this.c.verifierThreshold)) {
+    if (this.verifier && !(this.models.window && this.verifier.probability(this.models.window, score) >= this.c.verifierThreshold)) {
       this.n.verifier_rejects++;
       return;
     }

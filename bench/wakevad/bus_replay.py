@@ -149,7 +149,7 @@ def replay(o, wav, log):
                 "cpu_s": cpu, "wall_s": wall, "audio_s": nframes * FRAME / 16000,
                 "cpu_pct_of_core_realtime": 100.0 * cpu / (nframes * 0.02),
                 "ns_per_frame": 1e9 * cpu / nframes, "exit": rc, "stop_s": time.monotonic() - t_stop,
-                "events": events}
+                "heartbeat": dict(hb.extra), "events": events}
 
 
 def main():

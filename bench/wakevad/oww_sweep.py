@@ -39,7 +39,7 @@ def detect(tr, thr, patience, smooth, gate, vthr=0.0):
         if vad >= gate:
             last_voice = end
         if end - last_voice > SPOT_S * RATE:
-            score = 0.0
+            score, ver = 0.0, 0.0  # not scored: no window for the verifier either
         recent.append(score)
         if len(recent) > smooth:
             recent.pop(0)
@@ -113,12 +113,16 @@ def main():
     ap.add_argument("--verifier", default="0,0.3,0.5,0.7,0.9",
                     help="verifier thresholds tried (0: no verifier; needs oww_verifier.js's 4-column traces); "
                          "each rule picks once without the verifier and once with it")
+    ap.add_argument("--thresholds", default="0.02,0.03,0.05,0.1,0.15,0.2,0.3,0.4,0.5,0.6",
+                    help="wake_threshold values tried (0 with a verifier trained with oww_verifier.js --head: the head alone decides)")
     ap.add_argument("--all", action="store_true", help="print every variant's dev figures")
     o = ap.parse_args()
     dev = corpus(o.dev, o.dev_corpus)
     test = corpus(o.test, o.test_corpus)
-    variants = list(itertools.product([0.02, 0.03, 0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.6], [1, 2, 3], [1, 2, 3], [0.5],
+    variants = list(itertools.product([float(x) for x in o.thresholds.split(",")], [1, 2, 3], [1, 2, 3], [0.5],
                                       [float(x) for x in o.verifier.split(",")]))
+    # threshold 0: the head alone decides, patience and smoothing of the wake model's score mean nothing
+    variants = [v for v in variants if v[0] > 0 or (v[1] == 1 and v[2] == 1 and v[4] > 0)]
     res = [(v, evaluate(dev, v)) for v in variants]
     out = {"variants_tried": len(variants), "picks": []}
     for max_fa in (float(x) for x in o.max_fa.split(",")):

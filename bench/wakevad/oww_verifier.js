@@ -5,7 +5,7 @@
 //
 //   oww_verifier.js --dev DIR[:OFFSET]... --dev-corpus DEV --test DIR[:OFFSET]... --test-corpus TEST --out OUT
 //
-// [--pool N]
+// [--pool N] [--head [--hard W] [--pos-before S] [--lambda L]]   (see HEAD below)
 // Traces: wakevad-oww's score_trace with score_trace_embeddings (bus_bench.py replays,
 // wake_spot_threshold 0): end sample, score, Silero probability, the newest chunk's 96
 // embedding values. The model sees the 16 embeddings the wake model scored, mean-pooled
@@ -23,14 +23,28 @@ const path = require('path');
 
 const RATE = 16000, EMB = 16, D = 96;
 let POOL = 4;  // --pool: segments the 16 embeddings are mean-pooled into (1, 2, 4, 8 or 16)
+// --head: the model is a detector of its own (the actor's wake_threshold 0): examples from EVERY
+// chunk, not only where the wake model scored ≥ 0.02; positives only near the phrase's end
+// (HEAD_POS before it to 1 s after), where the whole phrase is inside the window; the wake model's
+// score (its log-odds) is one more feature; one round of hard negatives (those the first model
+// gives ≥ 0.5) weighted HARD times.
+let HEAD = false, HARD = 4, HEAD_POS = 0.2, LAMBDA = 1e-3;
 
 function args() {
   const o = { dev: [], test: [] };
   let k = null;
   for (const a of process.argv.slice(2)) {
-    if (a.startsWith('--')) { k = a.slice(2); if (k === 'help') { console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 19).join('\n')); process.exit(0); } continue; }
-    if (k === 'dev' || k === 'test') o[k].push(a); else o[k.replace('-corpus', 'Corpus')] = a;
+    if (a.startsWith('--')) { k = a.slice(2); if (k === 'help') { console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 20).join('\n')); process.exit(0); } }
+    if (k === 'head') { HEAD = true; k = null; }
+    if (a.startsWith('--')) continue;
+    if (k === 'dev' || k === 'test') o[k].push(a); else if (k) o[k.replace('-corpus', 'Corpus')] = a;
   }
+  for (const name of ['hard', 'lambda', 'pos-before']) {
+    if (o[name] !== undefined && !(Number(o[name]) >= 0)) { console.error(`oww_verifier.js: --${name} must be a number ≥ 0, got ${o[name]}`); process.exit(2); }
+  }
+  if (o.hard !== undefined) HARD = Number(o.hard);
+  if (o.lambda !== undefined) LAMBDA = Number(o.lambda);
+  if (o['pos-before'] !== undefined) HEAD_POS = Number(o['pos-before']);
   if (o.pool !== undefined) {
     POOL = Number(o.pool);
     if (![1, 2, 4, 8, 16].includes(POOL)) { console.error('oww_verifier.js: --pool must be 1, 2, 4, 8 or 16'); process.exit(2); }
@@ -75,12 +89,19 @@ function load(f) {
 // Pooled features of the window ending at chunk i (null before 16 chunks).
 function features(f, i) {
   if (i < EMB - 1) return null;
-  const x = new Float32Array(POOL * D), per = EMB / POOL;
+  const x = new Float32Array(POOL * D + (HEAD ? 1 : 0)), per = EMB / POOL;
+  if (HEAD) x[POOL * D] = logit(f.score[i]);
   for (let p = 0; p < POOL; p++) for (let j = 0; j < per; j++) {
     const row = (i - EMB + 1 + p * per + j) * D;
     for (let d = 0; d < D; d++) x[p * D + d] += f.emb[row + d] / per;
   }
   return x;
+}
+
+// The wake model's score as log-odds (the head's extra feature; the actor's Verifier does the same).
+function logit(p) {
+  const q = Math.min(Math.max(p, 1e-4), 1 - 1e-4);
+  return Math.log(q / (1 - q));
 }
 
 // The fold of a chunk ending at e: that of the next phrase (rendition parity), else the
@@ -96,11 +117,11 @@ function examples(files) {
   for (const f of files) {
     const n = f.end.length;
     for (let i = 0; i < n; i++) {
-      if (!(f.score[i] >= 0.02 || (i % 10 === 0 && f.vad[i] >= 0.5))) continue;
+      if (!HEAD && !(f.score[i] >= 0.02 || (i % 10 === 0 && f.vad[i] >= 0.5))) continue;
       const e = f.end[i];
       let y = 0;
       for (const [s, t] of f.labels) {
-        if (e >= s && e <= t + 1.2 * RATE) { y = 1; break; }
+        if (HEAD ? e >= t - HEAD_POS * RATE && e <= t + RATE : e >= s && e <= t + 1.2 * RATE) { y = 1; break; }
         if (e > s - 0.5 * RATE && e < t + 2 * RATE) { y = -1; break; }
       }
       if (y < 0) continue;
@@ -111,32 +132,57 @@ function examples(files) {
   return ex;
 }
 
-// L2-regularised logistic regression, classes weighted equally, full-batch Adam.
+// L2-regularised logistic regression, classes weighted equally, Adam: full-batch for the
+// verifier; for the head (10× the examples) mini-batches of 512 in a fixed shuffled order,
+// then once more with the negatives the first model gave ≥ 0.5 weighted --hard times.
 function train(ex) {
-  const n = POOL * D, mean = new Float64Array(n), std = new Float64Array(n);
+  const n = ex[0].x.length, mean = new Float64Array(n), std = new Float64Array(n);
   for (const e of ex) for (let k = 0; k < n; k++) mean[k] += e.x[k] / ex.length;
   for (const e of ex) for (let k = 0; k < n; k++) std[k] += (e.x[k] - mean[k]) ** 2 / ex.length;
   for (let k = 0; k < n; k++) std[k] = Math.sqrt(std[k]) || 1;
-  const xs = ex.map((e) => Float64Array.from(e.x, (v, k) => (v - mean[k]) / std[k]));
+  const xs = ex.map((e) => Float32Array.from(e.x, (v, k) => (v - mean[k]) / std[k]));
   const npos = ex.filter((e) => e.y).length, nneg = ex.length - npos;
-  const wt = ex.map((e) => (e.y ? 0.5 / npos : 0.5 / nneg));
-  const w = new Float64Array(n + 1), m = new Float64Array(n + 1), v = new Float64Array(n + 1), lambda = 1e-3;
-  for (let it = 1; it <= 400; it++) {
+  const fit = (wt) => {
+    const w = new Float64Array(n + 1), m = new Float64Array(n + 1), v = new Float64Array(n + 1);
+    const batch = HEAD ? 512 : xs.length, steps = HEAD ? Math.ceil(xs.length / batch) * 12 : 400, lr = HEAD ? 0.01 : 0.05;
+    let seed = 12345;
+    const order = xs.map((_, j) => j);
+    for (let j = order.length - 1; j > 0; j--) { seed = (seed * 1103515245 + 12345) % 2147483648; const r = seed % (j + 1); [order[j], order[r]] = [order[r], order[j]]; }
     const g = new Float64Array(n + 1);
-    for (let j = 0; j < xs.length; j++) {
-      let z = w[n];
-      for (let k = 0; k < n; k++) z += w[k] * xs[j][k];
-      const r = wt[j] * (1 / (1 + Math.exp(-z)) - ex[j].y);
-      for (let k = 0; k < n; k++) g[k] += r * xs[j][k];
-      g[n] += r;
+    for (let it = 1; it <= steps; it++) {
+      g.fill(0);
+      const from = ((it - 1) * batch) % xs.length, scale = xs.length / Math.min(batch, xs.length - from);
+      for (let q = from; q < Math.min(from + batch, xs.length); q++) {
+        const j = order[q], x = xs[j];
+        let z = w[n];
+        for (let k = 0; k < n; k++) z += w[k] * x[k];
+        const r = scale * wt[j] * (1 / (1 + Math.exp(-z)) - ex[j].y);
+        for (let k = 0; k < n; k++) g[k] += r * x[k];
+        g[n] += r;
+      }
+      for (let k = 0; k < n; k++) g[k] += LAMBDA * w[k];
+      for (let k = 0; k <= n; k++) {
+        m[k] = 0.9 * m[k] + 0.1 * g[k]; v[k] = 0.999 * v[k] + 0.001 * g[k] * g[k];
+        w[k] -= lr * (m[k] / (1 - 0.9 ** it)) / (Math.sqrt(v[k] / (1 - 0.999 ** it)) + 1e-8);
+      }
     }
-    for (let k = 0; k < n; k++) g[k] += lambda * w[k];
-    for (let k = 0; k <= n; k++) {
-      m[k] = 0.9 * m[k] + 0.1 * g[k]; v[k] = 0.999 * v[k] + 0.001 * g[k] * g[k];
-      w[k] -= 0.05 * (m[k] / (1 - 0.9 ** it)) / (Math.sqrt(v[k] / (1 - 0.999 ** it)) + 1e-8);
-    }
+    return w;
+  };
+  const balanced = (hardness) => {
+    const raw = ex.map((e, j) => (e.y ? 1 : hardness[j]));
+    const sp = raw.reduce((a, r, j) => a + (ex[j].y ? r : 0), 0), sn = raw.reduce((a, r, j) => a + (ex[j].y ? 0 : r), 0);
+    return raw.map((r, j) => (ex[j].y ? 0.5 * r / sp : 0.5 * r / sn));
+  };
+  let w = fit(balanced(ex.map(() => 1)));
+  let hard = 0;
+  if (HEAD && HARD !== 1) {
+    const p = xs.map((x) => { let z = w[n]; for (let k = 0; k < n; k++) z += w[k] * x[k]; return 1 / (1 + Math.exp(-z)); });
+    const hardness = ex.map((e, j) => (!e.y && p[j] >= 0.5 ? (hard++, HARD) : 1));
+    w = fit(balanced(hardness));
   }
-  return { pool: POOL, mean: Array.from(mean), std: Array.from(std), w: Array.from(w.subarray(0, n)), b: w[n], npos, nneg };
+  const model = { pool: POOL, mean: Array.from(mean), std: Array.from(std), w: Array.from(w.subarray(0, n)), b: w[n], npos, nneg, hard };
+  if (HEAD) model.score = true;
+  return model;
 }
 
 // The same arithmetic as the actor's Verifier (main.js), on the pooled features.
@@ -164,12 +210,14 @@ function main() {
   const all = train(ex);
   const folds = [0, 1].map((k) => train(ex.filter((e) => e.fold !== k)));  // folds[k]: trained without fold k
   fs.mkdirSync(o.out, { recursive: true });
-  fs.writeFileSync(path.join(o.out, 'verifier.json'), JSON.stringify({ pool: all.pool, mean: all.mean, std: all.std, w: all.w, b: all.b }));
+  const saved = { pool: all.pool, mean: all.mean, std: all.std, w: all.w, b: all.b };
+  if (all.score) saved.score = true;  // the last weight is the wake model's log-odds (the actor's wake_threshold 0: a detector)
+  fs.writeFileSync(path.join(o.out, 'verifier.json'), JSON.stringify(saved));
   for (const f of dev) rewrite(f, path.join(o.out, 'dev'), (i) => folds[foldOf(f, f.end[i])]);
   for (const f of test) rewrite(f, path.join(o.out, 'test'), () => all);
   // training accuracy on its own examples, for the log only
   const acc = (model, set) => set.filter((e) => (prob(model, e.x) >= 0.5) === !!e.y).length / Math.max(1, set.length);
-  console.log(JSON.stringify({ examples: ex.length, positives: all.npos, negatives: all.nneg,
+  console.log(JSON.stringify({ examples: ex.length, positives: all.npos, negatives: all.nneg, head: HEAD, hard_negatives: all.hard,
     train_accuracy: +acc(all, ex).toFixed(4),
     out_of_fold_accuracy: +((acc(folds[0], ex.filter((e) => e.fold === 0)) + acc(folds[1], ex.filter((e) => e.fold === 1))) / 2).toFixed(4),
     dev_files: dev.map((f) => f.name), test_files: test.map((f) => f.name) }, null, 1));

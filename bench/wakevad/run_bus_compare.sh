@@ -30,14 +30,17 @@
 #           the shipped defaults the same way (the trace runs score every chunk and write
 #           embeddings, so their CPU is not the actor's); bus-neg (not by default): the
 #           verifier pick on test's hour of noisy speech, to check the offline false accepts
+#   head    oww_verifier.js --head: a detector head on every chunk of dev's traces (head/verifier.json), and
+#           oww_sweep.py --thresholds 0 picks its threshold on dev (sweep-head.json)
+#   bus-head, bus-head-neg (not by default): the head's pick through the bus on test's positives / noisy speech
 #   table   table.md from the bus runs
 # Writes BUILD/wakevad-bus/*.json, sweep.json and table.md. ~45 min on 2 busy cores (the
 # 66 min of held-out speech, replayed three times, dominate; at load 15+ it replays slower than real time);
 # niced (VB_BENCH_NICE, default 10); not in ctest. Run at most two stages at once (e.g. trace and vbw).
 #
-#   bench/wakevad/run_bus_compare.sh BUILD_DIR [corpus|trace[-dev|-test|-raw|-dev-more]|vbw[-raw]|sweep|bus|bus-default|bus-neg|table]...
+#   bench/wakevad/run_bus_compare.sh BUILD_DIR [corpus|trace[-dev|-test|-raw|-dev-more]|vbw[-raw]|sweep|head|bus|bus-default|bus-neg|bus-head|bus-head-neg|table]...
 set -euo pipefail
-build=${1:?usage: run_bus_compare.sh BUILD_DIR [corpus|trace[-dev|-test|-raw|-dev-more]|vbw[-raw]|sweep|bus|bus-default|bus-neg|table]...}
+build=${1:?usage: run_bus_compare.sh BUILD_DIR [corpus|trace[-dev|-test|-raw|-dev-more]|vbw[-raw]|sweep|head|bus|bus-default|bus-neg|bus-head|bus-head-neg|table]...}
 shift
 stages=" ${*:-corpus trace vbw sweep bus table} "
 here=$(cd "$(dirname "$0")" && pwd)
@@ -92,8 +95,20 @@ if has sweep; then
     --test "$out/verifier/test:16000" --test-corpus "$test" --max-fa 0.5,1,2 \
     --verifier 0,0.5,0.9,0.95,0.98,0.99 --all > "$out/sweep.json"
 fi
-section() {  # MAX_FA VERIFIER(true|false) → the wakevad: section sweep.json picked for that rule
-  /usr/bin/python3 - "$out/sweep.json" "$out/verifier/verifier.json" "$1" "$2" <<'EOF'
+# the head (oww_verifier.js --head): a detector trained on every chunk of dev's traces, the wake
+# model's score one of its inputs; three were tried (pool 4 at L2 1e-3 and hard negatives × 4,
+# pool 16 the same, pool 4 at 1e-2 and × 10), the last chosen on dev's out-of-fold figures (the
+# only one at 100 % in both 10 dB conditions with 0 false accepts in dev's noisy and clean speech)
+if has head; then
+  /usr/bin/node --max-old-space-size=6000 "$here/oww_verifier.js" --head --pool 4 --lambda 0.01 --hard 10 \
+    --dev "$out/trace-dev-afe:16000" "$out/trace-dev-more:16000" --dev-corpus "$dev" \
+    --test "$out/trace-test-afe:16000" "$out/trace-test-raw:16000" --test-corpus "$test" --out "$out/head" > "$out/head.log"
+  /usr/bin/python3 "$here/oww_sweep.py" --dev "$out/head/dev:16000" --dev-corpus "$dev" \
+    --test "$out/head/test:16000" --test-corpus "$test" --max-fa 0.5 --thresholds 0 \
+    --verifier 0.5,0.7,0.8,0.9,0.95,0.97,0.98,0.99,0.995,0.998 --all > "$out/sweep-head.json"
+fi
+section() {  # MAX_FA VERIFIER(true|false) [SWEEP VERIFIER.json] → the wakevad: section SWEEP picked for that rule
+  /usr/bin/python3 - "${3:-$out/sweep.json}" "${4:-$out/verifier/verifier.json}" "$1" "$2" <<'EOF'
 import json, sys
 p = [p for p in json.load(open(sys.argv[1]))["picks"] if p["max_fa"] == float(sys.argv[3]) and p["verifier"] == (sys.argv[4] == "true")][0]
 print("wakevad:")
@@ -116,6 +131,12 @@ if has bus; then
 fi
 # bus-neg: the verifier pick's false accepts in test's noisy speech through the bus (the table's come from the traces)
 has bus-neg && bench "wakevad-oww + verifier, dev pick ≤ 0.5 FA/h" "$test" "$out/oww-pick-0.5-verifier-neg.json" "$(section 0.5 true)" \
+  "${afe[@]}" --conditions none --neg pink10 -- "${oww[@]}"
+# bus-head, bus-head-neg: the head's dev pick through the bus on test's positives, and on its hour of noisy speech
+headsec() { section 0.5 true "$out/sweep-head.json" "$out/head/verifier.json"; }
+has bus-head && bench "wakevad-oww + head (wake_threshold 0), dev pick ≤ 0.5 FA/h" "$test" "$out/oww-head.json" "$(headsec)" \
+  "${afe[@]}" --conditions clean,pink10,music10 --neg none -- "${oww[@]}"
+has bus-head-neg && bench "wakevad-oww + head (wake_threshold 0), dev pick ≤ 0.5 FA/h" "$test" "$out/oww-head-neg.json" "$(headsec)" \
   "${afe[@]}" --conditions none --neg pink10 -- "${oww[@]}"
 # the defaults as shipped (no trace, the wake model gated by Silero): CPU, onset and latency as a user gets them
 has bus || has bus-default && bench "wakevad-oww 0.5 (published default)" "$test" "$out/oww-default.json" "" "${afe[@]}" \
