@@ -13,7 +13,7 @@ cd "$top"
 packages=(
   build-essential cmake pkg-config ninja-build
   libzmq3-dev cppzmq-dev libprotobuf-dev protobuf-compiler
-  libwebsockets-dev libssl-dev libopus-dev libasound2-dev
+  libwebsockets-dev libssl-dev libopus-dev libasound2-dev libpulse-dev
   libspeexdsp-dev libyaml-cpp-dev nlohmann-json3-dev libzstd-dev
   libwebrtc-audio-processing-dev
   libgtest-dev libgmock-dev libbenchmark-dev

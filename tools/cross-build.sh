@@ -110,7 +110,7 @@ if ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
 fi
 target_pkgs=(
   libc6 libstdc++6
-  libzmq3-dev cppzmq-dev libprotobuf-dev libssl-dev libopus-dev libasound2-dev
+  libzmq3-dev cppzmq-dev libprotobuf-dev libssl-dev libopus-dev libasound2-dev libpulse-dev
   libspeexdsp-dev libzstd-dev libwebrtc-audio-processing-dev
   libpocketsphinx-dev libsphinxbase-dev libespeak-ng-dev
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -78,6 +78,16 @@ class PcmSink {
   // for Write() (a flush that must not wait for the queue to play out).
   // Not every sink can: the default says so.
   virtual Status Drop() { return Status::Unavailable("sink cannot drop its queue"); }
+  // Rewritable queue (rewindable()): takes back up to max_frames of the
+  // frames written last that have not started to play (keeping a safety
+  // margin before the play position); *frames = how many. They are silenced,
+  // and the next Write() goes in their place, so the caller can replace
+  // them (a flush's fade) without a gap or a click.
+  virtual Status Rewind(size_t /*max_frames*/, size_t* frames) {
+    *frames = 0;
+    return Status::Unavailable("sink cannot rewrite its queue");
+  }
+  virtual bool rewindable() const { return false; }
   // As PcmSource::clocked().
   virtual bool clocked() const { return false; }
   virtual std::vector<pollfd> PollFds() { return {}; }

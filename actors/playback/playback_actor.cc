@@ -8,7 +8,9 @@
 namespace vb::playback {
 
 void PlaybackActor::DeclareConfig(config::Section& s) {
-  s.Choice("sink", &sink_kind_, "alsa", {"alsa", "wav"}, "where the audio goes: an ALSA device or a WAV file");
+  s.Choice("sink", &sink_kind_, "alsa", {"alsa", "pulse", "wav"},
+           "where the audio goes: an ALSA device, a PulseAudio server (libpulse, a deep queue rewritten on a "
+           "flush: few wake-ups) or a WAV file");
   s.Key("rate", &rate_, 16000, {8000, 48000},
         "playback rate in Hz, mono; must equal decoder.output_rate "
         "(frames at another rate are resampled)");
@@ -48,6 +50,22 @@ void PlaybackActor::DeclareConfig(config::Section& s) {
     a.Finish();
   }
   {
+    auto p = s.Sub("pulse", "PulseAudio playback (sink: pulse)");
+    p.Key("server", &options_.pulse.server, std::string(""), "server; empty = the default (PULSE_SERVER, client.conf)");
+    p.Key("device", &options_.pulse.device, std::string(""), "sink name; empty = PULSE_SINK or the server's default");
+    p.Key("buffer_ms", &pulse_buffer_ms_, 80, {20, 2000},
+          "queue kept in the server (write → speaker); deep is safe: a flush rewrites it from just after what is "
+          "about to play");
+    p.Key("period_ms", &pulse_period_ms_, 20, {5, 200},
+          "the loop writes this often, in blocks this long (replaces period_ms for this sink)");
+    p.Key("rewind_margin_ms", &pulse_margin_ms_, 10, {2, 100},
+          "a flush keeps this much ahead of the play position (the server must still be able to rewrite the "
+          "rest); audio.ref is published this long before it plays");
+    if (pulse_buffer_ms_ < 2 * pulse_period_ms_) p.Error("buffer_ms", "must be at least two periods (period_ms)");
+    if (pulse_margin_ms_ >= pulse_buffer_ms_) p.Error("rewind_margin_ms", "must be less than buffer_ms");
+    p.Finish();
+  }
+  {
     auto w = s.Sub("wav", "WAV file as the speaker (sink: wav)");
     w.Key("path", &options_.wav_path, std::string(""), "WAV file written with what would reach the speaker");
     w.Key("realtime", &options_.wav_realtime, true,
@@ -61,7 +79,9 @@ void PlaybackActor::DeclareConfig(config::Section& s) {
 
 Status PlaybackActor::Configure(bus::Context& ctx) {
   ctx_ = &ctx;
-  options_.sink = sink_kind_ == "alsa" ? PlaybackOptions::Sink::kAlsa : PlaybackOptions::Sink::kWav;
+  options_.sink = sink_kind_ == "alsa"    ? PlaybackOptions::Sink::kAlsa
+                  : sink_kind_ == "pulse" ? PlaybackOptions::Sink::kPulse
+                                          : PlaybackOptions::Sink::kWav;
   options_.engine.rate = uint32_t(rate_);
   options_.engine.target_ms = uint32_t(target_ms_);
   options_.engine.max_buffer_ms = uint32_t(max_buffer_ms_);
@@ -70,6 +90,10 @@ Status PlaybackActor::Configure(bus::Context& ctx) {
   options_.period_ms = uint32_t(period_ms_);
   options_.alsa.channels = uint32_t(alsa_channels_);
   options_.alsa.buffer_us = uint32_t(alsa_buffer_ms_) * 1000;
+  options_.pulse.buffer_us = uint32_t(pulse_buffer_ms_) * 1000;
+  options_.pulse.period_us = uint32_t(pulse_period_ms_) * 1000;
+  options_.pulse.margin_us = uint32_t(pulse_margin_ms_) * 1000;
+  options_.pulse.client_name = "vb-playback";
   loop_ = std::make_unique<audio::BusPumpLoop>(ctx.loop());
   PlaybackCore::Outputs out;
   out.ref = [this](const v1::AudioFrame& f, int64_t origin_ns) {

@@ -26,6 +26,9 @@ PlaybackCore::PlaybackCore(PlaybackOptions options, audio::PumpLoop& loop, Outpu
       options_.alsa.sample_rate = rate_;
       options_.alsa.period_us = options_.period_ms * 1000;
       sink = std::make_unique<audio::AlsaSink>(options_.alsa);
+    } else if (options_.sink == PlaybackOptions::Sink::kPulse) {
+      options_.pulse.sample_rate = rate_;
+      sink = std::make_unique<audio::PulseSink>(options_.pulse);
     } else {
       sink = std::make_unique<audio::WavFileSink>(options_.wav_path, audio::PcmFormat{rate_, 1});
     }
@@ -34,8 +37,11 @@ PlaybackCore::PlaybackCore(PlaybackOptions options, audio::PumpLoop& loop, Outpu
   pc.what = "playback device";
   pc.xrun_line = "playback device underrun";
   pc.xrun_effect = "recovered";
-  pc.period_ms = options_.period_ms;
-  pc.device_period_ms = options_.period_ms;
+  // PulseAudio: its deep, rewritable queue is served once per its period.
+  const bool pulse = options_.sink == PlaybackOptions::Sink::kPulse;
+  pc.period_ms = pulse ? options_.pulse.period_us / 1000 : options_.period_ms;
+  pc.device_period_ms = pc.period_ms;
+  pc.publish_ahead_ns = int64_t(options_.pulse.margin_us) * 1000;
   pc.reopen_min_ms = options_.reopen_min_ms;
   pc.reopen_max_ms = options_.reopen_max_ms;
   pc.stall_ns = pc.first_data_ns = kStallNs;
@@ -45,11 +51,15 @@ PlaybackCore::PlaybackCore(PlaybackOptions options, audio::PumpLoop& loop, Outpu
   hooks.opened = [this]() -> Status {
     if (!logged_format_) {
       auto* alsa = dynamic_cast<audio::AlsaSink*>(pump_->sink());
-      VB_LOG(kInfo) << "playback " << options_.alsa.device << ": " << pump_->format().sample_rate << " Hz, "
+      auto* pulse_sink = dynamic_cast<audio::PulseSink*>(pump_->sink());
+      VB_LOG(kInfo) << "playback " << DeviceName() << ": " << pump_->format().sample_rate << " Hz, "
                     << pump_->format().channels << " ch"
                     << (alsa ? ", period " + std::to_string(alsa->period_frames()) + " frames, buffer " +
                                    std::to_string(alsa->buffer_frames())
-                             : std::string());
+                             : std::string())
+                    << (pulse_sink ? " to " + pulse_sink->sink_name() + ", queue " +
+                                         std::to_string(pulse_sink->buffer_frames()) + " frames, rewritable"
+                                   : std::string());
       logged_format_ = true;
     }
     return Status::Ok();
@@ -60,7 +70,7 @@ PlaybackCore::PlaybackCore(PlaybackOptions options, audio::PumpLoop& loop, Outpu
   };
   hooks.back = [this](int64_t) {
     if (out_.back) out_.back();
-    PublishEvent(v1::PlaybackEvent::DEVICE_BACK, engine_->playing_turn(), options_.alsa.device);
+    PublishEvent(v1::PlaybackEvent::DEVICE_BACK, engine_->playing_turn(), DeviceName());
   };
   hooks.error = [this](const std::string& what) {
     if (out_.error) out_.error();
@@ -86,10 +96,20 @@ Status PlaybackCore::Init() {
   return Status::Ok();
 }
 
+std::string PlaybackCore::DeviceName() const {
+  if (options_.sink == PlaybackOptions::Sink::kPulse)
+    return "pulse " + (options_.pulse.device.empty() ? std::string("(default sink)") : options_.pulse.device);
+  return options_.alsa.device;
+}
+
 std::string PlaybackCore::Describe() const {
   const bool wav = options_.sink == PlaybackOptions::Sink::kWav;
-  return std::string("sink ") + (wav ? "wav " + options_.wav_path : "alsa " + options_.alsa.device) + ", " +
-         std::to_string(rate_) + " Hz" + (wav ? (options_.wav_realtime ? ", real time" : ", offline") : "");
+  const bool alsa = options_.sink == PlaybackOptions::Sink::kAlsa;
+  return std::string("sink ") +
+         (wav    ? "wav " + options_.wav_path
+          : alsa ? "alsa " + DeviceName()
+                 : DeviceName()) +
+         ", " + std::to_string(rate_) + " Hz" + (wav ? (options_.wav_realtime ? ", real time" : ", offline") : "");
 }
 
 void PlaybackCore::Start() {
@@ -146,8 +166,19 @@ void PlaybackCore::OnCommand(const v1::DialogCommand& cmd) {
     // Either the device's queue plays out (≤ buffer_ms) and the fade follows
     // it, or (drop_on_flush) the queue is dropped and the fade starts from
     // its first unplayed sample — exact only if the device's delay is.
+    // A rewritable queue (PulseAudio) is taken back from just after what is
+    // about to play and the fade replaces it: fast and exact.
+    // (Rewritable: also when the turn's end is queued but no longer in the
+    // engine.)
     std::vector<int16_t> unplayed;
-    if (options_.drop_on_flush && engine_->FlushHitsPlaying(turn)) pump_->DropDeviceQueue(&unplayed);
+    if (pump_->rewindable()) {
+      if ((turn.empty() || turn == engine_->playing_turn()) && pump_->RewindDeviceQueue(&unplayed)) {
+        filler_tail_ = 0;
+        if (std::all_of(unplayed.begin(), unplayed.end(), [](int16_t v) { return v == 0; })) unplayed.clear();
+      }
+    } else if (options_.drop_on_flush && engine_->FlushHitsPlaying(turn)) {
+      pump_->DropDeviceQueue(&unplayed);
+    }
     if (cancel) engine_->Cancel(turn, now, unplayed);
     else engine_->Flush(turn, now, unplayed);
     PublishEvents();
@@ -190,6 +221,7 @@ bool PlaybackCore::Render(int16_t* out, size_t n, int64_t now, int64_t play_ns) 
   PublishEvents();
   if (info.origin_ns) last_origin_ns_ = info.origin_ns;
   last_audible_ = info.audible;
+  filler_tail_ = info.audible ? 0 : filler_tail_ + n;
   TrackIdle(info.audible, now);
   // Real-time WAV with nothing playing: the file keeps only what was heard
   // (audio.ref still says silence).
@@ -198,12 +230,16 @@ bool PlaybackCore::Render(int16_t* out, size_t n, int64_t now, int64_t play_ns) 
 }
 
 void PlaybackCore::Played(const int16_t* pcm, size_t n, int64_t play_ns) {
+  // A rewritable sink reports frames as they are about to play, later than
+  // they were rendered: what is silence is told by the samples themselves.
+  const bool silent =
+      pump_->rewindable() ? std::all_of(pcm, pcm + n, [](int16_t v) { return v == 0; }) : !last_audible_;
   // audio.ref: the framer takes "now" as the time just after the last sample.
-  ref_framer_.Push(pcm, n, play_ns + int64_t(double(n) * 1e9 / rate_), 0, !last_audible_);
+  ref_framer_.Push(pcm, n, play_ns + int64_t(double(n) * 1e9 / rate_), 0, silent);
 }
 
 void PlaybackCore::TrackIdle(bool audible, int64_t now) {
-  if (options_.idle_stop_ms == 0 || !pump_->clocked()) return;
+  if (options_.idle_stop_ms == 0 || !pump_->clocked() || options_.sink != PlaybackOptions::Sink::kAlsa) return;
   if (audible || !engine_->Idle()) {
     idle_since_ns_ = 0;
     return;
@@ -224,6 +260,14 @@ void PlaybackCore::TrackIdle(bool audible, int64_t now) {
 void PlaybackCore::Wake() {
   idle_since_ns_ = 0;
   if (pump_->parked() && engine_->HasWork()) pump_->Resume();
+  // A rewritable queue full of silence: the new audio takes its place.
+  if (filler_tail_ > 0 && pump_->rewindable() && engine_->HasWork()) {
+    std::vector<int16_t> silence;
+    if (pump_->RewindDeviceQueue(&silence, filler_tail_)) {
+      filler_tail_ -= std::min(filler_tail_, silence.size());
+      pump_->Service();
+    }
+  }
 }
 
 void PlaybackCore::RenderOffline() {

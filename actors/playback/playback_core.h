@@ -1,8 +1,8 @@
 // PlaybackCore: the logic of vb-playback, with no bus and no ZeroMQ. Decoded
 // speech (any rate, any channels) goes into a PlaybackEngine (jitter buffer,
 // flush with a fade, prompts); a PcmPump (pacing, watchdog, device loss and
-// recovery) pulls it out to one PcmSink (ALSA device or WAV file; tests: a
-// fault-injecting fake) at the device's pace, scaled by the volume. What
+// recovery) pulls it out to one PcmSink (ALSA device, PulseAudio with a
+// rewritable queue, or WAV file; tests: a fault-injecting fake) at the device's pace, scaled by the volume. What
 // reached the speaker comes out as 16 kHz reference frames stamped with when
 // they leave it, and the engine's events as PlaybackEvents. The adapter
 // (playback_actor.cc) maps all of it to and from the bus.
@@ -20,6 +20,7 @@
 #include "actors/common/alsa_pcm.h"
 #include "actors/common/pcm_framer.h"
 #include "actors/common/pcm_pump.h"
+#include "actors/common/pulse_pcm.h"
 #include "actors/common/resampler.h"
 #include "actors/playback/playback_engine.h"
 #include "actors/playback/prompts.h"
@@ -29,13 +30,14 @@
 namespace vb::playback {
 
 struct PlaybackOptions {
-  enum class Sink { kAlsa, kWav };
+  enum class Sink { kAlsa, kPulse, kWav };
   Sink sink = Sink::kAlsa;
   EngineConfig engine;  // its rate is the playback rate
   uint32_t period_ms = 5;
   int volume = 100;  // percent
   std::vector<std::pair<std::string, std::string>> prompt_files;
   audio::AlsaConfig alsa;
+  audio::PulseConfig pulse;  // sink: pulse (its period_us is the render block and the wake-up)
   bool drop_on_flush = false;
   // ALSA: stop the device after this long with nothing to play (0: never;
   // it then plays silence between turns).
@@ -75,6 +77,7 @@ class PlaybackCore {
 
   void Figures(std::map<std::string, int64_t>* out) const;
   std::string Describe() const;
+  std::string DeviceName() const;
   const PlaybackEngine& engine() const { return *engine_; }
   const audio::PcmPump& pump() const { return *pump_; }
 
@@ -102,6 +105,10 @@ class PlaybackCore {
   std::vector<int16_t> mono_, resampled_;
   std::unique_ptr<audio::PcmPump> pump_;
   bool last_audible_ = false;
+  // Rewritable sink: frames at the end of what was written that are only
+  // the engine's silence (no speech, fade or prompt): new audio replaces
+  // them instead of waiting behind them.
+  size_t filler_tail_ = 0;
   int64_t idle_since_ns_ = 0;  // first render of only silence with nothing to play (0: playing)
   bool park_posted_ = false;
   int64_t last_origin_ns_ = 0;

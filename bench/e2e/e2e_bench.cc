@@ -39,7 +39,10 @@
 // its JSON line). Prints one JSON object; run by hand, not in ctest:
 //   build/bin/vb-e2e-bench [--wav-speaker] [--speak-s 15] [--out FILE]
 //                          [--afe-backend speex|webrtc|bypass (default: speex, the product's)]
+//                          [--sink alsa|pulse (the speaker on the null sink: ALSA
+//                           `pulse` or libpulse with a rewritable queue; default alsa)]
 //                          [--alsa 'KEY: V, …' (more playback.alsa keys)]
+//                          [--pulse 'KEY: V, …' (more playback.pulse keys)]
 //                          [--playback 'KEY: V, …' (more playback keys)]
 //                          [--rt-priority N (capture's and playback's
 //                           rt_priority, default 0 = the product default;
@@ -173,7 +176,7 @@ Json ResponseReport(const std::vector<vb::sniff::TurnTrace>& traces) {
 int main(int argc, char** argv) {
   bool wav_speaker = false;
   double speak_s = 15;
-  std::string out_path, afe_backend = "speex", alsa_extra, playback_extra;
+  std::string out_path, afe_backend = "speex", alsa_extra, pulse_extra, playback_extra, sink = "alsa";
   int rt_priority = 0;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
@@ -182,12 +185,17 @@ int main(int argc, char** argv) {
     else if (a == "--out" && i + 1 < argc) out_path = argv[++i];
     else if (a == "--afe-backend" && i + 1 < argc) afe_backend = argv[++i];
     else if (a == "--alsa" && i + 1 < argc) alsa_extra = std::string(", ") + argv[++i];
+    else if (a == "--pulse" && i + 1 < argc) pulse_extra = argv[++i];
+    else if (a == "--sink" && i + 1 < argc &&
+             (std::string(argv[i + 1]) == "alsa" || std::string(argv[i + 1]) == "pulse"))
+      sink = argv[++i];
     else if (a == "--playback" && i + 1 < argc) playback_extra = argv[++i];
     else if (a == "--rt-priority" && i + 1 < argc) rt_priority = std::atoi(argv[++i]);
     else {
       std::fprintf(stderr,
                    "usage: vb-e2e-bench [--wav-speaker] [--speak-s S] [--out FILE] [--afe-backend B]\n"
-                   "                    [--alsa 'KEY: V, …' (more playback.alsa keys)]\n"
+                   "                    [--sink alsa|pulse] [--alsa 'KEY: V, …' (more playback.alsa keys)]\n"
+                   "                    [--pulse 'KEY: V, …' (more playback.pulse keys)]\n"
                    "                    [--playback 'KEY: V, …' (more playback keys)] [--rt-priority N]\n");
       return 2;
     }
@@ -256,8 +264,9 @@ int main(int argc, char** argv) {
   std::string key;
   for (std::stringstream keys(playback_extra); std::getline(keys, key, ',');)
     if (key.find_first_not_of(' ') != std::string::npos) cfg += "  " + key.substr(key.find_first_not_of(' ')) + "\n";
-  cfg += wav_speaker ? "  sink: wav\n  wav: {path: " + d + "/reply.wav, realtime: true}\n"
-                     : "  sink: alsa\n  alsa: {device: pulse" + alsa_extra + "}\n";
+  cfg += wav_speaker       ? "  sink: wav\n  wav: {path: " + d + "/reply.wav, realtime: true}\n"
+         : sink == "pulse" ? "  sink: pulse\n  pulse: {" + pulse_extra + "}\n"
+                           : "  sink: alsa\n  alsa: {device: pulse" + alsa_extra + "}\n";
   dir.Write("vb.yaml", cfg);
 
   zmq::context_t ctx(1);
@@ -482,7 +491,7 @@ int main(int argc, char** argv) {
 
   Json r;
   r["completed"] = done;
-  r["speaker"] = wav_speaker ? "wav" : "alsa pulse (null sink)";
+  r["speaker"] = wav_speaker ? "wav" : sink == "pulse" ? "libpulse (null sink)" : "alsa pulse (null sink)";
   r["turns_spoken"] = turns_spoken;
   r["mic_to_wire_ms"] = {
       {"capture_to_clean", Summary(capture_to_clean_ms)},
