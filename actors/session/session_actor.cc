@@ -86,6 +86,7 @@ std::string DefaultDeviceId(const std::string& device) {
 // The resume point is written when it changes, and at least this often so
 // its age says whether the process that wrote it died just now.
 constexpr int64_t kResumeRefreshMs = 10'000;
+constexpr int64_t kResumeAdvanceMs = 2'000;
 
 std::string Trim(std::string s) {
   while (!s.empty() && isspace(uint8_t(s.back()))) s.pop_back();
@@ -382,7 +383,7 @@ Status SessionActor::Activate(bus::Context& ctx) {
   persist_timer_ = ctx.loop().AddTimer(std::chrono::milliseconds(500), [this] {
     core_->Tick(bus::MonoNs());
     text_chats_->Tick(bus::MonoNs());
-    SaveResume(false);
+    SaveResume(false, true);
   });
   StartupStep();
   return Status::Ok();
@@ -460,7 +461,7 @@ void SessionActor::StartupStep() {
     startup_timer_ = ctx_->loop().AddOneShot(std::chrono::milliseconds(50), [this] { StartupStep(); });
 }
 
-void SessionActor::SaveResume(bool durable) {
+void SessionActor::SaveResume(bool durable, bool periodic) {
   if (!store_ || !fixed_conversation_.empty()) return;
   ResumePoint p = core_->Resume();
   SessionState st = state_;
@@ -489,9 +490,18 @@ void SessionActor::SaveResume(bool durable) {
   }
   const bool changed = st.turn_id != state_.turn_id || st.mode != state_.mode || st.device != state_.device ||
                        st.listening != state_.listening || st.streaming != state_.streaming ||
-                       st.has_samples != state_.has_samples || st.resend_from != state_.resend_from ||
-                       st.texts != state_.texts;
-  if (!changed && now - state_.saved_at_ms < kResumeRefreshMs) return;
+                       st.has_samples != state_.has_samples || st.texts != state_.texts;
+  // The resend point moves on through every silence the service has judged
+  // (twice a second while streaming, all the time in continuous mode): an
+  // older point on disk only means a restart sends a little more silence
+  // again, never that it skips a question, so the timer writes its advance
+  // alone at most every kResumeAdvanceMs. A question made a turn or
+  // committed (an urgent save, not periodic) is written at once: a restart
+  // must not send it again.
+  const bool advanced =
+      st.resend_from > state_.resend_from && (!periodic || now - state_.saved_at_ms >= kResumeAdvanceMs);
+  const bool moved_back = st.resend_from < state_.resend_from;
+  if (!changed && !moved_back && !advanced && now - state_.saved_at_ms < kResumeRefreshMs) return;
   st.saved_at_ms = now;
   if (Status s = store_->Save(st, durable); !s.ok()) {
     ctx_->CountError();

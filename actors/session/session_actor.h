@@ -75,7 +75,10 @@ class SessionActor : public bus::Actor, private SessionPort, private TextChatPor
   // Restart continuity (see the file comment).
   void Resume(const SessionState& st);
   void StartupStep();
-  void SaveResume(bool durable);
+  // `periodic`: the half-second timer's save, where an advance of the
+  // resend point alone may wait (kResumeAdvanceMs); every other save is of
+  // a change that must survive a kill at once.
+  void SaveResume(bool durable, bool periodic = false);
   // audio.clean of `device` from now on (dialog.state.device, or the
   // device a restarted session streamed before).
   void Follow(const std::string& device);

@@ -86,9 +86,14 @@ Status StateStore::Load(SessionState* out) const {
 }
 
 Status StateStore::Save(const SessionState& s, bool durable) const {
-  size_t slash = path_.rfind('/');
-  if (slash != std::string::npos && !MakeDirs(path_.substr(0, slash)))
-    return Status::Io(path_ + ": cannot create its directory: " + std::strerror(errno));
+  // The directory is made by the first save, and again only if it vanished
+  // (the temporary file cannot be opened): not three mkdir calls per save.
+  auto make_dir = [&] {
+    size_t slash = path_.rfind('/');
+    dir_made_ = slash == std::string::npos || MakeDirs(path_.substr(0, slash));
+    return dir_made_;
+  };
+  if (!dir_made_ && !make_dir()) return Status::Io(path_ + ": cannot create its directory: " + std::strerror(errno));
   nlohmann::json texts = nlohmann::json::array();
   for (const auto& t : s.texts)
     texts.push_back({{"text", t.text},
@@ -111,6 +116,7 @@ Status StateStore::Save(const SessionState& s, bool durable) const {
                      "\n";
   std::string tmp = path_ + ".tmp";
   int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0 && errno == ENOENT && make_dir()) fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return Status::Io(tmp + ": " + std::strerror(errno));
   bool ok = write(fd, text.data(), text.size()) == ssize_t(text.size()) && (!durable || fsync(fd) == 0);
   int err = errno;

@@ -61,6 +61,7 @@ class StateStore {
 
  private:
   std::string path_;
+  mutable bool dir_made_ = false;  // by this store: Save makes it once (again if it vanished)
 };
 
 }  // namespace vb::session

@@ -1,6 +1,8 @@
 // The persisted conversation (StateStore) and base-URL parsing (Url): what a
 // restart reads back, what a corrupt file does, what config may name.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 
@@ -28,6 +30,26 @@ TEST(StateStore, SavesAndLoadsTheConversationCreatingDirectories) {
   ASSERT_TRUE(store.Save({"2", "bot-1", "api.coze.cn"}).ok());
   ASSERT_TRUE(store.Load(&back).ok());
   EXPECT_EQ(back.conversation_id, "2");
+}
+
+// The directory is made once, not at every save (twice a second while
+// streaming); one removed under a running session is made again.
+TEST(StateStore, MakesTheDirectoryAgainIfItVanished) {
+  testing::TempDir dir;
+  const std::string path = dir.File("a/b/session-kitchen.json");
+  StateStore store(path);
+  ASSERT_TRUE(store.Save({"1", "bot-1", "api.coze.cn"}).ok());
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  ASSERT_EQ(rmdir(dir.File("a/b").c_str()), 0);
+  ASSERT_EQ(rmdir(dir.File("a").c_str()), 0);
+  Status st = store.Save({"2", "bot-1", "api.coze.cn"});
+  ASSERT_TRUE(st.ok()) << st.message();
+  SessionState back;
+  ASSERT_TRUE(StateStore(path).Load(&back).ok());
+  EXPECT_EQ(back.conversation_id, "2");
+  struct stat sb;
+  ASSERT_EQ(stat(dir.File("a/b").c_str(), &sb), 0);
+  EXPECT_EQ(sb.st_mode & 0777, 0700u);
 }
 
 TEST(StateStore, KeepsTheResumePoint) {
