@@ -19,6 +19,12 @@ constexpr std::chrono::milliseconds kHearingBatch{100};
 bool ListensOrWould(const v1::DialogState& s) {
   return s.state() == v1::STATE_LISTENING || (s.state() == v1::STATE_IDLE && s.mode() == v1::MODE_WAKE_WORD);
 }
+// A header's origin_ns (the capture time, CLOCK_MONOTONIC as Clock) as the
+// dialog's time; 0 = not stamped.
+std::optional<Clock::time_point> Captured(int64_t origin_ns) {
+  if (origin_ns <= 0) return std::nullopt;
+  return Clock::time_point(std::chrono::nanoseconds(origin_ns));
+}
 }  // namespace
 
 void ControlActor::DeclareConfig(config::Section& s) {
@@ -129,7 +135,9 @@ Status ControlActor::Configure(bus::Context& ctx) {
         break;
       case v1::SessionEvent::kTurnEnded: dialog_->TurnEnded(turn, e.turn_ended().outcome(), now); break;
       case v1::SessionEvent::kAgentAudioEnd: dialog_->AgentAudioEnded(turn, e.agent_audio_end().packets(), now); break;
-      case v1::SessionEvent::kUserSpeech: dialog_->ServerSpeech(e.user_speech().started(), now); break;
+      case v1::SessionEvent::kUserSpeech:
+        dialog_->ServerSpeech(e.user_speech().started(), now, Captured(m.header.origin_ns()));
+        break;
       case v1::SessionEvent::kError:
         VB_LOG(kWarn) << "session error " << e.error().code() << ": " << e.error().message();
         dialog_->SessionError(e.error().message(), e.error().fatal(), now);
@@ -170,7 +178,7 @@ Status ControlActor::Configure(bus::Context& ctx) {
           return;
         }
         if (Arbitrates() && device != Served()) return;  // barge-in is the served device's
-        dialog_->ClientVad(start, Clock::now());
+        dialog_->ClientVad(start, Clock::now(), Captured(m.header.origin_ns()));
         Reschedule();
       },
       voices);
@@ -529,6 +537,7 @@ void ControlActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   (*hb.mutable_extra())["hearing"] = hearing_->hearing() ? 1 : 0;
   (*hb.mutable_extra())["longest_deaf_ms"] = hearing_->longest_deaf_ms();
   (*hb.mutable_extra())["barge_ins"] = int64_t(dialog_->barge_ins());
+  (*hb.mutable_extra())["late_speech"] = int64_t(dialog_->late_speech());
   (*hb.mutable_extra())["client_vad_held_off"] = int64_t(dialog_->vad_held_off());
   (*hb.mutable_extra())["recovering"] = dialog_->recovering() ? 1 : 0;
   (*hb.mutable_extra())["wake_cuts"] = int64_t(dialog_->wake_cuts());

@@ -143,6 +143,8 @@ void Dialog::Enter(v1::DialogStateKind s, const std::string& reason, Clock::time
     return;
   }
   bool changed = state_.state() != s;
+  if (!Busy(s)) busy_since_.reset();
+  else if (!Busy(state_.state())) busy_since_ = now;
   state_.set_state(s);
   state_.set_reason(reason);
   if (changed) state_.set_since_mono_ns(Ns(now));
@@ -352,10 +354,17 @@ void Dialog::PlaybackDrained(const std::string& turn_id, Clock::time_point now) 
   if (reply_done_) TurnFinished(now, "reply played");
 }
 
-void Dialog::ServerSpeech(bool started, Clock::time_point now) {
+bool Dialog::BeforeTurnBoundary(std::optional<Clock::time_point> captured) {
+  if (!captured || !busy_since_ || *captured >= *busy_since_) return false;
+  ++late_speech_;
+  return true;
+}
+
+void Dialog::ServerSpeech(bool started, Clock::time_point now, std::optional<Clock::time_point> captured) {
   if (!connected_) return;
   if (started) {
     if (Busy(state_.state()) && options_.barge_in_server_vad) {
+      if (BeforeTurnBoundary(captured)) return;
       Interrupt(v1::Interrupt::SERVER_SPEECH, now);
       Enter(v1::STATE_LISTENING, "barge-in: the service heard speech", now);
     } else if (state_.state() == v1::STATE_LISTENING) {
@@ -368,9 +377,10 @@ void Dialog::ServerSpeech(bool started, Clock::time_point now) {
   }
 }
 
-void Dialog::ClientVad(bool speech_started, Clock::time_point now) {
+void Dialog::ClientVad(bool speech_started, Clock::time_point now, std::optional<Clock::time_point> captured) {
   if (!speech_started || !options_.barge_in_client_vad) return;
   if (state_.state() == v1::STATE_SPEAKING) {
+    if (BeforeTurnBoundary(captured)) return;
     if (now - speaking_since_ < options_.client_vad_holdoff) {
       ++vad_held_off_;
       return;

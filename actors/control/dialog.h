@@ -114,7 +114,13 @@ class Dialog {
   void TurnStarted(const std::string& turn_id, Clock::time_point now);
   void TurnEnded(const std::string& turn_id, v1::TurnEnded::Outcome outcome, Clock::time_point now);
   void AgentAudioEnded(const std::string& turn_id, uint64_t packets, Clock::time_point now);
-  void ServerSpeech(bool started, Clock::time_point now);
+  // `captured`: when the audio the speech was found in was captured (the
+  // event's origin_ns), if known. Speech captured before the reply under
+  // way began (the turn boundary: the dialog became busy) is no barge-in:
+  // it is old audio delivered late (a capture that was deaf for seconds and
+  // then caught up), a question asked before this reply existed. Counted
+  // (late_speech), the reply goes on.
+  void ServerSpeech(bool started, Clock::time_point now, std::optional<Clock::time_point> captured = {});
   void SessionError(const std::string& message, bool fatal, Clock::time_point now);
   // Playback.
   // From the playback's heartbeat: is a reply being heard right now?
@@ -122,7 +128,7 @@ class Dialog {
   void PlaybackStarted(const std::string& turn_id, Clock::time_point now);
   void PlaybackDrained(const std::string& turn_id, Clock::time_point now);
   // Voice.
-  void ClientVad(bool speech_started, Clock::time_point now);
+  void ClientVad(bool speech_started, Clock::time_point now, std::optional<Clock::time_point> captured = {});
   void Wake(const v1::WakeEvent& wake, Clock::time_point now);
   // Whether a wake word is being spotted (vb-wakevad's heartbeat says so).
   void WakeSpotting(bool on, Clock::time_point now);
@@ -151,6 +157,8 @@ class Dialog {
   const v1::DialogState& state() const { return state_; }
   v1::DialogStateKind kind() const { return state_.state(); }
   uint64_t barge_ins() const { return barge_ins_; }
+  // Speech events not taken for a barge-in: captured before the turn boundary.
+  uint64_t late_speech() const { return late_speech_; }
 
  private:
   void Enter(v1::DialogStateKind s, const std::string& reason, Clock::time_point now);
@@ -210,6 +218,12 @@ class Dialog {
   std::optional<Clock::time_point> guard_release_, guard_renew_;
   uint64_t wake_cuts_ = 0;
   uint64_t barge_ins_ = 0;
+  uint64_t late_speech_ = 0;
+  // When the dialog last became busy (THINKING or SPEAKING from a resting
+  // state): the turn boundary of the reply under way.
+  std::optional<Clock::time_point> busy_since_;
+  // Speech captured before busy_since_ (counted in late_speech_).
+  bool BeforeTurnBoundary(std::optional<Clock::time_point> captured);
   Clock::time_point speaking_since_{};
   uint64_t vad_held_off_ = 0;
   // Recovery after a restart of vb-control.

@@ -121,6 +121,43 @@ TEST_F(DialogTest, ClientVadBargeInOnlyWhileSpeaking) {
   EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
 }
 
+// A capture deaf for seconds that then delivers its backlog: speech the
+// user said before the reply existed is found late, while the agent speaks.
+// It is no barge-in (the reply goes on, the event is counted); speech
+// captured after the turn boundary still interrupts at once.
+TEST_F(DialogTest, SpeechCapturedBeforeTheReplyBeganDoesNotBargeIn) {
+  Make(v1::MODE_CONTINUOUS);
+  const auto asked = t_ + 1s;           // said while the capture was deaf
+  dialog_->TurnStarted("t1", t_ + 5s);  // a reply (a text question, say) begins
+  dialog_->PlaybackStarted("t1", t_ + 6s);
+  dialog_->ClientVad(true, t_ + 9s, asked);  // the backlog reaches the VAD
+  dialog_->ServerSpeech(true, t_ + 9s, asked);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_SPEAKING);
+  EXPECT_TRUE(rec_.commands.empty()) << rec_.LastCommand();
+  EXPECT_EQ(dialog_->late_speech(), 2u);
+  EXPECT_EQ(dialog_->barge_ins(), 0u);
+  // Speech captured during the reply interrupts it.
+  dialog_->ServerSpeech(true, t_ + 9s, t_ + 8s);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+  ASSERT_EQ(rec_.LastCommand(), "interrupt");
+  EXPECT_EQ(dialog_->late_speech(), 2u);
+}
+
+TEST_F(DialogTest, LateSpeechOfThePreviousReplyDoesNotBargeIntoTheNext) {
+  Make(v1::MODE_CONTINUOUS);
+  Reply("t1");
+  // The next turn: speech captured while t1 played (before t2 began) is late
+  // for t2; the boundary is t2's, not t1's.
+  dialog_->TurnStarted("t2", t_ + 10s);
+  dialog_->PlaybackStarted("t2", t_ + 11s);
+  dialog_->ClientVad(true, t_ + 14s, t_ + 5s);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_SPEAKING);
+  EXPECT_EQ(dialog_->late_speech(), 1u);
+  // No stamp (an older publisher): as before, a barge-in.
+  dialog_->ClientVad(true, t_ + 14s);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+}
+
 TEST_F(DialogTest, ClientVadIgnoredWhileTheEchoCancellerConverges) {
   Make(v1::MODE_CONTINUOUS);
   dialog_->TurnStarted("t1", t_);
