@@ -2,7 +2,6 @@
 #include "actors/common/pcm_pump.h"
 
 #include <algorithm>
-#include <cmath>
 
 namespace vb::audio {
 namespace {
@@ -51,7 +50,6 @@ void PcmPump::Figures(std::map<std::string, int64_t>* out) const {
 }
 
 void PcmPump::Close() {
-  unpublished_.clear();  // never played
   if (source_) source_->Close();
   else sink_->Close();
 }
@@ -134,7 +132,6 @@ void PcmPump::OnOpened() {
   if (hooks_.discontinuity) hooks_.discontinuity();
   parked_ = false;
   history_.clear();
-  unpublished_.clear();
   pending_.clear();
   pending_off_ = 0;
   last_progress_ns_ = loop_.NowNs();
@@ -273,13 +270,7 @@ bool PcmPump::WritePending() {
         history_.erase(history_.begin(), history_.end() - ptrdiff_t(config_.history_frames));
     }
     const int64_t play_ns = pending_play_ns_ + int64_t(double(pending_off_) * 1e9 / sink_->format().sample_rate);
-    if (sink_->rewindable()) {
-      unpublished_.push_back({std::vector<int16_t>(pending_.begin() + ptrdiff_t(pending_off_),
-                                                   pending_.begin() + ptrdiff_t(pending_off_ + written)),
-                              play_ns});
-    } else {
-      played_(pending_.data() + pending_off_, written, play_ns);
-    }
+    played_(pending_.data() + pending_off_, written, play_ns);
     pending_off_ += written;
   }
   pending_.clear();
@@ -303,7 +294,6 @@ void PcmPump::ServeSink() {
   size_t avail = 0;
   int64_t delay = 0;
   bool asked = false;
-  if (sink_->rewindable()) PublishDue(loop_.NowNs());
   for (int i = 0; i < 16; ++i) {
     const size_t before = pending_.size() - pending_off_;
     if (!WritePending()) break;
@@ -350,57 +340,23 @@ bool PcmPump::DropDeviceQueue(std::vector<int16_t>* unplayed) {
   return true;
 }
 
-void PcmPump::PublishDue(int64_t now) {
-  const double rate = sink_->format().sample_rate;
-  size_t done = 0;
-  for (; done < unpublished_.size(); ++done) {
-    Queued& q = unpublished_[done];
-    const int64_t ahead = now + config_.publish_ahead_ns - q.play_ns;
-    if (ahead <= 0) break;
-    const size_t due = std::min(q.pcm.size(), size_t(std::ceil(double(ahead) * rate / 1e9)));
-    played_(q.pcm.data(), due, q.play_ns);
-    if (due < q.pcm.size()) {
-      q.pcm.erase(q.pcm.begin(), q.pcm.begin() + ptrdiff_t(due));
-      q.play_ns += int64_t(double(due) * 1e9 / rate);
-      break;
-    }
-  }
-  unpublished_.erase(unpublished_.begin(), unpublished_.begin() + ptrdiff_t(done));
-}
-
-size_t PcmPump::unpublished_frames() const {
-  size_t n = 0;
-  for (const auto& q : unpublished_) n += q.pcm.size();
-  return n;
-}
-
 bool PcmPump::RewindDeviceQueue(std::vector<int16_t>* unplayed, size_t max_frames) {
   unplayed->clear();
   if (!sink_ || lost_ || parked_ || !sink_->is_open() || !sink_->rewindable()) return false;
-  PublishDue(loop_.NowNs());
-  // Only frames not yet reported can be taken back: what was reported is
-  // what the speaker plays.
   size_t n = 0;
-  if (Status st = sink_->Rewind(std::min(max_frames, unpublished_frames()), &n); !st.ok()) {
+  if (Status st = sink_->Rewind(std::min(max_frames, history_.size()), &n); !st.ok()) {
     Lost(st);  // a rewritable sink fails only when it is gone
     return false;
   }
   if (n == 0) return false;
-  // The last n frames written, newest last.
-  unplayed->resize(n);
-  size_t left = n;
-  while (left > 0 && !unpublished_.empty()) {
-    Queued& q = unpublished_.back();
-    const size_t take = std::min(left, q.pcm.size());
-    std::copy(q.pcm.end() - ptrdiff_t(take), q.pcm.end(), unplayed->begin() + ptrdiff_t(left - take));
-    q.pcm.resize(q.pcm.size() - take);
-    if (q.pcm.empty()) unpublished_.pop_back();
-    left -= take;
-  }
+  unplayed->assign(history_.end() - ptrdiff_t(n), history_.end());
+  history_.resize(history_.size() - n);
   pending_.clear();  // a short write's rest would come after the fade
   pending_off_ = 0;
-  history_.clear();
   ++counters_.rewinds;
+  // What was reported of them did not play: what replaces them is reported
+  // from where they were (audio.ref goes back in time; vb-afe overwrites).
+  if (hooks_.discontinuity) hooks_.discontinuity();
   return true;
 }
 

@@ -48,11 +48,7 @@ struct PumpConfig {
   int64_t stall_ns = 2'000'000'000;       // an open device moving nothing this long is lost…
   int64_t first_data_ns = 2'000'000'000;  // …right after an open (a sound server may be slow to start)
   bool park_idle = false;     // source: readable descriptors with nothing to read → leave the poll one period
-  size_t history_frames = 0;  // sink: last frames written, kept for DropDeviceQueue()
-  // Sink with a rewritable queue: frames written are reported to `played`
-  // only once they are due within this long (they can no longer be
-  // rewritten then), so what is reported is what really plays.
-  int64_t publish_ahead_ns = 10'000'000;
+  size_t history_frames = 0;  // sink: last frames written, kept for DropDeviceQueue()/RewindDeviceQueue()
 };
 
 struct PumpCounters {
@@ -91,7 +87,6 @@ class PcmPump {
   // play_ns. False: do not write them (a file keeps only what was heard).
   using Render = std::function<bool(int16_t* out, size_t n, int64_t now_ns, int64_t play_ns)>;
   // Sink: n frames went to the device (or the file), the first at play_ns.
-  // A rewritable sink's frames come once they are about to play.
   using Played = std::function<void(const int16_t* pcm, size_t n, int64_t play_ns)>;
 
   PcmPump(PumpLoop& loop, PumpConfig config, std::unique_ptr<PcmSource> source, Samples samples, Ended ended,
@@ -115,9 +110,10 @@ class PcmPump {
   // audible. False (nothing dropped) if the sink cannot or nothing audible.
   bool DropDeviceQueue(std::vector<int16_t>* unplayed);
   // Sink with a rewritable queue: takes back what is queued and not yet
-  // about to play (at most the last max_frames written); *unplayed gets it
-  // (exactly the frames taken back), the next frames rendered go in their
-  // place. False if nothing was taken.
+  // about to play (at most the last max_frames written, and no more than
+  // history_frames); *unplayed gets it (exactly the frames taken back), the
+  // next frames rendered go in their place, and `played` reports them from
+  // there again (after a `discontinuity`). False if nothing was taken.
   bool RewindDeviceQueue(std::vector<int16_t>* unplayed, size_t max_frames = SIZE_MAX);
   bool rewindable() const { return sink_ && sink_->rewindable(); }
   // The device failed (the pump's own errors call it too).
@@ -164,9 +160,6 @@ class PcmPump {
   void Burst();
   void SourceEnded(size_t missing, int64_t stamp_ns);
   void RenderBlock(size_t n, int64_t now, int64_t play_ns);
-  // Rewritable sink: reports the queued frames due before now + publish_ahead_ns.
-  void PublishDue(int64_t now);
-  size_t unpublished_frames() const;
   void Close();
 
   PumpLoop& loop_;
@@ -194,11 +187,6 @@ class PcmPump {
   std::vector<int16_t> history_;  // sink: last frames written (mono)
   std::vector<int16_t> pending_;  // sink: the block being written (mono); a short write leaves a rest
   size_t pending_off_ = 0;
-  struct Queued {
-    std::vector<int16_t> pcm;  // mono
-    int64_t play_ns;           // of pcm[0]
-  };
-  std::vector<Queued> unpublished_;  // rewritable sink: written, not yet reported (oldest first)
   int64_t pending_play_ns_ = 0;
   PumpCounters counters_;
   RateLimit xrun_log_;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <utility>
 #include <vector>
 
 namespace vb::audio {
@@ -128,6 +129,7 @@ Status PulseSink::Open() {
   }
   written_ = 0;
   seek_to_ = -1;
+  rewrite_.clear();
   last_played_ = 0;
   return Status::Ok();
 }
@@ -170,31 +172,41 @@ int64_t PulseSink::PlayedFrames() {
   return std::min(last_played_, std::max<int64_t>(written_, 0));
 }
 
+Status PulseSink::Send(const void* data, size_t bytes, int64_t offset, int seek) {
+  if (pa_stream_write(stream_, data, bytes, nullptr, offset, pa_seek_mode_t(seek)) < 0) return Fail("write refused");
+  return Status::Ok();
+}
+
+// The rewritten frames, padded with silence up to the old end if the caller
+// wrote less, in one write at the rewind position.
+Status PulseSink::FlushRewrite() {
+  if (seek_to_ < 0) return Status::Ok();
+  if (written_ < rewrite_end_) {
+    rewrite_.resize(rewrite_.size() + size_t(rewrite_end_ - written_) * frame_bytes_, 0);
+    written_ = rewrite_end_;
+  }
+  const int64_t at = seek_to_;
+  seek_to_ = -1;
+  Status st = Send(rewrite_.data(), rewrite_.size(), at * int64_t(frame_bytes_), PA_SEEK_ABSOLUTE);
+  rewrite_.clear();
+  return st;
+}
+
 Status PulseSink::Avail(size_t* frames, int64_t* delay_frames) {
   if (!mainloop_) return Status::Unavailable("pulse: not open");
   pa_threaded_mainloop_lock(mainloop_);
   Status st = Healthy();
+  // A rewrite still short of the old end since the last round: padded now.
+  if (st.ok() && seek_to_ >= 0 && std::exchange(rewrite_asked_, true)) st = FlushRewrite();
   int64_t delay = 0;
   if (st.ok()) delay = written_ - PlayedFrames();
   pa_threaded_mainloop_unlock(mainloop_);
   if (!st.ok()) return st;
-  const int64_t target = int64_t(buffer_frames_ ? buffer_frames_ : 1);
+  // The whole queue, the sink's own part included (the server's tlength
+  // leaves that part out when it adjusts the sink's latency).
+  const int64_t target = int64_t(uint64_t(config_.sample_rate) * config_.buffer_us / 1'000'000);
   *frames = size_t(std::max<int64_t>(target - delay, 0));
   if (delay_frames) *delay_frames = delay;
-  return Status::Ok();
-}
-
-Status PulseSink::WriteAt(const void* data, size_t frames) {
-  const size_t n = frames * frame_bytes_;
-  int rc;
-  if (seek_to_ >= 0) {
-    rc = pa_stream_write(stream_, data, n, nullptr, seek_to_ * int64_t(frame_bytes_), PA_SEEK_ABSOLUTE);
-    seek_to_ = -1;
-  } else {
-    rc = pa_stream_write(stream_, data, n, nullptr, 0, PA_SEEK_RELATIVE);
-  }
-  if (rc < 0) return Fail("write refused");
-  written_ += int64_t(frames);
   return Status::Ok();
 }
 
@@ -206,7 +218,16 @@ Status PulseSink::Write(const int16_t* in, size_t frames, size_t* written, int64
   int64_t delay = 0;
   if (st.ok()) {
     delay = written_ - PlayedFrames();
-    st = WriteAt(in, frames);
+    const size_t bytes = frames * frame_bytes_;
+    if (seek_to_ >= 0) {
+      const auto* p = reinterpret_cast<const uint8_t*>(in);
+      rewrite_.insert(rewrite_.end(), p, p + bytes);
+      written_ += int64_t(frames);
+      if (written_ >= rewrite_end_) st = FlushRewrite();
+    } else {
+      st = Send(in, bytes, 0, PA_SEEK_RELATIVE);
+      if (st.ok()) written_ += int64_t(frames);
+    }
   }
   pa_threaded_mainloop_unlock(mainloop_);
   if (!st.ok()) return st;
@@ -220,23 +241,16 @@ Status PulseSink::Rewind(size_t max_frames, size_t* frames) {
   if (!mainloop_) return Status::Unavailable("pulse: not open");
   pa_threaded_mainloop_lock(mainloop_);
   Status st = Healthy();
+  if (st.ok()) st = FlushRewrite();
   if (st.ok()) {
     const int64_t keep = PlayedFrames() + int64_t(uint64_t(config_.sample_rate) * config_.margin_us / 1'000'000);
     const int64_t from = std::max(keep, written_ - int64_t(max_frames));
     if (from < written_) {
-      const int64_t old_end = written_;
-      // Silence over the whole discarded tail first, so nothing of it can
-      // play even if the next Write() comes late; the next Write() goes at
-      // `from`.
-      std::vector<uint8_t> silence(size_t(old_end - from) * frame_bytes_, 0);
+      *frames = size_t(written_ - from);
+      rewrite_end_ = written_;
+      rewrite_asked_ = false;
       seek_to_ = from;
       written_ = from;
-      st = WriteAt(silence.data(), size_t(old_end - from));
-      if (st.ok()) {
-        seek_to_ = from;
-        written_ = from;
-        *frames = size_t(old_end - from);
-      }
     }
   }
   pa_threaded_mainloop_unlock(mainloop_);

@@ -10,7 +10,9 @@
 // Write() replaces the queued tail (the fade, then silence) — PulseAudio
 // rewinds its sink for data it already took. What is replaced is known
 // exactly (the caller's own copy of the last frames written), so the fade
-// continues the very sample that plays before it: no click.
+// continues the very sample that plays before it: no click. The rewritten
+// frames reach the server in one write that covers the old end, so the
+// queue never runs dry in between.
 //
 // Positions are frames since the stream opened: written() is where the next
 // Write() goes, the play position comes from libpulse's interpolated timing
@@ -25,6 +27,7 @@
 
 #include <atomic>
 #include <string>
+#include <vector>
 
 #include "actors/common/pcm_io.h"
 
@@ -74,7 +77,8 @@ class PulseSink : public PcmSink {
   Status Healthy();
   Status Fail(const std::string& what);
   int64_t PlayedFrames();
-  Status WriteAt(const void* data, size_t frames);
+  Status Send(const void* data, size_t bytes, int64_t offset, int seek);
+  Status FlushRewrite();
 
   PulseConfig config_;
   pa_threaded_mainloop* mainloop_ = nullptr;
@@ -82,8 +86,15 @@ class PulseSink : public PcmSink {
   pa_stream* stream_ = nullptr;
   size_t frame_bytes_ = 2;
   size_t buffer_frames_ = 0;
-  int64_t written_ = 0;   // frames: where the next Write() goes
-  int64_t seek_to_ = -1;  // ≥ 0: the next Write() goes there (after a Rewind)
+  int64_t written_ = 0;  // frames: where the next Write() goes
+  // After a Rewind: the frames written since are held here and go to the
+  // server in one write at seek_to_ once they reach rewrite_end_ (the old
+  // end), so the server's queue never ends before its read position (an
+  // underflow) while the rewrite is under way.
+  int64_t seek_to_ = -1;
+  int64_t rewrite_end_ = 0;
+  bool rewrite_asked_ = false;  // Avail() was called since the Rewind
+  std::vector<uint8_t> rewrite_;
   int64_t last_played_ = 0;
   std::string sink_name_;
   std::atomic<uint64_t> underflows_{0};

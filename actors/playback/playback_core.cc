@@ -41,11 +41,10 @@ PlaybackCore::PlaybackCore(PlaybackOptions options, audio::PumpLoop& loop, Outpu
   const bool pulse = options_.sink == PlaybackOptions::Sink::kPulse;
   pc.period_ms = pulse ? options_.pulse.period_us / 1000 : options_.period_ms;
   pc.device_period_ms = pc.period_ms;
-  pc.publish_ahead_ns = int64_t(options_.pulse.margin_us) * 1000;
   pc.reopen_min_ms = options_.reopen_min_ms;
   pc.reopen_max_ms = options_.reopen_max_ms;
   pc.stall_ns = pc.first_data_ns = kStallNs;
-  pc.history_frames = size_t(rate_) * (options_.alsa.buffer_us / 1000) / 1000 * 4;
+  pc.history_frames = size_t(rate_) * ((pulse ? options_.pulse.buffer_us : options_.alsa.buffer_us) / 1000) / 1000 * 4;
   audio::PcmPump::Hooks hooks;
   hooks.discontinuity = [this] { ref_framer_.Discontinuity(); };
   hooks.opened = [this]() -> Status {
@@ -230,12 +229,8 @@ bool PlaybackCore::Render(int16_t* out, size_t n, int64_t now, int64_t play_ns) 
 }
 
 void PlaybackCore::Played(const int16_t* pcm, size_t n, int64_t play_ns) {
-  // A rewritable sink reports frames as they are about to play, later than
-  // they were rendered: what is silence is told by the samples themselves.
-  const bool silent =
-      pump_->rewindable() ? std::all_of(pcm, pcm + n, [](int16_t v) { return v == 0; }) : !last_audible_;
   // audio.ref: the framer takes "now" as the time just after the last sample.
-  ref_framer_.Push(pcm, n, play_ns + int64_t(double(n) * 1e9 / rate_), 0, silent);
+  ref_framer_.Push(pcm, n, play_ns + int64_t(double(n) * 1e9 / rate_), 0, !last_audible_);
 }
 
 void PlaybackCore::TrackIdle(bool audible, int64_t now) {
@@ -260,8 +255,9 @@ void PlaybackCore::TrackIdle(bool audible, int64_t now) {
 void PlaybackCore::Wake() {
   idle_since_ns_ = 0;
   if (pump_->parked() && engine_->HasWork()) pump_->Resume();
-  // A rewritable queue full of silence: the new audio takes its place.
-  if (filler_tail_ > 0 && pump_->rewindable() && engine_->HasWork()) {
+  // A rewritable queue full of silence before a turn or prompt: the new
+  // audio takes its place (not within a turn: an underrun refills as usual).
+  if (filler_tail_ > 0 && pump_->rewindable() && engine_->HasWork() && !engine_->speaking()) {
     std::vector<int16_t> silence;
     if (pump_->RewindDeviceQueue(&silence, filler_tail_)) {
       filler_tail_ -= std::min(filler_tail_, silence.size());
