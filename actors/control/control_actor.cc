@@ -275,7 +275,7 @@ Status ControlActor::Configure(bus::Context& ctx) {
   const PeerRule rule = PeerRule::FromTimeout(std::chrono::milliseconds(ctx.bus().config().heartbeat_ms),
                                               std::chrono::milliseconds(health_timeout_ms_));
   for (const auto& w : watch_) health_.emplace(w, Health{PeerHealth(rule)}).first->second.peer.Expect(Clock::now());
-  ctx.loop().AddTimer(std::chrono::milliseconds(250), [this] { CheckHealth(); });
+  RescheduleHealth();
   RescheduleHearing();
 
   if (!evdev_path_.empty()) {
@@ -337,7 +337,33 @@ void ControlActor::CheckHealth() {
   }
 }
 
+void ControlActor::RescheduleHealth() {
+  const v1::DialogStateKind k = dialog_->kind();
+  const auto timeout = std::chrono::milliseconds(k == v1::STATE_THINKING || k == v1::STATE_SPEAKING
+                                                     ? std::min(busy_timeout_ms_, health_timeout_ms_)
+                                                     : health_timeout_ms_);
+  std::optional<Clock::time_point> next;
+  auto consider = [&](Clock::time_point t) {
+    if (!next || t < *next) next = t;
+  };
+  if (wakevad_seen_) consider(*wakevad_seen_ + std::chrono::milliseconds(health_timeout_ms_));
+  for (const auto& [name, h] : health_)
+    if (h.alive) consider(h.peer.last() + timeout);
+  if (health_timer_ && next && health_timer_at_ <= *next) return;
+  if (health_timer_) ctx_->loop().CancelTimer(health_timer_);
+  health_timer_ = 0;
+  if (!next) return;
+  // Silent means longer than the timeout: just past it.
+  health_timer_at_ = *next + std::chrono::milliseconds(1);
+  health_timer_ = ctx_->loop().AddOneShot(std::max(Clock::duration(0), health_timer_at_ - Clock::now()), [this] {
+    health_timer_ = 0;
+    CheckHealth();
+    RescheduleHealth();
+  });
+}
+
 void ControlActor::Reschedule() {
+  RescheduleHealth();
   if (dialog_timer_) ctx_->loop().CancelTimer(dialog_timer_);
   dialog_timer_ = 0;
   auto next = dialog_->NextDeadline();

@@ -53,6 +53,11 @@ class ControlActor : public bus::Actor, public DialogOutput, public HearingOutpu
   // dialog.state: the dialog's state with the hearing verdict.
   void PublishState(const v1::DialogState& state);
   void CheckHealth();
+  // One timer for the health checks, at the first moment a watched actor
+  // (or the wake spotter) could turn silent: heartbeats move that moment on,
+  // and the timer is not re-armed for each; when it fires early it is set
+  // again (instead of a check every 250 ms: 4 wake-ups a second).
+  void RescheduleHealth();
   void OnKey();
   void ReopenKey();
   void Ack(const std::string& command_id, const Verdict& verdict);
@@ -83,6 +88,8 @@ class ControlActor : public bus::Actor, public DialogOutput, public HearingOutpu
   std::unique_ptr<HearingWatch> hearing_;
   bus::Loop::TimerId hearing_timer_ = 0;
   std::optional<Clock::time_point> hearing_timer_at_;
+  bus::Loop::TimerId health_timer_ = 0;
+  Clock::time_point health_timer_at_{};
   std::unique_ptr<EvdevKeySource> key_;
   bus::Loop::GroupId key_group_ = 0;
   bus::Publisher<v1::DialogState> state_pub_;
