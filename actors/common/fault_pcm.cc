@@ -139,6 +139,19 @@ Status FaultSink::Write(const int16_t* in, size_t frames, size_t* written, int64
   return Status::Ok();
 }
 
+Status FaultSink::Rewind(size_t max_frames, size_t* frames) {
+  *frames = 0;
+  if (rewind_margin_ < 0) return Status::Unavailable("fault sink: not rewritable");
+  if (!open_ || vanished_) return Status::Unavailable("fault sink: device vanished");
+  Advance();
+  if (queued_ <= uint64_t(rewind_margin_)) return Status::Ok();
+  const size_t take = std::min<size_t>(max_frames, size_t(queued_ - uint64_t(rewind_margin_)));
+  queued_ -= take;
+  written_.resize(written_.size() - take * format_.channels);
+  *frames = take;
+  return Status::Ok();
+}
+
 Status FaultSink::Drop() {
   if (!open_ || vanished_) return Status::Unavailable("fault sink: device vanished");
   queued_ = 0;

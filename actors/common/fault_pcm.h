@@ -97,9 +97,15 @@ class FaultSink : public PcmSink, public FaultDevice {
   Status Avail(size_t* frames, int64_t* delay_frames = nullptr) override;
   Status Write(const int16_t* in, size_t frames, size_t* written, int64_t* delay_frames) override;
   Status Drop() override;
+  // A rewritable queue (as PulseAudio's): Rewind() takes back what is queued
+  // beyond the first margin_frames, and written() loses it.
+  void EnableRewind(size_t margin_frames) { rewind_margin_ = int64_t(margin_frames); }
+  Status Rewind(size_t max_frames, size_t* frames) override;
+  bool rewindable() const override { return rewind_margin_ >= 0; }
   bool clocked() const override { return true; }
   uint64_t xruns() const override { return xruns_; }
-  // Everything written, interleaved, in order.
+  // Everything written, interleaved, in order (what a rewind took back is
+  // gone: what plays).
   const std::vector<int16_t>& written() const { return written_; }
   uint64_t queued() const { return queued_; }
 
@@ -108,6 +114,7 @@ class FaultSink : public PcmSink, public FaultDevice {
   int64_t anchor_ns_ = 0;
   uint64_t queued_ = 0;  // written and not yet played
   bool running_ = false;
+  int64_t rewind_margin_ = -1;
   std::vector<int16_t> written_;
 };
 

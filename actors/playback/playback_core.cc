@@ -256,8 +256,14 @@ void PlaybackCore::Wake() {
   idle_since_ns_ = 0;
   if (pump_->parked() && engine_->HasWork()) pump_->Resume();
   // A rewritable queue full of silence before a turn or prompt: the new
-  // audio takes its place (not within a turn: an underrun refills as usual).
-  if (filler_tail_ > 0 && pump_->rewindable() && engine_->HasWork() && !engine_->speaking()) {
+  // audio takes its place once a queue's worth of it is in (or it is a
+  // prompt), so what follows comes before the queue runs out of it (with
+  // less, a reply arriving as a slow burst would play its first target_ms
+  // and then the silence rendered after them). Not within a turn: an
+  // underrun refills as usual.
+  const size_t enough = size_t(rate_) * (options_.pulse.buffer_us / 1000) / 1000;
+  if (filler_tail_ > 0 && pump_->rewindable() && !engine_->speaking() &&
+      (engine_->queued_samples() >= enough || engine_->prompt_pending())) {
     std::vector<int16_t> silence;
     if (pump_->RewindDeviceQueue(&silence, filler_tail_)) {
       filler_tail_ -= std::min(filler_tail_, silence.size());

@@ -89,6 +89,7 @@ class PlaybackEngine {
 
   // Anything to play now (queued speech, a fade, a prompt)?
   bool HasWork() const { return queued_ > 0 || !fade_.empty() || !prompts_.empty(); }
+  bool prompt_pending() const { return !prompts_.empty(); }
   // Nothing to play and no turn waiting for more (only silence until the
   // next Push or prompt; no event is due).
   bool Idle() const { return state_ == State::kIdle && !HasWork(); }

@@ -122,7 +122,7 @@ TEST_F(PulseLoopTest, SpeakerEchoHeardByTheMicIsCancelled) {
   const std::string endpoint = "ipc://" + dir_.File("bus");
   std::string cfg = "bus:\n  endpoint: " + endpoint + "\n" +
                     "capture:\n  source: alsa\n  alsa: {device: pulse, rate: 16000, channels: 1}\n"
-                    "playback:\n  sink: pulse\n  rate: 16000\n";
+                    "playback:\n  sink: alsa\n  rate: 16000\n  alsa: {device: pulse, buffer_ms: 150}\n";
   // AGC off: a gain change would read as echo loss (or gain).
   for (const char* b : kBackends)
     if (std::string(b) != "default") cfg += std::string("afe_") + b + ":\n  backend: " + b + "\n  agc: false\n";

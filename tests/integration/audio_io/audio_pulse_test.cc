@@ -26,7 +26,7 @@ class AudioPulseTest : public AudioFixture {
     // as a deployment would (CI machines are busy); without it they still run.
     WriteConfig(
         "capture:\n  source: alsa\n  rt_priority: 20\n  alsa: {device: pulse, rate: 16000, channels: 1, period_ms: 5}\n"
-        "playback:\n  sink: pulse\n  rt_priority: 20\n");
+        "playback:\n  sink: alsa\n  rt_priority: 20\n  alsa: {device: pulse}\n");
     node_->Subscribe<v1::AudioFrame>(bus::topics::kAudioMic, [this](const auto& m) {
       mic_.push_back({m.msg, m.header.origin_ns()});
       mic_rx_.push_back(bus::MonoNs());

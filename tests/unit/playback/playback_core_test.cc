@@ -187,5 +187,60 @@ TEST(PlaybackCore, InterruptSilencesWithinTheDeviceQueueAndAFade) {
   for (size_t k = w.size() - 320; k < w.size(); ++k) ASSERT_EQ(w[k], 0) << "silent after the flush";
 }
 
+// A rewritable queue (sink pulse): deep, yet the flush takes back its tail
+// and the fade continues the sample that plays before it.
+TEST(PlaybackCore, InterruptRewritesADeepQueueFromJustAfterWhatPlays) {
+  Rig r;
+  // 80 ms queued: without the rewind a flush would wait for it to play out.
+  auto sink = std::make_unique<audio::FaultSink>(
+      audio::PcmFormat{16000, 1}, [&r] { return r.loop.NowNs(); }, 1280);
+  sink->EnableRewind(160);
+  r.dev = sink.get();
+  PlaybackCore::Outputs out;
+  out.ref = [](const v1::AudioFrame&, int64_t) {};
+  out.event = [&r](const v1::PlaybackEvent& e) { r.events.push_back(e); };
+  PlaybackOptions o;
+  o.sink = PlaybackOptions::Sink::kPulse;  // its pacing (20 ms blocks) over the fake
+  r.core = std::make_unique<PlaybackCore>(o, r.loop, std::move(out), std::move(sink));
+  ASSERT_TRUE(r.core->Init().ok());
+  r.core->Start();
+  r.loop.AdvanceMs(100);
+  // A ramp, so that a cut anywhere but at the fade would be a step.
+  for (int at = 0; at < 3000; at += 20) {
+    v1::AudioFrame f;
+    f.set_sample_rate(16000);
+    f.set_channels(1);
+    std::vector<int16_t> pcm(320);
+    for (size_t k = 0; k < pcm.size(); ++k) pcm[k] = int16_t(2000 + (k % 64) * 10);
+    f.set_pcm(pcm.data(), pcm.size() * 2);
+    f.set_end_of_turn(at + 20 >= 3000);
+    r.core->OnAudio(f, "t1", r.loop.NowNs());
+  }
+  r.loop.AdvanceMs(500);
+  ASSERT_GE(r.dev->queued(), 1000u) << "the queue is deep";
+  v1::DialogCommand cmd;
+  cmd.mutable_interrupt()->set_turn_id("t1");
+  r.core->OnCommand(cmd);
+  r.loop.AdvanceMs(200);
+  const int64_t i = r.When(v1::PlaybackEvent::FLUSHED);
+  ASSERT_GE(i, 0);
+  // Margin (10 ms) + fade (5 ms), not the 80 ms queue.
+  EXPECT_LE(r.events[size_t(i)].latency_ns(), 20'000'000);
+  std::map<std::string, int64_t> figures;
+  r.core->Figures(&figures);
+  EXPECT_GE(figures["device_rewinds"], 1);  // the silence before the reply is rewritten too
+  // What plays: silence, the ramp, a fade, silence; from the ramp's start on
+  // no step larger than its own.
+  const auto& w = r.dev->written();
+  ASSERT_GT(w.size(), 8000u);
+  size_t start = 0;
+  while (start < w.size() && w[start] == 0) ++start;
+  ASSERT_LT(start, w.size());
+  int max_step = 0;
+  for (size_t k = start + 1; k < w.size(); ++k) max_step = std::max(max_step, std::abs(w[k] - w[k - 1]));
+  EXPECT_LE(max_step, 700) << "a click where the queue was rewritten";  // the ramp wraps by 630; a cut: ≥ 2000
+  for (size_t k = w.size() - 320; k < w.size(); ++k) ASSERT_EQ(w[k], 0) << "silent after the flush";
+}
+
 }  // namespace
 }  // namespace vb::playback
