@@ -46,7 +46,7 @@ struct PulseConfig {
   uint32_t channels = 1;
   uint32_t buffer_us = 80000;  // queue kept (write → speaker)
   uint32_t period_us = 20000;  // the caller writes this often
-  uint32_t margin_us = 10000;  // Rewind() keeps this much ahead of the play position
+  uint32_t margin_us = 20000;  // Rewind() keeps this much ahead of the play position
   uint32_t connect_timeout_ms = 2000;
 };
 

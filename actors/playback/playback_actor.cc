@@ -58,7 +58,7 @@ void PlaybackActor::DeclareConfig(config::Section& s) {
           "about to play");
     p.Key("period_ms", &pulse_period_ms_, 20, {5, 200},
           "the loop writes this often, in blocks this long (replaces period_ms for this sink)");
-    p.Key("rewind_margin_ms", &pulse_margin_ms_, 10, {2, 100},
+    p.Key("rewind_margin_ms", &pulse_margin_ms_, 20, {2, 100},
           "a flush keeps this much ahead of the play position (the server must still be able to rewrite the "
           "rest); what it takes back was published on audio.ref and is published again as rewritten");
     if (pulse_buffer_ms_ < 2 * pulse_period_ms_) p.Error("buffer_ms", "must be at least two periods (period_ms)");
