@@ -132,31 +132,44 @@ class Models {
 // openWakeWord's "custom verifier" idea: a logistic model on the embeddings the wake model
 // scored (16 × 96, mean-pooled into `pool` segments), trained on a corpus of its own
 // (bench/wakevad/oww_verifier.js); a detection needs its probability ≥ wake_verifier_threshold.
-// With `score: true` the wake model's score (as log-odds) is one more input, the last weight: a
-// head trained on every chunk (oww_verifier.js --head), which wake_threshold 0 makes the detector.
+// With `score: true` the wake model's score (as log-odds) is one more input, the last: a head
+// trained on every chunk (oww_verifier.js --head), which wake_threshold 0 makes the detector.
+// With `hidden: H` the inputs go through H ReLUs first (w1: H × inputs, b1: H; w: H weights).
 class Verifier {
   constructor(file) {
     const v = JSON.parse(fs.readFileSync(file, 'utf8'));
     if (v.score !== undefined && typeof v.score !== 'boolean') throw new Error('"score" must be true or false');
-    const n = v.pool * 96 + (v.score ? 1 : 0);
-    if (!Number.isInteger(v.pool) || EMB_WINDOW % v.pool || [v.mean, v.std, v.w].some((a) => !Array.isArray(a) || a.length !== n)
-        || typeof v.b !== 'number') throw new Error(`not a verifier (pool, mean, std, w, b; ${v.score ? 'pool × 96 + 1' : 'pool × 96'} values each)`);
+    const n = v.pool * 96 + (v.score ? 1 : 0), H = v.hidden || 0;
+    const vec = (a, len) => Array.isArray(a) && a.length === len && a.every((x) => typeof x === 'number');
+    if (!Number.isInteger(v.pool) || EMB_WINDOW % v.pool || !vec(v.mean, n) || !vec(v.std, n) || typeof v.b !== 'number'
+        || !(Number.isInteger(H) && H >= 0) || !vec(v.w, H || n) || (H && !(vec(v.w1, H * n) && vec(v.b1, H))))
+      throw new Error(`not a verifier (pool, mean, std, w, b${H ? ', w1, b1' : ''}; ${v.score ? 'pool × 96 + 1' : 'pool × 96'} inputs)`);
     Object.assign(this, v);
+    this.n = n; this.x = new Float64Array(n);
   }
-  probability(x, score) {  // x: Float32Array(16 × 96), oldest embedding first; score: the wake model's
-    const per = EMB_WINDOW / this.pool;
-    let z = this.b;
+  probability(win, score) {  // win: Float32Array(16 × 96), oldest embedding first; score: the wake model's
+    const per = EMB_WINDOW / this.pool, x = this.x, n = this.n;
     for (let p = 0; p < this.pool; p++) {
       for (let d = 0; d < 96; d++) {
         let m = 0;
-        for (let i = p * per; i < (p + 1) * per; i++) m += x[i * 96 + d];
-        const k = p * 96 + d;
-        z += this.w[k] * ((m / per - this.mean[k]) / this.std[k]);
+        for (let i = p * per; i < (p + 1) * per; i++) m += win[i * 96 + d];
+        x[p * 96 + d] = m / per;
       }
     }
     if (this.score) {  // as oww_verifier.js's logit()
-      const k = this.pool * 96, q = Math.min(Math.max(score, 1e-4), 1 - 1e-4);
-      z += this.w[k] * ((Math.log(q / (1 - q)) - this.mean[k]) / this.std[k]);
+      const q = Math.min(Math.max(score, 1e-4), 1 - 1e-4);
+      x[n - 1] = Math.log(q / (1 - q));
+    }
+    for (let k = 0; k < n; k++) x[k] = (x[k] - this.mean[k]) / this.std[k];
+    let z = this.b;
+    if (!this.hidden) {
+      for (let k = 0; k < n; k++) z += this.w[k] * x[k];
+    } else {
+      for (let a = 0; a < this.hidden; a++) {
+        let u = this.b1[a];
+        for (let k = 0; k < n; k++) u += this.w1[a * n + k] * x[k];
+        if (u > 0) z += this.w[a] * u;
+      }
     }
     return 1 / (1 + Math.exp(-z));
   }

@@ -2,7 +2,7 @@
 """Chooses wakevad-oww's detection settings on one corpus and reports them on another.
 
   oww_sweep.py --dev DIR[:OFFSET]... --dev-corpus DEV_CORPUS --test DIR[:OFFSET]... --test-corpus TEST_CORPUS
-               [--max-fa 0.5] [--max-fa-clean X] [--verifier 0,0.5,...] [--all]
+               [--dev-neg DIR[:OFFSET]...] [--dev2 DIR[:OFFSET]... --dev2-corpus DEV2] [--max-fa 0.5] [--max-fa-clean X] [--verifier 0,0.5,...] [--thresholds ...] [--all]
 
 A trace folder holds the per-80 ms-chunk lines wakevad-oww writes with `score_trace` while
 bus_bench.py replays a corpus through the bus (wake_spot_threshold 0, so every chunk is scored):
@@ -72,20 +72,31 @@ def corpus(folders, root):
             continue
         tr = load(*found[0])
         if kind == "pos":
-            pos[cond] = (tr, [tuple(map(int, l.split())) for l in open(os.path.join(root, labels)) if l.strip()])
+            pos.setdefault(cond, []).append((tr, [tuple(map(int, l.split())) for l in open(os.path.join(root, labels)) if l.strip()]))
         else:
-            neg["near" if kind == "near" else cond] = (tr, (tr[-1][0] if tr else 0) / RATE / 3600)
+            neg.setdefault("near" if kind == "near" else cond, []).append((tr, (tr[-1][0] if tr else 0) / RATE / 3600))
     return pos, neg
+
+
+def more_neg(c, folders):
+    """--dev-neg: every trace in these folders is ordinary speech (…pink10.tsv: in noise; …near.tsv: near misses), added to c's."""
+    for d, _, off in (x.partition(":") for x in folders):
+        for f in sorted(glob.glob(os.path.join(d, "*.tsv"))):
+            tr = load(f, int(off or 0))
+            name = os.path.basename(f)
+            c[1].setdefault("near" if "near" in name else "pink10" if "pink10" in name else "clean", []).append(
+                (tr, (tr[-1][0] if tr else 0) / RATE / 3600))
+    return c
 
 
 def evaluate(c, v):
     pos, neg = c
     r = {}
-    for cond, (tr, lab) in pos.items():
-        n, _ = hits(detect(tr, *v), lab)
-        r["det_" + cond] = round(100.0 * n / len(lab), 1)
-    for cond, (tr, hours) in neg.items():
-        fa = len(detect(tr, *v))
+    for cond, parts in pos.items():
+        n, m = sum(hits(detect(tr, *v), lab)[0] for tr, lab in parts), sum(len(lab) for _, lab in parts)
+        r["det_" + cond] = round(100.0 * n / m, 1)
+    for cond, parts in neg.items():
+        fa, hours = sum(len(detect(tr, *v)) for tr, _ in parts), sum(h for _, h in parts)
         r["fa_" + cond] = fa if cond == "near" else round(fa / hours, 2)
     return r
 
@@ -108,6 +119,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dev", required=True, nargs="+"); ap.add_argument("--dev-corpus", required=True)
     ap.add_argument("--test", required=True, nargs="+"); ap.add_argument("--test-corpus", required=True)
+    ap.add_argument("--dev2", nargs="+", help="DIR[:OFFSET]: traces of a second dev corpus (--dev2-corpus)")
+    ap.add_argument("--dev2-corpus")
+    ap.add_argument("--dev-neg", nargs="+", default=[], help="DIR[:OFFSET]: more of dev's ordinary speech (every trace there; …pink10.tsv in noise)")
     ap.add_argument("--max-fa", default="0.5", help="false accepts/h allowed in noisy speech (pink10); a comma list: one pick each")
     ap.add_argument("--max-fa-clean", type=float, help="… and in clean speech, where traced (default: the same)")
     ap.add_argument("--verifier", default="0,0.3,0.5,0.7,0.9",
@@ -117,7 +131,11 @@ def main():
                     help="wake_threshold values tried (0 with a verifier trained with oww_verifier.js --head: the head alone decides)")
     ap.add_argument("--all", action="store_true", help="print every variant's dev figures")
     o = ap.parse_args()
-    dev = corpus(o.dev, o.dev_corpus)
+    dev = more_neg(corpus(o.dev, o.dev_corpus), o.dev_neg)
+    if o.dev2:  # a second dev corpus: its phrases and speech count with dev's
+        for k, parts in zip((0, 1), corpus(o.dev2, o.dev2_corpus)):
+            for cond, p in parts.items():
+                dev[k].setdefault(cond, []).extend(p)
     test = corpus(o.test, o.test_corpus)
     variants = list(itertools.product([float(x) for x in o.thresholds.split(",")], [1, 2, 3], [1, 2, 3], [0.5],
                                       [float(x) for x in o.verifier.split(",")]))

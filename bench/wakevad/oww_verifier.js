@@ -5,7 +5,7 @@
 //
 //   oww_verifier.js --dev DIR[:OFFSET]... --dev-corpus DEV --test DIR[:OFFSET]... --test-corpus TEST --out OUT
 //
-// [--pool N] [--head [--hard W] [--pos-before S] [--lambda L]]   (see HEAD below)
+// [--pool N] [--head [--hard W] [--pos-before S] [--lambda L]]   [--hidden H] (see HEAD below) [--dev-neg DIR[:OFFSET]...] [--dev2 DIR[:OFFSET]... --dev2-corpus DEV2]
 // Traces: wakevad-oww's score_trace with score_trace_embeddings (bus_bench.py replays,
 // wake_spot_threshold 0): end sample, score, Silero probability, the newest chunk's 96
 // embedding values. The model sees the 16 embeddings the wake model scored, mean-pooled
@@ -28,21 +28,25 @@ let POOL = 4;  // --pool: segments the 16 embeddings are mean-pooled into (1, 2,
 // (HEAD_POS before it to 1 s after), where the whole phrase is inside the window; the wake model's
 // score (its log-odds) is one more feature; one round of hard negatives (those the first model
 // gives ≥ 0.5) weighted HARD times.
-let HEAD = false, HARD = 4, HEAD_POS = 0.2, LAMBDA = 1e-3;
+let HEAD = false, HARD = 4, HEAD_POS = 0.2, LAMBDA = 1e-3, HIDDEN = 0;
 
 function args() {
   const o = { dev: [], test: [] };
   let k = null;
   for (const a of process.argv.slice(2)) {
-    if (a.startsWith('--')) { k = a.slice(2); if (k === 'help') { console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(1, 20).join('\n')); process.exit(0); } }
+    if (a.startsWith('--')) { k = a.slice(2); if (k === 'help') { console.log(fs.readFileSync(__filename, 'utf8').split('\n').slice(1).filter((l, i, all) => all.slice(0, i + 1).every((m) => m.startsWith('//'))).join('\n')); process.exit(0); } }
     if (k === 'head') { HEAD = true; k = null; }
     if (a.startsWith('--')) continue;
-    if (k === 'dev' || k === 'test') o[k].push(a); else if (k) o[k.replace('-corpus', 'Corpus')] = a;
+    if (['dev', 'test', 'dev-neg', 'dev2'].includes(k)) (o[k] = o[k] || []).push(a); else if (k) o[k.replace('-corpus', 'Corpus')] = a;
   }
   for (const name of ['hard', 'lambda', 'pos-before']) {
     if (o[name] !== undefined && !(Number(o[name]) >= 0)) { console.error(`oww_verifier.js: --${name} must be a number ≥ 0, got ${o[name]}`); process.exit(2); }
   }
   if (o.hard !== undefined) HARD = Number(o.hard);
+  if (o.hidden !== undefined) {
+    HIDDEN = Number(o.hidden);
+    if (!(Number.isInteger(HIDDEN) && HIDDEN >= 1 && HIDDEN <= 256)) { console.error('oww_verifier.js: --hidden must be 1…256'); process.exit(2); }
+  }
   if (o.lambda !== undefined) LAMBDA = Number(o.lambda);
   if (o['pos-before'] !== undefined) HEAD_POS = Number(o['pos-before']);
   if (o.pool !== undefined) {
@@ -111,6 +115,18 @@ function foldOf(f, e) {
   return e < f.end[f.end.length - 1] / 2 ? 0 : 1;
 }
 
+// --dev-neg DIR[:OFFSET]: every trace there is ordinary speech (no phrase), dev's too
+// (e.g. trace-dev-extra); its 4th column (out-of-fold) goes to OUT/dev-neg.
+function negatives(folders) {
+  const out = [];
+  for (const f of folders) {
+    const [dir, off] = f.split(':');
+    for (const name of fs.readdirSync(dir).filter((n) => n.endsWith('.tsv')).sort())
+      out.push({ kind: 'neg', cond: /pink10/.test(name) ? 'pink10' : 'clean', file: path.join(dir, name), name, offset: Number(off || 0), labels: [] });
+  }
+  return out;
+}
+
 // Examples: {x, y, fold}.
 function examples(files) {
   const ex = [];
@@ -173,6 +189,7 @@ function train(ex) {
     const sp = raw.reduce((a, r, j) => a + (ex[j].y ? r : 0), 0), sn = raw.reduce((a, r, j) => a + (ex[j].y ? 0 : r), 0);
     return raw.map((r, j) => (ex[j].y ? 0.5 * r / sp : 0.5 * r / sn));
   };
+  if (HIDDEN) return trainMlp(ex, xs, mean, std, balanced);
   let w = fit(balanced(ex.map(() => 1)));
   let hard = 0;
   if (HEAD && HARD !== 1) {
@@ -185,8 +202,72 @@ function train(ex) {
   return model;
 }
 
+// --hidden H: one hidden layer of H ReLUs instead (a small MLP, as openWakeWord's own heads are),
+// mini-batch Adam (12 epochs, lr 0.003, L2 --lambda), then the same hard-negative round.
+function trainMlp(ex, xs, mean, std, balanced) {
+  const n = xs[0].length, H = HIDDEN, P = H * n + H + H + 1;  // w1 (H × n), b1, w, b
+  const npos = ex.filter((e) => e.y).length, nneg = ex.length - npos;
+  let seed = 777;
+  const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+  const model = (th) => ({ pool: POOL, mean: Array.from(mean), std: Array.from(std), hidden: H, w1: Array.from(th.subarray(0, H * n)),
+    b1: Array.from(th.subarray(H * n, H * n + H)), w: Array.from(th.subarray(H * n + H, H * n + 2 * H)), b: th[P - 1], npos, nneg });
+  const fitMlp = (wt) => {
+    const th = new Float64Array(P), m = new Float64Array(P), v = new Float64Array(P), g = new Float64Array(P), h = new Float64Array(H);
+    for (let q = 0; q < H * n; q++) th[q] = (rnd() * 2 - 1) * Math.sqrt(3 / n);
+    for (let a = 0; a < H; a++) th[H * n + H + a] = (rnd() * 2 - 1) * Math.sqrt(3 / H);
+    const order = xs.map((_, j) => j);
+    for (let j = order.length - 1; j > 0; j--) { const r = Math.floor(rnd() * (j + 1)); [order[j], order[r]] = [order[r], order[j]]; }
+    const batch = 512, steps = Math.ceil(xs.length / batch) * 12, lr = 0.003;
+    for (let it = 1; it <= steps; it++) {
+      g.fill(0);
+      const from = ((it - 1) * batch) % xs.length, to = Math.min(from + batch, xs.length), scale = xs.length / (to - from);
+      for (let q = from; q < to; q++) {
+        const j = order[q], x = xs[j];
+        let z = th[P - 1];
+        for (let a = 0; a < H; a++) {
+          let u = th[H * n + a];
+          for (let k = 0, row = a * n; k < n; k++) u += th[row + k] * x[k];
+          h[a] = u > 0 ? u : 0; z += th[H * n + H + a] * h[a];
+        }
+        const r = scale * wt[j] * (1 / (1 + Math.exp(-z)) - ex[j].y);
+        g[P - 1] += r;
+        for (let a = 0; a < H; a++) {
+          g[H * n + H + a] += r * h[a];
+          if (h[a] <= 0) continue;
+          const d = r * th[H * n + H + a];
+          g[H * n + a] += d;
+          for (let k = 0, row = a * n; k < n; k++) g[row + k] += d * x[k];
+        }
+      }
+      for (let q = 0; q < P; q++) {
+        g[q] += LAMBDA * th[q];
+        m[q] = 0.9 * m[q] + 0.1 * g[q]; v[q] = 0.999 * v[q] + 0.001 * g[q] * g[q];
+        th[q] -= lr * (m[q] / (1 - 0.9 ** it)) / (Math.sqrt(v[q] / (1 - 0.999 ** it)) + 1e-8);
+      }
+    }
+    return th;
+  };
+  let th = fitMlp(balanced(ex.map(() => 1))), hard = 0;
+  if (HARD !== 1) {
+    const first = model(th);
+    const hardness = ex.map((e, j) => (!e.y && prob(first, e.x) >= 0.5 ? (hard++, HARD) : 1));
+    th = fitMlp(balanced(hardness));
+  }
+  return Object.assign(model(th), { hard, score: HEAD });
+}
+
 // The same arithmetic as the actor's Verifier (main.js), on the pooled features.
 function prob(model, x) {
+  if (model.hidden) {
+    const n = x.length, xs = Float64Array.from(x, (v, k) => (v - model.mean[k]) / model.std[k]);
+    let z = model.b;
+    for (let a = 0; a < model.hidden; a++) {
+      let u = model.b1[a];
+      for (let k = 0; k < n; k++) u += model.w1[a * n + k] * xs[k];
+      if (u > 0) z += model.w[a] * u;
+    }
+    return 1 / (1 + Math.exp(-z));
+  }
   let z = model.b;
   for (let k = 0; k < x.length; k++) z += model.w[k] * ((x[k] - model.mean[k]) / model.std[k]);
   return 1 / (1 + Math.exp(-z));
@@ -204,23 +285,28 @@ function rewrite(f, dir, pick) {
 
 function main() {
   const o = args();
-  const dev = corpus(o.dev, o.devCorpus), test = corpus(o.test, o.testCorpus);
-  dev.forEach(load); test.forEach(load);
-  const ex = examples(dev);
+  // --dev2 DIR[:OFFSET]... --dev2-corpus ROOT: a second dev corpus (more renditions in dev's voices)
+  const dev2 = o.dev2 ? corpus(o.dev2, o.dev2Corpus) : [];
+  dev2.forEach((f) => { f.out = 'dev2'; });  // its 4th column goes to OUT/dev2
+  const dev = corpus(o.dev, o.devCorpus).concat(dev2), test = corpus(o.test, o.testCorpus), devNeg = negatives(o['dev-neg'] || []);
+  dev.forEach(load); test.forEach(load); devNeg.forEach(load);
+  const ex = examples(dev.concat(devNeg));
   const all = train(ex);
   const folds = [0, 1].map((k) => train(ex.filter((e) => e.fold !== k)));  // folds[k]: trained without fold k
   fs.mkdirSync(o.out, { recursive: true });
   const saved = { pool: all.pool, mean: all.mean, std: all.std, w: all.w, b: all.b };
+  if (all.hidden) Object.assign(saved, { hidden: all.hidden, w1: all.w1, b1: all.b1 });
   if (all.score) saved.score = true;  // the last weight is the wake model's log-odds (the actor's wake_threshold 0: a detector)
   fs.writeFileSync(path.join(o.out, 'verifier.json'), JSON.stringify(saved));
-  for (const f of dev) rewrite(f, path.join(o.out, 'dev'), (i) => folds[foldOf(f, f.end[i])]);
+  for (const f of dev) rewrite(f, path.join(o.out, f.out || 'dev'), (i) => folds[foldOf(f, f.end[i])]);
+  for (const f of devNeg) rewrite(f, path.join(o.out, 'dev-neg'), (i) => folds[foldOf(f, f.end[i])]);
   for (const f of test) rewrite(f, path.join(o.out, 'test'), () => all);
   // training accuracy on its own examples, for the log only
   const acc = (model, set) => set.filter((e) => (prob(model, e.x) >= 0.5) === !!e.y).length / Math.max(1, set.length);
   console.log(JSON.stringify({ examples: ex.length, positives: all.npos, negatives: all.nneg, head: HEAD, hard_negatives: all.hard,
     train_accuracy: +acc(all, ex).toFixed(4),
     out_of_fold_accuracy: +((acc(folds[0], ex.filter((e) => e.fold === 0)) + acc(folds[1], ex.filter((e) => e.fold === 1))) / 2).toFixed(4),
-    dev_files: dev.map((f) => f.name), test_files: test.map((f) => f.name) }, null, 1));
+    dev_files: dev.map((f) => f.name), dev_neg_files: devNeg.map((f) => f.file), test_files: test.map((f) => f.name) }, null, 1));
 }
 
 main();
