@@ -6,7 +6,7 @@
 // vb-session continue the same conversation, end the turn that died with the
 // previous process and fetch the audio it missed (the resume fields, written
 // whenever they change, at most twice a second except on turn and listening
-// changes).
+// changes; an advance of the resend point alone at most every 2 s).
 //
 // Not thread-safe; used on the actor's loop.
 #pragma once
