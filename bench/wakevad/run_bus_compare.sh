@@ -37,17 +37,18 @@
 #           verifier pick on test's hour of noisy speech, to check the offline false accepts
 #   head    oww_verifier.js --head: a detector head on every chunk of dev's traces (head/verifier.json), and
 #           oww_sweep.py --thresholds 0 picks its threshold on dev (sweep-head.json)
-#   bus-head, bus-head-neg (not by default): the head's pick through the bus on test's positives / noisy speech
+#   bus-head, bus-head-neg, bus-head-raw (not by default): the head's pick through the bus on test's positives /
+#           noisy speech / clean speech and near misses (direct, as vbw-raw)
 #   table   table.md from the bus runs
-# Writes BUILD/wakevad-bus/*.json, sweep.json and table.md. ~45 min on 2 busy cores (the
+# Writes BUILD/wakevad-bus/*.json, sweep.json, sweep-head.json and table.md. ~1 h on 2 busy cores (the
 # 66 min of held-out speech, replayed three times, dominate; at load 15+ it replays slower than real time);
 # niced (VB_BENCH_NICE, default 10); not in ctest. Run at most two stages at once (e.g. trace and vbw).
 #
-#   bench/wakevad/run_bus_compare.sh BUILD_DIR [corpus|trace[-dev|-test|-raw|-dev-more|-dev-extra|-dev-extra2|-dev-near]|vbw[-raw]|sweep|head|bus|bus-default|bus-neg|bus-head|bus-head-neg|table]...
+#   bench/wakevad/run_bus_compare.sh BUILD_DIR [corpus|trace[-dev|-test|-raw|-dev-more|-dev-extra|-dev-extra2|-dev-near]|vbw[-raw]|sweep|head|bus|bus-default|bus-neg|bus-head|bus-head-neg|bus-head-raw|table]...
 set -euo pipefail
-build=${1:?usage: run_bus_compare.sh BUILD_DIR [corpus|trace[-dev|-test|-raw|-dev-more|-dev-extra|-dev-extra2|-dev-near]|vbw[-raw]|sweep|head|bus|bus-default|bus-neg|bus-head|bus-head-neg|table]...}
+build=${1:?usage: run_bus_compare.sh BUILD_DIR [corpus|trace[-dev|-test|-raw|-dev-more|-dev-extra|-dev-extra2|-dev-near]|vbw[-raw]|sweep|head|bus|bus-default|bus-neg|bus-head|bus-head-neg|bus-head-raw|table]...}
 shift
-stages=" ${*:-corpus trace vbw sweep bus table} "
+stages=" ${*:-corpus trace vbw sweep head bus bus-head table} "
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 build=$(cd "$build" && pwd)
@@ -183,12 +184,15 @@ has bus-head && bench "wakevad-oww + head (wake_threshold 0), dev pick ≤ 0.5 F
   "${afe[@]}" --conditions clean,pink10,music10 --neg none -- "${oww[@]}"
 has bus-head-neg && bench "wakevad-oww + head (wake_threshold 0), dev pick ≤ 0.5 FA/h" "$test" "$out/oww-head-neg.json" "$(headsec)" \
   "${afe[@]}" --conditions none --neg pink10 -- "${oww[@]}"
+has bus-head-raw && bench "wakevad-oww + head (wake_threshold 0), dev pick ≤ 0.5 FA/h" "$test" "$out/oww-head-raw.json" "$(headsec)" \
+  --conditions none --neg clean --near -- "${oww[@]}"
 # the defaults as shipped (no trace, the wake model gated by Silero): CPU, onset and latency as a user gets them
 has bus || has bus-default && bench "wakevad-oww 0.5 (published default)" "$test" "$out/oww-default.json" "" "${afe[@]}" \
   --conditions clean,pink10,music10 --neg none -- "${oww[@]}"
 if has table; then
   # detection, latency, onset, CPU: the bus runs; false accepts/h of the picks: sweep.json ("test"),
   # of vb-wakevad and the default: vb-wakevad-*.json and trace-test-*/result.json (run at 0.5)
-  /usr/bin/python3 "$here/bus_bench.py" --table "$out/vb-wakevad-afe.json" "$out/trace-test-afe/result.json" "$out/oww-default.json" "$out"/oww-pick-*.json > "$out/table.md"
+  /usr/bin/python3 "$here/bus_bench.py" --table "$out/vb-wakevad-afe.json" "$out/trace-test-afe/result.json" "$out/oww-default.json" "$out"/oww-pick-*.json \
+    $(ls "$out"/oww-head.json "$out"/oww-head-neg.json "$out"/oww-head-raw.json 2>/dev/null) > "$out/table.md"
   cat "$out/table.md"
 fi
