@@ -19,12 +19,6 @@ constexpr std::chrono::milliseconds kHearingBatch{100};
 bool ListensOrWould(const v1::DialogState& s) {
   return s.state() == v1::STATE_LISTENING || (s.state() == v1::STATE_IDLE && s.mode() == v1::MODE_WAKE_WORD);
 }
-// A header's origin_ns (the capture time, CLOCK_MONOTONIC as Clock) as the
-// dialog's time; 0 = not stamped.
-std::optional<Clock::time_point> Captured(int64_t origin_ns) {
-  if (origin_ns <= 0) return std::nullopt;
-  return Clock::time_point(std::chrono::nanoseconds(origin_ns));
-}
 }  // namespace
 
 void ControlActor::DeclareConfig(config::Section& s) {
@@ -136,7 +130,8 @@ Status ControlActor::Configure(bus::Context& ctx) {
       case v1::SessionEvent::kTurnEnded: dialog_->TurnEnded(turn, e.turn_ended().outcome(), now); break;
       case v1::SessionEvent::kAgentAudioEnd: dialog_->AgentAudioEnded(turn, e.agent_audio_end().packets(), now); break;
       case v1::SessionEvent::kUserSpeech:
-        dialog_->ServerSpeech(e.user_speech().started(), now, Captured(m.header.origin_ns()));
+        dialog_->ServerSpeech(e.user_speech().started(), now,
+                              CapturedAt(m.header.origin_ns(), m.header.mono_ns(), now));
         break;
       case v1::SessionEvent::kError:
         VB_LOG(kWarn) << "session error " << e.error().code() << ": " << e.error().message();
@@ -178,7 +173,8 @@ Status ControlActor::Configure(bus::Context& ctx) {
           return;
         }
         if (Arbitrates() && device != Served()) return;  // barge-in is the served device's
-        dialog_->ClientVad(start, Clock::now(), Captured(m.header.origin_ns()));
+        const Clock::time_point at = Clock::now();
+        dialog_->ClientVad(start, at, CapturedAt(m.header.origin_ns(), m.header.mono_ns(), at));
         Reschedule();
       },
       voices);

@@ -354,6 +354,12 @@ void Dialog::PlaybackDrained(const std::string& turn_id, Clock::time_point now) 
   if (reply_done_) TurnFinished(now, "reply played");
 }
 
+std::optional<Clock::time_point> CapturedAt(int64_t origin_ns, int64_t mono_ns, Clock::time_point now) {
+  const int64_t age_ns = mono_ns - origin_ns;
+  if (origin_ns <= 0 || mono_ns <= 0 || age_ns < 0 || age_ns > 60'000'000'000) return std::nullopt;
+  return now - std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(age_ns));
+}
+
 bool Dialog::BeforeTurnBoundary(std::optional<Clock::time_point> captured) {
   if (!captured || !busy_since_ || *captured >= *busy_since_) return false;
   ++late_speech_;

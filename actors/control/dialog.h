@@ -97,6 +97,14 @@ struct DialogOptions {
   std::chrono::milliseconds recover_timeout{2500};
 };
 
+// When the audio behind an event was captured, on this host's Clock: the
+// event's age when it was published (mono_ns − origin_ns, both stamped on
+// the publisher's host) taken back from `now`. Not origin_ns itself: a
+// satellite's CLOCK_MONOTONIC is not the hub's, and read on the hub's clock
+// its stamps would make every barge-in look early or late. nullopt without
+// both stamps, or with an age outside 0…60 s (stamps from two hosts).
+std::optional<Clock::time_point> CapturedAt(int64_t origin_ns, int64_t mono_ns, Clock::time_point now);
+
 class Dialog {
  public:
   Dialog(DialogOptions options, DialogOutput& out);

@@ -158,6 +158,27 @@ TEST_F(DialogTest, LateSpeechOfThePreviousReplyDoesNotBargeIntoTheNext) {
   EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
 }
 
+// A satellite's VAD event: its stamps are on the satellite's clock (booted
+// long after the hub, say), so only their difference means anything here.
+TEST_F(DialogTest, ASatellitesStampsAreReadAsAnAgeNotAsTheHubsClock) {
+  Make(v1::MODE_CONTINUOUS);
+  dialog_->TurnStarted("t1", t_ + 5s);
+  dialog_->PlaybackStarted("t1", t_ + 6s);
+  const auto now = t_ + 9s;
+  const int64_t sat_mono = 3'000'000'000;  // the satellite's clock: 3 s since its boot
+  // Captured 120 ms ago, during the reply: a barge-in, whatever the hub's clock says.
+  const auto captured = CapturedAt(sat_mono - 120'000'000, sat_mono, now);
+  ASSERT_TRUE(captured.has_value());
+  EXPECT_EQ(*captured, now - 120ms);
+  EXPECT_FALSE(CapturedAt(0, sat_mono, now).has_value());             // not stamped
+  EXPECT_FALSE(CapturedAt(sat_mono + 1, sat_mono, now).has_value());  // from the future
+  EXPECT_FALSE(CapturedAt(1, 90'000'000'000, now).has_value());       // stamps of two hosts
+  dialog_->ClientVad(true, now, captured);
+  EXPECT_EQ(dialog_->kind(), v1::STATE_LISTENING);
+  EXPECT_EQ(dialog_->late_speech(), 0u);
+  ASSERT_EQ(rec_.LastCommand(), "interrupt");
+}
+
 TEST_F(DialogTest, ClientVadIgnoredWhileTheEchoCancellerConverges) {
   Make(v1::MODE_CONTINUOUS);
   dialog_->TurnStarted("t1", t_);
