@@ -40,13 +40,15 @@
 #   bus-head, bus-head-neg, bus-head-raw (not by default): the head's pick through the bus on test's positives /
 #           noisy speech / clean speech and near misses (direct, as vbw-raw)
 #   table   table.md from the bus runs
+#   corpus3, bus-head3[-neg|-raw], bus-default3, vbw3, table3 (not by default): the head, the published
+#           default and vb-wakevad on a third corpus no choice has seen (make_heldout3.sh), see below
 # Writes BUILD/wakevad-bus/*.json, sweep.json, sweep-head.json and table.md. ~1 h on 2 busy cores (the
 # 66 min of held-out speech, replayed three times, dominate; at load 15+ it replays slower than real time);
 # niced (VB_BENCH_NICE, default 10); not in ctest. Run at most two stages at once (e.g. trace and vbw).
 #
-#   bench/wakevad/run_bus_compare.sh BUILD_DIR [corpus|trace[-dev|-test|-raw|-dev-more|-dev-extra|-dev-extra2|-dev-near]|vbw[-raw]|sweep|head|bus|bus-default|bus-neg|bus-head|bus-head-neg|bus-head-raw|table]...
+#   bench/wakevad/run_bus_compare.sh BUILD_DIR [corpus|trace[-dev|-test|-raw|-dev-more|-dev-extra|-dev-extra2|-dev-near]|vbw[-raw]|sweep|head|bus|bus-default|bus-neg|bus-head|bus-head-neg|bus-head-raw|table|corpus3|bus-head3[-neg|-raw]|bus-default3|vbw3|table3]...
 set -euo pipefail
-build=${1:?usage: run_bus_compare.sh BUILD_DIR [corpus|trace[-dev|-test|-raw|-dev-more|-dev-extra|-dev-extra2|-dev-near]|vbw[-raw]|sweep|head|bus|bus-default|bus-neg|bus-head|bus-head-neg|bus-head-raw|table]...}
+build=${1:?usage: run_bus_compare.sh BUILD_DIR [corpus|trace[-dev|-test|-raw|-dev-more|-dev-extra|-dev-extra2|-dev-near]|vbw[-raw]|sweep|head|bus|bus-default|bus-neg|bus-head|bus-head-neg|bus-head-raw|table|corpus3|bus-head3[-neg|-raw]|bus-default3|vbw3|table3]...}
 shift
 stages=" ${*:-corpus trace vbw sweep head bus bus-head table} "
 here=$(cd "$(dirname "$0")" && pwd)
@@ -186,6 +188,30 @@ has bus-head-neg && bench "wakevad-oww + head (wake_threshold 0), dev pick ≤ 0
   "${afe[@]}" --conditions none --neg pink10 -- "${oww[@]}"
 has bus-head-raw && bench "wakevad-oww + head (wake_threshold 0), dev pick ≤ 0.5 FA/h" "$test" "$out/oww-head-raw.json" "$(headsec)" \
   --conditions none --neg clean --near -- "${oww[@]}"
+# heldout3 (VB_HELDOUT3 = its corpus, default BUILD/wakevad-heldout3-jarvis; VB_HELDOUT3_OUT = its results,
+# default BUILD/wakevad-bus/heldout3): a third corpus (make_heldout3.sh: voices, rates, pitches and text no
+# other corpus uses), made after the head was fixed and measured once with it as it is (the bus-head
+# stages' settings, the same head): corpus3, bus-head3 (positives), bus-head3-neg (noisy speech), bus-head3-raw
+# (clean speech and near misses, direct),
+# bus-default3 (the published default on the positives), vbw3 (vb-wakevad on the positives), table3
+third=${VB_HELDOUT3:-$build/wakevad-heldout3-jarvis}
+out3=${VB_HELDOUT3_OUT:-$out/heldout3}
+[[ $stages == *3\ * ]] && mkdir -p "$out3"
+if has corpus3 && [[ ! -f $third/manifest.tsv ]]; then nice "$here/make_heldout3.sh" "$third" "hey jarvis"; fi
+pos3=("${afe[@]}" --conditions clean,pink10,music10 --neg none)
+has bus-head3 && bench "wakevad-oww + head (wake_threshold 0), dev pick ≤ 0.5 FA/h" "$third" "$out3/oww-head.json" "$(headsec)" \
+  "${pos3[@]}" -- "${oww[@]}"
+has bus-head3-neg && bench "wakevad-oww + head (wake_threshold 0), dev pick ≤ 0.5 FA/h" "$third" "$out3/oww-head-neg.json" "$(headsec)" \
+  "${afe[@]}" --conditions none --neg pink10 -- "${oww[@]}"
+has bus-head3-raw && bench "wakevad-oww + head (wake_threshold 0), dev pick ≤ 0.5 FA/h" "$third" "$out3/oww-head-raw.json" "$(headsec)" \
+  --conditions none --neg clean --near -- "${oww[@]}"
+has bus-default3 && bench "wakevad-oww 0.5 (published default)" "$third" "$out3/oww-default.json" "" "${pos3[@]}" -- "${oww[@]}"
+has vbw3 && bench "vb-wakevad (pocketsphinx kws + energy VAD)" "$third" "$out3/vb-wakevad-afe.json" "$vbw" "${pos3[@]}" -- "$build/bin/vb-wakevad"
+if has table3; then
+  /usr/bin/python3 "$here/bus_bench.py" --table $(ls "$out3"/vb-wakevad-afe.json "$out3"/oww-default.json "$out3"/oww-head.json \
+    "$out3"/oww-head-neg.json "$out3"/oww-head-raw.json 2>/dev/null) > "$out3/table.md"
+  cat "$out3/table.md"
+fi
 # the defaults as shipped (no trace, the wake model gated by Silero): CPU, onset and latency as a user gets them
 has bus || has bus-default && bench "wakevad-oww 0.5 (published default)" "$test" "$out/oww-default.json" "" "${afe[@]}" \
   --conditions clean,pink10,music10 --neg none -- "${oww[@]}"
