@@ -218,6 +218,8 @@ const actor = {
       preroll: ms(c.prerollMs), refractory: ms(c.refractoryMs), context: ms(c.contextMs), lead: ms(c.contextLeadMs),
       settle: ms(c.endSettleMs), spot: ms(c.spotMs), quiet: ms(c.endQuietMs), phraseLen: ms(c.phraseMs) });
     this.modelsDir = c.modelsDir || DEFAULT_MODELS;
+    if (c.wakeEnabled && c.wakeThreshold === 0 && !c.verifierFile)
+      s.error('wake_threshold', '0 makes every chunk of speech a detection: it needs a wake_verifier head to decide');
     if (c.verifierFile) {
       try { this.verifier = new Verifier(c.verifierFile); } catch (e) { s.error('wake_verifier', `${c.verifierFile}: ${e.message}`); }
     }

@@ -90,6 +90,12 @@ def main():
             p = subprocess.run(["/usr/bin/node", MAIN, "--config", cfg, "--name", "wakevad"], capture_output=True, text=True, timeout=30)
             check(p.returncode == 78 and "bad.yaml:2:" in p.stderr and "not a verifier" in p.stderr,
                   "%s: exit 78 with file:line (%d: %s)" % (what, p.returncode, p.stderr.strip()[-160:]))
+        # wake_threshold 0 without a head would make every chunk of speech a detection
+        with open(cfg, "w") as f:
+            f.write("wakevad:\n  wake_threshold: 0\n")
+        p = subprocess.run(["/usr/bin/node", MAIN, "--config", cfg, "--name", "wakevad"], capture_output=True, text=True, timeout=30)
+        check(p.returncode == 78 and "bad.yaml:2:" in p.stderr and "wake_verifier head" in p.stderr,
+              "wake_threshold 0 without a head: exit 78 with file:line (%d: %s)" % (p.returncode, p.stderr.strip()[-160:]))
     print("oww verifier: %s" % ("PASS" if not fails else "FAIL (%d)" % len(fails)))
     return 1 if fails else 0
 
