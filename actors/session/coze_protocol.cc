@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <limits>
 #include <span>
 
 #include "bus/text.h"
@@ -41,12 +42,22 @@ bool GetInt(const Json& obj, const char* key, int64_t* out) {
   if (!obj.is_object()) return true;
   auto it = obj.find(key);
   if (it == obj.end() || it->is_null()) return true;
-  if (it->is_number_integer() || it->is_number_unsigned()) {
+  if (it->is_number_unsigned()) {  // beyond int64: not a number we can hold
+    const uint64_t u = it->get<uint64_t>();
+    if (u > uint64_t(std::numeric_limits<int64_t>::max())) return false;
+    *out = int64_t(u);
+    return true;
+  }
+  if (it->is_number_integer()) {
     *out = it->get<int64_t>();
     return true;
   }
   if (it->is_number_float()) {
-    *out = int64_t(it->get<double>());
+    // Checked first: casting 4e81 (or NaN) to int64 is undefined (the
+    // coze_downlink fuzzer's find).
+    const double d = it->get<double>();
+    if (!(d >= -9.2e18 && d <= 9.2e18)) return false;
+    *out = int64_t(d);
     return true;
   }
   // Coze sends some integers as strings (respond_at, ids); accept digits.

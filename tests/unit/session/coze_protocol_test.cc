@@ -367,6 +367,17 @@ TEST(Downlink, BrokenUnknownAndMistypedInputIsCountedNotFatal) {
   EXPECT_EQ(f.problems.size(), 11u);
 }
 
+// Numbers no int64 holds (found by fuzz_coze_downlink: casting 4e81 was
+// undefined behaviour) are a wrong type, counted, never a crash.
+TEST(Downlink, NumbersBeyondInt64AreAWrongTypeNotUndefined) {
+  Feeder f;
+  f.Feed(R"({"id":"e9","event_type":"error","data":{"code":4e81,"msg":"invalid parameter"}})");
+  f.Feed(R"({"id":"e10","event_type":"error","data":{"code":18446744073709551615,"msg":"x"}})");
+  f.Feed(R"({"id":"e11","event_type":"error","data":{"code":-1e300,"msg":"x"}})");
+  EXPECT_EQ(f.down.counters().wrong_type, 3u);
+  EXPECT_EQ(f.problems.size(), 3u);
+}
+
 // Every prefix and random byte mutation of a recorded session: never throws,
 // never crashes.
 TEST(Downlink, MutatedRecordedEventsNeverCrash) {
