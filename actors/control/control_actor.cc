@@ -333,6 +333,20 @@ void ControlActor::CheckHealth() {
   }
 }
 
+void ControlActor::EarliestTimer::Set(bus::Loop& loop, std::optional<Clock::time_point> deadline,
+                                      std::function<void()> fire) {
+  if (id_ && deadline && at_ <= *deadline) return;
+  if (id_) loop.CancelTimer(id_);
+  id_ = 0;
+  if (!deadline) return;
+  at_ = *deadline;
+  id_ = loop.AddOneShot(std::max(Clock::duration(0), at_ - Clock::now()) + std::chrono::milliseconds(1),
+                        [this, fire = std::move(fire)] {
+                          id_ = 0;
+                          fire();
+                        });
+}
+
 void ControlActor::RescheduleHealth() {
   const v1::DialogStateKind k = dialog_->kind();
   const auto timeout = std::chrono::milliseconds(k == v1::STATE_THINKING || k == v1::STATE_SPEAKING
@@ -345,14 +359,7 @@ void ControlActor::RescheduleHealth() {
   if (wakevad_seen_) consider(*wakevad_seen_ + std::chrono::milliseconds(health_timeout_ms_));
   for (const auto& [name, h] : health_)
     if (h.alive) consider(h.peer.last() + timeout);
-  if (health_timer_ && next && health_timer_at_ <= *next) return;
-  if (health_timer_) ctx_->loop().CancelTimer(health_timer_);
-  health_timer_ = 0;
-  if (!next) return;
-  // Silent means longer than the timeout: just past it.
-  health_timer_at_ = *next + std::chrono::milliseconds(1);
-  health_timer_ = ctx_->loop().AddOneShot(std::max(Clock::duration(0), health_timer_at_ - Clock::now()), [this] {
-    health_timer_ = 0;
+  health_timer_.Set(ctx_->loop(), next, [this] {
     CheckHealth();
     RescheduleHealth();
   });
@@ -377,16 +384,7 @@ void ControlActor::Reschedule() {
 // set again for the deadline of the moment.
 void ControlActor::RescheduleHearing() {
   auto next = hearing_->NextDeadline();
-  if (hearing_timer_ && next && hearing_timer_at_ && *hearing_timer_at_ <= *next) return;
-  if (hearing_timer_) ctx_->loop().CancelTimer(hearing_timer_);
-  hearing_timer_ = 0;
-  hearing_timer_at_.reset();
-  if (!next) return;
-  auto delay = std::max(Clock::duration(0), *next - Clock::now()) + std::chrono::milliseconds(1);
-  hearing_timer_at_ = *next;
-  hearing_timer_ = ctx_->loop().AddOneShot(delay, [this] {
-    hearing_timer_ = 0;
-    hearing_timer_at_.reset();
+  hearing_timer_.Set(ctx_->loop(), next, [this] {
     ctx_->bus().Drain(bus::Plane::kStream);  // the frames of the batch not read yet
     hearing_->Tick(Clock::now());
     RescheduleHearing();

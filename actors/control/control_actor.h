@@ -16,6 +16,7 @@
 // on dialog.state (deaf, deaf_reason) and whose repeat cue is a PlayPrompt.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -86,10 +87,19 @@ class ControlActor : public bus::Actor, public DialogOutput, public HearingOutpu
       cue_min_gap_ms_ = 5000;
   std::string cue_;
   std::unique_ptr<HearingWatch> hearing_;
-  bus::Loop::TimerId hearing_timer_ = 0;
-  std::optional<Clock::time_point> hearing_timer_at_;
-  bus::Loop::TimerId health_timer_ = 0;
-  Clock::time_point health_timer_at_{};
+  // One one-shot timer kept at the earliest deadline asked of it (the
+  // hearing rule's and the health checks'): a later deadline keeps the
+  // armed timer, an earlier one re-arms it, none disarms it. It fires just
+  // past the deadline (silent/deaf means longer than the allowance).
+  class EarliestTimer {
+   public:
+    void Set(bus::Loop& loop, std::optional<Clock::time_point> deadline, std::function<void()> fire);
+
+   private:
+    bus::Loop::TimerId id_ = 0;
+    Clock::time_point at_{};
+  };
+  EarliestTimer hearing_timer_, health_timer_;
   std::unique_ptr<EvdevKeySource> key_;
   bus::Loop::GroupId key_group_ = 0;
   bus::Publisher<v1::DialogState> state_pub_;
