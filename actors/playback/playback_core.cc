@@ -104,11 +104,8 @@ std::string PlaybackCore::DeviceName() const {
 std::string PlaybackCore::Describe() const {
   const bool wav = options_.sink == PlaybackOptions::Sink::kWav;
   const bool alsa = options_.sink == PlaybackOptions::Sink::kAlsa;
-  return std::string("sink ") +
-         (wav    ? "wav " + options_.wav_path
-          : alsa ? "alsa " + DeviceName()
-                 : DeviceName()) +
-         ", " + std::to_string(rate_) + " Hz" + (wav ? (options_.wav_realtime ? ", real time" : ", offline") : "");
+  return std::string("sink ") + (wav ? "wav " + options_.wav_path : (alsa ? "alsa " : "") + DeviceName()) + ", " +
+         std::to_string(rate_) + " Hz" + (wav ? (options_.wav_realtime ? ", real time" : ", offline") : "");
 }
 
 void PlaybackCore::Start() {
