@@ -1,11 +1,9 @@
 // Actor lifecycle, context and heartbeat (see actor.h).
 #include "bus/actor.h"
 
-#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cstdio>
 
 #include "bus/text.h"
@@ -26,32 +24,6 @@ int64_t RssKb() {
   if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
   fclose(f);
   return resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
-// After a burst (a flood of messages queued and then drained), glibc keeps
-// the freed heap resident, and the process stays as big as the burst made
-// it. At each heartbeat, when the free heap has grown by more than
-// kTrimStepBytes since the last look (free pages given back still count as
-// free), it goes back to the system. `free_floor` follows the free heap
-// down, so a second burst that reuses and frees it again is trimmed too; in
-// steady operation the free heap barely moves and this is one mallinfo2()
-// walk per beat.
-constexpr size_t kTrimStepBytes = 1u << 20;
-
-bool TrimHeapAfterBurst(size_t* free_floor) {
-#if defined(__GLIBC__)
-  const size_t free_bytes = mallinfo2().fordblks;
-  if (free_bytes <= *free_floor + kTrimStepBytes) {
-    *free_floor = std::min(*free_floor, free_bytes);
-    return false;
-  }
-  malloc_trim(0);
-  *free_floor = free_bytes;
-  return true;
-#else
-  (void)free_floor;
-  return false;
-#endif
 }
 
 }  // namespace
@@ -126,8 +98,8 @@ void Context::FillHeartbeat(v1::Heartbeat* hb, v1::Heartbeat::State state) {
   if (now > last_wall_ns_) hb->set_cpu_percent(100.0 * double(cpu - last_cpu_ns_) / double(now - last_wall_ns_));
   last_cpu_ns_ = cpu;
   last_wall_ns_ = now;
-  if (TrimHeapAfterBurst(&free_heap_floor_)) ++heap_trims_;
-  if (heap_trims_) extra["heap_trims"] = int64_t(heap_trims_);
+  heap_.AfterBurst();
+  if (heap_.trims()) extra["heap_trims"] = int64_t(heap_.trims());
   hb->set_rss_kb(RssKb());
 }
 

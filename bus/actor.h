@@ -25,6 +25,7 @@
 #include <string>
 
 #include "bus/config.h"
+#include "bus/heap.h"
 #include "bus/loop.h"
 #include "bus/node.h"
 #include "bus/status.h"
@@ -73,8 +74,7 @@ class Context {
   int exit_code_ = 0;
   int64_t start_ns_;
   int64_t last_cpu_ns_ = 0, last_wall_ns_ = 0;
-  uint64_t heap_trims_ = 0;     // free heap given back after a burst (heartbeat extra heap_trims)
-  size_t free_heap_floor_ = 0;  // see TrimHeapAfterBurst
+  HeapTrimmer heap_;  // heap given back after a burst (heartbeat extra heap_trims)
 };
 
 class Actor {

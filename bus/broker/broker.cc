@@ -107,6 +107,9 @@ Status Broker::Bind() {
     return Status::Unavailable("broker: cannot bind " + config_.endpoint + ": " + e.what());
   }
   loop_.AddOneShot(kSettle, [this] { EndSettle(); });
+  // What a flood queued here (up to the high-water marks) and then drained
+  // goes back to the system within a second (bus/heap.h).
+  loop_.AddTimer(std::chrono::seconds(1), [this] { heap_.AfterBurst(); });
   return Status::Ok();
 }
 

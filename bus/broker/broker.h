@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "bus/bus_config.h"
+#include "bus/heap.h"
 #include "bus/loop.h"
 #include "bus/status.h"
 
@@ -57,6 +58,7 @@ class Broker {
 
   zmq::context_t& ctx_;
   Loop& loop_;
+  HeapTrimmer heap_;
   BusConfig config_;
   std::unique_ptr<zmq::socket_t> xsub_[2], xpub_[2], zap_;
   std::set<std::string> allowed_;

@@ -315,9 +315,9 @@ TEST_F(HostileTest, HostilePublisherWedgesNobodyAndCostsBoundedMemory) {
 
   // Memory: no process keeps what the attack sent. The launcher and the
   // actors keep bounded per-publisher state (8 MiB covers it; 100,000 names
-  // cost 17-29 MB before issue 12), and an actor gives the heap a drained
-  // queue left back at its next heartbeat (heap_trims: a loaded CI run's
-  // vb-gateway kept 8.4 MB of it before). The broker and the sniffer hold what
+  // cost 17-29 MB before issue 12), and the heap a drained queue left goes
+  // back at the next heartbeat (bus/heap.h; actors count heap_trims): on a
+  // loaded machine vb-gateway kept 8.4 MB of it before, the launcher 12.4. The broker and the sniffer hold what
   // is queued for slow readers (bounded by the control plane's HWM of
   // 100,000 messages per pipe, and glibc keeps some of a drained queue's
   // heap) and the sniffer its capped per-topic rows (20,000 invented topics
