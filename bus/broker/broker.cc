@@ -52,6 +52,9 @@ Broker::~Broker() {
     if (xpub_[p]) loop_.RemoveZmqSocket(xpub_[p]->handle());
   }
   if (zap_) loop_.RemoveZmqSocket(zap_->handle());
+  // The loop may outlive the broker (tests stop one and start another).
+  loop_.CancelTimer(settle_timer_);
+  loop_.CancelTimer(heap_timer_);
 }
 
 Status Broker::Bind() {
@@ -106,10 +109,13 @@ Status Broker::Bind() {
   } catch (const zmq::error_t& e) {
     return Status::Unavailable("broker: cannot bind " + config_.endpoint + ": " + e.what());
   }
-  loop_.AddOneShot(kSettle, [this] { EndSettle(); });
+  settle_timer_ = loop_.AddOneShot(kSettle, [this] {
+    settle_timer_ = 0;
+    EndSettle();
+  });
   // What a flood queued here (up to the high-water marks) and then drained
   // goes back to the system within a second (bus/heap.h).
-  loop_.AddTimer(std::chrono::seconds(1), [this] { heap_.AfterBurst(); });
+  heap_timer_ = loop_.AddTimer(std::chrono::seconds(1), [this] { heap_.AfterBurst(); });
   return Status::Ok();
 }
 

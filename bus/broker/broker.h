@@ -59,6 +59,7 @@ class Broker {
   zmq::context_t& ctx_;
   Loop& loop_;
   HeapTrimmer heap_;
+  Loop::TimerId settle_timer_ = 0, heap_timer_ = 0;
   BusConfig config_;
   std::unique_ptr<zmq::socket_t> xsub_[2], xpub_[2], zap_;
   std::set<std::string> allowed_;
