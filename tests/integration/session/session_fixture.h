@@ -177,7 +177,14 @@ class SessionProcessTest : public ::testing::Test {
     std::string out;
     for (size_t i = from; i < events_.size(); ++i)
       out += "[" + events_[i].turn_id + "] " + events_[i].event.ShortDebugString() + "\n";
-    return out + "--- session log:\n" + ReadFile(dir_.File("session.log"));
+    out += "--- session log:\n" + ReadFile(dir_.File("session.log"));
+    // A restarted session's log and the simulator's (the tail), when there.
+    for (const std::string log : {"session2.log", "sim1.log"}) {
+      std::string text = ReadFile(dir_.File(log));
+      if (text.size() > 4000) text = "…" + text.substr(text.size() - 4000);
+      if (!text.empty()) out += "--- " + log + ":\n" + text;
+    }
+    return out;
   }
   // A text turn from request to COMPLETED; returns the chat id.
   std::string TextTurn(const std::string& text, const std::string& req) {
