@@ -178,8 +178,10 @@ class SessionProcessTest : public ::testing::Test {
     for (size_t i = from; i < events_.size(); ++i)
       out += "[" + events_[i].turn_id + "] " + events_[i].event.ShortDebugString() + "\n";
     out += "--- session log:\n" + ReadFile(dir_.File("session.log"));
-    // A restarted session's log and the simulator's (the tail), when there.
-    for (const std::string log : {"session2.log", "sim1.log"}) {
+    // A restarted session's log and each simulator's (the tail), when there.
+    std::vector<std::string> logs = {"session2.log"};
+    for (int i = 1; i <= sims_; ++i) logs.push_back("sim" + std::to_string(i) + ".log");
+    for (const auto& log : logs) {
       std::string text = ReadFile(dir_.File(log));
       if (text.size() > 4000) text = "…" + text.substr(text.size() - 4000);
       if (!text.empty()) out += "--- " + log + ":\n" + text;
