@@ -1,0 +1,245 @@
+// vb-bus-floor: what the speaking pipeline's bus traffic alone costs in CPU
+// on this machine, with bare libzmq and no work in any process: the floor
+// under vb-e2e-bench's cpu figure (issue 18 item 6).
+//
+// Seven processes play the actors' parts of the traffic while the agent
+// speaks, at the same rates and fan-out (vb-sniff hz during vb-e2e-bench,
+// 2026-12-07): capture publishes audio.mic every 20 ms; afe turns each into
+// audio.clean; wakevad, control and session read audio.clean; session sends
+// a session.audio packet every 60 ms; decoder turns each into three
+// audio.out frames; playback reads them and publishes audio.ref every 20 ms
+// for afe. 217 messages and 317 deliveries a second, 640-byte frames.
+//
+//   broker  every process connects to an XSUB⇄XPUB proxy (zmq_proxy, in its
+//           own process), as voicebus's bus does (vb-broker adds its checks);
+//   direct  each publisher binds its own ipc:// endpoint and its readers
+//           connect to it: no proxy, one hop.
+//
+// CPU: user + system time of every process (all threads, /proc/PID/stat)
+// over the measured window, in % of one core; the modes alternate run by
+// run, so both see the same machine. Prints one JSON object:
+//   build/bin/vb-bus-floor [--seconds 10] [--runs 3] [--out FILE]
+#include <signal.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <zmq.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace {
+
+struct Role {
+  const char* name;
+  std::vector<std::string> reads;  // topics
+  const char* every_topic;         // published on its own clock (nullptr: none)
+  int every_ms;
+  const char* on_read_topic;  // published for each message read of `on_read_from`
+  const char* on_read_from;
+  int on_read_count;
+  int size;  // bytes of each message it publishes
+};
+
+// Who publishes what, who reads it (the speaking pipeline's audio traffic).
+const std::vector<Role> kRoles = {
+    {"capture", {}, "audio.mic", 20, nullptr, nullptr, 0, 640},
+    {"afe", {"audio.mic", "audio.ref"}, nullptr, 0, "audio.clean", "audio.mic", 1, 640},
+    {"wakevad", {"audio.clean"}, nullptr, 0, nullptr, nullptr, 0, 0},
+    {"control", {"audio.clean"}, nullptr, 0, nullptr, nullptr, 0, 0},
+    {"session", {"audio.clean"}, "session.audio", 60, nullptr, nullptr, 0, 120},
+    {"decoder", {"session.audio"}, nullptr, 0, "audio.out", "session.audio", 3, 640},
+    {"playback", {"audio.out"}, "audio.ref", 20, nullptr, nullptr, 0, 640},
+};
+
+const char* Publisher(const std::string& topic) {
+  for (const auto& r : kRoles)
+    if ((r.every_topic && topic == r.every_topic) || (r.on_read_topic && topic == r.on_read_topic)) return r.name;
+  return nullptr;
+}
+
+int64_t MonoNs() {
+  timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return int64_t(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
+}
+
+[[noreturn]] void RunRole(const Role& r, bool direct, const std::string& dir) {
+  void* ctx = zmq_ctx_new();
+  void* pub = zmq_socket(ctx, ZMQ_PUB);
+  void* sub = zmq_socket(ctx, ZMQ_SUB);
+  int hwm = 1000;
+  zmq_setsockopt(pub, ZMQ_SNDHWM, &hwm, sizeof hwm);
+  if (direct) {
+    zmq_bind(pub, ("ipc://" + dir + "/" + r.name).c_str());
+    std::vector<std::string> peers;
+    for (const auto& t : r.reads)
+      if (const char* p = Publisher(t); p && std::find(peers.begin(), peers.end(), p) == peers.end())
+        peers.push_back(p);
+    for (const auto& p : peers) zmq_connect(sub, ("ipc://" + dir + "/" + p).c_str());
+  } else {
+    zmq_connect(pub, ("ipc://" + dir + "/in").c_str());
+    zmq_connect(sub, ("ipc://" + dir + "/out").c_str());
+  }
+  for (const auto& t : r.reads) zmq_setsockopt(sub, ZMQ_SUBSCRIBE, t.data(), t.size());
+  std::string frame(size_t(std::max(r.size, 1)), '\x11');
+  auto send = [&](const char* topic) {
+    zmq_send(pub, topic, strlen(topic), ZMQ_SNDMORE);
+    zmq_send(pub, frame.data(), frame.size(), ZMQ_DONTWAIT);
+  };
+  int64_t next = MonoNs() + int64_t(r.every_ms) * 1'000'000;
+  char buf[4096];
+  for (;;) {
+    int timeout = -1;
+    if (r.every_topic) timeout = int(std::max<int64_t>(0, (next - MonoNs() + 999'999) / 1'000'000));
+    zmq_pollitem_t item{sub, 0, ZMQ_POLLIN, 0};
+    if (zmq_poll(&item, 1, timeout) < 0) _exit(1);
+    while (true) {
+      int n = zmq_recv(sub, buf, sizeof buf, ZMQ_DONTWAIT);
+      if (n < 0) break;
+      std::string topic(buf, size_t(std::min<int>(n, int(sizeof buf))));
+      int more = 0;
+      size_t len = sizeof more;
+      zmq_getsockopt(sub, ZMQ_RCVMORE, &more, &len);
+      if (more) zmq_recv(sub, buf, sizeof buf, 0);
+      if (r.on_read_from && topic == r.on_read_from)
+        for (int i = 0; i < r.on_read_count; ++i) send(r.on_read_topic);
+    }
+    if (r.every_topic && MonoNs() >= next) {
+      send(r.every_topic);
+      next += int64_t(r.every_ms) * 1'000'000;
+    }
+  }
+}
+
+[[noreturn]] void RunProxy(const std::string& dir) {
+  void* ctx = zmq_ctx_new();
+  void* xsub = zmq_socket(ctx, ZMQ_XSUB);
+  void* xpub = zmq_socket(ctx, ZMQ_XPUB);
+  zmq_bind(xsub, ("ipc://" + dir + "/in").c_str());
+  zmq_bind(xpub, ("ipc://" + dir + "/out").c_str());
+  zmq_proxy(xsub, xpub, nullptr);
+  _exit(0);
+}
+
+// user + system ticks of the process (all its threads).
+long long CpuTicks(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  size_t close = s.rfind(')');
+  if (close == std::string::npos) return 0;
+  std::istringstream rest(s.substr(close + 2));
+  std::string field;
+  long long utime = 0, stime = 0;
+  for (int i = 3; rest >> field; ++i) {
+    if (i == 14) utime = std::atoll(field.c_str());
+    if (i == 15) {
+      stime = std::atoll(field.c_str());
+      break;
+    }
+  }
+  return utime + stime;
+}
+
+// One run: returns % of one core of every process together, and per process.
+nlohmann::json RunOnce(bool direct, double seconds) {
+  char tmpl[] = "/tmp/vb-bus-floor.XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  std::map<std::string, pid_t> pids;
+  if (!direct) {
+    pid_t p = fork();
+    if (p == 0) RunProxy(dir);
+    pids["broker"] = p;
+  }
+  for (const auto& r : kRoles) {
+    pid_t p = fork();
+    if (p == 0) RunRole(r, direct, dir);
+    pids[r.name] = p;
+  }
+  // Connections and subscriptions settle (ipc connects retry every 100 ms).
+  timespec settle{1, 0};
+  nanosleep(&settle, nullptr);
+  std::map<std::string, long long> start;
+  for (const auto& [name, pid] : pids) start[name] = CpuTicks(pid);
+  const int64_t t0 = MonoNs();
+  timespec window{time_t(seconds), long((seconds - double(time_t(seconds))) * 1e9)};
+  nanosleep(&window, nullptr);
+  const double elapsed = double(MonoNs() - t0) / 1e9;
+  const double tick = double(sysconf(_SC_CLK_TCK));
+  nlohmann::json per = nlohmann::json::object();
+  double all = 0;
+  for (const auto& [name, pid] : pids) {
+    double pct = 100.0 * double(CpuTicks(pid) - start[name]) / tick / elapsed;
+    per[name] = pct;
+    all += pct;
+  }
+  for (const auto& [name, pid] : pids) kill(pid, SIGKILL);
+  for (const auto& [name, pid] : pids) waitpid(pid, nullptr, 0);
+  std::filesystem::remove_all(dir);
+  return {{"all_processes", all}, {"per_process", per}};
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v.size() % 2 ? v[v.size() / 2] : (v[v.size() / 2 - 1] + v[v.size() / 2]) / 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  double seconds = 10;
+  int runs = 3;
+  std::string out;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if ((a == "--seconds" || a == "--runs" || a == "--out") && i + 1 < argc) {
+      std::string v = argv[++i];
+      if (a == "--seconds") seconds = std::atof(v.c_str());
+      else if (a == "--runs") runs = std::atoi(v.c_str());
+      else out = v;
+    } else {
+      std::fprintf(stderr,
+                   "usage: vb-bus-floor [--seconds S (10)] [--runs N (3)] [--out FILE]\n"
+                   "  CPU of the speaking pipeline's bus traffic alone (bare libzmq, seven processes,\n"
+                   "  no work in them): through an XSUB/XPUB proxy and publisher to reader directly.\n"
+                   "  Prints one JSON object.\n");
+      return a == "--help" || a == "-h" ? 0 : 2;
+    }
+  }
+  if (seconds <= 0 || runs <= 0) {
+    std::fprintf(stderr, "vb-bus-floor: --seconds and --runs must be positive\n");
+    return 2;
+  }
+  signal(SIGCHLD, SIG_DFL);
+  nlohmann::json result;
+  std::vector<double> broker, direct;
+  for (int i = 0; i < runs; ++i)
+    for (bool d : {false, true}) {
+      std::fprintf(stderr, "vb-bus-floor: run %d of %d, %s (%.0f s)\n", i + 1, runs, d ? "direct" : "broker", seconds);
+      nlohmann::json r = RunOnce(d, seconds);
+      (d ? direct : broker).push_back(r["all_processes"].get<double>());
+      result[d ? "direct" : "broker"]["runs"].push_back(r);
+    }
+  result["broker"]["median_percent"] = Median(broker);
+  result["direct"]["median_percent"] = Median(direct);
+  result["direct_over_broker"] = Median(broker) > 0 ? Median(direct) / Median(broker) : 0;
+  result["messages_per_s"] = 50 + 50 + 1000.0 / 60 + 3 * 1000.0 / 60 + 50;
+  result["deliveries_per_s"] = 50 + 3 * 50 + 1000.0 / 60 + 3 * 1000.0 / 60 + 50;
+  result["seconds"] = seconds;
+  result["note"] =
+      "CPU seconds (user + sys, all threads) per second of the window, % of one core; bare libzmq, no work done: "
+      "the bus floor under vb-e2e-bench's speaking figure";
+  std::string text = result.dump(2) + "\n";
+  std::fputs(text.c_str(), stdout);
+  if (!out.empty()) std::ofstream(out) << text;
+  return 0;
+}
