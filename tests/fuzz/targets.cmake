@@ -6,7 +6,7 @@ set(VB_FUZZ_TARGETS
   coze_downlink gateway_client cozesim_upstream cozesim_rest
   config_yaml bus_frames wav_reader audio_input mcap_reader
   coze_text_chats downlink_decoder tool_calls)
-set(VB_FUZZ_SECONDS 10 CACHE STRING "seconds of each fuzz target's ctest run")
+set(VB_FUZZ_SECONDS 5 CACHE STRING "seconds of each fuzz target's ctest run (CI: 12 targets)")
 
 # vb_add_fuzz_run(NAME EXE): ctest entry fuzz_NAME runs EXE for
 # VB_FUZZ_SECONDS over the seed corpus; new inputs go to a scratch folder in
