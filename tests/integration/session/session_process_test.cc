@@ -260,9 +260,19 @@ TEST_F(SessionProcessTest, KilledSessionComesBackToTheSameConversation) {
   StartAll();
   std::string conv = status_.conversation_id();
   ASSERT_FALSE(TextTurn("my name is ada", "first").empty());
+  // Killed mid-story: once the story's own audio flows (the first turn's
+  // audio may still be arriving, the planes are not ordered; a kill before
+  // the story's chat began would rightly have the restart send it again).
+  size_t asked = events_.size();
   Say("tell me a long story", "interrupted-by-crash");
+  int story = Await(asked, [](const Seen& s) {
+    return s.event.has_turn_started() && s.event.turn_started().request_id() == "interrupted-by-crash";
+  });
+  ASSERT_GE(story, 0) << Dump(asked);
+  const std::string story_turn = events_[size_t(story)].turn_id;
   ASSERT_TRUE(RunUntil(
-      loop_, [&] { return !audio_.empty(); }, 20000ms));
+      loop_, [&] { return !AudioOf(story_turn).empty(); }, 20000ms))
+      << Dump(asked);
   ASSERT_EQ(kill(session_.pid(), SIGKILL), 0);
   session_.Wait(3000ms);
   status_.Clear();
