@@ -176,14 +176,18 @@ void DialogHarness::Start(const PipelineOptions& o) {
   ASSERT_TRUE(vb_.Start({Bin("vb"), "run", config_}, dir_.File("vb.log"), o.env));
   vb_running_ = true;
   const std::vector<std::string>& actors = o.actors;
+  bool vb_exited = false;  // a config error or a missing binary: said at once, not after 40 s
   bool up = Until(
       [&] {
+        if (!vb_.running()) return vb_exited = true;
         for (const auto& a : actors)
           if (!beats_.count(a)) return false;
         if (!with_session) return !states_.empty();
         return status_.connected() && !states_.empty() && states_.back().state.state() != v1::STATE_OFFLINE;
       },
       40000ms);
+  ASSERT_FALSE(vb_exited) << "vb run exited before the pipeline was up; vb said:\n"
+                          << ReadFile(dir_.File("vb.log")) << Logs(actors);
   ASSERT_TRUE(up) << "pipeline not up; vb said:\n" << ReadFile(dir_.File("vb.log")) << Logs(actors);
   std::smatch m;
   std::string text = ReadFile(dir_.File("vb.log"));
