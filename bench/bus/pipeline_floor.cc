@@ -13,13 +13,22 @@
 //   broker  every process connects to an XSUB⇄XPUB proxy (zmq_proxy, in its
 //           own process), as voicebus's bus does (vb-broker adds its checks);
 //   direct  each publisher binds its own ipc:// endpoint and its readers
-//           connect to it: no proxy, one hop.
+//           connect to it: no proxy, one hop;
+//   datagram  no ZeroMQ: each reader has a unix datagram socket and each
+//           publisher sends every message to each of its readers (one
+//           kernel wake-up per delivery, no I/O threads): about what any
+//           same-host transport that wakes its reader per message costs,
+//           shared memory with a futex included.
 //
 // CPU: user + system time of every process (all threads, /proc/PID/stat)
 // over the measured window, in % of one core; the modes alternate run by
-// run, so both see the same machine. Prints one JSON object:
+// run, so all see the same machine. Prints one JSON object:
 //   build/bin/vb-bus-floor [--seconds 10] [--runs 3] [--out FILE]
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,13 +76,91 @@ const char* Publisher(const std::string& topic) {
   return nullptr;
 }
 
+// Messages this process has read; written to <dir>/<name>.reads when it is
+// told to stop (SIGTERM), so each run shows that every mode delivered.
+volatile sig_atomic_t g_reads = 0;
+char g_reads_path[200];
+void WriteReads(int) {
+  char text[24];
+  int n = 0;
+  long v = g_reads;
+  char rev[24];
+  do rev[n++] = char('0' + v % 10), v /= 10;
+  while (v);
+  for (int i = 0; i < n; ++i) text[i] = rev[n - 1 - i];
+  int fd = open(g_reads_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd >= 0) {
+    ssize_t w = write(fd, text, size_t(n));
+    (void)w;
+    close(fd);
+  }
+  _exit(0);
+}
+void CountReadsTo(const std::string& dir, const char* name) {
+  std::snprintf(g_reads_path, sizeof g_reads_path, "%s/%s.reads", dir.c_str(), name);
+  signal(SIGTERM, WriteReads);
+}
+
 int64_t MonoNs() {
   timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
   return int64_t(t.tv_sec) * 1'000'000'000 + t.tv_nsec;
 }
 
+enum class Mode { kBroker, kDirect, kDatagram };
+const char* ModeName(Mode m) { return m == Mode::kBroker ? "broker" : m == Mode::kDirect ? "direct" : "datagram"; }
+
+sockaddr_un DatagramAddress(const std::string& dir, const char* name) {
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof a.sun_path, "%s/%s.dgram", dir.c_str(), name);
+  return a;
+}
+
+// The same part without ZeroMQ: a unix datagram socket to read, sendto()
+// to each reader of a topic.
+[[noreturn]] void RunDatagramRole(const Role& r, const std::string& dir) {
+  CountReadsTo(dir, r.name);
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  sockaddr_un self = DatagramAddress(dir, r.name);
+  if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&self), sizeof self) != 0) _exit(1);
+  auto readers = [&](const char* topic) {
+    std::vector<sockaddr_un> to;
+    for (const auto& other : kRoles)
+      if (std::find(other.reads.begin(), other.reads.end(), topic) != other.reads.end())
+        to.push_back(DatagramAddress(dir, other.name));
+    return to;
+  };
+  const std::vector<sockaddr_un> every_to = r.every_topic ? readers(r.every_topic) : std::vector<sockaddr_un>{};
+  const std::vector<sockaddr_un> on_read_to = r.on_read_topic ? readers(r.on_read_topic) : std::vector<sockaddr_un>{};
+  std::string frame(size_t(std::max(r.size, 1)) + 16, '\x11');
+  auto send = [&](const char* topic, const std::vector<sockaddr_un>& to) {
+    std::memcpy(frame.data(), topic, std::min<size_t>(strlen(topic) + 1, 16));
+    for (const auto& a : to)
+      sendto(fd, frame.data(), frame.size(), MSG_DONTWAIT, reinterpret_cast<const sockaddr*>(&a), sizeof a);
+  };
+  int64_t next = MonoNs() + int64_t(r.every_ms) * 1'000'000;
+  char buf[4096];
+  for (;;) {
+    int timeout = -1;
+    if (r.every_topic) timeout = int(std::max<int64_t>(0, (next - MonoNs() + 999'999) / 1'000'000));
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, timeout) < 0) _exit(1);
+    ssize_t n;
+    while ((n = recv(fd, buf, sizeof buf, MSG_DONTWAIT)) > 0) {
+      g_reads = g_reads + 1;
+      if (r.on_read_from && std::strncmp(buf, r.on_read_from, 16) == 0)
+        for (int i = 0; i < r.on_read_count; ++i) send(r.on_read_topic, on_read_to);
+    }
+    if (r.every_topic && MonoNs() >= next) {
+      send(r.every_topic, every_to);
+      next += int64_t(r.every_ms) * 1'000'000;
+    }
+  }
+}
+
 [[noreturn]] void RunRole(const Role& r, bool direct, const std::string& dir) {
+  CountReadsTo(dir, r.name);
   void* ctx = zmq_ctx_new();
   void* pub = zmq_socket(ctx, ZMQ_PUB);
   void* sub = zmq_socket(ctx, ZMQ_SUB);
@@ -111,6 +198,7 @@ int64_t MonoNs() {
       size_t len = sizeof more;
       zmq_getsockopt(sub, ZMQ_RCVMORE, &more, &len);
       if (more) zmq_recv(sub, buf, sizeof buf, 0);
+      g_reads = g_reads + 1;
       if (r.on_read_from && topic == r.on_read_from)
         for (int i = 0; i < r.on_read_count; ++i) send(r.on_read_topic);
     }
@@ -151,18 +239,21 @@ long long CpuTicks(pid_t pid) {
 }
 
 // One run: returns % of one core of every process together, and per process.
-nlohmann::json RunOnce(bool direct, double seconds) {
+nlohmann::json RunOnce(Mode mode, double seconds) {
   char tmpl[] = "/tmp/vb-bus-floor.XXXXXX";
   std::string dir = mkdtemp(tmpl);
   std::map<std::string, pid_t> pids;
-  if (!direct) {
+  if (mode == Mode::kBroker) {
     pid_t p = fork();
     if (p == 0) RunProxy(dir);
     pids["broker"] = p;
   }
   for (const auto& r : kRoles) {
     pid_t p = fork();
-    if (p == 0) RunRole(r, direct, dir);
+    if (p == 0) {
+      if (mode == Mode::kDatagram) RunDatagramRole(r, dir);
+      RunRole(r, mode == Mode::kDirect, dir);
+    }
     pids[r.name] = p;
   }
   // Connections and subscriptions settle (ipc connects retry every 100 ms).
@@ -182,10 +273,23 @@ nlohmann::json RunOnce(bool direct, double seconds) {
     per[name] = pct;
     all += pct;
   }
-  for (const auto& [name, pid] : pids) kill(pid, SIGKILL);
+  for (const auto& [name, pid] : pids) kill(pid, name == "broker" ? SIGKILL : SIGTERM);
   for (const auto& [name, pid] : pids) waitpid(pid, nullptr, 0);
+  // What each reader got over the settle time and the window: a mode that
+  // did not deliver shows here, not as a cheap figure.
+  long long reads = 0;
+  for (const auto& r : kRoles) {
+    std::ifstream in(dir + "/" + r.name + ".reads");
+    long long n = 0;
+    in >> n;
+    reads += n;
+  }
+  const double expected = 316.7 * (elapsed + 1.0);  // deliveries a second × (settle + window)
   std::filesystem::remove_all(dir);
-  return {{"all_processes", all}, {"per_process", per}};
+  return {{"all_processes", all},
+          {"per_process", per},
+          {"deliveries", reads},
+          {"deliveries_of_expected", double(reads) / expected}};
 }
 
 double Median(std::vector<double> v) {
@@ -210,7 +314,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr,
                    "usage: vb-bus-floor [--seconds S (10)] [--runs N (3)] [--out FILE]\n"
                    "  CPU of the speaking pipeline's bus traffic alone (bare libzmq, seven processes,\n"
-                   "  no work in them): through an XSUB/XPUB proxy and publisher to reader directly.\n"
+                   "  no work in them): through an XSUB/XPUB proxy, publisher to reader directly, and\n"
+                   "  without ZeroMQ (unix datagrams, one wake-up per delivery).\n"
                    "  Prints one JSON object.\n");
       return a == "--help" || a == "-h" ? 0 : 2;
     }
@@ -221,17 +326,18 @@ int main(int argc, char** argv) {
   }
   signal(SIGCHLD, SIG_DFL);
   nlohmann::json result;
-  std::vector<double> broker, direct;
+  std::map<Mode, std::vector<double>> all;
   for (int i = 0; i < runs; ++i)
-    for (bool d : {false, true}) {
-      std::fprintf(stderr, "vb-bus-floor: run %d of %d, %s (%.0f s)\n", i + 1, runs, d ? "direct" : "broker", seconds);
-      nlohmann::json r = RunOnce(d, seconds);
-      (d ? direct : broker).push_back(r["all_processes"].get<double>());
-      result[d ? "direct" : "broker"]["runs"].push_back(r);
+    for (Mode m : {Mode::kBroker, Mode::kDirect, Mode::kDatagram}) {
+      std::fprintf(stderr, "vb-bus-floor: run %d of %d, %s (%.0f s)\n", i + 1, runs, ModeName(m), seconds);
+      nlohmann::json r = RunOnce(m, seconds);
+      all[m].push_back(r["all_processes"].get<double>());
+      result[ModeName(m)]["runs"].push_back(r);
     }
-  result["broker"]["median_percent"] = Median(broker);
-  result["direct"]["median_percent"] = Median(direct);
-  result["direct_over_broker"] = Median(broker) > 0 ? Median(direct) / Median(broker) : 0;
+  for (auto& [m, v] : all) result[ModeName(m)]["median_percent"] = Median(v);
+  const double broker = Median(all[Mode::kBroker]);
+  result["direct_over_broker"] = broker > 0 ? Median(all[Mode::kDirect]) / broker : 0;
+  result["datagram_over_broker"] = broker > 0 ? Median(all[Mode::kDatagram]) / broker : 0;
   result["messages_per_s"] = 50 + 50 + 1000.0 / 60 + 3 * 1000.0 / 60 + 50;
   result["deliveries_per_s"] = 50 + 3 * 50 + 1000.0 / 60 + 3 * 1000.0 / 60 + 50;
   result["seconds"] = seconds;
