@@ -27,6 +27,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -35,6 +36,7 @@
 #include <zmq.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -238,32 +240,59 @@ long long CpuTicks(pid_t pid) {
   return utime + stime;
 }
 
-// One run: returns % of one core of every process together, and per process.
+volatile sig_atomic_t g_interrupted = 0;
+
+// Sleeps `seconds`; false when Ctrl-C (or SIGTERM) came meanwhile.
+bool Sleep(double seconds) {
+  timespec left{time_t(seconds), long((seconds - double(time_t(seconds))) * 1e9)};
+  while (nanosleep(&left, &left) != 0)
+    if (g_interrupted) return false;
+  return !g_interrupted;
+}
+
+// A child that outlives the bench (killed, Ctrl-C) goes with it.
+pid_t ForkChild() {
+  const pid_t parent = getpid();
+  pid_t p = fork();
+  if (p == 0) {
+    signal(SIGINT, SIG_IGN);
+    signal(SIGTERM, SIG_DFL);
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(0);
+  }
+  return p;
+}
+
+// One run: returns % of one core of every process together, and per process
+// (null when interrupted: its processes and folder are gone then).
 nlohmann::json RunOnce(Mode mode, double seconds) {
   char tmpl[] = "/tmp/vb-bus-floor.XXXXXX";
   std::string dir = mkdtemp(tmpl);
   std::map<std::string, pid_t> pids;
   if (mode == Mode::kBroker) {
-    pid_t p = fork();
+    pid_t p = ForkChild();
     if (p == 0) RunProxy(dir);
     pids["broker"] = p;
   }
   for (const auto& r : kRoles) {
-    pid_t p = fork();
+    pid_t p = ForkChild();
     if (p == 0) {
       if (mode == Mode::kDatagram) RunDatagramRole(r, dir);
       RunRole(r, mode == Mode::kDirect, dir);
     }
     pids[r.name] = p;
   }
+  auto stop = [&] {
+    for (const auto& [name, pid] : pids) kill(pid, SIGKILL);
+    for (const auto& [name, pid] : pids) waitpid(pid, nullptr, 0);
+    std::filesystem::remove_all(dir);
+  };
   // Connections and subscriptions settle (ipc connects retry every 100 ms).
-  timespec settle{1, 0};
-  nanosleep(&settle, nullptr);
+  if (!Sleep(1.0)) return stop(), nlohmann::json();
   std::map<std::string, long long> start;
   for (const auto& [name, pid] : pids) start[name] = CpuTicks(pid);
   const int64_t t0 = MonoNs();
-  timespec window{time_t(seconds), long((seconds - double(time_t(seconds))) * 1e9)};
-  nanosleep(&window, nullptr);
+  if (!Sleep(seconds)) return stop(), nlohmann::json();
   const double elapsed = double(MonoNs() - t0) / 1e9;
   const double tick = double(sysconf(_SC_CLK_TCK));
   nlohmann::json per = nlohmann::json::object();
@@ -325,12 +354,28 @@ int main(int argc, char** argv) {
     return 2;
   }
   signal(SIGCHLD, SIG_DFL);
+  struct sigaction on_stop {};
+  on_stop.sa_handler = [](int) { g_interrupted = 1; };
+  sigaction(SIGINT, &on_stop, nullptr);
+  sigaction(SIGTERM, &on_stop, nullptr);
+  std::ofstream out_file;
+  if (!out.empty()) {
+    out_file.open(out);
+    if (!out_file) {
+      std::fprintf(stderr, "vb-bus-floor: cannot write %s: %s\n", out.c_str(), std::strerror(errno));
+      return 1;
+    }
+  }
   nlohmann::json result;
   std::map<Mode, std::vector<double>> all;
   for (int i = 0; i < runs; ++i)
     for (Mode m : {Mode::kBroker, Mode::kDirect, Mode::kDatagram}) {
       std::fprintf(stderr, "vb-bus-floor: run %d of %d, %s (%.0f s)\n", i + 1, runs, ModeName(m), seconds);
       nlohmann::json r = RunOnce(m, seconds);
+      if (r.is_null()) {
+        std::fprintf(stderr, "vb-bus-floor: interrupted; its processes are stopped, nothing printed\n");
+        return 130;
+      }
       all[m].push_back(r["all_processes"].get<double>());
       result[ModeName(m)]["runs"].push_back(r);
     }
@@ -346,6 +391,9 @@ int main(int argc, char** argv) {
       "the bus floor under vb-e2e-bench's speaking figure";
   std::string text = result.dump(2) + "\n";
   std::fputs(text.c_str(), stdout);
-  if (!out.empty()) std::ofstream(out) << text;
+  if (out_file.is_open() && !(out_file << text).flush()) {
+    std::fprintf(stderr, "vb-bus-floor: cannot write %s\n", out.c_str());
+    return 1;
+  }
   return 0;
 }
