@@ -74,8 +74,14 @@ if [ ! -f build/CMakeCache.txt ]; then
   cmake -S . -B build "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 fi
 # Warnings are errors; ctest entries for the sanitizer trees and fuzz runs (cmake/check_trees.cmake).
+# Each long step says when it ends and how long it took (CI's time is mostly
+# this build: the log shows where it went).
+step_done() { echo "bootstrap: $1 done, $(( SECONDS / 60 )) min $(( SECONDS % 60 )) s since the start"; }
+step_done "packages and npm"
 cmake -S . -B build -DVB_WERROR=ON -DVB_CHECK_TREES=ON
 cmake --build build -j"$(nproc)"
+step_done "build/ (release)"
 cmake --build build --target vb_check_trees   # build/asan: ASan+UBSan tests and fuzz targets
+step_done "build/asan (ASan+UBSan, fuzz targets)"
 # The TSan tree (sanitize_tsan; skipped without it) costs more than CI's time: on demand.
 if [ "${VB_CHECK_TSAN:-0}" = 1 ]; then cmake --build build --target vb_check_tsan; fi
