@@ -68,16 +68,17 @@ if [ -f actors/wakevad-oww/package.json ] && { [ ! -d actors/wakevad-oww/node_mo
   (cd actors/wakevad-oww && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error)
 fi
 
+# Each long step says when it ends and how long it took (CI's time is mostly
+# this build: the log shows where it went).
+step_done() { echo "bootstrap: $1 done, $(( SECONDS / 60 )) min $(( SECONDS % 60 )) s since the start"; }
+step_done "packages and npm"
+
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 if [ ! -f build/CMakeCache.txt ]; then
   cmake -S . -B build "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo
 fi
 # Warnings are errors; ctest entries for the sanitizer trees and fuzz runs (cmake/check_trees.cmake).
-# Each long step says when it ends and how long it took (CI's time is mostly
-# this build: the log shows where it went).
-step_done() { echo "bootstrap: $1 done, $(( SECONDS / 60 )) min $(( SECONDS % 60 )) s since the start"; }
-step_done "packages and npm"
 cmake -S . -B build -DVB_WERROR=ON -DVB_CHECK_TREES=ON
 cmake --build build -j"$(nproc)"
 step_done "build/ (release)"
