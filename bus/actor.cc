@@ -92,6 +92,17 @@ void Context::FillHeartbeat(v1::Heartbeat* hb, v1::Heartbeat::State state) {
   extra["seq_evicted"] = int64_t(seq.evictions());
   extra["seq_restarts"] = int64_t(seq.total_restarts());
   if (uint64_t n = LogLinesSuppressed()) extra["log_suppressed"] = int64_t(n);
+  if (const LocalPlane* lp = node_.local()) {
+    // The same-host stream plane (local_plane.h): what went that way.
+    const auto& l = lp->counters();
+    extra["local_peers"] = int64_t(lp->peers());
+    extra["local_sent"] = int64_t(l.sent);
+    extra["local_received"] = int64_t(l.received);
+    if (l.dropped) extra["local_dropped"] = int64_t(l.dropped);
+    if (l.oversized) extra["local_oversized"] = int64_t(l.oversized);
+    if (l.duplicates) extra["local_duplicates"] = int64_t(l.duplicates);
+    if (l.bad_packets) extra["local_bad_packets"] = int64_t(l.bad_packets);
+  }
   for (const auto& [k, v] : extra_) extra[k] = v;
   hb->set_loop_wakeups(loop_.wakeups());
   int64_t cpu = CpuNs();

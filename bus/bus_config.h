@@ -50,6 +50,10 @@ struct BusConfig {
   // warns at start): an open tcp bus lets anyone who can reach the port
   // read the conversation and inject commands.
   bool insecure = false;
+  // Stream frames between processes of one ipc:// host go straight from
+  // publisher to reader (bus/local_plane.h) instead of through the broker;
+  // ZeroMQ subscribers (vb-sniff, recorders, other languages) still get them.
+  bool local_stream = true;
   int stream_hwm = 100;
   int control_hwm = 100000;
   int heartbeat_ms = 1000;

@@ -69,13 +69,65 @@ Status Node::Connect() {
     return Status::Unavailable(std::string("bus: cannot connect to ") + config_.endpoint + ": " + e.what());
   }
   // Subscriptions made before Connect().
-  for (const auto& s : subs_) {
-    std::string prefix = s->base + "/" + (s->device == "*" ? "" : s->device);
-    sub_[int(s->plane)]->set(zmq::sockopt::subscribe, prefix);
+  for (int p = 0; p < 2; ++p) {
+    std::vector<std::string> prefixes;  // SyncPrefix may erase (an unsubscribed one)
+    for (const auto& [prefix, st] : prefixes_[p]) prefixes.push_back(prefix);
+    for (const auto& prefix : prefixes) SyncPrefix(Plane(p), prefix);
+    for (const auto& [prefix, fn] : raw_[p])
+      if (!LocalTopic(Plane(p), prefix)) sub_[p]->set(zmq::sockopt::subscribe, prefix);
   }
-  for (int p = 0; p < 2; ++p)
-    for (const auto& [prefix, fn] : raw_[p]) sub_[p]->set(zmq::sockopt::subscribe, prefix);
+  OpenLocal();
   return Status::Ok();
+}
+
+bool Node::LocalTopic(Plane plane, std::string_view topic) {
+  return plane == Plane::kStream && topic.rfind(topics::kAudioBackfill.base, 0) != 0 &&
+         topic.find('/') != std::string_view::npos && topic.back() != '/';
+}
+
+void Node::OpenLocal() {
+  if (!config_.local_stream) return;
+  std::string dir = LocalPlane::DirFor(config_.endpoint);
+  if (dir.empty()) return;
+  LocalPlane::Hooks hooks;
+  hooks.deliver = [this](std::string_view topic, std::string_view header, std::string_view payload) {
+    const std::string_view frames[3] = {topic, header, payload};
+    HandleMessage(Plane::kStream, frames, 3, 3, false);
+  };
+  hooks.coverage = [this](const std::string& topic, bool covered) {
+    auto it = prefixes_[int(Plane::kStream)].find(topic);
+    if (it == prefixes_[int(Plane::kStream)].end()) return;
+    it->second.covered = covered;
+    SyncPrefix(Plane::kStream, topic);
+  };
+  hooks.wanted = [this](const std::string& topic) {
+    if (on_subscribed_) on_subscribed_(topic);
+  };
+  hooks.malformed = [this](std::string_view why) { Reject(Malformed::kFrameCount, "(local plane)", std::string(why)); };
+  local_ = std::make_unique<LocalPlane>(loop_, std::move(dir), source_, config_.limits.max_topic, std::move(hooks));
+  if (Status st = local_->Open(); !st.ok()) {
+    VB_LOG(kWarn) << "local stream plane off: " << st.message() << " (audio goes through the broker)";
+    local_.reset();
+    return;
+  }
+  for (const auto& t : topics_)
+    if (LocalTopic(t->plane, t->topic)) local_->Advertise(t->topic);
+  for (const auto& [prefix, st] : prefixes_[int(Plane::kStream)])
+    if (LocalTopic(Plane::kStream, prefix)) local_->Want(prefix);
+}
+
+void Node::SyncPrefix(Plane plane, const std::string& prefix) {
+  auto it = prefixes_[int(plane)].find(prefix);
+  if (it == prefixes_[int(plane)].end() || !sub_[int(plane)]) return;
+  PrefixState& st = it->second;
+  const bool want = st.subs > 0 && !st.covered;
+  if (want != st.on) {
+    if (want) sub_[int(plane)]->set(zmq::sockopt::subscribe, prefix);
+    else sub_[int(plane)]->set(zmq::sockopt::unsubscribe, prefix);
+    st.on = want;
+    loop_.Used(sub_[int(plane)]->handle());
+  }
+  if (st.subs == 0 && !st.on) prefixes_[int(plane)].erase(it);
 }
 
 void Node::BatchPlane(Plane plane, std::chrono::milliseconds interval) {
@@ -93,6 +145,7 @@ Node::Advertised& Node::TopicSlot(const std::string& topic, Plane plane) {
   for (auto& t : topics_)
     if (t->topic == topic) return *t;
   topics_.push_back(std::make_unique<Advertised>(Advertised{topic, 0, plane}));
+  if (local_ && LocalTopic(plane, topic)) local_->Advertise(topic);
   return *topics_.back();
 }
 
@@ -105,12 +158,10 @@ Plane Node::AdvertisedPlane(std::string_view topic) const {
 void Node::AddSubscription(Plane plane, std::string_view base, const std::string& device, const std::string& type,
                            Dispatch fn) {
   auto s = std::make_shared<Sub>(Sub{plane, std::string(base), device.empty() ? device_ : device, type, std::move(fn)});
-  if (sub_[int(plane)]) {
-    std::string prefix = s->base + "/" + (s->device == "*" ? "" : s->device);
-    sub_[int(plane)]->set(zmq::sockopt::subscribe, prefix);
-    loop_.Used(sub_[int(plane)]->handle());
-  }
+  std::string prefix = s->base + "/" + (s->device == "*" ? "" : s->device);
   subs_.push_back(std::move(s));
+  if (++prefixes_[int(plane)][prefix].subs == 1 && local_ && LocalTopic(plane, prefix)) local_->Want(prefix);
+  SyncPrefix(plane, prefix);
 }
 
 void Node::RemoveSubscription(Plane plane, std::string_view base, const std::string& device) {
@@ -121,12 +172,16 @@ void Node::RemoveSubscription(Plane plane, std::string_view base, const std::str
     if (match) s->removed = true;
     return match;
   });
-  // ZeroMQ counts subscriptions: one unsubscribe per subscribe made.
-  if (sub_[int(plane)]) {
-    for (size_t i = subs_.size(); i < before; ++i)
-      sub_[int(plane)]->set(zmq::sockopt::unsubscribe, std::string(base) + "/" + (dev == "*" ? "" : dev));
-    loop_.Used(sub_[int(plane)]->handle());
+  const std::string prefix = std::string(base) + "/" + (dev == "*" ? "" : dev);
+  auto it = prefixes_[int(plane)].find(prefix);
+  if (it == prefixes_[int(plane)].end() || subs_.size() == before) return;
+  it->second.subs -= int(before - subs_.size());
+  if (it->second.subs <= 0) {
+    it->second.subs = 0;
+    it->second.covered = false;
+    if (local_ && LocalTopic(plane, prefix)) local_->Unwant(prefix);
   }
+  SyncPrefix(plane, prefix);
 }
 
 void Node::OnSubscriptions(Plane plane) {
@@ -151,17 +206,25 @@ void Node::OnSubscriptions(Plane plane) {
 }
 
 bool Node::HasSubscriber(Plane plane, std::string_view topic) const {
+  if (plane == Plane::kStream && local_ && local_->HasReader(topic)) return true;
   for (const auto& prefix : subscribed_[int(plane)])
     if (topic.substr(0, prefix.size()) == prefix) return true;
   return false;
 }
 
 void Node::SubscribeRaw(Plane plane, const std::string& prefix, std::function<void(const RawMessage&)> fn) {
+  raw_[int(plane)].emplace_back(prefix, std::move(fn));
+  if (LocalTopic(plane, prefix)) {
+    // One stream topic of one device: like a typed subscription, straight
+    // from a local publisher when there is one.
+    if (++prefixes_[int(plane)][prefix].subs == 1 && local_) local_->Want(prefix);
+    SyncPrefix(plane, prefix);
+    return;
+  }
   if (sub_[int(plane)]) {
     sub_[int(plane)]->set(zmq::sockopt::subscribe, prefix);
     loop_.Used(sub_[int(plane)]->handle());
   }
-  raw_[int(plane)].emplace_back(prefix, std::move(fn));
 }
 
 bool Node::SendRaw(Plane plane, const std::vector<std::string>& frames) {
@@ -204,6 +267,9 @@ bool Node::PublishEncoded(Plane plane, const std::string& topic, uint64_t* seq, 
   if (!opts.turn_id.empty()) h.set_turn_id(opts.turn_id.data(), opts.turn_id.size());
   h.SerializeToString(&header_buf_);
   msg.SerializeToString(&payload_buf_);
+  // Same-host readers first (local_plane.h); ZeroMQ sends only if some
+  // subscriber there wants it.
+  if (local_ && plane == Plane::kStream) local_->Send(topic, h.seq(), header_buf_, payload_buf_);
   auto& s = *pub_[int(plane)];
   // PUB never blocks: at the high-water mark ZeroMQ drops, and the seq gap
   // tells the receivers.
@@ -249,7 +315,10 @@ void Node::OnReadable(Plane plane, int budget) {
       // the rest of an absurd one is counted and released as it comes.
       if (frames_.size() < 3) frames_.push_back(std::move(next));
     }
-    HandleMessage(plane, frames_, count);
+    std::string_view views[3];
+    for (size_t i = 0; i < frames_.size(); ++i)
+      views[i] = std::string_view(static_cast<const char*>(frames_[i].data()), frames_[i].size());
+    HandleMessage(plane, views, frames_.size(), count, true);
     // Release the frames now, not at the next message: a 64 MiB payload
     // would otherwise stay resident until this plane hears something else.
     frames_.clear();
@@ -264,30 +333,32 @@ void Node::Reject(Malformed why, std::string_view topic, const std::string& deta
                   << "': " << detail << (suppressed ? " (" + std::to_string(suppressed) + " more not logged)" : "");
 }
 
-void Node::HandleMessage(Plane plane, std::vector<zmq::message_t>& frames, size_t count) {
+void Node::HandleMessage(Plane plane, const std::string_view* frames, size_t nframes, size_t count, bool via_zmq) {
   // The outermost delivery parses into the reused in_header_; a delivery
   // nested inside a handler (one that runs the loop) gets its own header,
   // so the outer handler's header does not change under it either.
   ++dispatch_depth_;
   if (dispatch_depth_ == 1) {
-    Deliver(plane, frames, count, in_header_);
+    Deliver(plane, frames, nframes, count, via_zmq, in_header_);
   } else {
     v1::Header nested;
-    Deliver(plane, frames, count, nested);
+    Deliver(plane, frames, nframes, count, via_zmq, nested);
   }
   --dispatch_depth_;
 }
 
-void Node::Deliver(Plane plane, std::vector<zmq::message_t>& frames, size_t count, v1::Header& header) {
-  auto frame = [&](size_t i) {
-    return i < frames.size() ? std::string_view(static_cast<const char*>(frames[i].data()), frames[i].size())
-                             : std::string_view();
-  };
+void Node::Deliver(Plane plane, const std::string_view* frames, size_t nframes, size_t count, bool via_zmq,
+                   v1::Header& header) {
+  auto frame = [&](size_t i) { return i < nframes ? frames[i] : std::string_view(); };
   std::string_view topic = frame(0);
   bool header_ok = false;
   header.Clear();
-  if (frames.size() >= 2 && frames[1].size() <= config_.limits.max_header)
+  if (nframes >= 2 && frames[1].size() <= config_.limits.max_header)
     header_ok = header.ParseFromArray(frames[1].data(), int(frames[1].size()));
+  // Also delivered by the local plane (around a switch to it): once only.
+  if (via_zmq && local_ && header_ok && plane == Plane::kStream &&
+      local_->Duplicate(topic, header.source(), header.seq()))
+    return;
   // Raw listeners see everything that matches their prefix, malformed included.
   for (const auto& [prefix, fn] : raw_[int(plane)]) {
     if (topic.substr(0, prefix.size()) != prefix) continue;

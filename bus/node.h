@@ -27,12 +27,14 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "bus/bus_config.h"
+#include "bus/local_plane.h"
 #include "bus/log.h"
 #include "bus/loop.h"
 #include "bus/seq_tracker.h"
@@ -154,7 +156,10 @@ class Node {
   }
 
   // Every message on `plane` whose topic starts with `prefix`, undecoded,
-  // malformed ones included (the sniffer).
+  // malformed ones included (the sniffer). A whole stream topic of one
+  // device ("audio.out/local") comes from a local publisher when there is one,
+  // as a typed subscription does; a prefix ("audio.", "audio.out/") always
+  // through the broker.
   void SubscribeRaw(Plane plane, const std::string& prefix, std::function<void(const RawMessage&)> fn);
 
   // True if some subscriber (through the broker) listens to `topic`
@@ -196,6 +201,9 @@ class Node {
   const NodeCounters& counters() const { return counters_; }
   const SeqTracker& seq_tracker() const { return seq_; }
   Histogram& handler_us() { return handler_us_; }
+  // The same-host stream shortcut (local_plane.h); null when off
+  // (bus.local_stream: false, a tcp:// or inproc:// bus, or it could not open).
+  const LocalPlane* local() const { return local_.get(); }
   const BusConfig& config() const { return config_; }
 
  private:
@@ -220,10 +228,20 @@ class Node {
                        Dispatch fn);
   void RemoveSubscription(Plane plane, std::string_view base, const std::string& device);
   void OnReadable(Plane plane, int budget = 256);
+  // Whether `topic` ("base/device") may take the local plane: the stream
+  // plane's frames, not audio.backfill's bursts (a restarted session's
+  // seconds of audio at once, paced by ZeroMQ's high-water mark).
+  static bool LocalTopic(Plane plane, std::string_view topic);
+  // Makes the ZeroMQ subscription of `prefix` match what is wanted: on while
+  // some subscription needs it and no local publisher delivers it.
+  void SyncPrefix(Plane plane, const std::string& prefix);
+  void OpenLocal();
   void OnSubscriptions(Plane plane);
-  // frames: the first (up to) three frames; count: how many the message had.
-  void HandleMessage(Plane plane, std::vector<zmq::message_t>& frames, size_t count);
-  void Deliver(Plane plane, std::vector<zmq::message_t>& frames, size_t count, v1::Header& header);
+  // frames: the first (up to) three frames (nframes of them); count: how
+  // many the message had. via_zmq: not from the local plane.
+  void HandleMessage(Plane plane, const std::string_view* frames, size_t nframes, size_t count, bool via_zmq);
+  void Deliver(Plane plane, const std::string_view* frames, size_t nframes, size_t count, bool via_zmq,
+               v1::Header& header);
   void Reject(Malformed why, std::string_view topic, const std::string& detail);
   Status ApplyCurve(zmq::socket_t& s);
 
@@ -243,6 +261,16 @@ class Node {
   std::vector<std::unique_ptr<Advertised>> topics_;  // stable addresses
   std::string last_device_topic_, last_device_;      // device of the last published topic
   std::vector<std::string> subscribed_[2];           // prefixes someone subscribes to, per plane
+  // Typed subscriptions per ZeroMQ prefix ("base/device", "base/" for every
+  // device): how many, whether a local publisher delivers it, whether the
+  // SUB socket is subscribed.
+  struct PrefixState {
+    int subs = 0;
+    bool covered = false;
+    bool on = false;
+  };
+  std::map<std::string, PrefixState, std::less<>> prefixes_[2];
+  std::unique_ptr<LocalPlane> local_;
   std::function<void(const std::string&)> on_subscribed_;
   std::chrono::milliseconds batch_{0};
   Loop::TimerId plane_batch_timer_[2] = {0, 0};

@@ -47,6 +47,9 @@
 //                          [--rt-priority N (capture's and playback's
 //                           rt_priority, default 0 = the product default;
 //                           20 as the audio tests, for a loaded machine)]
+//                          [--local-stream on|off (bus.local_stream: audio frames
+//                           straight between the actors, the default, or every
+//                           one through the broker)]
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -178,6 +181,7 @@ int main(int argc, char** argv) {
   double speak_s = 15;
   std::string out_path, afe_backend = "speex", alsa_extra, pulse_extra, playback_extra, sink = "alsa";
   int rt_priority = 0;
+  bool local_stream = true;  // bus.local_stream (off: every frame through the broker)
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--wav-speaker") wav_speaker = true;
@@ -191,12 +195,16 @@ int main(int argc, char** argv) {
       sink = argv[++i];
     else if (a == "--playback" && i + 1 < argc) playback_extra = argv[++i];
     else if (a == "--rt-priority" && i + 1 < argc) rt_priority = std::atoi(argv[++i]);
+    else if (a == "--local-stream" && i + 1 < argc &&
+             (std::string(argv[i + 1]) == "on" || std::string(argv[i + 1]) == "off"))
+      local_stream = std::string(argv[++i]) == "on";
     else {
       std::fprintf(stderr,
                    "usage: vb-e2e-bench [--wav-speaker] [--speak-s S] [--out FILE] [--afe-backend B]\n"
                    "                    [--sink alsa|pulse] [--alsa 'KEY: V, …' (more playback.alsa keys)]\n"
                    "                    [--pulse 'KEY: V, …' (more playback.pulse keys)]\n"
-                   "                    [--playback 'KEY: V, …' (more playback keys)] [--rt-priority N]\n");
+                   "                    [--playback 'KEY: V, …' (more playback keys)] [--rt-priority N]\n"
+                   "                    [--local-stream on|off]\n");
       return 2;
     }
   }
@@ -242,6 +250,7 @@ int main(int argc, char** argv) {
   // stream_hwm (100) lets the broker drop some on their way to the bench.
   constexpr int kStreamHwm = 10000;
   std::string cfg = "bus:\n  endpoint: " + endpoint + "\n  stream_hwm: " + std::to_string(kStreamHwm) +
+                    "\n  local_stream: " + (local_stream ? "true" : "false") +
                     "\ndevices:\n  names: [local]\n"
                     "launcher:\n  actors: [control, session, decoder, playback, afe, wakevad, capture]\n"
                     "  simulator: true\n  simulator_args: [--token-file, \"" +
@@ -274,6 +283,7 @@ int main(int argc, char** argv) {
   vb::bus::BusConfig bc;
   bc.endpoint = endpoint;
   bc.stream_hwm = kStreamHwm;
+  bc.local_stream = local_stream;
   vb::bus::Node node(ctx, loop, "e2e-bench", "local", bc);
   vb::v1::DialogStateKind state = vb::v1::STATE_UNSPECIFIED;
   std::string speaking_turn;
@@ -442,9 +452,13 @@ int main(int argc, char** argv) {
   for (const char* topic : {"voice.wake/", "voice.vad/", "dialog.request/", "dialog.order/", "session.event/",
                             "session.audio/", "audio.out/", "playback.event/", "audio.ref/"})
     for (auto plane : {vb::bus::Plane::kStream, vb::bus::Plane::kControl})
-      node.SubscribeRaw(plane, topic, [&](const vb::bus::RawMessage& m) {
-        if (m.header && m.frames == 3) tracer.Add(m.topic, *m.header, m.payload);
-      });
+      // The stream plane's for this device only: straight from the actors,
+      // as the actors' own frames go (a prefix would draw every frame of the
+      // topic through the broker, a cost the product does not have).
+      node.SubscribeRaw(plane, plane == vb::bus::Plane::kStream ? std::string(topic) + "local" : std::string(topic),
+                        [&](const vb::bus::RawMessage& m) {
+                          if (m.header && m.frames == 3) tracer.Add(m.topic, *m.header, m.payload);
+                        });
   if (!node.Connect().ok()) return 1;
   node.SetActive(true);
 

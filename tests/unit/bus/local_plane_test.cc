@@ -1,0 +1,255 @@
+// The stream plane's same-host shortcut (bus/local_plane.h), over a real
+// ipc:// bus in a temporary folder: frames go straight from publisher to
+// reader, the broker carries none of them, nothing is lost or doubled around
+// the switch, a ZeroMQ listener (the sniffer) still hears everything, a
+// publisher that dies and comes back is heard again, a stalled reader's
+// losses are counted, and a hostile peer in the rendezvous folder is
+// counted and cut off without stopping the real stream.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "bus/broker/broker.h"
+#include "bus/node.h"
+#include "tests/support/process.h"
+
+namespace vb::bus {
+namespace {
+
+using std::chrono::milliseconds;
+
+class LocalPlaneTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    broker_ = std::make_unique<Broker>(ctx_, loop_, Config());
+    ASSERT_TRUE(broker_->Bind().ok());
+    pub_ = MakeNode("capture");
+    pub_->SetActive(true);
+    mic_ = pub_->Advertise(topics::kAudioMic);
+    sub_ = MakeNode("afe");
+    sub_->Subscribe<v1::AudioFrame>(topics::kAudioMic, [this](const auto& m) { seqs_.push_back(m.header.seq()); });
+  }
+  BusConfig Config() const {
+    BusConfig c;
+    c.endpoint = "ipc://" + dir_.File("bus");
+    return c;
+  }
+  std::unique_ptr<Node> MakeNode(const std::string& source, Loop* loop = nullptr) {
+    auto n = std::make_unique<Node>(ctx_, loop ? *loop : loop_, source, "local", Config());
+    EXPECT_TRUE(n->Connect().ok());
+    return n;
+  }
+  // Publishes a frame every `every` until pred holds (or timeout).
+  bool PublishUntil(const std::function<bool()>& pred, milliseconds every = milliseconds(2),
+                    milliseconds timeout = milliseconds(10000)) {
+    const auto end = Clock::now() + timeout;
+    while (Clock::now() < end) {
+      if (pred()) return true;
+      v1::AudioFrame f;
+      f.set_pcm(std::string(640, '\x01'));
+      mic_.Publish(f);
+      loop_.RunOnce(every);
+    }
+    return pred();
+  }
+  bool Local(const Node& n) const { return n.local() && n.local()->counters().received > 0; }
+  // Every seq from the first one heard, once, in order.
+  static void ExpectContiguous(const std::vector<uint64_t>& seqs) {
+    ASSERT_FALSE(seqs.empty());
+    for (size_t i = 1; i < seqs.size(); ++i) ASSERT_EQ(seqs[i], seqs[i - 1] + 1) << "at " << i << " of " << seqs.size();
+  }
+
+  vb::testing::TempDir dir_;
+  zmq::context_t ctx_{1};
+  Loop loop_;
+  std::unique_ptr<Broker> broker_;
+  std::unique_ptr<Node> pub_, sub_;
+  Publisher<v1::AudioFrame> mic_;
+  std::vector<uint64_t> seqs_;
+};
+
+TEST_F(LocalPlaneTest, FramesGoStraightAndTheBrokerCarriesNone) {
+  // Publishing from before the reader's subscription reached anyone: the
+  // switch from the broker's path to the local one happens mid-stream.
+  ASSERT_TRUE(PublishUntil([&] { return Local(*sub_) && sub_->local()->Covered("audio.mic/local"); }));
+  // The reader's ZeroMQ subscription is withdrawn; once that has reached the
+  // publisher (50 frames in a row that the broker did not forward), 200
+  // more frames: none through the broker.
+  uint64_t forwarded = broker_->counters().forwarded[int(Plane::kStream)];
+  size_t quiet_from = seqs_.size();
+  ASSERT_TRUE(PublishUntil([&] {
+    if (broker_->counters().forwarded[int(Plane::kStream)] != forwarded) {
+      forwarded = broker_->counters().forwarded[int(Plane::kStream)];
+      quiet_from = seqs_.size();
+    }
+    return seqs_.size() >= quiet_from + 50;
+  }));
+  const size_t start = seqs_.size();
+  ASSERT_TRUE(PublishUntil([&] { return seqs_.size() >= start + 200; }));
+  EXPECT_EQ(broker_->counters().forwarded[int(Plane::kStream)], forwarded) << "stream frames went through the broker";
+  ExpectContiguous(seqs_);
+  EXPECT_EQ(sub_->seq_tracker().total_lost(), 0u);
+  EXPECT_EQ(sub_->seq_tracker().total_restarts(), 0u);
+  EXPECT_GE(pub_->local()->counters().sent, 200u);
+}
+
+TEST_F(LocalPlaneTest, NothingLostOrDoubledAroundTheSwitchAtAnyRate) {
+  // As fast as the loop goes (no wait between frames): the two paths race.
+  ASSERT_TRUE(PublishUntil([&] { return Local(*sub_) && seqs_.size() > 500; }, milliseconds(0)));
+  const size_t n = seqs_.size();
+  ASSERT_TRUE(PublishUntil([&] { return seqs_.size() >= n + 500; }, milliseconds(0)));
+  ExpectContiguous(seqs_);
+  EXPECT_EQ(sub_->seq_tracker().total_lost(), 0u);
+  EXPECT_EQ(sub_->seq_tracker().total_restarts(), 0u);
+  EXPECT_EQ(sub_->counters().malformed.total(), 0u);
+}
+
+TEST_F(LocalPlaneTest, TheSnifferStillHearsEveryFrame) {
+  auto sniffer = MakeNode("sniffer");
+  std::vector<uint64_t> sniffed;
+  sniffer->SubscribeRaw(Plane::kStream, "audio.mic/", [&](const RawMessage& m) {
+    if (m.header) sniffed.push_back(m.header->seq());
+  });
+  ASSERT_TRUE(PublishUntil([&] { return Local(*sub_) && !sniffed.empty(); }));
+  const size_t from = seqs_.size();
+  ASSERT_TRUE(PublishUntil([&] { return seqs_.size() >= from + 100; }));
+  ASSERT_TRUE(vb::testing::RunUntil(
+      loop_, [&] { return sniffed.back() >= seqs_.back(); }, milliseconds(3000)));
+  ExpectContiguous(sniffed);
+  ExpectContiguous(seqs_);
+}
+
+TEST_F(LocalPlaneTest, APublisherThatDiesIsHeardThroughTheBrokerThenLocallyAgain) {
+  ASSERT_TRUE(PublishUntil([&] { return Local(*sub_) && sub_->local()->Covered("audio.mic/local"); }));
+  pub_.reset();  // as a kill: its connection ends
+  ASSERT_TRUE(vb::testing::RunUntil(
+      loop_, [&] { return !sub_->local()->Covered("audio.mic/local"); }, milliseconds(3000)));
+  // Its successor (same name, seq from 1 again) is heard at once, first
+  // through the broker, then straight.
+  pub_ = MakeNode("capture");
+  pub_->SetActive(true);
+  mic_ = pub_->Advertise(topics::kAudioMic);
+  // As any publisher that must not lose its first frames: once someone
+  // listens (ZeroMQ's subscription forwarded, or a local reader).
+  ASSERT_TRUE(vb::testing::RunUntil(
+      loop_, [&] { return pub_->HasSubscriber(mic_); }, milliseconds(3000)));
+  const uint64_t received = sub_->local()->counters().received;
+  const uint64_t lost = sub_->seq_tracker().total_lost();
+  seqs_.clear();
+  ASSERT_TRUE(PublishUntil([&] { return sub_->local()->counters().received > received + 50; }));
+  ASSERT_FALSE(seqs_.empty());
+  EXPECT_EQ(seqs_.front(), 1u);
+  ExpectContiguous(seqs_);
+  EXPECT_EQ(sub_->seq_tracker().total_lost(), lost);
+}
+
+TEST_F(LocalPlaneTest, AudioKeepsFlowingWhileTheBrokerIsDown) {
+  ASSERT_TRUE(PublishUntil([&] { return Local(*sub_) && sub_->local()->Covered("audio.mic/local"); }));
+  broker_.reset();
+  const size_t n = seqs_.size();
+  ASSERT_TRUE(PublishUntil([&] { return seqs_.size() >= n + 100; }));
+  ExpectContiguous(seqs_);
+}
+
+TEST_F(LocalPlaneTest, AReaderThatFallsBehindLosesFramesAndItIsCounted) {
+  // The reader runs its own loop, which this test stops turning.
+  Loop reader_loop;
+  auto slow = MakeNode("slow", &reader_loop);
+  uint64_t got = 0;
+  slow->Subscribe<v1::AudioFrame>(topics::kAudioMic, [&](const auto&) { ++got; });
+  ASSERT_TRUE(PublishUntil([&] {
+    reader_loop.RunOnce(milliseconds(0));
+    return slow->local()->counters().received > 0;
+  }));
+  ASSERT_TRUE(PublishUntil([&] {
+    reader_loop.RunOnce(milliseconds(0));
+    return slow->local()->Covered("audio.mic/local") && sub_->local()->Covered("audio.mic/local");
+  }));
+  const uint64_t lost_before = slow->seq_tracker().total_lost() + sub_->seq_tracker().total_lost();
+  // 5000 frames while neither reader reads: their sockets' buffers fill,
+  // the rest is dropped at the publisher (counted) and seen as gaps.
+  for (int i = 0; i < 5000; ++i) {
+    v1::AudioFrame f;
+    f.set_pcm(std::string(640, '\x02'));
+    mic_.Publish(f);
+  }
+  const uint64_t dropped = pub_->local()->counters().dropped;
+  EXPECT_GT(dropped, 0u);
+  EXPECT_LT(dropped, 2u * 5000u);  // each kept what its buffer holds
+  uint64_t slow_last = 0;
+  slow->Subscribe<v1::AudioFrame>(topics::kAudioMic, [&](const auto& m) { slow_last = m.header.seq(); });
+  const uint64_t burst_end = seqs_.empty() ? 0 : seqs_.back() + 5000;
+  ASSERT_TRUE(PublishUntil([&] {
+    reader_loop.RunOnce(milliseconds(0));
+    return slow_last > burst_end && !seqs_.empty() && seqs_.back() > burst_end;
+  }));
+  EXPECT_GT(slow->seq_tracker().total_lost(), 0u);
+  // Every frame dropped at the publisher (the burst's, and any while they
+  // caught up) is a gap one of them counted; nothing else was lost.
+  EXPECT_EQ(slow->seq_tracker().total_lost() + sub_->seq_tracker().total_lost() - lost_before,
+            pub_->local()->counters().dropped);
+  EXPECT_EQ(slow->seq_tracker().total_restarts(), 0u);  // nothing came out of order
+  EXPECT_GT(got, 0u);
+}
+
+// A peer that listens in the rendezvous folder and answers a reader with
+// garbage: counted as malformed, that connection is closed, the reader keeps
+// hearing the real publisher.
+TEST_F(LocalPlaneTest, AHostilePeerIsCountedAndCutOff) {
+  ASSERT_TRUE(PublishUntil([&] { return Local(*sub_); }));
+  const std::string path = dir_.File("bus.local") + "/999999.0";
+  int lfd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(lfd, 8), 0);
+  std::vector<int> conns;
+  const uint64_t malformed = sub_->counters().malformed.total();
+  int attacks = 0;
+  // Each connection from the reader gets one kind of garbage; the reader
+  // closes it and, at its next rescan, comes back for the next kind.
+  using namespace std::string_literals;
+  const std::string announce = "A\x01\0\0\0\0\0\0\0"s + "audio.mic/local";
+  const std::vector<std::vector<std::string>> garbage = {
+      {"Z nonsense"},                    // an unknown packet
+      {"M\x0f\0\0\0audio.mic/local"s},   // a message on a topic it never announced
+      {announce, "M\xff\xff\xff\xff"s},  // announced, then shorter than its lengths
+      {"H"},                             // a hello without a name
+  };
+  ASSERT_TRUE(PublishUntil(
+      [&] {
+        int c = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (c >= 0) {
+          conns.push_back(c);
+          for (const auto& packet : garbage[size_t(attacks) % garbage.size()])
+            ::send(c, packet.data(), packet.size(), MSG_NOSIGNAL);
+          ++attacks;
+        }
+        return attacks >= int(garbage.size()) && sub_->counters().malformed.total() >= malformed + garbage.size();
+      },
+      milliseconds(2), milliseconds(20000)));
+  const size_t n = seqs_.size();
+  ASSERT_TRUE(PublishUntil([&] { return seqs_.size() >= n + 100; }));
+  ExpectContiguous(seqs_);
+  EXPECT_GE(sub_->local()->counters().bad_packets, garbage.size());
+  for (int c : conns) ::close(c);
+  ::close(lfd);
+}
+
+TEST_F(LocalPlaneTest, OffByConfigOrOnAnotherTransport) {
+  BusConfig off = Config();
+  off.local_stream = false;
+  Node n(ctx_, loop_, "off", "local", off);
+  ASSERT_TRUE(n.Connect().ok());
+  EXPECT_EQ(n.local(), nullptr);
+  EXPECT_EQ(LocalPlane::DirFor("tcp://127.0.0.1:5560"), "");
+  EXPECT_EQ(LocalPlane::DirFor("inproc://x"), "");
+  EXPECT_EQ(LocalPlane::DirFor("ipc:///run/vb/bus"), "/run/vb/bus.local");
+}
+
+}  // namespace
+}  // namespace vb::bus
