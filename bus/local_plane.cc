@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -11,7 +12,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 
@@ -35,13 +38,12 @@ bool FillAddress(const std::string& path, sockaddr_un* a) {
   return true;
 }
 
-// Listener names are "<pid>.<n>": nothing else in the folder is connected
-// to or removed.
+// Listener names are "<pid>.<n>.<random hex>" (containers sharing the
+// folder have their own pid numbers): nothing else in the folder is
+// connected to or removed.
 bool ListenerName(std::string_view n) {
-  const size_t dot = n.find('.');
-  if (dot == 0 || dot == std::string_view::npos || dot + 1 == n.size()) return false;
-  return std::all_of(n.begin(), n.end(), [](char ch) { return ch == '.' || (ch >= '0' && ch <= '9'); }) &&
-         n.find('.', dot + 1) == std::string_view::npos;
+  return !n.empty() && n.size() <= 48 && n.front() != '.' && std::count(n.begin(), n.end(), '.') == 2 &&
+         std::all_of(n.begin(), n.end(), [](char ch) { return ch == '.' || std::isxdigit(uint8_t(ch)); });
 }
 
 void PutU16(char* p, size_t v) {
@@ -59,7 +61,7 @@ LocalPlane::~LocalPlane() {
   if (rescan_) loop_.CancelTimer(rescan_);
   for (auto& c : conns_) {
     for (auto& [t, h] : c->held) loop_.CancelTimer(h.timer);
-    loop_.RemovePollGroup(c->watch);
+    if (c->watch) loop_.RemovePollGroup(c->watch);
     ::close(c->fd);
   }
   if (listen_fd_ >= 0) {
@@ -80,7 +82,11 @@ Status LocalPlane::Open() {
   struct stat st {};
   if (::stat(dir_.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return Status::Unavailable(dir_ + " is not a folder");
   static std::atomic<int> counter{0};
-  name_ = std::to_string(getpid()) + "." + std::to_string(counter++);
+  uint32_t salt = 0;
+  if (::getrandom(&salt, sizeof salt, GRND_NONBLOCK) != sizeof salt) salt = uint32_t(MonoNs());
+  char hex[9];
+  std::snprintf(hex, sizeof hex, "%08x", salt);
+  name_ = std::to_string(getpid()) + "." + std::to_string(counter++) + "." + hex;
   path_ = dir_ + "/" + name_;
   sockaddr_un a;
   if (!FillAddress(path_, &a)) return Status::Unavailable(path_ + " is longer than a unix socket path may be");
@@ -101,7 +107,6 @@ void LocalPlane::Listen() {
     VB_LOG(kWarn) << "local stream plane: socket: " << std::strerror(errno) << " (streams go through the broker)";
     return;
   }
-  ::unlink(path_.c_str());  // a file left by an earlier process with this pid
   if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 64) != 0) {
     VB_LOG(kWarn) << "local stream plane: cannot listen on " << path_ << ": " << std::strerror(errno)
                   << " (streams go through the broker)";
@@ -169,6 +174,29 @@ void LocalPlane::Unwant(const std::string& topic) {
     loop_.CancelTimer(rescan_);
     rescan_ = 0;
   }
+}
+
+void LocalPlane::SetPolled(bool polled) {
+  if (polled == polled_) return;
+  polled_ = polled;
+  for (auto& c : conns_) {
+    if (!c->outgoing) continue;
+    if (!polled && c->watch) {
+      loop_.RemovePollGroup(c->watch);
+      c->watch = 0;
+    } else if (polled && !c->watch) {
+      Conn* raw = c.get();
+      c->watch = loop_.AddFd(c->fd, POLLIN, [this, raw](short ev) { OnConn(raw, ev); });
+    }
+  }
+}
+
+void LocalPlane::Drain() {
+  std::vector<Conn*> readers;
+  for (auto& c : conns_)
+    if (c->outgoing) readers.push_back(c.get());
+  for (Conn* c : readers)
+    if (Alive(c)) OnConn(c, POLLIN);
 }
 
 bool LocalPlane::Covered(std::string_view topic) const {
@@ -268,7 +296,7 @@ void LocalPlane::ConnectTo(const std::string& name) {
   c->outgoing = true;
   c->name = name;
   Conn* raw = c.get();
-  c->watch = loop_.AddFd(fd, POLLIN, [this, raw](short ev) { OnConn(raw, ev); });
+  if (polled_) c->watch = loop_.AddFd(fd, POLLIN, [this, raw](short ev) { OnConn(raw, ev); });
   conns_.push_back(std::move(c));
   for (const auto& [topic, n] : wants_) {
     std::string p(1, kWant);
@@ -455,7 +483,7 @@ void LocalPlane::Close(Conn* c, std::string_view why) {
                     << "): its streams go through the broker until it is back";
   }
   for (auto& [t, h] : c->held) loop_.CancelTimer(h.timer);  // its held frames: a gap the seqs show
-  loop_.RemovePollGroup(c->watch);
+  if (c->watch) loop_.RemovePollGroup(c->watch);
   ::close(c->fd);
   conns_.erase(it);
   ++counters_.peers_closed;

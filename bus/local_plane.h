@@ -14,7 +14,7 @@
 // publisher's connection ends.
 //
 // Rendezvous: a folder beside the ipc endpoint (`<path>.local/`). A node
-// that advertises a stream topic listens there on `<pid>.<n>`; a node that
+// that advertises a stream topic listens there on `<pid>.<n>.<random>`; a node that
 // subscribes to an exact stream topic ("base/device") connects to every
 // listener it finds (at once and every kRescan) and says which topics it
 // wants. Packets (first byte = kind):
@@ -114,6 +114,12 @@ class LocalPlane {
   // true if it comes (came) here as well (drop it). May end a switch's hold.
   bool Duplicate(std::string_view topic, std::string_view source, uint64_t seq);
 
+  // Reader side: polled (each frame wakes the loop, the default) or read
+  // only at Drain() (a batched plane: Node::BatchPlane, SetBatchInterval).
+  void SetPolled(bool polled);
+  bool polled() const { return polled_; }
+  void Drain();
+
   const Counters& counters() const { return counters_; }
   size_t peers() const { return conns_.size(); }
   const std::string& path() const { return path_; }
@@ -163,6 +169,7 @@ class LocalPlane {
   int listen_fd_ = -1;
   Loop::GroupId listen_watch_ = 0;
   Loop::TimerId rescan_ = 0;
+  bool polled_ = true;
   std::vector<std::string> advertised_;
   std::map<std::string, int, std::less<>> wants_;     // reader: topic → subscriptions
   std::map<std::string, bool, std::less<>> covered_;  // reader: topic → a local publisher delivers it

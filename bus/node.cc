@@ -110,6 +110,7 @@ void Node::OpenLocal() {
     local_.reset();
     return;
   }
+  if (batch_.count() > 0) local_->SetPolled(false);  // read at the batch timer
   for (const auto& t : topics_)
     if (LocalTopic(t->plane, t->topic)) local_->Advertise(t->topic);
   for (const auto& [prefix, st] : prefixes_[int(Plane::kStream)])
@@ -134,6 +135,7 @@ void Node::BatchPlane(Plane plane, std::chrono::milliseconds interval) {
   const int p = int(plane);
   if (!sub_[p] || batch_.count() > 0 || plane_batch_timer_[p] || interval.count() <= 0) return;
   loop_.RemoveZmqSocket(sub_[p]->handle());
+  if (plane == Plane::kStream && local_) local_->SetPolled(false);
   plane_batch_timer_[p] = loop_.AddTimer(interval, [this, plane] { OnReadable(plane); });
 }
 
@@ -282,6 +284,8 @@ bool Node::PublishEncoded(Plane plane, const std::string& topic, uint64_t* seq, 
 }
 
 void Node::OnReadable(Plane plane, int budget) {
+  // A batched stream plane reads its local publishers here too.
+  if (plane == Plane::kStream && local_ && !local_->polled()) local_->Drain();
   auto& s = *sub_[int(plane)];
   // Drain what is there now, bounded so one busy socket cannot starve the
   // loop. Every receive is non-blocking: a multipart message arrives whole,

@@ -200,7 +200,7 @@ TEST_F(LocalPlaneTest, AReaderThatFallsBehindLosesFramesAndItIsCounted) {
 // hearing the real publisher.
 TEST_F(LocalPlaneTest, AHostilePeerIsCountedAndCutOff) {
   ASSERT_TRUE(PublishUntil([&] { return Local(*sub_); }));
-  const std::string path = dir_.File("bus.local") + "/999999.0";
+  const std::string path = dir_.File("bus.local") + "/999999.0.0badf00d";
   int lfd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   sockaddr_un a{};
   a.sun_family = AF_UNIX;
@@ -238,6 +238,24 @@ TEST_F(LocalPlaneTest, AHostilePeerIsCountedAndCutOff) {
   EXPECT_GE(sub_->local()->counters().bad_packets, garbage.size());
   for (int c : conns) ::close(c);
   ::close(lfd);
+}
+
+// vb-control's hearing watch reads audio.clean in batches (BatchPlane):
+// local frames wait for the batch too instead of waking it 50 times a second.
+TEST_F(LocalPlaneTest, ABatchedPlaneReadsLocalFramesOnlyAtItsBatch) {
+  auto batched = MakeNode("control");
+  uint64_t got = 0;
+  batched->Subscribe<v1::AudioFrame>(topics::kAudioMic, [&](const auto&) { ++got; });
+  ASSERT_TRUE(PublishUntil(
+      [&] { return batched->local()->Covered("audio.mic/local") && sub_->local()->Covered("audio.mic/local"); }));
+  batched->BatchPlane(Plane::kStream, milliseconds(60000));
+  const uint64_t before = got;
+  const size_t n = seqs_.size();
+  // sub_ (not batched) hears 20 frames; the batched reader none until it drains.
+  ASSERT_TRUE(PublishUntil([&] { return seqs_.size() >= n + 20; }));
+  EXPECT_EQ(got, before);
+  batched->Drain(Plane::kStream);
+  EXPECT_GE(got, before + 20);
 }
 
 TEST_F(LocalPlaneTest, OffByConfigOrOnAnotherTransport) {
