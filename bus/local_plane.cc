@@ -158,6 +158,7 @@ void LocalPlane::Unwant(const std::string& topic) {
   wants_.erase(it);
   covered_.erase(topic);
   zmq_seen_.erase(topic);
+  overtaken_.erase(topic);
   std::string p(1, kUnwant);
   p += topic;
   iovec v{p.data(), p.size()};
@@ -229,6 +230,17 @@ bool LocalPlane::Duplicate(std::string_view topic, std::string_view source, uint
     }
   }
   return false;
+}
+
+bool LocalPlane::AlreadyHeard(std::string_view topic, std::string_view source, uint64_t seq) {
+  auto it = overtaken_.find(topic);
+  if (it == overtaken_.end() || it->second.source != source) return false;
+  if (seq > it->second.seq) {
+    overtaken_.erase(it);  // past it: nothing more to drop
+    return false;
+  }
+  ++counters_.duplicates;
+  return true;
 }
 
 void LocalPlane::ReleaseSoon(Conn* c, const std::string& topic) {
@@ -430,7 +442,11 @@ void LocalPlane::Packet(Conn& c, std::string_view p) {
       // or this stream starts here).
       bool caught_up = seq <= 1;
       if (auto w = zmq_seen_.find(topic); w != zmq_seen_.end())
-        for (const auto& z : w->second) caught_up = caught_up || (z.source == c.source && z.seq + 1 >= seq);
+        for (const auto& z : w->second) {
+          if (z.source != c.source) continue;
+          caught_up = caught_up || z.seq + 1 >= seq;
+          if (z.seq >= seq) overtaken_[topic] = z;  // ZeroMQ was faster than the announcement
+        }
       if (!caught_up) {
         Conn* cp = &c;
         c.held[topic].timer = loop_.AddOneShot(kHoldMax, [this, cp, topic] {
@@ -450,7 +466,8 @@ void LocalPlane::Packet(Conn& c, std::string_view p) {
       if (!c.from.count(topic)) return bad("a message on a topic it did not announce");
       if (auto h = c.held.find(topic); h != c.held.end()) {
         h->second.packets.emplace_back(p);
-        if (h->second.packets.size() >= kMaxHeld) Release(&c, std::string(topic));
+        h->second.bytes += p.size();
+        if (h->second.bytes >= kMaxHeldBytes) Release(&c, std::string(topic));
         return;
       }
       DeliverBody(c, p);

@@ -83,9 +83,12 @@ class LocalPlane {
   static constexpr size_t kMaxWants = 64;           // topics one reader may want from one publisher
   static constexpr size_t kMaxPeers = 256;
   static constexpr std::chrono::milliseconds kRescan{1000};
-  // The longest a switch holds local frames waiting for ZeroMQ's last one.
-  static constexpr std::chrono::milliseconds kHoldMax{100};
-  static constexpr size_t kMaxHeld = 64;
+  // The longest a switch holds local frames waiting for ZeroMQ's last one,
+  // and how much it holds at most (a reply's burst of ~130 session.audio
+  // packets can start mid-switch; a forced release loses what ZeroMQ still
+  // had on the way).
+  static constexpr std::chrono::milliseconds kHoldMax{500};
+  static constexpr size_t kMaxHeldBytes = 4 << 20;
 
   // dir: the rendezvous folder; source: this node's Header.source.
   LocalPlane(Loop& loop, std::string dir, std::string source, size_t max_topic, Hooks hooks);
@@ -113,6 +116,9 @@ class LocalPlane {
   // Every stream message that came through ZeroMQ, before it is delivered:
   // true if it comes (came) here as well (drop it). May end a switch's hold.
   bool Duplicate(std::string_view topic, std::string_view source, uint64_t seq);
+  // Every message from this plane, before it is delivered: true if ZeroMQ
+  // brought it already (it overtook the announcement; drop it).
+  bool AlreadyHeard(std::string_view topic, std::string_view source, uint64_t seq);
 
   // Reader side: polled (each frame wakes the loop, the default) or read
   // only at Drain() (a batched plane: Node::BatchPlane, SetBatchInterval).
@@ -136,6 +142,7 @@ class LocalPlane {
     std::map<std::string, uint64_t, std::less<>> from;  // outgoing: topic → first local seq
     struct Hold {
       std::vector<std::string> packets;  // 'M' bodies, in order
+      size_t bytes = 0;
       Loop::TimerId timer = 0;
     };
     std::map<std::string, Hold, std::less<>> held;  // outgoing: topics mid-switch
@@ -174,6 +181,9 @@ class LocalPlane {
   std::map<std::string, int, std::less<>> wants_;     // reader: topic → subscriptions
   std::map<std::string, bool, std::less<>> covered_;  // reader: topic → a local publisher delivers it
   std::map<std::string, std::vector<ZmqSeen>, std::less<>> zmq_seen_;  // reader: wanted topic → sources
+  // reader: topic → (source, seq): ZeroMQ brought up to seq before that
+  // source's announcement came; its local copies up to there are dropped.
+  std::map<std::string, ZmqSeen, std::less<>> overtaken_;
   std::vector<std::unique_ptr<Conn>> conns_;
   std::vector<char> buf_;
   Counters counters_;

@@ -208,7 +208,10 @@ void Node::OnSubscriptions(Plane plane) {
 }
 
 bool Node::HasSubscriber(Plane plane, std::string_view topic) const {
-  if (plane == Plane::kStream && local_ && local_->HasReader(topic)) return true;
+  return (plane == Plane::kStream && local_ && local_->HasReader(topic)) || HasBrokerSubscriber(plane, topic);
+}
+
+bool Node::HasBrokerSubscriber(Plane plane, std::string_view topic) const {
   for (const auto& prefix : subscribed_[int(plane)])
     if (topic.substr(0, prefix.size()) == prefix) return true;
   return false;
@@ -359,9 +362,10 @@ void Node::Deliver(Plane plane, const std::string_view* frames, size_t nframes, 
   header.Clear();
   if (nframes >= 2 && frames[1].size() <= config_.limits.max_header)
     header_ok = header.ParseFromArray(frames[1].data(), int(frames[1].size()));
-  // Also delivered by the local plane (around a switch to it): once only.
-  if (via_zmq && local_ && header_ok && plane == Plane::kStream &&
-      local_->Duplicate(topic, header.source(), header.seq()))
+  // Around a switch to the local plane a frame may come both ways: once only.
+  if (local_ && header_ok && plane == Plane::kStream &&
+      (via_zmq ? local_->Duplicate(topic, header.source(), header.seq())
+               : local_->AlreadyHeard(topic, header.source(), header.seq())))
     return;
   // Raw listeners see everything that matches their prefix, malformed included.
   for (const auto& [prefix, fn] : raw_[int(plane)]) {

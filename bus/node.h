@@ -169,6 +169,8 @@ class Node {
   // subscription seen on the stream plane says nothing about whether this
   // node's control socket is connected yet.
   bool HasSubscriber(Plane plane, std::string_view topic) const;
+  // Only subscriptions through the broker, not local readers (local_plane.h).
+  bool HasBrokerSubscriber(Plane plane, std::string_view topic) const;
   template <class M>
   bool HasSubscriber(const Publisher<M>& pub) const {
     return pub.valid() && HasSubscriber(pub.plane(), pub.topic());

@@ -58,6 +58,24 @@ class RunMark {
   std::string path_;
 };
 
+Status LoadBusOnly(std::string path, bus::BusConfig* bus, std::string* device) {
+  if (path.empty())
+    if (Status st = RunningConfig(&path); !st.ok()) return st;
+  // The same runtime folder as `vb run` (a config's ${VB_RUN_DIR}): `vb say
+  // --config config/demo.yaml …` reaches the `vb run config/demo.yaml` going.
+  std::string run_dir;
+  if (!path.empty()) {
+    if (Status st = RuntimeDir(&run_dir); !st.ok()) return st;
+    ExportConfigDir(path);
+  }
+  bus::DevicesConfig devices;
+  if (Status st = bus::LoadBusSections(path, bus, &devices); !st.ok()) return st;
+  if (device->empty() && !devices.names.empty()) *device = devices.names.front();
+  return Status::Ok();
+}
+
+}  // namespace
+
 // The config of the one `vb run` going in the runtime folder; "" when none
 // is (the built-in default bus is used). Several: an error naming them.
 Status RunningConfig(std::string* config) {
@@ -86,24 +104,6 @@ Status RunningConfig(std::string* config) {
   if (!found.empty()) *config = found.front();
   return Status::Ok();
 }
-
-Status LoadBusOnly(std::string path, bus::BusConfig* bus, std::string* device) {
-  if (path.empty())
-    if (Status st = RunningConfig(&path); !st.ok()) return st;
-  // The same runtime folder as `vb run` (a config's ${VB_RUN_DIR}): `vb say
-  // --config config/demo.yaml …` reaches the `vb run config/demo.yaml` going.
-  std::string run_dir;
-  if (!path.empty()) {
-    if (Status st = RuntimeDir(&run_dir); !st.ok()) return st;
-    ExportConfigDir(path);
-  }
-  bus::DevicesConfig devices;
-  if (Status st = bus::LoadBusSections(path, bus, &devices); !st.ok()) return st;
-  if (device->empty() && !devices.names.empty()) *device = devices.names.front();
-  return Status::Ok();
-}
-
-}  // namespace
 
 int Run(const Args& in) {
   if (WantsHelp(in)) return PrintHelp("run");

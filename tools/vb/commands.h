@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "bus/status.h"
+
 namespace vb::cli {
 
 using Args = std::vector<std::string>;
@@ -16,6 +18,9 @@ int ShowStatus(const Args& args);                            // vb status [--con
 int SendCommand(const std::string& verb, const Args& args);  // ptt, say, speak, mode, interrupt, new-conversation
 int PrintDefaultConfig(const std::string& config = "");      // + sections of `command:` actors in config
 int PrintCommandSections(const std::string& config);         // vb --print-default-config --config F
-int Contract(const Args& args);  // vb contract [KIND] [--json] [--config FILE] | test KIND -- COMMAND…
+int Contract(const Args& args);
+// The config of the one `vb run` going in the runtime folder; "" when none
+// is (the built-in default bus is used). Several: an error naming them.
+Status RunningConfig(std::string* config);  // vb contract [KIND] [--json] [--config FILE] | test KIND -- COMMAND…
 
 }  // namespace vb::cli

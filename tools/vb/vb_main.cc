@@ -9,7 +9,9 @@
 //   vb help [TOPIC], vb --print-default-config
 #include <unistd.h>
 
+#include <algorithm>
 #include <iostream>
+#include <set>
 
 #include "tools/vb/commands.h"
 #include "tools/vb/first_run.h"
@@ -46,6 +48,23 @@ int main(int argc, char** argv) {
     std::string sniff = vb::launcher::BinDir() + "/vb-" + cmd;
     std::vector<char*> av = {const_cast<char*>(sniff.c_str())};
     for (int i = 2; i < argc; ++i) av.push_back(argv[i]);
+    // vb sniff without --config or --endpoint listens where the one `vb run`
+    // going is (as vb say does), not on the built-in default bus.
+    std::string running, flag = "--config";
+    static const std::set<std::string> kOnTheBus = {"list", "echo", "hz", "bw", "drops", "latency", "record", "replay"};
+    if (cmd == "sniff" && !WantsHelp(args) && !args.empty() && kOnTheBus.count(args[0]) &&
+        std::none_of(args.begin(), args.end(),
+                     [](const std::string& a) { return a == "--config" || a == "--endpoint"; })) {
+      if (vb::Status st = RunningConfig(&running); !st.ok()) {
+        std::cerr << "vb sniff: " << st.message() << "\n";
+        return 64;
+      }
+      if (!running.empty()) {
+        ExportConfigDir(running);
+        av.push_back(flag.data());
+        av.push_back(running.data());
+      }
+    }
     av.push_back(nullptr);
     execv(sniff.c_str(), av.data());
     std::cerr << "vb: cannot run " << sniff << "\n";
