@@ -29,6 +29,9 @@ constexpr int kStaleSeconds = 10;
 // Each connection's send buffer: ~200 audio frames (ZeroMQ's stream
 // high-water mark is 100 messages); the kernel caps it at wmem_max.
 constexpr int kSocketBuffer = 512 * 1024;
+// How far ZeroMQ's path can be ahead of the local one for the same process
+// (frames in flight on either): further means another process of that name.
+constexpr uint64_t kSameRun = 4096;
 
 bool FillAddress(const std::string& path, sockaddr_un* a) {
   if (path.size() >= sizeof a->sun_path) return false;
@@ -443,7 +446,9 @@ void LocalPlane::Packet(Conn& c, std::string_view p) {
       bool caught_up = seq <= 1;
       if (auto w = zmq_seen_.find(topic); w != zmq_seen_.end())
         for (const auto& z : w->second) {
-          if (z.source != c.source) continue;
+          // Far ahead of this announcement: an earlier process of the same
+          // name (a restarted capture counts from 1 again), not this one.
+          if (z.source != c.source || z.seq >= seq + kSameRun) continue;
           caught_up = caught_up || z.seq + 1 >= seq;
           if (z.seq >= seq) overtaken_[topic] = z;  // ZeroMQ was faster than the announcement
         }
@@ -500,6 +505,9 @@ void LocalPlane::Close(Conn* c, std::string_view why) {
                     << "): its streams go through the broker until it is back";
   }
   for (auto& [t, h] : c->held) loop_.CancelTimer(h.timer);  // its held frames: a gap the seqs show
+  // What ZeroMQ brought from this process says nothing about its successor.
+  for (auto& [t, seen] : zmq_seen_) std::erase_if(seen, [&](const ZmqSeen& z) { return z.source == c->source; });
+  std::erase_if(overtaken_, [&](const auto& o) { return o.second.source == c->source; });
   if (c->watch) loop_.RemovePollGroup(c->watch);
   ::close(c->fd);
   conns_.erase(it);
