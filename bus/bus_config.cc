@@ -50,10 +50,10 @@ void BusConfig::Declare(config::Section& s) {
         "satellites: the bus a satellite's own actors share on its host (ipc://PATH, {device} = its name), "
         "bridged to endpoint by `vb-broker --satellite DEVICE`; empty = ipc://DIR/voicebus-sat-{device} "
         "beside an ipc endpoint, else beside the default one");
-  s.Key("local_stream", &local_stream, false,
+  s.Key("local_stream", &local_stream, true,
         "ipc:// buses: audio frames go straight from publisher to reader on this host (a fifth less CPU for the "
-        "pipeline); ZeroMQ subscribers (vb sniff, recorders, actors in other languages) still get them. Opt-in "
-        "until it has passed e2e_chaos");
+        "pipeline); ZeroMQ subscribers (vb sniff, recorders, actors in other languages) still get them. false: "
+        "every frame through the broker");
   s.Key("stream_hwm", &stream_hwm, 100, {1, 1e6},
         "high-water mark (messages) for audio streams: beyond it stale audio is dropped (and counted)");
   s.Key("control_hwm", &control_hwm, 100000, {1000, 1e7},

@@ -48,8 +48,8 @@
 //                           rt_priority, default 0 = the product default;
 //                           20 as the audio tests, for a loaded machine)]
 //                          [--local-stream on|off (bus.local_stream: audio frames
-//                           straight between the actors, or every one through
-//                           the broker, the default)]
+//                           straight between the actors, the default, or every
+//                           one through the broker)]
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -181,7 +181,7 @@ int main(int argc, char** argv) {
   double speak_s = 15;
   std::string out_path, afe_backend = "speex", alsa_extra, pulse_extra, playback_extra, sink = "alsa";
   int rt_priority = 0;
-  bool local_stream = false;  // bus.local_stream (the config's default: every frame through the broker)
+  bool local_stream = true;  // bus.local_stream (the config's default: audio frames straight between the actors)
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "--wav-speaker") wav_speaker = true;
