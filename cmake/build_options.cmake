@@ -32,6 +32,15 @@ if(NOT VB_FULL_DEBUG_INFO)
   add_compile_options($<$<CONFIG:RelWithDebInfo>:-g1>)
 endif()
 
+# lld links the trees' ~130 executables about four times faster than GNU ld
+# (an ASan test 1.5 -> 0.33 s, a release actor 0.47 -> 0.16 s): a minute of
+# CI's cold build. Used when installed (tools/bootstrap.sh installs it).
+option(VB_LLD "link with lld when it is installed" ON)
+find_program(VB_LD_LLD NAMES ld.lld)
+if(VB_LLD AND VB_LD_LLD)
+  add_link_options(-fuse-ld=lld)
+endif()
+
 if(VB_FUZZ)
   if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
     message(FATAL_ERROR "VB_FUZZ needs clang (libFuzzer): configure with "

@@ -21,7 +21,7 @@ packages=(
   espeak-ng libespeak-ng-dev sox libsox-fmt-base flite
   pulseaudio pulseaudio-utils libasound2-plugins alsa-utils
   chromium ca-certificates procps psmisc iproute2
-  clang libclang-rt-14-dev clang-format
+  clang libclang-rt-14-dev clang-format lld
   systemd
   python3-zmq python3-protobuf python3-yaml
   docker.io docker-compose debootstrap

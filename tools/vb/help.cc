@@ -73,7 +73,9 @@ const std::vector<HelpTopic> kTopics = {
      "usage: vb sniff list|echo|hz|bw|drops|latency [TOPIC] [--config FILE] [--json] …\n"
      "       vb sniff record FILE.mcap [TOPIC…] | replay FILE.mcap | info FILE.mcap | recover IN OUT\n"
      "\n"
-     "Runs vb-sniff with the same arguments; `vb sniff --help` prints all of its options.\n"},
+     "Runs vb-sniff with the same arguments; `vb sniff --help` prints all of its options.\n"
+     "Without --config or --endpoint the commands that listen (list … record, replay) use the bus\n"
+     "of the `vb run` going, else the built-in default (vb-sniff itself: only the latter).\n"},
     {"tune", "offline tuning: a recording's mic + reference through vb-afe and vb-wakevad, two configs side by side",
      "usage: vb tune afe RECORDING.mcap [--set SECTION.KEY=VALUE …] [--config FILE] [--out DIR] [--json]\n"
      "\n"
