@@ -53,8 +53,6 @@ struct BusConfig {
   // Stream frames between processes of one ipc:// host go straight from
   // publisher to reader (bus/local_plane.h) instead of through the broker;
   // ZeroMQ subscribers (vb-sniff, recorders, other languages) still get them.
-  // The config's default is off (opt-in, see bus_config.cc); code that
-  // builds a BusConfig itself (tests, benches) gets it on.
   bool local_stream = true;
   int stream_hwm = 100;
   int control_hwm = 100000;
