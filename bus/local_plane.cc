@@ -183,16 +183,39 @@ void LocalPlane::Unwant(const std::string& topic) {
 void LocalPlane::SetPolled(bool polled) {
   if (polled == polled_) return;
   polled_ = polled;
-  for (auto& c : conns_) {
-    if (!c->outgoing) continue;
-    if (!polled && c->watch) {
-      loop_.RemovePollGroup(c->watch);
-      c->watch = 0;
-    } else if (polled && !c->watch) {
-      Conn* raw = c.get();
-      c->watch = loop_.AddFd(c->fd, POLLIN, [this, raw](short ev) { OnConn(raw, ev); });
-    }
+  for (auto& c : conns_)
+    if (c->outgoing) Rewatch(c.get());
+}
+
+void LocalPlane::SetLazy(const std::string& topic, bool lazy) {
+  if (lazy ? !lazy_.insert(topic).second : lazy_.erase(topic) == 0) return;
+  for (auto& c : conns_)
+    if (c->outgoing) Rewatch(c.get());
+}
+
+bool LocalPlane::OnlyLazy(const Conn& c) const {
+  if (lazy_.empty() || c.from.empty() || !c.held.empty()) return false;
+  for (const auto& [topic, seq] : c.from)
+    if (!lazy_.count(topic)) return false;
+  return true;
+}
+
+void LocalPlane::Rewatch(Conn* c) {
+  const bool watch = polled_ && !OnlyLazy(*c);
+  if (!watch && c->watch) {
+    loop_.RemovePollGroup(c->watch);
+    c->watch = 0;
+  } else if (watch && !c->watch) {
+    c->watch = loop_.AddFd(c->fd, POLLIN, [this, c](short ev) { OnConn(c, ev); });
   }
+}
+
+void LocalPlane::DrainLazy() {
+  std::vector<Conn*> lazy;
+  for (auto& c : conns_)
+    if (c->outgoing && !c->watch && polled_) lazy.push_back(c.get());
+  for (Conn* c : lazy)
+    if (Alive(c)) OnConn(c, POLLIN);
 }
 
 void LocalPlane::Drain() {
@@ -266,6 +289,7 @@ void LocalPlane::Release(Conn* c, const std::string& topic) {
     DeliverBody(*c, body);
   }
   Recount(topic);
+  if (Alive(c) && !lazy_.empty()) Rewatch(c);  // the switch is over: it may leave the poll set
 }
 
 bool LocalPlane::HasReader(std::string_view topic) const {
@@ -311,7 +335,7 @@ void LocalPlane::ConnectTo(const std::string& name) {
   c->outgoing = true;
   c->name = name;
   Conn* raw = c.get();
-  if (polled_) c->watch = loop_.AddFd(fd, POLLIN, [this, raw](short ev) { OnConn(raw, ev); });
+  Rewatch(raw);
   conns_.push_back(std::move(c));
   for (const auto& [topic, n] : wants_) {
     std::string p(1, kWant);
@@ -403,7 +427,8 @@ void LocalPlane::OnConn(Conn* c, short revents) {
     Packet(*c, std::string_view(buf_.data(), size_t(n)));
     if (!Alive(c)) return;  // closed by Packet
   }
-  if ((revents & (POLLHUP | POLLERR)) && !(revents & POLLIN)) Close(c, "hung up");
+  if ((revents & (POLLHUP | POLLERR)) && !(revents & POLLIN)) return Close(c, "hung up");
+  if (c->outgoing && !lazy_.empty()) Rewatch(c);  // an announcement or a switch's end may change it
 }
 
 void LocalPlane::Packet(Conn& c, std::string_view p) {

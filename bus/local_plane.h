@@ -47,6 +47,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -125,6 +126,14 @@ class LocalPlane {
   void SetPolled(bool polled);
   bool polled() const { return polled_; }
   void Drain();
+  // Reader side: a lazy topic does not wake the loop. A publisher's
+  // connection that delivers only lazy topics (once announced, no switch
+  // in progress) leaves the poll set and is read at DrainLazy() (and
+  // Drain()): for a stream consumed only alongside another one (vb-afe's
+  // audio.ref, needed when a mic frame comes), one wake-up a frame fewer.
+  // A hang-up of such a connection is then seen at the next drain.
+  void SetLazy(const std::string& topic, bool lazy);
+  void DrainLazy();
 
   const Counters& counters() const { return counters_; }
   size_t peers() const { return conns_.size(); }
@@ -147,6 +156,10 @@ class LocalPlane {
     };
     std::map<std::string, Hold, std::less<>> held;  // outgoing: topics mid-switch
   };
+  // Whether the connection delivers only lazy topics (it may leave the poll set).
+  bool OnlyLazy(const Conn& c) const;
+  // Puts an outgoing connection in or out of the poll set as polled_ and lazy_ say.
+  void Rewatch(Conn* c);
   // The last seq ZeroMQ brought per wanted topic and source (bounded).
   struct ZmqSeen {
     std::string source;
@@ -177,6 +190,7 @@ class LocalPlane {
   Loop::GroupId listen_watch_ = 0;
   Loop::TimerId rescan_ = 0;
   bool polled_ = true;
+  std::set<std::string, std::less<>> lazy_;  // reader side: topics that do not wake the loop
   std::vector<std::string> advertised_;
   std::map<std::string, int, std::less<>> wants_;     // reader: topic → subscriptions
   std::map<std::string, bool, std::less<>> covered_;  // reader: topic → a local publisher delivers it

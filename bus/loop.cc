@@ -18,6 +18,7 @@ Loop::Loop() { wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC); }
 
 Loop::~Loop() {
   if (wake_fd_ >= 0) close(wake_fd_);
+  if (epoll_fd_ >= 0) close(epoll_fd_);
 }
 
 void Loop::AddZmqSocket(void* socket, Callback fn, bool marks_use) {
@@ -140,6 +141,21 @@ void Loop::RebuildPollSet() {
   }
   items_.push_back({wake_fd_, POLLIN, 0});
   dirty_ = false;
+  // A fresh instance each time: a descriptor closed and its number reused
+  // since the last rebuild cannot linger in it.
+  if (epoll_fd_ >= 0) close(epoll_fd_);
+  epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+  for (size_t i = 0; i < items_.size() && epoll_fd_ >= 0; ++i) {
+    if (items_[i].fd < 0) continue;  // poll(2) ignores these too
+    epoll_event ev{};
+    ev.events = uint32_t(uint16_t(items_[i].events));  // POLL* and EPOLL* bits are the same
+    ev.data.u64 = i;
+    if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, items_[i].fd, &ev) != 0) {
+      close(epoll_fd_);
+      epoll_fd_ = -1;
+    }
+  }
+  ready_.resize(items_.size());
 }
 
 namespace {
@@ -174,7 +190,15 @@ void Loop::RunOnce(std::chrono::nanoseconds max_wait) {
     timeout_ms = std::max(0L, std::min(timeout_ms, long(until)));
   }
   if (ready) timeout_ms = 0;
-  int n = poll(items_.data(), nfds_t(items_.size()), int(std::min(timeout_ms, 24L * 3600 * 1000)));
+  const int wait_ms = int(std::min(timeout_ms, 24L * 3600 * 1000));
+  int n;
+  if (epoll_fd_ >= 0) {
+    n = epoll_wait(epoll_fd_, ready_.data(), int(ready_.size()), wait_ms);
+    for (auto& item : items_) item.revents = 0;
+    for (int k = 0; k < n; ++k) items_[ready_[size_t(k)].data.u64].revents = short(ready_[size_t(k)].events);
+  } else {
+    n = poll(items_.data(), nfds_t(items_.size()), wait_ms);
+  }
   ++wakeups_;
   if (n < 0) n = 0;  // EINTR: timers still run
   if (n > 0 || ready) {

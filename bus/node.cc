@@ -115,6 +115,18 @@ void Node::OpenLocal() {
     if (LocalTopic(t->plane, t->topic)) local_->Advertise(t->topic);
   for (const auto& [prefix, st] : prefixes_[int(Plane::kStream)])
     if (LocalTopic(Plane::kStream, prefix)) local_->Want(prefix);
+  for (const auto& topic : lazy_) local_->SetLazy(topic, true);
+}
+
+void Node::SetLazy(std::string_view base, bool lazy, const std::string& device) {
+  const std::string topic = FullTopic(base, device);
+  if (lazy) lazy_.insert(topic);
+  else lazy_.erase(topic);
+  if (local_) local_->SetLazy(topic, lazy);
+}
+
+void Node::DrainLazy() {
+  if (local_) local_->DrainLazy();
 }
 
 void Node::SyncPrefix(Plane plane, const std::string& prefix) {

@@ -29,6 +29,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -122,6 +123,18 @@ class Node {
   void Drain(Plane plane) {
     if (sub_[int(plane)]) OnReadable(plane);
   }
+  // A stream topic that should not wake the loop (LocalPlane::SetLazy):
+  // its frames from a same-host publisher are read at DrainLazy() (or with
+  // the next frame of another topic from the same connection). Frames that
+  // come through ZeroMQ are unaffected. For a stream consumed only when
+  // another one arrives (vb-afe: audio.ref, at each audio.mic frame).
+  template <class M>
+  void SetLazy(const Topic<M>& topic, bool lazy, const std::string& device = "") {
+    SetLazy(topic.base, lazy, device);
+  }
+  void SetLazy(std::string_view base, bool lazy, const std::string& device = "");
+  // Reads what the lazy topics' same-host publishers sent so far.
+  void DrainLazy();
   // While inactive, publishes are dropped (one warning) and counted.
   void SetActive(bool active) { active_ = active; }
   bool active() const { return active_; }
@@ -273,6 +286,7 @@ class Node {
   };
   std::map<std::string, PrefixState, std::less<>> prefixes_[2];
   std::unique_ptr<LocalPlane> local_;
+  std::set<std::string> lazy_;  // full topics SetLazy made lazy (applied when the local plane opens)
   std::function<void(const std::string&)> on_subscribed_;
   std::chrono::milliseconds batch_{0};
   Loop::TimerId plane_batch_timer_[2] = {0, 0};

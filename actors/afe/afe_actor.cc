@@ -81,6 +81,11 @@ Status AfeActor::Configure(bus::Context& ctx) {
   out_ = ctx.bus().Advertise(bus::topics::kAudioClean);
   ctx.bus().Subscribe<v1::AudioFrame>(bus::topics::kAudioRef, [this, &ctx](const auto& m) { OnRef(ctx, m); });
   ctx.bus().Subscribe<v1::AudioFrame>(bus::topics::kAudioMic, [this, &ctx](const auto& m) { OnMic(ctx, m); });
+  RefWakes(ctx, false);
+  // Without mic frames (capture restarting, its device lost) nothing would
+  // read the lazy reference: its socket would fill and playback count the
+  // overflow as lost frames. Four reads a second keep it drained.
+  ctx.loop().AddTimer(std::chrono::milliseconds(250), [&ctx] { ctx.bus().DrainLazy(); });
   VB_LOG(kInfo) << "backend " << fe_->backend() << ", reference " << config_.reference << ", bulk delay "
                 << config_.aligner.bulk_delay_ms << " ms";
   return Status::Ok();
@@ -127,7 +132,15 @@ void AfeActor::OnRef(bus::Context& ctx, const bus::Received<v1::AudioFrame>& m) 
   Drain(ctx);
 }
 
+void AfeActor::RefWakes(bus::Context& ctx, bool wakes) {
+  if (ref_lazy_ == !wakes) return;
+  ref_lazy_ = !wakes;
+  ctx.bus().SetLazy(bus::topics::kAudioRef, ref_lazy_);
+  if (wakes) ctx.Count("ref_wakes_on");  // a mic frame waits for its reference
+}
+
 void AfeActor::OnMic(bus::Context& ctx, const bus::Received<v1::AudioFrame>& m) {
+  ctx.bus().DrainLazy();  // the reference published since the last mic frame (OnRef)
   PcmView v;
   if (!View(m.msg, &v)) return Drop(ctx, "bad_mic", "audio.mic frame with inconsistent PCM size");
   Pending p;
@@ -178,6 +191,7 @@ void AfeActor::Drain(bus::Context& ctx) {
     ctx.loop().CancelTimer(wait_timer_);
     wait_timer_ = 0;
   }
+  RefWakes(ctx, !pending_.empty());
   if (!pending_.empty() && wait_timer_ == 0) {
     auto delay = std::chrono::nanoseconds(std::max<int64_t>(pending_.front().deadline_ns - now, 0));
     wait_timer_ = ctx.loop().AddOneShot(delay, [this, &ctx] {

@@ -59,6 +59,11 @@ class AfeActor : public bus::Actor {
   static constexpr size_t kMaxPending = 16;  // 320 ms of 20 ms frames
   std::deque<Pending> pending_;
   bus::Loop::TimerId wait_timer_ = 0;
+  // audio.ref does not wake the loop while no mic frame waits for it: it is
+  // read as each mic frame comes (playback publishes it ahead of the
+  // speaker, so it is there by then). While a mic frame waits, it wakes us.
+  bool ref_lazy_ = false;
+  void RefWakes(bus::Context& ctx, bool wakes);
   std::unique_ptr<FrontEnd> fe_;
   audio::Resampler ref_resampler_;  // for a reference not at 16 kHz
   std::vector<int16_t> mono_, resampled_, clean_;

@@ -14,7 +14,7 @@ void PlaybackActor::DeclareConfig(config::Section& s) {
   s.Key("rate", &rate_, 16000, {8000, 48000},
         "playback rate in Hz, mono; must equal decoder.output_rate "
         "(frames at another rate are resampled)");
-  s.Key("period_ms", &period_ms_, 5, {2, 100},
+  s.Key("period_ms", &period_ms_, 10, {2, 100},
         "render granularity and ALSA period (blocks are the device's period where it picks a shorter one)");
   s.Key("target_ms", &target_ms_, 60, {0, 2000},
         "jitter buffer: speech buffered before a turn starts or resumes after an underrun");
@@ -36,7 +36,7 @@ void PlaybackActor::DeclareConfig(config::Section& s) {
     a.Key("device", &options_.alsa.device, std::string("default"),
           "ALSA PCM, e.g. default, plughw:0, pulse (PULSE_SINK selects the sink)");
     a.Key("channels", &alsa_channels_, 1, {1, 8}, "channels asked of the device (mono is copied to each)");
-    a.Key("buffer_ms", &alsa_buffer_ms_, 20, {4, 1000},
+    a.Key("buffer_ms", &alsa_buffer_ms_, 25, {4, 1000},
           "device queue: a flush waits for it to play out (≈ buffer_ms + fade_ms + sound server); too small "
           "underruns on a busy machine (see rt_priority)");
     a.Key("drop_on_flush", &options_.drop_on_flush, false,

@@ -25,9 +25,9 @@ class PlaybackActor : public bus::Actor {
  private:
   // Config
   std::string sink_kind_ = "alsa";
-  int rate_ = 16000, period_ms_ = 5, target_ms_ = 60, max_buffer_ms_ = 120000, fade_ms_ = 5;
+  int rate_ = 16000, period_ms_ = 10, target_ms_ = 60, max_buffer_ms_ = 120000, fade_ms_ = 5;
   int drain_timeout_ms_ = 1000;
-  int alsa_channels_ = 1, alsa_buffer_ms_ = 20;
+  int alsa_channels_ = 1, alsa_buffer_ms_ = 25;
   int pulse_buffer_ms_ = 80, pulse_period_ms_ = 20, pulse_margin_ms_ = 20;
   int rt_priority_ = 0;
   PlaybackOptions options_;

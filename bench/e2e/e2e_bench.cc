@@ -44,6 +44,7 @@
 //                          [--alsa 'KEY: V, …' (more playback.alsa keys)]
 //                          [--pulse 'KEY: V, …' (more playback.pulse keys)]
 //                          [--playback 'KEY: V, …' (more playback keys)]
+//                          [--afe 'KEY: V, …' (more afe keys)]
 //                          [--rt-priority N (capture's and playback's
 //                           rt_priority, default 0 = the product default;
 //                           20 as the audio tests, for a loaded machine)]
@@ -174,12 +175,20 @@ Json ResponseReport(const std::vector<vb::sniff::TurnTrace>& traces) {
                "previous reply had finished playing (a barge-in)"}};
 }
 
+// "a: 1, b: 2" as indented YAML lines ("  a: 1\n  b: 2\n").
+std::string YamlKeys(const std::string& list, const std::string& indent) {
+  std::string yaml, key;
+  for (std::stringstream keys(list); std::getline(keys, key, ',');)
+    if (key.find_first_not_of(' ') != std::string::npos) yaml += indent + key.substr(key.find_first_not_of(' ')) + "\n";
+  return yaml;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   bool wav_speaker = false;
   double speak_s = 15;
-  std::string out_path, afe_backend = "speex", alsa_extra, pulse_extra, playback_extra, sink = "alsa";
+  std::string out_path, afe_backend = "speex", alsa_extra, pulse_extra, playback_extra, afe_extra, sink = "alsa";
   int rt_priority = 0;
   bool local_stream = true;  // bus.local_stream (the config's default: audio frames straight between the actors)
   for (int i = 1; i < argc; ++i) {
@@ -194,6 +203,7 @@ int main(int argc, char** argv) {
              (std::string(argv[i + 1]) == "alsa" || std::string(argv[i + 1]) == "pulse"))
       sink = argv[++i];
     else if (a == "--playback" && i + 1 < argc) playback_extra = argv[++i];
+    else if (a == "--afe" && i + 1 < argc) afe_extra = argv[++i];
     else if (a == "--rt-priority" && i + 1 < argc) rt_priority = std::atoi(argv[++i]);
     else if (a == "--local-stream" && i + 1 < argc &&
              (std::string(argv[i + 1]) == "on" || std::string(argv[i + 1]) == "off"))
@@ -204,7 +214,7 @@ int main(int argc, char** argv) {
                    "                    [--sink alsa|pulse] [--alsa 'KEY: V, …' (more playback.alsa keys)]\n"
                    "                    [--pulse 'KEY: V, …' (more playback.pulse keys)]\n"
                    "                    [--playback 'KEY: V, …' (more playback keys)] [--rt-priority N]\n"
-                   "                    [--local-stream on|off]\n");
+                   "                    [--afe 'KEY: V, …' (more afe keys)] [--local-stream on|off]\n");
       return 2;
     }
   }
@@ -260,8 +270,7 @@ int main(int argc, char** argv) {
                     std::to_string(rt_priority) + "\n  wav: {path: " + d +
                     "/mic.wav, realtime: true, at_end: silence}\n"
                     "afe:\n  backend: " +
-                    afe_backend +
-                    "\n"
+                    afe_backend + "\n" + YamlKeys(afe_extra, "  ") +
                     "session:\n  bot_id: \"7000000000000000001\"\n"
                     "  api_base: http://127.0.0.1:${VB_SIM_PORT}\n  ws_base: ws://127.0.0.1:${VB_SIM_PORT}\n"
                     "  token_file: " +
@@ -270,9 +279,7 @@ int main(int argc, char** argv) {
                     "decoder:\n  output_rate: 16000\n"
                     "control:\n  mode: continuous\n  barge_in: {client_vad: false}\n";
   cfg += "playback:\n  rt_priority: " + std::to_string(rt_priority) + "\n";
-  std::string key;
-  for (std::stringstream keys(playback_extra); std::getline(keys, key, ',');)
-    if (key.find_first_not_of(' ') != std::string::npos) cfg += "  " + key.substr(key.find_first_not_of(' ')) + "\n";
+  cfg += YamlKeys(playback_extra, "  ");
   cfg += wav_speaker       ? "  sink: wav\n  wav: {path: " + d + "/reply.wav, realtime: true}\n"
          : sink == "pulse" ? "  sink: pulse\n  pulse: {" + pulse_extra + "}\n"
                            : "  sink: alsa\n  alsa: {device: pulse" + alsa_extra + "}\n";

@@ -165,7 +165,7 @@ void DialogHarness::Start(const PipelineOptions& o) {
   if (has("playback")) {
     if (o.speaker == "wav")
       cfg += "playback:\n  sink: wav\n  rate: 16000\n  wav: {path: " + d + "/reply.wav, realtime: true}\n";
-    else cfg += "playback:\n  sink: alsa\n  rate: 16000\n  alsa: {device: pulse, buffer_ms: 20}\n";
+    else cfg += "playback:\n  sink: alsa\n  rate: 16000\n  alsa: {device: pulse}\n";
   }
   if (has("control"))
     cfg += "control:\n  mode: " + o.mode + "\n  barge_in: {client_vad: " + (o.client_vad_barge_in ? "true" : "false") +

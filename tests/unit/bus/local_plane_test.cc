@@ -292,6 +292,38 @@ TEST_F(LocalPlaneTest, ABatchedPlaneReadsLocalFramesOnlyAtItsBatch) {
   EXPECT_GE(got, before + 20);
 }
 
+// vb-afe reads audio.ref only as each mic frame comes (Node::SetLazy): a
+// lazy topic's local frames do not wake the reader; they wait, all of them
+// and in order, until DrainLazy(); made eager again, they wake it at once.
+TEST_F(LocalPlaneTest, ALazyTopicWaitsForADrainAndLosesNothing) {
+  auto lazy = MakeNode("afe2");
+  std::vector<uint64_t> got;
+  lazy->Subscribe<v1::AudioFrame>(topics::kAudioMic, [&](const auto& m) { got.push_back(m.header.seq()); });
+  lazy->SetLazy(topics::kAudioMic, true);
+  // Both readers switched to the local path and ZeroMQ's leftovers passed.
+  ASSERT_TRUE(PublishUntil([&] {
+    lazy->DrainLazy();
+    return Local(*lazy) && Local(*sub_) && !pub_->HasBrokerSubscriber(Plane::kStream, "audio.mic/local");
+  }));
+  const size_t settled = seqs_.size();
+  ASSERT_TRUE(PublishUntil([&] {
+    lazy->DrainLazy();
+    return seqs_.size() >= settled + 20;
+  }));
+  lazy->DrainLazy();
+  const size_t before = got.size();
+  const size_t n = seqs_.size();
+  ASSERT_TRUE(PublishUntil([&] { return seqs_.size() >= n + 20; }));  // the eager reader hears them
+  EXPECT_EQ(got.size(), before) << "a lazy topic woke its reader";
+  lazy->DrainLazy();
+  EXPECT_GE(got.size(), before + 20);
+  lazy->SetLazy(topics::kAudioMic, false);
+  const size_t eager = got.size();
+  ASSERT_TRUE(PublishUntil([&] { return got.size() >= eager + 20; }));
+  ExpectContiguous(got);
+  EXPECT_EQ(lazy->seq_tracker().total_lost(), 0u);
+}
+
 TEST_F(LocalPlaneTest, OffByConfigOrOnAnotherTransport) {
   BusConfig off = Config();
   off.local_stream = false;

@@ -100,6 +100,53 @@ TEST(LoopTest, FdCallbackSeesReadiness) {
   close(fds[1]);
 }
 
+// Two owners watching one descriptor (epoll refuses a second registration
+// of a number): the loop falls back to poll(2) and both still hear it.
+TEST(LoopTest, OneDescriptorInTwoGroupsReachesBoth) {
+  Loop loop;
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  int first = 0, second = 0;
+  loop.AddFd(fds[0], POLLIN, [&](short) { ++first; });
+  loop.AddFd(fds[0], POLLIN, [&](short) { ++second; });
+  ASSERT_EQ(write(fds[1], "x", 1), 1);
+  loop.RunOnce(1s);
+  EXPECT_EQ(first, 1);
+  EXPECT_EQ(second, 1);
+  close(fds[0]);
+  close(fds[1]);
+}
+
+// A device reopened under the same descriptor number (a sound card that
+// came back, a reconnected peer) is heard through its new registration,
+// not lost with the old file.
+TEST(LoopTest, ReusedDescriptorNumberIsWatchedAgain) {
+  Loop loop;
+  int a[2];
+  ASSERT_EQ(pipe(a), 0);
+  int old_hits = 0, new_hits = 0;
+  auto g = loop.AddFd(a[0], POLLIN, [&](short) { ++old_hits; });
+  loop.RunOnce(0ms);  // registered
+  const int number = a[0];
+  close(a[0]);
+  close(a[1]);
+  int b[2];
+  ASSERT_EQ(pipe(b), 0);
+  ASSERT_EQ(b[0], number) << "the kernel hands out the lowest free number";
+  loop.RemovePollGroup(g);
+  loop.AddFd(b[0], POLLIN, [&](short) {
+    ++new_hits;
+    char c;
+    (void)!read(b[0], &c, 1);
+  });
+  ASSERT_EQ(write(b[1], "y", 1), 1);
+  loop.RunOnce(1s);
+  EXPECT_EQ(old_hits, 0);
+  EXPECT_EQ(new_hits, 1);
+  close(b[0]);
+  close(b[1]);
+}
+
 // The loop polls ZeroMQ sockets' ZMQ_FD itself and asks a socket added with
 // marks_use only when its fd fired, its callback ran or it was Used(). A use
 // of the socket outside its callback may take the fd's signal for a message
