@@ -197,6 +197,12 @@ bool LocalPlane::OnlyLazy(const Conn& c) const {
   if (lazy_.empty() || c.from.empty() || !c.held.empty()) return false;
   for (const auto& [topic, seq] : c.from)
     if (!lazy_.count(topic)) return false;
+  // Every eager topic we want must already come over a finished switch:
+  // until then this publisher may still announce one of them here (one
+  // process publishing audio.ref and audio.mic), and its frames must not
+  // wait in an unread connection.
+  for (const auto& [topic, n] : wants_)
+    if (!lazy_.count(topic) && !Covered(topic)) return false;
   return true;
 }
 
@@ -551,6 +557,13 @@ void LocalPlane::Recount(const std::string& topic) {
   if (now == it->second) return;
   it->second = now;
   if (hooks_.coverage) hooks_.coverage(topic, now);
+  if (!lazy_.empty() && !lazy_.count(topic)) {  // lazy connections may leave or rejoin the poll set
+    std::vector<Conn*> outgoing;
+    for (auto& c : conns_)
+      if (c->outgoing) outgoing.push_back(c.get());
+    for (Conn* c : outgoing)
+      if (Alive(c)) Rewatch(c);
+  }
 }
 
 }  // namespace vb::bus

@@ -374,13 +374,14 @@ int main(int argc, char** argv) {
       else if (a == "--runs") runs = std::atoi(v.c_str());
       else out = v;
     } else {
-      std::fprintf(stderr,
+      const bool help = a == "--help" || a == "-h";  // asked: stdout; a wrong argument: stderr
+      std::fprintf(help ? stdout : stderr,
                    "usage: vb-bus-floor [--seconds S (10)] [--runs N (3)] [--out FILE]\n"
                    "  CPU of the speaking pipeline's bus traffic alone (bare libzmq, seven processes,\n"
                    "  no work in them): through an XSUB/XPUB proxy, publisher to reader directly, and\n"
                    "  without ZeroMQ (unix datagrams, one wake-up per delivery).\n"
                    "  Prints one JSON object.\n");
-      return a == "--help" || a == "-h" ? 0 : 2;
+      return help ? 0 : 2;
     }
   }
   if (seconds <= 0 || runs <= 0) {
