@@ -5,6 +5,7 @@
 #include <zmq.hpp>
 
 #include <thread>
+#include <utility>
 
 #include "bus/loop.h"
 
@@ -82,39 +83,50 @@ TEST(LoopTest, IdleLoopWakesOnlyForItsTimers) {
   ExpectOnlyTimerWakeups(loop);
 }
 
+// A pipe closed on every way out of a test (an ASSERT included).
+struct Pipe {
+  int fds[2] = {-1, -1};
+  Pipe() {
+    if (pipe(fds) != 0) fds[0] = fds[1] = -1;
+  }
+  ~Pipe() { Close(); }
+  void Close() {
+    for (int& fd : fds)
+      if (fd >= 0) close(std::exchange(fd, -1));
+  }
+  int in() const { return fds[0]; }
+  int out() const { return fds[1]; }
+};
+
 TEST(LoopTest, FdCallbackSeesReadiness) {
   Loop loop;
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
+  Pipe p;
+  ASSERT_GE(p.in(), 0);
   std::string got;
-  loop.AddFd(fds[0], POLLIN, [&](short revents) {
+  loop.AddFd(p.in(), POLLIN, [&](short revents) {
     char buf[16];
-    ssize_t n = read(fds[0], buf, sizeof buf);
+    ssize_t n = read(p.in(), buf, sizeof buf);
     got.assign(buf, size_t(std::max<ssize_t>(n, 0)));
     loop.Stop();
   });
-  ASSERT_EQ(write(fds[1], "hi", 2), 2);
+  ASSERT_EQ(write(p.out(), "hi", 2), 2);
   loop.Run();
   EXPECT_EQ(got, "hi");
-  close(fds[0]);
-  close(fds[1]);
 }
 
 // Two owners watching one descriptor (epoll refuses a second registration
 // of a number): the loop falls back to poll(2) and both still hear it.
 TEST(LoopTest, OneDescriptorInTwoGroupsReachesBoth) {
   Loop loop;
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
+  Pipe p;
+  ASSERT_GE(p.in(), 0);
   int first = 0, second = 0;
-  loop.AddFd(fds[0], POLLIN, [&](short) { ++first; });
-  loop.AddFd(fds[0], POLLIN, [&](short) { ++second; });
-  ASSERT_EQ(write(fds[1], "x", 1), 1);
+  loop.AddFd(p.in(), POLLIN, [&](short) { ++first; });
+  loop.AddFd(p.in(), POLLIN, [&](short) { ++second; });
+  ASSERT_EQ(write(p.out(), "x", 1), 1);
   loop.RunOnce(1s);
   EXPECT_EQ(first, 1);
   EXPECT_EQ(second, 1);
-  close(fds[0]);
-  close(fds[1]);
 }
 
 // A device reopened under the same descriptor number (a sound card that
@@ -122,29 +134,25 @@ TEST(LoopTest, OneDescriptorInTwoGroupsReachesBoth) {
 // not lost with the old file.
 TEST(LoopTest, ReusedDescriptorNumberIsWatchedAgain) {
   Loop loop;
-  int a[2];
-  ASSERT_EQ(pipe(a), 0);
+  Pipe a;
+  ASSERT_GE(a.in(), 0);
   int old_hits = 0, new_hits = 0;
-  auto g = loop.AddFd(a[0], POLLIN, [&](short) { ++old_hits; });
+  auto g = loop.AddFd(a.in(), POLLIN, [&](short) { ++old_hits; });
   loop.RunOnce(0ms);  // registered
-  const int number = a[0];
-  close(a[0]);
-  close(a[1]);
-  int b[2];
-  ASSERT_EQ(pipe(b), 0);
-  ASSERT_EQ(b[0], number) << "the kernel hands out the lowest free number";
+  const int number = a.in();
+  a.Close();
+  Pipe b;
+  ASSERT_EQ(b.in(), number) << "the kernel hands out the lowest free number";
   loop.RemovePollGroup(g);
-  loop.AddFd(b[0], POLLIN, [&](short) {
+  loop.AddFd(b.in(), POLLIN, [&](short) {
     ++new_hits;
     char c;
-    (void)!read(b[0], &c, 1);
+    (void)!read(b.in(), &c, 1);
   });
-  ASSERT_EQ(write(b[1], "y", 1), 1);
+  ASSERT_EQ(write(b.out(), "y", 1), 1);
   loop.RunOnce(1s);
   EXPECT_EQ(old_hits, 0);
   EXPECT_EQ(new_hits, 1);
-  close(b[0]);
-  close(b[1]);
 }
 
 // The loop polls ZeroMQ sockets' ZMQ_FD itself and asks a socket added with
