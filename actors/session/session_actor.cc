@@ -325,6 +325,7 @@ Status SessionActor::Configure(bus::Context& ctx) {
   // Issue 16: with several devices, the voice streamed is the one of the
   // device vb-control serves (dialog.state.device, chosen by the signal).
   ctx.bus().Subscribe<v1::DialogState>(bus::topics::kDialogState, [this](const auto& m) {
+    ReadHeldBack();  // the frames before the state change, in the old device's numbering
     std::string device = m.msg.device().empty() ? ctx_->device() : m.msg.device();
     core_->DialogDevice(device);  // before the orders that follow it (an UplinkGuard's cut)
     if (device == clean_device_) return;
@@ -358,13 +359,17 @@ Status SessionActor::Configure(bus::Context& ctx) {
       }
     }
     core_->OnCommand(cmd);
+    UpdateCleanLazy();
   };
-  ctx.bus().Subscribe<v1::DialogCommand>(bus::topics::kDialogOrder, [command](const auto& m) {
+  ctx.bus().Subscribe<v1::DialogCommand>(bus::topics::kDialogOrder, [this, command](const auto& m) {
     const v1::DialogCommand cmd = m.msg;  // a copy: handling publishes
+    ReadHeldBack();
     command(cmd);
   });
-  ctx.bus().Subscribe<v1::DialogRequest>(bus::topics::kDialogRequest, [command](const auto& m) {
-    if (bus::ForSession(m.msg)) command(bus::AsCommand(m.msg));
+  ctx.bus().Subscribe<v1::DialogRequest>(bus::topics::kDialogRequest, [this, command](const auto& m) {
+    if (!bus::ForSession(m.msg)) return;
+    ReadHeldBack();
+    command(bus::AsCommand(m.msg));
   });
   return Status::Ok();
 }
@@ -394,13 +399,42 @@ void SessionActor::OnClean(const bus::Received<v1::AudioFrame>& m) {
   core_->OnAudio(m.msg, m.header.mono_ns(), m.device);
 }
 
+void SessionActor::UpdateCleanLazy() {
+  // Held at least this far behind, a batch read costs the wire nothing it
+  // would notice (the frames go out kGuardReadMs later at most, in order).
+  constexpr uint32_t kLazyFromMs = 1000;
+  constexpr auto kGuardReadMs = std::chrono::milliseconds(100);
+  const bool lazy = core_->guard_delay_ms() >= kLazyFromMs;
+  if (lazy == clean_lazy_) return;
+  clean_lazy_ = lazy;
+  ctx_->bus().SetLazy(bus::topics::kAudioClean, lazy, clean_device_);
+  if (lazy) {
+    clean_read_timer_ = ctx_->loop().AddTimer(kGuardReadMs, [this] {
+      ctx_->bus().DrainLazy();
+      UpdateCleanLazy();  // a hold that lapsed (its control gone) ends at a frame
+    });
+    return;
+  }
+  ctx_->loop().CancelTimer(clean_read_timer_);
+  clean_read_timer_ = 0;
+  ctx_->bus().DrainLazy();  // what came since the last read, before the live frames
+}
+
 void SessionActor::Follow(const std::string& device) {
   if (device == clean_device_) return;
+  if (clean_lazy_) {
+    ReadHeldBack();
+    ctx_->bus().SetLazy(bus::topics::kAudioClean, false, clean_device_);
+    clean_lazy_ = false;
+    ctx_->loop().CancelTimer(clean_read_timer_);
+    clean_read_timer_ = 0;
+  }
   ctx_->bus().Unsubscribe(bus::topics::kAudioClean, clean_device_);
   ctx_->bus().Subscribe<v1::AudioFrame>(
       bus::topics::kAudioClean, [this](const auto& m) { OnClean(m); }, device);
   VB_LOG(kInfo) << "streaming the voice of device " << device << " (was " << clean_device_ << ")";
   clean_device_ = device;
+  UpdateCleanLazy();
 }
 
 void SessionActor::Resume(const SessionState& st) {

@@ -83,6 +83,14 @@ class SessionActor : public bus::Actor, private SessionPort, private TextChatPor
   // device a restarted session streamed before).
   void Follow(const std::string& device);
   void OnClean(const bus::Received<v1::AudioFrame>& m);
+  // While an UplinkGuard holds the uplink seconds behind, audio.clean from a
+  // same-host vb-afe does not wake the loop for each frame: it is read every
+  // kGuardReadMs and before every order, request and dialog.state (so a
+  // wake's cut and a StartListening see every frame before them).
+  void UpdateCleanLazy();
+  void ReadHeldBack() {
+    if (clean_lazy_) ctx_->bus().DrainLazy();
+  }
   // Publishes the backfill request waiting for its subscriber (a message
   // published before the broker has passed on a subscription is lost).
   void SendBackfill();
@@ -120,6 +128,8 @@ class SessionActor : public bus::Actor, private SessionPort, private TextChatPor
   bus::Loop::TimerId backfill_timer_ = 0;
   bus::Loop::TimerId persist_timer_ = 0;
   bus::Loop::TimerId startup_timer_ = 0;
+  bool clean_lazy_ = false;  // audio.clean read in batches (UpdateCleanLazy)
+  bus::Loop::TimerId clean_read_timer_ = 0;
   int64_t started_ns_ = 0;
   SessionState state_;       // as last written
   std::string orphan_turn_;  // the previous process's turn, until TurnEnded is out

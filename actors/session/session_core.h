@@ -251,6 +251,10 @@ class SessionCore {
   // The device vb-control serves now (dialog.state.device; "" = unknown).
   // An UplinkGuard's cut is a wake's end in that device's numbering.
   void DialogDevice(const std::string& device) { dialog_device_ = device; }
+  // How far behind an UplinkGuard holds the uplink now (ms; 0 = not held).
+  uint32_t guard_delay_ms() const {
+    return guard_on_ && SamplesPerMs() ? uint32_t(guard_delay_samples_ / SamplesPerMs()) : 0;
+  }
   // Expires queued texts; releases held audio if chat.updated never came.
   void Tick(int64_t now_ns);
   size_t queued_texts() const { return texts_.size(); }

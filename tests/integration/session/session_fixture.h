@@ -239,6 +239,47 @@ class SessionProcessTest : public ::testing::Test {
     *index += 320;
     to->Publish(f, {.origin_ns = bus::MonoNs()});
   }
+  // Everything sent to vb-session before it has been handled: a request
+  // answered (orders and requests reach it through the broker in the order
+  // they were sent). A SessionConfig that changes nothing.
+  void Barrier() {
+    const std::string id = "barrier-" + std::to_string(++barriers_);
+    Send([&](v1::DialogCommand& c) {
+      c.set_command_id(id);
+      c.mutable_session_config();
+    });
+    ASSERT_TRUE(RunUntil(
+        loop_,
+        [&] { return std::any_of(acks_.begin(), acks_.end(), [&](const auto& a) { return a.command_id() == id; }); },
+        5000ms))
+        << "no answer to " << id;
+  }
+  // The audio.clean frames the simulator's newest connection received, in
+  // order, each read as the one byte value its test frame repeats
+  // (PublishFrame of 320 samples of value * 0x0101).
+  std::vector<int> ServerHeardFrames() {
+    std::vector<int> seen;
+    std::string newest;
+    for (const auto& e : std::filesystem::directory_iterator(dir_.File("simlog"))) {
+      std::string text = ReadFile(e.path());
+      if (text.find("input_audio_buffer.append") == std::string::npos) continue;
+      newest = text;
+    }
+    std::istringstream in(newest);
+    std::string line;
+    while (std::getline(in, line)) {
+      auto j = Json::parse(line, nullptr, false);
+      if (!j.is_object()) continue;
+      const Json* ev = j.contains("event") ? &j["event"] : &j;
+      if (!ev->is_object() || ev->value("event_type", "") != "input_audio_buffer.append") continue;
+      std::string delta = (*ev)["data"].value("delta", "");
+      // 640 bytes of one value: base64 of a repeated byte starts with that pattern.
+      static const std::string kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+      if (delta.size() < 2) continue;
+      seen.push_back(int(kB64.find(delta[0])) << 2 | int(kB64.find(delta[1])) >> 4);
+    }
+    return seen;
+  }
   std::string StateFileConversation() const {
     auto j = Json::parse(ReadFile(dir_.File("state/session-local.json")), nullptr, false);
     return j.is_object() ? j.value("conversation_id", "") : "";
@@ -256,6 +297,7 @@ class SessionProcessTest : public ::testing::Test {
   std::vector<v1::CommandAck> acks_;
   int port_ = 0;
   int sims_ = 0;
+  int barriers_ = 0;
   v1::SessionStatus status_;
   int statuses_ = 0;
   std::vector<Seen> events_;

@@ -306,35 +306,72 @@ TEST_F(SessionProcessTest, MicAudioDuringAnOutageIsDeliveredAfterReconnecting) {
   // the replayed frames, in order.
   std::vector<int> seen;
   RunUntil(
-      loop_,
-      [&] {
-        seen.clear();
-        std::string newest;
-        for (const auto& e : std::filesystem::directory_iterator(dir_.File("simlog"))) {
-          std::string text = ReadFile(e.path());
-          if (text.find("input_audio_buffer.append") == std::string::npos) continue;
-          newest = text;
-        }
-        std::istringstream in(newest);
-        std::string line;
-        while (std::getline(in, line)) {
-          auto j = Json::parse(line, nullptr, false);
-          if (!j.is_object()) continue;
-          const Json* ev = j.contains("event") ? &j["event"] : &j;
-          if (!ev->is_object() || ev->value("event_type", "") != "input_audio_buffer.append") continue;
-          std::string delta = (*ev)["data"].value("delta", "");
-          // 640 bytes of one value: base64 of a repeated byte starts with that pattern.
-          std::string decoded;
-          static const std::string kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-          if (delta.size() < 2) continue;
-          int v = int(kB64.find(delta[0])) << 2 | int(kB64.find(delta[1])) >> 4;
-          seen.push_back(v);
-        }
-        return seen.size() >= 25;
-      },
-      10000ms);
+      loop_, [&] { return (seen = ServerHeardFrames()).size() >= 25; }, 10000ms);
   ASSERT_GE(seen.size(), 25u) << "replayed frames reaching the server: " << seen.size();
   for (int i = 0; i < 25; ++i) EXPECT_EQ(seen[size_t(i)], i + 1) << "frame " << i;
+}
+
+// While vb-control holds the uplink behind (UplinkGuard, the wake word
+// spotted as the agent speaks), vb-session reads a same-host audio.clean in
+// batches rather than waking for every frame. Nothing of it may be lost or
+// reordered, and a wake's cut must still see every frame published before
+// it: the phrase before the cut never reaches the service, the audio after
+// it does, and so does everything held when a hold ends without a cut.
+TEST_F(SessionProcessTest, AudioHeldBehindTheUplinkGuardIsCutAtTheWakeAndOtherwiseAllSent) {
+  StartAll();
+  auto guard = [&](bool hold, uint64_t cut) {
+    Send([&](v1::DialogCommand& c) {
+      c.mutable_uplink_guard()->set_hold(hold);
+      c.mutable_uplink_guard()->set_delay_ms(hold ? 2000 : 0);
+      c.mutable_uplink_guard()->set_cut_before_sample(cut);
+    });
+  };
+  auto frame = [&](int value) {
+    std::vector<int16_t> same(320, int16_t(value * 0x0101));  // every byte = value
+    PublishFrame(same.data(), same.size());
+  };
+  // Frames of value 40, sent live, until vb-session reads this node's frames
+  // over the same-host plane (the batched read is that plane's; before it
+  // they come through the broker and may trail an order).
+  frame(40);
+  const auto warm = loop_.AddTimer(20ms, [&] {
+    v1::AudioFrame f;
+    f.set_sample_rate(16000);
+    f.set_channels(1);
+    f.set_sample_index(sample_index_);
+    f.set_pcm(std::string(640, char(40)));
+    sample_index_ += 320;
+    clean_.Publish(f, {.origin_ns = bus::MonoNs()});
+  });
+  ASSERT_TRUE(RunUntil(
+      loop_, [&] { return node_->local() && node_->local()->counters().sent > 0; }, 10000ms))
+      << "vb-session never read audio.clean over the same-host plane";
+  loop_.CancelTimer(warm);
+  guard(true, 0);
+  ASSERT_NO_FATAL_FAILURE(Barrier());  // the hold is in force
+  // Frames 1–10 (the wake phrase) …
+  for (int i = 1; i <= 10; ++i) frame(i);
+  // … and the cut at the end of frame 5 comes right behind them, as
+  // vb-control's would: the frames before it are still unread in a batch.
+  guard(false, sample_index_ - 5 * 320);
+  // Held again; 11–20 end the hold without a cut: all of them go out.
+  guard(true, 0);
+  ASSERT_NO_FATAL_FAILURE(Barrier());
+  for (int i = 11; i <= 20; ++i) frame(i);
+  guard(false, 0);
+  for (int i = 21; i <= 22; ++i) frame(i);  // live again
+  std::vector<int> seen;
+  RunUntil(
+      loop_,
+      [&] {
+        seen = ServerHeardFrames();
+        seen.erase(std::remove(seen.begin(), seen.end(), 40), seen.end());  // the warm-up
+        return seen.size() >= 17;
+      },
+      10000ms);
+  std::vector<int> want;
+  for (int i = 6; i <= 22; ++i) want.push_back(i);
+  EXPECT_EQ(seen, want) << "what the service heard, frame by frame (frame i = bytes of value i)";
 }
 
 }  // namespace
