@@ -19,6 +19,8 @@
 //                  cpu_time_percent: each actor's CPU time (user + sys,
 //                  /proc/PID/stat, sampled every 100 ms) per second of
 //                  each state — the figure to compare on a loaded machine;
+//                  wakeups_per_s: context switches of each actor's threads
+//                  per second of each state (what the cost is made of);
 //   playback_health  whether the speaker really played while the agent
 //                  spoke: audible audio.ref seconds per speaking second,
 //                  the playback's device xruns and its flush latencies
@@ -52,7 +54,9 @@
 //                           straight between the actors, the default, or every
 //                           one through the broker)]
 #include <signal.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -183,6 +187,38 @@ std::string YamlKeys(const std::string& list, const std::string& indent) {
   return yaml;
 }
 
+// What one wake-up from idle costs this machine: the CPU time of a thread
+// that only waits for a 50 Hz timer (epoll_wait, read), per wake-up, over
+// 2 s. Bare metal: a few µs; a VM whose every kernel entry and idle exit
+// is trapped: tens. With wakeups_per_s it says how much of the pipeline's
+// CPU is the machine's price of waking, not the actors' work.
+double IdleWakeCpuUs() {
+  const int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+  const int ep = epoll_create1(EPOLL_CLOEXEC);
+  double us = -1;
+  if (tfd >= 0 && ep >= 0) {
+    itimerspec its{};
+    its.it_interval.tv_nsec = its.it_value.tv_nsec = 20'000'000;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    if (timerfd_settime(tfd, 0, &its, nullptr) == 0 && epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &ev) == 0) {
+      timespec a{}, b{};
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
+      constexpr int kWakes = 100;
+      int woke = 0;
+      for (int i = 0; i < kWakes * 2 && woke < kWakes; ++i) {
+        uint64_t expirations = 0;
+        if (epoll_wait(ep, &ev, 1, 1000) == 1 && read(tfd, &expirations, sizeof expirations) > 0) ++woke;
+      }
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
+      if (woke > 0) us = (double(b.tv_sec - a.tv_sec) * 1e6 + double(b.tv_nsec - a.tv_nsec) / 1e3) / woke;
+    }
+  }
+  if (tfd >= 0) close(tfd);
+  if (ep >= 0) close(ep);
+  return us;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -224,6 +260,8 @@ int main(int argc, char** argv) {
   const std::string d = dir.path();
   dir.Write("sim-token", "bench-token\n");
   mkdir(dir.File("sim").c_str(), 0700);
+
+  const double idle_wake_cpu_us = IdleWakeCpuUs();  // before anything else runs
 
   // The microphone: 10 s quiet (listening), then three questions.
   vb::audio::PcmBuffer mic;
@@ -344,6 +382,24 @@ int main(int argc, char** argv) {
   std::map<std::string, std::map<std::string, double>> cpu_s;  // phase → actor → CPU s
   std::map<std::string, double> phase_s;                       // phase → wall s
   std::map<std::string, double> last_cpu_s;                    // actor → CPU s at the last sample
+  // Wake-ups: context switches (voluntary + involuntary, every thread, from
+  // /proc/PID/task/*/status) per phase second. On a machine where each
+  // wake-up is dear (a VM: ~50 µs of CPU for an empty timer loop's), they
+  // are most of the pipeline's cost, and unlike CPU time they do not depend
+  // on the machine.
+  std::map<std::string, std::map<std::string, double>> switches;  // phase → actor → count
+  std::map<std::string, double> last_switches;                    // actor → count at the last sample
+  auto context_switches = [](int pid) {
+    double n = 0;
+    std::error_code ec;
+    for (const auto& t : std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+      std::ifstream in(t.path() / "status");
+      std::string line;
+      while (std::getline(in, line))
+        if (line.find("ctxt_switches:") != std::string::npos) n += std::atof(line.c_str() + line.find(':') + 1);
+    }
+    return n;
+  };
   int64_t last_sample_ns = 0;
   std::string last_phase;
   const double tick_s = 1.0 / double(sysconf(_SC_CLK_TCK));
@@ -386,6 +442,12 @@ int main(int argc, char** argv) {
       auto it = last_cpu_s.find(actor);
       if (it != last_cpu_s.end() && !last_phase.empty() && s >= it->second) cpu_s[last_phase][actor] += s - it->second;
       last_cpu_s[actor] = s;
+      const double sw = context_switches(pid);
+      auto sit = last_switches.find(actor);
+      // A thread that ended takes its count along: only growth is counted.
+      if (sit != last_switches.end() && !last_phase.empty() && sw >= sit->second)
+        switches[last_phase][actor] += sw - sit->second;
+      last_switches[actor] = sw;
     }
     if (last_sample_ns && !last_phase.empty()) phase_s[last_phase] += double(now - last_sample_ns) / 1e9;
     last_sample_ns = now;
@@ -561,6 +623,23 @@ int main(int argc, char** argv) {
     }
     r["cpu_time_percent"][phase] = {{"per_actor", per}, {"all_actors", 100.0 * total / wall}, {"phase_s", wall}};
   }
+  for (const auto& [phase, actors] : switches) {
+    const double wall = phase_s[phase];
+    if (wall <= 0) continue;
+    double total = 0;
+    Json per;
+    for (const auto& [actor, n] : actors) {
+      per[actor] = std::round(n / wall);
+      total += n;
+    }
+    r["wakeups_per_s"][phase] = {{"per_actor", per}, {"all_actors", std::round(total / wall)}};
+  }
+  r["wakeups_per_s"]["idle_wake_cpu_us"] = std::round(idle_wake_cpu_us * 10) / 10;
+  r["wakeups_per_s"]["note"] =
+      "context switches (voluntary + involuntary, every thread, /proc/PID/task/*/status) per second of the phase: "
+      "what the bus and the devices cost in wake-ups, whatever one costs on this machine; idle_wake_cpu_us: "
+      "what one costs here (CPU of a thread waking to an empty 50 Hz timer, per wake-up, measured before the "
+      "pipeline starts)";
   r["cpu_time_percent"]["note"] =
       "CPU seconds (user + sys, all threads, /proc/PID/stat) per second of the phase, in % of one core; "
       "all_actors: every actor, the launcher (vb) and vb-broker";
