@@ -212,7 +212,7 @@ void SessionCore::MarkReady() {
     held_.pop_front();
     held_bytes_ -= h.pcm.size();
     ++counters_.frames_replayed;
-    SendAudio(h.pcm, h.origin_ns);
+    SendAudio(h.pcm, 0);  // held through an outage: not the live path's latency
     if (!h.end_sample) continue;
     NoteSent(h.end_sample);
     sent_tail_bytes_ += h.pcm.size();
@@ -386,7 +386,7 @@ void SessionCore::SendAudio(std::string_view pcm, int64_t origin_ns) {
 
 void SessionCore::NoteSent(uint64_t end_sample) { sent_end_ = std::max(sent_end_, end_sample); }
 
-void SessionCore::Stream(std::string_view pcm, int64_t origin_ns, uint64_t first_sample, bool indexed) {
+void SessionCore::Stream(std::string_view pcm, int64_t origin_ns, uint64_t first_sample, bool indexed, bool live) {
   uint64_t end = 0;
   if (indexed) {
     end = first_sample + pcm.size() / 2;
@@ -402,7 +402,7 @@ void SessionCore::Stream(std::string_view pcm, int64_t origin_ns, uint64_t first
     stream_end_ = end;
   }
   if (!ready()) return Hold(std::string(pcm), origin_ns, end);
-  SendAudio(pcm, origin_ns);
+  SendAudio(pcm, live ? origin_ns : 0);
   if (!end) return;
   NoteSent(end);
   sent_tail_.push_back({std::string(pcm), origin_ns, end, NowNs()});
@@ -719,7 +719,7 @@ void SessionCore::OnAudio(const v1::AudioFrame& in, int64_t origin_ns, std::stri
     Guard(frame, origin_ns);
     return;
   }
-  Stream(frame.pcm(), origin_ns, frame.sample_index(), true);
+  Stream(frame.pcm(), origin_ns, frame.sample_index(), true, /*live=*/true);
 }
 
 std::vector<std::pair<std::string, int64_t>> StartFigures(const CoreCounters& c) {

@@ -287,7 +287,9 @@ class SessionCore {
   void SendAudio(std::string_view pcm, int64_t origin_ns);
   void Hold(std::string pcm, int64_t origin_ns, uint64_t end_sample = 0);
   // Sends now or holds, by whether the server is ready; tracks the samples.
-  void Stream(std::string_view pcm, int64_t origin_ns, uint64_t first_sample, bool indexed);
+  // `live`: a frame sent as it came (the mic-to-wire figure measures only
+  // those; held, guarded, fetched or replayed audio is late by design).
+  void Stream(std::string_view pcm, int64_t origin_ns, uint64_t first_sample, bool indexed, bool live = false);
   void NoteSent(uint64_t end_sample);
   // UplinkGuard: frames wait in guard_ until delay_samples behind the newest.
   void Guard(const v1::AudioFrame& frame, int64_t origin_ns);

@@ -24,9 +24,11 @@ struct FakePort : SessionPort {
   std::vector<std::string> conversations;
   std::vector<std::string> problems;
   bool refuse = false;
-  bool SendText(std::string text, int64_t) override {
+  std::vector<int64_t> origins;  // of each text sent (0: not measured as mic-to-wire)
+  bool SendText(std::string text, int64_t origin_ns) override {
     if (refuse) return false;
     sent.push_back(Json::parse(text));
+    origins.push_back(origin_ns);
     return true;
   }
   void PublishEvent(const v1::SessionEvent& e, const std::string& turn) override { events.emplace_back(e, turn); }
@@ -1109,6 +1111,30 @@ TEST_F(CoreTest, UplinkGuardDelaysThenCutsTheWakePhrase) {
   for (size_t i = 2; i < appends.size(); ++i) sent += Delta(appends[i]);
   EXPECT_EQ(sent, Frame(14, 220).pcm() + frame(15, 5).pcm() + frame(16, 6).pcm() + frame(17, 7).pcm());
   EXPECT_EQ(core->counters().frames_guard_cut, 2u);
+}
+
+// The heartbeat's mic_to_wire figure is the live path's: a frame held behind
+// an UplinkGuard (seconds late by design) goes out without its origin, so
+// it is not counted; frames sent as they come carry theirs.
+TEST_F(CoreTest, OnlyFramesSentAsTheyComeCountAsMicToWire) {
+  Make(v1::MODE_CONTINUOUS);
+  Connect();
+  auto frame = [](int16_t v, uint64_t i) { return Frame(v, 320, i * 320); };
+  auto origins_of_appends = [&] {
+    std::vector<int64_t> r;
+    for (size_t i = 0; i < port.sent.size(); ++i)
+      if (port.sent[i]["event_type"] == "input_audio_buffer.append") r.push_back(port.origins[i]);
+    return r;
+  };
+  core->OnAudio(frame(1, 0), 1000);
+  core->OnCommand(Cmd([](auto& c) {
+    c.mutable_uplink_guard()->set_hold(true);
+    c.mutable_uplink_guard()->set_delay_ms(40);  // 2 frames
+  }));
+  for (uint64_t i = 1; i <= 4; ++i) core->OnAudio(frame(int16_t(10 + i), i), int64_t(1000 + i));
+  core->OnCommand(Cmd([](auto& c) { c.mutable_uplink_guard()->set_hold(false); }));
+  core->OnAudio(frame(20, 5), 1005);
+  EXPECT_EQ(origins_of_appends(), (std::vector<int64_t>{1000, 0, 0, 0, 0, 1005}));
 }
 
 // Capture (or the AFE) restarted while the uplink was held: the new stream's
