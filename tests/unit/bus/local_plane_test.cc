@@ -324,6 +324,67 @@ TEST_F(LocalPlaneTest, ALazyTopicWaitsForADrainAndLosesNothing) {
   EXPECT_EQ(lazy->seq_tracker().total_lost(), 0u);
 }
 
+// A hostile same-host "publisher" behind a lazy topic: its connection has
+// left the poll set, so its garbage is read only at the next drain — and
+// then counted and cut off like any other, the real stream going on whole.
+TEST_F(LocalPlaneTest, AHostilePeerBehindALazyTopicIsCutOffAtTheDrain) {
+  auto lazy = MakeNode("afe2");
+  std::vector<uint64_t> got;
+  lazy->Subscribe<v1::AudioFrame>(topics::kAudioMic, [&](const auto& m) { got.push_back(m.header.seq()); });
+  lazy->SetLazy(topics::kAudioMic, true);
+  ASSERT_TRUE(PublishUntil([&] {
+    lazy->DrainLazy();
+    return Local(*lazy) && Local(*sub_) && !pub_->HasBrokerSubscriber(Plane::kStream, "audio.mic/local");
+  }));
+  const std::string path = dir_.File("bus.local") + "/999999.0.0badf00d";
+  int lfd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(::listen(lfd, 8), 0);
+  std::vector<int> conns;  // one from each reader (the eager and the lazy one)
+  using namespace std::string_literals;
+  // A proper hello and announcement: the connection carries only the lazy
+  // topic, and once its switch gives up waiting for ZeroMQ (kHoldMax) it
+  // leaves the lazy reader's poll set.
+  const std::string hello = "Hbadf00d", announce = "A\x01\0\0\0\0\0\0\0"s + "audio.mic/local";
+  std::chrono::steady_clock::time_point announced;  // to the last of them (readers come at their rescan)
+  ASSERT_TRUE(PublishUntil(
+      [&] {
+        lazy->DrainLazy();
+        for (int c; (c = ::accept4(lfd, nullptr, nullptr, SOCK_CLOEXEC)) >= 0;) {
+          conns.push_back(c);
+          ::send(c, hello.data(), hello.size(), MSG_NOSIGNAL);
+          ::send(c, announce.data(), announce.size(), MSG_NOSIGNAL);
+          announced = std::chrono::steady_clock::now();
+        }
+        return conns.size() >= 2 &&
+               std::chrono::steady_clock::now() - announced > LocalPlane::kHoldMax + milliseconds(500);
+      },
+      milliseconds(20), milliseconds(20000)))
+      << conns.size() << " readers connected";
+  const uint64_t bad = lazy->local()->counters().bad_packets;
+  const uint64_t closed = lazy->local()->counters().peers_closed;
+  const std::string garbage = "M\xff\xff\xff\xff"s;  // shorter than its lengths
+  for (int c : conns) ::send(c, garbage.data(), garbage.size(), MSG_NOSIGNAL);
+  const size_t n = seqs_.size();
+  ASSERT_TRUE(PublishUntil([&] { return seqs_.size() >= n + 20; }));  // the eager reader goes on
+  EXPECT_EQ(lazy->local()->counters().bad_packets, bad) << "the lazy connection woke its reader";
+  lazy->DrainLazy();
+  EXPECT_GT(lazy->local()->counters().bad_packets, bad) << "the garbage was not counted at the drain";
+  EXPECT_GT(lazy->local()->counters().peers_closed, closed) << "the hostile peer was not cut off";
+  const size_t before = got.size();
+  ASSERT_TRUE(PublishUntil([&] {
+    lazy->DrainLazy();
+    return got.size() >= before + 20;
+  }));
+  ExpectContiguous(got);
+  EXPECT_EQ(lazy->seq_tracker().total_lost(), 0u);
+  for (int c : conns) ::close(c);
+  ::close(lfd);
+}
+
 TEST_F(LocalPlaneTest, OffByConfigOrOnAnotherTransport) {
   BusConfig off = Config();
   off.local_stream = false;
