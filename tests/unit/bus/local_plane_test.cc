@@ -10,6 +10,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <memory>
 
 #include "bus/broker/broker.h"
@@ -61,6 +63,32 @@ class LocalPlaneTest : public ::testing::Test {
     return pred();
   }
   bool Local(const Node& n) const { return n.local() && n.local()->counters().received > 0; }
+  // A reader of audio.mic that made it lazy, once both readers read the
+  // local path and ZeroMQ's leftovers have passed.
+  std::unique_ptr<Node> SettledLazyReader(std::vector<uint64_t>* got) {
+    auto lazy = MakeNode("afe2");
+    lazy->Subscribe<v1::AudioFrame>(topics::kAudioMic, [got](const auto& m) { got->push_back(m.header.seq()); });
+    lazy->SetLazy(topics::kAudioMic, true);
+    EXPECT_TRUE(PublishUntil([&] {
+      lazy->DrainLazy();
+      return Local(*lazy) && Local(*sub_) && !pub_->HasBrokerSubscriber(Plane::kStream, "audio.mic/local");
+    }));
+    return lazy;
+  }
+  // A listening socket in the rendezvous folder, as a publisher's: readers
+  // connect to it at their next rescan. -1 on failure.
+  int FakePublisher() {
+    const std::string path = dir_.File("bus.local") + "/999999.0.0badf00d";
+    int fd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+    if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 || ::listen(fd, 8) != 0) {
+      if (fd >= 0) ::close(fd);
+      return -1;
+    }
+    return fd;
+  }
   // Every seq from the first one heard, once, in order.
   static void ExpectContiguous(const std::vector<uint64_t>& seqs) {
     ASSERT_FALSE(seqs.empty());
@@ -234,13 +262,8 @@ TEST_F(LocalPlaneTest, AReaderThatFallsBehindLosesFramesAndItIsCounted) {
 // hearing the real publisher.
 TEST_F(LocalPlaneTest, AHostilePeerIsCountedAndCutOff) {
   ASSERT_TRUE(PublishUntil([&] { return Local(*sub_); }));
-  const std::string path = dir_.File("bus.local") + "/999999.0.0badf00d";
-  int lfd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
-  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(lfd, 8), 0);
+  const int lfd = FakePublisher();
+  ASSERT_GE(lfd, 0) << strerror(errno);
   std::vector<int> conns;
   const uint64_t malformed = sub_->counters().malformed.total();
   int attacks = 0;
@@ -296,15 +319,9 @@ TEST_F(LocalPlaneTest, ABatchedPlaneReadsLocalFramesOnlyAtItsBatch) {
 // lazy topic's local frames do not wake the reader; they wait, all of them
 // and in order, until DrainLazy(); made eager again, they wake it at once.
 TEST_F(LocalPlaneTest, ALazyTopicWaitsForADrainAndLosesNothing) {
-  auto lazy = MakeNode("afe2");
   std::vector<uint64_t> got;
-  lazy->Subscribe<v1::AudioFrame>(topics::kAudioMic, [&](const auto& m) { got.push_back(m.header.seq()); });
-  lazy->SetLazy(topics::kAudioMic, true);
-  // Both readers switched to the local path and ZeroMQ's leftovers passed.
-  ASSERT_TRUE(PublishUntil([&] {
-    lazy->DrainLazy();
-    return Local(*lazy) && Local(*sub_) && !pub_->HasBrokerSubscriber(Plane::kStream, "audio.mic/local");
-  }));
+  auto lazy = SettledLazyReader(&got);
+  ASSERT_FALSE(::testing::Test::HasFailure());
   const size_t settled = seqs_.size();
   ASSERT_TRUE(PublishUntil([&] {
     lazy->DrainLazy();
@@ -328,21 +345,11 @@ TEST_F(LocalPlaneTest, ALazyTopicWaitsForADrainAndLosesNothing) {
 // left the poll set, so its garbage is read only at the next drain — and
 // then counted and cut off like any other, the real stream going on whole.
 TEST_F(LocalPlaneTest, AHostilePeerBehindALazyTopicIsCutOffAtTheDrain) {
-  auto lazy = MakeNode("afe2");
   std::vector<uint64_t> got;
-  lazy->Subscribe<v1::AudioFrame>(topics::kAudioMic, [&](const auto& m) { got.push_back(m.header.seq()); });
-  lazy->SetLazy(topics::kAudioMic, true);
-  ASSERT_TRUE(PublishUntil([&] {
-    lazy->DrainLazy();
-    return Local(*lazy) && Local(*sub_) && !pub_->HasBrokerSubscriber(Plane::kStream, "audio.mic/local");
-  }));
-  const std::string path = dir_.File("bus.local") + "/999999.0.0badf00d";
-  int lfd = ::socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  sockaddr_un a{};
-  a.sun_family = AF_UNIX;
-  std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
-  ASSERT_EQ(::bind(lfd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
-  ASSERT_EQ(::listen(lfd, 8), 0);
+  auto lazy = SettledLazyReader(&got);
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  const int lfd = FakePublisher();
+  ASSERT_GE(lfd, 0) << strerror(errno);
   std::vector<int> conns;  // one from each reader (the eager and the lazy one)
   using namespace std::string_literals;
   // A proper hello and announcement: the connection carries only the lazy
