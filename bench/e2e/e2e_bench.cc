@@ -66,6 +66,7 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -612,28 +613,25 @@ int main(int argc, char** argv) {
     }
     r["cpu_percent_median"][phase] = {{"per_actor", per}, {"all_actors", total}};
   }
-  for (const auto& [phase, actors] : cpu_s) {
-    const double wall = phase_s[phase];
-    if (wall <= 0) continue;
-    double total = 0;
-    Json per;
-    for (const auto& [actor, s] : actors) {
-      per[actor] = 100.0 * s / wall;
-      total += s;
+  // Per phase: each actor's amount per second of the phase (scaled), and all of them.
+  auto per_second = [&](const std::map<std::string, std::map<std::string, double>>& amounts, const char* key,
+                        const std::function<double(double)>& scale) {
+    for (const auto& [phase, actors] : amounts) {
+      const double wall = phase_s[phase];
+      if (wall <= 0) continue;
+      double total = 0;
+      Json per;
+      for (const auto& [actor, amount] : actors) {
+        per[actor] = scale(amount / wall);
+        total += amount;
+      }
+      r[key][phase] = {{"per_actor", per}, {"all_actors", scale(total / wall)}};
     }
-    r["cpu_time_percent"][phase] = {{"per_actor", per}, {"all_actors", 100.0 * total / wall}, {"phase_s", wall}};
-  }
-  for (const auto& [phase, actors] : switches) {
-    const double wall = phase_s[phase];
-    if (wall <= 0) continue;
-    double total = 0;
-    Json per;
-    for (const auto& [actor, n] : actors) {
-      per[actor] = std::round(n / wall);
-      total += n;
-    }
-    r["wakeups_per_s"][phase] = {{"per_actor", per}, {"all_actors", std::round(total / wall)}};
-  }
+  };
+  per_second(cpu_s, "cpu_time_percent", [](double s) { return 100.0 * s; });
+  for (auto& [phase, wall] : phase_s)
+    if (r["cpu_time_percent"].contains(phase)) r["cpu_time_percent"][phase]["phase_s"] = wall;
+  per_second(switches, "wakeups_per_s", [](double n) { return std::round(n); });
   r["wakeups_per_s"]["idle_wake_cpu_us"] = std::round(idle_wake_cpu_us * 10) / 10;
   r["wakeups_per_s"]["note"] =
       "context switches (voluntary + involuntary, every thread, /proc/PID/task/*/status) per second of the phase: "
