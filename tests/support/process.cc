@@ -111,6 +111,11 @@ std::string Bin(const std::string& name) {
   return (ec ? std::string(".") : self.parent_path().string()) + "/" + name;
 }
 
+std::string SourceDir() {
+  if (const char* dir = std::getenv("VB_SOURCE_DIR")) return dir;
+  return VB_SOURCE_DIR_DEFAULT;
+}
+
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
   std::stringstream ss;

@@ -55,6 +55,9 @@ class Child {
 // Path of a built binary (VB_BIN_DIR from ctest, else the folder of the
 // running executable).
 std::string Bin(const std::string& name);
+// The source tree (VB_SOURCE_DIR from ctest, else the one this test was
+// built from): its scripts and data, whatever folder the test is run from.
+std::string SourceDir();
 std::string ReadFile(const std::string& path);
 
 // Runs `loop` until pred() is true or `timeout` passes; returns pred().

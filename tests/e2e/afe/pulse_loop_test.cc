@@ -66,7 +66,7 @@ class StampDrift {
 class PulseLoopTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    source_ = std::getenv("VB_SOURCE_DIR") ? std::getenv("VB_SOURCE_DIR") : ".";
+    source_ = SourceDir();
     std::string out;
     int rc = RunCommand({"/bin/bash", source_ + "/tests/tools/pulse_env.sh", "start", dir_.path()}, &out, 20s);
     ASSERT_EQ(rc, 0) << "PulseAudio did not start: " << out;

@@ -20,7 +20,7 @@ double Rms(const audio::PcmBuffer& pcm) {
 TEST(DemoTest, MainJobAnswersAQuestionAloud) {
   TempDir dir;
   std::string out;
-  std::string config = std::string(std::getenv("VB_SOURCE_DIR")) + "/config/demo.yaml";
+  std::string config = SourceDir() + "/config/demo.yaml";
   int code = RunCommand({Bin("vb"), "demo", "--config", config, "--out", dir.path(), "--say", "What time is it?"}, &out,
                         std::chrono::seconds(150));
   ASSERT_EQ(code, 0) << out << "\n--- session log:\n"

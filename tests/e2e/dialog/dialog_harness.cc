@@ -56,7 +56,7 @@ std::string MicScript::WriteUtterance(int i, const std::string& name) const {
 }
 
 void DialogHarness::SetUp() {
-  source_ = std::getenv("VB_SOURCE_DIR") ? std::getenv("VB_SOURCE_DIR") : ".";
+  source_ = testing::SourceDir();
   endpoint_ = "ipc://" + dir_.File("bus");
   bus::BusConfig bc;
   bc.endpoint = endpoint_;

@@ -48,10 +48,7 @@ class PulseServer {
   const std::vector<std::string>& env() const { return env_; }
 
  private:
-  static std::string Script() {
-    const char* src = std::getenv("VB_SOURCE_DIR");
-    return std::string(src ? src : ".") + "/tests/tools/pulse_env.sh";
-  }
+  static std::string Script() { return SourceDir() + "/tests/tools/pulse_env.sh"; }
   std::string dir_;
   std::vector<std::string> env_;
   bool running_ = false;

@@ -34,7 +34,6 @@ namespace {
 using namespace std::chrono_literals;
 
 std::string BinDir() { return std::getenv("VB_BIN_DIR") ? std::getenv("VB_BIN_DIR") : "."; }
-std::string SourceDir() { return std::getenv("VB_SOURCE_DIR"); }
 std::string BuildDir() { return std::getenv("VB_BUILD_DIR") ? std::getenv("VB_BUILD_DIR") : BinDir() + "/.."; }
 
 // Runs argv in folder `cwd` (through sh: RunCommand has no cwd).

@@ -88,7 +88,7 @@ TEST(VbRunNotify, ReadyAfterEveryHeartbeatWatchdogAndDialogStatus) {
   NotifySocket sock(dir.File("notify"));
   ASSERT_TRUE(sock.ok()) << strerror(errno);
   Child vb;
-  const std::string config = std::string(std::getenv("VB_SOURCE_DIR")) + "/config/demo.yaml";
+  const std::string config = SourceDir() + "/config/demo.yaml";
   ASSERT_TRUE(vb.Start({Bin("vb"), "run", "--quiet", config}, dir.File("vb.log"),
                        {"NOTIFY_SOCKET=" + dir.File("notify"), "WATCHDOG_USEC=600000", "VB_RUN_DIR=" + dir.File("run"),
                         "VB_GATEWAY_PORT=" + std::to_string(FreeTcpPort())}));
@@ -143,7 +143,7 @@ TEST(VbRunNotify, ConfigErrorBeforeReadyFailsTheStartWith78) {
   TempDir dir;
   NotifySocket sock(dir.File("notify"));
   ASSERT_TRUE(sock.ok()) << strerror(errno);
-  std::string demo = ReadFile(std::string(std::getenv("VB_SOURCE_DIR")) + "/config/demo.yaml");
+  std::string demo = ReadFile(SourceDir() + "/config/demo.yaml");
   const std::string good = "decoder:\n  output_rate: 16000\n";
   ASSERT_NE(demo.find(good), std::string::npos);
   demo.replace(demo.find(good), good.size(), "decoder:\n  output_rate: fast\n");

@@ -23,7 +23,7 @@ class SessionTlsTest : public SessionProcessTest {
   // A CA (ca.pem) with a certificate for localhost/127.0.0.1 (server.pem)
   // and one for another name only (wrong.pem), plus an unrelated CA.
   void MakeCerts() {
-    const std::string script = std::string(getenv("VB_SOURCE_DIR")) + "/tools/coze-sim/make-test-ca.sh";
+    const std::string script = SourceDir() + "/tools/coze-sim/make-test-ca.sh";
     std::string out;
     ASSERT_EQ(RunCommand({"/bin/sh", script, dir_.File("ca")}, &out), 0) << out;
     ASSERT_EQ(

@@ -61,8 +61,7 @@ json LastJson(const std::string& text) {
 
 json ReadWithMcapCore(const std::string& file) {
   std::string out;
-  int rc = RunCommand({VB_NODE, std::string(std::getenv("VB_SOURCE_DIR")) + "/tests/node/mcap_read.js", file}, &out,
-                      60000ms);
+  int rc = RunCommand({VB_NODE, SourceDir() + "/tests/node/mcap_read.js", file}, &out, 60000ms);
   EXPECT_EQ(rc, 0) << out;
   json j = LastJson(out);
   EXPECT_TRUE(j.is_object()) << out;
@@ -154,7 +153,7 @@ TEST_F(SnifferProcessTest, RecordedDialogIsReadByMcapCoreAndDecodedFromItsSchema
       {Bin("vb"), "sniff", "record", dir_.File("dialog.mcap"), "--endpoint", "ipc://" + run + "/bus", "--json"},
       dir_.File("record.log")));
   std::string out;
-  std::string demo = std::string(std::getenv("VB_SOURCE_DIR")) + "/config/demo.yaml";
+  std::string demo = SourceDir() + "/config/demo.yaml";
   ASSERT_EQ(
       RunCommand({Bin("vb"), "demo", "--config", demo, "--out", run, "--say", "What time is it?"}, &out, 150000ms), 0)
       << out;

@@ -48,7 +48,7 @@ TEST(TraceProcessTest, DemoTurnHasEveryStageInOrderAndAPlausibleResponseTime) {
                              dir.File("record.log")));
   ASSERT_TRUE(live.Start({Bin("vb-sniff"), "trace", "--config", config, "--json"}, dir.File("live.log")));
   std::string out;
-  std::string demo = std::string(std::getenv("VB_SOURCE_DIR")) + "/config/demo.yaml";
+  std::string demo = SourceDir() + "/config/demo.yaml";
   ASSERT_EQ(
       RunCommand({Bin("vb"), "demo", "--config", demo, "--out", run, "--say", "What time is it?"}, &out, 150000ms), 0)
       << out;
