@@ -403,32 +403,29 @@ void SessionActor::UpdateCleanLazy() {
   // Held at least this far behind, a batch read costs the wire nothing it
   // would notice (the frames go out kGuardReadMs later at most, in order).
   constexpr uint32_t kLazyFromMs = 1000;
+  SetCleanLazy(core_->guard_delay_ms() >= kLazyFromMs);
+}
+
+void SessionActor::SetCleanLazy(bool lazy) {
   constexpr auto kGuardReadMs = std::chrono::milliseconds(100);
-  const bool lazy = core_->guard_delay_ms() >= kLazyFromMs;
   if (lazy == clean_lazy_) return;
+  if (!lazy) ctx_->bus().DrainLazy();  // what came since the last read, before the live frames
   clean_lazy_ = lazy;
   ctx_->bus().SetLazy(bus::topics::kAudioClean, lazy, clean_device_);
-  if (lazy) {
-    clean_read_timer_ = ctx_->loop().AddTimer(kGuardReadMs, [this] {
-      ctx_->bus().DrainLazy();
-      UpdateCleanLazy();  // a hold that lapsed (its control gone) ends at a frame
-    });
+  if (!lazy) {
+    ctx_->loop().CancelTimer(clean_read_timer_);
+    clean_read_timer_ = 0;
     return;
   }
-  ctx_->loop().CancelTimer(clean_read_timer_);
-  clean_read_timer_ = 0;
-  ctx_->bus().DrainLazy();  // what came since the last read, before the live frames
+  clean_read_timer_ = ctx_->loop().AddTimer(kGuardReadMs, [this] {
+    ctx_->bus().DrainLazy();
+    UpdateCleanLazy();  // a hold that lapsed (its control gone) ends at a frame
+  });
 }
 
 void SessionActor::Follow(const std::string& device) {
   if (device == clean_device_) return;
-  if (clean_lazy_) {
-    ReadHeldBack();
-    ctx_->bus().SetLazy(bus::topics::kAudioClean, false, clean_device_);
-    clean_lazy_ = false;
-    ctx_->loop().CancelTimer(clean_read_timer_);
-    clean_read_timer_ = 0;
-  }
+  SetCleanLazy(false);  // the old device's frames read before its subscription goes
   ctx_->bus().Unsubscribe(bus::topics::kAudioClean, clean_device_);
   ctx_->bus().Subscribe<v1::AudioFrame>(
       bus::topics::kAudioClean, [this](const auto& m) { OnClean(m); }, device);

@@ -88,6 +88,7 @@ class SessionActor : public bus::Actor, private SessionPort, private TextChatPor
   // kGuardReadMs and before every order, request and dialog.state (so a
   // wake's cut and a StartListening see every frame before them).
   void UpdateCleanLazy();
+  void SetCleanLazy(bool lazy);  // on clean_device_; off reads what waits first
   void ReadHeldBack() {
     if (clean_lazy_) ctx_->bus().DrainLazy();
   }
