@@ -258,6 +258,7 @@ void AfeActor::OnHeartbeat(bus::Context& ctx, v1::Heartbeat& hb) {
   ctx.Set("late_ref_gated_blocks", int64_t(c.late_ref_gated_blocks));
   ctx.Set("reconverge_gated_blocks", int64_t(c.reconverge_gated_blocks));
   ctx.Set("invented_gated_blocks", int64_t(c.invented_gated_blocks));
+  ctx.Set("low_band_near_end_blocks", int64_t(c.low_band_near_end_blocks));
   ctx.Set("delay_estimates", int64_t(fe_->estimator().estimates()));
   ctx.Set("echo_lag_us", int64_t(fe_->estimator().last_lag_ms() * 1000));
   ctx.Set("echo_corr_pct", int64_t(fe_->estimator().last_corr() * 100));

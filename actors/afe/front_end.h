@@ -16,6 +16,7 @@
 
 #include "actors/afe/delay_estimator.h"
 #include "actors/afe/echo_processor.h"
+#include "actors/afe/low_band.h"
 #include "actors/afe/reference_aligner.h"
 #include "bus/status.h"
 
@@ -66,7 +67,9 @@ struct FrontEndCounters {
   uint64_t late_ref_gated_blocks = 0;    // of those: the speaker played, its reference came too late
   uint64_t reconverge_gated_blocks = 0;  // of those: the canceller was (re)converging (new, reset, delay change)
   uint64_t invented_gated_blocks = 0;    // of those: louder than the mic heard (the canceller's own echo estimate)
-  uint64_t block_fallbacks = 0;          // a mic frame not a multiple of the backend's 20 ms block: now 10 ms
+  uint64_t low_band_near_end_blocks =
+      0;                         // blocks with the speaker audible let through as the near end by the low band alone
+  uint64_t block_fallbacks = 0;  // a mic frame not a multiple of the backend's 20 ms block: now 10 ms
 };
 
 // One frame of interleaved s16.
@@ -128,10 +131,17 @@ class FrontEnd {
   size_t block_;       // 10 ms: the gate's and the counters' block
   size_t proc_block_;  // the backend's (10 or 20 ms)
   std::vector<int16_t> mono_, ref_, scratch_;
-  double ref_env_db_ = -120;   // decaying peak of the reference level
-  double mic_env_db_ = -120;   // … and of the mic level
-  double erl_db_ = 20;         // learned echo return: mic - reference while the far end plays
-  float gate_gain_ = 1;        // gain at the end of the last block
+  double ref_env_db_ = -120;  // decaying peak of the reference level
+  double mic_env_db_ = -120;  // … and of the mic level
+  double erl_db_ = 20;        // learned echo return: mic - reference while the far end plays
+  float gate_gain_ = 1;       // gain at the end of the last block
+  // The near-end test in a voice's low band (100-700 Hz), where a cue
+  // (the wake chime) has nothing: the last block of mic and reference, and
+  // their decaying peaks in the band (-120: not measured lately).
+  LowBand low_band_;
+  std::vector<int16_t> prev_mic_, prev_ref_;
+  double ref_low_env_db_ = -120, mic_low_env_db_ = -120;
+  double mic_floor_db_ = 0;    // the mic's recent minimum block level (the room's noise)
   double far_peak_db_ = -120;  // the speaker's recent peak level (slow decay), for blocks with late reference
   // After a delay change: far-end blocks left until the gate trusts the
   // canceller's output again.

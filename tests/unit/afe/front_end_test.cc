@@ -443,6 +443,85 @@ TEST(FrontEnd, EchoGateHoldsWhatTheCancellerAddsToASilentMicrophone) {
   }
 }
 
+// The wake chime as vb-playback makes it (prompts.cc): two rising tones,
+// E6 then A6 with a touch of the octave, 0.25 s, peaks at -9 dBFS.
+std::vector<float> WakeChime() {
+  std::vector<float> v;
+  auto tone = [&](double hz, double seconds) {
+    const size_t n = size_t(seconds * 16000), edge = 160;
+    for (size_t i = 0; i < n; ++i) {
+      double g = 1;
+      if (i < edge) g = 0.5 - 0.5 * std::cos(M_PI * double(i) / double(edge));
+      if (n - i <= edge) g = 0.5 - 0.5 * std::cos(M_PI * double(n - i) / double(edge));
+      const double t = double(i) / 16000;
+      v.push_back(float(0.35 * g * (std::sin(2 * M_PI * hz * t) + 0.3 * std::sin(4 * M_PI * hz * t)) / 1.3));
+    }
+  };
+  tone(1318.5, 0.11);
+  v.resize(v.size() + 320, 0.0f);
+  tone(1760.0, 0.12);
+  return v;
+}
+
+// A fresh device hears its wake chime at 0.8 s with no loss (a null sink's
+// monitor; a speaker at the mic), and with `talk` the user saying the
+// question over it from 0.5 s to 2.5 s ("OK voice bus, what time is it?"
+// without a pause).
+testing::Scene ChimeScene(bool talk) {
+  testing::Scene s;
+  const size_t n = 3 * 16000, at = size_t(0.8 * 16000);
+  s.far.assign(n, 0.0f);
+  auto chime = WakeChime();
+  std::copy(chime.begin(), chime.end(), s.far.begin() + long(at));
+  s.echo = sim::Delay(sim::Convolve(s.far, sim::RoomImpulse(16000, 0.15, 3.0, 8)), 640);
+  s.echo.resize(n);
+  s.near.assign(n, 0.0f);
+  if (talk) {
+    auto voice = sim::Babble(n, 16000, 0.05, 9);
+    std::copy(voice.begin() + 8000, voice.begin() + 40000, s.near.begin() + 8000);
+  }
+  auto noise = sim::Noise(n, 0.0005, 10);
+  s.mic.resize(n);
+  for (size_t i = 0; i < n; ++i) s.mic[i] = s.echo[i] + s.near[i] + noise[i];
+  return s;
+}
+
+std::vector<float> RunDefaults(const testing::Scene& scene, bool gate, const std::string& backend) {
+  FrontEndConfig c;  // the product's defaults: noise suppression and AGC on
+  c.backend = backend;
+  c.echo_gate = gate;
+  std::unique_ptr<FrontEnd> fe;
+  EXPECT_TRUE(FrontEnd::Create(c, &fe).ok());
+  return Drive(*fe, scene, {});
+}
+
+// Seen in e2e (1 run in 10 on a loaded machine): the question said over the
+// chime lost "what time" to the gate — a fresh device takes a mic within
+// 40 dB of its reference for echo, and the chime is louder than the voice.
+// In a voice's low band the chime has nothing: the user passes.
+TEST(FrontEnd, EchoGateKeepsAQuestionSaidOverTheWakeChime) {
+  auto scene = ChimeScene(true);
+  for (const char* backend : {"speex", "webrtc"}) {
+    auto open = RunDefaults(scene, false, backend), gated = RunDefaults(scene, true, backend);
+    // The chime and the 200 ms after it, where the gate held the voice down.
+    for (auto [from, to] : {std::pair{0.8, 1.05}, std::pair{1.05, 1.3}}) {
+      EXPECT_GT(Power(gated, from, to), Power(open, from, to) - 3)
+          << backend << ": the voice was gated at " << from << "-" << to << " s";
+    }
+  }
+}
+
+// … and the chime alone (the user waits for it) is still held down while
+// the fresh canceller cannot cancel it: a server's VAD would take it for
+// speech.
+TEST(FrontEnd, EchoGateHoldsAChimeHeardAlone) {
+  auto scene = ChimeScene(false);
+  for (const char* backend : {"speex", "webrtc"}) {
+    auto open = RunDefaults(scene, false, backend), gated = RunDefaults(scene, true, backend);
+    EXPECT_LT(Power(gated, 0.8, 1.05), Power(open, 0.8, 1.05) - 25) << backend;
+  }
+}
+
 TEST(DelayEstimator, FindsTheEchoLagEitherSideOfThePairing) {
   for (double lag_ms : {-40.0, 0.0, 25.0, 200.0}) {
     auto far = sim::Babble(8 * 16000, 16000, 0.1, 21);
