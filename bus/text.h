@@ -1,5 +1,5 @@
 // Text that goes into a bus message (a protobuf `string`) or a JSON document:
-// always valid UTF-8. A proto3 string with invalid UTF-8 serializes with an
+// always valid UTF-8 (and a query value in a URL: UrlEncode). A proto3 string with invalid UTF-8 serializes with an
 // error line and then fails to parse at every subscriber, so the message is
 // lost — a TurnEnded whose Chinese error text was cut at a byte count in the
 // middle of a character ended the turn for nobody.
@@ -36,6 +36,24 @@ inline std::string Utf8Prefix(std::string_view s, size_t max_bytes) {
     if (n) out.append(s.substr(i, n));
     else out += '?';
     i += take;
+  }
+  return out;
+}
+
+// `v` as a URL query value: unreserved characters (RFC 3986) as they are,
+// every other byte %XX.
+inline std::string UrlEncode(std::string_view v) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char ch : v) {
+    if ((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '-' || ch == '_' ||
+        ch == '.' || ch == '~') {
+      out += char(ch);
+    } else {
+      out += '%';
+      out += kHex[ch >> 4];
+      out += kHex[ch & 15];
+    }
   }
   return out;
 }

@@ -3,27 +3,10 @@
 
 #include <nlohmann/json.hpp>
 
-#include <cctype>
-
 #include "bus/text.h"
 
 namespace vb::session {
 namespace {
-
-// Query values here are ids (digits, letters); encode anything else.
-std::string UrlEncode(const std::string& v) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : v) {
-    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') out += char(c);
-    else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
 
 // What POST /v1/conversation/create answered: {code, msg, data{id}}.
 struct Created {

@@ -30,21 +30,6 @@ std::string CozeError(const Json& j) {
   return std::to_string(c->get<int64_t>()) + ": " + Utf8Prefix(Str(j, "msg"), 300);
 }
 
-std::string UrlEncode(const std::string& v) {
-  static const char* kHex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char ch : v) {
-    if (isalnum(ch) || ch == '-' || ch == '_' || ch == '.' || ch == '~') {
-      out += char(ch);
-    } else {
-      out += '%';
-      out += kHex[ch >> 4];
-      out += kHex[ch & 15];
-    }
-  }
-  return out;
-}
-
 }  // namespace
 
 // ---- SSE -------------------------------------------------------------------
