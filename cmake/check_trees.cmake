@@ -164,7 +164,8 @@ set(vb_tsan_dir ${CMAKE_BINARY_DIR}/tsan)
 # -O1 -g1: the sanitizers' usual optimisation (fast enough to run the
 # integration tests, cheap to compile), line tables for the reports' stacks.
 set(vb_tree_args -G ${CMAKE_GENERATOR} -DCMAKE_BUILD_TYPE=RelWithDebInfo
-    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1")
+    "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O1 -g1" "-DCMAKE_C_FLAGS_RELWITHDEBINFO=-O1 -g1"
+    -DVB_UNITY_BUILD=${VB_UNITY_BUILD})
 if(CMAKE_CXX_COMPILER_LAUNCHER)
   list(APPEND vb_tree_args -DCMAKE_CXX_COMPILER_LAUNCHER=${CMAKE_CXX_COMPILER_LAUNCHER}
                            -DCMAKE_C_COMPILER_LAUNCHER=${CMAKE_C_COMPILER_LAUNCHER})

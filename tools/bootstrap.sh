@@ -76,7 +76,8 @@ step_done "packages and npm"
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
 if [ ! -f build/CMakeCache.txt ]; then
-  cmake -S . -B build "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo
+  # A new tree is built once, whole: a unity build (cmake/build_options.cmake).
+  cmake -S . -B build "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVB_UNITY_BUILD=ON
 fi
 # Warnings are errors; ctest entries for the sanitizer trees and fuzz runs (cmake/check_trees.cmake).
 cmake -S . -B build -DVB_WERROR=ON -DVB_CHECK_TREES=ON
