@@ -1,8 +1,9 @@
 // Text that goes into a bus message (a protobuf `string`) or a JSON document:
-// always valid UTF-8 (and a query value in a URL: UrlEncode). A proto3 string with invalid UTF-8 serializes with an
+// always valid UTF-8. A proto3 string with invalid UTF-8 serializes with an
 // error line and then fails to parse at every subscriber, so the message is
 // lost — a TurnEnded whose Chinese error text was cut at a byte count in the
-// middle of a character ended the turn for nobody.
+// middle of a character ended the turn for nobody. And a value put into a
+// URL's query (UrlEncode).
 #pragma once
 
 #include <string>

@@ -61,15 +61,14 @@ struct FrontEndCounters {
   uint64_t bad_mic = 0;  // wrong rate/size/channels: dropped
   uint64_t bad_ref = 0;
   uint64_t blocks = 0;
-  uint64_t blocks_with_ref = 0;          // blocks that had some reference signal
-  uint64_t delay_changes = 0;            // bulk delay moved by the estimator
-  uint64_t gated_blocks = 0;             // blocks attenuated by the residual echo gate
-  uint64_t late_ref_gated_blocks = 0;    // of those: the speaker played, its reference came too late
-  uint64_t reconverge_gated_blocks = 0;  // of those: the canceller was (re)converging (new, reset, delay change)
-  uint64_t invented_gated_blocks = 0;    // of those: louder than the mic heard (the canceller's own echo estimate)
-  uint64_t low_band_near_end_blocks =
-      0;                         // blocks with the speaker audible let through as the near end by the low band alone
-  uint64_t block_fallbacks = 0;  // a mic frame not a multiple of the backend's 20 ms block: now 10 ms
+  uint64_t blocks_with_ref = 0;           // blocks that had some reference signal
+  uint64_t delay_changes = 0;             // bulk delay moved by the estimator
+  uint64_t gated_blocks = 0;              // blocks attenuated by the residual echo gate
+  uint64_t late_ref_gated_blocks = 0;     // of those: the speaker played, its reference came too late
+  uint64_t reconverge_gated_blocks = 0;   // of those: the canceller was (re)converging (new, reset, delay change)
+  uint64_t invented_gated_blocks = 0;     // of those: louder than the mic heard (the canceller's own echo estimate)
+  uint64_t low_band_near_end_blocks = 0;  // speaker audible, let through as the near end by the low band alone
+  uint64_t block_fallbacks = 0;           // a mic frame not a multiple of the backend's 20 ms block: now 10 ms
 };
 
 // One frame of interleaved s16.

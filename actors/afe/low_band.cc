@@ -20,7 +20,6 @@ LowBand::LowBand(int sample_rate, size_t block) : block_(block) {
   }
   // Laid out sample by sample, kLanes bins each (unused ones zero), so the
   // loop over bins vectorises.
-  bins_ = hi - lo + 1;
   cos_.assign(n * kLanes, 0.0f);
   sin_.assign(n * kLanes, 0.0f);
   for (size_t i = 0; i < n; ++i)
@@ -35,7 +34,7 @@ LowBand::LowBand(int sample_rate, size_t block) : block_(block) {
 }
 
 namespace {
-// Adds x[0..n) against the tables from sample `from` on.
+// Adds x[0..n) times the tables (c, s: `lanes` bins per sample) to re, im.
 void Accumulate(const float* __restrict c, const float* __restrict s, const int16_t* __restrict x, size_t n,
                 float* __restrict re, float* __restrict im, size_t lanes) {
   for (size_t i = 0; i < n; ++i, c += lanes, s += lanes) {

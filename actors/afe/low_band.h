@@ -25,7 +25,6 @@ class LowBand {
   size_t block_;
   // Window × cos / sin, kLanes bins for each of 2 × block_ samples.
   std::vector<float> cos_, sin_;
-  size_t bins_ = 0;
   double scale_db_ = 0;  // so that a full-scale sine in the band reads about -3 dBFS
 };
 

@@ -645,7 +645,7 @@ Json Chaos::Report() {
 }
 
 int Chaos::Run() {
-  source_dir_ = std::getenv("VB_SOURCE_DIR") ? std::getenv("VB_SOURCE_DIR") : VB_SOURCE_DIR_DEFAULT;
+  source_dir_ = vb::testing::SourceDir();
   if (!StartPulse() || !WriteConfig() || !Subscribe() || !StartVb()) {
     StopPulse();
     return 2;

@@ -256,7 +256,7 @@ int main(int argc, char** argv) {
     }
   }
   const std::string bin = vb::testing::Bin("vb");
-  const std::string source = std::getenv("VB_SOURCE_DIR") ? std::getenv("VB_SOURCE_DIR") : VB_SOURCE_DIR_DEFAULT;
+  const std::string source = vb::testing::SourceDir();
   vb::testing::TempDir dir;
   const std::string d = dir.path();
   dir.Write("sim-token", "bench-token\n");
